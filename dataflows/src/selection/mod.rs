@@ -1,0 +1,20 @@
+//! Selection: which stored samples form trigger *i*'s training set.
+//!
+//! | file | responsibility |
+//! |---|---|
+//! | `policy.rs` | the [`SelectionPolicy`] trait: per-worker state over the worker's own keys |
+//! | `new_data.rs` | [`NewData`]: the samples since the previous trigger |
+//! | `operator.rs` | [`Select`]: runs a policy on every worker, answers each trigger |
+//! | `training_set.rs` | [`AssembleTrainingSets`]: gathers the workers' answers into one [`TrainingSet`] |
+//!
+//! [`TrainingSet`]: crate::TrainingSet
+
+mod new_data;
+mod operator;
+mod policy;
+mod training_set;
+
+pub use new_data::NewData;
+pub use operator::Select;
+pub use policy::SelectionPolicy;
+pub use training_set::AssembleTrainingSets;

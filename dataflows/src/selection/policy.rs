@@ -1,0 +1,20 @@
+//! The selection policy trait.
+
+use crate::sample::{Position, SampleMeta, TriggerEvent};
+
+/// Keeps the state of one worker's share of the samples and answers, for each trigger, which of
+/// them are in the trigger's training set.
+///
+/// The operator calls [`add`](Self::add) for samples and [`select`](Self::select) for triggers,
+/// interleaved in stream order: a trigger is answered after every sample up to its boundary (and
+/// only those) was added.
+pub trait SelectionPolicy: 'static {
+    /// A readable name for operator names and logs (`"NewData"`).
+    fn name(&self) -> &str;
+
+    /// Adds the next sample (in position order).
+    fn add(&mut self, sample: SampleMeta);
+
+    /// Appends to `out` the positions of this worker's samples in `trigger`'s training set.
+    fn select(&mut self, trigger: &TriggerEvent, out: &mut Vec<Position>);
+}

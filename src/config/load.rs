@@ -1,0 +1,635 @@
+//! Reading a config file into a [`PipelineSpec`], reporting every error with its key path.
+//!
+//! Each section is deserialised on its own, so an error in `[model]` does not hide one in
+//! `[trigger]`; within a section a key that fails is removed and the section retried, so every
+//! bad key is reported, not only the first.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use toml::{Table, Value};
+
+use super::error::{ConfigError, ConfigErrors};
+use super::low;
+use super::spec::*;
+
+const SECTIONS: &[&str] = &[
+    "pipeline",
+    "source",
+    "model",
+    "training",
+    "trigger",
+    "selection",
+    "evaluation",
+];
+const TRIGGER_IDS: &[&str] = &["amount"];
+
+/// Reads and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<PipelineSpec, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+        file: path.to_path_buf(),
+        errors: vec![ConfigError {
+            key: "(file)".into(),
+            message: format!("cannot read config: {e}"),
+        }],
+    })?;
+    parse(&text, path)
+}
+
+/// Validates config `text` as if read from `path` (relative paths resolve against its directory).
+pub fn parse(text: &str, path: &Path) -> Result<PipelineSpec, ConfigErrors> {
+    let mut errors = Vec::new();
+    let spec = parse_inner(text, path, &mut errors);
+    match spec {
+        Some(spec) if errors.is_empty() => Ok(spec),
+        _ => Err(ConfigErrors {
+            file: path.to_path_buf(),
+            errors,
+        }),
+    }
+}
+
+fn err(errors: &mut Vec<ConfigError>, key: impl Into<String>, message: impl Into<String>) {
+    errors.push(ConfigError {
+        key: key.into(),
+        message: message.into(),
+    });
+}
+
+fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option<PipelineSpec> {
+    let mut root: Table = match text.parse::<Table>() {
+        Ok(t) => t,
+        Err(e) => {
+            let key = match e.span() {
+                Some(span) => {
+                    let (line, col) = line_col(text, span.start);
+                    format!("line {line}, column {col}")
+                }
+                None => "(syntax)".into(),
+            };
+            err(errors, key, e.message().trim().to_string());
+            return None;
+        }
+    };
+    for key in root.keys() {
+        if !SECTIONS.contains(&key.as_str()) {
+            err(
+                errors,
+                key.clone(),
+                format!("unknown section, expected one of {}", SECTIONS.join(", ")),
+            );
+        }
+    }
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+
+    let pipeline: Option<low::Pipeline> = required(&mut root, "pipeline", errors);
+    let source: Option<low::Source> = required(&mut root, "source", errors);
+    let model: Option<low::Model> = required(&mut root, "model", errors);
+    let training: Option<low::Training> = required(&mut root, "training", errors);
+    let trigger = trigger(root.remove("trigger"), errors);
+    let selection: Option<low::Selection> = match root.remove("selection") {
+        Some(v) => section(v, "selection", errors),
+        None => Some(low::Selection::default()),
+    };
+    let evaluation: Option<Option<low::Evaluation>> = match root.remove("evaluation") {
+        Some(v) => section(v, "evaluation", errors).map(Some),
+        None => Some(None),
+    };
+
+    let pipeline = pipeline.and_then(|p| check_pipeline(p, errors));
+    let model = model.and_then(|m| check_model(m, errors));
+    let source = source.and_then(|s| check_source(s, &base, model.as_ref(), errors));
+    let training = training.and_then(|t| check_training(t, errors));
+    let evaluation = evaluation.and_then(|e| match e {
+        None => Some(None),
+        Some(e) => check_evaluation(e, &base, errors).map(Some),
+    });
+    let selection = selection.map(|s| match s.strategy {
+        low::Strategy::NewData => SelectionSpec::NewData,
+    });
+    let (name, description) = pipeline?;
+    Some(PipelineSpec {
+        name,
+        description,
+        config_path: path.to_path_buf(),
+        config_text: text.to_string(),
+        source: source?,
+        model: model?,
+        training: training?,
+        trigger: trigger?,
+        selection: selection?,
+        evaluation: evaluation?,
+    })
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+fn required<T: DeserializeOwned>(
+    root: &mut Table,
+    name: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<T> {
+    match root.remove(name) {
+        Some(v) => section(v, name, errors),
+        None => {
+            err(errors, name, "missing section");
+            None
+        }
+    }
+}
+
+/// Deserialises one section; on error records it, removes the offending key and retries, so
+/// every bad key of the section is reported.
+fn section<T: DeserializeOwned>(
+    mut value: Value,
+    prefix: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<T> {
+    if !value.is_table() {
+        err(errors, prefix, "expected a table");
+        return None;
+    }
+    let mut failed = false;
+    for _ in 0..64 {
+        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(v) => return (!failed).then_some(v),
+            Err(e) => {
+                let message = e.inner().to_string();
+                // A key removed after an earlier error may now be reported missing: stop.
+                if failed && message.starts_with("missing field") {
+                    return None;
+                }
+                failed = true;
+                let mut segments: Vec<String> = e
+                    .path()
+                    .iter()
+                    .filter_map(|s| match s {
+                        serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                        serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                if let Some(field) = unknown_field(&message)
+                    && segments.last().map(String::as_str) != Some(field)
+                {
+                    segments.push(field.to_string());
+                }
+                let key = std::iter::once(prefix.to_string())
+                    .chain(segments.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(".");
+                err(errors, key, message);
+                if segments.is_empty() || !remove(&mut value, &segments) {
+                    return None;
+                }
+            }
+        }
+    }
+    None
+}
+
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+fn remove(value: &mut Value, path: &[String]) -> bool {
+    let (last, parents) = path.split_last().expect("non-empty path");
+    let mut cur = value;
+    for seg in parents {
+        cur = match cur {
+            Value::Table(t) => match t.get_mut(seg) {
+                Some(v) => v,
+                None => return false,
+            },
+            Value::Array(a) => match seg.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                Some(v) => v,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match cur {
+        Value::Table(t) => t.remove(last).is_some(),
+        // Removing an element would renumber the rest; replace it with a neutral value
+        // of the wrong type is worse, so stop reporting inside arrays.
+        _ => false,
+    }
+}
+
+fn trigger(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<TriggerSpec> {
+    let Some(mut value) = value else {
+        err(errors, "trigger", "missing section");
+        return None;
+    };
+    let Some(table) = value.as_table_mut() else {
+        err(errors, "trigger", "expected a table");
+        return None;
+    };
+    let id = match table.remove("id") {
+        Some(Value::String(s)) => s,
+        Some(other) => {
+            err(
+                errors,
+                "trigger.id",
+                format!("expected a string, found {}", other.type_str()),
+            );
+            return None;
+        }
+        None => {
+            err(
+                errors,
+                "trigger.id",
+                format!("missing, expected one of {}", TRIGGER_IDS.join(", ")),
+            );
+            return None;
+        }
+    };
+    match id.as_str() {
+        "amount" => {
+            let t: low::AmountTrigger = section(value, "trigger", errors)?;
+            match positive(t.every) {
+                Some(every) => Some(TriggerSpec::Amount { every }),
+                None => {
+                    err(errors, "trigger.every", "expected an integer > 0");
+                    None
+                }
+            }
+        }
+        other => {
+            err(
+                errors,
+                "trigger.id",
+                format!(
+                    "unknown trigger `{other}`, expected one of {}",
+                    TRIGGER_IDS.join(", ")
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn positive(v: i64) -> Option<u64> {
+    (v > 0).then_some(v as u64)
+}
+
+/// Checks that an optional integer is > 0, applying `default` when absent.
+fn positive_or(
+    v: Option<i64>,
+    default: u64,
+    key: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<u64> {
+    match v {
+        None => Some(default),
+        Some(v) => {
+            let p = positive(v);
+            if p.is_none() {
+                err(errors, key, "expected an integer > 0");
+            }
+            p
+        }
+    }
+}
+
+fn check_pipeline(
+    p: low::Pipeline,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(String, Option<String>)> {
+    let ok = !p.name.is_empty()
+        && p.name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        err(
+            errors,
+            "pipeline.name",
+            "expected a non-empty name of letters, digits, '-', '_' or '.'",
+        );
+        return None;
+    }
+    Some((p.name, p.description))
+}
+
+fn check_model(m: low::Model, errors: &mut Vec<ConfigError>) -> Option<ModelSpec> {
+    let before = errors.len();
+    if m.num_classes < 2 {
+        err(errors, "model.num_classes", "expected an integer >= 2");
+    }
+    let hidden = m.hidden.unwrap_or_else(|| vec![64]);
+    for (i, h) in hidden.iter().enumerate() {
+        if *h <= 0 {
+            err(
+                errors,
+                format!("model.hidden.{i}"),
+                "expected an integer > 0",
+            );
+        }
+    }
+    (errors.len() == before).then_some(match m.id {
+        low::ModelId::Mlp => ModelSpec::Mlp {
+            hidden,
+            num_classes: m.num_classes,
+        },
+    })
+}
+
+fn check_source(
+    s: low::Source,
+    base: &Path,
+    model: Option<&ModelSpec>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<SourceSpec> {
+    let before = errors.len();
+    let low::SourceKind::File = s.kind;
+    let path = base.join(&s.path);
+    let format = match s.format {
+        Some(f) => Some(f),
+        None => {
+            let f = FileFormat::infer(&path);
+            if f.is_none() {
+                err(
+                    errors,
+                    "source.format",
+                    "cannot infer the format from the file extension; expected `csv` or `arrow`",
+                );
+            }
+            f
+        }
+    };
+    if !path.is_file() {
+        err(
+            errors,
+            "source.path",
+            format!("file not found: {}", path.display()),
+        );
+    }
+    let replay_batch = positive_or(s.replay_batch, 1024, "source.replay_batch", errors);
+    let mut named: Vec<&str> = vec![&s.time_column, &s.label_column];
+    named.extend(s.key_column.as_deref());
+    if let Some(features) = &s.feature_columns {
+        if features.is_empty() {
+            err(
+                errors,
+                "source.feature_columns",
+                "expected at least one column",
+            );
+        }
+        for f in features {
+            if named.contains(&f.as_str()) {
+                err(
+                    errors,
+                    "source.feature_columns",
+                    format!("`{f}` is also the key, time or label column"),
+                );
+            }
+        }
+    }
+    if errors.len() != before {
+        return None;
+    }
+    Some(SourceSpec {
+        path,
+        format: format?,
+        key_column: s.key_column,
+        time_column: s.time_column,
+        time_unit: s.time_unit,
+        label_column: s.label_column,
+        feature_columns: s.feature_columns,
+        replay_batch: replay_batch? as usize,
+        num_classes: model?.num_classes(),
+    })
+}
+
+fn check_training(t: low::Training, errors: &mut Vec<ConfigError>) -> Option<TrainingSpec> {
+    let before = errors.len();
+    let device = t.device.unwrap_or_else(|| "cpu".into());
+    let device_ok = device == "cpu"
+        || device
+            .strip_prefix("cuda:")
+            .is_some_and(|n| n.parse::<u32>().is_ok());
+    if !device_ok {
+        err(errors, "training.device", "expected `cpu` or `cuda:N`");
+    }
+    let batch_size = positive_or(Some(t.batch_size), 1, "training.batch_size", errors);
+    let epochs = positive_or(
+        t.epochs_per_trigger,
+        1,
+        "training.epochs_per_trigger",
+        errors,
+    );
+    let threads = positive_or(t.num_threads, 1, "training.num_threads", errors);
+    let queue = positive_or(t.queue_capacity, 2, "training.queue_capacity", errors);
+    let seed = match t.seed {
+        Some(s) if s < 0 => {
+            err(errors, "training.seed", "expected an integer >= 0");
+            None
+        }
+        Some(s) => Some(s as u64),
+        None => Some(0),
+    };
+    let o = t.optimizer;
+    if !(o.lr.is_finite() && o.lr > 0.0) {
+        err(errors, "training.optimizer.lr", "expected a number > 0");
+    }
+    let momentum = o.momentum.unwrap_or(0.0);
+    let weight_decay = o.weight_decay.unwrap_or(0.0);
+    let nesterov = o.nesterov.unwrap_or(false);
+    if !(0.0..1.0).contains(&momentum) {
+        err(
+            errors,
+            "training.optimizer.momentum",
+            "expected a number in [0, 1)",
+        );
+    }
+    if !(weight_decay.is_finite() && weight_decay >= 0.0) {
+        err(
+            errors,
+            "training.optimizer.weight_decay",
+            "expected a number >= 0",
+        );
+    }
+    if o.algorithm != OptimizerAlgorithm::Sgd && (o.momentum.is_some() || o.nesterov.is_some()) {
+        err(
+            errors,
+            "training.optimizer",
+            "momentum and nesterov apply to algorithm = \"sgd\" only",
+        );
+    }
+    if nesterov && momentum == 0.0 {
+        err(
+            errors,
+            "training.optimizer.nesterov",
+            "nesterov needs momentum > 0",
+        );
+    }
+    if errors.len() != before {
+        return None;
+    }
+    Some(TrainingSpec {
+        device,
+        batch_size: batch_size? as usize,
+        epochs_per_trigger: epochs? as usize,
+        shuffle: t.shuffle.unwrap_or(true),
+        seed: seed?,
+        use_previous_model: t.use_previous_model.unwrap_or(true),
+        drop_last_batch: t.drop_last_batch.unwrap_or(false),
+        num_threads: threads? as usize,
+        queue_capacity: queue? as usize,
+        optimizer: OptimizerSpec {
+            algorithm: o.algorithm,
+            lr: o.lr,
+            momentum,
+            nesterov,
+            weight_decay,
+        },
+    })
+}
+
+fn check_evaluation(
+    e: low::Evaluation,
+    base: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<EvaluationSpec> {
+    let before = errors.len();
+    let path = base.join(&e.path);
+    if !path.is_file() {
+        err(
+            errors,
+            "evaluation.path",
+            format!("file not found: {}", path.display()),
+        );
+    }
+    let batch_size = positive_or(e.batch_size, 1024, "evaluation.batch_size", errors);
+    let metrics = e.metrics.unwrap_or_else(|| vec![low::Metric::Accuracy]);
+    if metrics.is_empty() {
+        err(errors, "evaluation.metrics", "expected at least one metric");
+    }
+    (errors.len() == before).then(|| EvaluationSpec {
+        path,
+        metrics,
+        batch_size: batch_size.expect("checked") as usize,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[pipeline]
+name = "t"
+[source]
+path = "Cargo.toml.csv"
+time_column = "time"
+label_column = "label"
+[model]
+id = "mlp"
+num_classes = 2
+[training]
+batch_size = 8
+[training.optimizer]
+algorithm = "sgd"
+lr = 0.1
+[trigger]
+id = "amount"
+every = 10
+"#;
+
+    fn check(text: &str) -> Result<PipelineSpec, ConfigErrors> {
+        // Relative paths resolve against the config's directory: make the source file exist.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Cargo.toml.csv"), "time,label\n").unwrap();
+        parse(text, &dir.path().join("x.toml"))
+    }
+
+    fn keys(e: &ConfigErrors) -> Vec<String> {
+        e.errors.iter().map(|e| e.key.clone()).collect()
+    }
+
+    #[test]
+    fn good_config_gets_defaults() {
+        let spec = check(GOOD).unwrap();
+        assert_eq!(spec.trigger, TriggerSpec::Amount { every: 10 });
+        assert_eq!(spec.selection, SelectionSpec::NewData);
+        assert_eq!(spec.training.epochs_per_trigger, 1);
+        assert!(spec.training.use_previous_model);
+        assert_eq!(spec.source.format, FileFormat::Csv);
+        assert_eq!(spec.source.num_classes, 2);
+        assert_eq!(
+            spec.model,
+            ModelSpec::Mlp {
+                hidden: vec![64],
+                num_classes: 2
+            }
+        );
+    }
+
+    #[test]
+    fn every_zero_names_file_and_key() {
+        let e = check(&GOOD.replace("every = 10", "every = 0")).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.ends_with("x.toml: trigger.every: expected an integer > 0"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn reports_every_error_across_and_within_sections() {
+        let bad = GOOD
+            .replace("every = 10", "every = 10\nevry = 3")
+            .replace("batch_size = 8", "batch_size = \"eight\"\nbogus = 1")
+            .replace("num_classes = 2", "num_classes = 1");
+        let e = check(&bad).unwrap_err();
+        let k = keys(&e);
+        assert!(k.contains(&"trigger.evry".to_string()), "{k:?}");
+        assert!(k.contains(&"training.batch_size".to_string()), "{k:?}");
+        assert!(k.contains(&"training.bogus".to_string()), "{k:?}");
+        assert!(k.contains(&"model.num_classes".to_string()), "{k:?}");
+        assert_eq!(k.len(), 4, "{e}");
+    }
+
+    #[test]
+    fn unknown_section_and_trigger_and_missing_file() {
+        let bad = GOOD
+            .replace("id = \"amount\"", "id = \"amont\"")
+            .replace("Cargo.toml.csv", "nope.csv")
+            + "\n[extra]\na = 1\n";
+        let e = check(&bad).unwrap_err();
+        let k = keys(&e);
+        assert!(k.contains(&"extra".to_string()), "{k:?}");
+        assert!(k.contains(&"trigger.id".to_string()), "{k:?}");
+        assert!(k.contains(&"source.path".to_string()), "{k:?}");
+        assert!(e.to_string().contains("file not found"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let e = check("[pipeline]\nname = \n").unwrap_err();
+        assert!(e.errors[0].key.starts_with("line 2"), "{e}");
+    }
+
+    #[test]
+    fn missing_required_key_and_section() {
+        let bad = GOOD
+            .replace("lr = 0.1", "")
+            .replace("[trigger]\nid = \"amount\"\nevery = 10", "");
+        let e = check(&bad).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("training.optimizer: missing field `lr`"),
+            "{text}"
+        );
+        assert!(text.contains("trigger: missing section"), "{text}");
+    }
+}

@@ -1,0 +1,221 @@
+//! The "low" config: exactly what users write, checked by serde for names and types only.
+//! Semantic checks and defaults that depend on other keys happen in `spec.rs`.
+//! Every key is documented in docs/config.md.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// `[pipeline]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    /// Name used in events, model ids and the run directory.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Where samples come from (`[source] kind`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// A dataset file replayed as a stream (the embedded default).
+    #[default]
+    File,
+}
+
+/// Dataset file formats.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// Arrow IPC file format.
+    Arrow,
+}
+
+impl Format {
+    /// The format a file extension implies: `.csv`, or `.arrow` / `.ipc` / `.feather`.
+    pub fn infer(path: &std::path::Path) -> Option<Self> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("csv") => Some(Format::Csv),
+            Some("arrow" | "ipc" | "feather") => Some(Format::Arrow),
+            _ => None,
+        }
+    }
+}
+
+/// Unit of integer time columns.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// Milliseconds since the Unix epoch.
+    #[default]
+    Ms,
+    /// Seconds since the Unix epoch (Modyn's unit).
+    S,
+}
+
+/// `[source]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// Source kind.
+    #[serde(default)]
+    pub kind: SourceKind,
+    /// Dataset file, relative to the config file's directory.
+    pub path: PathBuf,
+    /// File format; inferred from the extension when absent.
+    #[serde(default)]
+    pub format: Option<Format>,
+    /// Column holding a unique u64 key; absent: the row number.
+    #[serde(default)]
+    pub key_column: Option<String>,
+    /// Column holding the event time.
+    pub time_column: String,
+    /// Unit of an integer time column.
+    #[serde(default)]
+    pub time_unit: Unit,
+    /// Column holding the integer class label.
+    pub label_column: String,
+    /// Feature columns; absent: every other column.
+    #[serde(default)]
+    pub feature_columns: Option<Vec<String>>,
+    /// Samples fed to the dataflow per step.
+    #[serde(default)]
+    pub replay_batch: Option<i64>,
+}
+
+/// Model architectures.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelId {
+    /// Multi-layer perceptron over the feature vector.
+    Mlp,
+}
+
+/// `[model]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    /// Architecture.
+    pub id: ModelId,
+    /// Hidden layer widths.
+    #[serde(default)]
+    pub hidden: Option<Vec<i64>>,
+    /// Number of classes (labels are 0..num_classes).
+    pub num_classes: i64,
+}
+
+/// Optimizers.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// Stochastic gradient descent (momentum, nesterov, weight decay).
+    Sgd,
+    /// Adam.
+    Adam,
+}
+
+/// `[training.optimizer]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Optimizer {
+    /// Algorithm.
+    pub algorithm: Algorithm,
+    /// Learning rate.
+    pub lr: f64,
+    /// SGD momentum.
+    #[serde(default)]
+    pub momentum: Option<f64>,
+    /// SGD Nesterov momentum.
+    #[serde(default)]
+    pub nesterov: Option<bool>,
+    /// L2 weight decay.
+    #[serde(default)]
+    pub weight_decay: Option<f64>,
+}
+
+/// `[training]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Training {
+    /// `cpu` or `cuda:N`.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// Mini-batch size.
+    pub batch_size: i64,
+    /// Passes over the training set per trigger.
+    #[serde(default)]
+    pub epochs_per_trigger: Option<i64>,
+    /// Shuffle the training set every training epoch.
+    #[serde(default)]
+    pub shuffle: Option<bool>,
+    /// Seed for initialisation and shuffling.
+    #[serde(default)]
+    pub seed: Option<i64>,
+    /// Continue from the previous trigger's model (warm start) instead of a fresh one.
+    #[serde(default)]
+    pub use_previous_model: Option<bool>,
+    /// Drop an incomplete last batch.
+    #[serde(default)]
+    pub drop_last_batch: Option<bool>,
+    /// libtorch intra-op threads of the trainer.
+    #[serde(default)]
+    pub num_threads: Option<i64>,
+    /// Training sets that may wait for the trainer before ingestion blocks.
+    #[serde(default)]
+    pub queue_capacity: Option<i64>,
+    /// Optimizer.
+    pub optimizer: Optimizer,
+}
+
+/// `[trigger]` with `id = "amount"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmountTrigger {
+    /// Samples per trigger.
+    pub every: i64,
+}
+
+/// Selection strategies.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// The samples since the previous trigger.
+    #[default]
+    NewData,
+}
+
+/// `[selection]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Selection {
+    /// Strategy.
+    #[serde(default)]
+    pub strategy: Strategy,
+}
+
+/// Evaluation metrics.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Top-1 accuracy.
+    Accuracy,
+}
+
+/// `[evaluation]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evaluation {
+    /// Held-out dataset file with the source's columns, relative to the config file.
+    pub path: PathBuf,
+    /// Metrics to compute.
+    #[serde(default)]
+    pub metrics: Option<Vec<Metric>>,
+    /// Inference batch size.
+    #[serde(default)]
+    pub batch_size: Option<i64>,
+}

@@ -1,0 +1,21 @@
+//! Sluice: continuous training of ML models on streams.
+//!
+//! Samples arrive as a stream (a dataset file replayed by event time; Kafka later), a timely
+//! dataflow decides when to retrain (triggers) and on what (selection), and trainer threads
+//! train libtorch models whose artifacts and events land in a run directory.
+//! See docs/architecture.md for the map of modules.
+
+pub mod config;
+pub mod datasets;
+pub mod eval;
+pub mod pipeline;
+pub mod sink;
+pub mod source;
+pub mod store;
+pub mod train;
+
+/// An error in how Sluice was invoked (bad config, missing input file, unknown dataset): the
+/// CLI exits with code 2 for these, 1 for every other failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

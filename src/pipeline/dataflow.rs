@@ -1,0 +1,106 @@
+//! The per-worker dataflow graph.
+//!
+//! ```text
+//! input (this worker's share of the file, by event time)
+//!   └─ exchange by key ─> Store: Samples (payload -> sample store, emits SampleMeta)
+//!        ├─> Trigger: <policy> (worker 0) ─> triggers.jsonl
+//!        └─> Selection: <strategy> (per worker) ─> AssembleTrainingSets (worker 0)
+//!                                                   └─> Sink: Trainer (bounded queue)
+//! ```
+
+use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
+
+use sluice_dataflows::selection::{AssembleTrainingSets, NewData, Select};
+use sluice_dataflows::triggers::{DataAmount, Trigger};
+use sluice_dataflows::{Time, TrainingSet, route};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Input;
+use timely::dataflow::operators::{Exchange, Inspect, Probe};
+use timely::dataflow::{InputHandleVec, ProbeHandle, Scope};
+
+use super::run::Shared;
+use crate::config::{SelectionSpec, TriggerSpec};
+use crate::sink::EventBody;
+use crate::source::{DeadLetter, Sample};
+
+/// Builds the graph on one worker; `trainer` is the training queue (worker 0 only).
+pub fn build(
+    scope: Scope<'_, Time>,
+    shared: &Arc<Shared>,
+    trainer: Option<SyncSender<TrainingSet>>,
+) -> (InputHandleVec<Time, Sample>, ProbeHandle<Time>) {
+    let (input, samples) = scope.new_input::<Sample>();
+
+    let store = shared.clone();
+    let metas = samples.exchange(|s: &Sample| route(s.key)).unary(
+        Pipeline,
+        "Store: Samples",
+        move |_cap, _info| {
+            move |input, output| {
+                input.for_each_stamp(|cap, data| {
+                    let mut session = output.session(&cap);
+                    for batch in data {
+                        let rejected = store.samples.insert(
+                            batch
+                                .iter()
+                                .map(|s| (s.key, s.label, s.features.as_slice())),
+                        );
+                        for (key, reason) in &rejected {
+                            store.dead_letter(DeadLetter {
+                                location: format!("{} key {key}", store.source_name),
+                                reason: reason.to_string(),
+                                raw: String::new(),
+                            });
+                        }
+                        session.give_iterator(
+                            batch
+                                .drain(..)
+                                .filter(|s| !rejected.iter().any(|(k, _)| *k == s.key))
+                                .map(|s| s.meta()),
+                        );
+                    }
+                });
+            }
+        },
+    );
+
+    let triggers = match shared.spec.trigger {
+        TriggerSpec::Amount { every } => metas.clone().trigger(DataAmount::new(every)),
+    };
+    let events = shared.clone();
+    let triggers = triggers.inspect(move |t| {
+        events.count_trigger();
+        events.emit(
+            format!("trigger-{}", t.id),
+            EventBody::Trigger {
+                trigger_id: t.id,
+                first: t.first,
+                boundary: t.boundary,
+                samples: t.samples,
+                reason: t.reason.clone(),
+            },
+        );
+    });
+
+    let selected = match shared.spec.selection {
+        SelectionSpec::NewData => metas.select(triggers.clone(), NewData::default()),
+    };
+    let (probe, sets) = selected.training_sets(triggers).probe();
+    let sink = shared.clone();
+    sets.sink(Pipeline, "Sink: Trainer", move |(input, _frontier)| {
+        input.for_each(|_cap, data| {
+            for set in data.drain(..) {
+                let tx = trainer
+                    .as_ref()
+                    .expect("training sets are assembled on worker 0, which holds the queue");
+                // Blocks while the queue is full: backpressure on ingestion.
+                if tx.send(set).is_err() {
+                    sink.fail("the trainer stopped; see its error".into());
+                }
+            }
+        });
+    });
+    (input, probe)
+}

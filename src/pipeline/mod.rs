@@ -1,0 +1,11 @@
+//! Running a pipeline: the dataflow graph and the orchestration around it.
+//!
+//! | file | responsibility |
+//! |---|---|
+//! | `dataflow.rs` | the per-worker timely graph: store → trigger → selection → training sink |
+//! | `run.rs` | [`run`]: run directory, trainer thread, timely workers, progress, summary |
+
+mod dataflow;
+mod run;
+
+pub use run::{RunOptions, RunSummary, run};

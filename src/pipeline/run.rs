@@ -1,0 +1,360 @@
+//! `sluice run`: one pipeline over the embedded file source.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use sluice_dataflows::TrainingSet;
+
+use super::dataflow;
+use crate::UsageError;
+use crate::config::{PipelineSpec, SourceSpec};
+use crate::eval::Holdout;
+use crate::sink::{EventBody, JsonlSink};
+use crate::source::{DeadLetter, FileSource, SourceError};
+use crate::store::{ModelStore, SampleStore};
+use crate::train::{Trainer, TrainerContext};
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Run directory; default `runs/<pipeline>-<UTC time>`.
+    pub out: Option<PathBuf>,
+    /// Timely worker threads.
+    pub workers: usize,
+    /// Show a progress bar (on a terminal).
+    pub progress: bool,
+}
+
+/// What a run did; also written to `summary.json` in the run directory.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Run directory.
+    pub run_dir: PathBuf,
+    /// Timely workers.
+    pub workers: usize,
+    /// Samples decoded and ingested.
+    pub samples: u64,
+    /// Inputs sent to the dead-letter file.
+    pub dead_letters: u64,
+    /// Triggers fired.
+    pub triggers: u64,
+    /// Models trained.
+    pub models: u64,
+    /// Wall time of the whole run, seconds.
+    pub wall_s: f64,
+    /// Wall time spent training, seconds.
+    pub training_s: f64,
+    /// Last model id.
+    pub last_model: Option<String>,
+    /// Accuracy of the last model on the held-out samples of its trigger interval.
+    pub last_accuracy: Option<f64>,
+    /// Accuracy of the last model on all held-out samples.
+    pub last_accuracy_all: Option<f64>,
+}
+
+/// State shared by the workers of one run.
+pub struct Shared {
+    pub(super) spec: PipelineSpec,
+    pub(super) samples: Arc<SampleStore>,
+    pub(super) source_name: String,
+    source: FileSource,
+    events: Arc<JsonlSink>,
+    trainer_queue: Mutex<Option<SyncSender<TrainingSet>>>,
+    read: AtomicU64,
+    total: AtomicU64,
+    dead: AtomicU64,
+    triggers: AtomicU64,
+    finished_workers: AtomicUsize,
+    error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    pub(super) fn emit(&self, id: String, body: EventBody) {
+        if let Err(e) = self.events.emit(id, body) {
+            self.fail(format!("writing events: {e}"));
+        }
+    }
+
+    pub(super) fn dead_letter(&self, d: DeadLetter) {
+        tracing::warn!(location = %d.location, reason = %d.reason, "dead letter");
+        let n = self.dead.fetch_add(1, Ordering::Relaxed);
+        self.emit(
+            format!("dead-letter-{n}-{}", d.location),
+            EventBody::DeadLetter {
+                location: d.location,
+                reason: d.reason,
+                raw: d.raw,
+            },
+        );
+    }
+
+    pub(super) fn count_trigger(&self) {
+        self.triggers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records the first runtime failure; the run finishes and reports it.
+    pub(super) fn fail(&self, message: String) {
+        let mut e = self.error.lock().expect("error slot poisoned");
+        if e.is_none() {
+            tracing::error!("{message}");
+            *e = Some(message);
+        }
+    }
+}
+
+fn usage_if_config(e: SourceError) -> anyhow::Error {
+    match e {
+        SourceError::Config { .. } => UsageError(e.to_string()).into(),
+        SourceError::Read { .. } => anyhow::Error::new(e),
+    }
+}
+
+/// Loads the held-out set: the source's columns read from `[evaluation] path`.
+fn load_holdout(
+    spec: &PipelineSpec,
+    source: &FileSource,
+    shared_dead: &dyn Fn(DeadLetter),
+) -> anyhow::Result<Option<(Holdout, usize)>> {
+    let Some(eval) = &spec.evaluation else {
+        return Ok(None);
+    };
+    let eval_source = SourceSpec {
+        path: eval.path.clone(),
+        format: crate::config::FileFormat::infer(&eval.path).unwrap_or(spec.source.format),
+        ..spec.source.clone()
+    };
+    let held = FileSource::open(&eval_source, &spec.config_path).map_err(usage_if_config)?;
+    if held.feature_names() != source.feature_names() {
+        return Err(UsageError(format!(
+            "{}: evaluation.path: feature columns {:?} differ from the source's {:?}",
+            spec.config_path.display(),
+            held.feature_names(),
+            source.feature_names()
+        ))
+        .into());
+    }
+    let samples = held.read_share(0, 1, &mut |d| shared_dead(d))?;
+    let name = eval.path.file_name().map_or_else(
+        || eval.path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    Ok(Some((
+        Holdout::new(name, held.dim(), samples),
+        eval.batch_size,
+    )))
+}
+
+/// Runs `spec` to the end of its source.
+pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary> {
+    let started = Instant::now();
+    let workers = opts.workers.max(1);
+    let source = FileSource::open(&spec.source, &spec.config_path).map_err(usage_if_config)?;
+    let run_dir = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| default_run_dir(&spec.name));
+    std::fs::create_dir_all(&run_dir)
+        .with_context(|| format!("creating run directory {}", run_dir.display()))?;
+    std::fs::write(run_dir.join("config.toml"), &spec.config_text)
+        .with_context(|| format!("writing {}", run_dir.join("config.toml").display()))?;
+    let events = Arc::new(JsonlSink::create(&run_dir, &spec.name)?);
+    let models = ModelStore::create(&run_dir.join("models"))?;
+    let samples = Arc::new(SampleStore::new(source.dim(), workers));
+
+    let dead_count = AtomicU64::new(0);
+    let holdout = {
+        let events = events.clone();
+        let dead_count = &dead_count;
+        load_holdout(spec, &source, &move |d: DeadLetter| {
+            let n = dead_count.fetch_add(1, Ordering::Relaxed);
+            let _ = events.emit(
+                format!("dead-letter-eval-{n}-{}", d.location),
+                EventBody::DeadLetter {
+                    location: d.location,
+                    reason: d.reason,
+                    raw: d.raw,
+                },
+            );
+        })?
+    };
+    let (queue, trainer) = Trainer::spawn(TrainerContext {
+        pipeline: spec.name.clone(),
+        training: spec.training.clone(),
+        model: spec.model.clone(),
+        feature_names: source.feature_names().to_vec(),
+        samples: samples.clone(),
+        models,
+        run_dir: run_dir.clone(),
+        events: events.clone(),
+        holdout,
+    })?;
+
+    let shared = Arc::new(Shared {
+        spec: spec.clone(),
+        samples,
+        source_name: source.path().display().to_string(),
+        source,
+        events: events.clone(),
+        trainer_queue: Mutex::new(Some(queue)),
+        read: AtomicU64::new(0),
+        total: AtomicU64::new(0),
+        dead: AtomicU64::new(dead_count.load(Ordering::Relaxed)),
+        triggers: AtomicU64::new(0),
+        finished_workers: AtomicUsize::new(0),
+        error: Mutex::new(None),
+    });
+
+    let bar = if opts.progress {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {human_pos}/{human_len} samples, {per_sec}, eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(spec.name.clone());
+
+    let worker_shared = shared.clone();
+    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        let shared = &worker_shared;
+        let result = worker_main(worker, shared);
+        if let Err(e) = &result {
+            shared.fail(e.clone());
+        }
+        shared.finished_workers.fetch_add(1, Ordering::SeqCst);
+    })
+    .map_err(|e| anyhow::anyhow!("starting timely workers: {e}"))?;
+
+    while shared.finished_workers.load(Ordering::SeqCst) < workers {
+        bar.set_length(shared.total.load(Ordering::Relaxed));
+        bar.set_position(shared.read.load(Ordering::Relaxed));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for r in guards.join() {
+        r.map_err(|e| anyhow::anyhow!("timely worker failed: {e}"))?;
+    }
+    bar.set_length(shared.total.load(Ordering::Relaxed));
+    bar.set_position(shared.read.load(Ordering::Relaxed));
+    bar.set_message(format!("{}: waiting for the trainer", spec.name));
+    // Every worker is done, so worker 0 dropped the queue: the trainer finishes what is queued.
+    shared
+        .trainer_queue
+        .lock()
+        .expect("queue slot poisoned")
+        .take();
+    let report = trainer.join();
+    bar.finish_and_clear();
+    let report = report?;
+    events.flush()?;
+    if let Some(e) = shared.error.lock().expect("error slot poisoned").take() {
+        anyhow::bail!(e);
+    }
+    let summary = RunSummary {
+        pipeline: spec.name.clone(),
+        run_dir: run_dir.clone(),
+        workers,
+        samples: shared.read.load(Ordering::Relaxed),
+        dead_letters: shared.dead.load(Ordering::Relaxed),
+        triggers: shared.triggers.load(Ordering::Relaxed),
+        models: report.models,
+        wall_s: started.elapsed().as_secs_f64(),
+        training_s: report.training_ms as f64 / 1000.0,
+        last_model: report.last_model,
+        last_accuracy: report.last_accuracy,
+        last_accuracy_all: report.last_accuracy_all,
+    };
+    std::fs::write(
+        run_dir.join("summary.json"),
+        serde_json::to_vec_pretty(&summary).expect("summary serialises"),
+    )?;
+    Ok(summary)
+}
+
+fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Result<(), String> {
+    let (index, peers) = (worker.index(), worker.peers());
+    let queue = if index == 0 {
+        shared
+            .trainer_queue
+            .lock()
+            .expect("queue slot poisoned")
+            .take()
+    } else {
+        None
+    };
+    let (mut input, probe) =
+        worker.dataflow::<u64, _, _>(|scope| dataflow::build(scope, shared, queue));
+    let share = shared
+        .source
+        .read_share(index, peers, &mut |d| shared.dead_letter(d))
+        .map_err(|e| e.to_string())?;
+    shared
+        .total
+        .fetch_add(share.len() as u64, Ordering::Relaxed);
+    let batch = shared.spec.source.replay_batch;
+    let mut share = share.into_iter().peekable();
+    while share.peek().is_some() {
+        let mut n = 0;
+        for s in share.by_ref().take(batch) {
+            input.advance_to(s.time);
+            input.send(s);
+            n += 1;
+        }
+        worker.step();
+        shared.read.fetch_add(n, Ordering::Relaxed);
+    }
+    drop(input);
+    while !probe.done() {
+        worker.step_or_park(Some(Duration::from_millis(10)));
+    }
+    Ok(())
+}
+
+/// `runs/<pipeline>-<YYYYMMDD-HHMMSS>` (UTC).
+fn default_run_dir(pipeline: &str) -> PathBuf {
+    let secs = crate::sink::unix_ms() / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    Path::new("runs").join(format!(
+        "{pipeline}-{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    ))
+}
+
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian, UTC).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil_from_days;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(20_417), (2025, 11, 25));
+    }
+}

@@ -1,0 +1,145 @@
+//! The event type shared by all writers. One JSON object per event; `kind` selects the schema.
+//! `id` is idempotent: the same logical event always gets the same id, so a consumer (or a
+//! Kafka topic with compaction) can drop duplicates.
+
+use serde::{Deserialize, Serialize};
+use sluice_dataflows::Position;
+
+/// An output event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Idempotent event id, unique per pipeline (`trigger-3`, `model-3`, `metric-3-train_loss`).
+    pub id: String,
+    /// Wall-clock time the event was emitted, Unix milliseconds.
+    pub wall_time_ms: u64,
+    /// Kind and kind-specific fields.
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// Kind-specific event fields; serialised with a `kind` tag.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventBody {
+    /// A trigger fired (`triggers`).
+    Trigger {
+        /// Trigger number, from 0.
+        trigger_id: u64,
+        /// First sample of the closed epoch.
+        first: Position,
+        /// Last sample of the closed epoch.
+        boundary: Position,
+        /// Samples in the epoch.
+        samples: u64,
+        /// Why the policy fired.
+        reason: String,
+    },
+    /// A model was trained and stored (`models`).
+    Model {
+        /// Model id (artifact file stem).
+        model_id: String,
+        /// The trigger it was trained for.
+        trigger_id: u64,
+        /// Earliest event time in the training set (ms).
+        first_time: u64,
+        /// Latest event time in the training set (ms).
+        last_time: u64,
+        /// Samples in the training set.
+        samples: u64,
+        /// Digest of the training set's keys (FNV-1a over sorted keys), for comparing runs.
+        training_set_digest: String,
+        /// Wall time spent training, ms.
+        training_ms: u64,
+        /// Mean loss over the last training epoch.
+        final_loss: f64,
+        /// Artifact path, relative to the run directory.
+        artifact: String,
+    },
+    /// A measurement (`metrics`).
+    Metric {
+        /// Trigger the measurement belongs to.
+        trigger_id: u64,
+        /// Metric name (`train_loss`, `training_ms`, `samples_per_s`, ...).
+        name: String,
+        /// Value.
+        value: f64,
+    },
+    /// A model evaluated on held-out data (`evaluations`).
+    Evaluation {
+        /// Evaluated model.
+        model_id: String,
+        /// Its trigger.
+        trigger_id: u64,
+        /// Dataset file name.
+        dataset: String,
+        /// Which held-out samples: `trigger_interval` (same event-time span as the training
+        /// set) or `all`.
+        interval: String,
+        /// Event-time span `[start, end]` evaluated, ms.
+        start_time: u64,
+        /// End of the span, ms.
+        end_time: u64,
+        /// Metric name.
+        metric: String,
+        /// Value.
+        value: f64,
+        /// Held-out samples evaluated.
+        samples: u64,
+    },
+    /// Input that could not be decoded (`dead-letter`).
+    DeadLetter {
+        /// Where: `file:line`, `file#rowN`.
+        location: String,
+        /// Why.
+        reason: String,
+        /// Raw input (truncated).
+        raw: String,
+    },
+}
+
+impl EventBody {
+    /// The JSONL file / topic suffix this event goes to.
+    pub fn stream(&self) -> &'static str {
+        match self {
+            EventBody::Trigger { .. } => "triggers",
+            EventBody::Model { .. } => "models",
+            EventBody::Metric { .. } => "metrics",
+            EventBody::Evaluation { .. } => "evaluations",
+            EventBody::DeadLetter { .. } => "dead-letter",
+        }
+    }
+}
+
+/// Now, in Unix milliseconds.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_flat_with_kind_tag() {
+        let e = Event {
+            pipeline: "p".into(),
+            id: "metric-2-train_loss".into(),
+            wall_time_ms: 5,
+            body: EventBody::Metric {
+                trigger_id: 2,
+                name: "train_loss".into(),
+                value: 0.5,
+            },
+        };
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["kind"], "metric");
+        assert_eq!(json["trigger_id"], 2);
+        assert_eq!(json["pipeline"], "p");
+        let back: Event = serde_json::from_value(json).unwrap();
+        assert_eq!(back, e);
+    }
+}

@@ -1,0 +1,370 @@
+//! A dataset file (CSV or Arrow IPC) replayed as a stream.
+//!
+//! Each timely worker reads the file and keeps the rows whose number `r` has
+//! `r % peers == worker` (its *share*), decodes them, and sorts them by (event time, key): the
+//! replay is ordered by event time whatever the file's order. Rows that cannot be decoded become
+//! [`DeadLetter`]s (reported by the worker that owns the row, so exactly once) and the rest go on.
+//! Keys default to the row number (0-based, header excluded).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, AsArray};
+use arrow::compute::cast;
+use arrow::datatypes::{
+    DataType, Float32Type, Float64Type, Int64Type, TimeUnit as ArrowUnit, UInt64Type,
+};
+use arrow::ipc::reader::FileReader;
+
+use super::decode::{self, Columns};
+use super::sample::{DeadLetter, Sample};
+use crate::config::{FileFormat, SourceSpec};
+
+/// Errors opening or reading a source.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The data does not match the config (missing column, empty file): a usage error.
+    #[error("{file}: {key}: {message}")]
+    Config {
+        /// Config file whose key is at fault.
+        file: PathBuf,
+        /// Key path (`source.time_column`).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Reading failed.
+    #[error("{path}: {message}")]
+    Read {
+        /// The data file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// An opened dataset file: its columns resolved against the config.
+#[derive(Clone, Debug)]
+pub struct FileSource {
+    spec: SourceSpec,
+    columns: Columns,
+    names: Vec<String>,
+}
+
+const MAX_RAW: usize = 1024;
+
+impl FileSource {
+    /// Opens `spec.path`, reads its header or schema and resolves the configured columns.
+    /// `config` is the config file, named in errors about its keys.
+    pub fn open(spec: &SourceSpec, config: &Path) -> Result<Self, SourceError> {
+        let names = match spec.format {
+            FileFormat::Csv => {
+                let mut reader = csv_reader(&spec.path)?;
+                let header = reader.headers().map_err(|e| read_err(&spec.path, e))?;
+                header
+                    .iter()
+                    .map(|s| s.trim().to_string())
+                    .collect::<Vec<_>>()
+            }
+            FileFormat::Arrow => {
+                let reader = arrow_reader(&spec.path)?;
+                reader
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect()
+            }
+        };
+        let file = spec.path.display().to_string();
+        let columns = Columns::resolve(spec, &names, &file).map_err(|(key, message)| {
+            SourceError::Config {
+                file: config.to_path_buf(),
+                key,
+                message,
+            }
+        })?;
+        Ok(Self {
+            spec: spec.clone(),
+            columns,
+            names,
+        })
+    }
+
+    /// Number of features per sample.
+    pub fn dim(&self) -> usize {
+        self.columns.features.len()
+    }
+
+    /// Feature column names, in feature order.
+    pub fn feature_names(&self) -> &[String] {
+        &self.columns.feature_names
+    }
+
+    /// The data file.
+    pub fn path(&self) -> &Path {
+        &self.spec.path
+    }
+
+    /// Reads this worker's share of the rows, sorted by (time, key). Undecodable rows of the
+    /// share are passed to `dead`.
+    pub fn read_share(
+        &self,
+        worker: usize,
+        peers: usize,
+        dead: &mut dyn FnMut(DeadLetter),
+    ) -> Result<Vec<Sample>, SourceError> {
+        let mut out = match self.spec.format {
+            FileFormat::Csv => self.read_csv(worker, peers, dead)?,
+            FileFormat::Arrow => self.read_arrow(worker, peers, dead)?,
+        };
+        out.sort_by_key(|s| (s.time, s.key));
+        Ok(out)
+    }
+
+    fn read_csv(
+        &self,
+        worker: usize,
+        peers: usize,
+        dead: &mut dyn FnMut(DeadLetter),
+    ) -> Result<Vec<Sample>, SourceError> {
+        let path = &self.spec.path;
+        let mut reader = csv_reader(path)?;
+        let mut record = csv::ByteRecord::new();
+        let mut out = Vec::new();
+        let mut row = 0usize;
+        let width = self.names.len();
+        loop {
+            let more = match reader.read_byte_record(&mut record) {
+                Ok(more) => more,
+                Err(e) if e.is_io_error() => return Err(read_err(path, e)),
+                Err(e) => {
+                    // Malformed CSV (e.g. bad quoting): the reader resynchronises on the next line.
+                    if row % peers == worker {
+                        let line = e.position().map_or(0, |p| p.line());
+                        dead(DeadLetter {
+                            location: format!("{}:{line}", path.display()),
+                            reason: e.to_string(),
+                            raw: String::new(),
+                        });
+                    }
+                    row += 1;
+                    continue;
+                }
+            };
+            if !more {
+                break;
+            }
+            let r = row;
+            row += 1;
+            if r % peers != worker {
+                continue;
+            }
+            let line = record.position().map_or(0, |p| p.line());
+            let decoded = if record.len() != width {
+                Err(format!("expected {width} fields, found {}", record.len()))
+            } else {
+                self.decode_csv(&record, r)
+            };
+            match decoded {
+                Ok(s) => out.push(s),
+                Err(reason) => {
+                    let mut raw = record
+                        .iter()
+                        .map(|f| String::from_utf8_lossy(f).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    truncate_utf8(&mut raw, MAX_RAW);
+                    dead(DeadLetter {
+                        location: format!("{}:{line}", path.display()),
+                        reason,
+                        raw,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn decode_csv(&self, record: &csv::ByteRecord, row: usize) -> Result<Sample, String> {
+        let c = &self.columns;
+        let field = |i: usize| {
+            std::str::from_utf8(&record[i])
+                .map_err(|_| format!("column `{}` is not UTF-8", self.names[i]))
+        };
+        let key = match c.key {
+            Some(i) => {
+                let f = field(i)?.trim();
+                f.parse::<u64>()
+                    .map_err(|_| format!("key `{f}` is not an unsigned integer"))?
+            }
+            None => row as u64,
+        };
+        let time = decode::parse_time(field(c.time)?, self.spec.time_unit)?;
+        let label = decode::parse_label(field(c.label)?, self.spec.num_classes)?;
+        let mut features = Vec::with_capacity(c.features.len());
+        for (&i, name) in c.features.iter().zip(&c.feature_names) {
+            features.push(decode::parse_feature(field(i)?, name)?);
+        }
+        Ok(Sample {
+            key,
+            time,
+            label,
+            features,
+        })
+    }
+
+    fn read_arrow(
+        &self,
+        worker: usize,
+        peers: usize,
+        dead: &mut dyn FnMut(DeadLetter),
+    ) -> Result<Vec<Sample>, SourceError> {
+        let path = &self.spec.path;
+        let reader = arrow_reader(path)?;
+        let c = &self.columns;
+        let mut out = Vec::new();
+        let mut base = 0usize;
+        for batch in reader {
+            let batch = batch.map_err(|e| read_err(path, e))?;
+            let n = batch.num_rows();
+            let conv = |i: usize, to: &DataType| {
+                cast(batch.column(i), to).map_err(|e| SourceError::Read {
+                    path: path.clone(),
+                    message: format!("column `{}`: {e}", self.names[i]),
+                })
+            };
+            let keys = c.key.map(|i| conv(i, &DataType::UInt64)).transpose()?;
+            let times = self.arrow_times(batch.column(c.time).as_ref(), c.time)?;
+            let labels = conv(c.label, &DataType::Int64)?;
+            let labels = labels.as_primitive::<Int64Type>();
+            let feats = c
+                .features
+                .iter()
+                .map(|&i| conv(i, &DataType::Float32))
+                .collect::<Result<Vec<_>, _>>()?;
+            let feats: Vec<_> = feats
+                .iter()
+                .map(|a| a.as_primitive::<Float32Type>())
+                .collect();
+            let first = (worker + peers - base % peers) % peers;
+            for r in (first..n).step_by(peers) {
+                let row = base + r;
+                let decoded = (|| -> Result<Sample, String> {
+                    let key = match &keys {
+                        Some(k) => {
+                            let k = k.as_primitive::<UInt64Type>();
+                            if k.is_null(r) {
+                                return Err("key is null".into());
+                            }
+                            k.value(r)
+                        }
+                        None => row as u64,
+                    };
+                    let time = times[r].clone()?;
+                    if labels.is_null(r) {
+                        return Err("label is null".into());
+                    }
+                    let label = decode::check_label(labels.value(r), self.spec.num_classes)?;
+                    let mut features = Vec::with_capacity(feats.len());
+                    for (f, name) in feats.iter().zip(&c.feature_names) {
+                        if f.is_null(r) {
+                            return Err(format!("feature `{name}` is null"));
+                        }
+                        features.push(decode::check_feature(f.value(r), name)?);
+                    }
+                    Ok(Sample {
+                        key,
+                        time,
+                        label,
+                        features,
+                    })
+                })();
+                match decoded {
+                    Ok(s) => out.push(s),
+                    Err(reason) => dead(DeadLetter {
+                        location: format!("{}#row{row}", path.display()),
+                        reason,
+                        raw: String::new(),
+                    }),
+                }
+            }
+            base += n;
+        }
+        Ok(out)
+    }
+
+    /// Event times of an Arrow column in ms: timestamps by their own unit, numbers by
+    /// `source.time_unit`; nulls and out-of-range values are per-row errors.
+    fn arrow_times(
+        &self,
+        col: &dyn Array,
+        i: usize,
+    ) -> Result<Vec<Result<u64, String>>, SourceError> {
+        let per_ms = match col.data_type() {
+            DataType::Timestamp(ArrowUnit::Second, _) => Some(1e-3),
+            DataType::Timestamp(ArrowUnit::Millisecond, _) => Some(1.0),
+            DataType::Timestamp(ArrowUnit::Microsecond, _) => Some(1e3),
+            DataType::Timestamp(ArrowUnit::Nanosecond, _) => Some(1e6),
+            _ => None,
+        };
+        let to = if per_ms.is_some() {
+            DataType::Int64
+        } else {
+            DataType::Float64
+        };
+        let values = cast(col, &to).map_err(|e| SourceError::Read {
+            path: self.spec.path.clone(),
+            message: format!("column `{}`: {e}", self.names[i]),
+        })?;
+        let get = |r: usize| -> Option<f64> {
+            if values.is_null(r) {
+                None
+            } else if per_ms.is_some() {
+                Some(values.as_primitive::<Int64Type>().value(r) as f64)
+            } else {
+                Some(values.as_primitive::<Float64Type>().value(r))
+            }
+        };
+        Ok((0..col.len())
+            .map(|r| match get(r) {
+                None => Err("time is null".to_string()),
+                Some(v) => match per_ms {
+                    Some(div) => decode::time_ms(v / div, crate::config::TimeUnit::Ms),
+                    None => decode::time_ms(v, self.spec.time_unit),
+                },
+            })
+            .collect())
+    }
+}
+
+fn truncate_utf8(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+}
+
+fn read_err(path: &Path, e: impl std::fmt::Display) -> SourceError {
+    SourceError::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+fn csv_reader(path: &Path) -> Result<csv::Reader<File>, SourceError> {
+    let file = File::open(path).map_err(|e| read_err(path, e))?;
+    Ok(csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(file))
+}
+
+fn arrow_reader(path: &Path) -> Result<FileReader<File>, SourceError> {
+    let file = File::open(path).map_err(|e| read_err(path, e))?;
+    FileReader::try_new(file, None)
+        .map_err(|e| read_err(path, format!("not an Arrow IPC file: {e}")))
+}

@@ -1,0 +1,341 @@
+//! The trainer: a thread that turns training sets into models.
+//!
+//! The training sink sends each trigger's [`TrainingSet`] through a bounded channel
+//! (`training.queue_capacity`); when the trainer falls behind, the sink blocks and ingestion
+//! slows down (backpressure). For each set the trainer resolves payloads from the sample store,
+//! trains `epochs_per_trigger` epochs (warm-starting from the previous model when
+//! `use_previous_model`), stores the artifact, evaluates it on the held-out data and emits
+//! `models`, `metrics` and `evaluations` events.
+//!
+//! Reproducibility on CPU: parameters are initialised after `tch::manual_seed(seed)`, shuffling
+//! uses a ChaCha RNG seeded by (seed, trigger, epoch), and the trainer runs with a fixed number of
+//! libtorch threads, so a run's models are bitwise identical for any number of dataflow workers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use sluice_dataflows::TrainingSet;
+use tch::nn::{self, Module};
+use tch::{Device, Tensor};
+
+use super::device::parse_device;
+use super::models::Mlp;
+use super::optimizer;
+use crate::config::{ModelSpec, TrainingSpec};
+use crate::eval::{Holdout, evaluate_accuracy};
+use crate::sink::{EventBody, JsonlSink, unix_ms};
+use crate::store::{ModelMetadata, ModelStore, SampleStore};
+
+/// What the trainer needs, moved into its thread.
+pub struct TrainerContext {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// `[training]`.
+    pub training: TrainingSpec,
+    /// `[model]`.
+    pub model: ModelSpec,
+    /// Feature column names (input order).
+    pub feature_names: Vec<String>,
+    /// Payloads by key.
+    pub samples: Arc<SampleStore>,
+    /// Where artifacts go.
+    pub models: ModelStore,
+    /// Run directory (artifact paths in events are relative to it).
+    pub run_dir: PathBuf,
+    /// Event writer.
+    pub events: Arc<JsonlSink>,
+    /// Held-out data and inference batch size, if `[evaluation]` is configured.
+    pub holdout: Option<(Holdout, usize)>,
+}
+
+/// What the trainer did, returned when its queue closes.
+#[derive(Clone, Debug, Default)]
+pub struct TrainerReport {
+    /// Models trained and stored.
+    pub models: u64,
+    /// Triggers whose training set was empty (no model).
+    pub skipped: u64,
+    /// Samples trained on, summed over triggers (one count per sample per trigger).
+    pub samples: u64,
+    /// Total wall time spent training, ms.
+    pub training_ms: u64,
+    /// Id of the last model.
+    pub last_model: Option<String>,
+    /// Accuracy of the last model on the held-out samples of its trigger interval.
+    pub last_accuracy: Option<f64>,
+    /// Accuracy of the last model on all held-out samples.
+    pub last_accuracy_all: Option<f64>,
+}
+
+/// Handle to a running trainer thread.
+pub struct Trainer {
+    handle: JoinHandle<anyhow::Result<TrainerReport>>,
+}
+
+impl Trainer {
+    /// Starts the trainer thread; returns the queue's sending side and the handle.
+    pub fn spawn(ctx: TrainerContext) -> anyhow::Result<(SyncSender<TrainingSet>, Self)> {
+        let device = parse_device(&ctx.training.device).map_err(anyhow::Error::msg)?;
+        let (tx, rx) = sync_channel(ctx.training.queue_capacity);
+        let handle = std::thread::Builder::new()
+            .name("sluice-trainer".into())
+            .spawn(move || run(ctx, device, rx))?;
+        Ok((tx, Self { handle }))
+    }
+
+    /// Waits for the queue to close and the last model to be stored.
+    pub fn join(self) -> anyhow::Result<TrainerReport> {
+        self.handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("trainer thread panicked"))?
+    }
+}
+
+struct Current {
+    vs: nn::VarStore,
+    model: Mlp,
+    id: Option<String>,
+}
+
+fn fresh(ctx: &TrainerContext, device: Device) -> Current {
+    tch::manual_seed(ctx.training.seed as i64);
+    let vs = nn::VarStore::new(device);
+    let ModelSpec::Mlp {
+        hidden,
+        num_classes,
+    } = &ctx.model;
+    let model = Mlp::new(
+        &vs.root(),
+        ctx.feature_names.len() as i64,
+        hidden,
+        *num_classes,
+    );
+    Current {
+        vs,
+        model,
+        id: None,
+    }
+}
+
+fn run(
+    ctx: TrainerContext,
+    device: Device,
+    rx: Receiver<TrainingSet>,
+) -> anyhow::Result<TrainerReport> {
+    tch::set_num_threads(ctx.training.num_threads as i32);
+    let mut report = TrainerReport::default();
+    let mut current: Option<Current> = None;
+    // Buffers reused across triggers: no per-sample allocation when resolving payloads.
+    let mut x: Vec<f32> = Vec::new();
+    let mut y: Vec<i64> = Vec::new();
+    let mut keys: Vec<u64> = Vec::new();
+    for set in rx {
+        let trigger = &set.trigger;
+        if set.samples.is_empty() {
+            tracing::info!(trigger = trigger.id, "empty training set, no model");
+            report.skipped += 1;
+            continue;
+        }
+        let started = Instant::now();
+        keys.clear();
+        keys.extend(set.samples.iter().map(|p| p.key));
+        x.clear();
+        y.clear();
+        ctx.samples.gather(&keys, &mut x, &mut y)?;
+        let n = keys.len();
+        let dim = ctx.samples.dim();
+        let xs = Tensor::from_slice(&x)
+            .view([n as i64, dim as i64])
+            .to_device(device);
+        let ys = Tensor::from_slice(&y).to_device(device);
+        let load_ms = started.elapsed().as_millis() as u64;
+
+        let mut cur = match current.take() {
+            Some(c) if ctx.training.use_previous_model => c,
+            _ => fresh(&ctx, device),
+        };
+        let parent = cur.id.clone();
+        let mut opt = optimizer::build(&ctx.training.optimizer, &cur.vs)?;
+        let t = &ctx.training;
+        let mut final_loss = f64::NAN;
+        let mut order: Vec<i64> = (0..n as i64).collect();
+        for epoch in 0..t.epochs_per_trigger {
+            if t.shuffle {
+                let mut rng = ChaCha8Rng::seed_from_u64(mix(t.seed, trigger.id, epoch as u64));
+                order.shuffle(&mut rng);
+            }
+            let mut loss_sum = 0.0;
+            let mut batches = 0usize;
+            for chunk in order.chunks(t.batch_size) {
+                if t.drop_last_batch && chunk.len() < t.batch_size && batches > 0 {
+                    break;
+                }
+                let idx = Tensor::from_slice(chunk).to_device(device);
+                let bx = xs.index_select(0, &idx);
+                let by = ys.index_select(0, &idx);
+                let loss = cur.model.forward(&bx).cross_entropy_for_logits(&by);
+                opt.backward_step(&loss);
+                loss_sum += loss.double_value(&[]);
+                batches += 1;
+            }
+            final_loss = loss_sum / batches.max(1) as f64;
+            tracing::debug!(
+                trigger = trigger.id,
+                epoch,
+                loss = final_loss,
+                "training epoch"
+            );
+        }
+        let training_ms = started.elapsed().as_millis() as u64;
+
+        let model_id = format!("{}-{:04}", ctx.pipeline, trigger.id);
+        let digest = digest(&keys);
+        let first_time = set.samples.first().map_or(0, |p| p.time);
+        let last_time = set.samples.last().map_or(0, |p| p.time);
+        let meta = ModelMetadata {
+            model_id: model_id.clone(),
+            pipeline: ctx.pipeline.clone(),
+            trigger_id: trigger.id,
+            first: trigger.first,
+            boundary: trigger.boundary,
+            samples: n as u64,
+            training_set_digest: digest.clone(),
+            training_ms,
+            final_loss,
+            parent_model: parent,
+            architecture: cur.model.architecture(),
+            feature_names: ctx.feature_names.clone(),
+            parameters: {
+                let mut p: Vec<(String, Vec<i64>)> = cur
+                    .vs
+                    .variables()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.size()))
+                    .collect();
+                p.sort();
+                p
+            },
+            created_ms: unix_ms(),
+            sluice_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        let store_started = Instant::now();
+        let path = ctx
+            .models
+            .put(&meta, |tmp| cur.vs.save(tmp).map_err(|e| e.to_string()))?;
+        let store_ms = store_started.elapsed().as_millis() as u64;
+        let artifact = path
+            .strip_prefix(&ctx.run_dir)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        ctx.events.emit(
+            format!("model-{}", trigger.id),
+            EventBody::Model {
+                model_id: model_id.clone(),
+                trigger_id: trigger.id,
+                first_time,
+                last_time,
+                samples: n as u64,
+                training_set_digest: digest,
+                training_ms,
+                final_loss,
+                artifact,
+            },
+        )?;
+        let samples_per_s =
+            (n * t.epochs_per_trigger) as f64 / (training_ms.max(1) as f64 / 1000.0);
+        for (name, value) in [
+            ("train_loss", final_loss),
+            ("training_ms", training_ms as f64),
+            ("payload_load_ms", load_ms as f64),
+            ("model_store_ms", store_ms as f64),
+            ("training_samples_per_s", samples_per_s),
+            ("training_set_size", n as f64),
+        ] {
+            ctx.events.emit(
+                format!("metric-{}-{name}", trigger.id),
+                EventBody::Metric {
+                    trigger_id: trigger.id,
+                    name: name.into(),
+                    value,
+                },
+            )?;
+        }
+        if let Some((holdout, batch)) = &ctx.holdout {
+            let eval_started = Instant::now();
+            let mut spans = vec![("trigger_interval", first_time, last_time)];
+            if let Some((a, b)) = holdout.span() {
+                spans.push(("all", a, b));
+            }
+            for (interval, start, end) in spans {
+                let acc = evaluate_accuracy(
+                    &cur.model,
+                    holdout,
+                    holdout.range(start, end),
+                    *batch,
+                    device,
+                );
+                let Some(value) = acc.value() else { continue };
+                ctx.events.emit(
+                    format!("evaluation-{}-{interval}-accuracy", trigger.id),
+                    EventBody::Evaluation {
+                        model_id: model_id.clone(),
+                        trigger_id: trigger.id,
+                        dataset: holdout.name.clone(),
+                        interval: interval.into(),
+                        start_time: start,
+                        end_time: end,
+                        metric: "accuracy".into(),
+                        value,
+                        samples: acc.total,
+                    },
+                )?;
+                match interval {
+                    "all" => report.last_accuracy_all = Some(value),
+                    _ => report.last_accuracy = Some(value),
+                }
+            }
+            ctx.events.emit(
+                format!("metric-{}-evaluation_ms", trigger.id),
+                EventBody::Metric {
+                    trigger_id: trigger.id,
+                    name: "evaluation_ms".into(),
+                    value: eval_started.elapsed().as_millis() as f64,
+                },
+            )?;
+        }
+        tracing::info!(trigger = trigger.id, model = %model_id, samples = n, loss = final_loss, training_ms, "model stored");
+        report.models += 1;
+        report.samples += n as u64;
+        report.training_ms += training_ms;
+        report.last_model = Some(model_id.clone());
+        cur.id = Some(model_id);
+        current = Some(cur);
+    }
+    Ok(report)
+}
+
+/// Seed for one (seed, trigger, epoch) shuffle.
+fn mix(seed: u64, trigger: u64, epoch: u64) -> u64 {
+    sluice_dataflows::route(
+        seed ^ sluice_dataflows::route(trigger ^ sluice_dataflows::route(epoch)),
+    )
+}
+
+/// FNV-1a over the keys' little-endian bytes, as 16 hex digits.
+pub fn digest(keys: &[u64]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for k in keys {
+        for b in k.to_le_bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01B3);
+        }
+    }
+    format!("{h:016x}")
+}

@@ -54,6 +54,7 @@ pub fn build(
                                 raw: String::new(),
                             });
                         }
+                        store.count_ingested(batch.len() - rejected.len());
                         session.give_iterator(
                             batch
                                 .drain(..)

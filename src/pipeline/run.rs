@@ -40,7 +40,7 @@ pub struct RunSummary {
     pub run_dir: PathBuf,
     /// Timely workers.
     pub workers: usize,
-    /// Samples decoded and ingested.
+    /// Samples decoded and stored (dead letters excluded).
     pub samples: u64,
     /// Inputs sent to the dead-letter file.
     pub dead_letters: u64,
@@ -70,6 +70,7 @@ pub struct Shared {
     trainer_queue: Mutex<Option<SyncSender<TrainingSet>>>,
     read: AtomicU64,
     total: AtomicU64,
+    ingested: AtomicU64,
     dead: AtomicU64,
     triggers: AtomicU64,
     finished_workers: AtomicUsize,
@@ -94,6 +95,10 @@ impl Shared {
                 raw: d.raw,
             },
         );
+    }
+
+    pub(super) fn count_ingested(&self, n: usize) {
+        self.ingested.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     pub(super) fn count_trigger(&self) {
@@ -206,6 +211,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         trainer_queue: Mutex::new(Some(queue)),
         read: AtomicU64::new(0),
         total: AtomicU64::new(0),
+        ingested: AtomicU64::new(0),
         dead: AtomicU64::new(dead_count.load(Ordering::Relaxed)),
         triggers: AtomicU64::new(0),
         finished_workers: AtomicUsize::new(0),
@@ -265,7 +271,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         pipeline: spec.name.clone(),
         run_dir: run_dir.clone(),
         workers,
-        samples: shared.read.load(Ordering::Relaxed),
+        samples: shared.ingested.load(Ordering::Relaxed),
         dead_letters: shared.dead.load(Ordering::Relaxed),
         triggers: shared.triggers.load(Ordering::Relaxed),
         models: report.models,

@@ -1,0 +1,176 @@
+//! Bad input: malformed rows go to the dead-letter file with file:line and the run goes on;
+//! bad configs and missing files fail fast with exit code 2 and a message naming the key.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn malformed_csv_rows_are_dead_lettered_and_the_run_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 2_500, "csv"); // 2,000 stream rows
+    let path = dir.path().join("hyperplane.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    // Corrupt 5 data rows (file lines 11, 21, ... are 1-based, header is line 1).
+    let bad = [
+        (10, "10,1704067200000,1,0.1,0.2"), // too few fields
+        (20, "20,1704067200000,x,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8"), // label not an integer
+        (30, "30,1704067200000,5,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8"), // label out of range
+        (40, "40,1704067200000,1,NaN,0.2,0.3,0.4,0.5,0.6,0.7,0.8"), // NaN feature
+        (50, "50,yesterday,1,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8"), // bad time
+    ];
+    for (i, l) in bad {
+        lines[i] = l.to_string();
+    }
+    // A duplicate key of a good row.
+    lines.push(lines[100].clone());
+    let dup_key = lines[100].split(',').next().unwrap().to_string();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+
+    let cfg = write_config(dir.path(), "it.toml", &config("csv", 500));
+    let out = dir.path().join("run");
+    for workers in ["1", "3"] {
+        let o = sluice(&[
+            "run",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-w",
+            workers,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stdout(&o).contains("1995 samples (6 dead-lettered), 3 triggers, 3 models"),
+            "{}",
+            stdout(&o)
+        );
+        let dead = jsonl(&out.join("dead-letter.jsonl"));
+        assert_eq!(dead.len(), 6);
+        let mut by_line: Vec<(String, String)> = dead
+            .iter()
+            .map(|d| {
+                (
+                    d["location"].as_str().unwrap().to_string(),
+                    d["reason"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        by_line.sort();
+        let file = path.display().to_string();
+        let expect = [
+            (format!("{file}:11"), "expected 11 fields, found 5"),
+            (format!("{file}:21"), "label `x` is not an integer"),
+            (format!("{file}:31"), "label 5 outside 0..2"),
+            (format!("{file}:41"), "feature `x0` is NaN"),
+            (format!("{file}:51"), "time `yesterday` is not a number"),
+        ];
+        for (loc, reason) in &expect {
+            assert!(
+                by_line.iter().any(|(l, r)| l == loc && r == reason),
+                "missing {loc}: {reason} in {by_line:?}"
+            );
+        }
+        assert!(
+            by_line
+                .iter()
+                .any(|(l, r)| l.ends_with(&format!("key {dup_key}"))
+                    && *r == format!("duplicate key {dup_key}")),
+            "{by_line:?}"
+        );
+        assert!(dead.iter().all(|d| d["kind"] == "dead_letter"));
+        assert!(
+            dead.iter()
+                .any(|d| d["raw"].as_str().unwrap().contains("yesterday"))
+        );
+    }
+}
+
+#[test]
+fn missing_source_file_fails_fast_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "it.toml", &config("csv", 100));
+    let o = sluice(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        dir.path().join("run").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("it.toml: source.path: file not found") && err.contains("hyperplane.csv"),
+        "{err}"
+    );
+    assert!(
+        err.contains("it.toml: evaluation.path: file not found"),
+        "{err}"
+    );
+    assert!(!dir.path().join("run").exists(), "nothing started");
+}
+
+#[test]
+fn unknown_and_invalid_keys_fail_with_key_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 1_000, "csv");
+    let text = config("csv", 100)
+        .replace("every = 100", "every = 0")
+        .replace("batch_size = 32", "batch_size = 32\nbatchsize = 4");
+    let cfg = write_config(dir.path(), "bad.toml", &text);
+    for cmd in ["validate", "run"] {
+        let o = sluice(&[cmd, cfg.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{cmd}");
+        let err = stderr(&o);
+        assert!(
+            err.contains("bad.toml: trigger.every: expected an integer > 0"),
+            "{cmd}: {err}"
+        );
+        assert!(
+            err.contains("bad.toml: training.batchsize: unknown field `batchsize`"),
+            "{cmd}: {err}"
+        );
+    }
+}
+
+#[test]
+fn missing_column_is_a_usage_error_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 1_000, "csv");
+    let text = config("csv", 100).replace("label_column = \"label\"", "label_column = \"y\"");
+    let cfg = write_config(dir.path(), "it.toml", &text);
+    let o = sluice(&["validate", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("source.label_column: column `y` not in"),
+        "{}",
+        stderr(&o)
+    );
+    let good = write_config(dir.path(), "good.toml", &config("csv", 100));
+    let o = sluice(&["validate", good.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("ok (pipeline `it`, 8 features: x0, x1, x2, x3, x4, x5, x6, x7)"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    assert_eq!(sluice(&["run"]).status.code(), Some(2));
+    assert_eq!(
+        sluice(&["run", "x.toml", "--workers", "0"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        sluice(&["datasets", "prepare", "nope"]).status.code(),
+        Some(2)
+    );
+    let o = sluice(&["run", "/nonexistent/x.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("/nonexistent/x.toml: (file): cannot read config"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,0 +1,91 @@
+//! Helpers for integration tests: run the real `sluice` binary, read run directories.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn sluice(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run sluice")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Generates the hyperplane dataset with `rows` rows into `dir` (as the CLI does).
+pub fn prepare(dir: &Path, rows: usize, format: &str) {
+    let o = sluice(&[
+        "datasets",
+        "prepare",
+        "hyperplane",
+        "--out",
+        dir.to_str().unwrap(),
+        "--rows",
+        &rows.to_string(),
+        "--format",
+        format,
+    ]);
+    assert!(o.status.success(), "prepare failed: {}", stderr(&o));
+}
+
+/// A pipeline config over `<dir>/hyperplane.<ext>` with an amount trigger every `every`.
+pub fn config(ext: &str, every: u64) -> String {
+    format!(
+        r#"
+[pipeline]
+name = "it"
+
+[source]
+path = "hyperplane.{ext}"
+key_column = "key"
+time_column = "time"
+label_column = "label"
+
+[model]
+id = "mlp"
+hidden = [16]
+num_classes = 2
+
+[training]
+batch_size = 32
+epochs_per_trigger = 3
+seed = 7
+
+[training.optimizer]
+algorithm = "adam"
+lr = 0.01
+
+[trigger]
+id = "amount"
+every = {every}
+
+[evaluation]
+path = "hyperplane_test.{ext}"
+"#
+    )
+}
+
+pub fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{}: bad line {l}: {e}", path.display()))
+        })
+        .collect()
+}

@@ -86,9 +86,9 @@ impl Shared {
 
     pub(super) fn dead_letter(&self, d: DeadLetter) {
         tracing::warn!(location = %d.location, reason = %d.reason, "dead letter");
-        let n = self.dead.fetch_add(1, Ordering::Relaxed);
+        self.dead.fetch_add(1, Ordering::Relaxed);
         self.emit(
-            format!("dead-letter-{n}-{}", d.location),
+            format!("dead-letter-{}", d.location),
             EventBody::DeadLetter {
                 location: d.location,
                 reason: d.reason,
@@ -174,49 +174,34 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
     let models = ModelStore::create(&run_dir.join("models"))?;
     let samples = Arc::new(SampleStore::new(source.dim(), workers));
 
-    let dead_count = AtomicU64::new(0);
-    let holdout = {
-        let events = events.clone();
-        let dead_count = &dead_count;
-        load_holdout(spec, &source, &move |d: DeadLetter| {
-            let n = dead_count.fetch_add(1, Ordering::Relaxed);
-            let _ = events.emit(
-                format!("dead-letter-eval-{n}-{}", d.location),
-                EventBody::DeadLetter {
-                    location: d.location,
-                    reason: d.reason,
-                    raw: d.raw,
-                },
-            );
-        })?
-    };
+    let shared = Arc::new(Shared {
+        spec: spec.clone(),
+        samples: samples.clone(),
+        source_name: source.path().display().to_string(),
+        source,
+        events: events.clone(),
+        trainer_queue: Mutex::new(None),
+        read: AtomicU64::new(0),
+        total: AtomicU64::new(0),
+        ingested: AtomicU64::new(0),
+        dead: AtomicU64::new(0),
+        triggers: AtomicU64::new(0),
+        finished_workers: AtomicUsize::new(0),
+        error: Mutex::new(None),
+    });
+    let holdout = load_holdout(spec, &shared.source, &|d| shared.dead_letter(d))?;
     let (queue, trainer) = Trainer::spawn(TrainerContext {
         pipeline: spec.name.clone(),
         training: spec.training.clone(),
         model: spec.model.clone(),
-        feature_names: source.feature_names().to_vec(),
-        samples: samples.clone(),
+        feature_names: shared.source.feature_names().to_vec(),
+        samples,
         models,
         run_dir: run_dir.clone(),
         events: events.clone(),
         holdout,
     })?;
-
-    let shared = Arc::new(Shared {
-        spec: spec.clone(),
-        samples,
-        source_name: source.path().display().to_string(),
-        source,
-        events: events.clone(),
-        trainer_queue: Mutex::new(Some(queue)),
-        read: AtomicU64::new(0),
-        total: AtomicU64::new(0),
-        ingested: AtomicU64::new(0),
-        dead: AtomicU64::new(dead_count.load(Ordering::Relaxed)),
-        triggers: AtomicU64::new(0),
-        finished_workers: AtomicUsize::new(0),
-        error: Mutex::new(None),
-    });
+    *shared.trainer_queue.lock().expect("queue slot poisoned") = Some(queue);
 
     let bar = if opts.progress {
         ProgressBar::new(0)

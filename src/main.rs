@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sluice::UsageError;
-use sluice::config::ConfigErrors;
+use sluice::config::{ConfigErrors, InputSpec};
 use sluice::datasets::{self, OutputFormat};
 use sluice::pipeline::{self, RunOptions};
+use sluice::source::FileSource;
 
 /// Continuous training of ML models on streams.
 ///
@@ -43,6 +44,47 @@ enum Command {
     Validate {
         /// Pipeline config (TOML).
         config: PathBuf,
+    },
+    /// Publish a dataset (a CSV/Arrow file, or a bundled dataset by name) to a Kafka topic as a
+    /// stream: one JSON object per row, in event-time order per partition.
+    Produce {
+        /// File path, or the name of a bundled dataset (see `datasets list`).
+        dataset: String,
+        /// Topic (created when missing).
+        #[arg(long)]
+        topic: String,
+        /// Bootstrap servers.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        brokers: String,
+        /// Partitions when the topic is created.
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+        /// Messages per second [default: as fast as possible].
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Column used as message key and for partitioning; `""` for none.
+        #[arg(long, default_value = "key")]
+        key_column: String,
+        /// Event-time column (the message timestamp).
+        #[arg(long, default_value = "time")]
+        time_column: String,
+        /// Unit of the time column: ms or s.
+        #[arg(long, default_value = "ms")]
+        time_unit: String,
+    },
+    /// Print a topic's messages (events) as JSON lines.
+    Tail {
+        /// Topic, e.g. `quickstart.models`.
+        topic: String,
+        /// Bootstrap servers.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        brokers: String,
+        /// Start at the beginning instead of the end.
+        #[arg(long)]
+        from_beginning: bool,
+        /// Keep waiting for new messages (otherwise stop at the end offsets seen at start).
+        #[arg(long)]
+        follow: bool,
     },
     /// Bundled datasets.
     Datasets {
@@ -130,15 +172,103 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Validate { config } => {
             let spec = sluice::config::load(&config)?;
-            let source = sluice::source::FileSource::open(&spec.source, &spec.config_path)
-                .map_err(|e| UsageError(e.to_string()))?;
+            let features = match &spec.source.input {
+                InputSpec::File { path, format } => {
+                    let source =
+                        FileSource::open(path, *format, &spec.source.columns, &spec.config_path)
+                            .map_err(|e| UsageError(e.to_string()))?;
+                    source.feature_names().to_vec()
+                }
+                InputSpec::Kafka(_) => spec
+                    .source
+                    .columns
+                    .feature_columns
+                    .clone()
+                    .unwrap_or_default(),
+            };
             println!(
                 "{}: ok (pipeline `{}`, {} features: {})",
                 config.display(),
                 spec.name,
-                source.dim(),
-                source.feature_names().join(", ")
+                features.len(),
+                features.join(", ")
             );
+        }
+        Command::Produce {
+            dataset,
+            topic,
+            brokers,
+            partitions,
+            rate,
+            key_column,
+            time_column,
+            time_unit,
+        } => {
+            if partitions < 1 {
+                return Err(UsageError("--partitions: expected an integer > 0".into()).into());
+            }
+            let time_unit = match time_unit.as_str() {
+                "ms" => sluice::config::TimeUnit::Ms,
+                "s" => sluice::config::TimeUnit::S,
+                other => {
+                    return Err(UsageError(format!(
+                        "--time-unit: expected ms or s, found `{other}`"
+                    ))
+                    .into());
+                }
+            };
+            let path = PathBuf::from(&dataset);
+            let rows = if path.is_file() {
+                sluice::source::kafka::read_rows(&path)?
+            } else if datasets::DATASETS.iter().any(|d| d.name == dataset) {
+                datasets::rows(&dataset)?
+            } else {
+                return Err(UsageError(format!(
+                    "`{dataset}` is neither a file nor a bundled dataset"
+                ))
+                .into());
+            };
+            let opts = sluice::source::kafka::ProduceOptions {
+                brokers,
+                topic: topic.clone(),
+                partitions,
+                rate,
+                key_column: (!key_column.is_empty()).then_some(key_column),
+                time_column,
+                time_unit,
+                progress: std::io::stderr().is_terminal(),
+            };
+            let r = sluice::source::kafka::produce(rows, &opts)?;
+            println!(
+                "produced {} messages to {topic} ({} partitions) in {:.1} s ({:.0} messages/s)",
+                r.messages,
+                r.partitions,
+                r.elapsed.as_secs_f64(),
+                r.messages as f64 / r.elapsed.as_secs_f64().max(1e-9)
+            );
+        }
+        Command::Tail {
+            topic,
+            brokers,
+            from_beginning,
+            follow,
+        } => {
+            let opts = sluice::sink::kafka::TailOptions {
+                brokers,
+                topic,
+                from_beginning,
+                follow,
+            };
+            let stdout = std::io::stdout();
+            if let Err(e) = sluice::sink::kafka::tail(&opts, &mut stdout.lock()) {
+                // A closed pipe (`sluice tail … | head`) is the reader's choice, not a failure.
+                let closed = e
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe);
+                if !closed {
+                    return Err(e);
+                }
+            }
         }
         Command::Datasets { command } => match command {
             DatasetsCommand::List => {

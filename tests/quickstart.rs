@@ -135,14 +135,9 @@ fn quickstart_end_to_end_on_1_and_4_workers() {
     let model = Mlp::new(&vs.root(), 8, &[16], 2);
     vs.load(runs[0].join("models/it-0004.safetensors")).unwrap();
     let spec = sluice::config::load(&cfg).unwrap();
-    let held = sluice::source::FileSource::open(
-        &sluice::config::SourceSpec {
-            path: dir.path().join("hyperplane_test.csv"),
-            ..spec.source.clone()
-        },
-        &cfg,
-    )
-    .unwrap();
+    let eval = spec.evaluation.as_ref().unwrap();
+    let held =
+        sluice::source::FileSource::open(&eval.path, eval.format, &eval.columns, &cfg).unwrap();
     let samples = held
         .read_share(0, 1, &mut |d| panic!("dead letter {d:?}"))
         .unwrap();

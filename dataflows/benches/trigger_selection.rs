@@ -25,7 +25,11 @@ fn stream(n: usize) -> Vec<SampleMeta> {
     (0..n as u64)
         .map(|key| {
             t += rng.random_range(0..3u64);
-            SampleMeta { time: t, key, label: rng.random_range(0..10) }
+            SampleMeta {
+                time: t,
+                key,
+                label: rng.random_range(0..10),
+            }
         })
         .collect()
 }
@@ -55,7 +59,9 @@ fn dataflow(samples: Arc<Vec<SampleMeta>>, every: u64, workers: usize) -> (Durat
             let (input, metas) = scope.new_input::<SampleMeta>();
             let metas = metas.exchange(|m: &SampleMeta| route(m.key));
             let triggers = metas.clone().trigger(DataAmount::new(every));
-            let sets = metas.select(triggers.clone(), NewData::default()).training_sets(triggers);
+            let sets = metas
+                .select(triggers.clone(), NewData::default())
+                .training_sets(triggers);
             let (probe, sets) = sets.probe();
             sets.sink(Pipeline, "Count", move |(input, _)| {
                 input.for_each(|_, data| {
@@ -90,8 +96,14 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(2_000_000);
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let n: usize = args
+        .first()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2_000_000);
     let every: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let samples = Arc::new(stream(n));
     let reps = 5;
@@ -99,15 +111,26 @@ fn main() {
 
     let (b, sel) = baseline(&samples, every as usize);
     assert_eq!(sel, expected);
-    let base = median((0..reps).map(|_| baseline(&samples, every as usize).0).chain([b]).collect());
+    let base = median(
+        (0..reps)
+            .map(|_| baseline(&samples, every as usize).0)
+            .chain([b])
+            .collect(),
+    );
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     println!("trigger_selection: {n} samples, amount every {every}, median of {reps}");
-    println!("  baseline (sort + cut, 1 thread): {:>12.0} samples/s", rate(base));
+    println!(
+        "  baseline (sort + cut, 1 thread): {:>12.0} samples/s",
+        rate(base)
+    );
     for workers in [1, 2] {
         let runs: Vec<Duration> = (0..reps)
             .map(|_| {
                 let (d, sel) = dataflow(samples.clone(), every, workers);
-                assert_eq!(sel, expected, "training sets cover every sample of a closed epoch");
+                assert_eq!(
+                    sel, expected,
+                    "training sets cover every sample of a closed epoch"
+                );
                 d
             })
             .collect();

@@ -21,6 +21,7 @@ const SECTIONS: &[&str] = &[
     "trigger",
     "selection",
     "evaluation",
+    "output",
 ];
 const TRIGGER_IDS: &[&str] = &["amount"];
 
@@ -98,6 +99,10 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
         Some(v) => section(v, "evaluation", errors).map(Some),
         None => Some(None),
     };
+    let output: Option<low::Output> = match root.remove("output") {
+        Some(v) => section(v, "output", errors),
+        None => Some(low::Output::default()),
+    };
 
     let pipeline = pipeline.and_then(|p| check_pipeline(p, errors));
     let model = model.and_then(|m| check_model(m, errors));
@@ -105,7 +110,11 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
     let training = training.and_then(|t| check_training(t, errors));
     let evaluation = evaluation.and_then(|e| match e {
         None => Some(None),
-        Some(e) => check_evaluation(e, &base, errors).map(Some),
+        Some(e) => check_evaluation(e, &base, source.as_ref(), errors).map(Some),
+    });
+    let output = output.and_then(|o| {
+        let name = pipeline.as_ref().map_or("", |(n, _)| n.as_str());
+        check_output(o, name, errors)
     });
     let selection = selection.map(|s| match s.strategy {
         low::Strategy::NewData => SelectionSpec::NewData,
@@ -122,6 +131,7 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
         trigger: trigger?,
         selection: selection?,
         evaluation: evaluation?,
+        output: output?,
     })
 }
 
@@ -350,31 +360,122 @@ fn check_source(
     errors: &mut Vec<ConfigError>,
 ) -> Option<SourceSpec> {
     let before = errors.len();
-    let low::SourceKind::File = s.kind;
-    let path = base.join(&s.path);
-    let format = match s.format {
-        Some(f) => Some(f),
-        None => {
-            let f = FileFormat::infer(&path);
-            if f.is_none() {
+    let replay_batch = positive_or(s.replay_batch, 1024, "source.replay_batch", errors);
+    let only = |errors: &mut Vec<ConfigError>, key: &str, set: bool, kind: &str| {
+        if set {
+            err(
+                errors,
+                format!("source.{key}"),
+                format!("only for kind = \"{kind}\""),
+            );
+        }
+    };
+    let input = match s.kind {
+        low::SourceKind::File => {
+            for (key, set) in [
+                ("brokers", s.brokers.is_some()),
+                ("topic", s.topic.is_some()),
+                ("partitions", s.partitions.is_some()),
+                ("create_topic", s.create_topic.is_some()),
+                ("until", s.until.is_some()),
+                ("idle_timeout_ms", s.idle_timeout_ms.is_some()),
+                ("late", s.late.is_some()),
+            ] {
+                only(errors, key, set, "kafka");
+            }
+            if s.time_column.is_none() {
+                err(
+                    errors,
+                    "source.time_column",
+                    "missing; a file source needs a time column",
+                );
+            }
+            match &s.path {
+                None => {
+                    err(errors, "source.path", "missing; a file source needs a path");
+                    None
+                }
+                Some(p) => {
+                    let path = base.join(p);
+                    if !path.is_file() {
+                        err(
+                            errors,
+                            "source.path",
+                            format!("file not found: {}", path.display()),
+                        );
+                    }
+                    let format = match s.format {
+                        Some(FileFormat::Json) => {
+                            err(
+                                errors,
+                                "source.format",
+                                "expected `csv` or `arrow` for a file",
+                            );
+                            None
+                        }
+                        Some(f) => Some(f),
+                        None => {
+                            let f = FileFormat::infer(&path);
+                            if f.is_none() {
+                                err(
+                                    errors,
+                                    "source.format",
+                                    "cannot infer the format from the file extension; expected `csv` or `arrow`",
+                                );
+                            }
+                            f
+                        }
+                    };
+                    format.map(|format| InputSpec::File { path, format })
+                }
+            }
+        }
+        low::SourceKind::Kafka => {
+            only(errors, "path", s.path.is_some(), "file");
+            if !matches!(s.format, None | Some(FileFormat::Json)) {
                 err(
                     errors,
                     "source.format",
-                    "cannot infer the format from the file extension; expected `csv` or `arrow`",
+                    "expected `json` for a Kafka source",
                 );
             }
-            f
+            if s.feature_columns.is_none() {
+                err(
+                    errors,
+                    "source.feature_columns",
+                    "missing; a Kafka source names its feature fields",
+                );
+            }
+            let topic = s.topic.clone().unwrap_or_default();
+            if !valid_topic(&topic) {
+                err(
+                    errors,
+                    "source.topic",
+                    "expected a topic name of letters, digits, '.', '_' or '-' (at most 249)",
+                );
+            }
+            let partitions = positive_or(s.partitions, 1, "source.partitions", errors);
+            let idle = match s.idle_timeout_ms {
+                Some(v) if v < 0 => {
+                    err(errors, "source.idle_timeout_ms", "expected an integer >= 0");
+                    None
+                }
+                Some(v) => Some(v as u64),
+                None => Some(5_000),
+            };
+            Some(InputSpec::Kafka(KafkaSourceSpec {
+                brokers: s.brokers.clone().unwrap_or_else(|| "127.0.0.1:9092".into()),
+                topic,
+                partitions: partitions.unwrap_or(1).min(i32::MAX as u64) as i32,
+                create_topic: s.create_topic.unwrap_or(true),
+                until: s.until.unwrap_or_default(),
+                idle_timeout_ms: idle.unwrap_or(0),
+                late: s.late.unwrap_or_default(),
+            }))
         }
     };
-    if !path.is_file() {
-        err(
-            errors,
-            "source.path",
-            format!("file not found: {}", path.display()),
-        );
-    }
-    let replay_batch = positive_or(s.replay_batch, 1024, "source.replay_batch", errors);
-    let mut named: Vec<&str> = vec![&s.time_column, &s.label_column];
+    let mut named: Vec<&str> = vec![&s.label_column];
+    named.extend(s.time_column.as_deref());
     named.extend(s.key_column.as_deref());
     if let Some(features) = &s.feature_columns {
         if features.is_empty() {
@@ -398,16 +499,57 @@ fn check_source(
         return None;
     }
     Some(SourceSpec {
-        path,
-        format: format?,
-        key_column: s.key_column,
-        time_column: s.time_column,
-        time_unit: s.time_unit,
-        label_column: s.label_column,
-        feature_columns: s.feature_columns,
+        input: input?,
+        columns: ColumnSpec {
+            key_column: s.key_column,
+            time_column: s.time_column,
+            time_unit: s.time_unit,
+            label_column: s.label_column,
+            feature_columns: s.feature_columns,
+            num_classes: model?.num_classes(),
+        },
         replay_batch: replay_batch? as usize,
-        num_classes: model?.num_classes(),
     })
+}
+
+fn valid_topic(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 249
+        && t != "."
+        && t != ".."
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn check_output(
+    o: low::Output,
+    pipeline: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<OutputSpec> {
+    match (o.brokers, o.topic_prefix) {
+        (None, None) => Some(OutputSpec::default()),
+        (None, Some(_)) => {
+            err(errors, "output.topic_prefix", "needs output.brokers");
+            None
+        }
+        (Some(brokers), prefix) => {
+            let topic_prefix = prefix.unwrap_or_else(|| pipeline.to_string());
+            if !valid_topic(&format!("{topic_prefix}.dead-letter")) {
+                err(
+                    errors,
+                    "output.topic_prefix",
+                    "expected letters, digits, '.', '_' or '-'",
+                );
+                return None;
+            }
+            Some(OutputSpec {
+                kafka: Some(KafkaOutputSpec {
+                    brokers,
+                    topic_prefix,
+                }),
+            })
+        }
+    }
 }
 
 fn check_training(t: low::Training, errors: &mut Vec<ConfigError>) -> Option<TrainingSpec> {
@@ -498,6 +640,7 @@ fn check_training(t: low::Training, errors: &mut Vec<ConfigError>) -> Option<Tra
 fn check_evaluation(
     e: low::Evaluation,
     base: &Path,
+    source: Option<&SourceSpec>,
     errors: &mut Vec<ConfigError>,
 ) -> Option<EvaluationSpec> {
     let before = errors.len();
@@ -509,15 +652,39 @@ fn check_evaluation(
             format!("file not found: {}", path.display()),
         );
     }
+    let format = FileFormat::infer(&path);
+    if format.is_none() {
+        err(
+            errors,
+            "evaluation.path",
+            "expected a `.csv` or `.arrow` file",
+        );
+    }
     let batch_size = positive_or(e.batch_size, 1024, "evaluation.batch_size", errors);
     let metrics = e.metrics.unwrap_or_else(|| vec![low::Metric::Accuracy]);
     if metrics.is_empty() {
         err(errors, "evaluation.metrics", "expected at least one metric");
     }
-    (errors.len() == before).then(|| EvaluationSpec {
+    let columns = source.map(|s| ColumnSpec {
+        time_column: e.time_column.or_else(|| s.columns.time_column.clone()),
+        ..s.columns.clone()
+    });
+    if columns.as_ref().is_some_and(|c| c.time_column.is_none()) {
+        err(
+            errors,
+            "evaluation.time_column",
+            "missing; the source takes event time from Kafka timestamps, so name the held-out file's time column",
+        );
+    }
+    if errors.len() != before {
+        return None;
+    }
+    Some(EvaluationSpec {
         path,
+        format: format?,
+        columns: columns?,
         metrics,
-        batch_size: batch_size.expect("checked") as usize,
+        batch_size: batch_size? as usize,
     })
 }
 
@@ -563,8 +730,15 @@ every = 10
         assert_eq!(spec.selection, SelectionSpec::NewData);
         assert_eq!(spec.training.epochs_per_trigger, 1);
         assert!(spec.training.use_previous_model);
-        assert_eq!(spec.source.format, FileFormat::Csv);
-        assert_eq!(spec.source.num_classes, 2);
+        assert!(matches!(
+            spec.source.input,
+            InputSpec::File {
+                format: FileFormat::Csv,
+                ..
+            }
+        ));
+        assert_eq!(spec.source.columns.num_classes, 2);
+        assert_eq!(spec.output, OutputSpec::default());
         assert_eq!(
             spec.model,
             ModelSpec::Mlp {

@@ -24,16 +24,20 @@ pub enum SourceKind {
     /// A dataset file replayed as a stream (the embedded default).
     #[default]
     File,
+    /// A Kafka topic.
+    Kafka,
 }
 
-/// Dataset file formats.
+/// Input formats: of dataset files, and of Kafka message values.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
-    /// Comma-separated values with a header row.
+    /// Comma-separated values with a header row (files).
     Csv,
-    /// Arrow IPC file format.
+    /// Arrow IPC file format (files).
     Arrow,
+    /// One JSON object per message (Kafka).
+    Json,
 }
 
 impl Format {
@@ -58,6 +62,28 @@ pub enum Unit {
     S,
 }
 
+/// When a Kafka source stops.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Until {
+    /// At the end offsets the partitions had when the run started (replay).
+    #[default]
+    End,
+    /// Never: follow the topic until interrupted.
+    Follow,
+}
+
+/// What to do with a message older than its partition's previous one.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Late {
+    /// Send it to the dead-letter topic.
+    #[default]
+    DeadLetter,
+    /// Treat it as arriving at the partition's current event time.
+    Clamp,
+}
+
 /// `[source]`
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,27 +91,63 @@ pub struct Source {
     /// Source kind.
     #[serde(default)]
     pub kind: SourceKind,
-    /// Dataset file, relative to the config file's directory.
-    pub path: PathBuf,
-    /// File format; inferred from the extension when absent.
+    /// Dataset file, relative to the config file's directory (`file`).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// File format (inferred from the extension) or message format (`json`).
     #[serde(default)]
     pub format: Option<Format>,
-    /// Column holding a unique u64 key; absent: the row number.
+    /// Bootstrap servers (`kafka`).
+    #[serde(default)]
+    pub brokers: Option<String>,
+    /// Topic (`kafka`).
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// Partitions of the topic when Sluice creates it (`kafka`).
+    #[serde(default)]
+    pub partitions: Option<i64>,
+    /// Create the topic when it does not exist (`kafka`).
+    #[serde(default)]
+    pub create_topic: Option<bool>,
+    /// When to stop (`kafka`).
+    #[serde(default)]
+    pub until: Option<Until>,
+    /// A partition without messages for this long stops holding back the watermark (`kafka`).
+    #[serde(default)]
+    pub idle_timeout_ms: Option<i64>,
+    /// Policy for out-of-order messages within a partition (`kafka`).
+    #[serde(default)]
+    pub late: Option<Late>,
+    /// Column holding a unique u64 key; absent: the row number (files) or the message key,
+    /// else partition and offset (Kafka).
     #[serde(default)]
     pub key_column: Option<String>,
-    /// Column holding the event time.
-    pub time_column: String,
+    /// Column holding the event time; for Kafka, absent means the message timestamp.
+    #[serde(default)]
+    pub time_column: Option<String>,
     /// Unit of an integer time column.
     #[serde(default)]
     pub time_unit: Unit,
     /// Column holding the integer class label.
     pub label_column: String,
-    /// Feature columns; absent: every other column.
+    /// Feature columns; absent: every other column (files only).
     #[serde(default)]
     pub feature_columns: Option<Vec<String>>,
     /// Samples fed to the dataflow per step.
     #[serde(default)]
     pub replay_batch: Option<i64>,
+}
+
+/// `[output]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Output {
+    /// Bootstrap servers: when set, events also go to Kafka topics.
+    #[serde(default)]
+    pub brokers: Option<String>,
+    /// Topic name prefix: events go to `<prefix>.triggers`, `<prefix>.models`, ...
+    #[serde(default)]
+    pub topic_prefix: Option<String>,
 }
 
 /// Model architectures.
@@ -212,6 +274,9 @@ pub enum Metric {
 pub struct Evaluation {
     /// Held-out dataset file with the source's columns, relative to the config file.
     pub path: PathBuf,
+    /// Its event-time column; default: the source's `time_column`.
+    #[serde(default)]
+    pub time_column: Option<String>,
     /// Metrics to compute.
     #[serde(default)]
     pub metrics: Option<Vec<Metric>>,

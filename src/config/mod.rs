@@ -15,6 +15,7 @@ mod spec;
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse};
 pub use spec::{
-    EvaluationSpec, FileFormat, ModelSpec, OptimizerAlgorithm, OptimizerSpec, PipelineSpec,
-    SelectionSpec, SourceSpec, TimeUnit, TrainingSpec, TriggerSpec,
+    ColumnSpec, EvaluationSpec, FileFormat, InputSpec, KafkaOutputSpec, KafkaSourceSpec,
+    LatePolicy, ModelSpec, OptimizerAlgorithm, OptimizerSpec, OutputSpec, PipelineSpec,
+    SelectionSpec, SourceSpec, TimeUnit, TrainingSpec, TriggerSpec, Until,
 };

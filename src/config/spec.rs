@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-pub use super::low::{Algorithm as OptimizerAlgorithm, Format as FileFormat, Unit as TimeUnit};
+pub use super::low::{
+    Algorithm as OptimizerAlgorithm, Format as FileFormat, Late as LatePolicy, Unit as TimeUnit,
+    Until,
+};
 
 /// A validated pipeline.
 #[derive(Clone, Debug)]
@@ -28,27 +31,83 @@ pub struct PipelineSpec {
     pub selection: SelectionSpec,
     /// `[evaluation]`, if any.
     pub evaluation: Option<EvaluationSpec>,
+    /// `[output]`.
+    pub output: OutputSpec,
+}
+
+/// Where events go besides the run directory's JSONL files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutputSpec {
+    /// Kafka output, if configured.
+    pub kafka: Option<KafkaOutputSpec>,
+}
+
+/// Events to Kafka topics `<topic_prefix>.<kind>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaOutputSpec {
+    /// Bootstrap servers.
+    pub brokers: String,
+    /// Topic prefix (default: the pipeline name).
+    pub topic_prefix: String,
 }
 
 /// Where samples come from and how to read them.
 #[derive(Clone, Debug)]
 pub struct SourceSpec {
-    /// Resolved dataset path.
-    pub path: PathBuf,
-    /// File format.
-    pub format: FileFormat,
-    /// Key column (`None`: row number).
+    /// The input.
+    pub input: InputSpec,
+    /// Which columns (fields) hold key, time, label and features.
+    pub columns: ColumnSpec,
+    /// Samples fed to the dataflow per step.
+    pub replay_batch: usize,
+}
+
+/// The input of a source.
+#[derive(Clone, Debug)]
+pub enum InputSpec {
+    /// A dataset file.
+    File {
+        /// Resolved path.
+        path: PathBuf,
+        /// Format.
+        format: FileFormat,
+    },
+    /// A Kafka topic.
+    Kafka(KafkaSourceSpec),
+}
+
+/// A Kafka topic as a source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaSourceSpec {
+    /// Bootstrap servers.
+    pub brokers: String,
+    /// Topic.
+    pub topic: String,
+    /// Partitions when Sluice creates the topic.
+    pub partitions: i32,
+    /// Create the topic when missing.
+    pub create_topic: bool,
+    /// When to stop.
+    pub until: Until,
+    /// Idle partitions stop holding back the watermark after this long.
+    pub idle_timeout_ms: u64,
+    /// Out-of-order messages within a partition.
+    pub late: LatePolicy,
+}
+
+/// Column (or JSON field) names of a source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnSpec {
+    /// Key column (`None`: row number for files; message key, else partition+offset, for Kafka).
     pub key_column: Option<String>,
-    /// Event-time column.
-    pub time_column: String,
+    /// Event-time column (`None`: the Kafka message timestamp).
+    pub time_column: Option<String>,
     /// Unit of integer time values.
     pub time_unit: TimeUnit,
     /// Label column.
     pub label_column: String,
     /// Feature columns (`None`: all columns but key, time and label, in file order).
     pub feature_columns: Option<Vec<String>>,
-    /// Samples fed to the dataflow per step.
-    pub replay_batch: usize,
     /// Labels must lie in `0..num_classes` (from `[model]`).
     pub num_classes: i64,
 }
@@ -136,6 +195,10 @@ pub enum SelectionSpec {
 pub struct EvaluationSpec {
     /// Resolved path of the held-out dataset (same columns as the source).
     pub path: PathBuf,
+    /// Its format.
+    pub format: FileFormat,
+    /// Its columns: the source's, with the time column from `evaluation.time_column` if given.
+    pub columns: ColumnSpec,
     /// Metric names.
     pub metrics: Vec<super::low::Metric>,
     /// Inference batch size.

@@ -34,6 +34,51 @@ pub const DATASETS: &[DatasetInfo] = &[DatasetInfo {
     default_rows: 25_000,
 }];
 
+/// The stream rows of dataset `name` (without the held-out split) as JSON objects, for
+/// `sluice produce`.
+pub fn rows(name: &str) -> anyhow::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    let (train, _) = split(name, None, 1)?;
+    Ok(train
+        .into_iter()
+        .map(|r| {
+            let mut m = serde_json::Map::new();
+            m.insert("key".into(), r.key.into());
+            m.insert("time".into(), r.time.into());
+            m.insert("label".into(), r.label.into());
+            for (i, x) in r.features.iter().enumerate() {
+                // Through the shortest text form, as in the CSV files.
+                let v: f64 = x.to_string().parse().expect("floats print as numbers");
+                m.insert(format!("x{i}"), v.into());
+            }
+            m
+        })
+        .collect())
+}
+
+/// Generates dataset `name`: (stream rows, held-out rows).
+fn split(name: &str, rows: Option<usize>, seed: u64) -> anyhow::Result<(Vec<Row>, Vec<Row>)> {
+    let info = DATASETS.iter().find(|d| d.name == name).ok_or_else(|| {
+        crate::UsageError(format!(
+            "unknown dataset `{name}`; see `sluice datasets list`"
+        ))
+    })?;
+    let params = HyperplaneParams {
+        rows: rows.unwrap_or(info.default_rows),
+        seed,
+        ..HyperplaneParams::default()
+    };
+    let mut train = Vec::new();
+    let mut test = Vec::new();
+    for (i, row) in Hyperplane::new(params.clone()).enumerate() {
+        if i % params.test_every == params.test_every - 1 {
+            test.push(row);
+        } else {
+            train.push(row);
+        }
+    }
+    Ok((train, test))
+}
+
 /// Output file format for `prepare`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -52,34 +97,15 @@ pub fn prepare(
     seed: u64,
     format: OutputFormat,
 ) -> anyhow::Result<Vec<(PathBuf, usize)>> {
-    let info = DATASETS.iter().find(|d| d.name == name).ok_or_else(|| {
-        crate::UsageError(format!(
-            "unknown dataset `{name}`; see `sluice datasets list`"
-        ))
-    })?;
+    let (train, test) = split(name, rows, seed)?;
     std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
-    let params = HyperplaneParams {
-        rows: rows.unwrap_or(info.default_rows),
-        seed,
-        ..HyperplaneParams::default()
-    };
-    let (train, test): (Vec<Row>, Vec<Row>) = {
-        let mut train = Vec::new();
-        let mut test = Vec::new();
-        for (i, row) in Hyperplane::new(params.clone()).enumerate() {
-            if i % params.test_every == params.test_every - 1 {
-                test.push(row);
-            } else {
-                train.push(row);
-            }
-        }
-        (train, test)
-    };
     let ext = match format {
         OutputFormat::Csv => "csv",
         OutputFormat::Arrow => "arrow",
     };
-    let names: Vec<String> = (0..params.features).map(|i| format!("x{i}")).collect();
+    let names: Vec<String> = (0..train.first().map_or(0, |r| r.features.len()))
+        .map(|i| format!("x{i}"))
+        .collect();
     let mut written = Vec::new();
     for (suffix, rows) in [("", &train), ("_test", &test)] {
         let path = out.join(format!("{name}{suffix}.{ext}"));

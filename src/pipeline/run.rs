@@ -13,9 +13,10 @@ use sluice_dataflows::TrainingSet;
 
 use super::dataflow;
 use crate::UsageError;
-use crate::config::{PipelineSpec, SourceSpec};
+use crate::config::{InputSpec, KafkaSourceSpec, PipelineSpec};
 use crate::eval::Holdout;
-use crate::sink::{EventBody, JsonlSink};
+use crate::sink::{EventBody, EventSink};
+use crate::source::kafka::{JsonDecoder, KafkaReader, admin};
 use crate::source::{DeadLetter, FileSource, SourceError};
 use crate::store::{ModelStore, SampleStore};
 use crate::train::{Trainer, TrainerContext};
@@ -60,13 +61,46 @@ pub struct RunSummary {
     pub last_accuracy_all: Option<f64>,
 }
 
+/// An opened source, shared by the workers (each reads its own share).
+pub enum Input {
+    /// A dataset file.
+    File(FileSource),
+    /// A Kafka topic with `partitions` partitions.
+    Kafka {
+        /// The source config.
+        spec: KafkaSourceSpec,
+        /// Message decoder.
+        decoder: JsonDecoder,
+        /// Partitions of the topic.
+        partitions: i32,
+        /// Consumer group id.
+        group: String,
+    },
+}
+
+impl Input {
+    fn feature_names(&self) -> &[String] {
+        match self {
+            Input::File(f) => f.feature_names(),
+            Input::Kafka { decoder, .. } => decoder.feature_names(),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Input::File(f) => f.path().display().to_string(),
+            Input::Kafka { spec, .. } => spec.topic.clone(),
+        }
+    }
+}
+
 /// State shared by the workers of one run.
 pub struct Shared {
     pub(super) spec: PipelineSpec,
     pub(super) samples: Arc<SampleStore>,
     pub(super) source_name: String,
-    source: FileSource,
-    events: Arc<JsonlSink>,
+    source: Input,
+    events: Arc<EventSink>,
     trainer_queue: Mutex<Option<SyncSender<TrainingSet>>>,
     read: AtomicU64,
     total: AtomicU64,
@@ -125,24 +159,20 @@ fn usage_if_config(e: SourceError) -> anyhow::Error {
 /// Loads the held-out set: the source's columns read from `[evaluation] path`.
 fn load_holdout(
     spec: &PipelineSpec,
-    source: &FileSource,
+    features: &[String],
     shared_dead: &dyn Fn(DeadLetter),
 ) -> anyhow::Result<Option<(Holdout, usize)>> {
     let Some(eval) = &spec.evaluation else {
         return Ok(None);
     };
-    let eval_source = SourceSpec {
-        path: eval.path.clone(),
-        format: crate::config::FileFormat::infer(&eval.path).unwrap_or(spec.source.format),
-        ..spec.source.clone()
-    };
-    let held = FileSource::open(&eval_source, &spec.config_path).map_err(usage_if_config)?;
-    if held.feature_names() != source.feature_names() {
+    let held = FileSource::open(&eval.path, eval.format, &eval.columns, &spec.config_path)
+        .map_err(usage_if_config)?;
+    if held.feature_names() != features {
         return Err(UsageError(format!(
             "{}: evaluation.path: feature columns {:?} differ from the source's {:?}",
             spec.config_path.display(),
             held.feature_names(),
-            source.feature_names()
+            features
         ))
         .into());
     }
@@ -161,7 +191,23 @@ fn load_holdout(
 pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary> {
     let started = Instant::now();
     let workers = opts.workers.max(1);
-    let source = FileSource::open(&spec.source, &spec.config_path).map_err(usage_if_config)?;
+    let source = match &spec.source.input {
+        InputSpec::File { path, format } => Input::File(
+            FileSource::open(path, *format, &spec.source.columns, &spec.config_path)
+                .map_err(usage_if_config)?,
+        ),
+        InputSpec::Kafka(k) => {
+            let partitions =
+                admin::ensure_topic(&k.brokers, &k.topic, k.partitions, k.create_topic)?;
+            Input::Kafka {
+                spec: k.clone(),
+                decoder: JsonDecoder::new(&spec.source.columns),
+                partitions,
+                group: format!("sluice-{}", spec.name),
+            }
+        }
+    };
+    let dim = source.feature_names().len();
     let run_dir = opts
         .out
         .clone()
@@ -170,14 +216,18 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         .with_context(|| format!("creating run directory {}", run_dir.display()))?;
     std::fs::write(run_dir.join("config.toml"), &spec.config_text)
         .with_context(|| format!("writing {}", run_dir.join("config.toml").display()))?;
-    let events = Arc::new(JsonlSink::create(&run_dir, &spec.name)?);
+    let events = Arc::new(EventSink::create(
+        &run_dir,
+        &spec.name,
+        spec.output.kafka.as_ref(),
+    )?);
     let models = ModelStore::create(&run_dir.join("models"))?;
-    let samples = Arc::new(SampleStore::new(source.dim(), workers));
+    let samples = Arc::new(SampleStore::new(dim, workers));
 
     let shared = Arc::new(Shared {
         spec: spec.clone(),
         samples: samples.clone(),
-        source_name: source.path().display().to_string(),
+        source_name: source.name(),
         source,
         events: events.clone(),
         trainer_queue: Mutex::new(None),
@@ -189,7 +239,9 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         finished_workers: AtomicUsize::new(0),
         error: Mutex::new(None),
     });
-    let holdout = load_holdout(spec, &shared.source, &|d| shared.dead_letter(d))?;
+    let holdout = load_holdout(spec, shared.source.feature_names(), &|d| {
+        shared.dead_letter(d)
+    })?;
     let (queue, trainer) = Trainer::spawn(TrainerContext {
         pipeline: spec.name.clone(),
         training: spec.training.clone(),
@@ -286,24 +338,56 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
     };
     let (mut input, probe) =
         worker.dataflow::<u64, _, _>(|scope| dataflow::build(scope, shared, queue));
-    let share = shared
-        .source
-        .read_share(index, peers, &mut |d| shared.dead_letter(d))
-        .map_err(|e| e.to_string())?;
-    shared
-        .total
-        .fetch_add(share.len() as u64, Ordering::Relaxed);
     let batch = shared.spec.source.replay_batch;
-    let mut share = share.into_iter().peekable();
-    while share.peek().is_some() {
-        let mut n = 0;
-        for s in share.by_ref().take(batch) {
-            input.advance_to(s.time);
-            input.send(s);
-            n += 1;
+    match &shared.source {
+        Input::File(file) => {
+            let share = file
+                .read_share(index, peers, &mut |d| shared.dead_letter(d))
+                .map_err(|e| e.to_string())?;
+            shared
+                .total
+                .fetch_add(share.len() as u64, Ordering::Relaxed);
+            let mut share = share.into_iter().peekable();
+            while share.peek().is_some() {
+                let mut n = 0;
+                for s in share.by_ref().take(batch) {
+                    input.advance_to(s.time);
+                    input.send(s);
+                    n += 1;
+                }
+                worker.step();
+                shared.read.fetch_add(n, Ordering::Relaxed);
+            }
         }
-        worker.step();
-        shared.read.fetch_add(n, Ordering::Relaxed);
+        Input::Kafka {
+            spec,
+            decoder,
+            partitions,
+            group,
+        } => {
+            let mut reader =
+                KafkaReader::open(spec, decoder.clone(), group, index, peers, *partitions)
+                    .map_err(|e| e.to_string())?;
+            shared
+                .total
+                .fetch_add(reader.remaining().unwrap_or(0), Ordering::Relaxed);
+            let mut polled = Vec::with_capacity(batch);
+            loop {
+                let n = reader.poll(batch, &mut polled, &mut |d| shared.dead_letter(d));
+                // Records go out at the input's time (the watermark so far), never after their
+                // own event time; the watermark then moves the input forward.
+                for s in polled.drain(..) {
+                    input.send(s);
+                }
+                shared.read.fetch_add(n as u64, Ordering::Relaxed);
+                match reader.watermark() {
+                    Some(w) if w > *input.time() => input.advance_to(w),
+                    Some(_) => {}
+                    None => break,
+                }
+                worker.step();
+            }
+        }
     }
     drop(input);
     while !probe.done() {

@@ -99,6 +99,15 @@ pub enum EventBody {
     },
 }
 
+/// Every event stream: a JSONL file `<stream>.jsonl` and a Kafka topic `<prefix>.<stream>`.
+pub const STREAMS: [&str; 5] = [
+    "triggers",
+    "models",
+    "metrics",
+    "evaluations",
+    "dead-letter",
+];
+
 impl EventBody {
     /// The JSONL file / topic suffix this event goes to.
     pub fn stream(&self) -> &'static str {

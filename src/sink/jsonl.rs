@@ -8,57 +8,42 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::event::{Event, EventBody, unix_ms};
+use super::event::STREAMS;
 
-/// Writes events as JSON lines, one file per kind.
+/// Writes event lines, one file per stream.
 pub struct JsonlSink {
     dir: PathBuf,
-    pipeline: String,
     files: Mutex<HashMap<&'static str, BufWriter<File>>>,
 }
 
 impl JsonlSink {
-    /// Creates the five event files (empty) in `dir`.
-    pub fn create(dir: &Path, pipeline: &str) -> std::io::Result<Self> {
+    /// Creates the event files (empty) in `dir`.
+    pub fn create(dir: &Path) -> std::io::Result<Self> {
         let mut files = HashMap::new();
-        for kind in [
-            "triggers",
-            "models",
-            "metrics",
-            "evaluations",
-            "dead-letter",
-        ] {
-            let path = dir.join(format!("{kind}.jsonl"));
+        for stream in STREAMS {
+            let path = dir.join(format!("{stream}.jsonl"));
             let f = File::create(&path)
                 .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-            files.insert(kind, BufWriter::new(f));
+            files.insert(stream, BufWriter::new(f));
         }
         Ok(Self {
             dir: dir.to_path_buf(),
-            pipeline: pipeline.to_string(),
             files: Mutex::new(files),
         })
     }
 
-    /// Emits an event with id `id`, stamped with the current wall time.
-    pub fn emit(&self, id: String, body: EventBody) -> std::io::Result<()> {
-        let event = Event {
-            pipeline: self.pipeline.clone(),
-            id,
-            wall_time_ms: unix_ms(),
-            body,
-        };
-        let mut line = serde_json::to_vec(&event).expect("events always serialise");
-        line.push(b'\n');
-        let stream = event.body.stream();
+    /// Appends `line` (one JSON object, no newline) to `stream`'s file.
+    pub fn write(&self, stream: &str, line: &[u8]) -> std::io::Result<()> {
         let mut files = self.files.lock().expect("event writer poisoned");
         let f = files.get_mut(stream).expect("all streams opened");
-        f.write_all(&line).map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("{}/{stream}.jsonl: {e}", self.dir.display()),
-            )
-        })
+        f.write_all(line)
+            .and_then(|()| f.write_all(b"\n"))
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("{}/{stream}.jsonl: {e}", self.dir.display()),
+                )
+            })
     }
 
     /// Flushes every file.

@@ -1,6 +1,6 @@
 //! Column mapping and value decoding shared by the file formats.
 
-use crate::config::{SourceSpec, TimeUnit};
+use crate::config::{ColumnSpec, TimeUnit};
 
 /// Positions of the key, time, label and feature columns in a file's header or schema.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,7 +21,7 @@ impl Columns {
     /// Resolves the configured column names against `names` (header or schema order).
     /// The error names the config key and lists the available columns.
     pub fn resolve(
-        spec: &SourceSpec,
+        spec: &ColumnSpec,
         names: &[String],
         file: &str,
     ) -> Result<Self, (String, String)> {
@@ -41,7 +41,13 @@ impl Columns {
             .as_deref()
             .map(|k| find(k, "source.key_column"))
             .transpose()?;
-        let time = find(&spec.time_column, "source.time_column")?;
+        let time_column = spec.time_column.as_deref().ok_or_else(|| {
+            (
+                "source.time_column".to_string(),
+                format!("missing; {file} needs a time column"),
+            )
+        })?;
+        let time = find(time_column, "source.time_column")?;
         let label = find(&spec.label_column, "source.label_column")?;
         let features: Vec<usize> = match &spec.feature_columns {
             Some(cols) => cols

@@ -18,7 +18,7 @@ use arrow::ipc::reader::FileReader;
 
 use super::decode::{self, Columns};
 use super::sample::{DeadLetter, Sample};
-use crate::config::{FileFormat, SourceSpec};
+use crate::config::{ColumnSpec, FileFormat};
 
 /// Errors opening or reading a source.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +46,9 @@ pub enum SourceError {
 /// An opened dataset file: its columns resolved against the config.
 #[derive(Clone, Debug)]
 pub struct FileSource {
-    spec: SourceSpec,
+    path: PathBuf,
+    format: FileFormat,
+    spec: ColumnSpec,
     columns: Columns,
     names: Vec<String>,
 }
@@ -54,20 +56,32 @@ pub struct FileSource {
 const MAX_RAW: usize = 1024;
 
 impl FileSource {
-    /// Opens `spec.path`, reads its header or schema and resolves the configured columns.
+    /// Opens `path`, reads its header or schema and resolves the configured columns.
     /// `config` is the config file, named in errors about its keys.
-    pub fn open(spec: &SourceSpec, config: &Path) -> Result<Self, SourceError> {
-        let names = match spec.format {
+    pub fn open(
+        path: &Path,
+        format: FileFormat,
+        spec: &ColumnSpec,
+        config: &Path,
+    ) -> Result<Self, SourceError> {
+        let names = match format {
+            FileFormat::Json => {
+                return Err(SourceError::Config {
+                    file: config.to_path_buf(),
+                    key: "source.format".into(),
+                    message: "files are `csv` or `arrow`".into(),
+                });
+            }
             FileFormat::Csv => {
-                let mut reader = csv_reader(&spec.path)?;
-                let header = reader.headers().map_err(|e| read_err(&spec.path, e))?;
+                let mut reader = csv_reader(path)?;
+                let header = reader.headers().map_err(|e| read_err(path, e))?;
                 header
                     .iter()
                     .map(|s| s.trim().to_string())
                     .collect::<Vec<_>>()
             }
             FileFormat::Arrow => {
-                let reader = arrow_reader(&spec.path)?;
+                let reader = arrow_reader(path)?;
                 reader
                     .schema()
                     .fields()
@@ -76,7 +90,7 @@ impl FileSource {
                     .collect()
             }
         };
-        let file = spec.path.display().to_string();
+        let file = path.display().to_string();
         let columns = Columns::resolve(spec, &names, &file).map_err(|(key, message)| {
             SourceError::Config {
                 file: config.to_path_buf(),
@@ -85,6 +99,8 @@ impl FileSource {
             }
         })?;
         Ok(Self {
+            path: path.to_path_buf(),
+            format,
             spec: spec.clone(),
             columns,
             names,
@@ -103,7 +119,7 @@ impl FileSource {
 
     /// The data file.
     pub fn path(&self) -> &Path {
-        &self.spec.path
+        &self.path
     }
 
     /// Reads this worker's share of the rows, sorted by (time, key). Undecodable rows of the
@@ -114,9 +130,10 @@ impl FileSource {
         peers: usize,
         dead: &mut dyn FnMut(DeadLetter),
     ) -> Result<Vec<Sample>, SourceError> {
-        let mut out = match self.spec.format {
+        let mut out = match self.format {
             FileFormat::Csv => self.read_csv(worker, peers, dead)?,
             FileFormat::Arrow => self.read_arrow(worker, peers, dead)?,
+            FileFormat::Json => unreachable!("open() rejects json files"),
         };
         out.sort_by_key(|s| (s.time, s.key));
         Ok(out)
@@ -128,7 +145,7 @@ impl FileSource {
         peers: usize,
         dead: &mut dyn FnMut(DeadLetter),
     ) -> Result<Vec<Sample>, SourceError> {
-        let path = &self.spec.path;
+        let path = &self.path;
         let mut reader = csv_reader(path)?;
         let mut record = csv::ByteRecord::new();
         let mut out = Vec::new();
@@ -220,7 +237,7 @@ impl FileSource {
         peers: usize,
         dead: &mut dyn FnMut(DeadLetter),
     ) -> Result<Vec<Sample>, SourceError> {
-        let path = &self.spec.path;
+        let path = &self.path;
         let reader = arrow_reader(path)?;
         let c = &self.columns;
         let mut out = Vec::new();
@@ -314,7 +331,7 @@ impl FileSource {
             DataType::Float64
         };
         let values = cast(col, &to).map_err(|e| SourceError::Read {
-            path: self.spec.path.clone(),
+            path: self.path.clone(),
             message: format!("column `{}`: {e}", self.names[i]),
         })?;
         let get = |r: usize| -> Option<f64> {

@@ -4,10 +4,12 @@
 //! |---|---|
 //! | `sample.rs` | [`Sample`] (what a source yields) and [`DeadLetter`] (what it could not decode) |
 //! | `file.rs` | [`FileSource`]: a CSV or Arrow IPC dataset replayed as a stream, per-worker shares |
-//! | `decode.rs` | column mapping and value decoding shared by the file formats |
+//! | `decode.rs` | column mapping and value decoding shared by the formats |
+//! | `kafka/` | a Kafka topic as a source, topic admin, `sluice produce` |
 
 mod decode;
 mod file;
+pub mod kafka;
 mod sample;
 
 pub use decode::Columns;

@@ -29,7 +29,7 @@ use super::models::Mlp;
 use super::optimizer;
 use crate::config::{ModelSpec, TrainingSpec};
 use crate::eval::{Holdout, evaluate_accuracy};
-use crate::sink::{EventBody, JsonlSink, unix_ms};
+use crate::sink::{EventBody, EventSink, unix_ms};
 use crate::store::{ModelMetadata, ModelStore, SampleStore};
 
 /// What the trainer needs, moved into its thread.
@@ -49,7 +49,7 @@ pub struct TrainerContext {
     /// Run directory (artifact paths in events are relative to it).
     pub run_dir: PathBuf,
     /// Event writer.
-    pub events: Arc<JsonlSink>,
+    pub events: Arc<EventSink>,
     /// Held-out data and inference batch size, if `[evaluation]` is configured.
     pub holdout: Option<(Holdout, usize)>,
 }

@@ -1,0 +1,60 @@
+//! The event sink a run writes to: always the run directory's JSONL files, and Kafka topics
+//! when `[output] brokers` is set. Each event is serialised once and written to both.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::event::{Event, EventBody, unix_ms};
+use super::jsonl::JsonlSink;
+use super::kafka::KafkaSink;
+use crate::config::KafkaOutputSpec;
+
+/// Where a run's events go.
+pub struct EventSink {
+    pipeline: String,
+    jsonl: JsonlSink,
+    kafka: Option<KafkaSink>,
+}
+
+impl EventSink {
+    /// JSONL files in `dir`, plus Kafka topics if `kafka` is given (created when missing).
+    pub fn create(
+        dir: &Path,
+        pipeline: &str,
+        kafka: Option<&KafkaOutputSpec>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            pipeline: pipeline.to_string(),
+            jsonl: JsonlSink::create(dir)?,
+            kafka: kafka.map(KafkaSink::create).transpose()?,
+        })
+    }
+
+    /// Emits an event with idempotent id `id`, stamped with the current wall time.
+    pub fn emit(&self, id: String, body: EventBody) -> std::io::Result<()> {
+        let event = Event {
+            pipeline: self.pipeline.clone(),
+            id,
+            wall_time_ms: unix_ms(),
+            body,
+        };
+        let json = serde_json::to_vec(&event).expect("events always serialise");
+        let stream = event.body.stream();
+        self.jsonl.write(stream, &json)?;
+        if let Some(k) = &self.kafka {
+            k.send(stream, &event.id, &json)
+                .map_err(std::io::Error::other)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the files and waits for Kafka deliveries.
+    pub fn flush(&self) -> std::io::Result<()> {
+        self.jsonl.flush()?;
+        if let Some(k) = &self.kafka {
+            k.flush(Duration::from_secs(60))
+                .map_err(std::io::Error::other)?;
+        }
+        Ok(())
+    }
+}

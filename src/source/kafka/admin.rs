@@ -1,0 +1,139 @@
+//! Connecting to Kafka, reading topic metadata and creating topics.
+//!
+//! Every call has a timeout: a wrong broker address gives a clear error within seconds.
+
+use std::time::Duration;
+
+use futures_executor::block_on;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::types::RDKafkaErrorCode;
+
+/// How long to wait for the broker to answer a metadata or admin request.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Kafka errors with the context a user needs.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    /// The brokers did not answer.
+    #[error("cannot reach Kafka at {brokers}: {message}")]
+    Unreachable {
+        /// Bootstrap servers.
+        brokers: String,
+        /// librdkafka's reason.
+        message: String,
+    },
+    /// The topic does not exist and may not be created.
+    #[error("topic `{topic}` does not exist on {brokers} (set `create_topic = true` or create it)")]
+    MissingTopic {
+        /// Bootstrap servers.
+        brokers: String,
+        /// Topic.
+        topic: String,
+    },
+    /// Any other client error.
+    #[error("Kafka {context}: {message}")]
+    Client {
+        /// What was being done.
+        context: String,
+        /// librdkafka's reason.
+        message: String,
+    },
+}
+
+/// A client config with Sluice's common settings.
+pub fn client_config(brokers: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers)
+        .set("socket.connection.setup.timeout.ms", "5000")
+        .set("log_level", "3");
+    c
+}
+
+/// Partition count of `topic`, or `None` when it does not exist; errors when the brokers do
+/// not answer within [`TIMEOUT`].
+pub fn topic_partitions(brokers: &str, topic: &str) -> Result<Option<i32>, KafkaError> {
+    let consumer: BaseConsumer = client_config(brokers)
+        .create()
+        .map_err(|e| client("creating a client", e))?;
+    let md =
+        consumer
+            .fetch_metadata(Some(topic), TIMEOUT)
+            .map_err(|e| KafkaError::Unreachable {
+                brokers: brokers.into(),
+                message: e.to_string(),
+            })?;
+    let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+        return Ok(None);
+    };
+    match t.error() {
+        None => Ok(Some(t.partitions().len() as i32)),
+        Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => {
+            Ok(None)
+        }
+        Some(e) => Err(KafkaError::Client {
+            context: format!("metadata of `{topic}`"),
+            message: RDKafkaErrorCode::from(e).to_string(),
+        }),
+    }
+}
+
+/// Makes sure `topic` exists: creates it with `partitions` partitions (replication 1) when
+/// missing and `create` is set. Returns its partition count.
+pub fn ensure_topic(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    create: bool,
+) -> Result<i32, KafkaError> {
+    if let Some(n) = topic_partitions(brokers, topic)? {
+        return Ok(n);
+    }
+    if !create {
+        return Err(KafkaError::MissingTopic {
+            brokers: brokers.into(),
+            topic: topic.into(),
+        });
+    }
+    let admin: AdminClient<DefaultClientContext> = client_config(brokers)
+        .create()
+        .map_err(|e| client("creating an admin client", e))?;
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(TIMEOUT))
+        .request_timeout(Some(TIMEOUT));
+    let results = block_on(admin.create_topics([&new], &opts))
+        .map_err(|e| client(&format!("creating `{topic}`"), e))?;
+    for r in results {
+        match r {
+            Ok(_) => {}
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, code)) => {
+                return Err(KafkaError::Client {
+                    context: format!("creating `{t}`"),
+                    message: code.to_string(),
+                });
+            }
+        }
+    }
+    // Metadata propagates asynchronously; wait until the topic is visible.
+    for _ in 0..100 {
+        if let Some(n) = topic_partitions(brokers, topic)? {
+            return Ok(n);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(KafkaError::Client {
+        context: format!("creating `{topic}`"),
+        message: "created but not visible after 5 s".into(),
+    })
+}
+
+fn client(context: &str, e: impl std::fmt::Display) -> KafkaError {
+    KafkaError::Client {
+        context: context.into(),
+        message: e.to_string(),
+    }
+}

@@ -1,0 +1,270 @@
+//! `sluice produce`: publishes a dataset (a CSV or Arrow file, or a bundled dataset by name) to a
+//! topic as a stream. Each row becomes one JSON object (all columns; numbers stay numbers),
+//! keyed by its key column, stamped with its event time, sent to partition
+//! `route(key) % partitions`. Rows are sent in event-time order, so every partition is
+//! time-ordered (what the Kafka source expects).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rdkafka::ClientContext;
+use rdkafka::error::KafkaError as RdError;
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use serde_json::{Map, Value};
+use sluice_dataflows::route;
+
+use super::admin::{client_config, ensure_topic};
+use crate::config::TimeUnit;
+
+/// Options of `sluice produce`.
+#[derive(Clone, Debug)]
+pub struct ProduceOptions {
+    /// Bootstrap servers.
+    pub brokers: String,
+    /// Topic.
+    pub topic: String,
+    /// Partitions when the topic is created.
+    pub partitions: i32,
+    /// Messages per second (`None`: as fast as possible).
+    pub rate: Option<f64>,
+    /// Key column (`None`: no message key, row order decides the partition).
+    pub key_column: Option<String>,
+    /// Event-time column.
+    pub time_column: String,
+    /// Unit of the time column.
+    pub time_unit: TimeUnit,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// What `produce` did.
+#[derive(Clone, Debug)]
+pub struct ProduceReport {
+    /// Messages delivered.
+    pub messages: u64,
+    /// Partitions of the topic.
+    pub partitions: i32,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Counts delivery failures.
+#[derive(Default)]
+struct Deliveries {
+    failed: std::sync::atomic::AtomicU64,
+    first_error: std::sync::Mutex<Option<String>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            self.failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.first_error
+                .lock()
+                .expect("poisoned")
+                .get_or_insert_with(|| e.to_string());
+        }
+    }
+}
+
+/// A row: its columns as JSON values.
+pub type Row = Map<String, Value>;
+
+/// Publishes `rows` (any order) to the topic.
+pub fn produce(mut rows: Vec<Row>, opts: &ProduceOptions) -> anyhow::Result<ProduceReport> {
+    let started = Instant::now();
+    let partitions = ensure_topic(&opts.brokers, &opts.topic, opts.partitions, true)?;
+    let time_of = |r: &Row| -> anyhow::Result<u64> {
+        let v = r
+            .get(&opts.time_column)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| {
+                anyhow::anyhow!("row without a numeric `{}` column: {r:?}", opts.time_column)
+            })?;
+        Ok(match opts.time_unit {
+            TimeUnit::Ms => v as u64,
+            TimeUnit::S => (v * 1000.0) as u64,
+        })
+    };
+    let mut keyed: Vec<(u64, Option<u64>, Row)> = Vec::with_capacity(rows.len());
+    for r in rows.drain(..) {
+        let t = time_of(&r)?;
+        let key =
+            match &opts.key_column {
+                Some(k) => Some(r.get(k).and_then(Value::as_u64).ok_or_else(|| {
+                    anyhow::anyhow!("row without an unsigned `{k}` column: {r:?}")
+                })?),
+                None => None,
+            };
+        keyed.push((t, key, r));
+    }
+    keyed.sort_by_key(|(t, _, _)| *t);
+
+    let producer: ThreadedProducer<Deliveries> = client_config(&opts.brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "10")
+        .set("queue.buffering.max.messages", "1000000")
+        .create_with_context(Deliveries::default())?;
+    let bar = if opts.progress {
+        ProgressBar::new(keyed.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} produce [{bar:30}] {human_pos}/{human_len} messages, {per_sec}, eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let mut payload = Vec::new();
+    for (i, (time, key, row)) in keyed.iter().enumerate() {
+        if let Some(rate) = opts.rate {
+            let due = started + Duration::from_secs_f64(i as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        payload.clear();
+        serde_json::to_writer(&mut payload, row).expect("JSON rows serialise");
+        let partition = (route(key.unwrap_or(i as u64)) % partitions as u64) as i32;
+        let key_text = key.map(|k| k.to_string());
+        loop {
+            let mut record = BaseRecord::<str, [u8]>::to(&opts.topic)
+                .payload(&payload)
+                .partition(partition)
+                .timestamp(*time as i64);
+            if let Some(k) = &key_text {
+                record = record.key(k.as_str());
+            }
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => anyhow::bail!("producing to {}: {e}", opts.topic),
+            }
+        }
+        if i % 4096 == 0 {
+            bar.set_position(i as u64);
+        }
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .map_err(|e| anyhow::anyhow!("flushing to {}: {e}", opts.topic))?;
+    bar.finish_and_clear();
+    let failed = producer
+        .context()
+        .failed
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if failed > 0 {
+        let first = producer
+            .context()
+            .first_error
+            .lock()
+            .expect("poisoned")
+            .clone()
+            .unwrap_or_default();
+        anyhow::bail!(
+            "{failed} messages were not delivered to {}: {first}",
+            opts.topic
+        );
+    }
+    Ok(ProduceReport {
+        messages: keyed.len() as u64,
+        partitions,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Reads every row of a CSV or Arrow IPC file as JSON objects (numbers parsed as numbers).
+pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
+    use crate::config::FileFormat;
+    let ctx = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", path.display());
+    match FileFormat::infer(path) {
+        Some(FileFormat::Csv) => {
+            let mut r = csv::Reader::from_path(path).map_err(|e| ctx(&e))?;
+            let header: Vec<String> = r
+                .headers()
+                .map_err(|e| ctx(&e))?
+                .iter()
+                .map(|h| h.trim().to_string())
+                .collect();
+            let mut rows = Vec::new();
+            for rec in r.records() {
+                let rec = rec.map_err(|e| ctx(&e))?;
+                rows.push(
+                    header
+                        .iter()
+                        .cloned()
+                        .zip(rec.iter().map(json_value))
+                        .collect(),
+                );
+            }
+            Ok(rows)
+        }
+        Some(FileFormat::Arrow) => {
+            use arrow::util::display::{ArrayFormatter, FormatOptions};
+            let file = std::fs::File::open(path).map_err(|e| ctx(&e))?;
+            let reader =
+                arrow::ipc::reader::FileReader::try_new(file, None).map_err(|e| ctx(&e))?;
+            let schema = reader.schema();
+            let mut rows = Vec::new();
+            let opts = FormatOptions::default();
+            for batch in reader {
+                let batch = batch.map_err(|e| ctx(&e))?;
+                let cols: Vec<_> = batch
+                    .columns()
+                    .iter()
+                    .map(|c| {
+                        // Timestamps as epoch numbers, not dates.
+                        let c = match c.data_type() {
+                            arrow::datatypes::DataType::Timestamp(_, _) => {
+                                arrow::compute::cast(c, &arrow::datatypes::DataType::Int64)
+                            }
+                            _ => Ok(c.clone()),
+                        };
+                        c.map_err(|e| ctx(&e))
+                    })
+                    .collect::<Result<_, _>>()?;
+                let fmts: Vec<_> = cols
+                    .iter()
+                    .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| ctx(&e))?;
+                for i in 0..batch.num_rows() {
+                    rows.push(
+                        schema
+                            .fields()
+                            .iter()
+                            .zip(&fmts)
+                            .map(|(f, fm)| (f.name().clone(), json_value(&fm.value(i).to_string())))
+                            .collect(),
+                    );
+                }
+            }
+            Ok(rows)
+        }
+        _ => anyhow::bail!("{}: expected a .csv or .arrow file", path.display()),
+    }
+}
+
+fn json_value(field: &str) -> Value {
+    let f = field.trim();
+    if let Ok(i) = f.parse::<i64>() {
+        return Value::from(i);
+    }
+    if let Ok(x) = f.parse::<f64>()
+        && x.is_finite()
+    {
+        return Value::from(x);
+    }
+    Value::from(f)
+}

@@ -1,0 +1,245 @@
+//! One worker's share of a topic: partitions `p` with `p % peers == worker`, consumed by manual
+//! assignment (no consumer-group rebalancing, so the split is deterministic).
+//!
+//! Watermark: within a partition messages are expected in event-time order (`sluice produce`
+//! guarantees it). The worker's event-time watermark is the minimum over its active partitions
+//! of the newest event time seen; the dataflow input advances to it, so downstream operators
+//! know when a time is complete. A message older than its partition's newest time or than the
+//! watermark is *late*: per `late`, it goes to the dead-letter topic or is clamped to the
+//! watermark. With `until = "end"` each partition stops at the end offset it had when the run
+//! started and the replay is deterministic; with `until = "follow"` a partition that sends
+//! nothing for `idle_timeout_ms` stops holding back the watermark until it sends again.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use super::admin::{KafkaError, TIMEOUT, client_config};
+use super::json::{JsonDecoder, MessageMeta};
+use crate::config::{KafkaSourceSpec, LatePolicy, Until};
+use crate::source::{DeadLetter, Sample};
+
+/// Partitions a worker reads: `p % peers == worker`.
+pub fn partitions_of(worker: usize, peers: usize, partitions: i32) -> Vec<i32> {
+    (0..partitions)
+        .filter(|p| *p as usize % peers == worker)
+        .collect()
+}
+
+struct Part {
+    id: i32,
+    /// Offset at which this replay stops (exclusive).
+    end: i64,
+    next: i64,
+    newest: Option<u64>,
+    last_seen: Instant,
+    done: bool,
+}
+
+/// Reads one worker's partitions.
+pub struct KafkaReader {
+    consumer: BaseConsumer,
+    topic: String,
+    parts: Vec<Part>,
+    decoder: JsonDecoder,
+    late: LatePolicy,
+    follow: bool,
+    idle: Duration,
+    floor: u64,
+}
+
+const MAX_RAW: usize = 1024;
+
+impl KafkaReader {
+    /// Assigns this worker's partitions of a topic with `partitions` partitions, from the
+    /// beginning.
+    pub fn open(
+        spec: &KafkaSourceSpec,
+        decoder: JsonDecoder,
+        group: &str,
+        worker: usize,
+        peers: usize,
+        partitions: i32,
+    ) -> Result<Self, KafkaError> {
+        let consumer: BaseConsumer = client_config(&spec.brokers)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", "50")
+            .create()
+            .map_err(|e| KafkaError::Client {
+                context: "creating a consumer".into(),
+                message: e.to_string(),
+            })?;
+        let mut parts = Vec::new();
+        let mut tpl = TopicPartitionList::new();
+        for id in partitions_of(worker, peers, partitions) {
+            let (low, high) = consumer
+                .fetch_watermarks(&spec.topic, id, TIMEOUT)
+                .map_err(|e| KafkaError::Unreachable {
+                    brokers: spec.brokers.clone(),
+                    message: format!("offsets of {}/{id}: {e}", spec.topic),
+                })?;
+            let end = match spec.until {
+                Until::End => high,
+                Until::Follow => i64::MAX,
+            };
+            let done = low >= end;
+            if !done {
+                tpl.add_partition_offset(&spec.topic, id, Offset::Offset(low))
+                    .map_err(|e| KafkaError::Client {
+                        context: "assigning partitions".into(),
+                        message: e.to_string(),
+                    })?;
+            }
+            parts.push(Part {
+                id,
+                end,
+                next: low,
+                newest: None,
+                last_seen: Instant::now(),
+                done,
+            });
+        }
+        consumer.assign(&tpl).map_err(|e| KafkaError::Client {
+            context: "assigning partitions".into(),
+            message: e.to_string(),
+        })?;
+        Ok(Self {
+            consumer,
+            topic: spec.topic.clone(),
+            parts,
+            decoder,
+            late: spec.late,
+            follow: spec.until == Until::Follow,
+            idle: Duration::from_millis(spec.idle_timeout_ms),
+            floor: 0,
+        })
+    }
+
+    /// Messages left until the replay's end offsets (`None` when following).
+    pub fn remaining(&self) -> Option<u64> {
+        (!self.follow).then(|| {
+            self.parts
+                .iter()
+                .map(|p| (p.end - p.next).max(0) as u64)
+                .sum()
+        })
+    }
+
+    /// Polls up to `max` messages (waiting at most 100 ms for the first); decoded samples are
+    /// appended to `out`, undecodable and late messages go to `dead`. Returns messages consumed.
+    pub fn poll(
+        &mut self,
+        max: usize,
+        out: &mut Vec<Sample>,
+        dead: &mut dyn FnMut(DeadLetter),
+    ) -> usize {
+        let mut consumed = 0;
+        while consumed < max {
+            let wait = if consumed == 0 {
+                Duration::from_millis(100)
+            } else {
+                Duration::ZERO
+            };
+            let msg = match self.consumer.poll(wait) {
+                None => break,
+                Some(Err(e)) => {
+                    // librdkafka retries connections itself; report and back off.
+                    tracing::warn!(topic = %self.topic, "Kafka consumer: {e}");
+                    std::thread::sleep(Duration::from_millis(200));
+                    break;
+                }
+                Some(Ok(m)) => m,
+            };
+            let Some(part) = self.parts.iter_mut().find(|p| p.id == msg.partition()) else {
+                continue;
+            };
+            let offset = msg.offset();
+            if part.done || offset >= part.end {
+                continue;
+            }
+            consumed += 1;
+            part.next = offset + 1;
+            part.last_seen = Instant::now();
+            if part.next >= part.end {
+                part.done = true;
+            }
+            let location = format!("{}/{}/{}", self.topic, part.id, offset);
+            let meta = MessageMeta {
+                key: msg.key(),
+                timestamp_ms: msg.timestamp().to_millis(),
+                partition: part.id,
+                offset,
+            };
+            match self.decoder.decode(msg.payload(), &meta) {
+                Ok(mut s) => {
+                    let floor = part.newest.unwrap_or(0).max(self.floor);
+                    if s.time < floor {
+                        match self.late {
+                            LatePolicy::DeadLetter => {
+                                dead(DeadLetter {
+                                    location,
+                                    reason: format!(
+                                        "late: event time {} is before the watermark {floor}",
+                                        s.time
+                                    ),
+                                    raw: raw(msg.payload()),
+                                });
+                                continue;
+                            }
+                            LatePolicy::Clamp => s.time = floor,
+                        }
+                    }
+                    part.newest = Some(part.newest.map_or(s.time, |n| n.max(s.time)));
+                    out.push(s);
+                }
+                Err(reason) => dead(DeadLetter {
+                    location,
+                    reason,
+                    raw: raw(msg.payload()),
+                }),
+            }
+        }
+        consumed
+    }
+
+    /// The event-time watermark after what was polled: `Some(t)` means no sample earlier than
+    /// `t` will come from these partitions; `None` means every partition reached its end.
+    pub fn watermark(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        let mut active = self.parts.iter().filter(|p| !p.done).peekable();
+        active.peek()?;
+        let w = active
+            .filter(|p| !(self.follow && now.duration_since(p.last_seen) > self.idle))
+            .map(|p| p.newest.unwrap_or(0))
+            .min()
+            .unwrap_or(self.floor);
+        self.floor = self.floor.max(w);
+        Some(self.floor)
+    }
+}
+
+fn raw(payload: Option<&[u8]>) -> String {
+    let Some(p) = payload else {
+        return String::new();
+    };
+    let p = &p[..p.len().min(MAX_RAW)];
+    String::from_utf8_lossy(p).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partitions_of;
+
+    #[test]
+    fn partitions_are_split_round_robin() {
+        assert_eq!(partitions_of(0, 2, 5), vec![0, 2, 4]);
+        assert_eq!(partitions_of(1, 2, 5), vec![1, 3]);
+        assert_eq!(partitions_of(3, 4, 2), Vec::<i32>::new());
+    }
+}

@@ -28,6 +28,11 @@ if [ -f "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then
   exit 0
 fi
 
+if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+  log "something already answers on 127.0.0.1:$PORT (another broker?); using it"
+  exit 0
+fi
+
 sed -e "s#@LOG_DIRS@#$DATA/logs#" -e "s#@PORT@#$PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" \
   "$HERE/server.properties" > "$DATA/server.properties"
 CP="$JARS/*"

@@ -89,3 +89,42 @@ pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
         })
         .collect()
 }
+
+/// The broker of the Kafka integration tests (`SLUICE_KAFKA`, set by .ci/run). Outside CI the
+/// tests skip loudly when it is unset; in CI (`CI` set) they fail.
+pub fn kafka_brokers(test: &str) -> Option<String> {
+    match std::env::var("SLUICE_KAFKA") {
+        Ok(b) if !b.is_empty() => Some(b),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{test}: SLUICE_KAFKA is unset in CI; .ci/run starts the broker and sets it")
+        }
+        _ => {
+            eprintln!(
+                "\n*** SKIPPED {test}: no Kafka broker (run kafka/start.sh and set SLUICE_KAFKA=127.0.0.1:9092) ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// A topic name no other test run uses.
+pub fn unique_topic(stem: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("it-{stem}-{}-{nanos}", std::process::id())
+}
+
+/// `config(ext, every)` turned into a Kafka source on `topic`, with events to `prefix.*`.
+pub fn kafka_config(brokers: &str, topic: &str, prefix: &str, every: u64) -> String {
+    config("csv", every)
+        .replace(
+            "path = \"hyperplane.csv\"\n",
+            &format!(
+                "kind = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\ncreate_topic = false\n\
+                 feature_columns = [\"x0\", \"x1\", \"x2\", \"x3\", \"x4\", \"x5\", \"x6\", \"x7\"]\n"
+            ),
+        )
+        + &format!("\n[output]\nbrokers = \"{brokers}\"\ntopic_prefix = \"{prefix}\"\n")
+}

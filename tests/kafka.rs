@@ -1,0 +1,267 @@
+//! Kafka end to end against the real broker (.ci/run starts it): produce → run → tail gives the
+//! embedded run's triggers and models; bad messages end in the dead-letter topic and the run
+//! finishes; a wrong broker address fails within seconds.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+
+fn tail(brokers: &str, topic: &str) -> Vec<serde_json::Value> {
+    let o = sluice(&["tail", topic, "--brokers", brokers, "--from-beginning"]);
+    assert!(o.status.success(), "tail {topic}: {}", stderr(&o));
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn strip(v: &serde_json::Value) -> serde_json::Value {
+    let mut v = v.clone();
+    let o = v.as_object_mut().unwrap();
+    for k in [
+        "wall_time_ms",
+        "pipeline",
+        "training_ms",
+        "artifact",
+        "model_id",
+    ] {
+        o.remove(k);
+    }
+    v
+}
+
+#[test]
+fn produce_run_tail_matches_the_embedded_run() {
+    let Some(brokers) = kafka_brokers("produce_run_tail_matches_the_embedded_run") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 5_000, "csv");
+    let topic = unique_topic("hp");
+    let o = sluice(&[
+        "produce",
+        dir.path().join("hyperplane.csv").to_str().unwrap(),
+        "--topic",
+        &topic,
+        "--partitions",
+        "3",
+        "--brokers",
+        &brokers,
+    ]);
+    assert!(o.status.success(), "produce: {}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("produced 4000 messages to {topic} (3 partitions)")),
+        "{}",
+        stdout(&o)
+    );
+
+    // The embedded run on the same file.
+    let cfg = write_config(dir.path(), "file.toml", &config("csv", 700));
+    let embedded = dir.path().join("embedded");
+    let o = sluice(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        embedded.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want_triggers = jsonl(&embedded.join("triggers.jsonl"));
+    let want_models = jsonl(&embedded.join("models.jsonl"));
+    assert_eq!(want_models.len(), 5);
+
+    for workers in ["1", "2"] {
+        let prefix = unique_topic(&format!("events-w{workers}"));
+        let cfg = write_config(
+            dir.path(),
+            &format!("kafka-{workers}.toml"),
+            &kafka_config(&brokers, &topic, &prefix, 700),
+        );
+        let out = dir.path().join(format!("kafka-{workers}"));
+        let o = sluice(&[
+            "run",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-w",
+            workers,
+        ]);
+        assert!(o.status.success(), "run: {}", stderr(&o));
+        assert!(
+            stdout(&o).contains("4000 samples (0 dead-lettered), 5 triggers, 5 models"),
+            "{}",
+            stdout(&o)
+        );
+        // Events on the topics equal the run directory's JSONL, and match the embedded run.
+        let triggers = tail(&brokers, &format!("{prefix}.triggers"));
+        let models = tail(&brokers, &format!("{prefix}.models"));
+        assert_eq!(triggers, jsonl(&out.join("triggers.jsonl")));
+        assert_eq!(models, jsonl(&out.join("models.jsonl")));
+        assert_eq!(
+            triggers.iter().map(strip).collect::<Vec<_>>(),
+            want_triggers.iter().map(strip).collect::<Vec<_>>(),
+            "workers={workers}"
+        );
+        assert_eq!(
+            models.iter().map(strip).collect::<Vec<_>>(),
+            want_models.iter().map(strip).collect::<Vec<_>>(),
+            "workers={workers}"
+        );
+        assert_eq!(tail(&brokers, &format!("{prefix}.evaluations")).len(), 10);
+        assert!(tail(&brokers, &format!("{prefix}.dead-letter")).is_empty());
+        // Same data, same seed: bitwise-identical weights.
+        for i in 0..5 {
+            let a = std::fs::read(embedded.join(format!("models/it-{i:04}.safetensors"))).unwrap();
+            let b = std::fs::read(out.join(format!("models/it-{i:04}.safetensors"))).unwrap();
+            assert!(a == b, "model {i} differs (workers={workers})");
+        }
+    }
+}
+
+#[test]
+fn bad_messages_go_to_the_dead_letter_topic_and_the_run_finishes() {
+    let Some(brokers) =
+        kafka_brokers("bad_messages_go_to_the_dead_letter_topic_and_the_run_finishes")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 1_250, "csv"); // 1,000 stream rows
+    let topic = unique_topic("bad");
+    let o = sluice(&[
+        "produce",
+        dir.path().join("hyperplane.csv").to_str().unwrap(),
+        "--topic",
+        &topic,
+        "--partitions",
+        "1",
+        "--brokers",
+        &brokers,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Append bad messages after the good ones (offsets 1000..).
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    let f = r#""x0":0.1,"x1":0.1,"x2":0.1,"x3":0.1,"x4":0.1,"x5":0.1,"x6":0.1,"x7":0.1"#;
+    let bad = [
+        ("{not json".to_string(), "invalid JSON"),
+        (
+            format!(r#"{{"key":5000001,"time":9999999999999,{f}}}"#),
+            "missing label field `label`",
+        ),
+        (
+            format!(r#"{{"key":5000002,"time":9999999999999,"label":7,{f}}}"#),
+            "label 7 outside 0..2",
+        ),
+        (
+            r#"{"key":5000003,"time":9999999999999,"label":1,"x0":"nan"}"#.to_string(),
+            "feature `x0` = `\"nan\"` is not a number",
+        ),
+        (
+            format!(r#"{{"key":5000004,"time":5,"label":1,{f}}}"#),
+            "late: event time 5 is before the watermark",
+        ),
+    ];
+    for (v, _) in &bad {
+        producer
+            .send(
+                BaseRecord::<(), str>::to(&topic)
+                    .payload(v.as_str())
+                    .partition(0),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+
+    let prefix = unique_topic("bad-events");
+    let cfg = write_config(
+        dir.path(),
+        "k.toml",
+        &kafka_config(&brokers, &topic, &prefix, 300),
+    );
+    let out = dir.path().join("run");
+    let o = sluice(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-w",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("1000 samples (5 dead-lettered), 3 triggers, 3 models"),
+        "{}",
+        stdout(&o)
+    );
+    let dead = tail(&brokers, &format!("{prefix}.dead-letter"));
+    assert_eq!(dead.len(), 5);
+    for (i, (_, reason)) in bad.iter().enumerate() {
+        let d = dead
+            .iter()
+            .find(|d| d["location"] == format!("{topic}/0/{}", 1000 + i))
+            .unwrap_or_else(|| panic!("offset {} not dead-lettered: {dead:?}", 1000 + i));
+        assert!(d["reason"].as_str().unwrap().starts_with(reason), "{d}");
+    }
+}
+
+#[test]
+fn wrong_broker_address_fails_within_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 500, "csv");
+    let cfg = write_config(
+        dir.path(),
+        "k.toml",
+        &kafka_config("127.0.0.1:1", "nope", "nope", 100),
+    );
+    let started = Instant::now();
+    let o = sluice(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        dir.path().join("run").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot reach Kafka at 127.0.0.1:1"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn missing_topic_without_create_is_a_clear_error() {
+    let Some(brokers) = kafka_brokers("missing_topic_without_create_is_a_clear_error") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 500, "csv");
+    let topic = unique_topic("missing");
+    let cfg = write_config(
+        dir.path(),
+        "k.toml",
+        &kafka_config(&brokers, &topic, &unique_topic("e"), 100),
+    );
+    let o = sluice(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        dir.path().join("run").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&format!("topic `{topic}` does not exist")),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -221,7 +221,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             let rows = if path.is_file() {
                 sluice::source::kafka::read_rows(&path)?
             } else if datasets::DATASETS.iter().any(|d| d.name == dataset) {
-                datasets::rows(&dataset)?
+                datasets::rows(&dataset, None)?
             } else {
                 return Err(UsageError(format!(
                     "`{dataset}` is neither a file nor a bundled dataset"

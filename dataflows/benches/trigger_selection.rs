@@ -72,14 +72,14 @@ fn dataflow(samples: Arc<Vec<SampleMeta>>, every: u64, workers: usize) -> (Durat
             });
             (input, probe)
         });
-        let mut sent = 0;
-        for s in samples.iter().skip(index).step_by(peers) {
-            input.advance_to(s.time);
-            input.send(*s);
-            sent += 1;
-            if sent % 4096 == 0 {
-                worker.step();
+        // As the sources do: a chunk goes out at its least event time, records carry their own.
+        let mine: Vec<SampleMeta> = samples.iter().skip(index).step_by(peers).copied().collect();
+        for chunk in mine.chunks(4096) {
+            input.advance_to(chunk[0].time);
+            for s in chunk {
+                input.send(*s);
             }
+            worker.step();
         }
         drop(input);
         while !probe.done() {

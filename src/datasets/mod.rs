@@ -34,10 +34,13 @@ pub const DATASETS: &[DatasetInfo] = &[DatasetInfo {
     default_rows: 25_000,
 }];
 
-/// The stream rows of dataset `name` (without the held-out split) as JSON objects, for
-/// `sluice produce`.
-pub fn rows(name: &str) -> anyhow::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
-    let (train, _) = split(name, None, 1)?;
+/// The stream rows of dataset `name` (without the held-out split; `rows` generated in all,
+/// default the dataset's) as JSON objects, for `sluice produce`.
+pub fn rows(
+    name: &str,
+    rows: Option<usize>,
+) -> anyhow::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    let (train, _) = split(name, rows, 1)?;
     Ok(train
         .into_iter()
         .map(|r| {

@@ -348,10 +348,13 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
                 .total
                 .fetch_add(share.len() as u64, Ordering::Relaxed);
             let mut share = share.into_iter().peekable();
-            while share.peek().is_some() {
+            while let Some(first) = share.peek() {
+                // A chunk goes out at its least event time (the share is sorted); records carry
+                // their own times. Advancing per chunk, not per sample, keeps progress tracking
+                // cheap.
+                input.advance_to(first.time);
                 let mut n = 0;
                 for s in share.by_ref().take(batch) {
-                    input.advance_to(s.time);
                     input.send(s);
                     n += 1;
                 }

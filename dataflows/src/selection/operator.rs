@@ -48,6 +48,8 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
                 drop(default_cap);
                 let mut stash = TimeStash::<Record>::default();
                 let mut selected = Vec::new();
+                let mut metas: Vec<SampleMeta> = Vec::new();
+                let mut trigs: Vec<TriggerEvent> = Vec::new();
                 move |(samples, f1), (triggers, f2), output| {
                     samples.for_each_stamp(|cap, data| {
                         let records = data.flat_map(|d| d.drain(..)).map(Record::Sample);
@@ -57,9 +59,10 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
                         let records = data.flat_map(|d| d.drain(..)).map(Record::Trigger);
                         stash.stash(&cap, 0, records, record_time);
                     });
-                    for (cap, records) in stash.drain_complete(&[f1, f2]) {
-                        let mut metas = Vec::new();
-                        let mut trigs = Vec::new();
+                    let mut drained = stash.drain_complete(&[f1, f2]);
+                    for (time, records) in std::mem::take(&mut drained.times) {
+                        metas.clear();
+                        trigs.clear();
                         for r in records {
                             match r {
                                 Record::Sample(m) => metas.push(m),
@@ -70,7 +73,6 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
                         trigs.sort_unstable_by_key(|t| t.id);
                         // Interleave in position order: a trigger at (t, k) follows samples <= k.
                         let mut next = 0;
-                        let mut session = output.session(&cap);
                         for trig in &trigs {
                             while next < metas.len() && metas[next].key <= trig.boundary.key {
                                 policy.add(metas[next]);
@@ -78,7 +80,10 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
                             }
                             selected.clear();
                             policy.select(trig, &mut selected);
-                            session.give_iterator(selected.drain(..).map(|p| (trig.id, p)));
+                            let at = drained.at(time);
+                            output
+                                .session(&at)
+                                .give_iterator(selected.drain(..).map(|p| (trig.id, p)));
                         }
                         for m in &metas[next..] {
                             policy.add(*m);

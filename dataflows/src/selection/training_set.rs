@@ -48,9 +48,11 @@ impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Posi
                         triggers_at
                             .stash(&cap, 0, data.flat_map(|d| d.drain(..)), |t| t.boundary.time);
                     });
-                    for (cap, mut trigs) in triggers_at.drain_complete(&[f1, f2]) {
+                    let mut drained = triggers_at.drain_complete(&[f1, f2]);
+                    for (time, mut trigs) in std::mem::take(&mut drained.times) {
                         trigs.sort_unstable_by_key(|t| t.id);
-                        let mut session = output.session(&cap);
+                        let at = drained.at(time);
+                        let mut session = output.session(&at);
                         for trigger in trigs {
                             let mut samples = selected.remove(&trigger.id).unwrap_or_default();
                             samples.sort_unstable();

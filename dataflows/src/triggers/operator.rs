@@ -42,13 +42,13 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                         stash.stash(&cap, 0, data.flat_map(|d| d.drain(..)), |m| m.time);
                     });
                     let complete = stash.drain_complete(&[frontier]);
-                    if complete.is_empty() {
+                    if complete.times.is_empty() {
                         return;
                     }
                     // One sorted batch over all complete times; remember where each time starts.
                     batch.clear();
-                    let mut starts = Vec::with_capacity(complete.len());
-                    for (_, records) in &complete {
+                    let mut starts = Vec::with_capacity(complete.times.len());
+                    for (_, records) in &complete.times {
                         starts.push(batch.len());
                         let from = batch.len();
                         batch.extend_from_slice(records);
@@ -59,17 +59,17 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                     let mut consumed = 0usize;
                     for fire in fired.drain(..) {
                         let boundary = batch[fire.index];
-                        let which = starts.partition_point(|&s| s <= fire.index) - 1;
-                        let cap = &complete[which].0;
                         let first = epoch_first.unwrap_or_else(|| batch[consumed].position());
                         let samples = epoch_samples + (fire.index + 1 - consumed) as u64;
-                        output.session(cap).give(TriggerEvent {
-                            id: next_id,
-                            first,
-                            boundary: boundary.position(),
-                            samples,
-                            reason: fire.reason,
-                        });
+                        output
+                            .session(&complete.at(boundary.time))
+                            .give(TriggerEvent {
+                                id: next_id,
+                                first,
+                                boundary: boundary.position(),
+                                samples,
+                                reason: fire.reason,
+                            });
                         next_id += 1;
                         consumed = fire.index + 1;
                         epoch_first = None;

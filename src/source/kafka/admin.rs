@@ -100,7 +100,10 @@ pub fn ensure_topic(
     let admin: AdminClient<DefaultClientContext> = client_config(brokers)
         .create()
         .map_err(|e| client("creating an admin client", e))?;
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    // Messages carry their event time as CreateTime; replayed history would otherwise be
+    // deleted by time-based retention as soon as the broker checks.
+    let new =
+        NewTopic::new(topic, partitions, TopicReplication::Fixed(1)).set("retention.ms", "-1");
     let opts = AdminOptions::new()
         .operation_timeout(Some(TIMEOUT))
         .request_timeout(Some(TIMEOUT));

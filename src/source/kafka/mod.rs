@@ -12,6 +12,6 @@ mod json;
 mod produce;
 mod reader;
 
-pub use json::JsonDecoder;
+pub use json::{JsonDecoder, MessageMeta};
 pub use produce::{ProduceOptions, ProduceReport, Row, produce, read_rows};
 pub use reader::{KafkaReader, partitions_of};

@@ -140,11 +140,17 @@ impl KafkaReader {
         dead: &mut dyn FnMut(DeadLetter),
     ) -> usize {
         let mut consumed = 0;
+        // Fill the batch for up to 10 ms (100 ms while nothing came): stepping the dataflow per
+        // handful of messages costs more than the messages.
+        let started = Instant::now();
         while consumed < max {
-            let wait = if consumed == 0 {
+            let budget = if consumed == 0 {
                 Duration::from_millis(100)
             } else {
-                Duration::ZERO
+                Duration::from_millis(10)
+            };
+            let Some(wait) = budget.checked_sub(started.elapsed()) else {
+                break;
             };
             let msg = match self.consumer.poll(wait) {
                 None => break,
@@ -169,7 +175,7 @@ impl KafkaReader {
             if part.next >= part.end {
                 part.done = true;
             }
-            let location = format!("{}/{}/{}", self.topic, part.id, offset);
+            let location = || format!("{}/{}/{}", self.topic, part.id, offset);
             let meta = MessageMeta {
                 key: msg.key(),
                 timestamp_ms: msg.timestamp().to_millis(),
@@ -183,7 +189,7 @@ impl KafkaReader {
                         match self.late {
                             LatePolicy::DeadLetter => {
                                 dead(DeadLetter {
-                                    location,
+                                    location: location(),
                                     reason: format!(
                                         "late: event time {} is before the watermark {floor}",
                                         s.time
@@ -199,7 +205,7 @@ impl KafkaReader {
                     out.push(s);
                 }
                 Err(reason) => dead(DeadLetter {
-                    location,
+                    location: location(),
                     reason,
                     raw: raw(msg.payload()),
                 }),

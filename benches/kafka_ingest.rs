@@ -1,0 +1,308 @@
+//! Kafka ingest: messages/s from a topic into the dataflow (decode, exchange by key, sample
+//! store, amount trigger, new-data selection) vs raw rdkafka consumption of the same topic in
+//! the same run (poll every message, touch its payload), for 1 and 2 workers / consumer threads.
+//! Target (DESIGN.md): Sluice ≥ 80% of raw.
+//!
+//! Needs a broker: `kafka/start.sh`, then
+//! `SLUICE_KAFKA=127.0.0.1:9092 cargo bench --bench kafka_ingest [-- <samples>]`
+//! (default 1,000,000 samples of the 8-feature hyperplane stream, 4 partitions). The topic is
+//! produced once and reused by later runs.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use sluice::config::{ColumnSpec, KafkaSourceSpec, LatePolicy, TimeUnit, Until};
+use sluice::source::kafka::{
+    JsonDecoder, KafkaReader, ProduceOptions, admin, partitions_of, produce,
+};
+use sluice::store::SampleStore;
+use sluice_dataflows::route;
+use sluice_dataflows::selection::{AssembleTrainingSets, NewData, Select};
+use sluice_dataflows::triggers::{DataAmount, Trigger};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Input;
+use timely::dataflow::operators::{Exchange, Probe};
+
+const PARTITIONS: i32 = 4;
+
+fn columns() -> ColumnSpec {
+    ColumnSpec {
+        key_column: Some("key".into()),
+        time_column: Some("time".into()),
+        time_unit: TimeUnit::Ms,
+        label_column: "label".into(),
+        feature_columns: Some((0..8).map(|i| format!("x{i}")).collect()),
+        num_classes: 2,
+    }
+}
+
+/// Raw consumption: `threads` consumers, each assigned its share of the partitions.
+fn raw(brokers: &str, topic: &str, threads: usize) -> (Duration, u64) {
+    let start = Instant::now();
+    let total: u64 = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|w| {
+                s.spawn(move || {
+                    let c: BaseConsumer = admin::client_config(brokers)
+                        .set("group.id", "sluice-bench-raw")
+                        .set("enable.auto.commit", "false")
+                        .set("enable.auto.offset.store", "false")
+                        .set("auto.offset.reset", "earliest")
+                        .set("enable.partition.eof", "false")
+                        .set("fetch.wait.max.ms", "50")
+                        .create()
+                        .unwrap();
+                    let mut tpl = TopicPartitionList::new();
+                    let mut remaining = 0i64;
+                    for p in partitions_of(w, threads, PARTITIONS) {
+                        let (lo, hi) = c.fetch_watermarks(topic, p, admin::TIMEOUT).unwrap();
+                        remaining += hi - lo;
+                        tpl.add_partition_offset(topic, p, Offset::Offset(lo))
+                            .unwrap();
+                    }
+                    c.assign(&tpl).unwrap();
+                    let mut n = 0u64;
+                    let mut bytes = 0u64;
+                    while (n as i64) < remaining {
+                        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                            bytes += m.payload().map_or(0, |p| p.len() as u64);
+                            n += 1;
+                        }
+                    }
+                    std::hint::black_box(bytes);
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    (start.elapsed(), total)
+}
+
+/// Sluice ingest: KafkaReader per worker into the trigger + selection dataflow.
+fn sluice_ingest(brokers: &str, topic: &str, workers: usize) -> (Duration, u64) {
+    let spec = KafkaSourceSpec {
+        brokers: brokers.into(),
+        topic: topic.into(),
+        partitions: PARTITIONS,
+        create_topic: false,
+        until: Until::End,
+        idle_timeout_ms: 5_000,
+        late: LatePolicy::DeadLetter,
+    };
+    let store = Arc::new(SampleStore::new(8, workers));
+    let ingested = Arc::new(AtomicU64::new(0));
+    let ing = ingested.clone();
+    let start = Instant::now();
+    timely::execute(timely::Config::process(workers), move |worker| {
+        let (index, peers) = (worker.index(), worker.peers());
+        let store = store.clone();
+        let ing = ing.clone();
+        let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
+            let (input, samples) = scope.new_input::<sluice::source::Sample>();
+            let metas = samples
+                .exchange(|s: &sluice::source::Sample| route(s.key))
+                .unary(Pipeline, "Store", move |_, _| {
+                    move |input, output| {
+                        input.for_each_stamp(|cap, data| {
+                            let mut session = output.session(&cap);
+                            for batch in data {
+                                let rejected = store.insert(
+                                    batch
+                                        .iter()
+                                        .map(|s| (s.key, s.label, s.features.as_slice())),
+                                );
+                                assert!(rejected.is_empty());
+                                ing.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                                session.give_iterator(batch.drain(..).map(|s| s.meta()));
+                            }
+                        });
+                    }
+                });
+            let triggers = metas.clone().trigger(DataAmount::new(10_000));
+            let sets = metas
+                .select(triggers.clone(), NewData::default())
+                .training_sets(triggers);
+            let (probe, _) = sets.probe();
+            (input, probe)
+        });
+        let mut reader = KafkaReader::open(
+            &spec,
+            JsonDecoder::new(&columns()),
+            "sluice-bench",
+            index,
+            peers,
+            PARTITIONS,
+        )
+        .unwrap();
+        let mut buf = Vec::new();
+        loop {
+            reader.poll(4096, &mut buf, &mut |d| panic!("dead letter {d:?}"));
+            for s in buf.drain(..) {
+                input.send(s);
+            }
+            match reader.watermark() {
+                Some(w) if w > *input.time() => input.advance_to(w),
+                Some(_) => {}
+                None => break,
+            }
+            worker.step();
+        }
+        drop(input);
+        while !probe.done() {
+            worker.step();
+        }
+    })
+    .unwrap();
+    (start.elapsed(), ingested.load(Ordering::Relaxed))
+}
+
+/// KafkaReader alone (poll + decode + watermark), no dataflow: locates the cost.
+fn reader_only(brokers: &str, topic: &str) -> (Duration, u64) {
+    let spec = KafkaSourceSpec {
+        brokers: brokers.into(),
+        topic: topic.into(),
+        partitions: PARTITIONS,
+        create_topic: false,
+        until: Until::End,
+        idle_timeout_ms: 5_000,
+        late: LatePolicy::DeadLetter,
+    };
+    let start = Instant::now();
+    let mut reader = KafkaReader::open(
+        &spec,
+        JsonDecoder::new(&columns()),
+        "sluice-bench",
+        0,
+        1,
+        PARTITIONS,
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let mut n = 0u64;
+    while reader.watermark().is_some() {
+        reader.poll(4096, &mut buf, &mut |d| panic!("dead letter {d:?}"));
+        n += buf.len() as u64;
+        buf.clear();
+    }
+    (start.elapsed(), n)
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let Ok(brokers) = std::env::var("SLUICE_KAFKA") else {
+        eprintln!("kafka_ingest: set SLUICE_KAFKA (e.g. 127.0.0.1:9092) after kafka/start.sh");
+        return;
+    };
+    let n: usize = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let topic = format!("sluice-bench-ingest-{n}");
+    let existing: i64 = match admin::topic_partitions(&brokers, &topic).unwrap() {
+        Some(_) => {
+            let c: BaseConsumer = admin::client_config(&brokers).create().unwrap();
+            (0..PARTITIONS)
+                .map(|p| {
+                    let (lo, hi) = c.fetch_watermarks(&topic, p, admin::TIMEOUT).unwrap();
+                    hi - lo
+                })
+                .sum()
+        }
+        None => 0,
+    };
+    if existing != n as i64 {
+        assert_eq!(
+            existing, 0,
+            "topic {topic} exists with {existing} messages; delete it"
+        );
+        // n stream rows: the generator puts every 5th row in the held-out split.
+        let rows = sluice::datasets::rows("hyperplane", Some(n * 5 / 4)).unwrap();
+        assert_eq!(rows.len(), n);
+        let r = produce(
+            rows,
+            &ProduceOptions {
+                brokers: brokers.clone(),
+                topic: topic.clone(),
+                partitions: PARTITIONS,
+                rate: None,
+                key_column: Some("key".into()),
+                time_column: "time".into(),
+                time_unit: TimeUnit::Ms,
+                progress: false,
+            },
+        )
+        .unwrap();
+        println!(
+            "produced {} messages to {topic} in {:.1} s",
+            r.messages,
+            r.elapsed.as_secs_f64()
+        );
+    }
+    println!("kafka_ingest: {n} JSON samples (8 features), {PARTITIONS} partitions, median of 3");
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    {
+        let dec = JsonDecoder::new(&columns());
+        let v = br#"{"key":3,"label":1,"time":1704067202000,"x0":0.8996,"x1":0.3793,"x2":0.4768,"x3":0.9222,"x4":0.3385,"x5":0.6258,"x6":0.2817,"x7":0.2268}"#;
+        let m = sluice::source::kafka::MessageMeta {
+            key: None,
+            timestamp_ms: None,
+            partition: 0,
+            offset: 0,
+        };
+        let t = Instant::now();
+        for _ in 0..200_000 {
+            std::hint::black_box(dec.decode(Some(std::hint::black_box(&v[..])), &m).unwrap());
+        }
+        println!(
+            "  decode only: {:>10.0} msg/s",
+            200_000.0 / t.elapsed().as_secs_f64()
+        );
+    }
+    let (d, c) = raw(&brokers, &topic, 1);
+    println!(
+        "  raw (1 thread):                        {:>10.0} msg/s ({c} samples)",
+        c as f64 / d.as_secs_f64()
+    );
+    let (d, c) = reader_only(&brokers, &topic);
+    if std::env::var_os("SLUICE_BENCH_READER_ONLY").is_some() {
+        println!("  reader only: {:>10.0} msg/s", c as f64 / d.as_secs_f64());
+        return;
+    }
+    println!(
+        "  reader only (poll + decode, 1 thread): {:>10.0} msg/s ({c} samples)",
+        c as f64 / d.as_secs_f64()
+    );
+    for workers in [1usize, 2] {
+        let mut raw_t = Vec::new();
+        let mut sl_t = Vec::new();
+        for _ in 0..3 {
+            let (d, c) = raw(&brokers, &topic, workers);
+            assert_eq!(c, n as u64);
+            raw_t.push(d);
+            let (d, c) = sluice_ingest(&brokers, &topic, workers);
+            assert_eq!(c, n as u64);
+            sl_t.push(d);
+        }
+        let (r, s) = (median(raw_t), median(sl_t));
+        let rate = |d: Duration| n as f64 / d.as_secs_f64();
+        println!(
+            "  {workers} worker(s): raw rdkafka {:>10.0} msg/s, sluice ingest {:>10.0} msg/s, ratio {:.3}",
+            rate(r),
+            rate(s),
+            r.as_secs_f64() / s.as_secs_f64()
+        );
+    }
+}

@@ -138,6 +138,7 @@ fn sluice_ingest(brokers: &str, topic: &str, workers: usize) -> (Duration, u64) 
             index,
             peers,
             PARTITIONS,
+            None,
         )
         .unwrap();
         let mut buf = Vec::new();
@@ -181,6 +182,7 @@ fn reader_only(brokers: &str, topic: &str) -> (Duration, u64) {
         0,
         1,
         PARTITIONS,
+        None,
     )
     .unwrap();
     let mut buf = Vec::new();

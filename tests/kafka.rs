@@ -265,3 +265,113 @@ fn missing_topic_without_create_is_a_clear_error() {
         stderr(&o)
     );
 }
+
+#[test]
+fn killed_run_resumes_after_its_last_checkpoint_without_duplicates() {
+    let Some(brokers) =
+        kafka_brokers("killed_run_resumes_after_its_last_checkpoint_without_duplicates")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 5_000, "csv");
+    let topic = unique_topic("resume");
+    let o = sluice(&[
+        "produce",
+        dir.path().join("hyperplane.csv").to_str().unwrap(),
+        "--topic",
+        &topic,
+        "--partitions",
+        "2",
+        "--brokers",
+        &brokers,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Slow training (many epochs) leaves time to kill the run between triggers.
+    let slow = |prefix: &str| {
+        kafka_config(&brokers, &topic, prefix, 700)
+            .replace("epochs_per_trigger = 3", "epochs_per_trigger = 40")
+    };
+
+    let reference = dir.path().join("reference");
+    let cfg = write_config(dir.path(), "ref.toml", &slow(&unique_topic("ref")));
+    let o = sluice(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        reference.to_str().unwrap(),
+        "-w",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let out = dir.path().join("run");
+    let cfg = write_config(dir.path(), "run.toml", &slow(&unique_topic("run")));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "run",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-w",
+            "2",
+            "-q",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let ck = out.join("checkpoints/trigger-000001.json");
+    while !ck.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its second checkpoint"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no checkpoint after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL: no cleanup
+    child.wait().unwrap();
+    let before = jsonl(&out.join("models.jsonl")).len();
+    assert!(before < 5, "killed too late: {before} models");
+
+    let o = sluice(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-w",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("resuming after trigger"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Every trigger and model exactly once, equal to the uninterrupted run's.
+    for stream in ["triggers", "models"] {
+        let got: Vec<_> = jsonl(&out.join(format!("{stream}.jsonl")))
+            .iter()
+            .map(strip)
+            .collect();
+        let want: Vec<_> = jsonl(&reference.join(format!("{stream}.jsonl")))
+            .iter()
+            .map(strip)
+            .collect();
+        assert_eq!(got, want, "{stream}");
+    }
+    for i in 0..5 {
+        let name = format!("models/it-{i:04}.safetensors");
+        assert!(
+            std::fs::read(out.join(&name)).unwrap()
+                == std::fs::read(reference.join(&name)).unwrap(),
+            "{name} differs after resume"
+        );
+    }
+}

@@ -8,15 +8,17 @@
 //!                                                   └─> Sink: Trainer (bounded queue)
 //! ```
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
 
 use sluice_dataflows::selection::{AssembleTrainingSets, NewData, Select};
 use sluice_dataflows::triggers::{DataAmount, Trigger};
-use sluice_dataflows::{Time, TrainingSet, route};
+use sluice_dataflows::{Time, TrainingSet, TriggerEvent, route};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::Input;
+use timely::dataflow::operators::vec::{Broadcast, Input};
 use timely::dataflow::operators::{Exchange, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle, Scope};
 
@@ -26,11 +28,17 @@ use crate::sink::EventBody;
 use crate::source::{DeadLetter, Sample};
 
 /// Builds the graph on one worker; `trainer` is the training queue (worker 0 only).
+/// Also returns the triggers this worker has seen (broadcast to every worker), for the source
+/// loop to record restart offsets.
 pub fn build(
     scope: Scope<'_, Time>,
     shared: &Arc<Shared>,
     trainer: Option<SyncSender<TrainingSet>>,
-) -> (InputHandleVec<Time, Sample>, ProbeHandle<Time>) {
+) -> (
+    InputHandleVec<Time, Sample>,
+    ProbeHandle<Time>,
+    SeenTriggers,
+) {
     let (input, samples) = scope.new_input::<Sample>();
 
     let store = shared.clone();
@@ -68,7 +76,9 @@ pub fn build(
     );
 
     let triggers = match shared.spec.trigger {
-        TriggerSpec::Amount { every } => metas.clone().trigger(DataAmount::new(every)),
+        TriggerSpec::Amount { every } => metas
+            .clone()
+            .trigger_from(DataAmount::new(every), shared.first_trigger_id),
     };
     let events = shared.clone();
     let triggers = triggers.inspect(move |t| {
@@ -84,6 +94,13 @@ pub fn build(
             },
         );
     });
+
+    let seen: SeenTriggers = Rc::default();
+    let seen_here = seen.clone();
+    triggers
+        .clone()
+        .broadcast()
+        .inspect(move |t| seen_here.borrow_mut().push(t.clone()));
 
     let selected = match shared.spec.selection {
         SelectionSpec::NewData => metas.select(triggers.clone(), NewData::default()),
@@ -103,5 +120,8 @@ pub fn build(
             }
         });
     });
-    (input, probe)
+    (input, probe, seen)
 }
+
+/// Triggers a worker has seen and not yet handled.
+pub type SeenTriggers = Rc<RefCell<Vec<TriggerEvent>>>;

@@ -4,7 +4,9 @@
 //! |---|---|
 //! | `dataflow.rs` | the per-worker timely graph: store → trigger → selection → training sink |
 //! | `run.rs` | [`run`]: run directory, trainer thread, timely workers, progress, summary |
+//! | `checkpoint.rs` | checkpoints at trigger boundaries: offsets, model, event file lengths |
 
+pub mod checkpoint;
 mod dataflow;
 mod run;
 

@@ -1,22 +1,24 @@
 //! `sluice run`: one pipeline over the embedded file source.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::SyncSender;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use sluice_dataflows::TrainingSet;
+use sluice_dataflows::{TrainingSet, TriggerEvent};
 
+use super::checkpoint::{self, Checkpoint};
 use super::dataflow;
 use crate::UsageError;
 use crate::config::{InputSpec, KafkaSourceSpec, PipelineSpec};
 use crate::eval::Holdout;
 use crate::sink::{EventBody, EventSink};
-use crate::source::kafka::{JsonDecoder, KafkaReader, admin};
+use crate::source::kafka::{JsonDecoder, KafkaReader, Resume, admin};
 use crate::source::{DeadLetter, FileSource, SourceError};
 use crate::store::{ModelStore, SampleStore};
 use crate::train::{Trainer, TrainerContext};
@@ -94,6 +96,9 @@ impl Input {
     }
 }
 
+/// Workers that reported a trigger's restart offsets, and the offset per partition.
+type OffsetReports = (usize, BTreeMap<i32, i64>);
+
 /// State shared by the workers of one run.
 pub struct Shared {
     pub(super) spec: PipelineSpec,
@@ -109,6 +114,14 @@ pub struct Shared {
     triggers: AtomicU64,
     finished_workers: AtomicUsize,
     error: Mutex<Option<String>>,
+    /// Number of the first trigger this run emits (after a checkpoint: its trigger + 1).
+    pub(super) first_trigger_id: u64,
+    /// Where Kafka readers start when resuming.
+    resume: Option<Resume>,
+    /// Restart offsets reported per trigger.
+    reports: Mutex<BTreeMap<u64, OffsetReports>>,
+    reported: Condvar,
+    workers: usize,
 }
 
 impl Shared {
@@ -137,6 +150,62 @@ impl Shared {
 
     pub(super) fn count_trigger(&self) {
         self.triggers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A worker's restart offsets for its partitions at trigger `id`'s boundary.
+    fn report_offsets(&self, id: u64, offsets: Vec<(i32, i64)>) {
+        let mut reports = self.reports.lock().expect("reports poisoned");
+        let entry = reports.entry(id).or_default();
+        entry.0 += 1;
+        entry.1.extend(offsets);
+        self.reported.notify_all();
+    }
+
+    /// Writes the checkpoint of trigger `t` once every worker reported its offsets (or every
+    /// worker finished). Called by the trainer after `t`'s model and events are out.
+    fn write_checkpoint(
+        &self,
+        run_dir: &Path,
+        topic: &str,
+        t: &TriggerEvent,
+        model: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let mut reports = self.reports.lock().expect("reports poisoned");
+        loop {
+            let complete = reports.get(&t.id).is_some_and(|(n, _)| *n == self.workers);
+            if complete || self.finished_workers.load(Ordering::SeqCst) == self.workers {
+                break;
+            }
+            reports = self
+                .reported
+                .wait_timeout(reports, Duration::from_millis(100))
+                .expect("reports poisoned")
+                .0;
+        }
+        let Some((n, offsets)) = reports.remove(&t.id) else {
+            tracing::warn!(trigger = t.id, "no restart offsets reported; no checkpoint");
+            return Ok(());
+        };
+        drop(reports);
+        if n != self.workers {
+            tracing::warn!(trigger = t.id, "restart offsets incomplete; no checkpoint");
+            return Ok(());
+        }
+        // Events up to this trigger must be out before the checkpoint says so.
+        self.events.flush()?;
+        let cp = Checkpoint {
+            version: checkpoint::VERSION,
+            pipeline: self.spec.name.clone(),
+            topic: topic.to_string(),
+            trigger_id: t.id,
+            boundary: t.boundary,
+            model_id: model.map(String::from),
+            offsets,
+        };
+        let path = checkpoint::write(run_dir, &cp)
+            .with_context(|| format!("writing checkpoint {} in {}", t.id, run_dir.display()))?;
+        tracing::info!(trigger = t.id, path = %path.display(), "checkpoint written");
+        Ok(())
     }
 
     /// Records the first runtime failure; the run finishes and reports it.
@@ -212,6 +281,26 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         .out
         .clone()
         .unwrap_or_else(|| default_run_dir(&spec.name));
+    // A Kafka run directory with a checkpoint resumes after it.
+    let resume = match &source {
+        Input::Kafka { spec: k, .. } => checkpoint::latest(&run_dir).filter(|cp| {
+            let same = cp.pipeline == spec.name && cp.topic == k.topic;
+            if !same {
+                tracing::warn!(run_dir = %run_dir.display(), "checkpoint of another pipeline or topic ignored");
+            }
+            same
+        }),
+        Input::File(_) => None,
+    };
+    if let Some(cp) = &resume {
+        tracing::info!(trigger = cp.trigger_id, "resuming after checkpoint");
+        eprintln!(
+            "{}: resuming after trigger {} (checkpoint in {})",
+            spec.name,
+            cp.trigger_id,
+            run_dir.join("checkpoints").display()
+        );
+    }
     std::fs::create_dir_all(&run_dir)
         .with_context(|| format!("creating run directory {}", run_dir.display()))?;
     std::fs::write(run_dir.join("config.toml"), &spec.config_text)
@@ -220,6 +309,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         &run_dir,
         &spec.name,
         spec.output.kafka.as_ref(),
+        resume.as_ref().map(|cp| cp.trigger_id),
     )?);
     let models = ModelStore::create(&run_dir.join("models"))?;
     let samples = Arc::new(SampleStore::new(dim, workers));
@@ -238,6 +328,14 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         triggers: AtomicU64::new(0),
         finished_workers: AtomicUsize::new(0),
         error: Mutex::new(None),
+        first_trigger_id: resume.as_ref().map_or(0, |cp| cp.trigger_id + 1),
+        resume: resume.as_ref().map(|cp| Resume {
+            offsets: cp.offsets.clone(),
+            boundary: cp.boundary,
+        }),
+        reports: Mutex::new(BTreeMap::new()),
+        reported: Condvar::new(),
+        workers,
     });
     let holdout = load_holdout(spec, shared.source.feature_names(), &|d| {
         shared.dead_letter(d)
@@ -252,6 +350,20 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         run_dir: run_dir.clone(),
         events: events.clone(),
         holdout,
+        initial_model: resume.as_ref().and_then(|cp| {
+            let id = cp.model_id.clone()?;
+            let path = run_dir.join("models").join(format!("{id}.safetensors"));
+            Some((id, path))
+        }),
+        on_trigger_done: match &shared.source {
+            Input::Kafka { spec: k, .. } => {
+                let (shared, run_dir, topic) = (shared.clone(), run_dir.clone(), k.topic.clone());
+                Some(Box::new(move |t: &TriggerEvent, model: Option<&str>| {
+                    shared.write_checkpoint(&run_dir, &topic, t, model)
+                }))
+            }
+            Input::File(_) => None,
+        },
     })?;
     *shared.trainer_queue.lock().expect("queue slot poisoned") = Some(queue);
 
@@ -336,9 +448,18 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
     } else {
         None
     };
-    let (mut input, probe) =
+    let (mut input, probe, seen) =
         worker.dataflow::<u64, _, _>(|scope| dataflow::build(scope, shared, queue));
     let batch = shared.spec.source.replay_batch;
+    let mut kafka: Option<KafkaReader> = None;
+    // Each trigger this worker saw: its partitions' restart offsets, for the checkpoint.
+    let report = |kafka: &mut Option<KafkaReader>| {
+        for t in seen.borrow_mut().drain(..) {
+            if let Some(reader) = kafka.as_mut() {
+                shared.report_offsets(t.id, reader.restart_offsets(t.boundary.time));
+            }
+        }
+    };
     match &shared.source {
         Input::File(file) => {
             let share = file
@@ -368,9 +489,18 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
             partitions,
             group,
         } => {
-            let mut reader =
-                KafkaReader::open(spec, decoder.clone(), group, index, peers, *partitions)
-                    .map_err(|e| e.to_string())?;
+            let reader = kafka.insert(
+                KafkaReader::open(
+                    spec,
+                    decoder.clone(),
+                    group,
+                    index,
+                    peers,
+                    *partitions,
+                    shared.resume.as_ref(),
+                )
+                .map_err(|e| e.to_string())?,
+            );
             shared
                 .total
                 .fetch_add(reader.remaining().unwrap_or(0), Ordering::Relaxed);
@@ -389,13 +519,18 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
                     None => break,
                 }
                 worker.step();
+                for t in seen.borrow_mut().drain(..) {
+                    shared.report_offsets(t.id, reader.restart_offsets(t.boundary.time));
+                }
             }
         }
     }
     drop(input);
     while !probe.done() {
         worker.step_or_park(Some(Duration::from_millis(10)));
+        report(&mut kafka);
     }
+    report(&mut kafka);
     Ok(())
 }
 

@@ -18,14 +18,17 @@ pub struct EventSink {
 
 impl EventSink {
     /// JSONL files in `dir`, plus Kafka topics if `kafka` is given (created when missing).
+    /// Resuming after trigger `k`, the JSONL files keep the events up to `k` (see
+    /// [`JsonlSink::create`]); Kafka topics get the later events again (same ids).
     pub fn create(
         dir: &Path,
         pipeline: &str,
         kafka: Option<&KafkaOutputSpec>,
+        resume_after: Option<u64>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             pipeline: pipeline.to_string(),
-            jsonl: JsonlSink::create(dir)?,
+            jsonl: JsonlSink::create(dir, resume_after)?,
             kafka: kafka.map(KafkaSink::create).transpose()?,
         })
     }
@@ -40,7 +43,7 @@ impl EventSink {
         };
         let json = serde_json::to_vec(&event).expect("events always serialise");
         let stream = event.body.stream();
-        self.jsonl.write(stream, &json)?;
+        self.jsonl.write(stream, &event.id, &json)?;
         if let Some(k) = &self.kafka {
             k.send(stream, &event.id, &json)
                 .map_err(std::io::Error::other)?;

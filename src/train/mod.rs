@@ -13,4 +13,4 @@ mod optimizer;
 mod trainer;
 
 pub use device::parse_device;
-pub use trainer::{Trainer, TrainerContext, TrainerReport, digest};
+pub use trainer::{Trainer, TrainerContext, TrainerReport, TriggerDone, digest};

@@ -20,7 +20,7 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use sluice_dataflows::TrainingSet;
+use sluice_dataflows::{TrainingSet, TriggerEvent};
 use tch::nn::{self, Module};
 use tch::{Device, Tensor};
 
@@ -52,7 +52,15 @@ pub struct TrainerContext {
     pub events: Arc<EventSink>,
     /// Held-out data and inference batch size, if `[evaluation]` is configured.
     pub holdout: Option<(Holdout, usize)>,
+    /// A stored model to continue from (`use_previous_model`), when resuming: (id, weights).
+    pub initial_model: Option<(String, PathBuf)>,
+    /// Called after each trigger is done (model stored and its events emitted, or skipped);
+    /// writes the checkpoint.
+    pub on_trigger_done: Option<TriggerDone>,
 }
+
+/// Hook run after each trigger: the trigger and the id of its model (`None`: no model).
+pub type TriggerDone = Box<dyn Fn(&TriggerEvent, Option<&str>) -> anyhow::Result<()> + Send>;
 
 /// What the trainer did, returned when its queue closes.
 #[derive(Clone, Debug, Default)]
@@ -131,6 +139,15 @@ fn run(
     tch::set_num_threads(ctx.training.num_threads as i32);
     let mut report = TrainerReport::default();
     let mut current: Option<Current> = None;
+    if let Some((id, path)) = &ctx.initial_model
+        && ctx.training.use_previous_model
+    {
+        let mut c = fresh(&ctx, device);
+        c.vs.load(path)
+            .map_err(|e| anyhow::anyhow!("loading {}: {e}", path.display()))?;
+        c.id = Some(id.clone());
+        current = Some(c);
+    }
     // Buffers reused across triggers: no per-sample allocation when resolving payloads.
     let mut x: Vec<f32> = Vec::new();
     let mut y: Vec<i64> = Vec::new();
@@ -140,6 +157,9 @@ fn run(
         if set.samples.is_empty() {
             tracing::info!(trigger = trigger.id, "empty training set, no model");
             report.skipped += 1;
+            if let Some(done) = &ctx.on_trigger_done {
+                done(trigger, None)?;
+            }
             continue;
         }
         let started = Instant::now();
@@ -315,6 +335,9 @@ fn run(
         report.samples += n as u64;
         report.training_ms += training_ms;
         report.last_model = Some(model_id.clone());
+        if let Some(done) = &ctx.on_trigger_done {
+            done(trigger, Some(&model_id))?;
+        }
         cur.id = Some(model_id);
         current = Some(cur);
     }

@@ -19,11 +19,28 @@ use crate::stash::TimeStash;
 /// Runs a trigger policy over a stream of sample metadata.
 pub trait Trigger<'scope> {
     /// Emits a [`TriggerEvent`] each time `policy` fires, at the boundary's event time.
-    fn trigger<P: TriggerPolicy>(self, policy: P) -> StreamVec<'scope, Time, TriggerEvent>;
+    fn trigger<P: TriggerPolicy>(self, policy: P) -> StreamVec<'scope, Time, TriggerEvent>
+    where
+        Self: Sized,
+    {
+        self.trigger_from(policy, 0)
+    }
+
+    /// As [`trigger`](Self::trigger), numbering triggers from `first_id` (a run resumed after
+    /// trigger `first_id - 1`, with `policy` in its state at that boundary).
+    fn trigger_from<P: TriggerPolicy>(
+        self,
+        policy: P,
+        first_id: u64,
+    ) -> StreamVec<'scope, Time, TriggerEvent>;
 }
 
 impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
-    fn trigger<P: TriggerPolicy>(self, mut policy: P) -> StreamVec<'scope, Time, TriggerEvent> {
+    fn trigger_from<P: TriggerPolicy>(
+        self,
+        mut policy: P,
+        first_id: u64,
+    ) -> StreamVec<'scope, Time, TriggerEvent> {
         let name = format!("Trigger: {}", policy.name());
         self.unary_frontier(
             Exchange::new(|_: &SampleMeta| 0u64),
@@ -33,7 +50,7 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                 let mut stash = TimeStash::<SampleMeta>::default();
                 let mut batch: Vec<SampleMeta> = Vec::new();
                 let mut fired: Vec<Fire> = Vec::new();
-                let mut next_id = 0u64;
+                let mut next_id = first_id;
                 // First sample after the previous boundary, and samples since it.
                 let mut epoch_first: Option<Position> = None;
                 let mut epoch_samples = 0u64;

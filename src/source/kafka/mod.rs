@@ -14,4 +14,4 @@ mod reader;
 
 pub use json::{JsonDecoder, MessageMeta};
 pub use produce::{ProduceOptions, ProduceReport, Row, produce, read_rows};
-pub use reader::{KafkaReader, partitions_of};
+pub use reader::{KafkaReader, Resume, partitions_of};

@@ -10,6 +10,7 @@
 //! started and the replay is deterministic; with `until = "follow"` a partition that sends
 //! nothing for `idle_timeout_ms` stops holding back the watermark until it sends again.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use rdkafka::Message;
@@ -20,6 +21,7 @@ use super::admin::{KafkaError, TIMEOUT, client_config};
 use super::json::{JsonDecoder, MessageMeta};
 use crate::config::{KafkaSourceSpec, LatePolicy, Until};
 use crate::source::{DeadLetter, Sample};
+use sluice_dataflows::Position;
 
 /// Partitions a worker reads: `p % peers == worker`.
 pub fn partitions_of(worker: usize, peers: usize, partitions: i32) -> Vec<i32> {
@@ -36,6 +38,19 @@ struct Part {
     newest: Option<u64>,
     last_seen: Instant,
     done: bool,
+    /// (event time, first offset with that time) of messages since the last checkpoint, for
+    /// restart offsets.
+    index: VecDeque<(u64, i64)>,
+}
+
+/// Where a resumed run starts: per-partition offsets, and the boundary at or before which
+/// samples were already processed.
+#[derive(Clone, Debug, Default)]
+pub struct Resume {
+    /// Offset to start each partition at (partitions not listed start at the beginning).
+    pub offsets: BTreeMap<i32, i64>,
+    /// Samples at or before this position are skipped.
+    pub boundary: Position,
 }
 
 /// Reads one worker's partitions.
@@ -48,13 +63,14 @@ pub struct KafkaReader {
     follow: bool,
     idle: Duration,
     floor: u64,
+    skip_until: Option<Position>,
 }
 
 const MAX_RAW: usize = 1024;
 
 impl KafkaReader {
     /// Assigns this worker's partitions of a topic with `partitions` partitions, from the
-    /// beginning.
+    /// beginning or from a checkpoint's offsets.
     pub fn open(
         spec: &KafkaSourceSpec,
         decoder: JsonDecoder,
@@ -62,6 +78,7 @@ impl KafkaReader {
         worker: usize,
         peers: usize,
         partitions: i32,
+        resume: Option<&Resume>,
     ) -> Result<Self, KafkaError> {
         let consumer: BaseConsumer = client_config(&spec.brokers)
             .set("group.id", group)
@@ -88,9 +105,13 @@ impl KafkaReader {
                 Until::End => high,
                 Until::Follow => i64::MAX,
             };
-            let done = low >= end;
+            let start = resume
+                .and_then(|r| r.offsets.get(&id).copied())
+                .unwrap_or(low)
+                .max(low);
+            let done = start >= end;
             if !done {
-                tpl.add_partition_offset(&spec.topic, id, Offset::Offset(low))
+                tpl.add_partition_offset(&spec.topic, id, Offset::Offset(start))
                     .map_err(|e| KafkaError::Client {
                         context: "assigning partitions".into(),
                         message: e.to_string(),
@@ -99,10 +120,11 @@ impl KafkaReader {
             parts.push(Part {
                 id,
                 end,
-                next: low,
+                next: start,
                 newest: None,
                 last_seen: Instant::now(),
                 done,
+                index: VecDeque::new(),
             });
         }
         consumer.assign(&tpl).map_err(|e| KafkaError::Client {
@@ -117,7 +139,8 @@ impl KafkaReader {
             late: spec.late,
             follow: spec.until == Until::Follow,
             idle: Duration::from_millis(spec.idle_timeout_ms),
-            floor: 0,
+            floor: resume.map_or(0, |r| r.boundary.time),
+            skip_until: resume.map(|r| r.boundary),
         })
     }
 
@@ -184,6 +207,10 @@ impl KafkaReader {
             };
             match self.decoder.decode(msg.payload(), &meta) {
                 Ok(mut s) => {
+                    if self.skip_until.is_some_and(|b| s.meta().position() <= b) {
+                        // Processed before the checkpoint this run resumed from.
+                        continue;
+                    }
                     let floor = part.newest.unwrap_or(0).max(self.floor);
                     if s.time < floor {
                         match self.late {
@@ -202,6 +229,9 @@ impl KafkaReader {
                         }
                     }
                     part.newest = Some(part.newest.map_or(s.time, |n| n.max(s.time)));
+                    if part.index.back().is_none_or(|(t, _)| *t != s.time) {
+                        part.index.push_back((s.time, offset));
+                    }
                     out.push(s);
                 }
                 Err(reason) => dead(DeadLetter {
@@ -212,6 +242,20 @@ impl KafkaReader {
             }
         }
         consumed
+    }
+
+    /// Per partition, the offset from which a run resumed at a boundary at event time `t` must
+    /// read (the first message at or after `t`, else the next offset); forgets what is before `t`.
+    pub fn restart_offsets(&mut self, t: u64) -> Vec<(i32, i64)> {
+        self.parts
+            .iter_mut()
+            .map(|p| {
+                while p.index.front().is_some_and(|(pt, _)| *pt < t) {
+                    p.index.pop_front();
+                }
+                (p.id, p.index.front().map_or(p.next, |(_, o)| *o))
+            })
+            .collect()
     }
 
     /// The event-time watermark after what was polled: `Some(t)` means no sample earlier than

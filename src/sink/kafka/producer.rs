@@ -4,40 +4,15 @@
 //! key is the event's idempotent id, the value its JSON. The producer is idempotent
 //! (`enable.idempotence`), so librdkafka's retries never duplicate a message.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rdkafka::ClientContext;
-use rdkafka::error::KafkaError as RdError;
-use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 
 use crate::config::KafkaOutputSpec;
 use crate::sink::event::STREAMS;
-use crate::source::kafka::admin::{KafkaError, client_config, ensure_topic};
-
-#[derive(Default)]
-struct Deliveries {
-    failed: AtomicU64,
-    first_error: Mutex<Option<String>>,
-}
-
-impl ClientContext for Deliveries {}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            self.first_error
-                .lock()
-                .expect("poisoned")
-                .get_or_insert_with(|| e.to_string());
-        }
-    }
-}
+use crate::source::kafka::admin::{
+    Deliveries, KafkaError, client_config, ensure_topic, send_retrying,
+};
 
 /// Publishes events to Kafka topics.
 pub struct KafkaSink {
@@ -78,16 +53,7 @@ impl KafkaSink {
     /// Queues one event; waits while the producer's queue is full.
     pub fn send(&self, stream: &str, id: &str, json: &[u8]) -> Result<(), String> {
         let topic = self.topic(stream);
-        loop {
-            let record = BaseRecord::<str, [u8]>::to(&topic).key(id).payload(json);
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((e, _)) => return Err(format!("producing to {topic}: {e}")),
-            }
-        }
+        send_retrying(&self.producer, BaseRecord::to(&topic).key(id).payload(json))
     }
 
     /// Waits until every queued event is delivered (librdkafka retries with backoff meanwhile).
@@ -95,20 +61,7 @@ impl KafkaSink {
         self.producer
             .flush(timeout)
             .map_err(|e| format!("flushing events to Kafka: {e}"))?;
-        let failed = self.producer.context().failed.load(Ordering::Relaxed);
-        if failed > 0 {
-            let first = self
-                .producer
-                .context()
-                .first_error
-                .lock()
-                .expect("poisoned")
-                .clone();
-            return Err(format!(
-                "{failed} events were not delivered to Kafka: {}",
-                first.unwrap_or_default()
-            ));
-        }
+        self.producer.context().check("Kafka event topics")?;
         Ok(())
     }
 }

@@ -4,11 +4,18 @@
 
 use std::time::Duration;
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use futures_executor::block_on;
+use rdkafka::ClientContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError as RdError;
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 
 /// How long to wait for the broker to answer a metadata or admin request.
@@ -138,5 +145,59 @@ fn client(context: &str, e: impl std::fmt::Display) -> KafkaError {
     KafkaError::Client {
         context: context.into(),
         message: e.to_string(),
+    }
+}
+
+/// Producer context that counts failed deliveries (librdkafka retries before giving up).
+#[derive(Default)]
+pub struct Deliveries {
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            self.first_error
+                .lock()
+                .expect("poisoned")
+                .get_or_insert_with(|| e.to_string());
+        }
+    }
+}
+
+impl Deliveries {
+    /// An error naming how many messages to `what` were not delivered, if any.
+    pub fn check(&self, what: &str) -> Result<(), String> {
+        let failed = self.failed.load(Ordering::Relaxed);
+        if failed == 0 {
+            return Ok(());
+        }
+        let first = self.first_error.lock().expect("poisoned").clone();
+        Err(format!(
+            "{failed} messages were not delivered to {what}: {}",
+            first.unwrap_or_default()
+        ))
+    }
+}
+
+/// Queues `record`, waiting while the producer's queue is full.
+pub fn send_retrying(
+    producer: &ThreadedProducer<Deliveries>,
+    mut record: BaseRecord<'_, str, [u8]>,
+) -> Result<(), String> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((e, r)) => return Err(format!("producing to {}: {e}", r.topic)),
+        }
     }
 }

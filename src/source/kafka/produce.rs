@@ -8,15 +8,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use rdkafka::ClientContext;
-use rdkafka::error::KafkaError as RdError;
-use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use serde_json::{Map, Value};
 use sluice_dataflows::route;
 
-use super::admin::{client_config, ensure_topic};
+use super::admin::{Deliveries, client_config, ensure_topic, send_retrying};
 use crate::config::TimeUnit;
 
 /// Options of `sluice produce`.
@@ -49,29 +45,6 @@ pub struct ProduceReport {
     pub partitions: i32,
     /// Wall time.
     pub elapsed: Duration,
-}
-
-/// Counts delivery failures.
-#[derive(Default)]
-struct Deliveries {
-    failed: std::sync::atomic::AtomicU64,
-    first_error: std::sync::Mutex<Option<String>>,
-}
-
-impl ClientContext for Deliveries {}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            self.failed
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.first_error
-                .lock()
-                .expect("poisoned")
-                .get_or_insert_with(|| e.to_string());
-        }
-    }
 }
 
 /// A row: its columns as JSON values.
@@ -136,22 +109,14 @@ pub fn produce(mut rows: Vec<Row>, opts: &ProduceOptions) -> anyhow::Result<Prod
         serde_json::to_writer(&mut payload, row).expect("JSON rows serialise");
         let partition = (route(key.unwrap_or(i as u64)) % partitions as u64) as i32;
         let key_text = key.map(|k| k.to_string());
-        loop {
-            let mut record = BaseRecord::<str, [u8]>::to(&opts.topic)
-                .payload(&payload)
-                .partition(partition)
-                .timestamp(*time as i64);
-            if let Some(k) = &key_text {
-                record = record.key(k.as_str());
-            }
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((e, _)) => anyhow::bail!("producing to {}: {e}", opts.topic),
-            }
+        let mut record = BaseRecord::<str, [u8]>::to(&opts.topic)
+            .payload(&payload)
+            .partition(partition)
+            .timestamp(*time as i64);
+        if let Some(k) = &key_text {
+            record = record.key(k.as_str());
         }
+        send_retrying(&producer, record).map_err(anyhow::Error::msg)?;
         if i % 4096 == 0 {
             bar.set_position(i as u64);
         }
@@ -160,23 +125,10 @@ pub fn produce(mut rows: Vec<Row>, opts: &ProduceOptions) -> anyhow::Result<Prod
         .flush(Duration::from_secs(60))
         .map_err(|e| anyhow::anyhow!("flushing to {}: {e}", opts.topic))?;
     bar.finish_and_clear();
-    let failed = producer
+    producer
         .context()
-        .failed
-        .load(std::sync::atomic::Ordering::Relaxed);
-    if failed > 0 {
-        let first = producer
-            .context()
-            .first_error
-            .lock()
-            .expect("poisoned")
-            .clone()
-            .unwrap_or_default();
-        anyhow::bail!(
-            "{failed} messages were not delivered to {}: {first}",
-            opts.topic
-        );
-    }
+        .check(&opts.topic)
+        .map_err(anyhow::Error::msg)?;
     Ok(ProduceReport {
         messages: keyed.len() as u64,
         partitions,

@@ -124,9 +124,4 @@ impl<D> TimeStash<D> {
         }
         Drained { cap, times }
     }
-
-    /// True when nothing is stashed.
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
-    }
 }

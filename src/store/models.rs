@@ -95,12 +95,4 @@ impl ModelStore {
         File::open(&self.dir)?.sync_all()?;
         Ok(weights)
     }
-
-    /// Reads a model's metadata.
-    pub fn metadata(&self, model_id: &str) -> std::io::Result<ModelMetadata> {
-        let path = self.metadata_path(model_id);
-        let bytes = std::fs::read(&path)?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))
-    }
 }

@@ -30,7 +30,8 @@ enum Command {
     Run {
         /// Pipeline config (TOML).
         config: PathBuf,
-        /// Run directory for events and models [default: runs/<pipeline>-<UTC time>].
+        /// Run directory for events and models [default: runs/<pipeline>-<UTC time>]. A Kafka
+        /// run directory that holds checkpoints resumes after the newest one.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Timely worker threads.

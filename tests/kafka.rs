@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 fn tail(brokers: &str, topic: &str) -> Vec<serde_json::Value> {
     let o = sluice(&["tail", topic, "--brokers", brokers, "--from-beginning"]);
@@ -373,5 +375,27 @@ fn killed_run_resumes_after_its_last_checkpoint_without_duplicates() {
                 == std::fs::read(reference.join(&name)).unwrap(),
             "{name} differs after resume"
         );
+    }
+    // The consumer group's committed offsets are the last checkpoint's.
+    let last: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.join("checkpoints/trigger-000004.json")).unwrap(),
+    )
+    .unwrap();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", "sluice-it")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..2 {
+        tpl.add_partition(&topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .unwrap();
+    for p in 0..2 {
+        let want = last["offsets"][p.to_string()].as_i64().unwrap();
+        let got = committed.find_partition(&topic, p).unwrap().offset();
+        assert_eq!(got, Offset::Offset(want), "partition {p}");
     }
 }

@@ -204,6 +204,10 @@ impl Shared {
         };
         let path = checkpoint::write(run_dir, &cp)
             .with_context(|| format!("writing checkpoint {} in {}", t.id, run_dir.display()))?;
+        // Offsets reach the consumer group only once the checkpoint holding them is durable.
+        if let Input::Kafka { spec, group, .. } = &self.source {
+            admin::commit_offsets(&spec.brokers, group, topic, &cp.offsets)?;
+        }
         tracing::info!(trigger = t.id, path = %path.display(), "checkpoint written");
         Ok(())
     }

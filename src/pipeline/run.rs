@@ -166,10 +166,12 @@ impl Shared {
     fn write_checkpoint(
         &self,
         run_dir: &Path,
-        topic: &str,
         t: &TriggerEvent,
         model: Option<&str>,
     ) -> anyhow::Result<()> {
+        let Input::Kafka { spec, group, .. } = &self.source else {
+            return Ok(());
+        };
         let mut reports = self.reports.lock().expect("reports poisoned");
         loop {
             let complete = reports.get(&t.id).is_some_and(|(n, _)| *n == self.workers);
@@ -196,7 +198,7 @@ impl Shared {
         let cp = Checkpoint {
             version: checkpoint::VERSION,
             pipeline: self.spec.name.clone(),
-            topic: topic.to_string(),
+            topic: spec.topic.clone(),
             trigger_id: t.id,
             boundary: t.boundary,
             model_id: model.map(String::from),
@@ -205,9 +207,7 @@ impl Shared {
         let path = checkpoint::write(run_dir, &cp)
             .with_context(|| format!("writing checkpoint {} in {}", t.id, run_dir.display()))?;
         // Offsets reach the consumer group only once the checkpoint holding them is durable.
-        if let Input::Kafka { spec, group, .. } = &self.source {
-            admin::commit_offsets(&spec.brokers, group, topic, &cp.offsets)?;
-        }
+        admin::commit_offsets(&spec.brokers, group, &spec.topic, &cp.offsets)?;
         tracing::info!(trigger = t.id, path = %path.display(), "checkpoint written");
         Ok(())
     }
@@ -360,10 +360,10 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
             Some((id, path))
         }),
         on_trigger_done: match &shared.source {
-            Input::Kafka { spec: k, .. } => {
-                let (shared, run_dir, topic) = (shared.clone(), run_dir.clone(), k.topic.clone());
+            Input::Kafka { .. } => {
+                let (shared, run_dir) = (shared.clone(), run_dir.clone());
                 Some(Box::new(move |t: &TriggerEvent, model: Option<&str>| {
-                    shared.write_checkpoint(&run_dir, &topic, t, model)
+                    shared.write_checkpoint(&run_dir, t, model)
                 }))
             }
             Input::File(_) => None,

@@ -41,6 +41,19 @@ fn columns() -> ColumnSpec {
     }
 }
 
+/// The replayed topic as a source.
+fn source_spec(brokers: &str, topic: &str) -> KafkaSourceSpec {
+    KafkaSourceSpec {
+        brokers: brokers.into(),
+        topic: topic.into(),
+        partitions: PARTITIONS,
+        create_topic: false,
+        until: Until::End,
+        idle_timeout_ms: 5_000,
+        late: LatePolicy::DeadLetter,
+    }
+}
+
 /// Raw consumption: `threads` consumers, each assigned its share of the partitions.
 fn raw(brokers: &str, topic: &str, threads: usize) -> (Duration, u64) {
     let start = Instant::now();
@@ -86,15 +99,7 @@ fn raw(brokers: &str, topic: &str, threads: usize) -> (Duration, u64) {
 
 /// Sluice ingest: KafkaReader per worker into the trigger + selection dataflow.
 fn sluice_ingest(brokers: &str, topic: &str, workers: usize) -> (Duration, u64) {
-    let spec = KafkaSourceSpec {
-        brokers: brokers.into(),
-        topic: topic.into(),
-        partitions: PARTITIONS,
-        create_topic: false,
-        until: Until::End,
-        idle_timeout_ms: 5_000,
-        late: LatePolicy::DeadLetter,
-    };
+    let spec = source_spec(brokers, topic);
     let store = Arc::new(SampleStore::new(8, workers));
     let ingested = Arc::new(AtomicU64::new(0));
     let ing = ingested.clone();
@@ -165,15 +170,7 @@ fn sluice_ingest(brokers: &str, topic: &str, workers: usize) -> (Duration, u64) 
 
 /// KafkaReader alone (poll + decode + watermark), no dataflow: locates the cost.
 fn reader_only(brokers: &str, topic: &str) -> (Duration, u64) {
-    let spec = KafkaSourceSpec {
-        brokers: brokers.into(),
-        topic: topic.into(),
-        partitions: PARTITIONS,
-        create_topic: false,
-        until: Until::End,
-        idle_timeout_ms: 5_000,
-        late: LatePolicy::DeadLetter,
-    };
+    let spec = source_spec(brokers, topic);
     let start = Instant::now();
     let mut reader = KafkaReader::open(
         &spec,

@@ -31,15 +31,7 @@ fn malformed_csv_rows_are_dead_lettered_and_the_run_continues() {
     let cfg = write_config(dir.path(), "it.toml", &config("csv", 500));
     let out = dir.path().join("run");
     for workers in ["1", "3"] {
-        let o = sluice(&[
-            "run",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "-w",
-            workers,
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        let o = run_ok(&cfg, &out, workers);
         assert!(
             stdout(&o).contains("1995 samples (6 dead-lettered), 3 triggers, 3 models"),
             "{}",

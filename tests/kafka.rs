@@ -44,21 +44,10 @@ fn produce_run_tail_matches_the_embedded_run() {
     let dir = tempfile::tempdir().unwrap();
     prepare(dir.path(), 5_000, "csv");
     let topic = unique_topic("hp");
-    let o = sluice(&[
-        "produce",
-        dir.path().join("hyperplane.csv").to_str().unwrap(),
-        "--topic",
-        &topic,
-        "--partitions",
-        "3",
-        "--brokers",
-        &brokers,
-    ]);
-    assert!(o.status.success(), "produce: {}", stderr(&o));
+    let produced = produce_ok(&brokers, &dir.path().join("hyperplane.csv"), &topic, "3");
     assert!(
-        stdout(&o).contains(&format!("produced 4000 messages to {topic} (3 partitions)")),
-        "{}",
-        stdout(&o)
+        produced.contains(&format!("produced 4000 messages to {topic} (3 partitions)")),
+        "{produced}"
     );
 
     // The embedded run on the same file.
@@ -83,15 +72,7 @@ fn produce_run_tail_matches_the_embedded_run() {
             &kafka_config(&brokers, &topic, &prefix, 700),
         );
         let out = dir.path().join(format!("kafka-{workers}"));
-        let o = sluice(&[
-            "run",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "-w",
-            workers,
-        ]);
-        assert!(o.status.success(), "run: {}", stderr(&o));
+        let o = run_ok(&cfg, &out, workers);
         assert!(
             stdout(&o).contains("4000 samples (0 dead-lettered), 5 triggers, 5 models"),
             "{}",
@@ -133,17 +114,7 @@ fn bad_messages_go_to_the_dead_letter_topic_and_the_run_finishes() {
     let dir = tempfile::tempdir().unwrap();
     prepare(dir.path(), 1_250, "csv"); // 1,000 stream rows
     let topic = unique_topic("bad");
-    let o = sluice(&[
-        "produce",
-        dir.path().join("hyperplane.csv").to_str().unwrap(),
-        "--topic",
-        &topic,
-        "--partitions",
-        "1",
-        "--brokers",
-        &brokers,
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    produce_ok(&brokers, &dir.path().join("hyperplane.csv"), &topic, "1");
     // Append bad messages after the good ones (offsets 1000..).
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
@@ -187,15 +158,7 @@ fn bad_messages_go_to_the_dead_letter_topic_and_the_run_finishes() {
         &kafka_config(&brokers, &topic, &prefix, 300),
     );
     let out = dir.path().join("run");
-    let o = sluice(&[
-        "run",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-w",
-        "2",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_ok(&cfg, &out, "2");
     assert!(
         stdout(&o).contains("1000 samples (5 dead-lettered), 3 triggers, 3 models"),
         "{}",
@@ -278,17 +241,7 @@ fn killed_run_resumes_after_its_last_checkpoint_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     prepare(dir.path(), 5_000, "csv");
     let topic = unique_topic("resume");
-    let o = sluice(&[
-        "produce",
-        dir.path().join("hyperplane.csv").to_str().unwrap(),
-        "--topic",
-        &topic,
-        "--partitions",
-        "2",
-        "--brokers",
-        &brokers,
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    produce_ok(&brokers, &dir.path().join("hyperplane.csv"), &topic, "2");
     // Slow training (many epochs) leaves time to kill the run between triggers.
     let slow = |prefix: &str| {
         kafka_config(&brokers, &topic, prefix, 700)
@@ -297,15 +250,7 @@ fn killed_run_resumes_after_its_last_checkpoint_without_duplicates() {
 
     let reference = dir.path().join("reference");
     let cfg = write_config(dir.path(), "ref.toml", &slow(&unique_topic("ref")));
-    let o = sluice(&[
-        "run",
-        cfg.to_str().unwrap(),
-        "--out",
-        reference.to_str().unwrap(),
-        "-w",
-        "2",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(&cfg, &reference, "2");
 
     let out = dir.path().join("run");
     let cfg = write_config(dir.path(), "run.toml", &slow(&unique_topic("run")));
@@ -341,15 +286,7 @@ fn killed_run_resumes_after_its_last_checkpoint_without_duplicates() {
     let before = jsonl(&out.join("models.jsonl")).len();
     assert!(before < 5, "killed too late: {before} models");
 
-    let o = sluice(&[
-        "run",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-w",
-        "2",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_ok(&cfg, &out, "2");
     assert!(
         stderr(&o).contains("resuming after trigger"),
         "{}",

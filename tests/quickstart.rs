@@ -36,15 +36,7 @@ fn quickstart_end_to_end_on_1_and_4_workers() {
     let mut runs = Vec::new();
     for workers in ["1", "4"] {
         let out = dir.path().join(format!("run-{workers}"));
-        let o = sluice(&[
-            "run",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--workers",
-            workers,
-        ]);
-        assert!(o.status.success(), "run failed: {}", stderr(&o));
+        let o = run_ok(&cfg, &out, workers);
         let line = stdout(&o);
         assert!(
             line.contains("it: 4000 samples (0 dead-lettered), 5 triggers, 5 models"),
@@ -155,15 +147,7 @@ fn arrow_ipc_source_gives_the_same_triggers_as_csv() {
     for ext in ["csv", "arrow"] {
         let cfg = write_config(dir.path(), &format!("{ext}.toml"), &config(ext, 500));
         let out = dir.path().join(format!("run-{ext}"));
-        let o = sluice(&[
-            "run",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "-w",
-            "2",
-        ]);
-        assert!(o.status.success(), "{ext}: {}", stderr(&o));
+        run_ok(&cfg, &out, "2");
         let models = jsonl(&out.join("models.jsonl"));
         assert_eq!(models.len(), 4, "{ext}: 2,400 samples / 500");
         digests.push(

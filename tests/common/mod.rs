@@ -128,3 +128,34 @@ pub fn kafka_config(brokers: &str, topic: &str, prefix: &str, every: u64) -> Str
         )
         + &format!("\n[output]\nbrokers = \"{brokers}\"\ntopic_prefix = \"{prefix}\"\n")
 }
+
+/// `sluice run <cfg> --out <out> -w <workers>`, which must succeed; returns its output.
+pub fn run_ok(cfg: &Path, out: &Path, workers: &str) -> Output {
+    let o = sluice(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-w",
+        workers,
+    ]);
+    assert!(o.status.success(), "run {}: {}", cfg.display(), stderr(&o));
+    o
+}
+
+/// `sluice produce <file> --topic <topic> --partitions <p> --brokers <brokers>`, which must
+/// succeed; returns its stdout.
+pub fn produce_ok(brokers: &str, file: &Path, topic: &str, partitions: &str) -> String {
+    let o = sluice(&[
+        "produce",
+        file.to_str().unwrap(),
+        "--topic",
+        topic,
+        "--partitions",
+        partitions,
+        "--brokers",
+        brokers,
+    ]);
+    assert!(o.status.success(), "produce: {}", stderr(&o));
+    stdout(&o)
+}

@@ -154,8 +154,9 @@ impl KafkaReader {
         })
     }
 
-    /// Polls up to `max` messages (waiting at most 100 ms for the first); decoded samples are
-    /// appended to `out`, undecodable and late messages go to `dead`. Returns messages consumed.
+    /// Polls up to `max` messages (for up to 100 ms while none came, then until 10 ms have
+    /// passed); decoded samples are appended to `out`, undecodable and late messages go to
+    /// `dead`. Returns messages consumed.
     pub fn poll(
         &mut self,
         max: usize,

@@ -57,7 +57,7 @@ pub fn build(
                         );
                         for (key, reason) in &rejected {
                             store.dead_letter(DeadLetter {
-                                location: format!("{} key {key}", store.source_name),
+                                location: format!("{} key {key}", store.source.name()),
                                 reason: reason.to_string(),
                                 raw: String::new(),
                             });

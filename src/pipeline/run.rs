@@ -88,7 +88,7 @@ impl Input {
         }
     }
 
-    fn name(&self) -> String {
+    pub(super) fn name(&self) -> String {
         match self {
             Input::File(f) => f.path().display().to_string(),
             Input::Kafka { spec, .. } => spec.topic.clone(),
@@ -103,8 +103,7 @@ type OffsetReports = (usize, BTreeMap<i32, i64>);
 pub struct Shared {
     pub(super) spec: PipelineSpec,
     pub(super) samples: Arc<SampleStore>,
-    pub(super) source_name: String,
-    source: Input,
+    pub(super) source: Input,
     events: Arc<EventSink>,
     trainer_queue: Mutex<Option<SyncSender<TrainingSet>>>,
     read: AtomicU64,
@@ -321,7 +320,6 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
     let shared = Arc::new(Shared {
         spec: spec.clone(),
         samples: samples.clone(),
-        source_name: source.name(),
         source,
         events: events.clone(),
         trainer_queue: Mutex::new(None),
@@ -457,12 +455,14 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
     let batch = shared.spec.source.replay_batch;
     let mut kafka: Option<KafkaReader> = None;
     // Each trigger this worker saw: its partitions' restart offsets, for the checkpoint.
-    let report = |kafka: &mut Option<KafkaReader>| {
-        for t in seen.borrow_mut().drain(..) {
-            if let Some(reader) = kafka.as_mut() {
+    let report = |reader: Option<&mut KafkaReader>| {
+        let mut seen = seen.borrow_mut();
+        if let Some(reader) = reader {
+            for t in seen.iter() {
                 shared.report_offsets(t.id, reader.restart_offsets(t.boundary.time));
             }
         }
+        seen.clear();
     };
     match &shared.source {
         Input::File(file) => {
@@ -523,18 +523,16 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
                     None => break,
                 }
                 worker.step();
-                for t in seen.borrow_mut().drain(..) {
-                    shared.report_offsets(t.id, reader.restart_offsets(t.boundary.time));
-                }
+                report(Some(&mut *reader));
             }
         }
     }
     drop(input);
     while !probe.done() {
         worker.step_or_park(Some(Duration::from_millis(10)));
-        report(&mut kafka);
+        report(kafka.as_mut());
     }
-    report(&mut kafka);
+    report(kafka.as_mut());
     Ok(())
 }
 

@@ -61,13 +61,7 @@ fn raw(brokers: &str, topic: &str, threads: usize) -> (Duration, u64) {
         let handles: Vec<_> = (0..threads)
             .map(|w| {
                 s.spawn(move || {
-                    let c: BaseConsumer = admin::client_config(brokers)
-                        .set("group.id", "sluice-bench-raw")
-                        .set("enable.auto.commit", "false")
-                        .set("enable.auto.offset.store", "false")
-                        .set("auto.offset.reset", "earliest")
-                        .set("enable.partition.eof", "false")
-                        .set("fetch.wait.max.ms", "50")
+                    let c: BaseConsumer = admin::consumer_config(brokers, "sluice-bench-raw")
                         .create()
                         .unwrap();
                     let mut tpl = TopicPartitionList::new();

@@ -59,6 +59,26 @@ pub fn client_config(brokers: &str) -> ClientConfig {
     c
 }
 
+/// Consumer settings for replaying partitions by manual assignment (offsets are committed by
+/// Sluice's checkpoints, never automatically).
+///
+/// `fetch.queue.backoff.ms`: librdkafka stops fetching a partition while its local queue is
+/// above `queued.min.messages` and by default waits 1 s before trying again. A consumer that
+/// decodes each message drains slower than the broker fills, so with the default it sat idle for
+/// most of each second (ingest ran at 0.1x raw rdkafka, see experiments/results/kafka_ingest.md);
+/// 10 ms keeps the queue topped up.
+pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
+    let mut c = client_config(brokers);
+    c.set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("fetch.wait.max.ms", "50")
+        .set("fetch.queue.backoff.ms", &std::env::var("SLUICE_FQB").unwrap_or("10".into()));
+    c
+}
+
 /// Partition count of `topic`, or `None` when it does not exist; errors when the brokers do
 /// not answer within [`TIMEOUT`].
 pub fn topic_partitions(brokers: &str, topic: &str) -> Result<Option<i32>, KafkaError> {

@@ -54,9 +54,7 @@ impl JsonDecoder {
     }
 
     fn decode_fast(&self, value: &[u8], m: &MessageMeta<'_>) -> Option<Sample> {
-        let mut de = serde_json::Deserializer::from_slice(value);
-        let fields = serde::de::DeserializeSeed::deserialize(FastSeed(self), &mut de).ok()?;
-        de.end().ok()?;
+        let fields = self.scan(value)?;
         let c = &self.columns;
         let key = match (c.key_column.is_some(), fields.key) {
             (true, Some(k)) => k,
@@ -67,16 +65,18 @@ impl JsonDecoder {
             },
         };
         let time = match (&c.time_column, fields.time) {
-            (Some(_), Some(t)) => {
-                match (c.time_unit, t.fract() == 0.0 && (0.0..9.0e15).contains(&t)) {
-                    (TimeUnit::Ms, true) => t as u64,
-                    _ => decode::time_ms(t, c.time_unit).ok()?,
-                }
-            }
+            (Some(_), Some(Num::Int(t))) => match c.time_unit {
+                TimeUnit::Ms => t,
+                TimeUnit::S => decode::time_ms(t as f64, c.time_unit).ok()?,
+            },
+            (Some(_), Some(Num::Float(t))) => decode::time_ms(t, c.time_unit).ok()?,
             (Some(_), None) => return None,
             (None, _) => u64::try_from(m.timestamp_ms?).ok()?,
         };
-        let label = decode::check_label(fields.label?, c.num_classes).ok()?;
+        let label = match fields.label? {
+            Num::Int(l) => decode::check_label(i64::try_from(l).ok()?, c.num_classes).ok()?,
+            Num::Float(_) => return None,
+        };
         if fields.found != self.features.len() || fields.features.iter().any(|x| !x.is_finite()) {
             return None;
         }
@@ -86,6 +86,68 @@ impl JsonDecoder {
             label,
             features: fields.features,
         })
+    }
+
+    /// One pass over a flat JSON object picking the configured fields; `None` for anything the
+    /// full parse must look at (escapes or non-ASCII text, nested values, a negative or
+    /// non-numeric key or label, invalid JSON), so both paths accept and produce the same.
+    fn scan(&self, v: &[u8]) -> Option<Fast> {
+        let c = &self.columns;
+        let mut out = Fast {
+            key: None,
+            time: None,
+            label: None,
+            features: vec![f32::NAN; self.features.len()],
+            found: 0,
+        };
+        let mut r = Scanner { v, i: 0 };
+        r.expect(b'{')?;
+        // Producers write fields in a fixed order: guess the next feature first.
+        let mut guess = 0;
+        if r.peek_ws()? == b'}' {
+            r.i += 1;
+        } else {
+            loop {
+                let k = r.key()?;
+                if c.key_column.as_deref().is_some_and(|x| x.as_bytes() == k) {
+                    out.key = match r.number()? {
+                        Num::Int(k) => Some(k),
+                        Num::Float(_) => return None,
+                    };
+                } else if c.time_column.as_deref().is_some_and(|x| x.as_bytes() == k) {
+                    out.time = Some(r.number()?);
+                } else if c.label_column.as_bytes() == k {
+                    out.label = Some(r.number()?);
+                } else if let Some(i) = self
+                    .features
+                    .get(guess)
+                    .filter(|f| f.as_bytes() == k)
+                    .map(|_| guess)
+                    .or_else(|| self.features.iter().position(|f| f.as_bytes() == k))
+                {
+                    let x = r.number()?.as_f64();
+                    if out.features[i].is_nan() {
+                        out.found += 1;
+                    }
+                    out.features[i] = x as f32;
+                    guess = i + 1;
+                } else {
+                    r.skip_value()?;
+                }
+                match r.next_ws()? {
+                    b',' => {}
+                    b'}' => break,
+                    _ => return None,
+                }
+            }
+        }
+        while r.i < v.len() {
+            if !v[r.i].is_ascii_whitespace() {
+                return None;
+            }
+            r.i += 1;
+        }
+        Some(out)
     }
 
     fn decode_full(&self, value: Option<&[u8]>, m: &MessageMeta<'_>) -> Result<Sample, String> {
@@ -163,60 +225,193 @@ impl JsonDecoder {
 }
 
 /// Fields picked by the fast path.
+#[derive(Debug)]
 struct Fast {
     key: Option<u64>,
-    time: Option<f64>,
-    label: Option<i64>,
+    time: Option<Num>,
+    label: Option<Num>,
     features: Vec<f32>,
     found: usize,
 }
 
-struct FastSeed<'a>(&'a JsonDecoder);
+/// A JSON number: a non-negative integer literal that fits u64, or anything else as f64.
+#[derive(Clone, Copy, Debug)]
+enum Num {
+    Int(u64),
+    Float(f64),
+}
 
-impl<'de> serde::de::DeserializeSeed<'de> for FastSeed<'_> {
-    type Value = Fast;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Fast, D::Error> {
-        d.deserialize_map(self)
+impl Num {
+    fn as_f64(self) -> f64 {
+        match self {
+            Num::Int(i) => i as f64,
+            Num::Float(x) => x,
+        }
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for FastSeed<'_> {
-    type Value = Fast;
+/// Scans ASCII digits from `*i`, accumulating the first 19 into `acc` and counting all in `n`;
+/// false when there was none.
+fn digits(v: &[u8], i: &mut usize, acc: &mut u64, n: &mut u32) -> bool {
+    let s = *i;
+    while let Some(d) = v.get(*i).filter(|b| b.is_ascii_digit()) {
+        if *n < 19 {
+            *acc = *acc * 10 + u64::from(d - b'0');
+        }
+        *n += 1;
+        *i += 1;
+    }
+    *i > s
+}
 
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object")
+/// Powers of ten that f64 holds exactly.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// A cursor over a JSON text for [`JsonDecoder::scan`]; every method returns `None` where the
+/// text is not what a plain JSON object holds.
+struct Scanner<'a> {
+    v: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    /// The next non-whitespace byte, not consumed.
+    fn peek_ws(&mut self) -> Option<u8> {
+        while let Some(b) = self.v.get(self.i) {
+            if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                return Some(*b);
+            }
+            self.i += 1;
+        }
+        None
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Fast, A::Error> {
-        let d = self.0;
-        let c = &d.columns;
-        let mut out = Fast {
-            key: None,
-            time: None,
-            label: None,
-            features: vec![f32::NAN; d.features.len()],
-            found: 0,
-        };
-        // Borrowed keys (no allocation); a key that cannot be borrowed fails and the full
-        // parse takes over.
-        while let Some(k) = map.next_key::<&'de str>()? {
-            if c.key_column.as_deref() == Some(k) {
-                out.key = Some(map.next_value()?);
-            } else if c.time_column.as_deref() == Some(k) {
-                out.time = Some(map.next_value()?);
-            } else if c.label_column == k {
-                out.label = Some(map.next_value()?);
-            } else if let Some(i) = d.features.iter().position(|f| f == k) {
-                let x: f64 = map.next_value()?;
-                if out.features[i].is_nan() {
-                    out.found += 1;
-                }
-                out.features[i] = x as f32;
-            } else {
-                map.next_value::<serde::de::IgnoredAny>()?;
+    fn next_ws(&mut self) -> Option<u8> {
+        let b = self.peek_ws()?;
+        self.i += 1;
+        Some(b)
+    }
+
+    fn expect(&mut self, b: u8) -> Option<()> {
+        (self.next_ws()? == b).then_some(())
+    }
+
+    /// `"key":` in printable ASCII without escapes; the key's bytes.
+    fn key(&mut self) -> Option<&'a [u8]> {
+        self.expect(b'"')?;
+        let start = self.i;
+        let len = self.v[start..].iter().position(|b| *b == b'"')?;
+        let k = &self.v[start..start + len];
+        if k.iter().any(|b| *b == b'\\' || !(0x20..0x80).contains(b)) {
+            return None;
+        }
+        self.i = start + len + 1;
+        self.expect(b':')?;
+        Some(k)
+    }
+
+    /// A number in strict JSON grammar, converted exactly: integers and short decimals
+    /// (mantissa < 2^53, power of ten within ±22) by one correctly rounded float operation,
+    /// everything else by the standard library's parser.
+    fn number(&mut self) -> Option<Num> {
+        self.peek_ws()?;
+        let v = self.v;
+        let start = self.i;
+        let mut i = start;
+        // Digits accumulate while they cannot overflow u64 (19 digits).
+        let (mut mant, mut ndigits) = (0u64, 0u32);
+        let negative = v.get(i) == Some(&b'-');
+        if negative {
+            i += 1;
+        }
+        let int_start = i;
+        if !digits(v, &mut i, &mut mant, &mut ndigits)
+            || (v[int_start] == b'0' && i - int_start > 1)
+        {
+            return None;
+        }
+        let mut integer = !negative;
+        let frac_start = i + 1;
+        let mut frac_digits = 0;
+        if v.get(i) == Some(&b'.') {
+            i += 1;
+            integer = false;
+            if !digits(v, &mut i, &mut mant, &mut ndigits) {
+                return None;
+            }
+            frac_digits = (i - frac_start) as i64;
+        }
+        let mut exp = 0i64;
+        if matches!(v.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            integer = false;
+            let neg_exp = v.get(i) == Some(&b'-');
+            if matches!(v.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            let (mut e, mut n) = (0u64, 0u32);
+            if !digits(v, &mut i, &mut e, &mut n) {
+                return None;
+            }
+            exp = if n <= 6 { e as i64 } else { i64::MAX / 2 };
+            if neg_exp {
+                exp = -exp;
             }
         }
-        Ok(out)
+        let significant = ndigits;
+        self.i = i;
+        if significant <= 19 {
+            if integer {
+                return Some(Num::Int(mant));
+            }
+            let e10 = exp - frac_digits;
+            if mant < (1 << 53) && (-22..=22).contains(&e10) {
+                // Both operands are exact, so one IEEE operation rounds correctly.
+                let x = mant as f64;
+                let x = if e10 < 0 {
+                    x / POW10[(-e10) as usize]
+                } else {
+                    x * POW10[e10 as usize]
+                };
+                return Some(Num::Float(if negative { -x } else { x }));
+            }
+        }
+        // ASCII digits and signs only, so valid UTF-8.
+        let text = std::str::from_utf8(&v[start..i]).ok()?;
+        if integer && let Ok(n) = text.parse::<u64>() {
+            return Some(Num::Int(n));
+        }
+        // Like serde_json, a number beyond f64's range is invalid JSON.
+        text.parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .map(Num::Float)
+    }
+
+    /// Skips a scalar value: a plain string (printable ASCII, no escapes), a number or a
+    /// literal. Nested objects and arrays are left to the full parse, which validates them.
+    fn skip_value(&mut self) -> Option<()> {
+        match self.peek_ws()? {
+            b'"' => {
+                self.i += 1;
+                let len = self.v[self.i..]
+                    .iter()
+                    .position(|b| *b == b'"' || *b == b'\\' || !(0x20..0x80).contains(b))?;
+                self.i += len;
+                (self.next_ws()? == b'"').then_some(())
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => self.number().map(|_| ()),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.v[self.i..].starts_with(word).then(|| self.i += word.len())
     }
 }
 
@@ -296,7 +491,7 @@ mod tests {
     fn fast_and_full_paths_agree() {
         let d = JsonDecoder::new(&columns(Some("k"), Some("t")));
         for v in [
-            &br#"{"k": 5, "t": 1000, "label": 1, "a": 0.5, "b": 2, "extra": [1, {"x": null}]}"#[..],
+            &br#"{"k": 5, "t": 1000, "label": 1, "a": 0.5, "b": 2, "x": "s", "y": null, "z": true}"#[..],
             br#"{"b": -3.25e-2, "a": 1e3, "label": 0, "t": 7, "k": 18446744073709551615}"#,
         ] {
             let fast = d
@@ -311,6 +506,111 @@ mod tests {
             d.decode_full(Some(v), &meta(None)).unwrap()
         );
         assert_eq!(d.decode(Some(v), &meta(None)).unwrap().key, 5);
+    }
+
+    /// Random messages from valid and broken fragments: whenever the fast path answers, the
+    /// full parse gives the same sample, and it never accepts what the full parse rejects.
+    #[test]
+    fn fast_path_never_disagrees_with_full_parse() {
+        use rand::{Rng, SeedableRng};
+        let d = JsonDecoder::new(&columns(Some("k"), Some("t")));
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let numbers = [
+            "0", "7", "-3", "1.5", "-0.25e2", "1e400", "01", "1.", ".5", "2E+3", "-", "1e",
+            "18446744073709551616", "9007199254740993", " 4 ", "\"5\"", "null", "true",
+        ];
+        let others = [
+            "\"x\"", "\"a\\\"b\"", "\"é\"", "[1, {\"x\": null}]", "{}", "[1,,2]", "nul", "falsey",
+        ];
+        let names = ["k", "t", "label", "a", "b", "c", "\\u0061", "k"];
+        let (mut fast, mut agreed) = (0, 0);
+        for _ in 0..20_000 {
+            let mut fields: Vec<String> = Vec::new();
+            for (i, name) in ["k", "t", "label", "a", "b"].iter().enumerate() {
+                if rng.random_bool(0.95) {
+                    let v = if rng.random_bool(0.85) {
+                        ["5", "1000", "1", "0.5", "-2e-3"][i]
+                    } else {
+                        numbers[rng.random_range(0..numbers.len())]
+                    };
+                    fields.push(format!("\"{name}\":{v}"));
+                }
+            }
+            if rng.random_bool(0.3) {
+                let n = names[rng.random_range(0..names.len())];
+                let all: Vec<&str> = numbers.iter().chain(&others).copied().collect();
+                let v = all[rng.random_range(0..all.len())];
+                let at = rng.random_range(0..=fields.len());
+                fields.insert(at, format!("\"{n}\": {v}"));
+            }
+            if rng.random_bool(0.5) {
+                let i = rng.random_range(0..fields.len().max(1));
+                let j = rng.random_range(0..fields.len().max(1));
+                if i < fields.len() && j < fields.len() {
+                    fields.swap(i, j);
+                }
+            }
+            let sep = [",", ", ", " ,\n", ",,"][rng.random_range(0..4)];
+            let mut text = format!("{{{}}}", fields.join(sep));
+            if rng.random_bool(0.05) {
+                text.pop();
+            }
+            if rng.random_bool(0.05) {
+                text.push_str(" x");
+            }
+            let m = meta(None);
+            let full = d.decode_full(Some(text.as_bytes()), &m);
+            if let Some(s) = d.decode_fast(text.as_bytes(), &m) {
+                fast += 1;
+                assert_eq!(Ok(s), full, "fast path disagrees on {text}");
+            }
+            agreed += full.is_ok() as usize;
+        }
+        // The fast path takes almost every valid message.
+        assert!(fast * 10 >= agreed * 9, "fast path took {fast} of {agreed} valid messages");
+        assert!(agreed > 5_000 && agreed < 19_000, "{agreed} valid of 20000");
+    }
+
+    /// The scanner's number conversion is bit-exact against the standard library's parser.
+    #[test]
+    fn numbers_convert_exactly() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for _ in 0..200_000 {
+            let digits: String = (0..rng.random_range(1..22))
+                .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+                .collect();
+            let digits = digits.trim_start_matches('0');
+            let digits = if digits.is_empty() { "0" } else { digits };
+            let mut text = String::new();
+            if rng.random_bool(0.3) {
+                text.push('-');
+            }
+            let point = rng.random_range(0..=digits.len());
+            if point == 0 || point == digits.len() {
+                text.push_str(digits);
+            } else {
+                text.push_str(&digits[..point]);
+                text.push('.');
+                text.push_str(&digits[point..]);
+            }
+            if rng.random_bool(0.3) {
+                text.push_str(&format!("e{}", rng.random_range(-40..40)));
+            }
+            let got = Scanner {
+                v: text.as_bytes(),
+                i: 0,
+            }
+            .number()
+            .unwrap_or_else(|| panic!("{text} rejected"));
+            match got {
+                Num::Int(n) => assert_eq!(Ok(n), text.parse::<u64>(), "{text}"),
+                Num::Float(x) => {
+                    let want: f64 = text.parse().unwrap();
+                    assert_eq!(x.to_bits(), want.to_bits(), "{text}");
+                }
+            }
+        }
     }
 
     #[test]

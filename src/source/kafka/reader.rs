@@ -17,7 +17,7 @@ use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::admin::{KafkaError, TIMEOUT, client_config};
+use super::admin::{KafkaError, TIMEOUT, consumer_config};
 use super::json::{JsonDecoder, MessageMeta};
 use crate::config::{KafkaSourceSpec, LatePolicy, Until};
 use crate::source::{DeadLetter, Sample};
@@ -80,13 +80,7 @@ impl KafkaReader {
         partitions: i32,
         resume: Option<&Resume>,
     ) -> Result<Self, KafkaError> {
-        let consumer: BaseConsumer = client_config(&spec.brokers)
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
-            .set("fetch.wait.max.ms", "50")
+        let consumer: BaseConsumer = consumer_config(&spec.brokers, group)
             .create()
             .map_err(|e| KafkaError::Client {
                 context: "creating a consumer".into(),
@@ -167,16 +161,21 @@ impl KafkaReader {
         // Fill the batch for up to 10 ms (100 ms while nothing came): stepping the dataflow per
         // handful of messages costs more than the messages.
         let started = Instant::now();
+        let budget = |consumed| Duration::from_millis(if consumed == 0 { 100 } else { 10 });
         while consumed < max {
-            let budget = if consumed == 0 {
-                Duration::from_millis(100)
-            } else {
-                Duration::from_millis(10)
-            };
-            let Some(wait) = budget.checked_sub(started.elapsed()) else {
+            // Take what is queued without waiting; read the clock (which costs as much as a
+            // small message) only to wait for more, and every 256 messages.
+            if consumed % 256 == 255 && started.elapsed() > budget(consumed) {
                 break;
+            }
+            let polled = match self.consumer.poll(Duration::ZERO) {
+                Some(m) => Some(m),
+                None => match budget(consumed).checked_sub(started.elapsed()) {
+                    Some(wait) => self.consumer.poll(wait),
+                    None => break,
+                },
             };
-            let msg = match self.consumer.poll(wait) {
+            let msg = match polled {
                 None => break,
                 Some(Err(e)) => {
                     // librdkafka retries connections itself; report and back off.
@@ -195,7 +194,7 @@ impl KafkaReader {
             }
             consumed += 1;
             part.next = offset + 1;
-            part.last_seen = Instant::now();
+            part.last_seen = started;
             if part.next >= part.end {
                 part.done = true;
             }

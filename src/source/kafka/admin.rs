@@ -75,7 +75,7 @@ pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         .set("fetch.wait.max.ms", "50")
-        .set("fetch.queue.backoff.ms", &std::env::var("SLUICE_FQB").unwrap_or("10".into()));
+        .set("fetch.queue.backoff.ms", "10");
     c
 }
 

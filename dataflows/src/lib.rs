@@ -18,4 +18,7 @@ pub mod selection;
 pub mod stash;
 pub mod triggers;
 
-pub use sample::{Key, Position, SampleMeta, Time, TrainingSet, TriggerEvent, route};
+pub use sample::{
+    BuildKeyHasher, Key, KeyHasher, KeyMap, Position, SampleMeta, Time, TrainingSet, TriggerEvent,
+    route,
+};

@@ -5,11 +5,10 @@
 //! (trainers) take a shard's read lock once per batch. Features live in one contiguous `Vec<f32>`
 //! per shard (no per-sample allocation).
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::RwLock;
 
-use sluice_dataflows::{Key, route};
+use sluice_dataflows::{Key, KeyMap, route};
 
 /// Errors of the sample store.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -32,7 +31,7 @@ pub enum StoreError {
 
 #[derive(Default)]
 struct Shard {
-    index: HashMap<Key, u32>,
+    index: KeyMap<u32>,
     features: Vec<f32>,
     labels: Vec<i64>,
 }

@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use sluice::config::{ColumnSpec, KafkaSourceSpec, LatePolicy, TimeUnit, Until};
+use sluice::config::{ColumnSpec, KafkaSourceSpec, LatePolicy, TimeUnit, Until, ValueFormat};
 use sluice::source::kafka::{
-    JsonDecoder, KafkaReader, ProduceOptions, admin, partitions_of, produce,
+    JsonDecoder, KafkaReader, Polled, Prefetch, ProduceOptions, ValueDecoder, admin, partitions_of,
+    produce,
 };
 use sluice::store::SampleStore;
 use sluice_dataflows::route;
@@ -46,6 +47,7 @@ fn source_spec(brokers: &str, topic: &str) -> KafkaSourceSpec {
     KafkaSourceSpec {
         brokers: brokers.into(),
         topic: topic.into(),
+        format: ValueFormat::Json,
         partitions: PARTITIONS,
         create_topic: false,
         until: Until::End,
@@ -130,9 +132,9 @@ fn sluice_ingest(brokers: &str, topic: &str, workers: usize) -> (Duration, u64) 
             let (probe, _) = sets.probe();
             (input, probe)
         });
-        let mut reader = KafkaReader::open(
+        let reader = KafkaReader::open(
             &spec,
-            JsonDecoder::new(&columns()),
+            ValueDecoder::new(ValueFormat::Json, &columns()),
             "sluice-bench",
             index,
             peers,
@@ -140,13 +142,17 @@ fn sluice_ingest(brokers: &str, topic: &str, workers: usize) -> (Duration, u64) 
             None,
         )
         .unwrap();
-        let mut buf = Vec::new();
+        let mut reader = Prefetch::spawn(reader, 4096, 4).unwrap();
         loop {
-            reader.poll(4096, &mut buf, &mut |d| panic!("dead letter {d:?}"));
-            for s in buf.drain(..) {
+            let Some(p) = reader.next(Duration::from_millis(50)).unwrap() else {
+                worker.step();
+                continue;
+            };
+            assert!(p.dead.is_empty(), "dead letters {:?}", p.dead);
+            for s in p.samples {
                 input.send(s);
             }
-            match reader.watermark() {
+            match p.watermark {
                 Some(w) if w > *input.time() => input.advance_to(w),
                 Some(_) => {}
                 None => break,
@@ -168,7 +174,7 @@ fn reader_only(brokers: &str, topic: &str) -> (Duration, u64) {
     let start = Instant::now();
     let mut reader = KafkaReader::open(
         &spec,
-        JsonDecoder::new(&columns()),
+        ValueDecoder::new(ValueFormat::Json, &columns()),
         "sluice-bench",
         0,
         1,
@@ -176,12 +182,14 @@ fn reader_only(brokers: &str, topic: &str) -> (Duration, u64) {
         None,
     )
     .unwrap();
-    let mut buf = Vec::new();
     let mut n = 0u64;
-    while reader.watermark().is_some() {
-        reader.poll(4096, &mut buf, &mut |d| panic!("dead letter {d:?}"));
-        n += buf.len() as u64;
-        buf.clear();
+    loop {
+        let mut p = Polled::default();
+        reader.poll(4096, &mut p);
+        n += p.samples.len() as u64;
+        if p.watermark.is_none() {
+            break;
+        }
     }
     (start.elapsed(), n)
 }
@@ -228,6 +236,8 @@ fn main() {
                 topic: topic.clone(),
                 partitions: PARTITIONS,
                 rate: None,
+                format: ValueFormat::Json,
+                batch_rows: 1,
                 key_column: Some("key".into()),
                 time_column: "time".into(),
                 time_unit: TimeUnit::Ms,

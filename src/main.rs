@@ -47,7 +47,8 @@ enum Command {
         config: PathBuf,
     },
     /// Publish a dataset (a CSV/Arrow file, or a bundled dataset by name) to a Kafka topic as a
-    /// stream: one JSON object per row, in event-time order per partition.
+    /// stream, in event-time order per partition: one JSON object per row, or Arrow IPC
+    /// messages of many rows.
     Produce {
         /// File path, or the name of a bundled dataset (see `datasets list`).
         dataset: String,
@@ -60,9 +61,16 @@ enum Command {
         /// Partitions when the topic is created.
         #[arg(long, default_value_t = 1)]
         partitions: i32,
-        /// Messages per second [default: as fast as possible].
+        /// Rows per second [default: as fast as possible].
         #[arg(long)]
         rate: Option<f64>,
+        /// Message value encoding: `json` (a row per message) or `arrow` (an Arrow IPC stream
+        /// of up to --batch-rows rows of one partition per message).
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Rows per message with --format arrow.
+        #[arg(long, default_value_t = 1000)]
+        batch_rows: usize,
         /// Column used as message key and for partitioning; `""` for none.
         #[arg(long, default_value = "key")]
         key_column: String,
@@ -201,6 +209,8 @@ fn run(command: Command) -> anyhow::Result<()> {
             brokers,
             partitions,
             rate,
+            format,
+            batch_rows,
             key_column,
             time_column,
             time_unit,
@@ -208,6 +218,19 @@ fn run(command: Command) -> anyhow::Result<()> {
             if partitions < 1 {
                 return Err(UsageError("--partitions: expected an integer > 0".into()).into());
             }
+            if batch_rows < 1 {
+                return Err(UsageError("--batch-rows: expected an integer > 0".into()).into());
+            }
+            let format = match format.as_str() {
+                "json" => sluice::config::ValueFormat::Json,
+                "arrow" => sluice::config::ValueFormat::Arrow,
+                other => {
+                    return Err(UsageError(format!(
+                        "--format: expected json or arrow, found `{other}`"
+                    ))
+                    .into());
+                }
+            };
             let time_unit = match time_unit.as_str() {
                 "ms" => sluice::config::TimeUnit::Ms,
                 "s" => sluice::config::TimeUnit::S,
@@ -234,18 +257,25 @@ fn run(command: Command) -> anyhow::Result<()> {
                 topic: topic.clone(),
                 partitions,
                 rate,
+                format,
+                batch_rows,
                 key_column: (!key_column.is_empty()).then_some(key_column),
                 time_column,
                 time_unit,
                 progress: std::io::stderr().is_terminal(),
             };
             let r = sluice::source::kafka::produce(rows, &opts)?;
+            let rows = if r.rows == r.messages {
+                String::new()
+            } else {
+                format!(" ({} rows)", r.rows)
+            };
             println!(
-                "produced {} messages to {topic} ({} partitions) in {:.1} s ({:.0} messages/s)",
+                "produced {} messages{rows} to {topic} ({} partitions) in {:.1} s ({:.0} rows/s)",
                 r.messages,
                 r.partitions,
                 r.elapsed.as_secs_f64(),
-                r.messages as f64 / r.elapsed.as_secs_f64().max(1e-9)
+                r.rows as f64 / r.elapsed.as_secs_f64().max(1e-9)
             );
         }
         Command::Tail {

@@ -50,20 +50,7 @@ fn produce_run_tail_matches_the_embedded_run() {
         "{produced}"
     );
 
-    // The embedded run on the same file.
-    let cfg = write_config(dir.path(), "file.toml", &config("csv", 700));
-    let embedded = dir.path().join("embedded");
-    let o = sluice(&[
-        "run",
-        cfg.to_str().unwrap(),
-        "--out",
-        embedded.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let want_triggers = jsonl(&embedded.join("triggers.jsonl"));
-    let want_models = jsonl(&embedded.join("models.jsonl"));
-    assert_eq!(want_models.len(), 5);
-
+    let embedded = embedded_run(dir.path(), 700);
     for workers in ["1", "2"] {
         let prefix = unique_topic(&format!("events-w{workers}"));
         let cfg = write_config(
@@ -78,29 +65,113 @@ fn produce_run_tail_matches_the_embedded_run() {
             "{}",
             stdout(&o)
         );
-        // Events on the topics equal the run directory's JSONL, and match the embedded run.
-        let triggers = tail(&brokers, &format!("{prefix}.triggers"));
-        let models = tail(&brokers, &format!("{prefix}.models"));
-        assert_eq!(triggers, jsonl(&out.join("triggers.jsonl")));
-        assert_eq!(models, jsonl(&out.join("models.jsonl")));
-        assert_eq!(
-            triggers.iter().map(strip).collect::<Vec<_>>(),
-            want_triggers.iter().map(strip).collect::<Vec<_>>(),
-            "workers={workers}"
+        assert_matches_embedded(&brokers, &prefix, &out, &embedded, 5, workers);
+    }
+}
+
+/// The run's events on `prefix.*` equal its run directory's JSONL and the embedded run's
+/// triggers and models (`models` of them, bitwise-identical weights); nothing dead-lettered.
+fn assert_matches_embedded(
+    brokers: &str,
+    prefix: &str,
+    out: &std::path::Path,
+    embedded: &std::path::Path,
+    models: usize,
+    workers: &str,
+) {
+    let triggers = tail(brokers, &format!("{prefix}.triggers"));
+    let got_models = tail(brokers, &format!("{prefix}.models"));
+    assert_eq!(triggers, jsonl(&out.join("triggers.jsonl")));
+    assert_eq!(got_models, jsonl(&out.join("models.jsonl")));
+    let want_triggers = jsonl(&embedded.join("triggers.jsonl"));
+    let want_models = jsonl(&embedded.join("models.jsonl"));
+    assert_eq!(want_models.len(), models);
+    assert_eq!(
+        triggers.iter().map(strip).collect::<Vec<_>>(),
+        want_triggers.iter().map(strip).collect::<Vec<_>>(),
+        "workers={workers}"
+    );
+    assert_eq!(
+        got_models.iter().map(strip).collect::<Vec<_>>(),
+        want_models.iter().map(strip).collect::<Vec<_>>(),
+        "workers={workers}"
+    );
+    assert_eq!(
+        tail(brokers, &format!("{prefix}.evaluations")).len(),
+        2 * models
+    );
+    assert!(tail(brokers, &format!("{prefix}.dead-letter")).is_empty());
+    // Same data, same seed: bitwise-identical weights.
+    for i in 0..models {
+        let a = std::fs::read(embedded.join(format!("models/it-{i:04}.safetensors"))).unwrap();
+        let b = std::fs::read(out.join(format!("models/it-{i:04}.safetensors"))).unwrap();
+        assert!(a == b, "model {i} differs (workers={workers})");
+    }
+}
+
+/// The embedded run of `config(ext, every)` on the directory's dataset, into `dir/embedded`.
+fn embedded_run(dir: &std::path::Path, every: u64) -> std::path::PathBuf {
+    let cfg = write_config(dir, "file.toml", &config("csv", every));
+    let embedded = dir.join("embedded");
+    let o = sluice(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        embedded.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    embedded
+}
+
+#[test]
+fn arrow_messages_train_like_the_embedded_run() {
+    let Some(brokers) = kafka_brokers("arrow_messages_train_like_the_embedded_run") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 5_000, "csv");
+    let topic = unique_topic("hp-arrow");
+    let o = sluice(&[
+        "produce",
+        dir.path().join("hyperplane.csv").to_str().unwrap(),
+        "--topic",
+        &topic,
+        "--partitions",
+        "3",
+        "--brokers",
+        &brokers,
+        "--format",
+        "arrow",
+        "--batch-rows",
+        "100",
+    ]);
+    assert!(o.status.success(), "produce: {}", stderr(&o));
+    // 4000 rows over 3 partitions in messages of up to 100 rows.
+    let produced = stdout(&o);
+    let messages: u64 = produced
+        .strip_prefix("produced ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{produced}"));
+    assert!((40..=43).contains(&messages), "{produced}");
+    assert!(produced.contains("(4000 rows)"), "{produced}");
+
+    let embedded = embedded_run(dir.path(), 700);
+    for workers in ["1", "2"] {
+        let prefix = unique_topic(&format!("arrow-events-w{workers}"));
+        let cfg = kafka_config(&brokers, &topic, &prefix, 700).replace(
+            "kind = \"kafka\"\n",
+            "kind = \"kafka\"\nformat = \"arrow\"\n",
         );
-        assert_eq!(
-            models.iter().map(strip).collect::<Vec<_>>(),
-            want_models.iter().map(strip).collect::<Vec<_>>(),
-            "workers={workers}"
+        let cfg = write_config(dir.path(), &format!("arrow-{workers}.toml"), &cfg);
+        let out = dir.path().join(format!("arrow-{workers}"));
+        let o = run_ok(&cfg, &out, workers);
+        assert!(
+            stdout(&o).contains("4000 samples (0 dead-lettered), 5 triggers, 5 models"),
+            "{}",
+            stdout(&o)
         );
-        assert_eq!(tail(&brokers, &format!("{prefix}.evaluations")).len(), 10);
-        assert!(tail(&brokers, &format!("{prefix}.dead-letter")).is_empty());
-        // Same data, same seed: bitwise-identical weights.
-        for i in 0..5 {
-            let a = std::fs::read(embedded.join(format!("models/it-{i:04}.safetensors"))).unwrap();
-            let b = std::fs::read(out.join(format!("models/it-{i:04}.safetensors"))).unwrap();
-            assert!(a == b, "model {i} differs (workers={workers})");
-        }
+        assert_matches_embedded(&brokers, &prefix, &out, &embedded, 5, workers);
     }
 }
 
@@ -173,6 +244,72 @@ fn bad_messages_go_to_the_dead_letter_topic_and_the_run_finishes() {
             .unwrap_or_else(|| panic!("offset {} not dead-lettered: {dead:?}", 1000 + i));
         assert!(d["reason"].as_str().unwrap().starts_with(reason), "{d}");
     }
+}
+
+#[test]
+fn bad_arrow_messages_and_rows_are_dead_lettered_alone() {
+    let Some(brokers) = kafka_brokers("bad_arrow_messages_and_rows_are_dead_lettered_alone") else {
+        return;
+    };
+    use sluice::source::kafka::{Row, encode_arrow, infer_schema};
+    let row = |key: u64, label: i64| -> Row {
+        let mut r = serde_json::json!({"key": key, "time": 1_000 + key, "label": label});
+        for i in 0..8 {
+            r[format!("x{i}")] = serde_json::json!(0.1 * i as f64);
+        }
+        r.as_object().unwrap().clone()
+    };
+    let good: Vec<Row> = (0..300).map(|k| row(k, (k % 2) as i64)).collect();
+    let mixed = vec![row(300, 1), row(301, 7)];
+    let schema = infer_schema(&good);
+    let topic = unique_topic("bad-arrow");
+    sluice::source::kafka::admin::ensure_topic(&brokers, &topic, 1, true).unwrap();
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    let payloads = [
+        encode_arrow(&good.iter().collect::<Vec<_>>(), &schema),
+        b"{\"key\": 1}".to_vec(),
+        encode_arrow(&mixed.iter().collect::<Vec<_>>(), &schema),
+    ];
+    for p in &payloads {
+        producer
+            .send(BaseRecord::<(), [u8]>::to(&topic).payload(p).partition(0))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+
+    let prefix = unique_topic("bad-arrow-events");
+    let cfg = kafka_config(&brokers, &topic, &prefix, 100).replace(
+        "kind = \"kafka\"\n",
+        "kind = \"kafka\"\nformat = \"arrow\"\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 500, "csv"); // the evaluation file
+    let cfg = write_config(dir.path(), "a.toml", &cfg);
+    let out = dir.path().join("run");
+    let o = run_ok(&cfg, &out, "1");
+    assert!(
+        stdout(&o).contains("301 samples (2 dead-lettered), 3 triggers, 3 models"),
+        "{}",
+        stdout(&o)
+    );
+    let dead = tail(&brokers, &format!("{prefix}.dead-letter"));
+    let reason_at = |loc: String| {
+        dead.iter()
+            .find(|d| d["location"] == loc)
+            .unwrap_or_else(|| panic!("{loc} not dead-lettered: {dead:?}"))["reason"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(reason_at(format!("{topic}/0/1")).starts_with("not an Arrow IPC stream"));
+    assert_eq!(
+        reason_at(format!("{topic}/0/2#row1")),
+        "label 7 outside 0..2"
+    );
+    assert_eq!(dead.len(), 2);
 }
 
 #[test]

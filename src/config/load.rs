@@ -432,13 +432,27 @@ fn check_source(
         }
         low::SourceKind::Kafka => {
             only(errors, "path", s.path.is_some(), "file");
-            if !matches!(s.format, None | Some(FileFormat::Json)) {
-                err(
-                    errors,
-                    "source.format",
-                    "expected `json` for a Kafka source",
-                );
-            }
+            let format = match s.format {
+                None | Some(FileFormat::Json) => ValueFormat::Json,
+                Some(FileFormat::Arrow) => {
+                    if s.key_column.is_none() {
+                        err(
+                            errors,
+                            "source.key_column",
+                            "missing; Arrow messages hold many rows, so each row needs a key column",
+                        );
+                    }
+                    ValueFormat::Arrow
+                }
+                Some(FileFormat::Csv) => {
+                    err(
+                        errors,
+                        "source.format",
+                        "expected `json` or `arrow` for a Kafka source",
+                    );
+                    ValueFormat::Json
+                }
+            };
             if s.feature_columns.is_none() {
                 err(
                     errors,
@@ -466,6 +480,7 @@ fn check_source(
             Some(InputSpec::Kafka(KafkaSourceSpec {
                 brokers: s.brokers.clone().unwrap_or_else(|| "127.0.0.1:9092".into()),
                 topic,
+                format,
                 partitions: partitions.unwrap_or(1).min(i32::MAX as u64) as i32,
                 create_topic: s.create_topic.unwrap_or(true),
                 until: s.until.unwrap_or_default(),
@@ -805,5 +820,27 @@ every = 10
             "{text}"
         );
         assert!(text.contains("trigger: missing section"), "{text}");
+    }
+
+    #[test]
+    fn kafka_value_formats() {
+        let kafka = GOOD.replace(
+            "path = \"Cargo.toml.csv\"",
+            "kind = \"kafka\"\ntopic = \"t\"\nfeature_columns = [\"a\"]\nformat = \"arrow\"",
+        );
+        // Arrow messages hold many rows: each needs its key column.
+        let e = check(&kafka).unwrap_err();
+        assert_eq!(keys(&e), ["source.key_column"], "{e}");
+        let spec = check(&kafka.replace("[source]", "[source]\nkey_column = \"k\"")).unwrap();
+        let InputSpec::Kafka(k) = &spec.source.input else {
+            panic!("{:?}", spec.source.input)
+        };
+        assert_eq!(k.format, ValueFormat::Arrow);
+        let e = check(&kafka.replace("\"arrow\"", "\"csv\"")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("source.format: expected `json` or `arrow` for a Kafka source"),
+            "{e}"
+        );
     }
 }

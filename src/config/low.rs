@@ -34,7 +34,7 @@ pub enum SourceKind {
 pub enum Format {
     /// Comma-separated values with a header row (files).
     Csv,
-    /// Arrow IPC file format (files).
+    /// Arrow IPC: the file format (files), a stream of rows per message (Kafka).
     Arrow,
     /// One JSON object per message (Kafka).
     Json,
@@ -94,7 +94,7 @@ pub struct Source {
     /// Dataset file, relative to the config file's directory (`file`).
     #[serde(default)]
     pub path: Option<PathBuf>,
-    /// File format (inferred from the extension) or message format (`json`).
+    /// File format (inferred from the extension) or message value format (`json`, `arrow`).
     #[serde(default)]
     pub format: Option<Format>,
     /// Bootstrap servers (`kafka`).

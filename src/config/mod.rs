@@ -17,5 +17,5 @@ pub use load::{load, parse};
 pub use spec::{
     ColumnSpec, EvaluationSpec, FileFormat, InputSpec, KafkaOutputSpec, KafkaSourceSpec,
     LatePolicy, ModelSpec, OptimizerAlgorithm, OptimizerSpec, OutputSpec, PipelineSpec,
-    SelectionSpec, SourceSpec, TimeUnit, TrainingSpec, TriggerSpec, Until,
+    SelectionSpec, SourceSpec, TimeUnit, TrainingSpec, TriggerSpec, Until, ValueFormat,
 };

@@ -76,6 +76,16 @@ pub enum InputSpec {
     Kafka(KafkaSourceSpec),
 }
 
+/// How a Kafka message value is encoded (`source.format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ValueFormat {
+    /// One JSON object per message.
+    #[default]
+    Json,
+    /// An Arrow IPC stream of rows per message.
+    Arrow,
+}
+
 /// A Kafka topic as a source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KafkaSourceSpec {
@@ -83,6 +93,8 @@ pub struct KafkaSourceSpec {
     pub brokers: String,
     /// Topic.
     pub topic: String,
+    /// Message value encoding.
+    pub format: ValueFormat,
     /// Partitions when Sluice creates the topic.
     pub partitions: i32,
     /// Create the topic when missing.

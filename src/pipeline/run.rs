@@ -18,7 +18,7 @@ use crate::UsageError;
 use crate::config::{InputSpec, KafkaSourceSpec, PipelineSpec};
 use crate::eval::Holdout;
 use crate::sink::{EventBody, EventSink};
-use crate::source::kafka::{JsonDecoder, KafkaReader, Resume, admin};
+use crate::source::kafka::{KafkaReader, Prefetch, Resume, ValueDecoder, admin};
 use crate::source::{DeadLetter, FileSource, SourceError};
 use crate::store::{ModelStore, SampleStore};
 use crate::train::{Trainer, TrainerContext};
@@ -72,7 +72,7 @@ pub enum Input {
         /// The source config.
         spec: KafkaSourceSpec,
         /// Message decoder.
-        decoder: JsonDecoder,
+        decoder: ValueDecoder,
         /// Partitions of the topic.
         partitions: i32,
         /// Consumer group id.
@@ -273,7 +273,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
                 admin::ensure_topic(&k.brokers, &k.topic, k.partitions, k.create_topic)?;
             Input::Kafka {
                 spec: k.clone(),
-                decoder: JsonDecoder::new(&spec.source.columns),
+                decoder: ValueDecoder::new(k.format, &spec.source.columns),
                 partitions,
                 group: format!("sluice-{}", spec.name),
             }
@@ -453,9 +453,9 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
     let (mut input, probe, seen) =
         worker.dataflow::<u64, _, _>(|scope| dataflow::build(scope, shared, queue));
     let batch = shared.spec.source.replay_batch;
-    let mut kafka: Option<KafkaReader> = None;
+    let mut kafka: Option<Prefetch> = None;
     // Each trigger this worker saw: its partitions' restart offsets, for the checkpoint.
-    let report = |reader: Option<&mut KafkaReader>| {
+    let report = |reader: Option<&mut Prefetch>| {
         let mut seen = seen.borrow_mut();
         if let Some(reader) = reader {
             for t in seen.iter() {
@@ -493,31 +493,42 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
             partitions,
             group,
         } => {
-            let reader = kafka.insert(
-                KafkaReader::open(
-                    spec,
-                    decoder.clone(),
-                    group,
-                    index,
-                    peers,
-                    *partitions,
-                    shared.resume.as_ref(),
-                )
-                .map_err(|e| e.to_string())?,
-            );
+            let reader = KafkaReader::open(
+                spec,
+                decoder.clone(),
+                group,
+                index,
+                peers,
+                *partitions,
+                shared.resume.as_ref(),
+            )
+            .map_err(|e| e.to_string())?;
             shared
                 .total
                 .fetch_add(reader.remaining().unwrap_or(0), Ordering::Relaxed);
-            let mut polled = Vec::with_capacity(batch);
+            let reader = kafka.insert(
+                Prefetch::spawn(reader, batch, 4)
+                    .map_err(|e| format!("starting the Kafka reader thread: {e}"))?,
+            );
             loop {
-                let n = reader.poll(batch, &mut polled, &mut |d| shared.dead_letter(d));
+                let Some(polled) = reader.next(Duration::from_millis(50))? else {
+                    // Nothing new: keep the dataflow (and the trainer's feedback) moving.
+                    worker.step();
+                    report(Some(&mut *reader));
+                    continue;
+                };
+                for d in polled.dead {
+                    shared.dead_letter(d);
+                }
                 // Records go out at the input's time (the watermark so far), never after their
                 // own event time; the watermark then moves the input forward.
-                for s in polled.drain(..) {
+                for s in polled.samples {
                     input.send(s);
                 }
-                shared.read.fetch_add(n as u64, Ordering::Relaxed);
-                match reader.watermark() {
+                shared
+                    .read
+                    .fetch_add(polled.consumed as u64, Ordering::Relaxed);
+                match polled.watermark {
                     Some(w) if w > *input.time() => input.advance_to(w),
                     Some(_) => {}
                     None => break,

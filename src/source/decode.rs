@@ -1,5 +1,12 @@
 //! Column mapping and value decoding shared by the file formats.
 
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{
+    DataType, Float32Type, Float64Type, Int64Type, TimeUnit as ArrowUnit, UInt64Type,
+};
+
+use super::sample::Sample;
 use crate::config::{ColumnSpec, TimeUnit};
 
 /// Positions of the key, time, label and feature columns in a file's header or schema.
@@ -7,8 +14,8 @@ use crate::config::{ColumnSpec, TimeUnit};
 pub struct Columns {
     /// Key column index, `None` for row numbers.
     pub key: Option<usize>,
-    /// Time column index.
-    pub time: usize,
+    /// Time column index (`None`: the source supplies times, e.g. Kafka message timestamps).
+    pub time: Option<usize>,
     /// Label column index.
     pub label: usize,
     /// Feature column indices, in feature order.
@@ -18,12 +25,14 @@ pub struct Columns {
 }
 
 impl Columns {
-    /// Resolves the configured column names against `names` (header or schema order).
+    /// Resolves the configured column names against `names` (header or schema order) of
+    /// `file` (a file, or a message); `time_required`: the source has no other event time.
     /// The error names the config key and lists the available columns.
     pub fn resolve(
         spec: &ColumnSpec,
         names: &[String],
         file: &str,
+        time_required: bool,
     ) -> Result<Self, (String, String)> {
         let find = |col: &str, key: &str| {
             names.iter().position(|n| n == col).ok_or_else(|| {
@@ -41,13 +50,16 @@ impl Columns {
             .as_deref()
             .map(|k| find(k, "source.key_column"))
             .transpose()?;
-        let time_column = spec.time_column.as_deref().ok_or_else(|| {
-            (
-                "source.time_column".to_string(),
-                format!("missing; {file} needs a time column"),
-            )
-        })?;
-        let time = find(time_column, "source.time_column")?;
+        let time = match spec.time_column.as_deref() {
+            Some(t) => Some(find(t, "source.time_column")?),
+            None if time_required => {
+                return Err((
+                    "source.time_column".to_string(),
+                    format!("missing; {file} needs a time column"),
+                ));
+            }
+            None => None,
+        };
         let label = find(&spec.label_column, "source.label_column")?;
         let features: Vec<usize> = match &spec.feature_columns {
             Some(cols) => cols
@@ -55,7 +67,7 @@ impl Columns {
                 .map(|c| find(c, "source.feature_columns"))
                 .collect::<Result<_, _>>()?,
             None => (0..names.len())
-                .filter(|i| Some(*i) != key && *i != time && *i != label)
+                .filter(|i| Some(*i) != key && Some(*i) != time && *i != label)
                 .collect(),
         };
         if features.is_empty() {
@@ -73,6 +85,113 @@ impl Columns {
             feature_names,
         })
     }
+}
+
+/// Decodes rows of an Arrow record batch whose schema `c` was resolved against. Rows without a
+/// key column get `key_of(row)`; without a time column, `time` (an error when `None`).
+/// `Err`: a column cannot be converted (names the column); `Ok`: per row, the sample or why
+/// not.
+pub fn arrow_rows(
+    batch: &RecordBatch,
+    c: &Columns,
+    spec: &ColumnSpec,
+    rows: impl Iterator<Item = usize>,
+    key_of: &dyn Fn(usize) -> u64,
+    time: Option<u64>,
+) -> Result<Vec<(usize, Result<Sample, String>)>, String> {
+    let names = batch.schema_ref().fields();
+    let conv = |i: usize, to: &DataType| {
+        cast(batch.column(i), to).map_err(|e| format!("column `{}`: {e}", names[i].name()))
+    };
+    let keys = c.key.map(|i| conv(i, &DataType::UInt64)).transpose()?;
+    let times = match c.time {
+        Some(i) => Some(
+            arrow_times(batch.column(i).as_ref(), spec.time_unit)
+                .map_err(|e| format!("column `{}`: {e}", names[i].name()))?,
+        ),
+        None => None,
+    };
+    let labels = conv(c.label, &DataType::Int64)?;
+    let labels = labels.as_primitive::<Int64Type>();
+    let feats = c
+        .features
+        .iter()
+        .map(|&i| conv(i, &DataType::Float32))
+        .collect::<Result<Vec<_>, _>>()?;
+    let feats: Vec<_> = feats
+        .iter()
+        .map(|a| a.as_primitive::<Float32Type>())
+        .collect();
+    let decode = |r: usize| -> Result<Sample, String> {
+        let key = match &keys {
+            Some(k) => {
+                let k = k.as_primitive::<UInt64Type>();
+                if k.is_null(r) {
+                    return Err("key is null or not an unsigned integer".into());
+                }
+                k.value(r)
+            }
+            None => key_of(r),
+        };
+        let time = match &times {
+            Some(t) => t[r].clone()?,
+            None => time.ok_or("message has no timestamp")?,
+        };
+        if labels.is_null(r) {
+            return Err("label is null".into());
+        }
+        let label = check_label(labels.value(r), spec.num_classes)?;
+        let mut features = Vec::with_capacity(feats.len());
+        for (f, name) in feats.iter().zip(&c.feature_names) {
+            if f.is_null(r) {
+                return Err(format!("feature `{name}` is null"));
+            }
+            features.push(check_feature(f.value(r), name)?);
+        }
+        Ok(Sample {
+            key,
+            time,
+            label,
+            features,
+        })
+    };
+    Ok(rows.map(|r| (r, decode(r))).collect())
+}
+
+/// Event times of an Arrow column in ms: timestamps by their own unit, numbers by `unit`;
+/// nulls and out-of-range values are per-row errors.
+fn arrow_times(col: &dyn Array, unit: TimeUnit) -> Result<Vec<Result<u64, String>>, String> {
+    let per_ms = match col.data_type() {
+        DataType::Timestamp(ArrowUnit::Second, _) => Some(1e-3),
+        DataType::Timestamp(ArrowUnit::Millisecond, _) => Some(1.0),
+        DataType::Timestamp(ArrowUnit::Microsecond, _) => Some(1e3),
+        DataType::Timestamp(ArrowUnit::Nanosecond, _) => Some(1e6),
+        _ => None,
+    };
+    let to = if per_ms.is_some() {
+        DataType::Int64
+    } else {
+        DataType::Float64
+    };
+    let values = cast(col, &to).map_err(|e| e.to_string())?;
+    let get = |r: usize| -> Option<f64> {
+        if values.is_null(r) {
+            None
+        } else if per_ms.is_some() {
+            Some(values.as_primitive::<Int64Type>().value(r) as f64)
+        } else {
+            Some(values.as_primitive::<Float64Type>().value(r))
+        }
+    };
+    Ok((0..col.len())
+        .map(|r| match get(r) {
+            None => Err("time is null".to_string()),
+            Some(v) => match per_ms {
+                Some(div) => time_ms(v / div, TimeUnit::Ms),
+                None => time_ms(v, unit),
+            },
+        })
+        .collect())
 }
 
 /// Converts a time value in the configured unit to Unix milliseconds.

@@ -9,11 +9,6 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, AsArray};
-use arrow::compute::cast;
-use arrow::datatypes::{
-    DataType, Float32Type, Float64Type, Int64Type, TimeUnit as ArrowUnit, UInt64Type,
-};
 use arrow::ipc::reader::FileReader;
 
 use super::decode::{self, Columns};
@@ -91,7 +86,7 @@ impl FileSource {
             }
         };
         let file = path.display().to_string();
-        let columns = Columns::resolve(spec, &names, &file).map_err(|(key, message)| {
+        let columns = Columns::resolve(spec, &names, &file, true).map_err(|(key, message)| {
             SourceError::Config {
                 file: config.to_path_buf(),
                 key,
@@ -217,7 +212,10 @@ impl FileSource {
             }
             None => row as u64,
         };
-        let time = decode::parse_time(field(c.time)?, self.spec.time_unit)?;
+        let time = decode::parse_time(
+            field(c.time.expect("files resolve a time column"))?,
+            self.spec.time_unit,
+        )?;
         let label = decode::parse_label(field(c.label)?, self.spec.num_classes)?;
         let mut features = Vec::with_capacity(c.features.len());
         for (&i, name) in c.features.iter().zip(&c.feature_names) {
@@ -239,68 +237,26 @@ impl FileSource {
     ) -> Result<Vec<Sample>, SourceError> {
         let path = &self.path;
         let reader = arrow_reader(path)?;
-        let c = &self.columns;
         let mut out = Vec::new();
         let mut base = 0usize;
         for batch in reader {
             let batch = batch.map_err(|e| read_err(path, e))?;
             let n = batch.num_rows();
-            let conv = |i: usize, to: &DataType| {
-                cast(batch.column(i), to).map_err(|e| SourceError::Read {
-                    path: path.clone(),
-                    message: format!("column `{}`: {e}", self.names[i]),
-                })
-            };
-            let keys = c.key.map(|i| conv(i, &DataType::UInt64)).transpose()?;
-            let times = self.arrow_times(batch.column(c.time).as_ref(), c.time)?;
-            let labels = conv(c.label, &DataType::Int64)?;
-            let labels = labels.as_primitive::<Int64Type>();
-            let feats = c
-                .features
-                .iter()
-                .map(|&i| conv(i, &DataType::Float32))
-                .collect::<Result<Vec<_>, _>>()?;
-            let feats: Vec<_> = feats
-                .iter()
-                .map(|a| a.as_primitive::<Float32Type>())
-                .collect();
             let first = (worker + peers - base % peers) % peers;
-            for r in (first..n).step_by(peers) {
-                let row = base + r;
-                let decoded = (|| -> Result<Sample, String> {
-                    let key = match &keys {
-                        Some(k) => {
-                            let k = k.as_primitive::<UInt64Type>();
-                            if k.is_null(r) {
-                                return Err("key is null".into());
-                            }
-                            k.value(r)
-                        }
-                        None => row as u64,
-                    };
-                    let time = times[r].clone()?;
-                    if labels.is_null(r) {
-                        return Err("label is null".into());
-                    }
-                    let label = decode::check_label(labels.value(r), self.spec.num_classes)?;
-                    let mut features = Vec::with_capacity(feats.len());
-                    for (f, name) in feats.iter().zip(&c.feature_names) {
-                        if f.is_null(r) {
-                            return Err(format!("feature `{name}` is null"));
-                        }
-                        features.push(decode::check_feature(f.value(r), name)?);
-                    }
-                    Ok(Sample {
-                        key,
-                        time,
-                        label,
-                        features,
-                    })
-                })();
+            let rows = decode::arrow_rows(
+                &batch,
+                &self.columns,
+                &self.spec,
+                (first..n).step_by(peers),
+                &|r| (base + r) as u64,
+                None,
+            )
+            .map_err(|e| read_err(path, e))?;
+            for (r, decoded) in rows {
                 match decoded {
                     Ok(s) => out.push(s),
                     Err(reason) => dead(DeadLetter {
-                        location: format!("{}#row{row}", path.display()),
+                        location: format!("{}#row{}", path.display(), base + r),
                         reason,
                         raw: String::new(),
                     }),
@@ -309,49 +265,6 @@ impl FileSource {
             base += n;
         }
         Ok(out)
-    }
-
-    /// Event times of an Arrow column in ms: timestamps by their own unit, numbers by
-    /// `source.time_unit`; nulls and out-of-range values are per-row errors.
-    fn arrow_times(
-        &self,
-        col: &dyn Array,
-        i: usize,
-    ) -> Result<Vec<Result<u64, String>>, SourceError> {
-        let per_ms = match col.data_type() {
-            DataType::Timestamp(ArrowUnit::Second, _) => Some(1e-3),
-            DataType::Timestamp(ArrowUnit::Millisecond, _) => Some(1.0),
-            DataType::Timestamp(ArrowUnit::Microsecond, _) => Some(1e3),
-            DataType::Timestamp(ArrowUnit::Nanosecond, _) => Some(1e6),
-            _ => None,
-        };
-        let to = if per_ms.is_some() {
-            DataType::Int64
-        } else {
-            DataType::Float64
-        };
-        let values = cast(col, &to).map_err(|e| SourceError::Read {
-            path: self.path.clone(),
-            message: format!("column `{}`: {e}", self.names[i]),
-        })?;
-        let get = |r: usize| -> Option<f64> {
-            if values.is_null(r) {
-                None
-            } else if per_ms.is_some() {
-                Some(values.as_primitive::<Int64Type>().value(r) as f64)
-            } else {
-                Some(values.as_primitive::<Float64Type>().value(r))
-            }
-        };
-        Ok((0..col.len())
-            .map(|r| match get(r) {
-                None => Err("time is null".to_string()),
-                Some(v) => match per_ms {
-                    Some(div) => decode::time_ms(v / div, crate::config::TimeUnit::Ms),
-                    None => decode::time_ms(v, self.spec.time_unit),
-                },
-            })
-            .collect())
     }
 }
 

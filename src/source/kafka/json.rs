@@ -411,7 +411,9 @@ impl<'a> Scanner<'a> {
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
-        self.v[self.i..].starts_with(word).then(|| self.i += word.len())
+        self.v[self.i..]
+            .starts_with(word)
+            .then(|| self.i += word.len())
     }
 }
 
@@ -516,11 +518,34 @@ mod tests {
         let d = JsonDecoder::new(&columns(Some("k"), Some("t")));
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         let numbers = [
-            "0", "7", "-3", "1.5", "-0.25e2", "1e400", "01", "1.", ".5", "2E+3", "-", "1e",
-            "18446744073709551616", "9007199254740993", " 4 ", "\"5\"", "null", "true",
+            "0",
+            "7",
+            "-3",
+            "1.5",
+            "-0.25e2",
+            "1e400",
+            "01",
+            "1.",
+            ".5",
+            "2E+3",
+            "-",
+            "1e",
+            "18446744073709551616",
+            "9007199254740993",
+            " 4 ",
+            "\"5\"",
+            "null",
+            "true",
         ];
         let others = [
-            "\"x\"", "\"a\\\"b\"", "\"é\"", "[1, {\"x\": null}]", "{}", "[1,,2]", "nul", "falsey",
+            "\"x\"",
+            "\"a\\\"b\"",
+            "\"é\"",
+            "[1, {\"x\": null}]",
+            "{}",
+            "[1,,2]",
+            "nul",
+            "falsey",
         ];
         let names = ["k", "t", "label", "a", "b", "c", "\\u0061", "k"];
         let (mut fast, mut agreed) = (0, 0);
@@ -567,7 +592,10 @@ mod tests {
             agreed += full.is_ok() as usize;
         }
         // The fast path takes almost every valid message.
-        assert!(fast * 10 >= agreed * 9, "fast path took {fast} of {agreed} valid messages");
+        assert!(
+            fast * 10 >= agreed * 9,
+            "fast path took {fast} of {agreed} valid messages"
+        );
         assert!(agreed > 5_000 && agreed < 19_000, "{agreed} valid of 20000");
     }
 

@@ -3,15 +3,21 @@
 //! | file | responsibility |
 //! |---|---|
 //! | `admin.rs` | connecting with a timeout, topic metadata, creating topics |
-//! | `reader.rs` | [`KafkaReader`]: one worker's partitions, event-time watermark, late policy |
+//! | `reader.rs` | [`KafkaReader`]: one worker's partitions, event-time watermark, late policy, restart offsets; [`Prefetch`]: the reader on its own thread |
+//! | `value.rs` | [`ValueDecoder`]: the message value decoder `[source] format` names |
 //! | `json.rs` | decoding a JSON message value into a [`Sample`](super::Sample) |
+//! | `arrow.rs` | decoding an Arrow IPC stream value into samples; encoding rows for `produce` |
 //! | `produce.rs` | `sluice produce`: publishing a dataset file as a stream |
 
 pub mod admin;
+mod arrow;
 mod json;
 mod produce;
 mod reader;
+mod value;
 
+pub use arrow::{ArrowDecoder, encode as encode_arrow, infer_schema};
 pub use json::{JsonDecoder, MessageMeta};
 pub use produce::{ProduceOptions, ProduceReport, Row, produce, read_rows};
-pub use reader::{KafkaReader, Resume, partitions_of};
+pub use reader::{KafkaReader, Polled, Prefetch, RestartIndex, Resume, partitions_of};
+pub use value::ValueDecoder;

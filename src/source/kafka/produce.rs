@@ -1,8 +1,12 @@
 //! `sluice produce`: publishes a dataset (a CSV or Arrow file, or a bundled dataset by name) to a
-//! topic as a stream. Each row becomes one JSON object (all columns; numbers stay numbers),
-//! keyed by its key column, stamped with its event time, sent to partition
-//! `route(key) % partitions`. Rows are sent in event-time order, so every partition is
-//! time-ordered (what the Kafka source expects).
+//! topic as a stream. Each row goes to partition `route(key) % partitions` and rows are sent in
+//! event-time order, so every partition is time-ordered (what the Kafka source expects).
+//!
+//! - `json`: each row is one message, a JSON object (all columns; numbers stay numbers), keyed
+//!   by its key column and stamped with its event time.
+//! - `arrow`: up to `batch_rows` consecutive rows of a partition form one message, an Arrow IPC
+//!   stream (one schema for the whole dataset, inferred from its values), stamped with the
+//!   event time of its first row, without a message key.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,7 +17,7 @@ use serde_json::{Map, Value};
 use sluice_dataflows::route;
 
 use super::admin::{Deliveries, client_config, ensure_topic, send_retrying};
-use crate::config::TimeUnit;
+use crate::config::{TimeUnit, ValueFormat};
 
 /// Options of `sluice produce`.
 #[derive(Clone, Debug)]
@@ -24,8 +28,12 @@ pub struct ProduceOptions {
     pub topic: String,
     /// Partitions when the topic is created.
     pub partitions: i32,
-    /// Messages per second (`None`: as fast as possible).
+    /// Rows per second (`None`: as fast as possible).
     pub rate: Option<f64>,
+    /// Message value encoding.
+    pub format: ValueFormat,
+    /// Rows per message (`arrow`).
+    pub batch_rows: usize,
     /// Key column (`None`: no message key, row order decides the partition).
     pub key_column: Option<String>,
     /// Event-time column.
@@ -41,6 +49,8 @@ pub struct ProduceOptions {
 pub struct ProduceReport {
     /// Messages delivered.
     pub messages: u64,
+    /// Rows they hold.
+    pub rows: u64,
     /// Partitions of the topic.
     pub partitions: i32,
     /// Wall time.
@@ -92,11 +102,30 @@ pub fn produce(mut rows: Vec<Row>, opts: &ProduceOptions) -> anyhow::Result<Prod
     };
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} produce [{bar:30}] {human_pos}/{human_len} messages, {per_sec}, eta {eta}",
+            "{spinner} produce [{bar:30}] {human_pos}/{human_len} rows, {per_sec}, eta {eta}",
         )
         .expect("valid template")
         .progress_chars("=> "),
     );
+    let schema = (opts.format == ValueFormat::Arrow).then(|| {
+        let rows: Vec<Row> = keyed.iter().map(|(_, _, r)| r.clone()).collect();
+        super::arrow::infer_schema(&rows)
+    });
+    // Arrow: rows waiting per partition, with the first one's time.
+    let mut pending: Vec<(u64, Vec<&Row>)> = vec![(0, Vec::new()); partitions as usize];
+    let mut messages = 0u64;
+    let mut send = |partition: i32, time: u64, key: Option<u64>, payload: &[u8]| {
+        let key_text = key.map(|k| k.to_string());
+        let mut record = BaseRecord::<str, [u8]>::to(&opts.topic)
+            .payload(payload)
+            .partition(partition)
+            .timestamp(time as i64);
+        if let Some(k) = &key_text {
+            record = record.key(k.as_str());
+        }
+        messages += 1;
+        send_retrying(&producer, record).map_err(anyhow::Error::msg)
+    };
     let mut payload = Vec::new();
     for (i, (time, key, row)) in keyed.iter().enumerate() {
         if let Some(rate) = opts.rate {
@@ -105,20 +134,34 @@ pub fn produce(mut rows: Vec<Row>, opts: &ProduceOptions) -> anyhow::Result<Prod
                 std::thread::sleep(wait);
             }
         }
-        payload.clear();
-        serde_json::to_writer(&mut payload, row).expect("JSON rows serialise");
         let partition = (route(key.unwrap_or(i as u64)) % partitions as u64) as i32;
-        let key_text = key.map(|k| k.to_string());
-        let mut record = BaseRecord::<str, [u8]>::to(&opts.topic)
-            .payload(&payload)
-            .partition(partition)
-            .timestamp(*time as i64);
-        if let Some(k) = &key_text {
-            record = record.key(k.as_str());
+        match &schema {
+            None => {
+                payload.clear();
+                serde_json::to_writer(&mut payload, row).expect("JSON rows serialise");
+                send(partition, *time, *key, &payload)?;
+            }
+            Some(schema) => {
+                let (first, rows) = &mut pending[partition as usize];
+                if rows.is_empty() {
+                    *first = *time;
+                }
+                rows.push(row);
+                if rows.len() >= opts.batch_rows.max(1) {
+                    send(partition, *first, None, &super::arrow::encode(rows, schema))?;
+                    rows.clear();
+                }
+            }
         }
-        send_retrying(&producer, record).map_err(anyhow::Error::msg)?;
         if i % 4096 == 0 {
             bar.set_position(i as u64);
+        }
+    }
+    if let Some(schema) = &schema {
+        for (p, (first, rows)) in pending.iter().enumerate() {
+            if !rows.is_empty() {
+                send(p as i32, *first, None, &super::arrow::encode(rows, schema))?;
+            }
         }
     }
     producer
@@ -130,7 +173,8 @@ pub fn produce(mut rows: Vec<Row>, opts: &ProduceOptions) -> anyhow::Result<Prod
         .check(&opts.topic)
         .map_err(anyhow::Error::msg)?;
     Ok(ProduceReport {
-        messages: keyed.len() as u64,
+        messages,
+        rows: keyed.len() as u64,
         partitions,
         elapsed: started.elapsed(),
     })

@@ -9,8 +9,17 @@
 //! watermark. With `until = "end"` each partition stops at the end offset it had when the run
 //! started and the replay is deterministic; with `until = "follow"` a partition that sends
 //! nothing for `idle_timeout_ms` stops holding back the watermark until it sends again.
+//!
+//! [`Prefetch`] runs a reader on its own thread, a few batches ahead of the timely worker: the
+//! worker never blocks in `poll`, and polling and decoding overlap with the dataflow's work.
+//! Restart offsets are kept on the worker's side ([`RestartIndex`]) from what the batches
+//! report, so a checkpoint never waits for the reader thread.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::Message;
@@ -18,7 +27,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::admin::{KafkaError, TIMEOUT, consumer_config};
-use super::json::{JsonDecoder, MessageMeta};
+use super::json::MessageMeta;
+use super::value::ValueDecoder;
 use crate::config::{KafkaSourceSpec, LatePolicy, Until};
 use crate::source::{DeadLetter, Sample};
 use sluice_dataflows::Position;
@@ -38,9 +48,66 @@ struct Part {
     newest: Option<u64>,
     last_seen: Instant,
     done: bool,
-    /// (event time, first offset with that time) of messages since the last checkpoint, for
-    /// restart offsets.
-    index: VecDeque<(u64, i64)>,
+    /// Event time of the last restart mark reported.
+    marked: Option<u64>,
+}
+
+/// What one [`KafkaReader::poll`] brought.
+#[derive(Debug, Default)]
+pub struct Polled {
+    /// Decoded samples, in partition order.
+    pub samples: Vec<Sample>,
+    /// Undecodable and late messages (or rows).
+    pub dead: Vec<DeadLetter>,
+    /// Messages consumed.
+    pub consumed: usize,
+    /// The event-time watermark after this batch: no later batch has a sample before it;
+    /// `None` when every partition reached its end (the last batch).
+    pub watermark: Option<u64>,
+    /// (partition, event time, offset of the first message with that time), for each time a
+    /// partition moved to.
+    marks: Vec<(i32, u64, i64)>,
+    /// (partition, next offset) of the partitions read.
+    next: Vec<(i32, i64)>,
+}
+
+/// Per partition, where a run resumed at an event-time boundary must start reading: the
+/// worker's view of what the batches it received covered.
+#[derive(Clone, Debug, Default)]
+pub struct RestartIndex {
+    /// (event times with their first offsets since the last checkpoint, next offset).
+    parts: BTreeMap<i32, (VecDeque<(u64, i64)>, i64)>,
+}
+
+impl RestartIndex {
+    /// Takes in a batch's marks.
+    pub fn apply(&mut self, p: &Polled) {
+        for &(id, t, offset) in &p.marks {
+            if let Some((times, _)) = self.parts.get_mut(&id) {
+                times.push_back((t, offset));
+            }
+        }
+        for &(id, next) in &p.next {
+            if let Some((_, n)) = self.parts.get_mut(&id) {
+                *n = next;
+            }
+        }
+    }
+
+    /// Per partition, the offset from which a run resumed at a boundary at event time `t` must
+    /// read (the first message at or after `t`, else the next offset); forgets what is before
+    /// `t`.
+    pub fn restart_offsets(&mut self, t: u64) -> Vec<(i32, i64)> {
+        self.parts
+            .iter_mut()
+            .map(|(id, (times, next))| {
+                while times.front().is_some_and(|(pt, _)| *pt < t) {
+                    times.pop_front();
+                }
+                (*id, times.front().map_or(*next, |(_, o)| *o))
+            })
+            .collect()
+    }
 }
 
 /// Where a resumed run starts: per-partition offsets, and the boundary at or before which
@@ -58,12 +125,14 @@ pub struct KafkaReader {
     consumer: BaseConsumer,
     topic: String,
     parts: Vec<Part>,
-    decoder: JsonDecoder,
+    decoder: ValueDecoder,
     late: LatePolicy,
     follow: bool,
     idle: Duration,
     floor: u64,
     skip_until: Option<Position>,
+    /// Samples of the message being decoded.
+    scratch: Vec<Sample>,
 }
 
 const MAX_RAW: usize = 1024;
@@ -73,19 +142,20 @@ impl KafkaReader {
     /// beginning or from a checkpoint's offsets.
     pub fn open(
         spec: &KafkaSourceSpec,
-        decoder: JsonDecoder,
+        decoder: ValueDecoder,
         group: &str,
         worker: usize,
         peers: usize,
         partitions: i32,
         resume: Option<&Resume>,
     ) -> Result<Self, KafkaError> {
-        let consumer: BaseConsumer = consumer_config(&spec.brokers, group)
-            .create()
-            .map_err(|e| KafkaError::Client {
-                context: "creating a consumer".into(),
-                message: e.to_string(),
-            })?;
+        let consumer: BaseConsumer =
+            consumer_config(&spec.brokers, group)
+                .create()
+                .map_err(|e| KafkaError::Client {
+                    context: "creating a consumer".into(),
+                    message: e.to_string(),
+                })?;
         let mut parts = Vec::new();
         let mut tpl = TopicPartitionList::new();
         for id in partitions_of(worker, peers, partitions) {
@@ -118,7 +188,7 @@ impl KafkaReader {
                 newest: None,
                 last_seen: Instant::now(),
                 done,
-                index: VecDeque::new(),
+                marked: None,
             });
         }
         consumer.assign(&tpl).map_err(|e| KafkaError::Client {
@@ -135,6 +205,7 @@ impl KafkaReader {
             idle: Duration::from_millis(spec.idle_timeout_ms),
             floor: resume.map_or(0, |r| r.boundary.time),
             skip_until: resume.map(|r| r.boundary),
+            scratch: Vec::new(),
         })
     }
 
@@ -148,16 +219,22 @@ impl KafkaReader {
         })
     }
 
+    /// The restart index for this reader's partitions, as opened.
+    pub fn restart_index(&self) -> RestartIndex {
+        RestartIndex {
+            parts: self
+                .parts
+                .iter()
+                .map(|p| (p.id, (VecDeque::new(), p.next)))
+                .collect(),
+        }
+    }
+
     /// Polls up to `max` messages (for up to 100 ms while none came, then until 10 ms have
-    /// passed); decoded samples are appended to `out`, undecodable and late messages go to
-    /// `dead`. Returns messages consumed.
-    pub fn poll(
-        &mut self,
-        max: usize,
-        out: &mut Vec<Sample>,
-        dead: &mut dyn FnMut(DeadLetter),
-    ) -> usize {
+    /// passed) into `out`, and sets its watermark.
+    pub fn poll(&mut self, max: usize, out: &mut Polled) {
         let mut consumed = 0;
+        let mut bad = Vec::new();
         // Fill the batch for up to 10 ms (100 ms while nothing came): stepping the dataflow per
         // handful of messages costs more than the messages.
         let started = Instant::now();
@@ -178,7 +255,7 @@ impl KafkaReader {
             let msg = match polled {
                 None => break,
                 Some(Err(e)) => {
-                    // librdkafka retries connections itself; report and back off.
+                    // librdkafka reconnects by itself; report and back off.
                     tracing::warn!(topic = %self.topic, "Kafka consumer: {e}");
                     std::thread::sleep(Duration::from_millis(200));
                     break;
@@ -198,69 +275,80 @@ impl KafkaReader {
             if part.next >= part.end {
                 part.done = true;
             }
-            let location = || format!("{}/{}/{}", self.topic, part.id, offset);
+            let location = |row: Option<usize>| {
+                let at = format!("{}/{}/{}", self.topic, part.id, offset);
+                match row {
+                    Some(r) => format!("{at}#row{r}"),
+                    None => at,
+                }
+            };
             let meta = MessageMeta {
                 key: msg.key(),
                 timestamp_ms: msg.timestamp().to_millis(),
                 partition: part.id,
                 offset,
             };
-            match self.decoder.decode(msg.payload(), &meta) {
-                Ok(mut s) => {
-                    if self.skip_until.is_some_and(|b| s.meta().position() <= b) {
-                        // Processed before the checkpoint this run resumed from.
-                        continue;
-                    }
-                    let floor = part.newest.unwrap_or(0).max(self.floor);
-                    if s.time < floor {
-                        match self.late {
-                            LatePolicy::DeadLetter => {
-                                dead(DeadLetter {
-                                    location: location(),
-                                    reason: format!(
-                                        "late: event time {} is before the watermark {floor}",
-                                        s.time
-                                    ),
-                                    raw: raw(msg.payload()),
-                                });
-                                continue;
-                            }
-                            LatePolicy::Clamp => s.time = floor,
-                        }
-                    }
-                    part.newest = Some(part.newest.map_or(s.time, |n| n.max(s.time)));
-                    if part.index.back().is_none_or(|(t, _)| *t != s.time) {
-                        part.index.push_back((s.time, offset));
-                    }
-                    out.push(s);
-                }
-                Err(reason) => dead(DeadLetter {
-                    location: location(),
+            let multi_row = matches!(self.decoder, ValueDecoder::Arrow(_));
+            if let Err(reason) =
+                self.decoder
+                    .decode(msg.payload(), &meta, &mut self.scratch, &mut bad)
+            {
+                out.dead.push(DeadLetter {
+                    location: location(None),
                     reason,
                     raw: raw(msg.payload()),
-                }),
+                });
+            }
+            for (row, reason) in bad.drain(..) {
+                out.dead.push(DeadLetter {
+                    location: location(Some(row)),
+                    reason,
+                    raw: String::new(),
+                });
+            }
+            for mut s in self.scratch.drain(..) {
+                if self.skip_until.is_some_and(|b| s.meta().position() <= b) {
+                    // Processed before the checkpoint this run resumed from.
+                    continue;
+                }
+                let floor = part.newest.unwrap_or(0).max(self.floor);
+                if s.time < floor {
+                    match self.late {
+                        LatePolicy::DeadLetter => {
+                            let (which, raw) = if multi_row {
+                                (format!("sample {}: ", s.key), String::new())
+                            } else {
+                                (String::new(), raw(msg.payload()))
+                            };
+                            out.dead.push(DeadLetter {
+                                location: location(None),
+                                reason: format!(
+                                    "late: {which}event time {} is before the watermark {floor}",
+                                    s.time
+                                ),
+                                raw,
+                            });
+                            continue;
+                        }
+                        LatePolicy::Clamp => s.time = floor,
+                    }
+                }
+                part.newest = Some(part.newest.map_or(s.time, |n| n.max(s.time)));
+                if part.marked != Some(s.time) {
+                    out.marks.push((part.id, s.time, offset));
+                    part.marked = Some(s.time);
+                }
+                out.samples.push(s);
             }
         }
-        consumed
-    }
-
-    /// Per partition, the offset from which a run resumed at a boundary at event time `t` must
-    /// read (the first message at or after `t`, else the next offset); forgets what is before `t`.
-    pub fn restart_offsets(&mut self, t: u64) -> Vec<(i32, i64)> {
-        self.parts
-            .iter_mut()
-            .map(|p| {
-                while p.index.front().is_some_and(|(pt, _)| *pt < t) {
-                    p.index.pop_front();
-                }
-                (p.id, p.index.front().map_or(p.next, |(_, o)| *o))
-            })
-            .collect()
+        out.next = self.parts.iter().map(|p| (p.id, p.next)).collect();
+        out.consumed += consumed;
+        out.watermark = self.watermark();
     }
 
     /// The event-time watermark after what was polled: `Some(t)` means no sample earlier than
     /// `t` will come from these partitions; `None` means every partition reached its end.
-    pub fn watermark(&mut self) -> Option<u64> {
+    fn watermark(&mut self) -> Option<u64> {
         let now = Instant::now();
         let mut active = self.parts.iter().filter(|p| !p.done).peekable();
         active.peek()?;
@@ -271,6 +359,82 @@ impl KafkaReader {
             .unwrap_or(self.floor);
         self.floor = self.floor.max(w);
         Some(self.floor)
+    }
+}
+
+/// A [`KafkaReader`] polling on its own thread, up to `depth` batches ahead.
+pub struct Prefetch {
+    rx: Option<Receiver<Polled>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    index: RestartIndex,
+    finished: bool,
+}
+
+impl Prefetch {
+    /// Starts polling `reader` in batches of up to `batch` messages.
+    pub fn spawn(mut reader: KafkaReader, batch: usize, depth: usize) -> std::io::Result<Self> {
+        let index = reader.restart_index();
+        let (tx, rx): (SyncSender<Polled>, _) = sync_channel(depth);
+        let stop = Arc::new(AtomicBool::new(false));
+        let halt = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("kafka:{}", reader.topic))
+            .spawn(move || {
+                while !halt.load(Ordering::Relaxed) {
+                    let mut p = Polled::default();
+                    reader.poll(batch, &mut p);
+                    let last = p.watermark.is_none();
+                    // A closed channel: the worker is gone.
+                    if tx.send(p).is_err() || last {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Self {
+            rx: Some(rx),
+            stop,
+            thread: Some(thread),
+            index,
+            finished: false,
+        })
+    }
+
+    /// The next batch, waiting up to `timeout` (`Ok(None)` when none came). After the last
+    /// batch (watermark `None`) every call returns `Ok(None)` at once.
+    pub fn next(&mut self, timeout: Duration) -> Result<Option<Polled>, String> {
+        if self.finished {
+            return Ok(None);
+        }
+        let rx = self.rx.as_ref().expect("receiver lives until drop");
+        match rx.recv_timeout(timeout) {
+            Ok(p) => {
+                self.index.apply(&p);
+                self.finished = p.watermark.is_none();
+                Ok(Some(p))
+            }
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => {
+                Err("the Kafka reader thread stopped unexpectedly".into())
+            }
+        }
+    }
+
+    /// Restart offsets for a boundary at event time `t`, from the batches received so far
+    /// (see [`RestartIndex::restart_offsets`]).
+    pub fn restart_offsets(&mut self, t: u64) -> Vec<(i32, i64)> {
+        self.index.restart_offsets(t)
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Closing the channel releases a reader blocked on a full queue.
+        drop(self.rx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

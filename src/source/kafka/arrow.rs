@@ -1,0 +1,307 @@
+//! Arrow IPC message values: each message is an Arrow IPC *stream* (its schema, then one or more
+//! record batches) and every row becomes a sample. Columns are found by name in the message's
+//! own schema, so producers may add, drop or reorder other columns between messages; the
+//! resolution is cached while the schema stays the same.
+//!
+//! Also the encoder `sluice produce --format arrow` uses: rows of one partition, in time order,
+//! become one message of up to `--batch-rows` rows.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use serde_json::Value;
+
+use super::json::MessageMeta;
+use super::produce::Row;
+use crate::config::ColumnSpec;
+use crate::source::Sample;
+use crate::source::decode::{self, Columns};
+
+/// Decodes Arrow IPC stream values.
+#[derive(Clone, Debug)]
+pub struct ArrowDecoder {
+    spec: ColumnSpec,
+    features: Vec<String>,
+    cached: Option<(SchemaRef, Columns)>,
+}
+
+impl ArrowDecoder {
+    /// A decoder for `columns`; `key_column` and `feature_columns` must be set (validated by
+    /// the config: a message holds many rows, so they cannot share the message key).
+    pub fn new(columns: &ColumnSpec) -> Self {
+        Self {
+            features: columns.feature_columns.clone().unwrap_or_default(),
+            spec: columns.clone(),
+            cached: None,
+        }
+    }
+
+    /// Feature names, in input order.
+    pub fn feature_names(&self) -> &[String] {
+        &self.features
+    }
+
+    /// Decodes every row of a message into `out`. A row that cannot be decoded is reported in
+    /// `bad` as (row, reason) and the other rows go on; `Err` when the whole message is not a
+    /// usable Arrow stream.
+    pub fn decode(
+        &mut self,
+        value: Option<&[u8]>,
+        m: &MessageMeta<'_>,
+        out: &mut Vec<Sample>,
+        bad: &mut Vec<(usize, String)>,
+    ) -> Result<(), String> {
+        let value = value.ok_or("message has no value")?;
+        let reader = StreamReader::try_new(Cursor::new(value), None)
+            .map_err(|e| format!("not an Arrow IPC stream: {e}"))?;
+        let schema = reader.schema();
+        let columns = match &self.cached {
+            Some((s, c)) if *s == schema || **s == *schema => c.clone(),
+            _ => {
+                let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+                let c = Columns::resolve(&self.spec, &names, "the message", false)
+                    .map_err(|(key, message)| format!("{key}: {message}"))?;
+                self.cached = Some((schema.clone(), c.clone()));
+                c
+            }
+        };
+        let time = m.timestamp_ms.and_then(|t| u64::try_from(t).ok());
+        let mut base = 0;
+        for batch in reader {
+            let batch = batch.map_err(|e| format!("Arrow batch after row {base}: {e}"))?;
+            let n = batch.num_rows();
+            let rows = decode::arrow_rows(&batch, &columns, &self.spec, 0..n, &|_| 0, time)?;
+            for (r, decoded) in rows {
+                match decoded {
+                    Ok(s) => out.push(s),
+                    Err(reason) => bad.push((base + r, reason)),
+                }
+            }
+            base += n;
+        }
+        Ok(())
+    }
+}
+
+/// Column types for `rows`: Int64 when every value is an integer that fits, Float64 when every
+/// value is a number, else Utf8 (values as text). Missing and null values are nulls.
+pub fn infer_schema(rows: &[Row]) -> SchemaRef {
+    let mut names: Vec<&String> = Vec::new();
+    let mut types: Vec<DataType> = Vec::new();
+    for r in rows {
+        for (k, v) in r {
+            let i = match names.iter().position(|n| *n == k) {
+                Some(i) => i,
+                None => {
+                    names.push(k);
+                    types.push(DataType::Null);
+                    names.len() - 1
+                }
+            };
+            let t = match v {
+                Value::Null => continue,
+                Value::Number(n) if n.is_i64() => DataType::Int64,
+                Value::Number(_) => DataType::Float64,
+                _ => DataType::Utf8,
+            };
+            types[i] = match (&types[i], t) {
+                (DataType::Null, t) => t,
+                (DataType::Utf8, _) | (_, DataType::Utf8) => DataType::Utf8,
+                (a, b) if *a == b => b,
+                _ => DataType::Float64,
+            };
+        }
+    }
+    let fields: Vec<Field> = names
+        .into_iter()
+        .zip(types)
+        .map(|(n, t)| {
+            let t = if t == DataType::Null {
+                DataType::Utf8
+            } else {
+                t
+            };
+            Field::new(n, t, true)
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// One Arrow IPC stream message holding `rows` under `schema` (from [`infer_schema`]).
+pub fn encode(rows: &[&Row], schema: &SchemaRef) -> Vec<u8> {
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let values = rows
+                .iter()
+                .map(|r| r.get(f.name()).filter(|v| !v.is_null()));
+            match f.data_type() {
+                DataType::Int64 => {
+                    let mut b = Int64Builder::with_capacity(rows.len());
+                    values.for_each(|v| b.append_option(v.and_then(Value::as_i64)));
+                    Arc::new(b.finish()) as ArrayRef
+                }
+                DataType::Float64 => {
+                    let mut b = Float64Builder::with_capacity(rows.len());
+                    values.for_each(|v| b.append_option(v.and_then(Value::as_f64)));
+                    Arc::new(b.finish())
+                }
+                _ => {
+                    let mut b = StringBuilder::new();
+                    values.for_each(|v| {
+                        b.append_option(v.map(|v| match v {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        }))
+                    });
+                    Arc::new(b.finish())
+                }
+            }
+        })
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), columns)
+        .expect("columns built from the schema's own fields");
+    let mut buf = Vec::new();
+    let mut w = StreamWriter::try_new(&mut buf, schema).expect("writing to memory");
+    w.write(&batch).expect("writing to memory");
+    w.finish().expect("writing to memory");
+    drop(w);
+    buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TimeUnit;
+
+    fn spec() -> ColumnSpec {
+        ColumnSpec {
+            key_column: Some("k".into()),
+            time_column: Some("t".into()),
+            time_unit: TimeUnit::Ms,
+            label_column: "label".into(),
+            feature_columns: Some(vec!["a".into(), "b".into()]),
+            num_classes: 2,
+        }
+    }
+
+    fn meta() -> MessageMeta<'static> {
+        MessageMeta {
+            key: None,
+            timestamp_ms: Some(5),
+            partition: 0,
+            offset: 3,
+        }
+    }
+
+    fn row(v: Value) -> Row {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn rows_round_trip_and_bad_rows_are_reported_alone() {
+        let rows = vec![
+            row(serde_json::json!({"k": 1, "t": 1000, "label": 0, "a": 0.5, "b": 2, "note": "x"})),
+            row(serde_json::json!({"k": 2, "t": 1001, "label": 1, "a": -1.25, "b": 3.5})),
+            row(serde_json::json!({"k": 3, "t": 1002, "label": 7, "a": 0.0, "b": 1.0})),
+            row(serde_json::json!({"k": 4, "t": 1003, "label": 1, "b": 1.0})),
+        ];
+        let schema = infer_schema(&rows);
+        let type_of = |n: &str| schema.field_with_name(n).unwrap().data_type().clone();
+        // `b` mixes integers and decimals: Float64; `note` is text.
+        for (n, t) in [
+            ("k", DataType::Int64),
+            ("t", DataType::Int64),
+            ("label", DataType::Int64),
+            ("a", DataType::Float64),
+            ("b", DataType::Float64),
+            ("note", DataType::Utf8),
+        ] {
+            assert_eq!(type_of(n), t, "{n}");
+        }
+        let value = encode(&rows.iter().collect::<Vec<_>>(), &schema);
+        let mut d = ArrowDecoder::new(&spec());
+        let (mut out, mut bad) = (Vec::new(), Vec::new());
+        d.decode(Some(&value), &meta(), &mut out, &mut bad).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                Sample {
+                    key: 1,
+                    time: 1000,
+                    label: 0,
+                    features: vec![0.5, 2.0]
+                },
+                Sample {
+                    key: 2,
+                    time: 1001,
+                    label: 1,
+                    features: vec![-1.25, 3.5]
+                }
+            ]
+        );
+        assert_eq!(
+            bad,
+            vec![
+                (2, "label 7 outside 0..2".to_string()),
+                (3, "feature `a` is null".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn schema_changes_between_messages_and_missing_columns() {
+        let mut d = ArrowDecoder::new(&spec());
+        let (mut out, mut bad) = (Vec::new(), Vec::new());
+        for v in [
+            serde_json::json!({"k": 1, "t": 10, "label": 0, "a": 1.0, "b": 2.0}),
+            serde_json::json!({"b": 4.0, "extra": 1, "a": 3.0, "label": 1, "t": 11, "k": 2}),
+        ] {
+            let rows = vec![row(v)];
+            let value = encode(&rows.iter().collect::<Vec<_>>(), &infer_schema(&rows));
+            d.decode(Some(&value), &meta(), &mut out, &mut bad).unwrap();
+        }
+        assert!(bad.is_empty());
+        assert_eq!(out[1].features, vec![3.0, 4.0]);
+        assert_eq!((out[1].key, out[1].time), (2, 11));
+
+        let rows = vec![row(
+            serde_json::json!({"k": 1, "t": 10, "label": 0, "a": 1.0}),
+        )];
+        let value = encode(&rows.iter().collect::<Vec<_>>(), &infer_schema(&rows));
+        let err = d
+            .decode(Some(&value), &meta(), &mut out, &mut bad)
+            .unwrap_err();
+        assert!(
+            err.starts_with("source.feature_columns: column `b` not in the message"),
+            "{err}"
+        );
+        let err = d
+            .decode(Some(b"{\"k\": 1}"), &meta(), &mut out, &mut bad)
+            .unwrap_err();
+        assert!(err.starts_with("not an Arrow IPC stream"), "{err}");
+        assert_eq!(
+            d.decode(None, &meta(), &mut out, &mut bad).unwrap_err(),
+            "message has no value"
+        );
+    }
+
+    #[test]
+    fn message_timestamp_when_no_time_column() {
+        let mut s = spec();
+        s.time_column = None;
+        let mut d = ArrowDecoder::new(&s);
+        let rows = vec![row(
+            serde_json::json!({"k": 1, "label": 0, "a": 1.0, "b": 2.0}),
+        )];
+        let value = encode(&rows.iter().collect::<Vec<_>>(), &infer_schema(&rows));
+        let (mut out, mut bad) = (Vec::new(), Vec::new());
+        d.decode(Some(&value), &meta(), &mut out, &mut bad).unwrap();
+        assert_eq!(out[0].time, 5);
+    }
+}

@@ -1,11 +1,13 @@
-//! Kafka ingest: messages/s from a topic into the dataflow (decode, exchange by key, sample
+//! Kafka ingest: samples/s from a topic into the dataflow (decode, exchange by key, sample
 //! store, amount trigger, new-data selection) vs raw rdkafka consumption of the same topic in
-//! the same run (poll every message, touch its payload), for 1 and 2 workers / consumer threads.
-//! Target (DESIGN.md): Sluice ≥ 80% of raw.
+//! the same run (poll every message, touch its payload), for 1 and 2 workers / consumer threads,
+//! with JSON values (a sample per message) and Arrow IPC values (1000 samples per message).
+//! Target (issue 3): Sluice ≥ 80% of raw. Each line also gives the CPU seconds this process and
+//! the broker (pid from `kafka/data/broker.pid`, or `$SLUICE_KAFKA_DATA`) used.
 //!
 //! Needs a broker: `kafka/start.sh`, then
 //! `SLUICE_KAFKA=127.0.0.1:9092 cargo bench --bench kafka_ingest [-- <samples>]`
-//! (default 1,000,000 samples of the 8-feature hyperplane stream, 4 partitions). The topic is
+//! (default 1,000,000 samples of the 8-feature hyperplane stream, 4 partitions). The topics are
 //! produced once and reused by later runs.
 
 use std::sync::Arc;
@@ -93,9 +95,17 @@ fn raw(brokers: &str, topic: &str, threads: usize) -> (Duration, u64) {
     (start.elapsed(), total)
 }
 
-/// Sluice ingest: KafkaReader per worker into the trigger + selection dataflow.
-fn sluice_ingest(brokers: &str, topic: &str, workers: usize) -> (Duration, u64) {
-    let spec = source_spec(brokers, topic);
+/// Sluice ingest: a prefetching KafkaReader per worker into the trigger + selection dataflow.
+fn sluice_ingest(
+    brokers: &str,
+    topic: &str,
+    workers: usize,
+    format: ValueFormat,
+) -> (Duration, u64) {
+    let spec = KafkaSourceSpec {
+        format,
+        ..source_spec(brokers, topic)
+    };
     let store = Arc::new(SampleStore::new(8, workers));
     let ingested = Arc::new(AtomicU64::new(0));
     let ing = ingested.clone();
@@ -134,7 +144,7 @@ fn sluice_ingest(brokers: &str, topic: &str, workers: usize) -> (Duration, u64) 
         });
         let reader = KafkaReader::open(
             &spec,
-            ValueDecoder::new(ValueFormat::Json, &columns()),
+            ValueDecoder::new(format, &columns()),
             "sluice-bench",
             index,
             peers,
@@ -194,6 +204,73 @@ fn reader_only(brokers: &str, topic: &str) -> (Duration, u64) {
     (start.elapsed(), n)
 }
 
+/// CPU seconds used so far by process `pid` ("self" for this one), from /proc (user + system);
+/// `None` where /proc is not readable.
+fn cpu_s(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
+/// Runs `f`, returning its result and the CPU seconds this process and the broker used.
+fn with_cpu<T>(broker: Option<&str>, f: impl FnOnce() -> T) -> (T, f64, f64) {
+    let (s0, b0) = (cpu_s("self"), broker.and_then(cpu_s));
+    let r = f();
+    let d = |a: Option<f64>, b: Option<f64>| a.zip(b).map_or(f64::NAN, |(a, b)| b - a);
+    (r, d(s0, cpu_s("self")), d(b0, broker.and_then(cpu_s)))
+}
+
+/// Produces the `n`-sample hyperplane stream to `topic` once (later runs reuse it); returns
+/// the topic's message count.
+fn ensure_stream(brokers: &str, topic: &str, n: usize, format: ValueFormat) -> u64 {
+    let c: BaseConsumer = admin::client_config(brokers).create().unwrap();
+    let messages = |c: &BaseConsumer| -> u64 {
+        (0..PARTITIONS)
+            .map(|p| {
+                let (lo, hi) = c.fetch_watermarks(topic, p, admin::TIMEOUT).unwrap();
+                (hi - lo) as u64
+            })
+            .sum()
+    };
+    if admin::topic_partitions(brokers, topic).unwrap().is_some() {
+        let m = messages(&c);
+        assert!(m > 0, "topic {topic} exists but is empty; delete it");
+        return m;
+    }
+    // n stream rows: the generator puts every 5th row in the held-out split.
+    let rows = sluice::datasets::rows("hyperplane", Some(n * 5 / 4)).unwrap();
+    assert_eq!(rows.len(), n);
+    let r = produce(
+        rows,
+        &ProduceOptions {
+            brokers: brokers.into(),
+            topic: topic.into(),
+            partitions: PARTITIONS,
+            rate: None,
+            format,
+            batch_rows: ARROW_ROWS,
+            key_column: Some("key".into()),
+            time_column: "time".into(),
+            time_unit: TimeUnit::Ms,
+            progress: false,
+        },
+    )
+    .unwrap();
+    println!(
+        "produced {} messages ({} rows) to {topic} in {:.1} s",
+        r.messages,
+        r.rows,
+        r.elapsed.as_secs_f64()
+    );
+    r.messages
+}
+
+/// Rows per Arrow message.
+const ARROW_ROWS: usize = 1000;
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
@@ -208,52 +285,25 @@ fn main() {
         .find(|a| !a.starts_with('-'))
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let topic = format!("sluice-bench-ingest-{n}");
-    let existing: i64 = match admin::topic_partitions(&brokers, &topic).unwrap() {
-        Some(_) => {
-            let c: BaseConsumer = admin::client_config(&brokers).create().unwrap();
-            (0..PARTITIONS)
-                .map(|p| {
-                    let (lo, hi) = c.fetch_watermarks(&topic, p, admin::TIMEOUT).unwrap();
-                    hi - lo
-                })
-                .sum()
-        }
-        None => 0,
-    };
-    if existing != n as i64 {
-        assert_eq!(
-            existing, 0,
-            "topic {topic} exists with {existing} messages; delete it"
-        );
-        // n stream rows: the generator puts every 5th row in the held-out split.
-        let rows = sluice::datasets::rows("hyperplane", Some(n * 5 / 4)).unwrap();
-        assert_eq!(rows.len(), n);
-        let r = produce(
-            rows,
-            &ProduceOptions {
-                brokers: brokers.clone(),
-                topic: topic.clone(),
-                partitions: PARTITIONS,
-                rate: None,
-                format: ValueFormat::Json,
-                batch_rows: 1,
-                key_column: Some("key".into()),
-                time_column: "time".into(),
-                time_unit: TimeUnit::Ms,
-                progress: false,
-            },
-        )
-        .unwrap();
-        println!(
-            "produced {} messages to {topic} in {:.1} s",
-            r.messages,
-            r.elapsed.as_secs_f64()
-        );
-    }
-    println!("kafka_ingest: {n} JSON samples (8 features), {PARTITIONS} partitions, median of 3");
-    let median = |mut v: Vec<Duration>| {
-        v.sort();
+    let broker_pid = std::fs::read_to_string(
+        std::env::var("SLUICE_KAFKA_DATA").unwrap_or_else(|_| "kafka/data".into()) + "/broker.pid",
+    )
+    .ok()
+    .map(|p| p.trim().to_string());
+    let broker = broker_pid.as_deref();
+    let json_topic = format!("sluice-bench-ingest-{n}");
+    let arrow_topic = format!("sluice-bench-ingest-arrow{ARROW_ROWS}-{n}");
+    assert_eq!(
+        ensure_stream(&brokers, &json_topic, n, ValueFormat::Json),
+        n as u64
+    );
+    let arrow_messages = ensure_stream(&brokers, &arrow_topic, n, ValueFormat::Arrow);
+    println!(
+        "kafka_ingest: {n} samples (8 features), {PARTITIONS} partitions, median of 3; \
+         CPU s = this process / the broker"
+    );
+    let median = |mut v: Vec<(Duration, f64, f64)>| {
+        v.sort_by_key(|r| r.0);
         v[v.len() / 2]
     };
     {
@@ -270,42 +320,50 @@ fn main() {
             std::hint::black_box(dec.decode(Some(std::hint::black_box(&v[..])), &m).unwrap());
         }
         println!(
-            "  decode only: {:>10.0} msg/s",
+            "  JSON decode alone: {:>10.0} msg/s",
             200_000.0 / t.elapsed().as_secs_f64()
         );
     }
-    let (d, c) = raw(&brokers, &topic, 1);
+    let (d, c) = reader_only(&brokers, &json_topic);
+    assert_eq!(c, n as u64);
     println!(
-        "  raw (1 thread):                        {:>10.0} msg/s ({c} samples)",
+        "  JSON reader alone (poll + decode, 1 thread): {:>10.0} msg/s",
         c as f64 / d.as_secs_f64()
     );
-    let (d, c) = reader_only(&brokers, &topic);
-    if std::env::var_os("SLUICE_BENCH_READER_ONLY").is_some() {
-        println!("  reader only: {:>10.0} msg/s", c as f64 / d.as_secs_f64());
-        return;
-    }
-    println!(
-        "  reader only (poll + decode, 1 thread): {:>10.0} msg/s ({c} samples)",
-        c as f64 / d.as_secs_f64()
-    );
-    for workers in [1usize, 2] {
-        let mut raw_t = Vec::new();
-        let mut sl_t = Vec::new();
-        for _ in 0..3 {
-            let (d, c) = raw(&brokers, &topic, workers);
-            assert_eq!(c, n as u64);
-            raw_t.push(d);
-            let (d, c) = sluice_ingest(&brokers, &topic, workers);
-            assert_eq!(c, n as u64);
-            sl_t.push(d);
+    for (format, topic, messages) in [
+        (ValueFormat::Json, &json_topic, n as u64),
+        (ValueFormat::Arrow, &arrow_topic, arrow_messages),
+    ] {
+        let what = match format {
+            ValueFormat::Json => "JSON, a sample per message".to_string(),
+            ValueFormat::Arrow => format!("Arrow, {ARROW_ROWS} samples per message"),
+        };
+        println!("  {what}:");
+        for workers in [1usize, 2] {
+            let mut raw_t = Vec::new();
+            let mut sl_t = Vec::new();
+            for _ in 0..3 {
+                let ((d, c), cpu, bcpu) = with_cpu(broker, || raw(&brokers, topic, workers));
+                assert_eq!(c, messages);
+                raw_t.push((d, cpu, bcpu));
+                let ((d, c), cpu, bcpu) =
+                    with_cpu(broker, || sluice_ingest(&brokers, topic, workers, format));
+                assert_eq!(c, n as u64);
+                sl_t.push((d, cpu, bcpu));
+            }
+            let (r, s) = (median(raw_t), median(sl_t));
+            let rate = |d: Duration| n as f64 / d.as_secs_f64();
+            println!(
+                "    {workers} worker(s): raw rdkafka {:>9.0} samples/s (CPU s {:.1} / {:.1}), \
+                 sluice ingest {:>9.0} samples/s (CPU s {:.1} / {:.1}), ratio {:.3}",
+                rate(r.0),
+                r.1,
+                r.2,
+                rate(s.0),
+                s.1,
+                s.2,
+                r.0.as_secs_f64() / s.0.as_secs_f64()
+            );
         }
-        let (r, s) = (median(raw_t), median(sl_t));
-        let rate = |d: Duration| n as f64 / d.as_secs_f64();
-        println!(
-            "  {workers} worker(s): raw rdkafka {:>10.0} msg/s, sluice ingest {:>10.0} msg/s, ratio {:.3}",
-            rate(r),
-            rate(s),
-            r.as_secs_f64() / s.as_secs_f64()
-        );
     }
 }

@@ -46,24 +46,26 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
             &name,
             move |default_cap, _info| {
                 drop(default_cap);
-                let mut stash = TimeStash::<Record>::default();
+                let mut stash = TimeStash::new(record_time);
                 let mut selected = Vec::new();
                 let mut metas: Vec<SampleMeta> = Vec::new();
                 let mut trigs: Vec<TriggerEvent> = Vec::new();
                 move |(samples, f1), (triggers, f2), output| {
                     samples.for_each_stamp(|cap, data| {
                         let records = data.flat_map(|d| d.drain(..)).map(Record::Sample);
-                        stash.stash(&cap, 0, records, record_time);
+                        stash.stash(&cap, 0, records);
                     });
                     triggers.for_each_stamp(|cap, data| {
                         let records = data.flat_map(|d| d.drain(..)).map(Record::Trigger);
-                        stash.stash(&cap, 0, records, record_time);
+                        stash.stash(&cap, 0, records);
                     });
                     let mut drained = stash.drain_complete(&[f1, f2]);
-                    for (time, records) in std::mem::take(&mut drained.times) {
+                    let mut records = std::mem::take(&mut drained.records).into_iter().peekable();
+                    while let Some(first) = records.peek() {
+                        let time = record_time(first);
                         metas.clear();
                         trigs.clear();
-                        for r in records {
+                        while let Some(r) = records.next_if(|r| record_time(r) == time) {
                             match r {
                                 Record::Sample(m) => metas.push(m),
                                 Record::Trigger(t) => trigs.push(t),

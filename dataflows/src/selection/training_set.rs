@@ -36,7 +36,7 @@ impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Posi
             "Selection: AssembleTrainingSets",
             move |default_cap, _info| {
                 drop(default_cap);
-                let mut triggers_at = TimeStash::<TriggerEvent>::default();
+                let mut triggers_at = TimeStash::new(|t: &TriggerEvent| t.boundary.time);
                 let mut selected: BTreeMap<u64, Vec<Position>> = BTreeMap::new();
                 move |(keys, f1), (trigs, f2), output| {
                     keys.for_each_stamp(|_cap, data| {
@@ -45,19 +45,16 @@ impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Posi
                         }
                     });
                     trigs.for_each_stamp(|cap, data| {
-                        triggers_at
-                            .stash(&cap, 0, data.flat_map(|d| d.drain(..)), |t| t.boundary.time);
+                        triggers_at.stash(&cap, 0, data.flat_map(|d| d.drain(..)));
                     });
                     let mut drained = triggers_at.drain_complete(&[f1, f2]);
-                    for (time, mut trigs) in std::mem::take(&mut drained.times) {
-                        trigs.sort_unstable_by_key(|t| t.id);
-                        let at = drained.at(time);
-                        let mut session = output.session(&at);
-                        for trigger in trigs {
-                            let mut samples = selected.remove(&trigger.id).unwrap_or_default();
-                            samples.sort_unstable();
-                            session.give(TrainingSet { trigger, samples });
-                        }
+                    let mut trigs = std::mem::take(&mut drained.records);
+                    trigs.sort_unstable_by_key(|t| (t.boundary.time, t.id));
+                    for trigger in trigs {
+                        let at = drained.at(trigger.boundary.time);
+                        let mut samples = selected.remove(&trigger.id).unwrap_or_default();
+                        samples.sort_unstable();
+                        output.session(&at).give(TrainingSet { trigger, samples });
                     }
                 }
             },

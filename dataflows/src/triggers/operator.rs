@@ -47,8 +47,7 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
             &name,
             move |default_cap, _info| {
                 drop(default_cap);
-                let mut stash = TimeStash::<SampleMeta>::default();
-                let mut batch: Vec<SampleMeta> = Vec::new();
+                let mut stash = TimeStash::new(|m: &SampleMeta| m.time);
                 let mut fired: Vec<Fire> = Vec::new();
                 let mut next_id = first_id;
                 // First sample after the previous boundary, and samples since it.
@@ -56,21 +55,15 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                 let mut epoch_samples = 0u64;
                 move |(input, frontier), output| {
                     input.for_each_stamp(|cap, data| {
-                        stash.stash(&cap, 0, data.flat_map(|d| d.drain(..)), |m| m.time);
+                        stash.stash(&cap, 0, data.flat_map(|d| d.drain(..)));
                     });
-                    let complete = stash.drain_complete(&[frontier]);
-                    if complete.times.is_empty() {
+                    let mut complete = stash.drain_complete(&[frontier]);
+                    if complete.records.is_empty() {
                         return;
                     }
-                    // One sorted batch over all complete times; remember where each time starts.
-                    batch.clear();
-                    let mut starts = Vec::with_capacity(complete.times.len());
-                    for (_, records) in &complete.times {
-                        starts.push(batch.len());
-                        let from = batch.len();
-                        batch.extend_from_slice(records);
-                        batch[from..].sort_unstable_by_key(|m| m.key);
-                    }
+                    // One batch over all complete times, in stream (position) order.
+                    let mut batch = std::mem::take(&mut complete.records);
+                    batch.sort_unstable_by_key(|m| m.position());
                     fired.clear();
                     policy.inform(&batch, &mut fired);
                     let mut consumed = 0usize;

@@ -260,7 +260,7 @@ fn bad_arrow_messages_and_rows_are_dead_lettered_alone() {
         r.as_object().unwrap().clone()
     };
     let good: Vec<Row> = (0..300).map(|k| row(k, (k % 2) as i64)).collect();
-    let mixed = vec![row(300, 1), row(301, 7)];
+    let mixed = [row(300, 1), row(301, 7)];
     let schema = infer_schema(&good);
     let topic = unique_topic("bad-arrow");
     sluice::source::kafka::admin::ensure_topic(&brokers, &topic, 1, true).unwrap();

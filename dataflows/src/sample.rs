@@ -115,7 +115,9 @@ mod tests {
         use std::hash::BuildHasher;
         // Keys that share a shard (route even) still spread over the table's low bits.
         let b = BuildKeyHasher::default();
-        let shard: Vec<Key> = (0..40_000).filter(|k| route(*k) % 2 == 0).collect();
+        let shard: Vec<Key> = (0..40_000)
+            .filter(|k| route(*k).is_multiple_of(2))
+            .collect();
         let mut buckets = [0usize; 16];
         for k in &shard {
             buckets[(b.hash_one(k) % 16) as usize] += 1;

@@ -115,7 +115,12 @@ impl<D> TimeStash<D> {
         }
         self.runs.retain(|r| !r.is_empty());
         let cap = self.cap.clone();
-        match self.runs.iter().filter_map(|r| r.front().map(time_of)).min() {
+        match self
+            .runs
+            .iter()
+            .filter_map(|r| r.front().map(time_of))
+            .min()
+        {
             Some(least) => {
                 if let Some(c) = &mut self.cap {
                     c.downgrade(&least);

@@ -87,6 +87,9 @@ impl Columns {
     }
 }
 
+/// A row number with its sample, or why it could not be decoded.
+pub type DecodedRow = (usize, Result<Sample, String>);
+
 /// Decodes rows of an Arrow record batch whose schema `c` was resolved against. Rows without a
 /// key column get `key_of(row)`; without a time column, `time` (an error when `None`).
 /// `Err`: a column cannot be converted (names the column); `Ok`: per row, the sample or why
@@ -98,7 +101,7 @@ pub fn arrow_rows(
     rows: impl Iterator<Item = usize>,
     key_of: &dyn Fn(usize) -> u64,
     time: Option<u64>,
-) -> Result<Vec<(usize, Result<Sample, String>)>, String> {
+) -> Result<Vec<DecodedRow>, String> {
     let names = batch.schema_ref().fields();
     let conv = |i: usize, to: &DataType| {
         cast(batch.column(i), to).map_err(|e| format!("column `{}`: {e}", names[i].name()))

@@ -473,3 +473,87 @@ fn killed_run_resumes_after_its_last_checkpoint_without_duplicates() {
         assert_eq!(got, Offset::Offset(want), "partition {p}");
     }
 }
+
+#[test]
+fn broker_outage_mid_run_is_waited_out_with_the_same_result() {
+    if kafka_brokers("broker_outage_mid_run_is_waited_out_with_the_same_result").is_none() {
+        return;
+    }
+    let broker = PrivateBroker::start();
+    let brokers = broker.address.clone();
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 12_500, "csv"); // 10,000 stream rows
+    let topic = unique_topic("outage");
+    produce_ok(&brokers, &dir.path().join("hyperplane.csv"), &topic, "2");
+    // Slow training, and small reads so ingestion stalls behind it: the outage hits the
+    // consumer, the event producer and the offset commits alike.
+    let slow = |text: String| {
+        text.replace("epochs_per_trigger = 3", "epochs_per_trigger = 60")
+            .replace("[source]\n", "[source]\nreplay_batch = 50\n")
+    };
+    let reference = dir.path().join("reference");
+    let cfg = write_config(dir.path(), "ref.toml", &slow(config("csv", 1000)));
+    run_ok(&cfg, &reference, "1");
+
+    let prefix = unique_topic("outage-events");
+    let out = dir.path().join("run");
+    let cfg = write_config(
+        dir.path(),
+        "run.toml",
+        &slow(kafka_config(&brokers, &topic, &prefix, 1000)),
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args(["-w", "2", "-q"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !out.join("checkpoints/trigger-000000.json").exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no checkpoint after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    broker.down();
+    let models_before = jsonl(&out.join("models.jsonl")).len();
+    std::thread::sleep(Duration::from_secs(15));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run gave up while the broker was down"
+    );
+    broker.up();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        models_before < 10,
+        "the outage came too late: {models_before} models before it"
+    );
+    assert!(
+        stdout(&o).contains("10000 samples (0 dead-lettered), 10 triggers, 10 models"),
+        "{}",
+        stdout(&o)
+    );
+    // Nothing lost or repeated: the same triggers and models as the embedded run, on the
+    // topics as in the run directory, and the same weights.
+    for stream in ["triggers", "models"] {
+        let got = tail(&brokers, &format!("{prefix}.{stream}"));
+        assert_eq!(got, jsonl(&out.join(format!("{stream}.jsonl"))), "{stream}");
+        let want: Vec<_> = jsonl(&reference.join(format!("{stream}.jsonl")))
+            .iter()
+            .map(strip)
+            .collect();
+        assert_eq!(got.iter().map(strip).collect::<Vec<_>>(), want, "{stream}");
+    }
+    for i in 0..10 {
+        let name = format!("models/it-{i:04}.safetensors");
+        assert!(
+            std::fs::read(out.join(&name)).unwrap()
+                == std::fs::read(reference.join(&name)).unwrap(),
+            "{name} differs"
+        );
+    }
+}

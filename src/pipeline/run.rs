@@ -206,7 +206,22 @@ impl Shared {
         let path = checkpoint::write(run_dir, &cp)
             .with_context(|| format!("writing checkpoint {} in {}", t.id, run_dir.display()))?;
         // Offsets reach the consumer group only once the checkpoint holding them is durable.
-        admin::commit_offsets(&spec.brokers, group, &spec.topic, &cp.offsets)?;
+        // A resumed run reads them from the checkpoint, so a broker that stays down is waited
+        // for a while, then the commit is left to the next checkpoint.
+        let mut wait = Duration::from_millis(200);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while let Err(e) = admin::commit_offsets(&spec.brokers, group, &spec.topic, &cp.offsets) {
+            if std::time::Instant::now() + wait > deadline {
+                tracing::warn!(
+                    trigger = t.id,
+                    "{e}; not committed (the checkpoint on disk holds these offsets)"
+                );
+                break;
+            }
+            tracing::warn!(trigger = t.id, "{e}; retrying in {wait:?}");
+            std::thread::sleep(wait);
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
         tracing::info!(trigger = t.id, path = %path.display(), "checkpoint written");
         Ok(())
     }

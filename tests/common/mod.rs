@@ -159,3 +159,64 @@ pub fn produce_ok(brokers: &str, file: &Path, topic: &str, partitions: &str) -> 
     assert!(o.status.success(), "produce: {}", stderr(&o));
     stdout(&o)
 }
+
+/// A broker of its own (kafka/start.sh on free ports, in a temporary data dir), for tests that
+/// stop and restart it; stopped and wiped on drop.
+pub struct PrivateBroker {
+    /// `127.0.0.1:<port>`.
+    pub address: String,
+    port: u16,
+    data: tempfile::TempDir,
+}
+
+impl PrivateBroker {
+    /// Starts it on a free port whose successor (the controller port) is free too.
+    pub fn start() -> Self {
+        let port = (0..50)
+            .find_map(|_| {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
+                let p = l.local_addr().ok()?.port();
+                std::net::TcpListener::bind(("127.0.0.1", p.checked_add(1)?)).ok()?;
+                Some(p)
+            })
+            .expect("two free consecutive ports");
+        let b = Self {
+            address: format!("127.0.0.1:{port}"),
+            port,
+            data: tempfile::tempdir().unwrap(),
+        };
+        b.up();
+        b
+    }
+
+    fn script(&self, name: &str) -> Output {
+        std::process::Command::new("bash")
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("kafka")
+                    .join(name),
+            )
+            .env("SLUICE_KAFKA_PORT", self.port.to_string())
+            .env("SLUICE_KAFKA_DATA", self.data.path())
+            .output()
+            .unwrap()
+    }
+
+    /// Starts (or restarts, keeping its data) and waits until it serves.
+    pub fn up(&self) {
+        let o = self.script("start.sh");
+        assert!(o.status.success(), "start.sh: {}{}", stdout(&o), stderr(&o));
+    }
+
+    /// Stops it (SIGTERM, like an operator or a crash of the host).
+    pub fn down(&self) {
+        let o = self.script("stop.sh");
+        assert!(o.status.success(), "stop.sh: {}", stderr(&o));
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.script("stop.sh");
+    }
+}

@@ -195,6 +195,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                     .clone()
                     .unwrap_or_default(),
             };
+            sluice::pipeline::check_model_input(&spec, features.len())?;
             println!(
                 "{}: ok (pipeline `{}`, {} features: {})",
                 config.display(),

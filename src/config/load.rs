@@ -88,7 +88,7 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
 
     let pipeline: Option<low::Pipeline> = required(&mut root, "pipeline", errors);
     let source: Option<low::Source> = required(&mut root, "source", errors);
-    let model: Option<low::Model> = required(&mut root, "model", errors);
+    let model = model(root.remove("model"), errors);
     let training: Option<low::Training> = required(&mut root, "training", errors);
     let trigger = trigger(root.remove("trigger"), errors);
     let selection: Option<low::Selection> = match root.remove("selection") {
@@ -105,7 +105,6 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
     };
 
     let pipeline = pipeline.and_then(|p| check_pipeline(p, errors));
-    let model = model.and_then(|m| check_model(m, errors));
     let source = source.and_then(|s| check_source(s, &base, model.as_ref(), errors));
     let training = training.and_then(|t| check_training(t, errors));
     let evaluation = evaluation.and_then(|e| match e {
@@ -330,26 +329,72 @@ fn check_pipeline(
     Some((p.name, p.description))
 }
 
-fn check_model(m: low::Model, errors: &mut Vec<ConfigError>) -> Option<ModelSpec> {
+fn model(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<ModelSpec> {
+    let Some(mut value) = value else {
+        err(errors, "model", "missing section");
+        return None;
+    };
+    let Some(table) = value.as_table_mut() else {
+        err(errors, "model", "expected a table");
+        return None;
+    };
     let before = errors.len();
-    if m.num_classes < 2 {
-        err(errors, "model.num_classes", "expected an integer >= 2");
-    }
-    let hidden = m.hidden.unwrap_or_else(|| vec![64]);
-    for (i, h) in hidden.iter().enumerate() {
-        if *h <= 0 {
+    let id = match table.remove("id") {
+        Some(Value::String(s)) if MODEL_IDS.contains(&s.as_str()) => Some(s),
+        Some(Value::String(s)) => {
             err(
                 errors,
-                format!("model.hidden.{i}"),
-                "expected an integer > 0",
+                "model.id",
+                format!(
+                    "unknown model `{s}`, expected one of {}",
+                    MODEL_IDS.join(", ")
+                ),
             );
+            None
         }
+        Some(other) => {
+            err(
+                errors,
+                "model.id",
+                format!("expected a string, found {}", other.type_str()),
+            );
+            None
+        }
+        None => {
+            err(
+                errors,
+                "model.id",
+                format!("missing, expected one of {}", MODEL_IDS.join(", ")),
+            );
+            None
+        }
+    };
+    let num_classes = match table.remove("num_classes") {
+        Some(Value::Integer(n)) if n >= 2 => Some(n),
+        Some(_) => {
+            err(errors, "model.num_classes", "expected an integer >= 2");
+            None
+        }
+        None => {
+            err(errors, "model.num_classes", "missing");
+            None
+        }
+    };
+    // The remaining keys are the architecture's own.
+    let arch = match id?.as_str() {
+        "mlp" => section(value, "model", errors).map(Architecture::Mlp),
+        "cnn" => section(value, "model", errors).map(Architecture::Cnn),
+        "resnet18" => section(value, "model", errors).map(Architecture::Resnet18),
+        "dlrm" => section(value, "model", errors).map(Architecture::Dlrm),
+        "text" => section(value, "model", errors).map(Architecture::Text),
+        _ => unreachable!("checked against MODEL_IDS"),
+    }?;
+    for (key, message) in arch.validate() {
+        err(errors, format!("model.{key}"), message);
     }
-    (errors.len() == before).then_some(match m.id {
-        low::ModelId::Mlp => ModelSpec::Mlp {
-            hidden,
-            num_classes: m.num_classes,
-        },
+    (errors.len() == before).then_some(ModelSpec {
+        num_classes: num_classes?,
+        arch,
     })
 }
 
@@ -756,9 +801,9 @@ every = 10
         assert_eq!(spec.output, OutputSpec::default());
         assert_eq!(
             spec.model,
-            ModelSpec::Mlp {
-                hidden: vec![64],
-                num_classes: 2
+            ModelSpec {
+                num_classes: 2,
+                arch: Architecture::Mlp(MlpConfig { hidden: vec![64] })
             }
         );
     }

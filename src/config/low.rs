@@ -150,27 +150,6 @@ pub struct Output {
     pub topic_prefix: Option<String>,
 }
 
-/// Model architectures.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ModelId {
-    /// Multi-layer perceptron over the feature vector.
-    Mlp,
-}
-
-/// `[model]`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Model {
-    /// Architecture.
-    pub id: ModelId,
-    /// Hidden layer widths.
-    #[serde(default)]
-    pub hidden: Option<Vec<i64>>,
-    /// Number of classes (labels are 0..num_classes).
-    pub num_classes: i64,
-}
-
 /// Optimizers.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

@@ -5,17 +5,20 @@
 //! | `low.rs` | serde structs mirroring what users write (`deny_unknown_fields`) |
 //! | `load.rs` | reading a file, per-section deserialisation that collects every error |
 //! | `spec.rs` | the validated pipeline spec the rest of Sluice runs from |
+//! | `models.rs` | `[model]`: the architectures of the zoo and their own keys |
 //! | `error.rs` | [`ConfigErrors`]: every problem, each with file and key path |
 
 mod error;
 mod load;
 pub mod low;
+mod models;
 mod spec;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse};
 pub use spec::{
-    ColumnSpec, EvaluationSpec, FileFormat, InputSpec, KafkaOutputSpec, KafkaSourceSpec,
-    LatePolicy, ModelSpec, OptimizerAlgorithm, OptimizerSpec, OutputSpec, PipelineSpec,
-    SelectionSpec, SourceSpec, TimeUnit, TrainingSpec, TriggerSpec, Until, ValueFormat,
+    Architecture, CnnConfig, ColumnSpec, DlrmConfig, EvaluationSpec, FileFormat, InputSpec,
+    KafkaOutputSpec, KafkaSourceSpec, LatePolicy, MODEL_IDS, MlpConfig, ModelSpec,
+    OptimizerAlgorithm, OptimizerSpec, OutputSpec, PipelineSpec, ResNetConfig, SelectionSpec,
+    SourceSpec, TextConfig, TimeUnit, TrainingSpec, TriggerSpec, Until, ValueFormat,
 };

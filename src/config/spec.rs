@@ -7,6 +7,9 @@ pub use super::low::{
     Algorithm as OptimizerAlgorithm, Format as FileFormat, Late as LatePolicy, Unit as TimeUnit,
     Until,
 };
+pub use super::models::{
+    Architecture, CnnConfig, DlrmConfig, MODEL_IDS, MlpConfig, ModelSpec, ResNetConfig, TextConfig,
+};
 
 /// A validated pipeline.
 #[derive(Clone, Debug)]
@@ -122,27 +125,6 @@ pub struct ColumnSpec {
     pub feature_columns: Option<Vec<String>>,
     /// Labels must lie in `0..num_classes` (from `[model]`).
     pub num_classes: i64,
-}
-
-/// The model architecture and its hyper-parameters.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ModelSpec {
-    /// Multi-layer perceptron: Linear+ReLU per hidden width, then a Linear to `num_classes`.
-    Mlp {
-        /// Hidden widths.
-        hidden: Vec<i64>,
-        /// Output classes.
-        num_classes: i64,
-    },
-}
-
-impl ModelSpec {
-    /// Number of output classes.
-    pub fn num_classes(&self) -> i64 {
-        match self {
-            ModelSpec::Mlp { num_classes, .. } => *num_classes,
-        }
-    }
 }
 
 /// Optimizer settings.

@@ -1,10 +1,10 @@
 //! Metrics. Decomposable ones (accuracy) accumulate per batch, so evaluation streams over the
 //! held-out data in fixed-size batches.
 
-use tch::nn::Module;
 use tch::{Device, Kind, Tensor};
 
 use super::holdout::Holdout;
+use crate::train::models::Model;
 
 /// Top-1 accuracy, accumulated over batches.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,7 +31,7 @@ impl Accuracy {
 
 /// Accuracy of `model` on held-out samples `r`, in batches of `batch_size`.
 pub fn evaluate_accuracy(
-    model: &dyn Module,
+    model: &dyn Model,
     holdout: &Holdout,
     r: std::ops::Range<usize>,
     batch_size: usize,
@@ -46,7 +46,7 @@ pub fn evaluate_accuracy(
             .view([(end - start) as i64, holdout.dim() as i64])
             .to_device(device);
         let pred = model
-            .forward(&xs)
+            .forward_t(&xs, false)
             .argmax(-1, false)
             .to_kind(Kind::Int64)
             .to_device(Device::Cpu);

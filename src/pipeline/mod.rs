@@ -10,4 +10,4 @@ pub mod checkpoint;
 mod dataflow;
 mod run;
 
-pub use run::{RunOptions, RunSummary, run};
+pub use run::{RunOptions, RunSummary, check_model_input, run};

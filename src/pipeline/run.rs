@@ -236,6 +236,20 @@ impl Shared {
     }
 }
 
+/// The model must fit the samples' feature count: a config error, reported before anything runs.
+pub fn check_model_input(spec: &PipelineSpec, features: usize) -> anyhow::Result<()> {
+    spec.model
+        .arch
+        .check_input(features)
+        .map_err(|(key, message)| {
+            UsageError(format!(
+                "{}: model.{key}: {message}",
+                spec.config_path.display()
+            ))
+            .into()
+        })
+}
+
 fn usage_if_config(e: SourceError) -> anyhow::Error {
     match e {
         SourceError::Config { .. } => UsageError(e.to_string()).into(),
@@ -295,6 +309,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         }
     };
     let dim = source.feature_names().len();
+    check_model_input(spec, dim)?;
     let run_dir = opts
         .out
         .clone()

@@ -21,11 +21,11 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use sluice_dataflows::{TrainingSet, TriggerEvent};
-use tch::nn::{self, Module};
+use tch::nn;
 use tch::{Device, Tensor};
 
 use super::device::parse_device;
-use super::models::Mlp;
+use super::models::{self, Model};
 use super::optimizer;
 use crate::config::{ModelSpec, TrainingSpec};
 use crate::eval::{Holdout, evaluate_accuracy};
@@ -107,28 +107,20 @@ impl Trainer {
 
 struct Current {
     vs: nn::VarStore,
-    model: Mlp,
+    model: Box<dyn Model>,
     id: Option<String>,
 }
 
-fn fresh(ctx: &TrainerContext, device: Device) -> Current {
+fn fresh(ctx: &TrainerContext, device: Device) -> anyhow::Result<Current> {
     tch::manual_seed(ctx.training.seed as i64);
     let vs = nn::VarStore::new(device);
-    let ModelSpec::Mlp {
-        hidden,
-        num_classes,
-    } = &ctx.model;
-    let model = Mlp::new(
-        &vs.root(),
-        ctx.feature_names.len() as i64,
-        hidden,
-        *num_classes,
-    );
-    Current {
+    let model = models::build(&ctx.model, &vs.root(), ctx.feature_names.len() as i64)
+        .map_err(anyhow::Error::msg)?;
+    Ok(Current {
         vs,
         model,
         id: None,
-    }
+    })
 }
 
 fn run(
@@ -142,7 +134,7 @@ fn run(
     if let Some((id, path)) = &ctx.initial_model
         && ctx.training.use_previous_model
     {
-        let mut c = fresh(&ctx, device);
+        let mut c = fresh(&ctx, device)?;
         c.vs.load(path)
             .map_err(|e| anyhow::anyhow!("loading {}: {e}", path.display()))?;
         c.id = Some(id.clone());
@@ -178,7 +170,7 @@ fn run(
 
         let mut cur = match current.take() {
             Some(c) if ctx.training.use_previous_model => c,
-            _ => fresh(&ctx, device),
+            _ => fresh(&ctx, device)?,
         };
         let parent = cur.id.clone();
         let mut opt = optimizer::build(&ctx.training.optimizer, &cur.vs)?;
@@ -199,7 +191,7 @@ fn run(
                 let idx = Tensor::from_slice(chunk).to_device(device);
                 let bx = xs.index_select(0, &idx);
                 let by = ys.index_select(0, &idx);
-                let loss = cur.model.forward(&bx).cross_entropy_for_logits(&by);
+                let loss = cur.model.forward_t(&bx, true).cross_entropy_for_logits(&by);
                 opt.backward_step(&loss);
                 loss_sum += loss.double_value(&[]);
                 batches += 1;
@@ -295,7 +287,7 @@ fn run(
             }
             for (interval, start, end) in spans {
                 let acc = evaluate_accuracy(
-                    &cur.model,
+                    &*cur.model,
                     holdout,
                     holdout.range(start, end),
                     *batch,

@@ -34,9 +34,14 @@ impl Mlp {
             num_classes,
         }
     }
+}
 
-    /// Architecture and hyper-parameters, for the artifact's metadata.
-    pub fn architecture(&self) -> serde_json::Value {
+impl super::Model for Mlp {
+    fn forward_t(&self, xs: &Tensor, _train: bool) -> Tensor {
+        self.forward(xs)
+    }
+
+    fn architecture(&self) -> serde_json::Value {
         serde_json::json!({
             "id": "mlp",
             "input_dim": self.input_dim,

@@ -28,6 +28,7 @@ fn strip(v: &serde_json::Value) -> serde_json::Value {
         "wall_time_ms",
         "pipeline",
         "training_ms",
+        "samples_per_s",
         "artifact",
         "model_id",
     ] {

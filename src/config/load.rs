@@ -106,7 +106,7 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
 
     let pipeline = pipeline.and_then(|p| check_pipeline(p, errors));
     let source = source.and_then(|s| check_source(s, &base, model.as_ref(), errors));
-    let training = training.and_then(|t| check_training(t, errors));
+    let training = training.and_then(|t| check_training(t, &base, errors));
     let evaluation = evaluation.and_then(|e| match e {
         None => Some(None),
         Some(e) => check_evaluation(e, &base, source.as_ref(), errors).map(Some),
@@ -612,7 +612,11 @@ fn check_output(
     }
 }
 
-fn check_training(t: low::Training, errors: &mut Vec<ConfigError>) -> Option<TrainingSpec> {
+fn check_training(
+    t: low::Training,
+    base: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<TrainingSpec> {
     let before = errors.len();
     let device = t.device.unwrap_or_else(|| "cpu".into());
     let device_ok = device == "cpu"
@@ -674,10 +678,94 @@ fn check_training(t: low::Training, errors: &mut Vec<ConfigError>) -> Option<Tra
             "nesterov needs momentum > 0",
         );
     }
+    let betas = o.betas.unwrap_or([0.9, 0.999]);
+    let eps = o.eps.unwrap_or(1e-8);
+    if o.algorithm == OptimizerAlgorithm::Sgd && (o.betas.is_some() || o.eps.is_some()) {
+        err(
+            errors,
+            "training.optimizer",
+            "betas and eps apply to algorithm = \"adam\" or \"adamw\" only",
+        );
+    }
+    if !betas.iter().all(|b| (0.0..1.0).contains(b)) {
+        err(
+            errors,
+            "training.optimizer.betas",
+            "expected two numbers in [0, 1)",
+        );
+    }
+    if !(eps.is_finite() && eps > 0.0) {
+        err(errors, "training.optimizer.eps", "expected a number > 0");
+    }
+    let mut param_groups = Vec::new();
+    for (i, g) in o.param_groups.unwrap_or_default().into_iter().enumerate() {
+        if !(g.lr.is_finite() && g.lr > 0.0) {
+            err(
+                errors,
+                format!("training.optimizer.param_groups.{i}.lr"),
+                "expected a number > 0",
+            );
+        }
+        param_groups.push((g.prefix, g.lr));
+    }
+    let schedule = check_schedule(t.lr_scheduler, errors);
+    let label_smoothing = t.label_smoothing.unwrap_or(0.0);
+    if !(0.0..1.0).contains(&label_smoothing) {
+        err(
+            errors,
+            "training.label_smoothing",
+            "expected a number in [0, 1)",
+        );
+    }
+    let criterion = t.criterion.unwrap_or_default();
+    if t.label_smoothing.is_some() && criterion != Criterion::CrossEntropy {
+        err(
+            errors,
+            "training.label_smoothing",
+            "applies to criterion = \"cross_entropy\" only",
+        );
+    }
+    if let Some(c) = t.grad_clip_norm
+        && !(c.is_finite() && c > 0.0)
+    {
+        err(errors, "training.grad_clip_norm", "expected a number > 0");
+    }
+    let num_samples_to_pass = t
+        .num_samples_to_pass
+        .map(|n| positive_or(Some(n), 1, "training.num_samples_to_pass", errors));
+    let record_loss_every = t
+        .record_loss_every
+        .map(|n| positive_or(Some(n), 1, "training.record_loss_every", errors));
+    let initial_model = t.initial_model.map(|p| base.join(p));
+    if let Some(p) = &initial_model
+        && !p.is_file()
+    {
+        err(
+            errors,
+            "training.initial_model",
+            format!("file not found: {}", p.display()),
+        );
+    }
+    let amp = t.amp.unwrap_or(false);
+    if amp && device == "cpu" {
+        err(
+            errors,
+            "training.amp",
+            "mixed precision needs a CUDA device",
+        );
+    }
     if errors.len() != before {
         return None;
     }
     Some(TrainingSpec {
+        schedule: schedule?,
+        criterion,
+        label_smoothing,
+        grad_clip_norm: t.grad_clip_norm,
+        num_samples_to_pass: num_samples_to_pass.map(|n| n.expect("checked") as u64),
+        initial_model,
+        record_loss_every: record_loss_every.map(|n| n.expect("checked") as u64),
+        amp,
         device,
         batch_size: batch_size? as usize,
         epochs_per_trigger: epochs? as usize,
@@ -693,7 +781,93 @@ fn check_training(t: low::Training, errors: &mut Vec<ConfigError>) -> Option<Tra
             momentum,
             nesterov,
             weight_decay,
+            betas,
+            eps,
+            param_groups,
         },
+    })
+}
+
+fn check_schedule(
+    s: Option<low::LrScheduler>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<ScheduleSpec> {
+    let Some(s) = s else {
+        return Some(ScheduleSpec::default());
+    };
+    let before = errors.len();
+    let d = ScheduleSpec::default();
+    let count = |v: Option<i64>, default: u64, key: &str, errors: &mut Vec<ConfigError>| match v {
+        Some(n) if n < 0 => {
+            err(
+                errors,
+                format!("training.lr_scheduler.{key}"),
+                "expected an integer >= 0",
+            );
+            default
+        }
+        Some(n) => n as u64,
+        None => default,
+    };
+    let step_size = count(s.step_size, d.step_size, "step_size", errors);
+    if s.kind == ScheduleKind::Step && step_size == 0 {
+        err(
+            errors,
+            "training.lr_scheduler.step_size",
+            "expected an integer > 0",
+        );
+    }
+    let gamma = s.gamma.unwrap_or(d.gamma);
+    if !(gamma.is_finite() && gamma > 0.0) {
+        err(
+            errors,
+            "training.lr_scheduler.gamma",
+            "expected a number > 0",
+        );
+    }
+    let min_lr = s.min_lr.unwrap_or(d.min_lr);
+    if !(min_lr.is_finite() && min_lr >= 0.0) {
+        err(
+            errors,
+            "training.lr_scheduler.min_lr",
+            "expected a number >= 0",
+        );
+    }
+    let t_max = s.t_max.map(|_| count(s.t_max, 1, "t_max", errors));
+    if t_max == Some(0) {
+        err(
+            errors,
+            "training.lr_scheduler.t_max",
+            "expected an integer > 0",
+        );
+    }
+    for (key, set, applies) in [
+        (
+            "step_size",
+            s.step_size.is_some(),
+            s.kind == ScheduleKind::Step,
+        ),
+        ("gamma", s.gamma.is_some(), s.kind == ScheduleKind::Step),
+        ("t_max", s.t_max.is_some(), s.kind == ScheduleKind::Cosine),
+        ("min_lr", s.min_lr.is_some(), s.kind == ScheduleKind::Cosine),
+    ] {
+        if set && !applies {
+            err(
+                errors,
+                format!("training.lr_scheduler.{key}"),
+                "does not apply to this kind",
+            );
+        }
+    }
+    let warmup_steps = count(s.warmup_steps, 0, "warmup_steps", errors);
+    (errors.len() == before).then_some(ScheduleSpec {
+        kind: s.kind,
+        step_every: s.step_every,
+        step_size,
+        gamma,
+        t_max,
+        min_lr,
+        warmup_steps,
     })
 }
 

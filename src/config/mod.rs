@@ -17,8 +17,9 @@ mod spec;
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse};
 pub use spec::{
-    Architecture, CnnConfig, ColumnSpec, DlrmConfig, EvaluationSpec, FileFormat, InputSpec,
-    KafkaOutputSpec, KafkaSourceSpec, LatePolicy, MODEL_IDS, MlpConfig, ModelSpec,
-    OptimizerAlgorithm, OptimizerSpec, OutputSpec, PipelineSpec, ResNetConfig, SelectionSpec,
-    SourceSpec, TextConfig, TimeUnit, TrainingSpec, TriggerSpec, Until, ValueFormat,
+    Architecture, CnnConfig, ColumnSpec, Criterion, DlrmConfig, EvaluationSpec, FileFormat,
+    InputSpec, KafkaOutputSpec, KafkaSourceSpec, LatePolicy, MODEL_IDS, MlpConfig, ModelSpec,
+    OptimizerAlgorithm, OptimizerSpec, OutputSpec, PipelineSpec, ResNetConfig, ScheduleKind,
+    ScheduleSpec, SelectionSpec, SourceSpec, StepEvery, TextConfig, TimeUnit, TrainingSpec,
+    TriggerSpec, Until, ValueFormat,
 };

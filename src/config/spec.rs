@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 pub use super::low::{
-    Algorithm as OptimizerAlgorithm, Format as FileFormat, Late as LatePolicy, Unit as TimeUnit,
-    Until,
+    Algorithm as OptimizerAlgorithm, Criterion, Format as FileFormat, Late as LatePolicy,
+    ScheduleKind, StepEvery, Unit as TimeUnit, Until,
 };
 pub use super::models::{
     Architecture, CnnConfig, DlrmConfig, MODEL_IDS, MlpConfig, ModelSpec, ResNetConfig, TextConfig,
@@ -138,8 +138,47 @@ pub struct OptimizerSpec {
     pub momentum: f64,
     /// SGD Nesterov.
     pub nesterov: bool,
-    /// L2 weight decay.
+    /// Weight decay (L2 for SGD and Adam, decoupled for AdamW).
     pub weight_decay: f64,
+    /// Adam/AdamW (beta1, beta2).
+    pub betas: [f64; 2],
+    /// Adam/AdamW epsilon.
+    pub eps: f64,
+    /// (name prefix, learning rate) per parameter group; other parameters use `lr`.
+    pub param_groups: Vec<(String, f64)>,
+}
+
+/// A learning-rate schedule: a factor on every group's base rate, per step (batch or epoch).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScheduleSpec {
+    /// Step, cosine or constant.
+    pub kind: ScheduleKind,
+    /// Unit of the step counts.
+    pub step_every: StepEvery,
+    /// `step`: steps between decays.
+    pub step_size: u64,
+    /// `step`: decay factor.
+    pub gamma: f64,
+    /// `cosine`: steps of one annealing (`None`: the trigger's total).
+    pub t_max: Option<u64>,
+    /// `cosine`: final rate.
+    pub min_lr: f64,
+    /// Linear warm-up steps.
+    pub warmup_steps: u64,
+}
+
+impl Default for ScheduleSpec {
+    fn default() -> Self {
+        Self {
+            kind: ScheduleKind::Constant,
+            step_every: StepEvery::Batch,
+            step_size: 1,
+            gamma: 0.1,
+            t_max: None,
+            min_lr: 0.0,
+            warmup_steps: 0,
+        }
+    }
 }
 
 /// How each trigger's model is trained.
@@ -165,6 +204,22 @@ pub struct TrainingSpec {
     pub queue_capacity: usize,
     /// Optimizer.
     pub optimizer: OptimizerSpec,
+    /// Learning-rate schedule within a trigger.
+    pub schedule: ScheduleSpec,
+    /// Loss function.
+    pub criterion: Criterion,
+    /// Cross-entropy label smoothing.
+    pub label_smoothing: f64,
+    /// Clip the gradients' global L2 norm.
+    pub grad_clip_norm: Option<f64>,
+    /// Samples passed per trigger at most (over all epochs).
+    pub num_samples_to_pass: Option<u64>,
+    /// Safetensors file the first model starts from.
+    pub initial_model: Option<PathBuf>,
+    /// Loss `metrics` event every this many optimizer steps.
+    pub record_loss_every: Option<u64>,
+    /// Mixed precision on CUDA.
+    pub amp: bool,
 }
 
 /// When to train.

@@ -42,16 +42,22 @@ pub enum EventBody {
         model_id: String,
         /// The trigger it was trained for.
         trigger_id: u64,
+        /// Architecture (`[model] id`; hyper-parameters are in the artifact's metadata).
+        architecture: String,
         /// Earliest event time in the training set (ms).
         first_time: u64,
         /// Latest event time in the training set (ms).
         last_time: u64,
         /// Samples in the training set.
         samples: u64,
+        /// Samples passed through the model (one per sample per epoch, up to the cap).
+        samples_passed: u64,
         /// Digest of the training set's keys (FNV-1a over sorted keys), for comparing runs.
         training_set_digest: String,
         /// Wall time spent training, ms.
         training_ms: u64,
+        /// Training throughput: `samples_passed` per second of `training_ms`.
+        samples_per_s: f64,
         /// Mean loss over the last training epoch.
         final_loss: f64,
         /// Artifact path, relative to the run directory.
@@ -65,6 +71,9 @@ pub enum EventBody {
         name: String,
         /// Value.
         value: f64,
+        /// Optimizer step, for training-progress metrics (`train_loss` every N steps).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<u64>,
     },
     /// A model evaluated on held-out data (`evaluations`).
     Evaluation {
@@ -142,12 +151,14 @@ mod tests {
                 trigger_id: 2,
                 name: "train_loss".into(),
                 value: 0.5,
+                step: None,
             },
         };
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["kind"], "metric");
         assert_eq!(json["trigger_id"], 2);
         assert_eq!(json["pipeline"], "p");
+        assert!(json.get("step").is_none(), "absent steps are not written: {json}");
         let back: Event = serde_json::from_value(json).unwrap();
         assert_eq!(back, e);
     }

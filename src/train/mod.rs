@@ -3,11 +3,17 @@
 //! | file | responsibility |
 //! |---|---|
 //! | `trainer.rs` | [`Trainer`]: a thread per device fed by a bounded queue of training sets |
-//! | `optimizer.rs` | building the configured optimizer |
+//! | `fit.rs` | training one trigger's model: epochs, batches, criterion, schedule, caps |
+//! | `loader.rs` | [`loader::BatchLoader`]: mini-batches from the sample store, prefetched |
+//! | `criterion.rs` | the loss functions |
+//! | `optimizer.rs` | the configured optimizer, its parameter groups, the lr schedule |
 //! | `models/` | the model zoo ([`models::Mlp`]) |
 //! | `device.rs` | parsing `cpu` / `cuda:N` into a tch device |
 
+mod criterion;
 mod device;
+mod fit;
+pub mod loader;
 pub mod models;
 mod optimizer;
 mod trainer;

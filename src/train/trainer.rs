@@ -10,6 +10,9 @@
 //! Reproducibility on CPU: parameters are initialised after `tch::manual_seed(seed)`, shuffling
 //! uses a ChaCha RNG seeded by (seed, trigger, epoch), and the trainer runs with a fixed number of
 //! libtorch threads, so a run's models are bitwise identical for any number of dataflow workers.
+//!
+//! A training whose loss becomes NaN or infinite publishes no model: a `training_failed` metric
+//! says why, and the previous model (reloaded from its artifact) stays the one in service.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,16 +20,13 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 use sluice_dataflows::{TrainingSet, TriggerEvent};
+use tch::Device;
 use tch::nn;
-use tch::{Device, Tensor};
 
 use super::device::parse_device;
+use super::fit::fit;
 use super::models::{self, Model};
-use super::optimizer;
 use crate::config::{ModelSpec, TrainingSpec};
 use crate::eval::{Holdout, evaluate_accuracy};
 use crate::sink::{EventBody, EventSink, unix_ms};
@@ -69,6 +69,8 @@ pub struct TrainerReport {
     pub models: u64,
     /// Triggers whose training set was empty (no model).
     pub skipped: u64,
+    /// Triggers whose training failed (NaN loss; no model).
+    pub failed: u64,
     /// Samples trained on, summed over triggers (one count per sample per trigger).
     pub samples: u64,
     /// Total wall time spent training, ms.
@@ -108,7 +110,10 @@ impl Trainer {
 struct Current {
     vs: nn::VarStore,
     model: Box<dyn Model>,
+    /// The stored model these parameters are (`None`: fresh or `initial_model`).
     id: Option<String>,
+    /// A file holding these parameters, to restore them after a failed training.
+    weights: Option<PathBuf>,
 }
 
 fn fresh(ctx: &TrainerContext, device: Device) -> anyhow::Result<Current> {
@@ -120,7 +125,23 @@ fn fresh(ctx: &TrainerContext, device: Device) -> anyhow::Result<Current> {
         vs,
         model,
         id: None,
+        weights: None,
     })
+}
+
+/// A model with the parameters of `weights`, known as `id`.
+fn load(
+    ctx: &TrainerContext,
+    device: Device,
+    id: Option<String>,
+    weights: &std::path::Path,
+) -> anyhow::Result<Current> {
+    let mut c = fresh(ctx, device)?;
+    c.vs.load(weights)
+        .map_err(|e| anyhow::anyhow!("loading {}: {e}", weights.display()))?;
+    c.id = id;
+    c.weights = Some(weights.to_path_buf());
+    Ok(c)
 }
 
 fn run(
@@ -130,19 +151,13 @@ fn run(
 ) -> anyhow::Result<TrainerReport> {
     tch::set_num_threads(ctx.training.num_threads as i32);
     let mut report = TrainerReport::default();
-    let mut current: Option<Current> = None;
-    if let Some((id, path)) = &ctx.initial_model
-        && ctx.training.use_previous_model
-    {
-        let mut c = fresh(&ctx, device)?;
-        c.vs.load(path)
-            .map_err(|e| anyhow::anyhow!("loading {}: {e}", path.display()))?;
-        c.id = Some(id.clone());
-        current = Some(c);
-    }
-    // Buffers reused across triggers: no per-sample allocation when resolving payloads.
-    let mut x: Vec<f32> = Vec::new();
-    let mut y: Vec<i64> = Vec::new();
+    let mut current: Option<Current> = match (&ctx.initial_model, &ctx.training.initial_model) {
+        (Some((id, path)), _) if ctx.training.use_previous_model => {
+            Some(load(&ctx, device, Some(id.clone()), path)?)
+        }
+        (_, Some(path)) => Some(load(&ctx, device, None, path)?),
+        _ => None,
+    };
     let mut keys: Vec<u64> = Vec::new();
     for set in rx {
         let trigger = &set.trigger;
@@ -157,54 +172,66 @@ fn run(
         let started = Instant::now();
         keys.clear();
         keys.extend(set.samples.iter().map(|p| p.key));
-        x.clear();
-        y.clear();
-        ctx.samples.gather(&keys, &mut x, &mut y)?;
         let n = keys.len();
-        let dim = ctx.samples.dim();
-        let xs = Tensor::from_slice(&x)
-            .view([n as i64, dim as i64])
-            .to_device(device);
-        let ys = Tensor::from_slice(&y).to_device(device);
-        let load_ms = started.elapsed().as_millis() as u64;
 
         let mut cur = match current.take() {
             Some(c) if ctx.training.use_previous_model => c,
-            _ => fresh(&ctx, device)?,
+            _ => match &ctx.training.initial_model {
+                Some(path) => load(&ctx, device, None, path)?,
+                None => fresh(&ctx, device)?,
+            },
         };
         let parent = cur.id.clone();
-        let mut opt = optimizer::build(&ctx.training.optimizer, &cur.vs)?;
         let t = &ctx.training;
-        let mut final_loss = f64::NAN;
-        let mut order: Vec<i64> = (0..n as i64).collect();
-        for epoch in 0..t.epochs_per_trigger {
-            if t.shuffle {
-                let mut rng = ChaCha8Rng::seed_from_u64(mix(t.seed, trigger.id, epoch as u64));
-                order.shuffle(&mut rng);
-            }
-            let mut loss_sum = 0.0;
-            let mut batches = 0usize;
-            for chunk in order.chunks(t.batch_size) {
-                if t.drop_last_batch && chunk.len() < t.batch_size && batches > 0 {
-                    break;
-                }
-                let idx = Tensor::from_slice(chunk).to_device(device);
-                let bx = xs.index_select(0, &idx);
-                let by = ys.index_select(0, &idx);
-                let loss = cur.model.forward_t(&bx, true).cross_entropy_for_logits(&by);
-                opt.backward_step(&loss);
-                loss_sum += loss.double_value(&[]);
-                batches += 1;
-            }
-            final_loss = loss_sum / batches.max(1) as f64;
-            tracing::debug!(
-                trigger = trigger.id,
-                epoch,
-                loss = final_loss,
-                "training epoch"
-            );
-        }
+        let events = &ctx.events;
+        let outcome = fit(
+            &*cur.model,
+            &cur.vs,
+            t,
+            &ctx.samples,
+            &keys,
+            trigger.id,
+            device,
+            &mut |step, loss| {
+                events.emit(
+                    format!("metric-{}-train_loss-step{step}", trigger.id),
+                    EventBody::Metric {
+                        trigger_id: trigger.id,
+                        name: "train_loss".into(),
+                        value: loss,
+                        step: Some(step),
+                    },
+                )?;
+                Ok(())
+            },
+        )?;
         let training_ms = started.elapsed().as_millis() as u64;
+        let final_loss = outcome.final_loss;
+        if let Some(reason) = &outcome.failure {
+            tracing::error!(
+                trigger = trigger.id,
+                "training failed: {reason}; no model published"
+            );
+            ctx.events.emit(
+                format!("metric-{}-training_failed", trigger.id),
+                EventBody::Metric {
+                    trigger_id: trigger.id,
+                    name: "training_failed".into(),
+                    value: outcome.steps as f64,
+                    step: Some(outcome.steps),
+                },
+            )?;
+            report.failed += 1;
+            // The broken parameters go; the model in service stays.
+            current = match (cur.id.clone(), cur.weights.clone()) {
+                (id, Some(w)) => Some(load(&ctx, device, id, &w)?),
+                _ => None,
+            };
+            if let Some(done) = &ctx.on_trigger_done {
+                done(trigger, parent.as_deref())?;
+            }
+            continue;
+        }
 
         let model_id = format!("{}-{:04}", ctx.pipeline, trigger.id);
         let digest = digest(&keys);
@@ -246,29 +273,31 @@ fn run(
             .unwrap_or(&path)
             .display()
             .to_string();
+        let samples_per_s = outcome.samples_passed as f64 / (training_ms.max(1) as f64 / 1000.0);
         ctx.events.emit(
             format!("model-{}", trigger.id),
             EventBody::Model {
                 model_id: model_id.clone(),
                 trigger_id: trigger.id,
+                architecture: ctx.model.arch.id().into(),
                 first_time,
                 last_time,
                 samples: n as u64,
+                samples_passed: outcome.samples_passed,
                 training_set_digest: digest,
                 training_ms,
+                samples_per_s,
                 final_loss,
                 artifact,
             },
         )?;
-        let samples_per_s =
-            (n * t.epochs_per_trigger) as f64 / (training_ms.max(1) as f64 / 1000.0);
         for (name, value) in [
             ("train_loss", final_loss),
             ("training_ms", training_ms as f64),
-            ("payload_load_ms", load_ms as f64),
             ("model_store_ms", store_ms as f64),
             ("training_samples_per_s", samples_per_s),
             ("training_set_size", n as f64),
+            ("training_steps", outcome.steps as f64),
         ] {
             ctx.events.emit(
                 format!("metric-{}-{name}", trigger.id),
@@ -276,6 +305,7 @@ fn run(
                     trigger_id: trigger.id,
                     name: name.into(),
                     value,
+                    step: None,
                 },
             )?;
         }
@@ -319,6 +349,7 @@ fn run(
                     trigger_id: trigger.id,
                     name: "evaluation_ms".into(),
                     value: eval_started.elapsed().as_millis() as f64,
+                    step: None,
                 },
             )?;
         }
@@ -331,16 +362,10 @@ fn run(
             done(trigger, Some(&model_id))?;
         }
         cur.id = Some(model_id);
+        cur.weights = Some(path);
         current = Some(cur);
     }
     Ok(report)
-}
-
-/// Seed for one (seed, trigger, epoch) shuffle.
-fn mix(seed: u64, trigger: u64, epoch: u64) -> u64 {
-    sluice_dataflows::route(
-        seed ^ sluice_dataflows::route(trigger ^ sluice_dataflows::route(epoch)),
-    )
 }
 
 /// FNV-1a over the keys' little-endian bytes, as 16 hex digits.

@@ -1,0 +1,131 @@
+//! Training one trigger's model: epochs over the training set in mini-batches from the
+//! [`BatchLoader`], with the configured criterion, optimizer, schedule, gradient clipping and
+//! sample cap.
+//!
+//! Reproducibility on CPU: each epoch's order is a ChaCha shuffle seeded by (seed, trigger,
+//! epoch); batches hold the same samples in the same order whatever the number of dataflow
+//! workers, and the trainer runs with a fixed number of libtorch threads.
+
+use std::sync::Arc;
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use sluice_dataflows::Key;
+use tch::{Device, nn};
+
+use super::criterion;
+use super::loader::BatchLoader;
+use super::models::Model;
+use super::optimizer;
+use crate::config::{StepEvery, TrainingSpec};
+use crate::store::SampleStore;
+
+/// Batches the loader prepares ahead of training.
+const PREFETCH: usize = 4;
+
+/// How a trigger's training went.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FitOutcome {
+    /// Mean loss over the last epoch's batches.
+    pub final_loss: f64,
+    /// Optimizer steps taken.
+    pub steps: u64,
+    /// Samples passed through the model (one per sample per epoch).
+    pub samples_passed: u64,
+    /// Why training stopped early with a broken model (a NaN or infinite loss); the model must
+    /// not be used.
+    pub failure: Option<String>,
+}
+
+/// Trains `model` (its parameters in `vs`) on the samples `keys` of trigger `trigger`.
+/// `on_loss(step, loss)` is called every `record_loss_every` steps.
+#[allow(clippy::too_many_arguments)]
+pub fn fit(
+    model: &dyn Model,
+    vs: &nn::VarStore,
+    t: &TrainingSpec,
+    store: &Arc<SampleStore>,
+    keys: &[Key],
+    trigger: u64,
+    device: Device,
+    on_loss: &mut dyn FnMut(u64, f64) -> anyhow::Result<()>,
+) -> anyhow::Result<FitOutcome> {
+    let mut opt = optimizer::build(&t.optimizer, vs)?;
+    let n = keys.len();
+    let cap = t.num_samples_to_pass.unwrap_or(u64::MAX);
+    let batches_per_epoch = if t.drop_last_batch && n >= t.batch_size {
+        n / t.batch_size
+    } else {
+        n.div_ceil(t.batch_size)
+    };
+    let epoch_samples = (batches_per_epoch * t.batch_size).min(n) as u64;
+    let total_samples = (epoch_samples * t.epochs_per_trigger as u64).min(cap);
+    let total_sched = match t.schedule.step_every {
+        StepEvery::Batch => total_samples.div_ceil(t.batch_size as u64),
+        StepEvery::Epoch => total_samples.div_ceil(epoch_samples.max(1)),
+    };
+    let mut out = FitOutcome::default();
+    let mut order: Vec<Key> = keys.to_vec();
+    'epochs: for epoch in 0..t.epochs_per_trigger {
+        if out.samples_passed >= cap {
+            break;
+        }
+        if t.schedule.step_every == StepEvery::Epoch {
+            opt.schedule(&t.schedule, epoch as u64, total_sched);
+        }
+        if t.shuffle {
+            let mut rng = ChaCha8Rng::seed_from_u64(mix(t.seed, trigger, epoch as u64));
+            order.copy_from_slice(keys);
+            order.shuffle(&mut rng);
+        }
+        let mut take = &order[..epoch_samples as usize];
+        if out.samples_passed + take.len() as u64 > cap {
+            take = &take[..(cap - out.samples_passed) as usize];
+        }
+        let mut loader =
+            BatchLoader::start(store.clone(), take.to_vec(), t.batch_size, PREFETCH, device)?;
+        let (mut loss_sum, mut batches) = (0.0, 0usize);
+        while let Some(batch) = loader.next_batch() {
+            let batch = batch?;
+            if t.schedule.step_every == StepEvery::Batch {
+                opt.schedule(&t.schedule, out.steps, total_sched);
+            }
+            let logits = tch::autocast(t.amp, || model.forward_t(&batch.x, true));
+            let loss = criterion::loss(t.criterion, t.label_smoothing, &logits, &batch.y, true);
+            let value = loss.double_value(&[]);
+            if !value.is_finite() {
+                out.failure = Some(format!(
+                    "loss is {value} at epoch {epoch}, step {}",
+                    out.steps
+                ));
+                break 'epochs;
+            }
+            opt.opt.zero_grad();
+            loss.backward();
+            if let Some(c) = t.grad_clip_norm {
+                opt.opt.clip_grad_norm(c);
+            }
+            opt.opt.step();
+            out.steps += 1;
+            out.samples_passed += batch.keys.len() as u64;
+            loss_sum += value;
+            batches += 1;
+            if let Some(every) = t.record_loss_every
+                && out.steps % every == 0
+            {
+                on_loss(out.steps, value)?;
+            }
+        }
+        out.final_loss = loss_sum / batches.max(1) as f64;
+        tracing::debug!(trigger, epoch, loss = out.final_loss, "training epoch");
+    }
+    Ok(out)
+}
+
+/// Seed for one (seed, trigger, epoch) shuffle.
+fn mix(seed: u64, trigger: u64, epoch: u64) -> u64 {
+    sluice_dataflows::route(
+        seed ^ sluice_dataflows::route(trigger ^ sluice_dataflows::route(epoch)),
+    )
+}

@@ -166,3 +166,44 @@ fn bad_usage_exits_2() {
         stderr(&o)
     );
 }
+
+#[test]
+fn nan_loss_publishes_no_model_and_keeps_the_previous_one() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 750, "csv"); // 600 stream rows
+    let path = dir.path().join("hyperplane.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    // The second trigger's rows (data lines 201..=400, in time order) get huge but finite
+    // features: activations overflow f32, the loss becomes NaN.
+    for l in &mut lines[201..=400] {
+        let mut f: Vec<String> = l.split(',').map(String::from).collect();
+        for x in &mut f[3..] {
+            *x = "3e38".into();
+        }
+        *l = f.join(",");
+    }
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let cfg = write_config(dir.path(), "it.toml", &config("csv", 200));
+    let out = dir.path().join("run");
+    let o = run_ok(&cfg, &out, "1");
+    assert!(
+        stdout(&o).contains("600 samples (0 dead-lettered), 3 triggers, 2 models"),
+        "{}",
+        stdout(&o)
+    );
+    let models = jsonl(&out.join("models.jsonl"));
+    let ids: Vec<u64> = models.iter().map(|m| m["trigger_id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [0, 2]);
+    let failed: Vec<_> = jsonl(&out.join("metrics.jsonl"))
+        .into_iter()
+        .filter(|m| m["name"] == "training_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["trigger_id"], 1);
+    // Trigger 2 continued from trigger 0's model, not from the broken one.
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("models/it-0002.json")).unwrap()).unwrap();
+    assert_eq!(meta["parent_model"], "it-0000");
+    assert!(!out.join("models/it-0001.safetensors").exists());
+}

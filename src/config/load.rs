@@ -1062,4 +1062,78 @@ every = 10
             "{e}"
         );
     }
+
+    #[test]
+    fn training_options_are_validated_with_their_keys() {
+        let good = GOOD.replace(
+            "[training.optimizer]",
+            "criterion = \"cross_entropy\"\nlabel_smoothing = 0.1\ngrad_clip_norm = 1.0\n\
+             num_samples_to_pass = 100\nrecord_loss_every = 5\n\
+             [training.lr_scheduler]\nkind = \"cosine\"\nwarmup_steps = 3\nmin_lr = 0.001\n\
+             [training.optimizer]",
+        )
+        .replace(
+            "algorithm = \"sgd\"",
+            "algorithm = \"adamw\"\nbetas = [0.9, 0.95]\n\
+             param_groups = [{ prefix = \"2.\", lr = 0.01 }]",
+        );
+        let spec = check(&good).unwrap();
+        let t = &spec.training;
+        assert_eq!(t.optimizer.algorithm, OptimizerAlgorithm::Adamw);
+        assert_eq!(t.optimizer.param_groups, vec![("2.".to_string(), 0.01)]);
+        assert_eq!(t.optimizer.betas, [0.9, 0.95]);
+        assert_eq!(t.schedule.kind, ScheduleKind::Cosine);
+        assert_eq!((t.schedule.warmup_steps, t.schedule.min_lr), (3, 0.001));
+        assert_eq!((t.label_smoothing, t.grad_clip_norm), (0.1, Some(1.0)));
+        assert_eq!((t.num_samples_to_pass, t.record_loss_every), (Some(100), Some(5)));
+
+        let bad = good
+            .replace("label_smoothing = 0.1", "label_smoothing = 1.5\namp = true")
+            .replace("min_lr = 0.001", "min_lr = 0.001\ngamma = 0.5")
+            .replace("lr = 0.01 }", "lr = -1.0 }")
+            .replace("num_samples_to_pass = 100", "num_samples_to_pass = 0");
+        let e = check(&bad).unwrap_err();
+        let mut k = keys(&e);
+        k.sort();
+        assert_eq!(
+            k,
+            [
+                "training.amp",
+                "training.label_smoothing",
+                "training.lr_scheduler.gamma",
+                "training.num_samples_to_pass",
+                "training.optimizer.param_groups.0.lr",
+            ],
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn model_ids_and_their_own_keys() {
+        let e = check(&GOOD.replace("id = \"mlp\"", "id = \"vgg\"")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("model.id: unknown model `vgg`, expected one of mlp, cnn, resnet18, dlrm, text"),
+            "{e}"
+        );
+        let cnn = GOOD.replace(
+            "id = \"mlp\"",
+            "id = \"cnn\"\ninput_shape = [1, 28, 28]\nchannels = [8, 0]\nkernel = 5",
+        );
+        let e = check(&cnn).unwrap_err();
+        assert_eq!(keys(&e), ["model.kernel"], "{e}");
+        let e = check(&cnn.replace("\nkernel = 5", "")).unwrap_err();
+        assert_eq!(keys(&e), ["model.channels.1"], "{e}");
+        let spec = check(&cnn.replace("channels = [8, 0]\nkernel = 5", "")).unwrap();
+        let Architecture::Cnn(c) = &spec.model.arch else {
+            panic!("{:?}", spec.model)
+        };
+        assert_eq!((c.input_shape, c.channels.clone()), ([1, 28, 28], vec![32, 64]));
+        // The input layout is checked against the features once they are known.
+        assert_eq!(
+            spec.model.arch.check_input(784),
+            Ok(()),
+        );
+        assert!(spec.model.arch.check_input(8).unwrap_err().1.contains("holds 784 values"));
+    }
 }

@@ -236,18 +236,18 @@ impl Shared {
     }
 }
 
-/// The model must fit the samples' feature count: a config error, reported before anything runs.
+/// What the config file alone cannot tell: the model must fit the samples' feature count and
+/// the training device must exist on this machine. Config errors, reported before anything
+/// runs.
 pub fn check_model_input(spec: &PipelineSpec, features: usize) -> anyhow::Result<()> {
+    let file = spec.config_path.display();
     spec.model
         .arch
         .check_input(features)
-        .map_err(|(key, message)| {
-            UsageError(format!(
-                "{}: model.{key}: {message}",
-                spec.config_path.display()
-            ))
-            .into()
-        })
+        .map_err(|(key, message)| UsageError(format!("{file}: model.{key}: {message}")))?;
+    crate::train::parse_device(&spec.training.device)
+        .map_err(|message| UsageError(format!("{file}: training.device: {message}")))?;
+    Ok(())
 }
 
 fn usage_if_config(e: SourceError) -> anyhow::Error {

@@ -193,7 +193,10 @@ fn nan_loss_publishes_no_model_and_keeps_the_previous_one() {
         stdout(&o)
     );
     let models = jsonl(&out.join("models.jsonl"));
-    let ids: Vec<u64> = models.iter().map(|m| m["trigger_id"].as_u64().unwrap()).collect();
+    let ids: Vec<u64> = models
+        .iter()
+        .map(|m| m["trigger_id"].as_u64().unwrap())
+        .collect();
     assert_eq!(ids, [0, 2]);
     let failed: Vec<_> = jsonl(&out.join("metrics.jsonl"))
         .into_iter()

@@ -762,9 +762,9 @@ fn check_training(
         criterion,
         label_smoothing,
         grad_clip_norm: t.grad_clip_norm,
-        num_samples_to_pass: num_samples_to_pass.map(|n| n.expect("checked") as u64),
+        num_samples_to_pass: num_samples_to_pass.map(|n| n.expect("checked")),
         initial_model,
-        record_loss_every: record_loss_every.map(|n| n.expect("checked") as u64),
+        record_loss_every: record_loss_every.map(|n| n.expect("checked")),
         amp,
         device,
         batch_size: batch_size? as usize,
@@ -1065,18 +1065,19 @@ every = 10
 
     #[test]
     fn training_options_are_validated_with_their_keys() {
-        let good = GOOD.replace(
-            "[training.optimizer]",
-            "criterion = \"cross_entropy\"\nlabel_smoothing = 0.1\ngrad_clip_norm = 1.0\n\
+        let good = GOOD
+            .replace(
+                "[training.optimizer]",
+                "criterion = \"cross_entropy\"\nlabel_smoothing = 0.1\ngrad_clip_norm = 1.0\n\
              num_samples_to_pass = 100\nrecord_loss_every = 5\n\
              [training.lr_scheduler]\nkind = \"cosine\"\nwarmup_steps = 3\nmin_lr = 0.001\n\
              [training.optimizer]",
-        )
-        .replace(
-            "algorithm = \"sgd\"",
-            "algorithm = \"adamw\"\nbetas = [0.9, 0.95]\n\
+            )
+            .replace(
+                "algorithm = \"sgd\"",
+                "algorithm = \"adamw\"\nbetas = [0.9, 0.95]\n\
              param_groups = [{ prefix = \"2.\", lr = 0.01 }]",
-        );
+            );
         let spec = check(&good).unwrap();
         let t = &spec.training;
         assert_eq!(t.optimizer.algorithm, OptimizerAlgorithm::Adamw);
@@ -1085,7 +1086,10 @@ every = 10
         assert_eq!(t.schedule.kind, ScheduleKind::Cosine);
         assert_eq!((t.schedule.warmup_steps, t.schedule.min_lr), (3, 0.001));
         assert_eq!((t.label_smoothing, t.grad_clip_norm), (0.1, Some(1.0)));
-        assert_eq!((t.num_samples_to_pass, t.record_loss_every), (Some(100), Some(5)));
+        assert_eq!(
+            (t.num_samples_to_pass, t.record_loss_every),
+            (Some(100), Some(5))
+        );
 
         let bad = good
             .replace("label_smoothing = 0.1", "label_smoothing = 1.5\namp = true")
@@ -1112,8 +1116,9 @@ every = 10
     fn model_ids_and_their_own_keys() {
         let e = check(&GOOD.replace("id = \"mlp\"", "id = \"vgg\"")).unwrap_err();
         assert!(
-            e.to_string()
-                .contains("model.id: unknown model `vgg`, expected one of mlp, cnn, resnet18, dlrm, text"),
+            e.to_string().contains(
+                "model.id: unknown model `vgg`, expected one of mlp, cnn, resnet18, dlrm, text"
+            ),
             "{e}"
         );
         let cnn = GOOD.replace(
@@ -1128,12 +1133,19 @@ every = 10
         let Architecture::Cnn(c) = &spec.model.arch else {
             panic!("{:?}", spec.model)
         };
-        assert_eq!((c.input_shape, c.channels.clone()), ([1, 28, 28], vec![32, 64]));
-        // The input layout is checked against the features once they are known.
         assert_eq!(
-            spec.model.arch.check_input(784),
-            Ok(()),
+            (c.input_shape, c.channels.clone()),
+            ([1, 28, 28], vec![32, 64])
         );
-        assert!(spec.model.arch.check_input(8).unwrap_err().1.contains("holds 784 values"));
+        // The input layout is checked against the features once they are known.
+        assert_eq!(spec.model.arch.check_input(784), Ok(()),);
+        assert!(
+            spec.model
+                .arch
+                .check_input(8)
+                .unwrap_err()
+                .1
+                .contains("holds 784 values")
+        );
     }
 }

@@ -80,6 +80,18 @@ impl Architecture {
                 if !(0.0..1.0).contains(&c.dropout) {
                     bad.push(("dropout".into(), "expected a number in [0, 1)".into()));
                 }
+                // Each block halves height and width; the last must keep at least one pixel.
+                let pools = c.channels.len() as u32;
+                let [_, h, w] = c.input_shape;
+                if pools < 63 && (h >> pools == 0 || w >> pools == 0) {
+                    bad.push((
+                        "input_shape".into(),
+                        format!(
+                            "{h}x{w} is too small for {pools} blocks of 2x2 max-pooling (at least {0}x{0})",
+                            1i64 << pools
+                        ),
+                    ));
+                }
             }
             Architecture::Resnet18(c) => {
                 positive(&mut bad, "input_shape", &c.input_shape);
@@ -102,7 +114,12 @@ impl Architecture {
                 }
             }
             Architecture::Text(c) => {
-                positive(&mut bad, "vocab_size", &[c.vocab_size]);
+                if c.vocab_size < 2 {
+                    bad.push((
+                        "vocab_size".into(),
+                        "expected an integer >= 2 (id 0 is padding)".into(),
+                    ));
+                }
                 positive(&mut bad, "embedding_dim", &[c.embedding_dim]);
                 positive(&mut bad, "hidden", &c.hidden);
             }
@@ -245,7 +262,8 @@ fn text_embedding_dim() -> i64 {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TextConfig {
-    /// Token ids are `0..vocab_size`, 0 = padding (ignored); larger ids are taken modulo.
+    /// Token ids are `0..vocab_size`, 0 = padding (ignored); other ids outside `1..vocab_size`
+    /// fold onto it as `1 + (id - 1) mod (vocab_size - 1)`.
     pub vocab_size: i64,
     /// Embedding width.
     #[serde(default = "text_embedding_dim")]

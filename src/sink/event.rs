@@ -158,7 +158,10 @@ mod tests {
         assert_eq!(json["kind"], "metric");
         assert_eq!(json["trigger_id"], 2);
         assert_eq!(json["pipeline"], "p");
-        assert!(json.get("step").is_none(), "absent steps are not written: {json}");
+        assert!(
+            json.get("step").is_none(),
+            "absent steps are not written: {json}"
+        );
         let back: Event = serde_json::from_value(json).unwrap();
         assert_eq!(back, e);
     }

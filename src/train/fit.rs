@@ -18,7 +18,7 @@ use super::criterion;
 use super::loader::BatchLoader;
 use super::models::Model;
 use super::optimizer;
-use crate::config::{StepEvery, TrainingSpec};
+use crate::config::{ScheduleKind, StepEvery, TrainingSpec};
 use crate::store::SampleStore;
 
 /// Batches the loader prepares ahead of training.
@@ -65,6 +65,8 @@ pub fn fit(
         StepEvery::Batch => total_samples.div_ceil(t.batch_size as u64),
         StepEvery::Epoch => total_samples.div_ceil(epoch_samples.max(1)),
     };
+    // A constant rate without warm-up is set once, by `build`.
+    let constant = t.schedule.kind == ScheduleKind::Constant && t.schedule.warmup_steps == 0;
     let mut out = FitOutcome::default();
     let mut order: Vec<Key> = keys.to_vec();
     'epochs: for epoch in 0..t.epochs_per_trigger {
@@ -88,10 +90,14 @@ pub fn fit(
         let (mut loss_sum, mut batches) = (0.0, 0usize);
         while let Some(batch) = loader.next_batch() {
             let batch = batch?;
-            if t.schedule.step_every == StepEvery::Batch {
+            if t.schedule.step_every == StepEvery::Batch && !constant {
                 opt.schedule(&t.schedule, out.steps, total_sched);
             }
-            let logits = tch::autocast(t.amp, || model.forward_t(&batch.x, true));
+            let logits = if t.amp {
+                tch::autocast(true, || model.forward_t(&batch.x, true))
+            } else {
+                model.forward_t(&batch.x, true)
+            };
             let loss = criterion::loss(t.criterion, t.label_smoothing, &logits, &batch.y, true);
             let value = loss.double_value(&[]);
             if !value.is_finite() {

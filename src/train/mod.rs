@@ -12,11 +12,12 @@
 
 mod criterion;
 mod device;
-mod fit;
+pub mod fit;
 pub mod loader;
 pub mod models;
 mod optimizer;
 mod trainer;
 
 pub use device::parse_device;
+pub use fit::{FitOutcome, fit};
 pub use trainer::{Trainer, TrainerContext, TrainerReport, TriggerDone, digest};

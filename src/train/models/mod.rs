@@ -4,10 +4,22 @@
 //! | file | model (`[model] id`) |
 //! |---|---|
 //! | `mlp.rs` | [`Mlp`] (`mlp`): tabular features |
+//! | `cnn.rs` | [`Cnn`] (`cnn`): small CNN for 28x28 / 32x32 images |
+//! | `resnet.rs` | [`ResNet18`] (`resnet18`): torchvision's ResNet-18 with the CIFAR stem |
+//! | `dlrm.rs` | [`Dlrm`] (`dlrm`): dense + categorical features (click data) |
+//! | `text.rs` | [`TextClassifier`] (`text`): token ids, mean embedding + MLP head |
 
+mod cnn;
+mod dlrm;
 mod mlp;
+mod resnet;
+mod text;
 
+pub use cnn::Cnn;
+pub use dlrm::Dlrm;
 pub use mlp::Mlp;
+pub use resnet::ResNet18;
+pub use text::TextClassifier;
 
 use tch::{Tensor, nn};
 
@@ -26,15 +38,193 @@ pub trait Model: std::fmt::Debug + Send {
 }
 
 /// Builds `spec`'s model under `root` for samples of `input_dim` features (parameters drawn
-/// from torch's RNG). Fails when the architecture does not fit the input, naming the key.
+/// from torch's RNG). Fails when a hyper-parameter is invalid or the architecture does not fit
+/// the input, naming the key.
 pub fn build(spec: &ModelSpec, root: &nn::Path, input_dim: i64) -> Result<Box<dyn Model>, String> {
+    let keyed = |key: &str, message: &str| format!("model.{key}: {message}");
+    // Config loading validated the spec already; a spec built in code may not have been, and
+    // the constructors rely on it (e.g. DLRM's bottom MLP ending at `embedding_dim`).
+    if let Some((key, message)) = spec.arch.validate().first() {
+        return Err(keyed(key, message));
+    }
     spec.arch
         .check_input(input_dim as usize)
-        .map_err(|(key, message)| format!("model.{key}: {message}"))?;
+        .map_err(|(key, message)| keyed(&key, &message))?;
+    let classes = spec.num_classes;
     Ok(match &spec.arch {
-        Architecture::Mlp(c) => Box::new(Mlp::new(root, input_dim, &c.hidden, spec.num_classes)),
-        other => {
-            return Err(format!("model.id: `{}` is not built yet", other.id()));
+        Architecture::Mlp(c) => Box::new(Mlp::new(root, input_dim, &c.hidden, classes)),
+        Architecture::Cnn(c) => {
+            Box::new(Cnn::new(root, c, classes).map_err(|m| keyed("input_shape", &m))?)
         }
+        Architecture::Resnet18(c) => Box::new(ResNet18::new(root, c, classes)),
+        Architecture::Dlrm(c) => Box::new(Dlrm::new(root, c, classes)),
+        Architecture::Text(c) => Box::new(
+            TextClassifier::new(root, input_dim, c, classes)
+                .map_err(|m| keyed("vocab_size", &m))?,
+        ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{CnnConfig, DlrmConfig, MlpConfig, ResNetConfig, TextConfig};
+    use tch::nn::OptimizerConfig;
+    use tch::{Device, Kind};
+
+    /// A small spec of every architecture, its input width and a batch of valid features.
+    fn zoo() -> Vec<(ModelSpec, i64, Tensor)> {
+        let opts = (Kind::Float, Device::Cpu);
+        let spec = |arch| ModelSpec {
+            num_classes: 3,
+            arch,
+        };
+        let ids = |n, d, hi| Tensor::randint_low(-5, hi, [n, d], (Kind::Int64, Device::Cpu));
+        vec![
+            (
+                spec(Architecture::Mlp(MlpConfig { hidden: vec![8] })),
+                5,
+                Tensor::randn([4, 5], opts),
+            ),
+            (
+                spec(Architecture::Cnn(CnnConfig {
+                    input_shape: [1, 28, 28],
+                    channels: vec![4, 8],
+                    hidden: 16,
+                    dropout: 0.5,
+                })),
+                784,
+                Tensor::randn([4, 784], opts),
+            ),
+            (
+                spec(Architecture::Resnet18(ResNetConfig {
+                    input_shape: [3, 16, 16],
+                    width: 4,
+                })),
+                768,
+                Tensor::randn([4, 768], opts) * 2.0 + 0.5,
+            ),
+            (
+                spec(Architecture::Dlrm(DlrmConfig {
+                    dense_features: 3,
+                    embedding_sizes: vec![10, 7],
+                    embedding_dim: 4,
+                    bottom_mlp: vec![8, 4],
+                    top_mlp: vec![8],
+                })),
+                5,
+                Tensor::cat(
+                    &[
+                        Tensor::randn([4, 3], opts),
+                        ids(4, 2, 30).to_kind(Kind::Float),
+                    ],
+                    1,
+                ),
+            ),
+            (
+                spec(Architecture::Text(TextConfig {
+                    vocab_size: 20,
+                    embedding_dim: 8,
+                    hidden: vec![8],
+                })),
+                6,
+                ids(4, 6, 60).clamp_min(0).to_kind(Kind::Float),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_model_round_trips_through_safetensors_bitwise() {
+        let dir = tempfile::tempdir().unwrap();
+        for (spec, input_dim, xs) in zoo() {
+            let id = spec.arch.id();
+            let ys = Tensor::arange(xs.size()[0], (Kind::Int64, Device::Cpu)).remainder(3);
+            tch::manual_seed(1);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let model = build(&spec, &vs.root(), input_dim).unwrap();
+            // A few steps, so the file holds trained weights and, for ResNet, running
+            // statistics that differ from a fresh model's.
+            let mut opt = nn::Adam::default().build(&vs, 0.01).unwrap();
+            for _ in 0..3 {
+                opt.backward_step(&model.forward_t(&xs, true).cross_entropy_for_logits(&ys));
+            }
+            let path = dir.path().join(format!("{id}.safetensors"));
+            vs.save(&path).unwrap();
+
+            tch::manual_seed(2);
+            let mut vs2 = nn::VarStore::new(Device::Cpu);
+            let model2 = build(&spec, &vs2.root(), input_dim).unwrap();
+            let want = model.forward_t(&xs, false);
+            assert!(
+                !model2.forward_t(&xs, false).equal(&want),
+                "{id}: same before loading"
+            );
+            vs2.load(&path).unwrap();
+            assert!(
+                model2.forward_t(&xs, false).equal(&want),
+                "{id}: outputs differ"
+            );
+            assert_eq!(want.size(), [xs.size()[0], 3], "{id}");
+
+            // Every variable, buffers included, is in the file under its own name.
+            let mut saved: Vec<String> = Tensor::read_safetensors(&path)
+                .unwrap()
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
+            saved.sort();
+            let mut names: Vec<String> = vs.variables().into_keys().collect();
+            names.sort();
+            assert_eq!(saved, names, "{id}");
+            let arch = model.architecture();
+            assert_eq!(arch["id"], id);
+            assert_eq!(arch["input_dim"], input_dim, "{id}");
+            assert_eq!(arch["num_classes"], 3, "{id}");
+        }
+        let path = dir.path().join("resnet18.safetensors");
+        let saved = Tensor::read_safetensors(&path).unwrap();
+        assert!(
+            saved
+                .iter()
+                .any(|(name, _)| name == "layer3.0.downsample.1.running_var")
+        );
+    }
+
+    #[test]
+    fn build_rejects_what_the_architecture_cannot_take() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let err = |arch, input_dim| {
+            let spec = ModelSpec {
+                num_classes: 2,
+                arch,
+            };
+            build(&spec, &vs.root(), input_dim).unwrap_err()
+        };
+        let cnn = Architecture::Cnn(CnnConfig {
+            input_shape: [1, 4, 4],
+            channels: vec![2, 2, 2],
+            hidden: 4,
+            dropout: 0.0,
+        });
+        assert!(err(cnn.clone(), 17).starts_with("model.input_shape: "));
+        let e = err(cnn, 16);
+        assert!(
+            e.starts_with("model.input_shape: ") && e.contains("8x8"),
+            "{e}"
+        );
+        let text = Architecture::Text(TextConfig {
+            vocab_size: 1,
+            embedding_dim: 2,
+            hidden: vec![],
+        });
+        assert!(err(text, 3).starts_with("model.vocab_size: "));
+        let dlrm = Architecture::Dlrm(DlrmConfig {
+            dense_features: 2,
+            embedding_sizes: vec![4],
+            embedding_dim: 4,
+            bottom_mlp: vec![3],
+            top_mlp: vec![],
+        });
+        assert!(err(dlrm, 3).starts_with("model.bottom_mlp: "));
+    }
 }

@@ -1,0 +1,184 @@
+//! Training throughput: the same model, batch size and number of steps trained
+//! (a) from tensors preloaded in memory ("local loading": one `index_select` per batch) and
+//! (b) the way Sluice's trainer does it: `train::fit` resolving each batch's payloads from the
+//! sample store through the prefetching `BatchLoader`.
+//! Target (issue 4): (b) ≥ 95% of (a), for the MLP on tabular data and ResNet-18 on 32x32
+//! images, on CPU.
+//!
+//! `cargo bench --bench train_throughput [-- mlp|resnet18]` (both by default). Prints samples/s
+//! of both and their ratio; each is the median of 3 alternating runs.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use sluice::config::{
+    Architecture, Criterion, MlpConfig, ModelSpec, OptimizerAlgorithm, OptimizerSpec, ResNetConfig,
+    ScheduleSpec, TrainingSpec,
+};
+use sluice::store::SampleStore;
+use sluice::train::{fit, models};
+use tch::nn::{self, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+
+fn training(batch_size: usize) -> TrainingSpec {
+    TrainingSpec {
+        device: "cpu".into(),
+        batch_size,
+        epochs_per_trigger: 1,
+        shuffle: true,
+        seed: 1,
+        use_previous_model: true,
+        drop_last_batch: true,
+        num_threads: 1,
+        queue_capacity: 2,
+        optimizer: OptimizerSpec {
+            algorithm: OptimizerAlgorithm::Sgd,
+            lr: 0.01,
+            momentum: 0.9,
+            nesterov: false,
+            weight_decay: 0.0,
+            betas: [0.9, 0.999],
+            eps: 1e-8,
+            param_groups: Vec::new(),
+        },
+        schedule: ScheduleSpec::default(),
+        criterion: Criterion::CrossEntropy,
+        label_smoothing: 0.0,
+        grad_clip_norm: None,
+        num_samples_to_pass: None,
+        initial_model: None,
+        record_loss_every: None,
+        amp: false,
+    }
+}
+
+struct Case {
+    name: &'static str,
+    spec: ModelSpec,
+    dim: usize,
+    samples: usize,
+    batch_size: usize,
+}
+
+/// (a): preloaded tensors, a shuffled `index_select` per batch; returns samples/s.
+fn local(case: &Case, x: &Tensor, y: &Tensor) -> f64 {
+    tch::manual_seed(1);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = models::build(&case.spec, &vs.root(), case.dim as i64).unwrap();
+    let mut opt = nn::Sgd {
+        momentum: 0.9,
+        ..Default::default()
+    }
+    .build(&vs, 0.01)
+    .unwrap();
+    let mut order: Vec<i64> = (0..case.samples as i64).collect();
+    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(1));
+    let started = Instant::now();
+    let mut n = 0;
+    for chunk in order.chunks_exact(case.batch_size) {
+        let idx = Tensor::from_slice(chunk);
+        let bx = x.index_select(0, &idx);
+        let by = y.index_select(0, &idx);
+        let loss = model.forward_t(&bx, true).cross_entropy_for_logits(&by);
+        opt.backward_step(&loss);
+        std::hint::black_box(loss.double_value(&[]));
+        n += chunk.len();
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// (b): Sluice's trainer path over the sample store; returns samples/s.
+fn sluice_fit(case: &Case, store: &Arc<SampleStore>, keys: &[u64]) -> f64 {
+    tch::manual_seed(1);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = models::build(&case.spec, &vs.root(), case.dim as i64).unwrap();
+    let t = training(case.batch_size);
+    let started = Instant::now();
+    let out = fit(
+        &*model,
+        &vs,
+        &t,
+        store,
+        keys,
+        0,
+        Device::Cpu,
+        &mut |_, _| Ok(()),
+    )
+    .unwrap();
+    assert!(out.failure.is_none());
+    out.samples_passed as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    tch::set_num_threads(1);
+    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let cases = [
+        Case {
+            name: "mlp",
+            spec: ModelSpec {
+                num_classes: 2,
+                arch: Architecture::Mlp(MlpConfig { hidden: vec![64] }),
+            },
+            dim: 8,
+            samples: 200_000,
+            batch_size: 64,
+        },
+        Case {
+            name: "resnet18",
+            spec: ModelSpec {
+                num_classes: 10,
+                arch: Architecture::Resnet18(ResNetConfig {
+                    input_shape: [3, 32, 32],
+                    width: 64,
+                }),
+            },
+            dim: 3 * 32 * 32,
+            samples: 384,
+            batch_size: 32,
+        },
+    ];
+    println!("train_throughput: CPU, 1 libtorch thread, SGD, median of 3");
+    for case in cases
+        .iter()
+        .filter(|c| only.as_deref().is_none_or(|o| o == c.name))
+    {
+        let x = Tensor::rand(
+            [case.samples as i64, case.dim as i64],
+            (Kind::Float, Device::Cpu),
+        );
+        let y = Tensor::randint(
+            case.spec.num_classes,
+            [case.samples as i64],
+            (Kind::Int64, Device::Cpu),
+        );
+        let xv: Vec<f32> = Vec::try_from(x.flatten(0, -1)).unwrap();
+        let yv: Vec<i64> = Vec::try_from(&y).unwrap();
+        let store = Arc::new(SampleStore::new(case.dim, 1));
+        let keys: Vec<u64> = (0..case.samples as u64).collect();
+        let rejected = store.insert(
+            keys.iter()
+                .map(|&k| (k, yv[k as usize], &xv[k as usize * case.dim..][..case.dim])),
+        );
+        assert!(rejected.is_empty());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            a.push(local(case, &x, &y));
+            b.push(sluice_fit(case, &store, &keys));
+        }
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[1]
+        };
+        let (a, b) = (median(a), median(b));
+        println!(
+            "  {:<9} batch {:>3}: local loading {:>9.0} samples/s, sluice {:>9.0} samples/s, ratio {:.3}",
+            case.name,
+            case.batch_size,
+            a,
+            b,
+            b / a
+        );
+    }
+}

@@ -11,14 +11,16 @@
 //! | [`stash`] | buffering records under capabilities until the input frontier passes their time |
 //! | [`triggers`] | trigger policies (pure) and the operator that runs one over the ordered stream |
 //! | [`selection`] | selection strategies: which samples form trigger *i*'s training set |
+//! | [`downsampling`] | per-sample scores from trainer feedback, kept incrementally |
 #![warn(missing_docs)]
 
+pub mod downsampling;
 pub mod sample;
 pub mod selection;
 pub mod stash;
 pub mod triggers;
 
 pub use sample::{
-    BuildKeyHasher, Key, KeyHasher, KeyMap, Position, SampleMeta, Time, TrainingSet, TriggerEvent,
-    route,
+    BuildKeyHasher, Key, KeyHasher, KeyMap, Position, SampleMeta, SampleScore, Time, TrainingSet,
+    TriggerEvent, route,
 };

@@ -66,6 +66,17 @@ pub struct TrainingSet {
     pub samples: Vec<Position>,
 }
 
+/// A per-sample score the trainer reports for a sample it trained on.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SampleScore {
+    /// The sample.
+    pub key: Key,
+    /// The trigger whose training produced it.
+    pub trigger: u64,
+    /// Its loss in that training (the last training epoch that saw it).
+    pub loss: f32,
+}
+
 /// Routing hash of a key: records are exchanged to worker `route(key) % peers`, and the sample
 /// store shards payloads by the same function, so the worker that owns a key also stores it.
 ///

@@ -766,6 +766,7 @@ fn check_training(
         initial_model,
         record_loss_every: record_loss_every.map(|n| n.expect("checked")),
         amp,
+        per_sample_feedback: t.per_sample_feedback.unwrap_or(false),
         device,
         batch_size: batch_size? as usize,
         epochs_per_trigger: epochs? as usize,

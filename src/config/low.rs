@@ -321,6 +321,9 @@ pub struct Training {
     /// Mixed precision (autocast) on CUDA devices.
     #[serde(default)]
     pub amp: Option<bool>,
+    /// Report each trained sample's loss back into the dataflow (for score-based policies).
+    #[serde(default)]
+    pub per_sample_feedback: Option<bool>,
 }
 
 /// `[trigger]` with `id = "amount"`.

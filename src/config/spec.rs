@@ -220,6 +220,8 @@ pub struct TrainingSpec {
     pub record_loss_every: Option<u64>,
     /// Mixed precision on CUDA.
     pub amp: bool,
+    /// Per-sample losses flow back into the dataflow.
+    pub per_sample_feedback: bool,
 }
 
 /// When to train.

@@ -6,16 +6,19 @@
 //!        ├─> Trigger: <policy> (worker 0) ─> triggers.jsonl
 //!        └─> Selection: <strategy> (per worker) ─> AssembleTrainingSets (worker 0)
 //!                                                   └─> Sink: Trainer (bounded queue)
+//! feedback input (worker 0: per-sample scores from the trainer, at the ingestion watermark)
+//!   └─ exchange by key ─> Scores: Latest (per worker, for score-based policies)
 //! ```
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 
+use sluice_dataflows::downsampling::KeepScores;
 use sluice_dataflows::selection::{AssembleTrainingSets, NewData, Select};
 use sluice_dataflows::triggers::{DataAmount, Trigger};
-use sluice_dataflows::{Time, TrainingSet, TriggerEvent, route};
+use sluice_dataflows::{SampleScore, Time, TrainingSet, TriggerEvent, route};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::{Broadcast, Input};
@@ -27,19 +30,35 @@ use crate::config::{SelectionSpec, TriggerSpec};
 use crate::sink::EventBody;
 use crate::source::{DeadLetter, Sample};
 
+/// One worker's handles on its graph.
+pub struct Graph {
+    /// Samples in.
+    pub input: InputHandleVec<Time, Sample>,
+    /// Trainer feedback in.
+    pub feedback: InputHandleVec<Time, SampleScore>,
+    /// Progress of the training sets.
+    pub probe: ProbeHandle<Time>,
+    /// Triggers this worker has seen (broadcast to every worker), for the source loop to
+    /// record restart offsets.
+    pub seen: SeenTriggers,
+    /// The training queue (worker 0): taking it out closes the queue once the sink is done.
+    pub trainer: TrainerQueue,
+}
+
+/// The training sink's end of the trainer queue.
+pub type TrainerQueue = Rc<RefCell<Option<SyncSender<TrainingSet>>>>;
+
 /// Builds the graph on one worker; `trainer` is the training queue (worker 0 only).
-/// Also returns the triggers this worker has seen (broadcast to every worker), for the source
-/// loop to record restart offsets.
 pub fn build(
     scope: Scope<'_, Time>,
     shared: &Arc<Shared>,
     trainer: Option<SyncSender<TrainingSet>>,
-) -> (
-    InputHandleVec<Time, Sample>,
-    ProbeHandle<Time>,
-    SeenTriggers,
-) {
+) -> Graph {
+    let trainer: TrainerQueue = Rc::new(RefCell::new(trainer));
     let (input, samples) = scope.new_input::<Sample>();
+    let (feedback, scores) = scope.new_input::<SampleScore>();
+    // Selection and downsampling policies that use scores read this worker's board.
+    let _board = scores.keep_scores();
 
     let store = shared.clone();
     let metas = samples.exchange(|s: &Sample| route(s.key)).unary(
@@ -107,10 +126,12 @@ pub fn build(
     };
     let (probe, sets) = selected.training_sets(triggers).probe();
     let sink = shared.clone();
+    let queue = trainer.clone();
     sets.sink(Pipeline, "Sink: Trainer", move |(input, _frontier)| {
         input.for_each(|_cap, data| {
+            let queue = queue.borrow();
             for set in data.drain(..) {
-                let tx = trainer
+                let tx = queue
                     .as_ref()
                     .expect("training sets are assembled on worker 0, which holds the queue");
                 // Blocks while the queue is full: backpressure on ingestion.
@@ -120,7 +141,77 @@ pub fn build(
             }
         });
     });
-    (input, probe, seen)
+    Graph {
+        input,
+        feedback,
+        probe,
+        seen,
+        trainer,
+    }
+}
+
+/// Moves the trainer's per-sample scores into the dataflow (worker 0; elsewhere the input is
+/// closed at once).
+pub struct FeedbackPump {
+    input: Option<InputHandleVec<Time, SampleScore>>,
+    rx: Option<Receiver<Vec<SampleScore>>>,
+    shared: Arc<Shared>,
+}
+
+impl FeedbackPump {
+    /// Worker 0 takes the trainer's channel, if per-sample feedback is on.
+    pub fn new(
+        index: usize,
+        input: InputHandleVec<Time, SampleScore>,
+        shared: &Arc<Shared>,
+    ) -> Self {
+        let rx = if index == 0 {
+            shared
+                .feedback
+                .lock()
+                .expect("feedback slot poisoned")
+                .take()
+        } else {
+            None
+        };
+        Self {
+            input: rx.is_some().then_some(input),
+            rx,
+            shared: shared.clone(),
+        }
+    }
+
+    /// True while feedback may still arrive.
+    pub fn open(&self) -> bool {
+        self.rx.is_some()
+    }
+
+    /// Sends what the trainer reported so far, stamped with the ingestion watermark `now`;
+    /// closes the input once the trainer has finished.
+    pub fn pump(&mut self, now: Time) {
+        let (Some(input), Some(rx)) = (&mut self.input, &self.rx) else {
+            return;
+        };
+        if now > *input.time() {
+            input.advance_to(now);
+        }
+        loop {
+            match rx.try_recv() {
+                Ok(batch) => {
+                    self.shared.count_scores(batch.len());
+                    for s in batch {
+                        input.send(s);
+                    }
+                }
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => {
+                    self.input = None;
+                    self.rx = None;
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Triggers a worker has seen and not yet handled.

@@ -3,14 +3,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use sluice_dataflows::{TrainingSet, TriggerEvent};
+use sluice_dataflows::{SampleScore, TrainingSet, TriggerEvent};
 
 use super::checkpoint::{self, Checkpoint};
 use super::dataflow;
@@ -61,6 +61,9 @@ pub struct RunSummary {
     pub last_accuracy: Option<f64>,
     /// Accuracy of the last model on all held-out samples.
     pub last_accuracy_all: Option<f64>,
+    /// Per-sample scores the trainer reported that reached the dataflow
+    /// (`training.per_sample_feedback`; those of triggers trained after ingestion ended do not).
+    pub scores: u64,
 }
 
 /// An opened source, shared by the workers (each reads its own share).
@@ -106,6 +109,10 @@ pub struct Shared {
     pub(super) source: Input,
     events: Arc<EventSink>,
     trainer_queue: Mutex<Option<SyncSender<TrainingSet>>>,
+    /// Per-sample scores from the trainer (worker 0 takes it and feeds the dataflow).
+    pub(super) feedback: Mutex<Option<Receiver<Vec<SampleScore>>>>,
+    /// Scores that reached the dataflow.
+    scores: AtomicU64,
     read: AtomicU64,
     total: AtomicU64,
     ingested: AtomicU64,
@@ -145,6 +152,10 @@ impl Shared {
 
     pub(super) fn count_ingested(&self, n: usize) {
         self.ingested.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub(super) fn count_scores(&self, n: usize) {
+        self.scores.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     pub(super) fn count_trigger(&self) {
@@ -353,6 +364,8 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         source,
         events: events.clone(),
         trainer_queue: Mutex::new(None),
+        feedback: Mutex::new(None),
+        scores: AtomicU64::new(0),
         read: AtomicU64::new(0),
         total: AtomicU64::new(0),
         ingested: AtomicU64::new(0),
@@ -372,6 +385,11 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
     let holdout = load_holdout(spec, shared.source.feature_names(), &|d| {
         shared.dead_letter(d)
     })?;
+    let feedback = spec.training.per_sample_feedback.then(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        *shared.feedback.lock().expect("feedback slot poisoned") = Some(rx);
+        tx
+    });
     let (queue, trainer) = Trainer::spawn(TrainerContext {
         pipeline: spec.name.clone(),
         training: spec.training.clone(),
@@ -382,6 +400,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         run_dir: run_dir.clone(),
         events: events.clone(),
         holdout,
+        feedback,
         initial_model: resume.as_ref().and_then(|cp| {
             let id = cp.model_id.clone()?;
             let path = run_dir.join("models").join(format!("{id}.safetensors"));
@@ -461,6 +480,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         last_model: report.last_model,
         last_accuracy: report.last_accuracy,
         last_accuracy_all: report.last_accuracy_all,
+        scores: shared.scores.load(Ordering::Relaxed),
     };
     std::fs::write(
         run_dir.join("summary.json"),
@@ -480,8 +500,9 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
     } else {
         None
     };
-    let (mut input, probe, seen) =
-        worker.dataflow::<u64, _, _>(|scope| dataflow::build(scope, shared, queue));
+    let graph = worker.dataflow::<u64, _, _>(|scope| dataflow::build(scope, shared, queue));
+    let (mut input, probe, seen) = (graph.input, graph.probe, graph.seen);
+    let mut feedback = dataflow::FeedbackPump::new(index, graph.feedback, shared);
     let batch = shared.spec.source.replay_batch;
     let mut kafka: Option<Prefetch> = None;
     // Each trigger this worker saw: its partitions' restart offsets, for the checkpoint.
@@ -508,6 +529,7 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
                 // their own times. Advancing per chunk, not per sample, keeps progress tracking
                 // cheap.
                 input.advance_to(first.time);
+                feedback.pump(first.time);
                 let mut n = 0;
                 for s in share.by_ref().take(batch) {
                     input.send(s);
@@ -541,6 +563,7 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
                     .map_err(|e| format!("starting the Kafka reader thread: {e}"))?,
             );
             loop {
+                feedback.pump(*input.time());
                 let Some(polled) = reader.next(Duration::from_millis(50))? else {
                     // Nothing new: keep the dataflow (and the trainer's feedback) moving.
                     worker.step();
@@ -568,12 +591,23 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
             }
         }
     }
+    let last = *input.time();
     drop(input);
     while !probe.done() {
+        feedback.pump(last);
         worker.step_or_park(Some(Duration::from_millis(10)));
         report(kafka.as_mut());
     }
     report(kafka.as_mut());
+    if feedback.open() {
+        // Every training set is queued: close the queue, and deliver the trainer's remaining
+        // scores until it finishes (it drops its end of the feedback channel).
+        graph.trainer.borrow_mut().take();
+        while feedback.open() {
+            feedback.pump(last);
+            worker.step_or_park(Some(Duration::from_millis(10)));
+        }
+    }
     Ok(())
 }
 

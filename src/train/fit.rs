@@ -38,8 +38,13 @@ pub struct FitOutcome {
     pub failure: Option<String>,
 }
 
+/// Per-sample losses of a batch: its keys and their losses, in the same order.
+pub type OnSampleLosses<'a> = &'a mut dyn FnMut(&[Key], &[f32]);
+
 /// Trains `model` (its parameters in `vs`) on the samples `keys` of trigger `trigger`.
-/// `on_loss(step, loss)` is called every `record_loss_every` steps.
+/// `on_loss(step, loss)` is called every `record_loss_every` steps; `on_samples`, when given,
+/// after every batch with each sample's loss from the same forward pass (the batch loss is
+/// their mean).
 #[allow(clippy::too_many_arguments)]
 pub fn fit(
     model: &dyn Model,
@@ -50,6 +55,7 @@ pub fn fit(
     trigger: u64,
     device: Device,
     on_loss: &mut dyn FnMut(u64, f64) -> anyhow::Result<()>,
+    mut on_samples: Option<OnSampleLosses<'_>>,
 ) -> anyhow::Result<FitOutcome> {
     let mut opt = optimizer::build(&t.optimizer, vs)?;
     let n = keys.len();
@@ -99,6 +105,14 @@ pub fn fit(
                 model.forward_t(&batch.x, true)
             };
             let loss = criterion::loss(t.criterion, t.label_smoothing, &logits, &batch.y, true);
+            if let Some(report) = &mut on_samples {
+                // Outside autograd: one more loss kernel and a copy, nothing added to backward.
+                let per = tch::no_grad(|| {
+                    criterion::loss(t.criterion, t.label_smoothing, &logits, &batch.y, false)
+                });
+                let values = Vec::<f32>::try_from(&per).expect("per-sample losses are f32");
+                report(&batch.keys, &values);
+            }
             let value = loss.double_value(&[]);
             if !value.is_finite() {
                 out.failure = Some(format!(

@@ -2,9 +2,11 @@
 //!
 //! The trainer never materialises the whole training set: a loader thread gathers the payloads
 //! of the next batches (in the epoch's order) into host buffers while the current batch trains,
-//! up to `depth` batches ahead. Buffers travel back to the loader after use, so steady state
-//! allocates nothing per batch on the Rust side (libtorch copies each batch into its tensor,
-//! on the training device).
+//! up to `depth` chunks ahead. A chunk holds as many whole batches as fit in
+//! [`CHUNK_VALUES`] features (at least one): waking the other thread per batch cost 15% of an
+//! MLP's training time with 64-sample batches. Buffers travel back to the loader after use, so
+//! steady state allocates nothing per batch on the Rust side (libtorch copies each batch into
+//! its tensor, on the training device).
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -15,15 +17,15 @@ use tch::{Device, Tensor};
 
 use crate::store::{SampleStore, StoreError};
 
-/// A batch's host buffers: features row-major and labels, plus its keys.
+/// Features per chunk the loader hands over (256 KiB), rounded to whole batches.
+pub const CHUNK_VALUES: usize = 64 * 1024;
+
+/// Consecutive batches' host buffers: features row-major and labels, plus their keys.
 #[derive(Default)]
-pub struct HostBatch {
-    /// Features, `keys.len() * dim` values.
-    pub x: Vec<f32>,
-    /// Labels.
-    pub y: Vec<i64>,
-    /// Sample keys in batch order.
-    pub keys: Vec<Key>,
+struct HostChunk {
+    x: Vec<f32>,
+    y: Vec<i64>,
+    keys: Vec<Key>,
 }
 
 /// One mini-batch on the training device.
@@ -38,16 +40,19 @@ pub struct Batch {
 
 /// Gathers the batches of one pass over `order` on its own thread.
 pub struct BatchLoader {
-    rx: Option<Receiver<Result<HostBatch, StoreError>>>,
-    recycle: SyncSender<HostBatch>,
+    rx: Option<Receiver<Result<HostChunk, StoreError>>>,
+    recycle: SyncSender<HostChunk>,
     thread: Option<JoinHandle<()>>,
-    dim: i64,
+    /// The chunk being handed out, and the next sample in it.
+    current: Option<(HostChunk, usize)>,
+    batch_size: usize,
+    dim: usize,
     device: Device,
 }
 
 impl BatchLoader {
     /// Starts gathering `order` (sample keys, already shuffled) in batches of `batch_size`,
-    /// up to `depth` batches ahead.
+    /// up to `depth` chunks ahead.
     pub fn start(
         store: Arc<SampleStore>,
         order: Vec<Key>,
@@ -55,19 +60,21 @@ impl BatchLoader {
         depth: usize,
         device: Device,
     ) -> std::io::Result<Self> {
+        let batch_size = batch_size.max(1);
         let (tx, rx) = sync_channel(depth.max(1));
-        let (recycle, spare) = sync_channel::<HostBatch>(depth.max(1) + 2);
-        let dim = store.dim() as i64;
+        let (recycle, spare) = sync_channel::<HostChunk>(depth.max(1) + 2);
+        let dim = store.dim();
+        let per_chunk = (CHUNK_VALUES / (batch_size * dim.max(1))).max(1) * batch_size;
         let thread = std::thread::Builder::new()
             .name("sluice-loader".into())
             .spawn(move || {
-                for chunk in order.chunks(batch_size.max(1)) {
-                    let mut b = spare.try_recv().unwrap_or_default();
-                    b.x.clear();
-                    b.y.clear();
-                    b.keys.clear();
-                    b.keys.extend_from_slice(chunk);
-                    let r = store.gather(chunk, &mut b.x, &mut b.y).map(|()| b);
+                for chunk in order.chunks(per_chunk) {
+                    let mut c = spare.try_recv().unwrap_or_default();
+                    c.x.clear();
+                    c.y.clear();
+                    c.keys.clear();
+                    c.keys.extend_from_slice(chunk);
+                    let r = store.gather(chunk, &mut c.x, &mut c.y).map(|()| c);
                     let failed = r.is_err();
                     // A closed channel: the trainer stopped this pass early.
                     if tx.send(r).is_err() || failed {
@@ -79,6 +86,8 @@ impl BatchLoader {
             rx: Some(rx),
             recycle,
             thread: Some(thread),
+            current: None,
+            batch_size,
             dim,
             device,
         })
@@ -86,18 +95,29 @@ impl BatchLoader {
 
     /// The next batch, or `None` after the last.
     pub fn next_batch(&mut self) -> Option<Result<Batch, StoreError>> {
-        let host = match self.rx.as_ref()?.recv().ok()? {
-            Ok(h) => h,
-            Err(e) => return Some(Err(e)),
-        };
-        let n = host.keys.len() as i64;
-        let x = Tensor::from_slice(&host.x)
-            .view([n, self.dim])
+        if self
+            .current
+            .as_ref()
+            .is_none_or(|(c, at)| *at >= c.keys.len())
+        {
+            if let Some((done, _)) = self.current.take() {
+                // Full: the loader has enough spares; drop this one.
+                let _ = self.recycle.try_send(done);
+            }
+            match self.rx.as_ref()?.recv().ok()? {
+                Ok(c) => self.current = Some((c, 0)),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let (c, at) = self.current.as_mut().expect("a chunk was just taken");
+        let end = (*at + self.batch_size).min(c.keys.len());
+        let n = (end - *at) as i64;
+        let x = Tensor::from_slice(&c.x[*at * self.dim..end * self.dim])
+            .view([n, self.dim as i64])
             .to_device(self.device);
-        let y = Tensor::from_slice(&host.y).to_device(self.device);
-        let keys = host.keys.clone();
-        // Full: the loader has enough spares; drop this one.
-        let _ = self.recycle.try_send(host);
+        let y = Tensor::from_slice(&c.y[*at..end]).to_device(self.device);
+        let keys = c.keys[*at..end].to_vec();
+        *at = end;
         Some(Ok(Batch { x, y, keys }))
     }
 }

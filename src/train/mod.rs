@@ -19,5 +19,5 @@ mod optimizer;
 mod trainer;
 
 pub use device::parse_device;
-pub use fit::{FitOutcome, fit};
+pub use fit::{FitOutcome, OnSampleLosses, fit};
 pub use trainer::{Trainer, TrainerContext, TrainerReport, TriggerDone, digest};

@@ -16,11 +16,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use sluice_dataflows::{TrainingSet, TriggerEvent};
+use sluice_dataflows::{SampleScore, TrainingSet, TriggerEvent};
 use tch::Device;
 use tch::nn;
 
@@ -54,9 +54,45 @@ pub struct TrainerContext {
     pub holdout: Option<(Holdout, usize)>,
     /// A stored model to continue from (`use_previous_model`), when resuming: (id, weights).
     pub initial_model: Option<(String, PathBuf)>,
+    /// Where per-sample losses go (`training.per_sample_feedback`), in batches.
+    pub feedback: Option<Sender<Vec<SampleScore>>>,
     /// Called after each trigger is done (model stored and its events emitted, or skipped);
     /// writes the checkpoint.
     pub on_trigger_done: Option<TriggerDone>,
+}
+
+/// Per-sample scores for the dataflow, in batches of at least this many (a channel message per
+/// training batch would cost more than the scores).
+const FEEDBACK_BATCH: usize = 4096;
+
+/// Collects one trigger's per-sample losses and sends them in batches.
+struct Feedback<'a> {
+    tx: &'a Sender<Vec<SampleScore>>,
+    trigger: u64,
+    pending: Vec<SampleScore>,
+}
+
+impl Feedback<'_> {
+    fn add(&mut self, keys: &[u64], losses: &[f32]) {
+        let trigger = self.trigger;
+        self.pending
+            .extend(keys.iter().zip(losses).map(|(&key, &loss)| SampleScore {
+                key,
+                trigger,
+                loss,
+            }));
+        if self.pending.len() >= FEEDBACK_BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(FEEDBACK_BATCH));
+            // Closed: the dataflow has finished; nothing can use the scores any more.
+            let _ = self.tx.send(batch);
+        }
+    }
 }
 
 /// Hook run after each trigger: the trigger and the id of its model (`None`: no model).
@@ -184,6 +220,16 @@ fn run(
         let parent = cur.id.clone();
         let t = &ctx.training;
         let events = &ctx.events;
+        let mut feedback = ctx.feedback.as_ref().map(|tx| Feedback {
+            tx,
+            trigger: trigger.id,
+            pending: Vec::with_capacity(FEEDBACK_BATCH),
+        });
+        let mut add = |k: &[u64], l: &[f32]| {
+            if let Some(f) = feedback.as_mut() {
+                f.add(k, l);
+            }
+        };
         let outcome = fit(
             &*cur.model,
             &cur.vs,
@@ -204,7 +250,13 @@ fn run(
                 )?;
                 Ok(())
             },
+            ctx.feedback
+                .is_some()
+                .then_some(&mut add as &mut dyn FnMut(&[u64], &[f32])),
         )?;
+        if let Some(f) = &mut feedback {
+            f.flush();
+        }
         let training_ms = started.elapsed().as_millis() as u64;
         let final_loss = outcome.final_loss;
         if let Some(reason) = &outcome.failure {

@@ -1,0 +1,136 @@
+//! `Scores: Latest`: the latest score the trainer reported for each sample.
+//!
+//! - Input: [`SampleScore`] records (the trainer's per-sample loss for samples it trained on),
+//!   batched by the trainer; the operator exchanges them by [`route`]`(key)`, so each worker
+//!   keeps the scores of the keys whose samples (and selection state) it owns.
+//! - State: a [`KeyMap`] from key to [`Score`] (16 bytes of value), shared with the selection
+//!   and downsampling policies of the same worker through [`ScoreBoard`]. A newer report
+//!   replaces an older one: by trigger, then arrival order.
+//! - Time: feedback travels on the samples' event-time domain, stamped with the ingestion
+//!   watermark when it reaches the dataflow, so it never holds back training sets; a policy
+//!   sees the scores that arrived before its trigger closed.
+//! - Cost: O(1) per update, one exchange of 24 bytes.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+
+use crate::sample::{KeyMap, SampleScore, Time, route};
+
+/// What is known of a sample's score.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Score {
+    /// The latest reported loss.
+    pub loss: f32,
+    /// The trigger whose training reported it (the model's age, in triggers).
+    pub trigger: u64,
+}
+
+/// The scores a worker keeps, readable by its policies.
+pub type ScoreBoard = Rc<RefCell<KeyMap<Score>>>;
+
+/// Keeps the latest score per key.
+pub trait KeepScores {
+    /// Consumes the feedback stream; returns this worker's board.
+    fn keep_scores(self) -> ScoreBoard;
+}
+
+impl KeepScores for StreamVec<'_, Time, SampleScore> {
+    fn keep_scores(self) -> ScoreBoard {
+        let board: ScoreBoard = Rc::default();
+        let state = board.clone();
+        self.sink(
+            Exchange::new(|s: &SampleScore| route(s.key)),
+            "Scores: Latest",
+            move |(input, _frontier)| {
+                input.for_each(|_cap, data| {
+                    let mut board = state.borrow_mut();
+                    for s in data.drain(..) {
+                        let score = Score {
+                            loss: s.loss,
+                            trigger: s.trigger,
+                        };
+                        board
+                            .entry(s.key)
+                            .and_modify(|old| {
+                                if s.trigger >= old.trigger {
+                                    *old = score;
+                                }
+                            })
+                            .or_insert(score);
+                    }
+                });
+            },
+        );
+        board
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use timely::dataflow::operators::vec::Input;
+
+    #[test]
+    fn latest_score_per_key_lands_on_the_owning_worker() {
+        for workers in [1, 3] {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let out = seen.clone();
+            timely::execute(timely::Config::process(workers), move |worker| {
+                let (mut input, board) = worker.dataflow::<Time, _, _>(|scope| {
+                    let (input, stream) = scope.new_input::<SampleScore>();
+                    (input, stream.keep_scores())
+                });
+                if worker.index() == 0 {
+                    for (key, trigger, loss) in [(1, 0, 0.5), (2, 0, 0.25), (1, 1, 0.125)] {
+                        input.send(SampleScore { key, trigger, loss });
+                    }
+                    // An older trigger's report does not replace a newer one.
+                    input.send(SampleScore {
+                        key: 1,
+                        trigger: 0,
+                        loss: 9.0,
+                    });
+                }
+                drop(input);
+                while worker.step() {}
+                let peers = worker.peers() as u64;
+                for (k, s) in board.borrow().iter() {
+                    assert_eq!(
+                        route(*k) % peers,
+                        worker.index() as u64,
+                        "key {k} misplaced"
+                    );
+                    out.lock().unwrap().push((*k, *s));
+                }
+            })
+            .unwrap();
+            let mut got = seen.lock().unwrap().clone();
+            got.sort_by_key(|(k, _)| *k);
+            assert_eq!(
+                got,
+                [
+                    (
+                        1,
+                        Score {
+                            loss: 0.125,
+                            trigger: 1
+                        }
+                    ),
+                    (
+                        2,
+                        Score {
+                            loss: 0.25,
+                            trigger: 0
+                        }
+                    )
+                ],
+                "workers={workers}"
+            );
+        }
+    }
+}

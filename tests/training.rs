@@ -66,3 +66,64 @@ fn training_options_reach_the_trainer_and_the_dataflow() {
         assert!(ta.allclose(tb, 0.0, 1e-6, false), "{na} moved");
     }
 }
+
+#[test]
+fn incremental_model_storage_exports_the_same_models() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 2_500, "csv");
+    let full = write_config(dir.path(), "full.toml", &config("csv", 400));
+    let inc = write_config(
+        dir.path(),
+        "inc.toml",
+        &(config("csv", 400)
+            + "\n[model_storage]\nincremental = true\noperator = \"sub\"\n\
+               full_model_interval = 3\nzstd_level = 3\n"),
+    );
+    let (out_full, out_inc) = (dir.path().join("full"), dir.path().join("inc"));
+    run_ok(&full, &out_full, "1");
+    run_ok(&inc, &out_inc, "2");
+    let mut delta_bytes = 0;
+    for i in 0..5 {
+        let id = format!("it-{i:04}");
+        let meta: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out_inc.join(format!("models/{id}.json"))).unwrap(),
+        )
+        .unwrap();
+        // Chains: full, delta, delta, full, delta.
+        let want_delta = i % 3 != 0;
+        assert_eq!(
+            meta["storage"]["delta_of"].is_string(),
+            want_delta,
+            "{meta}"
+        );
+        let file = out_inc
+            .join("models")
+            .join(meta["storage"]["file"].as_str().unwrap());
+        if want_delta {
+            delta_bytes += std::fs::metadata(&file).unwrap().len();
+        }
+        let exported = dir.path().join(format!("{id}.safetensors"));
+        let o = sluice(&[
+            "models",
+            "export",
+            out_inc.to_str().unwrap(),
+            &id,
+            "--out",
+            exported.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            std::fs::read(&exported).unwrap()
+                == std::fs::read(out_full.join(format!("models/{id}.safetensors"))).unwrap(),
+            "{id} differs from the fully stored run"
+        );
+    }
+    // Compressed deltas of fine-tuned weights are smaller than the full files.
+    let full_bytes = std::fs::metadata(out_full.join("models/it-0001.safetensors"))
+        .unwrap()
+        .len();
+    assert!(
+        delta_bytes < 3 * full_bytes,
+        "{delta_bytes} vs 3 x {full_bytes}"
+    );
+}

@@ -18,6 +18,7 @@ const SECTIONS: &[&str] = &[
     "source",
     "model",
     "training",
+    "model_storage",
     "trigger",
     "selection",
     "evaluation",
@@ -99,6 +100,11 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
         Some(v) => section(v, "evaluation", errors).map(Some),
         None => Some(None),
     };
+    let model_storage: Option<low::ModelStorage> = match root.remove("model_storage") {
+        Some(v) => section(v, "model_storage", errors),
+        None => Some(low::ModelStorage::default()),
+    };
+    let model_storage = model_storage.and_then(|m| check_model_storage(m, errors));
     let output: Option<low::Output> = match root.remove("output") {
         Some(v) => section(v, "output", errors),
         None => Some(low::Output::default()),
@@ -127,6 +133,7 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
         source: source?,
         model: model?,
         training: training?,
+        model_storage: model_storage?,
         trigger: trigger?,
         selection: selection?,
         evaluation: evaluation?,
@@ -789,6 +796,43 @@ fn check_training(
     })
 }
 
+fn check_model_storage(
+    m: low::ModelStorage,
+    errors: &mut Vec<ConfigError>,
+) -> Option<ModelStorageSpec> {
+    let before = errors.len();
+    let incremental = m.incremental.unwrap_or(false);
+    let interval = positive_or(
+        m.full_model_interval,
+        10,
+        "model_storage.full_model_interval",
+        errors,
+    );
+    if !incremental && (m.operator.is_some() || m.full_model_interval.is_some()) {
+        err(
+            errors,
+            "model_storage",
+            "operator and full_model_interval apply to incremental = true only",
+        );
+    }
+    let zstd_level = match m.zstd_level {
+        Some(l) if !(1..=22).contains(&l) => {
+            err(
+                errors,
+                "model_storage.zstd_level",
+                "expected an integer in 1..=22",
+            );
+            None
+        }
+        l => l.map(|l| l as i32),
+    };
+    (errors.len() == before).then(|| ModelStorageSpec {
+        incremental: incremental
+            .then(|| (m.operator.unwrap_or_default(), interval.expect("checked"))),
+        zstd_level,
+    })
+}
+
 fn check_schedule(
     s: Option<low::LrScheduler>,
     errors: &mut Vec<ConfigError>,
@@ -1148,5 +1192,27 @@ every = 10
                 .1
                 .contains("holds 784 values")
         );
+    }
+
+    #[test]
+    fn model_storage_keys() {
+        let spec =
+            check(&(GOOD.to_string() + "[model_storage]\nincremental = true\nzstd_level = 3\n"))
+                .unwrap();
+        assert_eq!(
+            spec.model_storage.incremental,
+            Some((DiffOperator::Xor, 10))
+        );
+        assert_eq!(spec.model_storage.zstd_level, Some(3));
+        assert_eq!(
+            check(GOOD).unwrap().model_storage,
+            ModelStorageSpec::default()
+        );
+        let e =
+            check(&(GOOD.to_string() + "[model_storage]\noperator = \"sub\"\nzstd_level = 30\n"))
+                .unwrap_err();
+        let mut k = keys(&e);
+        k.sort();
+        assert_eq!(k, ["model_storage", "model_storage.zstd_level"], "{e}");
     }
 }

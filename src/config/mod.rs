@@ -17,9 +17,9 @@ mod spec;
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse};
 pub use spec::{
-    Architecture, CnnConfig, ColumnSpec, Criterion, DlrmConfig, EvaluationSpec, FileFormat,
-    InputSpec, KafkaOutputSpec, KafkaSourceSpec, LatePolicy, MODEL_IDS, MlpConfig, ModelSpec,
-    OptimizerAlgorithm, OptimizerSpec, OutputSpec, PipelineSpec, ResNetConfig, ScheduleKind,
-    ScheduleSpec, SelectionSpec, SourceSpec, StepEvery, TextConfig, TimeUnit, TrainingSpec,
-    TriggerSpec, Until, ValueFormat,
+    Architecture, CnnConfig, ColumnSpec, Criterion, DiffOperator, DlrmConfig, EvaluationSpec,
+    FileFormat, InputSpec, KafkaOutputSpec, KafkaSourceSpec, LatePolicy, MODEL_IDS, MlpConfig,
+    ModelSpec, ModelStorageSpec, OptimizerAlgorithm, OptimizerSpec, OutputSpec, PipelineSpec,
+    ResNetConfig, ScheduleKind, ScheduleSpec, SelectionSpec, SourceSpec, StepEvery, TextConfig,
+    TimeUnit, TrainingSpec, TriggerSpec, Until, ValueFormat,
 };

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 pub use super::low::{
-    Algorithm as OptimizerAlgorithm, Criterion, Format as FileFormat, Late as LatePolicy,
-    ScheduleKind, StepEvery, Unit as TimeUnit, Until,
+    Algorithm as OptimizerAlgorithm, Criterion, DiffOperator, Format as FileFormat,
+    Late as LatePolicy, ScheduleKind, StepEvery, Unit as TimeUnit, Until,
 };
 pub use super::models::{
     Architecture, CnnConfig, DlrmConfig, MODEL_IDS, MlpConfig, ModelSpec, ResNetConfig, TextConfig,
@@ -28,6 +28,8 @@ pub struct PipelineSpec {
     pub model: ModelSpec,
     /// `[training]`.
     pub training: TrainingSpec,
+    /// `[model_storage]`.
+    pub model_storage: ModelStorageSpec,
     /// `[trigger]`.
     pub trigger: TriggerSpec,
     /// `[selection]`.
@@ -146,6 +148,15 @@ pub struct OptimizerSpec {
     pub eps: f64,
     /// (name prefix, learning rate) per parameter group; other parameters use `lr`.
     pub param_groups: Vec<(String, f64)>,
+}
+
+/// `[model_storage]`: how model artifacts are written.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelStorageSpec {
+    /// Store models trained from a parent as differences: (operator, full_model_interval).
+    pub incremental: Option<(DiffOperator, u64)>,
+    /// zstd level for the weights files (`None`: uncompressed).
+    pub zstd_level: Option<i32>,
 }
 
 /// A learning-rate schedule: a factor on every group's base rate, per step (batch or epoch).

@@ -355,7 +355,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         spec.output.kafka.as_ref(),
         resume.as_ref().map(|cp| cp.trigger_id),
     )?);
-    let models = ModelStore::create(&run_dir.join("models"))?;
+    let models = ModelStore::create(&run_dir.join("models"), spec.model_storage.clone())?;
     let samples = Arc::new(SampleStore::new(dim, workers));
 
     let shared = Arc::new(Shared {
@@ -401,11 +401,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         events: events.clone(),
         holdout,
         feedback,
-        initial_model: resume.as_ref().and_then(|cp| {
-            let id = cp.model_id.clone()?;
-            let path = run_dir.join("models").join(format!("{id}.safetensors"));
-            Some((id, path))
-        }),
+        initial_model: resume.as_ref().and_then(|cp| cp.model_id.clone()),
         on_trigger_done: match &shared.source {
             Input::Kafka { .. } => {
                 let (shared, run_dir) = (shared.clone(), run_dir.clone());

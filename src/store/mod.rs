@@ -3,10 +3,10 @@
 //! | file | responsibility |
 //! |---|---|
 //! | `samples.rs` | [`SampleStore`]: feature payloads by key, sharded like the dataflow exchange |
-//! | `models.rs` | [`ModelStore`]: `<model_id>.safetensors` + `<model_id>.json`, written atomically |
+//! | `models.rs` | [`ModelStore`]: weights (full, or deltas to the parent) + `<model_id>.json`, written atomically; fetch by id |
 
 mod models;
 mod samples;
 
-pub use models::{ModelMetadata, ModelStore};
+pub use models::{DiffOperator, ModelMetadata, ModelStore, Storage, StoragePolicy};
 pub use samples::{SampleStore, StoreError};

@@ -1,13 +1,31 @@
-//! The model store: one `<model_id>.safetensors` + `<model_id>.json` pair per trained model in a
-//! directory. Both files are written to a temporary name, fsynced and renamed, so a reader (or a
-//! crash) never sees half an artifact; the JSON is renamed last and marks the pair complete.
+//! The model store: one weights file + `<model_id>.json` per trained model in a directory.
+//! Files are written to a temporary name, fsynced and renamed, so a reader (or a crash) never
+//! sees half an artifact; the JSON is renamed last and marks the pair complete.
+//!
+//! Storage (`[model_storage]`, Modyn's full and incremental strategies):
+//! - full: `<id>.safetensors`, loadable as is;
+//! - incremental: a model trained from a parent stores only its difference to the parent,
+//!   `<id>.delta.safetensors`: per tensor, the parent's and the model's 32-bit words combined by
+//!   `xor` or `sub` (wrapping subtraction of the bit patterns), so reconstruction is exact.
+//!   Every `full_model_interval`-th model of a chain is stored full, bounding the chain;
+//! - optionally zstd-compressed (`.zst` appended); deltas of slowly changing weights compress
+//!   well, since their leading bits are mostly zero.
+//!
+//! [`ModelStore::fetch`] rebuilds any model's full safetensors bytes by id (following its
+//! parents); `sluice models export` writes them to a file.
+//!
+//! The store handles safetensors bytes only (the `safetensors` crate); tch stays in the trainer.
 
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 use sluice_dataflows::Position;
+
+pub use crate::config::{DiffOperator, ModelStorageSpec as StoragePolicy};
 
 /// Metadata written next to each model's weights: enough to rebuild the architecture in Python
 /// and to know what data it saw.
@@ -43,27 +61,48 @@ pub struct ModelMetadata {
     pub created_ms: u64,
     /// Sluice version that wrote it.
     pub sluice_version: String,
+    /// How the weights are stored (set by the store).
+    #[serde(default)]
+    pub storage: Storage,
+}
+
+/// How a model's weights are stored.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Storage {
+    /// The weights file, in the model directory.
+    pub file: String,
+    /// The model whose weights the file is a difference to (`None`: full weights).
+    pub delta_of: Option<String>,
+    /// The difference operator of a delta.
+    pub operator: Option<DiffOperator>,
+    /// Deltas between this model and the last full one.
+    pub chain: u64,
+    /// zstd-compressed.
+    pub compressed: bool,
 }
 
 /// A directory of model artifacts.
 #[derive(Clone, Debug)]
 pub struct ModelStore {
     dir: PathBuf,
+    policy: StoragePolicy,
+    /// The last stored model's full weights: the usual parent of the next one.
+    last: Arc<Mutex<Option<Cached>>>,
 }
+
+/// A model id with its full safetensors bytes.
+type Cached = (String, Arc<Vec<u8>>);
 
 impl ModelStore {
     /// Opens (creating) the model directory.
-    pub fn create(dir: &Path) -> std::io::Result<Self> {
+    pub fn create(dir: &Path, policy: StoragePolicy) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
         Ok(Self {
             dir: dir.to_path_buf(),
+            policy,
+            last: Arc::default(),
         })
-    }
-
-    /// Path of a model's weights.
-    pub fn weights_path(&self, model_id: &str) -> PathBuf {
-        self.dir.join(format!("{model_id}.safetensors"))
     }
 
     /// Path of a model's metadata.
@@ -71,28 +110,306 @@ impl ModelStore {
         self.dir.join(format!("{model_id}.json"))
     }
 
-    /// Stores a model: `write_weights` writes the safetensors file to the path it is given
-    /// (a temporary name), then the metadata follows; both are renamed into place.
+    /// A model's metadata.
+    pub fn metadata(&self, model_id: &str) -> std::io::Result<ModelMetadata> {
+        let path = self.metadata_path(model_id);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        serde_json::from_slice(&bytes).map_err(|e| invalid(&path, e))
+    }
+
+    /// Stores a model: `write_weights` writes its full safetensors file to the path it is given
+    /// (a temporary name); the store keeps it, or its difference to the parent, then writes the
+    /// metadata. Returns the weights file's path.
     pub fn put(
         &self,
         meta: &ModelMetadata,
         write_weights: impl FnOnce(&Path) -> Result<(), String>,
     ) -> std::io::Result<PathBuf> {
-        let weights = self.weights_path(&meta.model_id);
+        let id = &meta.model_id;
         // The extension stays `.safetensors`: tch picks the format from it.
-        let tmp = self.dir.join(format!(".{}.tmp.safetensors", meta.model_id));
+        let tmp = self.dir.join(format!(".{id}.tmp.safetensors"));
         write_weights(&tmp)
             .map_err(|e| std::io::Error::other(format!("{}: {e}", tmp.display())))?;
-        File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, &weights)?;
+        let full = Arc::new(std::fs::read(&tmp)?);
+        std::fs::remove_file(&tmp)?;
 
-        let json = self.metadata_path(&meta.model_id);
-        let tmp = self.dir.join(format!(".{}.json.tmp", meta.model_id));
-        let mut f = File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(meta).expect("metadata serialises"))?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &json)?;
+        let mut storage = Storage {
+            compressed: self.policy.zstd_level.is_some(),
+            ..Storage::default()
+        };
+        let mut bytes = None;
+        if let (Some((op, interval)), Some(parent)) = (self.policy.incremental, &meta.parent_model)
+            && let Ok(pmeta) = self.metadata(parent)
+            && pmeta.storage.chain + 1 < interval
+        {
+            let base = self.fetch(parent)?;
+            if let Some(d) = delta(&base, &full, op, false).map_err(|e| invalid(&tmp, e))? {
+                storage.delta_of = Some(parent.to_string());
+                storage.operator = Some(op);
+                storage.chain = pmeta.storage.chain + 1;
+                bytes = Some(d);
+            }
+        }
+        let bytes = bytes.unwrap_or_else(|| full.as_ref().clone());
+        let bytes = match self.policy.zstd_level {
+            Some(level) => zstd::encode_all(bytes.as_slice(), level)?,
+            None => bytes,
+        };
+        storage.file = format!(
+            "{id}{}.safetensors{}",
+            if storage.delta_of.is_some() {
+                ".delta"
+            } else {
+                ""
+            },
+            if storage.compressed { ".zst" } else { "" }
+        );
+        let weights = self.dir.join(&storage.file);
+        write_atomically(
+            &self.dir.join(format!(".{}.tmp", storage.file)),
+            &weights,
+            &bytes,
+        )?;
+
+        let meta = ModelMetadata {
+            storage,
+            ..meta.clone()
+        };
+        write_atomically(
+            &self.dir.join(format!(".{id}.json.tmp")),
+            &self.metadata_path(id),
+            &serde_json::to_vec_pretty(&meta).expect("metadata serialises"),
+        )?;
         File::open(&self.dir)?.sync_all()?;
+        *self.last.lock().expect("model cache poisoned") = Some((id.clone(), full));
         Ok(weights)
+    }
+
+    /// A model's full safetensors bytes, rebuilt from its deltas when stored incrementally.
+    pub fn fetch(&self, model_id: &str) -> std::io::Result<Arc<Vec<u8>>> {
+        if let Some((id, bytes)) = &*self.last.lock().expect("model cache poisoned")
+            && id == model_id
+        {
+            return Ok(bytes.clone());
+        }
+        let meta = self.metadata(model_id)?;
+        let path = self.dir.join(&meta.storage.file);
+        let mut bytes = std::fs::read(&path)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        if meta.storage.compressed {
+            bytes = zstd::decode_all(bytes.as_slice()).map_err(|e| invalid(&path, e))?;
+        }
+        match (&meta.storage.delta_of, meta.storage.operator) {
+            (Some(base), Some(op)) => {
+                let base = self.fetch(base)?;
+                let full = delta(&base, &bytes, op, true)
+                    .map_err(|e| invalid(&path, e))?
+                    .ok_or_else(|| invalid(&path, "delta does not match its base model"))?;
+                Ok(Arc::new(full))
+            }
+            _ => Ok(Arc::new(bytes)),
+        }
+    }
+
+    /// Writes a model's full weights to `path` (a loadable safetensors file).
+    pub fn export(&self, model_id: &str, path: &Path) -> std::io::Result<()> {
+        let bytes = self.fetch(model_id)?;
+        let tmp = path.with_extension("tmp.safetensors");
+        write_atomically(&tmp, path, &bytes)
+    }
+}
+
+/// Combines two safetensors files tensor by tensor: `undo = false` gives the delta of `child`
+/// to `base`; `undo = true` applies the delta `child` to `base`. `None` when the files do not
+/// line up (other names, shapes or dtypes, or not 32-bit tensors): store the model full.
+fn delta(
+    base: &[u8],
+    child: &[u8],
+    op: DiffOperator,
+    undo: bool,
+) -> Result<Option<Vec<u8>>, String> {
+    let b = SafeTensors::deserialize(base).map_err(|e| format!("{e:?}"))?;
+    let c = SafeTensors::deserialize(child).map_err(|e| format!("{e:?}"))?;
+    let mut names: Vec<&String> = c.names();
+    names.sort();
+    let mut b_names = b.names();
+    b_names.sort();
+    if names != b_names {
+        return Ok(None);
+    }
+    // Deltas are words of no meaning as floats: typed U32 so nothing loads them as weights.
+    let (from, to) = if undo {
+        (Dtype::U32, Dtype::F32)
+    } else {
+        (Dtype::F32, Dtype::U32)
+    };
+    let mut out: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for name in names {
+        let (bt, ct) = (
+            b.tensor(name).map_err(|e| format!("{e:?}"))?,
+            c.tensor(name).map_err(|e| format!("{e:?}"))?,
+        );
+        if bt.dtype() != Dtype::F32 || ct.dtype() != from || bt.shape() != ct.shape() {
+            return Ok(None);
+        }
+        let data: Vec<u8> = bt
+            .data()
+            .chunks_exact(4)
+            .zip(ct.data().chunks_exact(4))
+            .flat_map(|(p, x)| {
+                let p = u32::from_le_bytes(p.try_into().expect("4 bytes"));
+                let x = u32::from_le_bytes(x.try_into().expect("4 bytes"));
+                let w = match (op, undo) {
+                    (DiffOperator::Xor, _) => x ^ p,
+                    (DiffOperator::Sub, false) => x.wrapping_sub(p),
+                    (DiffOperator::Sub, true) => x.wrapping_add(p),
+                };
+                w.to_le_bytes()
+            })
+            .collect();
+        out.push((name.clone(), ct.shape().to_vec(), data));
+    }
+    let views: Vec<(String, TensorView<'_>)> = out
+        .iter()
+        .map(|(n, shape, data)| {
+            TensorView::new(to, shape.clone(), data)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| format!("{e:?}"))
+        })
+        .collect::<Result<_, _>>()?;
+    safetensors::serialize(views, &None)
+        .map(Some)
+        .map_err(|e| format!("{e:?}"))
+}
+
+fn write_atomically(tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = File::create(tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(tmp, path)
+}
+
+fn invalid(path: &Path, e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("{}: {e}", path.display()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(id: &str, parent: Option<&str>) -> ModelMetadata {
+        ModelMetadata {
+            model_id: id.into(),
+            pipeline: "p".into(),
+            trigger_id: 0,
+            first: Position::default(),
+            boundary: Position::default(),
+            samples: 0,
+            training_set_digest: String::new(),
+            training_ms: 0,
+            final_loss: 0.0,
+            parent_model: parent.map(String::from),
+            architecture: serde_json::Value::Null,
+            feature_names: Vec::new(),
+            parameters: Vec::new(),
+            created_ms: 0,
+            sluice_version: String::new(),
+            storage: Storage::default(),
+        }
+    }
+
+    fn weights(values: &[(&str, Vec<f32>)]) -> Vec<u8> {
+        let data: Vec<(String, Vec<u8>, usize)> = values
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                    v.len(),
+                )
+            })
+            .collect();
+        let views: Vec<(String, TensorView<'_>)> = data
+            .iter()
+            .map(|(n, d, len)| {
+                (
+                    n.clone(),
+                    TensorView::new(Dtype::F32, vec![*len], d).unwrap(),
+                )
+            })
+            .collect();
+        safetensors::serialize(views, &None).unwrap()
+    }
+
+    #[test]
+    fn incremental_models_reload_bit_identical() {
+        for (op, zstd) in [(DiffOperator::Xor, None), (DiffOperator::Sub, Some(3))] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = ModelStore::create(
+                dir.path(),
+                StoragePolicy {
+                    incremental: Some((op, 3)),
+                    zstd_level: zstd,
+                },
+            )
+            .unwrap();
+            // A chain of 5 models, each a small step from its parent; NaN and -0.0 included.
+            let mut w = vec![0.5f32, -1.25, 3.0e-8, f32::NAN, -0.0, 1.0e30];
+            let mut files = Vec::new();
+            for i in 0..5 {
+                w.iter_mut().for_each(|x| *x += 1e-3 * i as f32);
+                let bytes = weights(&[("a.weight", w.clone()), ("b", vec![i as f32; 3])]);
+                let parent = (i > 0).then(|| format!("m{}", i - 1));
+                let path = store
+                    .put(&meta(&format!("m{i}"), parent.as_deref()), |p| {
+                        std::fs::write(p, &bytes).map_err(|e| e.to_string())
+                    })
+                    .unwrap();
+                files.push((format!("m{i}"), bytes, path));
+            }
+            // Full, delta, delta, full (interval 3), delta.
+            let chains: Vec<u64> = (0..5)
+                .map(|i| store.metadata(&format!("m{i}")).unwrap().storage.chain)
+                .collect();
+            assert_eq!(chains, [0, 1, 2, 0, 1], "{op:?}");
+            assert!(files[1].2.to_str().unwrap().contains(".delta.safetensors"));
+            // A fresh store (no cache) rebuilds every model exactly.
+            let reopened = ModelStore::create(dir.path(), StoragePolicy::default()).unwrap();
+            for (id, bytes, _) in &files {
+                assert_eq!(*reopened.fetch(id).unwrap(), *bytes, "{id} ({op:?})");
+            }
+            let out = dir.path().join("m4-full.safetensors");
+            reopened.export("m4", &out).unwrap();
+            assert_eq!(std::fs::read(&out).unwrap(), files[4].1);
+        }
+    }
+
+    #[test]
+    fn models_that_do_not_line_up_are_stored_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModelStore::create(
+            dir.path(),
+            StoragePolicy {
+                incremental: Some((DiffOperator::Xor, 10)),
+                zstd_level: None,
+            },
+        )
+        .unwrap();
+        for (id, parent, bytes) in [
+            ("a", None, weights(&[("x", vec![1.0, 2.0])])),
+            ("b", Some("a"), weights(&[("x", vec![1.0, 2.0, 3.0])])),
+        ] {
+            store
+                .put(&meta(id, parent), |p| {
+                    std::fs::write(p, &bytes).map_err(|e| e.to_string())
+                })
+                .unwrap();
+        }
+        let b = store.metadata("b").unwrap().storage;
+        assert_eq!((b.delta_of, b.file.as_str()), (None, "b.safetensors"));
     }
 }

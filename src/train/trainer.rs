@@ -52,8 +52,8 @@ pub struct TrainerContext {
     pub events: Arc<EventSink>,
     /// Held-out data and inference batch size, if `[evaluation]` is configured.
     pub holdout: Option<(Holdout, usize)>,
-    /// A stored model to continue from (`use_previous_model`), when resuming: (id, weights).
-    pub initial_model: Option<(String, PathBuf)>,
+    /// A stored model (id) to continue from (`use_previous_model`), when resuming.
+    pub initial_model: Option<String>,
     /// Where per-sample losses go (`training.per_sample_feedback`), in batches.
     pub feedback: Option<Sender<Vec<SampleScore>>>,
     /// Called after each trigger is done (model stored and its events emitted, or skipped);
@@ -148,8 +148,17 @@ struct Current {
     model: Box<dyn Model>,
     /// The stored model these parameters are (`None`: fresh or `initial_model`).
     id: Option<String>,
-    /// A file holding these parameters, to restore them after a failed training.
-    weights: Option<PathBuf>,
+    /// Where these parameters can be reloaded from after a failed training.
+    weights: Option<Weights>,
+}
+
+/// Parameters to load.
+#[derive(Clone, Debug)]
+enum Weights {
+    /// A model in the model store (full or incremental), by id.
+    Stored(String),
+    /// A safetensors file (`training.initial_model`).
+    File(PathBuf),
 }
 
 fn fresh(ctx: &TrainerContext, device: Device) -> anyhow::Result<Current> {
@@ -165,18 +174,28 @@ fn fresh(ctx: &TrainerContext, device: Device) -> anyhow::Result<Current> {
     })
 }
 
-/// A model with the parameters of `weights`, known as `id`.
-fn load(
-    ctx: &TrainerContext,
-    device: Device,
-    id: Option<String>,
-    weights: &std::path::Path,
-) -> anyhow::Result<Current> {
+/// A model with the parameters of `weights`.
+fn load(ctx: &TrainerContext, device: Device, weights: Weights) -> anyhow::Result<Current> {
     let mut c = fresh(ctx, device)?;
-    c.vs.load(weights)
-        .map_err(|e| anyhow::anyhow!("loading {}: {e}", weights.display()))?;
-    c.id = id;
-    c.weights = Some(weights.to_path_buf());
+    match &weights {
+        Weights::File(path) => {
+            c.vs.load(path)
+                .map_err(|e| anyhow::anyhow!("loading {}: {e}", path.display()))?
+        }
+        Weights::Stored(id) => {
+            // Rebuilt by the store (deltas applied), through a file tch can read.
+            let tmp = ctx
+                .run_dir
+                .join("models")
+                .join(format!(".load-{id}.safetensors"));
+            ctx.models.export(id, &tmp)?;
+            let loaded = c.vs.load(&tmp);
+            std::fs::remove_file(&tmp)?;
+            loaded.map_err(|e| anyhow::anyhow!("loading model {id}: {e}"))?;
+            c.id = Some(id.clone());
+        }
+    }
+    c.weights = Some(weights);
     Ok(c)
 }
 
@@ -188,10 +207,10 @@ fn run(
     tch::set_num_threads(ctx.training.num_threads as i32);
     let mut report = TrainerReport::default();
     let mut current: Option<Current> = match (&ctx.initial_model, &ctx.training.initial_model) {
-        (Some((id, path)), _) if ctx.training.use_previous_model => {
-            Some(load(&ctx, device, Some(id.clone()), path)?)
+        (Some(id), _) if ctx.training.use_previous_model => {
+            Some(load(&ctx, device, Weights::Stored(id.clone()))?)
         }
-        (_, Some(path)) => Some(load(&ctx, device, None, path)?),
+        (_, Some(path)) => Some(load(&ctx, device, Weights::File(path.clone()))?),
         _ => None,
     };
     let mut keys: Vec<u64> = Vec::new();
@@ -213,7 +232,7 @@ fn run(
         let mut cur = match current.take() {
             Some(c) if ctx.training.use_previous_model => c,
             _ => match &ctx.training.initial_model {
-                Some(path) => load(&ctx, device, None, path)?,
+                Some(path) => load(&ctx, device, Weights::File(path.clone()))?,
                 None => fresh(&ctx, device)?,
             },
         };
@@ -275,9 +294,9 @@ fn run(
             )?;
             report.failed += 1;
             // The broken parameters go; the model in service stays.
-            current = match (cur.id.clone(), cur.weights.clone()) {
-                (id, Some(w)) => Some(load(&ctx, device, id, &w)?),
-                _ => None,
+            current = match cur.weights.clone() {
+                Some(w) => Some(load(&ctx, device, w)?),
+                None => None,
             };
             if let Some(done) = &ctx.on_trigger_done {
                 done(trigger, parent.as_deref())?;
@@ -314,6 +333,7 @@ fn run(
             },
             created_ms: unix_ms(),
             sluice_version: env!("CARGO_PKG_VERSION").into(),
+            storage: Default::default(),
         };
         let store_started = Instant::now();
         let path = ctx
@@ -413,8 +433,8 @@ fn run(
         if let Some(done) = &ctx.on_trigger_done {
             done(trigger, Some(&model_id))?;
         }
+        cur.weights = Some(Weights::Stored(model_id.clone()));
         cur.id = Some(model_id);
-        cur.weights = Some(path);
         current = Some(cur);
     }
     Ok(report)

@@ -54,6 +54,7 @@ fn training(batch_size: usize) -> TrainingSpec {
         num_samples_to_pass: None,
         initial_model: None,
         record_loss_every: None,
+        checkpoint_every_steps: None,
         amp: false,
         per_sample_feedback: false,
     }
@@ -124,6 +125,7 @@ fn sluice_fit(case: &Case, store: &Arc<SampleStore>, keys: &[u64], feedback: boo
         0,
         Device::Cpu,
         &mut |_, _| Ok(()),
+        None,
         feedback.then_some(&mut report as &mut dyn FnMut(&[u64], &[f32])),
     )
     .unwrap();

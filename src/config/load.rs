@@ -743,6 +743,9 @@ fn check_training(
     let record_loss_every = t
         .record_loss_every
         .map(|n| positive_or(Some(n), 1, "training.record_loss_every", errors));
+    let checkpoint_every_steps = t
+        .checkpoint_every_steps
+        .map(|n| positive_or(Some(n), 1, "training.checkpoint_every_steps", errors));
     let initial_model = t.initial_model.map(|p| base.join(p));
     if let Some(p) = &initial_model
         && !p.is_file()
@@ -772,6 +775,7 @@ fn check_training(
         num_samples_to_pass: num_samples_to_pass.map(|n| n.expect("checked")),
         initial_model,
         record_loss_every: record_loss_every.map(|n| n.expect("checked")),
+        checkpoint_every_steps: checkpoint_every_steps.map(|n| n.expect("checked")),
         amp,
         per_sample_feedback: t.per_sample_feedback.unwrap_or(false),
         device,

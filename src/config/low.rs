@@ -347,6 +347,9 @@ pub struct Training {
     /// A `metrics` event with the training loss every this many optimizer steps.
     #[serde(default)]
     pub record_loss_every: Option<i64>,
+    /// Save the weights being trained every this many optimizer steps.
+    #[serde(default)]
+    pub checkpoint_every_steps: Option<i64>,
     /// Mixed precision (autocast) on CUDA devices.
     #[serde(default)]
     pub amp: Option<bool>,

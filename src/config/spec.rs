@@ -229,6 +229,8 @@ pub struct TrainingSpec {
     pub initial_model: Option<PathBuf>,
     /// Loss `metrics` event every this many optimizer steps.
     pub record_loss_every: Option<u64>,
+    /// In-progress weights saved every this many optimizer steps.
+    pub checkpoint_every_steps: Option<u64>,
     /// Mixed precision on CUDA.
     pub amp: bool,
     /// Per-sample losses flow back into the dataflow.

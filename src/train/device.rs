@@ -12,9 +12,12 @@ pub fn parse_device(name: &str) -> Result<Device, String> {
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| format!("device `{name}`: expected `cpu` or `cuda:N`"))?;
     if !tch::Cuda::is_available() {
-        return Err(format!(
-            "device `{name}`: CUDA is not available on this machine"
-        ));
+        let hint = if cfg!(feature = "cuda") {
+            "no CUDA device or driver found"
+        } else {
+            "this build has no CUDA backend (build with `--features cuda`, see README)"
+        };
+        return Err(format!("device `{name}`: CUDA is not available: {hint}"));
     }
     let count = tch::Cuda::device_count() as usize;
     if n >= count {

@@ -6,6 +6,7 @@
 //! epoch); batches hold the same samples in the same order whatever the number of dataflow
 //! workers, and the trainer runs with a fixed number of libtorch threads.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use rand::SeedableRng;
@@ -42,7 +43,8 @@ pub struct FitOutcome {
 pub type OnSampleLosses<'a> = &'a mut dyn FnMut(&[Key], &[f32]);
 
 /// Trains `model` (its parameters in `vs`) on the samples `keys` of trigger `trigger`.
-/// `on_loss(step, loss)` is called every `record_loss_every` steps; `on_samples`, when given,
+/// `on_loss(step, loss)` is called every `record_loss_every` steps; with `checkpoint_every_steps`,
+/// the weights are saved to `checkpoint` (atomically) that often; `on_samples`, when given,
 /// after every batch with each sample's loss from the same forward pass (the batch loss is
 /// their mean).
 #[allow(clippy::too_many_arguments)]
@@ -55,6 +57,7 @@ pub fn fit(
     trigger: u64,
     device: Device,
     on_loss: &mut dyn FnMut(u64, f64) -> anyhow::Result<()>,
+    checkpoint: Option<&Path>,
     mut on_samples: Option<OnSampleLosses<'_>>,
 ) -> anyhow::Result<FitOutcome> {
     let mut opt = optimizer::build(&t.optimizer, vs)?;
@@ -136,6 +139,14 @@ pub fn fit(
             {
                 on_loss(out.steps, value)?;
             }
+            if let (Some(every), Some(path)) = (t.checkpoint_every_steps, checkpoint)
+                && out.steps % every == 0
+            {
+                // `.safetensors` last: tch picks the format from the extension.
+                let tmp = path.with_extension("tmp.safetensors");
+                vs.save(&tmp)?;
+                std::fs::rename(&tmp, path)?;
+            }
         }
         out.final_loss = loss_sum / batches.max(1) as f64;
         tracing::debug!(trigger, epoch, loss = out.final_loss, "training epoch");
@@ -148,4 +159,126 @@ fn mix(seed: u64, trigger: u64, epoch: u64) -> u64 {
     sluice_dataflows::route(
         seed ^ sluice_dataflows::route(trigger ^ sluice_dataflows::route(epoch)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{
+        Architecture, Criterion, MlpConfig, ModelSpec, OptimizerAlgorithm, OptimizerSpec,
+        ScheduleSpec,
+    };
+    use crate::train::models;
+
+    fn spec(epochs: usize) -> TrainingSpec {
+        TrainingSpec {
+            device: "cpu".into(),
+            batch_size: 32,
+            epochs_per_trigger: epochs,
+            shuffle: true,
+            seed: 3,
+            use_previous_model: true,
+            drop_last_batch: false,
+            num_threads: 1,
+            queue_capacity: 2,
+            optimizer: OptimizerSpec {
+                algorithm: OptimizerAlgorithm::Sgd,
+                lr: 0.1,
+                momentum: 0.0,
+                nesterov: false,
+                weight_decay: 0.0,
+                betas: [0.9, 0.999],
+                eps: 1e-8,
+                param_groups: Vec::new(),
+            },
+            schedule: ScheduleSpec::default(),
+            criterion: Criterion::CrossEntropy,
+            label_smoothing: 0.0,
+            grad_clip_norm: None,
+            num_samples_to_pass: None,
+            initial_model: None,
+            record_loss_every: Some(3),
+            checkpoint_every_steps: Some(2),
+            amp: false,
+            per_sample_feedback: true,
+        }
+    }
+
+    #[test]
+    fn steps_losses_caps_and_checkpoints() {
+        let store = Arc::new(SampleStore::new(2, 1));
+        let feats: Vec<[f32; 2]> = (0..100).map(|k| [k as f32 / 100.0, 1.0]).collect();
+        assert!(
+            store
+                .insert((0..100u64).map(|k| (k, (k % 2) as i64, &feats[k as usize][..])))
+                .is_empty()
+        );
+        let keys: Vec<Key> = (0..100).collect();
+        let model_spec = ModelSpec {
+            num_classes: 2,
+            arch: Architecture::Mlp(MlpConfig { hidden: vec![4] }),
+        };
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = models::build(&model_spec, &vs.root(), 2).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ck = dir.path().join("ck.safetensors");
+        let (mut logged, mut scored) = (Vec::new(), Vec::new());
+        let mut on_samples = |k: &[Key], l: &[f32]| {
+            assert_eq!(k.len(), l.len());
+            scored.extend_from_slice(k);
+        };
+        // 2 epochs of 100 samples in batches of 32: 4 steps each (the last batch has 4).
+        let out = fit(
+            &*model,
+            &vs,
+            &spec(2),
+            &store,
+            &keys,
+            0,
+            Device::Cpu,
+            &mut |step, loss| {
+                assert!(loss.is_finite());
+                logged.push(step);
+                Ok(())
+            },
+            Some(&ck),
+            Some(&mut on_samples),
+        )
+        .unwrap();
+        assert_eq!((out.steps, out.samples_passed), (8, 200));
+        assert_eq!(logged, [3, 6]);
+        // Every sample reported once per epoch, in the epoch's shuffled order.
+        assert_eq!(scored.len(), 200);
+        let mut first: Vec<Key> = scored[..100].to_vec();
+        first.sort_unstable();
+        assert_eq!(first, keys);
+        assert_ne!(scored[..100], scored[100..], "epochs reshuffle");
+        // The last checkpoint (step 8) holds the final weights.
+        let vs2 = nn::VarStore::new(Device::Cpu);
+        let _m2 = models::build(&model_spec, &vs2.root(), 2).unwrap();
+        let mut vs2 = vs2;
+        vs2.load(&ck).unwrap();
+        for (name, t) in vs.variables() {
+            assert!(t.equal(&vs2.variables()[&name]), "{name}");
+        }
+        // The sample cap stops mid-epoch.
+        let capped = TrainingSpec {
+            num_samples_to_pass: Some(70),
+            ..spec(2)
+        };
+        let out = fit(
+            &*model,
+            &vs,
+            &capped,
+            &store,
+            &keys,
+            1,
+            Device::Cpu,
+            &mut |_, _| Ok(()),
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!((out.steps, out.samples_passed), (3, 70));
+    }
 }

@@ -244,6 +244,14 @@ fn run(
             trigger: trigger.id,
             pending: Vec::with_capacity(FEEDBACK_BATCH),
         });
+        // In-progress weights (`checkpoint_every_steps`), removed once training is over.
+        let checkpoint = ctx
+            .run_dir
+            .join("training")
+            .join(format!("{}-{:04}.safetensors", ctx.pipeline, trigger.id));
+        if t.checkpoint_every_steps.is_some() {
+            std::fs::create_dir_all(checkpoint.parent().expect("in the run directory"))?;
+        }
         let mut add = |k: &[u64], l: &[f32]| {
             if let Some(f) = feedback.as_mut() {
                 f.add(k, l);
@@ -269,6 +277,7 @@ fn run(
                 )?;
                 Ok(())
             },
+            t.checkpoint_every_steps.map(|_| checkpoint.as_path()),
             ctx.feedback
                 .is_some()
                 .then_some(&mut add as &mut dyn FnMut(&[u64], &[f32])),
@@ -278,6 +287,9 @@ fn run(
         }
         let training_ms = started.elapsed().as_millis() as u64;
         let final_loss = outcome.final_loss;
+        if checkpoint.exists() {
+            std::fs::remove_file(&checkpoint)?;
+        }
         if let Some(reason) = &outcome.failure {
             tracing::error!(
                 trigger = trigger.id,

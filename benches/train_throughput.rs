@@ -17,8 +17,7 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use sluice::config::{
-    Architecture, Criterion, MlpConfig, ModelSpec, OptimizerAlgorithm, OptimizerSpec, ResNetConfig,
-    ScheduleSpec, TrainingSpec,
+    Architecture, MlpConfig, ModelSpec, OptimizerSpec, ResNetConfig, TrainingSpec,
 };
 use sluice::store::SampleStore;
 use sluice::train::{fit, models};
@@ -28,35 +27,15 @@ use tch::{Device, Kind, Tensor};
 
 fn training(batch_size: usize) -> TrainingSpec {
     TrainingSpec {
-        device: "cpu".into(),
-        batch_size,
-        epochs_per_trigger: 1,
-        shuffle: true,
         seed: 1,
-        use_previous_model: true,
         drop_last_batch: true,
-        num_threads: 1,
-        queue_capacity: 2,
-        optimizer: OptimizerSpec {
-            algorithm: OptimizerAlgorithm::Sgd,
-            lr: 0.01,
-            momentum: 0.9,
-            nesterov: false,
-            weight_decay: 0.0,
-            betas: [0.9, 0.999],
-            eps: 1e-8,
-            param_groups: Vec::new(),
-        },
-        schedule: ScheduleSpec::default(),
-        criterion: Criterion::CrossEntropy,
-        label_smoothing: 0.0,
-        grad_clip_norm: None,
-        num_samples_to_pass: None,
-        initial_model: None,
-        record_loss_every: None,
-        checkpoint_every_steps: None,
-        amp: false,
-        per_sample_feedback: false,
+        ..TrainingSpec::with_defaults(
+            batch_size,
+            OptimizerSpec {
+                momentum: 0.9,
+                ..OptimizerSpec::sgd(0.01)
+            },
+        )
     }
 }
 

@@ -150,6 +150,51 @@ pub struct OptimizerSpec {
     pub param_groups: Vec<(String, f64)>,
 }
 
+impl OptimizerSpec {
+    /// Plain SGD at `lr`, every other option at its default.
+    pub fn sgd(lr: f64) -> Self {
+        Self {
+            algorithm: OptimizerAlgorithm::Sgd,
+            lr,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            betas: [0.9, 0.999],
+            eps: 1e-8,
+            param_groups: Vec::new(),
+        }
+    }
+}
+
+impl TrainingSpec {
+    /// `[training]` with `batch_size` and `optimizer` given and every other key at its
+    /// documented default (docs/config.md).
+    pub fn with_defaults(batch_size: usize, optimizer: OptimizerSpec) -> Self {
+        Self {
+            device: "cpu".into(),
+            batch_size,
+            epochs_per_trigger: 1,
+            shuffle: true,
+            seed: 0,
+            use_previous_model: true,
+            drop_last_batch: false,
+            num_threads: 1,
+            queue_capacity: 2,
+            optimizer,
+            schedule: ScheduleSpec::default(),
+            criterion: Criterion::CrossEntropy,
+            label_smoothing: 0.0,
+            grad_clip_norm: None,
+            num_samples_to_pass: None,
+            initial_model: None,
+            record_loss_every: None,
+            checkpoint_every_steps: None,
+            amp: false,
+            per_sample_feedback: false,
+        }
+    }
+}
+
 /// `[model_storage]`: how model artifacts are written.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ModelStorageSpec {

@@ -164,43 +164,17 @@ fn mix(seed: u64, trigger: u64, epoch: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{
-        Architecture, Criterion, MlpConfig, ModelSpec, OptimizerAlgorithm, OptimizerSpec,
-        ScheduleSpec,
-    };
+    use crate::config::{Architecture, MlpConfig, ModelSpec, OptimizerSpec};
     use crate::train::models;
 
     fn spec(epochs: usize) -> TrainingSpec {
         TrainingSpec {
-            device: "cpu".into(),
-            batch_size: 32,
             epochs_per_trigger: epochs,
-            shuffle: true,
             seed: 3,
-            use_previous_model: true,
-            drop_last_batch: false,
-            num_threads: 1,
-            queue_capacity: 2,
-            optimizer: OptimizerSpec {
-                algorithm: OptimizerAlgorithm::Sgd,
-                lr: 0.1,
-                momentum: 0.0,
-                nesterov: false,
-                weight_decay: 0.0,
-                betas: [0.9, 0.999],
-                eps: 1e-8,
-                param_groups: Vec::new(),
-            },
-            schedule: ScheduleSpec::default(),
-            criterion: Criterion::CrossEntropy,
-            label_smoothing: 0.0,
-            grad_clip_norm: None,
-            num_samples_to_pass: None,
-            initial_model: None,
             record_loss_every: Some(3),
             checkpoint_every_steps: Some(2),
-            amp: false,
             per_sample_feedback: true,
+            ..TrainingSpec::with_defaults(32, OptimizerSpec::sgd(0.1))
         }
     }
 

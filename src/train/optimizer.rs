@@ -160,14 +160,8 @@ mod tests {
         let a = vs.root().zeros("a", &[1]);
         let b = vs.root().zeros("b", &[1]);
         let spec = OptimizerSpec {
-            algorithm: OptimizerAlgorithm::Sgd,
-            lr: 0.1,
-            momentum: 0.0,
-            nesterov: false,
-            weight_decay: 0.0,
-            betas: [0.9, 0.999],
-            eps: 1e-8,
             param_groups: vec![("b".into(), 0.01)],
+            ..OptimizerSpec::sgd(0.1)
         };
         let mut o = build(&spec, &vs).unwrap();
         let loss = (&a + &b).sum(Kind::Float);

@@ -114,7 +114,7 @@ impl super::Model for Cnn {
 mod tests {
     use super::super::Model;
     use super::*;
-    use tch::nn::OptimizerConfig;
+    use crate::train::models::testing;
     use tch::{Device, Kind};
 
     fn config(input_shape: [i64; 3], channels: &[i64], hidden: i64, dropout: f64) -> CnnConfig {
@@ -189,7 +189,6 @@ mod tests {
         tch::manual_seed(0);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = Cnn::new(&vs.root(), &config([1, 28, 28], &[4, 8], 16, 0.1), 2).unwrap();
-        let mut opt = nn::Adam::default().build(&vs, 0.01).unwrap();
         // Noise plus a bright 6x6 patch in the left (class 0) or right (class 1) half.
         let n = 64;
         let ys = Tensor::arange(n, (Kind::Int64, Device::Cpu)).remainder(2);
@@ -203,16 +202,6 @@ mod tests {
                 .g_add_scalar_(2.0);
         }
         let xs = xs.view([n, 28 * 28]);
-        let loss = |train| {
-            m.forward_t(&xs, train)
-                .cross_entropy_for_logits(&ys)
-                .double_value(&[])
-        };
-        let loss0 = loss(false);
-        for _ in 0..25 {
-            opt.backward_step(&m.forward_t(&xs, true).cross_entropy_for_logits(&ys));
-        }
-        let loss1 = loss(false);
-        assert!(loss1 < loss0 / 3.0, "loss {loss0} -> {loss1}");
+        testing::assert_learns(&m, &vs, (&xs, &ys), 25, 0.01, false);
     }
 }

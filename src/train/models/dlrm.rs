@@ -135,8 +135,8 @@ impl super::Model for Dlrm {
 mod tests {
     use super::super::Model;
     use super::*;
+    use crate::train::models::testing;
     use tch::Device;
-    use tch::nn::OptimizerConfig;
 
     fn config() -> DlrmConfig {
         DlrmConfig {
@@ -153,28 +153,21 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let _m = Dlrm::new(&vs.root(), &config(), 2);
         // 3 vectors -> 3 pairs; the top MLP reads 4 + 3 values.
-        let expected: Vec<(String, Vec<i64>)> = [
-            ("bot_l.0.bias", vec![8]),
-            ("bot_l.0.weight", vec![8, 3]),
-            ("bot_l.2.bias", vec![4]),
-            ("bot_l.2.weight", vec![4, 8]),
-            ("emb_l.0.weight", vec![10, 4]),
-            ("emb_l.1.weight", vec![7, 4]),
-            ("top_l.0.bias", vec![8]),
-            ("top_l.0.weight", vec![8, 7]),
-            ("top_l.2.bias", vec![2]),
-            ("top_l.2.weight", vec![2, 8]),
-        ]
-        .into_iter()
-        .map(|(k, s)| (k.to_string(), s))
-        .collect();
-        let mut got: Vec<_> = vs
-            .variables()
-            .into_iter()
-            .map(|(k, t)| (k, t.size()))
-            .collect();
-        got.sort();
-        assert_eq!(got, expected);
+        testing::assert_parameters(
+            &vs,
+            &[
+                ("bot_l.0.bias", vec![8]),
+                ("bot_l.0.weight", vec![8, 3]),
+                ("bot_l.2.bias", vec![4]),
+                ("bot_l.2.weight", vec![4, 8]),
+                ("emb_l.0.weight", vec![10, 4]),
+                ("emb_l.1.weight", vec![7, 4]),
+                ("top_l.0.bias", vec![8]),
+                ("top_l.0.weight", vec![8, 7]),
+                ("top_l.2.bias", vec![2]),
+                ("top_l.2.weight", vec![2, 8]),
+            ],
+        );
     }
 
     #[test]
@@ -217,7 +210,6 @@ mod tests {
         tch::manual_seed(0);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = Dlrm::new(&vs.root(), &config(), 2);
-        let mut opt = nn::Adam::default().build(&vs, 0.02).unwrap();
         // Label: table-0 id is odd (ids spread over -20..40, so they wrap), or dense[0] > 1.
         let n = 128;
         let dense = Tensor::randn([n, 3], (Kind::Float, Device::Cpu));
@@ -233,16 +225,6 @@ mod tests {
             &[dense, id0.to_kind(Kind::Float), id1.to_kind(Kind::Float)],
             1,
         );
-        let loss = || {
-            m.forward_t(&xs, false)
-                .cross_entropy_for_logits(&ys)
-                .double_value(&[])
-        };
-        let loss0 = loss();
-        for _ in 0..60 {
-            opt.backward_step(&m.forward_t(&xs, true).cross_entropy_for_logits(&ys));
-        }
-        let loss1 = loss();
-        assert!(loss1 < loss0 / 3.0, "loss {loss0} -> {loss1}");
+        testing::assert_learns(&m, &vs, (&xs, &ys), 60, 0.02, false);
     }
 }

@@ -65,6 +65,54 @@ pub fn build(spec: &ModelSpec, root: &nn::Path, input_dim: i64) -> Result<Box<dy
     })
 }
 
+/// Checks shared by the models' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Model;
+    use tch::Tensor;
+    use tch::nn::{self, OptimizerConfig};
+
+    /// The var store holds exactly these parameter names and shapes.
+    pub fn assert_parameters(vs: &nn::VarStore, expected: &[(&str, Vec<i64>)]) {
+        let mut expected: Vec<(String, Vec<i64>)> = expected
+            .iter()
+            .map(|(k, s)| (k.to_string(), s.clone()))
+            .collect();
+        expected.sort();
+        let mut got: Vec<_> = vs
+            .variables()
+            .into_iter()
+            .map(|(k, t)| (k, t.size()))
+            .collect();
+        got.sort();
+        assert_eq!(got, expected);
+    }
+
+    /// `steps` Adam steps at `lr` on (`xs`, `ys`) bring the loss (measured with `train_mode`)
+    /// below a third of where it started.
+    pub fn assert_learns(
+        m: &dyn Model,
+        vs: &nn::VarStore,
+        (xs, ys): (&Tensor, &Tensor),
+        steps: usize,
+        lr: f64,
+        train_mode: bool,
+    ) {
+        let mut opt = nn::Adam::default().build(vs, lr).unwrap();
+        let loss = || {
+            m.forward_t(xs, train_mode)
+                .cross_entropy_for_logits(ys)
+                .double_value(&[])
+        };
+        let loss0 = loss();
+        for _ in 0..steps {
+            opt.backward_step(&m.forward_t(xs, true).cross_entropy_for_logits(ys));
+        }
+        let loss1 = loss();
+        assert!(loss1 < loss0 / 3.0, "loss {loss0} -> {loss1}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

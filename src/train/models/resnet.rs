@@ -162,7 +162,7 @@ impl super::Model for ResNet18 {
 mod tests {
     use super::super::Model;
     use super::*;
-    use tch::nn::OptimizerConfig;
+    use crate::train::models::testing;
     use tch::{Device, Kind};
 
     /// `for k, v in model.state_dict().items(): print(k, *v.shape)` for the docs/models.md
@@ -357,7 +357,6 @@ fc.bias 10
         tch::manual_seed(0);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = ResNet18::new(&vs.root(), &config([3, 16, 16], 8), 2);
-        let mut opt = nn::Adam::default().build(&vs, 0.01).unwrap();
         // Class 1 images are redder than green, class 0 greener than red.
         let n = 16;
         let ys = Tensor::arange(n, (Kind::Int64, Device::Cpu)).remainder(2);
@@ -368,16 +367,6 @@ fc.bias 10
         let xs = xs.view([n, 3 * 16 * 16]);
         // Measured in training mode: after a handful of steps the running statistics (momentum
         // 0.1) are still far from the batch's, so eval-mode loss says little yet.
-        let loss = || {
-            m.forward_t(&xs, true)
-                .cross_entropy_for_logits(&ys)
-                .double_value(&[])
-        };
-        let loss0 = loss();
-        for _ in 0..8 {
-            opt.backward_step(&m.forward_t(&xs, true).cross_entropy_for_logits(&ys));
-        }
-        let loss1 = loss();
-        assert!(loss1 < loss0 / 3.0, "loss {loss0} -> {loss1}");
+        testing::assert_learns(&m, &vs, (&xs, &ys), 8, 0.01, true);
     }
 }

@@ -144,8 +144,8 @@ impl super::Model for TextClassifier {
 mod tests {
     use super::super::Model;
     use super::*;
+    use crate::train::models::testing;
     use tch::Device;
-    use tch::nn::OptimizerConfig;
 
     fn config(vocab_size: i64, embedding_dim: i64, hidden: &[i64]) -> TextConfig {
         TextConfig {
@@ -159,25 +159,18 @@ mod tests {
     fn parameter_names_match_pytorch() {
         let vs = nn::VarStore::new(Device::Cpu);
         let _m = TextClassifier::new(&vs.root(), 6, &config(50, 8, &[16, 4]), 3).unwrap();
-        let expected: Vec<(String, Vec<i64>)> = [
-            ("embedding.weight", vec![50, 8]),
-            ("head.0.bias", vec![16]),
-            ("head.0.weight", vec![16, 8]),
-            ("head.2.bias", vec![4]),
-            ("head.2.weight", vec![4, 16]),
-            ("head.4.bias", vec![3]),
-            ("head.4.weight", vec![3, 4]),
-        ]
-        .into_iter()
-        .map(|(k, s)| (k.to_string(), s))
-        .collect();
-        let mut got: Vec<_> = vs
-            .variables()
-            .into_iter()
-            .map(|(k, t)| (k, t.size()))
-            .collect();
-        got.sort();
-        assert_eq!(got, expected);
+        testing::assert_parameters(
+            &vs,
+            &[
+                ("embedding.weight", vec![50, 8]),
+                ("head.0.bias", vec![16]),
+                ("head.0.weight", vec![16, 8]),
+                ("head.2.bias", vec![4]),
+                ("head.2.weight", vec![4, 16]),
+                ("head.4.bias", vec![3]),
+                ("head.4.weight", vec![3, 4]),
+            ],
+        );
         let padding_row = vs.variables()["embedding.weight"].get(0);
         assert_eq!(padding_row.abs().sum(Kind::Float).double_value(&[]), 0.0);
     }
@@ -213,7 +206,6 @@ mod tests {
         tch::manual_seed(0);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = TextClassifier::new(&vs.root(), 6, &config(50, 8, &[16]), 2).unwrap();
-        let mut opt = nn::Adam::default().build(&vs, 0.05).unwrap();
         // Label 1 when any token is in 1..10; ids go past the vocabulary (folded) and ~1/3 of
         // the positions are padding.
         let n = 128;
@@ -226,16 +218,6 @@ mod tests {
             .any_dim(1, false)
             .to_kind(Kind::Int64);
         let xs = ids.to_kind(Kind::Float);
-        let loss = || {
-            m.forward_t(&xs, false)
-                .cross_entropy_for_logits(&ys)
-                .double_value(&[])
-        };
-        let loss0 = loss();
-        for _ in 0..60 {
-            opt.backward_step(&m.forward_t(&xs, true).cross_entropy_for_logits(&ys));
-        }
-        let loss1 = loss();
-        assert!(loss1 < loss0 / 3.0, "loss {loss0} -> {loss1}");
+        testing::assert_learns(&m, &vs, (&xs, &ys), 60, 0.05, false);
     }
 }

@@ -132,23 +132,14 @@ fn arrow_messages_train_like_the_embedded_run() {
     let dir = tempfile::tempdir().unwrap();
     prepare(dir.path(), 5_000, "csv");
     let topic = unique_topic("hp-arrow");
-    let o = sluice(&[
-        "produce",
-        dir.path().join("hyperplane.csv").to_str().unwrap(),
-        "--topic",
-        &topic,
-        "--partitions",
-        "3",
-        "--brokers",
+    let produced = produce_ok_with(
         &brokers,
-        "--format",
-        "arrow",
-        "--batch-rows",
-        "100",
-    ]);
-    assert!(o.status.success(), "produce: {}", stderr(&o));
+        &dir.path().join("hyperplane.csv"),
+        &topic,
+        "3",
+        &["--format", "arrow", "--batch-rows", "100"],
+    );
     // 4000 rows over 3 partitions in messages of up to 100 rows.
-    let produced = stdout(&o);
     let messages: u64 = produced
         .strip_prefix("produced ")
         .and_then(|r| r.split(' ').next())

@@ -146,7 +146,18 @@ pub fn run_ok(cfg: &Path, out: &Path, workers: &str) -> Output {
 /// `sluice produce <file> --topic <topic> --partitions <p> --brokers <brokers>`, which must
 /// succeed; returns its stdout.
 pub fn produce_ok(brokers: &str, file: &Path, topic: &str, partitions: &str) -> String {
-    let o = sluice(&[
+    produce_ok_with(brokers, file, topic, partitions, &[])
+}
+
+/// [`produce_ok`] with more arguments (`--format arrow`, ...).
+pub fn produce_ok_with(
+    brokers: &str,
+    file: &Path,
+    topic: &str,
+    partitions: &str,
+    extra: &[&str],
+) -> String {
+    let mut args = vec![
         "produce",
         file.to_str().unwrap(),
         "--topic",
@@ -155,7 +166,9 @@ pub fn produce_ok(brokers: &str, file: &Path, topic: &str, partitions: &str) -> 
         partitions,
         "--brokers",
         brokers,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let o = sluice(&args);
     assert!(o.status.success(), "produce: {}", stderr(&o));
     stdout(&o)
 }

@@ -61,8 +61,8 @@ pub struct RunSummary {
     pub last_accuracy: Option<f64>,
     /// Accuracy of the last model on all held-out samples.
     pub last_accuracy_all: Option<f64>,
-    /// Per-sample scores the trainer reported that reached the dataflow
-    /// (`training.per_sample_feedback`; those of triggers trained after ingestion ended do not).
+    /// Per-sample scores the trainer reported into the dataflow
+    /// (`training.per_sample_feedback`; all of them: the run waits for the trainer's last).
     pub scores: u64,
 }
 
@@ -220,9 +220,9 @@ impl Shared {
         // A resumed run reads them from the checkpoint, so a broker that stays down is waited
         // for a while, then the commit is left to the next checkpoint.
         let mut wait = Duration::from_millis(200);
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while let Err(e) = admin::commit_offsets(&spec.brokers, group, &spec.topic, &cp.offsets) {
-            if std::time::Instant::now() + wait > deadline {
+            if Instant::now() + wait > deadline {
                 tracing::warn!(
                     trigger = t.id,
                     "{e}; not committed (the checkpoint on disk holds these offsets)"

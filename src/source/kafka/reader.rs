@@ -448,7 +448,31 @@ fn raw(payload: Option<&[u8]>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::partitions_of;
+    use super::*;
+
+    #[test]
+    fn restart_offsets_point_at_the_first_message_of_the_boundary_time() {
+        let mut index = RestartIndex {
+            parts: [(0, (VecDeque::new(), 100)), (1, (VecDeque::new(), 7))].into(),
+        };
+        // Partition 0: times 10 (offsets 100..), 20 (from 103), 30 (from 105); next 107.
+        index.apply(&Polled {
+            marks: vec![(0, 10, 100), (0, 20, 103), (1, 10, 7)],
+            next: vec![(0, 105), (1, 9)],
+            ..Polled::default()
+        });
+        index.apply(&Polled {
+            marks: vec![(0, 30, 105)],
+            next: vec![(0, 107)],
+            ..Polled::default()
+        });
+        // A boundary at 20: partition 0 restarts at the first message of time 20; partition 1
+        // saw nothing at or after 20, so it restarts after what it read.
+        assert_eq!(index.restart_offsets(20), [(0, 103), (1, 9)]);
+        // Times before the boundary are forgotten; later boundaries move on.
+        assert_eq!(index.restart_offsets(25), [(0, 105), (1, 9)]);
+        assert_eq!(index.restart_offsets(40), [(0, 107), (1, 9)]);
+    }
 
     #[test]
     fn partitions_are_split_round_robin() {

@@ -87,7 +87,10 @@ fn main() {
     let (_, distinct) = baseline(&u);
     let base = median((0..3).map(|_| baseline(&u).0).collect());
     println!("score_updates: {n} updates over {keys} keys, median of 3");
-    println!("  baseline (one KeyMap, 1 thread): {:>11.0} updates/s", rate(base));
+    println!(
+        "  baseline (one KeyMap, 1 thread): {:>11.0} updates/s",
+        rate(base)
+    );
     for workers in [1, 2] {
         let d = median(
             (0..3)

@@ -210,3 +210,45 @@ fn nan_loss_publishes_no_model_and_keeps_the_previous_one() {
     assert_eq!(meta["parent_model"], "it-0000");
     assert!(!out.join("models/it-0001.safetensors").exists());
 }
+
+#[test]
+fn models_and_devices_that_cannot_work_fail_at_validate_with_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 1_000, "csv");
+    let cases = [
+        // An image model over 8 tabular features.
+        (
+            config("csv", 100).replace(
+                "id = \"mlp\"\nhidden = [16]",
+                "id = \"resnet18\"\ninput_shape = [3, 32, 32]",
+            ),
+            "model.input_shape: [3, 32, 32] holds 3072 values, but a sample has 8 features",
+        ),
+        (
+            config("csv", 100).replace("id = \"mlp\"", "id = \"vgg16\""),
+            "model.id: unknown model `vgg16`",
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let cfg = write_config(dir.path(), &format!("m{i}.toml"), text);
+        for cmd in ["validate", "run"] {
+            let o = sluice(&[cmd, cfg.to_str().unwrap()]);
+            assert_eq!(o.status.code(), Some(2), "{cmd}: {}", stderr(&o));
+            assert!(stderr(&o).contains(want), "{cmd}: {}", stderr(&o));
+        }
+    }
+    // This build and machine have no CUDA device (tests never need a GPU).
+    if !tch::Cuda::is_available() {
+        let text =
+            config("csv", 100).replace("batch_size = 32", "batch_size = 32\ndevice = \"cuda:0\"");
+        let cfg = write_config(dir.path(), "cuda.toml", &text);
+        let o = sluice(&["validate", cfg.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(
+            stderr(&o)
+                .contains("cuda.toml: training.device: device `cuda:0`: CUDA is not available"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}

@@ -179,3 +179,48 @@ fn bundled_dataset_is_reproducible_from_its_generator() {
         );
     }
 }
+
+#[test]
+fn time_trigger_cuts_event_time_windows_on_any_worker_count() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 2_500, "csv"); // 2,000 samples over ~42 minutes from 2024-01-01
+    let text = config("csv", 1).replace(
+        "id = \"amount\"\nevery = 1",
+        "id = \"time\"\nevery = \"5m\"\nstart = 1704067200",
+    );
+    let cfg = write_config(dir.path(), "time.toml", &text);
+    let times: Vec<u64> = std::fs::read_to_string(dir.path().join("hyperplane.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    let start = 1_704_067_200_000u64;
+    let last = *times.iter().max().unwrap();
+    let mut runs = Vec::new();
+    for workers in ["1", "3"] {
+        let out = dir.path().join(format!("w{workers}"));
+        run_ok(&cfg, &out, workers);
+        let triggers = jsonl(&out.join("triggers.jsonl"));
+        // Every 5-minute window that a later sample closes, and nothing else.
+        let closed = (last - start) / 300_000;
+        assert_eq!(triggers.len() as u64, closed, "workers={workers}");
+        for (i, t) in triggers.iter().enumerate() {
+            let end = start + (i as u64 + 1) * 300_000;
+            let in_window = times
+                .iter()
+                .filter(|&&x| x >= end - 300_000 && x < end)
+                .count() as u64;
+            assert_eq!(t["samples"], in_window, "window {i}");
+            assert!(t["boundary"]["time"].as_u64().unwrap() < end, "{t}");
+            assert!(t["reason"].as_str().unwrap().contains("5m"), "{t}");
+        }
+        runs.push(
+            triggers
+                .iter()
+                .map(|t| (t["boundary"].clone(), t["samples"].clone()))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(runs[0], runs[1]);
+}

@@ -1,5 +1,6 @@
-//! The amount trigger and new-data selection on 1 and 4 workers against a from-scratch oracle:
-//! sort every sample by position and cut the sequence every N samples.
+//! The amount and time triggers with new-data selection on 1 and 4 workers against
+//! from-scratch oracles: sort every sample by position and cut the sequence every N samples, or
+//! at every window end.
 
 use std::sync::{Arc, Mutex};
 
@@ -7,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use sluice_dataflows::selection::{AssembleTrainingSets, NewData, Select};
-use sluice_dataflows::triggers::{DataAmount, Trigger};
+use sluice_dataflows::triggers::{DataAmount, TimeTrigger, Trigger, TriggerPolicy};
 use sluice_dataflows::{Position, SampleMeta, TrainingSet, TriggerEvent, route};
 use timely::dataflow::operators::vec::Input;
 use timely::dataflow::operators::{Exchange, Inspect, Probe};
@@ -36,6 +37,15 @@ fn run(
     every: u64,
     chunk: usize,
 ) -> (Vec<TriggerEvent>, Vec<TrainingSet>) {
+    run_with(workers, samples, move || DataAmount::new(every), chunk)
+}
+
+fn run_with<P: TriggerPolicy>(
+    workers: usize,
+    samples: Vec<SampleMeta>,
+    policy: impl Fn() -> P + Send + Sync + 'static,
+    chunk: usize,
+) -> (Vec<TriggerEvent>, Vec<TrainingSet>) {
     let triggers = Arc::new(Mutex::new(Vec::new()));
     let sets = Arc::new(Mutex::new(Vec::new()));
     let (t2, s2) = (triggers.clone(), sets.clone());
@@ -46,7 +56,7 @@ fn run(
         let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
             let (input, metas) = scope.new_input::<SampleMeta>();
             let metas = metas.exchange(|m: &SampleMeta| route(m.key));
-            let trig = metas.clone().trigger(DataAmount::new(every));
+            let trig = metas.clone().trigger(policy());
             let trig = trig.inspect(move |t| t3.lock().unwrap().push(t.clone()));
             let sets = metas
                 .select(trig.clone(), NewData::default())
@@ -142,4 +152,60 @@ fn input_batching_does_not_change_results() {
     let a = check(2, 2_000, 97, 1, 5);
     let b = check(2, 2_000, 97, 500, 5);
     assert_eq!(a, b);
+}
+
+/// Time windows of `every` ms from the first sample: per closed window (a later sample exists),
+/// the positions in it and the boundary (the last sample before its end).
+fn time_oracle(samples: &[SampleMeta], every: u64) -> Vec<(Position, Vec<Position>)> {
+    let mut sorted: Vec<Position> = samples.iter().map(|s| s.position()).collect();
+    sorted.sort();
+    let (first, last) = (sorted[0].time, sorted.last().unwrap().time);
+    let mut out = Vec::new();
+    let mut end = first + every;
+    while end <= last {
+        let upto = sorted.partition_point(|p| p.time < end);
+        let from = sorted.partition_point(|p| p.time < end - every);
+        out.push((sorted[upto - 1], sorted[from..upto].to_vec()));
+        end += every;
+    }
+    out
+}
+
+#[test]
+fn time_windows_on_1_and_4_workers_and_any_batching() {
+    // Bursts with long silences: some windows are empty, some close at a batch's first sample.
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut samples = stream(3_000, 9);
+    let mut shift = 0;
+    for s in &mut samples {
+        if rng.random_range(0..200) == 0 {
+            shift += rng.random_range(100..400);
+        }
+        s.time += shift;
+    }
+    let every = 50;
+    let want = time_oracle(&samples, every);
+    assert!(want.iter().any(|(_, w)| w.is_empty()), "some empty windows");
+    let mut results = Vec::new();
+    for (workers, chunk) in [(1, 64), (4, 64), (2, 1), (3, 1_000)] {
+        let (triggers, sets) = run_with(
+            workers,
+            samples.clone(),
+            move || TimeTrigger::new(every, None, "50ms"),
+            chunk,
+        );
+        assert_eq!(
+            triggers.len(),
+            want.len(),
+            "workers={workers} chunk={chunk}"
+        );
+        for (i, ((t, s), (boundary, window))) in triggers.iter().zip(&sets).zip(&want).enumerate() {
+            assert_eq!(t.id, i as u64);
+            assert_eq!(t.boundary, *boundary, "trigger {i} boundary");
+            assert_eq!(t.samples, window.len() as u64, "trigger {i} size");
+            assert_eq!(&s.samples, window, "trigger {i} training set");
+        }
+        results.push(triggers);
+    }
+    assert!(results.windows(2).all(|w| w[0] == w[1]));
 }

@@ -24,7 +24,7 @@ const SECTIONS: &[&str] = &[
     "evaluation",
     "output",
 ];
-const TRIGGER_IDS: &[&str] = &["amount"];
+const TRIGGER_IDS: &[&str] = &["amount", "time"];
 
 /// Reads and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<PipelineSpec, ConfigErrors> {
@@ -280,6 +280,28 @@ fn trigger(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<Trigge
                 }
             }
         }
+        "time" => {
+            let t: low::TimeTrigger = section(value, "trigger", errors)?;
+            let every_ms = match parse_span(&t.every) {
+                Ok(ms) => Some(ms),
+                Err(e) => {
+                    err(errors, "trigger.every", e);
+                    None
+                }
+            };
+            let start_ms = match t.start {
+                Some(s) if s < 0 => {
+                    err(errors, "trigger.start", "expected Unix seconds >= 0");
+                    None
+                }
+                s => Some(s.map(|s| s as u64 * 1000)),
+            };
+            Some(TriggerSpec::Time {
+                every_ms: every_ms?,
+                every: t.every,
+                start_ms: start_ms?,
+            })
+        }
         other => {
             err(
                 errors,
@@ -292,6 +314,27 @@ fn trigger(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<Trigge
             None
         }
     }
+}
+
+/// `<n><s|m|h|d|w|y>` (Modyn's time grammar; a year is 365 days) in milliseconds.
+pub fn parse_span(text: &str) -> Result<u64, String> {
+    let bad = || format!("expected <n><s|m|h|d|w|y> with n > 0 (e.g. \"1h\"), found `{text}`");
+    let t = text.trim();
+    let unit = t.chars().last().ok_or_else(bad)?;
+    let secs: u64 = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        'y' => 365 * 86_400,
+        _ => return Err(bad()),
+    };
+    let n: u64 = t[..t.len() - 1].parse().map_err(|_| bad())?;
+    if n == 0 {
+        return Err(bad());
+    }
+    n.checked_mul(secs * 1000).ok_or_else(bad)
 }
 
 fn positive(v: i64) -> Option<u64> {
@@ -1218,5 +1261,29 @@ every = 10
         let mut k = keys(&e);
         k.sort();
         assert_eq!(k, ["model_storage", "model_storage.zstd_level"], "{e}");
+    }
+
+    #[test]
+    fn time_trigger_spans() {
+        assert_eq!(parse_span("90s"), Ok(90_000));
+        assert_eq!(parse_span("2h"), Ok(7_200_000));
+        assert_eq!(parse_span("1y"), Ok(365 * 86_400_000));
+        for bad in ["0h", "h", "5", "1.5h", "-1d", "3x", ""] {
+            assert!(parse_span(bad).is_err(), "{bad}");
+        }
+        let t = GOOD.replace(
+            "id = \"amount\"\nevery = 10",
+            "id = \"time\"\nevery = \"1d\"\nstart = 1704067200",
+        );
+        assert_eq!(
+            check(&t).unwrap().trigger,
+            TriggerSpec::Time {
+                every_ms: 86_400_000,
+                every: "1d".into(),
+                start_ms: Some(1_704_067_200_000)
+            }
+        );
+        let e = check(&t.replace("\"1d\"", "\"1 day\"")).unwrap_err();
+        assert_eq!(keys(&e), ["trigger.every"], "{e}");
     }
 }

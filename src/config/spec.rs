@@ -290,6 +290,15 @@ pub enum TriggerSpec {
         /// Samples per trigger.
         every: u64,
     },
+    /// Every `every_ms` of event time.
+    Time {
+        /// Window length, ms.
+        every_ms: u64,
+        /// As written (`"1h"`), for trigger reasons.
+        every: String,
+        /// Start of the first window, ms (`None`: the first sample's time).
+        start_ms: Option<u64>,
+    },
 }
 
 /// What to train on.

@@ -17,7 +17,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 
 use sluice_dataflows::downsampling::KeepScores;
 use sluice_dataflows::selection::{AssembleTrainingSets, NewData, Select};
-use sluice_dataflows::triggers::{DataAmount, Trigger};
+use sluice_dataflows::triggers::{DataAmount, TimeTrigger, Trigger};
 use sluice_dataflows::{SampleScore, Time, TrainingSet, TriggerEvent, route};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
@@ -98,6 +98,14 @@ pub fn build(
         TriggerSpec::Amount { every } => metas
             .clone()
             .trigger_from(DataAmount::new(every), shared.first_trigger_id),
+        TriggerSpec::Time {
+            every_ms,
+            ref every,
+            start_ms,
+        } => metas.clone().trigger_from(
+            TimeTrigger::new(every_ms, start_ms, every),
+            shared.first_trigger_id,
+        ),
     };
     let events = shared.clone();
     let triggers = triggers.inspect(move |t| {

@@ -38,7 +38,7 @@ impl TriggerPolicy for DataAmount {
         let mut next = self.every - self.since_last - 1;
         while next < n {
             fired.push(Fire {
-                index: next as usize,
+                count: next as usize + 1,
                 reason: format!("amount: {} samples", self.every),
             });
             next += self.every;
@@ -72,7 +72,7 @@ mod tests {
         for end in bounds {
             let mut fired = Vec::new();
             policy.inform(&stream[start..end], &mut fired);
-            out.extend(fired.iter().map(|f| stream[start + f.index].key));
+            out.extend(fired.iter().map(|f| stream[start + f.count - 1].key));
             start = end;
         }
         out

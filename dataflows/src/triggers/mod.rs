@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `policy.rs` | the [`TriggerPolicy`] trait: a pure decision over samples in stream order |
 //! | `amount.rs` | [`DataAmount`]: every N samples |
+//! | `time.rs` | [`TimeTrigger`]: every fixed span of event time |
 //! | `operator.rs` | [`Trigger`]: runs a policy over the ordered stream, emits [`TriggerEvent`]s |
 //!
 //! [`TriggerEvent`]: crate::TriggerEvent
@@ -11,7 +12,9 @@
 mod amount;
 mod operator;
 mod policy;
+mod time;
 
 pub use amount::DataAmount;
 pub use operator::Trigger;
 pub use policy::{Fire, TriggerPolicy};
+pub use time::TimeTrigger;

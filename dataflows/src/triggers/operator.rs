@@ -6,10 +6,14 @@
 //! - State: every record is exchanged to worker 0 and stashed by time until the input frontier
 //!   passes that time; then all complete times are sorted by position and fed to the policy in
 //!   one batch. Decisions are therefore independent of worker count and input batching.
-//! - Cost per record: one exchange of 24 bytes, O(log T) stash insert, a sort within its time.
+//! - Policies that close an epoch only when a later sample shows it (time windows) may fire
+//!   at the end of the previous batch: for them the operator holds a capability at the last
+//!   sample's time until the next batch, so the event can still go out at its boundary's time.
+//! - Cost per record: one exchange of 24 bytes, amortised O(1) stash insert, a sort per batch.
 
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
 use super::policy::{Fire, TriggerPolicy};
@@ -53,12 +57,22 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                 // First sample after the previous boundary, and samples since it.
                 let mut epoch_first: Option<Position> = None;
                 let mut epoch_samples = 0u64;
+                // The last sample seen, with a capability at its time while the policy may
+                // still close an epoch there.
+                let mut last: Option<(Position, Option<Capability<Time>>)> = None;
+                let hold = policy.fires_between_batches();
                 move |(input, frontier), output| {
                     input.for_each_stamp(|cap, data| {
                         stash.stash(&cap, 0, data.flat_map(|d| d.drain(..)));
                     });
                     let mut complete = stash.drain_complete(&[frontier]);
                     if complete.records.is_empty() {
+                        if frontier.is_empty()
+                            && let Some((_, cap)) = &mut last
+                        {
+                            // No more samples: nothing can close an epoch at the last one.
+                            cap.take();
+                        }
                         return;
                     }
                     // One batch over all complete times, in stream (position) order.
@@ -68,20 +82,29 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                     policy.inform(&batch, &mut fired);
                     let mut consumed = 0usize;
                     for fire in fired.drain(..) {
-                        let boundary = batch[fire.index];
-                        let first = epoch_first.unwrap_or_else(|| batch[consumed].position());
-                        let samples = epoch_samples + (fire.index + 1 - consumed) as u64;
-                        output
-                            .session(&complete.at(boundary.time))
-                            .give(TriggerEvent {
-                                id: next_id,
-                                first,
-                                boundary: boundary.position(),
-                                samples,
-                                reason: fire.reason,
-                            });
+                        let (boundary, cap) = if fire.count > 0 {
+                            let b = batch[fire.count - 1].position();
+                            (b, complete.at(b.time))
+                        } else {
+                            match &last {
+                                Some((b, Some(cap))) => (*b, cap.clone()),
+                                // Before any sample: no epoch to close.
+                                _ => continue,
+                            }
+                        };
+                        let here = fire.count - consumed;
+                        let first = epoch_first
+                            .or_else(|| (here > 0).then(|| batch[consumed].position()))
+                            .unwrap_or(boundary);
+                        output.session(&cap).give(TriggerEvent {
+                            id: next_id,
+                            first,
+                            boundary,
+                            samples: epoch_samples + here as u64,
+                            reason: fire.reason,
+                        });
                         next_id += 1;
-                        consumed = fire.index + 1;
+                        consumed = fire.count;
                         epoch_first = None;
                         epoch_samples = 0;
                     }
@@ -89,6 +112,9 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                         epoch_first.get_or_insert(batch[consumed].position());
                         epoch_samples += (batch.len() - consumed) as u64;
                     }
+                    let end = batch.last().expect("non-empty").position();
+                    let cap = (hold && !frontier.is_empty()).then(|| complete.at(end.time));
+                    last = Some((end, cap));
                 }
             },
         )

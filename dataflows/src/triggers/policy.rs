@@ -2,11 +2,12 @@
 
 use crate::sample::SampleMeta;
 
-/// A trigger decision inside a batch: the sample at `index` is the last one of the closed epoch.
+/// A trigger decision inside a batch: the first `count` samples of the batch belong to the
+/// closed epoch (`count = 0`: the epoch ended with the previous batch, or is empty).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fire {
-    /// Index within the batch passed to [`TriggerPolicy::inform`].
-    pub index: usize,
+    /// Samples of the batch passed to [`TriggerPolicy::inform`] that the epoch includes.
+    pub count: usize,
     /// Why the policy fired, in words.
     pub reason: String,
 }
@@ -18,6 +19,13 @@ pub trait TriggerPolicy: 'static {
     fn name(&self) -> &str;
 
     /// Informs the policy of the next `batch` of samples (sorted by position, continuing where
-    /// the previous batch ended) and appends to `fired` the samples that close an epoch.
+    /// the previous batch ended) and appends to `fired` the epochs it closes, in order.
     fn inform(&mut self, batch: &[SampleMeta], fired: &mut Vec<Fire>);
+
+    /// True when the policy may close an epoch at the end of a previous batch (`count = 0`),
+    /// e.g. because only the next sample shows that a time window ended. The operator then
+    /// keeps a capability at the last sample it saw until the next batch.
+    fn fires_between_batches(&self) -> bool {
+        false
+    }
 }

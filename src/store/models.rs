@@ -131,46 +131,60 @@ impl ModelStore {
         let tmp = self.dir.join(format!(".{id}.tmp.safetensors"));
         write_weights(&tmp)
             .map_err(|e| std::io::Error::other(format!("{}: {e}", tmp.display())))?;
-        let full = Arc::new(std::fs::read(&tmp)?);
-        std::fs::remove_file(&tmp)?;
-
         let mut storage = Storage {
             compressed: self.policy.zstd_level.is_some(),
             ..Storage::default()
         };
-        let mut bytes = None;
-        if let (Some((op, interval)), Some(parent)) = (self.policy.incremental, &meta.parent_model)
-            && let Ok(pmeta) = self.metadata(parent)
-            && pmeta.storage.chain + 1 < interval
-        {
-            let base = self.fetch(parent)?;
-            if let Some(d) = delta(&base, &full, op, false).map_err(|e| invalid(&tmp, e))? {
-                storage.delta_of = Some(parent.to_string());
-                storage.operator = Some(op);
-                storage.chain = pmeta.storage.chain + 1;
-                bytes = Some(d);
+        let weights = if self.policy.incremental.is_none() && !storage.compressed {
+            // Stored as written: no need to read the file back.
+            storage.file = format!("{id}.safetensors");
+            let weights = self.dir.join(&storage.file);
+            File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &weights)?;
+            weights
+        } else {
+            let full = Arc::new(std::fs::read(&tmp)?);
+            std::fs::remove_file(&tmp)?;
+            let mut delta_bytes = None;
+            if let (Some((op, interval)), Some(parent)) =
+                (self.policy.incremental, &meta.parent_model)
+                && let Ok(pmeta) = self.metadata(parent)
+                && pmeta.storage.chain + 1 < interval
+            {
+                let base = self.fetch(parent)?;
+                if let Some(d) = delta(&base, &full, op, false).map_err(|e| invalid(&tmp, e))? {
+                    storage.delta_of = Some(parent.to_string());
+                    storage.operator = Some(op);
+                    storage.chain = pmeta.storage.chain + 1;
+                    delta_bytes = Some(d);
+                }
             }
-        }
-        let bytes = bytes.unwrap_or_else(|| full.as_ref().clone());
-        let bytes = match self.policy.zstd_level {
-            Some(level) => zstd::encode_all(bytes.as_slice(), level)?,
-            None => bytes,
+            let payload: &[u8] = delta_bytes.as_deref().unwrap_or(&full);
+            let compressed = match self.policy.zstd_level {
+                Some(level) => Some(zstd::encode_all(payload, level)?),
+                None => None,
+            };
+            storage.file = format!(
+                "{id}{}.safetensors{}",
+                if storage.delta_of.is_some() {
+                    ".delta"
+                } else {
+                    ""
+                },
+                if storage.compressed { ".zst" } else { "" }
+            );
+            let weights = self.dir.join(&storage.file);
+            write_atomically(
+                &self.dir.join(format!(".{}.tmp", storage.file)),
+                &weights,
+                compressed.as_deref().unwrap_or(payload),
+            )?;
+            // The next model's usual parent: deltas are computed against it.
+            if self.policy.incremental.is_some() {
+                *self.last.lock().expect("model cache poisoned") = Some((id.clone(), full));
+            }
+            weights
         };
-        storage.file = format!(
-            "{id}{}.safetensors{}",
-            if storage.delta_of.is_some() {
-                ".delta"
-            } else {
-                ""
-            },
-            if storage.compressed { ".zst" } else { "" }
-        );
-        let weights = self.dir.join(&storage.file);
-        write_atomically(
-            &self.dir.join(format!(".{}.tmp", storage.file)),
-            &weights,
-            &bytes,
-        )?;
 
         let meta = ModelMetadata {
             storage,
@@ -182,7 +196,6 @@ impl ModelStore {
             &serde_json::to_vec_pretty(&meta).expect("metadata serialises"),
         )?;
         File::open(&self.dir)?.sync_all()?;
-        *self.last.lock().expect("model cache poisoned") = Some((id.clone(), full));
         Ok(weights)
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use sluice_dataflows::downsampling::{KeepScores, Score};
+use sluice_dataflows::downsampling::{KeepScores, Score, record};
 use sluice_dataflows::{KeyMap, SampleScore, route};
 use timely::dataflow::operators::vec::Input;
 
@@ -28,18 +28,7 @@ fn baseline(u: &[SampleScore]) -> (Duration, usize) {
     let start = Instant::now();
     let mut board: KeyMap<Score> = KeyMap::default();
     for s in u {
-        let score = Score {
-            loss: s.loss,
-            trigger: s.trigger,
-        };
-        board
-            .entry(s.key)
-            .and_modify(|old| {
-                if s.trigger >= old.trigger {
-                    *old = score;
-                }
-            })
-            .or_insert(score);
+        record(&mut board, s);
     }
     (start.elapsed(), board.len())
 }

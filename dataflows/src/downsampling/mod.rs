@@ -6,4 +6,4 @@
 
 mod scores;
 
-pub use scores::{KeepScores, Score, ScoreBoard};
+pub use scores::{KeepScores, Score, ScoreBoard, record};

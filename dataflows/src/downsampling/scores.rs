@@ -32,6 +32,23 @@ pub struct Score {
 /// The scores a worker keeps, readable by its policies.
 pub type ScoreBoard = Rc<RefCell<KeyMap<Score>>>;
 
+/// Applies one report to a board: a newer report replaces an older one (by trigger, then
+/// arrival order).
+pub fn record(board: &mut KeyMap<Score>, s: &SampleScore) {
+    let score = Score {
+        loss: s.loss,
+        trigger: s.trigger,
+    };
+    board
+        .entry(s.key)
+        .and_modify(|old| {
+            if s.trigger >= old.trigger {
+                *old = score;
+            }
+        })
+        .or_insert(score);
+}
+
 /// Keeps the latest score per key.
 pub trait KeepScores {
     /// Consumes the feedback stream; returns this worker's board.
@@ -49,18 +66,7 @@ impl KeepScores for StreamVec<'_, Time, SampleScore> {
                 input.for_each(|_cap, data| {
                     let mut board = state.borrow_mut();
                     for s in data.drain(..) {
-                        let score = Score {
-                            loss: s.loss,
-                            trigger: s.trigger,
-                        };
-                        board
-                            .entry(s.key)
-                            .and_modify(|old| {
-                                if s.trigger >= old.trigger {
-                                    *old = score;
-                                }
-                            })
-                            .or_insert(score);
+                        record(&mut board, &s);
                     }
                 });
             },

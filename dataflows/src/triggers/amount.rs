@@ -50,6 +50,7 @@ impl TriggerPolicy for DataAmount {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::triggers::policy::fire_in_batches;
     use proptest::prelude::*;
 
     fn samples(n: u64) -> Vec<SampleMeta> {
@@ -63,19 +64,10 @@ mod tests {
     }
 
     fn fire_positions(every: u64, stream: &[SampleMeta], cuts: &[usize]) -> Vec<u64> {
-        let mut policy = DataAmount::new(every);
-        let mut out = Vec::new();
-        let mut start = 0;
-        let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
-        bounds.push(stream.len());
-        bounds.sort_unstable();
-        for end in bounds {
-            let mut fired = Vec::new();
-            policy.inform(&stream[start..end], &mut fired);
-            out.extend(fired.iter().map(|f| stream[start + f.count - 1].key));
-            start = end;
-        }
-        out
+        fire_in_batches(&mut DataAmount::new(every), stream, cuts)
+            .into_iter()
+            .map(|n| stream[n - 1].key)
+            .collect()
     }
 
     #[test]

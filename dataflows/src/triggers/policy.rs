@@ -29,3 +29,25 @@ pub trait TriggerPolicy: 'static {
         false
     }
 }
+
+/// Feeds `stream` to `policy` in batches cut at `cuts` (taken modulo the stream length, in any
+/// order); returns, per fire, how many samples of the stream the closed epoch ends after.
+#[cfg(test)]
+pub(crate) fn fire_in_batches(
+    policy: &mut impl TriggerPolicy,
+    stream: &[SampleMeta],
+    cuts: &[usize],
+) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
+    bounds.push(stream.len());
+    bounds.sort_unstable();
+    for end in bounds {
+        let mut fired = Vec::new();
+        policy.inform(&stream[start..end], &mut fired);
+        out.extend(fired.iter().map(|f| start + f.count));
+        start = end;
+    }
+    out
+}

@@ -71,23 +71,8 @@ impl TriggerPolicy for TimeTrigger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::triggers::policy::fire_in_batches;
     use proptest::prelude::*;
-
-    /// (samples the epoch ends after, counted from the stream start) for each fire.
-    fn ends(policy: &mut TimeTrigger, stream: &[SampleMeta], cuts: &[usize]) -> Vec<usize> {
-        let mut out = Vec::new();
-        let mut start = 0;
-        let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
-        bounds.push(stream.len());
-        bounds.sort_unstable();
-        for end in bounds {
-            let mut fired = Vec::new();
-            policy.inform(&stream[start..end], &mut fired);
-            out.extend(fired.iter().map(|f| start + f.count));
-            start = end;
-        }
-        out
-    }
 
     fn at(times: &[Time]) -> Vec<SampleMeta> {
         times
@@ -107,10 +92,10 @@ mod tests {
         let s = at(&[5, 9, 14, 15, 16, 40, 41]);
         let mut p = TimeTrigger::new(10, None, "10ms");
         // 15 closes [5,15) after 3 samples; 40 closes [15,25) after 5, then the empty [25,35).
-        assert_eq!(ends(&mut p, &s, &[]), [3, 5, 5]);
+        assert_eq!(fire_in_batches(&mut p, &s, &[]), [3, 5, 5]);
         // A start before the data: windows [0,10) [10,20) ...; 5 and 9 fall in the first.
         let mut p = TimeTrigger::new(10, Some(0), "10ms");
-        assert_eq!(ends(&mut p, &s, &[]), [2, 5, 5, 5]);
+        assert_eq!(fire_in_batches(&mut p, &s, &[]), [2, 5, 5, 5]);
         // A window closed by the first sample of a batch ends with the previous batch.
         let mut p = TimeTrigger::new(10, None, "10ms");
         let mut fired = Vec::new();
@@ -131,8 +116,8 @@ mod tests {
             let mut t = 20;
             let times: Vec<Time> = gaps.iter().map(|g| { t += g; t }).collect();
             let s = at(&times);
-            let whole = ends(&mut TimeTrigger::new(every, start, "x"), &s, &[]);
-            prop_assert_eq!(&ends(&mut TimeTrigger::new(every, start, "x"), &s, &cuts), &whole);
+            let whole = fire_in_batches(&mut TimeTrigger::new(every, start, "x"), &s, &[]);
+            prop_assert_eq!(&fire_in_batches(&mut TimeTrigger::new(every, start, "x"), &s, &cuts), &whole);
             // Oracle: each closed window ends after the samples before its end.
             let first = start.unwrap_or(times.first().copied().unwrap_or(0));
             let mut want = Vec::new();

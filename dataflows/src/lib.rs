@@ -10,11 +10,13 @@
 //! | [`sample`] | the records that flow: [`SampleMeta`], [`Position`], [`TriggerEvent`], key routing |
 //! | [`stash`] | buffering records under capabilities until the input frontier passes their time |
 //! | [`triggers`] | trigger policies (pure) and the operator that runs one over the ordered stream |
+//! | [`drift`] | drift metrics, decision criteria and windows used by the drift trigger |
 //! | [`selection`] | selection strategies: which samples form trigger *i*'s training set |
 //! | [`downsampling`] | per-sample scores from trainer feedback, kept incrementally |
 #![warn(missing_docs)]
 
 pub mod downsampling;
+pub mod drift;
 pub mod sample;
 pub mod selection;
 pub mod stash;

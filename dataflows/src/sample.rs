@@ -43,7 +43,7 @@ impl SampleMeta {
 }
 
 /// A decision to train: trigger `id` closes epoch `id` of the stream at `boundary`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TriggerEvent {
     /// 0-based, consecutive trigger number.
     pub id: u64,
@@ -55,10 +55,13 @@ pub struct TriggerEvent {
     pub samples: u64,
     /// Why the policy fired, in words (e.g. `"amount: 1000 samples"`).
     pub reason: String,
+    /// The numbers behind the decision (metric values, thresholds, window sizes), by name.
+    #[serde(default)]
+    pub details: Vec<(String, f64)>,
 }
 
 /// The training set of one trigger: the positions of the selected samples in stream order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainingSet {
     /// The trigger this training set belongs to.
     pub trigger: TriggerEvent,

@@ -24,7 +24,6 @@ const SECTIONS: &[&str] = &[
     "evaluation",
     "output",
 ];
-const TRIGGER_IDS: &[&str] = &["amount", "time"];
 
 /// Reads and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<PipelineSpec, ConfigErrors> {
@@ -51,7 +50,7 @@ pub fn parse(text: &str, path: &Path) -> Result<PipelineSpec, ConfigErrors> {
     }
 }
 
-fn err(errors: &mut Vec<ConfigError>, key: impl Into<String>, message: impl Into<String>) {
+pub(super) fn err(errors: &mut Vec<ConfigError>, key: impl Into<String>, message: impl Into<String>) {
     errors.push(ConfigError {
         key: key.into(),
         message: message.into(),
@@ -164,7 +163,7 @@ fn required<T: DeserializeOwned>(
 
 /// Deserialises one section; on error records it, removes the offending key and retries, so
 /// every bad key of the section is reported.
-fn section<T: DeserializeOwned>(
+pub(super) fn section<T: DeserializeOwned>(
     mut value: Value,
     prefix: &str,
     errors: &mut Vec<ConfigError>,
@@ -242,78 +241,11 @@ fn remove(value: &mut Value, path: &[String]) -> bool {
 }
 
 fn trigger(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<TriggerSpec> {
-    let Some(mut value) = value else {
+    let Some(value) = value else {
         err(errors, "trigger", "missing section");
         return None;
     };
-    let Some(table) = value.as_table_mut() else {
-        err(errors, "trigger", "expected a table");
-        return None;
-    };
-    let id = match table.remove("id") {
-        Some(Value::String(s)) => s,
-        Some(other) => {
-            err(
-                errors,
-                "trigger.id",
-                format!("expected a string, found {}", other.type_str()),
-            );
-            return None;
-        }
-        None => {
-            err(
-                errors,
-                "trigger.id",
-                format!("missing, expected one of {}", TRIGGER_IDS.join(", ")),
-            );
-            return None;
-        }
-    };
-    match id.as_str() {
-        "amount" => {
-            let t: low::AmountTrigger = section(value, "trigger", errors)?;
-            match positive(t.every) {
-                Some(every) => Some(TriggerSpec::Amount { every }),
-                None => {
-                    err(errors, "trigger.every", "expected an integer > 0");
-                    None
-                }
-            }
-        }
-        "time" => {
-            let t: low::TimeTrigger = section(value, "trigger", errors)?;
-            let every_ms = match parse_span(&t.every) {
-                Ok(ms) => Some(ms),
-                Err(e) => {
-                    err(errors, "trigger.every", e);
-                    None
-                }
-            };
-            let start_ms = match t.start {
-                Some(s) if s < 0 => {
-                    err(errors, "trigger.start", "expected Unix seconds >= 0");
-                    None
-                }
-                s => Some(s.map(|s| s as u64 * 1000)),
-            };
-            Some(TriggerSpec::Time {
-                every_ms: every_ms?,
-                every: t.every,
-                start_ms: start_ms?,
-            })
-        }
-        other => {
-            err(
-                errors,
-                "trigger.id",
-                format!(
-                    "unknown trigger `{other}`, expected one of {}",
-                    TRIGGER_IDS.join(", ")
-                ),
-            );
-            None
-        }
-    }
+    super::triggers::trigger(value, "trigger", errors)
 }
 
 /// `<n><s|m|h|d|w|y>` (Modyn's time grammar; a year is 365 days) in milliseconds.

@@ -358,25 +358,6 @@ pub struct Training {
     pub per_sample_feedback: Option<bool>,
 }
 
-/// `[trigger]` with `id = "amount"`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AmountTrigger {
-    /// Samples per trigger.
-    pub every: i64,
-}
-
-/// `[trigger]` with `id = "time"`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TimeTrigger {
-    /// Window length: `<n><s|m|h|d|w|y>`.
-    pub every: String,
-    /// Start of the first window, Unix seconds (default: the first sample's time).
-    #[serde(default)]
-    pub start: Option<i64>,
-}
-
 /// Selection strategies.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

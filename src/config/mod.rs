@@ -6,6 +6,7 @@
 //! | `load.rs` | reading a file, per-section deserialisation that collects every error |
 //! | `spec.rs` | the validated pipeline spec the rest of Sluice runs from |
 //! | `models.rs` | `[model]`: the architectures of the zoo and their own keys |
+//! | `triggers.rs` | `[trigger]`: every policy's keys, recursively (warm-up policies) |
 //! | `error.rs` | [`ConfigErrors`]: every problem, each with file and key path |
 
 mod error;
@@ -13,6 +14,7 @@ mod load;
 pub mod low;
 mod models;
 mod spec;
+mod triggers;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse};
@@ -21,5 +23,5 @@ pub use spec::{
     FileFormat, InputSpec, KafkaOutputSpec, KafkaSourceSpec, LatePolicy, MODEL_IDS, MlpConfig,
     ModelSpec, ModelStorageSpec, OptimizerAlgorithm, OptimizerSpec, OutputSpec, PipelineSpec,
     ResNetConfig, ScheduleKind, ScheduleSpec, SelectionSpec, SourceSpec, StepEvery, TextConfig,
-    TimeUnit, TrainingSpec, TriggerSpec, Until, ValueFormat,
+    TimeUnit, TrainingSpec, TriggerSpec, BatchedSpec, Until, ValueFormat,
 };

@@ -282,24 +282,7 @@ pub struct TrainingSpec {
     pub per_sample_feedback: bool,
 }
 
-/// When to train.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TriggerSpec {
-    /// Every `every` samples.
-    Amount {
-        /// Samples per trigger.
-        every: u64,
-    },
-    /// Every `every_ms` of event time.
-    Time {
-        /// Window length, ms.
-        every_ms: u64,
-        /// As written (`"1h"`), for trigger reasons.
-        every: String,
-        /// Start of the first window, ms (`None`: the first sample's time).
-        start_ms: Option<u64>,
-    },
-}
+pub use super::triggers::{BatchedSpec, TriggerSpec};
 
 /// What to train on.
 #[derive(Clone, Debug, PartialEq, Eq)]

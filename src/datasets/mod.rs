@@ -3,16 +3,19 @@
 //! | file | responsibility |
 //! |---|---|
 //! | `hyperplane.rs` | the rotating-hyperplane stream with gradual and abrupt drift (seeded) |
+//! | `blobs.rs` | Gaussian blobs whose means jump at known points (covariate drift, seeded) |
 //! | `write.rs` | writing generated rows as CSV or Arrow IPC |
 //!
 //! Every dataset is written as a training stream `<name>.<ext>` and a held-out split
 //! `<name>_test.<ext>` drawn from the same stream (so both see the same drift at the same time).
 
+mod blobs;
 mod hyperplane;
 mod write;
 
 use std::path::{Path, PathBuf};
 
+pub use blobs::{Blobs, BlobsParams};
 pub use hyperplane::{Hyperplane, HyperplaneParams};
 pub use write::{Row, write_arrow, write_csv};
 
@@ -27,12 +30,20 @@ pub struct DatasetInfo {
 }
 
 /// Every bundled dataset.
-pub const DATASETS: &[DatasetInfo] = &[DatasetInfo {
-    name: "hyperplane",
-    description: "rotating hyperplane, 8 features, 2 classes, gradual rotation + abrupt \
-                  concept changes at 40% and 70% of the stream, 5% label noise",
-    default_rows: 25_000,
-}];
+pub const DATASETS: &[DatasetInfo] = &[
+    DatasetInfo {
+        name: "hyperplane",
+        description: "rotating hyperplane, 8 features, 2 classes, gradual rotation + abrupt \
+                      concept changes at 40% and 70% of the stream, 5% label noise",
+        default_rows: 25_000,
+    },
+    DatasetInfo {
+        name: "blobs",
+        description: "Gaussian blobs, 8 features, 4 classes; every class mean jumps by 2 at 25%, \
+                      50% and 75% of the stream (abrupt covariate drift)",
+        default_rows: 25_000,
+    },
+];
 
 /// The stream rows of dataset `name` (without the held-out split; `rows` generated in all,
 /// default the dataset's) as JSON objects, for `sluice produce`.
@@ -65,15 +76,24 @@ fn split(name: &str, rows: Option<usize>, seed: u64) -> anyhow::Result<(Vec<Row>
             "unknown dataset `{name}`; see `sluice datasets list`"
         ))
     })?;
-    let params = HyperplaneParams {
-        rows: rows.unwrap_or(info.default_rows),
-        seed,
-        ..HyperplaneParams::default()
+    let rows = rows.unwrap_or(info.default_rows);
+    let test_every = HyperplaneParams::default().test_every;
+    let generated: Box<dyn Iterator<Item = Row>> = match info.name {
+        "blobs" => Box::new(Blobs::new(BlobsParams {
+            rows,
+            seed,
+            ..BlobsParams::default()
+        })),
+        _ => Box::new(Hyperplane::new(HyperplaneParams {
+            rows,
+            seed,
+            ..HyperplaneParams::default()
+        })),
     };
     let mut train = Vec::new();
     let mut test = Vec::new();
-    for (i, row) in Hyperplane::new(params.clone()).enumerate() {
-        if i % params.test_every == params.test_every - 1 {
+    for (i, row) in generated.enumerate() {
+        if i % test_every == test_every - 1 {
             test.push(row);
         } else {
             train.push(row);

@@ -17,7 +17,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 
 use sluice_dataflows::downsampling::KeepScores;
 use sluice_dataflows::selection::{AssembleTrainingSets, NewData, Select};
-use sluice_dataflows::triggers::{DataAmount, TimeTrigger, Trigger};
+use sluice_dataflows::triggers::{Decision, Trigger, TriggerOptions};
 use sluice_dataflows::{SampleScore, Time, TrainingSet, TriggerEvent, route};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
@@ -26,7 +26,8 @@ use timely::dataflow::operators::{Exchange, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle, Scope};
 
 use super::run::Shared;
-use crate::config::{SelectionSpec, TriggerSpec};
+use super::triggers::{StoreProbe, build_policy};
+use crate::config::SelectionSpec;
 use crate::sink::EventBody;
 use crate::source::{DeadLetter, Sample};
 
@@ -94,19 +95,28 @@ pub fn build(
         },
     );
 
-    let triggers = match shared.spec.trigger {
-        TriggerSpec::Amount { every } => metas
-            .clone()
-            .trigger_from(DataAmount::new(every), shared.first_trigger_id),
-        TriggerSpec::Time {
-            every_ms,
-            ref every,
-            start_ms,
-        } => metas.clone().trigger_from(
-            TimeTrigger::new(every_ms, start_ms, every),
-            shared.first_trigger_id,
-        ),
-    };
+    let decisions = shared.clone();
+    let failures = shared.clone();
+    let triggers = metas.clone().trigger_with(
+        build_policy(&shared.spec.trigger),
+        TriggerOptions {
+            first_id: shared.first_trigger_id,
+            models: None,
+            probe: Box::new(StoreProbe::new(shared.samples.clone())),
+            on_decision: Box::new(move |trigger_id, d: &Decision| {
+                decisions.emit(
+                    format!("decision-{}-{}", d.at.time, d.at.key),
+                    EventBody::Decision {
+                        trigger_id,
+                        at: d.at,
+                        triggered: d.triggered,
+                        details: d.details.iter().cloned().collect(),
+                    },
+                );
+            }),
+            on_error: Box::new(move |e| failures.fail(format!("trigger policy: {e}"))),
+        },
+    );
     let events = shared.clone();
     let triggers = triggers.inspect(move |t| {
         events.count_trigger();
@@ -118,6 +128,7 @@ pub fn build(
                 boundary: t.boundary,
                 samples: t.samples,
                 reason: t.reason.clone(),
+                details: t.details.iter().cloned().collect(),
             },
         );
     });

@@ -4,10 +4,12 @@
 //! |---|---|
 //! | `dataflow.rs` | the per-worker timely graph: store → trigger → selection → training sink |
 //! | `run.rs` | [`run`]: run directory, trainer thread, timely workers, progress, summary |
+//! | `triggers.rs` | trigger policies from `[trigger]`; the probe they read payloads through |
 //! | `checkpoint.rs` | checkpoints at trigger boundaries: offsets, model, event file lengths |
 
 pub mod checkpoint;
 mod dataflow;
 mod run;
+mod triggers;
 
 pub use run::{RunOptions, RunSummary, check_model_input, run};

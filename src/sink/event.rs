@@ -2,6 +2,8 @@
 //! `id` is idempotent: the same logical event always gets the same id, so a consumer (or a
 //! Kafka topic with compaction) can drop duplicates.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use sluice_dataflows::Position;
 
@@ -35,6 +37,21 @@ pub enum EventBody {
         samples: u64,
         /// Why the policy fired.
         reason: String,
+        /// The numbers behind the decision (metric values, thresholds, window sizes).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        details: BTreeMap<String, f64>,
+    },
+    /// A batched trigger policy decided on an interval, fired or not (`metrics`): the series
+    /// of distances and thresholds to plot.
+    Decision {
+        /// The trigger the decision fired, or the next one.
+        trigger_id: u64,
+        /// The interval's last sample.
+        at: Position,
+        /// Whether it fired.
+        triggered: bool,
+        /// Metric values, thresholds, window sizes.
+        details: BTreeMap<String, f64>,
     },
     /// A model was trained and stored (`models`).
     Model {
@@ -123,7 +140,7 @@ impl EventBody {
         match self {
             EventBody::Trigger { .. } => "triggers",
             EventBody::Model { .. } => "models",
-            EventBody::Metric { .. } => "metrics",
+            EventBody::Metric { .. } | EventBody::Decision { .. } => "metrics",
             EventBody::Evaluation { .. } => "evaluations",
             EventBody::DeadLetter { .. } => "dead-letter",
         }

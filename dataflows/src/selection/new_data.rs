@@ -51,6 +51,7 @@ mod tests {
             boundary: Position { time, key },
             samples: 0,
             reason: String::new(),
+            details: Vec::new(),
         }
     }
 

@@ -3,7 +3,7 @@
 //! State: the number of samples since the last trigger, carried across batches. O(1) per batch
 //! plus O(1) per trigger fired.
 
-use super::policy::{Fire, TriggerPolicy};
+use super::policy::{Context, Fire, TriggerPolicy};
 use crate::sample::SampleMeta;
 
 /// Fires on every `every`-th sample of the stream.
@@ -32,18 +32,24 @@ impl TriggerPolicy for DataAmount {
         "DataAmount"
     }
 
-    fn inform(&mut self, batch: &[SampleMeta], fired: &mut Vec<Fire>) {
+    fn inform(
+        &mut self,
+        batch: &[SampleMeta],
+        _ctx: &mut Context<'_>,
+        fired: &mut Vec<Fire>,
+    ) -> Result<usize, String> {
         let n = batch.len() as u64;
         // Index of the first sample that completes `every` samples since the last trigger.
         let mut next = self.every - self.since_last - 1;
         while next < n {
-            fired.push(Fire {
-                count: next as usize + 1,
-                reason: format!("amount: {} samples", self.every),
-            });
+            fired.push(Fire::new(
+                next as usize + 1,
+                format!("amount: {} samples", self.every),
+            ));
             next += self.every;
         }
         self.since_last = (self.since_last + n) % self.every;
+        Ok(batch.len())
     }
 }
 

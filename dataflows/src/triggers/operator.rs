@@ -4,21 +4,91 @@
 //! - Output: one [`TriggerEvent`] per trigger, at the boundary sample's event time, emitted on
 //!   worker 0 only (a policy is global state).
 //! - State: every record is exchanged to worker 0 and stashed by time until the input frontier
-//!   passes that time; then all complete times are sorted by position and fed to the policy in
-//!   one batch. Decisions are therefore independent of worker count and input batching.
+//!   passes that time; then all complete times are sorted by position and fed to the policy.
+//!   Decisions are therefore independent of worker count and input batching.
 //! - Policies that close an epoch only when a later sample shows it (time windows) may fire
 //!   at the end of the previous batch: for them the operator holds a capability at the last
 //!   sample's time until the next batch, so the event can still go out at its boundary's time.
+//! - Policies that [need models](TriggerPolicy::needs_models) stop after each fire; the operator
+//!   keeps the rest of the batch (and a capability for it) until the trigger's [`ModelInfo`]
+//!   arrives through the [`ModelFeed`], which wakes the operator.
 //! - Cost per record: one exchange of 24 bytes, amortised O(1) stash insert, a sort per batch.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
+use timely::scheduling::SyncActivator;
 
-use super::policy::{Fire, TriggerPolicy};
+use super::policy::{Context, Decision, Fire, ModelInfo, NoProbe, Probe, TriggerPolicy};
 use crate::sample::{Position, SampleMeta, Time, TriggerEvent};
 use crate::stash::TimeStash;
+
+/// Model reports from the trainer to the trigger operator (any thread may post).
+#[derive(Clone, Default)]
+pub struct ModelFeed(Arc<Mutex<FeedState>>);
+
+#[derive(Default)]
+struct FeedState {
+    reports: VecDeque<ModelInfo>,
+    activator: Option<SyncActivator>,
+}
+
+impl ModelFeed {
+    /// Reports a trigger's model and wakes the operator.
+    pub fn post(&self, report: ModelInfo) {
+        let mut s = self.0.lock().expect("model feed poisoned");
+        s.reports.push_back(report);
+        if let Some(a) = &s.activator {
+            // Fails only once the dataflow is gone, when nobody waits for the report.
+            let _ = a.activate();
+        }
+    }
+
+    fn register(&self, activator: SyncActivator) {
+        self.0.lock().expect("model feed poisoned").activator = Some(activator);
+    }
+
+    fn take(&self) -> Vec<ModelInfo> {
+        self.0
+            .lock()
+            .expect("model feed poisoned")
+            .reports
+            .drain(..)
+            .collect()
+    }
+}
+
+/// How a trigger operator talks to the world outside the dataflow.
+pub struct TriggerOptions {
+    /// Number of the first trigger (a run resumed after trigger `first_id - 1`, with the policy
+    /// in its state at that boundary).
+    pub first_id: u64,
+    /// Where the trainer reports models (needed by policies that need models).
+    pub models: Option<ModelFeed>,
+    /// Payloads and model outputs for policies that read them.
+    pub probe: Box<dyn Probe>,
+    /// Called with each interval decision and the id of the trigger it belongs to (the one it
+    /// fires, or the next one).
+    pub on_decision: Box<dyn FnMut(u64, &Decision)>,
+    /// Called once if the policy fails (a probe error); the operator stops deciding.
+    pub on_error: Box<dyn FnMut(String)>,
+}
+
+impl Default for TriggerOptions {
+    fn default() -> Self {
+        Self {
+            first_id: 0,
+            models: None,
+            probe: Box::new(NoProbe),
+            on_decision: Box::new(|_, _| {}),
+            on_error: Box::new(|e| panic!("trigger policy failed: {e}")),
+        }
+    }
+}
 
 /// Runs a trigger policy over a stream of sample metadata.
 pub trait Trigger<'scope> {
@@ -27,94 +97,167 @@ pub trait Trigger<'scope> {
     where
         Self: Sized,
     {
-        self.trigger_from(policy, 0)
+        self.trigger_with(policy, TriggerOptions::default())
     }
 
-    /// As [`trigger`](Self::trigger), numbering triggers from `first_id` (a run resumed after
-    /// trigger `first_id - 1`, with `policy` in its state at that boundary).
-    fn trigger_from<P: TriggerPolicy>(
+    /// As [`trigger`](Self::trigger), with `options`.
+    fn trigger_with<P: TriggerPolicy>(
         self,
         policy: P,
-        first_id: u64,
+        options: TriggerOptions,
     ) -> StreamVec<'scope, Time, TriggerEvent>;
 }
 
 impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
-    fn trigger_from<P: TriggerPolicy>(
+    fn trigger_with<P: TriggerPolicy>(
         self,
         mut policy: P,
-        first_id: u64,
+        options: TriggerOptions,
     ) -> StreamVec<'scope, Time, TriggerEvent> {
         let name = format!("Trigger: {}", policy.name());
+        let scope = self.scope();
         self.unary_frontier(
             Exchange::new(|_: &SampleMeta| 0u64),
             &name,
-            move |default_cap, _info| {
+            move |default_cap, info| {
                 drop(default_cap);
+                let TriggerOptions {
+                    first_id,
+                    models,
+                    mut probe,
+                    mut on_decision,
+                    mut on_error,
+                } = options;
+                if let Some(feed) = &models
+                    && scope.index() == 0
+                {
+                    feed.register(scope.worker().sync_activator_for(info.address.to_vec()));
+                }
                 let mut stash = TimeStash::new(|m: &SampleMeta| m.time);
                 let mut fired: Vec<Fire> = Vec::new();
+                let mut decisions: Vec<Decision> = Vec::new();
                 let mut next_id = first_id;
+                // Complete samples not yet consumed by the policy, and a capability for them.
+                let mut pending: VecDeque<SampleMeta> = VecDeque::new();
+                let mut pending_cap: Option<Capability<Time>> = None;
+                // The trigger whose model the policy waits for.
+                let mut waiting: Option<u64> = None;
+                let mut failed = false;
                 // First sample after the previous boundary, and samples since it.
                 let mut epoch_first: Option<Position> = None;
                 let mut epoch_samples = 0u64;
-                // The last sample seen, with a capability at its time while the policy may
+                // The last sample consumed, with a capability at its time while the policy may
                 // still close an epoch there.
                 let mut last: Option<(Position, Option<Capability<Time>>)> = None;
                 let hold = policy.fires_between_batches();
+                let needs_models = policy.needs_models();
                 move |(input, frontier), output| {
                     input.for_each_stamp(|cap, data| {
                         stash.stash(&cap, 0, data.flat_map(|d| d.drain(..)));
                     });
-                    let mut complete = stash.drain_complete(&[frontier]);
-                    if complete.records.is_empty() {
-                        if frontier.is_empty()
-                            && let Some((_, cap)) = &mut last
-                        {
-                            // No more samples: nothing can close an epoch at the last one.
-                            cap.take();
+                    for report in models.as_ref().map(ModelFeed::take).unwrap_or_default() {
+                        policy.inform_model(&report);
+                        if waiting == Some(report.trigger) {
+                            waiting = None;
                         }
-                        return;
                     }
-                    // One batch over all complete times, in stream (position) order.
-                    let mut batch = std::mem::take(&mut complete.records);
-                    batch.sort_unstable_by_key(|m| m.position());
-                    fired.clear();
-                    policy.inform(&batch, &mut fired);
-                    let mut consumed = 0usize;
-                    for fire in fired.drain(..) {
-                        let (boundary, cap) = if fire.count > 0 {
-                            let b = batch[fire.count - 1].position();
-                            (b, complete.at(b.time))
-                        } else {
-                            match &last {
-                                Some((b, Some(cap))) => (*b, cap.clone()),
-                                // Before any sample: no epoch to close.
-                                _ => continue,
+                    let mut complete = stash.drain_complete(&[frontier]);
+                    if !complete.records.is_empty() {
+                        // Later drains hold later times only: `pending` stays in order.
+                        let mut batch = std::mem::take(&mut complete.records);
+                        batch.sort_unstable_by_key(|m| m.position());
+                        pending.extend(batch);
+                        if pending_cap.is_none() {
+                            pending_cap = complete.cap.take();
+                        }
+                    }
+                    if failed {
+                        pending.clear();
+                    }
+                    while waiting.is_none() && !pending.is_empty() {
+                        let batch = pending.make_contiguous();
+                        let cap = pending_cap.as_ref().expect("pending samples hold a capability");
+                        fired.clear();
+                        decisions.clear();
+                        let mut ctx = Context {
+                            probe: &mut *probe,
+                            decisions: &mut decisions,
+                        };
+                        let used = match policy.inform(batch, &mut ctx, &mut fired) {
+                            Ok(used) => used.min(batch.len()),
+                            Err(e) => {
+                                on_error(e);
+                                failed = true;
+                                pending.clear();
+                                break;
                             }
                         };
-                        let here = fire.count - consumed;
-                        let first = epoch_first
-                            .or_else(|| (here > 0).then(|| batch[consumed].position()))
-                            .unwrap_or(boundary);
-                        output.session(&cap).give(TriggerEvent {
-                            id: next_id,
-                            first,
-                            boundary,
-                            samples: epoch_samples + here as u64,
-                            reason: fire.reason,
-                        });
-                        next_id += 1;
-                        consumed = fire.count;
-                        epoch_first = None;
-                        epoch_samples = 0;
+                        let mut id = next_id;
+                        for d in &decisions {
+                            on_decision(id, d);
+                            id += u64::from(d.triggered);
+                        }
+                        let mut consumed = 0usize;
+                        for fire in fired.drain(..) {
+                            let (boundary, at) = if fire.count > 0 {
+                                let b = batch[fire.count - 1].position();
+                                (b, cap.delayed(&b.time))
+                            } else {
+                                match &last {
+                                    Some((b, Some(c))) => (*b, c.clone()),
+                                    // Before any sample: no epoch to close.
+                                    _ => continue,
+                                }
+                            };
+                            let here = fire.count - consumed;
+                            let first = epoch_first
+                                .or_else(|| (here > 0).then(|| batch[consumed].position()))
+                                .unwrap_or(boundary);
+                            output.session(&at).give(TriggerEvent {
+                                id: next_id,
+                                first,
+                                boundary,
+                                samples: epoch_samples + here as u64,
+                                reason: fire.reason,
+                                details: fire.details,
+                            });
+                            if needs_models {
+                                waiting = Some(next_id);
+                            }
+                            next_id += 1;
+                            consumed = fire.count;
+                            epoch_first = None;
+                            epoch_samples = 0;
+                        }
+                        if consumed < used {
+                            epoch_first.get_or_insert(batch[consumed].position());
+                            epoch_samples += (used - consumed) as u64;
+                        }
+                        if used > 0 {
+                            let end = batch[used - 1].position();
+                            let keep = hold && !frontier.is_empty();
+                            last = Some((end, keep.then(|| cap.delayed(&end.time))));
+                        }
+                        pending.drain(..used);
+                        if used == 0 && waiting.is_none() {
+                            break;
+                        }
                     }
-                    if consumed < batch.len() {
-                        epoch_first.get_or_insert(batch[consumed].position());
-                        epoch_samples += (batch.len() - consumed) as u64;
+                    match pending.front() {
+                        Some(m) => {
+                            if let Some(c) = &mut pending_cap {
+                                c.downgrade(&m.time);
+                            }
+                        }
+                        None => pending_cap = None,
                     }
-                    let end = batch.last().expect("non-empty").position();
-                    let cap = (hold && !frontier.is_empty()).then(|| complete.at(end.time));
-                    last = Some((end, cap));
+                    if frontier.is_empty()
+                        && pending.is_empty()
+                        && let Some((_, cap)) = &mut last
+                    {
+                        // No more samples: nothing can close an epoch at the last one.
+                        cap.take();
+                    }
                 }
             },
         )

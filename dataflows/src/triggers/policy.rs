@@ -1,15 +1,87 @@
-//! The trigger policy trait.
+//! The trigger policy trait, and what a policy may ask of the world outside the dataflow.
 
-use crate::sample::SampleMeta;
+use crate::drift::Vectors;
+use crate::sample::{Key, Position, SampleMeta};
 
 /// A trigger decision inside a batch: the first `count` samples of the batch belong to the
 /// closed epoch (`count = 0`: the epoch ended with the previous batch, or is empty).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Fire {
     /// Samples of the batch passed to [`TriggerPolicy::inform`] that the epoch includes.
     pub count: usize,
     /// Why the policy fired, in words.
     pub reason: String,
+    /// The numbers behind the decision (metric values, thresholds, window sizes), by name.
+    pub details: Vec<(String, f64)>,
+}
+
+impl Fire {
+    /// A fire without details.
+    pub fn new(count: usize, reason: impl Into<String>) -> Self {
+        Self {
+            count,
+            reason: reason.into(),
+            details: Vec::new(),
+        }
+    }
+}
+
+/// A decision of a policy that decides at intervals (fired or not), for plotting the series
+/// of distances and thresholds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    /// The last sample of the interval decided on.
+    pub at: Position,
+    /// Whether it fired.
+    pub triggered: bool,
+    /// The numbers behind it, by name (as in [`Fire::details`]).
+    pub details: Vec<(String, f64)>,
+}
+
+/// The outcome of a trigger's training, reported back to the policy before it decides on
+/// anything after that trigger (when it [needs models](TriggerPolicy::needs_models)).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelInfo {
+    /// The trigger.
+    pub trigger: u64,
+    /// The model in service after it (`None`: none yet).
+    pub model: Option<String>,
+    /// Samples its training set had.
+    pub samples: u64,
+    /// Wall time its training took, seconds.
+    pub training_s: f64,
+}
+
+/// Data a policy reads from outside the dataflow: sample payloads and model outputs. The root
+/// crate implements it over the sample store and model store; calls block the trigger worker.
+pub trait Probe {
+    /// Vectors for `keys`, in order: their raw features, or (`model` given) that model's
+    /// embeddings of them (its penultimate layer).
+    fn vectors(&mut self, keys: &[Key], model: Option<&str>) -> Result<Vectors, String>;
+
+    /// `model`'s predicted class for each of `keys`, in order.
+    fn predict(&mut self, keys: &[Key], model: &str) -> Result<Vec<i64>, String>;
+}
+
+/// A [`Probe`] for policies that read nothing (amount, time): every call is an error.
+pub struct NoProbe;
+
+impl Probe for NoProbe {
+    fn vectors(&mut self, _: &[Key], _: Option<&str>) -> Result<Vectors, String> {
+        Err("this pipeline has no sample payloads to read".into())
+    }
+
+    fn predict(&mut self, _: &[Key], _: &str) -> Result<Vec<i64>, String> {
+        Err("this pipeline has no models to query".into())
+    }
+}
+
+/// What [`TriggerPolicy::inform`] can use besides the samples.
+pub struct Context<'a> {
+    /// Payloads and model outputs.
+    pub probe: &'a mut dyn Probe,
+    /// Where interval decisions go, in order.
+    pub decisions: &'a mut Vec<Decision>,
 }
 
 /// Decides when to retrain. Sees every sample exactly once, in stream (position) order, in
@@ -19,8 +91,17 @@ pub trait TriggerPolicy: 'static {
     fn name(&self) -> &str;
 
     /// Informs the policy of the next `batch` of samples (sorted by position, continuing where
-    /// the previous batch ended) and appends to `fired` the epochs it closes, in order.
-    fn inform(&mut self, batch: &[SampleMeta], fired: &mut Vec<Fire>);
+    /// the previous batch ended), appends to `fired` the epochs it closes, in order, and returns
+    /// how many samples of `batch` it consumed. A policy that [needs
+    /// models](Self::needs_models) stops right after its first fire (returning that fire's
+    /// `count`); the operator hands it the rest once the trigger's model is reported.
+    /// An error (a probe that failed) stops the policy.
+    fn inform(
+        &mut self,
+        batch: &[SampleMeta],
+        ctx: &mut Context<'_>,
+        fired: &mut Vec<Fire>,
+    ) -> Result<usize, String>;
 
     /// True when the policy may close an epoch at the end of a previous batch (`count = 0`),
     /// e.g. because only the next sample shows that a time window ended. The operator then
@@ -28,13 +109,27 @@ pub trait TriggerPolicy: 'static {
     fn fires_between_batches(&self) -> bool {
         false
     }
+
+    /// True when decisions after a trigger depend on that trigger's model (its embeddings,
+    /// predictions or training time): the operator then waits for [`inform_model`] after each
+    /// fire, as Modyn's synchronous pipeline does, so decisions do not depend on timing.
+    ///
+    /// [`inform_model`]: Self::inform_model
+    fn needs_models(&self) -> bool {
+        false
+    }
+
+    /// The model trained for a trigger (every trigger gets one report, in order).
+    fn inform_model(&mut self, _model: &ModelInfo) {}
 }
 
 /// Feeds `stream` to `policy` in batches cut at `cuts` (taken modulo the stream length, in any
-/// order); returns, per fire, how many samples of the stream the closed epoch ends after.
+/// order) with `probe`; returns, per fire, how many samples of the stream the closed epoch ends
+/// after. Policies that need models get a report (no model) after each fire.
 #[cfg(test)]
-pub(crate) fn fire_in_batches(
+pub(crate) fn fire_in_batches_with(
     policy: &mut impl TriggerPolicy,
+    probe: &mut dyn Probe,
     stream: &[SampleMeta],
     cuts: &[usize],
 ) -> Vec<usize> {
@@ -43,11 +138,68 @@ pub(crate) fn fire_in_batches(
     let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
     bounds.push(stream.len());
     bounds.sort_unstable();
+    let mut decisions = Vec::new();
     for end in bounds {
-        let mut fired = Vec::new();
-        policy.inform(&stream[start..end], &mut fired);
-        out.extend(fired.iter().map(|f| start + f.count));
-        start = end;
+        loop {
+            let mut fired = Vec::new();
+            let mut ctx = Context {
+                probe: &mut *probe,
+                decisions: &mut decisions,
+            };
+            let used = policy
+                .inform(&stream[start..end], &mut ctx, &mut fired)
+                .expect("policy failed");
+            out.extend(fired.iter().map(|f| start + f.count));
+            for _ in &fired {
+                policy.inform_model(&ModelInfo {
+                    trigger: out.len() as u64 - 1,
+                    model: None,
+                    samples: 0,
+                    training_s: 0.0,
+                });
+            }
+            start += used;
+            if start >= end {
+                break;
+            }
+        }
     }
     out
+}
+
+/// [`fire_in_batches_with`] for policies that read nothing.
+#[cfg(test)]
+pub(crate) fn fire_in_batches(
+    policy: &mut impl TriggerPolicy,
+    stream: &[SampleMeta],
+    cuts: &[usize],
+) -> Vec<usize> {
+    fire_in_batches_with(policy, &mut NoProbe, stream, cuts)
+}
+
+impl TriggerPolicy for Box<dyn TriggerPolicy> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn inform(
+        &mut self,
+        batch: &[SampleMeta],
+        ctx: &mut Context<'_>,
+        fired: &mut Vec<Fire>,
+    ) -> Result<usize, String> {
+        (**self).inform(batch, ctx, fired)
+    }
+
+    fn fires_between_batches(&self) -> bool {
+        (**self).fires_between_batches()
+    }
+
+    fn needs_models(&self) -> bool {
+        (**self).needs_models()
+    }
+
+    fn inform_model(&mut self, model: &ModelInfo) {
+        (**self).inform_model(model)
+    }
 }

@@ -9,7 +9,7 @@
 //!
 //! State: the end of the current window. O(1) per sample plus O(1) per trigger.
 
-use super::policy::{Fire, TriggerPolicy};
+use super::policy::{Context, Fire, TriggerPolicy};
 use crate::sample::{SampleMeta, Time};
 
 /// Fires at the end of every `every` milliseconds of event time.
@@ -43,7 +43,12 @@ impl TriggerPolicy for TimeTrigger {
         "Time"
     }
 
-    fn inform(&mut self, batch: &[SampleMeta], fired: &mut Vec<Fire>) {
+    fn inform(
+        &mut self,
+        batch: &[SampleMeta],
+        _ctx: &mut Context<'_>,
+        fired: &mut Vec<Fire>,
+    ) -> Result<usize, String> {
         for (i, s) in batch.iter().enumerate() {
             let next = *self.next.get_or_insert_with(|| {
                 let start = self.start.unwrap_or(s.time);
@@ -53,14 +58,12 @@ impl TriggerPolicy for TimeTrigger {
             });
             let mut next = next;
             while s.time >= next {
-                fired.push(Fire {
-                    count: i,
-                    reason: self.reason.clone(),
-                });
+                fired.push(Fire::new(i, self.reason.clone()));
                 next += self.every;
             }
             self.next = Some(next);
         }
+        Ok(batch.len())
     }
 
     fn fires_between_batches(&self) -> bool {
@@ -98,10 +101,14 @@ mod tests {
         assert_eq!(fire_in_batches(&mut p, &s, &[]), [2, 5, 5, 5]);
         // A window closed by the first sample of a batch ends with the previous batch.
         let mut p = TimeTrigger::new(10, None, "10ms");
-        let mut fired = Vec::new();
-        p.inform(&s[..3], &mut fired);
+        let (mut fired, mut decisions) = (Vec::new(), Vec::new());
+        let mut ctx = Context {
+            probe: &mut crate::triggers::NoProbe,
+            decisions: &mut decisions,
+        };
+        p.inform(&s[..3], &mut ctx, &mut fired).unwrap();
         assert!(fired.is_empty());
-        p.inform(&s[3..], &mut fired);
+        p.inform(&s[3..], &mut ctx, &mut fired).unwrap();
         assert_eq!(fired.iter().map(|f| f.count).collect::<Vec<_>>(), [0, 2, 2]);
     }
 

@@ -1,0 +1,259 @@
+//! `drift`: fire when the current window's data drifts away from the reference window's
+//! (Modyn's `DataDriftTrigger`), decided every `evaluation_interval_data_points` samples by
+//! [`Batched`](super::Batched).
+//!
+//! Each decision samples up to `sample_size` keys of each window (seeded, deterministic), reads
+//! their vectors through the [`Probe`](super::Probe) (raw features, or the embeddings of the
+//! model of the latest trigger), measures every configured metric, lets each metric's criterion
+//! vote and aggregates the votes. A fire moves the current window into the reference.
+//!
+//! Reuse: the reference's vectors and statistics are computed once per reference (they change
+//! only on a trigger, or with the model for embeddings), so a decision costs the current
+//! window's vectors and the cross terms.
+//!
+//! Warm-up (dynamic criteria): the reference window of each warm-up interval (the current one,
+//! before the first trigger) is kept; at the last warm-up interval the metrics are measured
+//! between each of them and the current window to seed the criteria's history, as Modyn does.
+
+use super::batched::IntervalPolicy;
+use super::policy::{Context, ModelInfo};
+use crate::drift::{Aggregation, Criterion, Decider, Detector, MetricSpec, Vectors, WindowSpec, Windows};
+use crate::sample::{Key, SampleMeta, route};
+
+/// A drift trigger's settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DriftConfig {
+    /// Window bounds.
+    pub windows: WindowSpec,
+    /// Keys sampled per window per decision (`None`: all).
+    pub sample_size: Option<usize>,
+    /// Compare model embeddings instead of raw features.
+    pub embeddings: bool,
+    /// Metrics, each with its criterion.
+    pub metrics: Vec<MetricSpec>,
+    /// How the metrics' votes combine.
+    pub aggregation: Aggregation,
+    /// Seed of the window sampling and permutation tests.
+    pub seed: u64,
+}
+
+/// The drift policy (wrap it in [`Batched`](super::Batched)).
+pub struct DataDrift {
+    config: DriftConfig,
+    windows: Windows,
+    detector: Detector,
+    deciders: Vec<Decider>,
+    model: Option<String>,
+    /// The detector's reference is stale (the window or the model changed).
+    stale: bool,
+    warmup_references: Vec<Vec<SampleMeta>>,
+    draws: u64,
+}
+
+impl DataDrift {
+    /// A drift policy; `config.metrics` must not be empty (validated by the config).
+    pub fn new(config: DriftConfig) -> Self {
+        assert!(!config.metrics.is_empty(), "drift needs at least one metric");
+        Self {
+            windows: Windows::new(config.windows.clone()),
+            deciders: config
+                .metrics
+                .iter()
+                .map(|m| Decider::new(m.criterion.clone()))
+                .collect(),
+            config,
+            detector: Detector::new(),
+            model: None,
+            stale: true,
+            warmup_references: Vec::new(),
+            draws: 0,
+        }
+    }
+
+    /// Samples held by the windows (memory stays bounded by the configuration).
+    pub fn held(&self) -> usize {
+        self.windows.held() + self.warmup_references.iter().map(Vec::len).sum::<usize>()
+    }
+
+    /// A generator for the `draws`-th random draw of this policy.
+    fn rng(&mut self) -> impl FnMut() -> u64 + use<> {
+        self.draws += 1;
+        let mut state = route(self.config.seed ^ route(self.draws));
+        move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            route(state)
+        }
+    }
+
+    /// Up to `sample_size` keys of `window`, drawn without replacement.
+    fn sample(&mut self, window: impl Iterator<Item = SampleMeta>) -> Vec<Key> {
+        let mut keys: Vec<Key> = window.map(|s| s.key).collect();
+        if let Some(k) = self.config.sample_size
+            && k < keys.len()
+        {
+            let mut rng = self.rng();
+            for i in 0..k {
+                let j = i + (rng() % (keys.len() - i) as u64) as usize;
+                keys.swap(i, j);
+            }
+            keys.truncate(k);
+        }
+        keys
+    }
+
+    fn vectors(&mut self, keys: &[Key], ctx: &mut Context<'_>) -> Result<Vectors, String> {
+        let model = if self.config.embeddings {
+            Some(
+                self.model
+                    .as_deref()
+                    .ok_or("drift on embeddings: no model trained yet")?,
+            )
+        } else {
+            None
+        };
+        ctx.probe.vectors(keys, model)
+    }
+
+    /// Measures every metric between `reference` (unless the detector's is still valid) and
+    /// `current`; feeds the distances to the criteria. Returns the votes and the numbers.
+    fn detect(
+        &mut self,
+        reference: Option<Vec<SampleMeta>>,
+        current: Vec<SampleMeta>,
+        ctx: &mut Context<'_>,
+    ) -> Result<(usize, Vec<(String, f64)>, Vec<String>), String> {
+        if let Some(reference) = reference {
+            let keys = self.sample(reference.into_iter());
+            let v = self.vectors(&keys, ctx)?;
+            self.detector.set_reference(v);
+        }
+        let keys = self.sample(current.into_iter());
+        let cur = self.vectors(&keys, ctx)?;
+        let mut details = vec![("current_samples".to_string(), cur.rows() as f64)];
+        let mut votes = 0;
+        let mut words = Vec::new();
+        for (i, m) in self.config.metrics.clone().iter().enumerate() {
+            let alpha = match m.criterion {
+                Criterion::PValue(a) => a,
+                _ => 0.05,
+            };
+            let mut rng = self.rng();
+            let r = self.detector.measure(&m.kind, alpha, &cur, &mut rng);
+            let v = self.deciders[i].decide(r.distance, r.test_drift);
+            details.push((format!("{}.distance", m.name), r.distance));
+            if let Some(t) = v.threshold {
+                details.push((format!("{}.threshold", m.name), t));
+            }
+            if let Some(p) = r.p_value {
+                details.push((format!("{}.p_value", m.name), p));
+            }
+            details.push((format!("{}.drift", m.name), f64::from(u8::from(v.drift))));
+            if v.drift {
+                votes += 1;
+                words.push(match (v.threshold, r.p_value) {
+                    (Some(t), _) => format!("{} {:.4} >= {:.4}", m.name, r.distance, t),
+                    (None, Some(p)) if matches!(m.criterion, Criterion::PValue(_)) => {
+                        format!("{} {:.4} (p {:.4} < {alpha})", m.name, r.distance, p)
+                    }
+                    _ => format!("{} {:.4}", m.name, r.distance),
+                });
+            }
+        }
+        Ok((votes, details, words))
+    }
+
+    fn reference_if_stale(&mut self) -> Option<Vec<SampleMeta>> {
+        let stale = std::mem::replace(&mut self.stale, false);
+        stale.then(|| self.windows.reference.iter().copied().collect())
+    }
+
+    fn triggered(&mut self) {
+        self.windows.inform_trigger();
+        self.stale = true;
+    }
+}
+
+impl IntervalPolicy for DataDrift {
+    fn name(&self) -> &str {
+        "DataDrift"
+    }
+
+    fn warmup(
+        &mut self,
+        interval: &[SampleMeta],
+        triggered: bool,
+        calibrate: bool,
+        ctx: &mut Context<'_>,
+    ) -> Result<Vec<(String, f64)>, String> {
+        self.windows.inform_data(interval);
+        let needs_calibration = self.config.metrics.iter().any(|m| m.criterion.is_dynamic());
+        if needs_calibration {
+            let first = self.windows.reference.is_empty();
+            let w = if first {
+                &self.windows.current
+            } else {
+                &self.windows.reference
+            };
+            self.warmup_references.push(w.iter().copied().collect());
+        }
+        let mut details = Vec::new();
+        if calibrate && needs_calibration {
+            let current: Vec<SampleMeta> = self.windows.current.iter().copied().collect();
+            for reference in std::mem::take(&mut self.warmup_references) {
+                if reference.len() < 2 || current.len() < 2 {
+                    continue;
+                }
+                // Each warm-up reference against the current window seeds the criteria.
+                let (_, d, _) = self.detect(Some(reference), current.clone(), ctx)?;
+                details = d;
+            }
+            self.stale = true;
+        }
+        if triggered || !calibrate {
+            // Windows reset as if drift was detected while the warm-up decides.
+            self.triggered();
+        }
+        Ok(details)
+    }
+
+    fn decide(
+        &mut self,
+        interval: &[SampleMeta],
+        ctx: &mut Context<'_>,
+    ) -> Result<(bool, String, Vec<(String, f64)>), String> {
+        self.windows.inform_data(interval);
+        let (n_ref, n_cur) = (self.windows.reference.len(), self.windows.current.len());
+        if n_ref < 2 || n_cur < 2 {
+            let details = vec![
+                ("reference_window".into(), n_ref as f64),
+                ("current_window".into(), n_cur as f64),
+            ];
+            return Ok((false, String::new(), details));
+        }
+        let reference = self.reference_if_stale();
+        let current: Vec<SampleMeta> = self.windows.current.iter().copied().collect();
+        let (votes, mut details, words) = self.detect(reference, current, ctx)?;
+        details.push(("reference_window".into(), n_ref as f64));
+        details.push(("current_window".into(), n_cur as f64));
+        details.push(("votes".into(), votes as f64));
+        let drift = self
+            .config
+            .aggregation
+            .decide(votes, self.config.metrics.len());
+        if drift {
+            self.triggered();
+        }
+        Ok((drift, words.join(", "), details))
+    }
+
+    fn needs_models(&self) -> bool {
+        self.config.embeddings
+    }
+
+    fn inform_model(&mut self, model: &ModelInfo) {
+        if model.model.is_some() && model.model != self.model {
+            self.model = model.model.clone();
+            self.stale = true;
+        }
+    }
+}

@@ -1,0 +1,557 @@
+//! `[trigger]`: every policy's keys, parsed recursively (a warm-up policy is a trigger table
+//! too), each error with its key path.
+//!
+//! Sluice's names are short forms of Modyn's (`DataDriftTrigger` → `drift`,
+//! `windowing_strategy` → `windows`, `decision_criterion` → `criterion`,
+//! `aggregation_strategy` → `aggregation`); docs/triggers.md maps them.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use sluice_dataflows::drift::{Aggregation, Criterion, MetricKind, MetricSpec, WindowSpec};
+use sluice_dataflows::triggers::DriftConfig;
+use toml::Value;
+
+use super::error::ConfigError;
+use super::load::{err, parse_span, section};
+
+/// Trigger ids.
+pub const TRIGGER_IDS: &[&str] = &["amount", "time", "drift"];
+
+/// Vectors a metric compares at most per window (MMD is quadratic in it).
+pub const MAX_SAMPLE_SIZE: usize = 20_000;
+
+/// Largest amount window.
+pub const MAX_WINDOW: usize = 10_000_000;
+
+/// When to train.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TriggerSpec {
+    /// Every `every` samples.
+    Amount {
+        /// Samples per trigger.
+        every: u64,
+    },
+    /// Every `every_ms` of event time.
+    Time {
+        /// Window length, ms.
+        every_ms: u64,
+        /// As written (`"1h"`), for trigger reasons.
+        every: String,
+        /// Start of the first window, ms (`None`: the first sample's time).
+        start_ms: Option<u64>,
+    },
+    /// When the data drifts.
+    Drift {
+        /// Decision interval and warm-up.
+        batched: BatchedSpec,
+        /// Windows, metrics, criteria.
+        drift: DriftConfig,
+    },
+}
+
+impl TriggerSpec {
+    /// True when the policy reads sample payloads (the trigger worker then needs the store).
+    pub fn reads_payloads(&self) -> bool {
+        matches!(self, TriggerSpec::Drift { .. })
+    }
+}
+
+/// The batched-policy keys.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchedSpec {
+    /// `evaluation_interval_data_points`: samples per decision.
+    pub every: usize,
+    /// `warmup_intervals` decided by `warmup_policy`.
+    pub warmup: Option<(usize, Box<TriggerSpec>)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AmountLow {
+    every: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimeLow {
+    every: String,
+    #[serde(default)]
+    start: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DriftLow {
+    evaluation_interval_data_points: i64,
+    #[serde(default)]
+    warmup_intervals: Option<i64>,
+    #[serde(default)]
+    warmup_policy: Option<Value>,
+    #[serde(default)]
+    windows: Option<WindowsLow>,
+    #[serde(default)]
+    sample_size: Option<SampleSize>,
+    #[serde(default)]
+    features: Option<Features>,
+    metrics: BTreeMap<String, MetricLow>,
+    #[serde(default)]
+    aggregation: Option<AggregationLow>,
+    #[serde(default)]
+    seed: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SampleSize {
+    Count(i64),
+    All(AllWord),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum AllWord {
+    All,
+}
+
+#[derive(Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Features {
+    Raw,
+    Embeddings,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "id", rename_all = "snake_case", deny_unknown_fields)]
+enum WindowsLow {
+    Amount {
+        #[serde(default)]
+        amount_ref: Option<i64>,
+        #[serde(default)]
+        amount_cur: Option<i64>,
+        #[serde(default)]
+        allow_overlap: Option<bool>,
+    },
+    Time {
+        limit_ref: String,
+        limit_cur: String,
+        #[serde(default)]
+        allow_overlap: Option<bool>,
+    },
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum MetricId {
+    Mmd,
+    Ks,
+    Cvm,
+    Wasserstein,
+    Hellinger,
+    Euclidean,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum Correction {
+    Bonferroni,
+    Fdr,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricLow {
+    id: MetricId,
+    #[serde(default)]
+    num_permutations: Option<i64>,
+    #[serde(default)]
+    correction: Option<Correction>,
+    criterion: CriterionLow,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "id", rename_all = "snake_case", deny_unknown_fields)]
+enum CriterionLow {
+    Threshold {
+        threshold: f64,
+    },
+    DynamicQuantile {
+        #[serde(default)]
+        window_size: Option<i64>,
+        #[serde(default)]
+        quantile: Option<f64>,
+    },
+    DynamicRollingAverage {
+        #[serde(default)]
+        window_size: Option<i64>,
+        #[serde(default)]
+        deviation: Option<f64>,
+        #[serde(default)]
+        absolute: Option<bool>,
+    },
+    PValue {
+        #[serde(default)]
+        p_val: Option<f64>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "id", rename_all = "snake_case", deny_unknown_fields)]
+enum AggregationLow {
+    MajorityVote,
+    AtLeast { n: i64 },
+}
+
+/// Parses the trigger table at `prefix` (`trigger`, `trigger.warmup_policy`, ...).
+pub fn trigger(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<TriggerSpec> {
+    let mut value = value;
+    let Some(table) = value.as_table_mut() else {
+        err(errors, prefix, "expected a table");
+        return None;
+    };
+    let id_key = format!("{prefix}.id");
+    let id = match table.remove("id") {
+        Some(Value::String(s)) => s,
+        Some(other) => {
+            err(
+                errors,
+                id_key,
+                format!("expected a string, found {}", other.type_str()),
+            );
+            return None;
+        }
+        None => {
+            err(
+                errors,
+                id_key,
+                format!("missing, expected one of {}", TRIGGER_IDS.join(", ")),
+            );
+            return None;
+        }
+    };
+    let key = |k: &str| format!("{prefix}.{k}");
+    match id.as_str() {
+        "amount" => {
+            let t: AmountLow = section(value, prefix, errors)?;
+            match positive(t.every) {
+                Some(every) => Some(TriggerSpec::Amount { every }),
+                None => {
+                    err(errors, key("every"), "expected an integer > 0");
+                    None
+                }
+            }
+        }
+        "time" => {
+            let t: TimeLow = section(value, prefix, errors)?;
+            let every_ms = parse_span(&t.every)
+                .map_err(|e| err(errors, key("every"), e))
+                .ok();
+            let start_ms = match t.start {
+                Some(s) if s < 0 => {
+                    err(errors, key("start"), "expected Unix seconds >= 0");
+                    None
+                }
+                s => Some(s.map(|s| s as u64 * 1000)),
+            };
+            Some(TriggerSpec::Time {
+                every_ms: every_ms?,
+                every: t.every,
+                start_ms: start_ms?,
+            })
+        }
+        "drift" => drift(value, prefix, errors),
+        other => {
+            err(
+                errors,
+                id_key,
+                format!(
+                    "unknown trigger `{other}`, expected one of {}",
+                    TRIGGER_IDS.join(", ")
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn positive(v: i64) -> Option<u64> {
+    (v > 0).then_some(v as u64)
+}
+
+/// `evaluation_interval_data_points`, `warmup_intervals`, `warmup_policy`.
+fn batched(
+    every: i64,
+    intervals: Option<i64>,
+    policy: Option<Value>,
+    prefix: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<BatchedSpec> {
+    let key = |k: &str| format!("{prefix}.{k}");
+    let every = positive(every).map(|e| e as usize);
+    if every.is_none() {
+        err(
+            errors,
+            key("evaluation_interval_data_points"),
+            "expected an integer > 0",
+        );
+    }
+    let warmup = match (intervals, policy) {
+        (None | Some(0), None) => Some(None),
+        (Some(n), Some(p)) if n > 0 => {
+            let wp = key("warmup_policy");
+            match trigger(p, &wp, errors)? {
+                t @ (TriggerSpec::Amount { .. } | TriggerSpec::Time { .. }) => {
+                    Some(Some((n as usize, Box::new(t))))
+                }
+                _ => {
+                    err(errors, format!("{wp}.id"), "expected `amount` or `time`");
+                    None
+                }
+            }
+        }
+        (Some(n), _) if n < 0 => {
+            err(errors, key("warmup_intervals"), "expected an integer >= 0");
+            None
+        }
+        (_, None) => {
+            err(
+                errors,
+                key("warmup_policy"),
+                "missing: warm-up intervals are decided by a `time` or `amount` policy",
+            );
+            None
+        }
+        (_, Some(_)) => {
+            err(
+                errors,
+                key("warmup_intervals"),
+                "missing: how many intervals the warm-up policy decides (> 0)",
+            );
+            None
+        }
+    };
+    Some(BatchedSpec {
+        every: every?,
+        warmup: warmup?,
+    })
+}
+
+fn drift(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<TriggerSpec> {
+    let t: DriftLow = section(value, prefix, errors)?;
+    let key = |k: &str| format!("{prefix}.{k}");
+    let before = errors.len();
+    let batched = batched(
+        t.evaluation_interval_data_points,
+        t.warmup_intervals,
+        t.warmup_policy,
+        prefix,
+        errors,
+    );
+    let sample_size = match t.sample_size {
+        None => Some(5000),
+        Some(SampleSize::All(AllWord::All)) => None,
+        Some(SampleSize::Count(n)) if n > 1 && n as usize <= MAX_SAMPLE_SIZE => Some(n as usize),
+        Some(SampleSize::Count(_)) => {
+            err(
+                errors,
+                key("sample_size"),
+                format!("expected an integer in 2..={MAX_SAMPLE_SIZE}, or \"all\""),
+            );
+            None
+        }
+    };
+    let overlap = |o: Option<bool>| o.unwrap_or(false);
+    let windows = match t.windows.unwrap_or(WindowsLow::Amount {
+        amount_ref: None,
+        amount_cur: None,
+        allow_overlap: None,
+    }) {
+        WindowsLow::Amount {
+            amount_ref,
+            amount_cur,
+            allow_overlap,
+        } => {
+            let mut size = |v: Option<i64>, k: &str| match v.unwrap_or(1000) {
+                n if n > 0 && n as usize <= MAX_WINDOW => {
+                    if sample_size.is_none() && n as usize > MAX_SAMPLE_SIZE {
+                        err(
+                            errors,
+                            key(&format!("windows.{k}")),
+                            format!(
+                                "{n} samples exceed the {MAX_SAMPLE_SIZE} a metric compares: \
+                                 set {prefix}.sample_size"
+                            ),
+                        );
+                    }
+                    Some(n as usize)
+                }
+                _ => {
+                    err(
+                        errors,
+                        key(&format!("windows.{k}")),
+                        format!("expected an integer in 1..={MAX_WINDOW}"),
+                    );
+                    None
+                }
+            };
+            let (r, c) = (size(amount_ref, "amount_ref"), size(amount_cur, "amount_cur"));
+            Some(WindowSpec::Amount {
+                reference: r.unwrap_or(1),
+                current: c.unwrap_or(1),
+                allow_overlap: overlap(allow_overlap),
+            })
+        }
+        WindowsLow::Time {
+            limit_ref,
+            limit_cur,
+            allow_overlap,
+        } => {
+            if sample_size.is_none() {
+                err(
+                    errors,
+                    key("sample_size"),
+                    "time windows hold any number of samples: sample_size must bound them",
+                );
+            }
+            let mut span = |v: &str, k: &str| {
+                parse_span(v)
+                    .map_err(|e| err(errors, key(&format!("windows.{k}")), e))
+                    .unwrap_or(1)
+            };
+            Some(WindowSpec::Time {
+                reference: span(&limit_ref, "limit_ref"),
+                current: span(&limit_cur, "limit_cur"),
+                allow_overlap: overlap(allow_overlap),
+            })
+        }
+    };
+    if t.metrics.is_empty() {
+        err(errors, key("metrics"), "at least one metric is needed");
+    }
+    let has_warmup = matches!(&batched, Some(b) if b.warmup.is_some());
+    let mut metrics = Vec::new();
+    for (name, m) in t.metrics {
+        let mkey = |k: &str| key(&format!("metrics.{name}.{k}"));
+        let kind = match m.id {
+            MetricId::Mmd => match m.num_permutations.unwrap_or(0) {
+                n if n >= 0 => MetricKind::Mmd {
+                    permutations: n as usize,
+                },
+                _ => {
+                    err(errors, mkey("num_permutations"), "expected an integer >= 0");
+                    continue;
+                }
+            },
+            MetricId::Ks => MetricKind::Ks {
+                fdr: matches!(m.correction, Some(Correction::Fdr)),
+            },
+            MetricId::Cvm => MetricKind::Cvm,
+            MetricId::Wasserstein => MetricKind::Wasserstein,
+            MetricId::Hellinger => MetricKind::Hellinger,
+            MetricId::Euclidean => MetricKind::Euclidean,
+        };
+        if m.num_permutations.is_some() && !matches!(m.id, MetricId::Mmd) {
+            err(errors, mkey("num_permutations"), "only `mmd` has permutations");
+        }
+        if m.correction.is_some() && !matches!(m.id, MetricId::Ks) {
+            err(errors, mkey("correction"), "only `ks` has a correction");
+        }
+        let window = |w: Option<i64>| match w.unwrap_or(10) {
+            n if n > 0 => Some(n as usize),
+            _ => None,
+        };
+        let criterion = match m.criterion {
+            CriterionLow::Threshold { threshold } => Some(Criterion::Threshold(threshold)),
+            CriterionLow::DynamicQuantile {
+                window_size,
+                quantile,
+            } => {
+                let q = quantile.unwrap_or(0.05);
+                if !(0.0..=1.0).contains(&q) {
+                    err(errors, mkey("criterion.quantile"), "expected 0 <= quantile <= 1");
+                }
+                window(window_size).map(|window| Criterion::DynamicQuantile {
+                    window,
+                    quantile: q,
+                })
+            }
+            CriterionLow::DynamicRollingAverage {
+                window_size,
+                deviation,
+                absolute,
+            } => window(window_size).map(|window| Criterion::DynamicRollingAverage {
+                window,
+                deviation: deviation.unwrap_or(0.05),
+                absolute: absolute.unwrap_or(false),
+            }),
+            CriterionLow::PValue { p_val } => {
+                let p = p_val.unwrap_or(0.05);
+                if !(p > 0.0 && p < 1.0) {
+                    err(errors, mkey("criterion.p_val"), "expected 0 < p_val < 1");
+                }
+                if !kind.has_test() {
+                    err(
+                        errors,
+                        mkey("criterion.id"),
+                        "`p_value` needs a test: `ks`, or `mmd` with num_permutations > 0",
+                    );
+                }
+                Some(Criterion::PValue(p))
+            }
+        };
+        let Some(criterion) = criterion else {
+            err(errors, mkey("criterion.window_size"), "expected an integer > 0");
+            continue;
+        };
+        if criterion.is_dynamic() && !has_warmup {
+            err(
+                errors,
+                mkey("criterion.id"),
+                format!(
+                    "a dynamic criterion calibrates during warm-up: set {prefix}.warmup_intervals \
+                     and {prefix}.warmup_policy"
+                ),
+            );
+        }
+        metrics.push(MetricSpec {
+            name,
+            kind,
+            criterion,
+        });
+    }
+    let aggregation = match t.aggregation.unwrap_or(AggregationLow::MajorityVote) {
+        AggregationLow::MajorityVote => Aggregation::MajorityVote,
+        AggregationLow::AtLeast { n } if n >= 1 && n as usize <= metrics.len().max(1) => {
+            Aggregation::AtLeast(n as usize)
+        }
+        AggregationLow::AtLeast { .. } => {
+            err(
+                errors,
+                key("aggregation.n"),
+                format!("expected 1 <= n <= {} (the number of metrics)", metrics.len()),
+            );
+            Aggregation::MajorityVote
+        }
+    };
+    let seed = match t.seed.unwrap_or(0) {
+        s if s >= 0 => s as u64,
+        _ => {
+            err(errors, key("seed"), "expected an integer >= 0");
+            0
+        }
+    };
+    if errors.len() > before {
+        return None;
+    }
+    Some(TriggerSpec::Drift {
+        batched: batched?,
+        drift: DriftConfig {
+            windows: windows?,
+            sample_size,
+            embeddings: t.features == Some(Features::Embeddings),
+            metrics,
+            aggregation,
+            seed,
+        },
+    })
+}

@@ -101,8 +101,8 @@ pub fn build(
         build_policy(&shared.spec.trigger),
         TriggerOptions {
             first_id: shared.first_trigger_id,
-            models: None,
-            probe: Box::new(StoreProbe::new(shared.samples.clone())),
+            models: Some(shared.model_feed.clone()),
+            probe: Box::new(StoreProbe::new(shared)),
             on_decision: Box::new(move |trigger_id, d: &Decision| {
                 decisions.emit(
                     format!("decision-{}-{}", d.at.time, d.at.key),

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use sluice_dataflows::triggers::{ModelFeed, ModelInfo};
 use sluice_dataflows::{SampleScore, TrainingSet, TriggerEvent};
 
 use super::checkpoint::{self, Checkpoint};
@@ -21,7 +22,7 @@ use crate::sink::{EventBody, EventSink};
 use crate::source::kafka::{KafkaReader, Prefetch, Resume, ValueDecoder, admin};
 use crate::source::{DeadLetter, FileSource, SourceError};
 use crate::store::{ModelStore, SampleStore};
-use crate::train::{Trainer, TrainerContext};
+use crate::train::{Trainer, TrainerContext, TriggerOutcome};
 
 /// How to run.
 #[derive(Clone, Debug)]
@@ -106,6 +107,12 @@ type OffsetReports = (usize, BTreeMap<i32, i64>);
 pub struct Shared {
     pub(super) spec: PipelineSpec,
     pub(super) samples: Arc<SampleStore>,
+    /// The model store (trigger policies read models from it).
+    pub(super) models: ModelStore,
+    /// The run directory.
+    pub(super) run_dir: PathBuf,
+    /// Model reports from the trainer to the trigger operator.
+    pub(super) model_feed: ModelFeed,
     pub(super) source: Input,
     events: Arc<EventSink>,
     trainer_queue: Mutex<Option<SyncSender<TrainingSet>>>,
@@ -173,12 +180,8 @@ impl Shared {
 
     /// Writes the checkpoint of trigger `t` once every worker reported its offsets (or every
     /// worker finished). Called by the trainer after `t`'s model and events are out.
-    fn write_checkpoint(
-        &self,
-        run_dir: &Path,
-        t: &TriggerEvent,
-        model: Option<&str>,
-    ) -> anyhow::Result<()> {
+    fn write_checkpoint(&self, t: &TriggerEvent, model: Option<&str>) -> anyhow::Result<()> {
+        let run_dir = &self.run_dir;
         let Input::Kafka { spec, group, .. } = &self.source else {
             return Ok(());
         };
@@ -361,6 +364,9 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
     let shared = Arc::new(Shared {
         spec: spec.clone(),
         samples: samples.clone(),
+        models: models.clone(),
+        run_dir: run_dir.clone(),
+        model_feed: ModelFeed::default(),
         source,
         events: events.clone(),
         trainer_queue: Mutex::new(None),
@@ -402,14 +408,18 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         holdout,
         feedback,
         initial_model: resume.as_ref().and_then(|cp| cp.model_id.clone()),
-        on_trigger_done: match &shared.source {
-            Input::Kafka { .. } => {
-                let (shared, run_dir) = (shared.clone(), run_dir.clone());
-                Some(Box::new(move |t: &TriggerEvent, model: Option<&str>| {
-                    shared.write_checkpoint(&run_dir, t, model)
-                }))
-            }
-            Input::File(_) => None,
+        on_trigger_done: {
+            let shared = shared.clone();
+            Some(Box::new(move |t: &TriggerEvent, done: &TriggerOutcome<'_>| {
+                shared.write_checkpoint(t, done.model)?;
+                shared.model_feed.post(ModelInfo {
+                    trigger: t.id,
+                    model: done.model.map(String::from),
+                    samples: done.samples,
+                    training_s: done.training_ms as f64 / 1000.0,
+                });
+                Ok(())
+            }))
         },
     })?;
     *shared.trainer_queue.lock().expect("queue slot poisoned") = Some(queue);

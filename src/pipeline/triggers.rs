@@ -9,7 +9,9 @@ use sluice_dataflows::triggers::{
 };
 
 use crate::config::TriggerSpec;
+use super::run::Shared;
 use crate::store::SampleStore;
+use crate::train::{ModelRunner, parse_device};
 
 /// The policy `spec` describes (recursively: warm-up policies).
 pub fn build_policy(spec: &TriggerSpec) -> Box<dyn TriggerPolicy> {
@@ -31,40 +33,57 @@ pub fn build_policy(spec: &TriggerSpec) -> Box<dyn TriggerPolicy> {
     }
 }
 
-/// Reads payloads from the sample store for the trigger worker.
+/// Reads payloads from the sample store, and runs stored models on them, for the trigger
+/// worker (see `train::probe` for the request path).
 pub struct StoreProbe {
     samples: Arc<SampleStore>,
+    runner: ModelRunner,
+    x: Vec<f32>,
     labels: Vec<i64>,
 }
 
 impl StoreProbe {
-    /// A probe over `samples`.
-    pub fn new(samples: Arc<SampleStore>) -> Self {
+    /// A probe over the run's sample and model stores.
+    pub fn new(shared: &Shared) -> Self {
+        let device = parse_device(&shared.spec.training.device)
+            .expect("the device was checked before the run started");
         Self {
-            samples,
+            samples: shared.samples.clone(),
+            runner: ModelRunner::new(
+                shared.spec.model.clone(),
+                shared.samples.dim(),
+                device,
+                shared.models.clone(),
+                shared.run_dir.join("models"),
+            ),
+            x: Vec::new(),
             labels: Vec::new(),
         }
+    }
+
+    fn gather(&mut self, keys: &[Key]) -> Result<(), String> {
+        self.x.clear();
+        self.labels.clear();
+        self.samples
+            .gather(keys, &mut self.x, &mut self.labels)
+            .map_err(|e| format!("reading sample features for the trigger: {e}"))
     }
 }
 
 impl Probe for StoreProbe {
     fn vectors(&mut self, keys: &[Key], model: Option<&str>) -> Result<Vectors, String> {
-        if let Some(model) = model {
-            return Err(format!(
-                "embeddings of model {model}: not available in this build of the probe"
-            ));
+        self.gather(keys)?;
+        match model {
+            None => Ok(Vectors::new(self.samples.dim(), std::mem::take(&mut self.x))),
+            Some(id) => {
+                let (dim, data) = self.runner.embed(id, &self.x)?;
+                Ok(Vectors::new(dim, data))
+            }
         }
-        let mut x = Vec::new();
-        self.labels.clear();
-        self.samples
-            .gather(keys, &mut x, &mut self.labels)
-            .map_err(|e| format!("reading sample features for the trigger: {e}"))?;
-        Ok(Vectors::new(self.samples.dim(), x))
     }
 
-    fn predict(&mut self, _keys: &[Key], model: &str) -> Result<Vec<i64>, String> {
-        Err(format!(
-            "predictions of model {model}: not available in this build of the probe"
-        ))
+    fn predict(&mut self, keys: &[Key], model: &str) -> Result<Vec<i64>, String> {
+        self.gather(keys)?;
+        self.runner.predict(model, &self.x)
     }
 }

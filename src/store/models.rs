@@ -311,10 +311,9 @@ fn invalid(path: &Path, e: impl std::fmt::Display) -> std::io::Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn meta(id: &str, parent: Option<&str>) -> ModelMetadata {
+impl ModelMetadata {
+    /// Metadata for tests: model `id`, everything else empty.
+    pub(crate) fn for_test(id: &str) -> Self {
         ModelMetadata {
             model_id: id.into(),
             pipeline: "p".into(),
@@ -325,13 +324,25 @@ mod tests {
             training_set_digest: String::new(),
             training_ms: 0,
             final_loss: 0.0,
-            parent_model: parent.map(String::from),
+            parent_model: None,
             architecture: serde_json::Value::Null,
             feature_names: Vec::new(),
             parameters: Vec::new(),
             created_ms: 0,
             sluice_version: String::new(),
             storage: Storage::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(id: &str, parent: Option<&str>) -> ModelMetadata {
+        ModelMetadata {
+            parent_model: parent.map(String::from),
+            ..ModelMetadata::for_test(id)
         }
     }
 

@@ -9,6 +9,7 @@
 //! | `optimizer.rs` | the configured optimizer, its parameter groups, the lr schedule |
 //! | `models/` | the model zoo ([`models::Mlp`]) |
 //! | `device.rs` | parsing `cpu` / `cuda:N` into a tch device |
+//! | `probe.rs` | [`ModelRunner`]: stored models' embeddings and predictions for trigger policies |
 
 mod criterion;
 mod device;
@@ -16,8 +17,10 @@ pub mod fit;
 pub mod loader;
 pub mod models;
 mod optimizer;
+mod probe;
 mod trainer;
 
 pub use device::parse_device;
 pub use fit::{FitOutcome, OnSampleLosses, fit};
-pub use trainer::{Trainer, TrainerContext, TrainerReport, TriggerDone, digest};
+pub use probe::ModelRunner;
+pub use trainer::{Trainer, TrainerContext, TrainerReport, TriggerDone, TriggerOutcome, digest};

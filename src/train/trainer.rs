@@ -56,8 +56,8 @@ pub struct TrainerContext {
     pub initial_model: Option<String>,
     /// Where per-sample losses go (`training.per_sample_feedback`), in batches.
     pub feedback: Option<Sender<Vec<SampleScore>>>,
-    /// Called after each trigger is done (model stored and its events emitted, or skipped);
-    /// writes the checkpoint.
+    /// Called after each trigger is done (model stored and its events emitted, or skipped):
+    /// writes the checkpoint, reports the model to the trigger policy.
     pub on_trigger_done: Option<TriggerDone>,
 }
 
@@ -95,8 +95,20 @@ impl Feedback<'_> {
     }
 }
 
-/// Hook run after each trigger: the trigger and the id of its model (`None`: no model).
-pub type TriggerDone = Box<dyn Fn(&TriggerEvent, Option<&str>) -> anyhow::Result<()> + Send>;
+/// What a trigger's training came to, for [`TriggerDone`].
+#[derive(Clone, Copy, Debug)]
+pub struct TriggerOutcome<'a> {
+    /// The model in service after the trigger (its own, or the previous one when training was
+    /// skipped or failed; `None`: no model yet).
+    pub model: Option<&'a str>,
+    /// Samples in the trigger's training set.
+    pub samples: u64,
+    /// Wall time spent training, ms.
+    pub training_ms: u64,
+}
+
+/// Hook run after each trigger is done (model stored and its events emitted, or skipped).
+pub type TriggerDone = Box<dyn Fn(&TriggerEvent, &TriggerOutcome<'_>) -> anyhow::Result<()> + Send>;
 
 /// What the trainer did, returned when its queue closes.
 #[derive(Clone, Debug, Default)]
@@ -220,7 +232,15 @@ fn run(
             tracing::info!(trigger = trigger.id, "empty training set, no model");
             report.skipped += 1;
             if let Some(done) = &ctx.on_trigger_done {
-                done(trigger, None)?;
+                let model = current.as_ref().and_then(|c| c.id.as_deref());
+                done(
+                    trigger,
+                    &TriggerOutcome {
+                        model,
+                        samples: 0,
+                        training_ms: 0,
+                    },
+                )?;
             }
             continue;
         }
@@ -311,7 +331,14 @@ fn run(
                 None => None,
             };
             if let Some(done) = &ctx.on_trigger_done {
-                done(trigger, parent.as_deref())?;
+                done(
+                    trigger,
+                    &TriggerOutcome {
+                        model: parent.as_deref(),
+                        samples: n as u64,
+                        training_ms,
+                    },
+                )?;
             }
             continue;
         }
@@ -443,7 +470,14 @@ fn run(
         report.training_ms += training_ms;
         report.last_model = Some(model_id.clone());
         if let Some(done) = &ctx.on_trigger_done {
-            done(trigger, Some(&model_id))?;
+            done(
+                trigger,
+                &TriggerOutcome {
+                    model: Some(&model_id),
+                    samples: n as u64,
+                    training_ms,
+                },
+            )?;
         }
         cur.weights = Some(Weights::Stored(model_id.clone()));
         cur.id = Some(model_id);

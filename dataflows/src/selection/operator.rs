@@ -1,35 +1,64 @@
 //! The selection operator: runs a [`SelectionPolicy`] on every worker.
 //!
 //! - Inputs: `SampleMeta` records, already exchanged by key (each worker sees its own keys), and
-//!   [`TriggerEvent`]s, broadcast to every worker.
-//! - Output: `(trigger id, position)` for each of this worker's samples in a training set, at the
-//!   trigger's boundary time.
-//! - State: the policy's, plus records stashed by time until both input frontiers pass it; then
-//!   the time's samples (sorted by key) are added and its triggers (sorted by id) answered, so
-//!   the policy sees the stream in position order on any number of workers.
+//!   [`TriggerEvent`]s, broadcast to every worker (in id order: one sender, FIFO channels).
+//! - Output: `(trigger id, this worker's selected positions)` once per trigger per worker (also
+//!   when empty, so the assembler can count answers), at the trigger's boundary time.
+//! - Order: a trigger is answered as soon as the sample input has passed its boundary time: its
+//!   samples up to the boundary are added first, in position order. Samples not covered by a
+//!   known trigger are added once both inputs have passed their time (no earlier trigger can
+//!   still come). So the policy sees the stream in position order on any number of workers, and
+//!   a trigger operator that holds back later triggers (waiting for a model) does not hold back
+//!   the training set of the trigger it already emitted.
+//! - State: the policy's, plus samples not yet added (sorted lazily by position) and triggers
+//!   not yet answered, each with a capability at its boundary time.
+
+use std::collections::VecDeque;
 
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Broadcast;
 
 use super::policy::SelectionPolicy;
 use crate::sample::{Position, SampleMeta, Time, TriggerEvent};
-use crate::stash::TimeStash;
-
-enum Record {
-    Sample(SampleMeta),
-    Trigger(TriggerEvent),
-}
 
 /// Runs a selection policy per worker over key-partitioned sample metadata.
 pub trait Select<'scope> {
-    /// Answers every trigger with this worker's selected samples, as `(trigger id, position)`.
+    /// Answers every trigger with this worker's selected samples.
     fn select<P: SelectionPolicy>(
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
         policy: P,
-    ) -> StreamVec<'scope, Time, (u64, Position)>;
+    ) -> StreamVec<'scope, Time, (u64, Vec<Position>)>;
+}
+
+/// Samples waiting to be added, sorted on demand.
+#[derive(Default)]
+struct Pending {
+    samples: Vec<SampleMeta>,
+    sorted: bool,
+}
+
+impl Pending {
+    fn extend(&mut self, data: impl IntoIterator<Item = SampleMeta>) {
+        let before = self.samples.len();
+        self.samples.extend(data);
+        if self.samples.len() > before {
+            self.sorted = false;
+        }
+    }
+
+    /// Removes and returns, in position order, the samples `upto` accepts (a prefix).
+    fn take_while(&mut self, upto: impl Fn(&SampleMeta) -> bool) -> std::vec::Drain<'_, SampleMeta> {
+        if !self.sorted {
+            self.samples.sort_unstable_by_key(SampleMeta::position);
+            self.sorted = true;
+        }
+        let n = self.samples.partition_point(|s| upto(s));
+        self.samples.drain(..n)
+    }
 }
 
 impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
@@ -37,7 +66,7 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
         mut policy: P,
-    ) -> StreamVec<'scope, Time, (u64, Position)> {
+    ) -> StreamVec<'scope, Time, (u64, Vec<Position>)> {
         let name = format!("Selection: {}", policy.name());
         self.binary_frontier(
             triggers.broadcast(),
@@ -46,60 +75,35 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
             &name,
             move |default_cap, _info| {
                 drop(default_cap);
-                let mut stash = TimeStash::new(record_time);
-                let mut selected = Vec::new();
-                let mut metas: Vec<SampleMeta> = Vec::new();
-                let mut trigs: Vec<TriggerEvent> = Vec::new();
+                let mut pending = Pending::default();
+                let mut queue: VecDeque<(TriggerEvent, Capability<Time>)> = VecDeque::new();
                 move |(samples, f1), (triggers, f2), output| {
-                    samples.for_each_stamp(|cap, data| {
-                        let records = data.flat_map(|d| d.drain(..)).map(Record::Sample);
-                        stash.stash(&cap, 0, records);
-                    });
+                    samples.for_each(|_cap, data| pending.extend(data.drain(..)));
                     triggers.for_each_stamp(|cap, data| {
-                        let records = data.flat_map(|d| d.drain(..)).map(Record::Trigger);
-                        stash.stash(&cap, 0, records);
+                        for t in data.flat_map(|d| d.drain(..)) {
+                            let at = cap.delayed(&t.boundary.time, 0);
+                            queue.push_back((t, at));
+                        }
                     });
-                    let mut drained = stash.drain_complete(&[f1, f2]);
-                    let mut records = std::mem::take(&mut drained.records).into_iter().peekable();
-                    while let Some(first) = records.peek() {
-                        let time = record_time(first);
-                        metas.clear();
-                        trigs.clear();
-                        while let Some(r) = records.next_if(|r| record_time(r) == time) {
-                            match r {
-                                Record::Sample(m) => metas.push(m),
-                                Record::Trigger(t) => trigs.push(t),
-                            }
+                    // Answer the triggers whose samples are all here.
+                    while let Some((t, _)) = queue.front()
+                        && !f1.less_equal(&t.boundary.time)
+                    {
+                        let (t, at) = queue.pop_front().expect("front exists");
+                        for s in pending.take_while(|s| s.position() <= t.boundary) {
+                            policy.add(s);
                         }
-                        metas.sort_unstable_by_key(|m| m.key);
-                        trigs.sort_unstable_by_key(|t| t.id);
-                        // Interleave in position order: a trigger at (t, k) follows samples <= k.
-                        let mut next = 0;
-                        for trig in &trigs {
-                            while next < metas.len() && metas[next].key <= trig.boundary.key {
-                                policy.add(metas[next]);
-                                next += 1;
-                            }
-                            selected.clear();
-                            policy.select(trig, &mut selected);
-                            let at = drained.at(time);
-                            output
-                                .session(&at)
-                                .give_iterator(selected.drain(..).map(|p| (trig.id, p)));
-                        }
-                        for m in &metas[next..] {
-                            policy.add(*m);
-                        }
+                        let mut selected = Vec::new();
+                        policy.select(&t, &mut selected);
+                        output.session(&at).give((t.id, selected));
+                    }
+                    // Samples no trigger can still precede.
+                    let complete = |s: &SampleMeta| !f1.less_equal(&s.time) && !f2.less_equal(&s.time);
+                    for s in pending.take_while(complete) {
+                        policy.add(s);
                     }
                 }
             },
         )
-    }
-}
-
-fn record_time(r: &Record) -> Time {
-    match r {
-        Record::Sample(m) => m.time,
-        Record::Trigger(t) => t.boundary.time,
     }
 }

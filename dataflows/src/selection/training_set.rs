@@ -1,19 +1,21 @@
 //! Gathers the workers' selections into one [`TrainingSet`] per trigger, on worker 0.
 //!
-//! - Inputs: `(trigger id, position)` from every worker, and the [`TriggerEvent`]s.
+//! - Inputs: `(trigger id, positions)` once per trigger from every worker, and the
+//!   [`TriggerEvent`]s.
 //! - Output: one [`TrainingSet`] per trigger (positions sorted), at the trigger's time, on
-//!   worker 0, emitted once both input frontiers pass that time (every worker has answered).
-//!   Triggers whose training set is empty are emitted too.
-//! - State: positions of triggers whose time is not complete yet. Only keys travel here.
+//!   worker 0, in trigger order, as soon as every worker has answered (counted, not inferred
+//!   from frontiers: a trigger operator waiting for a model may hold the trigger stream's
+//!   frontier at this trigger's time). Triggers whose training set is empty are emitted too.
+//! - State: answers of triggers not complete yet. Only positions travel here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
 use crate::sample::{Position, Time, TrainingSet, TriggerEvent};
-use crate::stash::TimeStash;
 
 /// Assembles per-trigger training sets from per-worker selections.
 pub trait AssembleTrainingSets<'scope> {
@@ -24,35 +26,41 @@ pub trait AssembleTrainingSets<'scope> {
     ) -> StreamVec<'scope, Time, TrainingSet>;
 }
 
-impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Position)> {
+impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Vec<Position>)> {
     fn training_sets(
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
     ) -> StreamVec<'scope, Time, TrainingSet> {
-        self.binary_frontier(
+        let peers = self.scope().peers();
+        self.binary(
             triggers,
-            Exchange::new(|_: &(u64, Position)| 0u64),
+            Exchange::new(|_: &(u64, Vec<Position>)| 0u64),
             Exchange::new(|_: &TriggerEvent| 0u64),
             "Selection: AssembleTrainingSets",
             move |default_cap, _info| {
                 drop(default_cap);
-                let mut triggers_at = TimeStash::new(|t: &TriggerEvent| t.boundary.time);
-                let mut selected: BTreeMap<u64, Vec<Position>> = BTreeMap::new();
-                move |(keys, f1), (trigs, f2), output| {
-                    keys.for_each_stamp(|_cap, data| {
-                        for (id, pos) in data.flat_map(|d| d.drain(..)) {
-                            selected.entry(id).or_default().push(pos);
+                let mut waiting: VecDeque<(TriggerEvent, Capability<Time>)> = VecDeque::new();
+                // Per trigger: workers that answered, and their positions.
+                let mut answers: BTreeMap<u64, (usize, Vec<Position>)> = BTreeMap::new();
+                move |keys, trigs, output| {
+                    keys.for_each(|_cap, data| {
+                        for (id, positions) in data.drain(..) {
+                            let a = answers.entry(id).or_default();
+                            a.0 += 1;
+                            a.1.extend(positions);
                         }
                     });
                     trigs.for_each_stamp(|cap, data| {
-                        triggers_at.stash(&cap, 0, data.flat_map(|d| d.drain(..)));
+                        for t in data.flat_map(|d| d.drain(..)) {
+                            let at = cap.delayed(&t.boundary.time, 0);
+                            waiting.push_back((t, at));
+                        }
                     });
-                    let mut drained = triggers_at.drain_complete(&[f1, f2]);
-                    let mut trigs = std::mem::take(&mut drained.records);
-                    trigs.sort_unstable_by_key(|t| (t.boundary.time, t.id));
-                    for trigger in trigs {
-                        let at = drained.at(trigger.boundary.time);
-                        let mut samples = selected.remove(&trigger.id).unwrap_or_default();
+                    while let Some((t, _)) = waiting.front()
+                        && answers.get(&t.id).is_some_and(|a| a.0 == peers)
+                    {
+                        let (trigger, at) = waiting.pop_front().expect("front exists");
+                        let (_, mut samples) = answers.remove(&trigger.id).expect("answered");
                         samples.sort_unstable();
                         output.session(&at).give(TrainingSet { trigger, samples });
                     }

@@ -150,12 +150,12 @@ impl DataDrift {
             details.push((format!("{}.drift", m.name), f64::from(u8::from(v.drift))));
             if v.drift {
                 votes += 1;
-                words.push(match (v.threshold, r.p_value) {
-                    (Some(t), _) => format!("{} {:.4} >= {:.4}", m.name, r.distance, t),
-                    (None, Some(p)) if matches!(m.criterion, Criterion::PValue(_)) => {
-                        format!("{} {:.4} (p {:.4} < {alpha})", m.name, r.distance, p)
+                words.push(match v.threshold {
+                    Some(t) => format!("{} {:.4} >= {:.4}", m.name, r.distance, t),
+                    None if matches!(m.criterion, Criterion::PValue(_)) => {
+                        format!("{} {:.4} (test rejects at {alpha})", m.name, r.distance)
                     }
-                    _ => format!("{} {:.4}", m.name, r.distance),
+                    None => format!("{} {:.4} (first)", m.name, r.distance),
                 });
             }
         }

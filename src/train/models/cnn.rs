@@ -80,18 +80,20 @@ impl Cnn {
 }
 
 impl super::Model for Cnn {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+    fn embed_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let [c, h, w] = self.config.input_shape;
         let mut x = xs.reshape([-1, c, h, w]);
         for conv in &self.convs {
             x = conv.forward(&x).relu().max_pool2d_default(2);
         }
-        let x = self
-            .fc1
+        self.fc1
             .forward(&x.flatten(1, -1))
             .relu()
-            .dropout(self.config.dropout, train);
-        self.fc2.forward(&x)
+            .dropout(self.config.dropout, train)
+    }
+
+    fn classify(&self, embeddings: &Tensor) -> Tensor {
+        self.fc2.forward(embeddings)
     }
 
     fn architecture(&self) -> serde_json::Value {

@@ -82,7 +82,7 @@ impl Dlrm {
 }
 
 impl super::Model for Dlrm {
-    fn forward_t(&self, xs: &Tensor, _train: bool) -> Tensor {
+    fn embed_t(&self, xs: &Tensor, _train: bool) -> Tensor {
         let dense = self.config.dense_features;
         let mut x = xs.narrow(1, 0, dense);
         for layer in &self.bottom {
@@ -104,14 +104,18 @@ impl super::Model for Dlrm {
         let t = Tensor::stack(&vectors, 1);
         let z = t.bmm(&t.transpose(1, 2)).flatten(1, -1);
         let mut x = Tensor::cat(&[x, z.index_select(1, &self.pairs)], 1);
-        let last = self.top.len() - 1;
-        for (i, layer) in self.top.iter().enumerate() {
-            x = layer.forward(&x);
-            if i < last {
-                x = x.relu();
-            }
+        let (_, hidden) = self.top.split_last().expect("the top MLP has a layer");
+        for layer in hidden {
+            x = layer.forward(&x).relu();
         }
         x
+    }
+
+    fn classify(&self, embeddings: &Tensor) -> Tensor {
+        self.top
+            .last()
+            .expect("the top MLP has a layer")
+            .forward(embeddings)
     }
 
     fn architecture(&self) -> serde_json::Value {

@@ -37,8 +37,17 @@ impl Mlp {
 }
 
 impl super::Model for Mlp {
-    fn forward_t(&self, xs: &Tensor, _train: bool) -> Tensor {
-        self.forward(xs)
+    fn embed_t(&self, xs: &Tensor, _train: bool) -> Tensor {
+        let (_, hidden) = self.layers.split_last().expect("at least one layer");
+        let mut x = xs.shallow_clone();
+        for layer in hidden {
+            x = layer.forward(&x).relu();
+        }
+        x
+    }
+
+    fn classify(&self, embeddings: &Tensor) -> Tensor {
+        self.layers.last().expect("at least one layer").forward(embeddings)
     }
 
     fn architecture(&self) -> serde_json::Value {
@@ -55,15 +64,7 @@ impl super::Model for Mlp {
 
 impl Module for Mlp {
     fn forward(&self, xs: &Tensor) -> Tensor {
-        let last = self.layers.len() - 1;
-        let mut x = xs.shallow_clone();
-        for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x);
-            if i < last {
-                x = x.relu();
-            }
-        }
-        x
+        super::Model::forward_t(self, xs, false)
     }
 }
 

@@ -27,10 +27,19 @@ use crate::config::{Architecture, ModelSpec};
 
 /// A trainable model: a batch of samples' features in, one output per class out.
 pub trait Model: std::fmt::Debug + Send {
-    /// Outputs (logits) `[n, num_classes]` for features `[n, input_dim]` (`f32`, laid out as
-    /// the architecture reads them, see `config::models`); `train` switches dropout and batch
-    /// normalisation to training mode.
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor;
+    /// The penultimate layer's output `[n, embedding_dim]` for features `[n, input_dim]`
+    /// (`f32`, laid out as the architecture reads them, see `config::models`): the
+    /// representation drift detection compares (Modyn's embedding recorder). `train` switches
+    /// dropout and batch normalisation to training mode.
+    fn embed_t(&self, xs: &Tensor, train: bool) -> Tensor;
+
+    /// Outputs (logits) `[n, num_classes]` from embeddings (the last layer).
+    fn classify(&self, embeddings: &Tensor) -> Tensor;
+
+    /// Outputs (logits) `[n, num_classes]` for features `[n, input_dim]`.
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.classify(&self.embed_t(xs, train))
+    }
 
     /// Architecture id and hyper-parameters, recorded in the artifact's metadata: enough to
     /// rebuild the module in PyTorch.

@@ -131,15 +131,18 @@ impl ResNet18 {
 }
 
 impl super::Model for ResNet18 {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+    fn embed_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let [c, h, w] = self.config.input_shape;
         let x = xs.reshape([-1, c, h, w]);
         let mut x = self.bn1.forward_t(&self.conv1.forward(&x), train).relu();
         for block in &self.blocks {
             x = block.forward_t(&x, train);
         }
-        self.fc
-            .forward(&x.adaptive_avg_pool2d([1, 1]).flatten(1, -1))
+        x.adaptive_avg_pool2d([1, 1]).flatten(1, -1)
+    }
+
+    fn classify(&self, embeddings: &Tensor) -> Tensor {
+        self.fc.forward(embeddings)
     }
 
     fn architecture(&self) -> serde_json::Value {

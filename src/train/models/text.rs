@@ -113,16 +113,20 @@ impl TextClassifier {
 }
 
 impl super::Model for TextClassifier {
-    fn forward_t(&self, xs: &Tensor, _train: bool) -> Tensor {
+    fn embed_t(&self, xs: &Tensor, _train: bool) -> Tensor {
         let mut x = self.bag(xs);
-        let last = self.head.len() - 1;
-        for (i, layer) in self.head.iter().enumerate() {
-            x = layer.forward(&x);
-            if i < last {
-                x = x.relu();
-            }
+        let (_, hidden) = self.head.split_last().expect("the head has a layer");
+        for layer in hidden {
+            x = layer.forward(&x).relu();
         }
         x
+    }
+
+    fn classify(&self, embeddings: &Tensor) -> Tensor {
+        self.head
+            .last()
+            .expect("the head has a layer")
+            .forward(embeddings)
     }
 
     fn architecture(&self) -> serde_json::Value {

@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 
 use sluice_dataflows::downsampling::KeepScores;
 use sluice_dataflows::selection::{AssembleTrainingSets, NewData, Select};
@@ -46,8 +46,59 @@ pub struct Graph {
     pub trainer: TrainerQueue,
 }
 
-/// The training sink's end of the trainer queue.
-pub type TrainerQueue = Rc<RefCell<Option<SyncSender<TrainingSet>>>>;
+/// The training sink's end of the trainer queue, and the training sets waiting for room in it.
+///
+/// The sink never blocks its worker on a full queue: the trainer may itself be waiting for
+/// this worker (its restart offsets for a checkpoint), so a blocked worker would deadlock.
+/// Instead sets wait here, and the worker loop stops reading input while any do (backpressure
+/// without blocking).
+#[derive(Clone, Default)]
+pub struct TrainerQueue(Rc<RefCell<QueueState>>);
+
+#[derive(Default)]
+struct QueueState {
+    tx: Option<SyncSender<TrainingSet>>,
+    waiting: std::collections::VecDeque<TrainingSet>,
+}
+
+impl TrainerQueue {
+    fn new(tx: Option<SyncSender<TrainingSet>>) -> Self {
+        Self(Rc::new(RefCell::new(QueueState {
+            tx,
+            waiting: Default::default(),
+        })))
+    }
+
+    /// Moves waiting sets into the queue while it has room; false once the trainer stopped.
+    pub fn flush(&self) -> bool {
+        let mut s = self.0.borrow_mut();
+        let QueueState { tx, waiting } = &mut *s;
+        let Some(tx) = tx else {
+            return waiting.is_empty();
+        };
+        while let Some(set) = waiting.pop_front() {
+            match tx.try_send(set) {
+                Ok(()) => {}
+                Err(TrySendError::Full(set)) => {
+                    waiting.push_front(set);
+                    break;
+                }
+                Err(TrySendError::Disconnected(_)) => return false,
+            }
+        }
+        true
+    }
+
+    /// Training sets waiting for room in the queue.
+    pub fn backlog(&self) -> usize {
+        self.0.borrow().waiting.len()
+    }
+
+    /// Closes the queue (the trainer finishes what it holds).
+    pub fn close(&self) {
+        self.0.borrow_mut().tx.take();
+    }
+}
 
 /// Builds the graph on one worker; `trainer` is the training queue (worker 0 only).
 pub fn build(
@@ -55,7 +106,7 @@ pub fn build(
     shared: &Arc<Shared>,
     trainer: Option<SyncSender<TrainingSet>>,
 ) -> Graph {
-    let trainer: TrainerQueue = Rc::new(RefCell::new(trainer));
+    let trainer = TrainerQueue::new(trainer);
     let (input, samples) = scope.new_input::<Sample>();
     let (feedback, scores) = scope.new_input::<SampleScore>();
     // Selection and downsampling policies that use scores read this worker's board.
@@ -148,17 +199,11 @@ pub fn build(
     let queue = trainer.clone();
     sets.sink(Pipeline, "Sink: Trainer", move |(input, _frontier)| {
         input.for_each(|_cap, data| {
-            let queue = queue.borrow();
-            for set in data.drain(..) {
-                let tx = queue
-                    .as_ref()
-                    .expect("training sets are assembled on worker 0, which holds the queue");
-                // Blocks while the queue is full: backpressure on ingestion.
-                if tx.send(set).is_err() {
-                    sink.fail("the trainer stopped; see its error".into());
-                }
-            }
+            queue.0.borrow_mut().waiting.extend(data.drain(..));
         });
+        if !queue.flush() {
+            sink.fail("the trainer stopped; see its error".into());
+        }
     });
     Graph {
         input,

@@ -543,6 +543,7 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
                 }
                 worker.step();
                 shared.read.fetch_add(n, Ordering::Relaxed);
+                wait_for_trainer(worker, &graph.trainer, shared, || report(None));
             }
         }
         Input::Kafka {
@@ -594,6 +595,9 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
                 }
                 worker.step();
                 report(Some(&mut *reader));
+                wait_for_trainer(worker, &graph.trainer, shared, || {
+                    report(Some(&mut *reader))
+                });
             }
         }
     }
@@ -603,18 +607,39 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
         feedback.pump(last);
         worker.step_or_park(Some(Duration::from_millis(10)));
         report(kafka.as_mut());
+        graph.trainer.flush();
     }
     report(kafka.as_mut());
+    wait_for_trainer(worker, &graph.trainer, shared, || report(kafka.as_mut()));
     if feedback.open() {
         // Every training set is queued: close the queue, and deliver the trainer's remaining
         // scores until it finishes (it drops its end of the feedback channel).
-        graph.trainer.borrow_mut().take();
+        graph.trainer.close();
         while feedback.open() {
             feedback.pump(last);
             worker.step_or_park(Some(Duration::from_millis(10)));
         }
     }
     Ok(())
+}
+
+/// Steps the dataflow without new input while training sets wait for room in the trainer's
+/// queue: backpressure on ingestion that never blocks the worker (`report` keeps restart offsets
+/// flowing to the checkpoint the trainer may be waiting for).
+fn wait_for_trainer(
+    worker: &mut timely::worker::Worker,
+    queue: &dataflow::TrainerQueue,
+    shared: &Shared,
+    mut report: impl FnMut(),
+) {
+    while queue.backlog() > 0 {
+        if !queue.flush() {
+            shared.fail("the trainer stopped; see its error".into());
+            return;
+        }
+        worker.step_or_park(Some(Duration::from_millis(1)));
+        report();
+    }
 }
 
 /// `runs/<pipeline>-<YYYYMMDD-HHMMSS>` (UTC).

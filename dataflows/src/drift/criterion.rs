@@ -1,5 +1,6 @@
-//! Decision criteria: turn a metric's distance series into trigger decisions (Modyn's
-//! `utils/decision_policy.py`; direction "higher distance means drift").
+//! Decision criteria: turn a metric's series into trigger decisions (Modyn's
+//! `utils/decision_policy.py`). Drift distances fire when *higher* than usual, performance
+//! metrics (accuracy) when *lower*.
 
 use std::collections::VecDeque;
 
@@ -41,10 +42,12 @@ impl Criterion {
     }
 }
 
-/// A criterion with its distance history.
+/// A criterion with its history of measurements.
 #[derive(Clone, Debug)]
 pub struct Decider {
     criterion: Criterion,
+    /// Higher values are worse (distances); otherwise lower ones are (accuracy).
+    higher: bool,
     history: VecDeque<f64>,
 }
 
@@ -59,20 +62,32 @@ pub struct Verdict {
 }
 
 impl Decider {
-    /// A fresh decider.
+    /// A fresh decider for distances (higher means drift).
     pub fn new(criterion: Criterion) -> Self {
         Self {
             criterion,
+            higher: true,
             history: VecDeque::new(),
+        }
+    }
+
+    /// A fresh decider for a performance metric (lower means trouble).
+    pub fn lower(criterion: Criterion) -> Self {
+        Self {
+            higher: false,
+            ..Self::new(criterion)
         }
     }
 
     /// Decides on `distance` (and the metric's test result, for [`Criterion::PValue`]) and
     /// remembers it, as Modyn's `evaluate_decision` does (calibration calls this too).
     pub fn decide(&mut self, distance: f64, test_drift: Option<bool>) -> Verdict {
+        // Work on "badness": distances as they are, performance negated.
+        let sign = if self.higher { 1.0 } else { -1.0 };
+        let bad = sign * distance;
         match self.criterion {
             Criterion::Threshold(t) => Verdict {
-                drift: distance >= t,
+                drift: bad >= sign * t,
                 threshold: Some(t),
             },
             Criterion::PValue(_) => Verdict {
@@ -86,9 +101,10 @@ impl Decider {
                         threshold: None,
                     }
                 } else {
-                    let t = linear_quantile(self.history.iter().copied(), 1.0 - quantile);
+                    let q = if self.higher { 1.0 - quantile } else { quantile };
+                    let t = linear_quantile(self.history.iter().copied(), q);
                     Verdict {
-                        drift: distance > t,
+                        drift: bad > sign * t,
                         threshold: Some(t),
                     }
                 };
@@ -109,8 +125,8 @@ impl Decider {
                     let mean = self.history.iter().sum::<f64>() / self.history.len() as f64;
                     let allowed = if absolute { deviation } else { deviation * mean };
                     Verdict {
-                        drift: distance - mean >= allowed,
-                        threshold: Some(mean + allowed),
+                        drift: bad - sign * mean >= allowed,
+                        threshold: Some(mean + sign * allowed),
                     }
                 };
                 self.remember(distance, window);
@@ -171,5 +187,30 @@ mod tests {
         assert!(d.decide(3.7, None).drift); // mean 2.45, allowed 1.225: 3.7 >= 3.675
         let mut d = Decider::new(Criterion::Threshold(0.3));
         assert!(d.decide(0.3, None).drift && !d.decide(0.29, None).drift);
+    }
+
+    #[test]
+    fn lower_is_worse_for_performance() {
+        let mut d = Decider::lower(Criterion::Threshold(0.8));
+        assert!(d.decide(0.8, None).drift && !d.decide(0.81, None).drift);
+        let mut d = Decider::lower(Criterion::DynamicQuantile {
+            window: 4,
+            quantile: 0.25,
+        });
+        for a in [0.9, 0.92, 0.94, 0.96] {
+            d.decide(a, None);
+        }
+        // np.quantile([0.92, 0.94, 0.96, 0.9], 0.25) == 0.915
+        let v = d.decide(0.91, None);
+        assert!(v.drift && (v.threshold.unwrap() - 0.915).abs() < 1e-12);
+        let mut d = Decider::lower(Criterion::DynamicRollingAverage {
+            window: 2,
+            deviation: 0.1,
+            absolute: true,
+        });
+        d.decide(0.9, None);
+        let v = d.decide(0.75, None);
+        assert!(v.drift && (v.threshold.unwrap() - 0.8).abs() < 1e-12);
+        assert!(!d.decide(0.76, None).drift); // mean 0.825: 0.76 > 0.725
     }
 }

@@ -11,6 +11,7 @@ use crate::sample::SampleMeta;
 pub struct DataAmount {
     every: u64,
     since_last: u64,
+    nested: bool,
 }
 
 impl DataAmount {
@@ -23,6 +24,7 @@ impl DataAmount {
         Self {
             every,
             since_last: 0,
+            nested: false,
         }
     }
 }
@@ -46,10 +48,18 @@ impl TriggerPolicy for DataAmount {
                 next as usize + 1,
                 format!("amount: {} samples", self.every),
             ));
+            if self.nested {
+                self.since_last = 0;
+                return Ok(next as usize + 1);
+            }
             next += self.every;
         }
         self.since_last = (self.since_last + n) % self.every;
         Ok(batch.len())
+    }
+
+    fn nest(&mut self) {
+        self.nested = true;
     }
 }
 

@@ -19,12 +19,11 @@ pub trait IntervalPolicy: 'static {
     /// A readable name (`"DataDrift"`).
     fn name(&self) -> &str;
 
-    /// Observes an interval the warm-up decided (`triggered`); `calibrate` is set on the last
-    /// warm-up interval. Returns the numbers it computed, if any.
+    /// Observes an interval the warm-up decided (the first interval included); `calibrate` is
+    /// set on the last warm-up interval. Returns the numbers it computed, if any.
     fn warmup(
         &mut self,
         interval: &[SampleMeta],
-        triggered: bool,
         calibrate: bool,
         ctx: &mut Context<'_>,
     ) -> Result<Vec<(String, f64)>, String>;
@@ -43,6 +42,10 @@ pub trait IntervalPolicy: 'static {
 
     /// As [`TriggerPolicy::inform_model`].
     fn inform_model(&mut self, _model: &ModelInfo) {}
+
+    /// The pipeline triggered: at this policy's own fire, or (nested in an ensemble) when the
+    /// ensemble fires.
+    fn on_trigger(&mut self) {}
 }
 
 /// The warm-up of a batched policy.
@@ -61,6 +64,7 @@ pub struct Batched<P> {
     partial: Vec<SampleMeta>,
     warmup: Option<Warmup>,
     triggered_once: bool,
+    nested: bool,
 }
 
 impl<P: IntervalPolicy> Batched<P> {
@@ -74,6 +78,7 @@ impl<P: IntervalPolicy> Batched<P> {
             partial: Vec::with_capacity(every),
             warmup: warmup.filter(|w| w.intervals > 0),
             triggered_once: false,
+            nested: false,
         }
     }
 
@@ -111,7 +116,7 @@ impl<P: IntervalPolicy> Batched<P> {
             self.warmup = None;
         }
         let triggered = first || delegated;
-        let details = self.policy.warmup(interval, triggered, calibrate, ctx)?;
+        let details = self.policy.warmup(interval, calibrate, ctx)?;
         let reason = if first {
             "first interval".to_string()
         } else {
@@ -156,7 +161,10 @@ impl<P: IntervalPolicy> TriggerPolicy for Batched<P> {
                     reason: format!("{}: {reason}", self.name),
                     details,
                 });
-                if self.needs_models() {
+                if !self.nested {
+                    self.policy.on_trigger();
+                }
+                if self.needs_models() || self.nested {
                     return Ok(used);
                 }
             }
@@ -171,6 +179,14 @@ impl<P: IntervalPolicy> TriggerPolicy for Batched<P> {
     fn inform_model(&mut self, model: &ModelInfo) {
         self.policy.inform_model(model);
     }
+
+    fn nest(&mut self) {
+        self.nested = true;
+    }
+
+    fn on_trigger(&mut self) {
+        self.policy.on_trigger();
+    }
 }
 
 #[cfg(test)]
@@ -180,9 +196,9 @@ mod tests {
     use crate::triggers::policy::fire_in_batches;
     use proptest::prelude::*;
 
-    /// Fires on intervals whose label sum is odd; counts warm-up calls.
+    /// Fires on intervals whose label sum is odd; records warm-up calls (calibrate or not).
     struct OddLabels {
-        warmups: Vec<(bool, bool)>,
+        warmups: Vec<bool>,
         models: bool,
     }
 
@@ -193,11 +209,10 @@ mod tests {
         fn warmup(
             &mut self,
             _: &[SampleMeta],
-            triggered: bool,
             calibrate: bool,
             _: &mut Context<'_>,
         ) -> Result<Vec<(String, f64)>, String> {
-            self.warmups.push((triggered, calibrate));
+            self.warmups.push(calibrate);
             Ok(vec![])
         }
         fn decide(
@@ -238,7 +253,7 @@ mod tests {
             None,
         );
         assert_eq!(fire_in_batches(&mut p, &s, &[]), [3, 9]);
-        assert_eq!(p.policy().warmups, [(true, false)]);
+        assert_eq!(p.policy().warmups, [false]);
     }
 
     #[test]
@@ -259,10 +274,7 @@ mod tests {
         // Intervals of 2: #0 first (fires), #1 amount fires at its 4th sample (fires),
         // #2 no amount fire, calibrate; then the policy: sums are even, never fires.
         assert_eq!(fire_in_batches(&mut p, &s, &[]), [2, 4]);
-        assert_eq!(
-            p.policy().warmups,
-            [(true, false), (true, false), (false, true)]
-        );
+        assert_eq!(p.policy().warmups, [false, false, true]);
     }
 
     proptest! {

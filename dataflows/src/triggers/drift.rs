@@ -167,10 +167,6 @@ impl DataDrift {
         stale.then(|| self.windows.reference.iter().copied().collect())
     }
 
-    fn triggered(&mut self) {
-        self.windows.inform_trigger();
-        self.stale = true;
-    }
 }
 
 impl IntervalPolicy for DataDrift {
@@ -181,7 +177,6 @@ impl IntervalPolicy for DataDrift {
     fn warmup(
         &mut self,
         interval: &[SampleMeta],
-        triggered: bool,
         calibrate: bool,
         ctx: &mut Context<'_>,
     ) -> Result<Vec<(String, f64)>, String> {
@@ -209,9 +204,10 @@ impl IntervalPolicy for DataDrift {
             }
             self.stale = true;
         }
-        if triggered || !calibrate {
-            // Windows reset as if drift was detected while the warm-up decides.
-            self.triggered();
+        if !calibrate {
+            // Windows reset as if drift was detected while the warm-up decides (a fire also
+            // resets them, through `on_trigger`).
+            self.on_trigger();
         }
         Ok(details)
     }
@@ -240,9 +236,6 @@ impl IntervalPolicy for DataDrift {
             .config
             .aggregation
             .decide(votes, self.config.metrics.len());
-        if drift {
-            self.triggered();
-        }
         Ok((drift, words.join(", "), details))
     }
 
@@ -255,5 +248,12 @@ impl IntervalPolicy for DataDrift {
             self.model = model.model.clone();
             self.stale = true;
         }
+    }
+
+    /// The current window (and reservoir) moves into the reference, as Modyn does when a new
+    /// model arrives.
+    fn on_trigger(&mut self) {
+        self.windows.inform_trigger();
+        self.stale = true;
     }
 }

@@ -7,20 +7,29 @@
 //! | `time.rs` | [`TimeTrigger`]: every fixed span of event time |
 //! | `batched.rs` | [`Batched`]: decide every N samples, with a warm-up policy |
 //! | `drift.rs` | [`DataDrift`]: reference vs current window, drift metrics, criteria, votes |
+//! | `performance.rs` | [`Performance`]: the latest model scored on each new interval, criteria on accuracy and avoidable misclassifications |
+//! | `cost.rs` | [`Cost`]: regret (incorporation latency, avoidable misclassifications) vs forecast training time |
+//! | `ensemble.rs` | [`Ensemble`]: sub-policies (any, recursively) vote; majority, at least N, all, any |
 //! | `operator.rs` | [`Trigger`]: runs a policy over the ordered stream, emits [`TriggerEvent`]s |
 //!
 //! [`TriggerEvent`]: crate::TriggerEvent
 
 mod amount;
 mod batched;
+mod cost;
 mod drift;
+mod ensemble;
 mod operator;
+mod performance;
 mod policy;
 mod time;
 
 pub use amount::DataAmount;
 pub use batched::{Batched, IntervalPolicy, Warmup};
+pub use cost::{Cost, CostConfig, Regret};
 pub use drift::{DataDrift, DriftConfig};
+pub use ensemble::{Ensemble, EnsembleStrategy};
 pub use operator::{ModelFeed, Trigger, TriggerOptions};
+pub use performance::{Forecast, Performance, PerformanceConfig, PerformanceCriterion};
 pub use policy::{Context, Decision, Fire, ModelInfo, NoProbe, Probe, TriggerPolicy};
 pub use time::TimeTrigger;

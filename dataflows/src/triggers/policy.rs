@@ -121,6 +121,22 @@ pub trait TriggerPolicy: 'static {
 
     /// The model trained for a trigger (every trigger gets one report, in order).
     fn inform_model(&mut self, _model: &ModelInfo) {}
+
+    /// Makes this policy a sub-policy of an ensemble: [`inform`](Self::inform) returns right
+    /// after each fire (as Modyn's trigger generators yield), and its fires are votes: the
+    /// ensemble calls [`on_trigger`](Self::on_trigger) when the pipeline really triggers.
+    fn nest(&mut self) {}
+
+    /// The pipeline triggered (called on nested policies by their ensemble; a policy on its own
+    /// treats its fires as triggers).
+    fn on_trigger(&mut self) {}
+
+    /// The stream ended after the last sample consumed: appends the epochs that closes
+    /// (`count = 0`; an ensemble decides candidates it deferred until a sub-policy that fires
+    /// between batches had seen the next sample).
+    fn finish(&mut self, _ctx: &mut Context<'_>, _fired: &mut Vec<Fire>) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Feeds `stream` to `policy` in batches cut at `cuts` (taken modulo the stream length, in any
@@ -164,6 +180,13 @@ pub(crate) fn fire_in_batches_with(
             }
         }
     }
+    let mut fired = Vec::new();
+    let mut ctx = Context {
+        probe: &mut *probe,
+        decisions: &mut decisions,
+    };
+    policy.finish(&mut ctx, &mut fired).expect("policy failed");
+    out.extend(fired.iter().map(|_| stream.len()));
     out
 }
 
@@ -201,5 +224,17 @@ impl TriggerPolicy for Box<dyn TriggerPolicy> {
 
     fn inform_model(&mut self, model: &ModelInfo) {
         (**self).inform_model(model)
+    }
+
+    fn nest(&mut self) {
+        (**self).nest()
+    }
+
+    fn on_trigger(&mut self) {
+        (**self).on_trigger()
+    }
+
+    fn finish(&mut self, ctx: &mut Context<'_>, fired: &mut Vec<Fire>) -> Result<(), String> {
+        (**self).finish(ctx, fired)
     }
 }

@@ -19,6 +19,7 @@ pub struct TimeTrigger {
     start: Option<Time>,
     next: Option<Time>,
     reason: String,
+    nested: bool,
 }
 
 impl TimeTrigger {
@@ -34,6 +35,7 @@ impl TimeTrigger {
             start,
             next: None,
             reason: format!("time: every {label}"),
+            nested: false,
         }
     }
 }
@@ -62,8 +64,15 @@ impl TriggerPolicy for TimeTrigger {
                 next += self.every;
             }
             self.next = Some(next);
+            if self.nested && !fired.is_empty() {
+                return Ok(i);
+            }
         }
         Ok(batch.len())
+    }
+
+    fn nest(&mut self) {
+        self.nested = true;
     }
 
     fn fires_between_batches(&self) -> bool {

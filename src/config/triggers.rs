@@ -9,14 +9,17 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use sluice_dataflows::drift::{Aggregation, Criterion, MetricKind, MetricSpec, WindowSpec};
-use sluice_dataflows::triggers::DriftConfig;
+use sluice_dataflows::triggers::{
+    CostConfig, DriftConfig, EnsembleStrategy, Forecast, PerformanceConfig, PerformanceCriterion,
+    Regret,
+};
 use toml::Value;
 
 use super::error::ConfigError;
 use super::load::{err, parse_span, section};
 
 /// Trigger ids.
-pub const TRIGGER_IDS: &[&str] = &["amount", "time", "drift"];
+pub const TRIGGER_IDS: &[&str] = &["amount", "time", "drift", "performance", "cost", "ensemble"];
 
 /// Vectors a metric compares at most per window (MMD is quadratic in it).
 pub const MAX_SAMPLE_SIZE: usize = 20_000;
@@ -48,13 +51,27 @@ pub enum TriggerSpec {
         /// Windows, metrics, criteria.
         drift: DriftConfig,
     },
-}
-
-impl TriggerSpec {
-    /// True when the policy reads sample payloads (the trigger worker then needs the store).
-    pub fn reads_payloads(&self) -> bool {
-        matches!(self, TriggerSpec::Drift { .. })
-    }
+    /// When the model in service does badly on new data.
+    Performance {
+        /// Decision interval and warm-up.
+        batched: BatchedSpec,
+        /// Criteria and trackers.
+        performance: PerformanceConfig,
+    },
+    /// When regret outweighs the forecast training time.
+    Cost {
+        /// Decision interval and warm-up.
+        batched: BatchedSpec,
+        /// Regret and conversion.
+        cost: CostConfig,
+    },
+    /// When enough sub-policies agree.
+    Ensemble {
+        /// Named sub-policies.
+        subtriggers: Vec<(String, TriggerSpec)>,
+        /// How their votes combine.
+        strategy: EnsembleStrategy,
+    },
 }
 
 /// The batched-policy keys.
@@ -260,6 +277,9 @@ pub fn trigger(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Opt
             })
         }
         "drift" => drift(value, prefix, errors),
+        "performance" => performance(value, prefix, errors),
+        "cost" => cost(value, prefix, errors),
+        "ensemble" => ensemble(value, prefix, errors),
         other => {
             err(
                 errors,
@@ -553,5 +573,453 @@ fn drift(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tr
             aggregation,
             seed,
         },
+    })
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum ForecastLow {
+    RidgeRegression,
+    RollingAverage,
+}
+
+impl From<ForecastLow> for Forecast {
+    fn from(f: ForecastLow) -> Self {
+        match f {
+            ForecastLow::RidgeRegression => Forecast::Ridge,
+            ForecastLow::RollingAverage => Forecast::RollingAverage,
+        }
+    }
+}
+
+#[derive(Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Mode {
+    Hindsight,
+    Lookahead,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvaluationLow {
+    metrics: Vec<String>,
+    #[serde(default)]
+    batch_size: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "id", rename_all = "snake_case", deny_unknown_fields)]
+enum PerformanceCriterionLow {
+    StaticThreshold {
+        #[serde(default)]
+        metric: Option<String>,
+        metric_threshold: f64,
+    },
+    DynamicQuantile {
+        #[serde(default)]
+        metric: Option<String>,
+        #[serde(default)]
+        window_size: Option<i64>,
+        #[serde(default)]
+        quantile: Option<f64>,
+    },
+    DynamicRollingAverage {
+        #[serde(default)]
+        metric: Option<String>,
+        #[serde(default)]
+        window_size: Option<i64>,
+        #[serde(default)]
+        deviation: Option<f64>,
+        #[serde(default)]
+        absolute: Option<bool>,
+    },
+    AvoidableMisclassifications {
+        avoidable_misclassification_threshold: i64,
+        #[serde(default)]
+        expected_accuracy: Option<f64>,
+        #[serde(default)]
+        allow_reduction: Option<bool>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PerformanceLow {
+    evaluation_interval_data_points: i64,
+    #[serde(default)]
+    warmup_intervals: Option<i64>,
+    #[serde(default)]
+    warmup_policy: Option<Value>,
+    #[serde(default)]
+    evaluation: Option<EvaluationLow>,
+    #[serde(default)]
+    mode: Option<Mode>,
+    #[serde(default)]
+    forecasting_method: Option<ForecastLow>,
+    #[serde(default)]
+    data_density_window_size: Option<i64>,
+    #[serde(default)]
+    performance_triggers_window_size: Option<i64>,
+    criteria: BTreeMap<String, PerformanceCriterionLow>,
+}
+
+/// `[trigger.evaluation]` of performance-based policies: the interval's own labelled samples,
+/// scored with `metrics` (accuracy is what the criteria read).
+fn trigger_evaluation(
+    evaluation: Option<EvaluationLow>,
+    prefix: &str,
+    errors: &mut Vec<ConfigError>,
+) {
+    let key = format!("{prefix}.evaluation");
+    match evaluation {
+        None => err(
+            errors,
+            key,
+            "missing: a performance-based trigger scores the latest model on each interval's \
+             labelled samples; declare `metrics = [\"accuracy\"]`",
+        ),
+        Some(e) => {
+            for m in &e.metrics {
+                if m != "accuracy" {
+                    err(
+                        errors,
+                        format!("{key}.metrics"),
+                        format!("unknown metric `{m}`, expected accuracy"),
+                    );
+                }
+            }
+            if !e.metrics.iter().any(|m| m == "accuracy") {
+                err(errors, format!("{key}.metrics"), "must include \"accuracy\"");
+            }
+            if e.batch_size.is_some_and(|b| b <= 0) {
+                err(errors, format!("{key}.batch_size"), "expected an integer > 0");
+            }
+        }
+    }
+}
+
+fn window_size(v: Option<i64>, key: String, default: usize, errors: &mut Vec<ConfigError>) -> usize {
+    match v {
+        None => default,
+        Some(n) if n > 0 => n as usize,
+        Some(_) => {
+            err(errors, key, "expected an integer > 0");
+            default
+        }
+    }
+}
+
+fn performance(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<TriggerSpec> {
+    let t: PerformanceLow = section(value, prefix, errors)?;
+    let key = |k: &str| format!("{prefix}.{k}");
+    let before = errors.len();
+    let batched = batched(
+        t.evaluation_interval_data_points,
+        t.warmup_intervals,
+        t.warmup_policy,
+        prefix,
+        errors,
+    );
+    trigger_evaluation(t.evaluation, prefix, errors);
+    if t.mode == Some(Mode::Lookahead) {
+        err(
+            errors,
+            key("mode"),
+            "only `hindsight` is supported (as in Modyn: a forecast needs a hold-out set)",
+        );
+    }
+    if t.criteria.is_empty() {
+        err(errors, key("criteria"), "at least one criterion is needed");
+    }
+    let has_warmup = matches!(&batched, Some(b) if b.warmup.is_some());
+    let mut criteria = Vec::new();
+    for (name, c) in t.criteria {
+        let ckey = |k: &str| key(&format!("criteria.{name}.{k}"));
+        let check_metric = |m: &Option<String>, errors: &mut Vec<ConfigError>| {
+            if let Some(m) = m
+                && m != "accuracy"
+            {
+                err(errors, ckey("metric"), format!("unknown metric `{m}`, expected accuracy"));
+            }
+        };
+        let criterion = match c {
+            PerformanceCriterionLow::StaticThreshold {
+                metric,
+                metric_threshold,
+            } => {
+                check_metric(&metric, errors);
+                PerformanceCriterion::Accuracy(Criterion::Threshold(metric_threshold))
+            }
+            PerformanceCriterionLow::DynamicQuantile {
+                metric,
+                window_size: w,
+                quantile,
+            } => {
+                check_metric(&metric, errors);
+                let q = quantile.unwrap_or(0.05);
+                if !(0.0..=1.0).contains(&q) {
+                    err(errors, ckey("quantile"), "expected 0 <= quantile <= 1");
+                }
+                PerformanceCriterion::Accuracy(Criterion::DynamicQuantile {
+                    window: window_size(w, ckey("window_size"), 10, errors),
+                    quantile: q,
+                })
+            }
+            PerformanceCriterionLow::DynamicRollingAverage {
+                metric,
+                window_size: w,
+                deviation,
+                absolute,
+            } => {
+                check_metric(&metric, errors);
+                PerformanceCriterion::Accuracy(Criterion::DynamicRollingAverage {
+                    window: window_size(w, ckey("window_size"), 10, errors),
+                    deviation: deviation.unwrap_or(0.05),
+                    absolute: absolute.unwrap_or(false),
+                })
+            }
+            PerformanceCriterionLow::AvoidableMisclassifications {
+                avoidable_misclassification_threshold,
+                expected_accuracy,
+                allow_reduction,
+            } => {
+                if avoidable_misclassification_threshold <= 0 {
+                    err(
+                        errors,
+                        ckey("avoidable_misclassification_threshold"),
+                        "expected an integer > 0",
+                    );
+                }
+                if expected_accuracy.is_some_and(|a| !(0.0..=1.0).contains(&a)) {
+                    err(errors, ckey("expected_accuracy"), "expected 0 <= accuracy <= 1");
+                }
+                PerformanceCriterion::AvoidableMisclassifications {
+                    threshold: avoidable_misclassification_threshold.max(1) as u64,
+                    expected_accuracy,
+                    allow_reduction: allow_reduction.unwrap_or(false),
+                }
+            }
+        };
+        if matches!(&criterion, PerformanceCriterion::Accuracy(c) if c.is_dynamic()) && !has_warmup
+        {
+            err(
+                errors,
+                ckey("id"),
+                format!(
+                    "a dynamic criterion calibrates during warm-up: set {prefix}.warmup_intervals \
+                     and {prefix}.warmup_policy"
+                ),
+            );
+        }
+        criteria.push((name, criterion));
+    }
+    let performance = PerformanceConfig {
+        criteria,
+        forecast: t.forecasting_method.map_or(Forecast::Ridge, Forecast::from),
+        data_density_window: window_size(
+            t.data_density_window_size,
+            key("data_density_window_size"),
+            20,
+            errors,
+        ),
+        performance_window: window_size(
+            t.performance_triggers_window_size,
+            key("performance_triggers_window_size"),
+            10,
+            errors,
+        ),
+    };
+    if errors.len() > before {
+        return None;
+    }
+    Some(TriggerSpec::Performance {
+        batched: batched?,
+        performance,
+    })
+}
+
+#[derive(Deserialize, PartialEq, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum RegretLow {
+    IncorporationLatency,
+    AvoidableMisclassificationLatency,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CostLow {
+    evaluation_interval_data_points: i64,
+    #[serde(default)]
+    warmup_intervals: Option<i64>,
+    #[serde(default)]
+    warmup_policy: Option<Value>,
+    regret: RegretLow,
+    #[serde(default)]
+    incorporation_delay_per_training_second: Option<f64>,
+    #[serde(default)]
+    avoidable_misclassification_latency_per_training_second: Option<f64>,
+    #[serde(default)]
+    cost_tracking_window_size: Option<i64>,
+    #[serde(default)]
+    evaluation: Option<EvaluationLow>,
+    #[serde(default)]
+    expected_accuracy: Option<f64>,
+    #[serde(default)]
+    allow_reduction: Option<bool>,
+    #[serde(default)]
+    forecasting_method: Option<ForecastLow>,
+}
+
+fn cost(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<TriggerSpec> {
+    let t: CostLow = section(value, prefix, errors)?;
+    let key = |k: &str| format!("{prefix}.{k}");
+    let before = errors.len();
+    let has_warmup = t.warmup_policy.is_some();
+    let batched = batched(
+        t.evaluation_interval_data_points,
+        t.warmup_intervals,
+        t.warmup_policy,
+        prefix,
+        errors,
+    );
+    let (factor_key, factor, other_key, other) = match t.regret {
+        RegretLow::IncorporationLatency => (
+            "incorporation_delay_per_training_second",
+            t.incorporation_delay_per_training_second,
+            "avoidable_misclassification_latency_per_training_second",
+            t.avoidable_misclassification_latency_per_training_second,
+        ),
+        RegretLow::AvoidableMisclassificationLatency => (
+            "avoidable_misclassification_latency_per_training_second",
+            t.avoidable_misclassification_latency_per_training_second,
+            "incorporation_delay_per_training_second",
+            t.incorporation_delay_per_training_second,
+        ),
+    };
+    if other.is_some() {
+        err(errors, key(other_key), format!("not used with this regret; set {prefix}.{factor_key}"));
+    }
+    let factor = match factor {
+        Some(f) if f > 0.0 => f,
+        Some(_) => {
+            err(errors, key(factor_key), "expected a number > 0");
+            1.0
+        }
+        None => {
+            err(errors, key(factor_key), "missing: regret units per training second");
+            1.0
+        }
+    };
+    let regret = match t.regret {
+        RegretLow::IncorporationLatency => {
+            for (k, set) in [
+                ("evaluation", t.evaluation.is_some()),
+                ("expected_accuracy", t.expected_accuracy.is_some()),
+                ("allow_reduction", t.allow_reduction.is_some()),
+                ("forecasting_method", t.forecasting_method.is_some()),
+            ] {
+                if set {
+                    err(errors, key(k), "only used with regret = \"avoidable_misclassification_latency\"");
+                }
+            }
+            Regret::IncorporationLatency
+        }
+        RegretLow::AvoidableMisclassificationLatency => {
+            trigger_evaluation(t.evaluation, prefix, errors);
+            if !has_warmup {
+                err(
+                    errors,
+                    key("warmup_policy"),
+                    "missing: the avoidable-misclassification cost trigger needs a warm-up policy \
+                     (as in Modyn)",
+                );
+            }
+            if t.expected_accuracy.is_some_and(|a| !(0.0..=1.0).contains(&a)) {
+                err(errors, key("expected_accuracy"), "expected 0 <= accuracy <= 1");
+            }
+            Regret::AvoidableMisclassificationLatency {
+                expected_accuracy: t.expected_accuracy,
+                allow_reduction: t.allow_reduction.unwrap_or(false),
+                forecast: t.forecasting_method.map_or(Forecast::Ridge, Forecast::from),
+            }
+        }
+    };
+    let window = window_size(
+        t.cost_tracking_window_size,
+        key("cost_tracking_window_size"),
+        1000,
+        errors,
+    );
+    if errors.len() > before {
+        return None;
+    }
+    Some(TriggerSpec::Cost {
+        batched: batched?,
+        cost: CostConfig {
+            regret,
+            conversion_factor: factor,
+            window,
+        },
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnsembleLow {
+    strategy: StrategyLow,
+    #[serde(default)]
+    n: Option<i64>,
+    subtriggers: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize, PartialEq, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum StrategyLow {
+    MajorityVote,
+    AtLeast,
+    All,
+    Any,
+}
+
+fn ensemble(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<TriggerSpec> {
+    let t: EnsembleLow = section(value, prefix, errors)?;
+    let key = |k: &str| format!("{prefix}.{k}");
+    let before = errors.len();
+    if t.subtriggers.is_empty() {
+        err(errors, key("subtriggers"), "at least one sub-trigger is needed");
+    }
+    let total = t.subtriggers.len();
+    let strategy = match (t.strategy, t.n) {
+        (StrategyLow::AtLeast, Some(n)) if n >= 1 && n as usize <= total.max(1) => {
+            EnsembleStrategy::AtLeast(n as usize)
+        }
+        (StrategyLow::AtLeast, Some(_)) => {
+            err(errors, key("n"), format!("expected 1 <= n <= {total} (the number of sub-triggers)"));
+            EnsembleStrategy::Any
+        }
+        (StrategyLow::AtLeast, None) => {
+            err(errors, key("n"), "missing: how many sub-triggers must agree");
+            EnsembleStrategy::Any
+        }
+        (_, Some(_)) => {
+            err(errors, key("n"), "only used with strategy = \"at_least\"");
+            EnsembleStrategy::Any
+        }
+        (StrategyLow::MajorityVote, None) => EnsembleStrategy::MajorityVote,
+        (StrategyLow::All, None) => EnsembleStrategy::All,
+        (StrategyLow::Any, None) => EnsembleStrategy::Any,
+    };
+    let mut subtriggers = Vec::new();
+    for (name, v) in t.subtriggers {
+        if let Some(sub) = trigger(v, &key(&format!("subtriggers.{name}")), errors) {
+            subtriggers.push((name, sub));
+        }
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(TriggerSpec::Ensemble {
+        subtriggers,
+        strategy,
     })
 }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use sluice_dataflows::Key;
 use sluice_dataflows::drift::Vectors;
 use sluice_dataflows::triggers::{
-    Batched, DataAmount, DataDrift, Probe, TimeTrigger, TriggerPolicy, Warmup,
+    Batched, Cost, DataAmount, DataDrift, Ensemble, Performance, Probe, TimeTrigger, TriggerPolicy,
+    Warmup,
 };
 
-use crate::config::TriggerSpec;
+use crate::config::{BatchedSpec, TriggerSpec};
 use super::run::Shared;
 use crate::store::SampleStore;
 use crate::train::{ModelRunner, parse_device};
@@ -25,12 +26,39 @@ pub fn build_policy(spec: &TriggerSpec) -> Box<dyn TriggerPolicy> {
         TriggerSpec::Drift { batched, drift } => Box::new(Batched::new(
             DataDrift::new(drift.clone()),
             batched.every,
-            batched.warmup.as_ref().map(|(intervals, policy)| Warmup {
-                intervals: *intervals,
-                policy: build_policy(policy),
-            }),
+            warmup(batched),
+        )),
+        TriggerSpec::Performance {
+            batched,
+            performance,
+        } => Box::new(Batched::new(
+            Performance::new(performance.clone()),
+            batched.every,
+            warmup(batched),
+        )),
+        TriggerSpec::Cost { batched, cost } => Box::new(Batched::new(
+            Cost::new(cost.clone()),
+            batched.every,
+            warmup(batched),
+        )),
+        TriggerSpec::Ensemble {
+            subtriggers,
+            strategy,
+        } => Box::new(Ensemble::new(
+            subtriggers
+                .iter()
+                .map(|(name, spec)| (name.clone(), build_policy(spec)))
+                .collect(),
+            *strategy,
         )),
     }
+}
+
+fn warmup(batched: &BatchedSpec) -> Option<Warmup> {
+    batched.warmup.as_ref().map(|(intervals, policy)| Warmup {
+        intervals: *intervals,
+        policy: build_policy(policy),
+    })
 }
 
 /// Reads payloads from the sample store, and runs stored models on them, for the trigger

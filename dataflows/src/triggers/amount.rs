@@ -61,6 +61,11 @@ impl TriggerPolicy for DataAmount {
     fn nest(&mut self) {
         self.nested = true;
     }
+
+    fn decision_point(&self, batch: &[SampleMeta]) -> Option<usize> {
+        let n = (self.every - self.since_last) as usize;
+        (n <= batch.len()).then_some(n)
+    }
 }
 
 #[cfg(test)]

@@ -184,6 +184,11 @@ impl<P: IntervalPolicy> TriggerPolicy for Batched<P> {
         self.nested = true;
     }
 
+    fn decision_point(&self, batch: &[SampleMeta]) -> Option<usize> {
+        let n = self.every - self.partial.len();
+        (n <= batch.len()).then_some(n)
+    }
+
     fn on_trigger(&mut self) {
         self.policy.on_trigger();
     }

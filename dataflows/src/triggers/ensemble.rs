@@ -1,16 +1,19 @@
 //! `ensemble`: fire when enough sub-policies agree (Modyn's `EnsembleTrigger`; sub-policies
 //! may be ensembles too).
 //!
-//! Each sub-policy runs nested ([`TriggerPolicy::nest`]): it stops at each of its fires, which
-//! become candidates, like Modyn's lazily advanced trigger generators. Candidates are visited in
-//! stream order; at each, the sub-policies firing there vote yes, and their votes stay cached
-//! until the ensemble fires. When the aggregation of the cached votes says so, the ensemble
-//! fires at that candidate, clears the votes and tells every sub-policy ([`on_trigger`]).
+//! The sub-policies run nested ([`TriggerPolicy::nest`]: their fires are votes) and in
+//! lockstep: the ensemble feeds all of them up to the earliest [decision
+//! point](TriggerPolicy::decision_point) of any, shows policies that fire between batches the
+//! next sample ([`close_before`](TriggerPolicy::close_before)), and collects the votes cast
+//! there. Votes stay cached until the ensemble fires; when the aggregation of the cached votes
+//! says so, it fires at that point, clears the votes and tells every sub-policy
+//! ([`on_trigger`](TriggerPolicy::on_trigger)), which has then seen exactly the samples up to
+//! the trigger. Modyn's ensemble advances lazy generators instead, so what a sub-policy has seen
+//! at a trigger depends on how the stream was batched; lockstep makes it the same for any
+//! batching.
 //!
-//! Positions are counted in samples since the start of the stream, so sub-policies may have run
-//! ahead of the ensemble (up to their next fire) across batches.
-//!
-//! [`on_trigger`]: TriggerPolicy::on_trigger
+//! A decision point at the end of a batch where a sub-policy could still fire once it sees the
+//! next sample is deferred to the next batch (or to the end of the stream).
 
 use super::policy::{Context, Decision, Fire, ModelInfo, TriggerPolicy};
 use crate::sample::{Position, SampleMeta};
@@ -42,21 +45,23 @@ impl EnsembleStrategy {
 struct Sub {
     name: String,
     policy: Box<dyn TriggerPolicy>,
-    /// Samples of the stream it has consumed.
-    done: u64,
-    /// Its next fire (stream count) and that fire, not yet visited.
-    next: Option<(u64, Fire)>,
+    /// Voted yes since the ensemble last fired.
     vote: bool,
+}
+
+/// Votes cast at the current point, not yet decided on.
+#[derive(Default)]
+struct Point {
+    reasons: Vec<String>,
+    details: Vec<(String, f64)>,
 }
 
 /// Fires when the sub-policies' cached votes pass the strategy.
 pub struct Ensemble {
     subs: Vec<Sub>,
     strategy: EnsembleStrategy,
-    /// Samples of the stream the ensemble has consumed.
-    consumed: u64,
-    /// The last candidate visited.
-    head: Option<u64>,
+    /// The votes of a decision point at the end of the last batch, waiting for the next sample.
+    deferred: Option<Point>,
     /// The last sample consumed.
     last: Position,
     nested: bool,
@@ -79,161 +84,129 @@ impl Ensemble {
                     Sub {
                         name,
                         policy,
-                        done: 0,
-                        next: None,
                         vote: false,
                     }
                 })
                 .collect(),
             strategy,
-            consumed: 0,
-            head: None,
+            deferred: None,
             last: Position::default(),
             nested: false,
             name,
         }
     }
 
-    /// Runs each sub-policy until its next fire lies beyond the head, or the batch ends.
-    fn advance(
+    fn peeks(&self) -> bool {
+        self.subs.iter().any(|s| s.policy.fires_between_batches())
+    }
+
+    /// Records `sub`'s fires at the current point as its vote.
+    fn vote(point: &mut Point, sub: &mut Sub, fired: Vec<Fire>) {
+        if let Some(f) = fired.into_iter().next() {
+            sub.vote = true;
+            point.reasons.push(format!("{} ({})", sub.name, f.reason));
+            point
+                .details
+                .extend(prefixed(&sub.name, f.details));
+        }
+    }
+
+    /// Feeds every sub-policy `samples`; their fires (at its end, by the decision-point
+    /// contract) are votes.
+    fn feed(
         &mut self,
-        batch: &[SampleMeta],
+        samples: &[SampleMeta],
+        point: &mut Point,
         ctx: &mut Context<'_>,
-        decisions: &mut Vec<Decision>,
     ) -> Result<(), String> {
-        let base = self.consumed;
-        let end = base + batch.len() as u64;
-        let head = self.head;
         for sub in &mut self.subs {
-            while sub
-                .next
-                .as_ref()
-                .is_none_or(|(n, _)| head.is_some_and(|h| *n <= h))
-            {
-                sub.next = None;
-                if sub.done >= end {
-                    break;
-                }
-                let from = (sub.done - base) as usize;
+            let mut done = 0;
+            while done < samples.len() {
                 let mut fired = Vec::new();
                 let mut sub_decisions = Vec::new();
                 let mut inner = Context {
                     probe: &mut *ctx.probe,
                     decisions: &mut sub_decisions,
                 };
-                let used = sub.policy.inform(&batch[from..], &mut inner, &mut fired)?;
+                let used = sub.policy.inform(&samples[done..], &mut inner, &mut fired)?;
                 for mut d in sub_decisions {
                     // A sub-policy's decision is a vote, not a trigger.
                     d.details = prefixed(&sub.name, d.details);
-                    d.details.push((format!("{}.vote", sub.name), f64::from(u8::from(d.triggered))));
+                    d.details
+                        .push((format!("{}.vote", sub.name), f64::from(u8::from(d.triggered))));
                     d.triggered = false;
-                    decisions.push(d);
+                    ctx.decisions.push(d);
                 }
-                let start = sub.done;
-                sub.done += used as u64;
-                match fired.into_iter().next() {
-                    Some(f) => sub.next = Some((start + f.count as u64, f)),
-                    None if used == 0 => break,
-                    None => {}
+                done += used;
+                let none = fired.is_empty();
+                Self::vote(point, sub, fired);
+                if used == 0 && none {
+                    break;
                 }
+            }
+        }
+        if let Some(s) = samples.last() {
+            self.last = s.position();
+        }
+        Ok(())
+    }
+
+    /// Shows the sub-policies that fire between batches the next sample.
+    fn look_ahead(
+        &mut self,
+        next: &SampleMeta,
+        point: &mut Point,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), String> {
+        for sub in &mut self.subs {
+            if sub.policy.fires_between_batches() {
+                let mut fired = Vec::new();
+                sub.policy.close_before(next, ctx, &mut fired)?;
+                Self::vote(point, sub, fired);
             }
         }
         Ok(())
     }
 
-    /// Visits candidates in order (deferring one a sub-policy might still join, unless the
-    /// stream has `finished`); returns the samples of `batch` consumed.
-    fn visit(
+    /// Decides on the cached votes after `point`; fires at `count` of the current batch.
+    fn decide(
         &mut self,
-        batch: &[SampleMeta],
+        point: Point,
+        count: usize,
         ctx: &mut Context<'_>,
         fired: &mut Vec<Fire>,
-        finished: bool,
-    ) -> Result<usize, String> {
-        let base = self.consumed;
-        if finished {
-            // Sub-policies' own deferred candidates become theirs to vote with.
-            for sub in &mut self.subs {
-                let mut last = Vec::new();
-                sub.policy.finish(ctx, &mut last)?;
-                if sub.next.is_none()
-                    && let Some(f) = last.into_iter().next()
-                {
-                    sub.next = Some((sub.done, f));
-                }
-            }
+    ) -> bool {
+        if point.reasons.is_empty() {
+            return false;
         }
-        loop {
-            let mut decisions = Vec::new();
-            self.advance(batch, ctx, &mut decisions)?;
-            ctx.decisions.append(&mut decisions);
-            let Some(candidate) = self
-                .subs
-                .iter()
-                .filter_map(|s| s.next.as_ref().map(|(n, _)| *n))
-                .min()
-            else {
-                break;
-            };
-            let ready = |s: &Sub| {
-                s.next.as_ref().is_some_and(|(n, _)| *n >= candidate)
-                    || s.done > candidate
-                    || !s.policy.fires_between_batches()
-            };
-            if !finished && !self.subs.iter().all(ready) {
-                // A sub-policy may still fire here once it sees the next sample.
-                break;
-            }
-            let mut reasons = Vec::new();
-            let mut details = Vec::new();
-            for sub in &mut self.subs {
-                if let Some((n, f)) = &sub.next
-                    && *n == candidate
-                {
-                    sub.vote = true;
-                    reasons.push(format!("{} ({})", sub.name, f.reason));
-                    details.extend(prefixed(&sub.name, f.details.clone()));
-                }
-            }
-            self.head = Some(candidate);
-            let votes = self.subs.iter().filter(|s| s.vote).count();
-            for sub in &self.subs {
-                details.push((format!("{}.vote", sub.name), f64::from(u8::from(sub.vote))));
-            }
-            if !self.strategy.decide(votes, self.subs.len()) {
-                continue;
-            }
-            let count = candidate.saturating_sub(base) as usize;
-            let at = if count > 0 {
-                batch[count - 1].position()
-            } else {
-                self.last
-            };
-            ctx.decisions.push(Decision {
-                at,
-                triggered: true,
-                details: details.clone(),
-            });
-            fired.push(Fire {
-                count,
-                reason: format!("ensemble: {}", reasons.join(", ")),
-                details,
-            });
-            for sub in &mut self.subs {
-                sub.vote = false;
-                sub.policy.on_trigger();
-            }
-            if self.needs_models() || self.nested {
-                self.consumed = candidate.max(base);
-                self.last = at;
-                return Ok(count);
-            }
+        let votes = self.subs.iter().filter(|s| s.vote).count();
+        let mut details = point.details;
+        for sub in &self.subs {
+            details.push((format!("{}.vote", sub.name), f64::from(u8::from(sub.vote))));
         }
-        self.consumed = base + batch.len() as u64;
-        if let Some(l) = batch.last() {
-            self.last = l.position();
+        let triggered = self.strategy.decide(votes, self.subs.len());
+        ctx.decisions.push(Decision {
+            at: self.last,
+            triggered,
+            details: details.clone(),
+        });
+        if !triggered {
+            return false;
         }
-        Ok(batch.len())
+        fired.push(Fire {
+            count,
+            reason: format!("ensemble: {}", point.reasons.join(", ")),
+            details,
+        });
+        for sub in &mut self.subs {
+            sub.vote = false;
+            sub.policy.on_trigger();
+        }
+        true
+    }
+
+    fn stops_at_fires(&self) -> bool {
+        self.needs_models() || self.nested
     }
 }
 
@@ -255,15 +228,98 @@ impl TriggerPolicy for Ensemble {
         ctx: &mut Context<'_>,
         fired: &mut Vec<Fire>,
     ) -> Result<usize, String> {
-        self.visit(batch, ctx, fired, false)
+        let mut i = 0;
+        let mut stalled = false;
+        if let Some(mut point) = self.deferred.take() {
+            let Some(next) = batch.first() else {
+                self.deferred = Some(point);
+                return Ok(0);
+            };
+            self.look_ahead(next, &mut point, ctx)?;
+            if self.decide(point, 0, ctx, fired) && self.stops_at_fires() {
+                return Ok(0);
+            }
+        }
+        while i < batch.len() {
+            let rest = &batch[i..];
+            let Some(d) = self
+                .subs
+                .iter()
+                .filter_map(|s| s.policy.decision_point(rest))
+                .min()
+            else {
+                // No sub-policy decides within the batch.
+                self.feed(rest, &mut Point::default(), ctx)?;
+                break;
+            };
+            let mut point = Point::default();
+            self.feed(&rest[..d], &mut point, ctx)?;
+            i += d;
+            if self.peeks() {
+                match batch.get(i) {
+                    Some(next) => self.look_ahead(next, &mut point, ctx)?,
+                    None => {
+                        // Whether the point closes a time window shows with the next sample.
+                        self.deferred = Some(point);
+                        break;
+                    }
+                }
+            }
+            if self.decide(point, i, ctx, fired) && self.stops_at_fires() {
+                return Ok(i);
+            }
+            // A point at `batch[i]` itself (a window it closes) is decided by now; a policy
+            // still claiming one there would stall us: feed it the sample.
+            if d == 0 && std::mem::replace(&mut stalled, true) {
+                let mut point = Point::default();
+                self.feed(&batch[i..i + 1], &mut point, ctx)?;
+                i += 1;
+                if self.decide(point, i, ctx, fired) && self.stops_at_fires() {
+                    return Ok(i);
+                }
+            }
+            if d > 0 {
+                stalled = false;
+            }
+        }
+        Ok(batch.len())
     }
 
     fn finish(&mut self, ctx: &mut Context<'_>, fired: &mut Vec<Fire>) -> Result<(), String> {
-        self.visit(&[], ctx, fired, true).map(|_| ())
+        let mut point = self.deferred.take().unwrap_or_default();
+        for sub in &mut self.subs {
+            let mut last = Vec::new();
+            sub.policy.finish(ctx, &mut last)?;
+            Self::vote(&mut point, sub, last);
+        }
+        self.decide(point, 0, ctx, fired);
+        Ok(())
+    }
+
+    fn decision_point(&self, batch: &[SampleMeta]) -> Option<usize> {
+        if self.deferred.is_some() {
+            return Some(0);
+        }
+        self.subs
+            .iter()
+            .filter_map(|s| s.policy.decision_point(batch))
+            .min()
+    }
+
+    fn close_before(
+        &mut self,
+        next: &SampleMeta,
+        ctx: &mut Context<'_>,
+        fired: &mut Vec<Fire>,
+    ) -> Result<(), String> {
+        let mut point = self.deferred.take().unwrap_or_default();
+        self.look_ahead(next, &mut point, ctx)?;
+        self.decide(point, 0, ctx, fired);
+        Ok(())
     }
 
     fn fires_between_batches(&self) -> bool {
-        self.subs.iter().any(|s| s.policy.fires_between_batches())
+        self.peeks()
     }
 
     fn needs_models(&self) -> bool {

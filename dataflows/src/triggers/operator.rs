@@ -143,6 +143,7 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                 // The trigger whose model the policy waits for.
                 let mut waiting: Option<u64> = None;
                 let mut failed = false;
+                let mut finished = false;
                 // First sample after the previous boundary, and samples since it.
                 let mut epoch_first: Option<Position> = None;
                 let mut epoch_samples = 0u64;
@@ -235,8 +236,7 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                         }
                         if used > 0 {
                             let end = batch[used - 1].position();
-                            let keep = hold && !frontier.is_empty();
-                            last = Some((end, keep.then(|| cap.delayed(&end.time))));
+                            last = Some((end, hold.then(|| cap.delayed(&end.time))));
                         }
                         pending.drain(..used);
                         if used == 0 && waiting.is_none() {
@@ -251,12 +251,41 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                         }
                         None => pending_cap = None,
                     }
-                    if frontier.is_empty()
-                        && pending.is_empty()
-                        && let Some((_, cap)) = &mut last
+                    if frontier.is_empty() && pending.is_empty() && waiting.is_none() && !finished
                     {
-                        // No more samples: nothing can close an epoch at the last one.
-                        cap.take();
+                        finished = true;
+                        // No more samples: what the policy deferred is decided now, at the
+                        // last sample; then nothing can close an epoch there any more.
+                        fired.clear();
+                        decisions.clear();
+                        let mut ctx = Context {
+                            probe: &mut *probe,
+                            decisions: &mut decisions,
+                        };
+                        if !failed && let Err(e) = policy.finish(&mut ctx, &mut fired) {
+                            on_error(e);
+                        }
+                        let mut id = next_id;
+                        for d in &decisions {
+                            on_decision(id, d);
+                            id += u64::from(d.triggered);
+                        }
+                        if let Some((boundary, Some(cap))) = &last {
+                            for fire in fired.drain(..) {
+                                output.session(cap).give(TriggerEvent {
+                                    id: next_id,
+                                    first: epoch_first.unwrap_or(*boundary),
+                                    boundary: *boundary,
+                                    samples: epoch_samples,
+                                    reason: fire.reason,
+                                    details: fire.details,
+                                });
+                                next_id += 1;
+                                epoch_first = None;
+                                epoch_samples = 0;
+                            }
+                        }
+                        last = None;
                     }
                 }
             },

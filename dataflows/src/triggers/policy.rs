@@ -132,9 +132,31 @@ pub trait TriggerPolicy: 'static {
     fn on_trigger(&mut self) {}
 
     /// The stream ended after the last sample consumed: appends the epochs that closes
-    /// (`count = 0`; an ensemble decides candidates it deferred until a sub-policy that fires
-    /// between batches had seen the next sample).
+    /// (`count = 0`; an ensemble decides what it deferred until a sub-policy that fires between
+    /// batches had seen the next sample).
     fn finish(&mut self, _ctx: &mut Context<'_>, _fired: &mut Vec<Fire>) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// For ensembles: the policy cannot fire before the first `n` samples of `batch` are
+    /// consumed, and decides at that point (fed exactly those, plus [`close_before`] of the next
+    /// sample for policies that fire between batches). `None`: no decision within `batch`.
+    /// The default, one sample at a time, is always correct.
+    ///
+    /// [`close_before`]: Self::close_before
+    fn decision_point(&self, batch: &[SampleMeta]) -> Option<usize> {
+        (!batch.is_empty()).then_some(1)
+    }
+
+    /// For policies that [fire between batches](Self::fires_between_batches): `next` is the
+    /// sample after the last one consumed (not consumed now); appends the epochs it shows to
+    /// have ended (`count = 0`).
+    fn close_before(
+        &mut self,
+        _next: &SampleMeta,
+        _ctx: &mut Context<'_>,
+        _fired: &mut Vec<Fire>,
+    ) -> Result<(), String> {
         Ok(())
     }
 }
@@ -236,5 +258,18 @@ impl TriggerPolicy for Box<dyn TriggerPolicy> {
 
     fn finish(&mut self, ctx: &mut Context<'_>, fired: &mut Vec<Fire>) -> Result<(), String> {
         (**self).finish(ctx, fired)
+    }
+
+    fn decision_point(&self, batch: &[SampleMeta]) -> Option<usize> {
+        (**self).decision_point(batch)
+    }
+
+    fn close_before(
+        &mut self,
+        next: &SampleMeta,
+        ctx: &mut Context<'_>,
+        fired: &mut Vec<Fire>,
+    ) -> Result<(), String> {
+        (**self).close_before(next, ctx, fired)
     }
 }

@@ -40,6 +40,15 @@ impl TimeTrigger {
     }
 }
 
+impl TimeTrigger {
+    /// The end of the window holding the first sample `s`. A configured start may lie before
+    /// it: its first window is the one holding that sample, not a run of empty ones.
+    fn first_window_end(&self, s: &SampleMeta) -> Time {
+        let start = self.start.unwrap_or(s.time);
+        start + self.every * (s.time.saturating_sub(start) / self.every + 1)
+    }
+}
+
 impl TriggerPolicy for TimeTrigger {
     fn name(&self) -> &str {
         "Time"
@@ -52,12 +61,10 @@ impl TriggerPolicy for TimeTrigger {
         fired: &mut Vec<Fire>,
     ) -> Result<usize, String> {
         for (i, s) in batch.iter().enumerate() {
-            let next = *self.next.get_or_insert_with(|| {
-                let start = self.start.unwrap_or(s.time);
-                // A configured start may lie before the first sample: its first window is the
-                // one holding that sample, not a run of empty ones.
-                start + self.every * (s.time.saturating_sub(start) / self.every + 1)
-            });
+            let next = match self.next {
+                Some(n) => n,
+                None => self.first_window_end(s),
+            };
             let mut next = next;
             while s.time >= next {
                 fired.push(Fire::new(i, self.reason.clone()));
@@ -73,6 +80,33 @@ impl TriggerPolicy for TimeTrigger {
 
     fn nest(&mut self) {
         self.nested = true;
+    }
+
+    fn decision_point(&self, batch: &[SampleMeta]) -> Option<usize> {
+        let (next, from) = match self.next {
+            Some(n) => (n, 0),
+            None => (self.first_window_end(batch.first()?), 1),
+        };
+        batch[from..]
+            .iter()
+            .position(|s| s.time >= next)
+            .map(|i| i + from)
+    }
+
+    fn close_before(
+        &mut self,
+        next: &SampleMeta,
+        _ctx: &mut Context<'_>,
+        fired: &mut Vec<Fire>,
+    ) -> Result<(), String> {
+        if let Some(mut end) = self.next {
+            while next.time >= end {
+                fired.push(Fire::new(0, self.reason.clone()));
+                end += self.every;
+            }
+            self.next = Some(end);
+        }
+        Ok(())
     }
 
     fn fires_between_batches(&self) -> bool {

@@ -244,7 +244,8 @@ impl IntervalPolicy for DataDrift {
     }
 
     fn inform_model(&mut self, model: &ModelInfo) {
-        if model.model.is_some() && model.model != self.model {
+        // Raw features do not depend on the model (and its report comes at no fixed point).
+        if self.config.embeddings && model.model.is_some() && model.model != self.model {
             self.model = model.model.clone();
             self.stale = true;
         }

@@ -128,9 +128,9 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                     mut on_decision,
                     mut on_error,
                 } = options;
-                if let Some(feed) = &models
-                    && scope.index() == 0
-                {
+                // The policy runs on worker 0: only it takes the (process-wide) reports.
+                let models = models.filter(|_| scope.index() == 0);
+                if let Some(feed) = &models {
                     feed.register(scope.worker().sync_activator_for(info.address.to_vec()));
                 }
                 let mut stash = TimeStash::new(|m: &SampleMeta| m.time);

@@ -258,3 +258,102 @@ impl IntervalPolicy for DataDrift {
         self.stale = true;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drift::{Criterion, MetricKind};
+    use crate::triggers::policy::{Probe, fire_in_batches_with};
+    use crate::triggers::Batched;
+
+    /// One feature: the key's segment of 10,000.
+    struct Segments;
+
+    impl Probe for Segments {
+        fn vectors(&mut self, keys: &[Key], _: Option<&str>) -> Result<Vectors, String> {
+            Ok(Vectors::new(
+                2,
+                keys.iter()
+                    .flat_map(|k| [(k / 10_000) as f32, (k % 7) as f32 * 0.01])
+                    .collect(),
+            ))
+        }
+        fn predict(&mut self, _: &[Key], _: &str) -> Result<Vec<i64>, String> {
+            unreachable!()
+        }
+    }
+
+    fn policy(windows: WindowSpec) -> Batched<DataDrift> {
+        Batched::new(
+            DataDrift::new(DriftConfig {
+                windows,
+                sample_size: Some(64),
+                embeddings: false,
+                metrics: vec![MetricSpec {
+                    name: "e".into(),
+                    kind: MetricKind::Euclidean,
+                    criterion: Criterion::Threshold(0.5),
+                }],
+                aggregation: Aggregation::MajorityVote,
+                seed: 1,
+            }),
+            250,
+            None,
+        )
+    }
+
+    #[test]
+    fn windows_stay_bounded_on_a_long_stream_and_each_segment_change_fires() {
+        let stream: Vec<SampleMeta> = (0..400_000u64)
+            .map(|k| SampleMeta {
+                time: k / 2,
+                key: k,
+                label: 0,
+            })
+            .collect();
+        for windows in [
+            WindowSpec::Amount {
+                reference: 1_000,
+                current: 500,
+                allow_overlap: false,
+            },
+            WindowSpec::Time {
+                reference: 600,
+                current: 300,
+                allow_overlap: true,
+            },
+        ] {
+            let mut p = policy(windows.clone());
+            let mut peak = 0;
+            let mut fires = Vec::new();
+            for chunk in stream.chunks(10_000) {
+                let start = chunk[0].key as usize;
+                let got = fire_in_batches_with(&mut p, &mut Segments, chunk, &[]);
+                fires.extend(got.iter().map(|c| start + c));
+                peak = peak.max(p.policy().held());
+            }
+            // Amount: at most reference + max(reference, current) samples; time: the spans'
+            // samples (2 per ms), whatever the stream's length.
+            let bound = match windows {
+                WindowSpec::Amount {
+                    reference, current, ..
+                } => reference + reference.max(current),
+                // Reference, current and not-yet-moved spans at 2 samples per ms.
+                WindowSpec::Time {
+                    reference, current, ..
+                } => 2 * (2 * reference + current) as usize + 8,
+            };
+            assert!(peak <= bound, "{windows:?}: {peak} samples held");
+            // The first interval; each of the 39 changes within two decisions (a sliding current
+            // window may need the second), and a few more while the reference still mixes both
+            // segments; nothing else.
+            assert_eq!(fires[0], 250);
+            for c in (1..40).map(|i| i * 10_000) {
+                let found = fires.iter().any(|f| (c + 1..=c + 500).contains(f));
+                assert!(found, "{windows:?}: change at {c}: {fires:?}");
+            }
+            let settling = |f: &usize| *f == 250 || (f % 10_000 > 0 && f % 10_000 <= 1_250);
+            assert!(fires.iter().all(settling), "{windows:?}: false alarms in {fires:?}");
+        }
+    }
+}

@@ -16,7 +16,7 @@ use sluice_dataflows::{SampleScore, TrainingSet, TriggerEvent};
 use super::checkpoint::{self, Checkpoint};
 use super::dataflow;
 use crate::UsageError;
-use crate::config::{InputSpec, KafkaSourceSpec, PipelineSpec};
+use crate::config::{InputSpec, KafkaSourceSpec, PipelineSpec, TriggerSpec};
 use crate::eval::Holdout;
 use crate::sink::{EventBody, EventSink};
 use crate::source::kafka::{KafkaReader, Prefetch, Resume, ValueDecoder, admin};
@@ -347,6 +347,15 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
             cp.trigger_id,
             run_dir.join("checkpoints").display()
         );
+        if !matches!(
+            spec.trigger,
+            TriggerSpec::Amount { .. } | TriggerSpec::Time { .. }
+        ) {
+            tracing::warn!(
+                "checkpoints do not store trigger policy state yet: the policy restarts empty \
+                 (drift windows, criteria histories, trackers)"
+            );
+        }
     }
     std::fs::create_dir_all(&run_dir)
         .with_context(|| format!("creating run directory {}", run_dir.display()))?;

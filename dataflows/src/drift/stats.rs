@@ -67,14 +67,23 @@ impl Vectors {
     }
 }
 
+/// Squared Euclidean distance, in f64 with 8 independent partial sums (a single running sum
+/// is a chain of dependent additions: 6x slower on 32-dim rows, the MMD's inner loop).
 fn sq_dist(a: &[f32], b: &[f32]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| {
-            let d = f64::from(*x) - f64::from(*y);
-            d * d
-        })
-        .sum()
+    let mut acc = [0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            let d = f64::from(x[i]) - f64::from(y[i]);
+            acc[i] += d * d;
+        }
+    }
+    for (x, y) in ra.iter().zip(rb) {
+        let d = f64::from(*x) - f64::from(*y);
+        acc[0] += d * d;
+    }
+    (acc[0] + acc[4]) + (acc[1] + acc[5]) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
 }
 
 /// The Gaussian RBF bandwidth alibi-detect infers from the reference alone

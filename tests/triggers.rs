@@ -125,7 +125,10 @@ fn drift_on_raw_features_fires_after_each_drift_point_on_1_and_4_workers() {
     let one = run(dir.path(), "drift", DRIFT, "1");
     let four = run(dir.path(), "drift", DRIFT, "4");
     let (t1, t4) = (triggers(&one), triggers(&four));
-    assert_eq!(t1, t4, "same triggers, reasons and numbers on 1 and 4 workers");
+    assert_eq!(
+        t1, t4,
+        "same triggers, reasons and numbers on 1 and 4 workers"
+    );
     let keys = boundary_keys(&t1);
     // The first interval (500 of the 20,000 stream samples: ~625 rows), then each drift within
     // two intervals (~1,250 rows), and nothing else.
@@ -147,7 +150,10 @@ fn drift_on_raw_features_fires_after_each_drift_point_on_1_and_4_workers() {
     // Every decision, fired or not, is a metrics event: 20,000 / 500 intervals.
     let ds = decisions(&one);
     assert_eq!(ds.len(), 40);
-    assert_eq!(ds.iter().filter(|d| d["triggered"] == true).count(), keys.len());
+    assert_eq!(
+        ds.iter().filter(|d| d["triggered"] == true).count(),
+        keys.len()
+    );
     let quiet = ds.iter().find(|d| d["triggered"] == false).unwrap();
     assert!(quiet["details"]["mmd.distance"].as_f64().unwrap() < 0.01);
 }
@@ -156,7 +162,10 @@ fn drift_on_raw_features_fires_after_each_drift_point_on_1_and_4_workers() {
 fn drift_on_embeddings_waits_for_each_model_and_is_the_same_on_1_and_4_workers() {
     let dir = tempfile::tempdir().unwrap();
     prepare_blobs(dir.path());
-    let trigger = DRIFT.replace("sample_size = 500", "sample_size = 500\nfeatures = \"embeddings\"");
+    let trigger = DRIFT.replace(
+        "sample_size = 500",
+        "sample_size = 500\nfeatures = \"embeddings\"",
+    );
     let one = run(dir.path(), "emb", &trigger, "1");
     let four = run(dir.path(), "emb", &trigger, "4");
     let t1 = triggers(&one);
@@ -210,9 +219,10 @@ every = "1h"
 
 [trigger.subtriggers.inner.subtriggers.drift]
 {}"#,
-        DRIFT
-            .replace("[trigger]\n", "")
-            .replace("[trigger.metrics.", "[trigger.subtriggers.inner.subtriggers.drift.metrics.")
+        DRIFT.replace("[trigger]\n", "").replace(
+            "[trigger.metrics.",
+            "[trigger.subtriggers.inner.subtriggers.drift.metrics."
+        )
     );
     for (name, trigger) in [("perf", performance.to_string()), ("ens", ensemble)] {
         let one = run(dir.path(), name, &trigger, "1");
@@ -224,7 +234,11 @@ every = "1h"
     }
     // The performance trigger scores each interval: accuracy in every later decision.
     let ds = decisions(&dir.path().join("perf-w1"));
-    assert!(ds[1..].iter().all(|d| d["details"]["accuracy"].is_number()), "{:?}", ds[1]);
+    assert!(
+        ds[1..].iter().all(|d| d["details"]["accuracy"].is_number()),
+        "{:?}",
+        ds[1]
+    );
     // Cost: measured training times, so only the shape is checked: it runs, fires and says why.
     let cost = r#"
 [trigger]
@@ -236,7 +250,12 @@ incorporation_delay_per_training_second = 1e-7
     let out = run(dir.path(), "cost", cost, "2");
     let t = triggers(&out);
     assert!(t.len() >= 2, "{t:?}");
-    assert!(t[1]["reason"].as_str().unwrap().contains("forecast training time"));
+    assert!(
+        t[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("forecast training time")
+    );
     assert!(t[1]["details"]["training_s_forecast"].is_number());
 }
 
@@ -246,12 +265,17 @@ fn bad_trigger_configs_fail_validation_with_their_key_paths() {
     prepare_blobs(dir.path());
     let cases = [
         ("[trigger]\nid = \"sometimes\"\n", "trigger.id"),
-        ("[trigger]\nid = \"time\"\nevery = \"3x\"\n", "trigger.every"),
         (
-            &DRIFT.replace("sample_size = 500", "sample_size = \"all\"").replace(
-                "amount_ref = 500, amount_cur = 500",
-                "amount_ref = 50000, amount_cur = 500",
-            ),
+            "[trigger]\nid = \"time\"\nevery = \"3x\"\n",
+            "trigger.every",
+        ),
+        (
+            &DRIFT
+                .replace("sample_size = 500", "sample_size = \"all\"")
+                .replace(
+                    "amount_ref = 500, amount_cur = 500",
+                    "amount_ref = 50000, amount_cur = 500",
+                ),
             "trigger.windows.amount_ref",
         ),
         (
@@ -277,6 +301,9 @@ fn bad_trigger_configs_fail_validation_with_their_key_paths() {
         let o = sluice(&["validate", cfg.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(2), "case {i}: {}", stderr(&o));
         let err = stderr(&o);
-        assert!(err.contains(&format!("{key}:")), "case {i}: expected {key} in {err}");
+        assert!(
+            err.contains(&format!("{key}:")),
+            "case {i}: expected {key} in {err}"
+        );
     }
 }

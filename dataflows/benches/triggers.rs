@@ -194,7 +194,10 @@ fn main() {
         .unwrap_or(2_000_000);
     let samples = stream(n);
     let base = pass(&samples);
-    println!("baseline pass: {:.1} M samples/s", rate(samples.len(), base) / 1e6);
+    println!(
+        "baseline pass: {:.1} M samples/s",
+        rate(samples.len(), base) / 1e6
+    );
 
     let (d, f) = drive(&mut DataAmount::new(1_000), &samples, n);
     println!(

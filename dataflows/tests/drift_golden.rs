@@ -28,9 +28,8 @@ fn drift_metrics_match_the_reference_implementations() {
     for c in cases {
         let name = c["name"].as_str().expect("name");
         let dim = c["dim"].as_u64().expect("dim") as usize;
-        let as_vectors = |k: &str| {
-            Vectors::new(dim, floats(&c[k]).into_iter().map(|x| x as f32).collect())
-        };
+        let as_vectors =
+            |k: &str| Vectors::new(dim, floats(&c[k]).into_iter().map(|x| x as f32).collect());
         let (x, y) = (as_vectors("reference"), as_vectors("current"));
         let r = MmdReference::new(&x);
         close("sigma", name, r.sigma, c["sigma"].as_f64().unwrap(), 1e-9);

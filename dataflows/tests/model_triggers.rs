@@ -66,7 +66,11 @@ impl Probe for MapProbe {
             .iter()
             .map(|&k| {
                 let i = index_of(k);
-                if i / SEGMENT == seg { (i % 2) as i64 } else { 0 }
+                if i / SEGMENT == seg {
+                    (i % 2) as i64
+                } else {
+                    0
+                }
             })
             .collect())
     }
@@ -182,7 +186,10 @@ fn same_everywhere(
             None => first = Some(got),
             Some(want) => {
                 assert_eq!(got.0, want.0, "triggers, workers={workers} chunk={chunk}");
-                assert!(got.1 == want.1, "training sets, workers={workers} chunk={chunk}");
+                assert!(
+                    got.1 == want.1,
+                    "training sets, workers={workers} chunk={chunk}"
+                );
             }
         }
     }
@@ -235,7 +242,10 @@ fn ensembles_of_time_amount_and_drift_agree_on_any_worker_count_and_batching() {
             vec![
                 ("drift".into(), drift()),
                 ("amount".into(), Box::new(DataAmount::new(1_500))),
-                ("time".into(), Box::new(TimeTrigger::new(700, None, "700ms"))),
+                (
+                    "time".into(),
+                    Box::new(TimeTrigger::new(700, None, "700ms")),
+                ),
             ],
             EnsembleStrategy::AtLeast(2),
         ))
@@ -246,6 +256,8 @@ fn ensembles_of_time_amount_and_drift_agree_on_any_worker_count_and_batching() {
         *m.entry(*a).or_default() += 1;
         m
     });
-    assert!(counts.values().all(|&c| c == 1), "one trigger per point: {at:?}");
+    assert!(
+        counts.values().all(|&c| c == 1),
+        "one trigger per point: {at:?}"
+    );
 }
-

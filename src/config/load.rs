@@ -50,7 +50,11 @@ pub fn parse(text: &str, path: &Path) -> Result<PipelineSpec, ConfigErrors> {
     }
 }
 
-pub(super) fn err(errors: &mut Vec<ConfigError>, key: impl Into<String>, message: impl Into<String>) {
+pub(super) fn err(
+    errors: &mut Vec<ConfigError>,
+    key: impl Into<String>,
+    message: impl Into<String>,
+) {
     errors.push(ConfigError {
         key: key.into(),
         message: message.into(),

@@ -19,9 +19,9 @@ mod triggers;
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse};
 pub use spec::{
-    Architecture, CnnConfig, ColumnSpec, Criterion, DiffOperator, DlrmConfig, EvaluationSpec,
-    FileFormat, InputSpec, KafkaOutputSpec, KafkaSourceSpec, LatePolicy, MODEL_IDS, MlpConfig,
-    ModelSpec, ModelStorageSpec, OptimizerAlgorithm, OptimizerSpec, OutputSpec, PipelineSpec,
-    ResNetConfig, ScheduleKind, ScheduleSpec, SelectionSpec, SourceSpec, StepEvery, TextConfig,
-    TimeUnit, TrainingSpec, TriggerSpec, BatchedSpec, Until, ValueFormat,
+    Architecture, BatchedSpec, CnnConfig, ColumnSpec, Criterion, DiffOperator, DlrmConfig,
+    EvaluationSpec, FileFormat, InputSpec, KafkaOutputSpec, KafkaSourceSpec, LatePolicy, MODEL_IDS,
+    MlpConfig, ModelSpec, ModelStorageSpec, OptimizerAlgorithm, OptimizerSpec, OutputSpec,
+    PipelineSpec, ResNetConfig, ScheduleKind, ScheduleSpec, SelectionSpec, SourceSpec, StepEvery,
+    TextConfig, TimeUnit, TrainingSpec, TriggerSpec, Until, ValueFormat,
 };

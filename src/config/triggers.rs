@@ -414,7 +414,10 @@ fn drift(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tr
                     None
                 }
             };
-            let (r, c) = (size(amount_ref, "amount_ref"), size(amount_cur, "amount_cur"));
+            let (r, c) = (
+                size(amount_ref, "amount_ref"),
+                size(amount_cur, "amount_cur"),
+            );
             Some(WindowSpec::Amount {
                 reference: r.unwrap_or(1),
                 current: c.unwrap_or(1),
@@ -471,7 +474,11 @@ fn drift(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tr
             MetricId::Euclidean => MetricKind::Euclidean,
         };
         if m.num_permutations.is_some() && !matches!(m.id, MetricId::Mmd) {
-            err(errors, mkey("num_permutations"), "only `mmd` has permutations");
+            err(
+                errors,
+                mkey("num_permutations"),
+                "only `mmd` has permutations",
+            );
         }
         if m.correction.is_some() && !matches!(m.id, MetricId::Ks) {
             err(errors, mkey("correction"), "only `ks` has a correction");
@@ -488,7 +495,11 @@ fn drift(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tr
             } => {
                 let q = quantile.unwrap_or(0.05);
                 if !(0.0..=1.0).contains(&q) {
-                    err(errors, mkey("criterion.quantile"), "expected 0 <= quantile <= 1");
+                    err(
+                        errors,
+                        mkey("criterion.quantile"),
+                        "expected 0 <= quantile <= 1",
+                    );
                 }
                 window(window_size).map(|window| Criterion::DynamicQuantile {
                     window,
@@ -520,7 +531,11 @@ fn drift(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tr
             }
         };
         let Some(criterion) = criterion else {
-            err(errors, mkey("criterion.window_size"), "expected an integer > 0");
+            err(
+                errors,
+                mkey("criterion.window_size"),
+                "expected an integer > 0",
+            );
             continue;
         };
         if criterion.is_dynamic() && !has_warmup {
@@ -548,7 +563,10 @@ fn drift(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tr
             err(
                 errors,
                 key("aggregation.n"),
-                format!("expected 1 <= n <= {} (the number of metrics)", metrics.len()),
+                format!(
+                    "expected 1 <= n <= {} (the number of metrics)",
+                    metrics.len()
+                ),
             );
             Aggregation::MajorityVote
         }
@@ -689,16 +707,29 @@ fn trigger_evaluation(
                 }
             }
             if !e.metrics.iter().any(|m| m == "accuracy") {
-                err(errors, format!("{key}.metrics"), "must include \"accuracy\"");
+                err(
+                    errors,
+                    format!("{key}.metrics"),
+                    "must include \"accuracy\"",
+                );
             }
             if e.batch_size.is_some_and(|b| b <= 0) {
-                err(errors, format!("{key}.batch_size"), "expected an integer > 0");
+                err(
+                    errors,
+                    format!("{key}.batch_size"),
+                    "expected an integer > 0",
+                );
             }
         }
     }
 }
 
-fn window_size(v: Option<i64>, key: String, default: usize, errors: &mut Vec<ConfigError>) -> usize {
+fn window_size(
+    v: Option<i64>,
+    key: String,
+    default: usize,
+    errors: &mut Vec<ConfigError>,
+) -> usize {
     match v {
         None => default,
         Some(n) if n > 0 => n as usize,
@@ -739,7 +770,11 @@ fn performance(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Opt
             if let Some(m) = m
                 && m != "accuracy"
             {
-                err(errors, ckey("metric"), format!("unknown metric `{m}`, expected accuracy"));
+                err(
+                    errors,
+                    ckey("metric"),
+                    format!("unknown metric `{m}`, expected accuracy"),
+                );
             }
         };
         let criterion = match c {
@@ -791,7 +826,11 @@ fn performance(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Opt
                     );
                 }
                 if expected_accuracy.is_some_and(|a| !(0.0..=1.0).contains(&a)) {
-                    err(errors, ckey("expected_accuracy"), "expected 0 <= accuracy <= 1");
+                    err(
+                        errors,
+                        ckey("expected_accuracy"),
+                        "expected 0 <= accuracy <= 1",
+                    );
                 }
                 PerformanceCriterion::AvoidableMisclassifications {
                     threshold: avoidable_misclassification_threshold.max(1) as u64,
@@ -897,7 +936,11 @@ fn cost(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tri
         ),
     };
     if other.is_some() {
-        err(errors, key(other_key), format!("not used with this regret; set {prefix}.{factor_key}"));
+        err(
+            errors,
+            key(other_key),
+            format!("not used with this regret; set {prefix}.{factor_key}"),
+        );
     }
     let factor = match factor {
         Some(f) if f > 0.0 => f,
@@ -906,7 +949,11 @@ fn cost(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tri
             1.0
         }
         None => {
-            err(errors, key(factor_key), "missing: regret units per training second");
+            err(
+                errors,
+                key(factor_key),
+                "missing: regret units per training second",
+            );
             1.0
         }
     };
@@ -919,7 +966,11 @@ fn cost(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tri
                 ("forecasting_method", t.forecasting_method.is_some()),
             ] {
                 if set {
-                    err(errors, key(k), "only used with regret = \"avoidable_misclassification_latency\"");
+                    err(
+                        errors,
+                        key(k),
+                        "only used with regret = \"avoidable_misclassification_latency\"",
+                    );
                 }
             }
             Regret::IncorporationLatency
@@ -934,8 +985,14 @@ fn cost(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tri
                      (as in Modyn)",
                 );
             }
-            if t.expected_accuracy.is_some_and(|a| !(0.0..=1.0).contains(&a)) {
-                err(errors, key("expected_accuracy"), "expected 0 <= accuracy <= 1");
+            if t.expected_accuracy
+                .is_some_and(|a| !(0.0..=1.0).contains(&a))
+            {
+                err(
+                    errors,
+                    key("expected_accuracy"),
+                    "expected 0 <= accuracy <= 1",
+                );
             }
             Regret::AvoidableMisclassificationLatency {
                 expected_accuracy: t.expected_accuracy,
@@ -986,7 +1043,11 @@ fn ensemble(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option
     let key = |k: &str| format!("{prefix}.{k}");
     let before = errors.len();
     if t.subtriggers.is_empty() {
-        err(errors, key("subtriggers"), "at least one sub-trigger is needed");
+        err(
+            errors,
+            key("subtriggers"),
+            "at least one sub-trigger is needed",
+        );
     }
     let total = t.subtriggers.len();
     let strategy = match (t.strategy, t.n) {
@@ -994,11 +1055,19 @@ fn ensemble(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option
             EnsembleStrategy::AtLeast(n as usize)
         }
         (StrategyLow::AtLeast, Some(_)) => {
-            err(errors, key("n"), format!("expected 1 <= n <= {total} (the number of sub-triggers)"));
+            err(
+                errors,
+                key("n"),
+                format!("expected 1 <= n <= {total} (the number of sub-triggers)"),
+            );
             EnsembleStrategy::Any
         }
         (StrategyLow::AtLeast, None) => {
-            err(errors, key("n"), "missing: how many sub-triggers must agree");
+            err(
+                errors,
+                key("n"),
+                "missing: how many sub-triggers must agree",
+            );
             EnsembleStrategy::Any
         }
         (_, Some(_)) => {

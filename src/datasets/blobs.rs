@@ -79,11 +79,7 @@ impl Blobs {
     pub fn new(p: BlobsParams) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
         let means = (0..p.classes)
-            .map(|_| {
-                (0..p.features)
-                    .map(|_| 2.0 * normal(&mut rng))
-                    .collect()
-            })
+            .map(|_| (0..p.features).map(|_| 2.0 * normal(&mut rng)).collect())
             .collect();
         Self {
             drift_rows: p.drift_rows(),
@@ -162,9 +158,16 @@ mod tests {
                 .sum::<f64>()
                 .sqrt()
         };
-        let (q1, q2, q3) = (mean(&rows[..1000]), mean(&rows[1000..2000]), mean(&rows[2000..3000]));
+        let (q1, q2, q3) = (
+            mean(&rows[..1000]),
+            mean(&rows[1000..2000]),
+            mean(&rows[2000..3000]),
+        );
         assert!(dist(&q1, &q2) < 0.2, "no drift inside a segment");
-        assert!((dist(&q2, &q3) - 2.0).abs() < 0.2, "the mean moves by `shift`");
+        assert!(
+            (dist(&q2, &q3) - 2.0).abs() < 0.2,
+            "the mean moves by `shift`"
+        );
         assert!(rows.windows(2).all(|w| w[0].time <= w[1].time));
     }
 }

@@ -419,16 +419,18 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         initial_model: resume.as_ref().and_then(|cp| cp.model_id.clone()),
         on_trigger_done: {
             let shared = shared.clone();
-            Some(Box::new(move |t: &TriggerEvent, done: &TriggerOutcome<'_>| {
-                shared.write_checkpoint(t, done.model)?;
-                shared.model_feed.post(ModelInfo {
-                    trigger: t.id,
-                    model: done.model.map(String::from),
-                    samples: done.samples,
-                    training_s: done.training_ms as f64 / 1000.0,
-                });
-                Ok(())
-            }))
+            Some(Box::new(
+                move |t: &TriggerEvent, done: &TriggerOutcome<'_>| {
+                    shared.write_checkpoint(t, done.model)?;
+                    shared.model_feed.post(ModelInfo {
+                        trigger: t.id,
+                        model: done.model.map(String::from),
+                        samples: done.samples,
+                        training_s: done.training_ms as f64 / 1000.0,
+                    });
+                    Ok(())
+                },
+            ))
         },
     })?;
     *shared.trainer_queue.lock().expect("queue slot poisoned") = Some(queue);

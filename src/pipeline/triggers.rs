@@ -9,8 +9,8 @@ use sluice_dataflows::triggers::{
     Warmup,
 };
 
-use crate::config::{BatchedSpec, TriggerSpec};
 use super::run::Shared;
+use crate::config::{BatchedSpec, TriggerSpec};
 use crate::store::SampleStore;
 use crate::train::{ModelRunner, parse_device};
 
@@ -102,7 +102,10 @@ impl Probe for StoreProbe {
     fn vectors(&mut self, keys: &[Key], model: Option<&str>) -> Result<Vectors, String> {
         self.gather(keys)?;
         match model {
-            None => Ok(Vectors::new(self.samples.dim(), std::mem::take(&mut self.x))),
+            None => Ok(Vectors::new(
+                self.samples.dim(),
+                std::mem::take(&mut self.x),
+            )),
             Some(id) => {
                 let (dim, data) = self.runner.embed(id, &self.x)?;
                 Ok(Vectors::new(dim, data))

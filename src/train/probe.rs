@@ -133,7 +133,8 @@ mod tests {
             num_classes: 3,
             arch: crate::config::Architecture::Mlp(crate::config::MlpConfig { hidden: vec![5] }),
         };
-        let store = ModelStore::create(&dir.path().join("models"), StoragePolicy::default()).unwrap();
+        let store =
+            ModelStore::create(&dir.path().join("models"), StoragePolicy::default()).unwrap();
         tch::manual_seed(1);
         let vs = VarStore::new(Device::Cpu);
         let m = models::build(&spec, &vs.root(), 4).unwrap();

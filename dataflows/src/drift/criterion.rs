@@ -101,7 +101,11 @@ impl Decider {
                         threshold: None,
                     }
                 } else {
-                    let q = if self.higher { 1.0 - quantile } else { quantile };
+                    let q = if self.higher {
+                        1.0 - quantile
+                    } else {
+                        quantile
+                    };
                     let t = linear_quantile(self.history.iter().copied(), q);
                     Verdict {
                         drift: bad > sign * t,
@@ -123,7 +127,11 @@ impl Decider {
                     }
                 } else {
                     let mean = self.history.iter().sum::<f64>() / self.history.len() as f64;
-                    let allowed = if absolute { deviation } else { deviation * mean };
+                    let allowed = if absolute {
+                        deviation
+                    } else {
+                        deviation * mean
+                    };
                     Verdict {
                         drift: bad - sign * mean >= allowed,
                         threshold: Some(mean + sign * allowed),

@@ -74,6 +74,9 @@ pub struct Measurement {
     pub test_drift: Option<bool>,
 }
 
+/// A per-feature statistic of sorted (reference, current) columns: (distance, p-value).
+type ColumnStat<'a> = &'a dyn Fn(&[f64], &[f64]) -> (f64, f64);
+
 /// What a detector knows about the current reference.
 struct Reference {
     vectors: Vectors,
@@ -124,7 +127,7 @@ impl Detector {
         rng: &mut impl FnMut() -> u64,
     ) -> Measurement {
         let r = self.reference.as_mut().expect("a reference is set");
-        let per_column = |r: &mut Reference, f: &dyn Fn(&[f64], &[f64]) -> (f64, f64)| {
+        let per_column = |r: &mut Reference, f: ColumnStat<'_>| {
             let sorted = r.sorted.get_or_insert_with(|| {
                 (0..r.vectors.dim)
                     .map(|j| r.vectors.sorted_column(j))
@@ -145,7 +148,8 @@ impl Detector {
                     .mmd
                     .get_or_insert_with(|| MmdReference::new(&r.vectors))
                     .clone();
-                let (distance, p_value) = stats::mmd2(&r.vectors, &mmd, current, *permutations, rng);
+                let (distance, p_value) =
+                    stats::mmd2(&r.vectors, &mmd, current, *permutations, rng);
                 Measurement {
                     distance,
                     p_value,
@@ -164,9 +168,7 @@ impl Detector {
             MetricKind::Wasserstein => {
                 plain(per_column(r, &|a, b| (stats::wasserstein_norm(a, b), 0.0)).0)
             }
-            MetricKind::Hellinger => {
-                plain(per_column(r, &|a, b| (stats::hellinger(a, b), 0.0)).0)
-            }
+            MetricKind::Hellinger => plain(per_column(r, &|a, b| (stats::hellinger(a, b), 0.0)).0),
             MetricKind::Euclidean => {
                 let mean = r.mean.get_or_insert_with(|| r.vectors.mean());
                 plain(stats::euclidean_of_means(mean, &current.mean()))

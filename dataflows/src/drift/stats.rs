@@ -424,7 +424,9 @@ mod tests {
     fn mmd_separates_shifted_samples_and_the_permutation_test_sees_it() {
         let mut seed = 7u64;
         let mut rng = move || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             seed >> 11
         };
         let mut noise = |shift: f32| {

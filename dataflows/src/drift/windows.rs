@@ -132,7 +132,10 @@ impl Windows {
         let moved: Vec<SampleMeta> = if allow_overlap {
             self.exclusive.drain(..).collect()
         } else {
-            self.reservoir.drain(..).chain(self.current.drain(..)).collect()
+            self.reservoir
+                .drain(..)
+                .chain(self.current.drain(..))
+                .collect()
         };
         for s in moved {
             match ref_cap {

@@ -51,7 +51,10 @@ impl Pending {
     }
 
     /// Removes and returns, in position order, the samples `upto` accepts (a prefix).
-    fn take_while(&mut self, upto: impl Fn(&SampleMeta) -> bool) -> std::vec::Drain<'_, SampleMeta> {
+    fn take_while(
+        &mut self,
+        upto: impl Fn(&SampleMeta) -> bool,
+    ) -> std::vec::Drain<'_, SampleMeta> {
         if !self.sorted {
             self.samples.sort_unstable_by_key(SampleMeta::position);
             self.sorted = true;
@@ -98,7 +101,8 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
                         output.session(&at).give((t.id, selected));
                     }
                     // Samples no trigger can still precede.
-                    let complete = |s: &SampleMeta| !f1.less_equal(&s.time) && !f2.less_equal(&s.time);
+                    let complete =
+                        |s: &SampleMeta| !f1.less_equal(&s.time) && !f2.less_equal(&s.time);
                     for s in pending.take_while(complete) {
                         policy.add(s);
                     }

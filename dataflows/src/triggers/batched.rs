@@ -11,7 +11,10 @@
 //! State: the partial interval (< N samples) plus the wrapped policy's. Every decision, fired or
 //! not, is reported as a [`Decision`] with its numbers.
 
-use super::policy::{Context, Decision, Fire, ModelInfo, TriggerPolicy};
+use super::policy::{Context, Decision, Details, Fire, ModelInfo, TriggerPolicy};
+
+/// An interval decision: fire or not, why, and the numbers.
+pub type Outcome = (bool, String, Details);
 use crate::sample::SampleMeta;
 
 /// What a batched policy decides per interval.
@@ -26,14 +29,11 @@ pub trait IntervalPolicy: 'static {
         interval: &[SampleMeta],
         calibrate: bool,
         ctx: &mut Context<'_>,
-    ) -> Result<Vec<(String, f64)>, String>;
+    ) -> Result<Details, String>;
 
     /// Decides on an interval after the warm-up: (fire, reason, numbers).
-    fn decide(
-        &mut self,
-        interval: &[SampleMeta],
-        ctx: &mut Context<'_>,
-    ) -> Result<(bool, String, Vec<(String, f64)>), String>;
+    fn decide(&mut self, interval: &[SampleMeta], ctx: &mut Context<'_>)
+    -> Result<Outcome, String>;
 
     /// As [`TriggerPolicy::needs_models`].
     fn needs_models(&self) -> bool {
@@ -70,7 +70,10 @@ pub struct Batched<P> {
 impl<P: IntervalPolicy> Batched<P> {
     /// Decides every `every` (> 0) samples, with an optional warm-up.
     pub fn new(policy: P, every: usize, warmup: Option<Warmup>) -> Self {
-        assert!(every > 0, "evaluation interval must be > 0 (validated by the config)");
+        assert!(
+            every > 0,
+            "evaluation interval must be > 0 (validated by the config)"
+        );
         Self {
             name: policy.name().to_string(),
             policy,
@@ -91,7 +94,7 @@ impl<P: IntervalPolicy> Batched<P> {
         &mut self,
         interval: &[SampleMeta],
         ctx: &mut Context<'_>,
-    ) -> Result<(bool, String, Vec<(String, f64)>), String> {
+    ) -> Result<Outcome, String> {
         if self.triggered_once && self.warmup.is_none() {
             return self.policy.decide(interval, ctx);
         }
@@ -216,7 +219,7 @@ mod tests {
             _: &[SampleMeta],
             calibrate: bool,
             _: &mut Context<'_>,
-        ) -> Result<Vec<(String, f64)>, String> {
+        ) -> Result<Details, String> {
             self.warmups.push(calibrate);
             Ok(vec![])
         }
@@ -224,7 +227,7 @@ mod tests {
             &mut self,
             interval: &[SampleMeta],
             _: &mut Context<'_>,
-        ) -> Result<(bool, String, Vec<(String, f64)>), String> {
+        ) -> Result<Outcome, String> {
             let sum: i64 = interval.iter().map(|s| s.label).sum();
             Ok((sum % 2 == 1, "odd".into(), vec![("sum".into(), sum as f64)]))
         }

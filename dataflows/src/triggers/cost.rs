@@ -20,8 +20,9 @@
 
 use std::collections::VecDeque;
 
-use super::batched::IntervalPolicy;
+use super::batched::{IntervalPolicy, Outcome};
 use super::performance::Evaluator;
+use super::policy::Details;
 use super::policy::{Context, ModelInfo};
 use crate::sample::{SampleMeta, Time};
 
@@ -100,7 +101,7 @@ impl Cost {
         &mut self,
         interval: &[SampleMeta],
         ctx: &mut Context<'_>,
-    ) -> Result<Vec<(String, f64)>, String> {
+    ) -> Result<Details, String> {
         let (Some(first), Some(last)) = (interval.first(), interval.last()) else {
             return Ok(Vec::new());
         };
@@ -160,7 +161,7 @@ impl IntervalPolicy for Cost {
         interval: &[SampleMeta],
         _calibrate: bool,
         ctx: &mut Context<'_>,
-    ) -> Result<Vec<(String, f64)>, String> {
+    ) -> Result<Details, String> {
         self.account(interval, ctx)
     }
 
@@ -168,7 +169,7 @@ impl IntervalPolicy for Cost {
         &mut self,
         interval: &[SampleMeta],
         ctx: &mut Context<'_>,
-    ) -> Result<(bool, String, Vec<(String, f64)>), String> {
+    ) -> Result<Outcome, String> {
         let mut details = self.account(interval, ctx)?;
         let regret_s = self.cumulative * self.config.conversion_factor;
         let Some(train_s) = self.forecast_training_s(self.unincorporated as f64) else {

@@ -74,7 +74,10 @@ impl Ensemble {
         assert!(!subs.is_empty(), "an ensemble needs sub-policies");
         let name = format!(
             "Ensemble({})",
-            subs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+            subs.iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         Self {
             subs: subs
@@ -105,9 +108,7 @@ impl Ensemble {
         if let Some(f) = fired.into_iter().next() {
             sub.vote = true;
             point.reasons.push(format!("{} ({})", sub.name, f.reason));
-            point
-                .details
-                .extend(prefixed(&sub.name, f.details));
+            point.details.extend(prefixed(&sub.name, f.details));
         }
     }
 
@@ -128,12 +129,16 @@ impl Ensemble {
                     probe: &mut *ctx.probe,
                     decisions: &mut sub_decisions,
                 };
-                let used = sub.policy.inform(&samples[done..], &mut inner, &mut fired)?;
+                let used = sub
+                    .policy
+                    .inform(&samples[done..], &mut inner, &mut fired)?;
                 for mut d in sub_decisions {
                     // A sub-policy's decision is a vote, not a trigger.
                     d.details = prefixed(&sub.name, d.details);
-                    d.details
-                        .push((format!("{}.vote", sub.name), f64::from(u8::from(d.triggered))));
+                    d.details.push((
+                        format!("{}.vote", sub.name),
+                        f64::from(u8::from(d.triggered)),
+                    ));
                     d.triggered = false;
                     ctx.decisions.push(d);
                 }
@@ -381,10 +386,16 @@ mod tests {
         assert_eq!(fire_in_batches(&mut e, &s, &[]), [6, 12, 18, 24, 30]);
         // Any: the union.
         let mut e = amounts(&[4, 6], EnsembleStrategy::Any);
-        assert_eq!(fire_in_batches(&mut e, &s, &[]), [4, 6, 8, 12, 16, 18, 20, 24, 28, 30]);
+        assert_eq!(
+            fire_in_batches(&mut e, &s, &[]),
+            [4, 6, 8, 12, 16, 18, 20, 24, 28, 30]
+        );
         // At least 2 of 3 (4, 6, 10): 6 (4, 6), 10 (8, 10), 12? 4 votes at 12 and 6 at 12: yes.
         let mut e = amounts(&[4, 6, 10], EnsembleStrategy::AtLeast(2));
-        assert_eq!(fire_in_batches(&mut e, &s, &[]), [6, 10, 12, 18, 20, 24, 30]);
+        assert_eq!(
+            fire_in_batches(&mut e, &s, &[]),
+            [6, 10, 12, 18, 20, 24, 30]
+        );
     }
 
     #[test]
@@ -392,7 +403,10 @@ mod tests {
         let s = stream(&[0, 1, 5, 10, 11, 20, 21, 22, 40, 41]);
         let inner = Ensemble::new(
             vec![
-                ("t10".into(), Box::new(TimeTrigger::new(10, Some(0), "10ms")) as Box<dyn TriggerPolicy>),
+                (
+                    "t10".into(),
+                    Box::new(TimeTrigger::new(10, Some(0), "10ms")) as Box<dyn TriggerPolicy>,
+                ),
                 ("a3".into(), Box::new(DataAmount::new(3))),
             ],
             EnsembleStrategy::Any,
@@ -410,7 +424,11 @@ mod tests {
                 "inner".into(),
                 Box::new(Ensemble::new(
                     vec![
-                        ("t10".into(), Box::new(TimeTrigger::new(10, Some(0), "10ms")) as Box<dyn TriggerPolicy>),
+                        (
+                            "t10".into(),
+                            Box::new(TimeTrigger::new(10, Some(0), "10ms"))
+                                as Box<dyn TriggerPolicy>,
+                        ),
                         ("a3".into(), Box::new(DataAmount::new(3))),
                     ],
                     EnsembleStrategy::Any,
@@ -418,7 +436,10 @@ mod tests {
             )],
             EnsembleStrategy::All,
         );
-        assert_eq!(fire_in_batches(&mut cut, &s, &[3, 6, 9, 5]), [3, 5, 6, 8, 9]);
+        assert_eq!(
+            fire_in_batches(&mut cut, &s, &[3, 6, 9, 5]),
+            [3, 5, 6, 8, 9]
+        );
     }
 
     proptest! {

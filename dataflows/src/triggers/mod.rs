@@ -25,11 +25,11 @@ mod policy;
 mod time;
 
 pub use amount::DataAmount;
-pub use batched::{Batched, IntervalPolicy, Warmup};
+pub use batched::{Batched, IntervalPolicy, Outcome, Warmup};
 pub use cost::{Cost, CostConfig, Regret};
 pub use drift::{DataDrift, DriftConfig};
 pub use ensemble::{Ensemble, EnsembleStrategy};
-pub use operator::{ModelFeed, Trigger, TriggerOptions};
+pub use operator::{ModelFeed, OnDecision, Trigger, TriggerOptions};
 pub use performance::{Forecast, Performance, PerformanceConfig, PerformanceCriterion};
-pub use policy::{Context, Decision, Fire, ModelInfo, NoProbe, Probe, TriggerPolicy};
+pub use policy::{Context, Decision, Details, Fire, ModelInfo, NoProbe, Probe, TriggerPolicy};
 pub use time::TimeTrigger;

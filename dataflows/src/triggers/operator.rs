@@ -62,6 +62,9 @@ impl ModelFeed {
     }
 }
 
+/// Receives each interval decision with the id of the trigger it belongs to.
+pub type OnDecision = Box<dyn FnMut(u64, &Decision)>;
+
 /// How a trigger operator talks to the world outside the dataflow.
 pub struct TriggerOptions {
     /// Number of the first trigger (a run resumed after trigger `first_id - 1`, with the policy
@@ -73,7 +76,7 @@ pub struct TriggerOptions {
     pub probe: Box<dyn Probe>,
     /// Called with each interval decision and the id of the trigger it belongs to (the one it
     /// fires, or the next one).
-    pub on_decision: Box<dyn FnMut(u64, &Decision)>,
+    pub on_decision: OnDecision,
     /// Called once if the policy fails (a probe error); the operator stops deciding.
     pub on_error: Box<dyn FnMut(String)>,
 }
@@ -177,7 +180,9 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                     }
                     while waiting.is_none() && !pending.is_empty() {
                         let batch = pending.make_contiguous();
-                        let cap = pending_cap.as_ref().expect("pending samples hold a capability");
+                        let cap = pending_cap
+                            .as_ref()
+                            .expect("pending samples hold a capability");
                         fired.clear();
                         decisions.clear();
                         let mut ctx = Context {
@@ -251,8 +256,7 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                         }
                         None => pending_cap = None,
                     }
-                    if frontier.is_empty() && pending.is_empty() && waiting.is_none() && !finished
-                    {
+                    if frontier.is_empty() && pending.is_empty() && waiting.is_none() && !finished {
                         finished = true;
                         // No more samples: what the policy deferred is decided now, at the
                         // last sample; then nothing can close an epoch there any more.

@@ -20,7 +20,8 @@
 
 use std::collections::VecDeque;
 
-use super::batched::IntervalPolicy;
+use super::batched::{IntervalPolicy, Outcome};
+use super::policy::Details;
 use super::policy::{Context, ModelInfo};
 use crate::drift::{Criterion, Decider};
 use crate::sample::SampleMeta;
@@ -226,17 +227,18 @@ impl Performance {
             .map(|(n, s)| *n as f64 / s)
             .collect();
         if !dens.is_empty() {
-            d.push((
-                "density_forecast".into(),
-                self.config.forecast.next(&dens),
-            ));
+            d.push(("density_forecast".into(), self.config.forecast.next(&dens)));
         }
         d
     }
 }
 
 fn accuracy((n, wrong): (usize, usize)) -> f64 {
-    if n == 0 { 1.0 } else { 1.0 - wrong as f64 / n as f64 }
+    if n == 0 {
+        1.0
+    } else {
+        1.0 - wrong as f64 / n as f64
+    }
 }
 
 impl IntervalPolicy for Performance {
@@ -249,7 +251,7 @@ impl IntervalPolicy for Performance {
         interval: &[SampleMeta],
         _calibrate: bool,
         ctx: &mut Context<'_>,
-    ) -> Result<Vec<(String, f64)>, String> {
+    ) -> Result<Details, String> {
         self.track_density(interval);
         let eval = self.evaluator.evaluate(interval, ctx)?;
         if let Some(e) = eval {
@@ -267,7 +269,7 @@ impl IntervalPolicy for Performance {
         &mut self,
         interval: &[SampleMeta],
         ctx: &mut Context<'_>,
-    ) -> Result<(bool, String, Vec<(String, f64)>), String> {
+    ) -> Result<Outcome, String> {
         self.track_density(interval);
         let eval = self.evaluator.evaluate(interval, ctx)?;
         let mut details = self.numbers(eval);
@@ -342,8 +344,8 @@ impl IntervalPolicy for Performance {
 mod tests {
     use super::*;
     use crate::drift::Vectors;
-    use crate::triggers::policy::{Probe, fire_in_batches_with};
     use crate::triggers::Batched;
+    use crate::triggers::policy::{Probe, fire_in_batches_with};
 
     /// Predicts class 0 for keys below `wrong_from`, class 1 from there on; labels are all 0.
     struct Oracle {
@@ -356,7 +358,10 @@ mod tests {
         }
         fn predict(&mut self, keys: &[u64], model: &str) -> Result<Vec<i64>, String> {
             assert_eq!(model, "m");
-            Ok(keys.iter().map(|k| i64::from(*k >= self.wrong_from)).collect())
+            Ok(keys
+                .iter()
+                .map(|k| i64::from(*k >= self.wrong_from))
+                .collect())
         }
     }
 
@@ -411,7 +416,12 @@ mod tests {
         let mut p = Named(Batched::new(Performance::new(config), 10, None));
         // First interval fires; from key 45 on, predictions go wrong: interval [40, 50) has
         // accuracy 0.5, [50, 60) 0.
-        let fires = fire_in_batches_with(&mut p, &mut Oracle { wrong_from: 45 }, &stream(70), &[7, 33]);
+        let fires = fire_in_batches_with(
+            &mut p,
+            &mut Oracle { wrong_from: 45 },
+            &stream(70),
+            &[7, 33],
+        );
         assert_eq!(fires, [10, 50, 60, 70]);
     }
 

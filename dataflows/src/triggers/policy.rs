@@ -3,6 +3,9 @@
 use crate::drift::Vectors;
 use crate::sample::{Key, Position, SampleMeta};
 
+/// The numbers behind a decision (metric values, thresholds, window sizes), by name.
+pub type Details = Vec<(String, f64)>;
+
 /// A trigger decision inside a batch: the first `count` samples of the batch belong to the
 /// closed epoch (`count = 0`: the epoch ended with the previous batch, or is empty).
 #[derive(Clone, Debug, PartialEq)]
@@ -12,7 +15,7 @@ pub struct Fire {
     /// Why the policy fired, in words.
     pub reason: String,
     /// The numbers behind the decision (metric values, thresholds, window sizes), by name.
-    pub details: Vec<(String, f64)>,
+    pub details: Details,
 }
 
 impl Fire {
@@ -35,7 +38,7 @@ pub struct Decision {
     /// Whether it fired.
     pub triggered: bool,
     /// The numbers behind it, by name (as in [`Fire::details`]).
-    pub details: Vec<(String, f64)>,
+    pub details: Details,
 }
 
 /// The outcome of a trigger's training, reported back to the policy before it decides on

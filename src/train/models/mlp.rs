@@ -47,7 +47,10 @@ impl super::Model for Mlp {
     }
 
     fn classify(&self, embeddings: &Tensor) -> Tensor {
-        self.layers.last().expect("at least one layer").forward(embeddings)
+        self.layers
+            .last()
+            .expect("at least one layer")
+            .forward(embeddings)
     }
 
     fn architecture(&self) -> serde_json::Value {

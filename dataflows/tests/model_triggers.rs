@@ -11,9 +11,9 @@ use sluice_dataflows::drift::{
 };
 use sluice_dataflows::selection::{AssembleTrainingSets, NewData, Select};
 use sluice_dataflows::triggers::{
-    Batched, DataAmount, DataDrift, DriftConfig, Ensemble, EnsembleStrategy, Forecast, ModelFeed,
-    ModelInfo, Performance, PerformanceConfig, PerformanceCriterion, Probe, TimeTrigger, Trigger,
-    TriggerOptions, TriggerPolicy,
+    Batched, Cost, CostConfig, DataAmount, DataDrift, DriftConfig, Ensemble, EnsembleStrategy,
+    Forecast, ModelFeed, ModelInfo, Performance, PerformanceConfig, PerformanceCriterion, Probe,
+    Regret, TimeTrigger, Trigger, TriggerOptions, TriggerPolicy,
 };
 use sluice_dataflows::{Key, SampleMeta, TrainingSet, TriggerEvent, route};
 use timely::dataflow::operators::vec::Input;
@@ -259,5 +259,30 @@ fn ensembles_of_time_amount_and_drift_agree_on_any_worker_count_and_batching() {
     assert!(
         counts.values().all(|&c| c == 1),
         "one trigger per point: {at:?}"
+    );
+}
+
+#[test]
+fn cost_triggers_with_reported_training_times_agree_on_any_worker_count_and_batching() {
+    // The "trainer" reports 1 s per training: with 3 samples per ms, an interval of 500
+    // samples waits ~167 ms; the regret passes 1 training-s after a few intervals.
+    let policy = || -> Box<dyn TriggerPolicy> {
+        Box::new(Batched::new(
+            Cost::new(CostConfig {
+                regret: Regret::IncorporationLatency,
+                conversion_factor: 0.005,
+                window: 10,
+            }),
+            500,
+            None,
+        ))
+    };
+    let at = same_everywhere(policy);
+    assert!(at.len() >= 4, "{at:?}");
+    assert_eq!(at[0], 499);
+    let gaps: Vec<u64> = at.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.iter().all(|g| g % 500 == 0),
+        "decisions at interval ends: {at:?}"
     );
 }

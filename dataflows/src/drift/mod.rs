@@ -112,11 +112,6 @@ impl Detector {
         });
     }
 
-    /// True when a reference is set.
-    pub fn has_reference(&self) -> bool {
-        self.reference.is_some()
-    }
-
     /// Measures `kind` between the reference and `current`; `alpha` is the test level of a
     /// [`Criterion::PValue`] (0.05 otherwise). Needs ≥ 2 rows on each side.
     pub fn measure(

@@ -209,21 +209,37 @@ pub fn mmd2(
     (stat, Some(at_least as f64 / permutations as f64))
 }
 
-/// Two-sample Kolmogorov-Smirnov statistic of sorted samples `a` and `b`, and its p-value.
-pub fn ks(a: &[f64], b: &[f64]) -> (f64, f64) {
-    let (n, m) = (a.len(), b.len());
-    let (mut i, mut j, mut d) = (0usize, 0usize, 0f64);
-    while i < n && j < m {
-        let v = a[i].min(b[j]);
-        while i < n && a[i] <= v {
+/// Walks the distinct values of sorted `a` and `b` in increasing order, calling
+/// `f(value, (a before, a through), (b before, b through))` with how many values of each
+/// sample lie below the value and at or below it.
+fn distinct_values(a: &[f64], b: &[f64], mut f: impl FnMut(f64, (usize, usize), (usize, usize))) {
+    let (mut i, mut j) = (0usize, 0usize);
+    while i < a.len() || j < b.len() {
+        let v = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => x.min(*y),
+            (Some(x), None) => *x,
+            (None, Some(y)) => *y,
+            (None, None) => unreachable!(),
+        };
+        let (i0, j0) = (i, j);
+        while i < a.len() && a[i] == v {
             i += 1;
         }
-        while j < m && b[j] <= v {
+        while j < b.len() && b[j] == v {
             j += 1;
         }
-        d = d.max((i as f64 / n as f64 - j as f64 / m as f64).abs());
+        f(v, (i0, i), (j0, j));
     }
-    let en = (n * m) as f64 / (n + m) as f64;
+}
+
+/// Two-sample Kolmogorov-Smirnov statistic of sorted samples `a` and `b`, and its p-value.
+pub fn ks(a: &[f64], b: &[f64]) -> (f64, f64) {
+    let (n, m) = (a.len() as f64, b.len() as f64);
+    let mut d = 0f64;
+    distinct_values(a, b, |_, (_, i), (_, j)| {
+        d = d.max((i as f64 / n - j as f64 / m).abs());
+    });
+    let en = n * m / (n + m);
     let sq = en.sqrt();
     (d, kolmogorov_sf((sq + 0.12 + 0.11 / sq) * d))
 }
@@ -250,28 +266,14 @@ fn kolmogorov_sf(lambda: f64) -> f64 {
 /// Average ranks (1-based, ties share their mean rank) of sorted `a`'s and sorted `b`'s values in
 /// the pooled sample; calls `f(from_a, rank)` for every value.
 fn pooled_ranks(a: &[f64], b: &[f64], mut f: impl FnMut(bool, f64)) {
-    let (mut i, mut j) = (0usize, 0usize);
     let mut rank = 0usize;
-    while i < a.len() || j < b.len() {
-        let v = match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) => x.min(*y),
-            (Some(x), None) => *x,
-            (None, Some(y)) => *y,
-            (None, None) => unreachable!(),
-        };
-        let (i0, j0) = (i, j);
-        while i < a.len() && a[i] == v {
-            i += 1;
-        }
-        while j < b.len() && b[j] == v {
-            j += 1;
-        }
+    distinct_values(a, b, |_, (i0, i), (j0, j)| {
         let ties = (i - i0) + (j - j0);
         let avg = rank as f64 + (ties as f64 + 1.0) / 2.0;
         rank += ties;
         (i0..i).for_each(|_| f(true, avg));
         (j0..j).for_each(|_| f(false, avg));
-    }
+    });
 }
 
 /// Two-sample Cramér–von Mises statistic T of sorted samples `a` and `b` (Anderson 1962).
@@ -297,27 +299,15 @@ pub fn cvm(a: &[f64], b: &[f64]) -> f64 {
 /// max(std(a), 0.001) as Evidently normalises it.
 pub fn wasserstein_norm(a: &[f64], b: &[f64]) -> f64 {
     let (n, m) = (a.len() as f64, b.len() as f64);
-    let (mut i, mut j) = (0usize, 0usize);
     let mut prev: Option<f64> = None;
     let mut area = 0.0;
-    while i < a.len() || j < b.len() {
-        let v = match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) => x.min(*y),
-            (Some(x), None) => *x,
-            (None, Some(y)) => *y,
-            (None, None) => unreachable!(),
-        };
+    distinct_values(a, b, |v, (i, _), (j, _)| {
+        // Between the previous value and this one, the CDFs are those of the values below.
         if let Some(p) = prev {
             area += (i as f64 / n - j as f64 / m).abs() * (v - p);
         }
-        while i < a.len() && a[i] == v {
-            i += 1;
-        }
-        while j < b.len() && b[j] == v {
-            j += 1;
-        }
         prev = Some(v);
-    }
+    });
     let mean = a.iter().sum::<f64>() / n;
     let std = (a.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
     area / std.max(0.001)

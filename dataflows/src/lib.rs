@@ -23,6 +23,6 @@ pub mod stash;
 pub mod triggers;
 
 pub use sample::{
-    BuildKeyHasher, Key, KeyHasher, KeyMap, Position, SampleMeta, SampleScore, Time, TrainingSet,
-    TriggerEvent, route,
+    BuildKeyHasher, Candidate, Key, KeyHasher, KeyMap, Position, SampleMeta, SampleScore, Time,
+    TrainingSet, TriggerEvent, route,
 };

@@ -69,6 +69,17 @@ pub struct TrainingSet {
     pub samples: Vec<Position>,
 }
 
+/// A sample a worker offers for a trigger's training set, with what global sampling needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Its place in the stream.
+    pub pos: Position,
+    /// Its label (label-balanced presampling).
+    pub label: i64,
+    /// The trigger whose epoch it arrived in (trigger-balanced presampling).
+    pub seen_in: u64,
+}
+
 /// A per-sample score the trainer reports for a sample it trained on.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SampleScore {

@@ -95,10 +95,7 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
     let model = model(root.remove("model"), errors);
     let training: Option<low::Training> = required(&mut root, "training", errors);
     let trigger = trigger(root.remove("trigger"), errors);
-    let selection: Option<low::Selection> = match root.remove("selection") {
-        Some(v) => section(v, "selection", errors),
-        None => Some(low::Selection::default()),
-    };
+    let selection = super::selection::selection(root.remove("selection"), errors);
     let evaluation: Option<Option<low::Evaluation>> = match root.remove("evaluation") {
         Some(v) => section(v, "evaluation", errors).map(Some),
         None => Some(None),
@@ -123,9 +120,6 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
     let output = output.and_then(|o| {
         let name = pipeline.as_ref().map_or("", |(n, _)| n.as_str());
         check_output(o, name, errors)
-    });
-    let selection = selection.map(|s| match s.strategy {
-        low::Strategy::NewData => SelectionSpec::NewData,
     });
     let (name, description) = pipeline?;
     Some(PipelineSpec {
@@ -989,7 +983,7 @@ every = 10
     fn good_config_gets_defaults() {
         let spec = check(GOOD).unwrap();
         assert_eq!(spec.trigger, TriggerSpec::Amount { every: 10 });
-        assert_eq!(spec.selection, SelectionSpec::NewData);
+        assert_eq!(spec.selection, SelectionSpec::default());
         assert_eq!(spec.training.epochs_per_trigger, 1);
         assert!(spec.training.use_previous_model);
         assert!(matches!(

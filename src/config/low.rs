@@ -358,24 +358,6 @@ pub struct Training {
     pub per_sample_feedback: Option<bool>,
 }
 
-/// Selection strategies.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Strategy {
-    /// The samples since the previous trigger.
-    #[default]
-    NewData,
-}
-
-/// `[selection]`
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Selection {
-    /// Strategy.
-    #[serde(default)]
-    pub strategy: Strategy,
-}
-
 /// Evaluation metrics.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

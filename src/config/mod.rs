@@ -6,6 +6,7 @@
 //! | `load.rs` | reading a file, per-section deserialisation that collects every error |
 //! | `spec.rs` | the validated pipeline spec the rest of Sluice runs from |
 //! | `models.rs` | `[model]`: the architectures of the zoo and their own keys |
+//! | `selection.rs` | `[selection]`: candidate pool and global sampling |
 //! | `triggers.rs` | `[trigger]`: every policy's keys, recursively (warm-up policies) |
 //! | `error.rs` | [`ConfigErrors`]: every problem, each with file and key path |
 
@@ -13,6 +14,7 @@ mod error;
 mod load;
 pub mod low;
 mod models;
+mod selection;
 mod spec;
 mod triggers;
 
@@ -22,6 +24,6 @@ pub use spec::{
     Architecture, BatchedSpec, CnnConfig, ColumnSpec, Criterion, DiffOperator, DlrmConfig,
     EvaluationSpec, FileFormat, InputSpec, KafkaOutputSpec, KafkaSourceSpec, LatePolicy, MODEL_IDS,
     MlpConfig, ModelSpec, ModelStorageSpec, OptimizerAlgorithm, OptimizerSpec, OutputSpec,
-    PipelineSpec, ResNetConfig, ScheduleKind, ScheduleSpec, SelectionSpec, SourceSpec, StepEvery,
-    TextConfig, TimeUnit, TrainingSpec, TriggerSpec, Until, ValueFormat,
+    PipelineSpec, Pool, ResNetConfig, ScheduleKind, ScheduleSpec, SelectionSpec, SourceSpec,
+    StepEvery, TextConfig, TimeUnit, TrainingSpec, TriggerSpec, Until, ValueFormat,
 };

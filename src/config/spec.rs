@@ -284,12 +284,7 @@ pub struct TrainingSpec {
 
 pub use super::triggers::{BatchedSpec, TriggerSpec};
 
-/// What to train on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SelectionSpec {
-    /// The samples since the previous trigger.
-    NewData,
-}
+pub use super::selection::{Pool, SelectionSpec};
 
 /// Held-out evaluation.
 #[derive(Clone, Debug)]

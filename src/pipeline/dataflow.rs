@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 
 use sluice_dataflows::downsampling::KeepScores;
-use sluice_dataflows::selection::{AssembleTrainingSets, NewData, Select};
+use sluice_dataflows::selection::{AssembleTrainingSets, NewData, Reservoir, Select};
 use sluice_dataflows::triggers::{Decision, Trigger, TriggerOptions};
 use sluice_dataflows::{SampleScore, Time, TrainingSet, TriggerEvent, route};
 use timely::dataflow::channels::pact::Pipeline;
@@ -27,7 +27,7 @@ use timely::dataflow::{InputHandleVec, ProbeHandle, Scope};
 
 use super::run::Shared;
 use super::triggers::{StoreProbe, build_policy};
-use crate::config::SelectionSpec;
+use crate::config::Pool;
 use crate::sink::EventBody;
 use crate::source::{DeadLetter, Sample};
 
@@ -191,10 +191,17 @@ pub fn build(
         .broadcast()
         .inspect(move |t| seen_here.borrow_mut().push(t.clone()));
 
-    let selected = match shared.spec.selection {
-        SelectionSpec::NewData => metas.select(triggers.clone(), NewData::default()),
+    let selection = &shared.spec.selection;
+    let selected = match selection.pool {
+        Pool::Tail(tail) => metas.select(triggers.clone(), NewData::tail(tail)),
+        Pool::Reservoir(budget) => metas.select(
+            triggers.clone(),
+            Reservoir::new(budget, selection.sampler.seed),
+        ),
     };
-    let (probe, sets) = selected.training_sets(triggers).probe();
+    let (probe, sets) = selected
+        .training_sets_with(triggers, selection.sampler.clone())
+        .probe();
     let sink = shared.clone();
     let queue = trainer.clone();
     sets.sink(Pipeline, "Sink: Trainer", move |(input, _frontier)| {

@@ -1,16 +1,47 @@
-//! `new_data`: the training set of trigger *i* is every sample since trigger *i-1* (Modyn's
-//! `NewDataStrategy` with `tail_triggers = 0`, no limit).
+//! `new_data` (and the candidate pool of `coreset`): the samples of the last `tail + 1`
+//! epochs (Modyn's `NewDataStrategy`: `tail_triggers = 0` the epoch the trigger closes, `k` the
+//! last k + 1 epochs, `None` all data).
 //!
-//! State: the samples added since the last trigger, in position order. A trigger drains the
-//! prefix up to its boundary, so memory is bounded by one epoch. O(1) amortised per sample.
+//! State: per worker, the samples not yet in an epoch (position order) and the samples of the
+//! epochs a later trigger can still reach (each tagged with its epoch). Epochs older than the
+//! tail are dropped at each trigger, so memory is bounded by `tail + 1` epochs (all data keeps
+//! everything). O(1) amortised per sample.
+
+use std::collections::VecDeque;
 
 use super::policy::SelectionPolicy;
-use crate::sample::{Position, SampleMeta, TriggerEvent};
+use crate::sample::{Candidate, SampleMeta, TriggerEvent};
 
-/// Selects the samples of the epoch a trigger closes.
-#[derive(Debug, Default)]
+/// Selects the samples of the last `tail + 1` epochs (all epochs when `tail` is `None`); the
+/// default is the epoch the trigger closes (`tail = 0`).
+#[derive(Debug)]
 pub struct NewData {
-    pending: Vec<Position>,
+    tail: Option<u64>,
+    pending: Vec<SampleMeta>,
+    /// (epoch, its samples), oldest first.
+    epochs: VecDeque<(u64, Vec<Candidate>)>,
+}
+
+impl Default for NewData {
+    fn default() -> Self {
+        Self::tail(Some(0))
+    }
+}
+
+impl NewData {
+    /// The last `tail + 1` epochs (`None`: all data).
+    pub fn tail(tail: Option<u64>) -> Self {
+        Self {
+            tail,
+            pending: Vec::new(),
+            epochs: VecDeque::new(),
+        }
+    }
+
+    /// Samples held.
+    pub fn held(&self) -> usize {
+        self.pending.len() + self.epochs.iter().map(|(_, e)| e.len()).sum::<usize>()
+    }
 }
 
 impl SelectionPolicy for NewData {
@@ -20,21 +51,49 @@ impl SelectionPolicy for NewData {
 
     fn add(&mut self, sample: SampleMeta) {
         debug_assert!(
-            self.pending.last().is_none_or(|p| *p < sample.position()),
+            self.pending
+                .last()
+                .is_none_or(|p| p.position() < sample.position()),
             "samples must be added in position order"
         );
-        self.pending.push(sample.position());
+        self.pending.push(sample);
     }
 
-    fn select(&mut self, trigger: &TriggerEvent, out: &mut Vec<Position>) {
-        let end = self.pending.partition_point(|p| *p <= trigger.boundary);
-        out.extend(self.pending.drain(..end));
+    fn select(&mut self, trigger: &TriggerEvent, out: &mut Vec<Candidate>) {
+        let end = self
+            .pending
+            .partition_point(|s| s.position() <= trigger.boundary);
+        let epoch = self
+            .pending
+            .drain(..end)
+            .map(|s| Candidate {
+                pos: s.position(),
+                label: s.label,
+                seen_in: trigger.id,
+            })
+            .collect();
+        self.epochs.push_back((trigger.id, epoch));
+        if let Some(tail) = self.tail {
+            // This trigger reads epochs >= id - tail; later ones read newer epochs only.
+            let oldest = trigger.id.saturating_sub(tail);
+            while self.epochs.front().is_some_and(|(e, _)| *e < oldest) {
+                self.epochs.pop_front();
+            }
+        }
+        for (_, e) in &self.epochs {
+            out.extend_from_slice(e);
+        }
+        if self.tail == Some(0) {
+            // Nothing of this epoch is needed again.
+            self.epochs.clear();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sample::Position;
 
     fn meta(time: u64, key: u64) -> SampleMeta {
         SampleMeta {
@@ -55,6 +114,10 @@ mod tests {
         }
     }
 
+    fn keys(c: &[Candidate]) -> Vec<u64> {
+        c.iter().map(|c| c.pos.key).collect()
+    }
+
     #[test]
     fn selects_samples_since_previous_trigger() {
         let mut p = NewData::default();
@@ -62,20 +125,35 @@ mod tests {
             p.add(meta(t, k));
         }
         let mut out = Vec::new();
-        // Boundary inside time 2: key 7 at time 2 belongs to the next epoch.
         p.select(&trigger(0, 2, 0), &mut out);
-        assert_eq!(
-            out.iter().map(|p| (p.time, p.key)).collect::<Vec<_>>(),
-            vec![(1, 1), (1, 2), (2, 0)]
-        );
+        assert_eq!(keys(&out), [1, 2, 0]);
+        assert!(out.iter().all(|c| c.seen_in == 0));
         out.clear();
         p.select(&trigger(1, 3, 1), &mut out);
-        assert_eq!(
-            out.iter().map(|p| (p.time, p.key)).collect::<Vec<_>>(),
-            vec![(2, 7), (3, 1)]
-        );
-        out.clear();
-        p.select(&trigger(2, 9, 9), &mut out);
-        assert!(out.is_empty());
+        assert_eq!(keys(&out), [7, 1]);
+        assert_eq!(p.held(), 0);
+    }
+
+    #[test]
+    fn tails_reach_back_k_epochs_and_all_data_keeps_everything() {
+        for (tail, want) in [
+            (Some(1), vec![vec![0], vec![0, 1], vec![1, 2], vec![2, 3]]),
+            (
+                None,
+                vec![vec![0], vec![0, 1], vec![0, 1, 2], vec![0, 1, 2, 3]],
+            ),
+        ] {
+            let mut p = NewData::tail(tail);
+            for (i, w) in want.iter().enumerate() {
+                let i = i as u64;
+                p.add(meta(i, i));
+                let mut out = Vec::new();
+                p.select(&trigger(i, i, i), &mut out);
+                assert_eq!(&keys(&out), w, "tail {tail:?}, trigger {i}");
+                assert_eq!(out.iter().map(|c| c.seen_in).collect::<Vec<_>>(), *w);
+            }
+            let bound = tail.map_or(4, |t| t as usize + 1);
+            assert_eq!(p.held(), bound);
+        }
     }
 }

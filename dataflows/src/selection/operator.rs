@@ -2,8 +2,8 @@
 //!
 //! - Inputs: `SampleMeta` records, already exchanged by key (each worker sees its own keys), and
 //!   [`TriggerEvent`]s, broadcast to every worker (in id order: one sender, FIFO channels).
-//! - Output: `(trigger id, this worker's selected positions)` once per trigger per worker (also
-//!   when empty, so the assembler can count answers), at the trigger's boundary time.
+//! - Output: `(trigger id, this worker's candidates)` once per trigger per worker (also when
+//!   empty, so the assembler can count answers), at the trigger's boundary time.
 //! - Order: a trigger is answered as soon as the sample input has passed its boundary time: its
 //!   samples up to the boundary are added first, in position order. Samples not covered by a
 //!   known trigger are added once both inputs have passed their time (no earlier trigger can
@@ -22,16 +22,16 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Broadcast;
 
 use super::policy::SelectionPolicy;
-use crate::sample::{Position, SampleMeta, Time, TriggerEvent};
+use crate::sample::{Candidate, SampleMeta, Time, TriggerEvent};
 
 /// Runs a selection policy per worker over key-partitioned sample metadata.
 pub trait Select<'scope> {
-    /// Answers every trigger with this worker's selected samples.
+    /// Answers every trigger with this worker's candidates.
     fn select<P: SelectionPolicy>(
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
         policy: P,
-    ) -> StreamVec<'scope, Time, (u64, Vec<Position>)>;
+    ) -> StreamVec<'scope, Time, (u64, Vec<Candidate>)>;
 }
 
 /// Samples waiting to be added, sorted on demand.
@@ -69,7 +69,7 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
         mut policy: P,
-    ) -> StreamVec<'scope, Time, (u64, Vec<Position>)> {
+    ) -> StreamVec<'scope, Time, (u64, Vec<Candidate>)> {
         let name = format!("Selection: {}", policy.name());
         self.binary_frontier(
             triggers.broadcast(),

@@ -1,6 +1,6 @@
 //! The selection policy trait.
 
-use crate::sample::{Position, SampleMeta, TriggerEvent};
+use crate::sample::{Candidate, SampleMeta, TriggerEvent};
 
 /// Keeps the state of one worker's share of the samples and answers, for each trigger, which of
 /// them are in the trigger's training set.
@@ -15,6 +15,7 @@ pub trait SelectionPolicy: 'static {
     /// Adds the next sample (in position order).
     fn add(&mut self, sample: SampleMeta);
 
-    /// Appends to `out` the positions of this worker's samples in `trigger`'s training set.
-    fn select(&mut self, trigger: &TriggerEvent, out: &mut Vec<Position>);
+    /// Appends to `out` this worker's candidates for `trigger`'s training set (the assembler
+    /// then samples globally, see [`SetSampler`](super::SetSampler)).
+    fn select(&mut self, trigger: &TriggerEvent, out: &mut Vec<Candidate>);
 }

@@ -1,12 +1,14 @@
 //! Gathers the workers' selections into one [`TrainingSet`] per trigger, on worker 0.
 //!
-//! - Inputs: `(trigger id, positions)` once per trigger from every worker, and the
+//! - Inputs: `(trigger id, candidates)` once per trigger from every worker, and the
 //!   [`TriggerEvent`]s.
-//! - Output: one [`TrainingSet`] per trigger (positions sorted), at the trigger's time, on
-//!   worker 0, in trigger order, as soon as every worker has answered (counted, not inferred
+//! - Output: one [`TrainingSet`] per trigger: the [`SetSampler`]'s choice among all candidates
+//!   (positions sorted), at the trigger's time, on worker 0, in trigger order, as soon as every
+//!   worker has answered (counted, not inferred
 //!   from frontiers: a trigger operator waiting for a model may hold the trigger stream's
 //!   frontier at this trigger's time). Triggers whose training set is empty are emitted too.
-//! - State: answers of triggers not complete yet. Only positions travel here.
+//! - State: answers of triggers not complete yet. Only metadata travels here (32 bytes per
+//!   candidate).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -15,39 +17,53 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
-use crate::sample::{Position, Time, TrainingSet, TriggerEvent};
+use super::sampler::SetSampler;
+use crate::sample::{Candidate, Time, TrainingSet, TriggerEvent};
 
 /// Assembles per-trigger training sets from per-worker selections.
 pub trait AssembleTrainingSets<'scope> {
-    /// One [`TrainingSet`] per trigger in `triggers`, on worker 0.
+    /// One [`TrainingSet`] per trigger in `triggers`, on worker 0: every candidate.
     fn training_sets(
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
+    ) -> StreamVec<'scope, Time, TrainingSet>
+    where
+        Self: Sized,
+    {
+        self.training_sets_with(triggers, SetSampler::none())
+    }
+
+    /// As [`training_sets`](Self::training_sets), sampling the candidates with `sampler`.
+    fn training_sets_with(
+        self,
+        triggers: StreamVec<'scope, Time, TriggerEvent>,
+        sampler: SetSampler,
     ) -> StreamVec<'scope, Time, TrainingSet>;
 }
 
-impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Vec<Position>)> {
-    fn training_sets(
+impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Vec<Candidate>)> {
+    fn training_sets_with(
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
+        sampler: SetSampler,
     ) -> StreamVec<'scope, Time, TrainingSet> {
         let peers = self.scope().peers();
         self.binary(
             triggers,
-            Exchange::new(|_: &(u64, Vec<Position>)| 0u64),
+            Exchange::new(|_: &(u64, Vec<Candidate>)| 0u64),
             Exchange::new(|_: &TriggerEvent| 0u64),
             "Selection: AssembleTrainingSets",
             move |default_cap, _info| {
                 drop(default_cap);
                 let mut waiting: VecDeque<(TriggerEvent, Capability<Time>)> = VecDeque::new();
                 // Per trigger: workers that answered, and their positions.
-                let mut answers: BTreeMap<u64, (usize, Vec<Position>)> = BTreeMap::new();
+                let mut answers: BTreeMap<u64, (usize, Vec<Candidate>)> = BTreeMap::new();
                 move |keys, trigs, output| {
                     keys.for_each(|_cap, data| {
-                        for (id, positions) in data.drain(..) {
+                        for (id, candidates) in data.drain(..) {
                             let a = answers.entry(id).or_default();
                             a.0 += 1;
-                            a.1.extend(positions);
+                            a.1.extend(candidates);
                         }
                     });
                     trigs.for_each_stamp(|cap, data| {
@@ -60,8 +76,8 @@ impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Vec<
                         && answers.get(&t.id).is_some_and(|a| a.0 == peers)
                     {
                         let (trigger, at) = waiting.pop_front().expect("front exists");
-                        let (_, mut samples) = answers.remove(&trigger.id).expect("answered");
-                        samples.sort_unstable();
+                        let (_, candidates) = answers.remove(&trigger.id).expect("answered");
+                        let samples = sampler.apply(&trigger, candidates);
                         output.session(&at).give(TrainingSet { trigger, samples });
                     }
                 }

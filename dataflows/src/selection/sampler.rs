@@ -1,0 +1,333 @@
+//! The global step of selection, on the assembler (worker 0): from the candidates every worker
+//! offered for a trigger, the training set. Sampling here sees all candidates, so sizes and
+//! balance are exact and the result does not depend on the number of workers; randomness is a
+//! per-(seed, trigger, key) hash, so a fixed seed reproduces the same set.
+//!
+//! - `reservoir`: the `budget` candidates with the smallest priorities.
+//! - `limit` (Modyn's `NewDataStrategy.limit`): at most `limit` samples: a uniform sample, or,
+//!   for all-data pools with `limit_reset = "lastX"`, the newest.
+//! - presampling (Modyn's `CoresetStrategy` presamplers): a target of
+//!   `⌊n · ratio / ratio_max⌋` (capped by its `limit`), drawn uniformly (`random`) or with a
+//!   fair share per label / per epoch (`label_balanced`, `trigger_balanced`:
+//!   `get_fair_share`, `force_column_balancing`, `force_required_target_size` as Modyn's
+//!   `AbstractBalancedPresamplingStrategy`); none during the first `warmup_triggers` triggers.
+
+use std::collections::BTreeMap;
+
+use super::reservoir::priority;
+use crate::sample::{Candidate, Key, Position, TriggerEvent, route};
+
+/// Which samples survive a limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitReset {
+    /// The newest `limit`.
+    LastX,
+    /// A uniform sample of `limit`.
+    SampleUar,
+}
+
+/// Presampling strategies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presample {
+    /// A uniform sample of the target size.
+    Random,
+    /// A fair share per label.
+    LabelBalanced,
+    /// A fair share per epoch the samples arrived in.
+    TriggerBalanced,
+}
+
+/// Presampling settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Presampling {
+    /// Strategy.
+    pub strategy: Presample,
+    /// Target share numerator.
+    pub ratio: u64,
+    /// Target share denominator.
+    pub ratio_max: u64,
+    /// Cap on the target.
+    pub limit: Option<usize>,
+    /// Balanced: every group gets as many as the smallest one has (if below its fair share).
+    pub force_column_balancing: bool,
+    /// Balanced: fill up to the target by giving groups one more than the fair share.
+    pub force_required_target_size: bool,
+}
+
+/// The global sampling of one pipeline.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetSampler {
+    /// Seed of all random choices.
+    pub seed: u64,
+    /// Reservoir budget (the `reservoir` strategy).
+    pub reservoir: Option<usize>,
+    /// `new_data`'s limit.
+    pub limit: Option<(usize, LimitReset)>,
+    /// Presampling (`coreset`).
+    pub presampling: Option<Presampling>,
+    /// Triggers at the start without presampling.
+    pub warmup_triggers: u64,
+}
+
+/// Modyn's `get_fair_share`: the per-group share of `capacity` when groups that ask for less
+/// get what they ask and the rest is split evenly.
+pub fn fair_share(capacity: usize, requests: &[usize]) -> usize {
+    if requests.is_empty() {
+        return 0;
+    }
+    let share = capacity / requests.len();
+    let below: Vec<usize> = requests.iter().copied().filter(|r| *r <= share).collect();
+    if !below.is_empty() && below.len() != requests.len() {
+        let rest: Vec<usize> = requests.iter().copied().filter(|r| *r > share).collect();
+        return fair_share(capacity - below.iter().sum::<usize>(), &rest);
+    }
+    share
+}
+
+impl SetSampler {
+    /// No sampling: every candidate trains.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    fn tag(&self, trigger: u64, key: Key) -> u64 {
+        route(route(self.seed ^ route(trigger)) ^ key)
+    }
+
+    /// The training set of `trigger` from all workers' `candidates`, sorted by position.
+    pub fn apply(&self, trigger: &TriggerEvent, mut c: Vec<Candidate>) -> Vec<Position> {
+        if let Some(budget) = self.reservoir {
+            c.sort_unstable_by_key(|c| (priority(self.seed, c.pos.key), c.pos));
+            c.truncate(budget);
+        }
+        if let Some((limit, reset)) = self.limit
+            && c.len() > limit
+        {
+            match reset {
+                LimitReset::LastX => {
+                    c.sort_unstable_by_key(|c| std::cmp::Reverse(c.pos));
+                    c.truncate(limit);
+                }
+                LimitReset::SampleUar => self.uniform(trigger.id, &mut c, limit),
+            }
+        }
+        if let Some(p) = &self.presampling
+            && trigger.id >= self.warmup_triggers
+        {
+            c = self.presample(trigger.id, p, c);
+        }
+        let mut out: Vec<Position> = c.into_iter().map(|c| c.pos).collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Keeps `n` of `c`, uniformly.
+    fn uniform(&self, trigger: u64, c: &mut Vec<Candidate>, n: usize) {
+        c.sort_unstable_by_key(|c| (self.tag(trigger, c.pos.key), c.pos));
+        c.truncate(n);
+    }
+
+    fn presample(&self, trigger: u64, p: &Presampling, mut c: Vec<Candidate>) -> Vec<Candidate> {
+        let mut target = (c.len() as u64 * p.ratio / p.ratio_max) as usize;
+        if let Some(l) = p.limit {
+            target = target.min(l);
+        }
+        let group: fn(&Candidate) -> i64 = match p.strategy {
+            Presample::Random => {
+                self.uniform(trigger, &mut c, target);
+                return c;
+            }
+            Presample::LabelBalanced => |c| c.label,
+            Presample::TriggerBalanced => |c| c.seen_in as i64,
+        };
+        // Each group in random order (Modyn: row_number() over (partition by g order by random())).
+        let mut groups: BTreeMap<i64, Vec<Candidate>> = BTreeMap::new();
+        for x in c {
+            groups.entry(group(&x)).or_default().push(x);
+        }
+        for g in groups.values_mut() {
+            g.sort_unstable_by_key(|c| (self.tag(trigger, c.pos.key), c.pos));
+        }
+        let counts: Vec<usize> = groups.values().map(Vec::len).collect();
+        let share = fair_share(target, &counts);
+        let smallest = counts.iter().copied().min().unwrap_or(0);
+        let predicted: usize = counts.iter().map(|n| (*n).min(share)).sum();
+        // (rows per group, cap on the total): the cap keeps the earliest, as Modyn orders by
+        // timestamp before its LIMIT.
+        let (rows, cap) = if p.force_required_target_size && predicted < target {
+            (share + 1, Some(target))
+        } else if p.force_column_balancing && smallest < share {
+            (smallest, Some(target))
+        } else {
+            (share, None)
+        };
+        let mut out: Vec<Candidate> = groups
+            .into_values()
+            .flat_map(|g| g.into_iter().take(rows))
+            .collect();
+        if let Some(cap) = cap {
+            out.sort_unstable_by_key(|c| c.pos);
+            out.truncate(cap);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn trigger(id: u64) -> TriggerEvent {
+        TriggerEvent {
+            id,
+            first: Position::default(),
+            boundary: Position::default(),
+            samples: 0,
+            reason: String::new(),
+            details: Vec::new(),
+        }
+    }
+
+    fn candidates(labels: &[(i64, u64)]) -> Vec<Candidate> {
+        labels
+            .iter()
+            .enumerate()
+            .map(|(i, &(label, seen_in))| Candidate {
+                pos: Position {
+                    time: i as u64,
+                    key: i as u64 * 3 + 1,
+                },
+                label,
+                seen_in,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fair_share_matches_modyns() {
+        // Groups below the even share get what they ask; the rest split what is left.
+        assert_eq!(fair_share(100, &[10, 50, 50]), 45);
+        assert_eq!(fair_share(100, &[10, 20, 30]), 33); // everyone gets what it asks
+        assert_eq!(fair_share(30, &[10, 10, 10]), 10);
+        assert_eq!(fair_share(9, &[1, 100, 100]), 4);
+    }
+
+    fn balanced(strategy: Presample, column: bool, target: bool) -> SetSampler {
+        SetSampler {
+            presampling: Some(Presampling {
+                strategy,
+                ratio: 50,
+                ratio_max: 100,
+                limit: None,
+                force_column_balancing: column,
+                force_required_target_size: target,
+            }),
+            ..SetSampler::default()
+        }
+    }
+
+    fn label_counts(set: &[Position], c: &[Candidate]) -> BTreeMap<i64, usize> {
+        let mut m = BTreeMap::new();
+        for p in set {
+            let label = c.iter().find(|c| c.pos == *p).unwrap().label;
+            *m.entry(label).or_default() += 1;
+        }
+        m
+    }
+
+    #[test]
+    fn label_balanced_sizes_are_exact() {
+        // 40 of label 0, 10 of label 1, 50 of label 2: target 50, fair share 20 (label 1 gets 10).
+        let mut labels = vec![(0, 0); 40];
+        labels.extend(vec![(1, 0); 10]);
+        labels.extend(vec![(2, 0); 50]);
+        let c = candidates(&labels);
+        let set = balanced(Presample::LabelBalanced, false, false).apply(&trigger(3), c.clone());
+        assert_eq!(
+            label_counts(&set, &c),
+            BTreeMap::from([(0, 20), (1, 10), (2, 20)])
+        );
+        // force_column_balancing: every label gets the smallest count, 10.
+        let set = balanced(Presample::LabelBalanced, true, false).apply(&trigger(3), c.clone());
+        assert_eq!(
+            label_counts(&set, &c),
+            BTreeMap::from([(0, 10), (1, 10), (2, 10)])
+        );
+        // 45 / 5 / 50, target 50: fair share 22 → 22 + 5 + 22 = 49 < 50; forcing the target
+        // size takes 23 per label, then the 50 earliest.
+        let mut labels = vec![(0, 0); 45];
+        labels.extend(vec![(1, 0); 5]);
+        labels.extend(vec![(2, 0); 50]);
+        let c = candidates(&labels);
+        let set = balanced(Presample::LabelBalanced, false, true).apply(&trigger(3), c.clone());
+        assert_eq!(set.len(), 50);
+        let set = balanced(Presample::LabelBalanced, false, false).apply(&trigger(3), c.clone());
+        assert_eq!(set.len(), 49);
+    }
+
+    #[test]
+    fn trigger_balanced_splits_by_epoch_and_random_is_uniform_and_seeded() {
+        let mut labels = vec![(0, 0); 60];
+        labels.extend(vec![(0, 1); 20]);
+        labels.extend(vec![(0, 2); 20]);
+        let c = candidates(&labels);
+        let s = balanced(Presample::TriggerBalanced, false, false);
+        let set = s.apply(&trigger(5), c.clone());
+        // target 50, fair share 16 (50 / 3), every epoch has more.
+        assert_eq!(set.len(), 48);
+        let random = balanced(Presample::Random, false, false);
+        let a = random.apply(&trigger(5), c.clone());
+        assert_eq!(a.len(), 50);
+        assert_eq!(
+            a,
+            random.apply(&trigger(5), c.clone()),
+            "same seed, same set"
+        );
+        assert_ne!(
+            a,
+            random.apply(&trigger(6), c.clone()),
+            "another trigger, another draw"
+        );
+        // Warm-up triggers are not presampled.
+        let warm = SetSampler {
+            warmup_triggers: 6,
+            ..random.clone()
+        };
+        assert_eq!(warm.apply(&trigger(5), c.clone()).len(), 100);
+    }
+
+    #[test]
+    fn limits_keep_the_newest_or_a_uniform_sample() {
+        let c = candidates(&[(0, 0); 30]);
+        let last = SetSampler {
+            limit: Some((10, LimitReset::LastX)),
+            ..SetSampler::default()
+        };
+        let set = last.apply(&trigger(0), c.clone());
+        assert_eq!(set, c[20..].iter().map(|c| c.pos).collect::<Vec<_>>());
+        let uar = SetSampler {
+            limit: Some((10, LimitReset::SampleUar)),
+            ..SetSampler::default()
+        };
+        assert_eq!(uar.apply(&trigger(0), c).len(), 10);
+    }
+
+    proptest! {
+        #[test]
+        fn random_presampling_is_close_to_uniform(seed in 0u64..1000) {
+            // Each of 200 candidates is kept with probability 1/2: over 50 triggers, every key's
+            // frequency stays within a loose band (no position bias).
+            let c = candidates(&[(0, 0); 200]);
+            let s = SetSampler { seed, ..balanced(Presample::Random, false, false) };
+            let mut hits = vec![0u32; 200];
+            for t in 0..50 {
+                for p in s.apply(&trigger(t), c.clone()) {
+                    hits[p.time as usize] += 1;
+                }
+            }
+            let first_half: u32 = hits[..100].iter().sum();
+            prop_assert!((2_100..=2_900).contains(&first_half), "{first_half}");
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Selection strategies in the dataflow on 1 and 4 workers against from-scratch recomputation
+//! at every trigger: sort all samples by position, cut every N (amount trigger), build each
+//! trigger's candidate pool directly (the last `tail + 1` epochs, or all history) and apply the
+//! same global sampler to it.
+
+use std::sync::{Arc, Mutex};
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use sluice_dataflows::selection::{
+    AssembleTrainingSets, LimitReset, NewData, Presample, Presampling, Reservoir, Select,
+    SelectionPolicy, SetSampler,
+};
+use sluice_dataflows::triggers::{DataAmount, Trigger};
+use sluice_dataflows::{Candidate, Position, SampleMeta, TrainingSet, TriggerEvent, route};
+use timely::dataflow::operators::vec::Input;
+use timely::dataflow::operators::{Exchange, Inspect, Probe};
+
+fn stream(n: usize, seed: u64) -> Vec<SampleMeta> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut keys: Vec<u64> = (0..n as u64).map(|k| k * 11 + 5).collect();
+    keys.shuffle(&mut rng);
+    let mut t = 10u64;
+    keys.into_iter()
+        .map(|key| {
+            t += rng.random_range(0..3u64);
+            SampleMeta {
+                time: t,
+                key,
+                label: rng.random_range(0..5),
+            }
+        })
+        .collect()
+}
+
+fn run<P: SelectionPolicy>(
+    workers: usize,
+    samples: Vec<SampleMeta>,
+    every: u64,
+    pool: impl Fn() -> P + Send + Sync + 'static,
+    sampler: SetSampler,
+) -> Vec<TrainingSet> {
+    let sets = Arc::new(Mutex::new(Vec::new()));
+    let s2 = sets.clone();
+    let samples = Arc::new(samples);
+    timely::execute(timely::Config::process(workers), move |worker| {
+        let (index, peers) = (worker.index(), worker.peers());
+        let s3 = s2.clone();
+        let sampler = sampler.clone();
+        let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
+            let (input, metas) = scope.new_input::<SampleMeta>();
+            let metas = metas.exchange(|m: &SampleMeta| route(m.key));
+            let trig = metas.clone().trigger(DataAmount::new(every));
+            let (probe, _) = metas
+                .select(trig.clone(), pool())
+                .training_sets_with(trig, sampler)
+                .inspect(move |s| s3.lock().unwrap().push(s.clone()))
+                .probe();
+            (input, probe)
+        });
+        let mine: Vec<SampleMeta> = samples
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % peers == index)
+            .map(|(_, s)| *s)
+            .collect();
+        for part in mine.chunks(50) {
+            for s in part {
+                input.advance_to(s.time);
+                input.send(*s);
+            }
+            worker.step();
+        }
+        drop(input);
+        while !probe.done() {
+            worker.step();
+        }
+    })
+    .unwrap();
+    let mut s = sets.lock().unwrap().clone();
+    s.sort_by_key(|s| s.trigger.id);
+    s
+}
+
+/// From scratch: per trigger, the candidates of epochs `[i - tail, i]` (`None`: all so far).
+fn oracle(
+    samples: &[SampleMeta],
+    every: usize,
+    tail: Option<u64>,
+    sampler: &SetSampler,
+) -> Vec<Vec<Position>> {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by_key(|s| s.position());
+    let epochs: Vec<&[SampleMeta]> = sorted.chunks_exact(every).collect();
+    (0..epochs.len() as u64)
+        .map(|i| {
+            let from = tail.map_or(0, |t| i.saturating_sub(t));
+            let candidates: Vec<Candidate> = (from..=i)
+                .flat_map(|e| {
+                    epochs[e as usize].iter().map(move |s| Candidate {
+                        pos: s.position(),
+                        label: s.label,
+                        seen_in: e,
+                    })
+                })
+                .collect();
+            let trigger = TriggerEvent {
+                id: i,
+                first: Position::default(),
+                boundary: Position::default(),
+                samples: 0,
+                reason: String::new(),
+                details: Vec::new(),
+            };
+            sampler.apply(&trigger, candidates)
+        })
+        .collect()
+}
+
+fn check<P: SelectionPolicy>(
+    tail: Option<u64>,
+    pool: impl Fn() -> P + Send + Sync + Clone + 'static,
+    sampler: SetSampler,
+) {
+    let samples = stream(3_000, 4);
+    let want = oracle(&samples, 250, tail, &sampler);
+    for workers in [1, 4] {
+        let got = run(workers, samples.clone(), 250, pool.clone(), sampler.clone());
+        assert_eq!(got.len(), want.len(), "workers={workers}");
+        for (s, w) in got.iter().zip(&want) {
+            assert!(
+                &s.samples == w,
+                "trigger {} (workers={workers})",
+                s.trigger.id
+            );
+        }
+    }
+}
+
+#[test]
+fn tails_and_all_data_with_limits_match_recomputation() {
+    check(Some(2), || NewData::tail(Some(2)), SetSampler::none());
+    check(
+        None,
+        || NewData::tail(None),
+        SetSampler {
+            limit: Some((400, LimitReset::LastX)),
+            ..SetSampler::none()
+        },
+    );
+    check(
+        Some(3),
+        || NewData::tail(Some(3)),
+        SetSampler {
+            seed: 9,
+            limit: Some((300, LimitReset::SampleUar)),
+            ..SetSampler::none()
+        },
+    );
+}
+
+#[test]
+fn presampling_matches_recomputation_with_exact_balance() {
+    for strategy in [
+        Presample::Random,
+        Presample::LabelBalanced,
+        Presample::TriggerBalanced,
+    ] {
+        let sampler = SetSampler {
+            seed: 3,
+            presampling: Some(Presampling {
+                strategy,
+                ratio: 30,
+                ratio_max: 100,
+                limit: Some(500),
+                force_column_balancing: false,
+                force_required_target_size: true,
+            }),
+            warmup_triggers: 1,
+            ..SetSampler::none()
+        };
+        check(Some(4), || NewData::tail(Some(4)), sampler);
+    }
+}
+
+#[test]
+fn reservoir_is_a_uniform_sample_of_all_history_on_any_worker_count() {
+    let sampler = SetSampler {
+        seed: 17,
+        reservoir: Some(600),
+        ..SetSampler::none()
+    };
+    // The pool "all history" with the reservoir's global step is the oracle.
+    check(None, || Reservoir::new(600, 17), sampler);
+}

@@ -1,0 +1,329 @@
+//! `[selection]`: the candidate pool (`new_data`, `coreset`, `reservoir`) and the global
+//! sampling of each training set (limit, presampling), each error with its key path.
+
+use serde::Deserialize;
+use sluice_dataflows::selection::{LimitReset, Presample, Presampling, SetSampler};
+use toml::Value;
+
+use super::error::ConfigError;
+use super::load::{err, section};
+
+/// What each trigger trains on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SelectionSpec {
+    /// The candidate pool each worker keeps.
+    pub pool: Pool,
+    /// The global step on the candidates.
+    pub sampler: SetSampler,
+}
+
+impl Default for SelectionSpec {
+    fn default() -> Self {
+        Self {
+            pool: Pool::Tail(Some(0)),
+            sampler: SetSampler::none(),
+        }
+    }
+}
+
+/// Candidate pools.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pool {
+    /// The last `tail + 1` epochs (`None`: all data).
+    Tail(Option<u64>),
+    /// A reservoir of this budget.
+    Reservoir(usize),
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Strategy {
+    NewData,
+    Coreset,
+    Reservoir,
+    Freshness,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Tail {
+    Count(i64),
+    All(AllWord),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum AllWord {
+    All,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+enum ResetLow {
+    #[serde(rename = "lastX")]
+    LastX,
+    #[serde(rename = "sampleUAR")]
+    SampleUar,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum PresampleLow {
+    None,
+    Random,
+    RandomNoReplacement,
+    LabelBalanced,
+    TriggerBalanced,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresamplingLow {
+    strategy: PresampleLow,
+    #[serde(default)]
+    ratio: Option<i64>,
+    #[serde(default)]
+    ratio_max: Option<i64>,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    force_column_balancing: Option<bool>,
+    #[serde(default)]
+    force_required_target_size: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SelectionLow {
+    #[serde(default)]
+    strategy: Option<Strategy>,
+    #[serde(default)]
+    tail_triggers: Option<Tail>,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    limit_reset: Option<ResetLow>,
+    #[serde(default)]
+    budget: Option<i64>,
+    #[serde(default)]
+    presampling: Option<PresamplingLow>,
+    #[serde(default)]
+    warmup_triggers: Option<i64>,
+    #[serde(default)]
+    seed: Option<i64>,
+}
+
+/// Parses `[selection]` (absent: `new_data`, the epoch each trigger closes).
+pub fn selection(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<SelectionSpec> {
+    let Some(value) = value else {
+        return Some(SelectionSpec::default());
+    };
+    let s: SelectionLow = section(value, "selection", errors)?;
+    let before = errors.len();
+    let strategy = s.strategy.unwrap_or(Strategy::NewData);
+    let only = |set: bool, key: &str, who: &str, errors: &mut Vec<ConfigError>| {
+        if set {
+            err(
+                errors,
+                format!("selection.{key}"),
+                format!("only used with strategy = {who}"),
+            );
+        }
+    };
+    let tail = match s.tail_triggers {
+        None => Some(0),
+        Some(Tail::All(AllWord::All)) => None,
+        Some(Tail::Count(n)) if n >= 0 => Some(n as u64),
+        Some(Tail::Count(_)) => {
+            err(
+                errors,
+                "selection.tail_triggers",
+                "expected an integer >= 0 or \"all\"",
+            );
+            Some(0)
+        }
+    };
+    let seed = match s.seed.unwrap_or(0) {
+        n if n >= 0 => n as u64,
+        _ => {
+            err(errors, "selection.seed", "expected an integer >= 0");
+            0
+        }
+    };
+    let mut sampler = SetSampler {
+        seed,
+        ..SetSampler::none()
+    };
+    let pool = match strategy {
+        Strategy::Freshness => {
+            err(
+                errors,
+                "selection.strategy",
+                "`freshness` needs per-sample `used` state, not built yet; use new_data, coreset or reservoir",
+            );
+            Pool::Tail(tail)
+        }
+        Strategy::Reservoir => {
+            only(
+                s.tail_triggers.is_some(),
+                "tail_triggers",
+                "new_data or coreset",
+                errors,
+            );
+            match s.budget {
+                Some(b) if b > 0 => {
+                    sampler.reservoir = Some(b as usize);
+                    Pool::Reservoir(b as usize)
+                }
+                Some(_) => {
+                    err(errors, "selection.budget", "expected an integer > 0");
+                    Pool::Reservoir(1)
+                }
+                None => {
+                    err(
+                        errors,
+                        "selection.budget",
+                        "missing: how many samples the reservoir keeps",
+                    );
+                    Pool::Reservoir(1)
+                }
+            }
+        }
+        Strategy::NewData | Strategy::Coreset => {
+            only(s.budget.is_some(), "budget", "reservoir", errors);
+            Pool::Tail(tail)
+        }
+    };
+    // new_data: limit and its reset.
+    match (strategy, s.limit) {
+        (Strategy::NewData, Some(l)) if l > 0 => {
+            let reset = match (s.limit_reset, tail) {
+                (Some(ResetLow::LastX), _) => LimitReset::LastX,
+                (Some(ResetLow::SampleUar), _) => LimitReset::SampleUar,
+                (None, None) => {
+                    err(
+                        errors,
+                        "selection.limit_reset",
+                        "missing: with all data (tail_triggers = \"all\") say which samples a limit keeps: \"lastX\" or \"sampleUAR\"",
+                    );
+                    LimitReset::LastX
+                }
+                // Modyn samples uniformly when a tail bounds the pool.
+                (None, Some(_)) => LimitReset::SampleUar,
+            };
+            sampler.limit = Some((l as usize, reset));
+        }
+        (Strategy::NewData, Some(_)) => err(errors, "selection.limit", "expected an integer > 0"),
+        (_, l) => {
+            only(l.is_some(), "limit", "new_data", errors);
+            only(s.limit_reset.is_some(), "limit_reset", "new_data", errors);
+        }
+    }
+    if strategy == Strategy::NewData && s.limit.is_none() {
+        only(
+            s.limit_reset.is_some(),
+            "limit_reset",
+            "new_data with a limit",
+            errors,
+        );
+    }
+    // coreset: presampling and warm-up.
+    if strategy == Strategy::Coreset {
+        let warmup = s.warmup_triggers.unwrap_or(0);
+        if warmup < 0 {
+            err(
+                errors,
+                "selection.warmup_triggers",
+                "expected an integer >= 0",
+            );
+        }
+        sampler.warmup_triggers = warmup.max(0) as u64;
+        if let Some(p) = s.presampling {
+            sampler.presampling = presampling(p, tail, errors);
+        }
+    } else {
+        only(s.presampling.is_some(), "presampling", "coreset", errors);
+        only(
+            s.warmup_triggers.is_some(),
+            "warmup_triggers",
+            "coreset",
+            errors,
+        );
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(SelectionSpec { pool, sampler })
+}
+
+fn presampling(
+    p: PresamplingLow,
+    tail: Option<u64>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Presampling> {
+    let key = |k: &str| format!("selection.presampling.{k}");
+    let ratio_max = p.ratio_max.unwrap_or(100);
+    if ratio_max <= 0 {
+        err(errors, key("ratio_max"), "expected an integer > 0");
+    }
+    let ratio = p.ratio.unwrap_or(50);
+    if ratio <= 0 || ratio > ratio_max.max(1) {
+        err(
+            errors,
+            key("ratio"),
+            format!("expected 0 < ratio <= ratio_max ({ratio_max})"),
+        );
+    }
+    if p.limit.is_some_and(|l| l <= 0) {
+        err(errors, key("limit"), "expected an integer > 0");
+    }
+    let strategy = match p.strategy {
+        PresampleLow::None => return None,
+        PresampleLow::Random => Presample::Random,
+        PresampleLow::RandomNoReplacement => {
+            err(
+                errors,
+                key("strategy"),
+                "`random_no_replacement` needs per-sample `last_used` state, not built yet",
+            );
+            Presample::Random
+        }
+        PresampleLow::LabelBalanced => Presample::LabelBalanced,
+        PresampleLow::TriggerBalanced => {
+            if tail == Some(0) {
+                err(
+                    errors,
+                    key("strategy"),
+                    "`trigger_balanced` needs samples of several triggers: tail_triggers must not be 0",
+                );
+            }
+            Presample::TriggerBalanced
+        }
+    };
+    let balanced = matches!(
+        strategy,
+        Presample::LabelBalanced | Presample::TriggerBalanced
+    );
+    for (set, k) in [
+        (p.force_column_balancing.is_some(), "force_column_balancing"),
+        (
+            p.force_required_target_size.is_some(),
+            "force_required_target_size",
+        ),
+    ] {
+        if set && !balanced {
+            err(
+                errors,
+                key(k),
+                "only used with label_balanced or trigger_balanced",
+            );
+        }
+    }
+    Some(Presampling {
+        strategy,
+        ratio: ratio.max(1) as u64,
+        ratio_max: ratio_max.max(1) as u64,
+        limit: p.limit.map(|l| l.max(1) as usize),
+        force_column_balancing: p.force_column_balancing.unwrap_or(false),
+        force_required_target_size: p.force_required_target_size.unwrap_or(false),
+    })
+}

@@ -1,0 +1,129 @@
+//! Selection strategies end to end (real binary, real libtorch): training-set sizes and label
+//! balance as configured, the same models on 1 and 4 workers, and bad `[selection]` keys
+//! rejected with their key paths.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+/// The `models` events of a run with `selection` on 5,000 hyperplane rows (4,000 stream
+/// samples, a trigger every 500).
+fn run_with(dir: &Path, name: &str, selection: &str, workers: &str) -> Vec<serde_json::Value> {
+    let cfg = write_config(
+        dir,
+        &format!("{name}.toml"),
+        &(config("csv", 500) + selection),
+    );
+    let out = dir.join(format!("{name}-w{workers}"));
+    run_ok(&cfg, &out, workers);
+    jsonl(&out.join("models.jsonl"))
+}
+
+fn sizes(models: &[serde_json::Value]) -> Vec<u64> {
+    models
+        .iter()
+        .map(|m| m["samples"].as_u64().unwrap())
+        .collect()
+}
+
+fn digests(models: &[serde_json::Value]) -> Vec<String> {
+    models
+        .iter()
+        .map(|m| m["training_set_digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn pools_and_presampling_give_the_configured_sizes_on_1_and_4_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 5_000, "csv");
+    let cases = [
+        // The last 3 epochs: 500, 1000, 1500, 1500, ...
+        (
+            "tail",
+            "\n[selection]\nstrategy = \"new_data\"\ntail_triggers = 2\n",
+            vec![500, 1000, 1500, 1500, 1500, 1500, 1500, 1500],
+        ),
+        // All data, at most the newest 1200.
+        (
+            "limit",
+            "\n[selection]\nstrategy = \"new_data\"\ntail_triggers = \"all\"\nlimit = 1200\nlimit_reset = \"lastX\"\n",
+            vec![500, 1000, 1200, 1200, 1200, 1200, 1200, 1200],
+        ),
+        // 40 % of the last 2 epochs, label-balanced (2 labels: 200 of each when both have enough).
+        (
+            "coreset",
+            "\n[selection]\nstrategy = \"coreset\"\ntail_triggers = 1\n\
+             presampling = { strategy = \"label_balanced\", ratio = 40, force_required_target_size = true }\n",
+            vec![200, 400, 400, 400, 400, 400, 400, 400],
+        ),
+        // A uniform sample of all history, 700 at most.
+        (
+            "reservoir",
+            "\n[selection]\nstrategy = \"reservoir\"\nbudget = 700\nseed = 5\n",
+            vec![500, 700, 700, 700, 700, 700, 700, 700],
+        ),
+    ];
+    for (name, selection, want) in cases {
+        let one = run_with(dir.path(), name, selection, "1");
+        let four = run_with(dir.path(), name, selection, "4");
+        assert_eq!(sizes(&one), want, "{name}");
+        assert_eq!(digests(&one), digests(&four), "{name}: same training sets");
+        for (i, _) in one.iter().enumerate() {
+            let a = std::fs::read(
+                dir.path()
+                    .join(format!("{name}-w1/models/it-{i:04}.safetensors")),
+            );
+            let b = std::fs::read(
+                dir.path()
+                    .join(format!("{name}-w4/models/it-{i:04}.safetensors")),
+            );
+            assert!(a.unwrap() == b.unwrap(), "{name}: model {i} differs");
+        }
+    }
+}
+
+#[test]
+fn bad_selection_configs_fail_validation_with_their_key_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 1_000, "csv");
+    let cases = [
+        (
+            "[selection]\nstrategy = \"coreset\"\npresampling = { strategy = \"random\", ratio = 120 }\n",
+            "selection.presampling.ratio",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ntail_triggers = 0\npresampling = { strategy = \"trigger_balanced\", ratio = 50 }\n",
+            "selection.presampling.strategy",
+        ),
+        (
+            "[selection]\nstrategy = \"new_data\"\ntail_triggers = \"all\"\nlimit = 10\n",
+            "selection.limit_reset",
+        ),
+        (
+            "[selection]\nstrategy = \"reservoir\"\n",
+            "selection.budget",
+        ),
+        (
+            "[selection]\nstrategy = \"new_data\"\npresampling = { strategy = \"random\" }\n",
+            "selection.presampling",
+        ),
+        (
+            "[selection]\nstrategy = \"mystery\"\n",
+            "selection.strategy",
+        ),
+    ];
+    for (i, (selection, key)) in cases.iter().enumerate() {
+        let text = config("csv", 100) + "\n" + selection;
+        let cfg = write_config(dir.path(), &format!("bad{i}.toml"), &text);
+        let o = sluice(&["validate", cfg.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "case {i}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("{key}:")),
+            "case {i}: expected {key} in {err}"
+        );
+    }
+}

@@ -69,6 +69,17 @@ pub struct SetSampler {
     pub warmup_triggers: u64,
 }
 
+/// Keeps the `n` elements of `c` with the smallest `key` (in no particular order): a selection
+/// in O(len), not a sort.
+fn smallest<K: Ord>(c: &mut Vec<Candidate>, n: usize, key: impl Fn(&Candidate) -> K) {
+    if n < c.len() {
+        if n > 0 {
+            c.select_nth_unstable_by_key(n - 1, key);
+        }
+        c.truncate(n);
+    }
+}
+
 /// Modyn's `get_fair_share`: the per-group share of `capacity` when groups that ask for less
 /// get what they ask and the rest is split evenly.
 pub fn fair_share(capacity: usize, requests: &[usize]) -> usize {
@@ -97,17 +108,13 @@ impl SetSampler {
     /// The training set of `trigger` from all workers' `candidates`, sorted by position.
     pub fn apply(&self, trigger: &TriggerEvent, mut c: Vec<Candidate>) -> Vec<Position> {
         if let Some(budget) = self.reservoir {
-            c.sort_unstable_by_key(|c| (priority(self.seed, c.pos.key), c.pos));
-            c.truncate(budget);
+            smallest(&mut c, budget, |c| (priority(self.seed, c.pos.key), c.pos));
         }
         if let Some((limit, reset)) = self.limit
             && c.len() > limit
         {
             match reset {
-                LimitReset::LastX => {
-                    c.sort_unstable_by_key(|c| std::cmp::Reverse(c.pos));
-                    c.truncate(limit);
-                }
+                LimitReset::LastX => smallest(&mut c, limit, |c| std::cmp::Reverse(c.pos)),
                 LimitReset::SampleUar => self.uniform(trigger.id, &mut c, limit),
             }
         }
@@ -123,8 +130,7 @@ impl SetSampler {
 
     /// Keeps `n` of `c`, uniformly.
     fn uniform(&self, trigger: u64, c: &mut Vec<Candidate>, n: usize) {
-        c.sort_unstable_by_key(|c| (self.tag(trigger, c.pos.key), c.pos));
-        c.truncate(n);
+        smallest(c, n, |c| (self.tag(trigger, c.pos.key), c.pos));
     }
 
     fn presample(&self, trigger: u64, p: &Presampling, mut c: Vec<Candidate>) -> Vec<Candidate> {
@@ -140,30 +146,31 @@ impl SetSampler {
             Presample::LabelBalanced => |c| c.label,
             Presample::TriggerBalanced => |c| c.seen_in as i64,
         };
-        // Each group in random order (Modyn: row_number() over (partition by g order by random())).
+        // Per group, the first `rows` in a random order (Modyn: row_number() over (partition by
+        // g order by random()) <= rows).
         let mut groups: BTreeMap<i64, Vec<Candidate>> = BTreeMap::new();
         for x in c {
             groups.entry(group(&x)).or_default().push(x);
         }
-        for g in groups.values_mut() {
-            g.sort_unstable_by_key(|c| (self.tag(trigger, c.pos.key), c.pos));
-        }
         let counts: Vec<usize> = groups.values().map(Vec::len).collect();
         let share = fair_share(target, &counts);
-        let smallest = counts.iter().copied().min().unwrap_or(0);
+        let fewest = counts.iter().copied().min().unwrap_or(0);
         let predicted: usize = counts.iter().map(|n| (*n).min(share)).sum();
         // (rows per group, cap on the total): the cap keeps the earliest, as Modyn orders by
         // timestamp before its LIMIT.
         let (rows, cap) = if p.force_required_target_size && predicted < target {
             (share + 1, Some(target))
-        } else if p.force_column_balancing && smallest < share {
-            (smallest, Some(target))
+        } else if p.force_column_balancing && fewest < share {
+            (fewest, Some(target))
         } else {
             (share, None)
         };
         let mut out: Vec<Candidate> = groups
             .into_values()
-            .flat_map(|g| g.into_iter().take(rows))
+            .flat_map(|mut g| {
+                smallest(&mut g, rows, |c| (self.tag(trigger, c.pos.key), c.pos));
+                g
+            })
             .collect();
         if let Some(cap) = cap {
             out.sort_unstable_by_key(|c| c.pos);

@@ -59,6 +59,19 @@ fn pools_and_presampling_give_the_configured_sizes_on_1_and_4_workers() {
              presampling = { strategy = \"label_balanced\", ratio = 40, force_required_target_size = true }\n",
             vec![200, 400, 400, 400, 400, 400, 400, 400],
         ),
+        // Freshness: 1,000 at most, 40 % never used before (the first trigger: all unused).
+        (
+            "fresh",
+            "\n[selection]\nstrategy = \"freshness\"\nunused_data_ratio = 40\nlimit = 1000\n",
+            vec![500, 833, 1000, 1000, 1000, 1000, 1000, 1000],
+        ),
+        // No replacement: 25 % of the last 4 epochs, no sample twice until all were used.
+        (
+            "norepeat",
+            "\n[selection]\nstrategy = \"coreset\"\ntail_triggers = 3\n\
+             presampling = { strategy = \"random_no_replacement\", ratio = 25 }\n",
+            vec![125, 250, 375, 500, 500, 500, 500, 500],
+        ),
         // A uniform sample of all history, 700 at most.
         (
             "reservoir",

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use sluice_dataflows::selection::{
-    LimitReset, Presample, Presampling, Reservoir, SelectionPolicy, SetSampler,
+    LimitReset, Presample, Presampling, Reservoir, Sampling, SelectionPolicy, SetSampler,
 };
 use sluice_dataflows::{Candidate, Position, SampleMeta, TriggerEvent, route};
 
@@ -112,7 +112,7 @@ fn main() {
         ),
     ];
     for (name, s) in samplers {
-        let (d, size) = time(|| s.apply(&trigger(3), c.clone()).len());
+        let (d, size) = time(|| Sampling::new(s.clone()).apply(&trigger(3), c.clone()).len());
         println!(
             "{name}: {size} samples in {:.1} ms, ratio to baseline {:.2}",
             d.as_secs_f64() * 1e3,

@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use sluice_dataflows::selection::{
-    AssembleTrainingSets, LimitReset, NewData, Presample, Presampling, Reservoir, Select,
+    AssembleTrainingSets, LimitReset, NewData, Presample, Presampling, Reservoir, Sampling, Select,
     SelectionPolicy, SetSampler,
 };
 use sluice_dataflows::triggers::{DataAmount, Trigger};
@@ -93,6 +93,8 @@ fn oracle(
     let mut sorted = samples.to_vec();
     sorted.sort_by_key(|s| s.position());
     let epochs: Vec<&[SampleMeta]> = sorted.chunks_exact(every).collect();
+    // One sampler over all triggers, in order: some strategies remember what trained.
+    let mut sampler = Sampling::new(sampler.clone());
     (0..epochs.len() as u64)
         .map(|i| {
             let from = tail.map_or(0, |t| i.saturating_sub(t));
@@ -182,6 +184,36 @@ fn presampling_matches_recomputation_with_exact_balance() {
         };
         check(Some(4), || NewData::tail(Some(4)), sampler);
     }
+}
+
+#[test]
+fn freshness_and_no_replacement_remember_what_trained() {
+    check(
+        None,
+        || NewData::tail(None),
+        SetSampler {
+            seed: 2,
+            freshness: Some(30),
+            limit: Some((400, LimitReset::SampleUar)),
+            ..SetSampler::none()
+        },
+    );
+    check(
+        Some(5),
+        || NewData::tail(Some(5)),
+        SetSampler {
+            seed: 8,
+            presampling: Some(Presampling {
+                strategy: Presample::RandomNoReplacement,
+                ratio: 20,
+                ratio_max: 100,
+                limit: None,
+                force_column_balancing: false,
+                force_required_target_size: false,
+            }),
+            ..SetSampler::none()
+        },
+    );
 }
 
 #[test]

@@ -109,6 +109,8 @@ struct SelectionLow {
     #[serde(default)]
     warmup_triggers: Option<i64>,
     #[serde(default)]
+    unused_data_ratio: Option<i64>,
+    #[serde(default)]
     seed: Option<i64>,
 }
 
@@ -155,12 +157,27 @@ pub fn selection(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<
     };
     let pool = match strategy {
         Strategy::Freshness => {
-            err(
+            only(
+                s.tail_triggers.is_some(),
+                "tail_triggers",
+                "new_data or coreset (freshness draws from all data)",
                 errors,
-                "selection.strategy",
-                "`freshness` needs per-sample `used` state, not built yet; use new_data, coreset or reservoir",
             );
-            Pool::Tail(tail)
+            only(s.budget.is_some(), "budget", "reservoir", errors);
+            match s.unused_data_ratio {
+                Some(r) if (1..=99).contains(&r) => sampler.freshness = Some(r as u64),
+                Some(_) => err(
+                    errors,
+                    "selection.unused_data_ratio",
+                    "expected an integer in 1..=99",
+                ),
+                None => err(
+                    errors,
+                    "selection.unused_data_ratio",
+                    "missing: the percentage of each training set drawn from never-used samples",
+                ),
+            }
+            Pool::Tail(None)
         }
         Strategy::Reservoir => {
             only(
@@ -193,8 +210,21 @@ pub fn selection(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<
             Pool::Tail(tail)
         }
     };
-    // new_data: limit and its reset.
+    if strategy != Strategy::Freshness {
+        only(
+            s.unused_data_ratio.is_some(),
+            "unused_data_ratio",
+            "freshness",
+            errors,
+        );
+    }
+    // new_data: limit and its reset; freshness: a plain limit.
     match (strategy, s.limit) {
+        (Strategy::Freshness, Some(l)) if l > 0 => {
+            only(s.limit_reset.is_some(), "limit_reset", "new_data", errors);
+            sampler.limit = Some((l as usize, LimitReset::SampleUar));
+        }
+        (Strategy::Freshness, Some(_)) => err(errors, "selection.limit", "expected an integer > 0"),
         (Strategy::NewData, Some(l)) if l > 0 => {
             let reset = match (s.limit_reset, tail) {
                 (Some(ResetLow::LastX), _) => LimitReset::LastX,
@@ -214,7 +244,7 @@ pub fn selection(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<
         }
         (Strategy::NewData, Some(_)) => err(errors, "selection.limit", "expected an integer > 0"),
         (_, l) => {
-            only(l.is_some(), "limit", "new_data", errors);
+            only(l.is_some(), "limit", "new_data or freshness", errors);
             only(s.limit_reset.is_some(), "limit_reset", "new_data", errors);
         }
     }
@@ -279,14 +309,7 @@ fn presampling(
     let strategy = match p.strategy {
         PresampleLow::None => return None,
         PresampleLow::Random => Presample::Random,
-        PresampleLow::RandomNoReplacement => {
-            err(
-                errors,
-                key("strategy"),
-                "`random_no_replacement` needs per-sample `last_used` state, not built yet",
-            );
-            Presample::Random
-        }
+        PresampleLow::RandomNoReplacement => Presample::RandomNoReplacement,
         PresampleLow::LabelBalanced => Presample::LabelBalanced,
         PresampleLow::TriggerBalanced => {
             if tail == Some(0) {

@@ -22,5 +22,5 @@ pub use new_data::NewData;
 pub use operator::Select;
 pub use policy::SelectionPolicy;
 pub use reservoir::{Reservoir, priority};
-pub use sampler::{LimitReset, Presample, Presampling, SetSampler, fair_share};
+pub use sampler::{LimitReset, Presample, Presampling, Sampling, SetSampler, fair_share};
 pub use training_set::AssembleTrainingSets;

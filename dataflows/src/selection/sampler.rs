@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use super::reservoir::priority;
-use crate::sample::{Candidate, Key, Position, TriggerEvent, route};
+use crate::sample::{Candidate, Key, KeyMap, Position, TriggerEvent, route};
 
 /// Which samples survive a limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +31,9 @@ pub enum LimitReset {
 pub enum Presample {
     /// A uniform sample of the target size.
     Random,
+    /// A uniform sample among the samples not used since the last complete round: no sample
+    /// repeats until every candidate was used (Modyn's `RandomNoReplacement`).
+    RandomNoReplacement,
     /// A fair share per label.
     LabelBalanced,
     /// A fair share per epoch the samples arrived in.
@@ -67,6 +70,19 @@ pub struct SetSampler {
     pub presampling: Option<Presampling>,
     /// Triggers at the start without presampling.
     pub warmup_triggers: u64,
+    /// `freshness`: percentage (1-99) of each training set drawn from never-used samples.
+    pub freshness: Option<u64>,
+}
+
+/// A [`SetSampler`] at work: its configuration and what it remembers across triggers.
+#[derive(Clone, Debug, Default)]
+pub struct Sampling {
+    config: SetSampler,
+    /// The last trigger each sample trained in (for `freshness` and `random_no_replacement`;
+    /// only samples ever selected have an entry).
+    last_used: KeyMap<u64>,
+    /// The trigger that started the current no-replacement round.
+    round_start: u64,
 }
 
 /// Keeps the `n` elements of `c` with the smallest `key` (in no particular order): a selection
@@ -100,17 +116,42 @@ impl SetSampler {
     pub fn none() -> Self {
         Self::default()
     }
+}
+
+impl Sampling {
+    /// A sampler with no memory yet.
+    pub fn new(config: SetSampler) -> Self {
+        Self {
+            config,
+            ..Self::default()
+        }
+    }
 
     fn tag(&self, trigger: u64, key: Key) -> u64 {
-        route(route(self.seed ^ route(trigger)) ^ key)
+        route(route(self.config.seed ^ route(trigger)) ^ key)
+    }
+
+    /// True when the sampler remembers which samples trained (and must see every set).
+    fn tracks_use(&self) -> bool {
+        self.config.freshness.is_some()
+            || matches!(&self.config.presampling, Some(p) if p.strategy == Presample::RandomNoReplacement)
+    }
+
+    /// Keys with a use recorded (state size).
+    pub fn tracked(&self) -> usize {
+        self.last_used.len()
     }
 
     /// The training set of `trigger` from all workers' `candidates`, sorted by position.
-    pub fn apply(&self, trigger: &TriggerEvent, mut c: Vec<Candidate>) -> Vec<Position> {
-        if let Some(budget) = self.reservoir {
-            smallest(&mut c, budget, |c| (priority(self.seed, c.pos.key), c.pos));
+    pub fn apply(&mut self, trigger: &TriggerEvent, mut c: Vec<Candidate>) -> Vec<Position> {
+        if let Some(budget) = self.config.reservoir {
+            smallest(&mut c, budget, |c| {
+                (priority(self.config.seed, c.pos.key), c.pos)
+            });
         }
-        if let Some((limit, reset)) = self.limit
+        if let Some(ratio) = self.config.freshness {
+            c = self.fresh(trigger.id, ratio, c);
+        } else if let Some((limit, reset)) = self.config.limit
             && c.len() > limit
         {
             match reset {
@@ -118,14 +159,75 @@ impl SetSampler {
                 LimitReset::SampleUar => self.uniform(trigger.id, &mut c, limit),
             }
         }
-        if let Some(p) = &self.presampling
-            && trigger.id >= self.warmup_triggers
+        if let Some(p) = self.config.presampling.clone()
+            && trigger.id >= self.config.warmup_triggers
         {
-            c = self.presample(trigger.id, p, c);
+            c = self.presample(trigger.id, &p, c);
+        }
+        if self.tracks_use() {
+            for x in &c {
+                self.last_used.insert(x.pos.key, trigger.id);
+            }
         }
         let mut out: Vec<Position> = c.into_iter().map(|c| c.pos).collect();
         out.sort_unstable();
         out
+    }
+
+    /// Modyn's `FreshnessSamplingStrategy`: `ratio` % of the set from never-used samples, the
+    /// rest from used ones, as large as the two groups allow (or `limit`).
+    fn fresh(&self, trigger: u64, ratio: u64, c: Vec<Candidate>) -> Vec<Candidate> {
+        let (mut unused, mut used): (Vec<Candidate>, Vec<Candidate>) = c
+            .into_iter()
+            .partition(|x| !self.last_used.contains_key(&x.pos.key));
+        let limit = self.config.limit.map(|(l, _)| l);
+        if used.is_empty() {
+            // The first trigger: unused data only.
+            if let Some(l) = limit {
+                self.uniform(trigger, &mut unused, l);
+            }
+            return unused;
+        }
+        let (nu, nd) = (unused.len(), used.len());
+        let r = ratio as f64 / 100.0;
+        let (mut take_unused, mut take_used) = {
+            let max_unused = (nu as f64 / r) as usize;
+            let max_used = (nd as f64 / (1.0 - r)) as usize;
+            if max_unused > max_used {
+                (max_used - nd, nd)
+            } else {
+                (nu, max_unused - nu)
+            }
+        };
+        if let Some(l) = limit
+            && take_unused + take_used > l
+        {
+            take_unused = ((l as f64 * r) as usize).min(nu);
+            take_used = (l - take_unused).min(nd);
+        }
+        self.uniform(trigger, &mut unused, take_unused);
+        self.uniform(trigger ^ 0x5555, &mut used, take_used);
+        unused.extend(used);
+        unused
+    }
+
+    /// Modyn's `RandomNoReplacement`: a uniform sample of the candidates not used since the
+    /// round started; when they run short, a new round starts with this trigger and the rest
+    /// is drawn from everything not just taken.
+    fn no_replacement(&mut self, trigger: u64, target: usize, c: Vec<Candidate>) -> Vec<Candidate> {
+        let round = self.round_start;
+        let unused_in_round =
+            |x: &Candidate, last: &KeyMap<u64>| last.get(&x.pos.key).is_none_or(|t| *t < round);
+        let (mut fresh, mut rest): (Vec<Candidate>, Vec<Candidate>) = c
+            .into_iter()
+            .partition(|x| unused_in_round(x, &self.last_used));
+        self.uniform(trigger, &mut fresh, target);
+        if fresh.len() < target {
+            self.round_start = trigger;
+            self.uniform(trigger ^ 0x5555, &mut rest, target - fresh.len());
+            fresh.extend(rest);
+        }
+        fresh
     }
 
     /// Keeps `n` of `c`, uniformly.
@@ -133,7 +235,12 @@ impl SetSampler {
         smallest(c, n, |c| (self.tag(trigger, c.pos.key), c.pos));
     }
 
-    fn presample(&self, trigger: u64, p: &Presampling, mut c: Vec<Candidate>) -> Vec<Candidate> {
+    fn presample(
+        &mut self,
+        trigger: u64,
+        p: &Presampling,
+        mut c: Vec<Candidate>,
+    ) -> Vec<Candidate> {
         let mut target = (c.len() as u64 * p.ratio / p.ratio_max) as usize;
         if let Some(l) = p.limit {
             target = target.min(l);
@@ -143,6 +250,7 @@ impl SetSampler {
                 self.uniform(trigger, &mut c, target);
                 return c;
             }
+            Presample::RandomNoReplacement => return self.no_replacement(trigger, target, c),
             Presample::LabelBalanced => |c| c.label,
             Presample::TriggerBalanced => |c| c.seen_in as i64,
         };
@@ -250,13 +358,15 @@ mod tests {
         labels.extend(vec![(1, 0); 10]);
         labels.extend(vec![(2, 0); 50]);
         let c = candidates(&labels);
-        let set = balanced(Presample::LabelBalanced, false, false).apply(&trigger(3), c.clone());
+        let set = Sampling::new(balanced(Presample::LabelBalanced, false, false))
+            .apply(&trigger(3), c.clone());
         assert_eq!(
             label_counts(&set, &c),
             BTreeMap::from([(0, 20), (1, 10), (2, 20)])
         );
         // force_column_balancing: every label gets the smallest count, 10.
-        let set = balanced(Presample::LabelBalanced, true, false).apply(&trigger(3), c.clone());
+        let set = Sampling::new(balanced(Presample::LabelBalanced, true, false))
+            .apply(&trigger(3), c.clone());
         assert_eq!(
             label_counts(&set, &c),
             BTreeMap::from([(0, 10), (1, 10), (2, 10)])
@@ -267,9 +377,11 @@ mod tests {
         labels.extend(vec![(1, 0); 5]);
         labels.extend(vec![(2, 0); 50]);
         let c = candidates(&labels);
-        let set = balanced(Presample::LabelBalanced, false, true).apply(&trigger(3), c.clone());
+        let set = Sampling::new(balanced(Presample::LabelBalanced, false, true))
+            .apply(&trigger(3), c.clone());
         assert_eq!(set.len(), 50);
-        let set = balanced(Presample::LabelBalanced, false, false).apply(&trigger(3), c.clone());
+        let set = Sampling::new(balanced(Presample::LabelBalanced, false, false))
+            .apply(&trigger(3), c.clone());
         assert_eq!(set.len(), 49);
     }
 
@@ -279,11 +391,12 @@ mod tests {
         labels.extend(vec![(0, 1); 20]);
         labels.extend(vec![(0, 2); 20]);
         let c = candidates(&labels);
-        let s = balanced(Presample::TriggerBalanced, false, false);
+        let mut s = Sampling::new(balanced(Presample::TriggerBalanced, false, false));
         let set = s.apply(&trigger(5), c.clone());
         // target 50, fair share 16 (50 / 3), every epoch has more.
         assert_eq!(set.len(), 48);
-        let random = balanced(Presample::Random, false, false);
+        let random_config = balanced(Presample::Random, false, false);
+        let mut random = Sampling::new(random_config.clone());
         let a = random.apply(&trigger(5), c.clone());
         assert_eq!(a.len(), 50);
         assert_eq!(
@@ -297,26 +410,26 @@ mod tests {
             "another trigger, another draw"
         );
         // Warm-up triggers are not presampled.
-        let warm = SetSampler {
+        let mut warm = Sampling::new(SetSampler {
             warmup_triggers: 6,
-            ..random.clone()
-        };
+            ..random_config
+        });
         assert_eq!(warm.apply(&trigger(5), c.clone()).len(), 100);
     }
 
     #[test]
     fn limits_keep_the_newest_or_a_uniform_sample() {
         let c = candidates(&[(0, 0); 30]);
-        let last = SetSampler {
+        let mut last = Sampling::new(SetSampler {
             limit: Some((10, LimitReset::LastX)),
             ..SetSampler::default()
-        };
+        });
         let set = last.apply(&trigger(0), c.clone());
         assert_eq!(set, c[20..].iter().map(|c| c.pos).collect::<Vec<_>>());
-        let uar = SetSampler {
+        let mut uar = Sampling::new(SetSampler {
             limit: Some((10, LimitReset::SampleUar)),
             ..SetSampler::default()
-        };
+        });
         assert_eq!(uar.apply(&trigger(0), c).len(), 10);
     }
 
@@ -326,7 +439,7 @@ mod tests {
             // Each of 200 candidates is kept with probability 1/2: over 50 triggers, every key's
             // frequency stays within a loose band (no position bias).
             let c = candidates(&[(0, 0); 200]);
-            let s = SetSampler { seed, ..balanced(Presample::Random, false, false) };
+            let mut s = Sampling::new(SetSampler { seed, ..balanced(Presample::Random, false, false) });
             let mut hits = vec![0u32; 200];
             for t in 0..50 {
                 for p in s.apply(&trigger(t), c.clone()) {
@@ -336,5 +449,87 @@ mod tests {
             let first_half: u32 = hits[..100].iter().sum();
             prop_assert!((2_100..=2_900).contains(&first_half), "{first_half}");
         }
+    }
+}
+
+#[cfg(test)]
+mod used_tests {
+    use super::*;
+
+    fn trigger(id: u64) -> TriggerEvent {
+        TriggerEvent {
+            id,
+            first: Position::default(),
+            boundary: Position::default(),
+            samples: 0,
+            reason: String::new(),
+            details: Vec::new(),
+        }
+    }
+
+    fn pool(n: u64) -> Vec<Candidate> {
+        (0..n)
+            .map(|k| Candidate {
+                pos: Position { time: k, key: k },
+                label: 0,
+                seen_in: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_replacement_uses_every_sample_once_per_round() {
+        let mut s = Sampling::new(SetSampler {
+            seed: 4,
+            presampling: Some(Presampling {
+                strategy: Presample::RandomNoReplacement,
+                ratio: 25,
+                ratio_max: 100,
+                limit: None,
+                force_column_balancing: false,
+                force_required_target_size: false,
+            }),
+            ..SetSampler::none()
+        });
+        // 100 candidates, 25 per trigger: triggers 0-3 cover all 100 exactly once.
+        let mut seen = std::collections::BTreeSet::new();
+        for t in 0..4 {
+            let set = s.apply(&trigger(t), pool(100));
+            assert_eq!(set.len(), 25);
+            for p in set {
+                assert!(seen.insert(p.key), "key {} repeated in round 1", p.key);
+            }
+        }
+        assert_eq!(seen.len(), 100);
+        // The next round starts over.
+        assert_eq!(s.apply(&trigger(4), pool(100)).len(), 25);
+        assert_eq!(s.tracked(), 100);
+    }
+
+    #[test]
+    fn freshness_mixes_unused_and_used_at_the_ratio() {
+        let mut s = Sampling::new(SetSampler {
+            seed: 1,
+            freshness: Some(50),
+            ..SetSampler::none()
+        });
+        // First trigger: unused only (all of them).
+        assert_eq!(s.apply(&trigger(0), pool(100)).len(), 100);
+        // 100 used + 50 new: 50 % unused → 50 unused + 50 used.
+        let set = s.apply(&trigger(1), pool(150));
+        assert_eq!(set.iter().filter(|p| p.key >= 100).count(), 50);
+        assert_eq!(set.len(), 100);
+        // With a limit of 40: 20 unused, 20 used.
+        let mut s = Sampling::new(SetSampler {
+            seed: 1,
+            freshness: Some(50),
+            limit: Some((40, LimitReset::SampleUar)),
+            ..SetSampler::none()
+        });
+        let first = s.apply(&trigger(0), pool(100));
+        assert_eq!(first.len(), 40);
+        let set = s.apply(&trigger(1), pool(200));
+        let unused = set.iter().filter(|p| !first.contains(p)).count();
+        assert_eq!((set.len(), unused), (40, 20));
     }
 }

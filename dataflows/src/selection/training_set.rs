@@ -17,7 +17,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
-use super::sampler::SetSampler;
+use super::sampler::{Sampling, SetSampler};
 use crate::sample::{Candidate, Time, TrainingSet, TriggerEvent};
 
 /// Assembles per-trigger training sets from per-worker selections.
@@ -55,6 +55,7 @@ impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Vec<
             "Selection: AssembleTrainingSets",
             move |default_cap, _info| {
                 drop(default_cap);
+                let mut sampler = Sampling::new(sampler);
                 let mut waiting: VecDeque<(TriggerEvent, Capability<Time>)> = VecDeque::new();
                 // Per trigger: workers that answered, and their positions.
                 let mut answers: BTreeMap<u64, (usize, Vec<Candidate>)> = BTreeMap::new();

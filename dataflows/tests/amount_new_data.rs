@@ -2,6 +2,8 @@
 //! from-scratch oracles: sort every sample by position and cut the sequence every N samples, or
 //! at every window end.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use rand::rngs::StdRng;
@@ -51,9 +53,8 @@ fn run_with<P: TriggerPolicy>(
     let (t2, s2) = (triggers.clone(), sets.clone());
     let samples = Arc::new(samples);
     timely::execute(timely::Config::process(workers), move |worker| {
-        let (index, peers) = (worker.index(), worker.peers());
         let (t3, s3) = (t2.clone(), s2.clone());
-        let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
+        let (input, probe) = worker.dataflow::<u64, _, _>(|scope| {
             let (input, metas) = scope.new_input::<SampleMeta>();
             let metas = metas.exchange(|m: &SampleMeta| route(m.key));
             let trig = metas.clone().trigger(policy());
@@ -65,24 +66,7 @@ fn run_with<P: TriggerPolicy>(
             let (probe, _) = sets.probe();
             (input, probe)
         });
-        // Each worker replays its share, in time order, advancing after every chunk.
-        let mine: Vec<SampleMeta> = samples
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % peers == index)
-            .map(|(_, s)| *s)
-            .collect();
-        for part in mine.chunks(chunk) {
-            for s in part {
-                input.advance_to(s.time);
-                input.send(*s);
-            }
-            worker.step();
-        }
-        drop(input);
-        while !probe.done() {
-            worker.step();
-        }
+        common::replay(worker, input, &probe, &samples, chunk);
     })
     .unwrap();
     let mut t = triggers.lock().unwrap().clone();

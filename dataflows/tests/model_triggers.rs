@@ -3,6 +3,8 @@
 //! that reports a model for every training set: the same triggers, details and training sets
 //! every time, and drift found right after each known drift point.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -87,10 +89,9 @@ fn run(
     let (t2, s2) = (triggers.clone(), sets.clone());
     let samples = Arc::new(stream());
     timely::execute(timely::Config::process(workers), move |worker| {
-        let (index, peers) = (worker.index(), worker.peers());
         let (t3, s3, feed) = (t2.clone(), s2.clone(), feed.clone());
         let feed2 = feed.clone();
-        let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
+        let (input, probe) = worker.dataflow::<u64, _, _>(|scope| {
             let (input, metas) = scope.new_input::<SampleMeta>();
             let metas = metas.exchange(|m: &SampleMeta| route(m.key));
             let trig = metas.clone().trigger_with(
@@ -119,23 +120,7 @@ fn run(
             let (probe, _) = sets.probe();
             (input, probe)
         });
-        let mine: Vec<SampleMeta> = samples
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % peers == index)
-            .map(|(_, s)| *s)
-            .collect();
-        for part in mine.chunks(chunk) {
-            for s in part {
-                input.advance_to(s.time);
-                input.send(*s);
-            }
-            worker.step();
-        }
-        drop(input);
-        while !probe.done() {
-            worker.step_or_park(Some(std::time::Duration::from_millis(1)));
-        }
+        common::replay(worker, input, &probe, &samples, chunk);
     })
     .unwrap();
     let mut t = triggers.lock().unwrap().clone();

@@ -3,6 +3,8 @@
 //! trigger's candidate pool directly (the last `tail + 1` epochs, or all history) and apply the
 //! same global sampler to it.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use rand::rngs::StdRng;
@@ -45,10 +47,9 @@ fn run<P: SelectionPolicy>(
     let s2 = sets.clone();
     let samples = Arc::new(samples);
     timely::execute(timely::Config::process(workers), move |worker| {
-        let (index, peers) = (worker.index(), worker.peers());
         let s3 = s2.clone();
         let sampler = sampler.clone();
-        let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
+        let (input, probe) = worker.dataflow::<u64, _, _>(|scope| {
             let (input, metas) = scope.new_input::<SampleMeta>();
             let metas = metas.exchange(|m: &SampleMeta| route(m.key));
             let trig = metas.clone().trigger(DataAmount::new(every));
@@ -59,23 +60,7 @@ fn run<P: SelectionPolicy>(
                 .probe();
             (input, probe)
         });
-        let mine: Vec<SampleMeta> = samples
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % peers == index)
-            .map(|(_, s)| *s)
-            .collect();
-        for part in mine.chunks(50) {
-            for s in part {
-                input.advance_to(s.time);
-                input.send(*s);
-            }
-            worker.step();
-        }
-        drop(input);
-        while !probe.done() {
-            worker.step();
-        }
+        common::replay(worker, input, &probe, &samples, 50);
     })
     .unwrap();
     let mut s = sets.lock().unwrap().clone();

@@ -450,22 +450,6 @@ mod tests {
             prop_assert!((2_100..=2_900).contains(&first_half), "{first_half}");
         }
     }
-}
-
-#[cfg(test)]
-mod used_tests {
-    use super::*;
-
-    fn trigger(id: u64) -> TriggerEvent {
-        TriggerEvent {
-            id,
-            first: Position::default(),
-            boundary: Position::default(),
-            samples: 0,
-            reason: String::new(),
-            details: Vec::new(),
-        }
-    }
 
     fn pool(n: u64) -> Vec<Candidate> {
         (0..n)

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use sluice_dataflows::selection::{
-    LimitReset, Presample, Presampling, Reservoir, Sampling, SelectionPolicy, SetSampler,
+    LimitReset, NewData, Presample, Presampling, Reservoir, Sampling, SelectionPolicy, SetSampler,
 };
 use sluice_dataflows::{Candidate, Position, SampleMeta, TriggerEvent, route};
 
@@ -152,5 +152,54 @@ fn main() {
         "reservoir (budget 10k) on a worker: {:.1} M samples/s, ratio to vector push {:.2}",
         n as f64 / res.as_secs_f64() / 1e6,
         res.as_secs_f64() / push.as_secs_f64()
+    );
+    state_bytes(10 * n);
+}
+
+/// Bytes of selection state per tracked sample with `n` samples in all-data pools, against the
+/// 64-byte target: the per-worker pool (every sample a candidate) and the assembler's last-used
+/// memory after freshness has trained on all of them.
+fn state_bytes(n: u64) {
+    let mut pool = NewData::tail(None);
+    let mut out = Vec::new();
+    let per_trigger = n / 10;
+    for t in 0..10u64 {
+        for k in t * per_trigger..(t + 1) * per_trigger {
+            pool.add(SampleMeta {
+                time: k / 3,
+                key: k,
+                label: 0,
+            });
+        }
+        let mut tr = trigger(t);
+        tr.boundary = Position {
+            time: ((t + 1) * per_trigger - 1) / 3,
+            key: (t + 1) * per_trigger - 1,
+        };
+        out.clear();
+        pool.select(&tr, &mut out);
+    }
+    let pool_bytes = pool.bytes() as f64 / pool.held() as f64;
+    drop(out);
+    drop(pool);
+    let mut s = Sampling::new(SetSampler {
+        freshness: Some(50),
+        ..SetSampler::none()
+    });
+    let all: Vec<Candidate> = (0..n)
+        .map(|k| Candidate {
+            pos: Position {
+                time: k / 3,
+                key: k,
+            },
+            label: 0,
+            seen_in: 0,
+        })
+        .collect();
+    s.apply(&trigger(0), all);
+    println!(
+        "state at {n} samples: pool {pool_bytes:.1} bytes per sample (all data), last-used \
+         memory {:.1} bytes per sample; target <= 64",
+        s.bytes() as f64 / s.tracked() as f64
     );
 }

@@ -42,6 +42,17 @@ impl NewData {
     pub fn held(&self) -> usize {
         self.pending.len() + self.epochs.iter().map(|(_, e)| e.len()).sum::<usize>()
     }
+
+    /// Bytes of state (allocated capacity).
+    pub fn bytes(&self) -> usize {
+        self.pending.capacity() * size_of::<SampleMeta>()
+            + self.epochs.capacity() * size_of::<(u64, Vec<Candidate>)>()
+            + self
+                .epochs
+                .iter()
+                .map(|(_, e)| e.capacity() * size_of::<Candidate>())
+                .sum::<usize>()
+    }
 }
 
 impl SelectionPolicy for NewData {

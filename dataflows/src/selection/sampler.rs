@@ -142,6 +142,11 @@ impl Sampling {
         self.last_used.len()
     }
 
+    /// Bytes of state: the last-used map's buckets (key, trigger and a control byte each).
+    pub fn bytes(&self) -> usize {
+        self.last_used.capacity() * (size_of::<(u64, u64)>() + 1)
+    }
+
     /// The training set of `trigger` from all workers' `candidates`, sorted by position.
     pub fn apply(&mut self, trigger: &TriggerEvent, mut c: Vec<Candidate>) -> Vec<Position> {
         if let Some(budget) = self.config.reservoir {

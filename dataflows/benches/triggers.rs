@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sluice_dataflows::drift::{
-    Aggregation, Criterion, Detector, MetricKind, MetricSpec, Vectors, WindowSpec,
+    Aggregation, Criterion, Detector, MetricKind, MetricSpec, Summary, Vectors, WindowSpec,
 };
 use sluice_dataflows::triggers::{
     Batched, Context, DataAmount, DataDrift, DriftConfig, Fire, Forecast, ModelInfo, Performance,
@@ -225,7 +225,7 @@ fn main() {
     let mut probe = Synthetic { n: u64::MAX };
     let keys: Vec<Key> = (0..2_000).collect();
     let reference = probe.vectors(&keys[..1_000], None).unwrap();
-    let current = probe.vectors(&keys[1_000..], None).unwrap();
+    let current = Summary::new(probe.vectors(&keys[1_000..], None).unwrap());
     let kind = MetricKind::Mmd { permutations: 0 };
     let reps = 20;
     let mut rng = || 0u64;

@@ -267,12 +267,12 @@ pub fn parse_span(text: &str) -> Result<u64, String> {
     n.checked_mul(secs * 1000).ok_or_else(bad)
 }
 
-fn positive(v: i64) -> Option<u64> {
+pub(super) fn positive(v: i64) -> Option<u64> {
     (v > 0).then_some(v as u64)
 }
 
 /// Checks that an optional integer is > 0, applying `default` when absent.
-fn positive_or(
+pub(super) fn positive_or(
     v: Option<i64>,
     default: u64,
     key: &str,

@@ -16,7 +16,7 @@ use sluice_dataflows::triggers::{
 use toml::Value;
 
 use super::error::ConfigError;
-use super::load::{err, parse_span, section};
+use super::load::{err, parse_span, positive, positive_or, section};
 
 /// Trigger ids.
 pub const TRIGGER_IDS: &[&str] = &["amount", "time", "drift", "performance", "cost", "ensemble"];
@@ -294,10 +294,6 @@ pub fn trigger(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Opt
     }
 }
 
-fn positive(v: i64) -> Option<u64> {
-    (v > 0).then_some(v as u64)
-}
-
 /// `evaluation_interval_data_points`, `warmup_intervals`, `warmup_policy`.
 fn batched(
     every: i64,
@@ -483,9 +479,8 @@ fn drift(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tr
         if m.correction.is_some() && !matches!(m.id, MetricId::Ks) {
             err(errors, mkey("correction"), "only `ks` has a correction");
         }
-        let window = |w: Option<i64>| match w.unwrap_or(10) {
-            n if n > 0 => Some(n as usize),
-            _ => None,
+        let window = |w: Option<i64>, errors: &mut Vec<ConfigError>| {
+            positive_or(w, 10, &mkey("criterion.window_size"), errors).map(|n| n as usize)
         };
         let criterion = match m.criterion {
             CriterionLow::Threshold { threshold } => Some(Criterion::Threshold(threshold)),
@@ -501,7 +496,7 @@ fn drift(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tr
                         "expected 0 <= quantile <= 1",
                     );
                 }
-                window(window_size).map(|window| Criterion::DynamicQuantile {
+                window(window_size, errors).map(|window| Criterion::DynamicQuantile {
                     window,
                     quantile: q,
                 })
@@ -510,7 +505,7 @@ fn drift(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tr
                 window_size,
                 deviation,
                 absolute,
-            } => window(window_size).map(|window| Criterion::DynamicRollingAverage {
+            } => window(window_size, errors).map(|window| Criterion::DynamicRollingAverage {
                 window,
                 deviation: deviation.unwrap_or(0.05),
                 absolute: absolute.unwrap_or(false),
@@ -531,11 +526,6 @@ fn drift(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tr
             }
         };
         let Some(criterion) = criterion else {
-            err(
-                errors,
-                mkey("criterion.window_size"),
-                "expected an integer > 0",
-            );
             continue;
         };
         if criterion.is_dynamic() && !has_warmup {
@@ -724,20 +714,14 @@ fn trigger_evaluation(
     }
 }
 
+/// An optional window size > 0 (the default when absent or wrong; a wrong one is reported).
 fn window_size(
     v: Option<i64>,
     key: String,
     default: usize,
     errors: &mut Vec<ConfigError>,
 ) -> usize {
-    match v {
-        None => default,
-        Some(n) if n > 0 => n as usize,
-        Some(_) => {
-            err(errors, key, "expected an integer > 0");
-            default
-        }
-    }
+    positive_or(v, default as u64, &key, errors).map_or(default, |n| n as usize)
 }
 
 fn performance(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<TriggerSpec> {

@@ -8,7 +8,8 @@
 //! | `windows.rs` | reference / current windows by amount or event time |
 //!
 //! [`Detector`] keeps what it computed about the reference (kernel bandwidth and sums, sorted
-//! columns, mean) until the reference changes, so a decision costs the current window's share.
+//! columns, mean) until the reference changes, so a decision costs the current window's share;
+//! a [`Summary`] of the current window computes what several metrics read only once.
 
 mod criterion;
 pub mod stats;
@@ -17,6 +18,8 @@ mod windows;
 pub use criterion::{Criterion, Decider, Verdict, linear_quantile};
 pub use stats::Vectors;
 pub use windows::{WindowSpec, Windows};
+
+use std::cell::OnceCell;
 
 use stats::MmdReference;
 
@@ -77,12 +80,46 @@ pub struct Measurement {
 /// A per-feature statistic of sorted (reference, current) columns: (distance, p-value).
 type ColumnStat<'a> = &'a dyn Fn(&[f64], &[f64]) -> (f64, f64);
 
+/// A window's vectors with what several metrics read, computed on first use: the sorted
+/// columns (KS, CvM, Wasserstein, Hellinger) and the mean row (Euclidean).
+pub struct Summary {
+    vectors: Vectors,
+    sorted: OnceCell<Vec<Vec<f64>>>,
+    mean: OnceCell<Vec<f64>>,
+}
+
+impl Summary {
+    /// Summarises `vectors` (nothing is computed yet).
+    pub fn new(vectors: Vectors) -> Self {
+        Self {
+            vectors,
+            sorted: OnceCell::new(),
+            mean: OnceCell::new(),
+        }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.vectors.rows()
+    }
+
+    fn sorted(&self) -> &[Vec<f64>] {
+        self.sorted.get_or_init(|| {
+            (0..self.vectors.dim)
+                .map(|j| self.vectors.sorted_column(j))
+                .collect()
+        })
+    }
+
+    fn mean(&self) -> &[f64] {
+        self.mean.get_or_init(|| self.vectors.mean())
+    }
+}
+
 /// What a detector knows about the current reference.
 struct Reference {
-    vectors: Vectors,
+    summary: Summary,
     mmd: Option<MmdReference>,
-    sorted: Option<Vec<Vec<f64>>>,
-    mean: Option<Vec<f64>>,
 }
 
 /// Computes metrics against a cached reference.
@@ -105,10 +142,8 @@ impl Detector {
     /// Replaces the reference (and forgets its statistics).
     pub fn set_reference(&mut self, vectors: Vectors) {
         self.reference = Some(Reference {
-            vectors,
+            summary: Summary::new(vectors),
             mmd: None,
-            sorted: None,
-            mean: None,
         });
     }
 
@@ -118,33 +153,26 @@ impl Detector {
         &mut self,
         kind: &MetricKind,
         alpha: f64,
-        current: &Vectors,
+        current: &Summary,
         rng: &mut impl FnMut() -> u64,
     ) -> Measurement {
         let r = self.reference.as_mut().expect("a reference is set");
-        let per_column = |r: &mut Reference, f: ColumnStat<'_>| {
-            let sorted = r.sorted.get_or_insert_with(|| {
-                (0..r.vectors.dim)
-                    .map(|j| r.vectors.sorted_column(j))
-                    .collect()
-            });
+        let per_column = |r: &Reference, f: ColumnStat<'_>| {
+            let (reference, cur) = (r.summary.sorted(), current.sorted());
             let mut d = 0.0;
-            let mut p = Vec::with_capacity(sorted.len());
-            for (j, ref_col) in sorted.iter().enumerate() {
-                let (dj, pj) = f(ref_col, &current.sorted_column(j));
+            let mut p = Vec::with_capacity(reference.len());
+            for (a, b) in reference.iter().zip(cur) {
+                let (dj, pj) = f(a, b);
                 d += dj;
                 p.push(pj);
             }
-            (d / sorted.len() as f64, p)
+            (d / reference.len() as f64, p)
         };
         match kind {
             MetricKind::Mmd { permutations } => {
-                let mmd = r
-                    .mmd
-                    .get_or_insert_with(|| MmdReference::new(&r.vectors))
-                    .clone();
-                let (distance, p_value) =
-                    stats::mmd2(&r.vectors, &mmd, current, *permutations, rng);
+                let x = &r.summary.vectors;
+                let mmd = r.mmd.get_or_insert_with(|| MmdReference::new(x));
+                let (distance, p_value) = stats::mmd2(x, mmd, &current.vectors, *permutations, rng);
                 Measurement {
                     distance,
                     p_value,
@@ -165,8 +193,7 @@ impl Detector {
             }
             MetricKind::Hellinger => plain(per_column(r, &|a, b| (stats::hellinger(a, b), 0.0)).0),
             MetricKind::Euclidean => {
-                let mean = r.mean.get_or_insert_with(|| r.vectors.mean());
-                plain(stats::euclidean_of_means(mean, &current.mean()))
+                plain(stats::euclidean_of_means(r.summary.mean(), current.mean()))
             }
         }
     }

@@ -16,10 +16,9 @@
 //! between each of them and the current window to seed the criteria's history, as Modyn does.
 
 use super::batched::{IntervalPolicy, Outcome};
-use super::policy::Details;
-use super::policy::{Context, ModelInfo};
+use super::policy::{Context, Details, ModelInfo};
 use crate::drift::{
-    Aggregation, Criterion, Decider, Detector, MetricSpec, Vectors, WindowSpec, Windows,
+    Aggregation, Criterion, Decider, Detector, MetricSpec, Summary, Vectors, WindowSpec, Windows,
 };
 use crate::sample::{Key, SampleMeta, route};
 
@@ -134,7 +133,7 @@ impl DataDrift {
             self.detector.set_reference(v);
         }
         let keys = self.sample(current.into_iter());
-        let cur = self.vectors(&keys, ctx)?;
+        let cur = Summary::new(self.vectors(&keys, ctx)?);
         let mut details = vec![("current_samples".to_string(), cur.rows() as f64)];
         let mut votes = 0;
         let mut words = Vec::new();

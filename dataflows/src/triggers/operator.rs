@@ -93,6 +93,49 @@ impl Default for TriggerOptions {
     }
 }
 
+/// The epoch the next trigger closes: its number, first sample and size so far.
+struct Epoch {
+    next_id: u64,
+    first: Option<Position>,
+    samples: u64,
+}
+
+impl Epoch {
+    /// Reports interval decisions, each with the trigger it fires or belongs to.
+    fn report(&self, decisions: &[Decision], on_decision: &mut OnDecision) {
+        let mut id = self.next_id;
+        for d in decisions {
+            on_decision(id, d);
+            id += u64::from(d.triggered);
+        }
+    }
+
+    /// Adds `samples` (in order) to the epoch.
+    fn extend(&mut self, samples: &[SampleMeta]) {
+        if let Some(s) = samples.first() {
+            self.first.get_or_insert(s.position());
+            self.samples += samples.len() as u64;
+        }
+    }
+
+    /// Closes the epoch with `fire` at `boundary`, `last` being its samples not yet added.
+    fn close(&mut self, fire: Fire, boundary: Position, last: &[SampleMeta]) -> TriggerEvent {
+        self.extend(last);
+        let event = TriggerEvent {
+            id: self.next_id,
+            first: self.first.unwrap_or(boundary),
+            boundary,
+            samples: self.samples,
+            reason: fire.reason,
+            details: fire.details,
+        };
+        self.next_id += 1;
+        self.first = None;
+        self.samples = 0;
+        event
+    }
+}
+
 /// Runs a trigger policy over a stream of sample metadata.
 pub trait Trigger<'scope> {
     /// Emits a [`TriggerEvent`] each time `policy` fires, at the boundary's event time.
@@ -139,7 +182,11 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                 let mut stash = TimeStash::new(|m: &SampleMeta| m.time);
                 let mut fired: Vec<Fire> = Vec::new();
                 let mut decisions: Vec<Decision> = Vec::new();
-                let mut next_id = first_id;
+                let mut epoch = Epoch {
+                    next_id: first_id,
+                    first: None,
+                    samples: 0,
+                };
                 // Complete samples not yet consumed by the policy, and a capability for them.
                 let mut pending: VecDeque<SampleMeta> = VecDeque::new();
                 let mut pending_cap: Option<Capability<Time>> = None;
@@ -147,9 +194,6 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                 let mut waiting: Option<u64> = None;
                 let mut failed = false;
                 let mut finished = false;
-                // First sample after the previous boundary, and samples since it.
-                let mut epoch_first: Option<Position> = None;
-                let mut epoch_samples = 0u64;
                 // The last sample consumed, with a capability at its time while the policy may
                 // still close an epoch there.
                 let mut last: Option<(Position, Option<Capability<Time>>)> = None;
@@ -198,11 +242,7 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                                 break;
                             }
                         };
-                        let mut id = next_id;
-                        for d in &decisions {
-                            on_decision(id, d);
-                            id += u64::from(d.triggered);
-                        }
+                        epoch.report(&decisions, &mut on_decision);
                         let mut consumed = 0usize;
                         for fire in fired.drain(..) {
                             let (boundary, at) = if fire.count > 0 {
@@ -215,30 +255,15 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                                     _ => continue,
                                 }
                             };
-                            let here = fire.count - consumed;
-                            let first = epoch_first
-                                .or_else(|| (here > 0).then(|| batch[consumed].position()))
-                                .unwrap_or(boundary);
-                            output.session(&at).give(TriggerEvent {
-                                id: next_id,
-                                first,
-                                boundary,
-                                samples: epoch_samples + here as u64,
-                                reason: fire.reason,
-                                details: fire.details,
-                            });
+                            let count = fire.count;
+                            let event = epoch.close(fire, boundary, &batch[consumed..count]);
                             if needs_models {
-                                waiting = Some(next_id);
+                                waiting = Some(event.id);
                             }
-                            next_id += 1;
-                            consumed = fire.count;
-                            epoch_first = None;
-                            epoch_samples = 0;
+                            output.session(&at).give(event);
+                            consumed = count;
                         }
-                        if consumed < used {
-                            epoch_first.get_or_insert(batch[consumed].position());
-                            epoch_samples += (used - consumed) as u64;
-                        }
+                        epoch.extend(&batch[consumed..used.max(consumed)]);
                         if used > 0 {
                             let end = batch[used - 1].position();
                             last = Some((end, hold.then(|| cap.delayed(&end.time))));
@@ -269,24 +294,10 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                         if !failed && let Err(e) = policy.finish(&mut ctx, &mut fired) {
                             on_error(e);
                         }
-                        let mut id = next_id;
-                        for d in &decisions {
-                            on_decision(id, d);
-                            id += u64::from(d.triggered);
-                        }
+                        epoch.report(&decisions, &mut on_decision);
                         if let Some((boundary, Some(cap))) = &last {
                             for fire in fired.drain(..) {
-                                output.session(cap).give(TriggerEvent {
-                                    id: next_id,
-                                    first: epoch_first.unwrap_or(*boundary),
-                                    boundary: *boundary,
-                                    samples: epoch_samples,
-                                    reason: fire.reason,
-                                    details: fire.details,
-                                });
-                                next_id += 1;
-                                epoch_first = None;
-                                epoch_samples = 0;
+                                output.session(cap).give(epoch.close(fire, *boundary, &[]));
                             }
                         }
                         last = None;

@@ -345,21 +345,9 @@ impl TriggerPolicy for Ensemble {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::triggers::policy::fire_in_batches;
+    use crate::triggers::policy::{at_times, fire_in_batches};
     use crate::triggers::{DataAmount, TimeTrigger};
     use proptest::prelude::*;
-
-    fn stream(times: &[u64]) -> Vec<SampleMeta> {
-        times
-            .iter()
-            .enumerate()
-            .map(|(i, &time)| SampleMeta {
-                time,
-                key: i as u64,
-                label: 0,
-            })
-            .collect()
-    }
 
     fn amounts(every: &[u64], strategy: EnsembleStrategy) -> Ensemble {
         Ensemble::new(
@@ -378,7 +366,7 @@ mod tests {
 
     #[test]
     fn votes_are_cached_until_the_ensemble_fires() {
-        let s = stream(&(0..30).collect::<Vec<_>>());
+        let s = at_times(&(0..30).collect::<Vec<_>>());
         // Amount 4 fires at 4, 8, 12, ...; amount 6 at 6, 12, 18, ...
         // All: both must have voted since the last ensemble fire: at 6 (4 voted at 4),
         // at 12 (8 and 12), at 18 (16, 18), at 24 (24, 24).
@@ -400,7 +388,7 @@ mod tests {
 
     #[test]
     fn nested_ensembles_and_time_sub_policies() {
-        let s = stream(&[0, 1, 5, 10, 11, 20, 21, 22, 40, 41]);
+        let s = at_times(&[0, 1, 5, 10, 11, 20, 21, 22, 40, 41]);
         let inner = Ensemble::new(
             vec![
                 (
@@ -454,7 +442,7 @@ mod tests {
         ) {
             let mut t = 0;
             let times: Vec<u64> = gaps.iter().map(|g| { t += g; t }).collect();
-            let s = stream(&times);
+            let s = at_times(&times);
             let new = || Ensemble::new(
                 vec![
                     ("a".into(), Box::new(DataAmount::new(a)) as Box<dyn TriggerPolicy>),

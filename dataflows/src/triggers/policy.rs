@@ -215,6 +215,20 @@ pub(crate) fn fire_in_batches_with(
     out
 }
 
+/// Samples at `times`, keyed by their index, label 0.
+#[cfg(test)]
+pub(crate) fn at_times(times: &[crate::sample::Time]) -> Vec<SampleMeta> {
+    times
+        .iter()
+        .enumerate()
+        .map(|(i, &time)| SampleMeta {
+            time,
+            key: i as u64,
+            label: 0,
+        })
+        .collect()
+}
+
 /// [`fire_in_batches_with`] for policies that read nothing.
 #[cfg(test)]
 pub(crate) fn fire_in_batches(

@@ -117,25 +117,13 @@ impl TriggerPolicy for TimeTrigger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::triggers::policy::fire_in_batches;
+    use crate::triggers::policy::{at_times, fire_in_batches};
     use proptest::prelude::*;
-
-    fn at(times: &[Time]) -> Vec<SampleMeta> {
-        times
-            .iter()
-            .enumerate()
-            .map(|(i, &time)| SampleMeta {
-                time,
-                key: i as u64,
-                label: 0,
-            })
-            .collect()
-    }
 
     #[test]
     fn windows_close_at_the_first_later_sample() {
         // every 10 from the first sample (5): windows [5,15) [15,25) [25,35) [35,45) ...
-        let s = at(&[5, 9, 14, 15, 16, 40, 41]);
+        let s = at_times(&[5, 9, 14, 15, 16, 40, 41]);
         let mut p = TimeTrigger::new(10, None, "10ms");
         // 15 closes [5,15) after 3 samples; 40 closes [15,25) after 5, then the empty [25,35).
         assert_eq!(fire_in_batches(&mut p, &s, &[]), [3, 5, 5]);
@@ -165,7 +153,7 @@ mod tests {
         ) {
             let mut t = 20;
             let times: Vec<Time> = gaps.iter().map(|g| { t += g; t }).collect();
-            let s = at(&times);
+            let s = at_times(&times);
             let whole = fire_in_batches(&mut TimeTrigger::new(every, start, "x"), &s, &[]);
             prop_assert_eq!(&fire_in_batches(&mut TimeTrigger::new(every, start, "x"), &s, &cuts), &whole);
             // Oracle: each closed window ends after the samples before its end.

@@ -118,15 +118,14 @@ impl Iterator for Blobs {
                 ((m + z) * 1e4).round() as f32 / 1e4
             })
             .collect();
-        let u: f64 = self.rng.random::<f64>();
-        let gap_ms = -(1.0 - u).ln() * self.p.mean_gap_ms;
+        let gap = super::whole_second_gap_ms(&mut self.rng, self.p.mean_gap_ms);
         let row = Row {
             key: self.i as u64,
             time: self.time,
             label: label as i64,
             features,
         };
-        self.time += (gap_ms / 1000.0).floor() as u64 * 1000;
+        self.time += gap;
         self.i += 1;
         Some(row)
     }

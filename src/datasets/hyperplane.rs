@@ -122,15 +122,14 @@ impl Iterator for Hyperplane {
         for (w, d) in self.w.iter_mut().zip(&self.dir) {
             *w = (*w + d * self.p.magnitude).clamp(0.0, 1.0);
         }
-        let u: f64 = self.rng.random::<f64>();
-        let gap_ms = -(1.0 - u).ln() * self.p.mean_gap_ms;
+        let gap = super::whole_second_gap_ms(&mut self.rng, self.p.mean_gap_ms);
         let row = Row {
             key: self.i as u64,
             time: self.time,
             label,
             features: x,
         };
-        self.time += (gap_ms / 1000.0).floor() as u64 * 1000;
+        self.time += gap;
         self.i += 1;
         Some(row)
     }

@@ -19,6 +19,15 @@ pub use blobs::{Blobs, BlobsParams};
 pub use hyperplane::{Hyperplane, HyperplaneParams};
 pub use write::{Row, write_arrow, write_csv};
 
+/// The gap to the next event time: exponential with mean `mean_ms`, rounded down to whole
+/// seconds (so several samples often share a timestamp).
+fn whole_second_gap_ms(rng: &mut rand_chacha::ChaCha8Rng, mean_ms: f64) -> u64 {
+    use rand::Rng;
+    let u: f64 = rng.random::<f64>();
+    let gap_ms = -(1.0 - u).ln() * mean_ms;
+    (gap_ms / 1000.0).floor() as u64 * 1000
+}
+
 /// A bundled dataset.
 pub struct DatasetInfo {
     /// Name for `datasets prepare`.

@@ -6,7 +6,7 @@
 //! [`CHUNK_VALUES`] features (at least one): waking the other thread per batch cost 15% of an
 //! MLP's training time with 64-sample batches. Buffers travel back to the loader after use, so
 //! steady state allocates nothing per batch on the Rust side (libtorch copies each batch into
-//! its tensor, on the training device).
+//! its tensor, on the training device; to an accelerator through pinned memory, asynchronously).
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -112,13 +112,24 @@ impl BatchLoader {
         let (c, at) = self.current.as_mut().expect("a chunk was just taken");
         let end = (*at + self.batch_size).min(c.keys.len());
         let n = (end - *at) as i64;
-        let x = Tensor::from_slice(&c.x[*at * self.dim..end * self.dim])
-            .view([n, self.dim as i64])
-            .to_device(self.device);
-        let y = Tensor::from_slice(&c.y[*at..end]).to_device(self.device);
+        let x = upload(
+            Tensor::from_slice(&c.x[*at * self.dim..end * self.dim]).view([n, self.dim as i64]),
+            self.device,
+        );
+        let y = upload(Tensor::from_slice(&c.y[*at..end]), self.device);
         let keys = c.keys[*at..end].to_vec();
         *at = end;
         Some(Ok(Batch { x, y, keys }))
+    }
+}
+
+/// A host tensor on the training device. To an accelerator through pinned memory (libtorch's
+/// caching host allocator reuses the blocks) and asynchronously: the copy overlaps the work
+/// already queued on the device.
+fn upload(t: Tensor, device: Device) -> Tensor {
+    match device {
+        Device::Cpu => t,
+        d => t.pin_memory(d).to_device_(d, t.kind(), true, false),
     }
 }
 

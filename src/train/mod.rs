@@ -6,11 +6,13 @@
 //! | `fit.rs` | training one trigger's model: epochs, batches, criterion, schedule, caps |
 //! | `loader.rs` | [`loader::BatchLoader`]: mini-batches from the sample store, prefetched |
 //! | `criterion.rs` | the loss functions |
+//! | `amp.rs` | dynamic loss scaling for mixed precision |
 //! | `optimizer.rs` | the configured optimizer, its parameter groups, the lr schedule |
 //! | `models/` | the model zoo ([`models::Mlp`]) |
 //! | `device.rs` | parsing `cpu` / `cuda:N` into a tch device |
 //! | `probe.rs` | [`ModelRunner`]: stored models' embeddings and predictions for trigger policies |
 
+mod amp;
 mod criterion;
 mod device;
 pub mod fit;

@@ -217,6 +217,10 @@ fn run(
     rx: Receiver<TrainingSet>,
 ) -> anyhow::Result<TrainerReport> {
     tch::set_num_threads(ctx.training.num_threads as i32);
+    if device.is_cuda() {
+        // Batches have one shape: let cuDNN pick the fastest convolution algorithms once.
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
     let mut report = TrainerReport::default();
     let mut current: Option<Current> = match (&ctx.initial_model, &ctx.training.initial_model) {
         (Some(id), _) if ctx.training.use_previous_model => {
@@ -309,6 +313,18 @@ fn run(
         let final_loss = outcome.final_loss;
         if checkpoint.exists() {
             std::fs::remove_file(&checkpoint)?;
+        }
+        if outcome.skipped_steps > 0 {
+            // Mixed precision overflowed and lowered its loss scale: steps without an update.
+            ctx.events.emit(
+                format!("metric-{}-amp_skipped_steps", trigger.id),
+                EventBody::Metric {
+                    trigger_id: trigger.id,
+                    name: "amp_skipped_steps".into(),
+                    value: outcome.skipped_steps as f64,
+                    step: Some(outcome.steps),
+                },
+            )?;
         }
         if let Some(reason) = &outcome.failure {
             tracing::error!(

@@ -98,6 +98,66 @@ fn pools_and_presampling_give_the_configured_sizes_on_1_and_4_workers() {
     }
 }
 
+/// Samples each trigger's training passed through the model.
+fn passed(models: &[serde_json::Value]) -> Vec<u64> {
+    models
+        .iter()
+        .map(|m| m["samples_passed"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn downsampling_trains_on_the_configured_share_on_1_and_4_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 5_000, "csv");
+    // Each trigger's training set: 500 samples, 3 epochs in batches of 32.
+    let cases = [
+        // Batch-then-sample keeps 16 of each 32 (10 of the last 20) after 2 warm-up triggers:
+        // 250 per epoch.
+        (
+            "bts",
+            "\n[selection]\nstrategy = \"coreset\"\nwarmup_triggers = 2\n\
+             downsampling = { strategy = \"loss\", ratio = 50 }\n",
+            [1500, 1500, 750, 750, 750, 750, 750, 750],
+        ),
+        // Sample-then-batch, the 100 most uncertain chosen once per trigger.
+        (
+            "stb",
+            "\n[selection]\nstrategy = \"coreset\"\n\
+             downsampling = { strategy = \"uncertainty\", score_metric = \"margin\", ratio = 20, sample_then_batch = true, period = 0 }\n",
+            [300; 8],
+        ),
+        // RS2: a fresh 10 % every epoch.
+        (
+            "rs2",
+            "\n[selection]\nstrategy = \"coreset\"\n\
+             downsampling = { strategy = \"rs2\", ratio = 10, sample_then_batch = true, with_replacement = true }\n",
+            [150; 8],
+        ),
+    ];
+    for (name, selection, want) in cases {
+        let one = run_with(dir.path(), name, selection, "1");
+        let four = run_with(dir.path(), name, selection, "4");
+        assert_eq!(
+            sizes(&one),
+            [500; 8],
+            "{name}: selection is not downsampling"
+        );
+        assert_eq!(passed(&one), want, "{name}");
+        assert_eq!(passed(&four), want, "{name}, 4 workers");
+        for i in 0..one.len() {
+            let model = |w: &str| {
+                std::fs::read(
+                    dir.path()
+                        .join(format!("{name}-w{w}/models/it-{i:04}.safetensors")),
+                )
+                .unwrap()
+            };
+            assert!(model("1") == model("4"), "{name}: model {i} differs");
+        }
+    }
+}
+
 #[test]
 fn bad_selection_configs_fail_validation_with_their_key_paths() {
     let dir = tempfile::tempdir().unwrap();
@@ -126,6 +186,31 @@ fn bad_selection_configs_fail_validation_with_their_key_paths() {
         (
             "[selection]\nstrategy = \"mystery\"\n",
             "selection.strategy",
+        ),
+        (
+            "[selection]\nstrategy = \"new_data\"\ndownsampling = { strategy = \"loss\", ratio = 50 }\n",
+            "selection.downsampling",
+        ),
+        // Batch-then-sample keeps 9 of each batch of 32: not a divisor.
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"loss\", ratio = 30 }\n",
+            "selection.downsampling.ratio",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"rs2\", ratio = 50 }\n",
+            "selection.downsampling.sample_then_batch",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"uncertainty\", ratio = 50 }\n",
+            "selection.downsampling.score_metric",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"loss\", ratio = 50, period = 2 }\n",
+            "selection.downsampling.period",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"grad_norm\", ratio = 100 }\n",
+            "selection.downsampling.ratio",
         ),
     ];
     for (i, (selection, key)) in cases.iter().enumerate() {

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
+use sluice_dataflows::downsampling::{Downsampling, target_size};
 use toml::{Table, Value};
 
 use super::error::{ConfigError, ConfigErrors};
@@ -121,6 +122,15 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
         let name = pipeline.as_ref().map_or("", |(n, _)| n.as_str());
         check_output(o, name, errors)
     });
+    let training = match (training, &selection) {
+        (Some(mut t), Some(sel)) if sel.downsampling.is_some() => {
+            check_downsampling(&t, sel.downsampling.as_ref().expect("checked"), errors);
+            t.downsampling = sel.downsampling.clone();
+            t.downsampling_from = sel.sampler.warmup_triggers;
+            Some(t)
+        }
+        (t, _) => t,
+    };
     let (name, description) = pipeline?;
     Some(PipelineSpec {
         name,
@@ -592,6 +602,25 @@ fn check_output(
     }
 }
 
+/// Batch-then-sample keeps `ratio` of each batch and accumulates the kept parts back to
+/// `batch_size`: the kept part must divide it (Modyn's rule).
+fn check_downsampling(t: &TrainingSpec, d: &Downsampling, errors: &mut Vec<ConfigError>) {
+    if d.sample_then_batch {
+        return;
+    }
+    let kept = target_size(t.batch_size, d.ratio, d.ratio_max);
+    if kept >= t.batch_size || t.batch_size % kept != 0 {
+        err(
+            errors,
+            "selection.downsampling.ratio",
+            format!(
+                "batch-then-sample keeps {kept} of each batch of {} (training.batch_size): that must be smaller than it and divide it",
+                t.batch_size
+            ),
+        );
+    }
+}
+
 fn check_training(
     t: low::Training,
     base: &Path,
@@ -751,6 +780,9 @@ fn check_training(
         checkpoint_every_steps: checkpoint_every_steps.map(|n| n.expect("checked")),
         amp,
         per_sample_feedback: t.per_sample_feedback.unwrap_or(false),
+        // From `[selection.downsampling]`, once both are parsed.
+        downsampling: None,
+        downsampling_from: 0,
         device,
         batch_size: batch_size? as usize,
         epochs_per_trigger: epochs? as usize,

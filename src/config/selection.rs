@@ -2,6 +2,7 @@
 //! sampling of each training set (limit, presampling), each error with its key path.
 
 use serde::Deserialize;
+use sluice_dataflows::downsampling::{Downsampling, Method, Uncertainty};
 use sluice_dataflows::selection::{LimitReset, Presample, Presampling, SetSampler};
 use toml::Value;
 
@@ -15,6 +16,8 @@ pub struct SelectionSpec {
     pub pool: Pool,
     /// The global step on the candidates.
     pub sampler: SetSampler,
+    /// `coreset`: the trainer's downsampling of each training set (after `warmup_triggers`).
+    pub downsampling: Option<Downsampling>,
 }
 
 impl Default for SelectionSpec {
@@ -22,6 +25,7 @@ impl Default for SelectionSpec {
         Self {
             pool: Pool::Tail(Some(0)),
             sampler: SetSampler::none(),
+            downsampling: None,
         }
     }
 }
@@ -91,6 +95,43 @@ struct PresamplingLow {
     force_required_target_size: Option<bool>,
 }
 
+#[derive(Deserialize, Clone, Copy, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum DownLow {
+    Loss,
+    GradNorm,
+    Uncertainty,
+    Rs2,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum MetricLow {
+    LeastConfidence,
+    Entropy,
+    Margin,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DownsamplingLow {
+    strategy: DownLow,
+    #[serde(default)]
+    ratio: Option<i64>,
+    #[serde(default)]
+    ratio_max: Option<i64>,
+    #[serde(default)]
+    sample_then_batch: Option<bool>,
+    #[serde(default)]
+    period: Option<i64>,
+    #[serde(default)]
+    score_metric: Option<MetricLow>,
+    #[serde(default)]
+    balance: Option<bool>,
+    #[serde(default)]
+    with_replacement: Option<bool>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SelectionLow {
@@ -106,6 +147,8 @@ struct SelectionLow {
     budget: Option<i64>,
     #[serde(default)]
     presampling: Option<PresamplingLow>,
+    #[serde(default)]
+    downsampling: Option<DownsamplingLow>,
     #[serde(default)]
     warmup_triggers: Option<i64>,
     #[serde(default)]
@@ -272,6 +315,7 @@ pub fn selection(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<
         }
     } else {
         only(s.presampling.is_some(), "presampling", "coreset", errors);
+        only(s.downsampling.is_some(), "downsampling", "coreset", errors);
         only(
             s.warmup_triggers.is_some(),
             "warmup_triggers",
@@ -279,10 +323,133 @@ pub fn selection(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<
             errors,
         );
     }
+    let downsampling = match s.downsampling {
+        Some(d) if strategy == Strategy::Coreset => downsampling(d, errors),
+        _ => None,
+    };
     if errors.len() > before {
         return None;
     }
-    Some(SelectionSpec { pool, sampler })
+    Some(SelectionSpec {
+        pool,
+        sampler,
+        downsampling,
+    })
+}
+
+fn downsampling(d: DownsamplingLow, errors: &mut Vec<ConfigError>) -> Option<Downsampling> {
+    let key = |k: &str| format!("selection.downsampling.{k}");
+    let ratio_max = d.ratio_max.unwrap_or(100);
+    if ratio_max <= 0 {
+        err(errors, key("ratio_max"), "expected an integer > 0");
+    }
+    let ratio = match d.ratio {
+        Some(r) if r > 0 && r < ratio_max.max(1) => r,
+        Some(_) => {
+            err(
+                errors,
+                key("ratio"),
+                format!("expected 0 < ratio < ratio_max ({ratio_max})"),
+            );
+            1
+        }
+        None => {
+            err(
+                errors,
+                key("ratio"),
+                format!("missing: how many of every {ratio_max} samples (ratio_max) to keep"),
+            );
+            1
+        }
+    };
+    let sample_then_batch = d.sample_then_batch.unwrap_or(false);
+    let period = match d.period {
+        Some(_) if !sample_then_batch => {
+            err(
+                errors,
+                key("period"),
+                "only used with sample_then_batch = true (batch-then-sample chooses every batch)",
+            );
+            1
+        }
+        Some(p) if p >= 0 => p as u64,
+        Some(_) => {
+            err(errors, key("period"), "expected an integer >= 0");
+            1
+        }
+        None => 1,
+    };
+    let only = |set: bool, k: &str, who: &str, errors: &mut Vec<ConfigError>| {
+        if set {
+            err(errors, key(k), format!("only used with strategy = {who}"));
+        }
+    };
+    if d.strategy != DownLow::Uncertainty {
+        only(
+            d.score_metric.is_some(),
+            "score_metric",
+            "uncertainty",
+            errors,
+        );
+        only(d.balance.is_some(), "balance", "uncertainty", errors);
+    }
+    if d.strategy != DownLow::Rs2 {
+        only(
+            d.with_replacement.is_some(),
+            "with_replacement",
+            "rs2",
+            errors,
+        );
+    }
+    let method = match d.strategy {
+        DownLow::Loss => Method::Loss,
+        DownLow::GradNorm => Method::GradNorm,
+        DownLow::Uncertainty => {
+            let metric = match d.score_metric {
+                Some(MetricLow::LeastConfidence) => Uncertainty::LeastConfidence,
+                Some(MetricLow::Entropy) => Uncertainty::Entropy,
+                Some(MetricLow::Margin) => Uncertainty::Margin,
+                None => {
+                    err(
+                        errors,
+                        key("score_metric"),
+                        "missing: \"least_confidence\", \"entropy\" or \"margin\"",
+                    );
+                    Uncertainty::Margin
+                }
+            };
+            Method::Uncertainty {
+                metric,
+                balance: d.balance.unwrap_or(false),
+            }
+        }
+        DownLow::Rs2 => {
+            if !sample_then_batch {
+                err(
+                    errors,
+                    key("sample_then_batch"),
+                    "rs2 draws a subset of the whole training set per epoch: it needs sample_then_batch = true",
+                );
+            }
+            if period != 1 {
+                err(
+                    errors,
+                    key("period"),
+                    "rs2 draws every epoch: period must be 1",
+                );
+            }
+            Method::Rs2 {
+                with_replacement: d.with_replacement.unwrap_or(false),
+            }
+        }
+    };
+    Some(Downsampling {
+        method,
+        ratio: ratio as u64,
+        ratio_max: ratio_max.max(1) as u64,
+        sample_then_batch,
+        period,
+    })
 }
 
 fn presampling(

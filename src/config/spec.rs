@@ -191,6 +191,8 @@ impl TrainingSpec {
             checkpoint_every_steps: None,
             amp: false,
             per_sample_feedback: false,
+            downsampling: None,
+            downsampling_from: 0,
         }
     }
 }
@@ -280,6 +282,11 @@ pub struct TrainingSpec {
     pub amp: bool,
     /// Per-sample losses flow back into the dataflow.
     pub per_sample_feedback: bool,
+    /// Downsampling of each training set (`[selection.downsampling]`), from trigger
+    /// `downsampling_from` on (the triggers before are `selection.warmup_triggers`).
+    pub downsampling: Option<sluice_dataflows::downsampling::Downsampling>,
+    /// See `downsampling`.
+    pub downsampling_from: u64,
 }
 
 pub use super::triggers::{BatchedSpec, TriggerSpec};

@@ -6,6 +6,7 @@
 //! epoch); batches hold the same samples in the same order whatever the number of dataflow
 //! workers, and the trainer runs with a fixed number of libtorch threads.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,11 +14,13 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use sluice_dataflows::Key;
+use sluice_dataflows::downsampling::{Downsampling, Method, Rs2, choose, target_size};
 use tch::{Device, Kind, Tensor, nn};
 
 use super::amp::LossScaler;
 use super::criterion;
-use super::loader::BatchLoader;
+use super::downsample::{self, choose_set};
+use super::loader::{Batch, BatchLoader};
 use super::models::Model;
 use super::optimizer;
 use crate::config::{ScheduleKind, StepEvery, TrainingSpec};
@@ -70,7 +73,15 @@ pub fn fit(
     mut on_samples: Option<OnSampleLosses<'_>>,
 ) -> anyhow::Result<FitOutcome> {
     let mut opt = optimizer::build(&t.optimizer, vs)?;
-    let n = keys.len();
+    let down = t.downsampling.as_ref();
+    let stb = down.filter(|d| d.sample_then_batch);
+    let bts = down.filter(|d| !d.sample_then_batch);
+    // Samples an epoch trains on: sample-then-batch trains on ratio of the set, and so does
+    // batch-then-sample, a ratio of each batch.
+    let n = match down {
+        Some(d) => target_size(keys.len(), d.ratio, d.ratio_max),
+        None => keys.len(),
+    };
     let cap = t.num_samples_to_pass.unwrap_or(u64::MAX);
     let batches_per_epoch = if t.drop_last_batch && n >= t.batch_size {
         n / t.batch_size
@@ -88,7 +99,17 @@ pub fn fit(
     let mut out = FitOutcome::default();
     let sync_every = if device == Device::Cpu { 1 } else { SYNC_STEPS };
     let mut scaler = t.amp.then(LossScaler::default);
-    let mut order: Vec<Key> = keys.to_vec();
+    // Sample-then-batch: the chosen samples and their weights (re-chosen every `period`
+    // epochs); RS2 draws a subset per epoch.
+    let mut chosen: (Vec<Key>, Vec<f32>) = (keys.to_vec(), Vec::new());
+    let mut weights: HashMap<Key, f32> = HashMap::new();
+    let mut rs2 = stb.and_then(|d| match d.method {
+        Method::Rs2 { with_replacement } => {
+            Some(Rs2::new(with_replacement, mix(t.seed, trigger, u64::MAX)))
+        }
+        _ => None,
+    });
+    let mut order: Vec<Key> = Vec::new();
     'epochs: for epoch in 0..t.epochs_per_trigger {
         if out.samples_passed >= cap {
             break;
@@ -96,21 +117,67 @@ pub fn fit(
         if t.schedule.step_every == StepEvery::Epoch {
             opt.schedule(&t.schedule, epoch as u64, total_sched);
         }
+        if let Some(d) = stb {
+            let seed = mix(t.seed, trigger, epoch as u64) ^ 0x5EED;
+            if let Some(r) = &mut rs2 {
+                let k = target_size(keys.len(), d.ratio, d.ratio_max);
+                let mut idx = r.epoch(keys, k);
+                idx.sort_unstable();
+                chosen = (idx.iter().map(|&i| keys[i]).collect(), Vec::new());
+            } else if epoch == 0 || (d.period > 0 && epoch as u64 % d.period == 0) {
+                chosen = choose_set(d, model, t, store, keys, device, seed)?;
+                weights = chosen
+                    .0
+                    .iter()
+                    .copied()
+                    .zip(chosen.1.iter().copied())
+                    .collect();
+            }
+        }
+        order.clear();
+        order.extend_from_slice(&chosen.0);
         if t.shuffle {
             let mut rng = ChaCha8Rng::seed_from_u64(mix(t.seed, trigger, epoch as u64));
-            order.copy_from_slice(keys);
             order.shuffle(&mut rng);
         }
-        let mut take = &order[..epoch_samples as usize];
-        if out.samples_passed + take.len() as u64 > cap {
-            take = &take[..(cap - out.samples_passed) as usize];
+        let mut take = &order[..];
+        if bts.is_none() {
+            take = &take[..(epoch_samples as usize).min(take.len())];
+            if out.samples_passed + take.len() as u64 > cap {
+                take = &take[..(cap - out.samples_passed) as usize];
+            }
         }
         let mut loader =
             BatchLoader::start(store.clone(), take.to_vec(), t.batch_size, PREFETCH, device)?;
+        let mut accumulate =
+            bts.map(|d| Accumulator::new(d, t, mix(t.seed, trigger, epoch as u64)));
         let (mut loss_sum, mut batches) = (0.0, 0u64);
         let mut window = Window::default();
-        while let Some(batch) = loader.next_batch() {
-            let batch = batch?;
+        loop {
+            let batch = match (loader.next_batch(), &mut accumulate) {
+                (Some(batch), None) => batch?,
+                (Some(batch), Some(acc)) => match acc.push(model, batch?)? {
+                    Some(full) => full,
+                    None => continue,
+                },
+                // The kept part of the epoch's last batches.
+                (None, Some(acc)) => match acc.flush() {
+                    Some(rest) => rest,
+                    None => break,
+                },
+                (None, None) => break,
+            };
+            if out.samples_passed >= cap {
+                break 'epochs;
+            }
+            let w = match (&batch.w, stb) {
+                (Some(w), _) => Some(w.shallow_clone()),
+                (None, Some(_)) if !weights.is_empty() => {
+                    let w: Vec<f32> = batch.keys.iter().map(|k| weights[k]).collect();
+                    Some(Tensor::from_slice(&w).to_device(device))
+                }
+                _ => None,
+            };
             if t.schedule.step_every == StepEvery::Batch && !constant {
                 opt.schedule(&t.schedule, out.steps, total_sched);
             }
@@ -120,19 +187,51 @@ pub fn fit(
             } else {
                 model.forward_t(&batch.x, true)
             };
-            let loss = criterion::loss(t.criterion, t.label_smoothing, &logits, &batch.y, true);
-            if on_samples.is_some() {
-                // Outside autograd: one more loss kernel, nothing added to backward.
-                window.per_sample.push(tch::no_grad(|| {
-                    criterion::loss(t.criterion, t.label_smoothing, &logits, &batch.y, false)
-                }));
-                window.keys.extend_from_slice(&batch.keys);
-            }
-            window.add(&loss);
+            let (loss, per_sample) = match &w {
+                // Weighted SGD: Σ wᵢ lᵢ / Σ wᵢ, as Modyn's trainer does.
+                Some(w) => {
+                    let per =
+                        criterion::loss(t.criterion, t.label_smoothing, &logits, &batch.y, false);
+                    let loss = (&per * w).sum(Kind::Float) / w.sum(Kind::Float);
+                    let per = on_samples.is_some().then(|| per.detach());
+                    (loss, per)
+                }
+                None => {
+                    let loss =
+                        criterion::loss(t.criterion, t.label_smoothing, &logits, &batch.y, true);
+                    // Outside autograd: one more loss kernel, nothing added to backward.
+                    let per = on_samples.is_some().then(|| {
+                        tch::no_grad(|| {
+                            criterion::loss(
+                                t.criterion,
+                                t.label_smoothing,
+                                &logits,
+                                &batch.y,
+                                false,
+                            )
+                        })
+                    });
+                    (loss, per)
+                }
+            };
             let step = out.steps + 1;
             let record = t.record_loss_every.is_some_and(|every| step % every == 0);
-            if step % sync_every == 0 || record {
-                let (sum, n) = window.read(&mut on_samples);
+            let read = if sync_every == 1 {
+                // CPU: read every step, straight from the tensors (no window to fill).
+                if let (Some(report), Some(per)) = (&mut on_samples, &per_sample) {
+                    let values = Vec::<f32>::try_from(per).expect("per-sample losses are f32");
+                    report(&batch.keys, &values);
+                }
+                Some((loss.double_value(&[]), 1))
+            } else {
+                if let Some(per) = per_sample {
+                    window.per_sample.push(per);
+                    window.keys.extend_from_slice(&batch.keys);
+                }
+                window.add(&loss);
+                (step % sync_every == 0 || record).then(|| window.read(&mut on_samples))
+            };
+            if let Some((sum, n)) = read {
                 if !sum.is_finite() {
                     out.failure = Some(nan_failure(sum, epoch, step, n));
                     break 'epochs;
@@ -184,6 +283,91 @@ pub fn fit(
         tracing::debug!(trigger, epoch, loss = out.final_loss, "training epoch");
     }
     Ok(out)
+}
+
+/// Batch-then-sample: scores each loader batch, keeps `ratio` of it with its weights, and
+/// hands out a training batch once `batch_size` samples are kept (Modyn's
+/// `BatchAccumulator`); the epoch's last kept samples train as a smaller batch.
+struct Accumulator<'a> {
+    d: &'a Downsampling,
+    t: &'a TrainingSpec,
+    seed: u64,
+    scored: u64,
+    kept: Vec<Batch>,
+    len: usize,
+}
+
+impl<'a> Accumulator<'a> {
+    fn new(d: &'a Downsampling, t: &'a TrainingSpec, seed: u64) -> Self {
+        Self {
+            d,
+            t,
+            seed,
+            scored: 0,
+            kept: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, model: &dyn Model, b: Batch) -> anyhow::Result<Option<Batch>> {
+        let logits = tch::no_grad(|| model.forward_t(&b.x, false));
+        let s = downsample::scores(
+            self.d.method,
+            self.t.criterion,
+            self.t.label_smoothing,
+            &logits,
+            &b.y,
+        );
+        let s = Vec::<f32>::try_from(&s.to_device(Device::Cpu))?;
+        let labels = match self.d.method {
+            Method::Uncertainty { balance: true, .. } => {
+                Vec::<i64>::try_from(&b.y.to_device(Device::Cpu))?
+            }
+            _ => vec![0; b.keys.len()],
+        };
+        self.scored += 1;
+        let seed = self.seed ^ sluice_dataflows::route(self.scored);
+        let mut picked = choose(self.d, &b.keys, &labels, &s, seed);
+        picked.sort_unstable_by_key(|p| p.0);
+        let device = b.x.device();
+        let idx = Tensor::from_slice(&picked.iter().map(|p| p.0 as i64).collect::<Vec<_>>())
+            .to_device(device);
+        let w: Vec<f32> = picked.iter().map(|p| p.1).collect();
+        self.len += picked.len();
+        self.kept.push(Batch {
+            x: b.x.index_select(0, &idx),
+            y: b.y.index_select(0, &idx),
+            keys: picked.iter().map(|p| b.keys[p.0]).collect(),
+            w: Some(Tensor::from_slice(&w).to_device(device)),
+        });
+        Ok((self.len >= self.t.batch_size)
+            .then(|| self.flush())
+            .flatten())
+    }
+
+    /// The kept samples so far as one batch.
+    fn flush(&mut self) -> Option<Batch> {
+        if self.kept.is_empty() {
+            return None;
+        }
+        let parts = std::mem::take(&mut self.kept);
+        self.len = 0;
+        let cat = |f: fn(&Batch) -> &Tensor| {
+            Tensor::cat(
+                &parts
+                    .iter()
+                    .map(|b| f(b).shallow_clone())
+                    .collect::<Vec<_>>(),
+                0,
+            )
+        };
+        Some(Batch {
+            x: cat(|b| &b.x),
+            y: cat(|b| &b.y),
+            w: Some(cat(|b| b.w.as_ref().expect("kept parts are weighted"))),
+            keys: parts.iter().flat_map(|b| b.keys.iter().copied()).collect(),
+        })
+    }
 }
 
 /// Losses of the steps since they were last read back from the device.
@@ -383,5 +567,96 @@ mod tests {
             "loss is NaN at epoch 0, in steps 8..=9"
         );
         assert_eq!(nan_failure(sum, 1, 4, 1), "loss is NaN at epoch 1, step 4");
+    }
+
+    /// Trains 2 epochs of 100 samples in batches of 10 with `down`; returns the outcome and
+    /// the keys trained in each epoch (from the per-sample losses).
+    fn downsampled(down: Downsampling) -> (FitOutcome, Vec<Vec<Key>>) {
+        let store = Arc::new(SampleStore::new(2, 1));
+        let feats: Vec<[f32; 2]> = (0..100).map(|k| [k as f32 / 50.0 - 1.0, 0.5]).collect();
+        let rejected =
+            store.insert((0..100u64).map(|k| (k, (k % 3 == 0) as i64, &feats[k as usize][..])));
+        assert!(rejected.is_empty());
+        let keys: Vec<Key> = (0..100).collect();
+        let spec = ModelSpec {
+            num_classes: 2,
+            arch: Architecture::Mlp(MlpConfig { hidden: vec![4] }),
+        };
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = models::build(&spec, &vs.root(), 2).unwrap();
+        let t = TrainingSpec {
+            epochs_per_trigger: 2,
+            seed: 5,
+            downsampling: Some(down),
+            ..TrainingSpec::with_defaults(10, OptimizerSpec::sgd(0.1))
+        };
+        let mut trained: Vec<Key> = Vec::new();
+        let mut on = |k: &[Key], _: &[f32]| trained.extend_from_slice(k);
+        let out = fit(
+            &*model,
+            &vs,
+            &t,
+            &store,
+            &keys,
+            0,
+            Device::Cpu,
+            &mut |_, _| Ok(()),
+            None,
+            Some(&mut on),
+        )
+        .unwrap();
+        assert!(out.failure.is_none());
+        let half = trained.len() / 2;
+        let mut epochs = vec![trained[..half].to_vec(), trained[half..].to_vec()];
+        for e in &mut epochs {
+            e.sort_unstable();
+        }
+        (out, epochs)
+    }
+
+    fn down(method: Method, sample_then_batch: bool, period: u64) -> Downsampling {
+        Downsampling {
+            method,
+            ratio: 50,
+            ratio_max: 100,
+            sample_then_batch,
+            period,
+        }
+    }
+
+    #[test]
+    fn downsampling_trains_on_the_ratio_in_both_modes() {
+        // Sample-then-batch, chosen once (period 0): the same 50 samples both epochs, 5 steps each.
+        let (out, epochs) = downsampled(down(Method::Loss, true, 0));
+        assert_eq!((out.steps, out.samples_passed), (10, 100));
+        assert_eq!(epochs[0], epochs[1]);
+        let mut distinct = epochs[0].clone();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 50, "without replacement");
+        // Batch-then-sample: half of each batch of 10 kept, two kept halves per step.
+        let (out, epochs) = downsampled(down(Method::GradNorm, false, 1));
+        assert_eq!((out.steps, out.samples_passed), (10, 100));
+        assert!(epochs.iter().all(|e| e.len() == 50));
+        // Uncertainty per label keeps half of each label: 17 of the 34 ones, 33 of the 66 zeros.
+        let balanced = Method::Uncertainty {
+            metric: sluice_dataflows::downsampling::Uncertainty::Margin,
+            balance: true,
+        };
+        let (out, epochs) = downsampled(down(balanced, true, 1));
+        assert_eq!(out.samples_passed, 100);
+        let ones = epochs[0].iter().filter(|k| *k % 3 == 0).count();
+        assert_eq!((ones, epochs[0].len() - ones), (17, 33));
+        // RS2 without replacement: two disjoint halves, every sample once.
+        let (out, epochs) = downsampled(down(
+            Method::Rs2 {
+                with_replacement: false,
+            },
+            true,
+            1,
+        ));
+        assert_eq!(out.samples_passed, 100);
+        let mut all: Vec<Key> = epochs.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..100).collect::<Vec<Key>>());
     }
 }

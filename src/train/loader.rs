@@ -36,6 +36,8 @@ pub struct Batch {
     pub y: Tensor,
     /// Sample keys in batch order (for per-sample feedback).
     pub keys: Vec<Key>,
+    /// Per-sample weights `[n]` (downsampling), on the device.
+    pub w: Option<Tensor>,
 }
 
 /// Gathers the batches of one pass over `order` on its own thread.
@@ -119,7 +121,12 @@ impl BatchLoader {
         let y = upload(Tensor::from_slice(&c.y[*at..end]), self.device);
         let keys = c.keys[*at..end].to_vec();
         *at = end;
-        Some(Ok(Batch { x, y, keys }))
+        Some(Ok(Batch {
+            x,
+            y,
+            keys,
+            w: None,
+        }))
     }
 }
 

@@ -7,6 +7,7 @@
 //! | `loader.rs` | [`loader::BatchLoader`]: mini-batches from the sample store, prefetched |
 //! | `criterion.rs` | the loss functions |
 //! | `amp.rs` | dynamic loss scaling for mixed precision |
+//! | `downsample.rs` | scoring samples for downsampling (both modes) |
 //! | `optimizer.rs` | the configured optimizer, its parameter groups, the lr schedule |
 //! | `models/` | the model zoo ([`models::Mlp`]) |
 //! | `device.rs` | parsing `cpu` / `cuda:N` into a tch device |
@@ -15,6 +16,7 @@
 mod amp;
 mod criterion;
 mod device;
+mod downsample;
 pub mod fit;
 pub mod loader;
 pub mod models;

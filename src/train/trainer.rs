@@ -261,7 +261,18 @@ fn run(
             },
         };
         let parent = cur.id.clone();
-        let t = &ctx.training;
+        // The first `downsampling_from` triggers (selection.warmup_triggers) train on all.
+        let warmup;
+        let t =
+            if ctx.training.downsampling.is_some() && trigger.id < ctx.training.downsampling_from {
+                warmup = TrainingSpec {
+                    downsampling: None,
+                    ..ctx.training.clone()
+                };
+                &warmup
+            } else {
+                &ctx.training
+            };
         let events = &ctx.events;
         let mut feedback = ctx.feedback.as_ref().map(|tx| Feedback {
             tx,

@@ -1,0 +1,185 @@
+//! Downsampling in the trainer: scoring samples with the model being trained (Modyn's remote
+//! downsamplers' `inform_samples`), for the choice in `sluice_dataflows::downsampling`.
+//!
+//! Scores are computed in evaluation mode (batch norm uses its running statistics) without
+//! autograd, except GradNorm for criteria other than cross-entropy, which differentiates the
+//! per-sample losses with respect to the outputs.
+
+use std::sync::Arc;
+
+use sluice_dataflows::Key;
+use sluice_dataflows::downsampling::{Downsampling, Method, Uncertainty, choose};
+use tch::{Device, Kind, Tensor};
+
+use super::criterion;
+use super::loader::BatchLoader;
+use super::models::Model;
+use crate::config::{Criterion, TrainingSpec};
+use crate::store::SampleStore;
+
+/// One score per sample (`[n]`, f32) of `logits` `[n, classes]` against labels `y` for
+/// `method` (not RS2, which scores nothing).
+pub fn scores(
+    method: Method,
+    c: Criterion,
+    label_smoothing: f64,
+    logits: &Tensor,
+    y: &Tensor,
+) -> Tensor {
+    let logits = logits.detach().to_kind(Kind::Float);
+    match method {
+        Method::Loss => tch::no_grad(|| criterion::loss(c, label_smoothing, &logits, y, false)),
+        Method::GradNorm => {
+            let g = if c == Criterion::CrossEntropy && label_smoothing == 0.0 {
+                // Closed form of d loss / d logits: softmax − one-hot.
+                logits.softmax(1, Kind::Float) - y.one_hot(logits.size()[1]).to_kind(Kind::Float)
+            } else {
+                let l = logits.set_requires_grad(true);
+                let sum = criterion::loss(c, label_smoothing, &l, y, false).sum(Kind::Float);
+                Tensor::run_backward(&[sum], &[&l], false, false).remove(0)
+            };
+            tch::no_grad(|| g.norm_scalaropt_dim(2, [1i64].as_slice(), false))
+        }
+        Method::Uncertainty { metric, .. } => tch::no_grad(|| uncertainty(metric, &logits)),
+        Method::Rs2 { .. } => unreachable!("RS2 scores nothing"),
+    }
+}
+
+/// Modyn's uncertainty scores (lower = more uncertain).
+fn uncertainty(metric: Uncertainty, logits: &Tensor) -> Tensor {
+    let classes = logits.size()[1];
+    let probs = || {
+        if classes == 1 {
+            let p = logits.sigmoid();
+            Tensor::cat(&[1.0 - &p, p], 1)
+        } else {
+            logits.softmax(1, Kind::Float)
+        }
+    };
+    match metric {
+        Uncertainty::LeastConfidence if classes == 1 => logits.abs().squeeze_dim(1),
+        Uncertainty::LeastConfidence => logits.amax([1i64].as_slice(), false),
+        Uncertainty::Entropy => {
+            let p = probs();
+            ((&p + 1e-6).log() * &p).sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+        }
+        Uncertainty::Margin => {
+            let (top, _) = probs().topk(2, 1, true, true);
+            top.select(1, 0) - top.select(1, 1)
+        }
+    }
+}
+
+/// Sample-then-batch: scores `keys` with `model` (one pass in batches) and returns the chosen
+/// keys with their weights, in the order of `keys`.
+#[allow(clippy::too_many_arguments)]
+pub fn choose_set(
+    d: &Downsampling,
+    model: &dyn Model,
+    t: &TrainingSpec,
+    store: &Arc<SampleStore>,
+    keys: &[Key],
+    device: Device,
+    seed: u64,
+) -> anyhow::Result<(Vec<Key>, Vec<f32>)> {
+    let mut loader = BatchLoader::start(store.clone(), keys.to_vec(), t.batch_size, 4, device)?;
+    let (mut all, mut labels) = (Vec::with_capacity(keys.len()), Vec::new());
+    let balance = matches!(d.method, Method::Uncertainty { balance: true, .. });
+    while let Some(batch) = loader.next_batch() {
+        let batch = batch?;
+        let logits = tch::no_grad(|| model.forward_t(&batch.x, false));
+        let s = scores(d.method, t.criterion, t.label_smoothing, &logits, &batch.y);
+        all.extend(Vec::<f32>::try_from(&s.to_device(Device::Cpu))?);
+        if balance {
+            labels.extend(Vec::<i64>::try_from(&batch.y.to_device(Device::Cpu))?);
+        }
+    }
+    if !balance {
+        labels = vec![0; keys.len()];
+    }
+    let mut chosen = choose(d, keys, &labels, &all, seed);
+    // Train in the set's order (the epoch shuffles it); weights follow their samples.
+    chosen.sort_unstable_by_key(|c| c.0);
+    Ok(chosen.into_iter().map(|(i, w)| (keys[i], w)).unzip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(t: &Tensor, want: &[f64]) {
+        let got = Vec::<f64>::try_from(&t.to_kind(Kind::Double)).unwrap();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-5, "{got:?} != {want:?}");
+        }
+    }
+
+    #[test]
+    fn scores_follow_modyns_definitions() {
+        let logits = Tensor::from_slice(&[2.0f32, 0.0, -1.0, 1.0, 1.0, 1.0]).view([2, 3]);
+        let y = Tensor::from_slice(&[0i64, 2]);
+        let sm = |row: [f64; 3]| {
+            let z: f64 = row.iter().map(|v| v.exp()).sum();
+            row.map(|v| v.exp() / z)
+        };
+        let (p0, p1) = (sm([2.0, 0.0, -1.0]), sm([1.0, 1.0, 1.0]));
+        let ce = Criterion::CrossEntropy;
+        close(
+            &scores(Method::Loss, ce, 0.0, &logits, &y),
+            &[-p0[0].ln(), -p1[2].ln()],
+        );
+        // ‖softmax − one-hot‖₂, and the same through autograd for MSE's own gradient.
+        let norm = |p: [f64; 3], t: usize| {
+            p.iter()
+                .enumerate()
+                .map(|(i, v)| (v - if i == t { 1.0 } else { 0.0 }).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        };
+        close(
+            &scores(Method::GradNorm, ce, 0.0, &logits, &y),
+            &[norm(p0, 0), norm(p1, 2)],
+        );
+        // MSE per sample = mean over 3 outputs of (x − onehot)²: gradient 2(x − onehot)/3.
+        let mse = |x: [f64; 3], t: usize| {
+            x.iter()
+                .enumerate()
+                .map(|(i, v)| (2.0 * (v - if i == t { 1.0 } else { 0.0 }) / 3.0).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        };
+        close(
+            &scores(Method::GradNorm, Criterion::Mse, 0.0, &logits, &y),
+            &[mse([2.0, 0.0, -1.0], 0), mse([1.0, 1.0, 1.0], 2)],
+        );
+        let u = |metric| Method::Uncertainty {
+            metric,
+            balance: false,
+        };
+        close(
+            &scores(u(Uncertainty::LeastConfidence), ce, 0.0, &logits, &y),
+            &[2.0, 1.0],
+        );
+        let negent = |p: [f64; 3]| p.iter().map(|v| v * (v + 1e-6).ln()).sum::<f64>();
+        close(
+            &scores(u(Uncertainty::Entropy), ce, 0.0, &logits, &y),
+            &[negent(p0), negent(p1)],
+        );
+        close(
+            &scores(u(Uncertainty::Margin), ce, 0.0, &logits, &y),
+            &[p0[0] - p0[1], 0.0],
+        );
+        // One output (binary): |logit| for least confidence, sigmoid pair for the others.
+        let one = Tensor::from_slice(&[-3.0f32, 0.5]).view([2, 1]);
+        close(
+            &scores(u(Uncertainty::LeastConfidence), ce, 0.0, &one, &y),
+            &[3.0, 0.5],
+        );
+        let s = |x: f64| 1.0 / (1.0 + (-x).exp());
+        close(
+            &scores(u(Uncertainty::Margin), ce, 0.0, &one, &y),
+            &[(1.0 - 2.0 * s(-3.0)).abs(), (2.0 * s(0.5) - 1.0).abs()],
+        );
+    }
+}

@@ -6,7 +6,10 @@
 //! images, on CPU.
 //!
 //! Also (c): (b) with per-sample feedback (each sample's loss batched to another thread, as the
-//! trainer sends it to the dataflow); target: ≥ 95% of (b).
+//! trainer sends it to the dataflow); target: ≥ 95% of (b). And (d): loss downsampling to 50%,
+//! batch-then-sample and sample-then-batch, in training-set samples per second (a scoring
+//! forward pass over every sample, a training step over half of them): the ratio to (b) is what
+//! downsampling saves (> 1) or costs (< 1).
 //!
 //! `cargo bench --bench train_throughput [-- mlp|resnet18] [--device cuda:0] [--amp]` (both
 //! models by default, on CPU). Prints samples/s and the ratios; each is the median of `runs`
@@ -25,6 +28,7 @@ use sluice::config::{
 use sluice::store::SampleStore;
 use sluice::train::{fit, models};
 use sluice_dataflows::SampleScore;
+use sluice_dataflows::downsampling::{Downsampling, Method};
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -123,12 +127,14 @@ fn sluice_fit(
     store: &Arc<SampleStore>,
     keys: &[u64],
     feedback: bool,
+    downsampling: Option<Downsampling>,
 ) -> f64 {
     tch::manual_seed(1);
     let vs = nn::VarStore::new(setup.device);
     let model = models::build(&case.spec, &vs.root(), case.dim as i64).unwrap();
     let t = TrainingSpec {
         amp: setup.amp,
+        downsampling,
         ..training(case.batch_size)
     };
     let (tx, rx) = std::sync::mpsc::channel::<Vec<SampleScore>>();
@@ -160,12 +166,25 @@ fn sluice_fit(
     )
     .unwrap();
     setup.sync();
-    let rate = out.samples_passed as f64 / started.elapsed().as_secs_f64();
+    // Samples of the training set per second (with downsampling, more than trained).
+    let rate = keys.len() as f64 / started.elapsed().as_secs_f64();
     drop(tx);
     let scores = drain.join().unwrap();
     assert!(!feedback || scores + 4096 > out.samples_passed as usize);
     assert!(out.failure.is_none(), "{:?}", out.failure);
     rate
+}
+
+/// Loss downsampling to half of each batch (batch-then-sample) or of the set (sample-then-batch,
+/// re-chosen every epoch).
+fn half(sample_then_batch: bool) -> Downsampling {
+    Downsampling {
+        method: Method::Loss,
+        ratio: 50,
+        ratio_max: 100,
+        sample_then_batch,
+        period: 1,
+    }
 }
 
 fn main() {
@@ -251,20 +270,37 @@ fn main() {
         if gpu {
             // CUDA context, cuDNN's algorithm search, the caching allocators: not timed.
             local(case, fp32, &x, &y);
-            sluice_fit(case, setup, &store, &keys, true);
+            sluice_fit(case, setup, &store, &keys, true, None);
         }
         let (mut a, mut r, mut b, mut c) = (vec![], vec![], vec![], vec![]);
+        let (mut d, mut e) = (vec![], vec![]);
         let (mut la, mut m) = (vec![], vec![]);
         for _ in 0..case.runs {
             a.push(local(case, fp32, &x, &y));
             if gpu {
                 r.push(local(case, fp32, &xd, &yd));
             }
-            b.push(sluice_fit(case, fp32, &store, &keys, false));
-            c.push(sluice_fit(case, fp32, &store, &keys, true));
+            b.push(sluice_fit(case, fp32, &store, &keys, false, None));
+            c.push(sluice_fit(case, fp32, &store, &keys, true, None));
+            d.push(sluice_fit(
+                case,
+                fp32,
+                &store,
+                &keys,
+                false,
+                Some(half(false)),
+            ));
+            e.push(sluice_fit(
+                case,
+                fp32,
+                &store,
+                &keys,
+                false,
+                Some(half(true)),
+            ));
             if setup.amp {
                 la.push(local(case, setup, &x, &y));
-                m.push(sluice_fit(case, setup, &store, &keys, false));
+                m.push(sluice_fit(case, setup, &store, &keys, false, None));
             }
         }
         let median = |mut v: Vec<f64>| {
@@ -272,6 +308,7 @@ fn main() {
             v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
         };
         let (a, r, b, c) = (median(a), median(r), median(b), median(c));
+        let (d, e) = (median(d), median(e));
         let (la, m) = (median(la), median(m));
         println!(
             "  {:<9} batch {:>3}: local loading {:>9.0} samples/s, sluice {:>9.0} samples/s, ratio {:.3}; \
@@ -283,6 +320,16 @@ fn main() {
             b / a,
             c,
             c / b
+        );
+        println!(
+            "  {:<9} batch {:>3}: loss downsampling to 50%: batch-then-sample {:>9.0} set samples/s (x{:.2} of sluice), \
+             sample-then-batch {:>9.0} (x{:.2})",
+            case.name,
+            case.batch_size,
+            d,
+            d / b,
+            e,
+            e / b
         );
         if gpu {
             println!(

@@ -26,9 +26,9 @@ use sluice::config::{
     Architecture, MlpConfig, ModelSpec, OptimizerSpec, ResNetConfig, TrainingSpec,
 };
 use sluice::store::SampleStore;
-use sluice::train::{fit, models};
+use sluice::train::{ScoreCache, fit, models};
 use sluice_dataflows::SampleScore;
-use sluice_dataflows::downsampling::{Downsampling, Method};
+use sluice_dataflows::downsampling::{Downsampling, DownsamplingPlan, Method};
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -134,7 +134,7 @@ fn sluice_fit(
     let model = models::build(&case.spec, &vs.root(), case.dim as i64).unwrap();
     let t = TrainingSpec {
         amp: setup.amp,
-        downsampling,
+        downsampling: downsampling.map(|d| DownsamplingPlan::single(d, 0)),
         ..training(case.batch_size)
     };
     let (tx, rx) = std::sync::mpsc::channel::<Vec<SampleScore>>();
@@ -163,6 +163,7 @@ fn sluice_fit(
         &mut |_, _| Ok(()),
         None,
         feedback.then_some(&mut report as &mut dyn FnMut(&[u64], &[f32])),
+        None,
     )
     .unwrap();
     setup.sync();
@@ -175,6 +176,61 @@ fn sluice_fit(
     rate
 }
 
+/// (e): sample-then-batch loss downsampling to 50 %, re-chosen every epoch of 4, with every
+/// sample rescored at each choice (Modyn) or with scores kept (`rescore_after` = 4: only samples
+/// not trained for 4 epochs are rescored). Returns (training-set samples/s, samples scored by
+/// scoring passes, final loss, the last epoch's trained keys).
+fn rescoring(
+    case: &Case,
+    store: &Arc<SampleStore>,
+    keys: &[u64],
+    rescore_after: Option<u64>,
+) -> (f64, u64, f64, Vec<u64>) {
+    tch::manual_seed(1);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = models::build(&case.spec, &vs.root(), case.dim as i64).unwrap();
+    let epochs = 4;
+    let t = TrainingSpec {
+        epochs_per_trigger: epochs,
+        downsampling: Some(DownsamplingPlan::single(
+            Downsampling {
+                rescore_after,
+                ..half(true)
+            },
+            0,
+        )),
+        ..training(case.batch_size)
+    };
+    let mut cache = ScoreCache::default();
+    let mut trained = Vec::new();
+    let mut on = |k: &[u64], _: &[f32]| trained.extend_from_slice(k);
+    let started = Instant::now();
+    let out = fit(
+        &*model,
+        &vs,
+        &t,
+        store,
+        keys,
+        0,
+        Device::Cpu,
+        &mut |_, _| Ok(()),
+        None,
+        Some(&mut on),
+        Some(&mut cache),
+    )
+    .unwrap();
+    let rate = (keys.len() * epochs) as f64 / started.elapsed().as_secs_f64();
+    let per_epoch = trained.len() / epochs;
+    let mut last = trained.split_off(trained.len() - per_epoch);
+    last.sort_unstable();
+    let scored = if rescore_after.is_some() {
+        cache.scored
+    } else {
+        (keys.len() * epochs) as u64
+    };
+    (rate, scored, out.final_loss, last)
+}
+
 /// Loss downsampling to half of each batch (batch-then-sample) or of the set (sample-then-batch,
 /// re-chosen every epoch).
 fn half(sample_then_batch: bool) -> Downsampling {
@@ -184,6 +240,7 @@ fn half(sample_then_batch: bool) -> Downsampling {
         ratio_max: 100,
         sample_then_batch,
         period: 1,
+        rescore_after: None,
     }
 }
 
@@ -321,6 +378,32 @@ fn main() {
             c,
             c / b
         );
+        if !gpu && case.name == "mlp" {
+            let (full, inc) = (
+                rescoring(case, &store, &keys, None),
+                rescoring(case, &store, &keys, Some(4)),
+            );
+            let common = full
+                .3
+                .iter()
+                .filter(|k| inc.3.binary_search(k).is_ok())
+                .count();
+            println!(
+                "  {:<9} batch {:>3}: sample-then-batch loss 50%, 4 epochs: rescoring every choice {:>9.0} set samples/s \
+                 ({} scored, final loss {:.4}); rescore_after 4 {:>9.0} (x{:.2}; {} scored, final loss {:.4}); \
+                 last epochs' chosen sets share {:.1}%",
+                case.name,
+                case.batch_size,
+                full.0,
+                full.1,
+                full.2,
+                inc.0,
+                inc.0 / full.0,
+                inc.1,
+                inc.2,
+                100.0 * common as f64 / full.3.len().max(1) as f64
+            );
+        }
         println!(
             "  {:<9} batch {:>3}: loss downsampling to 50%: batch-then-sample {:>9.0} set samples/s (x{:.2} of sluice), \
              sample-then-batch {:>9.0} (x{:.2})",

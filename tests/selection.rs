@@ -127,6 +127,21 @@ fn downsampling_trains_on_the_configured_share_on_1_and_4_workers() {
              downsampling = { strategy = \"uncertainty\", score_metric = \"margin\", ratio = 20, sample_then_batch = true, period = 0 }\n",
             [300; 8],
         ),
+        // A schedule: batch-then-sample loss for 3 triggers, then RS2.
+        (
+            "schedule",
+            "\n[selection]\nstrategy = \"coreset\"\n\
+             downsampling = { thresholds = [3], schedule = [{ strategy = \"loss\", ratio = 50 }, \
+             { strategy = \"rs2\", ratio = 10, sample_then_batch = true }] }\n",
+            [750, 750, 750, 150, 150, 150, 150, 150],
+        ),
+        // Loss scores kept across epochs and triggers, rescored after 3 trainer epochs.
+        (
+            "kept",
+            "\n[selection]\nstrategy = \"coreset\"\ntail_triggers = 1\n\
+             downsampling = { strategy = \"loss\", ratio = 20, sample_then_batch = true, rescore_after = 3 }\n",
+            [300, 600, 600, 600, 600, 600, 600, 600],
+        ),
         // RS2: a fresh 10 % every epoch.
         (
             "rs2",
@@ -138,11 +153,11 @@ fn downsampling_trains_on_the_configured_share_on_1_and_4_workers() {
     for (name, selection, want) in cases {
         let one = run_with(dir.path(), name, selection, "1");
         let four = run_with(dir.path(), name, selection, "4");
-        assert_eq!(
-            sizes(&one),
-            [500; 8],
-            "{name}: selection is not downsampling"
-        );
+        // Selection is not downsampling: the training sets are the pool (two epochs' worth
+        // with tail_triggers = 1).
+        let mut pool = [if name == "kept" { 1000 } else { 500 }; 8];
+        pool[0] = 500;
+        assert_eq!(sizes(&one), pool, "{name}");
         assert_eq!(passed(&one), want, "{name}");
         assert_eq!(passed(&four), want, "{name}, 4 workers");
         for i in 0..one.len() {
@@ -211,6 +226,18 @@ fn bad_selection_configs_fail_validation_with_their_key_paths() {
         (
             "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"grad_norm\", ratio = 100 }\n",
             "selection.downsampling.ratio",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"loss\", ratio = 50, rescore_after = 2 }\n",
+            "selection.downsampling.rescore_after",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { thresholds = [2, 4], schedule = [{ strategy = \"loss\", ratio = 50 }] }\n",
+            "selection.downsampling.thresholds",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { thresholds = [2], schedule = [{ strategy = \"loss\", ratio = 50 }, { strategy = \"loss\", ratio = 30 }] }\n",
+            "selection.downsampling.schedule[1].ratio",
         ),
     ];
     for (i, (selection, key)) in cases.iter().enumerate() {

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use sluice_dataflows::downsampling::{Downsampling, target_size};
+use sluice_dataflows::downsampling::{DownsamplingPlan, target_size};
 use toml::{Table, Value};
 
 use super::error::{ConfigError, ConfigErrors};
@@ -126,7 +126,6 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
         (Some(mut t), Some(sel)) if sel.downsampling.is_some() => {
             check_downsampling(&t, sel.downsampling.as_ref().expect("checked"), errors);
             t.downsampling = sel.downsampling.clone();
-            t.downsampling_from = sel.sampler.warmup_triggers;
             Some(t)
         }
         (t, _) => t,
@@ -604,15 +603,23 @@ fn check_output(
 
 /// Batch-then-sample keeps `ratio` of each batch and accumulates the kept parts back to
 /// `batch_size`: the kept part must divide it (Modyn's rule).
-fn check_downsampling(t: &TrainingSpec, d: &Downsampling, errors: &mut Vec<ConfigError>) {
-    if d.sample_then_batch {
-        return;
-    }
-    let kept = target_size(t.batch_size, d.ratio, d.ratio_max);
-    if kept >= t.batch_size || t.batch_size % kept != 0 {
+fn check_downsampling(t: &TrainingSpec, plan: &DownsamplingPlan, errors: &mut Vec<ConfigError>) {
+    for (i, d) in plan.list.iter().enumerate() {
+        if d.sample_then_batch {
+            continue;
+        }
+        let kept = target_size(t.batch_size, d.ratio, d.ratio_max);
+        if kept < t.batch_size && t.batch_size.is_multiple_of(kept) {
+            continue;
+        }
+        let key = if plan.thresholds.is_empty() {
+            "selection.downsampling.ratio".to_string()
+        } else {
+            format!("selection.downsampling.schedule[{i}].ratio")
+        };
         err(
             errors,
-            "selection.downsampling.ratio",
+            key,
             format!(
                 "batch-then-sample keeps {kept} of each batch of {} (training.batch_size): that must be smaller than it and divide it",
                 t.batch_size
@@ -782,7 +789,6 @@ fn check_training(
         per_sample_feedback: t.per_sample_feedback.unwrap_or(false),
         // From `[selection.downsampling]`, once both are parsed.
         downsampling: None,
-        downsampling_from: 0,
         device,
         batch_size: batch_size? as usize,
         epochs_per_trigger: epochs? as usize,

@@ -2,7 +2,7 @@
 //! sampling of each training set (limit, presampling), each error with its key path.
 
 use serde::Deserialize;
-use sluice_dataflows::downsampling::{Downsampling, Method, Uncertainty};
+use sluice_dataflows::downsampling::{Downsampling, DownsamplingPlan, Method, Uncertainty};
 use sluice_dataflows::selection::{LimitReset, Presample, Presampling, SetSampler};
 use toml::Value;
 
@@ -17,7 +17,7 @@ pub struct SelectionSpec {
     /// The global step on the candidates.
     pub sampler: SetSampler,
     /// `coreset`: the trainer's downsampling of each training set (after `warmup_triggers`).
-    pub downsampling: Option<Downsampling>,
+    pub downsampling: Option<DownsamplingPlan>,
 }
 
 impl Default for SelectionSpec {
@@ -125,6 +125,8 @@ struct DownsamplingLow {
     #[serde(default)]
     period: Option<i64>,
     #[serde(default)]
+    rescore_after: Option<i64>,
+    #[serde(default)]
     score_metric: Option<MetricLow>,
     #[serde(default)]
     balance: Option<bool>,
@@ -147,8 +149,9 @@ struct SelectionLow {
     budget: Option<i64>,
     #[serde(default)]
     presampling: Option<PresamplingLow>,
+    /// One downsampler, or `schedule` + `thresholds` (parsed by [`plan`]).
     #[serde(default)]
-    downsampling: Option<DownsamplingLow>,
+    downsampling: Option<Value>,
     #[serde(default)]
     warmup_triggers: Option<i64>,
     #[serde(default)]
@@ -324,7 +327,7 @@ pub fn selection(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<
         );
     }
     let downsampling = match s.downsampling {
-        Some(d) if strategy == Strategy::Coreset => downsampling(d, errors),
+        Some(d) if strategy == Strategy::Coreset => plan(d, sampler.warmup_triggers, errors),
         _ => None,
     };
     if errors.len() > before {
@@ -337,8 +340,73 @@ pub fn selection(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<
     })
 }
 
-fn downsampling(d: DownsamplingLow, errors: &mut Vec<ConfigError>) -> Option<Downsampling> {
-    let key = |k: &str| format!("selection.downsampling.{k}");
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleLow {
+    schedule: Vec<Value>,
+    thresholds: Vec<i64>,
+}
+
+/// `downsampling`: one downsampler, or `{ schedule = [..], thresholds = [..] }` (Modyn's
+/// `downsampling_list` / `downsampling_thresholds`).
+fn plan(value: Value, from: u64, errors: &mut Vec<ConfigError>) -> Option<DownsamplingPlan> {
+    let multi = value.as_table().is_some_and(|t| t.contains_key("schedule"));
+    if !multi {
+        let d = section(value, "selection.downsampling", errors)?;
+        return Some(DownsamplingPlan::single(
+            downsampling(d, "selection.downsampling", errors)?,
+            from,
+        ));
+    }
+    let m: ScheduleLow = section(value, "selection.downsampling", errors)?;
+    let before = errors.len();
+    if m.schedule.len() != m.thresholds.len() + 1 {
+        err(
+            errors,
+            "selection.downsampling.thresholds",
+            format!(
+                "{} downsamplers need {} thresholds (one per switch), not {}",
+                m.schedule.len(),
+                m.schedule.len().saturating_sub(1),
+                m.thresholds.len()
+            ),
+        );
+    }
+    if m.thresholds.first().is_some_and(|&t| t <= 0)
+        || m.thresholds.windows(2).any(|w| w[0] >= w[1])
+    {
+        err(
+            errors,
+            "selection.downsampling.thresholds",
+            "expected increasing integers > 0 (triggers after warmup_triggers)",
+        );
+    }
+    let list: Vec<Option<Downsampling>> = m
+        .schedule
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let key = format!("selection.downsampling.schedule[{i}]");
+            let d = section(v, &key, errors)?;
+            downsampling(d, &key, errors)
+        })
+        .collect();
+    if errors.len() > before {
+        return None;
+    }
+    Some(DownsamplingPlan {
+        from,
+        list: list.into_iter().collect::<Option<_>>()?,
+        thresholds: m.thresholds.into_iter().map(|t| t as u64).collect(),
+    })
+}
+
+fn downsampling(
+    d: DownsamplingLow,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Downsampling> {
+    let key = |k: &str| format!("{at}.{k}");
     let ratio_max = d.ratio_max.unwrap_or(100);
     if ratio_max <= 0 {
         err(errors, key("ratio_max"), "expected an integer > 0");
@@ -378,6 +446,22 @@ fn downsampling(d: DownsamplingLow, errors: &mut Vec<ConfigError>) -> Option<Dow
             1
         }
         None => 1,
+    };
+    let rescore_after = match d.rescore_after {
+        None => None,
+        Some(_) if !sample_then_batch || d.strategy == DownLow::Rs2 => {
+            err(
+                errors,
+                key("rescore_after"),
+                "only used with sample_then_batch = true and a scoring strategy (not rs2)",
+            );
+            None
+        }
+        Some(r) if r > 0 => Some(r as u64),
+        Some(_) => {
+            err(errors, key("rescore_after"), "expected an integer > 0");
+            None
+        }
     };
     let only = |set: bool, k: &str, who: &str, errors: &mut Vec<ConfigError>| {
         if set {
@@ -449,6 +533,7 @@ fn downsampling(d: DownsamplingLow, errors: &mut Vec<ConfigError>) -> Option<Dow
         ratio_max: ratio_max.max(1) as u64,
         sample_then_batch,
         period,
+        rescore_after,
     })
 }
 

@@ -192,7 +192,6 @@ impl TrainingSpec {
             amp: false,
             per_sample_feedback: false,
             downsampling: None,
-            downsampling_from: 0,
         }
     }
 }
@@ -282,11 +281,9 @@ pub struct TrainingSpec {
     pub amp: bool,
     /// Per-sample losses flow back into the dataflow.
     pub per_sample_feedback: bool,
-    /// Downsampling of each training set (`[selection.downsampling]`), from trigger
-    /// `downsampling_from` on (the triggers before are `selection.warmup_triggers`).
-    pub downsampling: Option<sluice_dataflows::downsampling::Downsampling>,
-    /// See `downsampling`.
-    pub downsampling_from: u64,
+    /// Downsampling of each training set (`[selection.downsampling]` after
+    /// `selection.warmup_triggers`), applied by the trainer.
+    pub downsampling: Option<sluice_dataflows::downsampling::DownsamplingPlan>,
 }
 
 pub use super::triggers::{BatchedSpec, TriggerSpec};

@@ -111,6 +111,20 @@ impl SampleStore {
     ) -> Result<(), StoreError> {
         x.reserve(keys.len() * self.dim);
         y.reserve(keys.len());
+        self.each(keys, |shard, slot| {
+            x.extend_from_slice(&shard.features[slot * self.dim..(slot + 1) * self.dim]);
+            y.push(shard.labels[slot]);
+        })
+    }
+
+    /// Appends the labels of `keys`, in order, to `y`.
+    pub fn labels(&self, keys: &[Key], y: &mut Vec<i64>) -> Result<(), StoreError> {
+        y.reserve(keys.len());
+        self.each(keys, |shard, slot| y.push(shard.labels[slot]))
+    }
+
+    /// Calls `f` with each key's shard and slot, in order, under one read lock per shard.
+    fn each(&self, keys: &[Key], mut f: impl FnMut(&Shard, usize)) -> Result<(), StoreError> {
         let guards: Vec<_> = self
             .shards
             .iter()
@@ -119,8 +133,7 @@ impl SampleStore {
         for &key in keys {
             let shard = &guards[self.shard_of(key)];
             let slot = *shard.index.get(&key).ok_or(StoreError::MissingKey(key))? as usize;
-            x.extend_from_slice(&shard.features[slot * self.dim..(slot + 1) * self.dim]);
-            y.push(shard.labels[slot]);
+            f(shard, slot);
         }
         Ok(())
     }

@@ -97,7 +97,7 @@ mod tests {
         assert!(s.unscale(&vs));
         assert!(w.grad().allclose(&x, 1e-6, 0.0, false), "{}", w.grad());
         for _ in 1..GROWTH_INTERVAL {
-            w.grad().zero_();
+            let _ = w.grad().zero_();
             s.backward(&(&w * &x).sum(Kind::Float));
             assert!(s.unscale(&vs));
         }

@@ -5,6 +5,7 @@
 //! autograd, except GradNorm for criteria other than cross-entropy, which differentiates the
 //! per-sample losses with respect to the outputs.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sluice_dataflows::Key;
@@ -70,8 +71,71 @@ fn uncertainty(metric: Uncertainty, logits: &Tensor) -> Tensor {
     }
 }
 
-/// Sample-then-batch: scores `keys` with `model` (one pass in batches) and returns the chosen
-/// keys with their weights, in the order of `keys`.
+/// Scores kept across epochs and triggers (`rescore_after`): a sample's latest score and the
+/// trainer epoch it was computed in, from a scoring pass or from the forward pass that trained
+/// it. A choice reuses scores younger than `rescore_after` epochs and scores only the rest:
+/// scores are kept incrementally instead of recomputed over the whole set every period.
+#[derive(Debug, Default)]
+pub struct ScoreCache {
+    scores: HashMap<Key, (f32, u64)>,
+    /// Epochs trained so far (over all triggers): the age unit.
+    epoch: u64,
+    /// Samples scored by a scoring pass so far (not counting scores from training).
+    pub scored: u64,
+}
+
+impl ScoreCache {
+    /// Counts one more trained epoch.
+    pub fn next_epoch(&mut self) {
+        self.epoch += 1;
+    }
+
+    /// Records scores computed now (from training).
+    pub fn record(&mut self, keys: &[Key], scores: &[f32]) {
+        let now = self.epoch;
+        self.scores
+            .extend(keys.iter().zip(scores).map(|(&k, &s)| (k, (s, now))));
+    }
+
+    /// Samples held (each ~32 bytes with the map's overhead).
+    pub fn len(&self) -> usize {
+        self.scores.len()
+    }
+
+    /// Whether no score is held.
+    pub fn is_empty(&self) -> bool {
+        self.scores.is_empty()
+    }
+}
+
+/// Scores `keys` with `model` in one pass in batches (evaluation mode); also their labels when
+/// `labels`.
+fn score_pass(
+    d: &Downsampling,
+    model: &dyn Model,
+    t: &TrainingSpec,
+    store: &Arc<SampleStore>,
+    keys: &[Key],
+    device: Device,
+    labels: bool,
+) -> anyhow::Result<(Vec<f32>, Vec<i64>)> {
+    let mut loader = BatchLoader::start(store.clone(), keys.to_vec(), t.batch_size, 4, device)?;
+    let (mut all, mut ys) = (Vec::with_capacity(keys.len()), Vec::new());
+    while let Some(batch) = loader.next_batch() {
+        let batch = batch?;
+        let logits = tch::no_grad(|| model.forward_t(&batch.x, false));
+        let s = scores(d.method, t.criterion, t.label_smoothing, &logits, &batch.y);
+        all.extend(Vec::<f32>::try_from(&s.to_device(Device::Cpu))?);
+        if labels {
+            ys.extend(Vec::<i64>::try_from(&batch.y.to_device(Device::Cpu))?);
+        }
+    }
+    Ok((all, ys))
+}
+
+/// Sample-then-batch: scores `keys` with `model` and returns the chosen keys with their
+/// weights, in the order of `keys`. With a `cache` (`rescore_after`), scores younger than
+/// `rescore_after` epochs are reused and only the others computed.
 #[allow(clippy::too_many_arguments)]
 pub fn choose_set(
     d: &Downsampling,
@@ -81,22 +145,37 @@ pub fn choose_set(
     keys: &[Key],
     device: Device,
     seed: u64,
+    cache: Option<&mut ScoreCache>,
 ) -> anyhow::Result<(Vec<Key>, Vec<f32>)> {
-    let mut loader = BatchLoader::start(store.clone(), keys.to_vec(), t.batch_size, 4, device)?;
-    let (mut all, mut labels) = (Vec::with_capacity(keys.len()), Vec::new());
     let balance = matches!(d.method, Method::Uncertainty { balance: true, .. });
-    while let Some(batch) = loader.next_batch() {
-        let batch = batch?;
-        let logits = tch::no_grad(|| model.forward_t(&batch.x, false));
-        let s = scores(d.method, t.criterion, t.label_smoothing, &logits, &batch.y);
-        all.extend(Vec::<f32>::try_from(&s.to_device(Device::Cpu))?);
-        if balance {
-            labels.extend(Vec::<i64>::try_from(&batch.y.to_device(Device::Cpu))?);
+    let (all, labels) = match (cache, d.rescore_after) {
+        (Some(cache), Some(after)) => {
+            let now = cache.epoch;
+            // Scores too old for any later choice go.
+            cache.scores.retain(|_, (_, at)| now - *at < after);
+            let stale: Vec<Key> = keys
+                .iter()
+                .copied()
+                .filter(|k| !cache.scores.contains_key(k))
+                .collect();
+            let (fresh, _) = score_pass(d, model, t, store, &stale, device, false)?;
+            cache.scored += stale.len() as u64;
+            cache.record(&stale, &fresh);
+            let all: Vec<f32> = keys.iter().map(|k| cache.scores[k].0).collect();
+            let labels = if balance {
+                let mut y = Vec::with_capacity(keys.len());
+                store.labels(keys, &mut y)?;
+                y
+            } else {
+                vec![0; keys.len()]
+            };
+            (all, labels)
         }
-    }
-    if !balance {
-        labels = vec![0; keys.len()];
-    }
+        _ => {
+            let (all, y) = score_pass(d, model, t, store, keys, device, balance)?;
+            (all, if balance { y } else { vec![0; keys.len()] })
+        }
+    };
     let mut chosen = choose(d, keys, &labels, &all, seed);
     // Train in the set's order (the epoch shuffles it); weights follow their samples.
     chosen.sort_unstable_by_key(|c| c.0);

@@ -14,12 +14,14 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use sluice_dataflows::Key;
+#[cfg(test)]
+use sluice_dataflows::downsampling::DownsamplingPlan;
 use sluice_dataflows::downsampling::{Downsampling, Method, Rs2, choose, target_size};
 use tch::{Device, Kind, Tensor, nn};
 
 use super::amp::LossScaler;
 use super::criterion;
-use super::downsample::{self, choose_set};
+use super::downsample::{self, ScoreCache, choose_set};
 use super::loader::{Batch, BatchLoader};
 use super::models::Model;
 use super::optimizer;
@@ -71,9 +73,10 @@ pub fn fit(
     on_loss: &mut dyn FnMut(u64, f64) -> anyhow::Result<()>,
     checkpoint: Option<&Path>,
     mut on_samples: Option<OnSampleLosses<'_>>,
+    mut cache: Option<&mut ScoreCache>,
 ) -> anyhow::Result<FitOutcome> {
     let mut opt = optimizer::build(&t.optimizer, vs)?;
-    let down = t.downsampling.as_ref();
+    let down = t.downsampling.as_ref().and_then(|plan| plan.at(trigger));
     let stb = down.filter(|d| d.sample_then_batch);
     let bts = down.filter(|d| !d.sample_then_batch);
     // Samples an epoch trains on: sample-then-batch trains on ratio of the set, and so does
@@ -124,8 +127,8 @@ pub fn fit(
                 let mut idx = r.epoch(keys, k);
                 idx.sort_unstable();
                 chosen = (idx.iter().map(|&i| keys[i]).collect(), Vec::new());
-            } else if epoch == 0 || (d.period > 0 && epoch as u64 % d.period == 0) {
-                chosen = choose_set(d, model, t, store, keys, device, seed)?;
+            } else if epoch == 0 || (d.period > 0 && (epoch as u64).is_multiple_of(d.period)) {
+                chosen = choose_set(d, model, t, store, keys, device, seed, cache.as_deref_mut())?;
                 weights = chosen
                     .0
                     .iter()
@@ -153,6 +156,12 @@ pub fn fit(
             bts.map(|d| Accumulator::new(d, t, mix(t.seed, trigger, epoch as u64)));
         let (mut loss_sum, mut batches) = (0.0, 0u64);
         let mut window = Window::default();
+        // `rescore_after`: the scores of the samples this epoch trains, from their training
+        // forward pass, kept on the device until the epoch ends.
+        let keep_scores = stb
+            .filter(|d| d.rescore_after.is_some() && d.method.needs_forward())
+            .filter(|_| cache.is_some());
+        let mut trained_scores: (Vec<Tensor>, Vec<Key>) = (Vec::new(), Vec::new());
         loop {
             let batch = match (loader.next_batch(), &mut accumulate) {
                 (Some(batch), None) => batch?,
@@ -214,6 +223,16 @@ pub fn fit(
                     (loss, per)
                 }
             };
+            if let Some(d) = keep_scores {
+                trained_scores.0.push(downsample::scores(
+                    d.method,
+                    t.criterion,
+                    t.label_smoothing,
+                    &logits,
+                    &batch.y,
+                ));
+                trained_scores.1.extend_from_slice(&batch.keys);
+            }
             let step = out.steps + 1;
             let record = t.record_loss_every.is_some_and(|every| step % every == 0);
             let read = if sync_every == 1 {
@@ -279,6 +298,13 @@ pub fn fit(
         }
         loss_sum += sum;
         batches += n;
+        if let Some(c) = cache.as_deref_mut() {
+            if !trained_scores.0.is_empty() {
+                let s = Tensor::cat(&trained_scores.0, 0).to_device(Device::Cpu);
+                c.record(&trained_scores.1, &Vec::<f32>::try_from(&s)?);
+            }
+            c.next_epoch();
+        }
         out.final_loss = loss_sum / batches.max(1) as f64;
         tracing::debug!(trigger, epoch, loss = out.final_loss, "training epoch");
     }
@@ -489,6 +515,7 @@ mod tests {
             },
             Some(&ck),
             Some(&mut on_samples),
+            None,
         )
         .unwrap();
         assert_eq!((out.steps, out.samples_passed), (8, 200));
@@ -523,6 +550,7 @@ mod tests {
             &mut |_, _| Ok(()),
             None,
             None,
+            None,
         )
         .unwrap();
         assert_eq!((out.steps, out.samples_passed), (3, 70));
@@ -544,7 +572,6 @@ mod tests {
             w.keys.extend([10 * step as Key, 10 * step as Key + 1]);
         }
         assert_eq!(w.read(&mut on), (2.0 + 3.0 + 0.5, 3));
-        drop(on);
         assert_eq!(
             got,
             [
@@ -571,7 +598,10 @@ mod tests {
 
     /// Trains 2 epochs of 100 samples in batches of 10 with `down`; returns the outcome and
     /// the keys trained in each epoch (from the per-sample losses).
-    fn downsampled(down: Downsampling) -> (FitOutcome, Vec<Vec<Key>>) {
+    fn downsampled(
+        down: Downsampling,
+        cache: Option<&mut ScoreCache>,
+    ) -> (FitOutcome, Vec<Vec<Key>>) {
         let store = Arc::new(SampleStore::new(2, 1));
         let feats: Vec<[f32; 2]> = (0..100).map(|k| [k as f32 / 50.0 - 1.0, 0.5]).collect();
         let rejected =
@@ -587,7 +617,7 @@ mod tests {
         let t = TrainingSpec {
             epochs_per_trigger: 2,
             seed: 5,
-            downsampling: Some(down),
+            downsampling: Some(DownsamplingPlan::single(down, 0)),
             ..TrainingSpec::with_defaults(10, OptimizerSpec::sgd(0.1))
         };
         let mut trained: Vec<Key> = Vec::new();
@@ -603,6 +633,7 @@ mod tests {
             &mut |_, _| Ok(()),
             None,
             Some(&mut on),
+            cache,
         )
         .unwrap();
         assert!(out.failure.is_none());
@@ -621,20 +652,21 @@ mod tests {
             ratio_max: 100,
             sample_then_batch,
             period,
+            rescore_after: None,
         }
     }
 
     #[test]
     fn downsampling_trains_on_the_ratio_in_both_modes() {
         // Sample-then-batch, chosen once (period 0): the same 50 samples both epochs, 5 steps each.
-        let (out, epochs) = downsampled(down(Method::Loss, true, 0));
+        let (out, epochs) = downsampled(down(Method::Loss, true, 0), None);
         assert_eq!((out.steps, out.samples_passed), (10, 100));
         assert_eq!(epochs[0], epochs[1]);
         let mut distinct = epochs[0].clone();
         distinct.dedup();
         assert_eq!(distinct.len(), 50, "without replacement");
         // Batch-then-sample: half of each batch of 10 kept, two kept halves per step.
-        let (out, epochs) = downsampled(down(Method::GradNorm, false, 1));
+        let (out, epochs) = downsampled(down(Method::GradNorm, false, 1), None);
         assert_eq!((out.steps, out.samples_passed), (10, 100));
         assert!(epochs.iter().all(|e| e.len() == 50));
         // Uncertainty per label keeps half of each label: 17 of the 34 ones, 33 of the 66 zeros.
@@ -642,21 +674,49 @@ mod tests {
             metric: sluice_dataflows::downsampling::Uncertainty::Margin,
             balance: true,
         };
-        let (out, epochs) = downsampled(down(balanced, true, 1));
+        let (out, epochs) = downsampled(down(balanced, true, 1), None);
         assert_eq!(out.samples_passed, 100);
         let ones = epochs[0].iter().filter(|k| *k % 3 == 0).count();
         assert_eq!((ones, epochs[0].len() - ones), (17, 33));
         // RS2 without replacement: two disjoint halves, every sample once.
-        let (out, epochs) = downsampled(down(
-            Method::Rs2 {
-                with_replacement: false,
-            },
-            true,
-            1,
-        ));
+        let (out, epochs) = downsampled(
+            down(
+                Method::Rs2 {
+                    with_replacement: false,
+                },
+                true,
+                1,
+            ),
+            None,
+        );
         assert_eq!(out.samples_passed, 100);
         let mut all: Vec<Key> = epochs.concat();
         all.sort_unstable();
         assert_eq!(all, (0..100).collect::<Vec<Key>>());
+    }
+
+    #[test]
+    fn kept_scores_are_reused_until_rescore_after_epochs_old() {
+        // 2 epochs, half chosen every epoch. Full rescoring would score 200 samples.
+        let with = |after| Downsampling {
+            rescore_after: Some(after),
+            ..down(Method::Loss, true, 1)
+        };
+        // rescore_after 1: every choice rescores all (scores from the last epoch are 1 old).
+        let mut c = ScoreCache::default();
+        let (out, _) = downsampled(with(1), Some(&mut c));
+        assert_eq!((c.scored, out.samples_passed), (200, 100));
+        // rescore_after 2: the second choice reuses every score (the chosen half's from
+        // training, the rest from the first pass).
+        let mut c = ScoreCache::default();
+        let (_, first) = downsampled(with(2), Some(&mut c));
+        assert_eq!(c.scored, 100);
+        // A later trigger on the same samples with the same cache. Its first choice: the 50
+        // trained in the last epoch are 1 epoch old, the other 50 were scored 2 epochs ago
+        // (rescored). Its second: what was not trained since the epoch before is rescored.
+        let (_, second) = downsampled(with(2), Some(&mut c));
+        let untouched = first[1].iter().filter(|k| !second[0].contains(k)).count() as u64;
+        assert_eq!(c.scored, 150 + untouched);
+        assert_eq!(c.len(), 100);
     }
 }

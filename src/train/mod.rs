@@ -25,6 +25,7 @@ mod probe;
 mod trainer;
 
 pub use device::parse_device;
+pub use downsample::ScoreCache;
 pub use fit::{FitOutcome, OnSampleLosses, fit};
 pub use probe::ModelRunner;
 pub use trainer::{Trainer, TrainerContext, TrainerReport, TriggerDone, TriggerOutcome, digest};

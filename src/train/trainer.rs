@@ -25,6 +25,7 @@ use tch::Device;
 use tch::nn;
 
 use super::device::parse_device;
+use super::downsample::ScoreCache;
 use super::fit::fit;
 use super::models::{self, Model};
 use crate::config::{ModelSpec, TrainingSpec};
@@ -222,6 +223,8 @@ fn run(
         tch::Cuda::cudnn_set_benchmark(true);
     }
     let mut report = TrainerReport::default();
+    // Downsampling scores kept across triggers (`rescore_after`).
+    let mut score_cache = ScoreCache::default();
     let mut current: Option<Current> = match (&ctx.initial_model, &ctx.training.initial_model) {
         (Some(id), _) if ctx.training.use_previous_model => {
             Some(load(&ctx, device, Weights::Stored(id.clone()))?)
@@ -261,18 +264,7 @@ fn run(
             },
         };
         let parent = cur.id.clone();
-        // The first `downsampling_from` triggers (selection.warmup_triggers) train on all.
-        let warmup;
-        let t =
-            if ctx.training.downsampling.is_some() && trigger.id < ctx.training.downsampling_from {
-                warmup = TrainingSpec {
-                    downsampling: None,
-                    ..ctx.training.clone()
-                };
-                &warmup
-            } else {
-                &ctx.training
-            };
+        let t = &ctx.training;
         let events = &ctx.events;
         let mut feedback = ctx.feedback.as_ref().map(|tx| Feedback {
             tx,
@@ -316,6 +308,7 @@ fn run(
             ctx.feedback
                 .is_some()
                 .then_some(&mut add as &mut dyn FnMut(&[u64], &[f32])),
+            Some(&mut score_cache),
         )?;
         if let Some(f) = &mut feedback {
             f.flush();

@@ -9,4 +9,7 @@ mod scores;
 mod select;
 
 pub use scores::{KeepScores, Score, ScoreBoard, record};
-pub use select::{Downsampling, Method, Rs2, Uncertainty, choose, importance, lowest, target_size};
+pub use select::{
+    Downsampling, DownsamplingPlan, Method, Rs2, Uncertainty, choose, importance, lowest,
+    target_size,
+};

@@ -24,6 +24,41 @@ pub struct Downsampling {
     pub sample_then_batch: bool,
     /// Sample-then-batch: choose again every `period` epochs (0: once per trigger).
     pub period: u64,
+    /// Sample-then-batch: reuse a sample's score until it is this many trainer epochs old
+    /// (scores also come from the forward passes that train); `None` rescores every sample at
+    /// every choice, as Modyn does.
+    pub rescore_after: Option<u64>,
+}
+
+/// Which downsampler each trigger uses: none during the first `from` triggers
+/// (`warmup_triggers`), then `list[i]` once `i` of the `thresholds` (counted in triggers after the
+/// warm-up) are reached, as Modyn's `DownsamplingScheduler` switches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DownsamplingPlan {
+    /// Triggers before this one train on their whole set.
+    pub from: u64,
+    /// The downsamplers in order; one more than `thresholds`.
+    pub list: Vec<Downsampling>,
+    /// Increasing: `list[i + 1]` takes over at trigger `from + thresholds[i]`.
+    pub thresholds: Vec<u64>,
+}
+
+impl DownsamplingPlan {
+    /// One downsampler for every trigger after `from`.
+    pub fn single(d: Downsampling, from: u64) -> Self {
+        Self {
+            from,
+            list: vec![d],
+            thresholds: Vec::new(),
+        }
+    }
+
+    /// The downsampler of `trigger`, if any.
+    pub fn at(&self, trigger: u64) -> Option<&Downsampling> {
+        let after = trigger.checked_sub(self.from)?;
+        let i = self.thresholds.iter().filter(|&&t| after >= t).count();
+        self.list.get(i)
+    }
 }
 
 /// Downsampling methods.
@@ -231,7 +266,7 @@ impl Rs2 {
     /// shuffle until fewer than `k` remain, then shuffle again (Modyn's `_epoch_step_no_r`).
     pub fn epoch(&mut self, keys: &[Key], k: usize) -> Vec<usize> {
         let k = k.min(keys.len());
-        let subsets = if k == 0 { 0 } else { keys.len() / k };
+        let subsets = keys.len().checked_div(k).unwrap_or(0);
         if subsets == 0 {
             return Vec::new();
         }
@@ -251,6 +286,44 @@ impl Rs2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plan_switches_after_warmup_at_its_thresholds() {
+        let d = |ratio| Downsampling {
+            method: Method::Loss,
+            ratio,
+            ratio_max: 100,
+            sample_then_batch: true,
+            period: 1,
+            rescore_after: None,
+        };
+        let plan = DownsamplingPlan {
+            from: 2,
+            list: vec![d(10), d(20), d(30)],
+            thresholds: vec![3, 5],
+        };
+        let ratios: Vec<Option<u64>> = (0..10).map(|t| plan.at(t).map(|d| d.ratio)).collect();
+        // Triggers 0, 1: warm-up; 2..=4: the first (after < 3); 5, 6: the second; then the third.
+        assert_eq!(
+            ratios,
+            [
+                None,
+                None,
+                Some(10),
+                Some(10),
+                Some(10),
+                Some(20),
+                Some(20),
+                Some(30),
+                Some(30),
+                Some(30)
+            ]
+        );
+        assert_eq!(
+            DownsamplingPlan::single(d(50), 0).at(0).map(|d| d.ratio),
+            Some(50)
+        );
+    }
 
     #[test]
     fn target_sizes_round_down_but_keep_one() {
@@ -341,6 +414,7 @@ mod tests {
             ratio_max: 100,
             sample_then_batch: true,
             period: 1,
+            rescore_after: None,
         }
     }
 

@@ -142,6 +142,21 @@ fn downsampling_trains_on_the_configured_share_on_1_and_4_workers() {
              downsampling = { strategy = \"loss\", ratio = 20, sample_then_batch = true, rescore_after = 3 }\n",
             [300, 600, 600, 600, 600, 600, 600, 600],
         ),
+        // Submodular (graph cut, lazy greedy) over the set's last-layer gradients: 100 per epoch.
+        (
+            "graphcut",
+            "\n[selection]\nstrategy = \"coreset\"\n\
+             downsampling = { strategy = \"submodular\", submodular_function = \"graph_cut\", \
+             submodular_optimizer = \"lazy_greedy\", ratio = 20, sample_then_batch = true }\n",
+            [300; 8],
+        ),
+        // k-center greedy on each batch's embeddings: 8 of each 32 (5 of the last 20).
+        (
+            "kcenter",
+            "\n[selection]\nstrategy = \"coreset\"\n\
+             downsampling = { strategy = \"kcenter_greedy\", ratio = 25 }\n",
+            [375; 8],
+        ),
         // RS2: a fresh 10 % every epoch.
         (
             "rs2",
@@ -229,6 +244,18 @@ fn bad_selection_configs_fail_validation_with_their_key_paths() {
         ),
         (
             "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"loss\", ratio = 50, rescore_after = 2 }\n",
+            "selection.downsampling.rescore_after",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"submodular\", ratio = 50 }\n",
+            "selection.downsampling.submodular_function",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"loss\", ratio = 50, balance = true }\n",
+            "selection.downsampling.balance",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"kcenter_greedy\", ratio = 50, sample_then_batch = true, rescore_after = 2 }\n",
             "selection.downsampling.rescore_after",
         ),
         (

@@ -2,7 +2,9 @@
 //! sampling of each training set (limit, presampling), each error with its key path.
 
 use serde::Deserialize;
-use sluice_dataflows::downsampling::{Downsampling, DownsamplingPlan, Method, Uncertainty};
+use sluice_dataflows::downsampling::{
+    Downsampling, DownsamplingPlan, Gradients, Greedy, Method, Submodular, Uncertainty,
+};
 use sluice_dataflows::selection::{LimitReset, Presample, Presampling, SetSampler};
 use toml::Value;
 
@@ -102,6 +104,32 @@ enum DownLow {
     GradNorm,
     Uncertainty,
     Rs2,
+    KcenterGreedy,
+    Submodular,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum FunctionLow {
+    FacilityLocation,
+    GraphCut,
+    LogDeterminant,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum GreedyLow {
+    NaiveGreedy,
+    LazyGreedy,
+    StochasticGreedy,
+    ApproximateLazyGreedy,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum GradientsLow {
+    LastLayer,
+    LastLayerWithEmbedding,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -132,6 +160,12 @@ struct DownsamplingLow {
     balance: Option<bool>,
     #[serde(default)]
     with_replacement: Option<bool>,
+    #[serde(default)]
+    submodular_function: Option<FunctionLow>,
+    #[serde(default)]
+    submodular_optimizer: Option<GreedyLow>,
+    #[serde(default)]
+    full_grad_approximation: Option<GradientsLow>,
 }
 
 #[derive(Deserialize)]
@@ -449,11 +483,17 @@ fn downsampling(
     };
     let rescore_after = match d.rescore_after {
         None => None,
-        Some(_) if !sample_then_batch || d.strategy == DownLow::Rs2 => {
+        Some(_)
+            if !sample_then_batch
+                || !matches!(
+                    d.strategy,
+                    DownLow::Loss | DownLow::GradNorm | DownLow::Uncertainty
+                ) =>
+        {
             err(
                 errors,
                 key("rescore_after"),
-                "only used with sample_then_batch = true and a scoring strategy (not rs2)",
+                "only used with sample_then_batch = true and a per-sample score (loss, grad_norm, uncertainty)",
             );
             None
         }
@@ -475,8 +515,31 @@ fn downsampling(
             "uncertainty",
             errors,
         );
-        only(d.balance.is_some(), "balance", "uncertainty", errors);
     }
+    if !matches!(
+        d.strategy,
+        DownLow::Uncertainty | DownLow::KcenterGreedy | DownLow::Submodular
+    ) {
+        only(
+            d.balance.is_some(),
+            "balance",
+            "uncertainty, kcenter_greedy or submodular",
+            errors,
+        );
+    }
+    if d.strategy != DownLow::Submodular {
+        for (set, k) in [
+            (d.submodular_function.is_some(), "submodular_function"),
+            (d.submodular_optimizer.is_some(), "submodular_optimizer"),
+            (
+                d.full_grad_approximation.is_some(),
+                "full_grad_approximation",
+            ),
+        ] {
+            only(set, k, "submodular", errors);
+        }
+    }
+    let balance = d.balance.unwrap_or(false);
     if d.strategy != DownLow::Rs2 {
         only(
             d.with_replacement.is_some(),
@@ -502,9 +565,38 @@ fn downsampling(
                     Uncertainty::Margin
                 }
             };
-            Method::Uncertainty {
-                metric,
-                balance: d.balance.unwrap_or(false),
+            Method::Uncertainty { metric, balance }
+        }
+        DownLow::KcenterGreedy => Method::KCenterGreedy { balance },
+        DownLow::Submodular => {
+            let function = match d.submodular_function {
+                Some(FunctionLow::FacilityLocation) => Submodular::FacilityLocation,
+                Some(FunctionLow::GraphCut) => Submodular::GraphCut,
+                Some(FunctionLow::LogDeterminant) => Submodular::LogDeterminant,
+                None => {
+                    err(
+                        errors,
+                        key("submodular_function"),
+                        "missing: \"facility_location\", \"graph_cut\" or \"log_determinant\"",
+                    );
+                    Submodular::FacilityLocation
+                }
+            };
+            let greedy = match d.submodular_optimizer.unwrap_or(GreedyLow::NaiveGreedy) {
+                GreedyLow::NaiveGreedy => Greedy::Naive,
+                GreedyLow::LazyGreedy => Greedy::Lazy,
+                GreedyLow::StochasticGreedy => Greedy::Stochastic,
+                GreedyLow::ApproximateLazyGreedy => Greedy::ApproximateLazy,
+            };
+            let gradients = match d.full_grad_approximation.unwrap_or(GradientsLow::LastLayer) {
+                GradientsLow::LastLayer => Gradients::LastLayer,
+                GradientsLow::LastLayerWithEmbedding => Gradients::LastLayerWithEmbedding,
+            };
+            Method::Submodular {
+                function,
+                greedy,
+                gradients,
+                balance,
             }
         }
         DownLow::Rs2 => {

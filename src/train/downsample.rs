@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use sluice_dataflows::Key;
-use sluice_dataflows::downsampling::{Downsampling, Method, Uncertainty, choose};
+use sluice_dataflows::downsampling::{
+    Downsampling, Gradients, Method, Rows, Uncertainty, choose, choose_rows,
+};
 use tch::{Device, Kind, Tensor};
 
 use super::criterion;
@@ -31,19 +33,130 @@ pub fn scores(
     match method {
         Method::Loss => tch::no_grad(|| criterion::loss(c, label_smoothing, &logits, y, false)),
         Method::GradNorm => {
-            let g = if c == Criterion::CrossEntropy && label_smoothing == 0.0 {
-                // Closed form of d loss / d logits: softmax − one-hot.
-                logits.softmax(1, Kind::Float) - y.one_hot(logits.size()[1]).to_kind(Kind::Float)
-            } else {
-                let l = logits.set_requires_grad(true);
-                let sum = criterion::loss(c, label_smoothing, &l, y, false).sum(Kind::Float);
-                Tensor::run_backward(&[sum], &[&l], false, false).remove(0)
-            };
+            let g = last_layer_gradient(c, label_smoothing, &logits, y);
             tch::no_grad(|| g.norm_scalaropt_dim(2, [1i64].as_slice(), false))
         }
         Method::Uncertainty { metric, .. } => tch::no_grad(|| uncertainty(metric, &logits)),
-        Method::Rs2 { .. } => unreachable!("RS2 scores nothing"),
+        _ => unreachable!("{method:?} has no per-sample score"),
     }
+}
+
+/// ∂(per-sample loss)/∂logits `[n, classes]`: closed form `softmax − one-hot` for
+/// cross-entropy without label smoothing, autograd otherwise.
+fn last_layer_gradient(c: Criterion, label_smoothing: f64, logits: &Tensor, y: &Tensor) -> Tensor {
+    let logits = logits.detach().to_kind(Kind::Float);
+    if c == Criterion::CrossEntropy && label_smoothing == 0.0 {
+        return logits.softmax(1, Kind::Float) - y.one_hot(logits.size()[1]).to_kind(Kind::Float);
+    }
+    let l = logits.set_requires_grad(true);
+    let sum = criterion::loss(c, label_smoothing, &l, y, false).sum(Kind::Float);
+    Tensor::run_backward(&[sum], &[&l], false, false).remove(0)
+}
+
+/// The rows matrix downsamplers choose from `[n, d]`: penultimate-layer embeddings
+/// (k-center greedy) or last-layer gradients (submodular), from one evaluation-mode pass.
+fn rows(
+    method: Method,
+    c: Criterion,
+    label_smoothing: f64,
+    model: &dyn Model,
+    x: &Tensor,
+    y: &Tensor,
+) -> Tensor {
+    let emb = tch::no_grad(|| model.embed_t(x, false));
+    match method {
+        Method::KCenterGreedy { .. } => emb,
+        Method::Submodular { gradients, .. } => {
+            let logits = tch::no_grad(|| model.classify(&emb));
+            let g = last_layer_gradient(c, label_smoothing, &logits, y);
+            match gradients {
+                Gradients::LastLayer => g,
+                // The bias gradient, then the weight gradient g ⊗ embedding.
+                Gradients::LastLayerWithEmbedding => tch::no_grad(|| {
+                    let w = (g.unsqueeze(2) * emb.unsqueeze(1)).flatten(1, -1);
+                    Tensor::cat(&[g, w], 1)
+                }),
+            }
+        }
+        _ => unreachable!("{method:?} chooses from scores"),
+    }
+}
+
+/// What a downsampler chose from, on the host.
+#[derive(Default)]
+struct Measured {
+    /// A score per sample, or a row of `d` values per sample.
+    values: Vec<f32>,
+    d: usize,
+    /// Labels, when the choice is per label.
+    labels: Vec<i64>,
+}
+
+impl Measured {
+    /// Appends one batch's measures (its labels with `balance`).
+    fn add(
+        &mut self,
+        d: &Downsampling,
+        t: &TrainingSpec,
+        model: &dyn Model,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> anyhow::Result<()> {
+        let m = if d.method.needs_rows() {
+            let r = rows(d.method, t.criterion, t.label_smoothing, model, x, y);
+            self.d = r.size()[1] as usize;
+            r.flatten(0, -1)
+        } else {
+            let logits = tch::no_grad(|| model.forward_t(x, false));
+            self.d = 1;
+            scores(d.method, t.criterion, t.label_smoothing, &logits, y)
+        };
+        self.values.extend(Vec::<f32>::try_from(
+            &m.to_device(Device::Cpu).to_kind(Kind::Float),
+        )?);
+        if d.method.balance() {
+            self.labels
+                .extend(Vec::<i64>::try_from(&y.to_device(Device::Cpu))?);
+        }
+        Ok(())
+    }
+
+    /// The choice among `keys` (in the order measured): indices and weights.
+    fn choose(&self, d: &Downsampling, keys: &[Key], seed: u64) -> Vec<(usize, f32)> {
+        let zeros;
+        let labels = if d.method.balance() {
+            &self.labels
+        } else {
+            zeros = vec![0; keys.len()];
+            &zeros
+        };
+        if d.method.needs_rows() {
+            choose_rows(
+                d,
+                keys,
+                labels,
+                Rows::new(&self.values, self.d.max(1)),
+                seed,
+            )
+        } else {
+            choose(d, keys, labels, &self.values, seed)
+        }
+    }
+}
+
+/// Batch-then-sample: measures one batch and chooses from it.
+pub fn choose_in_batch(
+    d: &Downsampling,
+    t: &TrainingSpec,
+    model: &dyn Model,
+    x: &Tensor,
+    y: &Tensor,
+    keys: &[Key],
+    seed: u64,
+) -> anyhow::Result<Vec<(usize, f32)>> {
+    let mut m = Measured::default();
+    m.add(d, t, model, x, y)?;
+    Ok(m.choose(d, keys, seed))
 }
 
 /// Modyn's uncertainty scores (lower = more uncertain).
@@ -108,34 +221,27 @@ impl ScoreCache {
     }
 }
 
-/// Scores `keys` with `model` in one pass in batches (evaluation mode); also their labels when
-/// `labels`.
-fn score_pass(
+/// Measures `keys` with `model` in one pass in batches (evaluation mode).
+fn measure_all(
     d: &Downsampling,
     model: &dyn Model,
     t: &TrainingSpec,
     store: &Arc<SampleStore>,
     keys: &[Key],
     device: Device,
-    labels: bool,
-) -> anyhow::Result<(Vec<f32>, Vec<i64>)> {
+) -> anyhow::Result<Measured> {
     let mut loader = BatchLoader::start(store.clone(), keys.to_vec(), t.batch_size, 4, device)?;
-    let (mut all, mut ys) = (Vec::with_capacity(keys.len()), Vec::new());
+    let mut m = Measured::default();
     while let Some(batch) = loader.next_batch() {
         let batch = batch?;
-        let logits = tch::no_grad(|| model.forward_t(&batch.x, false));
-        let s = scores(d.method, t.criterion, t.label_smoothing, &logits, &batch.y);
-        all.extend(Vec::<f32>::try_from(&s.to_device(Device::Cpu))?);
-        if labels {
-            ys.extend(Vec::<i64>::try_from(&batch.y.to_device(Device::Cpu))?);
-        }
+        m.add(d, t, model, &batch.x, &batch.y)?;
     }
-    Ok((all, ys))
+    Ok(m)
 }
 
-/// Sample-then-batch: scores `keys` with `model` and returns the chosen keys with their
-/// weights, in the order of `keys`. With a `cache` (`rescore_after`), scores younger than
-/// `rescore_after` epochs are reused and only the others computed.
+/// Sample-then-batch: measures `keys` with `model` and returns the chosen keys with their
+/// weights, in the order of `keys`. With a `cache` (`rescore_after`, score-based methods),
+/// scores younger than `rescore_after` epochs are reused and only the others computed.
 #[allow(clippy::too_many_arguments)]
 pub fn choose_set(
     d: &Downsampling,
@@ -147,9 +253,8 @@ pub fn choose_set(
     seed: u64,
     cache: Option<&mut ScoreCache>,
 ) -> anyhow::Result<(Vec<Key>, Vec<f32>)> {
-    let balance = matches!(d.method, Method::Uncertainty { balance: true, .. });
-    let (all, labels) = match (cache, d.rescore_after) {
-        (Some(cache), Some(after)) => {
+    let chosen = match (cache, d.rescore_after) {
+        (Some(cache), Some(after)) if !d.method.needs_rows() => {
             let now = cache.epoch;
             // Scores too old for any later choice go.
             cache.scores.retain(|_, (_, at)| now - *at < after);
@@ -158,25 +263,22 @@ pub fn choose_set(
                 .copied()
                 .filter(|k| !cache.scores.contains_key(k))
                 .collect();
-            let (fresh, _) = score_pass(d, model, t, store, &stale, device, false)?;
+            let fresh = measure_all(d, model, t, store, &stale, device)?;
             cache.scored += stale.len() as u64;
-            cache.record(&stale, &fresh);
-            let all: Vec<f32> = keys.iter().map(|k| cache.scores[k].0).collect();
-            let labels = if balance {
-                let mut y = Vec::with_capacity(keys.len());
-                store.labels(keys, &mut y)?;
-                y
-            } else {
-                vec![0; keys.len()]
+            cache.record(&stale, &fresh.values);
+            let mut m = Measured {
+                values: keys.iter().map(|k| cache.scores[k].0).collect(),
+                d: 1,
+                labels: Vec::new(),
             };
-            (all, labels)
+            if d.method.balance() {
+                store.labels(keys, &mut m.labels)?;
+            }
+            m.choose(d, keys, seed)
         }
-        _ => {
-            let (all, y) = score_pass(d, model, t, store, keys, device, balance)?;
-            (all, if balance { y } else { vec![0; keys.len()] })
-        }
+        _ => measure_all(d, model, t, store, keys, device)?.choose(d, keys, seed),
     };
-    let mut chosen = choose(d, keys, &labels, &all, seed);
+    let mut chosen = chosen;
     // Train in the set's order (the epoch shuffles it); weights follow their samples.
     chosen.sort_unstable_by_key(|c| c.0);
     Ok(chosen.into_iter().map(|(i, w)| (keys[i], w)).unzip())

@@ -16,12 +16,12 @@ use rand_chacha::ChaCha8Rng;
 use sluice_dataflows::Key;
 #[cfg(test)]
 use sluice_dataflows::downsampling::DownsamplingPlan;
-use sluice_dataflows::downsampling::{Downsampling, Method, Rs2, choose, target_size};
+use sluice_dataflows::downsampling::{Downsampling, Method, Rs2, target_size};
 use tch::{Device, Kind, Tensor, nn};
 
 use super::amp::LossScaler;
 use super::criterion;
-use super::downsample::{self, ScoreCache, choose_set};
+use super::downsample::{self, ScoreCache, choose_in_batch, choose_set};
 use super::loader::{Batch, BatchLoader};
 use super::models::Model;
 use super::optimizer;
@@ -336,24 +336,9 @@ impl<'a> Accumulator<'a> {
     }
 
     fn push(&mut self, model: &dyn Model, b: Batch) -> anyhow::Result<Option<Batch>> {
-        let logits = tch::no_grad(|| model.forward_t(&b.x, false));
-        let s = downsample::scores(
-            self.d.method,
-            self.t.criterion,
-            self.t.label_smoothing,
-            &logits,
-            &b.y,
-        );
-        let s = Vec::<f32>::try_from(&s.to_device(Device::Cpu))?;
-        let labels = match self.d.method {
-            Method::Uncertainty { balance: true, .. } => {
-                Vec::<i64>::try_from(&b.y.to_device(Device::Cpu))?
-            }
-            _ => vec![0; b.keys.len()],
-        };
         self.scored += 1;
         let seed = self.seed ^ sluice_dataflows::route(self.scored);
-        let mut picked = choose(self.d, &b.keys, &labels, &s, seed);
+        let mut picked = choose_in_batch(self.d, self.t, model, &b.x, &b.y, &b.keys, seed)?;
         picked.sort_unstable_by_key(|p| p.0);
         let device = b.x.device();
         let idx = Tensor::from_slice(&picked.iter().map(|p| p.0 as i64).collect::<Vec<_>>())
@@ -678,6 +663,23 @@ mod tests {
         assert_eq!(out.samples_passed, 100);
         let ones = epochs[0].iter().filter(|k| *k % 3 == 0).count();
         assert_eq!((ones, epochs[0].len() - ones), (17, 33));
+        // Matrix downsamplers: k-center greedy on embeddings per batch, facility location on
+        // last-layer gradients (with the embedding outer product) over the set, per label.
+        let (out, _) = downsampled(
+            down(Method::KCenterGreedy { balance: false }, false, 1),
+            None,
+        );
+        assert_eq!((out.steps, out.samples_passed), (10, 100));
+        let submodular = Method::Submodular {
+            function: sluice_dataflows::downsampling::Submodular::FacilityLocation,
+            greedy: sluice_dataflows::downsampling::Greedy::Lazy,
+            gradients: sluice_dataflows::downsampling::Gradients::LastLayerWithEmbedding,
+            balance: true,
+        };
+        let (out, epochs) = downsampled(down(submodular, true, 1), None);
+        assert_eq!(out.samples_passed, 100);
+        let ones = epochs[1].iter().filter(|k| *k % 3 == 0).count();
+        assert_eq!((ones, epochs[1].len() - ones), (17, 33));
         // RS2 without replacement: two disjoint halves, every sample once.
         let (out, epochs) = downsampled(
             down(

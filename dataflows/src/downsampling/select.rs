@@ -7,6 +7,9 @@
 //! Randomness comes from hashing (seed, key), so a selection depends only on the seed and the
 //! samples, not on the order they were scored in.
 
+use super::matrix::{
+    Greedy, MAX_ROWS, Rows, Submodular, cosine_similarity, k_center_greedy, maximise,
+};
 use crate::sample::{Key, route};
 
 /// A downsampler and its parameters (`[selection.downsampling]`).
@@ -76,6 +79,23 @@ pub enum Method {
         /// Choose per label (each label keeps `ratio` of its samples).
         balance: bool,
     },
+    /// k-center greedy over the penultimate layer's embeddings (weight 1); with `balance`, per
+    /// label.
+    KCenterGreedy {
+        /// Choose per label.
+        balance: bool,
+    },
+    /// Submodular maximisation over last-layer gradients' similarities (weight 1).
+    Submodular {
+        /// The set function.
+        function: Submodular,
+        /// The greedy maximiser.
+        greedy: Greedy,
+        /// Which gradients form the rows.
+        gradients: Gradients,
+        /// Choose per label.
+        balance: bool,
+    },
     /// Repeated random sampling: a fresh uniform subset every epoch; without replacement, the
     /// epochs cycle through disjoint subsets of a shuffle. No forward pass. Sample-then-batch
     /// with period 1 only.
@@ -83,6 +103,16 @@ pub enum Method {
         /// Draw each epoch's subset independently.
         with_replacement: bool,
     },
+}
+
+/// The per-sample gradient rows of matrix downsamplers (Modyn's `full_grad_approximation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gradients {
+    /// ∂loss/∂outputs (`softmax − onehot` for cross-entropy).
+    LastLayer,
+    /// ∂loss/∂outputs and its outer product with the embedding (the last layer's bias and
+    /// weight gradients).
+    LastLayerWithEmbedding,
 }
 
 /// Uncertainty scores, as Modyn computes them; lower = more uncertain = chosen first.
@@ -100,6 +130,24 @@ impl Method {
     /// Whether the trainer must run the model to score (all but RS2).
     pub fn needs_forward(&self) -> bool {
         !matches!(self, Method::Rs2 { .. })
+    }
+
+    /// Whether the method chooses from a row per sample ([`choose_rows`]) rather than a score.
+    pub fn needs_rows(&self) -> bool {
+        matches!(
+            self,
+            Method::KCenterGreedy { .. } | Method::Submodular { .. }
+        )
+    }
+
+    /// Whether the choice is made per label.
+    pub fn balance(&self) -> bool {
+        matches!(
+            self,
+            Method::Uncertainty { balance: true, .. }
+                | Method::KCenterGreedy { balance: true }
+                | Method::Submodular { balance: true, .. }
+        )
     }
 }
 
@@ -219,24 +267,72 @@ pub fn choose(
         let chosen = match d.method {
             Method::Loss | Method::GradNorm => importance(&ks, &ss, k, seed),
             Method::Uncertainty { .. } => lowest(&ks, &ss, k, seed),
-            Method::Rs2 { .. } => unreachable!("RS2 chooses per epoch without scores"),
+            _ => unreachable!("{:?} does not choose by score", d.method),
         };
         chosen.into_iter().map(|(j, w)| (idx[j], w)).collect()
     };
-    match d.method {
-        Method::Uncertainty { balance: true, .. } => {
-            let mut by_label: Vec<(i64, usize)> =
-                labels.iter().enumerate().map(|(i, &l)| (l, i)).collect();
-            by_label.sort_unstable();
-            let mut out = Vec::new();
-            for class in by_label.chunk_by(|a, b| a.0 == b.0) {
-                let idx: Vec<usize> = class.iter().map(|&(_, i)| i).collect();
-                out.extend(pick(&idx));
-            }
-            out
-        }
-        _ => pick(&(0..keys.len()).collect::<Vec<_>>()),
+    per_label(d.method.balance(), labels, pick)
+}
+
+/// Runs `pick` on all indices, or on each label's indices with `balance`.
+fn per_label(
+    balance: bool,
+    labels: &[i64],
+    mut pick: impl FnMut(&[usize]) -> Vec<(usize, f32)>,
+) -> Vec<(usize, f32)> {
+    if !balance {
+        return pick(&(0..labels.len()).collect::<Vec<_>>());
     }
+    let mut by_label: Vec<(i64, usize)> = labels.iter().enumerate().map(|(i, &l)| (l, i)).collect();
+    by_label.sort_unstable();
+    let mut out = Vec::new();
+    for class in by_label.chunk_by(|a, b| a.0 == b.0) {
+        let idx: Vec<usize> = class.iter().map(|&(_, i)| i).collect();
+        out.extend(pick(&idx));
+    }
+    out
+}
+
+/// Chooses `ratio` of the samples from their rows (`rows`, one per key; k-center greedy or
+/// submodular). Sets of more than [`MAX_ROWS`] samples (per label with `balance`) are cut into
+/// parts by key hash, each keeping its share. Returns indices and weights (1).
+pub fn choose_rows(
+    d: &Downsampling,
+    keys: &[Key],
+    labels: &[i64],
+    rows: Rows<'_>,
+    seed: u64,
+) -> Vec<(usize, f32)> {
+    assert_eq!(rows.n(), keys.len());
+    let pick_part = |idx: &[usize]| -> Vec<(usize, f32)> {
+        let k = target_size(idx.len(), d.ratio, d.ratio_max);
+        let mut values = Vec::with_capacity(idx.len() * rows.d);
+        for &i in idx {
+            values.extend_from_slice(&rows.values[i * rows.d..(i + 1) * rows.d]);
+        }
+        let part = Rows::new(&values, rows.d);
+        let local = match d.method {
+            Method::KCenterGreedy { .. } => k_center_greedy(part, k, seed),
+            Method::Submodular {
+                function, greedy, ..
+            } => {
+                let sim = cosine_similarity(part);
+                maximise(function, greedy, &sim, idx.len(), k, seed)
+            }
+            _ => unreachable!("{:?} does not choose from rows", d.method),
+        };
+        local.into_iter().map(|j| (idx[j], 1.0)).collect()
+    };
+    per_label(d.method.balance(), labels, |idx| {
+        if idx.len() <= MAX_ROWS {
+            return pick_part(idx);
+        }
+        let mut shuffled = idx.to_vec();
+        shuffled.sort_by_key(|&i| route(seed ^ route(keys[i])));
+        let parts = shuffled.len().div_ceil(MAX_ROWS);
+        let per = shuffled.len().div_ceil(parts);
+        shuffled.chunks(per).flat_map(pick_part).collect()
+    })
 }
 
 /// RS2's state across the epochs of one trigger's training.

@@ -1,0 +1,383 @@
+//! Downsamplers that choose from a matrix with a row per sample (embeddings or last-layer
+//! gradients): k-center greedy and submodular maximisation (facility location, graph cut,
+//! log-determinant) with Modyn's greedy optimizers (DeepCore's `k_center_greedy.py`,
+//! `submodular_function.py`, `submodular_optimizer.py`). Weights are 1.
+//!
+//! Similarities are DeepCore's shifted cosine `0.5 + 0.5 cos` (in [0, 1]); a set's similarity
+//! matrix is `n²` floats, so the trainer hands at most [`MAX_ROWS`] rows at a time.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use crate::sample::route;
+
+/// Rows one matrix choice takes (its similarity matrix: 256 MiB of f32); larger sets are
+/// chosen in parts of at most this many rows, each keeping its share.
+pub const MAX_ROWS: usize = 8192;
+
+/// A row-major matrix: `n` rows of `d` values.
+#[derive(Clone, Copy, Debug)]
+pub struct Rows<'a> {
+    /// The values, `n * d`.
+    pub values: &'a [f32],
+    /// Values per row.
+    pub d: usize,
+}
+
+impl<'a> Rows<'a> {
+    /// Rows over `values` with `d` per row.
+    pub fn new(values: &'a [f32], d: usize) -> Self {
+        assert!(d > 0 && values.len().is_multiple_of(d));
+        Self { values, d }
+    }
+
+    /// Number of rows.
+    pub fn n(&self) -> usize {
+        self.values.len() / self.d
+    }
+
+    fn row(&self, i: usize) -> &[f32] {
+        &self.values[i * self.d..(i + 1) * self.d]
+    }
+}
+
+/// Submodular set functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Submodular {
+    /// Σᵢ maxₛ sim(i, s): every sample close to a chosen one.
+    FacilityLocation,
+    /// Σᵢ Σₛ sim(i, s) − Σₛ Σₜ sim(s, t) (λ = 1): representative and diverse.
+    GraphCut,
+    /// log det of the chosen samples' similarity matrix: diverse.
+    LogDeterminant,
+}
+
+/// Greedy maximisers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Greedy {
+    /// Every gain recomputed at every step.
+    Naive,
+    /// Gains only fall (submodularity): re-evaluate the best stale bound until it stays best.
+    Lazy,
+    /// Each step picks the best of a random `ln(1/0.9) · n / k` unchosen samples.
+    Stochastic,
+    /// Lazy, accepting a re-evaluated gain within 0.9 of its old bound.
+    ApproximateLazy,
+}
+
+fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+/// k-center greedy (Sener & Savarese): a random first center, then repeatedly the row farthest
+/// (Euclidean) from all chosen ones. Returns `k` row indices in the order chosen.
+pub fn k_center_greedy(m: Rows<'_>, k: usize, seed: u64) -> Vec<usize> {
+    let n = m.n();
+    let k = k.min(n);
+    if k == 0 {
+        return Vec::new();
+    }
+    let first = (route(seed) % n as u64) as usize;
+    let mut chosen = vec![first];
+    let mut nearest: Vec<f32> = (0..n)
+        .map(|i| squared_distance(m.row(i), m.row(first)))
+        .collect();
+    nearest[first] = -1.0;
+    while chosen.len() < k {
+        let (p, _) = nearest
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+            .expect("n > 0");
+        chosen.push(p);
+        nearest[p] = -1.0;
+        let c = m.row(p);
+        for (i, near) in nearest.iter_mut().enumerate() {
+            if *near >= 0.0 {
+                *near = near.min(squared_distance(m.row(i), c));
+            }
+        }
+    }
+    chosen
+}
+
+/// The `n × n` shifted cosine similarities `0.5 + 0.5 cos` of the rows (a zero row: 0.5).
+pub fn cosine_similarity(m: Rows<'_>) -> Vec<f32> {
+    let n = m.n();
+    let norms: Vec<f32> = (0..n)
+        .map(|i| m.row(i).iter().map(|v| v * v).sum::<f32>().sqrt())
+        .collect();
+    let mut s = vec![0.0f32; n * n];
+    for i in 0..n {
+        for j in i..n {
+            let dot: f32 = m.row(i).iter().zip(m.row(j)).map(|(a, b)| a * b).sum();
+            let den = norms[i] * norms[j];
+            let cos = if den > 0.0 { dot / den } else { 0.0 };
+            let v = 0.5 + 0.5 * cos.clamp(-1.0, 1.0);
+            s[i * n + j] = v;
+            s[j * n + i] = v;
+        }
+    }
+    s
+}
+
+/// The state of one submodular function while samples are chosen.
+struct State<'a> {
+    f: Submodular,
+    sim: &'a [f32],
+    n: usize,
+    chosen: Vec<usize>,
+    /// Facility location: each row's best similarity to a chosen one.
+    best: Vec<f32>,
+    /// Graph cut: column sums of the similarities.
+    col_sum: Vec<f32>,
+    /// Graph cut: Σ over chosen s of sim(s, j).
+    to_chosen: Vec<f32>,
+    /// Log-determinant (fast greedy MAP, Chen et al. 2018): each row's Cholesky coefficients
+    /// against the chosen ones and its remaining variance.
+    coef: Vec<Vec<f32>>,
+    residual: Vec<f32>,
+}
+
+impl<'a> State<'a> {
+    fn new(f: Submodular, sim: &'a [f32], n: usize) -> Self {
+        let col_sum = if f == Submodular::GraphCut {
+            (0..n)
+                .map(|j| (0..n).map(|i| sim[i * n + j]).sum())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Self {
+            f,
+            sim,
+            n,
+            chosen: Vec::new(),
+            best: vec![0.0; n],
+            col_sum,
+            to_chosen: vec![0.0; n],
+            coef: vec![Vec::new(); n],
+            residual: (0..n).map(|i| sim[i * n + i]).collect(),
+        }
+    }
+
+    /// The gain of adding `j`.
+    fn gain(&self, j: usize) -> f32 {
+        let n = self.n;
+        match self.f {
+            Submodular::FacilityLocation => (0..n)
+                .map(|i| (self.sim[i * n + j] - self.best[i]).max(0.0))
+                .sum(),
+            Submodular::GraphCut => self.col_sum[j] - 2.0 * self.to_chosen[j],
+            // log det grows by log(residual): ranking by the residual is the same.
+            Submodular::LogDeterminant => self.residual[j],
+        }
+    }
+
+    fn add(&mut self, p: usize) {
+        let n = self.n;
+        match self.f {
+            Submodular::FacilityLocation => {
+                for i in 0..n {
+                    self.best[i] = self.best[i].max(self.sim[i * n + p]);
+                }
+            }
+            Submodular::GraphCut => {
+                for j in 0..n {
+                    self.to_chosen[j] += self.sim[p * n + j];
+                }
+            }
+            Submodular::LogDeterminant => {
+                let dp = self.residual[p].max(1e-12).sqrt();
+                let cp = self.coef[p].clone();
+                for j in 0..n {
+                    if self.residual[j] < 0.0 {
+                        continue;
+                    }
+                    let dot: f32 = cp.iter().zip(&self.coef[j]).map(|(a, b)| a * b).sum();
+                    let e = (self.sim[p * n + j] - dot) / dp;
+                    self.coef[j].push(e);
+                    self.residual[j] -= e * e;
+                }
+            }
+        }
+        self.chosen.push(p);
+        if self.f == Submodular::LogDeterminant {
+            // Chosen rows never come back; mark them.
+            self.residual[p] = -1.0;
+        }
+    }
+}
+
+#[derive(PartialEq)]
+struct Bound(f32, usize);
+
+impl Eq for Bound {}
+
+impl PartialOrd for Bound {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Bound {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Max-heap on the gain; ties to the lower index.
+        self.0.total_cmp(&other.0).then(other.1.cmp(&self.1))
+    }
+}
+
+/// Chooses `k` of the `n` samples whose similarity matrix is `sim` (`n × n`), maximising `f`
+/// with `greedy`. Returns row indices in the order chosen.
+pub fn maximise(
+    f: Submodular,
+    greedy: Greedy,
+    sim: &[f32],
+    n: usize,
+    k: usize,
+    seed: u64,
+) -> Vec<usize> {
+    assert_eq!(sim.len(), n * n);
+    let k = k.min(n);
+    let mut s = State::new(f, sim, n);
+    let mut taken = vec![false; n];
+    let best_of = |s: &State, cands: &mut dyn Iterator<Item = usize>| {
+        cands
+            .map(|j| (s.gain(j), j))
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
+            .map(|(_, j)| j)
+    };
+    match greedy {
+        Greedy::Naive => {
+            while s.chosen.len() < k {
+                let p = best_of(&s, &mut (0..n).filter(|&j| !taken[j])).expect("k <= n");
+                taken[p] = true;
+                s.add(p);
+            }
+        }
+        Greedy::Stochastic => {
+            let size = ((-(0.9f64.ln()) * n as f64 / k.max(1) as f64).round() as usize).max(1);
+            while s.chosen.len() < k {
+                let step = s.chosen.len() as u64;
+                let mut free: Vec<usize> = (0..n).filter(|&j| !taken[j]).collect();
+                free.sort_by_key(|&j| route(seed ^ route(step) ^ route(j as u64 + 1)));
+                free.truncate(size);
+                let p = best_of(&s, &mut free.into_iter()).expect("k <= n");
+                taken[p] = true;
+                s.add(p);
+            }
+        }
+        Greedy::Lazy | Greedy::ApproximateLazy => {
+            let beta = if greedy == Greedy::Lazy { 1.0 } else { 0.9 };
+            let mut heap: BinaryHeap<Bound> = (0..n).map(|j| Bound(s.gain(j), j)).collect();
+            while s.chosen.len() < k {
+                let Bound(bound, j) = heap.pop().expect("k <= n");
+                let gain = s.gain(j);
+                let next = heap.peek().map_or(f32::NEG_INFINITY, |b| b.0);
+                let accept = if beta < 1.0 {
+                    gain >= beta * bound
+                } else {
+                    gain >= next
+                };
+                if accept {
+                    taken[j] = true;
+                    s.add(j);
+                } else {
+                    heap.push(Bound(gain, j));
+                }
+            }
+        }
+    }
+    s.chosen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three tight clusters in 2-D: 4 points near (10, 0), 4 near (0, 10), 4 near (-10, -10).
+    fn clusters() -> Vec<f32> {
+        let centers = [(10.0, 0.0), (0.0, 10.0), (-10.0, -10.0)];
+        let mut v = Vec::new();
+        for (cx, cy) in centers {
+            for k in 0..4 {
+                v.extend([cx + 0.1 * k as f32, cy - 0.05 * k as f32]);
+            }
+        }
+        v
+    }
+
+    fn cluster_of(i: usize) -> usize {
+        i / 4
+    }
+
+    #[test]
+    fn k_center_greedy_spreads_over_the_clusters() {
+        let v = clusters();
+        for seed in 0..5 {
+            let c = k_center_greedy(Rows::new(&v, 2), 3, seed);
+            let mut clusters: Vec<usize> = c.iter().map(|&i| cluster_of(i)).collect();
+            clusters.sort_unstable();
+            assert_eq!(clusters, [0, 1, 2], "seed {seed}: {c:?}");
+        }
+    }
+
+    #[test]
+    fn submodular_functions_choose_one_per_cluster_and_lazy_agrees_with_naive() {
+        let v = clusters();
+        let m = Rows::new(&v, 2);
+        let sim = cosine_similarity(m);
+        assert!(
+            (sim[0] - 1.0).abs() < 1e-6,
+            "a row is fully similar to itself"
+        );
+        for f in [
+            Submodular::FacilityLocation,
+            Submodular::GraphCut,
+            Submodular::LogDeterminant,
+        ] {
+            let naive = maximise(f, Greedy::Naive, &sim, 12, 3, 0);
+            let mut clusters: Vec<usize> = naive.iter().map(|&i| cluster_of(i)).collect();
+            clusters.sort_unstable();
+            if f != Submodular::GraphCut {
+                assert_eq!(clusters, [0, 1, 2], "{f:?}: {naive:?}");
+            }
+            assert_eq!(
+                maximise(f, Greedy::Lazy, &sim, 12, 3, 0),
+                naive,
+                "{f:?} lazy"
+            );
+            for g in [Greedy::Stochastic, Greedy::ApproximateLazy] {
+                let c = maximise(f, g, &sim, 12, 3, 1);
+                let mut d = c.clone();
+                d.sort_unstable();
+                d.dedup();
+                assert_eq!(d.len(), 3, "{f:?} {g:?}: distinct");
+            }
+        }
+    }
+
+    #[test]
+    fn facility_location_gains_match_their_definition() {
+        // 3 samples; f(S) = Σᵢ maxₛ sim(i, s).
+        let sim = [1.0, 0.8, 0.1, 0.8, 1.0, 0.2, 0.1, 0.2, 1.0];
+        let f = |set: &[usize]| -> f32 {
+            (0..3)
+                .map(|i| set.iter().map(|&s| sim[i * 3 + s]).fold(0.0, f32::max))
+                .sum()
+        };
+        let mut s = State::new(Submodular::FacilityLocation, &sim, 3);
+        for j in 0..3 {
+            assert!((s.gain(j) - f(&[j])).abs() < 1e-6);
+        }
+        s.add(0);
+        for j in 1..3 {
+            assert!((s.gain(j) - (f(&[0, j]) - f(&[0]))).abs() < 1e-6);
+        }
+        // Log-determinant: the residual after choosing 0 is 1 − sim² (the Schur complement).
+        let mut l = State::new(Submodular::LogDeterminant, &sim, 3);
+        l.add(0);
+        assert!((l.gain(1) - (1.0 - 0.64)).abs() < 1e-6);
+        assert!((l.gain(2) - (1.0 - 0.01)).abs() < 1e-6);
+    }
+}

@@ -164,8 +164,8 @@ fn unit(seed: u64, key: Key) -> f64 {
     ((route(seed ^ route(key)) >> 11) as f64 + 1.0) / (1u64 << 53) as f64
 }
 
-/// Importance sampling (Loss, GradNorm): `k` of the samples without replacement, each draw with
-/// probability ∝ its score (Efraimidis–Spirakis keys `u^(1/p)`, the distribution of
+/// Importance sampling (Loss, GradNorm): `k` of the samples (in no particular order) without
+/// replacement, each draw with probability ∝ its score (Efraimidis–Spirakis keys `u^(1/p)`, the distribution of
 /// `torch.multinomial(p, k, replacement=False)`), each weighted `1 / (N p)`. Returns indices
 /// into `keys`/`scores` and weights. Scores that are not positive and finite are never drawn
 /// while enough others are; a set without any positive score is drawn uniformly.
@@ -204,7 +204,6 @@ pub fn importance(keys: &[Key], scores: &[f32], k: usize, seed: u64) -> Vec<(usi
         order.select_nth_unstable_by(k, first);
         order.truncate(k);
     }
-    order.sort_by(first);
     let smallest = scores
         .iter()
         .filter(|s| usable(**s))
@@ -223,32 +222,28 @@ pub fn importance(keys: &[Key], scores: &[f32], k: usize, seed: u64) -> Vec<(usi
         .collect()
 }
 
-/// The `k` lowest scores (Modyn's `argsort(scores)[:k]`), weight 1; ties by key hash. NaN
-/// scores count as highest.
+/// The `k` lowest scores (Modyn's `argsort(scores)[:k]`), weight 1, in no particular order;
+/// ties by key hash. NaN scores count as highest.
 pub fn lowest(keys: &[Key], scores: &[f32], k: usize, seed: u64) -> Vec<(usize, f32)> {
     assert_eq!(keys.len(), scores.len());
-    let mut idx: Vec<usize> = (0..keys.len()).collect();
-    let key = |&i: &usize| {
-        (
-            if scores[i].is_nan() {
+    let mut order: Vec<(f32, u64, usize)> = (0..keys.len())
+        .map(|i| {
+            let s = if scores[i].is_nan() {
                 f32::INFINITY
             } else {
                 scores[i]
-            },
-            route(seed ^ route(keys[i])),
-        )
-    };
-    let k = k.min(idx.len());
-    let cmp = |a: &usize, b: &usize| {
-        let (x, y) = (key(a), key(b));
-        x.0.total_cmp(&y.0).then(x.1.cmp(&y.1))
-    };
-    if k < idx.len() {
-        idx.select_nth_unstable_by(k, cmp);
-        idx.truncate(k);
+            };
+            (s, route(seed ^ route(keys[i])), i)
+        })
+        .collect();
+    let k = k.min(order.len());
+    let cmp =
+        |a: &(f32, u64, usize), b: &(f32, u64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    if k < order.len() {
+        order.select_nth_unstable_by(k, cmp);
+        order.truncate(k);
     }
-    idx.sort_by(cmp);
-    idx.into_iter().map(|i| (i, 1.0)).collect()
+    order.into_iter().map(|(_, _, i)| (i, 1.0)).collect()
 }
 
 /// Chooses `ratio` of the scored samples with `method` (not RS2, which chooses per epoch:
@@ -519,10 +514,11 @@ mod tests {
         let keys: Vec<Key> = (0..8).collect();
         let labels = [0, 0, 0, 0, 1, 1, 1, 1];
         let scores = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, f32::NAN];
-        let all: Vec<usize> = choose(&uncertainty(false), &keys, &labels, &scores, 1)
+        let mut all: Vec<usize> = choose(&uncertainty(false), &keys, &labels, &scores, 1)
             .into_iter()
             .map(|c| c.0)
             .collect();
+        all.sort_unstable();
         assert_eq!(all, [0, 1, 2, 3]);
         let mut per: Vec<usize> = choose(&uncertainty(true), &keys, &labels, &scores, 1)
             .into_iter()

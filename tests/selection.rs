@@ -157,6 +157,13 @@ fn downsampling_trains_on_the_configured_share_on_1_and_4_workers() {
              downsampling = { strategy = \"kcenter_greedy\", ratio = 25 }\n",
             [375; 8],
         ),
+        // CRAIG over the whole set (lazy greedy), weighted by cluster sizes: 250 per epoch.
+        (
+            "craig",
+            "\n[selection]\nstrategy = \"coreset\"\n\
+             downsampling = { strategy = \"craig\", greedy = \"lazy_greedy\", ratio = 50, sample_then_batch = true }\n",
+            [750; 8],
+        ),
         // RS2: a fresh 10 % every epoch.
         (
             "rs2",

@@ -106,6 +106,7 @@ enum DownLow {
     Rs2,
     KcenterGreedy,
     Submodular,
+    Craig,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -164,6 +165,9 @@ struct DownsamplingLow {
     submodular_function: Option<FunctionLow>,
     #[serde(default)]
     submodular_optimizer: Option<GreedyLow>,
+    /// CRAIG's greedy maximiser (Modyn's key).
+    #[serde(default)]
+    greedy: Option<GreedyLow>,
     #[serde(default)]
     full_grad_approximation: Option<GradientsLow>,
 }
@@ -518,12 +522,12 @@ fn downsampling(
     }
     if !matches!(
         d.strategy,
-        DownLow::Uncertainty | DownLow::KcenterGreedy | DownLow::Submodular
+        DownLow::Uncertainty | DownLow::KcenterGreedy | DownLow::Submodular | DownLow::Craig
     ) {
         only(
             d.balance.is_some(),
             "balance",
-            "uncertainty, kcenter_greedy or submodular",
+            "uncertainty, kcenter_greedy, submodular or craig",
             errors,
         );
     }
@@ -531,14 +535,31 @@ fn downsampling(
         for (set, k) in [
             (d.submodular_function.is_some(), "submodular_function"),
             (d.submodular_optimizer.is_some(), "submodular_optimizer"),
-            (
-                d.full_grad_approximation.is_some(),
-                "full_grad_approximation",
-            ),
         ] {
             only(set, k, "submodular", errors);
         }
     }
+    if d.strategy != DownLow::Craig {
+        only(d.greedy.is_some(), "greedy", "craig", errors);
+    }
+    if !matches!(d.strategy, DownLow::Submodular | DownLow::Craig) {
+        only(
+            d.full_grad_approximation.is_some(),
+            "full_grad_approximation",
+            "submodular or craig",
+            errors,
+        );
+    }
+    let greedy_of = |g: Option<GreedyLow>| match g.unwrap_or(GreedyLow::NaiveGreedy) {
+        GreedyLow::NaiveGreedy => Greedy::Naive,
+        GreedyLow::LazyGreedy => Greedy::Lazy,
+        GreedyLow::StochasticGreedy => Greedy::Stochastic,
+        GreedyLow::ApproximateLazyGreedy => Greedy::ApproximateLazy,
+    };
+    let gradients = match d.full_grad_approximation.unwrap_or(GradientsLow::LastLayer) {
+        GradientsLow::LastLayer => Gradients::LastLayer,
+        GradientsLow::LastLayerWithEmbedding => Gradients::LastLayerWithEmbedding,
+    };
     let balance = d.balance.unwrap_or(false);
     if d.strategy != DownLow::Rs2 {
         only(
@@ -582,23 +603,18 @@ fn downsampling(
                     Submodular::FacilityLocation
                 }
             };
-            let greedy = match d.submodular_optimizer.unwrap_or(GreedyLow::NaiveGreedy) {
-                GreedyLow::NaiveGreedy => Greedy::Naive,
-                GreedyLow::LazyGreedy => Greedy::Lazy,
-                GreedyLow::StochasticGreedy => Greedy::Stochastic,
-                GreedyLow::ApproximateLazyGreedy => Greedy::ApproximateLazy,
-            };
-            let gradients = match d.full_grad_approximation.unwrap_or(GradientsLow::LastLayer) {
-                GradientsLow::LastLayer => Gradients::LastLayer,
-                GradientsLow::LastLayerWithEmbedding => Gradients::LastLayerWithEmbedding,
-            };
             Method::Submodular {
                 function,
-                greedy,
+                greedy: greedy_of(d.submodular_optimizer),
                 gradients,
                 balance,
             }
         }
+        DownLow::Craig => Method::Craig {
+            greedy: greedy_of(d.greedy),
+            gradients,
+            balance,
+        },
         DownLow::Rs2 => {
             if !sample_then_batch {
                 err(

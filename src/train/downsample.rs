@@ -66,7 +66,7 @@ fn rows(
     let emb = tch::no_grad(|| model.embed_t(x, false));
     match method {
         Method::KCenterGreedy { .. } => emb,
-        Method::Submodular { gradients, .. } => {
+        Method::Submodular { gradients, .. } | Method::Craig { gradients, .. } => {
             let logits = tch::no_grad(|| model.classify(&emb));
             let g = last_layer_gradient(c, label_smoothing, &logits, y);
             match gradients {
@@ -114,7 +114,7 @@ impl Measured {
         self.values.extend(Vec::<f32>::try_from(
             &m.to_device(Device::Cpu).to_kind(Kind::Float),
         )?);
-        if d.method.balance() {
+        if d.method.needs_labels() {
             self.labels
                 .extend(Vec::<i64>::try_from(&y.to_device(Device::Cpu))?);
         }
@@ -124,7 +124,7 @@ impl Measured {
     /// The choice among `keys` (in the order measured): indices and weights.
     fn choose(&self, d: &Downsampling, keys: &[Key], seed: u64) -> Vec<(usize, f32)> {
         let zeros;
-        let labels = if d.method.balance() {
+        let labels = if d.method.needs_labels() {
             &self.labels
         } else {
             zeros = vec![0; keys.len()];
@@ -271,7 +271,7 @@ pub fn choose_set(
                 d: 1,
                 labels: Vec::new(),
             };
-            if d.method.balance() {
+            if d.method.needs_labels() {
                 store.labels(keys, &mut m.labels)?;
             }
             m.choose(d, keys, seed)

@@ -680,6 +680,13 @@ mod tests {
         assert_eq!(out.samples_passed, 100);
         let ones = epochs[1].iter().filter(|k| *k % 3 == 0).count();
         assert_eq!((ones, epochs[1].len() - ones), (17, 33));
+        let craig = Method::Craig {
+            greedy: sluice_dataflows::downsampling::Greedy::Naive,
+            gradients: sluice_dataflows::downsampling::Gradients::LastLayer,
+            balance: false,
+        };
+        let (out, _) = downsampled(down(craig, false, 1), None);
+        assert_eq!(out.samples_passed, 100);
         // RS2 without replacement: two disjoint halves, every sample once.
         let (out, epochs) = downsampled(
             down(

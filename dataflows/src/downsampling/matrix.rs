@@ -121,6 +121,57 @@ pub fn cosine_similarity(m: Rows<'_>) -> Vec<f32> {
     s
 }
 
+/// CRAIG's similarities (`n × n`): within a label, `max distance − distance + 0.001` with the
+/// label's largest Euclidean distance between rows; across labels 0 (DeepCore's
+/// `-dist - min(-dist) + 1e-3`, per label).
+pub fn craig_similarity(m: Rows<'_>, labels: &[i64]) -> Vec<f32> {
+    let n = m.n();
+    assert_eq!(labels.len(), n);
+    let mut dist = vec![0.0f32; n * n];
+    let mut max_of: std::collections::HashMap<i64, f32> = std::collections::HashMap::new();
+    for i in 0..n {
+        for j in i + 1..n {
+            if labels[i] != labels[j] {
+                continue;
+            }
+            let d = squared_distance(m.row(i), m.row(j)).sqrt();
+            dist[i * n + j] = d;
+            dist[j * n + i] = d;
+            let e = max_of.entry(labels[i]).or_insert(0.0);
+            *e = e.max(d);
+        }
+    }
+    let mut sim = vec![0.0f32; n * n];
+    for i in 0..n {
+        let top = max_of.get(&labels[i]).copied().unwrap_or(0.0);
+        for j in 0..n {
+            if labels[i] == labels[j] {
+                sim[i * n + j] = top - dist[i * n + j] + 1e-3;
+            }
+        }
+    }
+    sim
+}
+
+/// CRAIG's weights of `chosen`: 1 + the number of the `n` samples (the chosen ones included)
+/// most similar to each (ties to the first chosen), as DeepCore's `calc_weights`.
+pub fn craig_weights(sim: &[f32], n: usize, chosen: &[usize]) -> Vec<f32> {
+    let mut w = vec![1.0f32; chosen.len()];
+    if chosen.is_empty() {
+        return w;
+    }
+    for j in 0..n {
+        let mut best = 0;
+        for (c, &s) in chosen.iter().enumerate() {
+            if sim[s * n + j] > sim[chosen[best] * n + j] {
+                best = c;
+            }
+        }
+        w[best] += 1.0;
+    }
+    w
+}
+
 /// The state of one submodular function while samples are chosen.
 struct State<'a> {
     f: Submodular,
@@ -377,6 +428,38 @@ mod tests {
                 assert_eq!(all, (0..12).collect::<Vec<_>>(), "{f:?} {g:?}");
             }
         }
+    }
+
+    #[test]
+    fn craig_picks_a_center_per_label_and_weighs_it_by_its_cluster() {
+        // Label 0: a cluster of 5 around (0, 0) and one far point; label 1: 3 points.
+        let v = [
+            0.0, 0.0, 0.1, 0.0, 0.0, 0.1, -0.1, 0.0, 0.0, -0.1, 5.0, 5.0, 9.0, 9.0, 9.1, 9.0, 9.0,
+            9.1,
+        ];
+        let labels = [0, 0, 0, 0, 0, 0, 1, 1, 1];
+        let m = Rows::new(&v, 2);
+        let sim = craig_similarity(m, &labels);
+        assert_eq!(sim[6], 0.0, "different labels are not similar");
+        // Label 0's largest distance: (−0.1, 0) to (5, 5).
+        let (top, d05) = ((51.01f32).sqrt(), (50.0f32).sqrt());
+        assert!((sim[5] - (top - d05 + 1e-3)).abs() < 1e-5, "{}", sim[5]);
+        assert!(
+            (sim[3 * 9 + 5] - 1e-3).abs() < 1e-5,
+            "the farthest pair: 0.001"
+        );
+        // Label 0 spans far more distance than label 1, so its samples dominate the gains:
+        // the cluster's center first, then the outlier.
+        let chosen = maximise(Submodular::FacilityLocation, Greedy::Lazy, &sim, 9, 2, 0);
+        assert!(chosen[0] < 5 && chosen[1] == 5, "{chosen:?}");
+        let w = craig_weights(&sim, 9, &chosen);
+        // Each sample counts once for its most similar chosen one (label 1's samples are
+        // similar to neither, 0 = 0: the first): 1 + 5 + 3 and 1 + 1.
+        assert_eq!(w, [9.0, 2.0]);
+        // Label 1 alone (as with balance): one center weighing its 3 samples + 1.
+        let one = craig_similarity(Rows::new(&v[12..], 2), &labels[6..]);
+        let c = maximise(Submodular::FacilityLocation, Greedy::Naive, &one, 3, 1, 0);
+        assert_eq!(craig_weights(&one, 3, &c), [4.0]);
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! samples, not on the order they were scored in.
 
 use super::matrix::{
-    Greedy, MAX_ROWS, Rows, Submodular, cosine_similarity, k_center_greedy, maximise,
+    Greedy, MAX_ROWS, Rows, Submodular, cosine_similarity, craig_similarity, craig_weights,
+    k_center_greedy, maximise,
 };
 use crate::sample::{Key, route};
 
@@ -96,6 +97,17 @@ pub enum Method {
         /// Choose per label.
         balance: bool,
     },
+    /// CRAIG (Mirzasoleiman et al.): facility location over each label's last-layer gradients
+    /// with similarity `max distance − distance` (samples of different labels: 0); a chosen
+    /// sample weighs 1 + the number of samples closest to it.
+    Craig {
+        /// The greedy maximiser.
+        greedy: Greedy,
+        /// Which gradients form the rows.
+        gradients: Gradients,
+        /// Choose per label (each keeps its share).
+        balance: bool,
+    },
     /// Repeated random sampling: a fresh uniform subset every epoch; without replacement, the
     /// epochs cycle through disjoint subsets of a shuffle. No forward pass. Sample-then-batch
     /// with period 1 only.
@@ -136,8 +148,13 @@ impl Method {
     pub fn needs_rows(&self) -> bool {
         matches!(
             self,
-            Method::KCenterGreedy { .. } | Method::Submodular { .. }
+            Method::KCenterGreedy { .. } | Method::Submodular { .. } | Method::Craig { .. }
         )
+    }
+
+    /// Whether the choice reads labels (per-label choices, and CRAIG's similarities).
+    pub fn needs_labels(&self) -> bool {
+        self.balance() || matches!(self, Method::Craig { .. })
     }
 
     /// Whether the choice is made per label.
@@ -147,6 +164,7 @@ impl Method {
             Method::Uncertainty { balance: true, .. }
                 | Method::KCenterGreedy { balance: true }
                 | Method::Submodular { balance: true, .. }
+                | Method::Craig { balance: true, .. }
         )
     }
 }
@@ -313,6 +331,24 @@ pub fn choose_rows(
             } => {
                 let sim = cosine_similarity(part);
                 maximise(function, greedy, &sim, idx.len(), k, seed)
+            }
+            Method::Craig { greedy, .. } => {
+                let part_labels: Vec<i64> = idx.iter().map(|&i| labels[i]).collect();
+                let sim = craig_similarity(part, &part_labels);
+                let chosen = maximise(
+                    Submodular::FacilityLocation,
+                    greedy,
+                    &sim,
+                    idx.len(),
+                    k,
+                    seed,
+                );
+                let weights = craig_weights(&sim, idx.len(), &chosen);
+                return chosen
+                    .into_iter()
+                    .zip(weights)
+                    .map(|(j, w)| (idx[j], w))
+                    .collect();
             }
             _ => unreachable!("{:?} does not choose from rows", d.method),
         };

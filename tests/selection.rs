@@ -79,6 +79,17 @@ fn pools_and_presampling_give_the_configured_sizes_on_1_and_4_workers() {
             vec![500, 700, 700, 700, 700, 700, 700, 700],
         ),
     ];
+    // GradMatch keeps at most its share: the rows whose matching-pursuit weight is positive.
+    let gm = "\n[selection]\nstrategy = \"coreset\"\n\
+              downsampling = { strategy = \"grad_match\", ratio = 20, sample_then_batch = true, balance = true }\n";
+    let one = run_with(dir.path(), "gradmatch", gm, "1");
+    let four = run_with(dir.path(), "gradmatch", gm, "4");
+    assert!(
+        passed(&one).iter().all(|&p| (3..=300).contains(&p)),
+        "{:?}",
+        passed(&one)
+    );
+    assert_eq!(passed(&one), passed(&four));
     for (name, selection, want) in cases {
         let one = run_with(dir.path(), name, selection, "1");
         let four = run_with(dir.path(), name, selection, "4");
@@ -172,6 +183,17 @@ fn downsampling_trains_on_the_configured_share_on_1_and_4_workers() {
             [150; 8],
         ),
     ];
+    // GradMatch keeps at most its share: the rows whose matching-pursuit weight is positive.
+    let gm = "\n[selection]\nstrategy = \"coreset\"\n\
+              downsampling = { strategy = \"grad_match\", ratio = 20, sample_then_batch = true, balance = true }\n";
+    let one = run_with(dir.path(), "gradmatch", gm, "1");
+    let four = run_with(dir.path(), "gradmatch", gm, "4");
+    assert!(
+        passed(&one).iter().all(|&p| (3..=300).contains(&p)),
+        "{:?}",
+        passed(&one)
+    );
+    assert_eq!(passed(&one), passed(&four));
     for (name, selection, want) in cases {
         let one = run_with(dir.path(), name, selection, "1");
         let four = run_with(dir.path(), name, selection, "4");
@@ -256,6 +278,10 @@ fn bad_selection_configs_fail_validation_with_their_key_paths() {
         (
             "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"submodular\", ratio = 50 }\n",
             "selection.downsampling.submodular_function",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"loss\", ratio = 50, full_grad_approximation = \"last_layer\" }\n",
+            "selection.downsampling.full_grad_approximation",
         ),
         (
             "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"loss\", ratio = 50, balance = true }\n",

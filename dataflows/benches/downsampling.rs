@@ -10,7 +10,8 @@
 use std::time::Instant;
 
 use sluice_dataflows::downsampling::{
-    Greedy, Rows, Submodular, cosine_similarity, importance, k_center_greedy, lowest, maximise,
+    Greedy, Rows, Submodular, cosine_similarity, grad_match, importance, k_center_greedy, lowest,
+    maximise,
 };
 use sluice_dataflows::route;
 
@@ -61,10 +62,13 @@ fn main() {
     let k = rows / 10;
     let (_, kc) = time(|| k_center_greedy(m, k, 1));
     let (sim, cs) = time(|| cosine_similarity(m));
+    let (picked, gm) = time(|| grad_match(m, k, 1.0));
     println!(
-        "  {rows} rows x {d}, keep {k}: k-center greedy {:>7.1} ms; cosine similarities {:>7.1} ms",
+        "  {rows} rows x {d}, keep {k}: k-center greedy {:>7.1} ms; cosine similarities {:>7.1} ms; grad_match {:>7.1} ms ({} with a positive weight)",
         kc * 1e3,
-        cs * 1e3
+        cs * 1e3,
+        gm * 1e3,
+        picked.len()
     );
     for f in [
         Submodular::FacilityLocation,

@@ -107,6 +107,7 @@ enum DownLow {
     KcenterGreedy,
     Submodular,
     Craig,
+    GradMatch,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -522,12 +523,16 @@ fn downsampling(
     }
     if !matches!(
         d.strategy,
-        DownLow::Uncertainty | DownLow::KcenterGreedy | DownLow::Submodular | DownLow::Craig
+        DownLow::Uncertainty
+            | DownLow::KcenterGreedy
+            | DownLow::Submodular
+            | DownLow::Craig
+            | DownLow::GradMatch
     ) {
         only(
             d.balance.is_some(),
             "balance",
-            "uncertainty, kcenter_greedy, submodular or craig",
+            "uncertainty, kcenter_greedy, submodular, craig or grad_match",
             errors,
         );
     }
@@ -542,11 +547,14 @@ fn downsampling(
     if d.strategy != DownLow::Craig {
         only(d.greedy.is_some(), "greedy", "craig", errors);
     }
-    if !matches!(d.strategy, DownLow::Submodular | DownLow::Craig) {
+    if !matches!(
+        d.strategy,
+        DownLow::Submodular | DownLow::Craig | DownLow::GradMatch
+    ) {
         only(
             d.full_grad_approximation.is_some(),
             "full_grad_approximation",
-            "submodular or craig",
+            "submodular, craig or grad_match",
             errors,
         );
     }
@@ -610,6 +618,7 @@ fn downsampling(
                 balance,
             }
         }
+        DownLow::GradMatch => Method::GradMatch { gradients, balance },
         DownLow::Craig => Method::Craig {
             greedy: greedy_of(d.greedy),
             gradients,

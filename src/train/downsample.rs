@@ -66,9 +66,14 @@ fn rows(
     let emb = tch::no_grad(|| model.embed_t(x, false));
     match method {
         Method::KCenterGreedy { .. } => emb,
-        Method::Submodular { gradients, .. } | Method::Craig { gradients, .. } => {
+        Method::Submodular { gradients, .. }
+        | Method::Craig { gradients, .. }
+        | Method::GradMatch { gradients, .. } => {
             let logits = tch::no_grad(|| model.classify(&emb));
-            let g = last_layer_gradient(c, label_smoothing, &logits, y);
+            // Gradients of the batch's mean loss, as Modyn's matrix downsamplers take them
+            // (GradMatch's ridge term is relative to that scale).
+            let n = logits.size()[0].max(1) as f64;
+            let g = last_layer_gradient(c, label_smoothing, &logits, y) / n;
             match gradients {
                 Gradients::LastLayer => g,
                 // The bias gradient, then the weight gradient g ⊗ embedding.

@@ -687,6 +687,13 @@ mod tests {
         };
         let (out, _) = downsampled(down(craig, false, 1), None);
         assert_eq!(out.samples_passed, 100);
+        // GradMatch keeps at most half of each batch (those with a positive weight).
+        let grad_match = Method::GradMatch {
+            gradients: sluice_dataflows::downsampling::Gradients::LastLayerWithEmbedding,
+            balance: false,
+        };
+        let (out, _) = downsampled(down(grad_match, false, 1), None);
+        assert!((1..=100).contains(&out.samples_passed), "{out:?}");
         // RS2 without replacement: two disjoint halves, every sample once.
         let (out, epochs) = downsampled(
             down(

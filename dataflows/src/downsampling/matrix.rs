@@ -172,6 +172,148 @@ pub fn craig_weights(sim: &[f32], n: usize, chosen: &[usize]) -> Vec<f32> {
     w
 }
 
+/// Rows one GradMatch choice takes: orthogonal matching pursuit is cubic in the samples it
+/// keeps.
+pub const GRAD_MATCH_ROWS: usize = 2048;
+
+/// GradMatch (Killamsetty et al.): orthogonal matching pursuit picks up to `k` rows whose
+/// weighted sum matches the mean row (the full gradient), with ridge `lambda`, then
+/// non-negative least squares gives the weights (DeepCore's `orthogonal_matching_pursuit_np`).
+/// Returns (row, weight) for the rows with a positive weight, in the order picked: possibly
+/// fewer than `k`.
+pub fn grad_match(m: Rows<'_>, k: usize, lambda: f64) -> Vec<(usize, f32)> {
+    let (n, d) = (m.n(), m.d);
+    let k = k.min(n);
+    if k == 0 {
+        return Vec::new();
+    }
+    let row = |i: usize| m.row(i).iter().map(|&v| v as f64);
+    let mut b = vec![0.0f64; d];
+    for i in 0..n {
+        for (bj, v) in b.iter_mut().zip(row(i)) {
+            *bj += v / n as f64;
+        }
+    }
+    let dot = |i: usize, v: &[f64]| row(i).zip(v).map(|(a, b)| a * b).sum::<f64>();
+    let mut resid = b.clone();
+    let mut picked: Vec<usize> = Vec::with_capacity(k);
+    let mut taken = vec![false; n];
+    // Cholesky factor (row-major, lower) of G = A_S A_Sᵀ + λI, grown a row per pick; c = A_S b.
+    let mut chol: Vec<Vec<f64>> = Vec::with_capacity(k);
+    let mut c: Vec<f64> = Vec::with_capacity(k);
+    let mut x: Vec<f64> = Vec::new();
+    for _ in 0..k {
+        let (p, proj) = (0..n)
+            .filter(|&j| !taken[j])
+            .map(|j| (j, dot(j, &resid)))
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .expect("k <= n");
+        taken[p] = true;
+        let g: Vec<f64> = picked
+            .iter()
+            .map(|&s| row(s).zip(row(p)).map(|(a, b)| a * b).sum())
+            .collect();
+        let gpp: f64 = row(p).map(|v| v * v).sum::<f64>() + lambda;
+        let l = forward(&chol, &g);
+        let diag = (gpp - l.iter().map(|v| v * v).sum::<f64>())
+            .max(1e-12)
+            .sqrt();
+        let mut new = l;
+        new.push(diag);
+        chol.push(new);
+        c.push(dot(p, &b));
+        picked.push(p);
+        x = if picked.len() == 1 {
+            let norm: f64 = row(p).map(|v| v * v).sum();
+            vec![proj / norm.max(1e-12)]
+        } else {
+            backward(&chol, &forward(&chol, &c))
+        };
+        resid.clone_from(&b);
+        for (&s, &w) in picked.iter().zip(&x) {
+            for (r, v) in resid.iter_mut().zip(row(s)) {
+                *r -= w * v;
+            }
+        }
+    }
+    let weights = if k == 1 {
+        vec![1.0]
+    } else {
+        // G from its factor, then min ‖G x − c‖ over x ≥ 0.
+        let kk = picked.len();
+        let gm: Vec<f64> = (0..kk * kk)
+            .map(|ij| {
+                let (i, j) = (ij / kk, ij % kk);
+                (0..=i.min(j)).map(|t| chol[i][t] * chol[j][t]).sum()
+            })
+            .collect();
+        nnls(&gm, &c, x.iter().map(|v| v.max(0.0)).collect())
+    };
+    picked
+        .into_iter()
+        .zip(weights)
+        .filter(|(_, w)| *w > 0.0)
+        .map(|(i, w)| (i, w as f32))
+        .collect()
+}
+
+/// Solves L y = v for lower-triangular `l` (rows of growing length).
+fn forward(l: &[Vec<f64>], v: &[f64]) -> Vec<f64> {
+    let mut y = Vec::with_capacity(v.len());
+    for (i, row) in l.iter().enumerate().take(v.len()) {
+        let s: f64 = row[..i].iter().zip(&y).map(|(a, b)| a * b).sum();
+        y.push((v[i] - s) / row[i]);
+    }
+    y
+}
+
+/// Solves Lᵀ x = y for lower-triangular `l`.
+fn backward(l: &[Vec<f64>], y: &[f64]) -> Vec<f64> {
+    let k = y.len();
+    let mut x = vec![0.0; k];
+    for i in (0..k).rev() {
+        let s: f64 = (i + 1..k).map(|j| l[j][i] * x[j]).sum();
+        x[i] = (y[i] - s) / l[i][i];
+    }
+    x
+}
+
+/// Non-negative least squares min ‖G x − c‖₂, x ≥ 0 (`g` is `k × k` row-major), by
+/// coordinate descent on the normal equations from `start`, to a relative change of 1e-10 or
+/// 1000 sweeps.
+fn nnls(g: &[f64], c: &[f64], start: Vec<f64>) -> Vec<f64> {
+    let k = c.len();
+    // Q = GᵀG, p = Gᵀc.
+    let mut q = vec![0.0f64; k * k];
+    for i in 0..k {
+        for j in i..k {
+            let v: f64 = (0..k).map(|t| g[t * k + i] * g[t * k + j]).sum();
+            q[i * k + j] = v;
+            q[j * k + i] = v;
+        }
+    }
+    let p: Vec<f64> = (0..k)
+        .map(|i| (0..k).map(|t| g[t * k + i] * c[t]).sum())
+        .collect();
+    let mut x = start;
+    for _ in 0..1000 {
+        let mut change = 0.0f64;
+        let mut size = 0.0f64;
+        for i in 0..k {
+            let qi = &q[i * k..(i + 1) * k];
+            let grad: f64 = qi.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>() - p[i];
+            let new = (x[i] - grad / qi[i].max(1e-300)).max(0.0);
+            change = change.max((new - x[i]).abs());
+            size = size.max(new.abs());
+            x[i] = new;
+        }
+        if change <= 1e-10 * size.max(1e-300) {
+            break;
+        }
+    }
+    x
+}
+
 /// The state of one submodular function while samples are chosen.
 struct State<'a> {
     f: Submodular,
@@ -460,6 +602,50 @@ mod tests {
         let one = craig_similarity(Rows::new(&v[12..], 2), &labels[6..]);
         let c = maximise(Submodular::FacilityLocation, Greedy::Naive, &one, 3, 1, 0);
         assert_eq!(craig_weights(&one, 3, &c), [4.0]);
+    }
+
+    #[test]
+    fn grad_match_reconstructs_the_mean_from_few_rows() {
+        // Rows: e1 ×3, e2 ×1, and two small noise rows; the mean is (0.5, 0.25, 0.0…).
+        let v = [
+            1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.01, 0.0, 0.02, 0.0, 0.01,
+            -0.02,
+        ];
+        let m = Rows::new(&v, 3);
+        let chosen = grad_match(m, 2, 0.0);
+        assert_eq!(chosen.len(), 2, "{chosen:?}");
+        // One e1 row weighted 0.5 and the e2 row weighted 0.25 rebuild the mean.
+        let mut sum = [0.0f32; 3];
+        for &(i, w) in &chosen {
+            for j in 0..3 {
+                sum[j] += w * v[i * 3 + j];
+            }
+        }
+        let mean = [3.02 / 6.0, 1.01 / 6.0, 0.0];
+        for j in 0..3 {
+            assert!((sum[j] - mean[j]).abs() < 0.01, "{sum:?} vs {mean:?}");
+        }
+        assert!(
+            chosen.iter().any(|&(i, _)| i == 3),
+            "the e2 row: {chosen:?}"
+        );
+        // Weights are never negative, and a budget of one gives weight 1.
+        assert!(chosen.iter().all(|c| c.1 > 0.0));
+        assert_eq!(grad_match(m, 1, 1.0).len(), 1);
+        assert_eq!(grad_match(m, 1, 1.0)[0].1, 1.0);
+    }
+
+    #[test]
+    fn nnls_matches_the_unconstrained_solution_when_it_is_positive_and_clips_otherwise() {
+        // G = [[2, 0], [0, 1]], c = [2, 3]: x = [1, 3].
+        let x = nnls(&[2.0, 0.0, 0.0, 1.0], &[2.0, 3.0], vec![0.0, 0.0]);
+        assert!(
+            (x[0] - 1.0).abs() < 1e-8 && (x[1] - 3.0).abs() < 1e-8,
+            "{x:?}"
+        );
+        // c = [−2, 3]: the first would be −1; clipped to 0.
+        let x = nnls(&[2.0, 0.0, 0.0, 1.0], &[-2.0, 3.0], vec![0.0, 0.0]);
+        assert!(x[0] == 0.0 && (x[1] - 3.0).abs() < 1e-8, "{x:?}");
     }
 
     #[test]

@@ -12,8 +12,8 @@ mod scores;
 mod select;
 
 pub use matrix::{
-    Greedy, MAX_ROWS, Rows, Submodular, cosine_similarity, craig_similarity, craig_weights,
-    k_center_greedy, maximise,
+    GRAD_MATCH_ROWS, Greedy, MAX_ROWS, Rows, Submodular, cosine_similarity, craig_similarity,
+    craig_weights, grad_match, k_center_greedy, maximise,
 };
 pub use scores::{KeepScores, Score, ScoreBoard, record};
 pub use select::{

@@ -8,8 +8,8 @@
 //! samples, not on the order they were scored in.
 
 use super::matrix::{
-    Greedy, MAX_ROWS, Rows, Submodular, cosine_similarity, craig_similarity, craig_weights,
-    k_center_greedy, maximise,
+    GRAD_MATCH_ROWS, Greedy, MAX_ROWS, Rows, Submodular, cosine_similarity, craig_similarity,
+    craig_weights, grad_match, k_center_greedy, maximise,
 };
 use crate::sample::{Key, route};
 
@@ -108,6 +108,14 @@ pub enum Method {
         /// Choose per label (each keeps its share).
         balance: bool,
     },
+    /// GradMatch: orthogonal matching pursuit on last-layer gradients towards their mean, with
+    /// non-negative weights (fewer than `ratio` when weights come out 0).
+    GradMatch {
+        /// Which gradients form the rows.
+        gradients: Gradients,
+        /// Choose per label (each keeps its share).
+        balance: bool,
+    },
     /// Repeated random sampling: a fresh uniform subset every epoch; without replacement, the
     /// epochs cycle through disjoint subsets of a shuffle. No forward pass. Sample-then-batch
     /// with period 1 only.
@@ -148,7 +156,10 @@ impl Method {
     pub fn needs_rows(&self) -> bool {
         matches!(
             self,
-            Method::KCenterGreedy { .. } | Method::Submodular { .. } | Method::Craig { .. }
+            Method::KCenterGreedy { .. }
+                | Method::Submodular { .. }
+                | Method::Craig { .. }
+                | Method::GradMatch { .. }
         )
     }
 
@@ -165,6 +176,7 @@ impl Method {
                 | Method::KCenterGreedy { balance: true }
                 | Method::Submodular { balance: true, .. }
                 | Method::Craig { balance: true, .. }
+                | Method::GradMatch { balance: true, .. }
         )
     }
 }
@@ -332,6 +344,12 @@ pub fn choose_rows(
                 let sim = cosine_similarity(part);
                 maximise(function, greedy, &sim, idx.len(), k, seed)
             }
+            Method::GradMatch { .. } => {
+                return grad_match(part, k, 1.0)
+                    .into_iter()
+                    .map(|(j, w)| (idx[j], w))
+                    .collect();
+            }
             Method::Craig { greedy, .. } => {
                 let part_labels: Vec<i64> = idx.iter().map(|&i| labels[i]).collect();
                 let sim = craig_similarity(part, &part_labels);
@@ -354,13 +372,17 @@ pub fn choose_rows(
         };
         local.into_iter().map(|j| (idx[j], 1.0)).collect()
     };
+    let max_rows = match d.method {
+        Method::GradMatch { .. } => GRAD_MATCH_ROWS,
+        _ => MAX_ROWS,
+    };
     per_label(d.method.balance(), labels, |idx| {
-        if idx.len() <= MAX_ROWS {
+        if idx.len() <= max_rows {
             return pick_part(idx);
         }
         let mut shuffled = idx.to_vec();
         shuffled.sort_by_key(|&i| route(seed ^ route(keys[i])));
-        let parts = shuffled.len().div_ceil(MAX_ROWS);
+        let parts = shuffled.len().div_ceil(max_rows);
         let per = shuffled.len().div_ceil(parts);
         shuffled.chunks(per).flat_map(pick_part).collect()
     })

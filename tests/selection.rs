@@ -28,6 +28,16 @@ fn sizes(models: &[serde_json::Value]) -> Vec<u64> {
         .collect()
 }
 
+/// Asserts that run `name` wrote bitwise the same `count` models on 1 and 4 workers.
+fn same_models(dir: &Path, name: &str, count: usize) {
+    for i in 0..count {
+        let model = |w: &str| {
+            std::fs::read(dir.join(format!("{name}-w{w}/models/it-{i:04}.safetensors"))).unwrap()
+        };
+        assert!(model("1") == model("4"), "{name}: model {i} differs");
+    }
+}
+
 fn digests(models: &[serde_json::Value]) -> Vec<String> {
     models
         .iter()
@@ -79,33 +89,12 @@ fn pools_and_presampling_give_the_configured_sizes_on_1_and_4_workers() {
             vec![500, 700, 700, 700, 700, 700, 700, 700],
         ),
     ];
-    // GradMatch keeps at most its share: the rows whose matching-pursuit weight is positive.
-    let gm = "\n[selection]\nstrategy = \"coreset\"\n\
-              downsampling = { strategy = \"grad_match\", ratio = 20, sample_then_batch = true, balance = true }\n";
-    let one = run_with(dir.path(), "gradmatch", gm, "1");
-    let four = run_with(dir.path(), "gradmatch", gm, "4");
-    assert!(
-        passed(&one).iter().all(|&p| (3..=300).contains(&p)),
-        "{:?}",
-        passed(&one)
-    );
-    assert_eq!(passed(&one), passed(&four));
     for (name, selection, want) in cases {
         let one = run_with(dir.path(), name, selection, "1");
         let four = run_with(dir.path(), name, selection, "4");
         assert_eq!(sizes(&one), want, "{name}");
         assert_eq!(digests(&one), digests(&four), "{name}: same training sets");
-        for (i, _) in one.iter().enumerate() {
-            let a = std::fs::read(
-                dir.path()
-                    .join(format!("{name}-w1/models/it-{i:04}.safetensors")),
-            );
-            let b = std::fs::read(
-                dir.path()
-                    .join(format!("{name}-w4/models/it-{i:04}.safetensors")),
-            );
-            assert!(a.unwrap() == b.unwrap(), "{name}: model {i} differs");
-        }
+        same_models(dir.path(), name, one.len());
     }
 }
 
@@ -183,17 +172,6 @@ fn downsampling_trains_on_the_configured_share_on_1_and_4_workers() {
             [150; 8],
         ),
     ];
-    // GradMatch keeps at most its share: the rows whose matching-pursuit weight is positive.
-    let gm = "\n[selection]\nstrategy = \"coreset\"\n\
-              downsampling = { strategy = \"grad_match\", ratio = 20, sample_then_batch = true, balance = true }\n";
-    let one = run_with(dir.path(), "gradmatch", gm, "1");
-    let four = run_with(dir.path(), "gradmatch", gm, "4");
-    assert!(
-        passed(&one).iter().all(|&p| (3..=300).contains(&p)),
-        "{:?}",
-        passed(&one)
-    );
-    assert_eq!(passed(&one), passed(&four));
     for (name, selection, want) in cases {
         let one = run_with(dir.path(), name, selection, "1");
         let four = run_with(dir.path(), name, selection, "4");
@@ -204,17 +182,19 @@ fn downsampling_trains_on_the_configured_share_on_1_and_4_workers() {
         assert_eq!(sizes(&one), pool, "{name}");
         assert_eq!(passed(&one), want, "{name}");
         assert_eq!(passed(&four), want, "{name}, 4 workers");
-        for i in 0..one.len() {
-            let model = |w: &str| {
-                std::fs::read(
-                    dir.path()
-                        .join(format!("{name}-w{w}/models/it-{i:04}.safetensors")),
-                )
-                .unwrap()
-            };
-            assert!(model("1") == model("4"), "{name}: model {i} differs");
-        }
+        same_models(dir.path(), name, one.len());
     }
+    // GradMatch keeps at most its share: the rows whose matching-pursuit weight is positive.
+    let gm = "\n[selection]\nstrategy = \"coreset\"\n\
+              downsampling = { strategy = \"grad_match\", ratio = 20, sample_then_batch = true, balance = true }\n";
+    let one = run_with(dir.path(), "gradmatch", gm, "1");
+    run_with(dir.path(), "gradmatch", gm, "4");
+    assert!(
+        passed(&one).iter().all(|&p| (3..=300).contains(&p)),
+        "{:?}",
+        passed(&one)
+    );
+    same_models(dir.path(), "gradmatch", one.len());
 }
 
 #[test]

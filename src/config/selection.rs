@@ -121,10 +121,14 @@ enum FunctionLow {
 #[derive(Deserialize, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
 enum GreedyLow {
-    NaiveGreedy,
-    LazyGreedy,
-    StochasticGreedy,
-    ApproximateLazyGreedy,
+    #[serde(rename = "naive_greedy")]
+    Naive,
+    #[serde(rename = "lazy_greedy")]
+    Lazy,
+    #[serde(rename = "stochastic_greedy")]
+    Stochastic,
+    #[serde(rename = "approximate_lazy_greedy")]
+    ApproximateLazy,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -558,11 +562,11 @@ fn downsampling(
             errors,
         );
     }
-    let greedy_of = |g: Option<GreedyLow>| match g.unwrap_or(GreedyLow::NaiveGreedy) {
-        GreedyLow::NaiveGreedy => Greedy::Naive,
-        GreedyLow::LazyGreedy => Greedy::Lazy,
-        GreedyLow::StochasticGreedy => Greedy::Stochastic,
-        GreedyLow::ApproximateLazyGreedy => Greedy::ApproximateLazy,
+    let greedy_of = |g: Option<GreedyLow>| match g.unwrap_or(GreedyLow::Naive) {
+        GreedyLow::Naive => Greedy::Naive,
+        GreedyLow::Lazy => Greedy::Lazy,
+        GreedyLow::Stochastic => Greedy::Stochastic,
+        GreedyLow::ApproximateLazy => Greedy::ApproximateLazy,
     };
     let gradients = match d.full_grad_approximation.unwrap_or(GradientsLow::LastLayer) {
         GradientsLow::LastLayer => Gradients::LastLayer,

@@ -129,12 +129,17 @@ pub fn fit(
                 chosen = (idx.iter().map(|&i| keys[i]).collect(), Vec::new());
             } else if epoch == 0 || (d.period > 0 && (epoch as u64).is_multiple_of(d.period)) {
                 chosen = choose_set(d, model, t, store, keys, device, seed, cache.as_deref_mut())?;
-                weights = chosen
-                    .0
-                    .iter()
-                    .copied()
-                    .zip(chosen.1.iter().copied())
-                    .collect();
+                // Weights that are all 1 train as a plain mean.
+                weights = if chosen.1.iter().all(|&w| w == 1.0) {
+                    HashMap::new()
+                } else {
+                    chosen
+                        .0
+                        .iter()
+                        .copied()
+                        .zip(chosen.1.iter().copied())
+                        .collect()
+                };
             }
         }
         order.clear();

@@ -184,6 +184,14 @@ fn downsampling_trains_on_the_configured_share_on_1_and_4_workers() {
         assert_eq!(passed(&four), want, "{name}, 4 workers");
         same_models(dir.path(), name, one.len());
     }
+    // Every trigger reports the time spent downsampling; the warm-up triggers spent none.
+    let ms: Vec<f64> = jsonl(&dir.path().join("bts-w1/metrics.jsonl"))
+        .into_iter()
+        .filter(|m| m["name"] == "downsampling_ms")
+        .map(|m| m["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(ms.len(), 8);
+    assert_eq!(ms[..2], [0.0, 0.0]);
     // GradMatch keeps at most its share: the rows whose matching-pursuit weight is positive.
     let gm = "\n[selection]\nstrategy = \"coreset\"\n\
               downsampling = { strategy = \"grad_match\", ratio = 20, sample_then_batch = true, balance = true }\n";

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -47,6 +48,8 @@ pub struct FitOutcome {
     pub samples_passed: u64,
     /// Optimizer steps skipped because mixed precision overflowed (the loss scale was lowered).
     pub skipped_steps: u64,
+    /// Wall time spent scoring and choosing samples for downsampling, in milliseconds.
+    pub downsampling_ms: u64,
     /// Why training stopped early with a broken model (a NaN or infinite loss); the model must
     /// not be used.
     pub failure: Option<String>,
@@ -113,6 +116,7 @@ pub fn fit(
         _ => None,
     });
     let mut order: Vec<Key> = Vec::new();
+    let mut down_time = std::time::Duration::ZERO;
     'epochs: for epoch in 0..t.epochs_per_trigger {
         if out.samples_passed >= cap {
             break;
@@ -128,7 +132,9 @@ pub fn fit(
                 idx.sort_unstable();
                 chosen = (idx.iter().map(|&i| keys[i]).collect(), Vec::new());
             } else if epoch == 0 || (d.period > 0 && (epoch as u64).is_multiple_of(d.period)) {
+                let started = Instant::now();
                 chosen = choose_set(d, model, t, store, keys, device, seed, cache.as_deref_mut())?;
+                down_time += started.elapsed();
                 // Weights that are all 1 train as a plain mean.
                 weights = if chosen.1.iter().all(|&w| w == 1.0) {
                     HashMap::new()
@@ -170,10 +176,15 @@ pub fn fit(
         loop {
             let batch = match (loader.next_batch(), &mut accumulate) {
                 (Some(batch), None) => batch?,
-                (Some(batch), Some(acc)) => match acc.push(model, batch?)? {
-                    Some(full) => full,
-                    None => continue,
-                },
+                (Some(batch), Some(acc)) => {
+                    let started = Instant::now();
+                    let full = acc.push(model, batch?)?;
+                    down_time += started.elapsed();
+                    match full {
+                        Some(full) => full,
+                        None => continue,
+                    }
+                }
                 // The kept part of the epoch's last batches.
                 (None, Some(acc)) => match acc.flush() {
                     Some(rest) => rest,
@@ -313,6 +324,7 @@ pub fn fit(
         out.final_loss = loss_sum / batches.max(1) as f64;
         tracing::debug!(trigger, epoch, loss = out.final_loss, "training epoch");
     }
+    out.downsampling_ms = down_time.as_millis() as u64;
     Ok(out)
 }
 

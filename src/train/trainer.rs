@@ -429,6 +429,7 @@ fn run(
             ("training_samples_per_s", samples_per_s),
             ("training_set_size", n as f64),
             ("training_steps", outcome.steps as f64),
+            ("downsampling_ms", outcome.downsampling_ms as f64),
         ] {
             ctx.events.emit(
                 format!("metric-{}-{name}", trigger.id),

@@ -291,12 +291,6 @@ fn bad_selection_configs_fail_validation_with_their_key_paths() {
     for (i, (selection, key)) in cases.iter().enumerate() {
         let text = config("csv", 100) + "\n" + selection;
         let cfg = write_config(dir.path(), &format!("bad{i}.toml"), &text);
-        let o = sluice(&["validate", cfg.to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(2), "case {i}: {}", stderr(&o));
-        let err = stderr(&o);
-        assert!(
-            err.contains(&format!("{key}:")),
-            "case {i}: expected {key} in {err}"
-        );
+        assert_invalid_at(&cfg, key);
     }
 }

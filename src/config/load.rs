@@ -276,6 +276,21 @@ pub fn parse_span(text: &str) -> Result<u64, String> {
     n.checked_mul(secs * 1000).ok_or_else(bad)
 }
 
+/// A count, or the word `"all"` (`tail_triggers`, drift `sample_size`).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+pub(super) enum CountOrAll {
+    Count(i64),
+    All(AllWord),
+}
+
+/// The word `"all"`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum AllWord {
+    All,
+}
+
 pub(super) fn positive(v: i64) -> Option<u64> {
     (v > 0).then_some(v as u64)
 }

@@ -9,7 +9,7 @@ use sluice_dataflows::selection::{LimitReset, Presample, Presampling, SetSampler
 use toml::Value;
 
 use super::error::ConfigError;
-use super::load::{err, section};
+use super::load::{AllWord, CountOrAll, err, section};
 
 /// What each trigger trains on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,19 +48,6 @@ enum Strategy {
     Coreset,
     Reservoir,
     Freshness,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Tail {
-    Count(i64),
-    All(AllWord),
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum AllWord {
-    All,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -183,7 +170,7 @@ struct SelectionLow {
     #[serde(default)]
     strategy: Option<Strategy>,
     #[serde(default)]
-    tail_triggers: Option<Tail>,
+    tail_triggers: Option<CountOrAll>,
     #[serde(default)]
     limit: Option<i64>,
     #[serde(default)]
@@ -222,9 +209,9 @@ pub fn selection(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<
     };
     let tail = match s.tail_triggers {
         None => Some(0),
-        Some(Tail::All(AllWord::All)) => None,
-        Some(Tail::Count(n)) if n >= 0 => Some(n as u64),
-        Some(Tail::Count(_)) => {
+        Some(CountOrAll::All(AllWord::All)) => None,
+        Some(CountOrAll::Count(n)) if n >= 0 => Some(n as u64),
+        Some(CountOrAll::Count(_)) => {
             err(
                 errors,
                 "selection.tail_triggers",

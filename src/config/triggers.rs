@@ -16,7 +16,7 @@ use sluice_dataflows::triggers::{
 use toml::Value;
 
 use super::error::ConfigError;
-use super::load::{err, parse_span, positive, positive_or, section};
+use super::load::{AllWord, CountOrAll, err, parse_span, positive, positive_or, section};
 
 /// Trigger ids.
 pub const TRIGGER_IDS: &[&str] = &["amount", "time", "drift", "performance", "cost", "ensemble"];
@@ -108,7 +108,7 @@ struct DriftLow {
     #[serde(default)]
     windows: Option<WindowsLow>,
     #[serde(default)]
-    sample_size: Option<SampleSize>,
+    sample_size: Option<CountOrAll>,
     #[serde(default)]
     features: Option<Features>,
     metrics: BTreeMap<String, MetricLow>,
@@ -116,19 +116,6 @@ struct DriftLow {
     aggregation: Option<AggregationLow>,
     #[serde(default)]
     seed: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum SampleSize {
-    Count(i64),
-    All(AllWord),
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum AllWord {
-    All,
 }
 
 #[derive(Deserialize, PartialEq)]
@@ -365,9 +352,9 @@ fn drift(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tr
     );
     let sample_size = match t.sample_size {
         None => Some(5000),
-        Some(SampleSize::All(AllWord::All)) => None,
-        Some(SampleSize::Count(n)) if n > 1 && n as usize <= MAX_SAMPLE_SIZE => Some(n as usize),
-        Some(SampleSize::Count(_)) => {
+        Some(CountOrAll::All(AllWord::All)) => None,
+        Some(CountOrAll::Count(n)) if n > 1 && n as usize <= MAX_SAMPLE_SIZE => Some(n as usize),
+        Some(CountOrAll::Count(_)) => {
             err(
                 errors,
                 key("sample_size"),

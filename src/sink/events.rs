@@ -33,6 +33,25 @@ impl EventSink {
         })
     }
 
+    /// Emits metric `name` of trigger `trigger_id` with id `metric-<trigger_id>-<name>`.
+    pub fn metric(
+        &self,
+        trigger_id: u64,
+        name: &str,
+        value: f64,
+        step: Option<u64>,
+    ) -> std::io::Result<()> {
+        self.emit(
+            format!("metric-{trigger_id}-{name}"),
+            EventBody::Metric {
+                trigger_id,
+                name: name.into(),
+                value,
+                step,
+            },
+        )
+    }
+
     /// Emits an event with idempotent id `id`, stamped with the current wall time.
     pub fn emit(&self, id: String, body: EventBody) -> std::io::Result<()> {
         let event = Event {

@@ -258,8 +258,8 @@ pub fn choose_set(
     seed: u64,
     cache: Option<&mut ScoreCache>,
 ) -> anyhow::Result<(Vec<Key>, Vec<f32>)> {
-    let chosen = match (cache, d.rescore_after) {
-        (Some(cache), Some(after)) if !d.method.needs_rows() => {
+    let mut chosen = match (cache, d.rescore_after) {
+        (Some(cache), Some(after)) if d.method.has_score() => {
             let now = cache.epoch;
             // Scores too old for any later choice go.
             cache.scores.retain(|_, (_, at)| now - *at < after);
@@ -283,7 +283,6 @@ pub fn choose_set(
         }
         _ => measure_all(d, model, t, store, keys, device)?.choose(d, keys, seed),
     };
-    let mut chosen = chosen;
     // Train in the set's order (the epoch shuffles it); weights follow their samples.
     chosen.sort_unstable_by_key(|c| c.0);
     Ok(chosen.into_iter().map(|(i, w)| (keys[i], w)).unzip())

@@ -170,7 +170,7 @@ pub fn fit(
         // `rescore_after`: the scores of the samples this epoch trains, from their training
         // forward pass, kept on the device until the epoch ends.
         let keep_scores = stb
-            .filter(|d| d.rescore_after.is_some() && d.method.needs_forward())
+            .filter(|d| d.rescore_after.is_some() && d.method.has_score())
             .filter(|_| cache.is_some());
         let mut trained_scores: (Vec<Tensor>, Vec<Key>) = (Vec::new(), Vec::new());
         loop {

@@ -320,14 +320,11 @@ fn run(
         }
         if outcome.skipped_steps > 0 {
             // Mixed precision overflowed and lowered its loss scale: steps without an update.
-            ctx.events.emit(
-                format!("metric-{}-amp_skipped_steps", trigger.id),
-                EventBody::Metric {
-                    trigger_id: trigger.id,
-                    name: "amp_skipped_steps".into(),
-                    value: outcome.skipped_steps as f64,
-                    step: Some(outcome.steps),
-                },
+            ctx.events.metric(
+                trigger.id,
+                "amp_skipped_steps",
+                outcome.skipped_steps as f64,
+                Some(outcome.steps),
             )?;
         }
         if let Some(reason) = &outcome.failure {
@@ -335,14 +332,11 @@ fn run(
                 trigger = trigger.id,
                 "training failed: {reason}; no model published"
             );
-            ctx.events.emit(
-                format!("metric-{}-training_failed", trigger.id),
-                EventBody::Metric {
-                    trigger_id: trigger.id,
-                    name: "training_failed".into(),
-                    value: outcome.steps as f64,
-                    step: Some(outcome.steps),
-                },
+            ctx.events.metric(
+                trigger.id,
+                "training_failed",
+                outcome.steps as f64,
+                Some(outcome.steps),
             )?;
             report.failed += 1;
             // The broken parameters go; the model in service stays.
@@ -431,15 +425,7 @@ fn run(
             ("training_steps", outcome.steps as f64),
             ("downsampling_ms", outcome.downsampling_ms as f64),
         ] {
-            ctx.events.emit(
-                format!("metric-{}-{name}", trigger.id),
-                EventBody::Metric {
-                    trigger_id: trigger.id,
-                    name: name.into(),
-                    value,
-                    step: None,
-                },
-            )?;
+            ctx.events.metric(trigger.id, name, value, None)?;
         }
         if let Some((holdout, batch)) = &ctx.holdout {
             let eval_started = Instant::now();
@@ -475,14 +461,11 @@ fn run(
                     _ => report.last_accuracy = Some(value),
                 }
             }
-            ctx.events.emit(
-                format!("metric-{}-evaluation_ms", trigger.id),
-                EventBody::Metric {
-                    trigger_id: trigger.id,
-                    name: "evaluation_ms".into(),
-                    value: eval_started.elapsed().as_millis() as f64,
-                    step: None,
-                },
+            ctx.events.metric(
+                trigger.id,
+                "evaluation_ms",
+                eval_started.elapsed().as_millis() as f64,
+                None,
             )?;
         }
         tracing::info!(trigger = trigger.id, model = %model_id, samples = n, loss = final_loss, training_ms, "model stored");

@@ -79,6 +79,18 @@ pub fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+/// Asserts that `sluice validate` rejects `cfg` (exit 2) with an error at config key `key`.
+pub fn assert_invalid_at(cfg: &Path, key: &str) {
+    let o = sluice(&["validate", cfg.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{}: {err}", cfg.display());
+    assert!(
+        err.contains(&format!("{key}:")),
+        "{}: expected {key} in {err}",
+        cfg.display()
+    );
+}
+
 pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))

@@ -147,9 +147,12 @@ pub enum Uncertainty {
 }
 
 impl Method {
-    /// Whether the trainer must run the model to score (all but RS2).
-    pub fn needs_forward(&self) -> bool {
-        !matches!(self, Method::Rs2 { .. })
+    /// Whether the method chooses by one score per sample (which `rescore_after` can keep).
+    pub fn has_score(&self) -> bool {
+        matches!(
+            self,
+            Method::Loss | Method::GradNorm | Method::Uncertainty { .. }
+        )
     }
 
     /// Whether the method chooses from a row per sample ([`choose_rows`]) rather than a score.

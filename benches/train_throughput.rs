@@ -26,7 +26,7 @@ use sluice::config::{
     Architecture, MlpConfig, ModelSpec, OptimizerSpec, ResNetConfig, TrainingSpec,
 };
 use sluice::store::SampleStore;
-use sluice::train::{ScoreCache, fit, models};
+use sluice::train::{FitHooks, ScoreCache, fit, models};
 use sluice_dataflows::SampleScore;
 use sluice_dataflows::downsampling::{Downsampling, DownsamplingPlan, Method};
 use tch::nn::{self, OptimizerConfig};
@@ -162,8 +162,10 @@ fn sluice_fit(
         setup.device,
         &mut |_, _| Ok(()),
         None,
-        feedback.then_some(&mut report as &mut dyn FnMut(&[u64], &[f32])),
-        None,
+        FitHooks {
+            on_samples: feedback.then_some(&mut report as &mut dyn FnMut(&[u64], &[f32])),
+            ..FitHooks::default()
+        },
     )
     .unwrap();
     setup.sync();
@@ -215,8 +217,11 @@ fn rescoring(
         Device::Cpu,
         &mut |_, _| Ok(()),
         None,
-        Some(&mut on),
-        Some(&mut cache),
+        FitHooks {
+            on_samples: Some(&mut on),
+            cache: Some(&mut cache),
+            ..FitHooks::default()
+        },
     )
     .unwrap();
     let rate = (keys.len() * epochs) as f64 / started.elapsed().as_secs_f64();

@@ -164,6 +164,24 @@ fn downsampling_trains_on_the_configured_share_on_1_and_4_workers() {
              downsampling = { strategy = \"craig\", greedy = \"lazy_greedy\", ratio = 50, sample_then_batch = true }\n",
             [750; 8],
         ),
+        // RHO-Loss on each batch: an irreducible-loss model (2 epochs at another rate) trains on
+        // 30 % of each trigger's new samples first; 16 of each 32 kept.
+        (
+            "rho",
+            "\n[selection]\nstrategy = \"coreset\"\n\
+             downsampling = { strategy = \"rho_loss\", ratio = 50, holdout_set_ratio = 30, \
+             il_training = { epochs_per_trigger = 2, optimizer = { lr = 0.02 } } }\n",
+            [750; 8],
+        ),
+        // RHO-Loss over the whole set with twin models of another architecture, one per half.
+        (
+            "rho_twin",
+            "\n[selection]\nstrategy = \"coreset\"\n\
+             downsampling = { strategy = \"rho_loss\", ratio = 20, sample_then_batch = true, \
+             holdout_set_strategy = \"twin\", holdout_set_ratio = 50, \
+             il_model = { id = \"mlp\", num_classes = 2, hidden = [8, 8] } }\n",
+            [300; 8],
+        ),
         // RS2: a fresh 10 % every epoch.
         (
             "rs2",
@@ -192,6 +210,29 @@ fn downsampling_trains_on_the_configured_share_on_1_and_4_workers() {
         .collect();
     assert_eq!(ms.len(), 8);
     assert_eq!(ms[..2], [0.0, 0.0]);
+    // RHO-Loss reports its holdout split (30 % of each trigger's 500 new samples, by key hash)
+    // and the mean irreducible loss, every trigger.
+    for (name, share) in [("rho", 0.3), ("rho_twin", 0.5)] {
+        let metrics = jsonl(&dir.path().join(format!("{name}-w1/metrics.jsonl")));
+        let values = |metric: &str| -> Vec<f64> {
+            metrics
+                .iter()
+                .filter(|m| m["name"] == metric)
+                .map(|m| m["value"].as_f64().unwrap())
+                .collect()
+        };
+        let holdout = values("rho_holdout_samples");
+        assert_eq!(holdout.len(), 8, "{name}");
+        assert!(
+            holdout.iter().all(|h| (h / 500.0 - share).abs() < 0.08),
+            "{name}: {holdout:?}"
+        );
+        let il = values("rho_mean_irreducible_loss");
+        assert!(
+            il.len() == 8 && il.iter().all(|l| l.is_finite() && *l > 0.0),
+            "{name}: {il:?}"
+        );
+    }
     // GradMatch keeps at most its share: the rows whose matching-pursuit weight is positive.
     let gm = "\n[selection]\nstrategy = \"coreset\"\n\
               downsampling = { strategy = \"grad_match\", ratio = 20, sample_then_batch = true, balance = true }\n";
@@ -286,6 +327,34 @@ fn bad_selection_configs_fail_validation_with_their_key_paths() {
         (
             "[selection]\nstrategy = \"coreset\"\ndownsampling = { thresholds = [2], schedule = [{ strategy = \"loss\", ratio = 50 }, { strategy = \"loss\", ratio = 30 }] }\n",
             "selection.downsampling.schedule[1].ratio",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"rho_loss\", ratio = 50 }\n",
+            "selection.downsampling.holdout_set_ratio",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"rho_loss\", ratio = 50, holdout_set_ratio = 30, holdout_set_strategy = \"twin\" }\n",
+            "selection.downsampling.holdout_set_ratio",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"loss\", ratio = 50, holdout_set_ratio = 30 }\n",
+            "selection.downsampling.holdout_set_ratio",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"rho_loss\", ratio = 50, holdout_set_ratio = 30, il_training = { batch_size = 0 } }\n",
+            "selection.downsampling.il_training.batch_size",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"rho_loss\", ratio = 50, holdout_set_ratio = 30, il_training = { device = \"cuda:0\" } }\n",
+            "selection.downsampling.il_training.device",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"rho_loss\", ratio = 50, holdout_set_ratio = 30, il_training = { optimizer = { lr = -1.0 } } }\n",
+            "selection.downsampling.il_training.optimizer.lr",
+        ),
+        (
+            "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"rho_loss\", ratio = 50, holdout_set_ratio = 30, il_model = { id = \"mlp\", num_classes = 2, depth = 3 } }\n",
+            "selection.downsampling.il_model.depth",
         ),
     ];
     for (i, (selection, key)) in cases.iter().enumerate() {

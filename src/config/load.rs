@@ -93,10 +93,16 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
 
     let pipeline: Option<low::Pipeline> = required(&mut root, "pipeline", errors);
     let source: Option<low::Source> = required(&mut root, "source", errors);
+    // RHO-Loss's irreducible-loss model is configured as changes to `[model]`/`[training]`.
+    let il = IlBase {
+        training: root.get("training").cloned(),
+        model: root.get("model").cloned(),
+        base: base.clone(),
+    };
     let model = model(root.remove("model"), errors);
     let training: Option<low::Training> = required(&mut root, "training", errors);
     let trigger = trigger(root.remove("trigger"), errors);
-    let selection = super::selection::selection(root.remove("selection"), errors);
+    let selection = super::selection::selection(root.remove("selection"), &il, errors);
     let evaluation: Option<Option<low::Evaluation>> = match root.remove("evaluation") {
         Some(v) => section(v, "evaluation", errors).map(Some),
         None => Some(None),
@@ -126,6 +132,7 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
         (Some(mut t), Some(sel)) if sel.downsampling.is_some() => {
             check_downsampling(&t, sel.downsampling.as_ref().expect("checked"), errors);
             t.downsampling = sel.downsampling.clone();
+            t.irreducible = sel.irreducible.clone();
             Some(t)
         }
         (t, _) => t,
@@ -145,6 +152,140 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
         evaluation: evaluation?,
         output: output?,
     })
+}
+
+/// What RHO-Loss's irreducible-loss model inherits: the raw `[training]` and `[model]` tables.
+pub(super) struct IlBase {
+    pub training: Option<Value>,
+    pub model: Option<Value>,
+    pub base: PathBuf,
+}
+
+/// `[training]` keys the irreducible-loss model cannot change, and why.
+const IL_FIXED: &[(&str, &str)] = &[
+    (
+        "device",
+        "the irreducible-loss model trains on training.device",
+    ),
+    (
+        "num_threads",
+        "the irreducible-loss model trains in the trainer, with training.num_threads",
+    ),
+    ("queue_capacity", "not used by the irreducible-loss model"),
+    (
+        "per_sample_feedback",
+        "not used by the irreducible-loss model",
+    ),
+    (
+        "initial_model",
+        "the irreducible-loss model starts from random weights (Modyn's rule)",
+    ),
+    (
+        "checkpoint_every_steps",
+        "not used by the irreducible-loss model",
+    ),
+    (
+        "record_loss_every",
+        "not used by the irreducible-loss model",
+    ),
+    (
+        "num_samples_to_pass",
+        "the irreducible-loss model trains on its whole holdout split",
+    ),
+];
+
+impl IlBase {
+    /// The irreducible-loss model of the RHO-Loss downsampler at `at`: `[model]` unless
+    /// `il_model` gives another, trained as `[training]` with `il_training`'s keys changed
+    /// (`optimizer` merged key by key), from random weights every trigger unless
+    /// `il_training.use_previous_model`. Errors name `at.il_training.*` / `at.il_model.*`;
+    /// errors of inherited keys are `[training]`'s own, reported there.
+    pub(super) fn spec(
+        &self,
+        training: Option<Value>,
+        model: Option<Value>,
+        at: &str,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<IlSpec> {
+        let before = errors.len();
+        let own = match training {
+            None => Table::new(),
+            Some(Value::Table(t)) => t,
+            Some(other) => {
+                err(
+                    errors,
+                    format!("{at}.il_training"),
+                    format!("expected a table, found {}", other.type_str()),
+                );
+                Table::new()
+            }
+        };
+        for (k, why) in IL_FIXED {
+            if own.contains_key(*k) {
+                err(errors, format!("{at}.il_training.{k}"), *why);
+            }
+        }
+        let mut merged = match &self.training {
+            Some(Value::Table(t)) => t.clone(),
+            _ => Table::new(),
+        };
+        for (k, _) in IL_FIXED.iter().skip(3) {
+            merged.remove(*k);
+        }
+        merged.insert("use_previous_model".into(), Value::Boolean(false));
+        for (k, v) in own.iter() {
+            match (merged.get_mut(k), v) {
+                (Some(Value::Table(base)), Value::Table(over)) if k == "optimizer" => {
+                    base.extend(over.clone());
+                }
+                _ => {
+                    merged.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        let mut inner = Vec::new();
+        let t = section::<low::Training>(Value::Table(merged), "training", &mut inner)
+            .and_then(|t| check_training(t, &self.base, &mut inner));
+        let rename = |inner: Vec<ConfigError>,
+                      from: &str,
+                      to: &str,
+                      own: &dyn Fn(&str) -> bool,
+                      errors: &mut Vec<ConfigError>| {
+            for e in inner {
+                let Some(rest) = e.key.strip_prefix(from) else {
+                    continue;
+                };
+                let first = rest.trim_start_matches('.').split('.').next().unwrap_or("");
+                if own(first) {
+                    errors.push(ConfigError {
+                        key: format!("{at}.{to}{rest}"),
+                        message: e.message,
+                    });
+                }
+            }
+        };
+        rename(
+            inner,
+            "training",
+            "il_training",
+            &|k| own.contains_key(k),
+            errors,
+        );
+        let (model, model_own) = match model {
+            Some(m) => (Some(m), true),
+            None => (self.model.clone(), false),
+        };
+        let mut inner = Vec::new();
+        let model = self::model(model, &mut inner);
+        rename(inner, "model", "il_model", &|_| model_own, errors);
+        if errors.len() > before {
+            return None;
+        }
+        Some(IlSpec {
+            model: model?,
+            training: t?,
+        })
+    }
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -804,6 +945,7 @@ fn check_training(
         per_sample_feedback: t.per_sample_feedback.unwrap_or(false),
         // From `[selection.downsampling]`, once both are parsed.
         downsampling: None,
+        irreducible: Vec::new(),
         device,
         batch_size: batch_size? as usize,
         epochs_per_trigger: epochs? as usize,

@@ -22,8 +22,8 @@ pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse};
 pub use spec::{
     Architecture, BatchedSpec, CnnConfig, ColumnSpec, Criterion, DiffOperator, DlrmConfig,
-    EvaluationSpec, FileFormat, InputSpec, KafkaOutputSpec, KafkaSourceSpec, LatePolicy, MODEL_IDS,
-    MlpConfig, ModelSpec, ModelStorageSpec, OptimizerAlgorithm, OptimizerSpec, OutputSpec,
-    PipelineSpec, Pool, ResNetConfig, ScheduleKind, ScheduleSpec, SelectionSpec, SourceSpec,
-    StepEvery, TextConfig, TimeUnit, TrainingSpec, TriggerSpec, Until, ValueFormat,
+    EvaluationSpec, FileFormat, IlSpec, InputSpec, KafkaOutputSpec, KafkaSourceSpec, LatePolicy,
+    MODEL_IDS, MlpConfig, ModelSpec, ModelStorageSpec, OptimizerAlgorithm, OptimizerSpec,
+    OutputSpec, PipelineSpec, Pool, ResNetConfig, ScheduleKind, ScheduleSpec, SelectionSpec,
+    SourceSpec, StepEvery, TextConfig, TimeUnit, TrainingSpec, TriggerSpec, Until, ValueFormat,
 };

@@ -9,10 +9,11 @@ use sluice_dataflows::selection::{LimitReset, Presample, Presampling, SetSampler
 use toml::Value;
 
 use super::error::ConfigError;
-use super::load::{AllWord, CountOrAll, err, section};
+use super::load::{AllWord, CountOrAll, IlBase, err, section};
+use super::spec::IlSpec;
 
 /// What each trigger trains on.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SelectionSpec {
     /// The candidate pool each worker keeps.
     pub pool: Pool,
@@ -20,6 +21,8 @@ pub struct SelectionSpec {
     pub sampler: SetSampler,
     /// `coreset`: the trainer's downsampling of each training set (after `warmup_triggers`).
     pub downsampling: Option<DownsamplingPlan>,
+    /// The irreducible-loss model of each RHO-Loss downsampler, by index in the plan's list.
+    pub irreducible: Vec<Option<Box<IlSpec>>>,
 }
 
 impl Default for SelectionSpec {
@@ -28,6 +31,7 @@ impl Default for SelectionSpec {
             pool: Pool::Tail(Some(0)),
             sampler: SetSampler::none(),
             downsampling: None,
+            irreducible: Vec::new(),
         }
     }
 }
@@ -95,6 +99,14 @@ enum DownLow {
     Submodular,
     Craig,
     GradMatch,
+    RhoLoss,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum HoldoutLow {
+    Simple,
+    Twin,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -162,6 +174,18 @@ struct DownsamplingLow {
     greedy: Option<GreedyLow>,
     #[serde(default)]
     full_grad_approximation: Option<GradientsLow>,
+    #[serde(default)]
+    holdout_set_ratio: Option<i64>,
+    #[serde(default)]
+    holdout_set_ratio_max: Option<i64>,
+    #[serde(default)]
+    holdout_set_strategy: Option<HoldoutLow>,
+    /// `[training]` keys for the irreducible-loss model (parsed by [`IlBase`]).
+    #[serde(default)]
+    il_training: Option<Value>,
+    /// `[model]` of the irreducible-loss model (default: `[model]`).
+    #[serde(default)]
+    il_model: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -191,7 +215,11 @@ struct SelectionLow {
 }
 
 /// Parses `[selection]` (absent: `new_data`, the epoch each trigger closes).
-pub fn selection(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<SelectionSpec> {
+pub fn selection(
+    value: Option<Value>,
+    il: &IlBase,
+    errors: &mut Vec<ConfigError>,
+) -> Option<SelectionSpec> {
     let Some(value) = value else {
         return Some(SelectionSpec::default());
     };
@@ -356,9 +384,14 @@ pub fn selection(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<
             errors,
         );
     }
-    let downsampling = match s.downsampling {
-        Some(d) if strategy == Strategy::Coreset => plan(d, sampler.warmup_triggers, errors),
-        _ => None,
+    let (downsampling, irreducible) = match s.downsampling {
+        Some(d) if strategy == Strategy::Coreset => {
+            match plan(d, sampler.warmup_triggers, il, errors) {
+                Some((plan, irreducible)) => (Some(plan), irreducible),
+                None => (None, Vec::new()),
+            }
+        }
+        _ => (None, Vec::new()),
     };
     if errors.len() > before {
         return None;
@@ -367,6 +400,7 @@ pub fn selection(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<
         pool,
         sampler,
         downsampling,
+        irreducible,
     })
 }
 
@@ -377,16 +411,23 @@ struct ScheduleLow {
     thresholds: Vec<i64>,
 }
 
+/// A downsampler, with its irreducible-loss model for RHO-Loss.
+type Parsed = (Downsampling, Option<Box<IlSpec>>);
+
 /// `downsampling`: one downsampler, or `{ schedule = [..], thresholds = [..] }` (Modyn's
-/// `downsampling_list` / `downsampling_thresholds`).
-fn plan(value: Value, from: u64, errors: &mut Vec<ConfigError>) -> Option<DownsamplingPlan> {
+/// `downsampling_list` / `downsampling_thresholds`); with the irreducible-loss models of
+/// RHO-Loss entries, by index.
+fn plan(
+    value: Value,
+    from: u64,
+    il: &IlBase,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(DownsamplingPlan, Vec<Option<Box<IlSpec>>>)> {
     let multi = value.as_table().is_some_and(|t| t.contains_key("schedule"));
     if !multi {
         let d = section(value, "selection.downsampling", errors)?;
-        return Some(DownsamplingPlan::single(
-            downsampling(d, "selection.downsampling", errors)?,
-            from,
-        ));
+        let (d, irreducible) = downsampling(d, "selection.downsampling", il, errors)?;
+        return Some((DownsamplingPlan::single(d, from), vec![irreducible]));
     }
     let m: ScheduleLow = section(value, "selection.downsampling", errors)?;
     let before = errors.len();
@@ -411,31 +452,40 @@ fn plan(value: Value, from: u64, errors: &mut Vec<ConfigError>) -> Option<Downsa
             "expected increasing integers > 0 (triggers after warmup_triggers)",
         );
     }
-    let list: Vec<Option<Downsampling>> = m
+    let list: Vec<Option<Parsed>> = m
         .schedule
         .into_iter()
         .enumerate()
         .map(|(i, v)| {
             let key = format!("selection.downsampling.schedule[{i}]");
             let d = section(v, &key, errors)?;
-            downsampling(d, &key, errors)
+            downsampling(d, &key, il, errors)
         })
         .collect();
     if errors.len() > before {
         return None;
     }
-    Some(DownsamplingPlan {
-        from,
-        list: list.into_iter().collect::<Option<_>>()?,
-        thresholds: m.thresholds.into_iter().map(|t| t as u64).collect(),
-    })
+    let (list, irreducible) = list
+        .into_iter()
+        .collect::<Option<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    Some((
+        DownsamplingPlan {
+            from,
+            list,
+            thresholds: m.thresholds.into_iter().map(|t| t as u64).collect(),
+        },
+        irreducible,
+    ))
 }
 
 fn downsampling(
     d: DownsamplingLow,
     at: &str,
+    il: &IlBase,
     errors: &mut Vec<ConfigError>,
-) -> Option<Downsampling> {
+) -> Option<Parsed> {
     let key = |k: &str| format!("{at}.{k}");
     let ratio_max = d.ratio_max.unwrap_or(100);
     if ratio_max <= 0 {
@@ -483,13 +533,13 @@ fn downsampling(
             if !sample_then_batch
                 || !matches!(
                     d.strategy,
-                    DownLow::Loss | DownLow::GradNorm | DownLow::Uncertainty
+                    DownLow::Loss | DownLow::GradNorm | DownLow::Uncertainty | DownLow::RhoLoss
                 ) =>
         {
             err(
                 errors,
                 key("rescore_after"),
-                "only used with sample_then_batch = true and a per-sample score (loss, grad_norm, uncertainty)",
+                "only used with sample_then_batch = true and a per-sample score (loss, grad_norm, uncertainty, rho_loss)",
             );
             None
         }
@@ -560,6 +610,17 @@ fn downsampling(
         GradientsLow::LastLayerWithEmbedding => Gradients::LastLayerWithEmbedding,
     };
     let balance = d.balance.unwrap_or(false);
+    if d.strategy != DownLow::RhoLoss {
+        for (set, k) in [
+            (d.holdout_set_ratio.is_some(), "holdout_set_ratio"),
+            (d.holdout_set_ratio_max.is_some(), "holdout_set_ratio_max"),
+            (d.holdout_set_strategy.is_some(), "holdout_set_strategy"),
+            (d.il_training.is_some(), "il_training"),
+            (d.il_model.is_some(), "il_model"),
+        ] {
+            only(set, k, "rho_loss", errors);
+        }
+    }
     if d.strategy != DownLow::Rs2 {
         only(
             d.with_replacement.is_some(),
@@ -568,7 +629,61 @@ fn downsampling(
             errors,
         );
     }
+    let mut irreducible = None;
     let method = match d.strategy {
+        DownLow::RhoLoss => {
+            let holdout_max = d.holdout_set_ratio_max.unwrap_or(100);
+            if holdout_max <= 0 {
+                err(
+                    errors,
+                    key("holdout_set_ratio_max"),
+                    "expected an integer > 0",
+                );
+            }
+            let holdout_max = holdout_max.max(1);
+            let twin = d.holdout_set_strategy == Some(HoldoutLow::Twin);
+            let holdout = match d.holdout_set_ratio {
+                // Twin trains one model on each half (Modyn requires 50 of 100).
+                Some(h) if twin && h * 2 != holdout_max => {
+                    err(
+                        errors,
+                        key("holdout_set_ratio"),
+                        format!(
+                            "holdout_set_strategy = \"twin\" trains a model on each half: expected {} (half of holdout_set_ratio_max)",
+                            holdout_max as f64 / 2.0
+                        ),
+                    );
+                    1
+                }
+                Some(h) if h > 0 && h < holdout_max => h,
+                Some(_) => {
+                    err(
+                        errors,
+                        key("holdout_set_ratio"),
+                        format!(
+                            "expected 0 < holdout_set_ratio < holdout_set_ratio_max ({holdout_max})"
+                        ),
+                    );
+                    1
+                }
+                None => {
+                    err(
+                        errors,
+                        key("holdout_set_ratio"),
+                        format!(
+                            "missing: how many of every {holdout_max} new samples (holdout_set_ratio_max) train the irreducible-loss model"
+                        ),
+                    );
+                    1
+                }
+            };
+            irreducible = il.spec(d.il_training, d.il_model, at, errors).map(Box::new);
+            Method::RhoLoss {
+                holdout_ratio: holdout as u64,
+                holdout_ratio_max: holdout_max as u64,
+                twin,
+            }
+        }
         DownLow::Loss => Method::Loss,
         DownLow::GradNorm => Method::GradNorm,
         DownLow::Uncertainty => {
@@ -635,14 +750,15 @@ fn downsampling(
             }
         }
     };
-    Some(Downsampling {
+    let d = Downsampling {
         method,
         ratio: ratio as u64,
         ratio_max: ratio_max.max(1) as u64,
         sample_then_batch,
         period,
         rescore_after,
-    })
+    };
+    Some((d, irreducible))
 }
 
 fn presampling(

@@ -192,6 +192,7 @@ impl TrainingSpec {
             amp: false,
             per_sample_feedback: false,
             downsampling: None,
+            irreducible: Vec::new(),
         }
     }
 }
@@ -284,6 +285,19 @@ pub struct TrainingSpec {
     /// Downsampling of each training set (`[selection.downsampling]` after
     /// `selection.warmup_triggers`), applied by the trainer.
     pub downsampling: Option<sluice_dataflows::downsampling::DownsamplingPlan>,
+    /// The irreducible-loss model of each RHO-Loss downsampler in `downsampling`'s list (by
+    /// index; `None` for other downsamplers).
+    pub irreducible: Vec<Option<Box<IlSpec>>>,
+}
+
+/// RHO-Loss's irreducible-loss model: its architecture and how it trains on the holdout split
+/// (`[selection.downsampling]` `il_model`, `il_training`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct IlSpec {
+    /// Architecture (default: `[model]`).
+    pub model: ModelSpec,
+    /// Training (`[training]` with `il_training`'s changes; never downsampled).
+    pub training: TrainingSpec,
 }
 
 pub use super::triggers::{BatchedSpec, TriggerSpec};

@@ -20,6 +20,10 @@ use super::models::Model;
 use crate::config::{Criterion, TrainingSpec};
 use crate::store::SampleStore;
 
+/// RHO-Loss's irreducible loss of each sample of a training set (the loss of the model trained
+/// on the holdout split; see `rho.rs`).
+pub type IrreducibleLosses = HashMap<Key, f32>;
+
 /// One score per sample (`[n]`, f32) of `logits` `[n, classes]` against labels `y` for
 /// `method` (not RS2, which scores nothing).
 pub fn scores(
@@ -31,7 +35,10 @@ pub fn scores(
 ) -> Tensor {
     let logits = logits.detach().to_kind(Kind::Float);
     match method {
-        Method::Loss => tch::no_grad(|| criterion::loss(c, label_smoothing, &logits, y, false)),
+        // RHO-Loss: the training loss; the irreducible part is subtracted at the choice.
+        Method::Loss | Method::RhoLoss { .. } => {
+            tch::no_grad(|| criterion::loss(c, label_smoothing, &logits, y, false))
+        }
         Method::GradNorm => {
             let g = last_layer_gradient(c, label_smoothing, &logits, y);
             tch::no_grad(|| g.norm_scalaropt_dim(2, [1i64].as_slice(), false))
@@ -126,8 +133,15 @@ impl Measured {
         Ok(())
     }
 
-    /// The choice among `keys` (in the order measured): indices and weights.
-    fn choose(&self, d: &Downsampling, keys: &[Key], seed: u64) -> Vec<(usize, f32)> {
+    /// The choice among `keys` (in the order measured): indices and weights. RHO-Loss
+    /// chooses by training loss minus `irreducible` loss.
+    fn choose(
+        &self,
+        d: &Downsampling,
+        keys: &[Key],
+        seed: u64,
+        irreducible: Option<&IrreducibleLosses>,
+    ) -> Vec<(usize, f32)> {
         let zeros;
         let labels = if d.method.needs_labels() {
             &self.labels
@@ -143,6 +157,13 @@ impl Measured {
                 Rows::new(&self.values, self.d.max(1)),
                 seed,
             )
+        } else if let (Method::RhoLoss { .. }, Some(il)) = (d.method, irreducible) {
+            let reducible: Vec<f32> = keys
+                .iter()
+                .zip(&self.values)
+                .map(|(k, &loss)| loss - il.get(k).copied().unwrap_or(0.0))
+                .collect();
+            choose(d, keys, labels, &reducible, seed)
         } else {
             choose(d, keys, labels, &self.values, seed)
         }
@@ -150,6 +171,7 @@ impl Measured {
 }
 
 /// Batch-then-sample: measures one batch and chooses from it.
+#[allow(clippy::too_many_arguments)]
 pub fn choose_in_batch(
     d: &Downsampling,
     t: &TrainingSpec,
@@ -158,10 +180,11 @@ pub fn choose_in_batch(
     y: &Tensor,
     keys: &[Key],
     seed: u64,
+    irreducible: Option<&IrreducibleLosses>,
 ) -> anyhow::Result<Vec<(usize, f32)>> {
     let mut m = Measured::default();
     m.add(d, t, model, x, y)?;
-    Ok(m.choose(d, keys, seed))
+    Ok(m.choose(d, keys, seed, irreducible))
 }
 
 /// Modyn's uncertainty scores (lower = more uncertain).
@@ -257,6 +280,7 @@ pub fn choose_set(
     device: Device,
     seed: u64,
     cache: Option<&mut ScoreCache>,
+    irreducible: Option<&IrreducibleLosses>,
 ) -> anyhow::Result<(Vec<Key>, Vec<f32>)> {
     let mut chosen = match (cache, d.rescore_after) {
         (Some(cache), Some(after)) if d.method.has_score() => {
@@ -279,9 +303,9 @@ pub fn choose_set(
             if d.method.needs_labels() {
                 store.labels(keys, &mut m.labels)?;
             }
-            m.choose(d, keys, seed)
+            m.choose(d, keys, seed, irreducible)
         }
-        _ => measure_all(d, model, t, store, keys, device)?.choose(d, keys, seed),
+        _ => measure_all(d, model, t, store, keys, device)?.choose(d, keys, seed, irreducible),
     };
     // Train in the set's order (the epoch shuffles it); weights follow their samples.
     chosen.sort_unstable_by_key(|c| c.0);

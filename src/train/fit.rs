@@ -22,7 +22,7 @@ use tch::{Device, Kind, Tensor, nn};
 
 use super::amp::LossScaler;
 use super::criterion;
-use super::downsample::{self, ScoreCache, choose_in_batch, choose_set};
+use super::downsample::{self, IrreducibleLosses, ScoreCache, choose_in_batch, choose_set};
 use super::loader::{Batch, BatchLoader};
 use super::models::Model;
 use super::optimizer;
@@ -58,12 +58,23 @@ pub struct FitOutcome {
 /// Per-sample losses of a batch: its keys and their losses, in the same order.
 pub type OnSampleLosses<'a> = &'a mut dyn FnMut(&[Key], &[f32]);
 
+/// What a training reports and reads beyond its samples (all optional).
+#[derive(Default)]
+pub struct FitHooks<'a> {
+    /// Called after every batch (on an accelerator, every [`SYNC_STEPS`] batches) with each
+    /// sample's loss from the same forward pass (the batch loss is their mean).
+    pub on_samples: Option<OnSampleLosses<'a>>,
+    /// Downsampling scores kept across epochs and triggers (`rescore_after`).
+    pub cache: Option<&'a mut ScoreCache>,
+    /// RHO-Loss: each sample's irreducible loss.
+    pub irreducible: Option<&'a IrreducibleLosses>,
+}
+
 /// Trains `model` (its parameters in `vs`) on the samples `keys` of trigger `trigger`.
 /// `on_loss(step, loss)` is called every `record_loss_every` steps; with `checkpoint_every_steps`,
-/// the weights are saved to `checkpoint` (atomically) that often; `on_samples`, when given,
-/// after every batch (on an accelerator, every [`SYNC_STEPS`] batches) with each sample's loss
-/// from the same forward pass (the batch loss is their mean). With `amp`, the loss is scaled
-/// ([`LossScaler`]) and steps whose gradients overflow are skipped.
+/// the weights are saved to `checkpoint` (atomically) that often; see [`FitHooks`] for the rest.
+/// With `amp`, the loss is scaled ([`LossScaler`]) and steps whose gradients overflow are
+/// skipped.
 #[allow(clippy::too_many_arguments)]
 pub fn fit(
     model: &dyn Model,
@@ -75,9 +86,13 @@ pub fn fit(
     device: Device,
     on_loss: &mut dyn FnMut(u64, f64) -> anyhow::Result<()>,
     checkpoint: Option<&Path>,
-    mut on_samples: Option<OnSampleLosses<'_>>,
-    mut cache: Option<&mut ScoreCache>,
+    hooks: FitHooks<'_>,
 ) -> anyhow::Result<FitOutcome> {
+    let FitHooks {
+        mut on_samples,
+        mut cache,
+        irreducible,
+    } = hooks;
     let mut opt = optimizer::build(&t.optimizer, vs)?;
     let down = t.downsampling.as_ref().and_then(|plan| plan.at(trigger));
     let stb = down.filter(|d| d.sample_then_batch);
@@ -133,7 +148,17 @@ pub fn fit(
                 chosen = (idx.iter().map(|&i| keys[i]).collect(), Vec::new());
             } else if epoch == 0 || (d.period > 0 && (epoch as u64).is_multiple_of(d.period)) {
                 let started = Instant::now();
-                chosen = choose_set(d, model, t, store, keys, device, seed, cache.as_deref_mut())?;
+                chosen = choose_set(
+                    d,
+                    model,
+                    t,
+                    store,
+                    keys,
+                    device,
+                    seed,
+                    cache.as_deref_mut(),
+                    irreducible,
+                )?;
                 down_time += started.elapsed();
                 // Weights that are all 1 train as a plain mean.
                 weights = if chosen.1.iter().all(|&w| w == 1.0) {
@@ -164,7 +189,7 @@ pub fn fit(
         let mut loader =
             BatchLoader::start(store.clone(), take.to_vec(), t.batch_size, PREFETCH, device)?;
         let mut accumulate =
-            bts.map(|d| Accumulator::new(d, t, mix(t.seed, trigger, epoch as u64)));
+            bts.map(|d| Accumulator::new(d, t, mix(t.seed, trigger, epoch as u64), irreducible));
         let (mut loss_sum, mut batches) = (0.0, 0u64);
         let mut window = Window::default();
         // `rescore_after`: the scores of the samples this epoch trains, from their training
@@ -334,6 +359,7 @@ pub fn fit(
 struct Accumulator<'a> {
     d: &'a Downsampling,
     t: &'a TrainingSpec,
+    irreducible: Option<&'a IrreducibleLosses>,
     seed: u64,
     scored: u64,
     kept: Vec<Batch>,
@@ -341,10 +367,16 @@ struct Accumulator<'a> {
 }
 
 impl<'a> Accumulator<'a> {
-    fn new(d: &'a Downsampling, t: &'a TrainingSpec, seed: u64) -> Self {
+    fn new(
+        d: &'a Downsampling,
+        t: &'a TrainingSpec,
+        seed: u64,
+        irreducible: Option<&'a IrreducibleLosses>,
+    ) -> Self {
         Self {
             d,
             t,
+            irreducible,
             seed,
             scored: 0,
             kept: Vec::new(),
@@ -355,7 +387,16 @@ impl<'a> Accumulator<'a> {
     fn push(&mut self, model: &dyn Model, b: Batch) -> anyhow::Result<Option<Batch>> {
         self.scored += 1;
         let seed = self.seed ^ sluice_dataflows::route(self.scored);
-        let mut picked = choose_in_batch(self.d, self.t, model, &b.x, &b.y, &b.keys, seed)?;
+        let mut picked = choose_in_batch(
+            self.d,
+            self.t,
+            model,
+            &b.x,
+            &b.y,
+            &b.keys,
+            seed,
+            self.irreducible,
+        )?;
         picked.sort_unstable_by_key(|p| p.0);
         let device = b.x.device();
         let idx = Tensor::from_slice(&picked.iter().map(|p| p.0 as i64).collect::<Vec<_>>())
@@ -516,8 +557,10 @@ mod tests {
                 Ok(())
             },
             Some(&ck),
-            Some(&mut on_samples),
-            None,
+            FitHooks {
+                on_samples: Some(&mut on_samples),
+                ..FitHooks::default()
+            },
         )
         .unwrap();
         assert_eq!((out.steps, out.samples_passed), (8, 200));
@@ -551,8 +594,7 @@ mod tests {
             Device::Cpu,
             &mut |_, _| Ok(()),
             None,
-            None,
-            None,
+            FitHooks::default(),
         )
         .unwrap();
         assert_eq!((out.steps, out.samples_passed), (3, 70));
@@ -634,8 +676,11 @@ mod tests {
             Device::Cpu,
             &mut |_, _| Ok(()),
             None,
-            Some(&mut on),
-            cache,
+            FitHooks {
+                on_samples: Some(&mut on),
+                cache,
+                ..FitHooks::default()
+            },
         )
         .unwrap();
         assert!(out.failure.is_none());

@@ -8,6 +8,7 @@
 //! | `criterion.rs` | the loss functions |
 //! | `amp.rs` | dynamic loss scaling for mixed precision |
 //! | `downsample.rs` | scoring samples for downsampling (both modes) |
+//! | `rho.rs` | RHO-Loss's irreducible-loss models and losses |
 //! | `optimizer.rs` | the configured optimizer, its parameter groups, the lr schedule |
 //! | `models/` | the model zoo ([`models::Mlp`]) |
 //! | `device.rs` | parsing `cpu` / `cuda:N` into a tch device |
@@ -22,10 +23,11 @@ pub mod loader;
 pub mod models;
 mod optimizer;
 mod probe;
+mod rho;
 mod trainer;
 
 pub use device::parse_device;
 pub use downsample::ScoreCache;
-pub use fit::{FitOutcome, OnSampleLosses, fit};
+pub use fit::{FitHooks, FitOutcome, OnSampleLosses, fit};
 pub use probe::ModelRunner;
 pub use trainer::{Trainer, TrainerContext, TrainerReport, TriggerDone, TriggerOutcome, digest};

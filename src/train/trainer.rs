@@ -26,12 +26,14 @@ use tch::nn;
 
 use super::device::parse_device;
 use super::downsample::ScoreCache;
-use super::fit::fit;
+use super::fit::{FitHooks, fit};
 use super::models::{self, Model};
-use crate::config::{ModelSpec, TrainingSpec};
+use super::rho::Irreducible;
+use crate::config::{IlSpec, ModelSpec, TrainingSpec};
 use crate::eval::{Holdout, evaluate_accuracy};
 use crate::sink::{EventBody, EventSink, unix_ms};
 use crate::store::{ModelMetadata, ModelStore, SampleStore};
+use sluice_dataflows::downsampling::Method;
 
 /// What the trainer needs, moved into its thread.
 pub struct TrainerContext {
@@ -225,6 +227,8 @@ fn run(
     let mut report = TrainerReport::default();
     // Downsampling scores kept across triggers (`rescore_after`).
     let mut score_cache = ScoreCache::default();
+    // RHO-Loss's irreducible-loss models, kept for `il_training.use_previous_model`.
+    let mut irreducible = Irreducible::default();
     let mut current: Option<Current> = match (&ctx.initial_model, &ctx.training.initial_model) {
         (Some(id), _) if ctx.training.use_previous_model => {
             Some(load(&ctx, device, Weights::Stored(id.clone()))?)
@@ -279,6 +283,38 @@ fn run(
         if t.checkpoint_every_steps.is_some() {
             std::fs::create_dir_all(checkpoint.parent().expect("in the run directory"))?;
         }
+        let il = match rho_loss(t, trigger.id) {
+            Some((spec, holdout)) => {
+                let p = irreducible.prepare(
+                    spec,
+                    holdout,
+                    t,
+                    &ctx.samples,
+                    &set,
+                    ctx.feature_names.len() as i64,
+                    device,
+                )?;
+                ctx.events
+                    .metric(trigger.id, "rho_holdout_samples", p.holdout as f64, None)?;
+                ctx.events
+                    .metric(trigger.id, "rho_il_ms", p.ms as f64, None)?;
+                match &p.failure {
+                    None => {
+                        ctx.events
+                            .metric(trigger.id, "rho_mean_irreducible_loss", p.mean, None)?
+                    }
+                    Some(reason) => {
+                        tracing::warn!(
+                            trigger = trigger.id,
+                            "irreducible-loss model failed ({reason}): choosing by training loss alone"
+                        );
+                        ctx.events.metric(trigger.id, "rho_il_failed", 1.0, None)?;
+                    }
+                }
+                p.failure.is_none().then_some(p.losses)
+            }
+            None => None,
+        };
         let mut add = |k: &[u64], l: &[f32]| {
             if let Some(f) = feedback.as_mut() {
                 f.add(k, l);
@@ -305,10 +341,14 @@ fn run(
                 Ok(())
             },
             t.checkpoint_every_steps.map(|_| checkpoint.as_path()),
-            ctx.feedback
-                .is_some()
-                .then_some(&mut add as &mut dyn FnMut(&[u64], &[f32])),
-            Some(&mut score_cache),
+            FitHooks {
+                on_samples: ctx
+                    .feedback
+                    .is_some()
+                    .then_some(&mut add as &mut dyn FnMut(&[u64], &[f32])),
+                cache: Some(&mut score_cache),
+                irreducible: il.as_ref(),
+            },
         )?;
         if let Some(f) = &mut feedback {
             f.flush();
@@ -488,6 +528,23 @@ fn run(
         current = Some(cur);
     }
     Ok(report)
+}
+
+/// The RHO-Loss downsampler of `trigger`, if that is its downsampler: its IL model and
+/// (holdout ratio, ratio_max, twin).
+fn rho_loss(t: &TrainingSpec, trigger: u64) -> Option<(&IlSpec, (u64, u64, bool))> {
+    let plan = t.downsampling.as_ref()?;
+    let i = plan.index_at(trigger)?;
+    let Method::RhoLoss {
+        holdout_ratio,
+        holdout_ratio_max,
+        twin,
+    } = plan.list.get(i)?.method
+    else {
+        return None;
+    };
+    let spec = t.irreducible.get(i)?.as_deref()?;
+    Some((spec, (holdout_ratio, holdout_ratio_max, twin)))
 }
 
 /// FNV-1a over the keys' little-endian bytes, as 16 hex digits.

@@ -59,9 +59,13 @@ impl DownsamplingPlan {
 
     /// The downsampler of `trigger`, if any.
     pub fn at(&self, trigger: u64) -> Option<&Downsampling> {
+        self.list.get(self.index_at(trigger)?)
+    }
+
+    /// The index in `list` of `trigger`'s downsampler, if any.
+    pub fn index_at(&self, trigger: u64) -> Option<usize> {
         let after = trigger.checked_sub(self.from)?;
-        let i = self.thresholds.iter().filter(|&&t| after >= t).count();
-        self.list.get(i)
+        Some(self.thresholds.iter().filter(|&&t| after >= t).count())
     }
 }
 
@@ -116,6 +120,20 @@ pub enum Method {
         /// Choose per label (each keeps its share).
         balance: bool,
     },
+    /// RHO-Loss (Mindermann et al. 2022): the `ratio` samples with the highest reducible loss,
+    /// training loss minus irreducible loss (the loss of a model trained on a holdout split of
+    /// the trigger's samples), weight 1. The trainer trains the irreducible-loss model and
+    /// subtracts its losses before [`choose`].
+    RhoLoss {
+        /// `holdout_ratio / holdout_ratio_max` of the trigger's new samples train the
+        /// irreducible-loss model ([`in_holdout`]).
+        holdout_ratio: u64,
+        /// See `holdout_ratio`.
+        holdout_ratio_max: u64,
+        /// Twin: a second model trains on the rest; each sample's irreducible loss comes from
+        /// the model that did not train on it.
+        twin: bool,
+    },
     /// Repeated random sampling: a fresh uniform subset every epoch; without replacement, the
     /// epochs cycle through disjoint subsets of a shuffle. No forward pass. Sample-then-batch
     /// with period 1 only.
@@ -151,7 +169,7 @@ impl Method {
     pub fn has_score(&self) -> bool {
         matches!(
             self,
-            Method::Loss | Method::GradNorm | Method::Uncertainty { .. }
+            Method::Loss | Method::GradNorm | Method::Uncertainty { .. } | Method::RhoLoss { .. }
         )
     }
 
@@ -279,6 +297,19 @@ pub fn lowest(keys: &[Key], scores: &[f32], k: usize, seed: u64) -> Vec<(usize, 
     order.into_iter().map(|(_, _, i)| (i, 1.0)).collect()
 }
 
+/// The `k` highest scores, weight 1, in no particular order; ties by key hash. NaN scores are
+/// never chosen while others are.
+pub fn highest(keys: &[Key], scores: &[f32], k: usize, seed: u64) -> Vec<(usize, f32)> {
+    let negated: Vec<f32> = scores.iter().map(|&s| -s).collect();
+    lowest(keys, &negated, k, seed)
+}
+
+/// Whether `key` belongs to the holdout split of RHO-Loss: `ratio / ratio_max` of the keys,
+/// by a hash of (seed, key), so the split does not depend on the order or number of workers.
+pub fn in_holdout(seed: u64, key: Key, ratio: u64, ratio_max: u64) -> bool {
+    unit(seed ^ 0x4840_4C44, key) <= ratio as f64 / ratio_max.max(1) as f64
+}
+
 /// Chooses `ratio` of the scored samples with `method` (not RS2, which chooses per epoch:
 /// [`Rs2`]). Returns indices into the inputs and weights, in selection order.
 pub fn choose(
@@ -295,6 +326,8 @@ pub fn choose(
         let chosen = match d.method {
             Method::Loss | Method::GradNorm => importance(&ks, &ss, k, seed),
             Method::Uncertainty { .. } => lowest(&ks, &ss, k, seed),
+            // The scores are reducible losses (the trainer subtracted the irreducible ones).
+            Method::RhoLoss { .. } => highest(&ks, &ss, k, seed),
             _ => unreachable!("{:?} does not choose by score", d.method),
         };
         chosen.into_iter().map(|(j, w)| (idx[j], w)).collect()
@@ -587,6 +620,40 @@ mod tests {
             .collect();
         per.sort_unstable();
         assert_eq!(per, [0, 1, 4, 5]);
+    }
+
+    #[test]
+    fn rho_loss_keeps_the_highest_reducible_losses() {
+        let d = Downsampling {
+            method: Method::RhoLoss {
+                holdout_ratio: 30,
+                holdout_ratio_max: 100,
+                twin: false,
+            },
+            ratio: 25,
+            ratio_max: 100,
+            sample_then_batch: false,
+            period: 1,
+            rescore_after: None,
+        };
+        let keys: Vec<Key> = (0..8).collect();
+        // Reducible losses; the NaN one is never chosen.
+        let scores = [0.5, -1.0, 3.0, f32::NAN, 2.0, 0.0, 1.0, -0.5];
+        let mut got = choose(&d, &keys, &[0; 8], &scores, 7);
+        got.sort_unstable_by_key(|c| c.0);
+        assert_eq!(got, [(2, 1.0), (4, 1.0)]);
+    }
+
+    #[test]
+    fn holdout_split_takes_its_ratio_by_key_hash() {
+        let n = 20_000u64;
+        let held = (0..n).filter(|&k| in_holdout(5, k, 30, 100)).count() as f64;
+        assert!((held / n as f64 - 0.3).abs() < 0.015, "{held}");
+        // Deterministic per (seed, key); another seed splits differently.
+        let split = |seed| -> Vec<bool> { (0..64).map(|k| in_holdout(seed, k, 1, 2)).collect() };
+        assert_eq!(split(5), split(5));
+        assert_ne!(split(5), split(6));
+        assert!((0..100).all(|k| in_holdout(1, k, 100, 100)));
     }
 
     #[test]

@@ -247,6 +247,52 @@ fn downsampling_trains_on_the_configured_share_on_1_and_4_workers() {
 }
 
 #[test]
+fn samples_no_strategy_can_select_leave_the_sample_store() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 5_000, "csv");
+    // 4,000 stream samples, a trigger every 500: what the store holds at the end is what a
+    // next trigger could still select.
+    for (name, selection, held) in [
+        ("tail0", "\n[selection]\nstrategy = \"new_data\"\n", 0),
+        (
+            "tail1",
+            "\n[selection]\nstrategy = \"new_data\"\ntail_triggers = 1\n",
+            500,
+        ),
+        (
+            "all",
+            "\n[selection]\nstrategy = \"new_data\"\ntail_triggers = \"all\"\n",
+            4000,
+        ),
+        (
+            "reservoir",
+            "\n[selection]\nstrategy = \"reservoir\"\nbudget = 300\n",
+            300,
+        ),
+    ] {
+        for workers in ["1", "4"] {
+            let models = run_with(dir.path(), name, selection, workers);
+            assert_eq!(models.len(), 8, "{name}");
+            let summary: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(dir.path().join(format!("{name}-w{workers}/summary.json"))).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(summary["stored_samples"], held, "{name}, {workers} workers");
+            // Each trigger reports what the store held once its training was done.
+            let stored: Vec<f64> =
+                jsonl(&dir.path().join(format!("{name}-w{workers}/metrics.jsonl")))
+                    .into_iter()
+                    .filter(|m| m["name"] == "stored_samples")
+                    .map(|m| m["value"].as_f64().unwrap())
+                    .collect();
+            assert_eq!(stored.len(), 8, "{name}");
+            assert!(stored.iter().all(|&s| s <= 4000.0));
+        }
+        same_models(dir.path(), name, 8);
+    }
+}
+
+#[test]
 fn bad_selection_configs_fail_validation_with_their_key_paths() {
     let dir = tempfile::tempdir().unwrap();
     prepare(dir.path(), 1_000, "csv");

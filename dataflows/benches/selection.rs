@@ -7,10 +7,11 @@
 
 use std::time::{Duration, Instant};
 
+use sluice_dataflows::downsampling::{Score, record};
 use sluice_dataflows::selection::{
     LimitReset, NewData, Presample, Presampling, Reservoir, Sampling, SelectionPolicy, SetSampler,
 };
-use sluice_dataflows::{Candidate, Position, SampleMeta, TriggerEvent, route};
+use sluice_dataflows::{Candidate, KeyMap, Position, SampleMeta, SampleScore, TriggerEvent, route};
 
 fn candidates(n: u64) -> Vec<Candidate> {
     (0..n)
@@ -197,9 +198,23 @@ fn state_bytes(n: u64) {
         })
         .collect();
     s.apply(&trigger(0), all);
+    let last_used = s.bytes() as f64 / s.tracked() as f64;
+    drop(s);
+    // `Scores: Latest` with a score reported for every sample (`per_sample_feedback`).
+    let mut board = KeyMap::default();
+    for k in 0..n {
+        record(
+            &mut board,
+            &SampleScore {
+                key: k,
+                trigger: 0,
+                loss: 0.5,
+            },
+        );
+    }
+    let scores = board.capacity() as f64 * (size_of::<(u64, Score)>() + 1) as f64 / n as f64;
     println!(
         "state at {n} samples: pool {pool_bytes:.1} bytes per sample (all data), last-used \
-         memory {:.1} bytes per sample; target <= 64",
-        s.bytes() as f64 / s.tracked() as f64
+         memory {last_used:.1} bytes per sample, scores {scores:.1} bytes per sample; target <= 64"
     );
 }

@@ -21,6 +21,22 @@ pub struct Position {
     pub key: Key,
 }
 
+impl Position {
+    /// The smallest position after this one.
+    pub fn successor(self) -> Position {
+        match self.key.checked_add(1) {
+            Some(key) => Position {
+                time: self.time,
+                key,
+            },
+            None => Position {
+                time: self.time + 1,
+                key: 0,
+            },
+        }
+    }
+}
+
 /// What operators know of a sample: its place in the stream and its label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SampleMeta {

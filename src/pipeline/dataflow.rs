@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 
 use sluice_dataflows::downsampling::KeepScores;
-use sluice_dataflows::selection::{AssembleTrainingSets, NewData, Reservoir, Select};
+use sluice_dataflows::selection::{AssembleTrainingSets, NewData, OnRetired, Reservoir, Select};
 use sluice_dataflows::triggers::{Decision, Trigger, TriggerOptions};
 use sluice_dataflows::{SampleScore, Time, TrainingSet, TriggerEvent, route};
 use timely::dataflow::channels::pact::Pipeline;
@@ -192,15 +192,23 @@ pub fn build(
         .inspect(move |t| seen_here.borrow_mut().push(t.clone()));
 
     let selection = &shared.spec.selection;
+    // Samples no later trigger can select leave the sample store (see `store::samples`).
+    let retire = |shared: &Arc<Shared>| -> OnRetired {
+        let store = shared.samples.clone();
+        Box::new(move |trigger, samples| store.retire(trigger, samples))
+    };
     let selected = match selection.pool {
-        Pool::Tail(tail) => metas.select(triggers.clone(), NewData::tail(tail)),
-        Pool::Reservoir(budget) => metas.select(
+        Pool::Tail(tail) => {
+            metas.select_with(triggers.clone(), NewData::tail(tail), retire(shared))
+        }
+        Pool::Reservoir(budget) => metas.select_with(
             triggers.clone(),
             Reservoir::new(budget, selection.sampler.seed),
+            retire(shared),
         ),
     };
     let (probe, sets) = selected
-        .training_sets_with(triggers, selection.sampler.clone())
+        .training_sets_retiring(triggers, selection.sampler.clone(), retire(shared))
         .probe();
     let sink = shared.clone();
     let queue = trainer.clone();

@@ -65,6 +65,9 @@ pub struct RunSummary {
     /// Per-sample scores the trainer reported into the dataflow
     /// (`training.per_sample_feedback`; all of them: the run waits for the trainer's last).
     pub scores: u64,
+    /// Samples whose payloads the sample store still held at the end (the rest were compacted
+    /// away: no strategy could select them any more).
+    pub stored_samples: u64,
 }
 
 /// An opened source, shared by the workers (each reads its own share).
@@ -422,6 +425,14 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
             Some(Box::new(
                 move |t: &TriggerEvent, done: &TriggerOutcome<'_>| {
                     shared.write_checkpoint(t, done.model)?;
+                    // Training sets up to this one are done: retired samples may go.
+                    shared.samples.trained(t.id);
+                    shared.events.metric(
+                        t.id,
+                        "stored_samples",
+                        shared.samples.len() as f64,
+                        None,
+                    )?;
                     shared.model_feed.post(ModelInfo {
                         trigger: t.id,
                         model: done.model.map(String::from),
@@ -498,6 +509,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         last_accuracy: report.last_accuracy,
         last_accuracy_all: report.last_accuracy_all,
         scores: shared.scores.load(Ordering::Relaxed),
+        stored_samples: shared.samples.len() as u64,
     };
     std::fs::write(
         run_dir.join("summary.json"),

@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use sluice_dataflows::Key;
 use sluice_dataflows::drift::Vectors;
 use sluice_dataflows::triggers::{
     Batched, Cost, DataAmount, DataDrift, Ensemble, Performance, Probe, TimeTrigger, TriggerPolicy,
     Warmup,
 };
+use sluice_dataflows::{Key, Position};
 
 use super::run::Shared;
 use crate::config::{BatchedSpec, TriggerSpec};
@@ -116,5 +116,9 @@ impl Probe for StoreProbe {
     fn predict(&mut self, keys: &[Key], model: &str) -> Result<Vec<i64>, String> {
         self.gather(keys)?;
         self.runner.predict(model, &self.x)
+    }
+
+    fn retain_from(&mut self, position: Position) {
+        self.samples.retain_from(position);
     }
 }

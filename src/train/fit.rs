@@ -50,6 +50,9 @@ pub struct FitOutcome {
     pub skipped_steps: u64,
     /// Wall time spent scoring and choosing samples for downsampling, in milliseconds.
     pub downsampling_ms: u64,
+    /// Samples scored for downsampling by a forward pass of their own (sample-then-batch
+    /// scoring passes, batch-then-sample batches); scores kept by `rescore_after` not counted.
+    pub downsampling_scored: u64,
     /// Why training stopped early with a broken model (a NaN or infinite loss); the model must
     /// not be used.
     pub failure: Option<String>,
@@ -148,6 +151,10 @@ pub fn fit(
                 chosen = (idx.iter().map(|&i| keys[i]).collect(), Vec::new());
             } else if epoch == 0 || (d.period > 0 && (epoch as u64).is_multiple_of(d.period)) {
                 let started = Instant::now();
+                let kept = cache
+                    .as_ref()
+                    .map(|c| c.scored)
+                    .filter(|_| d.rescore_after.is_some() && d.method.has_score());
                 chosen = choose_set(
                     d,
                     model,
@@ -160,6 +167,10 @@ pub fn fit(
                     irreducible,
                 )?;
                 down_time += started.elapsed();
+                out.downsampling_scored += match (kept, cache.as_ref()) {
+                    (Some(before), Some(c)) => c.scored - before,
+                    _ => keys.len() as u64,
+                };
                 // Weights that are all 1 train as a plain mean.
                 weights = if chosen.1.iter().all(|&w| w == 1.0) {
                     HashMap::new()
@@ -203,7 +214,9 @@ pub fn fit(
                 (Some(batch), None) => batch?,
                 (Some(batch), Some(acc)) => {
                     let started = Instant::now();
-                    let full = acc.push(model, batch?)?;
+                    let batch = batch?;
+                    out.downsampling_scored += batch.keys.len() as u64;
+                    let full = acc.push(model, batch)?;
                     down_time += started.elapsed();
                     match full {
                         Some(full) => full,

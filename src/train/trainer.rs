@@ -464,6 +464,7 @@ fn run(
             ("training_set_size", n as f64),
             ("training_steps", outcome.steps as f64),
             ("downsampling_ms", outcome.downsampling_ms as f64),
+            ("downsampling_scored", outcome.downsampling_scored as f64),
         ] {
             ctx.events.metric(trigger.id, name, value, None)?;
         }

@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 
-use crate::sample::{SampleMeta, Time};
+use crate::sample::{Position, SampleMeta, Time};
 
 /// How windows are bounded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,6 +158,19 @@ impl Windows {
     /// Samples held in all buffers (for memory accounting).
     pub fn held(&self) -> usize {
         self.reference.len() + self.current.len() + self.reservoir.len() + self.exclusive.len()
+    }
+
+    /// The earliest sample held in any buffer.
+    pub fn oldest(&self) -> Option<Position> {
+        [
+            &self.reference,
+            &self.current,
+            &self.reservoir,
+            &self.exclusive,
+        ]
+        .into_iter()
+        .flat_map(|q| q.iter().map(SampleMeta::position))
+        .min()
     }
 }
 

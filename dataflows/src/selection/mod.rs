@@ -19,7 +19,7 @@ mod sampler;
 mod training_set;
 
 pub use new_data::NewData;
-pub use operator::Select;
+pub use operator::{OnRetired, Select};
 pub use policy::SelectionPolicy;
 pub use reservoir::{Reservoir, priority};
 pub use sampler::{LimitReset, Presample, Presampling, Sampling, SetSampler, fair_share};

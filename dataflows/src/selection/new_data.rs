@@ -3,14 +3,15 @@
 //! last k + 1 epochs, `None` all data).
 //!
 //! State: per worker, the samples not yet in an epoch (position order) and the samples of the
-//! epochs a later trigger can still reach (each tagged with its epoch). Epochs older than the
-//! tail are dropped at each trigger, so memory is bounded by `tail + 1` epochs (all data keeps
-//! everything). O(1) amortised per sample.
+//! epochs a later trigger can still reach (each tagged with its epoch). After answering a
+//! trigger, the epochs the next trigger cannot reach are dropped (and retired), so memory is
+//! bounded by `tail` epochs plus the one being filled (all data keeps everything). O(1)
+//! amortised per sample.
 
 use std::collections::VecDeque;
 
 use super::policy::SelectionPolicy;
-use crate::sample::{Candidate, SampleMeta, TriggerEvent};
+use crate::sample::{Candidate, Position, SampleMeta, TriggerEvent};
 
 /// Selects the samples of the last `tail + 1` epochs (all epochs when `tail` is `None`); the
 /// default is the epoch the trigger closes (`tail = 0`).
@@ -20,6 +21,8 @@ pub struct NewData {
     pending: Vec<SampleMeta>,
     /// (epoch, its samples), oldest first.
     epochs: VecDeque<(u64, Vec<Candidate>)>,
+    /// Samples dropped and not yet taken by [`SelectionPolicy::take_retired`].
+    retired: Vec<Position>,
 }
 
 impl Default for NewData {
@@ -35,6 +38,7 @@ impl NewData {
             tail,
             pending: Vec::new(),
             epochs: VecDeque::new(),
+            retired: Vec::new(),
         }
     }
 
@@ -84,20 +88,21 @@ impl SelectionPolicy for NewData {
             })
             .collect();
         self.epochs.push_back((trigger.id, epoch));
-        if let Some(tail) = self.tail {
-            // This trigger reads epochs >= id - tail; later ones read newer epochs only.
-            let oldest = trigger.id.saturating_sub(tail);
-            while self.epochs.front().is_some_and(|(e, _)| *e < oldest) {
-                self.epochs.pop_front();
-            }
-        }
         for (_, e) in &self.epochs {
             out.extend_from_slice(e);
         }
-        if self.tail == Some(0) {
-            // Nothing of this epoch is needed again.
-            self.epochs.clear();
+        if let Some(tail) = self.tail {
+            // The next trigger reads epochs >= id + 1 - tail: older ones are done.
+            let oldest = (trigger.id + 1).saturating_sub(tail);
+            while self.epochs.front().is_some_and(|(e, _)| *e < oldest) {
+                let (_, gone) = self.epochs.pop_front().expect("front exists");
+                self.retired.extend(gone.iter().map(|c| c.pos));
+            }
         }
+    }
+
+    fn take_retired(&mut self, out: &mut Vec<Position>) {
+        out.append(&mut self.retired);
     }
 }
 
@@ -143,6 +148,12 @@ mod tests {
         p.select(&trigger(1, 3, 1), &mut out);
         assert_eq!(keys(&out), [7, 1]);
         assert_eq!(p.held(), 0);
+        let mut gone = Vec::new();
+        p.take_retired(&mut gone);
+        assert_eq!(
+            gone.iter().map(|p| p.key).collect::<Vec<_>>(),
+            [1, 2, 0, 7, 1]
+        );
     }
 
     #[test]
@@ -163,8 +174,17 @@ mod tests {
                 assert_eq!(&keys(&out), w, "tail {tail:?}, trigger {i}");
                 assert_eq!(out.iter().map(|c| c.seen_in).collect::<Vec<_>>(), *w);
             }
-            let bound = tail.map_or(4, |t| t as usize + 1);
+            // Held: what the next trigger can still select.
+            let bound = tail.map_or(4, |t| t as usize);
             assert_eq!(p.held(), bound);
+            // What no later trigger can select is retired, once.
+            let mut gone = Vec::new();
+            p.take_retired(&mut gone);
+            let want: Vec<u64> = (0..4 - bound as u64).collect();
+            assert_eq!(gone.iter().map(|p| p.key).collect::<Vec<_>>(), want);
+            gone.clear();
+            p.take_retired(&mut gone);
+            assert!(gone.is_empty());
         }
     }
 }

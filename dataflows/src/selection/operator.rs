@@ -10,6 +10,8 @@
 //!   still come). So the policy sees the stream in position order on any number of workers, and
 //!   a trigger operator that holds back later triggers (waiting for a model) does not hold back
 //!   the training set of the trigger it already emitted.
+//! - Retired samples (no later trigger can select them) go to an `on_retired` callback after
+//!   each answer, so the caller can compact their payloads.
 //! - State: the policy's, plus samples not yet added (sorted lazily by position) and triggers
 //!   not yet answered, each with a capability at its boundary time.
 
@@ -22,15 +24,30 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Broadcast;
 
 use super::policy::SelectionPolicy;
-use crate::sample::{Candidate, SampleMeta, Time, TriggerEvent};
+use crate::sample::{Candidate, Position, SampleMeta, Time, TriggerEvent};
+
+/// Called with (trigger id, samples) when answering a trigger retires samples no later trigger
+/// can select (see [`SelectionPolicy::take_retired`]).
+pub type OnRetired = Box<dyn FnMut(u64, Vec<Position>)>;
 
 /// Runs a selection policy per worker over key-partitioned sample metadata.
-pub trait Select<'scope> {
+pub trait Select<'scope>: Sized {
     /// Answers every trigger with this worker's candidates.
     fn select<P: SelectionPolicy>(
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
         policy: P,
+    ) -> StreamVec<'scope, Time, (u64, Vec<Candidate>)> {
+        self.select_with(triggers, policy, Box::new(|_, _| {}))
+    }
+
+    /// As [`select`](Self::select), reporting retired samples to `on_retired` (on the worker
+    /// that held them).
+    fn select_with<P: SelectionPolicy>(
+        self,
+        triggers: StreamVec<'scope, Time, TriggerEvent>,
+        policy: P,
+        on_retired: OnRetired,
     ) -> StreamVec<'scope, Time, (u64, Vec<Candidate>)>;
 }
 
@@ -65,10 +82,11 @@ impl Pending {
 }
 
 impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
-    fn select<P: SelectionPolicy>(
+    fn select_with<P: SelectionPolicy>(
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
         mut policy: P,
+        mut on_retired: OnRetired,
     ) -> StreamVec<'scope, Time, (u64, Vec<Candidate>)> {
         let name = format!("Selection: {}", policy.name());
         self.binary_frontier(
@@ -99,6 +117,11 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
                         let mut selected = Vec::new();
                         policy.select(&t, &mut selected);
                         output.session(&at).give((t.id, selected));
+                        let mut retired = Vec::new();
+                        policy.take_retired(&mut retired);
+                        if !retired.is_empty() {
+                            on_retired(t.id, retired);
+                        }
                     }
                     // Samples no trigger can still precede.
                     let complete =

@@ -1,6 +1,6 @@
 //! The selection policy trait.
 
-use crate::sample::{Candidate, SampleMeta, TriggerEvent};
+use crate::sample::{Candidate, Position, SampleMeta, TriggerEvent};
 
 /// Keeps the state of one worker's share of the samples and answers, for each trigger, which of
 /// them are in the trigger's training set.
@@ -18,4 +18,9 @@ pub trait SelectionPolicy: 'static {
     /// Appends to `out` this worker's candidates for `trigger`'s training set (the assembler
     /// then samples globally, see [`SetSampler`](super::SetSampler)).
     fn select(&mut self, trigger: &TriggerEvent, out: &mut Vec<Candidate>);
+
+    /// Moves to `out` the samples that no later trigger can select any more (dropped since the
+    /// last call), so their payloads can be compacted away. Strategies over all data retire
+    /// nothing.
+    fn take_retired(&mut self, _out: &mut Vec<Position>) {}
 }

@@ -13,7 +13,7 @@
 use std::collections::BinaryHeap;
 
 use super::policy::SelectionPolicy;
-use crate::sample::{Candidate, Key, SampleMeta, TriggerEvent, route};
+use crate::sample::{Candidate, Key, Position, SampleMeta, TriggerEvent, route};
 
 /// The priority of `key` under `seed`.
 pub fn priority(seed: u64, key: Key) -> u64 {
@@ -28,6 +28,8 @@ pub struct Reservoir {
     pending: Vec<SampleMeta>,
     /// Max-heap by priority: the root is the first to go.
     heap: BinaryHeap<(u64, Key, u64, i64, u64)>,
+    /// Samples that left (or never entered) the reservoir, not yet taken.
+    retired: Vec<Position>,
 }
 
 impl Reservoir {
@@ -42,6 +44,7 @@ impl Reservoir {
             seed,
             pending: Vec::new(),
             heap: BinaryHeap::with_capacity(budget + 1),
+            retired: Vec::new(),
         }
     }
 
@@ -68,9 +71,11 @@ impl SelectionPolicy for Reservoir {
             let p = priority(self.seed, s.key);
             if self.heap.len() == self.budget {
                 if self.heap.peek().is_some_and(|top| top.0 <= p) {
+                    self.retired.push(s.position());
                     continue;
                 }
-                self.heap.pop();
+                let (_, key, time, ..) = self.heap.pop().expect("a full heap");
+                self.retired.push(Position { time, key });
             }
             self.heap.push((p, s.key, s.time, s.label, trigger.id));
         }
@@ -78,23 +83,26 @@ impl SelectionPolicy for Reservoir {
             self.heap
                 .iter()
                 .map(|&(_, key, time, label, seen_in)| Candidate {
-                    pos: crate::sample::Position { time, key },
+                    pos: Position { time, key },
                     label,
                     seen_in,
                 }),
         );
+    }
+
+    fn take_retired(&mut self, out: &mut Vec<Position>) {
+        out.append(&mut self.retired);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::Position;
 
     #[test]
     fn keeps_the_smallest_priorities_of_all_history() {
         let mut r = Reservoir::new(10, 3);
-        let mut all = Vec::new();
+        let (mut all, mut retired) = (Vec::new(), Vec::new());
         for epoch in 0..5u64 {
             for k in epoch * 100..(epoch + 1) * 100 {
                 r.add(SampleMeta {
@@ -125,6 +133,13 @@ mod tests {
             want.sort_unstable();
             assert_eq!(got, want, "epoch {epoch}");
             assert_eq!(r.held(), 10);
+            // Everything else seen so far left the reservoir.
+            let mut gone = Vec::new();
+            r.take_retired(&mut gone);
+            retired.extend(gone.iter().map(|p| p.key));
+            let mut kept_or_gone: Vec<u64> = retired.iter().copied().chain(got).collect();
+            kept_or_gone.sort_unstable();
+            assert_eq!(kept_or_gone, all, "epoch {epoch}");
         }
     }
 }

@@ -83,6 +83,8 @@ pub struct Sampling {
     last_used: KeyMap<u64>,
     /// The trigger that started the current no-replacement round.
     round_start: u64,
+    /// Samples no later trigger can select, not yet taken.
+    retired: Vec<Position>,
 }
 
 /// Keeps the `n` elements of `c` with the smallest `key` (in no particular order): a selection
@@ -147,12 +149,22 @@ impl Sampling {
         self.last_used.capacity() * (size_of::<(u64, u64)>() + 1)
     }
 
+    /// Moves to `out` the candidates the last [`apply`](Self::apply) found no later trigger can
+    /// select (the reservoir's cut: the workers' own reservoirs keep them, unaware).
+    pub fn take_retired(&mut self, out: &mut Vec<Position>) {
+        out.append(&mut self.retired);
+    }
+
     /// The training set of `trigger` from all workers' `candidates`, sorted by position.
     pub fn apply(&mut self, trigger: &TriggerEvent, mut c: Vec<Candidate>) -> Vec<Position> {
-        if let Some(budget) = self.config.reservoir {
-            smallest(&mut c, budget, |c| {
-                (priority(self.config.seed, c.pos.key), c.pos)
-            });
+        if let Some(budget) = self.config.reservoir
+            && c.len() > budget
+        {
+            let seed = self.config.seed;
+            c.select_nth_unstable_by_key(budget.max(1) - 1, |c| (priority(seed, c.pos.key), c.pos));
+            // Beyond the `budget` smallest priorities of all history so far: no later trigger
+            // can select these (only smaller priorities can still come).
+            self.retired.extend(c.drain(budget..).map(|c| c.pos));
         }
         if let Some(ratio) = self.config.freshness {
             c = self.fresh(trigger.id, ratio, c);

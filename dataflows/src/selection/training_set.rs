@@ -17,6 +17,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
+use super::operator::OnRetired;
 use super::sampler::{Sampling, SetSampler};
 use crate::sample::{Candidate, Time, TrainingSet, TriggerEvent};
 
@@ -38,14 +39,30 @@ pub trait AssembleTrainingSets<'scope> {
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
         sampler: SetSampler,
+    ) -> StreamVec<'scope, Time, TrainingSet>
+    where
+        Self: Sized,
+    {
+        self.training_sets_retiring(triggers, sampler, Box::new(|_, _| {}))
+    }
+
+    /// As [`training_sets_with`](Self::training_sets_with), reporting to `on_retired` the
+    /// candidates the sampler found no later trigger can select (see
+    /// [`Sampling::take_retired`]).
+    fn training_sets_retiring(
+        self,
+        triggers: StreamVec<'scope, Time, TriggerEvent>,
+        sampler: SetSampler,
+        on_retired: OnRetired,
     ) -> StreamVec<'scope, Time, TrainingSet>;
 }
 
 impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Vec<Candidate>)> {
-    fn training_sets_with(
+    fn training_sets_retiring(
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
         sampler: SetSampler,
+        mut on_retired: OnRetired,
     ) -> StreamVec<'scope, Time, TrainingSet> {
         let peers = self.scope().peers();
         self.binary(
@@ -79,6 +96,11 @@ impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Vec<
                         let (trigger, at) = waiting.pop_front().expect("front exists");
                         let (_, candidates) = answers.remove(&trigger.id).expect("answered");
                         let samples = sampler.apply(&trigger, candidates);
+                        let mut retired = Vec::new();
+                        sampler.take_retired(&mut retired);
+                        if !retired.is_empty() {
+                            on_retired(trigger.id, retired);
+                        }
                         output.session(&at).give(TrainingSet { trigger, samples });
                     }
                 }

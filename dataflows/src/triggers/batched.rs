@@ -15,7 +15,7 @@ use super::policy::{Context, Decision, Details, Fire, ModelInfo, TriggerPolicy};
 
 /// An interval decision: fire or not, why, and the numbers.
 pub type Outcome = (bool, String, Details);
-use crate::sample::SampleMeta;
+use crate::sample::{Position, SampleMeta};
 
 /// What a batched policy decides per interval.
 pub trait IntervalPolicy: 'static {
@@ -42,6 +42,11 @@ pub trait IntervalPolicy: 'static {
 
     /// As [`TriggerPolicy::inform_model`].
     fn inform_model(&mut self, _model: &ModelInfo) {}
+
+    /// As [`TriggerPolicy::oldest_needed`].
+    fn oldest_needed(&self) -> Option<Position> {
+        None
+    }
 
     /// The pipeline triggered: at this policy's own fire, or (nested in an ensemble) when the
     /// ensemble fires.
@@ -181,6 +186,17 @@ impl<P: IntervalPolicy> TriggerPolicy for Batched<P> {
 
     fn inform_model(&mut self, model: &ModelInfo) {
         self.policy.inform_model(model);
+    }
+
+    fn oldest_needed(&self) -> Option<Position> {
+        [
+            self.partial.first().map(SampleMeta::position),
+            self.policy.oldest_needed(),
+            self.warmup.as_ref().and_then(|w| w.policy.oldest_needed()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn nest(&mut self) {

@@ -20,7 +20,7 @@ use super::policy::{Context, Details, ModelInfo};
 use crate::drift::{
     Aggregation, Criterion, Decider, Detector, MetricSpec, Summary, Vectors, WindowSpec, Windows,
 };
-use crate::sample::{Key, SampleMeta, route};
+use crate::sample::{Key, Position, SampleMeta, route};
 
 /// A drift trigger's settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -176,6 +176,15 @@ impl DataDrift {
 impl IntervalPolicy for DataDrift {
     fn name(&self) -> &str {
         "DataDrift"
+    }
+
+    fn oldest_needed(&self) -> Option<Position> {
+        let warmup = self
+            .warmup_references
+            .iter()
+            .flatten()
+            .map(SampleMeta::position);
+        self.windows.oldest().into_iter().chain(warmup).min()
     }
 
     fn warmup(

@@ -337,6 +337,13 @@ impl TriggerPolicy for Ensemble {
         }
     }
 
+    fn oldest_needed(&self) -> Option<Position> {
+        self.subs
+            .iter()
+            .filter_map(|s| s.policy.oldest_needed())
+            .min()
+    }
+
     fn nest(&mut self) {
         self.nested = true;
     }

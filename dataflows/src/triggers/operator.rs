@@ -197,6 +197,8 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                 // The last sample consumed, with a capability at its time while the policy may
                 // still close an epoch there.
                 let mut last: Option<(Position, Option<Capability<Time>>)> = None;
+                // What `probe.retain_from` was last told.
+                let mut retained: Option<Position> = None;
                 let hold = policy.fires_between_batches();
                 let needs_models = policy.needs_models();
                 move |(input, frontier), output| {
@@ -280,6 +282,22 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                             }
                         }
                         None => pending_cap = None,
+                    }
+                    // Payloads the policy can no longer read: before its windows, before the
+                    // first unconsumed sample, and up to the last consumed one.
+                    let horizon = [
+                        policy.oldest_needed(),
+                        pending.front().map(SampleMeta::position),
+                        last.as_ref().map(|(p, _)| p.successor()),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                    if let Some(h) = horizon
+                        && retained.is_none_or(|r| r < h)
+                    {
+                        retained = Some(h);
+                        probe.retain_from(h);
                     }
                     if frontier.is_empty() && pending.is_empty() && waiting.is_none() && !finished {
                         finished = true;

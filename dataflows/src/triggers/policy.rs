@@ -64,6 +64,10 @@ pub trait Probe {
 
     /// `model`'s predicted class for each of `keys`, in order.
     fn predict(&mut self, keys: &[Key], model: &str) -> Result<Vec<i64>, String>;
+
+    /// The trigger operator will not read samples before `position` any more (its policy's
+    /// windows and its unconsumed input start there); the store may compact them.
+    fn retain_from(&mut self, _position: Position) {}
 }
 
 /// A [`Probe`] for policies that read nothing (amount, time): every call is an error.
@@ -124,6 +128,13 @@ pub trait TriggerPolicy: 'static {
 
     /// The model trained for a trigger (every trigger gets one report, in order).
     fn inform_model(&mut self, _model: &ModelInfo) {}
+
+    /// The oldest sample whose payload the policy may still read through the [`Probe`]
+    /// (windows it keeps; `None`: it keeps none). Samples before it and before every sample
+    /// not yet consumed may be compacted out of the sample store.
+    fn oldest_needed(&self) -> Option<Position> {
+        None
+    }
 
     /// Makes this policy a sub-policy of an ensemble: [`inform`](Self::inform) returns right
     /// after each fire (as Modyn's trigger generators yield), and its fires are votes: the
@@ -263,6 +274,10 @@ impl TriggerPolicy for Box<dyn TriggerPolicy> {
 
     fn inform_model(&mut self, model: &ModelInfo) {
         (**self).inform_model(model)
+    }
+
+    fn oldest_needed(&self) -> Option<Position> {
+        (**self).oldest_needed()
     }
 
     fn nest(&mut self) {

@@ -293,6 +293,58 @@ fn samples_no_strategy_can_select_leave_the_sample_store() {
 }
 
 #[test]
+fn maximum_keys_in_memory_spills_to_disk_and_trains_the_same_models() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 13_000, "csv");
+    let summary = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(
+            &std::fs::read(dir.path().join(format!("{name}/summary.json"))).unwrap(),
+        )
+        .unwrap()
+    };
+    // All data, a trigger every 2,000 of the 10,400 stream samples.
+    let all = "\n[selection]\nstrategy = \"new_data\"\ntail_triggers = \"all\"\n";
+    let cfg = write_config(dir.path(), "unbounded.toml", &(config("csv", 2000) + all));
+    run_ok(&cfg, &dir.path().join("unbounded"), "1");
+    let bounded = format!("{all}maximum_keys_in_memory = 1500\n");
+    let cfg = write_config(
+        dir.path(),
+        "bounded.toml",
+        &(config("csv", 2000) + &bounded),
+    );
+    for workers in ["1", "4"] {
+        let out = dir.path().join(format!("bounded-w{workers}"));
+        run_ok(&cfg, &out, workers);
+        let s = summary(&format!("bounded-w{workers}"));
+        assert_eq!(s["stored_samples"], 10_400);
+        // 1,500 in memory, rounded up to whole 1,024-row chunks per worker, plus each worker's
+        // open chunk; the rest is on disk.
+        let in_memory = s["stored_in_memory"].as_u64().unwrap();
+        assert!(
+            in_memory <= 4_100 + 4 * 1024,
+            "{in_memory} in memory with {workers} workers"
+        );
+        assert!(out.join("spill/samples-0.bin").is_file());
+        assert!(out.join("spill/candidates-0.bin").is_file());
+        // Spilling changes where samples live, not what trains.
+        for i in 0..5 {
+            let model = |run: &str| {
+                std::fs::read(
+                    dir.path()
+                        .join(format!("{run}/models/it-{i:04}.safetensors")),
+                )
+                .unwrap()
+            };
+            assert!(
+                model("unbounded") == model(&format!("bounded-w{workers}")),
+                "model {i} differs with {workers} workers"
+            );
+        }
+    }
+    assert_eq!(summary("unbounded")["stored_in_memory"], 10_400);
+}
+
+#[test]
 fn bad_selection_configs_fail_validation_with_their_key_paths() {
     let dir = tempfile::tempdir().unwrap();
     prepare(dir.path(), 1_000, "csv");
@@ -373,6 +425,10 @@ fn bad_selection_configs_fail_validation_with_their_key_paths() {
         (
             "[selection]\nstrategy = \"coreset\"\ndownsampling = { thresholds = [2], schedule = [{ strategy = \"loss\", ratio = 50 }, { strategy = \"loss\", ratio = 30 }] }\n",
             "selection.downsampling.schedule[1].ratio",
+        ),
+        (
+            "[selection]\nstrategy = \"new_data\"\nmaximum_keys_in_memory = 0\n",
+            "selection.maximum_keys_in_memory",
         ),
         (
             "[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"rho_loss\", ratio = 50 }\n",

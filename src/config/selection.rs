@@ -23,6 +23,9 @@ pub struct SelectionSpec {
     pub downsampling: Option<DownsamplingPlan>,
     /// The irreducible-loss model of each RHO-Loss downsampler, by index in the plan's list.
     pub irreducible: Vec<Option<Box<IlSpec>>>,
+    /// Samples whose payloads and candidate entries stay in memory; older ones spill to disk
+    /// segments in the run directory (`None`: no bound).
+    pub maximum_keys_in_memory: Option<usize>,
 }
 
 impl Default for SelectionSpec {
@@ -32,6 +35,7 @@ impl Default for SelectionSpec {
             sampler: SetSampler::none(),
             downsampling: None,
             irreducible: Vec::new(),
+            maximum_keys_in_memory: None,
         }
     }
 }
@@ -212,6 +216,8 @@ struct SelectionLow {
     unused_data_ratio: Option<i64>,
     #[serde(default)]
     seed: Option<i64>,
+    #[serde(default)]
+    maximum_keys_in_memory: Option<i64>,
 }
 
 /// Parses `[selection]` (absent: `new_data`, the epoch each trigger closes).
@@ -393,6 +399,18 @@ pub fn selection(
         }
         _ => (None, Vec::new()),
     };
+    let maximum_keys_in_memory = match s.maximum_keys_in_memory {
+        Some(m) if m > 0 => Some(m as usize),
+        Some(_) => {
+            err(
+                errors,
+                "selection.maximum_keys_in_memory",
+                "expected an integer > 0",
+            );
+            None
+        }
+        None => None,
+    };
     if errors.len() > before {
         return None;
     }
@@ -401,6 +419,7 @@ pub fn selection(
         sampler,
         downsampling,
         irreducible,
+        maximum_keys_in_memory,
     })
 }
 

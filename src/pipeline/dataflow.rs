@@ -30,6 +30,7 @@ use super::triggers::{StoreProbe, build_policy};
 use crate::config::Pool;
 use crate::sink::EventBody;
 use crate::source::{DeadLetter, Sample};
+use crate::store::CandidateFile;
 
 /// One worker's handles on its graph.
 pub struct Graph {
@@ -110,7 +111,7 @@ pub fn build(
     let (input, samples) = scope.new_input::<Sample>();
     let (feedback, scores) = scope.new_input::<SampleScore>();
     // Selection and downsampling policies that use scores read this worker's board.
-    let _board = scores.keep_scores();
+    let board = scores.keep_scores();
 
     let store = shared.clone();
     let metas = samples.exchange(|s: &Sample| route(s.key)).unary(
@@ -199,7 +200,20 @@ pub fn build(
     };
     let selected = match selection.pool {
         Pool::Tail(tail) => {
-            metas.select_with(triggers.clone(), NewData::tail(tail), retire(shared))
+            let mut pool = NewData::tail(tail);
+            if let Some(max) = selection.maximum_keys_in_memory {
+                let spill = CandidateFile::new(&shared.run_dir.join("spill"), scope.index());
+                pool = pool.spilling(max.div_ceil(scope.peers()), Box::new(spill));
+            }
+            // Scores of samples the store has let go go too (at each retirement: feedback for a
+            // retired sample can still arrive until the trainer is done with it).
+            let mut to_store = retire(shared);
+            let (board, store) = (board.clone(), shared.samples.clone());
+            let retire_here: OnRetired = Box::new(move |trigger, samples| {
+                to_store(trigger, samples);
+                board.borrow_mut().retain(|k, _| store.contains(*k));
+            });
+            metas.select_with(triggers.clone(), pool, retire_here)
         }
         Pool::Reservoir(budget) => metas.select_with(
             triggers.clone(),

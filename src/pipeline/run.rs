@@ -68,6 +68,9 @@ pub struct RunSummary {
     /// Samples whose payloads the sample store still held at the end (the rest were compacted
     /// away: no strategy could select them any more).
     pub stored_samples: u64,
+    /// Of those, samples whose payloads were in memory (the rest spilled to disk:
+    /// `selection.maximum_keys_in_memory`).
+    pub stored_in_memory: u64,
 }
 
 /// An opened source, shared by the workers (each reads its own share).
@@ -371,7 +374,11 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         resume.as_ref().map(|cp| cp.trigger_id),
     )?);
     let models = ModelStore::create(&run_dir.join("models"), spec.model_storage.clone())?;
-    let samples = Arc::new(SampleStore::new(dim, workers));
+    let samples = SampleStore::new(dim, workers);
+    let samples = Arc::new(match spec.selection.maximum_keys_in_memory {
+        Some(max) => samples.spilling(max, &run_dir.join("spill")),
+        None => samples,
+    });
 
     let shared = Arc::new(Shared {
         spec: spec.clone(),
@@ -510,6 +517,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         last_accuracy_all: report.last_accuracy_all,
         scores: shared.scores.load(Ordering::Relaxed),
         stored_samples: shared.samples.len() as u64,
+        stored_in_memory: shared.samples.in_memory() as u64,
     };
     std::fs::write(
         run_dir.join("summary.json"),

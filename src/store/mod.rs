@@ -3,10 +3,13 @@
 //! | file | responsibility |
 //! |---|---|
 //! | `samples.rs` | [`SampleStore`]: feature payloads by key, sharded like the dataflow exchange |
+//! | `spill.rs` | [`CandidateFile`]: a worker's spilled selection candidates (`maximum_keys_in_memory`) |
 //! | `models.rs` | [`ModelStore`]: weights (full, or deltas to the parent) + `<model_id>.json`, written atomically; fetch by id |
 
 mod models;
 mod samples;
+mod spill;
 
 pub use models::{DiffOperator, ModelMetadata, ModelStore, Storage, StoragePolicy};
-pub use samples::{SampleStore, StoreError};
+pub use samples::{CHUNK_ROWS, SampleStore, StoreError};
+pub use spill::CandidateFile;

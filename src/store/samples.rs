@@ -2,8 +2,13 @@
 //!
 //! Sharded by [`route`]`(key) % shards`, the function the dataflow exchanges records by, so the
 //! worker that owns a key writes its shard and workers never contend with each other; readers
-//! (trainers) take a shard's read lock once per batch. Features live in one contiguous `Vec<f32>`
-//! per shard (no per-sample allocation).
+//! (trainers) take a shard's read lock once per batch. Features live in chunks of
+//! [`CHUNK_ROWS`] rows per shard (no per-sample allocation).
+//!
+//! Spilling (`selection.maximum_keys_in_memory`): when a shard holds more rows in memory than
+//! its share of the bound, its oldest full chunks move to the shard's segment file under the
+//! run directory (append-only: features, then labels, of one chunk at a time) and are read back
+//! row by row (`pread`, so the page cache serves hot rows) when a training set names them.
 //!
 //! Compaction: samples that no selection strategy can select any more are retired (by the
 //! selection operator, per trigger) and their slots reused once (1) the trainer has finished
@@ -13,7 +18,9 @@
 //! trigger policy's windows hold, not the whole history.
 
 use std::collections::BTreeMap;
-use std::collections::hash_map::Entry;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
 use sluice_dataflows::{Key, KeyMap, Position, route};
@@ -35,15 +42,200 @@ pub enum StoreError {
         /// Found.
         found: usize,
     },
+    /// Reading a spilled sample back failed.
+    #[error("reading spilled samples from {0}")]
+    Io(String),
+}
+
+/// Rows per chunk: the unit that spills to disk.
+pub const CHUNK_ROWS: usize = 1024;
+
+enum Chunk {
+    Mem {
+        features: Vec<f32>,
+        labels: Vec<i64>,
+    },
+    /// `CHUNK_ROWS` rows at `offset` in the shard's segment file: features, then labels.
+    Disk { offset: u64 },
+}
+
+/// A shard's segment file.
+struct Segment {
+    file: File,
+    path: PathBuf,
+    len: u64,
 }
 
 #[derive(Default)]
 struct Shard {
+    /// Key -> slot (`chunk * CHUNK_ROWS + row`).
     index: KeyMap<u32>,
-    features: Vec<f32>,
-    labels: Vec<i64>,
-    /// Slots of removed samples, reused by inserts.
+    chunks: Vec<Chunk>,
+    /// Chunks before this one are on disk.
+    first_mem: usize,
+    /// Rows (used or free) in memory chunks.
+    mem_rows: usize,
+    /// Free slots of removed samples in memory chunks, reused by inserts. (Rows removed from
+    /// spilled chunks are not reclaimed: segment files are append-only.)
     free: Vec<u32>,
+    segment: Option<Segment>,
+    /// Spilling failed (the reason was logged): the shard keeps everything in memory.
+    spill_failed: bool,
+}
+
+/// One row, wherever it lives.
+fn split(slot: u32) -> (usize, usize) {
+    (slot as usize / CHUNK_ROWS, slot as usize % CHUNK_ROWS)
+}
+
+impl Shard {
+    /// Stores a row in a free memory slot or at the end; returns its slot.
+    fn put(&mut self, dim: usize, features: &[f32], label: i64) -> u32 {
+        if let Some(slot) = self.free.pop() {
+            let (c, r) = split(slot);
+            let Chunk::Mem {
+                features: f,
+                labels,
+            } = &mut self.chunks[c]
+            else {
+                unreachable!("free slots are in memory chunks");
+            };
+            f[r * dim..(r + 1) * dim].copy_from_slice(features);
+            labels[r] = label;
+            return slot;
+        }
+        let open = matches!(self.chunks.last(), Some(Chunk::Mem { labels, .. }) if labels.len() < CHUNK_ROWS);
+        if !open {
+            self.chunks.push(Chunk::Mem {
+                features: Vec::with_capacity(CHUNK_ROWS * dim),
+                labels: Vec::with_capacity(CHUNK_ROWS),
+            });
+        }
+        let c = self.chunks.len() - 1;
+        let Some(Chunk::Mem {
+            features: f,
+            labels,
+        }) = self.chunks.last_mut()
+        else {
+            unreachable!("the last chunk is open");
+        };
+        f.extend_from_slice(features);
+        labels.push(label);
+        self.mem_rows += 1;
+        (c * CHUNK_ROWS + labels.len() - 1) as u32
+    }
+
+    /// Moves the oldest full memory chunks to disk while more than `bound` rows are in memory
+    /// (the open last chunk stays).
+    fn spill(&mut self, dim: usize, bound: usize, dir: &Path, shard: usize) {
+        while self.mem_rows > bound && !self.spill_failed && self.first_mem + 1 < self.chunks.len()
+        {
+            let c = self.first_mem;
+            if let Err(e) = self.write_chunk(c, dim, dir, shard) {
+                tracing::error!(
+                    "spilling samples to {}: {e}; keeping them in memory",
+                    dir.display()
+                );
+                self.spill_failed = true;
+                return;
+            }
+            self.first_mem += 1;
+            self.mem_rows -= CHUNK_ROWS;
+            self.free.retain(|&s| split(s).0 != c);
+        }
+    }
+
+    fn write_chunk(
+        &mut self,
+        c: usize,
+        dim: usize,
+        dir: &Path,
+        shard: usize,
+    ) -> std::io::Result<()> {
+        let Chunk::Mem { features, labels } = &self.chunks[c] else {
+            unreachable!("chunks before first_mem are on disk");
+        };
+        debug_assert_eq!(labels.len(), CHUNK_ROWS, "only full chunks spill");
+        let segment = match &mut self.segment {
+            Some(s) => s,
+            None => {
+                std::fs::create_dir_all(dir)?;
+                let path = dir.join(format!("samples-{shard}.bin"));
+                let file = File::options()
+                    .create(true)
+                    .truncate(true)
+                    .read(true)
+                    .write(true)
+                    .open(&path)?;
+                self.segment.insert(Segment { file, path, len: 0 })
+            }
+        };
+        let mut bytes = Vec::with_capacity(CHUNK_ROWS * (dim * 4 + 8));
+        for v in features {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        for l in labels {
+            bytes.extend_from_slice(&l.to_le_bytes());
+        }
+        let offset = segment.len;
+        segment.file.write_all_at(&bytes, offset)?;
+        segment.len += bytes.len() as u64;
+        self.chunks[c] = Chunk::Disk { offset };
+        Ok(())
+    }
+
+    /// Calls `f` with the row at `slot` (read back into `scratch` if spilled).
+    fn row(
+        &self,
+        slot: u32,
+        dim: usize,
+        scratch: &mut Vec<u8>,
+        f: &mut impl FnMut(&[f32], i64),
+    ) -> Result<(), StoreError> {
+        let (c, r) = split(slot);
+        match &self.chunks[c] {
+            Chunk::Mem { features, labels } => f(&features[r * dim..(r + 1) * dim], labels[r]),
+            Chunk::Disk { offset } => {
+                let segment = self
+                    .segment
+                    .as_ref()
+                    .expect("a spilled chunk has a segment");
+                let io =
+                    |e: std::io::Error| StoreError::Io(format!("{}: {e}", segment.path.display()));
+                scratch.resize(dim * 4, 0);
+                segment
+                    .file
+                    .read_exact_at(scratch, offset + (r * dim * 4) as u64)
+                    .map_err(io)?;
+                let mut label = [0u8; 8];
+                segment
+                    .file
+                    .read_exact_at(&mut label, offset + (CHUNK_ROWS * dim * 4 + r * 8) as u64)
+                    .map_err(io)?;
+                let row: Vec<f32> = scratch
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+                    .collect();
+                f(&row, i64::from_le_bytes(label));
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the row at `slot`; a memory slot is reused by a later insert.
+    fn remove(&mut self, key: Key) {
+        if let Some(slot) = self.index.remove(&key)
+            && split(slot).0 >= self.first_mem
+        {
+            self.free.push(slot);
+        }
+    }
+}
+
+/// Where and beyond how many rows per shard the store spills.
+struct SpillTo {
+    dir: PathBuf,
+    per_shard: usize,
 }
 
 /// Samples retired by selection, waiting for the trainer and the trigger policy.
@@ -62,6 +254,7 @@ pub struct SampleStore {
     dim: usize,
     shards: Vec<RwLock<Shard>>,
     retiring: Mutex<Retiring>,
+    spill: Option<SpillTo>,
 }
 
 impl SampleStore {
@@ -71,7 +264,38 @@ impl SampleStore {
             dim,
             shards: (0..shards.max(1)).map(|_| RwLock::default()).collect(),
             retiring: Mutex::default(),
+            spill: None,
         }
+    }
+
+    /// Keeps at most about `max_in_memory` samples' payloads in memory (rounded up to whole
+    /// chunks of [`CHUNK_ROWS`] per shard); older ones spill to segment files in `dir`.
+    pub fn spilling(mut self, max_in_memory: usize, dir: &Path) -> Self {
+        self.spill = Some(SpillTo {
+            dir: dir.to_path_buf(),
+            per_shard: max_in_memory.div_ceil(self.shards.len()),
+        });
+        self
+    }
+
+    /// Whether `key` is stored.
+    pub fn contains(&self, key: Key) -> bool {
+        self.shards[self.shard_of(key)]
+            .read()
+            .expect("sample store poisoned")
+            .index
+            .contains_key(&key)
+    }
+
+    /// Samples whose payloads are in memory (the rest are spilled).
+    pub fn in_memory(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let s = s.read().expect("sample store poisoned");
+                s.mem_rows - s.free.len()
+            })
+            .sum()
     }
 
     /// Features per sample.
@@ -92,6 +316,11 @@ impl SampleStore {
     ) -> Vec<(Key, StoreError)> {
         let mut rejected = Vec::new();
         let mut locked: Option<(usize, std::sync::RwLockWriteGuard<'_, Shard>)> = None;
+        let spill = |locked: &mut Option<(usize, std::sync::RwLockWriteGuard<'_, Shard>)>| {
+            if let (Some(to), Some((i, shard))) = (&self.spill, locked.as_mut()) {
+                shard.spill(self.dim, to.per_shard, &to.dir, *i);
+            }
+        };
         for (key, label, features) in samples {
             if features.len() != self.dim {
                 rejected.push((
@@ -107,31 +336,19 @@ impl SampleStore {
             if locked.as_ref().is_none_or(|(i, _)| *i != s) {
                 // Release one shard before taking the next: `gather` read-locks every shard in
                 // order, so holding two write locks could deadlock with it.
+                spill(&mut locked);
                 drop(locked.take());
                 locked = Some((s, self.shards[s].write().expect("sample store poisoned")));
             }
             let shard = &mut locked.as_mut().expect("locked above").1;
-            let reuse = shard.free.last().copied();
-            let next = shard.labels.len() as u32;
-            match shard.index.entry(key) {
-                Entry::Occupied(_) => rejected.push((key, StoreError::DuplicateKey(key))),
-                Entry::Vacant(v) => match reuse {
-                    Some(slot) => {
-                        v.insert(slot);
-                        shard.free.pop();
-                        let at = slot as usize;
-                        shard.features[at * self.dim..(at + 1) * self.dim]
-                            .copy_from_slice(features);
-                        shard.labels[at] = label;
-                    }
-                    None => {
-                        v.insert(next);
-                        shard.features.extend_from_slice(features);
-                        shard.labels.push(label);
-                    }
-                },
+            if shard.index.contains_key(&key) {
+                rejected.push((key, StoreError::DuplicateKey(key)));
+                continue;
             }
+            let slot = shard.put(self.dim, features, label);
+            shard.index.insert(key, slot);
         }
+        spill(&mut locked);
         rejected
     }
 
@@ -145,29 +362,30 @@ impl SampleStore {
     ) -> Result<(), StoreError> {
         x.reserve(keys.len() * self.dim);
         y.reserve(keys.len());
-        self.each(keys, |shard, slot| {
-            x.extend_from_slice(&shard.features[slot * self.dim..(slot + 1) * self.dim]);
-            y.push(shard.labels[slot]);
+        self.each(keys, |features, label| {
+            x.extend_from_slice(features);
+            y.push(label);
         })
     }
 
     /// Appends the labels of `keys`, in order, to `y`.
     pub fn labels(&self, keys: &[Key], y: &mut Vec<i64>) -> Result<(), StoreError> {
         y.reserve(keys.len());
-        self.each(keys, |shard, slot| y.push(shard.labels[slot]))
+        self.each(keys, |_, label| y.push(label))
     }
 
-    /// Calls `f` with each key's shard and slot, in order, under one read lock per shard.
-    fn each(&self, keys: &[Key], mut f: impl FnMut(&Shard, usize)) -> Result<(), StoreError> {
+    /// Calls `f` with each key's features and label, in order, under one read lock per shard.
+    fn each(&self, keys: &[Key], mut f: impl FnMut(&[f32], i64)) -> Result<(), StoreError> {
         let guards: Vec<_> = self
             .shards
             .iter()
             .map(|s| s.read().expect("sample store poisoned"))
             .collect();
+        let mut scratch = Vec::new();
         for &key in keys {
             let shard = &guards[self.shard_of(key)];
-            let slot = *shard.index.get(&key).ok_or(StoreError::MissingKey(key))? as usize;
-            f(shard, slot);
+            let slot = *shard.index.get(&key).ok_or(StoreError::MissingKey(key))?;
+            shard.row(slot, self.dim, &mut scratch, &mut f)?;
         }
         Ok(())
     }
@@ -229,10 +447,8 @@ impl SampleStore {
             let mut shard = self.shards[self.shard_of(part[0])]
                 .write()
                 .expect("sample store poisoned");
-            for key in part {
-                if let Some(slot) = shard.index.remove(key) {
-                    shard.free.push(slot);
-                }
+            for &key in part {
+                shard.remove(key);
             }
         }
     }
@@ -311,7 +527,7 @@ mod tests {
                 .iter()
                 .map(|s| {
                     let s = s.read().unwrap();
-                    (s.labels.len(), s.free.len())
+                    (s.mem_rows, s.free.len())
                 })
                 .collect()
         };
@@ -334,6 +550,53 @@ mod tests {
         y.clear();
         store.gather(&[9, 17, 10], &mut x, &mut y).unwrap();
         assert_eq!((x, y), (vec![9.0, 17.0, 10.0], vec![9, 17, 10]));
+    }
+
+    #[test]
+    fn spilled_chunks_read_back_and_memory_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = CHUNK_ROWS * 5 + 17;
+        let store = SampleStore::new(3, 2).spilling(CHUNK_ROWS * 2, &dir.path().join("spill"));
+        let rows: Vec<(Key, i64, [f32; 3])> = (0..n as u64)
+            .map(|k| (k, (k % 7) as i64, [k as f32, -(k as f32), 0.5]))
+            .collect();
+        // In several batches, as the dataflow inserts.
+        for part in rows.chunks(1000) {
+            assert!(
+                store
+                    .insert(part.iter().map(|(k, l, f)| (*k, *l, &f[..])))
+                    .is_empty()
+            );
+        }
+        assert_eq!(store.len(), n);
+        // Each shard keeps its share (one chunk) plus its open chunk in memory.
+        let in_memory = store.in_memory();
+        assert!(
+            in_memory <= 4 * CHUNK_ROWS && in_memory < n / 2,
+            "{in_memory} of {n} in memory"
+        );
+        assert!(dir.path().join("spill/samples-0.bin").is_file());
+        // Every row reads back, spilled or not, in the requested order.
+        let keys: Vec<Key> = (0..n as u64).rev().step_by(7).collect();
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        store.gather(&keys, &mut x, &mut y).unwrap();
+        for (i, &k) in keys.iter().enumerate() {
+            assert_eq!(x[i * 3..i * 3 + 3], [k as f32, -(k as f32), 0.5], "key {k}");
+            assert_eq!(y[i], (k % 7) as i64);
+        }
+        let mut labels = Vec::new();
+        store.labels(&keys, &mut labels).unwrap();
+        assert_eq!(labels, y);
+        // Compaction forgets spilled rows too.
+        let pos = |k: u64| Position { time: k, key: k };
+        store.retire(0, (0..10).map(pos).collect());
+        store.trained(0);
+        store.retain_from(pos(u64::MAX));
+        assert_eq!(store.len(), n - 10);
+        assert_eq!(
+            store.gather(&[3], &mut x, &mut y),
+            Err(StoreError::MissingKey(3))
+        );
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! - Input: [`SampleScore`] records (the trainer's per-sample loss for samples it trained on),
 //!   batched by the trainer; the operator exchanges them by [`route`]`(key)`, so each worker
 //!   keeps the scores of the keys whose samples (and selection state) it owns.
-//! - State: a [`KeyMap`] from key to [`Score`] (16 bytes of value), shared with the selection
-//!   and downsampling policies of the same worker through [`ScoreBoard`]. A newer report
+//! - State: a [`KeyMap`] from key to [`Score`] (8 bytes of value), shared with the selection
+//!   and downsampling policies of the same worker through [`ScoreBoard`]; the pipeline removes
+//!   the scores of samples selection retires. A newer report
 //!   replaces an older one: by trigger, then arrival order.
 //! - Time: feedback travels on the samples' event-time domain, stamped with the ingestion
 //!   watermark when it reaches the dataflow, so it never holds back training sets; a policy
@@ -25,8 +26,9 @@ use crate::sample::{KeyMap, SampleScore, Time, route};
 pub struct Score {
     /// The latest reported loss.
     pub loss: f32,
-    /// The trigger whose training reported it (the model's age, in triggers).
-    pub trigger: u64,
+    /// The trigger whose training reported it (the model's age, in triggers; 32 bits keep an
+    /// entry at 8 bytes of value).
+    pub trigger: u32,
 }
 
 /// The scores a worker keeps, readable by its policies.
@@ -35,14 +37,15 @@ pub type ScoreBoard = Rc<RefCell<KeyMap<Score>>>;
 /// Applies one report to a board: a newer report replaces an older one (by trigger, then
 /// arrival order).
 pub fn record(board: &mut KeyMap<Score>, s: &SampleScore) {
+    let trigger = u32::try_from(s.trigger).unwrap_or(u32::MAX);
     let score = Score {
         loss: s.loss,
-        trigger: s.trigger,
+        trigger,
     };
     board
         .entry(s.key)
         .and_modify(|old| {
-            if s.trigger >= old.trigger {
+            if trigger >= old.trigger {
                 *old = score;
             }
         })

@@ -20,7 +20,7 @@ mod training_set;
 
 pub use new_data::NewData;
 pub use operator::{OnRetired, Select};
-pub use policy::SelectionPolicy;
+pub use policy::{CandidateSpill, SelectionPolicy};
 pub use reservoir::{Reservoir, priority};
 pub use sampler::{LimitReset, Presample, Presampling, Sampling, SetSampler, fair_share};
 pub use training_set::AssembleTrainingSets;

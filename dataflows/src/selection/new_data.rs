@@ -10,19 +10,40 @@
 
 use std::collections::VecDeque;
 
-use super::policy::SelectionPolicy;
+use super::policy::{CandidateSpill, SelectionPolicy};
 use crate::sample::{Candidate, Position, SampleMeta, TriggerEvent};
+
+/// An epoch's candidates, in memory or spilled.
+enum Part {
+    Mem(Vec<Candidate>),
+    Spilled { handle: u64, len: usize },
+}
+
+impl Part {
+    fn len(&self) -> usize {
+        match self {
+            Part::Mem(c) => c.len(),
+            Part::Spilled { len, .. } => *len,
+        }
+    }
+}
+
+/// Candidates beyond `max` in memory go to `to`.
+struct Spill {
+    max: usize,
+    to: Box<dyn CandidateSpill>,
+}
 
 /// Selects the samples of the last `tail + 1` epochs (all epochs when `tail` is `None`); the
 /// default is the epoch the trigger closes (`tail = 0`).
-#[derive(Debug)]
 pub struct NewData {
     tail: Option<u64>,
     pending: Vec<SampleMeta>,
     /// (epoch, its samples), oldest first.
-    epochs: VecDeque<(u64, Vec<Candidate>)>,
+    epochs: VecDeque<(u64, Part)>,
     /// Samples dropped and not yet taken by [`SelectionPolicy::take_retired`].
     retired: Vec<Position>,
+    spill: Option<Spill>,
 }
 
 impl Default for NewData {
@@ -39,7 +60,15 @@ impl NewData {
             pending: Vec::new(),
             epochs: VecDeque::new(),
             retired: Vec::new(),
+            spill: None,
         }
+    }
+
+    /// Keeps at most about `max` candidates in memory (whole epochs, the oldest first, go to
+    /// `to` beyond it).
+    pub fn spilling(mut self, max: usize, to: Box<dyn CandidateSpill>) -> Self {
+        self.spill = Some(Spill { max, to });
+        self
     }
 
     /// Samples held.
@@ -47,15 +76,65 @@ impl NewData {
         self.pending.len() + self.epochs.iter().map(|(_, e)| e.len()).sum::<usize>()
     }
 
-    /// Bytes of state (allocated capacity).
-    pub fn bytes(&self) -> usize {
-        self.pending.capacity() * size_of::<SampleMeta>()
-            + self.epochs.capacity() * size_of::<(u64, Vec<Candidate>)>()
+    /// Samples held in memory.
+    pub fn in_memory(&self) -> usize {
+        self.pending.len()
             + self
                 .epochs
                 .iter()
-                .map(|(_, e)| e.capacity() * size_of::<Candidate>())
+                .filter_map(|(_, e)| match e {
+                    Part::Mem(c) => Some(c.len()),
+                    Part::Spilled { .. } => None,
+                })
                 .sum::<usize>()
+    }
+
+    /// Bytes of state in memory (allocated capacity).
+    pub fn bytes(&self) -> usize {
+        self.pending.capacity() * size_of::<SampleMeta>()
+            + self.epochs.capacity() * size_of::<(u64, Part)>()
+            + self
+                .epochs
+                .iter()
+                .filter_map(|(_, e)| match e {
+                    Part::Mem(c) => Some(c.capacity() * size_of::<Candidate>()),
+                    Part::Spilled { .. } => None,
+                })
+                .sum::<usize>()
+    }
+
+    /// Appends an epoch's candidates to `out`.
+    fn read(spill: &mut Option<Spill>, part: &Part, out: &mut Vec<Candidate>) {
+        match part {
+            Part::Mem(c) => out.extend_from_slice(c),
+            Part::Spilled { handle, len } => spill
+                .as_mut()
+                .expect("spilled epochs have a spill")
+                .to
+                .get(*handle, *len, out),
+        }
+    }
+
+    /// Spills the oldest in-memory epochs while more than the bound is in memory.
+    fn spill_excess(&mut self) {
+        let Some(max) = self.spill.as_ref().map(|s| s.max) else {
+            return;
+        };
+        let mut in_memory = self.in_memory();
+        for (_, part) in self.epochs.iter_mut() {
+            if in_memory <= max {
+                break;
+            }
+            let Part::Mem(c) = part else { continue };
+            let spill = self.spill.as_mut().expect("checked");
+            if let Ok(handle) = spill.to.put(c) {
+                in_memory -= c.len();
+                *part = Part::Spilled {
+                    handle,
+                    len: c.len(),
+                };
+            }
+        }
     }
 }
 
@@ -87,18 +166,22 @@ impl SelectionPolicy for NewData {
                 seen_in: trigger.id,
             })
             .collect();
-        self.epochs.push_back((trigger.id, epoch));
+        self.epochs.push_back((trigger.id, Part::Mem(epoch)));
         for (_, e) in &self.epochs {
-            out.extend_from_slice(e);
+            Self::read(&mut self.spill, e, out);
         }
         if let Some(tail) = self.tail {
             // The next trigger reads epochs >= id + 1 - tail: older ones are done.
             let oldest = (trigger.id + 1).saturating_sub(tail);
+            let mut gone = Vec::new();
             while self.epochs.front().is_some_and(|(e, _)| *e < oldest) {
-                let (_, gone) = self.epochs.pop_front().expect("front exists");
+                let (_, part) = self.epochs.pop_front().expect("front exists");
+                gone.clear();
+                Self::read(&mut self.spill, &part, &mut gone);
                 self.retired.extend(gone.iter().map(|c| c.pos));
             }
         }
+        self.spill_excess();
     }
 
     fn take_retired(&mut self, out: &mut Vec<Position>) {
@@ -154,6 +237,46 @@ mod tests {
             gone.iter().map(|p| p.key).collect::<Vec<_>>(),
             [1, 2, 0, 7, 1]
         );
+    }
+
+    /// Spilled segments in a vector (the pipeline's are files).
+    #[derive(Default)]
+    struct VecSpill(Vec<Candidate>);
+
+    impl CandidateSpill for VecSpill {
+        fn put(&mut self, c: &[Candidate]) -> Result<u64, String> {
+            self.0.extend_from_slice(c);
+            Ok((self.0.len() - c.len()) as u64)
+        }
+
+        fn get(&mut self, handle: u64, len: usize, out: &mut Vec<Candidate>) {
+            out.extend_from_slice(&self.0[handle as usize..handle as usize + len]);
+        }
+    }
+
+    #[test]
+    fn spilled_epochs_select_and_retire_like_held_ones() {
+        for tail in [None, Some(2)] {
+            let mut held = NewData::tail(tail);
+            let mut spilled = NewData::tail(tail).spilling(5, Box::new(VecSpill::default()));
+            for t in 0..6u64 {
+                for k in t * 4..t * 4 + 4 {
+                    held.add(meta(k, k));
+                    spilled.add(meta(k, k));
+                }
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                held.select(&trigger(t, t * 4 + 3, t * 4 + 3), &mut a);
+                spilled.select(&trigger(t, t * 4 + 3, t * 4 + 3), &mut b);
+                assert_eq!(a, b, "tail {tail:?}, trigger {t}");
+                assert_eq!(held.held(), spilled.held());
+                // At most the bound in memory, in whole epochs of 4.
+                assert!(spilled.in_memory() <= 5, "{}", spilled.in_memory());
+                let (mut ra, mut rb) = (Vec::new(), Vec::new());
+                held.take_retired(&mut ra);
+                spilled.take_retired(&mut rb);
+                assert_eq!(ra, rb);
+            }
+        }
     }
 
     #[test]

@@ -2,6 +2,19 @@
 
 use crate::sample::{Candidate, Position, SampleMeta, TriggerEvent};
 
+/// Where a policy puts candidates it keeps but need not hold in memory
+/// (`selection.maximum_keys_in_memory`): segments on disk, provided by the caller, since this
+/// crate does no I/O.
+pub trait CandidateSpill {
+    /// Stores `candidates`; returns a handle to read them back, or an error (the policy then
+    /// keeps them in memory).
+    fn put(&mut self, candidates: &[Candidate]) -> Result<u64, String>;
+
+    /// Appends the `len` candidates stored under `handle` to `out`. Reading back what this
+    /// process wrote cannot fail short of a broken disk; implementations panic then.
+    fn get(&mut self, handle: u64, len: usize, out: &mut Vec<Candidate>);
+}
+
 /// Keeps the state of one worker's share of the samples and answers, for each trigger, which of
 /// them are in the trigger's training set.
 ///

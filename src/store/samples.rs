@@ -7,8 +7,8 @@
 //!
 //! Spilling (`selection.maximum_keys_in_memory`): when a shard holds more rows in memory than
 //! its share of the bound, its oldest full chunks move to the shard's segment file under the
-//! run directory (append-only: features, then labels, of one chunk at a time) and are read back
-//! row by row (`pread`, so the page cache serves hot rows) when a training set names them.
+//! run directory (append-only, a chunk at a time, each row its features then its label) and are
+//! read back with one `pread` per row (served by the page cache when hot).
 //!
 //! Compaction: samples that no selection strategy can select any more are retired (by the
 //! selection operator, per trigger) and their slots reused once (1) the trainer has finished
@@ -55,7 +55,8 @@ enum Chunk {
         features: Vec<f32>,
         labels: Vec<i64>,
     },
-    /// `CHUNK_ROWS` rows at `offset` in the shard's segment file: features, then labels.
+    /// `CHUNK_ROWS` rows at `offset` in the shard's segment file, each its features, then its
+    /// label (little-endian).
     Disk { offset: u64 },
 }
 
@@ -171,11 +172,11 @@ impl Shard {
             }
         };
         let mut bytes = Vec::with_capacity(CHUNK_ROWS * (dim * 4 + 8));
-        for v in features {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
-        for l in labels {
-            bytes.extend_from_slice(&l.to_le_bytes());
+        for (row, label) in features.chunks_exact(dim.max(1)).zip(labels) {
+            for v in row {
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+            bytes.extend_from_slice(&label.to_le_bytes());
         }
         let offset = segment.len;
         segment.file.write_all_at(&bytes, offset)?;
@@ -184,12 +185,12 @@ impl Shard {
         Ok(())
     }
 
-    /// Calls `f` with the row at `slot` (read back into `scratch` if spilled).
+    /// Calls `f` with the row at `slot` (read back through `bytes` into `scratch` if spilled).
     fn row(
         &self,
         slot: u32,
         dim: usize,
-        scratch: &mut Vec<u8>,
+        (bytes, scratch): (&mut Vec<u8>, &mut Vec<f32>),
         f: &mut impl FnMut(&[f32], i64),
     ) -> Result<(), StoreError> {
         let (c, r) = split(slot);
@@ -200,23 +201,19 @@ impl Shard {
                     .segment
                     .as_ref()
                     .expect("a spilled chunk has a segment");
-                let io =
-                    |e: std::io::Error| StoreError::Io(format!("{}: {e}", segment.path.display()));
-                scratch.resize(dim * 4, 0);
+                bytes.resize(dim * 4 + 8, 0);
                 segment
                     .file
-                    .read_exact_at(scratch, offset + (r * dim * 4) as u64)
-                    .map_err(io)?;
-                let mut label = [0u8; 8];
-                segment
-                    .file
-                    .read_exact_at(&mut label, offset + (CHUNK_ROWS * dim * 4 + r * 8) as u64)
-                    .map_err(io)?;
-                let row: Vec<f32> = scratch
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
-                    .collect();
-                f(&row, i64::from_le_bytes(label));
+                    .read_exact_at(bytes, offset + (r * (dim * 4 + 8)) as u64)
+                    .map_err(|e| StoreError::Io(format!("{}: {e}", segment.path.display())))?;
+                scratch.clear();
+                scratch.extend(
+                    bytes[..dim * 4]
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))),
+                );
+                let label = i64::from_le_bytes(bytes[dim * 4..].try_into().expect("8 bytes"));
+                f(scratch, label);
             }
         }
         Ok(())
@@ -381,11 +378,11 @@ impl SampleStore {
             .iter()
             .map(|s| s.read().expect("sample store poisoned"))
             .collect();
-        let mut scratch = Vec::new();
+        let (mut bytes, mut scratch) = (Vec::new(), Vec::new());
         for &key in keys {
             let shard = &guards[self.shard_of(key)];
             let slot = *shard.index.get(&key).ok_or(StoreError::MissingKey(key))?;
-            shard.row(slot, self.dim, &mut scratch, &mut f)?;
+            shard.row(slot, self.dim, (&mut bytes, &mut scratch), &mut f)?;
         }
         Ok(())
     }

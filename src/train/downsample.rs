@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use sluice_dataflows::Key;
 use sluice_dataflows::downsampling::{
-    Downsampling, Gradients, Method, Rows, Uncertainty, choose, choose_rows, target_size, unit,
+    Downsampling, Gradients, Method, Rows, Uncertainty, choose, choose_rows,
 };
 use tch::{Device, Kind, Tensor};
 
@@ -187,73 +187,6 @@ pub fn choose_in_batch(
     Ok(m.choose(d, keys, seed, irreducible))
 }
 
-/// Batch-then-sample on the device (CUDA): the same rules as [`choose_in_batch`] with torch
-/// operations, so nothing waits for the device: returns the chosen rows' indices (ascending)
-/// and weights, both on the batch's device. `None` for downsamplers that choose per label or
-/// from rows (those go through the host). Importance sampling uses the same Efraimidis–Spirakis
-/// keys from the same per-key uniforms as the host; floating-point ties may resolve
-/// differently, so the choice can differ from the host's in rare near-ties.
-#[allow(clippy::too_many_arguments)]
-pub fn choose_on_device(
-    d: &Downsampling,
-    t: &TrainingSpec,
-    model: &dyn Model,
-    x: &Tensor,
-    y: &Tensor,
-    keys: &[Key],
-    seed: u64,
-    irreducible: Option<&IrreducibleLosses>,
-) -> Option<(Tensor, Tensor)> {
-    if d.method.balance() || !d.method.has_score() {
-        return None;
-    }
-    let device = x.device();
-    let n = keys.len();
-    let k = target_size(n, d.ratio, d.ratio_max) as i64;
-    let upload = |v: &[f32]| Tensor::from_slice(v).to_device_(device, Kind::Float, true, false);
-    let logits = tch::no_grad(|| model.forward_t(x, false));
-    let s = scores(d.method, t.criterion, t.label_smoothing, &logits, y);
-    let ones = || Tensor::ones([n as i64], (Kind::Float, device));
-    let (rank, weights) = tch::no_grad(|| match d.method {
-        Method::Loss | Method::GradNorm => {
-            let u: Vec<f32> = keys.iter().map(|&key| unit(seed, key) as f32).collect();
-            let ln_u = upload(&u).log();
-            let usable = s.isfinite().logical_and(&s.gt(0.0));
-            let zeros = s.zeros_like();
-            let p = s.where_self(&usable, &zeros) / s.where_self(&usable, &zeros).sum(Kind::Float);
-            // Usable samples by ln(u)/p (largest first); the rest after them, by u.
-            let rank = (&ln_u / &p).where_self(&usable, &(&ln_u - 1e30));
-            let smallest = p
-                .where_self(&usable, &Tensor::full_like(&p, f64::INFINITY))
-                .min();
-            let p_eff = p.where_self(&usable, &smallest);
-            // No usable score at all: uniform, weight 1.
-            let w: Tensor = (p_eff * n as f64).reciprocal();
-            let w = w.where_self(&usable.any(), &ones());
-            (rank, w)
-        }
-        Method::Uncertainty { .. } => (-s.nan_to_num(f64::INFINITY, None, None), ones()),
-        Method::RhoLoss { .. } => {
-            let reducible = match irreducible {
-                Some(il) => {
-                    let v: Vec<f32> = keys
-                        .iter()
-                        .map(|k| il.get(k).copied().unwrap_or(0.0))
-                        .collect();
-                    &s - upload(&v)
-                }
-                None => s.shallow_clone(),
-            };
-            (reducible.nan_to_num(f64::NEG_INFINITY, None, None), ones())
-        }
-        _ => unreachable!("score methods only"),
-    });
-    let (_, idx) = rank.topk(k, 0, true, false);
-    let (idx, _) = idx.sort(0, false);
-    let w = weights.index_select(0, &idx);
-    Some((idx, w))
-}
-
 /// Modyn's uncertainty scores (lower = more uncertain).
 fn uncertainty(metric: Uncertainty, logits: &Tensor) -> Tensor {
     let classes = logits.size()[1];
@@ -389,68 +322,6 @@ mod tests {
         for (g, w) in got.iter().zip(want) {
             assert!((g - w).abs() < 1e-5, "{got:?} != {want:?}");
         }
-    }
-
-    #[test]
-    fn the_device_choice_matches_the_hosts() {
-        use crate::config::{Architecture, MlpConfig, ModelSpec, OptimizerSpec};
-        use crate::train::models;
-        tch::manual_seed(5);
-        let vs = tch::nn::VarStore::new(Device::Cpu);
-        let spec = ModelSpec {
-            num_classes: 3,
-            arch: Architecture::Mlp(MlpConfig { hidden: vec![8] }),
-        };
-        let model = models::build(&spec, &vs.root(), 4).unwrap();
-        let x = Tensor::randn([64, 4], (Kind::Float, Device::Cpu));
-        let y = Tensor::randint(3, [64], (Kind::Int64, Device::Cpu));
-        let keys: Vec<Key> = (1000..1064).collect();
-        let t = TrainingSpec::with_defaults(16, OptimizerSpec::sgd(0.1));
-        let il: IrreducibleLosses = keys.iter().map(|&k| (k, (k % 5) as f32 / 4.0)).collect();
-        let d = |method| Downsampling {
-            method,
-            ratio: 25,
-            ratio_max: 100,
-            sample_then_batch: false,
-            period: 1,
-            rescore_after: None,
-        };
-        for method in [
-            Method::Loss,
-            Method::GradNorm,
-            Method::Uncertainty {
-                metric: Uncertainty::Margin,
-                balance: false,
-            },
-            Method::RhoLoss {
-                holdout_ratio: 30,
-                holdout_ratio_max: 100,
-                twin: false,
-            },
-        ] {
-            let d = d(method);
-            let mut host = choose_in_batch(&d, &t, &*model, &x, &y, &keys, 9, Some(&il)).unwrap();
-            host.sort_unstable_by_key(|c| c.0);
-            let (idx, w) = choose_on_device(&d, &t, &*model, &x, &y, &keys, 9, Some(&il)).unwrap();
-            let idx = Vec::<i64>::try_from(&idx).unwrap();
-            let w = Vec::<f32>::try_from(&w).unwrap();
-            assert_eq!(
-                idx,
-                host.iter().map(|c| c.0 as i64).collect::<Vec<_>>(),
-                "{method:?}"
-            );
-            for (a, b) in w.iter().zip(&host) {
-                assert!((a - b.1).abs() <= 1e-4 * b.1.abs().max(1.0), "{method:?}: {a} vs {}", b.1);
-            }
-        }
-        // Per-label and row-based choices stay on the host.
-        let balanced = d(Method::Uncertainty {
-            metric: Uncertainty::Margin,
-            balance: true,
-        });
-        assert!(choose_on_device(&balanced, &t, &*model, &x, &y, &keys, 9, None).is_none());
-        let kcenter = d(Method::KCenterGreedy { balance: false });
-        assert!(choose_on_device(&kcenter, &t, &*model, &x, &y, &keys, 9, None).is_none());
     }
 
     #[test]

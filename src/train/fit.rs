@@ -22,9 +22,7 @@ use tch::{Device, Kind, Tensor, nn};
 
 use super::amp::LossScaler;
 use super::criterion;
-use super::downsample::{
-    self, IrreducibleLosses, ScoreCache, choose_in_batch, choose_on_device, choose_set,
-};
+use super::downsample::{self, IrreducibleLosses, ScoreCache, choose_in_batch, choose_set};
 use super::loader::{Batch, BatchLoader};
 use super::models::Model;
 use super::optimizer;
@@ -201,13 +199,8 @@ pub fn fit(
         }
         let mut loader =
             BatchLoader::start(store.clone(), take.to_vec(), t.batch_size, PREFETCH, device)?;
-        let mut accumulate = bts.map(|d| {
-            let mut a = Accumulator::new(d, t, mix(t.seed, trigger, epoch as u64), irreducible);
-            // On an accelerator, choose there unless each kept sample's key must be known on
-            // the host (per-sample feedback).
-            a.on_device = device != Device::Cpu && on_samples.is_none();
-            a
-        });
+        let mut accumulate =
+            bts.map(|d| Accumulator::new(d, t, mix(t.seed, trigger, epoch as u64), irreducible));
         let (mut loss_sum, mut batches) = (0.0, 0u64);
         let mut window = Window::default();
         // `rescore_after`: the scores of the samples this epoch trains, from their training
@@ -339,8 +332,7 @@ pub fn fit(
                 out.skipped_steps += 1;
             }
             out.steps = step;
-            // The batch's length is shape metadata: reading it does not wait for the device.
-            out.samples_passed += batch.y.size()[0] as u64;
+            out.samples_passed += batch.keys.len() as u64;
             if record {
                 on_loss(step, loss.double_value(&[]))?;
             }
@@ -381,8 +373,6 @@ struct Accumulator<'a> {
     d: &'a Downsampling,
     t: &'a TrainingSpec,
     irreducible: Option<&'a IrreducibleLosses>,
-    /// Choose on the batch's device ([`choose_on_device`]); kept batches then carry no keys.
-    on_device: bool,
     seed: u64,
     scored: u64,
     kept: Vec<Batch>,
@@ -400,7 +390,6 @@ impl<'a> Accumulator<'a> {
             d,
             t,
             irreducible,
-            on_device: false,
             seed,
             scored: 0,
             kept: Vec::new(),
@@ -411,29 +400,6 @@ impl<'a> Accumulator<'a> {
     fn push(&mut self, model: &dyn Model, b: Batch) -> anyhow::Result<Option<Batch>> {
         self.scored += 1;
         let seed = self.seed ^ sluice_dataflows::route(self.scored);
-        if self.on_device
-            && let Some((idx, w)) = choose_on_device(
-                self.d,
-                self.t,
-                model,
-                &b.x,
-                &b.y,
-                &b.keys,
-                seed,
-                self.irreducible,
-            )
-        {
-            self.len += idx.size()[0] as usize;
-            self.kept.push(Batch {
-                x: b.x.index_select(0, &idx),
-                y: b.y.index_select(0, &idx),
-                keys: Vec::new(),
-                w: Some(w),
-            });
-            return Ok((self.len >= self.t.batch_size)
-                .then(|| self.flush())
-                .flatten());
-        }
         let mut picked = choose_in_batch(
             self.d,
             self.t,

@@ -18,5 +18,5 @@ pub use matrix::{
 pub use scores::{KeepScores, Score, ScoreBoard, record};
 pub use select::{
     Downsampling, DownsamplingPlan, Gradients, Method, Rs2, Uncertainty, choose, choose_rows,
-    highest, importance, in_holdout, lowest, target_size, unit,
+    highest, importance, in_holdout, lowest, target_size,
 };

@@ -211,7 +211,7 @@ pub fn target_size(n: usize, ratio: u64, ratio_max: u64) -> usize {
 }
 
 /// A uniform value in (0, 1] for `key` under `seed`.
-pub fn unit(seed: u64, key: Key) -> f64 {
+fn unit(seed: u64, key: Key) -> f64 {
     ((route(seed ^ route(key)) >> 11) as f64 + 1.0) / (1u64 << 53) as f64
 }
 

@@ -161,35 +161,47 @@ pub(super) struct IlBase {
     pub base: PathBuf,
 }
 
-/// `[training]` keys the irreducible-loss model cannot change, and why.
-const IL_FIXED: &[(&str, &str)] = &[
+/// `[training]` keys the irreducible-loss model cannot change: whether it keeps `[training]`'s
+/// value (otherwise the key's default: off), and why.
+const IL_FIXED: &[(&str, bool, &str)] = &[
     (
         "device",
+        true,
         "the irreducible-loss model trains on training.device",
     ),
     (
         "num_threads",
+        true,
         "the irreducible-loss model trains in the trainer, with training.num_threads",
     ),
-    ("queue_capacity", "not used by the irreducible-loss model"),
+    (
+        "queue_capacity",
+        true,
+        "not used by the irreducible-loss model",
+    ),
     (
         "per_sample_feedback",
+        false,
         "not used by the irreducible-loss model",
     ),
     (
         "initial_model",
+        false,
         "the irreducible-loss model starts from random weights (Modyn's rule)",
     ),
     (
         "checkpoint_every_steps",
+        false,
         "not used by the irreducible-loss model",
     ),
     (
         "record_loss_every",
+        false,
         "not used by the irreducible-loss model",
     ),
     (
         "num_samples_to_pass",
+        false,
         "the irreducible-loss model trains on its whole holdout split",
     ),
 ];
@@ -220,17 +232,17 @@ impl IlBase {
                 Table::new()
             }
         };
-        for (k, why) in IL_FIXED {
-            if own.contains_key(*k) {
-                err(errors, format!("{at}.il_training.{k}"), *why);
-            }
-        }
         let mut merged = match &self.training {
             Some(Value::Table(t)) => t.clone(),
             _ => Table::new(),
         };
-        for (k, _) in IL_FIXED.iter().skip(3) {
-            merged.remove(*k);
+        for (k, inherit, why) in IL_FIXED {
+            if own.contains_key(*k) {
+                err(errors, format!("{at}.il_training.{k}"), *why);
+            }
+            if !inherit {
+                merged.remove(*k);
+            }
         }
         merged.insert("use_previous_model".into(), Value::Boolean(false));
         for (k, v) in own.iter() {

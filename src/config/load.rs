@@ -1401,6 +1401,30 @@ every = 10
     }
 
     #[test]
+    fn rho_loss_il_model_inherits_training_and_rescore_always_is_modyn() {
+        let t = format!(
+            "{GOOD}[selection]\nstrategy = \"coreset\"\ndownsampling = {{ strategy = \"rho_loss\", \
+             ratio = 50, holdout_set_ratio = 30, sample_then_batch = true, rescore_after = \"always\", \
+             il_training = {{ epochs_per_trigger = 4, optimizer = {{ lr = 0.5 }} }} }}\n"
+        );
+        let spec = check(&t).unwrap();
+        let d = &spec.training.downsampling.as_ref().unwrap().list[0];
+        assert_eq!(d.rescore_after, None);
+        let il = spec.training.irreducible[0].as_deref().unwrap();
+        assert_eq!(il.training.epochs_per_trigger, 4);
+        assert_eq!(il.training.optimizer.lr, 0.5);
+        // The rest is [training]'s; the IL model starts afresh each trigger unless asked.
+        assert_eq!(
+            il.training.optimizer.algorithm,
+            spec.training.optimizer.algorithm
+        );
+        assert_eq!(il.training.batch_size, 8);
+        assert!(spec.training.use_previous_model && !il.training.use_previous_model);
+        assert!(il.training.downsampling.is_none());
+        assert_eq!(il.model, spec.model);
+    }
+
+    #[test]
     fn time_trigger_spans() {
         assert_eq!(parse_span("90s"), Ok(90_000));
         assert_eq!(parse_span("2h"), Ok(7_200_000));

@@ -106,6 +106,20 @@ enum DownLow {
     RhoLoss,
 }
 
+/// `rescore_after`: trainer epochs, or `"always"` (Modyn: every score recomputed).
+#[derive(Deserialize, Clone, Copy)]
+#[serde(untagged)]
+enum RescoreLow {
+    Epochs(i64),
+    Always(AlwaysWord),
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum AlwaysWord {
+    Always,
+}
+
 #[derive(Deserialize, Clone, Copy, PartialEq)]
 #[serde(rename_all = "snake_case")]
 enum HoldoutLow {
@@ -162,7 +176,7 @@ struct DownsamplingLow {
     #[serde(default)]
     period: Option<i64>,
     #[serde(default)]
-    rescore_after: Option<i64>,
+    rescore_after: Option<RescoreLow>,
     #[serde(default)]
     score_metric: Option<MetricLow>,
     #[serde(default)]
@@ -547,7 +561,7 @@ fn downsampling(
         None => 1,
     };
     let rescore_after = match d.rescore_after {
-        None => None,
+        None | Some(RescoreLow::Always(AlwaysWord::Always)) => None,
         Some(_)
             if !sample_then_batch
                 || !matches!(
@@ -562,9 +576,13 @@ fn downsampling(
             );
             None
         }
-        Some(r) if r > 0 => Some(r as u64),
-        Some(_) => {
-            err(errors, key("rescore_after"), "expected an integer > 0");
+        Some(RescoreLow::Epochs(r)) if r > 0 => Some(r as u64),
+        Some(RescoreLow::Epochs(_)) => {
+            err(
+                errors,
+                key("rescore_after"),
+                "expected an integer > 0 or \"always\"",
+            );
             None
         }
     };

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use sluice::eval::{Holdout, evaluate_accuracy};
+use sluice::eval::{Holdout, Metric, evaluate};
 use sluice::train::models::Mlp;
 use tch::nn;
 
@@ -134,8 +134,16 @@ fn quickstart_end_to_end_on_1_and_4_workers() {
         .read_share(0, 1, &mut |d| panic!("dead letter {d:?}"))
         .unwrap();
     let holdout = Holdout::new("t".into(), 8, samples);
-    let acc = evaluate_accuracy(&model, &holdout, 0..holdout.len(), 256, tch::Device::Cpu);
-    assert_eq!(acc.value(), Some(recorded));
+    let acc = evaluate(
+        &model,
+        &holdout,
+        0..holdout.len(),
+        256,
+        tch::Device::Cpu,
+        &[Metric::Accuracy(1)],
+        2,
+    );
+    assert_eq!(acc[0].value(), Some(recorded));
 }
 
 #[test]

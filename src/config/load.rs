@@ -13,6 +13,7 @@ use toml::{Table, Value};
 use super::error::{ConfigError, ConfigErrors};
 use super::low;
 use super::spec::*;
+use crate::eval::Metric;
 
 const SECTIONS: &[&str] = &[
     "pipeline",
@@ -122,7 +123,10 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
     let training = training.and_then(|t| check_training(t, &base, errors));
     let evaluation = evaluation.and_then(|e| match e {
         None => Some(None),
-        Some(e) => check_evaluation(e, &base, source.as_ref(), errors).map(Some),
+        Some(e) => {
+            let classes = model.as_ref().map(|m| m.num_classes as usize);
+            check_evaluation(e, &base, source.as_ref(), classes, errors).map(Some)
+        }
     });
     let output = output.and_then(|o| {
         let name = pipeline.as_ref().map_or("", |(n, _)| n.as_str());
@@ -1104,6 +1108,7 @@ fn check_evaluation(
     e: low::Evaluation,
     base: &Path,
     source: Option<&SourceSpec>,
+    classes: Option<usize>,
     errors: &mut Vec<ConfigError>,
 ) -> Option<EvaluationSpec> {
     let before = errors.len();
@@ -1124,9 +1129,23 @@ fn check_evaluation(
         );
     }
     let batch_size = positive_or(e.batch_size, 1024, "evaluation.batch_size", errors);
-    let metrics = e.metrics.unwrap_or_else(|| vec![low::Metric::Accuracy]);
-    if metrics.is_empty() {
+    let names = e.metrics.unwrap_or_else(|| vec!["accuracy".into()]);
+    if names.is_empty() {
         err(errors, "evaluation.metrics", "expected at least one metric");
+    }
+    let mut metrics = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let key = format!("evaluation.metrics[{i}]");
+        match Metric::parse(name) {
+            Ok(m) if metrics.contains(&m) => err(errors, key, format!("`{name}` is listed twice")),
+            Ok(m) => {
+                if let Some(Err(why)) = classes.map(|c| m.check(c)) {
+                    err(errors, key, why);
+                }
+                metrics.push(m);
+            }
+            Err(why) => err(errors, key, why),
+        }
     }
     let columns = source.map(|s| ColumnSpec {
         time_column: e.time_column.or_else(|| s.columns.time_column.clone()),

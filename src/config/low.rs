@@ -358,14 +358,6 @@ pub struct Training {
     pub per_sample_feedback: Option<bool>,
 }
 
-/// Evaluation metrics.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    /// Top-1 accuracy.
-    Accuracy,
-}
-
 /// `[evaluation]`
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -377,7 +369,7 @@ pub struct Evaluation {
     pub time_column: Option<String>,
     /// Metrics to compute.
     #[serde(default)]
-    pub metrics: Option<Vec<Metric>>,
+    pub metrics: Option<Vec<String>>,
     /// Inference batch size.
     #[serde(default)]
     pub batch_size: Option<i64>,

@@ -314,7 +314,7 @@ pub struct EvaluationSpec {
     /// Its columns: the source's, with the time column from `evaluation.time_column` if given.
     pub columns: ColumnSpec,
     /// Metric names.
-    pub metrics: Vec<super::low::Metric>,
+    pub metrics: Vec<crate::eval::Metric>,
     /// Inference batch size.
     pub batch_size: usize,
 }

@@ -1,43 +1,339 @@
-//! Metrics. Decomposable ones (accuracy) accumulate per batch, so evaluation streams over the
-//! held-out data in fixed-size batches.
+//! Metrics over a model's outputs on held-out data. Decomposable ones (accuracy, top-n, F1,
+//! log-loss, MSE, MAE) accumulate per batch, so evaluation streams over the data in fixed-size
+//! batches; ROC-AUC is holistic and keeps every sample's scores. Definitions follow
+//! scikit-learn's (checked against golden values it computed: tests/golden/metrics.py).
+
+use std::fmt;
 
 use tch::{Device, Kind, Tensor};
 
 use super::holdout::Holdout;
 use crate::train::models::Model;
 
-/// Top-1 accuracy, accumulated over batches.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Accuracy {
-    /// Correct predictions so far.
-    pub correct: u64,
-    /// Predictions so far.
-    pub total: u64,
+/// How F1 scores of the classes combine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum F1Average {
+    /// Unweighted mean over the classes that occur in the labels or the predictions.
+    Macro,
+    /// From the total true positives, false positives and false negatives.
+    Micro,
+    /// Mean weighted by each class's number of true samples.
+    Weighted,
+    /// The F1 score of class 1 (two classes).
+    Binary,
 }
 
-impl Accuracy {
-    /// Adds a batch of predicted and true labels.
-    pub fn update(&mut self, predicted: &[i64], labels: &[i64]) {
-        debug_assert_eq!(predicted.len(), labels.len());
-        self.correct += predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as u64;
-        self.total += labels.len() as u64;
+/// An evaluation metric (`[evaluation] metrics`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    /// The true class among the `n` highest outputs (`accuracy`: n = 1; `top<n>_accuracy`).
+    Accuracy(usize),
+    /// F1 of the arg-max predictions (`f1_macro`, `f1_micro`, `f1_weighted`, `f1_binary`).
+    F1(F1Average),
+    /// Area under the ROC curve of the softmax probabilities: of class 1 with two classes, one
+    /// class against the rest averaged over the classes otherwise (`roc_auc`).
+    RocAuc,
+    /// Mean negative log softmax probability of the true class (`log_loss`).
+    LogLoss,
+    /// Mean squared error of the first output against the label (`mse`).
+    Mse,
+    /// Mean absolute error of the first output against the label (`mae`).
+    Mae,
+}
+
+impl Metric {
+    /// Every name `parse` accepts (`top<n>_accuracy` for any n ≥ 1).
+    pub const NAMES: &[&str] = &[
+        "accuracy",
+        "top<n>_accuracy",
+        "f1_macro",
+        "f1_micro",
+        "f1_weighted",
+        "f1_binary",
+        "roc_auc",
+        "log_loss",
+        "mse",
+        "mae",
+    ];
+
+    /// The metric a config names.
+    pub fn parse(name: &str) -> Result<Metric, String> {
+        let m = match name {
+            "accuracy" => Metric::Accuracy(1),
+            "f1_macro" => Metric::F1(F1Average::Macro),
+            "f1_micro" => Metric::F1(F1Average::Micro),
+            "f1_weighted" => Metric::F1(F1Average::Weighted),
+            "f1_binary" => Metric::F1(F1Average::Binary),
+            "roc_auc" => Metric::RocAuc,
+            "log_loss" => Metric::LogLoss,
+            "mse" => Metric::Mse,
+            "mae" => Metric::Mae,
+            _ => match name
+                .strip_prefix("top")
+                .and_then(|r| r.strip_suffix("_accuracy"))
+                .and_then(|n| n.parse::<usize>().ok())
+            {
+                Some(n) if n >= 1 => Metric::Accuracy(n),
+                _ => {
+                    return Err(format!(
+                        "unknown metric `{name}`, expected one of {}",
+                        Metric::NAMES.join(", ")
+                    ));
+                }
+            },
+        };
+        Ok(m)
     }
 
-    /// The accuracy, `None` for no predictions.
+    /// Why the metric does not apply to a model with `outputs` outputs, if it does not.
+    pub fn check(&self, outputs: usize) -> Result<(), String> {
+        match self {
+            Metric::Accuracy(n) if *n > outputs => Err(format!(
+                "top-{n} accuracy needs more than {outputs} classes"
+            )),
+            Metric::F1(F1Average::Binary) if outputs != 2 => Err(format!(
+                "f1_binary needs 2 classes, the model has {outputs}"
+            )),
+            Metric::Mse | Metric::Mae if outputs != 1 => Err(format!(
+                "{self} compares one output with the label; the model has {outputs}"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Metric::Accuracy(1) => write!(f, "accuracy"),
+            Metric::Accuracy(n) => write!(f, "top{n}_accuracy"),
+            Metric::F1(F1Average::Macro) => write!(f, "f1_macro"),
+            Metric::F1(F1Average::Micro) => write!(f, "f1_micro"),
+            Metric::F1(F1Average::Weighted) => write!(f, "f1_weighted"),
+            Metric::F1(F1Average::Binary) => write!(f, "f1_binary"),
+            Metric::RocAuc => write!(f, "roc_auc"),
+            Metric::LogLoss => write!(f, "log_loss"),
+            Metric::Mse => write!(f, "mse"),
+            Metric::Mae => write!(f, "mae"),
+        }
+    }
+}
+
+/// One metric's state over the batches seen so far.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Accumulator {
+    metric: Metric,
+    classes: usize,
+    samples: u64,
+    /// Accuracy: correct; log-loss, MSE, MAE: the sum of per-sample values.
+    sum: f64,
+    /// F1: per class true positives, false positives, false negatives.
+    confusion: Vec<[u64; 3]>,
+    /// ROC-AUC: softmax probabilities (`classes` per sample) and labels.
+    probs: Vec<f64>,
+    labels: Vec<i64>,
+}
+
+/// Softmax of one row, in f64.
+fn softmax(row: &[f32]) -> Vec<f64> {
+    let max = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+    let e: Vec<f64> = row.iter().map(|&v| (v as f64 - max).exp()).collect();
+    let total: f64 = e.iter().sum();
+    e.into_iter().map(|v| v / total).collect()
+}
+
+/// The first index of the largest value.
+fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in row.iter().enumerate() {
+        if *v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Area under the ROC curve of `scores` for the `positive` samples (Mann–Whitney U, ties
+/// counted half); `None` without both positives and negatives.
+fn auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let (mut rank_sum, mut i) = (0.0, 0);
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+            j += 1;
+        }
+        // Ranks i+1..=j+1 share their mean.
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum += rank * order[i..=j].iter().filter(|&&k| positive[k]).count() as f64;
+        i = j + 1;
+    }
+    let pos = positive.iter().filter(|p| **p).count() as f64;
+    let neg = positive.len() as f64 - pos;
+    (pos > 0.0 && neg > 0.0).then(|| (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg))
+}
+
+impl Accumulator {
+    /// An empty accumulator of `metric` for a model with `classes` outputs.
+    pub fn new(metric: Metric, classes: usize) -> Self {
+        Self {
+            metric,
+            classes,
+            samples: 0,
+            sum: 0.0,
+            confusion: vec![
+                [0; 3];
+                if matches!(metric, Metric::F1(_)) {
+                    classes
+                } else {
+                    0
+                }
+            ],
+            probs: Vec::new(),
+            labels: Vec::new(),
+        }
+    }
+
+    /// The metric.
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// Samples seen.
+    pub fn samples(&self) -> u64 {
+        self.samples
+    }
+
+    /// Adds a batch: `outputs` row-major, `classes` per sample, and the labels.
+    pub fn update(&mut self, outputs: &[f32], labels: &[i64]) {
+        let c = self.classes;
+        assert_eq!(
+            outputs.len(),
+            labels.len() * c,
+            "one row of outputs per label"
+        );
+        for (row, &label) in outputs.chunks_exact(c).zip(labels) {
+            match self.metric {
+                Metric::Accuracy(n) => {
+                    let truth = row.get(label as usize).copied().unwrap_or(f32::NAN);
+                    // Correct when fewer than n outputs beat the true class's.
+                    if truth.is_finite() && row.iter().filter(|&&v| v > truth).count() < n {
+                        self.sum += 1.0;
+                    }
+                }
+                Metric::F1(_) => {
+                    let pred = argmax(row);
+                    if pred as i64 == label {
+                        self.confusion[pred][0] += 1;
+                    } else {
+                        self.confusion[pred][1] += 1;
+                        if let Some(t) = self.confusion.get_mut(label as usize) {
+                            t[2] += 1;
+                        }
+                    }
+                }
+                Metric::RocAuc => {
+                    self.probs.extend(softmax(row));
+                    self.labels.push(label);
+                }
+                Metric::LogLoss => {
+                    let p = softmax(row)
+                        .get(label as usize)
+                        .copied()
+                        .unwrap_or(0.0)
+                        .clamp(f64::EPSILON, 1.0 - f64::EPSILON);
+                    self.sum -= p.ln();
+                }
+                Metric::Mse => self.sum += (row[0] as f64 - label as f64).powi(2),
+                Metric::Mae => self.sum += (row[0] as f64 - label as f64).abs(),
+            }
+        }
+        self.samples += labels.len() as u64;
+    }
+
+    /// The metric's value, `None` before any sample (and for ROC-AUC without both classes).
     pub fn value(&self) -> Option<f64> {
-        (self.total > 0).then(|| self.correct as f64 / self.total as f64)
+        if self.samples == 0 {
+            return None;
+        }
+        let n = self.samples as f64;
+        match self.metric {
+            Metric::Accuracy(_) | Metric::LogLoss | Metric::Mse | Metric::Mae => Some(self.sum / n),
+            Metric::F1(average) => Some(self.f1(average)),
+            Metric::RocAuc => self.roc_auc(),
+        }
+    }
+
+    fn f1(&self, average: F1Average) -> f64 {
+        let f1 = |[tp, fp, fn_]: [u64; 3]| {
+            let d = 2 * tp + fp + fn_;
+            if d == 0 {
+                0.0
+            } else {
+                2.0 * tp as f64 / d as f64
+            }
+        };
+        match average {
+            F1Average::Binary => self.confusion.get(1).map_or(0.0, |c| f1(*c)),
+            F1Average::Micro => f1(self
+                .confusion
+                .iter()
+                .fold([0; 3], |a, c| [a[0] + c[0], a[1] + c[1], a[2] + c[2]])),
+            F1Average::Macro => {
+                let present: Vec<f64> = self
+                    .confusion
+                    .iter()
+                    .filter(|c| c.iter().sum::<u64>() > 0)
+                    .map(|c| f1(*c))
+                    .collect();
+                present.iter().sum::<f64>() / present.len().max(1) as f64
+            }
+            F1Average::Weighted => {
+                let support: u64 = self.confusion.iter().map(|c| c[0] + c[2]).sum();
+                self.confusion
+                    .iter()
+                    .map(|c| f1(*c) * (c[0] + c[2]) as f64)
+                    .sum::<f64>()
+                    / support.max(1) as f64
+            }
+        }
+    }
+
+    fn roc_auc(&self) -> Option<f64> {
+        let c = self.classes;
+        let column =
+            |k: usize| -> Vec<f64> { self.probs.iter().skip(k).step_by(c).copied().collect() };
+        if c == 2 {
+            let positive: Vec<bool> = self.labels.iter().map(|&l| l == 1).collect();
+            return auc(&column(1), &positive);
+        }
+        // One class against the rest, averaged over the classes with both kinds of samples.
+        let per: Vec<f64> = (0..c)
+            .filter_map(|k| {
+                let positive: Vec<bool> = self.labels.iter().map(|&l| l == k as i64).collect();
+                auc(&column(k), &positive)
+            })
+            .collect();
+        (!per.is_empty()).then(|| per.iter().sum::<f64>() / per.len() as f64)
     }
 }
 
-/// Accuracy of `model` on held-out samples `r`, in batches of `batch_size`.
-pub fn evaluate_accuracy(
+/// Evaluates `model` on held-out samples `r` in batches of `batch_size`: one accumulator per
+/// metric, in order.
+pub fn evaluate(
     model: &dyn Model,
     holdout: &Holdout,
     r: std::ops::Range<usize>,
     batch_size: usize,
     device: Device,
-) -> Accuracy {
-    let mut acc = Accuracy::default();
+    metrics: &[Metric],
+    classes: usize,
+) -> Vec<Accumulator> {
+    let mut acc: Vec<Accumulator> = metrics
+        .iter()
+        .map(|&m| Accumulator::new(m, classes))
+        .collect();
     let _guard = tch::no_grad_guard();
     let mut start = r.start;
     while start < r.end {
@@ -45,13 +341,14 @@ pub fn evaluate_accuracy(
         let xs = Tensor::from_slice(holdout.features(start..end))
             .view([(end - start) as i64, holdout.dim() as i64])
             .to_device(device);
-        let pred = model
+        let out = model
             .forward_t(&xs, false)
-            .argmax(-1, false)
-            .to_kind(Kind::Int64)
+            .to_kind(Kind::Float)
             .to_device(Device::Cpu);
-        let pred: Vec<i64> = Vec::<i64>::try_from(&pred).expect("argmax yields int64");
-        acc.update(&pred, holdout.labels(start..end));
+        let out: Vec<f32> = Vec::<f32>::try_from(&out.flatten(0, -1)).expect("f32 outputs");
+        for a in &mut acc {
+            a.update(&out, holdout.labels(start..end));
+        }
         start = end;
     }
     acc
@@ -62,18 +359,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn accuracy_accumulates_batches() {
-        let mut a = Accuracy::default();
+    fn accuracy_top_n_and_names_round_trip() {
+        let mut a = Accumulator::new(Metric::Accuracy(1), 3);
         assert_eq!(a.value(), None);
-        a.update(&[1, 0, 1], &[1, 1, 1]);
-        a.update(&[0], &[0]);
+        a.update(&[0.1, 0.9, 0.0, 2.0, 1.0, 0.5], &[1, 1]);
+        assert_eq!(a.value(), Some(0.5));
+        let mut top2 = Accumulator::new(Metric::Accuracy(2), 3);
+        top2.update(&[0.1, 0.9, 0.0, 2.0, 1.0, 0.5], &[1, 1]);
+        assert_eq!(top2.value(), Some(1.0));
+        for name in [
+            "accuracy",
+            "top3_accuracy",
+            "f1_macro",
+            "f1_binary",
+            "roc_auc",
+            "log_loss",
+            "mse",
+        ] {
+            assert_eq!(Metric::parse(name).unwrap().to_string(), name);
+        }
+        assert!(Metric::parse("top0_accuracy").is_err());
+        assert!(Metric::parse("precision").unwrap_err().contains("f1_macro"));
+        assert!(Metric::F1(F1Average::Binary).check(3).is_err());
+        assert!(Metric::Accuracy(2).check(2).is_ok() && Metric::Accuracy(3).check(2).is_err());
+    }
+
+    #[test]
+    fn auc_counts_ties_half() {
         assert_eq!(
-            a,
-            Accuracy {
-                correct: 3,
-                total: 4
-            }
+            auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]),
+            Some(0.75)
         );
-        assert_eq!(a.value(), Some(0.75));
+        assert_eq!(auc(&[0.5, 0.5], &[false, true]), Some(0.5));
+        assert_eq!(auc(&[0.5, 0.7], &[true, true]), None);
     }
 }

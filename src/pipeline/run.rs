@@ -425,6 +425,11 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         run_dir: run_dir.clone(),
         events: events.clone(),
         holdout,
+        metrics: spec
+            .evaluation
+            .as_ref()
+            .map(|e| e.metrics.clone())
+            .unwrap_or_default(),
         feedback,
         initial_model: resume.as_ref().and_then(|cp| cp.model_id.clone()),
         on_trigger_done: {

@@ -30,7 +30,7 @@ use super::fit::{FitHooks, fit};
 use super::models::{self, Model};
 use super::rho::Irreducible;
 use crate::config::{IlSpec, ModelSpec, TrainingSpec};
-use crate::eval::{Holdout, evaluate_accuracy};
+use crate::eval::{Holdout, Metric, evaluate};
 use crate::sink::{EventBody, EventSink, unix_ms};
 use crate::store::{ModelMetadata, ModelStore, SampleStore};
 use sluice_dataflows::downsampling::Method;
@@ -55,6 +55,8 @@ pub struct TrainerContext {
     pub events: Arc<EventSink>,
     /// Held-out data and inference batch size, if `[evaluation]` is configured.
     pub holdout: Option<(Holdout, usize)>,
+    /// `[evaluation] metrics`, computed on the held-out data after each training.
+    pub metrics: Vec<Metric>,
     /// A stored model (id) to continue from (`use_previous_model`), when resuming.
     pub initial_model: Option<String>,
     /// Where per-sample losses go (`training.per_sample_feedback`), in batches.
@@ -475,31 +477,38 @@ fn run(
                 spans.push(("all", a, b));
             }
             for (interval, start, end) in spans {
-                let acc = evaluate_accuracy(
+                let results = evaluate(
                     &*cur.model,
                     holdout,
                     holdout.range(start, end),
                     *batch,
                     device,
+                    &ctx.metrics,
+                    ctx.model.num_classes as usize,
                 );
-                let Some(value) = acc.value() else { continue };
-                ctx.events.emit(
-                    format!("evaluation-{}-{interval}-accuracy", trigger.id),
-                    EventBody::Evaluation {
-                        model_id: model_id.clone(),
-                        trigger_id: trigger.id,
-                        dataset: holdout.name.clone(),
-                        interval: interval.into(),
-                        start_time: start,
-                        end_time: end,
-                        metric: "accuracy".into(),
-                        value,
-                        samples: acc.total,
-                    },
-                )?;
-                match interval {
-                    "all" => report.last_accuracy_all = Some(value),
-                    _ => report.last_accuracy = Some(value),
+                for acc in results {
+                    let Some(value) = acc.value() else { continue };
+                    let metric = acc.metric().to_string();
+                    ctx.events.emit(
+                        format!("evaluation-{}-{interval}-{metric}", trigger.id),
+                        EventBody::Evaluation {
+                            model_id: model_id.clone(),
+                            trigger_id: trigger.id,
+                            dataset: holdout.name.clone(),
+                            interval: interval.into(),
+                            start_time: start,
+                            end_time: end,
+                            metric,
+                            value,
+                            samples: acc.samples(),
+                        },
+                    )?;
+                    if acc.metric() == Metric::Accuracy(1) {
+                        match interval {
+                            "all" => report.last_accuracy_all = Some(value),
+                            _ => report.last_accuracy = Some(value),
+                        }
+                    }
                 }
             }
             ctx.events.metric(

@@ -89,7 +89,7 @@ impl Metric {
     pub fn check(&self, outputs: usize) -> Result<(), String> {
         match self {
             Metric::Accuracy(n) if *n > outputs => Err(format!(
-                "top-{n} accuracy needs more than {outputs} classes"
+                "top-{n} accuracy needs at least {n} classes, the model has {outputs}"
             )),
             Metric::F1(F1Average::Binary) if outputs != 2 => Err(format!(
                 "f1_binary needs 2 classes, the model has {outputs}"

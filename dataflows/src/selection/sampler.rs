@@ -166,6 +166,12 @@ impl Sampling {
             // can select these (only smaller priorities can still come).
             self.retired.extend(c.drain(budget..).map(|c| c.pos));
         }
+        if self.tracks_use() && self.last_used.len() > 2 * c.len().max(1024) {
+            // A sample that is no candidate now never is again (pools only lose samples), so
+            // its use record can go: the map stays within twice the pool.
+            let now: KeyMap<()> = c.iter().map(|x| (x.pos.key, ())).collect();
+            self.last_used.retain(|k, _| now.contains_key(k));
+        }
         if let Some(ratio) = self.config.freshness {
             c = self.fresh(trigger.id, ratio, c);
         } else if let Some((limit, reset)) = self.config.limit
@@ -505,6 +511,34 @@ mod tests {
         // The next round starts over.
         assert_eq!(s.apply(&trigger(4), pool(100)).len(), 25);
         assert_eq!(s.tracked(), 100);
+    }
+
+    #[test]
+    fn use_records_of_samples_that_left_the_pool_are_dropped() {
+        let mut s = Sampling::new(SetSampler {
+            presampling: Some(Presampling {
+                strategy: Presample::RandomNoReplacement,
+                ratio: 50,
+                ratio_max: 100,
+                limit: None,
+                force_column_balancing: false,
+                force_required_target_size: false,
+            }),
+            ..SetSampler::none()
+        });
+        // A sliding pool of 1,000 (a tail of one epoch): after many triggers the records stay
+        // within twice the pool, not the 20,000 samples ever selected.
+        for t in 0..40u64 {
+            let pool: Vec<Candidate> = (t * 500..t * 500 + 1000)
+                .map(|k| Candidate {
+                    pos: Position { time: k, key: k },
+                    label: 0,
+                    seen_in: k / 500,
+                })
+                .collect();
+            assert_eq!(s.apply(&trigger(t), pool).len(), 500);
+            assert!(s.tracked() <= 2 * 1024 + 500, "{} records", s.tracked());
+        }
     }
 
     #[test]

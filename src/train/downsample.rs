@@ -105,28 +105,28 @@ struct Measured {
 }
 
 impl Measured {
-    /// Appends one batch's measures (its labels with `balance`).
+    /// Appends one batch's measures (its labels when `method` chooses per label).
     fn add(
         &mut self,
-        d: &Downsampling,
+        method: Method,
         t: &TrainingSpec,
         model: &dyn Model,
         x: &Tensor,
         y: &Tensor,
     ) -> anyhow::Result<()> {
-        let m = if d.method.needs_rows() {
-            let r = rows(d.method, t.criterion, t.label_smoothing, model, x, y);
+        let m = if method.needs_rows() {
+            let r = rows(method, t.criterion, t.label_smoothing, model, x, y);
             self.d = r.size()[1] as usize;
             r.flatten(0, -1)
         } else {
             let logits = tch::no_grad(|| model.forward_t(x, false));
             self.d = 1;
-            scores(d.method, t.criterion, t.label_smoothing, &logits, y)
+            scores(method, t.criterion, t.label_smoothing, &logits, y)
         };
         self.values.extend(Vec::<f32>::try_from(
             &m.to_device(Device::Cpu).to_kind(Kind::Float),
         )?);
-        if d.method.needs_labels() {
+        if method.needs_labels() {
             self.labels
                 .extend(Vec::<i64>::try_from(&y.to_device(Device::Cpu))?);
         }
@@ -183,7 +183,7 @@ pub fn choose_in_batch(
     irreducible: Option<&IrreducibleLosses>,
 ) -> anyhow::Result<Vec<(usize, f32)>> {
     let mut m = Measured::default();
-    m.add(d, t, model, x, y)?;
+    m.add(d.method, t, model, x, y)?;
     Ok(m.choose(d, keys, seed, irreducible))
 }
 
@@ -249,9 +249,21 @@ impl ScoreCache {
     }
 }
 
-/// Measures `keys` with `model` in one pass in batches (evaluation mode).
+/// Each of `keys`' loss under `model` with `t`'s criterion (evaluation mode), in order.
+pub(super) fn losses(
+    model: &dyn Model,
+    t: &TrainingSpec,
+    store: &Arc<SampleStore>,
+    keys: &[Key],
+    device: Device,
+) -> anyhow::Result<Vec<f32>> {
+    Ok(measure_all(Method::Loss, model, t, store, keys, device)?.values)
+}
+
+/// Measures `keys` with `model` for `method` in one pass in batches of `t.batch_size`
+/// (evaluation mode): a score (or row) per key, in order.
 fn measure_all(
-    d: &Downsampling,
+    method: Method,
     model: &dyn Model,
     t: &TrainingSpec,
     store: &Arc<SampleStore>,
@@ -262,14 +274,18 @@ fn measure_all(
     let mut m = Measured::default();
     while let Some(batch) = loader.next_batch() {
         let batch = batch?;
-        m.add(d, t, model, &batch.x, &batch.y)?;
+        m.add(method, t, model, &batch.x, &batch.y)?;
     }
     Ok(m)
 }
 
+/// Chosen keys and their weights, in the set's order.
+pub type ChosenSet = (Vec<Key>, Vec<f32>);
+
 /// Sample-then-batch: measures `keys` with `model` and returns the chosen keys with their
-/// weights, in the order of `keys`. With a `cache` (`rescore_after`, score-based methods),
-/// scores younger than `rescore_after` epochs are reused and only the others computed.
+/// weights, in the order of `keys`, and how many samples it scored. With a `cache`
+/// (`rescore_after`, score-based methods), scores younger than `rescore_after` epochs are
+/// reused and only the others computed.
 #[allow(clippy::too_many_arguments)]
 pub fn choose_set(
     d: &Downsampling,
@@ -281,8 +297,8 @@ pub fn choose_set(
     seed: u64,
     cache: Option<&mut ScoreCache>,
     irreducible: Option<&IrreducibleLosses>,
-) -> anyhow::Result<(Vec<Key>, Vec<f32>)> {
-    let mut chosen = match (cache, d.rescore_after) {
+) -> anyhow::Result<(ChosenSet, u64)> {
+    let (mut chosen, scored) = match (cache, d.rescore_after) {
         (Some(cache), Some(after)) if d.method.has_score() => {
             let now = cache.epoch;
             // Scores too old for any later choice go.
@@ -292,7 +308,7 @@ pub fn choose_set(
                 .copied()
                 .filter(|k| !cache.scores.contains_key(k))
                 .collect();
-            let fresh = measure_all(d, model, t, store, &stale, device)?;
+            let fresh = measure_all(d.method, model, t, store, &stale, device)?;
             cache.scored += stale.len() as u64;
             cache.record(&stale, &fresh.values);
             let mut m = Measured {
@@ -303,13 +319,17 @@ pub fn choose_set(
             if d.method.needs_labels() {
                 store.labels(keys, &mut m.labels)?;
             }
-            m.choose(d, keys, seed, irreducible)
+            (m.choose(d, keys, seed, irreducible), stale.len())
         }
-        _ => measure_all(d, model, t, store, keys, device)?.choose(d, keys, seed, irreducible),
+        _ => {
+            let m = measure_all(d.method, model, t, store, keys, device)?;
+            (m.choose(d, keys, seed, irreducible), keys.len())
+        }
     };
     // Train in the set's order (the epoch shuffles it); weights follow their samples.
     chosen.sort_unstable_by_key(|c| c.0);
-    Ok(chosen.into_iter().map(|(i, w)| (keys[i], w)).unzip())
+    let set = chosen.into_iter().map(|(i, w)| (keys[i], w)).unzip();
+    Ok((set, scored as u64))
 }
 
 #[cfg(test)]

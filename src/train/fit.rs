@@ -151,11 +151,7 @@ pub fn fit(
                 chosen = (idx.iter().map(|&i| keys[i]).collect(), Vec::new());
             } else if epoch == 0 || (d.period > 0 && (epoch as u64).is_multiple_of(d.period)) {
                 let started = Instant::now();
-                let kept = cache
-                    .as_ref()
-                    .map(|c| c.scored)
-                    .filter(|_| d.rescore_after.is_some() && d.method.has_score());
-                chosen = choose_set(
+                let (set, scored) = choose_set(
                     d,
                     model,
                     t,
@@ -167,10 +163,8 @@ pub fn fit(
                     irreducible,
                 )?;
                 down_time += started.elapsed();
-                out.downsampling_scored += match (kept, cache.as_ref()) {
-                    (Some(before), Some(c)) => c.scored - before,
-                    _ => keys.len() as u64,
-                };
+                out.downsampling_scored += scored;
+                chosen = set;
                 // Weights that are all 1 train as a plain mean.
                 weights = if chosen.1.iter().all(|&w| w == 1.0) {
                     HashMap::new()

@@ -22,10 +22,8 @@ use sluice_dataflows::downsampling::in_holdout;
 use sluice_dataflows::{Key, TrainingSet, route};
 use tch::{Device, nn};
 
-use super::criterion;
-use super::downsample::IrreducibleLosses;
+use super::downsample::{IrreducibleLosses, losses};
 use super::fit::{FitHooks, fit};
-use super::loader::BatchLoader;
 use super::models::{self, Model};
 use crate::config::{IlSpec, TrainingSpec};
 use crate::store::SampleStore;
@@ -183,25 +181,8 @@ fn per_sample_losses(
     device: Device,
     out: &mut HashMap<Key, f32>,
 ) -> anyhow::Result<()> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let mut loader = BatchLoader::start(store.clone(), keys.to_vec(), main.batch_size, 4, device)?;
-    while let Some(batch) = loader.next_batch() {
-        let batch = batch?;
-        let loss = tch::no_grad(|| {
-            let logits = il.model.forward_t(&batch.x, false);
-            criterion::loss(
-                main.criterion,
-                main.label_smoothing,
-                &logits,
-                &batch.y,
-                false,
-            )
-        });
-        let values = Vec::<f32>::try_from(&loss.to_device(Device::Cpu))?;
-        out.extend(batch.keys.iter().copied().zip(values));
-    }
+    let values = losses(&*il.model, main, store, keys, device)?;
+    out.extend(keys.iter().copied().zip(values));
     Ok(())
 }
 
@@ -316,7 +297,7 @@ mod tests {
                     period: 0,
                     rescore_after: None,
                 };
-                let (chosen, weights) = choose_set(
+                let ((chosen, weights), _) = choose_set(
                     &d,
                     &*model,
                     &main,

@@ -38,8 +38,7 @@ fn every_configured_metric_is_evaluated_for_every_model_and_interval() {
         }
     }
     // The summary's accuracy is the last model's accuracy event on all held-out data.
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary = summary(&out);
     let last = evals
         .iter()
         .rfind(|e| e["metric"] == "accuracy" && e["interval"] == "all")

@@ -203,24 +203,13 @@ fn downsampling_trains_on_the_configured_share_on_1_and_4_workers() {
         same_models(dir.path(), name, one.len());
     }
     // Every trigger reports the time spent downsampling; the warm-up triggers spent none.
-    let ms: Vec<f64> = jsonl(&dir.path().join("bts-w1/metrics.jsonl"))
-        .into_iter()
-        .filter(|m| m["name"] == "downsampling_ms")
-        .map(|m| m["value"].as_f64().unwrap())
-        .collect();
+    let ms = metric_values(&dir.path().join("bts-w1"), "downsampling_ms");
     assert_eq!(ms.len(), 8);
     assert_eq!(ms[..2], [0.0, 0.0]);
     // RHO-Loss reports its holdout split (30 % of each trigger's 500 new samples, by key hash)
     // and the mean irreducible loss, every trigger.
     for (name, share) in [("rho", 0.3), ("rho_twin", 0.5)] {
-        let metrics = jsonl(&dir.path().join(format!("{name}-w1/metrics.jsonl")));
-        let values = |metric: &str| -> Vec<f64> {
-            metrics
-                .iter()
-                .filter(|m| m["name"] == metric)
-                .map(|m| m["value"].as_f64().unwrap())
-                .collect()
-        };
+        let values = |metric: &str| metric_values(&dir.path().join(format!("{name}-w1")), metric);
         let holdout = values("rho_holdout_samples");
         assert_eq!(holdout.len(), 8, "{name}");
         assert!(
@@ -273,18 +262,14 @@ fn samples_no_strategy_can_select_leave_the_sample_store() {
         for workers in ["1", "4"] {
             let models = run_with(dir.path(), name, selection, workers);
             assert_eq!(models.len(), 8, "{name}");
-            let summary: serde_json::Value = serde_json::from_slice(
-                &std::fs::read(dir.path().join(format!("{name}-w{workers}/summary.json"))).unwrap(),
-            )
-            .unwrap();
-            assert_eq!(summary["stored_samples"], held, "{name}, {workers} workers");
+            let run = dir.path().join(format!("{name}-w{workers}"));
+            assert_eq!(
+                summary(&run)["stored_samples"],
+                held,
+                "{name}, {workers} workers"
+            );
             // Each trigger reports what the store held once its training was done.
-            let stored: Vec<f64> =
-                jsonl(&dir.path().join(format!("{name}-w{workers}/metrics.jsonl")))
-                    .into_iter()
-                    .filter(|m| m["name"] == "stored_samples")
-                    .map(|m| m["value"].as_f64().unwrap())
-                    .collect();
+            let stored = metric_values(&run, "stored_samples");
             assert_eq!(stored.len(), 8, "{name}");
             assert!(stored.iter().all(|&s| s <= 4000.0));
         }
@@ -296,12 +281,7 @@ fn samples_no_strategy_can_select_leave_the_sample_store() {
 fn maximum_keys_in_memory_spills_to_disk_and_trains_the_same_models() {
     let dir = tempfile::tempdir().unwrap();
     prepare(dir.path(), 13_000, "csv");
-    let summary = |name: &str| -> serde_json::Value {
-        serde_json::from_slice(
-            &std::fs::read(dir.path().join(format!("{name}/summary.json"))).unwrap(),
-        )
-        .unwrap()
-    };
+    let summary = |name: &str| summary(&dir.path().join(name));
     // All data, a trigger every 2,000 of the 10,400 stream samples.
     let all = "\n[selection]\nstrategy = \"new_data\"\ntail_triggers = \"all\"\n";
     let cfg = write_config(dir.path(), "unbounded.toml", &(config("csv", 2000) + all));

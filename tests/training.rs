@@ -26,9 +26,7 @@ fn training_options_reach_the_trainer_and_the_dataflow() {
             assert_eq!(m["architecture"], "mlp");
         }
         // Every trained sample's loss reached the dataflow, including the last trigger's.
-        let summary: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
-        assert_eq!(summary["scores"], 4 * 1200, "workers={workers}");
+        assert_eq!(summary(&out)["scores"], 4 * 1200, "workers={workers}");
         // 1,200 samples in batches of 32 = 38 steps: losses at steps 10, 20, 30.
         let steps: Vec<u64> = jsonl(&out.join("metrics.jsonl"))
             .iter()

@@ -102,6 +102,22 @@ pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// `summary.json` of the run directory `run`.
+pub fn summary(run: &Path) -> serde_json::Value {
+    let path = run.join("summary.json");
+    let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The values of the `metrics` events named `name` in the run directory `run`, in order.
+pub fn metric_values(run: &Path, name: &str) -> Vec<f64> {
+    jsonl(&run.join("metrics.jsonl"))
+        .into_iter()
+        .filter(|m| m["name"] == name)
+        .map(|m| m["value"].as_f64().unwrap())
+        .collect()
+}
+
 /// The broker of the Kafka integration tests (`SLUICE_KAFKA`, set by .ci/run). Outside CI the
 /// tests skip loudly when it is unset; in CI (`CI` set) they fail.
 pub fn kafka_brokers(test: &str) -> Option<String> {

@@ -160,7 +160,9 @@ impl Windows {
         self.reference.len() + self.current.len() + self.reservoir.len() + self.exclusive.len()
     }
 
-    /// The earliest sample held in any buffer.
+    /// The earliest sample held in any buffer. Every buffer is filled in stream order and
+    /// emptied from the front, so its front is its oldest: O(1), as the trigger operator asks
+    /// on every activation.
     pub fn oldest(&self) -> Option<Position> {
         [
             &self.reference,
@@ -169,7 +171,7 @@ impl Windows {
             &self.exclusive,
         ]
         .into_iter()
-        .flat_map(|q| q.iter().map(SampleMeta::position))
+        .filter_map(|q| q.front().map(SampleMeta::position))
         .min()
     }
 }
@@ -188,6 +190,37 @@ mod tests {
 
     fn keys(q: &VecDeque<SampleMeta>) -> Vec<u64> {
         q.iter().map(|m| m.key).collect()
+    }
+
+    #[test]
+    fn the_oldest_held_sample_is_the_earliest_front() {
+        for allow_overlap in [false, true] {
+            for spec in [
+                WindowSpec::Amount {
+                    reference: 7,
+                    current: 3,
+                    allow_overlap,
+                },
+                WindowSpec::Time {
+                    reference: 70,
+                    current: 30,
+                    allow_overlap,
+                },
+            ] {
+                let mut w = Windows::new(spec.clone());
+                for k in 0..60u64 {
+                    w.inform_data(&[s(k)]);
+                    if k % 9 == 4 {
+                        w.inform_trigger();
+                    }
+                    let all = [&w.reference, &w.current, &w.reservoir, &w.exclusive]
+                        .into_iter()
+                        .flat_map(|q| q.iter().map(SampleMeta::position))
+                        .min();
+                    assert_eq!(w.oldest(), all, "{spec:?} after {k}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -179,11 +179,11 @@ impl IntervalPolicy for DataDrift {
     }
 
     fn oldest_needed(&self) -> Option<Position> {
+        // Warm-up references are copies of windows, in stream order too.
         let warmup = self
             .warmup_references
             .iter()
-            .flatten()
-            .map(SampleMeta::position);
+            .filter_map(|w| w.first().map(SampleMeta::position));
         self.windows.oldest().into_iter().chain(warmup).min()
     }
 

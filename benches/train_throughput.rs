@@ -228,12 +228,7 @@ fn rescoring(
     let per_epoch = trained.len() / epochs;
     let mut last = trained.split_off(trained.len() - per_epoch);
     last.sort_unstable();
-    let scored = if rescore_after.is_some() {
-        cache.scored
-    } else {
-        (keys.len() * epochs) as u64
-    };
-    (rate, scored, out.final_loss, last)
+    (rate, out.downsampling_scored, out.final_loss, last)
 }
 
 /// Loss downsampling to half of each batch (batch-then-sample) or of the set (sample-then-batch,

@@ -221,8 +221,6 @@ pub struct ScoreCache {
     scores: HashMap<Key, (f32, u64)>,
     /// Epochs trained so far (over all triggers): the age unit.
     epoch: u64,
-    /// Samples scored by a scoring pass so far (not counting scores from training).
-    pub scored: u64,
 }
 
 impl ScoreCache {
@@ -309,7 +307,6 @@ pub fn choose_set(
                 .filter(|k| !cache.scores.contains_key(k))
                 .collect();
             let fresh = measure_all(d.method, model, t, store, &stale, device)?;
-            cache.scored += stale.len() as u64;
             cache.record(&stale, &fresh.values);
             let mut m = Measured {
                 values: keys.iter().map(|k| cache.scores[k].0).collect(),

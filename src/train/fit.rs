@@ -790,18 +790,18 @@ mod tests {
         // rescore_after 1: every choice rescores all (scores from the last epoch are 1 old).
         let mut c = ScoreCache::default();
         let (out, _) = downsampled(with(1), Some(&mut c));
-        assert_eq!((c.scored, out.samples_passed), (200, 100));
+        assert_eq!((out.downsampling_scored, out.samples_passed), (200, 100));
         // rescore_after 2: the second choice reuses every score (the chosen half's from
         // training, the rest from the first pass).
         let mut c = ScoreCache::default();
-        let (_, first) = downsampled(with(2), Some(&mut c));
-        assert_eq!(c.scored, 100);
+        let (out, first) = downsampled(with(2), Some(&mut c));
+        assert_eq!(out.downsampling_scored, 100);
         // A later trigger on the same samples with the same cache. Its first choice: the 50
         // trained in the last epoch are 1 epoch old, the other 50 were scored 2 epochs ago
         // (rescored). Its second: what was not trained since the epoch before is rescored.
-        let (_, second) = downsampled(with(2), Some(&mut c));
+        let (out, second) = downsampled(with(2), Some(&mut c));
         let untouched = first[1].iter().filter(|k| !second[0].contains(k)).count() as u64;
-        assert_eq!(c.scored, 150 + untouched);
+        assert_eq!(out.downsampling_scored, 50 + untouched);
         assert_eq!(c.len(), 100);
     }
 }

@@ -41,6 +41,21 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Re-run evaluation on a run's stored models, without training: every handler of the
+    /// run's `[evaluation]` (or of --config's), `manual` ones included.
+    Evaluate {
+        /// Run directory of `sluice run`.
+        run_dir: PathBuf,
+        /// A TOML file whose `[evaluation]` replaces the run's (its paths are relative to it).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Where events and the summary go [default: <run-dir>/evaluate].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Check a pipeline config and its input files; print every error.
     Validate {
         /// Pipeline config (TOML).
@@ -180,12 +195,18 @@ fn run(command: Command) -> anyhow::Result<()> {
                 progress: !quiet && std::io::stderr().is_terminal(),
             };
             let s = pipeline::run(&spec, &opts)?;
-            let acc = match (s.last_accuracy, s.last_accuracy_all) {
-                (Some(a), Some(all)) => format!(
-                    "; final model accuracy {a:.3} on held-out data of its trigger interval, {all:.3} on all held-out data"
-                ),
-                _ => String::new(),
-            };
+            let acc = s
+                .evaluation
+                .aggregates
+                .iter()
+                .find(|a| a.composite == "currently_active")
+                .map(|a| {
+                    format!(
+                        "; {} of the model in service {:.3} (time-weighted over {} intervals of `{}` on {})",
+                        a.metric, a.time_weighted_avg, a.intervals, a.handler, a.dataset
+                    )
+                })
+                .unwrap_or_default();
             println!(
                 "{}: {} samples ({} dead-lettered), {} triggers, {} models in {:.1} s ({:.1} s training, {} workers){acc}; run dir {}",
                 s.pipeline,
@@ -197,6 +218,40 @@ fn run(command: Command) -> anyhow::Result<()> {
                 s.training_s,
                 s.workers,
                 s.run_dir.display()
+            );
+        }
+        Command::Evaluate {
+            run_dir,
+            config,
+            out,
+            quiet,
+        } => {
+            let s = pipeline::evaluate(
+                &run_dir,
+                config.as_deref(),
+                out,
+                !quiet && std::io::stderr().is_terminal(),
+            )?;
+            let composite = s
+                .evaluation
+                .aggregates
+                .iter()
+                .find(|a| a.composite == "currently_active")
+                .map(|a| {
+                    format!(
+                        "; {} of the model in service {:.3} (time-weighted over {} intervals of `{}` on {})",
+                        a.metric, a.time_weighted_avg, a.intervals, a.handler, a.dataset
+                    )
+                })
+                .unwrap_or_default();
+            println!(
+                "{}: {} models, {} evaluations ({} inferences) in {:.1} s{composite}; events in {}",
+                s.pipeline,
+                s.models,
+                s.evaluation.evaluations,
+                s.evaluation.inferences,
+                s.evaluation.evaluation_s,
+                s.out.display()
             );
         }
         Command::Validate { config } => {

@@ -117,7 +117,10 @@ fn quickstart_end_to_end_on_1_and_4_workers() {
 
     // The last model loads back with tch and reproduces its recorded evaluation.
     let evals = jsonl(&runs[0].join("evaluations.jsonl"));
-    let last = evals.iter().rfind(|e| e["interval"] == "all").unwrap();
+    let last = evals
+        .iter()
+        .rfind(|e| e["handler"] == "all" && e["interval"] == "0-inf")
+        .unwrap();
     let recorded = last["value"].as_f64().unwrap();
     assert!(
         recorded > 0.6,
@@ -127,9 +130,11 @@ fn quickstart_end_to_end_on_1_and_4_workers() {
     let model = Mlp::new(&vs.root(), 8, &[16], 2);
     vs.load(runs[0].join("models/it-0004.safetensors")).unwrap();
     let spec = sluice::config::load(&cfg).unwrap();
-    let eval = spec.evaluation.as_ref().unwrap();
-    let held =
-        sluice::source::FileSource::open(&eval.path, eval.format, &eval.columns, &cfg).unwrap();
+    let eval = &spec.evaluation.as_ref().unwrap().datasets[0];
+    let sluice::config::EvalInput::File { path, format } = &eval.input else {
+        panic!("a file dataset")
+    };
+    let held = sluice::source::FileSource::open(path, *format, &eval.columns, &cfg).unwrap();
     let samples = held
         .read_share(0, 1, &mut |d| panic!("dead letter {d:?}"))
         .unwrap();

@@ -24,10 +24,16 @@ def run(path):
         if m["name"] in ("downsampling_ms", "downsampling_scored", "training_ms"):
             t[m["name"]] = m["value"]
     for e in jsonl(path / "evaluations.jsonl"):
-        if e["interval"] == "trigger_interval":
+        if e["handler"] == "trigger_interval":
             per.setdefault(e["trigger_id"], {})["accuracy"] = e["value"]
+    last = max(e["trigger_id"] for e in jsonl(path / "evaluations.jsonl"))
+    all_acc = next(
+        e["value"]
+        for e in jsonl(path / "evaluations.jsonl")
+        if e["handler"] == "all" and e["trigger_id"] == last and e["metric"] == "accuracy"
+    )
     summary = json.loads((path / "summary.json").read_text())
-    return per, summary["last_accuracy_all"], summary["wall_s"]
+    return per, all_acc, summary["wall_s"]
 
 
 def mean_sd(xs):

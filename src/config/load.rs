@@ -13,7 +13,6 @@ use toml::{Table, Value};
 use super::error::{ConfigError, ConfigErrors};
 use super::low;
 use super::spec::*;
-use crate::eval::Metric;
 
 const SECTIONS: &[&str] = &[
     "pipeline",
@@ -104,10 +103,7 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
     let training: Option<low::Training> = required(&mut root, "training", errors);
     let trigger = trigger(root.remove("trigger"), errors);
     let selection = super::selection::selection(root.remove("selection"), &il, errors);
-    let evaluation: Option<Option<low::Evaluation>> = match root.remove("evaluation") {
-        Some(v) => section(v, "evaluation", errors).map(Some),
-        None => Some(None),
-    };
+    let evaluation = root.remove("evaluation");
     let model_storage: Option<low::ModelStorage> = match root.remove("model_storage") {
         Some(v) => section(v, "model_storage", errors),
         None => Some(low::ModelStorage::default()),
@@ -121,13 +117,13 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
     let pipeline = pipeline.and_then(|p| check_pipeline(p, errors));
     let source = source.and_then(|s| check_source(s, &base, model.as_ref(), errors));
     let training = training.and_then(|t| check_training(t, &base, errors));
-    let evaluation = evaluation.and_then(|e| match e {
+    let evaluation = match evaluation {
         None => Some(None),
         Some(e) => {
             let classes = model.as_ref().map(|m| m.num_classes as usize);
-            check_evaluation(e, &base, source.as_ref(), classes, errors).map(Some)
+            super::evaluation::evaluation(e, &base, source.as_ref(), classes, errors).map(Some)
         }
-    });
+    };
     let output = output.and_then(|o| {
         let name = pipeline.as_ref().map_or("", |(n, _)| n.as_str());
         check_output(o, name, errors)
@@ -733,7 +729,7 @@ fn check_source(
     })
 }
 
-fn valid_topic(t: &str) -> bool {
+pub(super) fn valid_topic(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 249
         && t != "."
@@ -1101,72 +1097,6 @@ fn check_schedule(
         t_max,
         min_lr,
         warmup_steps,
-    })
-}
-
-fn check_evaluation(
-    e: low::Evaluation,
-    base: &Path,
-    source: Option<&SourceSpec>,
-    classes: Option<usize>,
-    errors: &mut Vec<ConfigError>,
-) -> Option<EvaluationSpec> {
-    let before = errors.len();
-    let path = base.join(&e.path);
-    if !path.is_file() {
-        err(
-            errors,
-            "evaluation.path",
-            format!("file not found: {}", path.display()),
-        );
-    }
-    let format = FileFormat::infer(&path);
-    if format.is_none() {
-        err(
-            errors,
-            "evaluation.path",
-            "expected a `.csv` or `.arrow` file",
-        );
-    }
-    let batch_size = positive_or(e.batch_size, 1024, "evaluation.batch_size", errors);
-    let names = e.metrics.unwrap_or_else(|| vec!["accuracy".into()]);
-    if names.is_empty() {
-        err(errors, "evaluation.metrics", "expected at least one metric");
-    }
-    let mut metrics = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        let key = format!("evaluation.metrics[{i}]");
-        match Metric::parse(name) {
-            Ok(m) if metrics.contains(&m) => err(errors, key, format!("`{name}` is listed twice")),
-            Ok(m) => {
-                if let Some(Err(why)) = classes.map(|c| m.check(c)) {
-                    err(errors, key, why);
-                }
-                metrics.push(m);
-            }
-            Err(why) => err(errors, key, why),
-        }
-    }
-    let columns = source.map(|s| ColumnSpec {
-        time_column: e.time_column.or_else(|| s.columns.time_column.clone()),
-        ..s.columns.clone()
-    });
-    if columns.as_ref().is_some_and(|c| c.time_column.is_none()) {
-        err(
-            errors,
-            "evaluation.time_column",
-            "missing; the source takes event time from Kafka timestamps, so name the held-out file's time column",
-        );
-    }
-    if errors.len() != before {
-        return None;
-    }
-    Some(EvaluationSpec {
-        path,
-        format: format?,
-        columns: columns?,
-        metrics,
-        batch_size: batch_size? as usize,
     })
 }
 

@@ -357,20 +357,3 @@ pub struct Training {
     #[serde(default)]
     pub per_sample_feedback: Option<bool>,
 }
-
-/// `[evaluation]`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Evaluation {
-    /// Held-out dataset file with the source's columns, relative to the config file.
-    pub path: PathBuf,
-    /// Its event-time column; default: the source's `time_column`.
-    #[serde(default)]
-    pub time_column: Option<String>,
-    /// Metrics to compute.
-    #[serde(default)]
-    pub metrics: Option<Vec<String>>,
-    /// Inference batch size.
-    #[serde(default)]
-    pub batch_size: Option<i64>,
-}

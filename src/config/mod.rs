@@ -7,10 +7,12 @@
 //! | `spec.rs` | the validated pipeline spec the rest of Sluice runs from |
 //! | `models.rs` | `[model]`: the architectures of the zoo and their own keys |
 //! | `selection.rs` | `[selection]`: candidate pool and global sampling |
+//! | `evaluation.rs` | `[evaluation]`: datasets (files, topics) and handlers (strategies) |
 //! | `triggers.rs` | `[trigger]`: every policy's keys, recursively (warm-up policies) |
 //! | `error.rs` | [`ConfigErrors`]: every problem, each with file and key path |
 
 mod error;
+mod evaluation;
 mod load;
 pub mod low;
 mod models;
@@ -19,11 +21,13 @@ mod spec;
 mod triggers;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use load::{load, parse};
+pub use evaluation::default_handlers;
+pub use load::{load, parse, parse_span};
 pub use spec::{
     Architecture, BatchedSpec, CnnConfig, ColumnSpec, Criterion, DiffOperator, DlrmConfig,
-    EvaluationSpec, FileFormat, IlSpec, InputSpec, KafkaOutputSpec, KafkaSourceSpec, LatePolicy,
-    MODEL_IDS, MlpConfig, ModelSpec, ModelStorageSpec, OptimizerAlgorithm, OptimizerSpec,
-    OutputSpec, PipelineSpec, Pool, ResNetConfig, ScheduleKind, ScheduleSpec, SelectionSpec,
-    SourceSpec, StepEvery, TextConfig, TimeUnit, TrainingSpec, TriggerSpec, Until, ValueFormat,
+    EvalDatasetSpec, EvalInput, EvaluationSpec, FileFormat, IlSpec, InputSpec, KafkaOutputSpec,
+    KafkaSourceSpec, LatePolicy, MODEL_IDS, MlpConfig, ModelSpec, ModelStorageSpec,
+    OptimizerAlgorithm, OptimizerSpec, OutputSpec, PipelineSpec, Pool, ResNetConfig, ScheduleKind,
+    ScheduleSpec, SelectionSpec, SourceSpec, StepEvery, TextConfig, TimeUnit, TrainingSpec,
+    TriggerSpec, Until, ValueFormat,
 };

@@ -304,17 +304,4 @@ pub use super::triggers::{BatchedSpec, TriggerSpec};
 
 pub use super::selection::{Pool, SelectionSpec};
 
-/// Held-out evaluation.
-#[derive(Clone, Debug)]
-pub struct EvaluationSpec {
-    /// Resolved path of the held-out dataset (same columns as the source).
-    pub path: PathBuf,
-    /// Its format.
-    pub format: FileFormat,
-    /// Its columns: the source's, with the time column from `evaluation.time_column` if given.
-    pub columns: ColumnSpec,
-    /// Metric names.
-    pub metrics: Vec<crate::eval::Metric>,
-    /// Inference batch size.
-    pub batch_size: usize,
-}
+pub use super::evaluation::{EvalDatasetSpec, EvalInput, EvaluationSpec};

@@ -1,4 +1,4 @@
-//! A held-out dataset in memory, sorted by event time, sliced by event-time intervals.
+//! An evaluation dataset in memory, sorted by event time, sliced by event-time intervals.
 
 use std::ops::Range;
 
@@ -49,10 +49,10 @@ impl Holdout {
         self.labels.is_empty()
     }
 
-    /// Indices of the samples with event time in `[start, end]`.
-    pub fn range(&self, start: u64, end: u64) -> Range<usize> {
+    /// Indices of the samples with event time in `[start, end)` (`end = None`: unbounded).
+    pub fn range(&self, start: u64, end: Option<u64>) -> Range<usize> {
         let a = self.times.partition_point(|&t| t < start);
-        let b = self.times.partition_point(|&t| t <= end);
+        let b = end.map_or(self.times.len(), |e| self.times.partition_point(|&t| t < e));
         a..b.max(a)
     }
 
@@ -77,7 +77,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ranges_are_inclusive_event_time_intervals() {
+    fn ranges_are_half_open_event_time_intervals() {
         let samples = [30u64, 10, 20, 20, 40]
             .iter()
             .enumerate()
@@ -89,11 +89,13 @@ mod tests {
             })
             .collect();
         let h = Holdout::new("h".into(), 1, samples);
-        assert_eq!(h.range(20, 30), 1..4);
-        assert_eq!(h.features(h.range(20, 20)), &[20.0, 20.0]);
-        assert_eq!(h.labels(h.range(0, 10)), &[1]);
-        assert!(h.range(41, 50).is_empty());
-        assert!(h.range(31, 25).is_empty());
+        assert_eq!(h.range(20, Some(31)), 1..4);
+        assert_eq!(h.range(20, Some(30)), 1..3);
+        assert_eq!(h.features(h.range(20, Some(21))), &[20.0, 20.0]);
+        assert_eq!(h.labels(h.range(0, Some(11))), &[1]);
+        assert_eq!(h.range(15, None), 1..5);
+        assert!(h.range(41, Some(50)).is_empty());
+        assert!(h.range(31, Some(25)).is_empty());
         assert_eq!(h.span(), Some((10, 40)));
     }
 }

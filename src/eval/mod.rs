@@ -2,11 +2,22 @@
 //!
 //! | file | responsibility |
 //! |---|---|
-//! | `holdout.rs` | [`Holdout`]: a held-out dataset in memory, sorted by event time |
+//! | `holdout.rs` | [`Holdout`]: an evaluation dataset in memory, sorted by event time |
 //! | `metrics.rs` | [`Metric`]s (accuracy, top-n, F1, ROC-AUC, log-loss, MSE, MAE) accumulated per batch, and model evaluation |
+//! | `strategy.rs` | [`Strategy`]: evaluation intervals (slicing, periodic, between two triggers, offset, static) and composite models |
+//! | `evaluator.rs` | [`Session`]: runs handlers' requests on stored models, each (model, dataset, interval) once, emits events, aggregates composites; [`Evaluator`]: a session on its own thread during a run |
+//! | `plan.rs` | [`Handler`]: when a handler runs, which models, and the requests it makes |
 
+mod evaluator;
 mod holdout;
 mod metrics;
+mod plan;
+mod strategy;
 
+pub use evaluator::{
+    Aggregate, EvalDataset, EvalReport, EvalSetup, Evaluator, Row, Session, aggregate,
+};
 pub use holdout::Holdout;
 pub use metrics::{Accumulator, F1Average, Metric, evaluate};
+pub use plan::{Execution, Handler, ModelChoice, Request, TrainedModel};
+pub use strategy::{Edge, Interval, Offset, Strategy, Window, composites};

@@ -3,13 +3,16 @@
 //! | file | responsibility |
 //! |---|---|
 //! | `dataflow.rs` | the per-worker timely graph: store → trigger → selection → training sink |
+//! | `evaluate.rs` | `sluice evaluate`: evaluation from a run directory's model store |
 //! | `run.rs` | [`run`]: run directory, trainer thread, timely workers, progress, summary |
 //! | `triggers.rs` | trigger policies from `[trigger]`; the probe they read payloads through |
 //! | `checkpoint.rs` | checkpoints at trigger boundaries: offsets, model, event file lengths |
 
 pub mod checkpoint;
 mod dataflow;
+mod evaluate;
 mod run;
 mod triggers;
 
+pub use evaluate::{EvaluateSummary, RUN_INFO, RunInfo, evaluate, trained_models};
 pub use run::{RunOptions, RunSummary, check_model_input, run};

@@ -15,11 +15,12 @@ use sluice_dataflows::{SampleScore, TrainingSet, TriggerEvent};
 
 use super::checkpoint::{self, Checkpoint};
 use super::dataflow;
+use super::evaluate::{RUN_INFO, RunInfo};
 use crate::UsageError;
-use crate::config::{InputSpec, KafkaSourceSpec, PipelineSpec, TriggerSpec};
-use crate::eval::Holdout;
+use crate::config::{EvalInput, InputSpec, KafkaSourceSpec, PipelineSpec, TriggerSpec};
+use crate::eval::{EvalDataset, EvalReport, EvalSetup, Evaluator, Holdout};
 use crate::sink::{EventBody, EventSink};
-use crate::source::kafka::{KafkaReader, Prefetch, Resume, ValueDecoder, admin};
+use crate::source::kafka::{KafkaReader, Prefetch, Resume, ValueDecoder, admin, read_topic};
 use crate::source::{DeadLetter, FileSource, SourceError};
 use crate::store::{ModelStore, SampleStore};
 use crate::train::{Trainer, TrainerContext, TriggerOutcome};
@@ -58,10 +59,8 @@ pub struct RunSummary {
     pub training_s: f64,
     /// Last model id.
     pub last_model: Option<String>,
-    /// Accuracy of the last model on the held-out samples of its trigger interval.
-    pub last_accuracy: Option<f64>,
-    /// Accuracy of the last model on all held-out samples.
-    pub last_accuracy_all: Option<f64>,
+    /// Evaluation: events emitted, inferences run, time, composite-model aggregates.
+    pub evaluation: EvalReport,
     /// Per-sample scores the trainer reported into the dataflow
     /// (`training.per_sample_feedback`; all of them: the run waits for the trainer's last).
     pub scores: u64,
@@ -267,6 +266,10 @@ pub fn check_model_input(spec: &PipelineSpec, features: usize) -> anyhow::Result
         .map_err(|(key, message)| UsageError(format!("{file}: model.{key}: {message}")))?;
     crate::train::parse_device(&spec.training.device)
         .map_err(|message| UsageError(format!("{file}: training.device: {message}")))?;
+    if let Some(device) = spec.evaluation.as_ref().and_then(|e| e.device.as_deref()) {
+        crate::train::parse_device(device)
+            .map_err(|message| UsageError(format!("{file}: evaluation.device: {message}")))?;
+    }
     Ok(())
 }
 
@@ -277,35 +280,81 @@ fn usage_if_config(e: SourceError) -> anyhow::Error {
     }
 }
 
-/// Loads the held-out set: the source's columns read from `[evaluation] path`.
-fn load_holdout(
+/// Loads the evaluation datasets of `[evaluation]` (files or topics, decoded like the source);
+/// undecodable rows go to `dead`.
+pub fn load_eval_datasets(
     spec: &PipelineSpec,
     features: &[String],
-    shared_dead: &dyn Fn(DeadLetter),
-) -> anyhow::Result<Option<(Holdout, usize)>> {
+    dead: &dyn Fn(DeadLetter),
+) -> anyhow::Result<Vec<EvalDataset>> {
+    let Some(eval) = &spec.evaluation else {
+        return Ok(Vec::new());
+    };
+    let config = spec.config_path.display();
+    let mut out = Vec::new();
+    for (i, d) in eval.datasets.iter().enumerate() {
+        let (names, samples) = match &d.input {
+            EvalInput::File { path, format } => {
+                let file = FileSource::open(path, *format, &d.columns, &spec.config_path)
+                    .map_err(usage_if_config)?;
+                let samples = file.read_share(0, 1, &mut |x| dead(x))?;
+                (file.feature_names().to_vec(), samples)
+            }
+            EvalInput::Kafka {
+                brokers,
+                topic,
+                format,
+            } => {
+                let decoder = ValueDecoder::new(*format, &d.columns);
+                let names = decoder.feature_names().to_vec();
+                let (samples, bad) = read_topic(brokers, topic, decoder)
+                    .with_context(|| format!("reading evaluation dataset `{}`", d.name))?;
+                bad.into_iter().for_each(dead);
+                (names, samples)
+            }
+        };
+        if names != features {
+            return Err(UsageError(format!(
+                "{config}: evaluation.datasets[{i}] (`{}`): feature columns {names:?} differ from the source's {features:?}",
+                d.name
+            ))
+            .into());
+        }
+        out.push(EvalDataset {
+            name: d.name.clone(),
+            holdout: Holdout::new(d.name.clone(), features.len(), samples),
+            metrics: d.metrics.clone(),
+            batch_size: d.batch_size,
+        });
+    }
+    Ok(out)
+}
+
+/// The evaluator of a run, if `[evaluation]` is configured: built before the trainer starts
+/// (see `eval::Session::new`).
+fn spawn_evaluator(
+    spec: &PipelineSpec,
+    input_dim: usize,
+    datasets: Vec<EvalDataset>,
+    models: &ModelStore,
+    run_dir: &Path,
+    events: &Arc<EventSink>,
+) -> anyhow::Result<Option<Evaluator>> {
     let Some(eval) = &spec.evaluation else {
         return Ok(None);
     };
-    let held = FileSource::open(&eval.path, eval.format, &eval.columns, &spec.config_path)
-        .map_err(usage_if_config)?;
-    if held.feature_names() != features {
-        return Err(UsageError(format!(
-            "{}: evaluation.path: feature columns {:?} differ from the source's {:?}",
-            spec.config_path.display(),
-            held.feature_names(),
-            features
-        ))
-        .into());
-    }
-    let samples = held.read_share(0, 1, &mut |d| shared_dead(d))?;
-    let name = eval.path.file_name().map_or_else(
-        || eval.path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    Ok(Some((
-        Holdout::new(name, held.dim(), samples),
-        eval.batch_size,
-    )))
+    let device = eval.device.as_deref().unwrap_or(&spec.training.device);
+    let evaluator = Evaluator::spawn(EvalSetup {
+        model: spec.model.clone(),
+        input_dim,
+        device: crate::train::parse_device(device).map_err(anyhow::Error::msg)?,
+        datasets,
+        handlers: eval.handlers.clone(),
+        store: models.clone(),
+        scratch: run_dir.join("models"),
+        events: events.clone(),
+    })?;
+    Ok(Some(evaluator))
 }
 
 /// Runs `spec` to the end of its source.
@@ -367,6 +416,16 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         .with_context(|| format!("creating run directory {}", run_dir.display()))?;
     std::fs::write(run_dir.join("config.toml"), &spec.config_text)
         .with_context(|| format!("writing {}", run_dir.join("config.toml").display()))?;
+    let info = RunInfo {
+        pipeline: spec.name.clone(),
+        config_path: std::path::absolute(&spec.config_path)?,
+        sluice_version: env!("CARGO_PKG_VERSION").into(),
+        started_ms: crate::sink::unix_ms(),
+    };
+    std::fs::write(
+        run_dir.join(RUN_INFO),
+        serde_json::to_vec_pretty(&info).expect("run info serialises"),
+    )?;
     let events = Arc::new(EventSink::create(
         &run_dir,
         &spec.name,
@@ -407,9 +466,10 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         reported: Condvar::new(),
         workers,
     });
-    let holdout = load_holdout(spec, shared.source.feature_names(), &|d| {
+    let datasets = load_eval_datasets(spec, shared.source.feature_names(), &|d| {
         shared.dead_letter(d)
     })?;
+    let evaluator = spawn_evaluator(spec, dim, datasets, &models, &run_dir, &events)?;
     let feedback = spec.training.per_sample_feedback.then(|| {
         let (tx, rx) = std::sync::mpsc::channel();
         *shared.feedback.lock().expect("feedback slot poisoned") = Some(rx);
@@ -424,12 +484,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         models,
         run_dir: run_dir.clone(),
         events: events.clone(),
-        holdout,
-        metrics: spec
-            .evaluation
-            .as_ref()
-            .map(|e| e.metrics.clone())
-            .unwrap_or_default(),
+        evaluator: evaluator.as_ref().map(Evaluator::sender),
         feedback,
         initial_model: resume.as_ref().and_then(|cp| cp.model_id.clone()),
         on_trigger_done: {
@@ -501,8 +556,13 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         .expect("queue slot poisoned")
         .take();
     let report = trainer.join();
+    // The trainer has sent its last model: the evaluator finishes the after-training
+    // evaluations and runs the after-pipeline handlers.
+    bar.set_message(format!("{}: evaluating", spec.name));
+    let evaluation = evaluator.map(Evaluator::finish).transpose();
     bar.finish_and_clear();
     let report = report?;
+    let evaluation = evaluation?.unwrap_or_default();
     events.flush()?;
     if let Some(e) = shared.error.lock().expect("error slot poisoned").take() {
         anyhow::bail!(e);
@@ -518,8 +578,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         wall_s: started.elapsed().as_secs_f64(),
         training_s: report.training_ms as f64 / 1000.0,
         last_model: report.last_model,
-        last_accuracy: report.last_accuracy,
-        last_accuracy_all: report.last_accuracy_all,
+        evaluation,
         scores: shared.scores.load(Ordering::Relaxed),
         stored_samples: shared.samples.len() as u64,
         stored_in_memory: shared.samples.in_memory() as u64,

@@ -92,27 +92,37 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         step: Option<u64>,
     },
-    /// A model evaluated on held-out data (`evaluations`).
+    /// A model evaluated on an interval of an evaluation dataset (`evaluations`).
     Evaluation {
         /// Evaluated model.
         model_id: String,
         /// Its trigger.
         trigger_id: u64,
-        /// Dataset file name.
+        /// The handler that asked (`[[evaluation.handlers]] name`).
+        handler: String,
+        /// Evaluation dataset name.
         dataset: String,
-        /// Which held-out samples: `trigger_interval` (same event-time span as the training
-        /// set) or `all`.
+        /// The interval, `start-end` (`start-inf` when unbounded).
         interval: String,
-        /// Event-time span `[start, end]` evaluated, ms.
+        /// First event time in the interval, ms.
         start_time: u64,
-        /// End of the span, ms.
-        end_time: u64,
+        /// First event time after it, ms (absent: unbounded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end_time: Option<u64>,
         /// Metric name.
         metric: String,
         /// Value.
         value: f64,
-        /// Held-out samples evaluated.
+        /// Samples evaluated.
         samples: u64,
+        /// Whether the model is the interval's currently-active model (the newest model
+        /// trained on data before the interval); absent when not known (after training).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        currently_active: Option<bool>,
+        /// Whether the model is the interval's currently-trained model (the active model's
+        /// successor, trained on data like the interval's); absent when not known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        currently_trained: Option<bool>,
     },
     /// Input that could not be decoded (`dead-letter`).
     DeadLetter {

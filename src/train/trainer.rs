@@ -4,8 +4,8 @@
 //! (`training.queue_capacity`); when the trainer falls behind, the sink blocks and ingestion
 //! slows down (backpressure). For each set the trainer resolves payloads from the sample store,
 //! trains `epochs_per_trigger` epochs (warm-starting from the previous model when
-//! `use_previous_model`), stores the artifact, evaluates it on the held-out data and emits
-//! `models`, `metrics` and `evaluations` events.
+//! `use_previous_model`), stores the artifact, emits `models` and `metrics` events, and hands
+//! the stored model to the evaluator's thread (`eval::Evaluator`).
 //!
 //! Reproducibility on CPU: parameters are initialised after `tch::manual_seed(seed)`, shuffling
 //! uses a ChaCha RNG seeded by (seed, trigger, epoch), and the trainer runs with a fixed number of
@@ -30,7 +30,7 @@ use super::fit::{FitHooks, fit};
 use super::models::{self, Model};
 use super::rho::Irreducible;
 use crate::config::{IlSpec, ModelSpec, TrainingSpec};
-use crate::eval::{Holdout, Metric, evaluate};
+use crate::eval::TrainedModel;
 use crate::sink::{EventBody, EventSink, unix_ms};
 use crate::store::{ModelMetadata, ModelStore, SampleStore};
 use sluice_dataflows::downsampling::Method;
@@ -53,10 +53,8 @@ pub struct TrainerContext {
     pub run_dir: PathBuf,
     /// Event writer.
     pub events: Arc<EventSink>,
-    /// Held-out data and inference batch size, if `[evaluation]` is configured.
-    pub holdout: Option<(Holdout, usize)>,
-    /// `[evaluation] metrics`, computed on the held-out data after each training.
-    pub metrics: Vec<Metric>,
+    /// Where stored models go to be evaluated, if `[evaluation]` is configured.
+    pub evaluator: Option<Sender<TrainedModel>>,
     /// A stored model (id) to continue from (`use_previous_model`), when resuming.
     pub initial_model: Option<String>,
     /// Where per-sample losses go (`training.per_sample_feedback`), in batches.
@@ -130,10 +128,6 @@ pub struct TrainerReport {
     pub training_ms: u64,
     /// Id of the last model.
     pub last_model: Option<String>,
-    /// Accuracy of the last model on the held-out samples of its trigger interval.
-    pub last_accuracy: Option<f64>,
-    /// Accuracy of the last model on all held-out samples.
-    pub last_accuracy_all: Option<f64>,
 }
 
 /// Handle to a running trainer thread.
@@ -470,53 +464,14 @@ fn run(
         ] {
             ctx.events.metric(trigger.id, name, value, None)?;
         }
-        if let Some((holdout, batch)) = &ctx.holdout {
-            let eval_started = Instant::now();
-            let mut spans = vec![("trigger_interval", first_time, last_time)];
-            if let Some((a, b)) = holdout.span() {
-                spans.push(("all", a, b));
-            }
-            for (interval, start, end) in spans {
-                let results = evaluate(
-                    &*cur.model,
-                    holdout,
-                    holdout.range(start, end),
-                    *batch,
-                    device,
-                    &ctx.metrics,
-                    ctx.model.num_classes as usize,
-                );
-                for acc in results {
-                    let Some(value) = acc.value() else { continue };
-                    let metric = acc.metric().to_string();
-                    ctx.events.emit(
-                        format!("evaluation-{}-{interval}-{metric}", trigger.id),
-                        EventBody::Evaluation {
-                            model_id: model_id.clone(),
-                            trigger_id: trigger.id,
-                            dataset: holdout.name.clone(),
-                            interval: interval.into(),
-                            start_time: start,
-                            end_time: end,
-                            metric,
-                            value,
-                            samples: acc.samples(),
-                        },
-                    )?;
-                    if acc.metric() == Metric::Accuracy(1) {
-                        match interval {
-                            "all" => report.last_accuracy_all = Some(value),
-                            _ => report.last_accuracy = Some(value),
-                        }
-                    }
-                }
-            }
-            ctx.events.metric(
-                trigger.id,
-                "evaluation_ms",
-                eval_started.elapsed().as_millis() as f64,
-                None,
-            )?;
+        if let Some(evaluator) = &ctx.evaluator {
+            // Closed: the evaluator failed; its error is reported when the run joins it.
+            let _ = evaluator.send(TrainedModel {
+                id: model_id.clone(),
+                trigger: trigger.id,
+                first: trigger.first.time,
+                last: trigger.boundary.time,
+            });
         }
         tracing::info!(trigger = trigger.id, model = %model_id, samples = n, loss = final_loss, training_ms, "model stored");
         report.models += 1;

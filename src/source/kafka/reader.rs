@@ -120,6 +120,87 @@ pub struct Resume {
     pub boundary: Position,
 }
 
+/// Reads a whole topic, every partition from its first offset to the end offset it has now
+/// (an evaluation dataset): its samples in partition order, and the messages (or rows) that
+/// could not be decoded. Event times are kept as they are: evaluation has no watermark.
+pub fn read_topic(
+    brokers: &str,
+    topic: &str,
+    mut decoder: ValueDecoder,
+) -> Result<(Vec<Sample>, Vec<DeadLetter>), KafkaError> {
+    let partitions = super::admin::topic_partitions(brokers, topic)?.ok_or_else(|| {
+        KafkaError::MissingTopic {
+            brokers: brokers.into(),
+            topic: topic.into(),
+        }
+    })?;
+    let client = |context: &str, e: rdkafka::error::KafkaError| KafkaError::Client {
+        context: format!("{context} of {topic}"),
+        message: e.to_string(),
+    };
+    let consumer: BaseConsumer = consumer_config(brokers, "sluice-eval")
+        .create()
+        .map_err(|e| client("creating a consumer", e))?;
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for p in 0..partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, TIMEOUT)
+            .map_err(|e| client("offsets", e))?;
+        if high > low {
+            tpl.add_partition_offset(topic, p, Offset::Offset(low))
+                .map_err(|e| client("assigning partitions", e))?;
+            ends.insert(p, high);
+        }
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| client("assigning partitions", e))?;
+    let (mut samples, mut dead, mut bad) = (Vec::new(), Vec::new(), Vec::new());
+    while !ends.is_empty() {
+        let msg = match consumer.poll(TIMEOUT) {
+            None => {
+                return Err(KafkaError::Unreachable {
+                    brokers: brokers.into(),
+                    message: format!("no message from {topic} within {TIMEOUT:?}"),
+                });
+            }
+            Some(Err(e)) => return Err(client("reading", e)),
+            Some(Ok(m)) => m,
+        };
+        let (p, offset) = (msg.partition(), msg.offset());
+        let Some(&end) = ends.get(&p) else { continue };
+        if offset >= end {
+            continue;
+        }
+        if offset + 1 >= end {
+            ends.remove(&p);
+        }
+        let meta = MessageMeta {
+            key: msg.key(),
+            timestamp_ms: msg.timestamp().to_millis(),
+            partition: p,
+            offset,
+        };
+        let at = format!("{topic}/{p}/{offset}");
+        if let Err(reason) = decoder.decode(msg.payload(), &meta, &mut samples, &mut bad) {
+            dead.push(DeadLetter {
+                location: at.clone(),
+                reason,
+                raw: raw(msg.payload()),
+            });
+        }
+        for (row, reason) in bad.drain(..) {
+            dead.push(DeadLetter {
+                location: format!("{at}#row{row}"),
+                reason,
+                raw: String::new(),
+            });
+        }
+    }
+    Ok((samples, dead))
+}
+
 /// Reads one worker's partitions.
 pub struct KafkaReader {
     consumer: BaseConsumer,

@@ -1,0 +1,449 @@
+//! The evaluator: runs the handlers' requests on stored models and emits `evaluations` events.
+//!
+//! During a run it is a thread of its own ([`Evaluator`]): the trainer hands it each stored
+//! model and goes on training, so neither training nor ingestion waits for evaluation. It
+//! evaluates `after_training` handlers as models arrive and `after_pipeline` handlers once the
+//! run is done; `sluice evaluate` drives the same [`Session`] from the model store.
+//!
+//! A (model, dataset, interval) is evaluated once, whatever handlers ask for it: results are
+//! remembered. The module is built once, when the session is created: loading weights into it
+//! draws nothing from libtorch's global RNG, which the trainer's seeded initialisation and
+//! dropout use on their own thread.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use serde::Serialize;
+use tch::Device;
+use tch::nn::VarStore;
+
+use super::holdout::Holdout;
+use super::metrics::{Metric, evaluate};
+use super::plan::{Execution, Handler, Request, TrainedModel};
+use super::strategy::{Interval, composites};
+use crate::config::ModelSpec;
+use crate::sink::{EventBody, EventSink};
+use crate::store::ModelStore;
+use crate::train::models::{self, Model};
+
+/// An evaluation dataset in memory, with what to compute on it.
+#[derive(Clone, Debug)]
+pub struct EvalDataset {
+    /// Name, in events.
+    pub name: String,
+    /// Its samples.
+    pub holdout: Holdout,
+    /// Metrics.
+    pub metrics: Vec<Metric>,
+    /// Inference batch size.
+    pub batch_size: usize,
+}
+
+/// What a session needs.
+pub struct EvalSetup {
+    /// The models' architecture.
+    pub model: ModelSpec,
+    /// Features per sample.
+    pub input_dim: usize,
+    /// Inference device.
+    pub device: Device,
+    /// Datasets.
+    pub datasets: Vec<EvalDataset>,
+    /// Handlers.
+    pub handlers: Vec<Handler>,
+    /// Where the models are.
+    pub store: ModelStore,
+    /// A directory for the temporary files tch loads weights from.
+    pub scratch: PathBuf,
+    /// Where events go.
+    pub events: Arc<EventSink>,
+}
+
+/// One evaluation result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// Handler index.
+    pub handler: usize,
+    /// Dataset index.
+    pub dataset: usize,
+    /// Model index (arrival order).
+    pub model: usize,
+    /// The interval.
+    pub interval: Interval,
+    /// Metric.
+    pub metric: Metric,
+    /// Value.
+    pub value: f64,
+    /// Samples evaluated.
+    pub samples: u64,
+    /// The model is the interval's currently-active model (`None`: not known).
+    pub currently_active: Option<bool>,
+    /// The model is the interval's currently-trained model.
+    pub currently_trained: Option<bool>,
+}
+
+/// A metric of a composite model over a handler's intervals, aggregated (Modyn's
+/// `df_aggregate_eval_metric`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Aggregate {
+    /// Handler.
+    pub handler: String,
+    /// Dataset.
+    pub dataset: String,
+    /// Metric.
+    pub metric: String,
+    /// `currently_active` or `currently_trained`.
+    pub composite: String,
+    /// Intervals with a value (intervals before the first model have no active model).
+    pub intervals: usize,
+    /// Mean weighted by interval duration: the metric over the time the models served.
+    pub time_weighted_avg: f64,
+    /// Mean over intervals.
+    pub mean: f64,
+    /// Median over intervals.
+    pub median: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+/// What evaluation did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct EvalReport {
+    /// Evaluation events emitted.
+    pub evaluations: u64,
+    /// Model × interval × dataset inferences run (each once, whatever handlers asked).
+    pub inferences: u64,
+    /// Wall time spent evaluating, seconds.
+    pub evaluation_s: f64,
+    /// Composite-model aggregates per handler, dataset and metric.
+    pub aggregates: Vec<Aggregate>,
+}
+
+/// Results of one inference: per metric, (value, samples).
+type Results = Vec<(Metric, Option<f64>, u64)>;
+
+/// Evaluates models as they come, then the handlers that need all of them.
+pub struct Session {
+    setup: EvalSetup,
+    vs: VarStore,
+    module: Box<dyn Model>,
+    loaded: Option<String>,
+    models: Vec<TrainedModel>,
+    rows: Vec<Row>,
+    /// Results by (model, dataset, start, end).
+    memo: HashMap<(usize, usize, u64, Option<u64>), Results>,
+    report: EvalReport,
+}
+
+impl Session {
+    /// A session; builds the module (call it where drawing from libtorch's RNG is harmless:
+    /// before the trainer starts).
+    pub fn new(setup: EvalSetup) -> anyhow::Result<Self> {
+        let vs = VarStore::new(setup.device);
+        let module = models::build(&setup.model, &vs.root(), setup.input_dim as i64)
+            .map_err(anyhow::Error::msg)?;
+        Ok(Self {
+            setup,
+            vs,
+            module,
+            loaded: None,
+            models: Vec::new(),
+            rows: Vec::new(),
+            memo: HashMap::new(),
+            report: EvalReport::default(),
+        })
+    }
+
+    /// A model was stored: runs the `after_training` handlers on it and emits its trigger's
+    /// `evaluation_ms` metric.
+    pub fn model_trained(&mut self, m: TrainedModel) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let trigger = m.trigger;
+        self.models.push(m);
+        let model = self.models.len() - 1;
+        for h in 0..self.setup.handlers.len() {
+            let handler = &self.setup.handlers[h];
+            if handler.execution != Execution::AfterTraining {
+                continue;
+            }
+            for &d in &handler.datasets.clone() {
+                let span = self.setup.datasets[d].holdout.span();
+                let requests = self.setup.handlers[h].after_training(&self.models, model, span);
+                self.run(h, d, &requests)?;
+            }
+        }
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        self.report.evaluation_s += ms / 1000.0;
+        self.setup
+            .events
+            .metric(trigger, "evaluation_ms", ms.round(), None)?;
+        Ok(())
+    }
+
+    /// Adds models trained before (`sluice evaluate`), without evaluating them.
+    pub fn add_models(&mut self, models: Vec<TrainedModel>) {
+        self.models.extend(models);
+    }
+
+    /// Runs the handlers executed at `when` over every model, then aggregates the composite
+    /// models of every handler whose intervals every model was evaluated on.
+    pub fn finish(mut self, when: &[Execution]) -> anyhow::Result<EvalReport> {
+        let started = Instant::now();
+        for h in 0..self.setup.handlers.len() {
+            let handler = &self.setup.handlers[h];
+            if !when.contains(&handler.execution) {
+                continue;
+            }
+            for &d in &handler.datasets.clone() {
+                let span = self.setup.datasets[d].holdout.span();
+                let mut requests = self.setup.handlers[h].after_pipeline(&self.models, span);
+                // Model by model: each is loaded once.
+                requests.sort_by_key(|r| (r.model, r.interval));
+                self.run(h, d, &requests)?;
+            }
+        }
+        self.flag_after_training_matrices();
+        self.report.evaluation_s += started.elapsed().as_secs_f64();
+        self.report.aggregates = self.aggregates();
+        self.setup.events.flush()?;
+        Ok(self.report)
+    }
+
+    /// Every result so far.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    fn run(&mut self, h: usize, d: usize, requests: &[Request]) -> anyhow::Result<()> {
+        for r in requests {
+            let key = (r.model, d, r.interval.start, r.interval.end);
+            if !self.memo.contains_key(&key) {
+                let results = self.infer(r.model, d, &r.interval)?;
+                self.memo.insert(key, results);
+            }
+            let m = &self.models[r.model];
+            let (handler, dataset) = (&self.setup.handlers[h], &self.setup.datasets[d]);
+            for &(metric, value, samples) in &self.memo[&key] {
+                let Some(value) = value else { continue };
+                let label = r.interval.label();
+                self.setup.events.emit(
+                    format!(
+                        "evaluation-{}-{}-{}-{label}-{metric}",
+                        handler.name, m.trigger, dataset.name
+                    ),
+                    EventBody::Evaluation {
+                        model_id: m.id.clone(),
+                        trigger_id: m.trigger,
+                        handler: handler.name.clone(),
+                        dataset: dataset.name.clone(),
+                        interval: label,
+                        start_time: r.interval.start,
+                        end_time: r.interval.end,
+                        metric: metric.to_string(),
+                        value,
+                        samples,
+                        currently_active: r.currently_active,
+                        currently_trained: r.currently_trained,
+                    },
+                )?;
+                self.report.evaluations += 1;
+                self.rows.push(Row {
+                    handler: h,
+                    dataset: d,
+                    model: r.model,
+                    interval: r.interval,
+                    metric,
+                    value,
+                    samples,
+                    currently_active: r.currently_active,
+                    currently_trained: r.currently_trained,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn infer(&mut self, model: usize, d: usize, interval: &Interval) -> anyhow::Result<Results> {
+        let dataset = &self.setup.datasets[d];
+        let range = dataset.holdout.range(interval.start, interval.end);
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
+        let id = self.models[model].id.clone();
+        if self.loaded.as_deref() != Some(id.as_str()) {
+            self.loaded = None;
+            let tmp = self.setup.scratch.join(format!(".eval-{id}.safetensors"));
+            self.setup
+                .store
+                .export(&id, &tmp)
+                .map_err(|e| anyhow::anyhow!("reading model {id} from the model store: {e}"))?;
+            let loaded = self.vs.load(&tmp);
+            let _ = std::fs::remove_file(&tmp);
+            loaded.map_err(|e| anyhow::anyhow!("loading model {id}: {e}"))?;
+            self.loaded = Some(id);
+        }
+        let dataset = &self.setup.datasets[d];
+        self.report.inferences += 1;
+        let acc = evaluate(
+            &*self.module,
+            &dataset.holdout,
+            range,
+            dataset.batch_size,
+            self.setup.device,
+            &dataset.metrics,
+            self.setup.model.num_classes as usize,
+        );
+        Ok(acc
+            .iter()
+            .map(|a| (a.metric(), a.value(), a.samples()))
+            .collect())
+    }
+
+    /// An `after_training` handler whose intervals do not depend on the model (slicing,
+    /// periodic, static) has evaluated every model on the same intervals: the full matrix, so
+    /// its composites are known at the end without evaluating again.
+    fn flag_after_training_matrices(&mut self) {
+        let lasts: Vec<u64> = self.models.iter().map(|m| m.last).collect();
+        for row in &mut self.rows {
+            let h = &self.setup.handlers[row.handler];
+            if row.currently_active.is_some() || h.strategy.per_model() {
+                continue;
+            }
+            let (a, t) = composites(&lasts, &row.interval);
+            row.currently_active = Some(a == Some(row.model));
+            row.currently_trained = Some(t == Some(row.model));
+        }
+    }
+
+    fn aggregates(&self) -> Vec<Aggregate> {
+        let mut groups: std::collections::BTreeMap<(usize, usize, String, bool), Vec<&Row>> =
+            Default::default();
+        for row in &self.rows {
+            for (active, flag) in [(true, row.currently_active), (false, row.currently_trained)] {
+                if flag == Some(true) {
+                    groups
+                        .entry((row.handler, row.dataset, row.metric.to_string(), active))
+                        .or_default()
+                        .push(row);
+                }
+            }
+        }
+        groups
+            .into_iter()
+            .map(|((h, d, metric, active), rows)| {
+                let data_end = self.setup.datasets[d]
+                    .holdout
+                    .span()
+                    .map_or(0, |(_, last)| last + 1);
+                let points: Vec<(f64, f64)> = rows
+                    .iter()
+                    .map(|r| (r.value, r.interval.duration(data_end) as f64))
+                    .collect();
+                let mut a = aggregate(&points);
+                a.handler = self.setup.handlers[h].name.clone();
+                a.dataset = self.setup.datasets[d].name.clone();
+                a.metric = metric;
+                a.composite = if active {
+                    "currently_active"
+                } else {
+                    "currently_trained"
+                }
+                .into();
+                a
+            })
+            .collect()
+    }
+}
+
+/// Aggregates (value, weight) points; weights are interval durations (all zero: plain mean).
+pub fn aggregate(points: &[(f64, f64)]) -> Aggregate {
+    let n = points.len().max(1) as f64;
+    let mean = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let weight: f64 = points.iter().map(|p| p.1).sum();
+    let time_weighted_avg = if weight > 0.0 {
+        points.iter().map(|p| p.0 * p.1).sum::<f64>() / weight
+    } else {
+        mean
+    };
+    let mut values: Vec<f64> = points.iter().map(|p| p.0).collect();
+    values.sort_by(f64::total_cmp);
+    let median = match values.len() {
+        0 => f64::NAN,
+        l if l % 2 == 1 => values[l / 2],
+        l => (values[l / 2 - 1] + values[l / 2]) / 2.0,
+    };
+    Aggregate {
+        handler: String::new(),
+        dataset: String::new(),
+        metric: String::new(),
+        composite: String::new(),
+        intervals: points.len(),
+        time_weighted_avg,
+        mean,
+        median,
+        min: values.first().copied().unwrap_or(f64::NAN),
+        max: values.last().copied().unwrap_or(f64::NAN),
+    }
+}
+
+/// A session on its own thread, fed the models the trainer stores.
+pub struct Evaluator {
+    tx: Sender<TrainedModel>,
+    handle: JoinHandle<anyhow::Result<EvalReport>>,
+}
+
+impl Evaluator {
+    /// Builds the session here (see [`Session::new`]) and starts its thread.
+    pub fn spawn(setup: EvalSetup) -> anyhow::Result<Self> {
+        let session = Session::new(setup)?;
+        let (tx, rx) = channel();
+        let handle = std::thread::Builder::new()
+            .name("sluice-evaluator".into())
+            .spawn(move || evaluate_models(session, rx))?;
+        Ok(Self { tx, handle })
+    }
+
+    /// Where the trainer sends stored models.
+    pub fn sender(&self) -> Sender<TrainedModel> {
+        self.tx.clone()
+    }
+
+    /// Waits for the models sent so far (every sender must be dropped), runs the
+    /// `after_pipeline` handlers, and reports.
+    pub fn finish(self) -> anyhow::Result<EvalReport> {
+        drop(self.tx);
+        self.handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("evaluator thread panicked"))?
+    }
+}
+
+fn evaluate_models(mut s: Session, rx: Receiver<TrainedModel>) -> anyhow::Result<EvalReport> {
+    for m in rx {
+        s.model_trained(m)?;
+    }
+    s.finish(&[Execution::AfterPipeline])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregates_weight_by_interval_duration() {
+        let a = aggregate(&[(1.0, 30.0), (0.0, 10.0), (0.5, 0.0)]);
+        assert_eq!(a.intervals, 3);
+        assert!((a.time_weighted_avg - 0.75).abs() < 1e-12);
+        assert!((a.mean - 0.5).abs() < 1e-12);
+        assert_eq!((a.median, a.min, a.max), (0.5, 0.0, 1.0));
+        let b = aggregate(&[(0.2, 0.0), (0.4, 0.0)]);
+        assert!((b.time_weighted_avg - 0.3).abs() < 1e-12);
+        assert!((b.median - 0.3).abs() < 1e-12);
+    }
+}

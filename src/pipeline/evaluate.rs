@@ -1,0 +1,212 @@
+//! `sluice evaluate <run-dir>`: re-runs evaluation from a run's model store, without training.
+//!
+//! The run directory names its config (`run.json`) and its models (`models.jsonl`, metadata and
+//! weights under `models/`). `--config FILE` replaces the run's `[evaluation]` with the one in
+//! FILE (other sections there are ignored; its paths are relative to FILE). Every handler runs:
+//! `after_training` ones model by model in trigger order, then `after_pipeline` and `manual`
+//! ones over all models. Events go to `<out>/evaluations.jsonl` (and `metrics.jsonl`), the
+//! report to `<out>/summary.json`; `<out>` defaults to `<run-dir>/evaluate`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use toml::{Table, Value};
+
+use super::run::load_eval_datasets;
+use crate::UsageError;
+use crate::eval::{EvalReport, EvalSetup, Execution, Session, TrainedModel};
+use crate::sink::EventSink;
+use crate::store::ModelStore;
+
+/// What a run directory says about its run (`run.json`, written when the run starts).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// The config file the run was started with (absolute); its copy is `config.toml`.
+    pub config_path: PathBuf,
+    /// Sluice version.
+    pub sluice_version: String,
+    /// Wall-clock start, Unix ms.
+    pub started_ms: u64,
+}
+
+/// File name of [`RunInfo`] in a run directory.
+pub const RUN_INFO: &str = "run.json";
+
+/// What `sluice evaluate` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvaluateSummary {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Models evaluated.
+    pub models: usize,
+    /// Where events and the report went.
+    pub out: PathBuf,
+    /// Dataset rows that could not be decoded (skipped).
+    pub dead_letters: usize,
+    /// Evaluation report.
+    pub evaluation: EvalReport,
+}
+
+fn missing(run_dir: &Path, file: &str, e: impl std::fmt::Display) -> anyhow::Error {
+    UsageError(format!(
+        "{}: cannot read {file}: {e} (is this a Sluice run directory?)",
+        run_dir.display()
+    ))
+    .into()
+}
+
+/// Re-evaluates the models of `run_dir`.
+pub fn evaluate(
+    run_dir: &Path,
+    config: Option<&Path>,
+    out: Option<PathBuf>,
+    progress: bool,
+) -> anyhow::Result<EvaluateSummary> {
+    let info: RunInfo = {
+        let text = std::fs::read_to_string(run_dir.join(RUN_INFO))
+            .map_err(|e| missing(run_dir, RUN_INFO, e))?;
+        serde_json::from_str(&text).map_err(|e| missing(run_dir, RUN_INFO, e))?
+    };
+    let text = std::fs::read_to_string(run_dir.join("config.toml"))
+        .map_err(|e| missing(run_dir, "config.toml", e))?;
+    let text = match config {
+        Some(path) => with_evaluation_of(&text, path)?,
+        None => text,
+    };
+    let spec = crate::config::parse(&text, &info.config_path)?;
+    let Some(eval) = &spec.evaluation else {
+        return Err(UsageError(format!(
+            "{}: the run's config has no [evaluation]; give one with --config",
+            run_dir.display()
+        ))
+        .into());
+    };
+
+    let models = trained_models(run_dir)?;
+    let store = ModelStore::create(&run_dir.join("models"), spec.model_storage.clone())?;
+    let features = match models.first() {
+        Some(m) => {
+            store
+                .metadata(&m.id)
+                .map_err(|e| missing(run_dir, &format!("models/{}.json", m.id), e))?
+                .feature_names
+        }
+        None => Vec::new(),
+    };
+    let dead = std::cell::Cell::new(0usize);
+    let datasets = load_eval_datasets(&spec, &features, &|d| {
+        tracing::warn!(location = %d.location, reason = %d.reason, "evaluation row skipped");
+        dead.set(dead.get() + 1);
+    })?;
+    let out = out.unwrap_or_else(|| run_dir.join("evaluate"));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let events = std::sync::Arc::new(EventSink::create(&out, &spec.name, None, None)?);
+    let device = eval.device.as_deref().unwrap_or(&spec.training.device);
+    let mut session = Session::new(EvalSetup {
+        model: spec.model.clone(),
+        input_dim: features.len(),
+        device: crate::train::parse_device(device).map_err(UsageError)?,
+        datasets,
+        handlers: eval.handlers.clone(),
+        store,
+        scratch: out.clone(),
+        events,
+    })?;
+    let bar = if progress {
+        ProgressBar::new(models.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} models")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("{}: after-training handlers", spec.name));
+    let n = models.len();
+    for m in models {
+        session.model_trained(m)?;
+        bar.inc(1);
+    }
+    bar.set_message(format!("{}: after-pipeline and manual handlers", spec.name));
+    let evaluation = session.finish(&[Execution::AfterPipeline, Execution::Manual])?;
+    bar.finish_and_clear();
+    let summary = EvaluateSummary {
+        pipeline: spec.name.clone(),
+        models: n,
+        out: out.clone(),
+        dead_letters: dead.get(),
+        evaluation,
+    };
+    std::fs::write(
+        out.join("summary.json"),
+        serde_json::to_vec_pretty(&summary).expect("summary serialises"),
+    )?;
+    Ok(summary)
+}
+
+/// The run's models in trigger order, from `models.jsonl`.
+pub fn trained_models(run_dir: &Path) -> anyhow::Result<Vec<TrainedModel>> {
+    let text = std::fs::read_to_string(run_dir.join("models.jsonl"))
+        .map_err(|e| missing(run_dir, "models.jsonl", e))?;
+    let store = run_dir.join("models");
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let bad = |why: String| {
+            UsageError(format!(
+                "{}:{}: {why}",
+                run_dir.join("models.jsonl").display(),
+                i + 1
+            ))
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let (Some(id), Some(trigger)) = (v["model_id"].as_str(), v["trigger_id"].as_u64()) else {
+            return Err(bad("expected a model event with model_id and trigger_id".into()).into());
+        };
+        let meta_path = store.join(format!("{id}.json"));
+        let meta: crate::store::ModelMetadata = std::fs::read(&meta_path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+            .map_err(|e| missing(run_dir, &format!("models/{id}.json"), e))?;
+        out.push(TrainedModel {
+            id: id.to_string(),
+            trigger,
+            first: meta.first.time,
+            last: meta.boundary.time,
+        });
+    }
+    out.sort_by_key(|m| m.trigger);
+    Ok(out)
+}
+
+/// The run's config text with its `[evaluation]` replaced by the one in `path` (paths in it
+/// made absolute, relative to `path`).
+fn with_evaluation_of(run_config: &str, path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("{}: cannot read: {e}", path.display())))?;
+    let bad = |e: &dyn std::fmt::Display| UsageError(format!("{}: {e}", path.display()));
+    let mut given: Table = text.parse().map_err(|e| bad(&e))?;
+    let Some(mut evaluation) = given.remove("evaluation") else {
+        return Err(bad(&"no [evaluation] section").into());
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    let absolute = |t: &mut Value| {
+        if let Some(Value::String(p)) = t.get_mut("path") {
+            *p = base.join(&*p).display().to_string();
+        }
+    };
+    absolute(&mut evaluation);
+    if let Some(Value::Array(list)) = evaluation.get_mut("datasets") {
+        list.iter_mut().for_each(absolute);
+    }
+    let mut config: Table = run_config
+        .parse()
+        .map_err(|e| anyhow::anyhow!("the run's config.toml: {e}"))?;
+    config.insert("evaluation".into(), evaluation);
+    Ok(toml::to_string(&config)?)
+}

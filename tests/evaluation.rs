@@ -1,13 +1,26 @@
-//! Evaluation end to end (real binary, real libtorch): every configured metric on both intervals
-//! of every model, and bad metric lists rejected with their key paths. The metrics' definitions
-//! are checked against scikit-learn in tests/golden_metrics.rs.
+//! Evaluation end to end (real binary, real libtorch): every configured metric for every model
+//! and handler; the evaluation matrix with its composite models and their time-weighted
+//! aggregates; `sluice evaluate` from the model store; bad configs rejected with their key
+//! paths. The metrics' definitions are checked against scikit-learn in tests/golden_metrics.rs,
+//! the interval arithmetic in the unit tests of `eval::strategy`.
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use common::*;
+use serde_json::Value;
+
+/// Events of `handler` and `metric`.
+fn of<'a>(evals: &'a [Value], handler: &str, metric: &str) -> Vec<&'a Value> {
+    evals
+        .iter()
+        .filter(|e| e["handler"] == handler && e["metric"] == metric)
+        .collect()
+}
 
 #[test]
-fn every_configured_metric_is_evaluated_for_every_model_and_interval() {
+fn every_configured_metric_is_evaluated_for_every_model_and_handler() {
     let dir = tempfile::tempdir().unwrap();
     prepare(dir.path(), 2_500, "csv"); // 2,000 stream rows, 500 held out
     let metrics = ["accuracy", "f1_macro", "f1_binary", "roc_auc", "log_loss"];
@@ -22,46 +35,275 @@ fn every_configured_metric_is_evaluated_for_every_model_and_interval() {
     let out = dir.path().join("e");
     run_ok(&cfg, &out, "1");
     let evals = jsonl(&out.join("evaluations.jsonl"));
-    // 4 models x 2 intervals x 5 metrics, each once.
-    assert_eq!(evals.len(), 4 * 2 * metrics.len());
     let mut ids: Vec<&str> = evals.iter().map(|e| e["id"].as_str().unwrap()).collect();
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids.len(), evals.len());
+    assert_eq!(ids.len(), evals.len(), "each event once");
+    for m in metrics {
+        // The default handlers: each model on its trigger's interval and on all held-out data
+        // after training, and the serving matrix after the pipeline.
+        assert_eq!(of(&evals, "trigger_interval", m).len(), 4, "{m}");
+        assert_eq!(of(&evals, "all", m).len(), 4, "{m}");
+        assert!(of(&evals, "serving", m).len() >= 4 * 4, "{m}");
+    }
     for e in &evals {
         let v = e["value"].as_f64().unwrap();
         match e["metric"].as_str().unwrap() {
             "log_loss" => assert!(v > 0.0 && v.is_finite(), "{e}"),
-            // A trained model beats chance on this stream.
-            "roc_auc" => assert!(v > 0.5 && v <= 1.0, "{e}"),
+            "roc_auc" => assert!((0.0..=1.0).contains(&v), "{e}"),
             _ => assert!((0.0..=1.0).contains(&v), "{e}"),
         }
     }
-    // The summary's accuracy is the last model's accuracy event on all held-out data.
-    let summary = summary(&out);
-    let last = evals
+    // A trained model beats chance on all held-out data.
+    for e in of(&evals, "all", "roc_auc").iter().skip(1) {
+        assert!(e["value"].as_f64().unwrap() > 0.5, "{e}");
+    }
+    // The after-training trigger interval is the trigger's span, and equal to the serving
+    // matrix's cell for that model and interval (evaluated once, reported twice).
+    let models = jsonl(&out.join("models.jsonl"));
+    let triggers = jsonl(&out.join("triggers.jsonl"));
+    for (e, t) in of(&evals, "trigger_interval", "accuracy")
         .iter()
-        .rfind(|e| e["metric"] == "accuracy" && e["interval"] == "all")
+        .zip(&triggers)
+    {
+        assert_eq!(e["start_time"], t["first"]["time"]);
+        assert_eq!(
+            e["end_time"].as_u64().unwrap(),
+            t["boundary"]["time"].as_u64().unwrap() + 1
+        );
+        let cell = evals
+            .iter()
+            .find(|s| {
+                s["handler"] == "serving"
+                    && s["metric"] == "accuracy"
+                    && s["model_id"] == e["model_id"]
+                    && s["interval"] == e["interval"]
+            })
+            .unwrap();
+        assert_eq!(cell["value"], e["value"]);
+    }
+    assert_eq!(models.len(), 4);
+    let report = &summary(&out)["evaluation"];
+    assert!(report["inferences"].as_u64().unwrap() < report["evaluations"].as_u64().unwrap() / 5);
+}
+
+/// Checks the serving matrix of a run: every model on every interval, one currently-active
+/// model per interval after the first (the newest trained before it), its successor as the
+/// currently-trained one, and the summary's time-weighted aggregate recomputed from the events.
+fn check_matrix(out: &std::path::Path, summary: &Value) {
+    let evals = jsonl(&out.join("evaluations.jsonl"));
+    let models = jsonl(&out.join("models.jsonl"));
+    let triggers = jsonl(&out.join("triggers.jsonl"));
+    let serving = of(&evals, "serving", "accuracy");
+    let intervals: BTreeSet<u64> = serving
+        .iter()
+        .map(|e| e["start_time"].as_u64().unwrap())
+        .collect();
+    assert!(intervals.len() >= models.len());
+    assert_eq!(serving.len(), intervals.len() * models.len(), "full matrix");
+    let last_times: Vec<u64> = triggers
+        .iter()
+        .map(|t| t["boundary"]["time"].as_u64().unwrap())
+        .collect();
+    let mut active_cells: Vec<&Value> = Vec::new();
+    for &start in &intervals {
+        let cells: Vec<&&Value> = serving
+            .iter()
+            .filter(|e| e["start_time"] == start)
+            .collect();
+        let active: Vec<u64> = cells
+            .iter()
+            .filter(|e| e["currently_active"] == true)
+            .map(|e| e["trigger_id"].as_u64().unwrap())
+            .collect();
+        let trained: Vec<u64> = cells
+            .iter()
+            .filter(|e| e["currently_trained"] == true)
+            .map(|e| e["trigger_id"].as_u64().unwrap())
+            .collect();
+        let want = last_times.iter().rposition(|&l| l < start);
+        assert_eq!(
+            active,
+            want.map(|i| i as u64).into_iter().collect::<Vec<_>>()
+        );
+        let want_trained = want.map_or(0, |i| (i + 1).min(models.len() - 1));
+        assert_eq!(trained, [want_trained as u64]);
+        active_cells.extend(
+            cells
+                .into_iter()
+                .filter(|e| e["currently_active"] == true)
+                .copied(),
+        );
+    }
+    assert_eq!(
+        active_cells.len(),
+        intervals.len() - 1,
+        "none before the first model"
+    );
+    let (mut sum, mut weight) = (0.0, 0.0);
+    for e in &active_cells {
+        let d = (e["end_time"].as_u64().unwrap() - e["start_time"].as_u64().unwrap()) as f64;
+        sum += e["value"].as_f64().unwrap() * d;
+        weight += d;
+    }
+    let agg = summary["evaluation"]["aggregates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| {
+            a["handler"] == "serving"
+                && a["metric"] == "accuracy"
+                && a["composite"] == "currently_active"
+        })
         .unwrap();
-    assert_eq!(summary["last_accuracy_all"], last["value"]);
+    assert_eq!(
+        agg["intervals"].as_u64().unwrap() as usize,
+        active_cells.len()
+    );
+    assert!((agg["time_weighted_avg"].as_f64().unwrap() - sum / weight).abs() < 1e-12);
 }
 
 #[test]
-fn bad_metric_lists_fail_validation_with_their_key_paths() {
+fn the_serving_matrix_flags_composite_models_and_evaluate_reproduces_it_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 3_000, "csv");
+    let cfg = write_config(dir.path(), "m.toml", &config("csv", 600));
+    let out = dir.path().join("m");
+    let o = run_ok(&cfg, &out, "2");
+    assert!(
+        stdout(&o).contains("accuracy of the model in service"),
+        "{}",
+        stdout(&o)
+    );
+    let run_summary = summary(&out);
+    check_matrix(&out, &run_summary);
+
+    // Re-evaluation from the model store gives the same events and aggregates.
+    let o = sluice(&["evaluate", out.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again = out.join("evaluate");
+    let key = |e: &Value| {
+        (
+            e["id"].as_str().unwrap().to_string(),
+            e["value"].to_string(),
+        )
+    };
+    let first: BTreeMap<_, _> = jsonl(&out.join("evaluations.jsonl"))
+        .iter()
+        .map(key)
+        .collect();
+    let second: BTreeMap<_, _> = jsonl(&again.join("evaluations.jsonl"))
+        .iter()
+        .map(key)
+        .collect();
+    assert_eq!(first, second);
+    assert_eq!(
+        summary(&again)["evaluation"]["aggregates"],
+        run_summary["evaluation"]["aggregates"]
+    );
+
+    // Another [evaluation]: a manual slicing handler (only `evaluate` runs it) whose
+    // after-the-fact matrix gives composites too.
+    let eval = write_config(
+        dir.path(),
+        "eval.toml",
+        r#"
+[evaluation]
+path = "hyperplane_test.csv"
+metrics = ["accuracy", "f1_macro"]
+[[evaluation.handlers]]
+name = "hourly"
+execution_time = "manual"
+models = "active"
+strategy = { type = "slicing", eval_every = "30m" }
+"#,
+    );
+    let o = sluice(&[
+        "evaluate",
+        out.to_str().unwrap(),
+        "--config",
+        eval.to_str().unwrap(),
+        "--out",
+        dir.path().join("hourly").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("of `hourly`"), "{}", stdout(&o));
+    let hourly = jsonl(&dir.path().join("hourly/evaluations.jsonl"));
+    let f1 = of(&hourly, "hourly", "f1_macro");
+    assert!(!f1.is_empty());
+    assert!(f1.iter().all(|e| e["currently_active"] == true));
+    let starts: Vec<u64> = f1
+        .iter()
+        .map(|e| e["start_time"].as_u64().unwrap())
+        .collect();
+    assert!(
+        starts.windows(2).all(|w| w[1] - w[0] == 30 * 60 * 1000),
+        "{starts:?}"
+    );
+
+    // A run directory without its models says which file is missing.
+    std::fs::remove_file(out.join("models.jsonl")).unwrap();
+    let o = sluice(&["evaluate", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("models.jsonl"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_evaluation_configs_fail_validation_with_their_key_paths() {
     let dir = tempfile::tempdir().unwrap();
     prepare(dir.path(), 1_000, "csv");
-    for (metrics, key) in [
-        ("[\"accuracy\", \"precision\"]", "evaluation.metrics[1]"),
-        ("[\"mse\"]", "evaluation.metrics[0]"),
-        ("[\"top3_accuracy\"]", "evaluation.metrics[0]"),
-        ("[\"accuracy\", \"accuracy\"]", "evaluation.metrics[1]"),
-        ("[]", "evaluation.metrics"),
-    ] {
-        let text = config("csv", 100).replace(
+    let with = |extra: &str| {
+        config("csv", 100).replace(
             "path = \"hyperplane_test.csv\"",
-            &format!("path = \"hyperplane_test.csv\"\nmetrics = {metrics}"),
-        );
-        let cfg = write_config(dir.path(), "bad.toml", &text);
+            &format!("path = \"hyperplane_test.csv\"\n{extra}"),
+        )
+    };
+    for (extra, key) in [
+        (
+            "metrics = [\"accuracy\", \"precision\"]",
+            "evaluation.metrics[1]",
+        ),
+        ("metrics = [\"mse\"]", "evaluation.metrics[0]"),
+        ("metrics = [\"top3_accuracy\"]", "evaluation.metrics[0]"),
+        (
+            "metrics = [\"accuracy\", \"accuracy\"]",
+            "evaluation.metrics[1]",
+        ),
+        ("metrics = []", "evaluation.metrics"),
+        (
+            "[[evaluation.handlers]]\nname = \"s\"\nstrategy = { type = \"static\", intervals = [[100, 100]] }",
+            "evaluation.handlers[0].strategy.intervals[0]",
+        ),
+        (
+            "[[evaluation.handlers]]\nname = \"p\"\nstrategy = { type = \"periodic\", every = \"1h\", interval = \"[+1h; -1h]\" }",
+            "evaluation.handlers[0].strategy.interval",
+        ),
+    ] {
+        let cfg = write_config(dir.path(), "bad.toml", &with(extra));
         assert_invalid_at(&cfg, key);
     }
+    // An evaluation dataset whose columns differ from the source's.
+    let text = std::fs::read_to_string(dir.path().join("hyperplane_test.csv")).unwrap();
+    let narrow: String = text
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
+        .collect();
+    std::fs::write(dir.path().join("narrow.csv"), narrow).unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "narrow.toml",
+        &config("csv", 100).replace("hyperplane_test.csv", "narrow.csv"),
+    );
+    let o = sluice(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        dir.path().join("n").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("evaluation.datasets[0] (`narrow.csv`): feature columns"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -549,3 +549,53 @@ fn broker_outage_mid_run_is_waited_out_with_the_same_result() {
         );
     }
 }
+
+#[test]
+fn an_evaluation_dataset_on_a_topic_evaluates_like_the_same_file() {
+    let Some(brokers) =
+        kafka_brokers("an_evaluation_dataset_on_a_topic_evaluates_like_the_same_file")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 3_000, "csv");
+    let held = unique_topic("held");
+    produce_ok(
+        &brokers,
+        &dir.path().join("hyperplane_test.csv"),
+        &held,
+        "2",
+    );
+    let from_file = config("csv", 600).replace(
+        "path = \"hyperplane_test.csv\"",
+        "name = \"held\"\npath = \"hyperplane_test.csv\"\nmetrics = [\"accuracy\", \"roc_auc\"]",
+    );
+    let from_topic = from_file
+        .replace(
+            "path = \"hyperplane_test.csv\"",
+            &format!("topic = \"{held}\"\nbrokers = \"{brokers}\""),
+        )
+        .replace(
+            "label_column = \"label\"\n",
+            "label_column = \"label\"\nfeature_columns = [\"x0\", \"x1\", \"x2\", \"x3\", \"x4\", \"x5\", \"x6\", \"x7\"]\n",
+        );
+    let mut runs = Vec::new();
+    for (name, text) in [("file", from_file), ("topic", from_topic)] {
+        let cfg = write_config(dir.path(), &format!("{name}.toml"), &text);
+        let out = dir.path().join(name);
+        run_ok(&cfg, &out, "1");
+        let evals: std::collections::BTreeMap<String, String> =
+            jsonl(&out.join("evaluations.jsonl"))
+                .iter()
+                .map(|e| {
+                    (
+                        e["id"].as_str().unwrap().into(),
+                        format!("{} {}", e["value"], e["samples"]),
+                    )
+                })
+                .collect();
+        runs.push(evals);
+    }
+    assert!(runs[0].len() >= 2 * 4 * 3, "{}", runs[0].len());
+    assert_eq!(runs[0], runs[1]);
+}

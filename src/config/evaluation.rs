@@ -420,6 +420,18 @@ fn dataset(
         time_column: d.time_column.or_else(|| s.columns.time_column.clone()),
         ..s.columns.clone()
     });
+    let from_topic = matches!(input, Some(EvalInput::Kafka { .. }));
+    if from_topic
+        && columns
+            .as_ref()
+            .is_some_and(|c| c.feature_columns.is_none())
+    {
+        err(
+            errors,
+            key("topic"),
+            "messages name their fields, so a topic dataset needs `[source] feature_columns`",
+        );
+    }
     let from_file = matches!(input, Some(EvalInput::File { .. }));
     if from_file && columns.as_ref().is_some_and(|c| c.time_column.is_none()) {
         err(
@@ -686,6 +698,7 @@ name = "t"
 path = "s.csv"
 time_column = "time"
 label_column = "label"
+feature_columns = ["x0"]
 [model]
 id = "mlp"
 num_classes = 3

@@ -163,6 +163,35 @@ fn check_matrix(out: &std::path::Path, summary: &Value) {
     assert!((agg["time_weighted_avg"].as_f64().unwrap() - sum / weight).abs() < 1e-12);
 }
 
+/// Every trigger has a cost per stage; the per-trigger shares add up to the run's totals
+/// (the dataflow's work after the last training set is in the totals only).
+fn check_cost(out: &std::path::Path, summary: &Value) {
+    let triggers = summary["triggers"].as_u64().unwrap() as usize;
+    let cost = &summary["cost"];
+    for (metric, total) in [
+        ("ingest_ms", "ingest_s"),
+        ("trigger_policy_ms", "trigger_policy_s"),
+        ("selection_ms", "selection_s"),
+        ("training_ms", "training_s"),
+        ("model_store_ms", "model_store_s"),
+        ("evaluation_ms", "evaluation_s"),
+    ] {
+        let values = metric_values(out, metric);
+        assert_eq!(values.len(), triggers, "{metric}");
+        let sum: f64 = values.iter().sum();
+        let total = cost[total].as_f64().unwrap() * 1000.0;
+        assert!(sum <= total + 1e-6, "{metric}: {sum} > {total}");
+        match metric {
+            // Rounded to whole ms per trigger.
+            "training_ms" | "model_store_ms" => assert!((sum - total).abs() < 1e-6, "{metric}"),
+            // After-pipeline handlers run after the last trigger.
+            "evaluation_ms" => assert!(sum > 0.0 && total > sum, "{metric}: {sum} {total}"),
+            "ingest_ms" | "selection_ms" => assert!(sum > 0.0, "{metric}"),
+            _ => {}
+        }
+    }
+}
+
 #[test]
 fn the_serving_matrix_flags_composite_models_and_evaluate_reproduces_it_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
@@ -177,6 +206,7 @@ fn the_serving_matrix_flags_composite_models_and_evaluate_reproduces_it_from_the
     );
     let run_summary = summary(&out);
     check_matrix(&out, &run_summary);
+    check_cost(&out, &run_summary);
 
     // Re-evaluation from the model store gives the same events and aggregates.
     let o = sluice(&["evaluate", out.to_str().unwrap(), "-q"]);

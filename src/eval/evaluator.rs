@@ -182,7 +182,7 @@ impl Session {
         self.report.evaluation_s += ms / 1000.0;
         self.setup
             .events
-            .metric(trigger, "evaluation_ms", ms.round(), None)?;
+            .metric(trigger, "evaluation_ms", ms, None)?;
         Ok(())
     }
 

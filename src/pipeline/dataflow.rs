@@ -25,6 +25,7 @@ use timely::dataflow::operators::vec::{Broadcast, Input};
 use timely::dataflow::operators::{Exchange, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle, Scope};
 
+use super::cost::Stage;
 use super::run::Shared;
 use super::triggers::{StoreProbe, build_policy};
 use crate::config::Pool;
@@ -227,9 +228,21 @@ pub fn build(
     let sink = shared.clone();
     let queue = trainer.clone();
     sets.sink(Pipeline, "Sink: Trainer", move |(input, _frontier)| {
+        let mut arrived = Vec::new();
         input.for_each(|_cap, data| {
+            arrived.extend(data.iter().map(|set| set.trigger.id));
             queue.0.borrow_mut().waiting.extend(data.drain(..));
         });
+        if !arrived.is_empty() {
+            // The dataflow's work since the previous training set is the cost of the triggers
+            // whose sets arrive now, shared equally when several arrive at once.
+            let split = sink.clock.split_ms();
+            for &trigger in &arrived {
+                for (stage, ms) in Stage::ALL.iter().zip(split) {
+                    sink.emit_metric(trigger, stage.metric(), ms / arrived.len() as f64);
+                }
+            }
+        }
         if !queue.flush() {
             sink.fail("the trainer stopped; see its error".into());
         }

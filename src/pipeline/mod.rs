@@ -2,6 +2,7 @@
 //!
 //! | file | responsibility |
 //! |---|---|
+//! | `cost.rs` | [`cost::StageClock`]: wall time per dataflow stage from timely's scheduling log, split per trigger |
 //! | `dataflow.rs` | the per-worker timely graph: store → trigger → selection → training sink |
 //! | `evaluate.rs` | `sluice evaluate`: evaluation from a run directory's model store |
 //! | `run.rs` | [`run`]: run directory, trainer thread, timely workers, progress, summary |
@@ -9,6 +10,7 @@
 //! | `checkpoint.rs` | checkpoints at trigger boundaries: offsets, model, event file lengths |
 
 pub mod checkpoint;
+mod cost;
 mod dataflow;
 mod evaluate;
 mod run;

@@ -14,6 +14,7 @@ use sluice_dataflows::triggers::{ModelFeed, ModelInfo};
 use sluice_dataflows::{SampleScore, TrainingSet, TriggerEvent};
 
 use super::checkpoint::{self, Checkpoint};
+use super::cost::{Stage, StageClock};
 use super::dataflow;
 use super::evaluate::{RUN_INFO, RunInfo};
 use crate::UsageError;
@@ -59,6 +60,8 @@ pub struct RunSummary {
     pub training_s: f64,
     /// Last model id.
     pub last_model: Option<String>,
+    /// Wall time per stage, seconds (dataflow stages summed over workers).
+    pub cost: Cost,
     /// Evaluation: events emitted, inferences run, time, composite-model aggregates.
     pub evaluation: EvalReport,
     /// Per-sample scores the trainer reported into the dataflow
@@ -70,6 +73,25 @@ pub struct RunSummary {
     /// Of those, samples whose payloads were in memory (the rest spilled to disk:
     /// `selection.maximum_keys_in_memory`).
     pub stored_in_memory: u64,
+}
+
+/// Wall time per stage of a run, seconds. The per-trigger shares are `metrics` events
+/// (`ingest_ms`, `trigger_policy_ms`, `selection_ms`, `training_ms`, `model_store_ms`,
+/// `evaluation_ms`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Cost {
+    /// Reading, decoding, storing and exchanging samples (all workers).
+    pub ingest_s: f64,
+    /// The trigger policy.
+    pub trigger_policy_s: f64,
+    /// Selection, scores and training-set assembly (all workers).
+    pub selection_s: f64,
+    /// Training (the trainer thread).
+    pub training_s: f64,
+    /// Storing models.
+    pub model_store_s: f64,
+    /// Evaluation (the evaluator thread, after-pipeline handlers included).
+    pub evaluation_s: f64,
 }
 
 /// An opened source, shared by the workers (each reads its own share).
@@ -125,6 +147,8 @@ pub struct Shared {
     pub(super) feedback: Mutex<Option<Receiver<Vec<SampleScore>>>>,
     /// Scores that reached the dataflow.
     scores: AtomicU64,
+    /// Wall time per dataflow stage.
+    pub(super) clock: Arc<StageClock>,
     read: AtomicU64,
     total: AtomicU64,
     ingested: AtomicU64,
@@ -145,6 +169,12 @@ pub struct Shared {
 impl Shared {
     pub(super) fn emit(&self, id: String, body: EventBody) {
         if let Err(e) = self.events.emit(id, body) {
+            self.fail(format!("writing events: {e}"));
+        }
+    }
+
+    pub(super) fn emit_metric(&self, trigger: u64, name: &str, value: f64) {
+        if let Err(e) = self.events.metric(trigger, name, value, None) {
             self.fail(format!("writing events: {e}"));
         }
     }
@@ -450,6 +480,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         trainer_queue: Mutex::new(None),
         feedback: Mutex::new(None),
         scores: AtomicU64::new(0),
+        clock: Arc::default(),
         read: AtomicU64::new(0),
         total: AtomicU64::new(0),
         ingested: AtomicU64::new(0),
@@ -567,6 +598,15 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
     if let Some(e) = shared.error.lock().expect("error slot poisoned").take() {
         anyhow::bail!(e);
     }
+    let [ingest, trigger_policy, selection] = shared.clock.totals_ms();
+    let cost = Cost {
+        ingest_s: ingest / 1000.0,
+        trigger_policy_s: trigger_policy / 1000.0,
+        selection_s: selection / 1000.0,
+        training_s: report.training_ms as f64 / 1000.0,
+        model_store_s: report.model_store_ms as f64 / 1000.0,
+        evaluation_s: evaluation.evaluation_s,
+    };
     let summary = RunSummary {
         pipeline: spec.name.clone(),
         run_dir: run_dir.clone(),
@@ -578,6 +618,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         wall_s: started.elapsed().as_secs_f64(),
         training_s: report.training_ms as f64 / 1000.0,
         last_model: report.last_model,
+        cost,
         evaluation,
         scores: shared.scores.load(Ordering::Relaxed),
         stored_samples: shared.samples.len() as u64,
@@ -601,6 +642,7 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
     } else {
         None
     };
+    shared.clock.register(worker);
     let graph = worker.dataflow::<u64, _, _>(|scope| dataflow::build(scope, shared, queue));
     let (mut input, probe, seen) = (graph.input, graph.probe, graph.seen);
     let mut feedback = dataflow::FeedbackPump::new(index, graph.feedback, shared);
@@ -618,9 +660,11 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
     };
     match &shared.source {
         Input::File(file) => {
+            let reading = Instant::now();
             let share = file
                 .read_share(index, peers, &mut |d| shared.dead_letter(d))
                 .map_err(|e| e.to_string())?;
+            shared.clock.add(Stage::Ingest, reading.elapsed());
             shared
                 .total
                 .fetch_add(share.len() as u64, Ordering::Relaxed);
@@ -672,6 +716,7 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
                     report(Some(&mut *reader));
                     continue;
                 };
+                shared.clock.add(Stage::Ingest, polled.busy);
                 for d in polled.dead {
                     shared.dead_letter(d);
                 }

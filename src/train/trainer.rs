@@ -126,6 +126,8 @@ pub struct TrainerReport {
     pub samples: u64,
     /// Total wall time spent training, ms.
     pub training_ms: u64,
+    /// Total wall time spent storing models, ms.
+    pub model_store_ms: u64,
     /// Id of the last model.
     pub last_model: Option<String>,
 }
@@ -477,6 +479,7 @@ fn run(
         report.models += 1;
         report.samples += n as u64;
         report.training_ms += training_ms;
+        report.model_store_ms += store_ms;
         report.last_model = Some(model_id.clone());
         if let Some(done) = &ctx.on_trigger_done {
             done(

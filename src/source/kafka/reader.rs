@@ -61,6 +61,8 @@ pub struct Polled {
     pub dead: Vec<DeadLetter>,
     /// Messages consumed.
     pub consumed: usize,
+    /// Wall time the poll took (fetching and decoding), when it brought messages.
+    pub busy: Duration,
     /// The event-time watermark after this batch: no later batch has a sample before it;
     /// `None` when every partition reached its end (the last batch).
     pub watermark: Option<u64>,
@@ -424,6 +426,9 @@ impl KafkaReader {
         }
         out.next = self.parts.iter().map(|p| (p.id, p.next)).collect();
         out.consumed += consumed;
+        if consumed > 0 {
+            out.busy += started.elapsed();
+        }
         out.watermark = self.watermark();
     }
 

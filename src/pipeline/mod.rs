@@ -10,7 +10,7 @@
 //! | `checkpoint.rs` | checkpoints at trigger boundaries: offsets, model, event file lengths |
 
 pub mod checkpoint;
-mod cost;
+pub mod cost;
 mod dataflow;
 mod evaluate;
 mod run;

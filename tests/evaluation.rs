@@ -83,6 +83,19 @@ fn every_configured_metric_is_evaluated_for_every_model_and_handler() {
         assert_eq!(cell["value"], e["value"]);
     }
     assert_eq!(models.len(), 4);
+    // Evaluation on its own thread does not change training: the same models without it.
+    let plain = config("csv", 500).replace("[evaluation]\npath = \"hyperplane_test.csv\"\n", "");
+    assert!(!plain.contains("[evaluation]"));
+    let plain = write_config(dir.path(), "plain.toml", &plain);
+    run_ok(&plain, &dir.path().join("plain"), "1");
+    for m in &models {
+        let file = format!("models/{}.safetensors", m["model_id"].as_str().unwrap());
+        assert_eq!(
+            std::fs::read(out.join(&file)).unwrap(),
+            std::fs::read(dir.path().join("plain").join(&file)).unwrap(),
+            "{file}"
+        );
+    }
     let report = &summary(&out)["evaluation"];
     assert!(report["inferences"].as_u64().unwrap() < report["evaluations"].as_u64().unwrap() / 5);
 }

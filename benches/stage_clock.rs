@@ -86,11 +86,7 @@ fn ingest(data: &Arc<Vec<Sample>>, workers: usize, clock: Option<Arc<StageClock>
             let (probe, _) = sets.probe();
             (input, probe)
         });
-        let share: Vec<&Sample> = data
-            .iter()
-            .skip(index)
-            .step_by(peers)
-            .collect();
+        let share: Vec<&Sample> = data.iter().skip(index).step_by(peers).collect();
         for chunk in share.chunks(BATCH) {
             input.advance_to(chunk[0].time);
             for s in chunk {

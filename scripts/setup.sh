@@ -4,15 +4,18 @@
 #
 #   scripts/setup.sh            build deps + .venv with torch (enough for `cargo build` / quickstart)
 #   scripts/setup.sh --kafka    also Java 17 + Maven (for the Kafka broker in kafka/)
+#   scripts/setup.sh --chromium also Chromium (the report test renders index.html headless)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 WANT_KAFKA=0
+WANT_CHROMIUM=0
 for arg in "$@"; do
   case "$arg" in
     --kafka) WANT_KAFKA=1 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    --chromium) WANT_CHROMIUM=1 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -34,6 +37,9 @@ done
 if [ "$WANT_KAFKA" = 1 ]; then
   command -v java >/dev/null 2>&1 || need_pkgs+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null 2>&1 || need_pkgs+=(maven)
+fi
+if [ "$WANT_CHROMIUM" = 1 ]; then
+  command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 fi
 # python3-venv is only a package on plain Debian python; a python with a working venv module is enough.
 if printf '%s\n' "${need_pkgs[@]:-}" | grep -qx python3-venv && python3 -m venv --help >/dev/null 2>&1; then

@@ -1,6 +1,6 @@
 //! Sluice: continuous training of ML models on streams.
 //!
-//! Samples arrive as a stream (a dataset file replayed by event time; Kafka later), a timely
+//! Samples arrive as a stream (a dataset file replayed by event time, or a Kafka topic), a timely
 //! dataflow decides when to retrain (triggers) and on what (selection), and trainer threads
 //! train libtorch models whose artifacts and events land in a run directory.
 //! See docs/architecture.md for the map of modules.
@@ -9,6 +9,7 @@ pub mod config;
 pub mod datasets;
 pub mod eval;
 pub mod pipeline;
+pub mod report;
 pub mod sink;
 pub mod source;
 pub mod store;

@@ -56,6 +56,27 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Plots and an index.html from run directories: metric over time with the composite
+    /// models, the evaluation matrix, cost per stage, triggers; for several runs, cost and
+    /// triggers vs metric (runs of the same pipeline name are seeds).
+    Report {
+        /// Run directories.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Output directory [default: the run directory's `report/` for one run, `report/`
+        /// otherwise].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Evaluation handler to plot [default: the first with a currently-active aggregate].
+        #[arg(long, requires_all = ["dataset", "metric"])]
+        handler: Option<String>,
+        /// Evaluation dataset to plot (with --handler).
+        #[arg(long, requires = "handler")]
+        dataset: Option<String>,
+        /// Metric to plot (with --handler).
+        #[arg(long, requires = "handler")]
+        metric: Option<String>,
+    },
     /// Check a pipeline config and its input files; print every error.
     Validate {
         /// Pipeline config (TOML).
@@ -252,6 +273,36 @@ fn run(command: Command) -> anyhow::Result<()> {
                 s.evaluation.inferences,
                 s.evaluation.evaluation_s,
                 s.out.display()
+            );
+        }
+        Command::Report {
+            runs,
+            out,
+            handler,
+            dataset,
+            metric,
+        } => {
+            let out = out.unwrap_or_else(|| match runs.as_slice() {
+                [one] => one.join("report"),
+                _ => PathBuf::from("report"),
+            });
+            let focus = match (handler, dataset, metric) {
+                (Some(handler), Some(dataset), Some(metric)) => Some(sluice::report::Focus {
+                    handler,
+                    dataset,
+                    metric,
+                }),
+                _ => None,
+            };
+            let r = sluice::report::report(&runs, &out, focus)?;
+            println!(
+                "report of {} run(s): {} plot files{}; open {}",
+                runs.len(),
+                r.plots.len(),
+                r.focus
+                    .map(|(h, d, m)| format!(" ({m} on {d}, handler {h})"))
+                    .unwrap_or_default(),
+                r.index.display()
             );
         }
         Command::Validate { config } => {

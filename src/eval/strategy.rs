@@ -284,12 +284,20 @@ impl Strategy {
                 out
             }
             Strategy::BetweenTwoTriggers => {
+                // Consecutive triggers can share a millisecond (positions order samples of one
+                // millisecond by key): each interval starts after the previous one, so the
+                // intervals partition time and the previous model is active in the next.
+                let mut after = 0;
                 let mut out: Vec<Interval> = trainings
                     .iter()
-                    .map(|&(first, last)| Interval {
-                        start: first,
-                        end: Some(last + 1),
-                        active_before: Some(first),
+                    .map(|&(first, last)| {
+                        let start = first.max(after);
+                        after = last + 1;
+                        Interval {
+                            start,
+                            end: Some((last + 1).max(start)),
+                            active_before: Some(start),
+                        }
                     })
                     .collect();
                 if let Some(last) = trainings.iter().map(|t| t.1).max()
@@ -450,6 +458,10 @@ mod tests {
         let v = Strategy::BetweenTwoTriggers.intervals(&[(0, 9), (10, 19)], Some((0, 30)));
         assert_eq!(spans(&v), [(0, Some(10)), (10, Some(20)), (20, Some(31))]);
         assert_eq!(v[2].active_before, Some(20));
+        // Triggers sharing a millisecond: the later interval starts after the earlier.
+        let v = Strategy::BetweenTwoTriggers.intervals(&[(0, 9), (9, 19)], Some((0, 19)));
+        assert_eq!(spans(&v), [(0, Some(10)), (10, Some(20))]);
+        assert_eq!(v[1].active_before, Some(10));
         // No tail when the data ends with the last trigger.
         let v = Strategy::BetweenTwoTriggers.intervals(&[(0, 9)], Some((0, 9)));
         assert_eq!(spans(&v), [(0, Some(10))]);

@@ -1,0 +1,258 @@
+//! A run directory read back for reports: summary, triggers, models, per-trigger costs and
+//! evaluations. A missing or unreadable file is an error that names it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::UsageError;
+
+/// The cost stages, in stacking order: (metric name, label).
+pub const STAGES: [(&str, &str); 6] = [
+    ("ingest_ms", "ingest"),
+    ("trigger_policy_ms", "trigger policy"),
+    ("selection_ms", "selection"),
+    ("training_ms", "training"),
+    ("model_store_ms", "model store"),
+    ("evaluation_ms", "evaluation"),
+];
+
+/// A trigger.
+#[derive(Clone, Debug)]
+pub struct TriggerRow {
+    /// Trigger id.
+    pub id: u64,
+    /// Event time of its first sample, ms.
+    pub first: u64,
+    /// Event time of its last sample, ms.
+    pub last: u64,
+    /// Why it fired.
+    pub reason: String,
+}
+
+/// An evaluation event.
+#[derive(Clone, Debug)]
+pub struct EvalRow {
+    /// Handler.
+    pub handler: String,
+    /// Dataset.
+    pub dataset: String,
+    /// The model's trigger.
+    pub trigger: u64,
+    /// Interval start, ms.
+    pub start: u64,
+    /// Interval end (exclusive), ms.
+    pub end: Option<u64>,
+    /// Metric.
+    pub metric: String,
+    /// Value.
+    pub value: f64,
+    /// Currently-active flag.
+    pub active: Option<bool>,
+    /// Currently-trained flag.
+    pub trained: Option<bool>,
+}
+
+/// One run directory, read.
+#[derive(Clone, Debug)]
+pub struct RunData {
+    /// The directory's name (unique within a report).
+    pub name: String,
+    /// The directory.
+    pub dir: PathBuf,
+    /// Pipeline name (runs with the same name are seeds of one variant).
+    pub pipeline: String,
+    /// `summary.json`.
+    pub summary: Value,
+    /// Triggers in order.
+    pub triggers: Vec<TriggerRow>,
+    /// Model triggers in order.
+    pub models: Vec<u64>,
+    /// Per trigger, ms per stage ([`STAGES`] order).
+    pub costs: BTreeMap<u64, [f64; 6]>,
+    /// Evaluations.
+    pub evals: Vec<EvalRow>,
+}
+
+/// Which evaluation series a report is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Focus {
+    /// Handler.
+    pub handler: String,
+    /// Dataset.
+    pub dataset: String,
+    /// Metric.
+    pub metric: String,
+}
+
+fn read_jsonl(dir: &Path, file: &str) -> anyhow::Result<Vec<Value>> {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        UsageError(format!(
+            "{}: missing {file} ({e}); is it a complete Sluice run directory?",
+            dir.display()
+        ))
+    })?;
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                UsageError(format!("{}:{}: not JSON: {e}", path.display(), i + 1)).into()
+            })
+        })
+        .collect()
+}
+
+fn field<'a>(v: &'a Value, key: &str, file: &str) -> anyhow::Result<&'a Value> {
+    v.get(key)
+        .ok_or_else(|| UsageError(format!("{file}: an event without `{key}`: {v}")).into())
+}
+
+fn u64_of(v: &Value, key: &str, file: &str) -> anyhow::Result<u64> {
+    field(v, key, file)?
+        .as_u64()
+        .ok_or_else(|| UsageError(format!("{file}: `{key}` is not an integer: {v}")).into())
+}
+
+impl RunData {
+    /// Reads `dir`.
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        let summary_path = dir.join("summary.json");
+        let summary: Value = std::fs::read(&summary_path)
+            .map_err(|e| {
+                UsageError(format!(
+                    "{}: missing summary.json ({e}); did the run finish?",
+                    dir.display()
+                ))
+                .into()
+            })
+            .and_then(|b| {
+                serde_json::from_slice(&b).map_err(|e| {
+                    anyhow::Error::from(UsageError(format!("{}: {e}", summary_path.display())))
+                })
+            })?;
+        let pipeline = summary["pipeline"].as_str().unwrap_or_default().to_string();
+        let mut triggers = Vec::new();
+        for t in read_jsonl(dir, "triggers.jsonl")? {
+            let pos = |k: &str| -> anyhow::Result<u64> {
+                u64_of(field(&t, k, "triggers.jsonl")?, "time", "triggers.jsonl")
+            };
+            triggers.push(TriggerRow {
+                id: u64_of(&t, "trigger_id", "triggers.jsonl")?,
+                first: pos("first")?,
+                last: pos("boundary")?,
+                reason: t["reason"].as_str().unwrap_or_default().to_string(),
+            });
+        }
+        let models = read_jsonl(dir, "models.jsonl")?
+            .iter()
+            .map(|m| u64_of(m, "trigger_id", "models.jsonl"))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut costs: BTreeMap<u64, [f64; 6]> = BTreeMap::new();
+        for m in read_jsonl(dir, "metrics.jsonl")? {
+            if m["kind"] != "metric" || m.get("step").is_some_and(|s| !s.is_null()) {
+                continue;
+            }
+            let name = m["name"].as_str().unwrap_or_default();
+            if let Some(i) = STAGES.iter().position(|s| s.0 == name) {
+                let t = u64_of(&m, "trigger_id", "metrics.jsonl")?;
+                costs.entry(t).or_default()[i] += m["value"].as_f64().unwrap_or(0.0);
+            }
+        }
+        let mut evals = Vec::new();
+        for e in read_jsonl(dir, "evaluations.jsonl")? {
+            let f = "evaluations.jsonl";
+            evals.push(EvalRow {
+                handler: field(&e, "handler", f)?.as_str().unwrap_or_default().into(),
+                dataset: field(&e, "dataset", f)?.as_str().unwrap_or_default().into(),
+                trigger: u64_of(&e, "trigger_id", f)?,
+                start: u64_of(&e, "start_time", f)?,
+                end: e.get("end_time").and_then(Value::as_u64),
+                metric: field(&e, "metric", f)?.as_str().unwrap_or_default().into(),
+                value: field(&e, "value", f)?.as_f64().unwrap_or(f64::NAN),
+                active: e.get("currently_active").and_then(Value::as_bool),
+                trained: e.get("currently_trained").and_then(Value::as_bool),
+            });
+        }
+        let name = dir
+            .file_name()
+            .map_or_else(|| "run".into(), |n| n.to_string_lossy().into_owned());
+        Ok(Self {
+            name,
+            dir: dir.to_path_buf(),
+            pipeline,
+            summary,
+            triggers,
+            models,
+            costs,
+            evals,
+        })
+    }
+
+    /// The evaluation series a report shows by default: the first currently-active aggregate
+    /// (accuracy preferred), else the first evaluated series.
+    pub fn default_focus(&self) -> Option<Focus> {
+        let aggregates = self.summary["evaluation"]["aggregates"].as_array();
+        let active: Vec<&Value> = aggregates
+            .into_iter()
+            .flatten()
+            .filter(|a| a["composite"] == "currently_active")
+            .collect();
+        let pick = active
+            .iter()
+            .find(|a| a["metric"] == "accuracy")
+            .or(active.first());
+        if let Some(a) = pick {
+            return Some(Focus {
+                handler: a["handler"].as_str()?.into(),
+                dataset: a["dataset"].as_str()?.into(),
+                metric: a["metric"].as_str()?.into(),
+            });
+        }
+        self.evals.first().map(|e| Focus {
+            handler: e.handler.clone(),
+            dataset: e.dataset.clone(),
+            metric: e.metric.clone(),
+        })
+    }
+
+    /// The evaluations of `focus`.
+    pub fn series(&self, focus: &Focus) -> Vec<&EvalRow> {
+        self.evals
+            .iter()
+            .filter(|e| {
+                e.handler == focus.handler && e.dataset == focus.dataset && e.metric == focus.metric
+            })
+            .collect()
+    }
+
+    /// The summary's aggregate of `focus` for `composite`, if any.
+    pub fn aggregate(&self, focus: &Focus, composite: &str) -> Option<&Value> {
+        self.summary["evaluation"]["aggregates"]
+            .as_array()?
+            .iter()
+            .find(|a| {
+                a["handler"] == focus.handler.as_str()
+                    && a["dataset"] == focus.dataset.as_str()
+                    && a["metric"] == focus.metric.as_str()
+                    && a["composite"] == composite
+            })
+    }
+
+    /// Total cost of the run, seconds (every stage).
+    pub fn total_cost_s(&self) -> f64 {
+        let c = &self.summary["cost"];
+        [
+            "ingest_s",
+            "trigger_policy_s",
+            "selection_s",
+            "training_s",
+            "model_store_s",
+            "evaluation_s",
+        ]
+        .iter()
+        .map(|k| c[k].as_f64().unwrap_or(0.0))
+        .sum()
+    }
+}

@@ -1,0 +1,317 @@
+//! `sluice report <run-dir>… [--out DIR]`: plots (PNG and SVG, plotters) and an `index.html`
+//! with a summary table, from run directories (Modyn's `analytics/`).
+//!
+//! | file | responsibility |
+//! |---|---|
+//! | `data.rs` | [`RunData`]: a run directory read back (summary, triggers, models, costs, evaluations) |
+//! | `plots.rs` | the plots, each drawn on any plotters backend |
+//!
+//! Per run: the metric over time for every model and the composite models, the model ×
+//! interval heatmap, cost per trigger stacked by stage and cumulative, the trigger timeline
+//! with reasons. For several runs: cost vs metric and triggers vs metric, one point per pipeline
+//! (runs with the same pipeline name are seeds: means with ± one standard deviation). Text is
+//! drawn with the DejaVu Sans font compiled into the binary, so PNGs look the same everywhere.
+
+mod data;
+mod plots;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+use serde::Serialize;
+
+pub use data::{Focus, RunData};
+pub use plots::SIZE;
+use plots::{VariantPoint, mean_sd};
+
+/// What `report` wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportSummary {
+    /// The output directory.
+    pub out: PathBuf,
+    /// `index.html`.
+    pub index: PathBuf,
+    /// Every plot file written (PNG and SVG).
+    pub plots: Vec<PathBuf>,
+    /// The evaluation series plotted.
+    pub focus: Option<(String, String, String)>,
+}
+
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // The bundled font is valid TrueType; a failure would only lose the labels' text.
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
+    });
+}
+
+/// Draws `$draw(&area, args…)` into `<$stem>.png` and `<$stem>.svg`, recording both paths.
+macro_rules! render {
+    ($files:expr, $stem:expr, $draw:path, $($arg:expr),*) => {{
+        let stem: PathBuf = $stem;
+        let png = stem.with_extension("png");
+        let svg = stem.with_extension("svg");
+        let fail = |p: &Path, e: &dyn std::fmt::Debug| anyhow::anyhow!("drawing {}: {e:?}", p.display());
+        {
+            let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
+            root.fill(&WHITE).map_err(|e| fail(&png, &e))?;
+            $draw(&root, $($arg),*).map_err(|e| fail(&png, &e))?;
+            root.present().map_err(|e| fail(&png, &e))?;
+        }
+        {
+            let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
+            root.fill(&WHITE).map_err(|e| fail(&svg, &e))?;
+            $draw(&root, $($arg),*).map_err(|e| fail(&svg, &e))?;
+            root.present().map_err(|e| fail(&svg, &e))?;
+        }
+        $files.push(png);
+        $files.push(svg);
+    }};
+}
+
+/// Reads `runs`, writes plots and `index.html` to `out`. `focus` picks the evaluation series
+/// (default: the first run's first currently-active aggregate, accuracy preferred).
+pub fn report(runs: &[PathBuf], out: &Path, focus: Option<Focus>) -> anyhow::Result<ReportSummary> {
+    register_font();
+    let mut data = Vec::new();
+    for dir in runs {
+        data.push(RunData::load(dir)?);
+    }
+    // Distinct names for plot files.
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for d in &mut data {
+        let n = seen.entry(d.name.clone()).or_default();
+        *n += 1;
+        if *n > 1 {
+            d.name = format!("{}-{n}", d.name);
+        }
+        d.name = d
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+    }
+    let focus = focus.or_else(|| data.iter().find_map(RunData::default_focus));
+    std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("creating {}: {e}", out.display()))?;
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut sections = Vec::new();
+    for d in &data {
+        let mut plots: Vec<(&str, String)> = Vec::new();
+        if let Some(f) = &focus
+            && !d.series(f).is_empty()
+        {
+            render!(
+                files,
+                out.join(format!("{}-metric", d.name)),
+                plots::metric_over_time,
+                d,
+                f
+            );
+            plots.push((
+                "metric over time, every model and the composite models",
+                format!("{}-metric", d.name),
+            ));
+            render!(
+                files,
+                out.join(format!("{}-heatmap", d.name)),
+                plots::heatmap,
+                d,
+                f
+            );
+            plots.push((
+                "evaluation matrix: model × interval",
+                format!("{}-heatmap", d.name),
+            ));
+        }
+        render!(files, out.join(format!("{}-cost", d.name)), plots::cost, d);
+        plots.push((
+            "cost per trigger by stage, and cumulative",
+            format!("{}-cost", d.name),
+        ));
+        render!(
+            files,
+            out.join(format!("{}-triggers", d.name)),
+            plots::trigger_timeline,
+            d
+        );
+        plots.push(("triggers and their reasons", format!("{}-triggers", d.name)));
+        sections.push((d, plots));
+    }
+    let mut compare: Vec<(&str, String)> = Vec::new();
+    if data.len() > 1 {
+        let metric_of = |d: &RunData| -> Option<f64> {
+            let f = focus.as_ref()?;
+            d.aggregate(f, "currently_active")?["time_weighted_avg"].as_f64()
+        };
+        let mut groups: BTreeMap<&str, Vec<&RunData>> = BTreeMap::new();
+        for d in &data {
+            groups.entry(d.pipeline.as_str()).or_default().push(d);
+        }
+        let points = |x: &dyn Fn(&RunData) -> f64| -> Vec<VariantPoint> {
+            groups
+                .iter()
+                .filter_map(|(name, runs)| {
+                    let ys: Vec<f64> = runs.iter().filter_map(|d| metric_of(d)).collect();
+                    (!ys.is_empty()).then(|| VariantPoint {
+                        name: name.to_string(),
+                        x: mean_sd(&runs.iter().map(|d| x(d)).collect::<Vec<_>>()),
+                        y: mean_sd(&ys),
+                        runs: runs.len(),
+                    })
+                })
+                .collect()
+        };
+        let y_desc = focus.as_ref().map_or_else(String::new, |f| {
+            format!("time-weighted {} of the model in service", f.metric)
+        });
+        let by_cost = points(&|d: &RunData| d.total_cost_s());
+        if !by_cost.is_empty() {
+            let title = "cost vs metric (one point per pipeline; ± 1 sd over its runs)";
+            render!(
+                files,
+                out.join("compare-cost-vs-metric"),
+                plots::variants,
+                title,
+                "total cost (s, every stage)",
+                &y_desc,
+                &by_cost
+            );
+            compare.push(("cost vs metric", "compare-cost-vs-metric".into()));
+            let by_triggers = points(&|d: &RunData| d.summary["triggers"].as_f64().unwrap_or(0.0));
+            let title = "triggers vs metric (one point per pipeline; ± 1 sd over its runs)";
+            render!(
+                files,
+                out.join("compare-triggers-vs-metric"),
+                plots::variants,
+                title,
+                "number of triggers",
+                &y_desc,
+                &by_triggers
+            );
+            compare.push(("triggers vs metric", "compare-triggers-vs-metric".into()));
+        }
+    }
+    let index = out.join("index.html");
+    std::fs::write(&index, html(&data, focus.as_ref(), &sections, &compare))
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", index.display()))?;
+    Ok(ReportSummary {
+        out: out.to_path_buf(),
+        index,
+        plots: files,
+        focus: focus.map(|f| (f.handler, f.dataset, f.metric)),
+    })
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+type Section<'a> = (&'a RunData, Vec<(&'a str, String)>);
+
+fn html(
+    data: &[RunData],
+    focus: Option<&Focus>,
+    sections: &[Section<'_>],
+    compare: &[(&str, String)],
+) -> String {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sluice report</title>\n\
+         <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#eee}}\
+         td:first-child,th:first-child{{text-align:left}}img{{max-width:100%;border:1px solid #ddd}}</style></head>\n<body>\n\
+         <h1>Sluice report</h1>\n"
+    );
+    if let Some(f) = focus {
+        let _ = writeln!(
+            h,
+            "<p>Metric: <b>{}</b> on <b>{}</b>, handler <b>{}</b>. The model in service is the \
+             currently-active composite model: for each interval, the newest model trained on data \
+             before it.</p>",
+            esc(&f.metric),
+            esc(&f.dataset),
+            esc(&f.handler)
+        );
+    }
+    h.push_str(
+        "<table id=\"summary\">\n<tr><th>run</th><th>pipeline</th><th>triggers</th><th>models</th>\
+         <th>samples</th><th>wall s</th><th>training s</th><th>total cost s</th>\
+         <th>time-weighted (in service)</th><th>mean</th><th>min</th><th>intervals</th></tr>\n",
+    );
+    for d in data {
+        let s = &d.summary;
+        let agg = focus.and_then(|f| d.aggregate(f, "currently_active"));
+        let num = |v: Option<f64>, p: usize| v.map_or_else(|| "–".into(), |v| format!("{v:.p$}"));
+        let a = |k: &str| agg.and_then(|a| a[k].as_f64());
+        let _ = writeln!(
+            h,
+            "<tr><td><a href=\"#{name}\">{name}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&d.pipeline),
+            s["triggers"],
+            s["models"],
+            s["samples"],
+            num(s["wall_s"].as_f64(), 2),
+            num(s["training_s"].as_f64(), 2),
+            num(Some(d.total_cost_s()), 2),
+            num(a("time_weighted_avg"), 4),
+            num(a("mean"), 4),
+            num(a("min"), 4),
+            agg.map_or_else(|| "–".into(), |a| a["intervals"].to_string()),
+            name = esc(&d.name),
+        );
+    }
+    h.push_str("</table>\n");
+    let figure = |h: &mut String, caption: &str, stem: &str| {
+        let _ = writeln!(
+            h,
+            "<figure><img src=\"{s}.png\" width=\"{w}\" height=\"{ht}\" alt=\"{c}\">\
+             <figcaption>{c} (<a href=\"{s}.svg\">SVG</a>)</figcaption></figure>",
+            s = esc(stem),
+            c = esc(caption),
+            w = SIZE.0,
+            ht = SIZE.1
+        );
+    };
+    if !compare.is_empty() {
+        h.push_str("<h2>Comparison</h2>\n");
+        for (caption, stem) in compare {
+            figure(&mut h, caption, stem);
+        }
+    }
+    for (d, plots) in sections {
+        let _ = writeln!(
+            h,
+            "<h2 id=\"{n}\">{n}</h2>\n<p>{}</p>",
+            esc(&d.dir.display().to_string()),
+            n = esc(&d.name)
+        );
+        for (caption, stem) in plots {
+            figure(&mut h, caption, stem);
+        }
+    }
+    // Marks the page with how many images loaded (the report test reads it in headless
+    // Chromium).
+    h.push_str(
+        "<script>window.addEventListener('load',()=>{const i=[...document.images];\
+         document.body.dataset.images=i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length;});</script>\n\
+         </body></html>\n",
+    );
+    h
+}

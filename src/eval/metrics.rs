@@ -134,12 +134,11 @@ pub struct Accumulator {
     labels: Vec<i64>,
 }
 
-/// Softmax of one row, in f64.
-fn softmax(row: &[f32]) -> Vec<f64> {
+/// The largest value of a row and the sum of `exp(v - max)` over it (softmax's normaliser).
+fn softmax_parts(row: &[f32]) -> (f64, f64) {
     let max = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
-    let e: Vec<f64> = row.iter().map(|&v| (v as f64 - max).exp()).collect();
-    let total: f64 = e.iter().sum();
-    e.into_iter().map(|v| v / total).collect()
+    let total = row.iter().map(|&v| (v as f64 - max).exp()).sum();
+    (max, total)
 }
 
 /// The first index of the largest value.
@@ -155,22 +154,23 @@ fn argmax(row: &[f32]) -> usize {
 
 /// Area under the ROC curve of `scores` for the `positive` samples (Mann–Whitney U, ties
 /// counted half); `None` without both positives and negatives.
-fn auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+fn auc(scores: impl Iterator<Item = f64>, positive: impl Iterator<Item = bool>) -> Option<f64> {
+    // Sorted (score, positive) pairs: one pass of comparisons on contiguous data.
+    let mut pairs: Vec<(f64, bool)> = scores.zip(positive).collect();
+    pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     let (mut rank_sum, mut i) = (0.0, 0);
-    while i < order.len() {
+    while i < pairs.len() {
         let mut j = i;
-        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+        while j + 1 < pairs.len() && pairs[j + 1].0 == pairs[i].0 {
             j += 1;
         }
         // Ranks i+1..=j+1 share their mean.
         let rank = (i + j) as f64 / 2.0 + 1.0;
-        rank_sum += rank * order[i..=j].iter().filter(|&&k| positive[k]).count() as f64;
+        rank_sum += rank * pairs[i..=j].iter().filter(|p| p.1).count() as f64;
         i = j + 1;
     }
-    let pos = positive.iter().filter(|p| **p).count() as f64;
-    let neg = positive.len() as f64 - pos;
+    let pos = pairs.iter().filter(|p| p.1).count() as f64;
+    let neg = pairs.len() as f64 - pos;
     (pos > 0.0 && neg > 0.0).then(|| (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg))
 }
 
@@ -234,14 +234,16 @@ impl Accumulator {
                     }
                 }
                 Metric::RocAuc => {
-                    self.probs.extend(softmax(row));
+                    let (max, total) = softmax_parts(row);
+                    self.probs
+                        .extend(row.iter().map(|&v| (v as f64 - max).exp() / total));
                     self.labels.push(label);
                 }
                 Metric::LogLoss => {
-                    let p = softmax(row)
+                    let (max, total) = softmax_parts(row);
+                    let p = row
                         .get(label as usize)
-                        .copied()
-                        .unwrap_or(0.0)
+                        .map_or(0.0, |&v| (v as f64 - max).exp() / total)
                         .clamp(f64::EPSILON, 1.0 - f64::EPSILON);
                     self.sum -= p.ln();
                 }
@@ -302,18 +304,13 @@ impl Accumulator {
 
     fn roc_auc(&self) -> Option<f64> {
         let c = self.classes;
-        let column =
-            |k: usize| -> Vec<f64> { self.probs.iter().skip(k).step_by(c).copied().collect() };
+        let column = |k: usize| self.probs.iter().skip(k).step_by(c).copied();
         if c == 2 {
-            let positive: Vec<bool> = self.labels.iter().map(|&l| l == 1).collect();
-            return auc(&column(1), &positive);
+            return auc(column(1), self.labels.iter().map(|&l| l == 1));
         }
         // One class against the rest, averaged over the classes with both kinds of samples.
         let per: Vec<f64> = (0..c)
-            .filter_map(|k| {
-                let positive: Vec<bool> = self.labels.iter().map(|&l| l == k as i64).collect();
-                auc(&column(k), &positive)
-            })
+            .filter_map(|k| auc(column(k), self.labels.iter().map(|&l| l == k as i64)))
             .collect();
         (!per.is_empty()).then(|| per.iter().sum::<f64>() / per.len() as f64)
     }
@@ -387,10 +384,16 @@ mod tests {
     #[test]
     fn auc_counts_ties_half() {
         assert_eq!(
-            auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]),
+            auc(
+                [0.1, 0.4, 0.35, 0.8].into_iter(),
+                [false, false, true, true].into_iter()
+            ),
             Some(0.75)
         );
-        assert_eq!(auc(&[0.5, 0.5], &[false, true]), Some(0.5));
-        assert_eq!(auc(&[0.5, 0.7], &[true, true]), None);
+        assert_eq!(
+            auc([0.5, 0.5].into_iter(), [false, true].into_iter()),
+            Some(0.5)
+        );
+        assert_eq!(auc([0.5, 0.7].into_iter(), [true, true].into_iter()), None);
     }
 }

@@ -216,18 +216,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 progress: !quiet && std::io::stderr().is_terminal(),
             };
             let s = pipeline::run(&spec, &opts)?;
-            let acc = s
-                .evaluation
-                .aggregates
-                .iter()
-                .find(|a| a.composite == "currently_active")
-                .map(|a| {
-                    format!(
-                        "; {} of the model in service {:.3} (time-weighted over {} intervals of `{}` on {})",
-                        a.metric, a.time_weighted_avg, a.intervals, a.handler, a.dataset
-                    )
-                })
-                .unwrap_or_default();
+            let acc = in_service(&s.evaluation);
             println!(
                 "{}: {} samples ({} dead-lettered), {} triggers, {} models in {:.1} s ({:.1} s training, {} workers){acc}; run dir {}",
                 s.pipeline,
@@ -253,18 +242,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 out,
                 !quiet && std::io::stderr().is_terminal(),
             )?;
-            let composite = s
-                .evaluation
-                .aggregates
-                .iter()
-                .find(|a| a.composite == "currently_active")
-                .map(|a| {
-                    format!(
-                        "; {} of the model in service {:.3} (time-weighted over {} intervals of `{}` on {})",
-                        a.metric, a.time_weighted_avg, a.intervals, a.handler, a.dataset
-                    )
-                })
-                .unwrap_or_default();
+            let composite = in_service(&s.evaluation);
             println!(
                 "{}: {} models, {} evaluations ({} inferences) in {:.1} s{composite}; events in {}",
                 s.pipeline,
@@ -470,4 +448,19 @@ fn run(command: Command) -> anyhow::Result<()> {
         },
     }
     Ok(())
+}
+
+/// `; <metric> of the model in service …` for the summary line: the first currently-active
+/// aggregate, or nothing.
+fn in_service(e: &sluice::eval::EvalReport) -> String {
+    e.aggregates
+        .iter()
+        .find(|a| a.composite == "currently_active")
+        .map(|a| {
+            format!(
+                "; {} of the model in service {:.3} (time-weighted over {} intervals of `{}` on {})",
+                a.metric, a.time_weighted_avg, a.intervals, a.handler, a.dataset
+            )
+        })
+        .unwrap_or_default()
 }

@@ -62,6 +62,7 @@ pub enum EvalInput {
     },
 }
 
+/// `[evaluation]`'s own keys; the others are the short form's dataset ([`DatasetLow`]).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EvaluationLow {
@@ -71,26 +72,11 @@ struct EvaluationLow {
     datasets: Option<Vec<Value>>,
     #[serde(default)]
     handlers: Option<Vec<Value>>,
-    // The short form: one dataset.
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    path: Option<PathBuf>,
-    #[serde(default)]
-    topic: Option<String>,
-    #[serde(default)]
-    brokers: Option<String>,
-    #[serde(default)]
-    format: Option<FileFormat>,
-    #[serde(default)]
-    time_column: Option<String>,
-    #[serde(default)]
-    metrics: Option<Vec<String>>,
-    #[serde(default)]
-    batch_size: Option<i64>,
 }
 
-#[derive(Deserialize)]
+const OWN_KEYS: [&str; 3] = ["device", "datasets", "handlers"];
+
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct DatasetLow {
     #[serde(default)]
@@ -180,16 +166,19 @@ pub(super) fn evaluation(
     errors: &mut Vec<ConfigError>,
 ) -> Option<EvaluationSpec> {
     let before = errors.len();
-    let e: EvaluationLow = section(value, "evaluation", errors)?;
-    let short = DatasetLow {
-        name: e.name,
-        path: e.path,
-        topic: e.topic,
-        brokers: e.brokers,
-        format: e.format,
-        time_column: e.time_column,
-        metrics: e.metrics,
-        batch_size: e.batch_size,
+    let Value::Table(mut rest) = value else {
+        err(errors, "evaluation", "expected a table");
+        return None;
+    };
+    let own: toml::Table = OWN_KEYS
+        .iter()
+        .filter_map(|k| rest.remove(*k).map(|v| (k.to_string(), v)))
+        .collect();
+    let e: EvaluationLow = section(Value::Table(own), "evaluation", errors)?;
+    let short: DatasetLow = if rest.is_empty() {
+        DatasetLow::default()
+    } else {
+        section(Value::Table(rest), "evaluation", errors)?
     };
     let short_used = short.path.is_some() || short.topic.is_some();
     let mut datasets = Vec::new();

@@ -55,7 +55,7 @@ fn main() {
             }
         })
         .collect();
-    let holdout = Holdout::new("bench".into(), DIM, samples);
+    let holdout = Holdout::new(DIM, samples);
     let spec = ModelSpec {
         num_classes: CLASSES as i64,
         arch: Architecture::Mlp(MlpConfig {

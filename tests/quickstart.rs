@@ -138,7 +138,7 @@ fn quickstart_end_to_end_on_1_and_4_workers() {
     let samples = held
         .read_share(0, 1, &mut |d| panic!("dead letter {d:?}"))
         .unwrap();
-    let holdout = Holdout::new("t".into(), 8, samples);
+    let holdout = Holdout::new(8, samples);
     let acc = evaluate(
         &model,
         &holdout,

@@ -399,9 +399,11 @@ pub struct Evaluator {
 }
 
 impl Evaluator {
-    /// Builds the session here (see [`Session::new`]) and starts its thread.
-    pub fn spawn(setup: EvalSetup) -> anyhow::Result<Self> {
-        let session = Session::new(setup)?;
+    /// Builds the session here (see [`Session::new`]) and starts its thread; `earlier` are
+    /// models a resumed run trained before (after-pipeline handlers evaluate them too).
+    pub fn spawn(setup: EvalSetup, earlier: Vec<TrainedModel>) -> anyhow::Result<Self> {
+        let mut session = Session::new(setup)?;
+        session.add_models(earlier);
         let (tx, rx) = channel();
         let handle = std::thread::Builder::new()
             .name("sluice-evaluator".into())

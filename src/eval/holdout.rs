@@ -7,8 +7,6 @@ use crate::source::Sample;
 /// Held-out samples, sorted by (time, key), features row-major.
 #[derive(Clone, Debug, Default)]
 pub struct Holdout {
-    /// Dataset name (file name) for events.
-    pub name: String,
     dim: usize,
     times: Vec<u64>,
     features: Vec<f32>,
@@ -17,10 +15,9 @@ pub struct Holdout {
 
 impl Holdout {
     /// Builds from decoded samples (any order).
-    pub fn new(name: String, dim: usize, mut samples: Vec<Sample>) -> Self {
+    pub fn new(dim: usize, mut samples: Vec<Sample>) -> Self {
         samples.sort_by_key(|s| (s.time, s.key));
         let mut h = Self {
-            name,
             dim,
             times: Vec::with_capacity(samples.len()),
             features: Vec::with_capacity(samples.len() * dim),
@@ -88,7 +85,7 @@ mod tests {
                 features: vec![t as f32],
             })
             .collect();
-        let h = Holdout::new("h".into(), 1, samples);
+        let h = Holdout::new(1, samples);
         assert_eq!(h.range(20, Some(31)), 1..4);
         assert_eq!(h.range(20, Some(30)), 1..3);
         assert_eq!(h.features(h.range(20, Some(21))), &[20.0, 20.0]);

@@ -16,7 +16,7 @@ use sluice_dataflows::{SampleScore, TrainingSet, TriggerEvent};
 use super::checkpoint::{self, Checkpoint};
 use super::cost::{Stage, StageClock};
 use super::dataflow;
-use super::evaluate::{RUN_INFO, RunInfo};
+use super::evaluate::{RUN_INFO, RunInfo, trained_models};
 use crate::UsageError;
 use crate::config::{EvalInput, InputSpec, KafkaSourceSpec, PipelineSpec, TriggerSpec};
 use crate::eval::{EvalDataset, EvalReport, EvalSetup, Evaluator, Holdout};
@@ -352,7 +352,7 @@ pub fn load_eval_datasets(
         }
         out.push(EvalDataset {
             name: d.name.clone(),
-            holdout: Holdout::new(d.name.clone(), features.len(), samples),
+            holdout: Holdout::new(features.len(), samples),
             metrics: d.metrics.clone(),
             batch_size: d.batch_size,
         });
@@ -362,6 +362,7 @@ pub fn load_eval_datasets(
 
 /// The evaluator of a run, if `[evaluation]` is configured: built before the trainer starts
 /// (see `eval::Session::new`).
+#[allow(clippy::too_many_arguments)]
 fn spawn_evaluator(
     spec: &PipelineSpec,
     input_dim: usize,
@@ -369,21 +370,33 @@ fn spawn_evaluator(
     models: &ModelStore,
     run_dir: &Path,
     events: &Arc<EventSink>,
+    resumed_after: Option<u64>,
 ) -> anyhow::Result<Option<Evaluator>> {
     let Some(eval) = &spec.evaluation else {
         return Ok(None);
     };
+    // A resumed run's earlier models (its event files keep those up to the checkpoint).
+    let earlier = match resumed_after {
+        Some(k) => trained_models(run_dir)?
+            .into_iter()
+            .filter(|m| m.trigger <= k)
+            .collect(),
+        None => Vec::new(),
+    };
     let device = eval.device.as_deref().unwrap_or(&spec.training.device);
-    let evaluator = Evaluator::spawn(EvalSetup {
-        model: spec.model.clone(),
-        input_dim,
-        device: crate::train::parse_device(device).map_err(anyhow::Error::msg)?,
-        datasets,
-        handlers: eval.handlers.clone(),
-        store: models.clone(),
-        scratch: run_dir.join("models"),
-        events: events.clone(),
-    })?;
+    let evaluator = Evaluator::spawn(
+        EvalSetup {
+            model: spec.model.clone(),
+            input_dim,
+            device: crate::train::parse_device(device).map_err(anyhow::Error::msg)?,
+            datasets,
+            handlers: eval.handlers.clone(),
+            store: models.clone(),
+            scratch: run_dir.join("models"),
+            events: events.clone(),
+        },
+        earlier,
+    )?;
     Ok(Some(evaluator))
 }
 
@@ -500,7 +513,15 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
     let datasets = load_eval_datasets(spec, shared.source.feature_names(), &|d| {
         shared.dead_letter(d)
     })?;
-    let evaluator = spawn_evaluator(spec, dim, datasets, &models, &run_dir, &events)?;
+    let evaluator = spawn_evaluator(
+        spec,
+        dim,
+        datasets,
+        &models,
+        &run_dir,
+        &events,
+        resume.as_ref().map(|cp| cp.trigger_id),
+    )?;
     let feedback = spec.training.per_sample_feedback.then(|| {
         let (tx, rx) = std::sync::mpsc::channel();
         *shared.feedback.lock().expect("feedback slot poisoned") = Some(rx);

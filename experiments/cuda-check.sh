@@ -11,7 +11,8 @@
 #   bash experiments/cuda-check.sh .dev [cuda:0]
 # It trains the quickstart on CPU and CUDA (fp32; amp with per-sample feedback), a drift trigger
 # on model embeddings on CUDA, a NaN-loss stream on CUDA (fp32 and amp: no model published for
-# the broken trigger), then the training throughput benchmark with --amp.
+# the broken trigger), evaluation on the device (`sluice evaluate`, `sluice report`), then the
+# training throughput benchmark with --amp.
 set -u
 bin=$(realpath "${1:?usage: cuda-check.sh <dir with sluice and train_throughput> [device]}")
 device=${2:-cuda:0}
@@ -35,6 +36,29 @@ for c in configs/quickstart.toml "$work/q-cuda.toml" "$work/q-amp.toml"; do
   "$S" run "$c" --out "$work/run-$(basename "$c" .toml)" -q 2>&1 | quiet | tail -2
 done
 grep -h "amp_skipped\|training_failed" "$work"/run-*/metrics.jsonl
+
+# Evaluation on the device (the evaluator thread uses training.device): the CUDA run's
+# composite aggregate against the CPU run's, `sluice evaluate` from the CUDA run's model store
+# (same values), and a report over both runs.
+echo "== evaluation on $device"
+python3 - "$work" <<'PY'
+import json, sys
+w = sys.argv[1]
+agg = lambda r: {(a["handler"], a["composite"]): a["time_weighted_avg"]
+                 for a in json.load(open(f"{w}/{r}/summary.json"))["evaluation"]["aggregates"]}
+cpu, cuda = agg("run-quickstart"), agg("run-q-cuda")
+for k in sorted(cuda):
+    print(f"  {k[0]:>16} {k[1]:>17}: cpu {cpu[k]:.4f} cuda {cuda[k]:.4f}")
+PY
+"$S" evaluate "$work/run-q-cuda" -q 2>&1 | quiet | tail -1
+python3 - "$work" <<'PY'
+import json, sys
+w = sys.argv[1]
+ev = lambda p: {e["id"]: e["value"] for e in map(json.loads, open(p))}
+a, b = ev(f"{w}/run-q-cuda/evaluations.jsonl"), ev(f"{w}/run-q-cuda/evaluate/evaluations.jsonl")
+print(f"  sluice evaluate on {len(b)} events: {'same values' if a == b else 'DIFFERENT values'}")
+PY
+"$S" report "$work/run-quickstart" "$work/run-q-cuda" --out "$work/report" 2>&1 | quiet | tail -1
 
 cd "$work"
 "$S" datasets prepare blobs --out . --format csv >/dev/null

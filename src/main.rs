@@ -300,6 +300,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                     .unwrap_or_default(),
             };
             sluice::pipeline::check_model_input(&spec, features.len())?;
+            sluice::pipeline::check_eval_files(&spec, &features)?;
             println!(
                 "{}: ok (pipeline `{}`, {} features: {})",
                 config.display(),

@@ -355,4 +355,5 @@ fn bad_evaluation_configs_fail_validation_with_their_key_paths() {
         "{}",
         stderr(&o)
     );
+    assert_invalid_at(&cfg, "evaluation.datasets[0] (`narrow.csv`)");
 }

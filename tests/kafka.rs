@@ -97,10 +97,21 @@ fn assert_matches_embedded(
         want_models.iter().map(strip).collect::<Vec<_>>(),
         "workers={workers}"
     );
+    // Evaluations: the topic holds the run directory's events, with the embedded run's values
+    // (after-training ones for every model, the serving matrix after the pipeline).
+    let by_id = |events: Vec<serde_json::Value>| -> std::collections::BTreeMap<String, String> {
+        events
+            .iter()
+            .map(|e| (e["id"].as_str().unwrap().into(), e["value"].to_string()))
+            .collect()
+    };
+    let evaluations = by_id(tail(brokers, &format!("{prefix}.evaluations")));
+    assert_eq!(evaluations, by_id(jsonl(&out.join("evaluations.jsonl"))));
     assert_eq!(
-        tail(brokers, &format!("{prefix}.evaluations")).len(),
-        2 * models
+        evaluations,
+        by_id(jsonl(&embedded.join("evaluations.jsonl")))
     );
+    assert!(evaluations.len() >= 2 * models + models * models);
     assert!(tail(brokers, &format!("{prefix}.dead-letter")).is_empty());
     // Same data, same seed: bitwise-identical weights.
     for i in 0..models {

@@ -17,4 +17,4 @@ mod run;
 mod triggers;
 
 pub use evaluate::{EvaluateSummary, RUN_INFO, RunInfo, evaluate, trained_models};
-pub use run::{RunOptions, RunSummary, check_model_input, run};
+pub use run::{RunOptions, RunSummary, check_eval_files, check_model_input, run};

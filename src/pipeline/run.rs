@@ -320,7 +320,6 @@ pub fn load_eval_datasets(
     let Some(eval) = &spec.evaluation else {
         return Ok(Vec::new());
     };
-    let config = spec.config_path.display();
     let mut out = Vec::new();
     for (i, d) in eval.datasets.iter().enumerate() {
         let (names, samples) = match &d.input {
@@ -343,13 +342,7 @@ pub fn load_eval_datasets(
                 (names, samples)
             }
         };
-        if names != features {
-            return Err(UsageError(format!(
-                "{config}: evaluation.datasets[{i}] (`{}`): feature columns {names:?} differ from the source's {features:?}",
-                d.name
-            ))
-            .into());
-        }
+        check_eval_features(spec, i, &names, features)?;
         out.push(EvalDataset {
             name: d.name.clone(),
             holdout: Holdout::new(features.len(), samples),
@@ -358,6 +351,43 @@ pub fn load_eval_datasets(
         });
     }
     Ok(out)
+}
+
+/// Fails, naming the dataset's key path, when evaluation dataset `i`'s feature columns are not
+/// the source's.
+fn check_eval_features(
+    spec: &PipelineSpec,
+    i: usize,
+    names: &[String],
+    features: &[String],
+) -> anyhow::Result<()> {
+    if names == features {
+        return Ok(());
+    }
+    let d = &spec
+        .evaluation
+        .as_ref()
+        .expect("datasets come from [evaluation]")
+        .datasets[i];
+    Err(UsageError(format!(
+        "{}: evaluation.datasets[{i}] (`{}`): feature columns {names:?} differ from the source's {features:?}",
+        spec.config_path.display(),
+        d.name
+    ))
+    .into())
+}
+
+/// Checks the columns of the evaluation datasets in files against the source's `features`
+/// (`sluice validate`; topics are checked when a run reads them).
+pub fn check_eval_files(spec: &PipelineSpec, features: &[String]) -> anyhow::Result<()> {
+    for (i, d) in spec.evaluation.iter().flat_map(|e| &e.datasets).enumerate() {
+        if let EvalInput::File { path, format } = &d.input {
+            let file = FileSource::open(path, *format, &d.columns, &spec.config_path)
+                .map_err(usage_if_config)?;
+            check_eval_features(spec, i, file.feature_names(), features)?;
+        }
+    }
+    Ok(())
 }
 
 /// The evaluator of a run, if `[evaluation]` is configured: built before the trainer starts

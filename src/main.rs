@@ -178,6 +178,9 @@ enum DatasetsCommand {
         /// Output format.
         #[arg(long, value_enum, default_value_t = OutputFormat::Csv)]
         format: OutputFormat,
+        /// How a concept stream (sea, stagger, agrawal, rbf) changes concepts.
+        #[arg(long, value_enum, default_value_t = datasets::DriftKind::Abrupt)]
+        drift: datasets::DriftKind,
     },
 }
 
@@ -441,9 +444,13 @@ fn run(command: Command) -> anyhow::Result<()> {
                 rows,
                 seed,
                 format,
+                drift,
             } => {
-                for (path, n) in datasets::prepare(&name, &out, rows, seed, format)? {
-                    println!("{}: {n} rows", path.display());
+                for (path, n) in datasets::prepare(&name, &out, rows, seed, format, drift)? {
+                    match path.extension().and_then(|e| e.to_str()) {
+                        Some("json") => println!("{}: {n} drift points", path.display()),
+                        _ => println!("{}: {n} rows", path.display()),
+                    }
                 }
             }
         },

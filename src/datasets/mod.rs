@@ -4,18 +4,24 @@
 //! |---|---|
 //! | `hyperplane.rs` | the rotating-hyperplane stream with gradual and abrupt drift (seeded) |
 //! | `blobs.rs` | Gaussian blobs whose means jump at known points (covariate drift, seeded) |
+//! | `concepts.rs` | SEA, STAGGER, Agrawal and random-RBF concepts under an abrupt, gradual or recurring drift schedule |
 //! | `write.rs` | writing generated rows as CSV or Arrow IPC |
 //!
 //! Every dataset is written as a training stream `<name>.<ext>` and a held-out split
 //! `<name>_test.<ext>` drawn from the same stream (so both see the same drift at the same time).
 
 mod blobs;
+mod concepts;
 mod hyperplane;
 mod write;
 
 use std::path::{Path, PathBuf};
 
 pub use blobs::{Blobs, BlobsParams};
+pub use concepts::{
+    Agrawal, Concepts, DriftKind, DriftParams, DriftSchedule, DriftStream, Rbf, Sea, Stagger,
+    agrawal_group_a,
+};
 pub use hyperplane::{Hyperplane, HyperplaneParams};
 pub use write::{Row, write_arrow, write_csv};
 
@@ -52,6 +58,30 @@ pub const DATASETS: &[DatasetInfo] = &[
                       50% and 75% of the stream (abrupt covariate drift)",
         default_rows: 25_000,
     },
+    DatasetInfo {
+        name: "sea",
+        description: "SEA concepts, 3 features (1 irrelevant), 2 classes; the threshold of \
+                      x0 + x1 changes at 25/50/75% (--drift abrupt|gradual|recurring), 5% noise",
+        default_rows: 25_000,
+    },
+    DatasetInfo {
+        name: "stagger",
+        description: "STAGGER concepts, 3 categorical features (size, colour, shape), 2 \
+                      balanced classes; the concept changes at 25/50/75%, 5% noise",
+        default_rows: 25_000,
+    },
+    DatasetInfo {
+        name: "agrawal",
+        description: "Agrawal loan applicants, 9 features, 2 balanced classes; the \
+                      classification function changes at 25/50/75%, 5% noise",
+        default_rows: 25_000,
+    },
+    DatasetInfo {
+        name: "rbf",
+        description: "random RBF, 10 features, 5 classes, 50 kernels; the kernels are redrawn \
+                      at 25/50/75% (gradual: they also move), 5% noise",
+        default_rows: 25_000,
+    },
 ];
 
 /// The stream rows of dataset `name` (without the held-out split; `rows` generated in all,
@@ -60,7 +90,7 @@ pub fn rows(
     name: &str,
     rows: Option<usize>,
 ) -> anyhow::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
-    let (train, _) = split(name, rows, 1)?;
+    let (train, _, _) = split(name, rows, 1, DriftKind::Abrupt)?;
     Ok(train
         .into_iter()
         .map(|r| {
@@ -78,8 +108,11 @@ pub fn rows(
         .collect())
 }
 
-/// Generates dataset `name`: (stream rows, held-out rows).
-fn split(name: &str, rows: Option<usize>, seed: u64) -> anyhow::Result<(Vec<Row>, Vec<Row>)> {
+/// Stream rows, held-out rows, and the drift schedule of a concept stream.
+type Split = (Vec<Row>, Vec<Row>, Option<DriftSchedule>);
+
+/// Generates dataset `name`: (stream rows, held-out rows, drift schedule if a concept stream).
+fn split(name: &str, rows: Option<usize>, seed: u64, drift: DriftKind) -> anyhow::Result<Split> {
     let info = DATASETS.iter().find(|d| d.name == name).ok_or_else(|| {
         crate::UsageError(format!(
             "unknown dataset `{name}`; see `sluice datasets list`"
@@ -87,7 +120,43 @@ fn split(name: &str, rows: Option<usize>, seed: u64) -> anyhow::Result<(Vec<Row>
     })?;
     let rows = rows.unwrap_or(info.default_rows);
     let test_every = HyperplaneParams::default().test_every;
+    let concept = DriftParams {
+        rows,
+        seed,
+        kind: drift,
+        ..DriftParams::default()
+    };
+    let mut schedule = None;
+    let mut stream = |s: Box<dyn Iterator<Item = Row>>, sched: DriftSchedule| {
+        schedule = Some(sched);
+        s
+    };
     let generated: Box<dyn Iterator<Item = Row>> = match info.name {
+        "sea" => {
+            let s = DriftStream::new(Sea, concept);
+            let sched = s.schedule().clone();
+            stream(Box::new(s), sched)
+        }
+        "stagger" => {
+            let s = DriftStream::new(Stagger::default(), concept);
+            let sched = s.schedule().clone();
+            stream(Box::new(s), sched)
+        }
+        "agrawal" => {
+            let s = DriftStream::new(Agrawal::default(), concept);
+            let sched = s.schedule().clone();
+            stream(Box::new(s), sched)
+        }
+        "rbf" => {
+            let speed = if drift == DriftKind::Gradual {
+                1e-4
+            } else {
+                0.0
+            };
+            let s = DriftStream::new(Rbf::new(10, 5, 50, 4, speed, seed), concept);
+            let sched = s.schedule().clone();
+            stream(Box::new(s), sched)
+        }
         "blobs" => Box::new(Blobs::new(BlobsParams {
             rows,
             seed,
@@ -108,7 +177,7 @@ fn split(name: &str, rows: Option<usize>, seed: u64) -> anyhow::Result<(Vec<Row>
             train.push(row);
         }
     }
-    Ok((train, test))
+    Ok((train, test, schedule))
 }
 
 /// Output file format for `prepare`.
@@ -120,16 +189,18 @@ pub enum OutputFormat {
     Arrow,
 }
 
-/// Generates dataset `name` into `out` as `<name>.<ext>` and `<name>_test.<ext>`; returns the
-/// two paths and their row counts.
+/// Generates dataset `name` into `out` as `<name>.<ext>` and `<name>_test.<ext>` (and, for a
+/// concept stream, its drift schedule as `<name>_drift.json`); returns the paths and their row
+/// counts. `drift` applies to the concept streams.
 pub fn prepare(
     name: &str,
     out: &Path,
     rows: Option<usize>,
     seed: u64,
     format: OutputFormat,
+    drift: DriftKind,
 ) -> anyhow::Result<Vec<(PathBuf, usize)>> {
-    let (train, test) = split(name, rows, seed)?;
+    let (train, test, schedule) = split(name, rows, seed, drift)?;
     std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     let ext = match format {
         OutputFormat::Csv => "csv",
@@ -146,6 +217,15 @@ pub fn prepare(
             OutputFormat::Arrow => write_arrow(&path, &names, rows)?,
         }
         written.push((path, rows.len()));
+    }
+    if let Some(s) = schedule {
+        let path = out.join(format!("{name}_drift.json"));
+        std::fs::write(
+            &path,
+            serde_json::to_vec_pretty(&s).expect("schedules serialise"),
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        written.push((path, s.boundaries.len()));
     }
     Ok(written)
 }

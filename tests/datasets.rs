@@ -1,0 +1,115 @@
+//! The concept streams end to end: `datasets prepare` writes the stream, the held-out split and
+//! the drift schedule for every drift kind, the same seed gives the same bytes, and a pipeline
+//! learns each stream's concepts (the model trained on a segment is good on it).
+
+mod common;
+
+use common::*;
+
+#[test]
+fn concept_streams_are_prepared_with_their_drift_schedules() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["sea", "stagger", "agrawal", "rbf"] {
+        for drift in ["abrupt", "gradual", "recurring"] {
+            let out = dir.path().join(format!("{name}-{drift}"));
+            let o = sluice(&[
+                "datasets",
+                "prepare",
+                name,
+                "--out",
+                out.to_str().unwrap(),
+                "--rows",
+                "5000",
+                "--drift",
+                drift,
+            ]);
+            assert!(o.status.success(), "{name} {drift}: {}", stderr(&o));
+            assert!(
+                stdout(&o).contains(&format!("{name}.csv: 4000 rows"))
+                    && stdout(&o).contains(&format!("{name}_test.csv: 1000 rows"))
+                    && stdout(&o).contains(&format!("{name}_drift.json: 3 drift points")),
+                "{}",
+                stdout(&o)
+            );
+            let schedule: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(out.join(format!("{name}_drift.json"))).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(schedule["kind"], drift);
+            assert_eq!(
+                schedule["boundaries"],
+                serde_json::json!([1250, 2500, 3750])
+            );
+            let concepts: Vec<u64> = schedule["concepts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_u64().unwrap())
+                .collect();
+            match drift {
+                "recurring" => assert_eq!(concepts, [0, 1, 0, 1]),
+                _ if name == "stagger" => assert_eq!(concepts, [0, 1, 2, 0]),
+                _ => assert_eq!(concepts, [0, 1, 2, 3]),
+            }
+            assert_eq!(schedule["width"], if drift == "gradual" { 1000 } else { 0 });
+        }
+    }
+    // Same seed, same bytes; another seed, other bytes.
+    let again = dir.path().join("again");
+    for (seed, same) in [("1", true), ("2", false)] {
+        let o = sluice(&[
+            "datasets",
+            "prepare",
+            "agrawal",
+            "--out",
+            again.to_str().unwrap(),
+            "--rows",
+            "5000",
+            "--seed",
+            seed,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let a = std::fs::read(dir.path().join("agrawal-abrupt/agrawal.csv")).unwrap();
+        let b = std::fs::read(again.join("agrawal.csv")).unwrap();
+        assert_eq!(a == b, same, "seed {seed}");
+    }
+}
+
+#[test]
+fn models_learn_each_segment_of_the_concept_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, features, classes) in [("sea", 3, 2), ("agrawal", 9, 2), ("rbf", 10, 5)] {
+        let o = sluice(&[
+            "datasets",
+            "prepare",
+            name,
+            "--out",
+            dir.path().to_str().unwrap(),
+            "--rows",
+            "12500",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        // A trigger per segment (10,000 stream rows, 4 segments): each model is trained on
+        // one concept, and the serving matrix's currently-trained model is that model.
+        let text = config("csv", 2_500)
+            .replace("hyperplane", name)
+            .replace("hidden = [16]", "hidden = [64, 64]")
+            .replace("num_classes = 2", &format!("num_classes = {classes}"))
+            .replace("epochs_per_trigger = 3", "epochs_per_trigger = 20");
+        let cfg = write_config(dir.path(), &format!("{name}.toml"), &text);
+        let out = dir.path().join(format!("run-{name}"));
+        run_ok(&cfg, &out, "1");
+        let s = summary(&out);
+        assert_eq!(s["models"], 4, "{name}");
+        let trained = s["evaluation"]["aggregates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["handler"] == "serving" && a["composite"] == "currently_trained")
+            .unwrap()["mean"]
+            .as_f64()
+            .unwrap();
+        // 5% label noise caps accuracy near 0.95 (0.96 with 5 classes).
+        assert!(trained > 0.8, "{name} ({features} features): {trained}");
+    }
+}

@@ -5,17 +5,20 @@
 #   scripts/setup.sh            build deps + .venv with torch (enough for `cargo build` / quickstart)
 #   scripts/setup.sh --kafka    also Java 17 + Maven (for the Kafka broker in kafka/)
 #   scripts/setup.sh --chromium also Chromium (the report test renders index.html headless)
+#   scripts/setup.sh --datasets also the packaged datasets (Debian dataset-fashion-mnist, 30 MB)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 WANT_KAFKA=0
 WANT_CHROMIUM=0
+WANT_DATASETS=0
 for arg in "$@"; do
   case "$arg" in
     --kafka) WANT_KAFKA=1 ;;
     --chromium) WANT_CHROMIUM=1 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --datasets) WANT_DATASETS=1 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -40,6 +43,9 @@ if [ "$WANT_KAFKA" = 1 ]; then
 fi
 if [ "$WANT_CHROMIUM" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
+fi
+if [ "$WANT_DATASETS" = 1 ]; then
+  have_pkg dataset-fashion-mnist || need_pkgs+=(dataset-fashion-mnist)
 fi
 # python3-venv is only a package on plain Debian python; a python with a working venv module is enough.
 if printf '%s\n' "${need_pkgs[@]:-}" | grep -qx python3-venv && python3 -m venv --help >/dev/null 2>&1; then

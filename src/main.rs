@@ -181,6 +181,10 @@ enum DatasetsCommand {
         /// How a concept stream (sea, stagger, agrawal, rbf) changes concepts.
         #[arg(long, value_enum, default_value_t = datasets::DriftKind::Abrupt)]
         drift: datasets::DriftKind,
+        /// Directory of a packaged dataset's raw files [default: where its package installs
+        /// them, e.g. /usr/share/datasets/fashion-mnist].
+        #[arg(long)]
+        source: Option<PathBuf>,
     },
 }
 
@@ -445,8 +449,11 @@ fn run(command: Command) -> anyhow::Result<()> {
                 seed,
                 format,
                 drift,
+                source,
             } => {
-                for (path, n) in datasets::prepare(&name, &out, rows, seed, format, drift)? {
+                let written =
+                    datasets::prepare(&name, &out, rows, seed, format, drift, source.as_deref())?;
+                for (path, n) in written {
                     match path.extension().and_then(|e| e.to_str()) {
                         Some("json") => println!("{}: {n} drift points", path.display()),
                         _ => println!("{}: {n} rows", path.display()),

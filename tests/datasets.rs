@@ -113,3 +113,90 @@ fn models_learn_each_segment_of_the_concept_streams() {
         assert!(trained > 0.8, "{name} ({features} features): {trained}");
     }
 }
+
+/// The Fashion-MNIST files of the Debian package (`scripts/setup.sh --datasets`, run by
+/// .ci/run). Outside CI the test skips loudly without them; in CI it fails.
+fn fashion_mnist() -> bool {
+    let dir = std::path::Path::new("/usr/share/datasets/fashion-mnist");
+    if dir.join("train-images-idx3-ubyte.gz").is_file() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "Fashion-MNIST missing in CI; .ci/run installs it (scripts/setup.sh --datasets)"
+    );
+    eprintln!(
+        "\n*** SKIPPED the Fashion-MNIST stream: no {} (scripts/setup.sh --datasets) ***\n",
+        dir.display()
+    );
+    false
+}
+
+#[test]
+fn a_cnn_learns_the_drifting_fashion_mnist_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    // Without the package's files (or with --source elsewhere): the setup command is named.
+    let o = sluice(&[
+        "datasets",
+        "prepare",
+        "fashion-mnist",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--source",
+        dir.path().join("nowhere").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("scripts/setup.sh --datasets"),
+        "{}",
+        stderr(&o)
+    );
+    if !fashion_mnist() {
+        return;
+    }
+    let o = sluice(&[
+        "datasets",
+        "prepare",
+        "fashion-mnist",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--rows",
+        "7000",
+        "--format",
+        "arrow",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("fashion-mnist.arrow: 5600 rows"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("fashion-mnist_drift.json: 13 drift points"),
+        "{}",
+        stdout(&o)
+    );
+    // A trigger every 1,400 samples (about 3.5 virtual years), a small CNN.
+    let text = config("arrow", 1_400)
+        .replace("hyperplane", "fashion-mnist")
+        .replace(
+            "id = \"mlp\"\nhidden = [16]\nnum_classes = 2",
+            "id = \"cnn\"\ninput_shape = [1, 28, 28]\nchannels = [8, 16]\nhidden = 64\nnum_classes = 10",
+        )
+        .replace("epochs_per_trigger = 3", "epochs_per_trigger = 4");
+    let cfg = write_config(dir.path(), "fashion.toml", &text);
+    let out = dir.path().join("run");
+    run_ok(&cfg, &out, "1");
+    let s = summary(&out);
+    assert_eq!(s["models"], 4);
+    let trained = s["evaluation"]["aggregates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["handler"] == "serving" && a["composite"] == "currently_trained")
+        .unwrap()["mean"]
+        .as_f64()
+        .unwrap();
+    // Ten classes: chance is 0.1; a CNN on 1,400 images per trigger gets well above it.
+    assert!(trained > 0.6, "{trained}");
+}

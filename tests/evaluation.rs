@@ -165,16 +165,7 @@ fn check_matrix(out: &std::path::Path, summary: &Value) {
         sum += e["value"].as_f64().unwrap() * d;
         weight += d;
     }
-    let agg = summary["evaluation"]["aggregates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| {
-            a["handler"] == "serving"
-                && a["metric"] == "accuracy"
-                && a["composite"] == "currently_active"
-        })
-        .unwrap();
+    let agg = aggregate(summary, "serving", "currently_active", "accuracy");
     assert_eq!(
         agg["intervals"].as_u64().unwrap() as usize,
         active_cells.len()

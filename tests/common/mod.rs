@@ -261,3 +261,34 @@ impl Drop for PrivateBroker {
         self.script("stop.sh");
     }
 }
+
+/// The run summary's aggregate of `handler`'s `composite` (`currently_active`,
+/// `currently_trained`) for `metric`.
+pub fn aggregate<'a>(
+    summary: &'a serde_json::Value,
+    handler: &str,
+    composite: &str,
+    metric: &str,
+) -> &'a serde_json::Value {
+    summary["evaluation"]["aggregates"]
+        .as_array()
+        .expect("aggregates")
+        .iter()
+        .find(|a| a["handler"] == handler && a["composite"] == composite && a["metric"] == metric)
+        .unwrap_or_else(|| panic!("no {composite} {metric} aggregate of {handler}"))
+}
+
+/// Whether an optional test input (a packaged dataset, a browser) is there. Outside CI a
+/// missing one skips the test loudly; in CI (`CI` set), where `.ci/run` installs it with
+/// `setup`, it fails.
+pub fn present_or_skip(what: &str, present: bool, setup: &str) -> bool {
+    if present {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{what} missing in CI; .ci/run installs it ({setup})"
+    );
+    eprintln!("\n*** SKIPPED {what}: not installed ({setup}) ***\n");
+    false
+}

@@ -186,7 +186,8 @@ impl Session {
         Ok(())
     }
 
-    /// Adds models trained before (`sluice evaluate`), without evaluating them.
+    /// Adds models trained before this session (a resumed run's), without evaluating them:
+    /// the after-pipeline handlers evaluate them with the rest.
     pub fn add_models(&mut self, models: Vec<TrainedModel>) {
         self.models.extend(models);
     }
@@ -213,11 +214,6 @@ impl Session {
         self.report.aggregates = self.aggregates();
         self.setup.events.flush()?;
         Ok(self.report)
-    }
-
-    /// Every result so far.
-    pub fn rows(&self) -> &[Row] {
-        &self.rows
     }
 
     fn run(&mut self, h: usize, d: usize, requests: &[Request]) -> anyhow::Result<()> {
@@ -279,13 +275,8 @@ impl Session {
         if self.loaded.as_deref() != Some(id.as_str()) {
             self.loaded = None;
             let tmp = self.setup.scratch.join(format!(".eval-{id}.safetensors"));
-            self.setup
-                .store
-                .export(&id, &tmp)
-                .map_err(|e| anyhow::anyhow!("reading model {id} from the model store: {e}"))?;
-            let loaded = self.vs.load(&tmp);
-            let _ = std::fs::remove_file(&tmp);
-            loaded.map_err(|e| anyhow::anyhow!("loading model {id}: {e}"))?;
+            models::load_stored(&mut self.vs, &self.setup.store, &id, &tmp)
+                .map_err(anyhow::Error::msg)?;
             self.loaded = Some(id);
         }
         let dataset = &self.setup.datasets[d];

@@ -14,9 +14,7 @@ mod metrics;
 mod plan;
 mod strategy;
 
-pub use evaluator::{
-    Aggregate, EvalDataset, EvalReport, EvalSetup, Evaluator, Row, Session, aggregate,
-};
+pub use evaluator::{Aggregate, EvalDataset, EvalReport, EvalSetup, Evaluator, Session, aggregate};
 pub use holdout::Holdout;
 pub use metrics::{Accumulator, F1Average, Metric, evaluate};
 pub use plan::{Execution, Handler, ModelChoice, Request, TrainedModel};

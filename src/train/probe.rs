@@ -59,12 +59,7 @@ impl ModelRunner {
             let model = models::build(&self.spec, &vs.root(), self.input_dim as i64)?;
             let mut vs = vs;
             let tmp = self.scratch.join(format!(".probe-{id}.safetensors"));
-            self.store
-                .export(id, &tmp)
-                .map_err(|e| format!("reading model {id} from the model store: {e}"))?;
-            let loaded = vs.load(&tmp);
-            let _ = std::fs::remove_file(&tmp);
-            loaded.map_err(|e| format!("loading model {id}: {e}"))?;
+            models::load_stored(&mut vs, &self.store, id, &tmp)?;
             vs.freeze();
             self.loaded = Some((id.to_string(), vs, model));
         }

@@ -201,10 +201,7 @@ fn load(ctx: &TrainerContext, device: Device, weights: Weights) -> anyhow::Resul
                 .run_dir
                 .join("models")
                 .join(format!(".load-{id}.safetensors"));
-            ctx.models.export(id, &tmp)?;
-            let loaded = c.vs.load(&tmp);
-            std::fs::remove_file(&tmp)?;
-            loaded.map_err(|e| anyhow::anyhow!("loading model {id}: {e}"))?;
+            models::load_stored(&mut c.vs, &ctx.models, id, &tmp).map_err(anyhow::Error::msg)?;
             c.id = Some(id.clone());
         }
     }

@@ -46,6 +46,22 @@ pub trait Model: std::fmt::Debug + Send {
     fn architecture(&self) -> serde_json::Value;
 }
 
+/// Loads stored model `id` (the store applies its deltas) into `vs`, through the file `tmp`
+/// that tch reads, removed afterwards.
+pub fn load_stored(
+    vs: &mut nn::VarStore,
+    store: &crate::store::ModelStore,
+    id: &str,
+    tmp: &std::path::Path,
+) -> Result<(), String> {
+    store
+        .export(id, tmp)
+        .map_err(|e| format!("reading model {id} from the model store: {e}"))?;
+    let loaded = vs.load(tmp);
+    let _ = std::fs::remove_file(tmp);
+    loaded.map_err(|e| format!("loading model {id}: {e}"))
+}
+
 /// Builds `spec`'s model under `root` for samples of `input_dim` features (parameters drawn
 /// from torch's RNG). Fails when a hyper-parameter is invalid or the architecture does not fit
 /// the input, naming the key.

@@ -86,8 +86,8 @@ pub fn evaluate(
         .into());
     };
 
-    let models = trained_models(run_dir)?;
     let store = ModelStore::create(&run_dir.join("models"), spec.model_storage.clone())?;
+    let models = trained_models(run_dir, &store)?;
     let features = match models.first() {
         Some(m) => {
             store
@@ -149,11 +149,10 @@ pub fn evaluate(
     Ok(summary)
 }
 
-/// The run's models in trigger order, from `models.jsonl`.
-pub fn trained_models(run_dir: &Path) -> anyhow::Result<Vec<TrainedModel>> {
+/// The run's models in trigger order, from `models.jsonl` and their metadata in `store`.
+pub fn trained_models(run_dir: &Path, store: &ModelStore) -> anyhow::Result<Vec<TrainedModel>> {
     let text = std::fs::read_to_string(run_dir.join("models.jsonl"))
         .map_err(|e| missing(run_dir, "models.jsonl", e))?;
-    let store = run_dir.join("models");
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let bad = |why: String| {
@@ -168,10 +167,8 @@ pub fn trained_models(run_dir: &Path) -> anyhow::Result<Vec<TrainedModel>> {
         let (Some(id), Some(trigger)) = (v["model_id"].as_str(), v["trigger_id"].as_u64()) else {
             return Err(bad("expected a model event with model_id and trigger_id".into()).into());
         };
-        let meta_path = store.join(format!("{id}.json"));
-        let meta: crate::store::ModelMetadata = std::fs::read(&meta_path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        let meta = store
+            .metadata(id)
             .map_err(|e| missing(run_dir, &format!("models/{id}.json"), e))?;
         out.push(TrainedModel {
             id: id.to_string(),

@@ -407,7 +407,7 @@ fn spawn_evaluator(
     };
     // A resumed run's earlier models (its event files keep those up to the checkpoint).
     let earlier = match resumed_after {
-        Some(k) => trained_models(run_dir)?
+        Some(k) => trained_models(run_dir, models)?
             .into_iter()
             .filter(|m| m.trigger <= k)
             .collect(),

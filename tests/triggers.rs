@@ -14,16 +14,7 @@ use serde_json::Value;
 const DRIFT_KEYS: [u64; 3] = [6_250, 12_500, 18_750];
 
 fn prepare_blobs(dir: &Path) {
-    let o = sluice(&[
-        "datasets",
-        "prepare",
-        "blobs",
-        "--out",
-        dir.to_str().unwrap(),
-        "--format",
-        "csv",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    prepare_dataset("blobs", dir, &["--format", "csv"]);
 }
 
 fn blobs_config(trigger: &str) -> String {

@@ -20,20 +20,27 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `sluice datasets prepare <name> --out <dir> <extra…>`, which must succeed; returns its
+/// stdout (a line per file written).
+pub fn prepare_dataset(name: &str, dir: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["datasets", "prepare", name, "--out", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = sluice(&args);
+    assert!(
+        o.status.success(),
+        "prepare {name} {extra:?} failed: {}",
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
 /// Generates the hyperplane dataset with `rows` rows into `dir` (as the CLI does).
 pub fn prepare(dir: &Path, rows: usize, format: &str) {
-    let o = sluice(&[
-        "datasets",
-        "prepare",
+    prepare_dataset(
         "hyperplane",
-        "--out",
-        dir.to_str().unwrap(),
-        "--rows",
-        &rows.to_string(),
-        "--format",
-        format,
-    ]);
-    assert!(o.status.success(), "prepare failed: {}", stderr(&o));
+        dir,
+        &["--rows", &rows.to_string(), "--format", format],
+    );
 }
 
 /// A pipeline config over `<dir>/hyperplane.<ext>` with an amount trigger every `every`.

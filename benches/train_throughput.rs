@@ -3,7 +3,7 @@
 //! (b) the way Sluice's trainer does it: `train::fit` resolving each batch's payloads from the
 //! sample store through the prefetching `BatchLoader`.
 //! Target (issue 4): (b) ≥ 95% of (a), for the MLP on tabular data and ResNet-18 on 32x32
-//! images, on CPU.
+//! images, on CPU (and DLRM, added for issue 8's throughput experiment).
 //!
 //! Also (c): (b) with per-sample feedback (each sample's loss batched to another thread, as the
 //! trainer sends it to the dataflow); target: ≥ 95% of (b). And (d): loss downsampling to 50%,
@@ -11,8 +11,9 @@
 //! forward pass over every sample, a training step over half of them): the ratio to (b) is what
 //! downsampling saves (> 1) or costs (< 1).
 //!
-//! `cargo bench --bench train_throughput [-- mlp|resnet18] [--device cuda:0] [--amp]` (both
-//! models by default, on CPU). Prints samples/s and the ratios; each is the median of `runs`
+//! `cargo bench --bench train_throughput [-- mlp|resnet18|dlrm] [--device cuda:0] [--amp]`
+//! (every model by default, on CPU; DLRM over Criteo-shaped samples: 13 dense features, 26
+//! categorical ids). Prints samples/s and the ratios; each is the median of `runs`
 //! alternating runs. On CUDA (a binary built with `--features cuda`) it also trains from data
 //! resident on the device (no copies: an upper bound), and with `--amp`, Sluice's path in mixed
 //! precision; ResNet-18 gets 51,200 samples in batches of 256 there.
@@ -23,7 +24,7 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use sluice::config::{
-    Architecture, MlpConfig, ModelSpec, OptimizerSpec, ResNetConfig, TrainingSpec,
+    Architecture, DlrmConfig, MlpConfig, ModelSpec, OptimizerSpec, ResNetConfig, TrainingSpec,
 };
 use sluice::store::SampleStore;
 use sluice::train::{FitHooks, ScoreCache, fit, models};
@@ -45,6 +46,11 @@ fn training(batch_size: usize) -> TrainingSpec {
         )
     }
 }
+
+/// The DLRM case: Criteo's 13 dense features and 26 categorical ids, tables of 10,000 rows.
+const DLRM_DENSE: usize = 13;
+const DLRM_TABLES: usize = 26;
+const DLRM_TABLE_ROWS: i64 = 10_000;
 
 struct Case {
     name: &'static str,
@@ -295,16 +301,42 @@ fn main() {
             batch_size: if gpu { 256 } else { 32 },
             runs: 3,
         },
+        Case {
+            name: "dlrm",
+            spec: ModelSpec {
+                num_classes: 2,
+                arch: Architecture::Dlrm(DlrmConfig {
+                    dense_features: DLRM_DENSE as i64,
+                    embedding_sizes: vec![DLRM_TABLE_ROWS; DLRM_TABLES],
+                    embedding_dim: 16,
+                    bottom_mlp: vec![64, 16],
+                    top_mlp: vec![64],
+                }),
+            },
+            // Criteo's layout: 13 dense features, 26 categorical ids.
+            dim: DLRM_DENSE + DLRM_TABLES,
+            samples: if gpu { 1_048_576 } else { 65_536 },
+            batch_size: if gpu { 8192 } else { 256 },
+            runs: 3,
+        },
     ];
     println!(
         "train_throughput: {device:?}{}, 1 libtorch CPU thread, SGD, median of alternating runs",
         if setup.amp { ", amp" } else { "" }
     );
     for case in cases.iter().filter(|c| only.is_none_or(|o| o == c.name)) {
-        let x = Tensor::rand(
+        let mut x = Tensor::rand(
             [case.samples as i64, case.dim as i64],
             (Kind::Float, Device::Cpu),
         );
+        if case.name == "dlrm" {
+            // Categorical ids: integers below the table size, exact in f32.
+            let ids = x
+                .narrow(1, DLRM_DENSE as i64, DLRM_TABLES as i64)
+                .multiply_scalar(DLRM_TABLE_ROWS as f64)
+                .floor();
+            x = Tensor::cat(&[x.narrow(1, 0, DLRM_DENSE as i64), ids], 1);
+        }
         let y = Tensor::randint(
             case.spec.num_classes,
             [case.samples as i64],

@@ -92,21 +92,7 @@ fn fashion_mnist() -> bool {
 fn a_cnn_learns_the_drifting_fashion_mnist_stream() {
     let dir = tempfile::tempdir().unwrap();
     // Without the package's files (or with --source elsewhere): the setup command is named.
-    let o = sluice(&[
-        "datasets",
-        "prepare",
-        "fashion-mnist",
-        "--out",
-        dir.path().to_str().unwrap(),
-        "--source",
-        dir.path().join("nowhere").to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("scripts/setup.sh --datasets"),
-        "{}",
-        stderr(&o)
-    );
+    missing_source_names_setup("fashion-mnist", dir.path());
     if !fashion_mnist() {
         return;
     }
@@ -226,14 +212,8 @@ fn dlrm_learns_the_synthetic_click_logs_day_by_day() {
 /// A packaged dataset's files below `$SLUICE_DATASETS` (`scripts/setup.sh --datasets`, run by
 /// .ci/run), or a loud skip.
 fn packaged(what: &str, rel: &str) -> bool {
-    let dir = std::env::var_os("SLUICE_DATASETS").map_or_else(
-        || {
-            std::path::PathBuf::from(std::env::var_os("HOME").unwrap())
-                .join(".cache/sluice/datasets")
-        },
-        std::path::PathBuf::from,
-    );
-    present_or_skip(what, dir.join(rel).exists(), "scripts/setup.sh --datasets")
+    let present = sluice::datasets::datasets_dir().join(rel).exists();
+    present_or_skip(what, present, "scripts/setup.sh --datasets")
 }
 
 /// `prepare` without the package's files names the setup command and exits 2.

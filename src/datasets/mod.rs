@@ -42,7 +42,7 @@ pub use criteo::CriteoParams;
 pub use fashion::FashionParams;
 pub use flights::source_file as flights_file;
 pub use hyperplane::{Hyperplane, HyperplaneParams};
-pub use rainfall::source_file as rainfall_file;
+pub use rainfall::{datasets_dir, source_file as rainfall_file};
 pub use write::{Row, write_arrow, write_csv};
 
 /// The gap to the next event time: exponential with mean `mean_ms`, rounded down to whole
@@ -230,10 +230,10 @@ fn split(
             let drift = serde_json::json!({ "mirrored_from_row": flip });
             (Box::new(rows.into_iter()), Some((drift, 1)))
         }
-        "movielens" => {
-            let (rows, _) = movielens::read(&movielens::source_dir(source), Some(rows))?;
-            (Box::new(rows.into_iter()), None)
-        }
+        "movielens" => (
+            Box::new(movielens::read(&movielens::source_dir(source), Some(rows))?.into_iter()),
+            None,
+        ),
         "sotu" => (
             Box::new(sotu::read(&sotu::source_dir(source), Some(rows))?.into_iter()),
             None,

@@ -79,8 +79,8 @@ fn release_year(date: &str) -> Option<i64> {
     date.rsplit('-').next()?.parse().ok()
 }
 
-/// The first `rows` ratings by time (all 100,000 by default), and the number of occupations.
-pub fn read(dir: &Path, rows: Option<usize>) -> anyhow::Result<(Vec<Row>, usize)> {
+/// The first `rows` ratings by time (all 100,000 by default).
+pub fn read(dir: &Path, rows: Option<usize>) -> anyhow::Result<Vec<Row>> {
     let users_path = file(dir, "users");
     let cols = read_columns(
         &users_path,
@@ -197,7 +197,7 @@ pub fn read(dir: &Path, rows: Option<usize>) -> anyhow::Result<(Vec<Row>, usize)
             features: f,
         });
     }
-    Ok((out, occupations.len()))
+    Ok(out)
 }
 
 #[cfg(test)]

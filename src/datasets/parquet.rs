@@ -130,8 +130,9 @@ mod tests {
 
     fn write(path: &Path, columns: Vec<(&str, ArrayRef)>) {
         let batch = RecordBatch::try_from_iter(columns).unwrap();
-        let mut w = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None)
-            .unwrap();
+        let mut w =
+            ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None)
+                .unwrap();
         w.write(&batch).unwrap();
         w.close().unwrap();
     }
@@ -143,8 +144,14 @@ mod tests {
         write(
             &path,
             vec![
-                ("n", Arc::new(Int64Array::from(vec![Some(1), Some(2), None])) as ArrayRef),
-                ("s", Arc::new(StringArray::from(vec!["a", "b", "c"])) as ArrayRef),
+                (
+                    "n",
+                    Arc::new(Int64Array::from(vec![Some(1), Some(2), None])) as ArrayRef,
+                ),
+                (
+                    "s",
+                    Arc::new(StringArray::from(vec!["a", "b", "c"])) as ArrayRef,
+                ),
                 (
                     "t",
                     Arc::new(TimestampMicrosecondArray::from(vec![5, 6, 7])) as ArrayRef,
@@ -158,14 +165,18 @@ mod tests {
         assert!(e.ends_with("t.parquet: row 3: `n` is null"), "{e}");
         let e = int64s(&path, "s", &cols[1]).unwrap_err().to_string();
         assert!(e.contains("column `s` is Utf8, expected integers"), "{e}");
-        let e = read_columns(&path, &["missing"], "setup").unwrap_err().to_string();
+        let e = read_columns(&path, &["missing"], "setup")
+            .unwrap_err()
+            .to_string();
         assert!(e.ends_with("t.parquet: no column `missing`"), "{e}");
         let e = read_columns(&dir.path().join("none.parquet"), &["n"], "the setup")
             .unwrap_err()
             .to_string();
         assert!(e.contains("install it with the setup"), "{e}");
         std::fs::write(&path, b"PAR1 not really").unwrap();
-        let e = read_columns(&path, &["n"], "setup").unwrap_err().to_string();
+        let e = read_columns(&path, &["n"], "setup")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("t.parquet: not a readable Parquet file"), "{e}");
     }
 }

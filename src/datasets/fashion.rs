@@ -251,7 +251,7 @@ pub fn stream(dir: &Path, p: &FashionParams) -> anyhow::Result<(Vec<Row>, Vec<Ye
 
 /// Unix milliseconds of a UTC date (proleptic Gregorian), for dates from 1970.
 fn civil_to_unix_ms(y: i32, m: u32, d: u32) -> u64 {
-    (super::days_from_civil(y, m, d) * 86_400_000) as u64
+    (crate::calendar::days_from_civil(y, m, d) * 86_400_000) as u64
 }
 
 /// The directory `--source` names, or the package's.

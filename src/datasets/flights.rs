@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use super::parquet::{int64s, read_columns, strings};
 use super::rainfall::datasets_dir;
 use super::write::Row;
+use crate::calendar::civil_from_days;
 
 /// The file's path below the datasets directory (`scripts/setup.sh --datasets` puts it there).
 pub const FILE: &str = "vega-datasets-3.2.1/data/flights-3m.parquet";
@@ -156,36 +157,9 @@ pub fn read(path: &Path, rows: Option<usize>) -> anyhow::Result<(Vec<Row>, Fligh
     Ok((out, info))
 }
 
-/// (year, month, day) of a day count from 1970-01-01 (inverse of `days_from_civil`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn civil_dates_round_trip() {
-        for days in [-719_468, -1, 0, 11_322, 11_688, 20_000, 100_000] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(
-                super::super::days_from_civil(y as i32, m, d),
-                days,
-                "{days}"
-            );
-        }
-        assert_eq!(civil_from_days(11_322), (2000, 12, 31));
-        assert_eq!(civil_from_days(11_323), (2001, 1, 1));
-    }
 
     #[test]
     fn the_busiest_airports_come_first_and_ties_go_by_name() {

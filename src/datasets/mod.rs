@@ -54,17 +54,6 @@ fn whole_second_gap_ms(rng: &mut rand_chacha::ChaCha8Rng, mean_ms: f64) -> u64 {
     (gap_ms / 1000.0).floor() as u64 * 1000
 }
 
-/// Days from 1970-01-01 to a date (proleptic Gregorian; negative before 1970).
-pub(crate) fn days_from_civil(y: i32, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y } as i64;
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// A bundled dataset.
 pub struct DatasetInfo {
     /// Name for `datasets prepare`.

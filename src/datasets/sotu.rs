@@ -92,7 +92,7 @@ pub fn read(dir: &Path, rows: Option<usize>) -> anyhow::Result<Vec<Row>> {
             .ok_or_else(|| anyhow::anyhow!("{}:1: no column `{name}`", meta.display()))
     };
     let (id_col, date_col, party_col) = (col("fileid")?, col("date")?, col("party")?);
-    let epoch = super::days_from_civil(1790, 1, 1);
+    let epoch = crate::calendar::days_from_civil(1790, 1, 1);
     let mut addresses = Vec::new();
     for (i, record) in r.records().enumerate() {
         let line = i + 2;
@@ -104,7 +104,7 @@ pub fn read(dir: &Path, rows: Option<usize>) -> anyhow::Result<Vec<Row>> {
         let [y, m, d] = ymd[..] else {
             return Err(bad(format!("date `{date}` is not YYYY-MM-DD")));
         };
-        let days = super::days_from_civil(y as i32, m, d) - epoch;
+        let days = crate::calendar::days_from_civil(y as i32, m, d) - epoch;
         if days < 0 || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
             return Err(bad(format!("date `{date}` is not a date from 1790")));
         }

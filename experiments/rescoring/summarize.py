@@ -1,6 +1,7 @@
 """Summarises the rescoring experiment's run directories into a Markdown report (stdout).
 
 Usage: summarize.py <dir with full-<seed>/ and incremental-<seed>/> <rescore_after> <revision>
+                    [<stream samples> (default 20000)]
 """
 
 import json
@@ -42,12 +43,13 @@ def mean_sd(xs):
 
 def main():
     root, after, rev = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+    samples = int(sys.argv[4]) if len(sys.argv) > 4 else 20000
     seeds = sorted({p.name.split("-")[1] for p in root.iterdir()})
     runs = {v: [run(root / f"{v}-{s}") for s in seeds] for v in ("full", "incremental")}
     triggers = sorted(runs["full"][0][0])
     print("# Incremental vs full re-scoring\n")
     print(
-        "`experiments/rescoring/run` (rotating hyperplane, 20,000 samples, a trigger every 2,500;\n"
+        f"`experiments/rescoring/run` (rotating hyperplane, {samples:,} samples, a trigger every 2,500;\n"
         "coreset over the last 4 epochs; sample-then-batch loss downsampling to 25 %, chosen again\n"
         f"every training epoch, 5 epochs per trigger; seeds {', '.join(seeds)}; means over seeds).\n"
         f"`full` rescores every sample at every choice (Modyn); `incremental` keeps scores until they\n"

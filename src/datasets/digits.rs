@@ -19,8 +19,8 @@ pub const SIDE: usize = 8;
 /// 2024-01-01T00:00:00Z in Unix ms.
 const START_MS: u64 = 1_704_067_200_000;
 
-/// `rows` samples (1,797 by default) and the row at which the images flip.
-pub fn stream(rows: Option<usize>, seed: u64) -> anyhow::Result<(Vec<Row>, usize)> {
+/// `rows` samples and the row at which the images flip.
+pub fn stream(rows: usize, seed: u64) -> anyhow::Result<(Vec<Row>, usize)> {
     let d = smartcore::dataset::digits::load_dataset();
     let pixels = SIDE * SIDE;
     anyhow::ensure!(
@@ -29,7 +29,6 @@ pub fn stream(rows: Option<usize>, seed: u64) -> anyhow::Result<(Vec<Row>, usize
         d.num_features,
         d.num_samples
     );
-    let rows = rows.unwrap_or(d.num_samples);
     let flip_at = rows / 2;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut order: Vec<usize> = Vec::new();
@@ -64,7 +63,7 @@ mod tests {
 
     #[test]
     fn the_second_half_is_mirrored() {
-        let (rows, flip) = stream(Some(4000), 3).unwrap();
+        let (rows, flip) = stream(4000, 3).unwrap();
         assert_eq!((rows.len(), flip), (4000, 2000));
         // Every image is drawn once per pass of 1,797.
         let mut first: Vec<&[f32]> = rows[..1797].iter().map(|r| &r.features[..]).collect();

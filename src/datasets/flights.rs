@@ -69,8 +69,8 @@ pub struct FlightsInfo {
     pub delayed_by_month: Vec<(String, f64)>,
 }
 
-/// Reads `rows` flights (150,000 by default) spread evenly over the file.
-pub fn read(path: &Path, rows: Option<usize>) -> anyhow::Result<(Vec<Row>, FlightsInfo)> {
+/// Reads `rows` flights (at most the file's) spread evenly over the file.
+pub fn read(path: &Path, rows: usize) -> anyhow::Result<(Vec<Row>, FlightsInfo)> {
     let cols = read_columns(
         path,
         &["date", "delay", "distance", "origin", "destination"],
@@ -99,7 +99,7 @@ pub fn read(path: &Path, rows: Option<usize>) -> anyhow::Result<(Vec<Row>, Fligh
     }
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&i| date[i]);
-    let rows = rows.unwrap_or(150_000).min(n);
+    let rows = rows.min(n);
     let stride = (n / rows.max(1)).max(1);
     let origins = busiest(&origin);
     let destinations = busiest(&destination);

@@ -209,13 +209,13 @@ fn split(
             None,
         ),
         "flights" => {
-            let (rows, info) = flights::read(&flights::source_file(source), Some(rows))?;
+            let (rows, info) = flights::read(&flights::source_file(source), rows)?;
             let points = info.delayed_by_month.len().saturating_sub(1);
             let drift = serde_json::to_value(info).expect("serialises");
             (Box::new(rows.into_iter()), Some((drift, points)))
         }
         "digits" => {
-            let (rows, flip) = digits::stream(Some(rows), seed)?;
+            let (rows, flip) = digits::stream(rows, seed)?;
             let drift = serde_json::json!({ "mirrored_from_row": flip });
             (Box::new(rows.into_iter()), Some((drift, 1)))
         }

@@ -73,19 +73,10 @@ pub fn int64s(path: &Path, name: &str, column: &ArrayRef) -> anyhow::Result<Vec<
             column.data_type()
         )
     };
-    let column = match column.data_type() {
-        t if t.is_integer() => column.clone(),
-        DataType::Timestamp(..) => column
-            .as_ref()
-            .to_data()
-            .into_builder()
-            .data_type(DataType::Int64)
-            .build()
-            .map(arrow::array::make_array)
-            .map_err(|_| wrong())?,
-        _ => return Err(wrong()),
-    };
-    let values = arrow::compute::cast(&column, &DataType::Int64).map_err(|_| wrong())?;
+    if !(column.data_type().is_integer() || matches!(column.data_type(), DataType::Timestamp(..))) {
+        return Err(wrong());
+    }
+    let values = arrow::compute::cast(column, &DataType::Int64).map_err(|_| wrong())?;
     let values = values.as_primitive::<Int64Type>();
     nulls(path, name, values)?;
     Ok(values.values().to_vec())

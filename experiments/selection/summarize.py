@@ -12,19 +12,15 @@ import statistics
 import sys
 import time
 
-
-def pm(values, digits=3):
-    m = statistics.mean(values)
-    if len(values) < 2:
-        return f"{m:.{digits}f}"
-    return f"{m:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from summary import aggregate, pm  # noqa: E402
 
 
-def aggregate(summary, handler, composite):
-    for a in summary["evaluation"]["aggregates"]:
-        if (a["handler"], a["composite"], a["metric"]) == (handler, composite, "accuracy"):
-            return a["time_weighted_avg"]
-    raise KeyError(f"{handler}/{composite}/accuracy")
+def accuracy(summary, composite):
+    a = aggregate(summary, "serving", composite, "accuracy")
+    if a is None:
+        raise KeyError(f"serving/{composite}/accuracy")
+    return a
 
 
 def main():
@@ -37,8 +33,8 @@ def main():
             strategy, budget = "full", "1000"
         s = json.load(open(os.path.join(run, "summary.json")))
         rows[(int(budget), strategy)].append((
-            aggregate(s, "serving", "currently_active"),
-            aggregate(s, "serving", "currently_trained"),
+            accuracy(s, "currently_active"),
+            accuracy(s, "currently_trained"),
             s["training_s"],
         ))
     print("# Selection policies\n")

@@ -14,22 +14,10 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [here, os.path.dirname(here)]
 from configs import DATASETS  # noqa: E402
-
-
-def pm(values, digits=3):
-    m = statistics.mean(values)
-    if len(values) < 2:
-        return f"{m:.{digits}f}"
-    return f"{m:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
-
-
-def aggregate(summary, metric):
-    for a in summary["evaluation"]["aggregates"]:
-        if (a["handler"], a["composite"], a["metric"]) == ("serving", "currently_active", metric):
-            return a["time_weighted_avg"]
-    return None
+from summary import aggregate, pm  # noqa: E402
 
 
 def majority(path):
@@ -69,7 +57,8 @@ def main():
             s = json.load(open(os.path.join(run, "summary.json")))
             cost = sum(v for k, v in s["cost"].items() if k.endswith("_s"))
             rows[policy].append((s["triggers"], s["training_s"], cost,
-                                 aggregate(s, "accuracy"), aggregate(s, "roc_auc")))
+                                 aggregate(s, "serving", "currently_active", "accuracy"),
+                                 aggregate(s, "serving", "currently_active", "roc_auc")))
         seeds = max(len(v) for v in rows.values())
         metric = DATASETS[name]["metric"]
         main_col = 3 if metric == "accuracy" else 4

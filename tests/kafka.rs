@@ -409,7 +409,7 @@ fn killed_run_resumes_after_its_last_checkpoint_without_duplicates() {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    let ck = out.join("checkpoints/trigger-000001.json");
+    let ck = out.join("checkpoints/trigger-000001.ckpt");
     while !ck.exists() {
         assert!(
             child.try_wait().unwrap().is_none(),
@@ -454,10 +454,8 @@ fn killed_run_resumes_after_its_last_checkpoint_without_duplicates() {
         );
     }
     // The consumer group's committed offsets are the last checkpoint's.
-    let last: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(out.join("checkpoints/trigger-000004.json")).unwrap(),
-    )
-    .unwrap();
+    let last =
+        sluice::pipeline::checkpoint::read(&out.join("checkpoints/trigger-000004.ckpt")).unwrap();
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .set("group.id", "sluice-it")
@@ -471,7 +469,7 @@ fn killed_run_resumes_after_its_last_checkpoint_without_duplicates() {
         .committed_offsets(tpl, Duration::from_secs(10))
         .unwrap();
     for p in 0..2 {
-        let want = last["offsets"][p.to_string()].as_i64().unwrap();
+        let want = last.offsets[&p];
         let got = committed.find_partition(&topic, p).unwrap().offset();
         assert_eq!(got, Offset::Offset(want), "partition {p}");
     }
@@ -513,7 +511,7 @@ fn broker_outage_mid_run_is_waited_out_with_the_same_result() {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while !out.join("checkpoints/trigger-000000.json").exists() {
+    while !out.join("checkpoints/trigger-000000.ckpt").exists() {
         assert!(child.try_wait().unwrap().is_none(), "the run ended early");
         assert!(
             started.elapsed() < Duration::from_secs(60),

@@ -24,5 +24,5 @@ pub mod triggers;
 
 pub use sample::{
     BuildKeyHasher, Candidate, Key, KeyHasher, KeyMap, Position, SampleMeta, SampleScore, Time,
-    TrainingSet, TriggerEvent, route,
+    TrainingSet, TriggerEvent, owner, route,
 };

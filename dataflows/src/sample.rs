@@ -118,6 +118,12 @@ pub fn route(key: Key) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The worker (of `peers`) that owns `key`: the one [`route`] sends it to (timely's exchange
+/// takes the hash modulo the number of workers).
+pub fn owner(key: Key, peers: usize) -> usize {
+    (route(key) % peers as u64) as usize
+}
+
 /// A `HashMap` keyed by sample key with [`KeyHasher`].
 pub type KeyMap<V> = std::collections::HashMap<Key, V, BuildKeyHasher>;
 

@@ -11,11 +11,15 @@ use std::sync::{Arc, Mutex};
 use sluice_dataflows::drift::{
     Aggregation, Criterion, MetricKind, MetricSpec, Vectors, WindowSpec,
 };
-use sluice_dataflows::selection::{AssembleTrainingSets, NewData, Select};
+use std::collections::BTreeMap;
+
+use sluice_dataflows::selection::{
+    AssembleTrainingSets, LimitReset, NewData, Reservoir, Select, SelectOptions, SetSampler,
+};
 use sluice_dataflows::triggers::{
     Batched, Cost, CostConfig, DataAmount, DataDrift, DriftConfig, Ensemble, EnsembleStrategy,
     Forecast, ModelFeed, ModelInfo, Performance, PerformanceConfig, PerformanceCriterion, Probe,
-    Regret, TimeTrigger, Trigger, TriggerOptions, TriggerPolicy,
+    Regret, State, TimeTrigger, Trigger, TriggerOptions, TriggerPolicy,
 };
 use sluice_dataflows::{Key, SampleMeta, TrainingSet, TriggerEvent, route};
 use timely::dataflow::operators::vec::Input;
@@ -270,4 +274,240 @@ fn cost_triggers_with_reported_training_times_agree_on_any_worker_count_and_batc
         gaps.iter().all(|g| g % 500 == 0),
         "decisions at interval ends: {at:?}"
     );
+}
+
+/// The states saved at one trigger: the trigger policy's, each worker's selection's and the
+/// sampler's.
+#[derive(Clone, Debug, Default)]
+struct Saved {
+    trigger: Option<State>,
+    selection: BTreeMap<usize, State>,
+    sampler: Option<State>,
+}
+
+/// Candidate pools of the checkpoint tests.
+#[derive(Clone, Copy, Debug)]
+enum Pool {
+    AllData,
+    Reservoir,
+}
+
+impl Pool {
+    fn sampler(self) -> SetSampler {
+        match self {
+            // Freshness remembers which samples trained: sampler state across triggers.
+            Pool::AllData => SetSampler {
+                seed: 5,
+                freshness: Some(40),
+                limit: Some((700, LimitReset::SampleUar)),
+                ..SetSampler::none()
+            },
+            Pool::Reservoir => SetSampler {
+                seed: 5,
+                reservoir: Some(400),
+                ..SetSampler::none()
+            },
+        }
+    }
+}
+
+type Run = (Vec<TriggerEvent>, Vec<TrainingSet>, BTreeMap<u64, Saved>);
+
+/// As [`run`], saving every state for checkpoints, and optionally resuming after trigger `k`
+/// of `resume` (fed only the samples after its boundary).
+fn run_saving(
+    workers: usize,
+    chunk: usize,
+    policy: impl Fn() -> Box<dyn TriggerPolicy> + Send + Sync + 'static,
+    pool: Pool,
+    resume: Option<(&TriggerEvent, Saved)>,
+) -> Run {
+    let triggers = Arc::new(Mutex::new(Vec::new()));
+    let sets = Arc::new(Mutex::new(Vec::new()));
+    let saved: Arc<Mutex<BTreeMap<u64, Saved>>> = Arc::default();
+    let feed = ModelFeed::default();
+    let (t2, s2, saved2) = (triggers.clone(), sets.clone(), saved.clone());
+    let boundary = resume.as_ref().map(|(t, _)| t.boundary);
+    let first_id = resume.as_ref().map_or(0, |(t, _)| t.id + 1);
+    let resume = Arc::new(resume.map(|(_, s)| s));
+    let samples: Arc<Vec<SampleMeta>> = Arc::new(
+        stream()
+            .into_iter()
+            .filter(|s| boundary.is_none_or(|b| s.position() > b))
+            .collect(),
+    );
+    timely::execute(timely::Config::process(workers), move |worker| {
+        let (t3, s3, feed) = (t2.clone(), s2.clone(), feed.clone());
+        let feed2 = feed.clone();
+        let index = worker.index();
+        let (sv1, sv2, sv3) = (saved2.clone(), saved2.clone(), saved2.clone());
+        let resume = resume.clone();
+        let (input, probe) = worker.dataflow::<u64, _, _>(|scope| {
+            let (input, metas) = scope.new_input::<SampleMeta>();
+            let metas = metas.exchange(|m: &SampleMeta| route(m.key));
+            let trig = metas.clone().trigger_with(
+                policy(),
+                TriggerOptions {
+                    first_id,
+                    models: Some(feed),
+                    probe: Box::new(MapProbe),
+                    on_state: Some(Box::new(move |id, state, _| {
+                        let mut saved = sv1.lock().unwrap();
+                        assert!(saved.get(&id).is_none_or(|s| s.trigger.is_none()), "once");
+                        saved.entry(id).or_default().trigger = state;
+                    })),
+                    restore: resume.as_ref().as_ref().and_then(|r| r.trigger.clone()),
+                    ..TriggerOptions::default()
+                },
+            );
+            let trig = trig.inspect(move |t| t3.lock().unwrap().push(t.clone()));
+            let options = || SelectOptions {
+                on_state: Some(Box::new(move |id, state, _| {
+                    sv2.lock()
+                        .unwrap()
+                        .entry(id)
+                        .or_default()
+                        .selection
+                        .insert(index, state);
+                })),
+                restore: resume
+                    .as_ref()
+                    .as_ref()
+                    .map(|r| r.selection.values().cloned().collect()),
+                ..SelectOptions::default()
+            };
+            let candidates = match pool {
+                Pool::AllData => metas.select_with(trig.clone(), NewData::tail(None), options()),
+                Pool::Reservoir => {
+                    metas.select_with(trig.clone(), Reservoir::new(400, 5), options())
+                }
+            };
+            let sets = candidates
+                .training_sets_options(
+                    trig,
+                    pool.sampler(),
+                    SelectOptions {
+                        on_state: Some(Box::new(move |id, state, _| {
+                            sv3.lock().unwrap().entry(id).or_default().sampler = Some(state);
+                        })),
+                        restore: resume
+                            .as_ref()
+                            .as_ref()
+                            .and_then(|r| r.sampler.clone())
+                            .map(|s| vec![s]),
+                        ..SelectOptions::default()
+                    },
+                )
+                .inspect(move |s: &TrainingSet| {
+                    let seg = s.samples.last().map_or(0, |p| index_of(p.key) / SEGMENT);
+                    feed2.post(ModelInfo {
+                        trigger: s.trigger.id,
+                        model: Some(format!("m{seg}")),
+                        samples: s.samples.len() as u64,
+                        training_s: 1.0,
+                    });
+                    s3.lock().unwrap().push(s.clone());
+                });
+            let (probe, _) = sets.probe();
+            (input, probe)
+        });
+        common::replay(worker, input, &probe, &samples, chunk);
+    })
+    .unwrap();
+    let mut t = triggers.lock().unwrap().clone();
+    t.sort_by_key(|t| t.id);
+    let mut s = sets.lock().unwrap().clone();
+    s.sort_by_key(|s| s.trigger.id);
+    let saved = saved.lock().unwrap().clone();
+    (t, s, saved)
+}
+
+/// Resumed after every trigger k that has a complete set of states (on another number of
+/// workers and another batching), the run's later triggers and training sets equal the
+/// uninterrupted run's. Returns how many triggers it resumed after.
+fn resumes_like_uninterrupted(
+    policy: impl Fn() -> Box<dyn TriggerPolicy> + Send + Sync + Clone + 'static,
+    pool: Pool,
+) -> usize {
+    let (triggers, sets, saved) = run_saving(2, 64, policy.clone(), pool, None);
+    assert!(triggers.len() >= 3, "{} triggers", triggers.len());
+    let mut resumed = 0;
+    for (i, t) in triggers.iter().enumerate().take(triggers.len() - 1) {
+        let Some(s) = saved.get(&t.id) else { continue };
+        assert_eq!(s.selection.len(), 2, "every worker saved its selection");
+        assert!(s.sampler.is_some(), "the sampler saved its state");
+        // Empty time windows share a boundary: only the last of them has a trigger state.
+        let Some(_) = &s.trigger else { continue };
+        let (workers, chunk) = [(1, 500), (3, 7), (2, 64)][i % 3];
+        let (t2, s2, _) = run_saving(workers, chunk, policy.clone(), pool, Some((t, s.clone())));
+        assert_eq!(
+            t2,
+            triggers[i + 1..],
+            "triggers after {} on {workers} workers",
+            t.id
+        );
+        assert!(
+            s2 == sets[i + 1..],
+            "training sets after {} on {workers} workers",
+            t.id
+        );
+        resumed += 1;
+    }
+    resumed
+}
+
+#[test]
+fn amount_and_time_triggers_resume_from_their_checkpoints() {
+    let amount = || -> Box<dyn TriggerPolicy> { Box::new(DataAmount::new(700)) };
+    assert_eq!(resumes_like_uninterrupted(amount, Pool::AllData), 7);
+    // 300 ms windows over 2,000 ms of event time, starting before the first sample.
+    let time = || -> Box<dyn TriggerPolicy> { Box::new(TimeTrigger::new(300, Some(400), "300ms")) };
+    assert!(resumes_like_uninterrupted(time, Pool::Reservoir) >= 5);
+}
+
+#[test]
+fn model_triggers_resume_from_their_checkpoints() {
+    let performance = || -> Box<dyn TriggerPolicy> {
+        Box::new(Batched::new(
+            Performance::new(PerformanceConfig {
+                criteria: vec![(
+                    "acc".into(),
+                    PerformanceCriterion::Accuracy(Criterion::Threshold(0.9)),
+                )],
+                forecast: Forecast::Ridge,
+                data_density_window: 20,
+                performance_window: 10,
+            }),
+            500,
+            None,
+        ))
+    };
+    assert_eq!(resumes_like_uninterrupted(performance, Pool::Reservoir), 2);
+    assert!(resumes_like_uninterrupted(drift, Pool::AllData) >= 2);
+    let cost = || -> Box<dyn TriggerPolicy> {
+        Box::new(Batched::new(
+            Cost::new(CostConfig {
+                regret: Regret::IncorporationLatency,
+                conversion_factor: 0.005,
+                window: 10,
+            }),
+            500,
+            None,
+        ))
+    };
+    assert!(resumes_like_uninterrupted(cost, Pool::AllData) >= 3);
+    let ensemble = || -> Box<dyn TriggerPolicy> {
+        Box::new(Ensemble::new(
+            vec![
+                ("drift".into(), drift()),
+                ("amount".into(), Box::new(DataAmount::new(1_500))),
+                (
+                    "time".into(),
+                    Box::new(TimeTrigger::new(700, None, "700ms")),
+                ),
+            ],
+            EnsembleStrategy::AtLeast(2),
+        ))
+    };
+    assert!(resumes_like_uninterrupted(ensemble, Pool::Reservoir) >= 2);
 }

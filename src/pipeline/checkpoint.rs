@@ -1,13 +1,22 @@
 //! Checkpoints at trigger boundaries (Kafka sources).
 //!
-//! After trigger *k*'s model is stored, `checkpoints/trigger-<k>.json` records where a restart
-//! resumes: per partition the offset from which every sample after the boundary will be read
-//! again (samples at or before the boundary are skipped on resume), the trigger number and the
-//! model to warm-start from. A resumed run drops the JSONL events of later triggers and emits
-//! them again (see `JsonlSink::create`), so no event is duplicated. Written to a temporary file,
-//! fsynced and renamed; a file that does not parse (or has another format version) is ignored
-//! and the previous checkpoint used. The state of the trigger and selection operators is empty at
-//! a boundary for the policies that exist so far (`amount`, `new_data`), so it is not stored yet.
+//! After trigger *k*'s model is stored and its events are out, `checkpoints/trigger-<k>.ckpt`
+//! records everything a restart needs to go on as if it had never stopped:
+//! - where to read: per partition, the offset of the first message after the boundary
+//!   (`offsets`; samples at or before the boundary are skipped), and the offset from which the
+//!   payloads still needed are read again into the sample store (`replay_from`);
+//! - the operators' state: the trigger policy's (with the oldest sample its windows still read),
+//!   every worker's selection strategy (candidates held, scores) and the sampler's, and the
+//!   positions of the samples whose payloads later training sets may read (`held`);
+//! - the model to warm-start from, the model store's index (models up to *k*; anything else in
+//!   the store is an orphan of a crash and removed on resume) and, per output topic, the end
+//!   offset once *k*'s events were published (a resumed run does not publish again what is
+//!   already there after it).
+//!
+//! The file is a header line (format, version, body length, FNV-1a hash of the body) and the
+//! JSON body, written to a temporary file, fsynced and renamed. A file that is truncated, fails
+//! its hash, does not parse or has another version is skipped with a warning, and the previous
+//! checkpoint used. The newest [`KEEP`] are kept.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -16,68 +25,181 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sluice_dataflows::Position;
+use sluice_dataflows::triggers::State;
 
 /// Format version written in every checkpoint.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+
+/// Checkpoints kept (older ones are deleted once a newer one is durable).
+pub const KEEP: usize = 3;
+
+const FORMAT: &str = "sluice-checkpoint";
+
+/// The dataflow operators' state at a trigger boundary.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OperatorState {
+    /// The trigger policy's ([`TriggerPolicy::save`](sluice_dataflows::triggers::TriggerPolicy::save)).
+    pub trigger: State,
+    /// The oldest sample whose payload the trigger policy may still read.
+    pub trigger_horizon: Option<Position>,
+    /// Each worker's selection strategy and scores, by worker index.
+    pub selection: Vec<State>,
+    /// The training-set sampler's (worker 0).
+    pub sampler: State,
+    /// Samples whose payloads later training sets may read, sorted.
+    pub held: Vec<Position>,
+}
+
+impl OperatorState {
+    /// The oldest sample whose payload a resumed run needs: the first held one or the trigger
+    /// policy's horizon, whichever is older (`None`: none).
+    pub fn horizon(&self) -> Option<Position> {
+        [self.held.first().copied(), self.trigger_horizon]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Whether a resumed run needs the payload of the sample at `p` (at or before the
+    /// boundary): a held sample, or one the trigger policy's windows still read.
+    pub fn needs(&self, p: Position) -> bool {
+        self.held.binary_search(&p).is_ok() || self.trigger_horizon.is_some_and(|h| p >= h)
+    }
+}
 
 /// A checkpoint at trigger `trigger_id`'s boundary.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// Format version.
-    pub version: u32,
     /// Pipeline name.
     pub pipeline: String,
     /// Topic the offsets belong to.
     pub topic: String,
+    /// Hash of the configuration text (a run resumes only with the same configuration).
+    pub config_hash: String,
     /// The last trigger included.
     pub trigger_id: u64,
     /// Its boundary: samples at or before it are done.
     pub boundary: Position,
-    /// The model trained for it (`None` when its training set was empty).
+    /// The model in service after it (`None`: none yet).
     pub model_id: Option<String>,
-    /// Per partition, the offset to resume reading from.
+    /// Per partition, the offset to resume reading new samples from.
     pub offsets: BTreeMap<i32, i64>,
+    /// Per partition, the offset from which the payloads still needed are read again.
+    pub replay_from: BTreeMap<i32, i64>,
+    /// Operator state.
+    pub state: OperatorState,
+    /// Models in the store up to this trigger, oldest first.
+    pub models: Vec<String>,
+    /// Per output topic, its end offset once this trigger's events were published.
+    pub published: BTreeMap<String, i64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    format: String,
+    version: u32,
+    bytes: usize,
+    fnv64: String,
+}
+
+/// FNV-1a over `bytes`, as 16 hex digits.
+pub fn fnv64(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }
 
 fn dir(run_dir: &Path) -> PathBuf {
     run_dir.join("checkpoints")
 }
 
-/// Writes `cp` atomically into `run_dir/checkpoints/`.
+/// Writes `cp` atomically into `run_dir/checkpoints/` and deletes all but the newest [`KEEP`].
 pub fn write(run_dir: &Path, cp: &Checkpoint) -> std::io::Result<PathBuf> {
     let dir = dir(run_dir);
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join(format!("trigger-{:06}.json", cp.trigger_id));
-    let tmp = dir.join(format!(".trigger-{:06}.json.tmp", cp.trigger_id));
+    let path = dir.join(format!("trigger-{:06}.ckpt", cp.trigger_id));
+    let tmp = dir.join(format!(".trigger-{:06}.ckpt.tmp", cp.trigger_id));
+    let body = serde_json::to_vec(cp).expect("checkpoints serialise");
+    let header = Header {
+        format: FORMAT.into(),
+        version: VERSION,
+        bytes: body.len(),
+        fnv64: fnv64(&body),
+    };
     let mut f = File::create(&tmp)?;
-    f.write_all(&serde_json::to_vec_pretty(cp).expect("checkpoints serialise"))?;
+    serde_json::to_writer(&mut f, &header)?;
+    f.write_all(b"\n")?;
+    f.write_all(&body)?;
     f.sync_all()?;
+    drop(f);
     std::fs::rename(&tmp, &path)?;
     File::open(&dir)?.sync_all()?;
+    let files = files(run_dir);
+    for old in files.iter().rev().skip(KEEP) {
+        std::fs::remove_file(old)?;
+    }
     Ok(path)
 }
 
-/// The newest valid checkpoint in `run_dir`, if any; corrupt or foreign files are skipped with
-/// a warning.
-pub fn latest(run_dir: &Path) -> Option<Checkpoint> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir(run_dir))
-        .ok()?
+/// Checkpoint files in `run_dir`, oldest first.
+fn files(run_dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir(run_dir)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("trigger-") && n.ends_with(".json"))
+                .is_some_and(|n| n.starts_with("trigger-") && n.ends_with(".ckpt"))
         })
         .collect();
     files.sort();
-    for path in files.iter().rev() {
-        match std::fs::read(path).map(|b| serde_json::from_slice::<Checkpoint>(&b)) {
-            Ok(Ok(cp)) if cp.version == VERSION => return Some(cp),
-            Ok(Ok(cp)) => {
-                tracing::warn!(path = %path.display(), version = cp.version, "checkpoint of another format version, skipped")
-            }
-            Ok(Err(e)) => tracing::warn!(path = %path.display(), "corrupt checkpoint skipped: {e}"),
-            Err(e) => tracing::warn!(path = %path.display(), "unreadable checkpoint skipped: {e}"),
+    files
+}
+
+/// Reads and verifies one checkpoint file.
+pub fn read(path: &Path) -> Result<Checkpoint, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("unreadable: {e}"))?;
+    let nl = bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or("no header line")?;
+    let header: Header =
+        serde_json::from_slice(&bytes[..nl]).map_err(|e| format!("header: {e}"))?;
+    if header.format != FORMAT {
+        return Err(format!("not a checkpoint (format `{}`)", header.format));
+    }
+    if header.version != VERSION {
+        return Err(format!(
+            "format version {} (this Sluice reads {VERSION})",
+            header.version
+        ));
+    }
+    let body = &bytes[nl + 1..];
+    if body.len() != header.bytes {
+        return Err(format!(
+            "truncated: {} of {} bytes",
+            body.len(),
+            header.bytes
+        ));
+    }
+    if fnv64(body) != header.fnv64 {
+        return Err("its hash does not match: the file is corrupt".into());
+    }
+    serde_json::from_slice(body).map_err(|e| format!("body: {e}"))
+}
+
+/// The newest valid checkpoint in `run_dir`, if any; invalid files are skipped with a warning
+/// saying why.
+pub fn latest(run_dir: &Path) -> Option<Checkpoint> {
+    for path in files(run_dir).iter().rev() {
+        match read(path) {
+            Ok(cp) => return Some(cp),
+            Err(e) => tracing::warn!(path = %path.display(), "checkpoint skipped: {e}"),
         }
     }
     None
@@ -89,9 +211,9 @@ mod tests {
 
     fn cp(k: u64) -> Checkpoint {
         Checkpoint {
-            version: VERSION,
             pipeline: "p".into(),
             topic: "t".into(),
+            config_hash: fnv64(b"config"),
             trigger_id: k,
             boundary: Position {
                 time: 10 * k,
@@ -99,27 +221,68 @@ mod tests {
             },
             model_id: Some(format!("p-{k:04}")),
             offsets: [(0, 5 * k as i64), (1, 7)].into(),
+            replay_from: [(0, 0), (1, 3)].into(),
+            state: OperatorState {
+                trigger: serde_json::json!({"since_last": k, "x": 0.1}),
+                trigger_horizon: Some(Position { time: 3, key: 1 }),
+                selection: vec![serde_json::json!([1, 2]), State::Null],
+                sampler: serde_json::json!({"round_start": 0}),
+                held: vec![Position { time: 1, key: 9 }, Position { time: 2, key: 4 }],
+            },
+            models: (0..=k).map(|i| format!("p-{i:04}")).collect(),
+            published: [("p.triggers".to_string(), 4)].into(),
         }
     }
 
     #[test]
-    fn newest_valid_checkpoint_wins_and_corrupt_ones_are_skipped() {
+    fn newest_valid_checkpoint_wins_and_damaged_ones_are_skipped() {
         let d = tempfile::tempdir().unwrap();
         assert_eq!(latest(d.path()), None);
         for k in [1, 2, 10] {
             write(d.path(), &cp(k)).unwrap();
         }
         assert_eq!(latest(d.path()), Some(cp(10)));
+        let path = |k: u64| d.path().join(format!("checkpoints/trigger-{k:06}.ckpt"));
         // A torn write of a newer checkpoint: the previous one is used.
-        std::fs::write(
-            d.path().join("checkpoints/trigger-000011.json"),
-            b"{\"version\": 1, \"pipel",
-        )
-        .unwrap();
+        write(d.path(), &cp(11)).unwrap();
+        let full = std::fs::read(path(11)).unwrap();
+        std::fs::write(path(11), &full[..full.len() - 9]).unwrap();
+        assert!(read(&path(11)).unwrap_err().starts_with("truncated"));
         assert_eq!(latest(d.path()), Some(cp(10)));
-        let mut future = cp(12);
-        future.version = 99;
-        write(d.path(), &future).unwrap();
+        // One flipped digit in the body: the hash catches it although the JSON still parses.
+        write(d.path(), &cp(12)).unwrap();
+        let mut bytes = std::fs::read(path(12)).unwrap();
+        let at = bytes.len() - 20;
+        let i = (at..bytes.len())
+            .find(|&i| bytes[i].is_ascii_digit())
+            .unwrap();
+        bytes[i] = if bytes[i] == b'9' { b'8' } else { bytes[i] + 1 };
+        std::fs::write(path(12), &bytes).unwrap();
+        assert!(read(&path(12)).unwrap_err().contains("corrupt"));
         assert_eq!(latest(d.path()), Some(cp(10)));
+        // Another format version.
+        let text = String::from_utf8(full).unwrap().replacen(
+            &format!("\"version\":{VERSION}"),
+            "\"version\":99",
+            1,
+        );
+        std::fs::write(path(13), text).unwrap();
+        assert!(read(&path(13)).unwrap_err().contains("version 99"));
+        assert_eq!(latest(d.path()), Some(cp(10)));
+        // Only the newest KEEP files stay (11, 12, 13 here: damaged ones count).
+        write(d.path(), &cp(14)).unwrap();
+        assert_eq!(files(d.path()).len(), KEEP, "{:?}", files(d.path()));
+        assert_eq!(latest(d.path()), Some(cp(14)));
+    }
+
+    #[test]
+    fn a_resumed_run_needs_held_samples_and_the_trigger_windows() {
+        let s = cp(1).state;
+        assert_eq!(s.horizon(), Some(Position { time: 1, key: 9 }));
+        assert!(s.needs(Position { time: 1, key: 9 }));
+        assert!(!s.needs(Position { time: 1, key: 8 }));
+        assert!(s.needs(Position { time: 3, key: 1 }));
+        assert!(s.needs(Position { time: 5, key: 0 }));
+        assert!(!s.needs(Position { time: 3, key: 0 }));
     }
 }

@@ -15,10 +15,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 
-use sluice_dataflows::downsampling::KeepScores;
-use sluice_dataflows::selection::{AssembleTrainingSets, NewData, OnRetired, Reservoir, Select};
-use sluice_dataflows::triggers::{Decision, Trigger, TriggerOptions};
-use sluice_dataflows::{SampleScore, Time, TrainingSet, TriggerEvent, route};
+use sluice_dataflows::downsampling::{KeepScores, Score, ScoreBoard};
+use sluice_dataflows::selection::{
+    AssembleTrainingSets, NewData, OnRetired, OnState, Reservoir, Select, SelectOptions,
+};
+use sluice_dataflows::triggers::{Decision, State, Trigger, TriggerOptions};
+use sluice_dataflows::{Key, SampleScore, Time, TrainingSet, TriggerEvent, owner, route};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::{Broadcast, Input};
@@ -168,6 +170,13 @@ pub fn build(
                 );
             }),
             on_error: Box::new(move |e| failures.fail(format!("trigger policy: {e}"))),
+            on_state: shared.checkpoints.then(|| {
+                let shared = shared.clone();
+                let f: sluice_dataflows::triggers::OnState =
+                    Box::new(move |id, state, horizon| shared.trigger_state(id, state, horizon));
+                f
+            }),
+            restore: shared.restore.as_ref().map(|r| r.trigger.clone()),
         },
     );
     let events = shared.clone();
@@ -199,6 +208,29 @@ pub fn build(
         let store = shared.samples.clone();
         Box::new(move |trigger, samples| store.retire(trigger, samples))
     };
+    let (index, peers) = (scope.index(), scope.peers());
+    // The selection's checkpoint state: the strategy's and this worker's scores.
+    let options = |on_retired: OnRetired| -> SelectOptions {
+        let on_state = shared.checkpoints.then(|| {
+            let (shared, board) = (shared.clone(), board.clone());
+            let f: OnState = Box::new(move |id, state, held| {
+                let state = serde_json::json!({ "policy": state, "scores": save_scores(&board) });
+                shared.selection_state(id, index, state, held);
+            });
+            f
+        });
+        let restore = shared.restore.as_ref().map(|r| {
+            for s in &r.selection {
+                restore_scores(&board, &s["scores"], |k| owner(k, peers) == index);
+            }
+            r.selection.iter().map(|s| s["policy"].clone()).collect()
+        });
+        SelectOptions {
+            on_retired: Some(on_retired),
+            on_state,
+            restore,
+        }
+    };
     let selected = match selection.pool {
         Pool::Tail(tail) => {
             let mut pool = NewData::tail(tail);
@@ -214,16 +246,25 @@ pub fn build(
                 to_store(trigger, samples);
                 board.borrow_mut().retain(|k, _| store.contains(*k));
             });
-            metas.select_with(triggers.clone(), pool, retire_here)
+            metas.select_with(triggers.clone(), pool, options(retire_here))
         }
         Pool::Reservoir(budget) => metas.select_with(
             triggers.clone(),
             Reservoir::new(budget, selection.sampler.seed),
-            retire(shared),
+            options(retire(shared)),
         ),
     };
+    let sampler_options = SelectOptions {
+        on_retired: Some(retire(shared)),
+        on_state: shared.checkpoints.then(|| {
+            let shared = shared.clone();
+            let f: OnState = Box::new(move |id, state, _| shared.sampler_state(id, state));
+            f
+        }),
+        restore: shared.restore.as_ref().map(|r| vec![r.sampler.clone()]),
+    };
     let (probe, sets) = selected
-        .training_sets_retiring(triggers, selection.sampler.clone(), retire(shared))
+        .training_sets_options(triggers, selection.sampler.clone(), sampler_options)
         .probe();
     let sink = shared.clone();
     let queue = trainer.clone();
@@ -253,6 +294,26 @@ pub fn build(
         probe,
         seen,
         trainer,
+    }
+}
+
+/// A worker's scores for a checkpoint: `[[key, loss, trigger], …]`, sorted by key.
+fn save_scores(board: &ScoreBoard) -> State {
+    let mut rows: Vec<(Key, f32, u32)> = board
+        .borrow()
+        .iter()
+        .map(|(k, s)| (*k, s.loss, s.trigger))
+        .collect();
+    rows.sort_unstable_by_key(|r| r.0);
+    serde_json::to_value(rows).expect("scores serialise")
+}
+
+/// Adds the scores of a checkpoint's `saved` rows that `owns` says are this worker's.
+fn restore_scores(board: &ScoreBoard, saved: &State, owns: impl Fn(Key) -> bool) {
+    let rows: Vec<(Key, f32, u32)> = serde_json::from_value(saved.clone()).unwrap_or_default();
+    let mut board = board.borrow_mut();
+    for (key, loss, trigger) in rows.into_iter().filter(|r| owns(r.0)) {
+        board.insert(key, Score { loss, trigger });
     }
 }
 

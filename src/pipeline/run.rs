@@ -10,18 +10,20 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use sluice_dataflows::triggers::{ModelFeed, ModelInfo};
-use sluice_dataflows::{SampleScore, TrainingSet, TriggerEvent};
+use sluice_dataflows::triggers::{ModelFeed, ModelInfo, State};
+use sluice_dataflows::{Position, SampleScore, TrainingSet, TriggerEvent};
 
-use super::checkpoint::{self, Checkpoint};
+use super::checkpoint::{self, Checkpoint, OperatorState};
 use super::cost::{Stage, StageClock};
 use super::dataflow;
 use super::evaluate::{RUN_INFO, RunInfo, trained_models};
 use crate::UsageError;
-use crate::config::{EvalInput, InputSpec, KafkaSourceSpec, PipelineSpec, TriggerSpec};
+use crate::config::{EvalInput, InputSpec, KafkaSourceSpec, PipelineSpec};
 use crate::eval::{EvalDataset, EvalReport, EvalSetup, Evaluator, Holdout};
 use crate::sink::{EventBody, EventSink};
-use crate::source::kafka::{KafkaReader, Prefetch, Resume, ValueDecoder, admin, read_topic};
+use crate::source::kafka::{
+    KafkaReader, PartitionMarks, Prefetch, Resume, ValueDecoder, admin, read_topic,
+};
 use crate::source::{DeadLetter, FileSource, SourceError};
 use crate::store::{ModelStore, SampleStore};
 use crate::train::{Trainer, TrainerContext, TriggerOutcome};
@@ -127,8 +129,31 @@ impl Input {
     }
 }
 
-/// Workers that reported a trigger's restart offsets, and the offset per partition.
-type OffsetReports = (usize, BTreeMap<i32, i64>);
+/// What trigger `k`'s checkpoint is made of, as the workers, operators and trainer report it.
+#[derive(Default)]
+struct Pieces {
+    /// Workers that reported their partitions.
+    workers: usize,
+    /// Per partition: restart offset and marks.
+    partitions: BTreeMap<i32, PartitionMarks>,
+    /// The trigger policy's state and horizon (`Some(None)`: it has none at this boundary).
+    trigger: Option<Option<(State, Option<Position>)>>,
+    /// Each worker's selection state.
+    selection: BTreeMap<usize, State>,
+    /// Positions the selections hold.
+    held: Vec<Position>,
+    /// The sampler's state.
+    sampler: Option<State>,
+}
+
+impl Pieces {
+    fn complete(&self, workers: usize) -> bool {
+        self.workers == workers
+            && self.trigger.is_some()
+            && self.selection.len() == workers
+            && self.sampler.is_some()
+    }
+}
 
 /// State shared by the workers of one run.
 pub struct Shared {
@@ -160,9 +185,20 @@ pub struct Shared {
     pub(super) first_trigger_id: u64,
     /// Where Kafka readers start when resuming.
     resume: Option<Resume>,
-    /// Restart offsets reported per trigger.
-    reports: Mutex<BTreeMap<u64, OffsetReports>>,
-    reported: Condvar,
+    /// The operator state of the checkpoint this run resumes from.
+    pub(super) restore: Option<OperatorState>,
+    /// Whether the operators report their state for checkpoints (Kafka sources).
+    pub(super) checkpoints: bool,
+    /// Hash of the configuration text, recorded in checkpoints.
+    config_hash: String,
+    /// Models stored so far, oldest first (the model store's index in checkpoints).
+    model_index: Mutex<Vec<String>>,
+    /// Checkpoint pieces per trigger.
+    pieces: Mutex<BTreeMap<u64, Pieces>>,
+    pieces_changed: Condvar,
+    /// Event time before which the last checkpoint needs no payloads: the readers' restart
+    /// indexes forget what is before it (`u64::MAX`: none yet).
+    forget_before: AtomicU64,
     workers: usize,
 }
 
@@ -204,53 +240,126 @@ impl Shared {
         self.triggers.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A worker's restart offsets for its partitions at trigger `id`'s boundary.
-    fn report_offsets(&self, id: u64, offsets: Vec<(i32, i64)>) {
-        let mut reports = self.reports.lock().expect("reports poisoned");
-        let entry = reports.entry(id).or_default();
-        entry.0 += 1;
-        entry.1.extend(offsets);
-        self.reported.notify_all();
+    /// Adds to trigger `id`'s checkpoint pieces.
+    fn piece(&self, id: u64, add: impl FnOnce(&mut Pieces)) {
+        let mut pieces = self.pieces.lock().expect("pieces poisoned");
+        add(pieces.entry(id).or_default());
+        self.pieces_changed.notify_all();
     }
 
-    /// Writes the checkpoint of trigger `t` once every worker reported its offsets (or every
-    /// worker finished). Called by the trainer after `t`'s model and events are out.
+    /// A worker's restart offsets and marks for its partitions at trigger `id`'s boundary.
+    fn report_offsets(&self, id: u64, partitions: Vec<(i32, PartitionMarks)>) {
+        self.piece(id, |p| {
+            p.workers += 1;
+            p.partitions.extend(partitions);
+        });
+    }
+
+    /// The trigger policy's state after trigger `id` (see `TriggerOptions::on_state`).
+    pub(super) fn trigger_state(&self, id: u64, state: Option<State>, horizon: Option<Position>) {
+        self.piece(id, |p| p.trigger = Some(state.map(|s| (s, horizon))));
+    }
+
+    /// Worker `worker`'s selection state after trigger `id`, and the positions it holds.
+    pub(super) fn selection_state(
+        &self,
+        id: u64,
+        worker: usize,
+        state: State,
+        held: Vec<Position>,
+    ) {
+        self.piece(id, |p| {
+            p.selection.insert(worker, state);
+            p.held.extend(held);
+        });
+    }
+
+    /// The sampler's state after trigger `id`.
+    pub(super) fn sampler_state(&self, id: u64, state: State) {
+        self.piece(id, |p| p.sampler = Some(state));
+    }
+
+    /// The pieces of trigger `id`'s checkpoint, once complete (`None`: the trigger policy has
+    /// no state at this boundary, or the workers finished without completing them). Drops the
+    /// pieces of earlier triggers.
+    fn take_pieces(&self, id: u64) -> Option<Pieces> {
+        let mut pieces = self.pieces.lock().expect("pieces poisoned");
+        loop {
+            let p = pieces.get(&id);
+            if p.is_some_and(|p| p.trigger == Some(None)) {
+                break;
+            }
+            if p.is_some_and(|p| p.complete(self.workers))
+                || self.finished_workers.load(Ordering::SeqCst) == self.workers
+            {
+                break;
+            }
+            pieces = self
+                .pieces_changed
+                .wait_timeout(pieces, Duration::from_millis(100))
+                .expect("pieces poisoned")
+                .0;
+        }
+        let later = pieces.split_off(&(id + 1));
+        let p = std::mem::replace(&mut *pieces, later).remove(&id);
+        match p {
+            Some(p) if p.complete(self.workers) && p.trigger != Some(None) => Some(p),
+            Some(p) if p.trigger == Some(None) => {
+                tracing::debug!(trigger = id, "no trigger policy state at this boundary");
+                None
+            }
+            _ => {
+                tracing::warn!(trigger = id, "checkpoint pieces incomplete; no checkpoint");
+                None
+            }
+        }
+    }
+
+    /// Writes the checkpoint of trigger `t` once its pieces are complete. Called by the
+    /// trainer after `t`'s model and events are out.
     fn write_checkpoint(&self, t: &TriggerEvent, model: Option<&str>) -> anyhow::Result<()> {
         let run_dir = &self.run_dir;
         let Input::Kafka { spec, group, .. } = &self.source else {
             return Ok(());
         };
-        let mut reports = self.reports.lock().expect("reports poisoned");
-        loop {
-            let complete = reports.get(&t.id).is_some_and(|(n, _)| *n == self.workers);
-            if complete || self.finished_workers.load(Ordering::SeqCst) == self.workers {
-                break;
-            }
-            reports = self
-                .reported
-                .wait_timeout(reports, Duration::from_millis(100))
-                .expect("reports poisoned")
-                .0;
-        }
-        let Some((n, offsets)) = reports.remove(&t.id) else {
-            tracing::warn!(trigger = t.id, "no restart offsets reported; no checkpoint");
+        let Some(p) = self.take_pieces(t.id) else {
             return Ok(());
         };
-        drop(reports);
-        if n != self.workers {
-            tracing::warn!(trigger = t.id, "restart offsets incomplete; no checkpoint");
-            return Ok(());
-        }
+        let Some((trigger, trigger_horizon)) = p.trigger.flatten() else {
+            unreachable!("complete pieces have a trigger state")
+        };
+        let mut held = p.held;
+        held.sort_unstable();
+        let state = OperatorState {
+            trigger,
+            trigger_horizon,
+            selection: p.selection.into_values().collect(),
+            sampler: p.sampler.expect("complete pieces have a sampler state"),
+            held,
+        };
+        let horizon = state.horizon().map(|h| h.time);
         // Events up to this trigger must be out before the checkpoint says so.
         self.events.flush()?;
         let cp = Checkpoint {
-            version: checkpoint::VERSION,
             pipeline: self.spec.name.clone(),
             topic: spec.topic.clone(),
+            config_hash: self.config_hash.clone(),
             trigger_id: t.id,
             boundary: t.boundary,
             model_id: model.map(String::from),
-            offsets,
+            offsets: p
+                .partitions
+                .iter()
+                .map(|(id, m)| (*id, m.restart))
+                .collect(),
+            replay_from: p
+                .partitions
+                .iter()
+                .map(|(id, m)| (*id, m.replay_from(horizon)))
+                .collect(),
+            state,
+            models: self.model_index.lock().expect("index poisoned").clone(),
+            published: self.events.published()?,
         };
         let path = checkpoint::write(run_dir, &cp)
             .with_context(|| format!("writing checkpoint {} in {}", t.id, run_dir.display()))?;
@@ -270,6 +379,9 @@ impl Shared {
             tracing::warn!(trigger = t.id, "{e}; retrying in {wait:?}");
             std::thread::sleep(wait);
             wait = (wait * 2).min(Duration::from_secs(5));
+        }
+        if let Some(h) = horizon {
+            self.forget_before.store(h, Ordering::Relaxed);
         }
         tracing::info!(trigger = t.id, path = %path.display(), "checkpoint written");
         Ok(())
@@ -456,18 +568,24 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         .out
         .clone()
         .unwrap_or_else(|| default_run_dir(&spec.name));
-    // A Kafka run directory with a checkpoint resumes after it.
+    // A Kafka run directory with a checkpoint resumes after it, with the same configuration.
+    let config_hash = checkpoint::fnv64(spec.config_text.as_bytes());
     let resume = match &source {
-        Input::Kafka { spec: k, .. } => checkpoint::latest(&run_dir).filter(|cp| {
-            let same = cp.pipeline == spec.name && cp.topic == k.topic;
-            if !same {
-                tracing::warn!(run_dir = %run_dir.display(), "checkpoint of another pipeline or topic ignored");
-            }
-            same
-        }),
+        Input::Kafka { .. } => checkpoint::latest(&run_dir),
         Input::File(_) => None,
     };
-    if let Some(cp) = &resume {
+    if let (Some(cp), Input::Kafka { spec: k, .. }) = (&resume, &source) {
+        if cp.pipeline != spec.name || cp.topic != k.topic || cp.config_hash != config_hash {
+            return Err(UsageError(format!(
+                "{}: holds checkpoints of another configuration (pipeline `{}`, topic `{}`; \
+                 its config.toml is the one it ran with): resume it with that configuration, \
+                 or give a new --out",
+                run_dir.display(),
+                cp.pipeline,
+                cp.topic
+            ))
+            .into());
+        }
         tracing::info!(trigger = cp.trigger_id, "resuming after checkpoint");
         eprintln!(
             "{}: resuming after trigger {} (checkpoint in {})",
@@ -475,15 +593,6 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
             cp.trigger_id,
             run_dir.join("checkpoints").display()
         );
-        if !matches!(
-            spec.trigger,
-            TriggerSpec::Amount { .. } | TriggerSpec::Time { .. }
-        ) {
-            tracing::warn!(
-                "checkpoints do not store trigger policy state yet: the policy restarts empty \
-                 (drift windows, criteria histories, trackers)"
-            );
-        }
     }
     std::fs::create_dir_all(&run_dir)
         .with_context(|| format!("creating run directory {}", run_dir.display()))?;
@@ -503,14 +612,25 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         &run_dir,
         &spec.name,
         spec.output.kafka.as_ref(),
-        resume.as_ref().map(|cp| cp.trigger_id),
+        resume.as_ref().map(|cp| (cp.trigger_id, &cp.published)),
     )?);
     let models = ModelStore::create(&run_dir.join("models"), spec.model_storage.clone())?;
+    if let Some(cp) = &resume {
+        // Models stored after the checkpoint (and half-written files) are orphans of the
+        // crash: the resumed run trains those triggers again.
+        for orphan in models.remove_orphans(&cp.models)? {
+            tracing::info!(file = %orphan.display(), "removed a model file the checkpoint does not know");
+        }
+    }
     let samples = SampleStore::new(dim, workers);
     let samples = Arc::new(match spec.selection.maximum_keys_in_memory {
         Some(max) => samples.spilling(max, &run_dir.join("spill")),
         None => samples,
     });
+    if let Some(cp) = &resume {
+        // The trainer is done with every trigger up to the checkpoint.
+        samples.trained(cp.trigger_id);
+    }
 
     let shared = Arc::new(Shared {
         spec: spec.clone(),
@@ -532,12 +652,27 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         finished_workers: AtomicUsize::new(0),
         error: Mutex::new(None),
         first_trigger_id: resume.as_ref().map_or(0, |cp| cp.trigger_id + 1),
-        resume: resume.as_ref().map(|cp| Resume {
-            offsets: cp.offsets.clone(),
-            boundary: cp.boundary,
+        resume: resume.as_ref().map(|cp| {
+            let state = cp.state.clone();
+            Resume {
+                offsets: cp.offsets.clone(),
+                replay_from: cp.replay_from.clone(),
+                boundary: cp.boundary,
+                needs: Arc::new(move |p| state.needs(p)),
+            }
         }),
-        reports: Mutex::new(BTreeMap::new()),
-        reported: Condvar::new(),
+        restore: resume.as_ref().map(|cp| cp.state.clone()),
+        checkpoints: matches!(spec.source.input, InputSpec::Kafka(_)),
+        config_hash,
+        model_index: Mutex::new(
+            resume
+                .as_ref()
+                .map(|cp| cp.models.clone())
+                .unwrap_or_default(),
+        ),
+        pieces: Mutex::default(),
+        pieces_changed: Condvar::new(),
+        forget_before: AtomicU64::new(u64::MAX),
         workers,
     });
     let datasets = load_eval_datasets(spec, shared.source.feature_names(), &|d| {
@@ -573,7 +708,20 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
             let shared = shared.clone();
             Some(Box::new(
                 move |t: &TriggerEvent, done: &TriggerOutcome<'_>| {
-                    shared.write_checkpoint(t, done.model)?;
+                    // First the model report: a policy that needs models saves its state for
+                    // the checkpoint once it has it.
+                    shared.model_feed.post(ModelInfo {
+                        trigger: t.id,
+                        model: done.model.map(String::from),
+                        samples: done.samples,
+                        training_s: done.training_ms as f64 / 1000.0,
+                    });
+                    if let Some(m) = done.model {
+                        let mut index = shared.model_index.lock().expect("index poisoned");
+                        if index.last().is_none_or(|last| last != m) {
+                            index.push(m.to_string());
+                        }
+                    }
                     // Training sets up to this one are done: retired samples may go.
                     shared.samples.trained(t.id);
                     shared.events.metric(
@@ -582,13 +730,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
                         shared.samples.len() as f64,
                         None,
                     )?;
-                    shared.model_feed.post(ModelInfo {
-                        trigger: t.id,
-                        model: done.model.map(String::from),
-                        samples: done.samples,
-                        training_s: done.training_ms as f64 / 1000.0,
-                    });
-                    Ok(())
+                    shared.write_checkpoint(t, done.model)
                 },
             ))
         },
@@ -703,6 +845,10 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
     let report = |reader: Option<&mut Prefetch>| {
         let mut seen = seen.borrow_mut();
         if let Some(reader) = reader {
+            let forget = shared.forget_before.load(Ordering::Relaxed);
+            if forget != u64::MAX {
+                reader.forget_before(forget);
+            }
             for t in seen.iter() {
                 shared.report_offsets(t.id, reader.restart_offsets(t.boundary.time));
             }
@@ -771,6 +917,9 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
                 for d in polled.dead {
                     shared.dead_letter(d);
                 }
+                if !polled.restored.is_empty() {
+                    restore_payloads(shared, polled.restored);
+                }
                 // Records go out at the input's time (the watermark so far), never after their
                 // own event time; the watermark then moves the input forward.
                 for s in polled.samples {
@@ -812,6 +961,35 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
         }
     }
     Ok(())
+}
+
+/// Puts payloads read again after a resume into the sample store. Those no selection holds
+/// (only the trigger policy's windows read them) are retired at the checkpoint's trigger, so
+/// they go once the policy reads past them.
+fn restore_payloads(shared: &Shared, restored: Vec<crate::source::Sample>) {
+    let state = shared
+        .restore
+        .as_ref()
+        .expect("restored samples come from a checkpoint");
+    // Rejected here as when first read (a duplicate key): the run went on without them then.
+    let rejected = shared.samples.insert(
+        restored
+            .iter()
+            .map(|s| (s.key, s.label, s.features.as_slice())),
+    );
+    for (key, e) in rejected {
+        tracing::debug!(key, "payload not restored: {e}");
+    }
+    let unheld: Vec<Position> = restored
+        .iter()
+        .map(|s| s.meta().position())
+        .filter(|p| state.held.binary_search(p).is_err())
+        .collect();
+    if !unheld.is_empty() {
+        shared
+            .samples
+            .retire(shared.first_trigger_id.saturating_sub(1), unheld);
+    }
 }
 
 /// Steps the dataflow without new input while training sets wait for room in the trainer's

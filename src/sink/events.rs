@@ -1,6 +1,7 @@
 //! The event sink a run writes to: always the run directory's JSONL files, and Kafka topics
 //! when `[output] brokers` is set. Each event is serialised once and written to both.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -18,19 +19,31 @@ pub struct EventSink {
 
 impl EventSink {
     /// JSONL files in `dir`, plus Kafka topics if `kafka` is given (created when missing).
-    /// Resuming after trigger `k`, the JSONL files keep the events up to `k` (see
-    /// [`JsonlSink::create`]); Kafka topics get the later events again (same ids).
+    /// Resuming after trigger `k` (with the topics' end offsets at that checkpoint), the JSONL
+    /// files keep the events up to `k` (see [`JsonlSink::create`]) and get the later ones again;
+    /// Kafka topics get only those not published before the crash (by id).
     pub fn create(
         dir: &Path,
         pipeline: &str,
         kafka: Option<&KafkaOutputSpec>,
-        resume_after: Option<u64>,
+        resume: Option<(u64, &BTreeMap<String, i64>)>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             pipeline: pipeline.to_string(),
-            jsonl: JsonlSink::create(dir, resume_after)?,
-            kafka: kafka.map(KafkaSink::create).transpose()?,
+            jsonl: JsonlSink::create(dir, resume.map(|(k, _)| k))?,
+            kafka: kafka
+                .map(|k| KafkaSink::create(k, resume.map(|(_, p)| p)))
+                .transpose()?,
         })
+    }
+
+    /// Each Kafka event topic's end offset, for a checkpoint (empty without Kafka output);
+    /// call after [`flush`](Self::flush).
+    pub fn published(&self) -> std::io::Result<BTreeMap<String, i64>> {
+        match &self.kafka {
+            Some(k) => k.ends().map_err(std::io::Error::other),
+            None => Ok(BTreeMap::new()),
+        }
     }
 
     /// Emits metric `name` of trigger `trigger_id` with id `metric-<trigger_id>-<name>`.

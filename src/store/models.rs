@@ -105,6 +105,43 @@ impl ModelStore {
         })
     }
 
+    /// Removes every file of a model not in `keep` and every temporary file (what a crash
+    /// left: models stored after the checkpoint, half-written files); returns the files
+    /// removed. Files that are not the store's are left alone.
+    pub fn remove_orphans(&self, keep: &[String]) -> std::io::Result<Vec<PathBuf>> {
+        const SUFFIXES: [&str; 5] = [
+            ".delta.safetensors.zst",
+            ".delta.safetensors",
+            ".safetensors.zst",
+            ".safetensors",
+            ".json",
+        ];
+        let mut removed = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let path = entry?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let orphan = if name.starts_with('.') {
+                name.contains(".tmp")
+            } else {
+                SUFFIXES
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .is_some_and(|id| !keep.iter().any(|k| k == id))
+            };
+            if orphan && path.is_file() {
+                std::fs::remove_file(&path)?;
+                removed.push(path);
+            }
+        }
+        if !removed.is_empty() {
+            *self.last.lock().expect("model cache poisoned") = None;
+            File::open(&self.dir)?.sync_all()?;
+        }
+        Ok(removed)
+    }
+
     /// Path of a model's metadata.
     pub fn metadata_path(&self, model_id: &str) -> PathBuf {
         self.dir.join(format!("{model_id}.json"))
@@ -410,6 +447,63 @@ mod tests {
             reopened.export("m4", &out).unwrap();
             assert_eq!(std::fs::read(&out).unwrap(), files[4].1);
         }
+    }
+
+    #[test]
+    fn orphans_of_a_crash_are_removed_and_kept_models_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModelStore::create(
+            dir.path(),
+            StoragePolicy {
+                incremental: Some((DiffOperator::Xor, 5)),
+                zstd_level: Some(1),
+            },
+        )
+        .unwrap();
+        let mut want = Vec::new();
+        for i in 0..4 {
+            let bytes = weights(&[("w", vec![i as f32; 4])]);
+            let parent = (i > 0).then(|| format!("m{}", i - 1));
+            store
+                .put(&meta(&format!("m{i}"), parent.as_deref()), |p| {
+                    std::fs::write(p, &bytes).map_err(|e| e.to_string())
+                })
+                .unwrap();
+            want.push(bytes);
+        }
+        // Half-written files of a fifth model, and a file that is not the store's.
+        std::fs::write(dir.path().join(".m4.tmp.safetensors"), b"half").unwrap();
+        std::fs::write(dir.path().join(".m4.json.tmp"), b"{").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
+        let keep = ["m0".to_string(), "m1".to_string()];
+        let mut removed: Vec<String> = store
+            .remove_orphans(&keep)
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        removed.sort();
+        assert_eq!(
+            removed,
+            [
+                ".m4.json.tmp",
+                ".m4.tmp.safetensors",
+                "m2.delta.safetensors.zst",
+                "m2.json",
+                "m3.delta.safetensors.zst",
+                "m3.json"
+            ]
+        );
+        assert!(dir.path().join("notes.txt").exists());
+        assert_eq!(*store.fetch("m1").unwrap(), want[1]);
+        assert!(store.fetch("m2").is_err());
+        // Storing m2 again (the resumed run's) works as the first time.
+        store
+            .put(&meta("m2", Some("m1")), |p| {
+                std::fs::write(p, &want[2]).map_err(|e| e.to_string())
+            })
+            .unwrap();
+        assert_eq!(*store.fetch("m2").unwrap(), want[2]);
     }
 
     #[test]

@@ -143,6 +143,29 @@ impl Decider {
         }
     }
 
+    /// The measurements remembered, oldest first (for a checkpoint).
+    pub(crate) fn history(&self) -> Vec<f64> {
+        self.history.iter().copied().collect()
+    }
+
+    /// Restores what [`history`](Self::history) returned; an error if the criterion could not
+    /// have remembered that many.
+    pub(crate) fn set_history(&mut self, history: Vec<f64>) -> Result<(), String> {
+        let window = match self.criterion {
+            Criterion::DynamicQuantile { window, .. }
+            | Criterion::DynamicRollingAverage { window, .. } => window,
+            Criterion::Threshold(_) | Criterion::PValue(_) => 0,
+        };
+        if history.len() > window {
+            return Err(format!(
+                "{} measurements remembered, but the criterion keeps {window}",
+                history.len()
+            ));
+        }
+        self.history = history.into();
+        Ok(())
+    }
+
     fn remember(&mut self, distance: f64, window: usize) {
         if self.history.len() == window {
             self.history.pop_front();

@@ -17,6 +17,7 @@ mod windows;
 
 pub use criterion::{Criterion, Decider, Verdict, linear_quantile};
 pub use stats::Vectors;
+pub(crate) use windows::WindowContents;
 pub use windows::{WindowSpec, Windows};
 
 use std::cell::OnceCell;
@@ -145,6 +146,12 @@ impl Detector {
             summary: Summary::new(vectors),
             mmd: None,
         });
+    }
+
+    /// The reference's vectors, if one is set (what a checkpoint keeps: the statistics derived
+    /// from them are recomputed, identically, on first use).
+    pub(crate) fn reference(&self) -> Option<&Vectors> {
+        self.reference.as_ref().map(|r| &r.summary.vectors)
     }
 
     /// Measures `kind` between the reference and `current`; `alpha` is the test level of a

@@ -14,6 +14,8 @@
 
 use std::collections::VecDeque;
 
+use serde::{Deserialize, Serialize};
+
 use crate::sample::{Position, SampleMeta, Time};
 
 /// How windows are bounded.
@@ -49,6 +51,16 @@ pub struct Windows {
     pub current: VecDeque<SampleMeta>,
     reservoir: VecDeque<SampleMeta>,
     /// With overlap: samples not yet moved to the reference.
+    exclusive: VecDeque<SampleMeta>,
+}
+
+/// What [`Windows`] hold, for a checkpoint (the spec comes from the configuration).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WindowContents {
+    reference: VecDeque<SampleMeta>,
+    current: VecDeque<SampleMeta>,
+    reservoir: VecDeque<SampleMeta>,
     exclusive: VecDeque<SampleMeta>,
 }
 
@@ -153,6 +165,28 @@ impl Windows {
                 self.reference.pop_front();
             }
         }
+    }
+
+    /// Their contents, for a checkpoint.
+    pub(crate) fn contents(&self) -> WindowContents {
+        WindowContents {
+            reference: self.reference.clone(),
+            current: self.current.clone(),
+            reservoir: self.reservoir.clone(),
+            exclusive: self.exclusive.clone(),
+        }
+    }
+
+    /// Restores what [`contents`](Self::contents) returned.
+    pub(crate) fn set_contents(&mut self, contents: WindowContents) {
+        let WindowContents {
+            reference,
+            current,
+            reservoir,
+            exclusive,
+        } = contents;
+        (self.reference, self.current) = (reference, current);
+        (self.reservoir, self.exclusive) = (reservoir, exclusive);
     }
 
     /// Samples held in all buffers (for memory accounting).

@@ -10,8 +10,20 @@
 
 use std::collections::VecDeque;
 
-use super::policy::{CandidateSpill, SelectionPolicy};
-use crate::sample::{Candidate, Position, SampleMeta, TriggerEvent};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::policy::{CandidateRow, CandidateSpill, SelectionPolicy, from_row, to_rows};
+use crate::sample::{Candidate, Key, Position, SampleMeta, TriggerEvent};
+use crate::triggers::State;
+
+/// [`NewData`]'s checkpoint: samples not yet in an epoch, and every epoch held.
+#[derive(Default, Serialize, Deserialize)]
+struct Saved {
+    pending: Vec<SampleMeta>,
+    epochs: Vec<(u64, Vec<CandidateRow>)>,
+}
 
 /// An epoch's candidates, in memory or spilled.
 enum Part {
@@ -187,12 +199,63 @@ impl SelectionPolicy for NewData {
     fn take_retired(&mut self, out: &mut Vec<Position>) {
         out.append(&mut self.retired);
     }
+
+    fn save(&mut self) -> State {
+        let mut epochs = Vec::with_capacity(self.epochs.len());
+        let mut c = Vec::new();
+        for (id, part) in &self.epochs {
+            c.clear();
+            Self::read(&mut self.spill, part, &mut c);
+            epochs.push((*id, to_rows(&c)));
+        }
+        serde_json::to_value(Saved {
+            pending: self.pending.clone(),
+            epochs,
+        })
+        .expect("selection state serialises")
+    }
+
+    fn restore(&mut self, states: &[State], owns: &dyn Fn(Key) -> bool) -> Result<(), String> {
+        let mut pending = Vec::new();
+        let mut epochs: BTreeMap<u64, Vec<Candidate>> = BTreeMap::new();
+        for state in states {
+            let saved: Saved =
+                serde_json::from_value(state.clone()).map_err(|e| format!("NewData state: {e}"))?;
+            pending.extend(saved.pending.into_iter().filter(|s| owns(s.key)));
+            for (id, rows) in saved.epochs {
+                let e = epochs.entry(id).or_default();
+                e.extend(rows.iter().map(from_row).filter(|c| owns(c.pos.key)));
+            }
+        }
+        pending.sort_unstable_by_key(SampleMeta::position);
+        self.pending = pending;
+        self.epochs = epochs
+            .into_iter()
+            .map(|(id, mut c)| {
+                c.sort_unstable_by_key(|c| c.pos);
+                (id, Part::Mem(c))
+            })
+            .collect();
+        self.retired.clear();
+        self.spill_excess();
+        Ok(())
+    }
+
+    fn held_positions(&mut self, out: &mut Vec<Position>) {
+        out.extend(self.pending.iter().map(SampleMeta::position));
+        let mut c = Vec::new();
+        for (_, part) in &self.epochs {
+            c.clear();
+            Self::read(&mut self.spill, part, &mut c);
+            out.extend(c.iter().map(|c| c.pos));
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::Position;
+    use crate::sample::{Position, owner};
 
     fn meta(time: u64, key: u64) -> SampleMeta {
         SampleMeta {
@@ -277,6 +340,79 @@ mod tests {
                 assert_eq!(ra, rb);
             }
         }
+    }
+
+    /// Runs `make()` over 8 epochs of 10 samples on `before` workers, checkpoints every worker
+    /// after trigger `k`, restores on `after` workers and goes on: every later answer (all
+    /// workers' candidates together) and every retirement equals the uninterrupted run's.
+    fn resumes_like_uninterrupted(make: &dyn Fn() -> NewData, before: usize, after: usize) {
+        let owned = |peers: usize, w: usize| move |k: Key| owner(k, peers) == w;
+        let run = |ps: &mut [NewData], peers: usize, t: u64| {
+            let mut answer = Vec::new();
+            let mut retired = Vec::new();
+            for (w, p) in ps.iter_mut().enumerate() {
+                for k in t * 10..t * 10 + 10 {
+                    if owned(peers, w)(k) {
+                        p.add(meta(k / 3, k));
+                    }
+                }
+                p.select(&trigger(t, (t * 10 + 9) / 3, t * 10 + 9), &mut answer);
+                p.take_retired(&mut retired);
+            }
+            answer.sort_unstable_by_key(|c| c.pos);
+            retired.sort_unstable();
+            (answer, retired)
+        };
+        let mut whole: Vec<NewData> = (0..before).map(|_| make()).collect();
+        let want: Vec<_> = (0..8).map(|t| run(&mut whole, before, t)).collect();
+        for k in 0..7u64 {
+            let mut first: Vec<NewData> = (0..before).map(|_| make()).collect();
+            for t in 0..=k {
+                run(&mut first, before, t);
+            }
+            let states: Vec<State> = first
+                .iter_mut()
+                .map(|p| serde_json::from_str(&p.save().to_string()).unwrap())
+                .collect();
+            let mut held: Vec<Position> = Vec::new();
+            first.iter_mut().for_each(|p| p.held_positions(&mut held));
+            let mut resumed: Vec<NewData> = (0..after).map(|_| make()).collect();
+            for (w, p) in resumed.iter_mut().enumerate() {
+                p.restore(&states, &owned(after, w)).unwrap();
+            }
+            let mut held_after: Vec<Position> = Vec::new();
+            resumed
+                .iter_mut()
+                .for_each(|p| p.held_positions(&mut held_after));
+            held.sort_unstable();
+            held_after.sort_unstable();
+            assert_eq!(held, held_after, "held after restoring trigger {k}");
+            for t in k + 1..8 {
+                assert_eq!(
+                    run(&mut resumed, after, t),
+                    want[t as usize],
+                    "trigger {t} after {k}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn restored_state_answers_like_the_uninterrupted_policy() {
+        for (before, after) in [(1, 1), (2, 2), (2, 3), (3, 1)] {
+            resumes_like_uninterrupted(&|| NewData::tail(Some(0)), before, after);
+            resumes_like_uninterrupted(&|| NewData::tail(Some(2)), before, after);
+            resumes_like_uninterrupted(&|| NewData::tail(None), before, after);
+            resumes_like_uninterrupted(
+                &|| NewData::tail(None).spilling(4, Box::new(VecSpill::default())),
+                before,
+                after,
+            );
+        }
+        let mut p = NewData::default();
+        let bad = serde_json::json!({"epochs": "nope"});
+        let e = p.restore(&[bad], &|_| true).unwrap_err();
+        assert!(e.starts_with("NewData state: "), "{e}");
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //!   the training set of the trigger it already emitted.
 //! - Retired samples (no later trigger can select them) go to an `on_retired` callback after
 //!   each answer, so the caller can compact their payloads.
+//! - Checkpoints: with `on_state`, the policy's state goes out right after each answer (the
+//!   policy then holds exactly the samples up to the boundary); `restore` builds the policy from
+//!   the states all workers saved at one trigger.
 //! - State: the policy's, plus samples not yet added (sorted lazily by position) and triggers
 //!   not yet answered, each with a capability at its boundary time.
 
@@ -24,11 +27,27 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Broadcast;
 
 use super::policy::SelectionPolicy;
-use crate::sample::{Candidate, Position, SampleMeta, Time, TriggerEvent};
+use crate::sample::{Candidate, Position, SampleMeta, Time, TriggerEvent, owner};
+use crate::triggers::State;
 
 /// Called with (trigger id, samples) when answering a trigger retires samples no later trigger
 /// can select (see [`SelectionPolicy::take_retired`]).
 pub type OnRetired = Box<dyn FnMut(u64, Vec<Position>)>;
+
+/// Called right after a trigger's answer with (trigger id, the state for a checkpoint, the
+/// positions of the samples held: those a later training set may read).
+pub type OnState = Box<dyn FnMut(u64, State, Vec<Position>)>;
+
+/// How a selection operator (or the assembler) talks to the world outside the dataflow.
+#[derive(Default)]
+pub struct SelectOptions {
+    /// Where retired samples go.
+    pub on_retired: Option<OnRetired>,
+    /// Where states for checkpoints go (`None`: no checkpoints).
+    pub on_state: Option<OnState>,
+    /// The states every worker saved at the checkpoint this run resumes from.
+    pub restore: Option<Vec<State>>,
+}
 
 /// Runs a selection policy per worker over key-partitioned sample metadata.
 pub trait Select<'scope>: Sized {
@@ -38,16 +57,16 @@ pub trait Select<'scope>: Sized {
         triggers: StreamVec<'scope, Time, TriggerEvent>,
         policy: P,
     ) -> StreamVec<'scope, Time, (u64, Vec<Candidate>)> {
-        self.select_with(triggers, policy, Box::new(|_, _| {}))
+        self.select_with(triggers, policy, SelectOptions::default())
     }
 
-    /// As [`select`](Self::select), reporting retired samples to `on_retired` (on the worker
-    /// that held them).
+    /// As [`select`](Self::select), with `options` (callbacks run on the worker that holds the
+    /// samples).
     fn select_with<P: SelectionPolicy>(
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
         policy: P,
-        on_retired: OnRetired,
+        options: SelectOptions,
     ) -> StreamVec<'scope, Time, (u64, Vec<Candidate>)>;
 }
 
@@ -86,9 +105,22 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
         mut policy: P,
-        mut on_retired: OnRetired,
+        options: SelectOptions,
     ) -> StreamVec<'scope, Time, (u64, Vec<Candidate>)> {
         let name = format!("Selection: {}", policy.name());
+        let (index, peers) = (self.scope().index(), self.scope().peers());
+        let SelectOptions {
+            mut on_retired,
+            mut on_state,
+            restore,
+        } = options;
+        if let Some(states) = restore {
+            // The run checked the checkpoint (version, checksum, configuration) before building
+            // the dataflow: a state that does not fit is a bug.
+            policy
+                .restore(&states, &|key| owner(key, peers) == index)
+                .unwrap_or_else(|e| panic!("restoring the selection from the checkpoint: {e}"));
+        }
         self.binary_frontier(
             triggers.broadcast(),
             Pipeline,
@@ -119,8 +151,15 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
                         output.session(&at).give((t.id, selected));
                         let mut retired = Vec::new();
                         policy.take_retired(&mut retired);
-                        if !retired.is_empty() {
-                            on_retired(t.id, retired);
+                        if let Some(f) = &mut on_retired
+                            && !retired.is_empty()
+                        {
+                            f(t.id, retired);
+                        }
+                        if let Some(f) = &mut on_state {
+                            let mut held = Vec::new();
+                            policy.held_positions(&mut held);
+                            f(t.id, policy.save(), held);
                         }
                     }
                     // Samples no trigger can still precede.

@@ -1,6 +1,26 @@
 //! The selection policy trait.
 
-use crate::sample::{Candidate, Position, SampleMeta, TriggerEvent};
+use crate::sample::{Candidate, Key, Position, SampleMeta, TriggerEvent};
+use crate::triggers::State;
+
+/// A candidate in a checkpoint: (time, key, label, trigger it was first selected in).
+pub type CandidateRow = (u64, Key, i64, u64);
+
+/// `c` as checkpoint rows.
+pub fn to_rows(c: &[Candidate]) -> Vec<CandidateRow> {
+    c.iter()
+        .map(|c| (c.pos.time, c.pos.key, c.label, c.seen_in))
+        .collect()
+}
+
+/// Checkpoint rows back as candidates.
+pub fn from_row(&(time, key, label, seen_in): &CandidateRow) -> Candidate {
+    Candidate {
+        pos: Position { time, key },
+        label,
+        seen_in,
+    }
+}
 
 /// Where a policy puts candidates it keeps but need not hold in memory
 /// (`selection.maximum_keys_in_memory`): segments on disk, provided by the caller, since this
@@ -36,4 +56,17 @@ pub trait SelectionPolicy: 'static {
     /// last call), so their payloads can be compacted away. Strategies over all data retire
     /// nothing.
     fn take_retired(&mut self, _out: &mut Vec<Position>) {}
+
+    /// This worker's state for a checkpoint, taken right after answering a trigger (and taking
+    /// its retired samples): every candidate it holds (spilled ones read back) and whatever
+    /// else later answers depend on.
+    fn save(&mut self) -> State;
+
+    /// Restores the states *every* worker saved at one trigger into a policy freshly built from
+    /// the same configuration, keeping what `owns` says is this worker's (so a checkpoint
+    /// restores on any number of workers). An error names what did not fit.
+    fn restore(&mut self, states: &[State], owns: &dyn Fn(Key) -> bool) -> Result<(), String>;
+
+    /// Appends the positions of the samples it holds: those a later training set may read.
+    fn held_positions(&mut self, out: &mut Vec<Position>);
 }

@@ -12,8 +12,18 @@
 
 use std::collections::BinaryHeap;
 
-use super::policy::SelectionPolicy;
+use serde::{Deserialize, Serialize};
+
+use super::policy::{CandidateRow, SelectionPolicy, from_row};
 use crate::sample::{Candidate, Key, Position, SampleMeta, TriggerEvent, route};
+use crate::triggers::State;
+
+/// [`Reservoir`]'s checkpoint: samples not yet offered, and the reservoir.
+#[derive(Default, Serialize, Deserialize)]
+struct Saved {
+    pending: Vec<SampleMeta>,
+    reservoir: Vec<CandidateRow>,
+}
 
 /// The priority of `key` under `seed`.
 pub fn priority(seed: u64, key: Key) -> u64 {
@@ -93,11 +103,134 @@ impl SelectionPolicy for Reservoir {
     fn take_retired(&mut self, out: &mut Vec<Position>) {
         out.append(&mut self.retired);
     }
+
+    fn save(&mut self) -> State {
+        let mut reservoir: Vec<CandidateRow> = self
+            .heap
+            .iter()
+            .map(|&(_, key, time, label, seen_in)| (time, key, label, seen_in))
+            .collect();
+        reservoir.sort_unstable();
+        serde_json::to_value(Saved {
+            pending: self.pending.clone(),
+            reservoir,
+        })
+        .expect("selection state serialises")
+    }
+
+    /// Each worker's reservoir holds the global `budget` smallest priorities of its share, so
+    /// the union of all workers' reservoirs holds those of any new share: keeping this worker's
+    /// keys (and its `budget` smallest) gives the same training sets on any number of workers.
+    fn restore(&mut self, states: &[State], owns: &dyn Fn(Key) -> bool) -> Result<(), String> {
+        let mut pending = Vec::new();
+        let mut all: Vec<Candidate> = Vec::new();
+        for state in states {
+            let saved: Saved = serde_json::from_value(state.clone())
+                .map_err(|e| format!("Reservoir state: {e}"))?;
+            pending.extend(saved.pending.into_iter().filter(|s| owns(s.key)));
+            all.extend(
+                saved
+                    .reservoir
+                    .iter()
+                    .map(from_row)
+                    .filter(|c| owns(c.pos.key)),
+            );
+        }
+        all.sort_unstable_by_key(|c| (priority(self.seed, c.pos.key), c.pos));
+        all.truncate(self.budget);
+        pending.sort_unstable_by_key(SampleMeta::position);
+        self.pending = pending;
+        self.heap = all
+            .into_iter()
+            .map(|c| {
+                let p = priority(self.seed, c.pos.key);
+                (p, c.pos.key, c.pos.time, c.label, c.seen_in)
+            })
+            .collect();
+        self.retired.clear();
+        Ok(())
+    }
+
+    fn held_positions(&mut self, out: &mut Vec<Position>) {
+        out.extend(self.pending.iter().map(SampleMeta::position));
+        out.extend(
+            self.heap
+                .iter()
+                .map(|&(_, key, time, ..)| Position { time, key }),
+        );
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sample::owner;
+
+    fn trigger(id: u64) -> TriggerEvent {
+        TriggerEvent {
+            id,
+            first: Position::default(),
+            boundary: Position {
+                time: id * 50 + 49,
+                key: id * 50 + 49,
+            },
+            samples: 50,
+            reason: String::new(),
+            details: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn restored_reservoirs_answer_like_the_uninterrupted_ones_on_any_worker_count() {
+        // All workers' answers of trigger `t`, reduced to the global budget (the assembler).
+        let run = |rs: &mut [Reservoir], peers: usize, t: u64| {
+            let mut out = Vec::new();
+            for (w, r) in rs.iter_mut().enumerate() {
+                for k in t * 50..t * 50 + 50 {
+                    if owner(k, peers) == w {
+                        r.add(SampleMeta {
+                            time: k,
+                            key: k,
+                            label: (k % 3) as i64,
+                        });
+                    }
+                }
+                r.select(&trigger(t), &mut out);
+            }
+            out.sort_unstable_by_key(|c| (priority(9, c.pos.key), c.pos));
+            out.truncate(7);
+            out.sort_unstable_by_key(|c| c.pos);
+            out
+        };
+        for (before, after) in [(1, 1), (2, 2), (3, 2), (1, 4)] {
+            let mut whole: Vec<Reservoir> = (0..before).map(|_| Reservoir::new(7, 9)).collect();
+            let want: Vec<_> = (0..6).map(|t| run(&mut whole, before, t)).collect();
+            for k in 0..5u64 {
+                let mut first: Vec<Reservoir> = (0..before).map(|_| Reservoir::new(7, 9)).collect();
+                for t in 0..=k {
+                    run(&mut first, before, t);
+                }
+                let states: Vec<State> = first.iter_mut().map(|r| r.save()).collect();
+                let mut resumed: Vec<Reservoir> =
+                    (0..after).map(|_| Reservoir::new(7, 9)).collect();
+                for (w, r) in resumed.iter_mut().enumerate() {
+                    r.restore(&states, &|key| owner(key, after) == w).unwrap();
+                    assert!(r.held() <= 7);
+                }
+                for t in k + 1..6 {
+                    assert_eq!(
+                        run(&mut resumed, after, t),
+                        want[t as usize],
+                        "{before} -> {after} workers, trigger {t} after {k}"
+                    );
+                }
+            }
+        }
+        let e = Reservoir::new(1, 1)
+            .restore(&[serde_json::json!([1, 2])], &|_| true)
+            .unwrap_err();
+        assert!(e.starts_with("Reservoir state: "), "{e}");
+    }
 
     #[test]
     fn keeps_the_smallest_priorities_of_all_history() {

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use super::reservoir::priority;
 use crate::sample::{Candidate, Key, KeyMap, Position, TriggerEvent, route};
+use crate::triggers::State;
 
 /// Which samples survive a limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,6 +148,29 @@ impl Sampling {
     /// Bytes of state: the last-used map's buckets (key, trigger and a control byte each).
     pub fn bytes(&self) -> usize {
         self.last_used.capacity() * (size_of::<(u64, u64)>() + 1)
+    }
+
+    /// What it remembers across triggers, for a checkpoint (taken after a trigger's set):
+    /// `{"last_used": [[key, trigger], …] (sorted), "round_start": trigger}`.
+    pub fn save(&self) -> State {
+        let mut last_used: Vec<(Key, u64)> = self.last_used.iter().map(|(k, t)| (*k, *t)).collect();
+        last_used.sort_unstable();
+        serde_json::json!({ "last_used": last_used, "round_start": self.round_start })
+    }
+
+    /// Restores what [`save`](Self::save) returned.
+    pub fn restore(&mut self, state: &State) -> Result<(), String> {
+        #[derive(serde::Deserialize)]
+        struct Saved {
+            last_used: Vec<(Key, u64)>,
+            round_start: u64,
+        }
+        let saved: Saved =
+            serde_json::from_value(state.clone()).map_err(|e| format!("sampler state: {e}"))?;
+        self.last_used = saved.last_used.into_iter().collect();
+        self.round_start = saved.round_start;
+        self.retired.clear();
+        Ok(())
     }
 
     /// Moves to `out` the candidates the last [`apply`](Self::apply) found no later trigger can
@@ -539,6 +563,45 @@ mod tests {
             assert_eq!(s.apply(&trigger(t), pool).len(), 500);
             assert!(s.tracked() <= 2 * 1024 + 500, "{} records", s.tracked());
         }
+    }
+
+    #[test]
+    fn a_restored_sampler_remembers_use_like_the_uninterrupted_one() {
+        let configs = [
+            SetSampler {
+                seed: 3,
+                freshness: Some(30),
+                limit: Some((40, LimitReset::SampleUar)),
+                ..SetSampler::none()
+            },
+            SetSampler {
+                seed: 3,
+                ..balanced(Presample::RandomNoReplacement, false, false)
+            },
+        ];
+        for config in configs {
+            let mut whole = Sampling::new(config.clone());
+            let want: Vec<_> = (0..6)
+                .map(|t| whole.apply(&trigger(t), pool(60 + 20 * t)))
+                .collect();
+            for k in 0..5 {
+                let mut first = Sampling::new(config.clone());
+                for t in 0..=k {
+                    first.apply(&trigger(t), pool(60 + 20 * t));
+                }
+                let state: State = serde_json::from_str(&first.save().to_string()).unwrap();
+                let mut resumed = Sampling::new(config.clone());
+                resumed.restore(&state).unwrap();
+                for t in k + 1..6 {
+                    let set = resumed.apply(&trigger(t), pool(60 + 20 * t));
+                    assert_eq!(set, want[t as usize], "trigger {t} after {k}");
+                }
+            }
+        }
+        let e = Sampling::default()
+            .restore(&serde_json::json!({"round_start": 1}))
+            .unwrap_err();
+        assert!(e.starts_with("sampler state: "), "{e}");
     }
 
     #[test]

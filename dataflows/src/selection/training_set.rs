@@ -17,7 +17,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
-use super::operator::OnRetired;
+use super::operator::SelectOptions;
 use super::sampler::{Sampling, SetSampler};
 use crate::sample::{Candidate, Time, TrainingSet, TriggerEvent};
 
@@ -43,28 +43,41 @@ pub trait AssembleTrainingSets<'scope> {
     where
         Self: Sized,
     {
-        self.training_sets_retiring(triggers, sampler, Box::new(|_, _| {}))
+        self.training_sets_options(triggers, sampler, SelectOptions::default())
     }
 
-    /// As [`training_sets_with`](Self::training_sets_with), reporting to `on_retired` the
-    /// candidates the sampler found no later trigger can select (see
-    /// [`Sampling::take_retired`]).
-    fn training_sets_retiring(
+    /// As [`training_sets_with`](Self::training_sets_with), with `options`: `on_retired` gets
+    /// the candidates the sampler found no later trigger can select (see
+    /// [`Sampling::take_retired`]); `on_state` the sampler's state after each set (no
+    /// positions: the workers' selections hold the samples); `restore` has one state, the
+    /// sampler's.
+    fn training_sets_options(
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
         sampler: SetSampler,
-        on_retired: OnRetired,
+        options: SelectOptions,
     ) -> StreamVec<'scope, Time, TrainingSet>;
 }
 
 impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Vec<Candidate>)> {
-    fn training_sets_retiring(
+    fn training_sets_options(
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
         sampler: SetSampler,
-        mut on_retired: OnRetired,
+        options: SelectOptions,
     ) -> StreamVec<'scope, Time, TrainingSet> {
         let peers = self.scope().peers();
+        let SelectOptions {
+            mut on_retired,
+            mut on_state,
+            restore,
+        } = options;
+        let mut sampler = Sampling::new(sampler);
+        if let Some(state) = restore.as_ref().and_then(|s| s.first()) {
+            sampler
+                .restore(state)
+                .unwrap_or_else(|e| panic!("restoring the sampler from the checkpoint: {e}"));
+        }
         self.binary(
             triggers,
             Exchange::new(|_: &(u64, Vec<Candidate>)| 0u64),
@@ -72,7 +85,6 @@ impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Vec<
             "Selection: AssembleTrainingSets",
             move |default_cap, _info| {
                 drop(default_cap);
-                let mut sampler = Sampling::new(sampler);
                 let mut waiting: VecDeque<(TriggerEvent, Capability<Time>)> = VecDeque::new();
                 // Per trigger: workers that answered, and their positions.
                 let mut answers: BTreeMap<u64, (usize, Vec<Candidate>)> = BTreeMap::new();
@@ -98,8 +110,13 @@ impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Vec<
                         let samples = sampler.apply(&trigger, candidates);
                         let mut retired = Vec::new();
                         sampler.take_retired(&mut retired);
-                        if !retired.is_empty() {
-                            on_retired(trigger.id, retired);
+                        if let Some(f) = &mut on_retired
+                            && !retired.is_empty()
+                        {
+                            f(trigger.id, retired);
+                        }
+                        if let Some(f) = &mut on_state {
+                            f(trigger.id, sampler.save(), Vec::new());
                         }
                         output.session(&at).give(TrainingSet { trigger, samples });
                     }

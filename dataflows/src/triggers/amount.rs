@@ -1,9 +1,11 @@
 //! `amount`: trigger every N samples (Modyn's `DataAmountTrigger`, `num_samples`).
 //!
-//! State: the number of samples since the last trigger, carried across batches. O(1) per batch
-//! plus O(1) per trigger fired.
+//! State: the number of samples since the last trigger, carried across batches (and saved in
+//! checkpoints: `{"since_last": n}`). O(1) per batch plus O(1) per trigger fired.
 
-use super::policy::{Context, Fire, TriggerPolicy};
+use serde::{Deserialize, Serialize};
+
+use super::policy::{Context, Fire, State, TriggerPolicy, from_state, to_state};
 use crate::sample::SampleMeta;
 
 /// Fires on every `every`-th sample of the stream.
@@ -11,7 +13,13 @@ use crate::sample::SampleMeta;
 pub struct DataAmount {
     every: u64,
     since_last: u64,
-    nested: bool,
+}
+
+/// What a checkpoint holds of a [`DataAmount`].
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AmountState {
+    since_last: u64,
 }
 
 impl DataAmount {
@@ -24,7 +32,6 @@ impl DataAmount {
         Self {
             every,
             since_last: 0,
-            nested: false,
         }
     }
 }
@@ -40,38 +47,49 @@ impl TriggerPolicy for DataAmount {
         _ctx: &mut Context<'_>,
         fired: &mut Vec<Fire>,
     ) -> Result<usize, String> {
-        let n = batch.len() as u64;
-        // Index of the first sample that completes `every` samples since the last trigger.
-        let mut next = self.every - self.since_last - 1;
-        while next < n {
-            fired.push(Fire::new(
-                next as usize + 1,
-                format!("amount: {} samples", self.every),
-            ));
-            if self.nested {
-                self.since_last = 0;
-                return Ok(next as usize + 1);
-            }
-            next += self.every;
+        // Samples until the one that completes `every` samples since the last trigger.
+        let until = (self.every - self.since_last) as usize;
+        if until <= batch.len() {
+            fired.push(Fire::new(until, format!("amount: {} samples", self.every)));
+            self.since_last = 0;
+            return Ok(until);
         }
-        self.since_last = (self.since_last + n) % self.every;
+        self.since_last += batch.len() as u64;
         Ok(batch.len())
-    }
-
-    fn nest(&mut self) {
-        self.nested = true;
     }
 
     fn decision_point(&self, batch: &[SampleMeta]) -> Option<usize> {
         let n = (self.every - self.since_last) as usize;
         (n <= batch.len()).then_some(n)
     }
+
+    fn save(&self) -> State {
+        to_state(&AmountState {
+            since_last: self.since_last,
+        })
+    }
+
+    fn restore(&mut self, state: State) -> Result<(), String> {
+        let AmountState { since_last } = from_state(self.name(), state)?;
+        if since_last >= self.every {
+            return Err(format!(
+                "DataAmount: checkpoint has {since_last} samples since the last trigger, \
+                 but the policy fires every {}",
+                self.every
+            ));
+        }
+        self.since_last = since_last;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::triggers::policy::fire_in_batches;
+    use crate::triggers::NoProbe;
+    use crate::triggers::policy::{
+        assert_refuses_wrong_states, assert_resumes_at_every_fire, fire_in_batches, no_model,
+    };
     use proptest::prelude::*;
 
     fn samples(n: u64) -> Vec<SampleMeta> {
@@ -116,5 +134,27 @@ mod tests {
             let expected: Vec<u64> = (1..=n / every).map(|i| i * every - 1).collect();
             prop_assert_eq!(fire_positions(every, &s, &cuts), expected);
         }
+
+        #[test]
+        fn resumes_from_a_checkpoint_at_every_fire(
+            every in 1u64..20,
+            n in 0u64..120,
+            cuts in proptest::collection::vec(0usize..120, 0..8),
+            resume_cuts in proptest::collection::vec(0usize..120, 0..8),
+        ) {
+            let s = samples(n);
+            let new = || DataAmount::new(every);
+            let saves =
+                assert_resumes_at_every_fire(new, &mut NoProbe, &s, &cuts, &resume_cuts, &no_model);
+            prop_assert_eq!(saves as u64, n / every);
+        }
+    }
+
+    #[test]
+    fn refuses_states_that_do_not_fit() {
+        assert_refuses_wrong_states(DataAmount::new(3));
+        // A count the configuration cannot reach.
+        let got = DataAmount::new(3).restore(serde_json::json!({"since_last": 3}));
+        assert!(got.unwrap_err().contains("every 3"));
     }
 }

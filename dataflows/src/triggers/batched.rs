@@ -9,9 +9,15 @@
 //! interval's last sample.
 //!
 //! State: the partial interval (< N samples) plus the wrapped policy's. Every decision, fired or
-//! not, is reported as a [`Decision`] with its numbers.
+//! not, is reported as a [`Decision`] with its numbers. A checkpoint holds the partial interval,
+//! whether the first interval was decided, the warm-up intervals left with the warm-up policy's
+//! state, and the wrapped policy's state ([`IntervalPolicy::save`]).
 
-use super::policy::{Context, Decision, Details, Fire, ModelInfo, TriggerPolicy};
+use serde::{Deserialize, Serialize};
+
+use super::policy::{
+    Context, Decision, Details, Fire, ModelInfo, State, TriggerPolicy, from_state, to_state,
+};
 
 /// An interval decision: fire or not, why, and the numbers.
 pub type Outcome = (bool, String, Details);
@@ -51,6 +57,22 @@ pub trait IntervalPolicy: 'static {
     /// The pipeline triggered: at this policy's own fire, or (nested in an ensemble) when the
     /// ensemble fires.
     fn on_trigger(&mut self) {}
+
+    /// As [`TriggerPolicy::save`]: everything later decisions depend on (`Null`: nothing).
+    fn save(&self) -> State {
+        State::Null
+    }
+
+    /// As [`TriggerPolicy::restore`].
+    fn restore(&mut self, state: State) -> Result<(), String> {
+        match state {
+            State::Null => Ok(()),
+            _ => Err(format!(
+                "{} keeps no state, but the checkpoint has some",
+                self.name()
+            )),
+        }
+    }
 }
 
 /// The warm-up of a batched policy.
@@ -70,6 +92,29 @@ pub struct Batched<P> {
     warmup: Option<Warmup>,
     triggered_once: bool,
     nested: bool,
+}
+
+/// What a checkpoint holds of a [`Batched`] policy.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchedState {
+    /// The samples of the interval not yet complete.
+    partial: Vec<SampleMeta>,
+    triggered_once: bool,
+    /// The warm-up, while it lasts.
+    warmup: Option<WarmupState>,
+    /// The wrapped policy's.
+    policy: State,
+}
+
+/// A warm-up in progress.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WarmupState {
+    /// Intervals it still decides.
+    intervals: usize,
+    /// The warm-up policy's.
+    policy: State,
 }
 
 impl<P: IntervalPolicy> Batched<P> {
@@ -113,7 +158,16 @@ impl<P: IntervalPolicy> Batched<P> {
                     probe: &mut *ctx.probe,
                     decisions: &mut decisions,
                 };
-                w.policy.inform(interval, &mut inner, &mut fired)?;
+                // The warm-up policy stops at each of its fires: hand it the rest each time.
+                let mut done = 0;
+                while done < interval.len() {
+                    let before = fired.len();
+                    let used = w.policy.inform(&interval[done..], &mut inner, &mut fired)?;
+                    done += used;
+                    if used == 0 && fired.len() == before {
+                        break;
+                    }
+                }
                 w.intervals -= 1;
                 let reason = format!("warm-up ({})", w.policy.name());
                 (!fired.is_empty(), w.intervals == 0, reason)
@@ -172,9 +226,7 @@ impl<P: IntervalPolicy> TriggerPolicy for Batched<P> {
                 if !self.nested {
                     self.policy.on_trigger();
                 }
-                if self.needs_models() || self.nested {
-                    return Ok(used);
-                }
+                return Ok(used);
             }
         }
         Ok(batch.len())
@@ -211,13 +263,63 @@ impl<P: IntervalPolicy> TriggerPolicy for Batched<P> {
     fn on_trigger(&mut self) {
         self.policy.on_trigger();
     }
+
+    fn save(&self) -> State {
+        to_state(&BatchedState {
+            partial: self.partial.clone(),
+            triggered_once: self.triggered_once,
+            warmup: self.warmup.as_ref().map(|w| WarmupState {
+                intervals: w.intervals,
+                policy: w.policy.save(),
+            }),
+            policy: self.policy.save(),
+        })
+    }
+
+    fn restore(&mut self, state: State) -> Result<(), String> {
+        let state: BatchedState = from_state(&self.name, state)?;
+        if state.partial.len() >= self.every {
+            return Err(format!(
+                "{}: checkpoint has a partial interval of {} samples, but intervals have {}",
+                self.name,
+                state.partial.len(),
+                self.every
+            ));
+        }
+        match (state.warmup, &mut self.warmup) {
+            (None, w) => *w = None,
+            (Some(saved), Some(w)) => {
+                if saved.intervals == 0 || saved.intervals > w.intervals {
+                    return Err(format!(
+                        "{}: checkpoint has {} warm-up intervals left, the configuration {}",
+                        self.name, saved.intervals, w.intervals
+                    ));
+                }
+                w.intervals = saved.intervals;
+                w.policy
+                    .restore(saved.policy)
+                    .map_err(|e| format!("{}: warm-up: {e}", self.name))?;
+            }
+            (Some(_), None) => {
+                return Err(format!(
+                    "{}: checkpoint is in a warm-up, but the configuration has none",
+                    self.name
+                ));
+            }
+        }
+        self.partial = state.partial;
+        self.triggered_once = state.triggered_once;
+        self.policy.restore(state.policy)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::triggers::DataAmount;
-    use crate::triggers::policy::fire_in_batches;
+    use crate::triggers::policy::{
+        assert_refuses_wrong_states, assert_resumes_at_every_fire, fire_in_batches, no_model,
+    };
+    use crate::triggers::{DataAmount, NoProbe, TimeTrigger};
     use proptest::prelude::*;
 
     /// Fires on intervals whose label sum is odd; records warm-up calls (calibrate or not).
@@ -250,6 +352,80 @@ mod tests {
         fn needs_models(&self) -> bool {
             self.models
         }
+    }
+
+    /// Fires when the label sum since the last trigger reaches `limit` (warm-up intervals
+    /// count too); state: that sum.
+    struct Running {
+        limit: i64,
+        sum: i64,
+        models: bool,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct RunningState {
+        sum: i64,
+    }
+
+    impl IntervalPolicy for Running {
+        fn name(&self) -> &str {
+            "Running"
+        }
+        fn warmup(
+            &mut self,
+            interval: &[SampleMeta],
+            _: bool,
+            _: &mut Context<'_>,
+        ) -> Result<Details, String> {
+            self.sum += interval.iter().map(|s| s.label).sum::<i64>();
+            Ok(vec![("sum".into(), self.sum as f64)])
+        }
+        fn decide(
+            &mut self,
+            interval: &[SampleMeta],
+            _: &mut Context<'_>,
+        ) -> Result<Outcome, String> {
+            self.sum += interval.iter().map(|s| s.label).sum::<i64>();
+            let details = vec![("sum".into(), self.sum as f64)];
+            Ok((self.sum >= self.limit, "sum".into(), details))
+        }
+        fn needs_models(&self) -> bool {
+            self.models
+        }
+        fn on_trigger(&mut self) {
+            self.sum = 0;
+        }
+        fn save(&self) -> State {
+            to_state(&RunningState { sum: self.sum })
+        }
+        fn restore(&mut self, state: State) -> Result<(), String> {
+            self.sum = from_state::<RunningState>("Running", state)?.sum;
+            Ok(())
+        }
+    }
+
+    /// A batched [`Running`] policy, with a warm-up of `warmup.1` intervals decided by an
+    /// amount (`warmup.0`, every 5 samples) or a time policy (every 3 ms).
+    fn running(
+        limit: i64,
+        models: bool,
+        every: usize,
+        warmup: Option<(bool, usize)>,
+    ) -> Batched<Running> {
+        let warmup = warmup.map(|(amount, intervals)| Warmup {
+            intervals,
+            policy: if amount {
+                Box::new(DataAmount::new(5)) as Box<dyn TriggerPolicy>
+            } else {
+                Box::new(TimeTrigger::new(3, None, "3ms"))
+            },
+        });
+        let policy = Running {
+            limit,
+            sum: 0,
+            models,
+        };
+        Batched::new(policy, every, warmup)
     }
 
     fn stream(labels: &[i64]) -> Vec<SampleMeta> {
@@ -322,5 +498,65 @@ mod tests {
                 .collect();
             prop_assert_eq!(whole, want);
         }
+
+        #[test]
+        fn resumes_from_a_checkpoint_at_every_fire(
+            labels in proptest::collection::vec(0i64..3, 0..100),
+            limit in 1i64..12,
+            every in 1usize..9,
+            models in any::<bool>(),
+            warmup in proptest::option::of((any::<bool>(), 1usize..6)),
+            cuts in proptest::collection::vec(0usize..100, 0..8),
+            resume_cuts in proptest::collection::vec(0usize..100, 0..8),
+        ) {
+            let s = stream(&labels);
+            let new = || running(limit, models, every, warmup);
+            let fires = fire_in_batches(&mut new(), &s, &[]);
+            let saves =
+                assert_resumes_at_every_fire(new, &mut NoProbe, &s, &cuts, &resume_cuts, &no_model);
+            prop_assert_eq!(saves, fires.len());
+        }
+    }
+
+    #[test]
+    fn resumes_in_and_after_the_warm_up() {
+        // Intervals of 2 with labels 1: the warm-up (amount 5, or time 3 ms at 2 samples per
+        // ms) decides 4 intervals, then a sum of 3 fires every other interval.
+        let s = stream(&[1; 40]);
+        for amount in [true, false] {
+            let new = || running(3, false, 2, Some((amount, 4)));
+            let saves =
+                assert_resumes_at_every_fire(new, &mut NoProbe, &s, &[3, 11], &[5], &no_model);
+            assert!(saves >= 10, "{saves} save points");
+        }
+    }
+
+    #[test]
+    fn refuses_states_that_do_not_fit() {
+        assert_refuses_wrong_states(running(3, false, 2, Some((true, 4))));
+        assert_refuses_wrong_states(running(3, false, 2, None));
+        // A warm-up the configuration does not have, a longer one, an interval too long.
+        let mut warm = running(3, false, 2, Some((true, 4)));
+        let mut decisions = Vec::new();
+        let mut ctx = Context {
+            probe: &mut NoProbe,
+            decisions: &mut decisions,
+        };
+        let s = stream(&[1; 3]);
+        // The first interval fires; the third sample starts the next.
+        assert_eq!(warm.inform(&s, &mut ctx, &mut Vec::new()).unwrap(), 2);
+        assert_eq!(warm.inform(&s[2..], &mut ctx, &mut Vec::new()).unwrap(), 1);
+        let state = warm.save();
+        let got = running(3, false, 2, None).restore(state.clone());
+        assert!(got.unwrap_err().contains("has none"));
+        let got = running(3, false, 2, Some((true, 2))).restore(state.clone());
+        assert!(got.unwrap_err().contains("warm-up intervals"));
+        let got = running(3, false, 1, Some((true, 4))).restore(state.clone());
+        assert!(got.unwrap_err().contains("partial interval"));
+        // A warm-up policy's state that does not fit is named.
+        let mut wrong = state;
+        wrong["warmup"]["policy"] = serde_json::json!({"next": 3});
+        let got = running(3, false, 2, Some((true, 4))).restore(wrong);
+        assert!(got.unwrap_err().starts_with("Running: warm-up: DataAmount"));
     }
 }

@@ -17,13 +17,18 @@
 //!
 //! Training times are wall-clock measurements, so unlike the other policies a cost trigger's
 //! decisions vary with machine load; everything else about them is deterministic.
+//!
+//! Checkpoints hold the training-time measurements, the regret (current and cumulated), the
+//! samples not yet trained on, the end of the previous interval and the evaluator's state.
 
 use std::collections::VecDeque;
 
+use serde::{Deserialize, Serialize};
+
 use super::batched::{IntervalPolicy, Outcome};
-use super::performance::Evaluator;
+use super::performance::{Evaluator, EvaluatorState};
 use super::policy::Details;
-use super::policy::{Context, ModelInfo};
+use super::policy::{Context, ModelInfo, State, from_state, to_state};
 use crate::sample::{SampleMeta, Time};
 
 /// What regret a cost trigger weighs.
@@ -63,6 +68,18 @@ pub struct Cost {
     unincorporated: u64,
     previous_end: Option<Time>,
     evaluator: Evaluator,
+}
+
+/// What a checkpoint holds of a [`Cost`] policy.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CostState {
+    measurements: VecDeque<(f64, f64)>,
+    current_regret: f64,
+    cumulative: f64,
+    unincorporated: u64,
+    previous_end: Option<Time>,
+    evaluator: EvaluatorState,
 }
 
 impl Cost {
@@ -204,13 +221,50 @@ impl IntervalPolicy for Cost {
         self.current_regret = 0.0;
         self.cumulative = 0.0;
     }
+
+    fn save(&self) -> State {
+        to_state(&CostState {
+            measurements: self.measurements.clone(),
+            current_regret: self.current_regret,
+            cumulative: self.cumulative,
+            unincorporated: self.unincorporated,
+            previous_end: self.previous_end,
+            evaluator: self.evaluator.save(),
+        })
+    }
+
+    fn restore(&mut self, state: State) -> Result<(), String> {
+        let state: CostState = from_state(self.name(), state)?;
+        if state.measurements.len() > self.config.window {
+            return Err(format!(
+                "Cost: checkpoint has {} training times, the configuration keeps {}",
+                state.measurements.len(),
+                self.config.window
+            ));
+        }
+        self.evaluator
+            .restore(state.evaluator)
+            .map_err(|e| format!("Cost: {e}"))?;
+        self.measurements = state.measurements;
+        self.current_regret = state.current_regret;
+        self.cumulative = state.cumulative;
+        self.unincorporated = state.unincorporated;
+        self.previous_end = state.previous_end;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::triggers::Batched;
-    use crate::triggers::policy::{Decision, NoProbe, TriggerPolicy};
+    use crate::drift::Vectors;
+    use crate::sample::{Key, route};
+    use crate::triggers::policy::{
+        Decision, NoProbe, Probe, TriggerPolicy, assert_refuses_wrong_states,
+        assert_resumes_at_every_fire,
+    };
+    use crate::triggers::{Batched, DataAmount, Forecast, Warmup};
+    use proptest::prelude::*;
 
     fn stream(n: u64, gap_ms: u64) -> Vec<SampleMeta> {
         (0..n)
@@ -278,5 +332,145 @@ mod tests {
         // interval is 45 sample-s (0.45 training-s), after two 45 + 100 + 45 = 190 (1.9): fire.
         // The pattern repeats every two intervals.
         assert_eq!(fires, [10, 30, 50, 70, 90]);
+    }
+    /// Labels are `key % 2`; model `m<k>` errs on a pseudo-random 30% of the keys from
+    /// `shift` on (10% before), a different share for each model.
+    struct Erring {
+        shift: u64,
+    }
+
+    impl Probe for Erring {
+        fn vectors(&mut self, _: &[Key], _: Option<&str>) -> Result<Vectors, String> {
+            unreachable!()
+        }
+        fn predict(&mut self, keys: &[Key], model: &str) -> Result<Vec<i64>, String> {
+            let k: u64 = model[1..].parse().expect("m<k>");
+            Ok(keys
+                .iter()
+                .map(|&key| {
+                    let rate = if key < self.shift { 10 } else { 30 };
+                    (key % 2) as i64 ^ i64::from(route(key * 17 + k) % 100 < rate)
+                })
+                .collect())
+        }
+    }
+
+    /// Model `m<trigger>`; training takes 0.05 s per sample plus 0.5 s (a wobble per trigger).
+    fn trained(trigger: u64, samples: u64) -> ModelInfo {
+        ModelInfo {
+            trigger,
+            model: Some(format!("m{trigger}")),
+            samples,
+            training_s: 0.5 + 0.05 * samples as f64 + (trigger % 3) as f64 * 0.1,
+        }
+    }
+
+    fn cost(regret: usize, factor: f64, warmup: usize, every: usize) -> Batched<Cost> {
+        let regret = match regret {
+            0 => Regret::IncorporationLatency,
+            r => Regret::AvoidableMisclassificationLatency {
+                expected_accuracy: (r == 1).then_some(0.95),
+                allow_reduction: r == 2,
+                forecast: if r == 2 {
+                    Forecast::Ridge
+                } else {
+                    Forecast::RollingAverage
+                },
+            },
+        };
+        let config = CostConfig {
+            regret,
+            conversion_factor: factor,
+            window: 3,
+        };
+        let warmup = (warmup > 0).then(|| Warmup {
+            intervals: warmup,
+            policy: Box::new(DataAmount::new(2 * every as u64)) as Box<dyn TriggerPolicy>,
+        });
+        Batched::new(Cost::new(config), every, warmup)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn resumes_from_a_checkpoint_at_every_fire(
+            regret in 0usize..3,
+            factor in prop_oneof![Just(0.001), Just(0.05), Just(1.0)],
+            warmup in 0usize..3,
+            every in 3usize..12,
+            gaps in proptest::collection::vec(0u64..3000, 40..200),
+            shift in 0u64..200,
+            cuts in proptest::collection::vec(0usize..200, 0..6),
+            resume_cuts in proptest::collection::vec(0usize..200, 0..6),
+        ) {
+            let mut t = 0;
+            let s: Vec<SampleMeta> = gaps
+                .iter()
+                .enumerate()
+                .map(|(k, g)| {
+                    t += g;
+                    SampleMeta { time: t, key: k as u64, label: k as i64 % 2 }
+                })
+                .collect();
+            let new = || cost(regret, factor, warmup, every);
+            let saves = assert_resumes_at_every_fire(
+                new,
+                &mut Erring { shift },
+                &s,
+                &cuts,
+                &resume_cuts,
+                &trained,
+            );
+            prop_assert!(saves >= 1, "the first interval fires");
+        }
+    }
+
+    #[test]
+    fn resumes_with_measured_training_times() {
+        // As in the test above: the first interval, then every other one.
+        let s = stream(100, 1000);
+        let new = || cost(0, 0.01, 0, 10);
+        let report = |trigger: u64, _: u64| ModelInfo {
+            trigger,
+            model: Some("m".into()),
+            samples: 10,
+            training_s: 1.0,
+        };
+        let saves = assert_resumes_at_every_fire(new, &mut NoProbe, &s, &[17, 55], &[3], &report);
+        assert_eq!(saves, 5);
+    }
+
+    #[test]
+    fn refuses_states_that_do_not_fit() {
+        let s = stream(100, 1000);
+        let mut p = cost(2, 0.05, 0, 10);
+        let mut decisions = Vec::new();
+        let mut start = 0;
+        while start < s.len() {
+            let mut fired = Vec::new();
+            let mut ctx = Context {
+                probe: &mut Erring { shift: 50 },
+                decisions: &mut decisions,
+            };
+            start += p.inform(&s[start..], &mut ctx, &mut fired).unwrap();
+            for _ in &fired {
+                p.inform_model(&trained(1, 10));
+            }
+        }
+        let state = p.save();
+        assert_refuses_wrong_states(p);
+        let mut wrong = state.clone();
+        wrong["policy"]["measurements"] = serde_json::to_value(vec![(1.0, 1.0); 4]).unwrap();
+        let got = cost(2, 0.05, 0, 10).restore(wrong);
+        assert!(got.unwrap_err().contains("4 training times"));
+        let mut wrong = state;
+        wrong["policy"]["evaluator"]["after_trigger"] =
+            serde_json::to_value(vec![0.5; 11]).unwrap();
+        let got = cost(2, 0.05, 0, 10).restore(wrong);
+        assert!(
+            got.unwrap_err()
+                .contains("Cost: checkpoint has 11 post-trigger evaluations")
+        );
     }
 }

@@ -14,11 +14,19 @@
 //! Warm-up (dynamic criteria): the reference window of each warm-up interval (the current one,
 //! before the first trigger) is kept; at the last warm-up interval the metrics are measured
 //! between each of them and the current window to seed the criteria's history, as Modyn does.
+//!
+//! Checkpoints hold the windows, the detector's reference vectors (raw features or embeddings,
+//! as read then: the statistics derived from them are recomputed identically), each criterion's
+//! history, the model, whether the reference is stale, the warm-up references, and how many
+//! random draws were made (each draw's generator is seeded by its number).
+
+use serde::{Deserialize, Serialize};
 
 use super::batched::{IntervalPolicy, Outcome};
-use super::policy::{Context, Details, ModelInfo};
+use super::policy::{Context, Details, ModelInfo, State, from_state, to_state};
 use crate::drift::{
-    Aggregation, Criterion, Decider, Detector, MetricSpec, Summary, Vectors, WindowSpec, Windows,
+    Aggregation, Criterion, Decider, Detector, MetricSpec, Summary, Vectors, WindowContents,
+    WindowSpec, Windows,
 };
 use crate::sample::{Key, Position, SampleMeta, route};
 
@@ -50,6 +58,55 @@ pub struct DataDrift {
     stale: bool,
     warmup_references: Vec<Vec<SampleMeta>>,
     draws: u64,
+}
+
+/// What a checkpoint holds of a [`DataDrift`] policy.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DriftState {
+    windows: WindowContents,
+    /// The detector's reference (`None`: none measured yet).
+    reference: Option<SavedVectors>,
+    /// Each metric's criterion history, in configuration order.
+    histories: Vec<Vec<f64>>,
+    model: Option<String>,
+    stale: bool,
+    warmup_references: Vec<Vec<SampleMeta>>,
+    draws: u64,
+}
+
+/// [`Vectors`] with their f32 values widened to f64, which JSON text round-trips exactly.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedVectors {
+    dim: usize,
+    data: Vec<f64>,
+}
+
+impl SavedVectors {
+    fn new(v: &Vectors) -> Self {
+        Self {
+            dim: v.dim,
+            data: v.data.iter().map(|&x| f64::from(x)).collect(),
+        }
+    }
+
+    fn vectors(self) -> Result<Vectors, String> {
+        if self.dim == 0 || !self.data.len().is_multiple_of(self.dim) {
+            return Err(format!(
+                "DataDrift: checkpoint's reference has {} values, not rows of {}",
+                self.data.len(),
+                self.dim
+            ));
+        }
+        let data: Vec<f32> = self.data.iter().map(|&x| x as f32).collect();
+        if let Some(x) = self.data.iter().find(|&&x| f64::from(x as f32) != x) {
+            return Err(format!(
+                "DataDrift: checkpoint's reference holds {x}, not an f32 value"
+            ));
+        }
+        Ok(Vectors::new(self.dim, data))
+    }
 }
 
 impl DataDrift {
@@ -270,14 +327,60 @@ impl IntervalPolicy for DataDrift {
         self.windows.inform_trigger();
         self.stale = true;
     }
+
+    fn save(&self) -> State {
+        to_state(&DriftState {
+            windows: self.windows.contents(),
+            reference: self.detector.reference().map(SavedVectors::new),
+            histories: self.deciders.iter().map(Decider::history).collect(),
+            model: self.model.clone(),
+            stale: self.stale,
+            warmup_references: self.warmup_references.clone(),
+            draws: self.draws,
+        })
+    }
+
+    fn restore(&mut self, state: State) -> Result<(), String> {
+        let state: DriftState = from_state(self.name(), state)?;
+        if state.histories.len() != self.deciders.len() {
+            return Err(format!(
+                "DataDrift: checkpoint has {} criteria, the configuration {}",
+                state.histories.len(),
+                self.deciders.len()
+            ));
+        }
+        for ((d, h), m) in self
+            .deciders
+            .iter_mut()
+            .zip(state.histories)
+            .zip(&self.config.metrics)
+        {
+            d.set_history(h)
+                .map_err(|e| format!("DataDrift: metric {}: {e}", m.name))?;
+        }
+        self.detector = Detector::new();
+        if let Some(v) = state.reference {
+            self.detector.set_reference(v.vectors()?);
+        }
+        self.windows.set_contents(state.windows);
+        self.model = state.model;
+        self.stale = state.stale;
+        self.warmup_references = state.warmup_references;
+        self.draws = state.draws;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::drift::{Criterion, MetricKind};
-    use crate::triggers::Batched;
-    use crate::triggers::policy::{Probe, fire_in_batches_with};
+    use crate::triggers::policy::{
+        Probe, TriggerPolicy, assert_refuses_wrong_states, assert_resumes_at_every_fire,
+        fire_in_batches_with, no_model,
+    };
+    use crate::triggers::{Batched, DataAmount, Warmup};
+    use proptest::prelude::*;
 
     /// One feature: the key's segment of 10,000.
     struct Segments;
@@ -371,6 +474,270 @@ mod tests {
                 fires.iter().all(settling),
                 "{windows:?}: false alarms in {fires:?}"
             );
+        }
+    }
+    /// Two features of a key: its segment of `segment` keys and noise; a model `m<k>`'s
+    /// embeddings scale them by k + 1 (each model sees the data differently).
+    struct Shifting {
+        segment: u64,
+    }
+
+    impl Probe for Shifting {
+        fn vectors(&mut self, keys: &[Key], model: Option<&str>) -> Result<Vectors, String> {
+            let scale = model.map_or(1.0, |m| m[1..].parse::<f32>().expect("m<k>") + 1.0);
+            Ok(Vectors::new(
+                2,
+                keys.iter()
+                    .flat_map(|k| {
+                        let noise = (route(*k) % 1000) as f32 / 1000.0;
+                        [scale * (k / self.segment) as f32, scale * noise]
+                    })
+                    .collect(),
+            ))
+        }
+        fn predict(&mut self, _: &[Key], _: &str) -> Result<Vec<i64>, String> {
+            unreachable!()
+        }
+    }
+
+    fn model_named(trigger: u64, samples: u64) -> ModelInfo {
+        ModelInfo {
+            model: Some(format!("m{trigger}")),
+            ..no_model(trigger, samples)
+        }
+    }
+
+    fn metric(name: &str, kind: MetricKind, criterion: Criterion) -> MetricSpec {
+        MetricSpec {
+            name: name.into(),
+            kind,
+            criterion,
+        }
+    }
+
+    /// Metric sets: static thresholds; dynamic criteria (seeded in warm-up); tests with
+    /// p-values (random permutations).
+    fn metrics(set: usize) -> Vec<MetricSpec> {
+        match set {
+            0 => vec![
+                metric("e", MetricKind::Euclidean, Criterion::Threshold(0.5)),
+                metric("w", MetricKind::Wasserstein, Criterion::Threshold(1.0)),
+                metric("h", MetricKind::Hellinger, Criterion::Threshold(0.3)),
+            ],
+            1 => vec![
+                metric(
+                    "q",
+                    MetricKind::Cvm,
+                    Criterion::DynamicQuantile {
+                        window: 4,
+                        quantile: 0.3,
+                    },
+                ),
+                metric(
+                    "r",
+                    MetricKind::Euclidean,
+                    Criterion::DynamicRollingAverage {
+                        window: 3,
+                        deviation: 0.5,
+                        absolute: false,
+                    },
+                ),
+                metric(
+                    "m",
+                    MetricKind::Mmd { permutations: 0 },
+                    Criterion::DynamicRollingAverage {
+                        window: 5,
+                        deviation: 0.05,
+                        absolute: true,
+                    },
+                ),
+            ],
+            _ => vec![
+                metric(
+                    "mmd",
+                    MetricKind::Mmd { permutations: 20 },
+                    Criterion::PValue(0.05),
+                ),
+                metric("ks", MetricKind::Ks { fdr: true }, Criterion::PValue(0.05)),
+            ],
+        }
+    }
+
+    fn drift(
+        set: usize,
+        windows: WindowSpec,
+        embeddings: bool,
+        warmup: usize,
+        every: usize,
+    ) -> Batched<DataDrift> {
+        let config = DriftConfig {
+            windows,
+            sample_size: Some(12),
+            embeddings,
+            metrics: metrics(set),
+            aggregation: Aggregation::AtLeast(1),
+            seed: 7,
+        };
+        let warmup = (warmup > 0).then(|| Warmup {
+            intervals: warmup,
+            policy: Box::new(DataAmount::new(3 * every as u64)) as Box<dyn TriggerPolicy>,
+        });
+        Batched::new(DataDrift::new(config), every, warmup)
+    }
+
+    fn window_specs() -> impl Strategy<Value = WindowSpec> {
+        prop_oneof![
+            (4usize..40, 2usize..30, any::<bool>()).prop_map(
+                |(reference, current, allow_overlap)| {
+                    WindowSpec::Amount {
+                        reference,
+                        current,
+                        allow_overlap,
+                    }
+                }
+            ),
+            (5u64..40, 3u64..30, any::<bool>()).prop_map(|(reference, current, allow_overlap)| {
+                WindowSpec::Time {
+                    reference,
+                    current,
+                    allow_overlap,
+                }
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn resumes_from_a_checkpoint_at_every_fire(
+            set in 0usize..3,
+            windows in window_specs(),
+            embeddings in any::<bool>(),
+            warmup in 0usize..4,
+            every in 4usize..12,
+            n in 60u64..240,
+            segment in 20u64..80,
+            cuts in proptest::collection::vec(0usize..240, 0..6),
+            resume_cuts in proptest::collection::vec(0usize..240, 0..6),
+        ) {
+            let s: Vec<SampleMeta> = (0..n)
+                .map(|k| SampleMeta { time: k / 2, key: k, label: 0 })
+                .collect();
+            // A one-interval warm-up calibrates on the first interval, before any model: there
+            // are no embeddings to measure yet (an error), so embeddings get two.
+            let warmup = if embeddings && warmup == 1 { 2 } else { warmup };
+            let new = || drift(set, windows.clone(), embeddings, warmup, every);
+            let report: &dyn Fn(u64, u64) -> ModelInfo =
+                if embeddings { &model_named } else { &no_model };
+            let saves = assert_resumes_at_every_fire(
+                new,
+                &mut Shifting { segment },
+                &s,
+                &cuts,
+                &resume_cuts,
+                report,
+            );
+            prop_assert!(saves >= 1, "the first interval fires");
+        }
+    }
+
+    #[test]
+    fn resumes_after_calibration_with_references_and_histories() {
+        // A warm-up of 3 intervals calibrates the dynamic criteria; the segment changes every
+        // 60 keys: later fires hold histories, reference vectors and a model's embeddings.
+        let s: Vec<SampleMeta> = (0..400)
+            .map(|k| SampleMeta {
+                time: k / 2,
+                key: k,
+                label: 0,
+            })
+            .collect();
+        for embeddings in [false, true] {
+            let windows = WindowSpec::Amount {
+                reference: 30,
+                current: 20,
+                allow_overlap: false,
+            };
+            let new = || drift(1, windows.clone(), embeddings, 3, 10);
+            let report: &dyn Fn(u64, u64) -> ModelInfo =
+                if embeddings { &model_named } else { &no_model };
+            let mut probe = Shifting { segment: 60 };
+            let saves =
+                assert_resumes_at_every_fire(new, &mut probe, &s, &[7, 95], &[13, 44], report);
+            assert!(saves >= 4, "{saves} save points");
+            // The states checked hold what matters.
+            if embeddings {
+                continue;
+            }
+            let mut p = new();
+            fire_in_batches_with(&mut p, &mut probe, &s[..200], &[]);
+            let state = p.save();
+            assert!(
+                state["policy"]["reference"]["data"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+            );
+            assert!(
+                state["policy"]["histories"][0]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+            );
+            assert!(state["policy"]["draws"].as_u64().is_some_and(|d| d > 0));
+        }
+    }
+
+    #[test]
+    fn refuses_states_that_do_not_fit() {
+        let windows = WindowSpec::Amount {
+            reference: 30,
+            current: 20,
+            allow_overlap: false,
+        };
+        let s: Vec<SampleMeta> = (0..200)
+            .map(|k| SampleMeta {
+                time: k / 2,
+                key: k,
+                label: 0,
+            })
+            .collect();
+        let mut p = drift(1, windows.clone(), false, 3, 10);
+        fire_in_batches_with(&mut p, &mut Shifting { segment: 60 }, &s, &[]);
+        assert_refuses_wrong_states(p);
+        let mut p = drift(1, windows.clone(), false, 3, 10);
+        fire_in_batches_with(&mut p, &mut Shifting { segment: 60 }, &s, &[]);
+        let state = p.save();
+        // Another metric set: other criteria.
+        let got = drift(0, windows.clone(), false, 3, 10).restore(state.clone());
+        assert!(got.unwrap_err().starts_with("DataDrift: metric e:"));
+        let mut wrong = state.clone();
+        wrong["policy"]["histories"] = serde_json::json!([[]]);
+        let got = drift(1, windows.clone(), false, 3, 10).restore(wrong);
+        assert!(got.unwrap_err().contains("1 criteria, the configuration 3"));
+        let mut wrong = state.clone();
+        wrong["policy"]["reference"] = serde_json::json!({"dim": 2, "data": [1.0, 2.0, 3.0]});
+        let got = drift(1, windows.clone(), false, 3, 10).restore(wrong);
+        assert!(got.unwrap_err().contains("not rows of 2"));
+        let mut wrong = state;
+        wrong["policy"]["reference"] = serde_json::json!({"dim": 1, "data": [0.1]});
+        let got = drift(1, windows, false, 3, 10).restore(wrong);
+        assert!(got.unwrap_err().contains("not an f32"));
+    }
+    proptest! {
+        #[test]
+        fn reference_vectors_round_trip_exactly(bits in proptest::collection::vec(any::<u32>(), 1..64)) {
+            // Any finite f32, subnormals and extremes included, through JSON text and back.
+            let data: Vec<f32> = bits
+                .into_iter()
+                .map(f32::from_bits)
+                .filter(|x| x.is_finite())
+                .collect();
+            prop_assume!(!data.is_empty());
+            let text = serde_json::to_string(&SavedVectors::new(&Vectors::new(1, data.clone())))
+                .unwrap();
+            let back = serde_json::from_str::<SavedVectors>(&text).unwrap().vectors().unwrap();
+            let same = back.data.iter().zip(&data).all(|(a, b)| a.to_bits() == b.to_bits());
+            prop_assert!(same && back.data.len() == data.len());
         }
     }
 }

@@ -14,8 +14,15 @@
 //!
 //! A decision point at the end of a batch where a sub-policy could still fire once it sees the
 //! next sample is deferred to the next batch (or to the end of the stream).
+//!
+//! Checkpoints hold each sub-policy's own state (by name, in order) with its cached vote, the
+//! deferred votes, and the last sample consumed.
 
-use super::policy::{Context, Decision, Fire, ModelInfo, TriggerPolicy};
+use serde::{Deserialize, Serialize};
+
+use super::policy::{
+    Context, Decision, Fire, ModelInfo, State, TriggerPolicy, from_state, to_state,
+};
 use crate::sample::{Position, SampleMeta};
 
 /// How sub-policy votes combine.
@@ -50,7 +57,8 @@ struct Sub {
 }
 
 /// Votes cast at the current point, not yet decided on.
-#[derive(Default)]
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Point {
     reasons: Vec<String>,
     details: Vec<(String, f64)>,
@@ -64,8 +72,28 @@ pub struct Ensemble {
     deferred: Option<Point>,
     /// The last sample consumed.
     last: Position,
-    nested: bool,
     name: String,
+}
+
+/// What a checkpoint holds of an [`Ensemble`].
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnsembleState {
+    /// Per sub-policy, in order.
+    subs: Vec<SubState>,
+    deferred: Option<Point>,
+    last: Position,
+}
+
+/// A sub-policy's part of an [`EnsembleState`].
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubState {
+    /// Its name (checked on restore).
+    name: String,
+    vote: bool,
+    /// Its own [`TriggerPolicy::save`].
+    state: State,
 }
 
 impl Ensemble {
@@ -94,7 +122,6 @@ impl Ensemble {
             strategy,
             deferred: None,
             last: Position::default(),
-            nested: false,
             name,
         }
     }
@@ -209,10 +236,6 @@ impl Ensemble {
         }
         true
     }
-
-    fn stops_at_fires(&self) -> bool {
-        self.needs_models() || self.nested
-    }
 }
 
 fn prefixed(name: &str, details: Vec<(String, f64)>) -> Vec<(String, f64)> {
@@ -241,7 +264,8 @@ impl TriggerPolicy for Ensemble {
                 return Ok(0);
             };
             self.look_ahead(next, &mut point, ctx)?;
-            if self.decide(point, 0, ctx, fired) && self.stops_at_fires() {
+            if self.decide(point, 0, ctx, fired) {
+                // At the end of the previous batch: nothing of this one consumed.
                 return Ok(0);
             }
         }
@@ -270,7 +294,7 @@ impl TriggerPolicy for Ensemble {
                     }
                 }
             }
-            if self.decide(point, i, ctx, fired) && self.stops_at_fires() {
+            if self.decide(point, i, ctx, fired) {
                 return Ok(i);
             }
             // A point at `batch[i]` itself (a window it closes) is decided by now; a policy
@@ -279,7 +303,7 @@ impl TriggerPolicy for Ensemble {
                 let mut point = Point::default();
                 self.feed(&batch[i..i + 1], &mut point, ctx)?;
                 i += 1;
-                if self.decide(point, i, ctx, fired) && self.stops_at_fires() {
+                if self.decide(point, i, ctx, fired) {
                     return Ok(i);
                 }
             }
@@ -344,17 +368,128 @@ impl TriggerPolicy for Ensemble {
             .min()
     }
 
-    fn nest(&mut self) {
-        self.nested = true;
+    fn save(&self) -> State {
+        to_state(&EnsembleState {
+            subs: self
+                .subs
+                .iter()
+                .map(|s| SubState {
+                    name: s.name.clone(),
+                    vote: s.vote,
+                    state: s.policy.save(),
+                })
+                .collect(),
+            deferred: self.deferred.clone(),
+            last: self.last,
+        })
+    }
+
+    fn restore(&mut self, state: State) -> Result<(), String> {
+        let state: EnsembleState = from_state(&self.name, state)?;
+        let names = |n: Vec<&str>| n.join(", ");
+        let saved: Vec<&str> = state.subs.iter().map(|s| s.name.as_str()).collect();
+        let ours: Vec<&str> = self.subs.iter().map(|s| s.name.as_str()).collect();
+        if saved != ours {
+            return Err(format!(
+                "{}: checkpoint has sub-policies ({}), the configuration ({})",
+                self.name,
+                names(saved),
+                names(ours)
+            ));
+        }
+        for (sub, saved) in self.subs.iter_mut().zip(state.subs) {
+            sub.vote = saved.vote;
+            sub.policy
+                .restore(saved.state)
+                .map_err(|e| format!("{}: sub-policy {}: {e}", self.name, sub.name))?;
+        }
+        self.deferred = state.deferred;
+        self.last = state.last;
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::triggers::policy::{at_times, fire_in_batches};
-    use crate::triggers::{DataAmount, TimeTrigger};
+    use crate::drift::{Aggregation, Criterion, MetricKind, MetricSpec, Vectors, WindowSpec};
+    use crate::sample::Key;
+    use crate::triggers::policy::{
+        Probe, assert_refuses_wrong_states, assert_resumes_at_every_fire, at_times,
+        fire_in_batches, no_model,
+    };
+    use crate::triggers::{
+        Batched, Cost, CostConfig, DataAmount, DataDrift, DriftConfig, NoProbe, Regret,
+        TimeTrigger, Warmup,
+    };
     use proptest::prelude::*;
+
+    fn boxed(p: impl TriggerPolicy) -> Box<dyn TriggerPolicy> {
+        Box::new(p)
+    }
+
+    /// An ensemble of an amount policy, an inner ensemble (a time and an amount policy, and a
+    /// batched cost policy that needs models, if `cost`) and a time policy from 0. The inner
+    /// ensemble's sub-policies hear only of its own fires: their state at the outer one's
+    /// (the cost policy's regret) is not reset.
+    fn nested(
+        a: u64,
+        b: u64,
+        every: u64,
+        inner: EnsembleStrategy,
+        cost: bool,
+        k: usize,
+    ) -> Ensemble {
+        let mut subs = vec![
+            ("t".into(), boxed(TimeTrigger::new(every, None, "t"))),
+            ("b".into(), boxed(DataAmount::new(b))),
+        ];
+        if cost {
+            let config = CostConfig {
+                regret: Regret::IncorporationLatency,
+                conversion_factor: 0.02,
+                window: 3,
+            };
+            subs.push(("c".into(), boxed(Batched::new(Cost::new(config), 4, None))));
+        }
+        Ensemble::new(
+            vec![
+                ("a".into(), boxed(DataAmount::new(a))),
+                ("inner".into(), boxed(Ensemble::new(subs, inner))),
+                (
+                    "third".into(),
+                    boxed(TimeTrigger::new(2 * every, Some(0), "2t")),
+                ),
+            ],
+            EnsembleStrategy::AtLeast(k),
+        )
+    }
+
+    /// Training takes 0.1 s per sample (cost policies need the measurements).
+    fn trained(trigger: u64, samples: u64) -> ModelInfo {
+        ModelInfo {
+            trigger,
+            model: Some(format!("m{trigger}")),
+            samples,
+            training_s: 0.1 * samples as f64,
+        }
+    }
+
+    /// One feature: the key's segment of 50, and noise.
+    struct Segments;
+
+    impl Probe for Segments {
+        fn vectors(&mut self, keys: &[Key], _: Option<&str>) -> Result<Vectors, String> {
+            let data = keys
+                .iter()
+                .flat_map(|k| [(k / 50) as f32, (k % 7) as f32 * 0.1])
+                .collect();
+            Ok(Vectors::new(2, data))
+        }
+        fn predict(&mut self, _: &[Key], _: &str) -> Result<Vec<i64>, String> {
+            unreachable!()
+        }
+    }
 
     fn amounts(every: &[u64], strategy: EnsembleStrategy) -> Ensemble {
         Ensemble::new(
@@ -461,5 +596,118 @@ mod tests {
             let whole = fire_in_batches(&mut new(), &s, &[]);
             prop_assert_eq!(fire_in_batches(&mut new(), &s, &cuts), whole);
         }
+
+        #[test]
+        fn resumes_from_a_checkpoint_at_every_fire(
+            gaps in proptest::collection::vec(0u64..5, 0..120),
+            a in 1u64..9,
+            b in 1u64..9,
+            every in 1u64..20,
+            inner_all in any::<bool>(),
+            cost in any::<bool>(),
+            k in 1usize..4,
+            cuts in proptest::collection::vec(0usize..120, 0..6),
+            resume_cuts in proptest::collection::vec(0usize..120, 0..6),
+        ) {
+            let mut t = 0;
+            let times: Vec<u64> = gaps.iter().map(|g| { t += g; t * 100 }).collect();
+            let s = at_times(&times);
+            let inner = if inner_all { EnsembleStrategy::All } else { EnsembleStrategy::Any };
+            let new = || nested(a, b, every * 100, inner, cost, k);
+            let fires = fire_in_batches(&mut new(), &s, &[]);
+            let mut groups = fires.clone();
+            groups.dedup();
+            let saves =
+                assert_resumes_at_every_fire(new, &mut NoProbe, &s, &cuts, &resume_cuts, &trained);
+            // The fire at the end of the stream (`finish`) is not a save point. (The cost
+            // policy decides on other training times here than in `fire_in_batches`.)
+            prop_assert!(cost || (saves + 1 >= groups.len() && saves <= groups.len()));
+        }
+    }
+
+    #[test]
+    fn resumes_at_fires_deferred_to_the_next_batch() {
+        // Batches end where a time window may close: the inner ensemble's votes wait for the
+        // next batch's first sample, where the ensemble fires (count 0).
+        let s = at_times(&(0..60).map(|i| i * 3).collect::<Vec<_>>());
+        let cuts: Vec<usize> = (0..60).step_by(5).collect();
+        let new = || nested(4, 7, 10, EnsembleStrategy::Any, false, 1);
+        let saves = assert_resumes_at_every_fire(new, &mut NoProbe, &s, &cuts, &[4, 9], &no_model);
+        assert!(saves >= 20, "{saves} save points");
+    }
+
+    #[test]
+    fn resumes_with_batched_drift_in_a_nested_ensemble() {
+        let drift = || {
+            let config = DriftConfig {
+                windows: WindowSpec::Amount {
+                    reference: 30,
+                    current: 20,
+                    allow_overlap: false,
+                },
+                sample_size: Some(10),
+                embeddings: false,
+                metrics: vec![MetricSpec {
+                    name: "q".into(),
+                    kind: MetricKind::Euclidean,
+                    criterion: Criterion::DynamicQuantile {
+                        window: 3,
+                        quantile: 0.2,
+                    },
+                }],
+                aggregation: Aggregation::MajorityVote,
+                seed: 3,
+            };
+            let warmup = Warmup {
+                intervals: 2,
+                policy: boxed(DataAmount::new(25)),
+            };
+            boxed(Batched::new(DataDrift::new(config), 10, Some(warmup)))
+        };
+        let new = || {
+            let inner = Ensemble::new(
+                vec![
+                    ("drift".into(), drift()),
+                    ("t".into(), boxed(TimeTrigger::new(40, None, "40ms"))),
+                ],
+                EnsembleStrategy::Any,
+            );
+            Ensemble::new(
+                vec![
+                    ("inner".into(), boxed(inner)),
+                    ("a".into(), boxed(DataAmount::new(15))),
+                ],
+                EnsembleStrategy::MajorityVote,
+            )
+        };
+        let s = at_times(&(0..300).collect::<Vec<_>>());
+        let saves =
+            assert_resumes_at_every_fire(new, &mut Segments, &s, &[33, 101], &[17], &no_model);
+        assert!(saves >= 5, "{saves} save points");
+    }
+
+    #[test]
+    fn refuses_states_that_do_not_fit() {
+        let s = at_times(&(0..50).collect::<Vec<_>>());
+        let mut e = nested(3, 4, 10, EnsembleStrategy::Any, true, 2);
+        fire_in_batches(&mut e, &s, &[]);
+        let state = e.save();
+        assert_refuses_wrong_states(e);
+        // Other sub-policies; a sub-policy's state that does not fit is named.
+        let got = amounts(&[4, 6], EnsembleStrategy::All).restore(state.clone());
+        assert!(
+            got.unwrap_err()
+                .contains("sub-policies (a, inner, third), the configuration (a4, a6)")
+        );
+        let mut wrong = state;
+        wrong["subs"][1]["state"]["subs"][0]["state"] = serde_json::json!({"since_last": 1});
+        let got = nested(3, 4, 10, EnsembleStrategy::Any, true, 2).restore(wrong);
+        let e = got.unwrap_err();
+        assert!(
+            e.starts_with(
+                "Ensemble(a, inner, third): sub-policy inner: Ensemble(t, b, c): sub-policy t: Time:"
+            ),
+            "{e}"
+        );
     }
 }

@@ -12,6 +12,10 @@
 //! - Policies that [need models](TriggerPolicy::needs_models) stop after each fire; the operator
 //!   keeps the rest of the batch (and a capability for it) until the trigger's [`ModelInfo`]
 //!   arrives through the [`ModelFeed`], which wakes the operator.
+//! - Checkpoints: every policy returns from `inform` right after each fire, so the operator
+//!   can take its [`save`](TriggerPolicy::save) at every trigger (for policies that need models,
+//!   once that trigger's model is reported) and hand it to `on_state`; `restore` starts the
+//!   policy from such a state, as if it had just fired at the checkpoint's boundary.
 //! - Cost per record: one exchange of 24 bytes, amortised O(1) stash insert, a sort per batch.
 
 use std::collections::VecDeque;
@@ -23,7 +27,7 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 use timely::scheduling::SyncActivator;
 
-use super::policy::{Context, Decision, Fire, ModelInfo, NoProbe, Probe, TriggerPolicy};
+use super::policy::{Context, Decision, Fire, ModelInfo, NoProbe, Probe, State, TriggerPolicy};
 use crate::sample::{Position, SampleMeta, Time, TriggerEvent};
 use crate::stash::TimeStash;
 
@@ -65,6 +69,12 @@ impl ModelFeed {
 /// Receives each interval decision with the id of the trigger it belongs to.
 pub type OnDecision = Box<dyn FnMut(u64, &Decision)>;
 
+/// Receives, for a checkpoint, (trigger id, the policy's state right after that trigger, the
+/// oldest sample whose payload the policy may still read). Every trigger gets one call, in
+/// order; the state is `None` when the policy has none consistent with that boundary alone
+/// (triggers that share a boundary, such as empty time windows: only the last has one).
+pub type OnState = Box<dyn FnMut(u64, Option<State>, Option<Position>)>;
+
 /// How a trigger operator talks to the world outside the dataflow.
 pub struct TriggerOptions {
     /// Number of the first trigger (a run resumed after trigger `first_id - 1`, with the policy
@@ -79,6 +89,10 @@ pub struct TriggerOptions {
     pub on_decision: OnDecision,
     /// Called once if the policy fails (a probe error); the operator stops deciding.
     pub on_error: Box<dyn FnMut(String)>,
+    /// Where the policy's state goes after each trigger (`None`: no checkpoints).
+    pub on_state: Option<OnState>,
+    /// The state saved at trigger `first_id - 1`, to resume from.
+    pub restore: Option<State>,
 }
 
 impl Default for TriggerOptions {
@@ -89,6 +103,8 @@ impl Default for TriggerOptions {
             probe: Box::new(NoProbe),
             on_decision: Box::new(|_, _| {}),
             on_error: Box::new(|e| panic!("trigger policy failed: {e}")),
+            on_state: None,
+            restore: None,
         }
     }
 }
@@ -173,7 +189,19 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                     mut probe,
                     mut on_decision,
                     mut on_error,
+                    mut on_state,
+                    restore,
                 } = options;
+                let mut failed = false;
+                if let Some(state) = restore
+                    && scope.index() == 0
+                    && let Err(e) = policy.restore(state)
+                {
+                    on_error(format!(
+                        "restoring the trigger policy from the checkpoint: {e}"
+                    ));
+                    failed = true;
+                }
                 // The policy runs on worker 0: only it takes the (process-wide) reports.
                 let models = models.filter(|_| scope.index() == 0);
                 if let Some(feed) = &models {
@@ -192,7 +220,8 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                 let mut pending_cap: Option<Capability<Time>> = None;
                 // The trigger whose model the policy waits for.
                 let mut waiting: Option<u64> = None;
-                let mut failed = false;
+                // The trigger whose state goes out once its model is reported.
+                let mut save_after_model: Option<u64> = None;
                 let mut finished = false;
                 // The last sample consumed, with a capability at its time while the policy may
                 // still close an epoch there.
@@ -209,6 +238,12 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                         policy.inform_model(&report);
                         if waiting == Some(report.trigger) {
                             waiting = None;
+                        }
+                        if save_after_model == Some(report.trigger) {
+                            save_after_model = None;
+                            if let Some(f) = &mut on_state {
+                                f(report.trigger, Some(policy.save()), policy.oldest_needed());
+                            }
                         }
                     }
                     let mut complete = stash.drain_complete(&[frontier]);
@@ -245,6 +280,10 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                             }
                         };
                         epoch.report(&decisions, &mut on_decision);
+                        // The policy stopped right at its last fire's boundary: a state to save.
+                        let save = fired.last().is_some_and(|f| f.count == used);
+                        let had_fires = !fired.is_empty();
+                        let mut closed = None;
                         let mut consumed = 0usize;
                         for fire in fired.drain(..) {
                             let (boundary, at) = if fire.count > 0 {
@@ -259,6 +298,10 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                             };
                             let count = fire.count;
                             let event = epoch.close(fire, boundary, &batch[consumed..count]);
+                            if let (Some(before), Some(f)) = (closed, &mut on_state) {
+                                f(before, None, None);
+                            }
+                            closed = Some(event.id);
                             if needs_models {
                                 waiting = Some(event.id);
                             }
@@ -271,7 +314,16 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                             last = Some((end, hold.then(|| cap.delayed(&end.time))));
                         }
                         pending.drain(..used);
-                        if used == 0 && waiting.is_none() {
+                        if let (Some(id), Some(f)) = (closed, &mut on_state) {
+                            if !save {
+                                f(id, None, None);
+                            } else if needs_models {
+                                save_after_model = Some(id);
+                            } else {
+                                f(id, Some(policy.save()), policy.oldest_needed());
+                            }
+                        }
+                        if used == 0 && waiting.is_none() && !had_fires {
                             break;
                         }
                     }
@@ -314,8 +366,18 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                         }
                         epoch.report(&decisions, &mut on_decision);
                         if let Some((boundary, Some(cap))) = &last {
+                            let mut closed = None;
                             for fire in fired.drain(..) {
-                                output.session(cap).give(epoch.close(fire, *boundary, &[]));
+                                let event = epoch.close(fire, *boundary, &[]);
+                                if let (Some(before), Some(f)) = (closed, &mut on_state) {
+                                    f(before, None, None);
+                                }
+                                closed = Some(event.id);
+                                output.session(cap).give(event);
+                            }
+                            // Nothing follows: the state is final (no model report to wait for).
+                            if let (Some(id), Some(f)) = (closed, &mut on_state) {
+                                f(id, Some(policy.save()), policy.oldest_needed());
                             }
                         }
                         last = None;

@@ -16,13 +16,18 @@
 //!   resets it.
 //!
 //! State: bounded windows of evaluations and densities (`performance_triggers_window_size`,
-//! `data_density_window_size`); no samples are kept beyond the current interval.
+//! `data_density_window_size`); no samples are kept beyond the current interval. Checkpoints
+//! hold each criterion's state (accuracy history, or cumulated misclassifications), the
+//! evaluator's (model, whether it is fresh, post-trigger accuracies), the densities and the end
+//! of the previous interval.
 
 use std::collections::VecDeque;
 
+use serde::{Deserialize, Serialize};
+
 use super::batched::{IntervalPolicy, Outcome};
 use super::policy::Details;
-use super::policy::{Context, ModelInfo};
+use super::policy::{Context, ModelInfo, State, from_state, to_state};
 use crate::drift::{Criterion, Decider};
 use crate::sample::SampleMeta;
 
@@ -95,6 +100,35 @@ enum Judge {
     },
 }
 
+/// A criterion's state in a checkpoint.
+#[derive(Serialize, Deserialize)]
+enum JudgeState {
+    /// The accuracies remembered.
+    Accuracy(Vec<f64>),
+    /// The avoidable misclassifications cumulated.
+    Avoidable(i64),
+}
+
+/// What a checkpoint holds of an [`Evaluator`].
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EvaluatorState {
+    model: Option<String>,
+    fresh_model: bool,
+    after_trigger: VecDeque<f64>,
+}
+
+/// What a checkpoint holds of a [`Performance`] policy.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PerformanceState {
+    /// Per criterion, in configuration order.
+    judges: Vec<JudgeState>,
+    evaluator: EvaluatorState,
+    density: VecDeque<(usize, f64)>,
+    previous_end: Option<u64>,
+}
+
 /// Scores the latest model on intervals and remembers how fresh models did (shared with the
 /// avoidable-misclassification cost trigger).
 pub(super) struct Evaluator {
@@ -158,6 +192,30 @@ impl Evaluator {
             self.model = model.model.clone();
             self.fresh_model = true;
         }
+    }
+
+    /// Its state, for a checkpoint.
+    pub(super) fn save(&self) -> EvaluatorState {
+        EvaluatorState {
+            model: self.model.clone(),
+            fresh_model: self.fresh_model,
+            after_trigger: self.after_trigger.clone(),
+        }
+    }
+
+    /// Restores what [`save`](Self::save) returned.
+    pub(super) fn restore(&mut self, state: EvaluatorState) -> Result<(), String> {
+        if state.after_trigger.len() > self.window {
+            return Err(format!(
+                "checkpoint has {} post-trigger evaluations, the configuration keeps {}",
+                state.after_trigger.len(),
+                self.window
+            ));
+        }
+        self.model = state.model;
+        self.fresh_model = state.fresh_model;
+        self.after_trigger = state.after_trigger;
+        Ok(())
     }
 }
 
@@ -338,14 +396,77 @@ impl IntervalPolicy for Performance {
     fn inform_model(&mut self, model: &ModelInfo) {
         self.evaluator.inform_model(model);
     }
+
+    fn save(&self) -> State {
+        to_state(&PerformanceState {
+            judges: self
+                .judges
+                .iter()
+                .map(|j| match j {
+                    Judge::Accuracy(d) => JudgeState::Accuracy(d.history()),
+                    Judge::Avoidable { cumulated, .. } => JudgeState::Avoidable(*cumulated),
+                })
+                .collect(),
+            evaluator: self.evaluator.save(),
+            density: self.density.clone(),
+            previous_end: self.previous_end,
+        })
+    }
+
+    fn restore(&mut self, state: State) -> Result<(), String> {
+        let state: PerformanceState = from_state(self.name(), state)?;
+        if state.judges.len() != self.judges.len() {
+            return Err(format!(
+                "Performance: checkpoint has {} criteria, the configuration {}",
+                state.judges.len(),
+                self.judges.len()
+            ));
+        }
+        if state.density.len() > self.config.data_density_window {
+            return Err(format!(
+                "Performance: checkpoint has {} densities, the configuration keeps {}",
+                state.density.len(),
+                self.config.data_density_window
+            ));
+        }
+        for ((judge, saved), (name, _)) in self
+            .judges
+            .iter_mut()
+            .zip(state.judges)
+            .zip(&self.config.criteria)
+        {
+            match (judge, saved) {
+                (Judge::Accuracy(d), JudgeState::Accuracy(history)) => d
+                    .set_history(history)
+                    .map_err(|e| format!("Performance: criterion {name}: {e}"))?,
+                (Judge::Avoidable { cumulated, .. }, JudgeState::Avoidable(c)) => *cumulated = c,
+                _ => {
+                    return Err(format!(
+                        "Performance: criterion {name}: checkpoint has another kind of criterion"
+                    ));
+                }
+            }
+        }
+        self.evaluator
+            .restore(state.evaluator)
+            .map_err(|e| format!("Performance: {e}"))?;
+        self.density = state.density;
+        self.previous_end = state.previous_end;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::drift::Vectors;
-    use crate::triggers::Batched;
-    use crate::triggers::policy::{Probe, fire_in_batches_with};
+    use crate::sample::route;
+    use crate::triggers::policy::{
+        Probe, TriggerPolicy, assert_refuses_wrong_states, assert_resumes_at_every_fire,
+        fire_in_batches_with, no_model,
+    };
+    use crate::triggers::{Batched, DataAmount, Warmup};
+    use proptest::prelude::*;
 
     /// Predicts class 0 for keys below `wrong_from`, class 1 from there on; labels are all 0.
     struct Oracle {
@@ -453,5 +574,159 @@ mod tests {
         let v = Forecast::Ridge.next(&[1.0, 2.0, 2.0, 4.0, 5.0]);
         assert!((v - (2.8 + 3.0 * 10.0 / 10.5)).abs() < 1e-12, "{v}");
         assert_eq!(Forecast::Ridge.next(&[1.0, 3.0]), 2.0);
+    }
+    /// Labels are `key % 2`; model `m<k>` errs on a pseudo-random share of the keys: 10% in
+    /// even segments of `segment` keys, 60% in odd ones (a different share for each model).
+    struct Erring {
+        segment: u64,
+    }
+
+    impl Probe for Erring {
+        fn vectors(&mut self, _: &[u64], _: Option<&str>) -> Result<Vectors, String> {
+            unreachable!()
+        }
+        fn predict(&mut self, keys: &[u64], model: &str) -> Result<Vec<i64>, String> {
+            let k: u64 = model[1..].parse().expect("m<k>");
+            Ok(keys
+                .iter()
+                .map(|&key| {
+                    let rate = if (key / self.segment).is_multiple_of(2) {
+                        10
+                    } else {
+                        60
+                    };
+                    let wrong = route(key * 31 + k) % 100 < rate;
+                    (key % 2) as i64 ^ i64::from(wrong)
+                })
+                .collect())
+        }
+    }
+
+    fn model_named(trigger: u64, samples: u64) -> ModelInfo {
+        ModelInfo {
+            model: Some(format!("m{trigger}")),
+            ..no_model(trigger, samples)
+        }
+    }
+
+    /// Criteria sets: static and forecast; dynamic and given expectations.
+    fn criteria(set: usize) -> Vec<(String, PerformanceCriterion)> {
+        let avoidable = |threshold, expected_accuracy, allow_reduction| {
+            PerformanceCriterion::AvoidableMisclassifications {
+                threshold,
+                expected_accuracy,
+                allow_reduction,
+            }
+        };
+        match set {
+            0 => vec![
+                (
+                    "acc".into(),
+                    PerformanceCriterion::Accuracy(Criterion::Threshold(0.6)),
+                ),
+                ("avoid".into(), avoidable(6, None, true)),
+            ],
+            _ => vec![
+                (
+                    "q".into(),
+                    PerformanceCriterion::Accuracy(Criterion::DynamicQuantile {
+                        window: 3,
+                        quantile: 0.2,
+                    }),
+                ),
+                (
+                    "r".into(),
+                    PerformanceCriterion::Accuracy(Criterion::DynamicRollingAverage {
+                        window: 4,
+                        deviation: 0.2,
+                        absolute: false,
+                    }),
+                ),
+                ("avoid".into(), avoidable(4, Some(0.85), false)),
+                ("forecast".into(), avoidable(9, None, false)),
+            ],
+        }
+    }
+
+    fn performance(
+        set: usize,
+        forecast: Forecast,
+        warmup: usize,
+        every: usize,
+    ) -> impl TriggerPolicy {
+        let config = PerformanceConfig {
+            criteria: criteria(set),
+            forecast,
+            data_density_window: 3,
+            performance_window: 4,
+        };
+        let warmup = (warmup > 0).then(|| Warmup {
+            intervals: warmup,
+            policy: Box::new(DataAmount::new(2 * every as u64)) as Box<dyn TriggerPolicy>,
+        });
+        Batched::new(Performance::new(config), every, warmup)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn resumes_from_a_checkpoint_at_every_fire(
+            set in 0usize..2,
+            ridge in any::<bool>(),
+            warmup in 0usize..4,
+            every in 3usize..12,
+            gaps in proptest::collection::vec(0u64..1500, 40..240),
+            segment in 15u64..60,
+            cuts in proptest::collection::vec(0usize..240, 0..6),
+            resume_cuts in proptest::collection::vec(0usize..240, 0..6),
+        ) {
+            let mut t = 0;
+            let s: Vec<SampleMeta> = gaps
+                .iter()
+                .enumerate()
+                .map(|(k, g)| {
+                    t += g;
+                    SampleMeta { time: t, key: k as u64, label: k as i64 % 2 }
+                })
+                .collect();
+            let forecast = if ridge { Forecast::Ridge } else { Forecast::RollingAverage };
+            let new = || performance(set, forecast, warmup, every);
+            let saves = assert_resumes_at_every_fire(
+                new,
+                &mut Erring { segment },
+                &s,
+                &cuts,
+                &resume_cuts,
+                &model_named,
+            );
+            prop_assert!(saves >= 1, "the first interval fires");
+        }
+    }
+
+    #[test]
+    fn refuses_states_that_do_not_fit() {
+        let s = stream(200);
+        let run = |set, warmup| {
+            let mut p = performance(set, Forecast::Ridge, warmup, 10);
+            fire_in_batches_with(&mut p, &mut Erring { segment: 30 }, &s, &[]);
+            p
+        };
+        assert_refuses_wrong_states(run(1, 2));
+        // Another criteria set: other kinds, or their number.
+        let state = run(1, 2).save();
+        let got = performance(0, Forecast::Ridge, 2, 10).restore(state.clone());
+        assert!(got.unwrap_err().contains("4 criteria, the configuration 2"));
+        let mut wrong = state.clone();
+        wrong["policy"]["judges"][0] = serde_json::json!({"Avoidable": 3});
+        let got = performance(1, Forecast::Ridge, 2, 10).restore(wrong);
+        assert!(
+            got.unwrap_err()
+                .contains("criterion q: checkpoint has another kind")
+        );
+        let mut wrong = state;
+        wrong["policy"]["density"] = serde_json::json!([[1, 1.0], [1, 1.0], [1, 1.0], [1, 1.0]]);
+        let got = performance(1, Forecast::Ridge, 2, 10).restore(wrong);
+        assert!(got.unwrap_err().contains("4 densities"));
     }
 }

@@ -7,9 +7,12 @@
 //! (`Fire { count: 0 }`), and windows without samples give empty epochs, as in Modyn. Windows
 //! that end before the first sample close nothing.
 //!
-//! State: the end of the current window. O(1) per sample plus O(1) per trigger.
+//! State: the end of the current window (saved in checkpoints: `{"next": end or null}`). O(1)
+//! per sample plus O(1) per trigger.
 
-use super::policy::{Context, Fire, TriggerPolicy};
+use serde::{Deserialize, Serialize};
+
+use super::policy::{Context, Fire, State, TriggerPolicy, from_state, to_state};
 use crate::sample::{SampleMeta, Time};
 
 /// Fires at the end of every `every` milliseconds of event time.
@@ -19,7 +22,14 @@ pub struct TimeTrigger {
     start: Option<Time>,
     next: Option<Time>,
     reason: String,
-    nested: bool,
+}
+
+/// What a checkpoint holds of a [`TimeTrigger`].
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimeState {
+    /// The end of the current window (`None`: no sample seen yet).
+    next: Option<Time>,
 }
 
 impl TimeTrigger {
@@ -35,7 +45,6 @@ impl TimeTrigger {
             start,
             next: None,
             reason: format!("time: every {label}"),
-            nested: false,
         }
     }
 }
@@ -61,25 +70,23 @@ impl TriggerPolicy for TimeTrigger {
         fired: &mut Vec<Fire>,
     ) -> Result<usize, String> {
         for (i, s) in batch.iter().enumerate() {
-            let next = match self.next {
+            let mut next = match self.next {
                 Some(n) => n,
                 None => self.first_window_end(s),
             };
-            let mut next = next;
+            let closed = next <= s.time;
             while s.time >= next {
                 fired.push(Fire::new(i, self.reason.clone()));
                 next += self.every;
             }
             self.next = Some(next);
-            if self.nested && !fired.is_empty() {
+            if closed {
+                // The windows `s` closes end before it: `s` is the next epoch's (and already
+                // accounted for in `next`, so seeing it again changes nothing).
                 return Ok(i);
             }
         }
         Ok(batch.len())
-    }
-
-    fn nest(&mut self) {
-        self.nested = true;
     }
 
     fn decision_point(&self, batch: &[SampleMeta]) -> Option<usize> {
@@ -112,12 +119,26 @@ impl TriggerPolicy for TimeTrigger {
     fn fires_between_batches(&self) -> bool {
         true
     }
+
+    fn save(&self) -> State {
+        to_state(&TimeState { next: self.next })
+    }
+
+    fn restore(&mut self, state: State) -> Result<(), String> {
+        let TimeState { next } = from_state(self.name(), state)?;
+        self.next = next;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::triggers::policy::{at_times, fire_in_batches};
+    use crate::triggers::NoProbe;
+    use crate::triggers::policy::{
+        assert_refuses_wrong_states, assert_resumes_at_every_fire, at_times, fire_in_batches,
+        no_model,
+    };
     use proptest::prelude::*;
 
     #[test]
@@ -139,8 +160,23 @@ mod tests {
         };
         p.inform(&s[..3], &mut ctx, &mut fired).unwrap();
         assert!(fired.is_empty());
-        p.inform(&s[3..], &mut ctx, &mut fired).unwrap();
-        assert_eq!(fired.iter().map(|f| f.count).collect::<Vec<_>>(), [0, 2, 2]);
+        // It stops at each boundary: first before the batch's first sample, consuming nothing.
+        assert_eq!(p.inform(&s[3..], &mut ctx, &mut fired).unwrap(), 0);
+        assert_eq!(fired.iter().map(|f| f.count).collect::<Vec<_>>(), [0]);
+        // Then after 2 samples, closing [15,25) and the empty [25,35) at once.
+        fired.clear();
+        assert_eq!(p.inform(&s[3..], &mut ctx, &mut fired).unwrap(), 2);
+        assert_eq!(fired.iter().map(|f| f.count).collect::<Vec<_>>(), [2, 2]);
+        fired.clear();
+        assert_eq!(p.inform(&s[5..], &mut ctx, &mut fired).unwrap(), 2);
+        assert!(fired.is_empty());
+    }
+
+    #[test]
+    fn refuses_states_that_do_not_fit() {
+        assert_refuses_wrong_states(TimeTrigger::new(10, None, "10ms"));
+        let got = TimeTrigger::new(10, None, "10ms").restore(serde_json::json!({"next": -1}));
+        assert!(got.unwrap_err().starts_with("Time:"));
     }
 
     proptest! {
@@ -167,6 +203,28 @@ mod tests {
                 }
             }
             prop_assert_eq!(whole, want);
+        }
+
+        #[test]
+        fn resumes_from_a_checkpoint_at_every_fire(
+            gaps in proptest::collection::vec(0u64..30, 0..100),
+            every in 1u64..40,
+            start in proptest::option::of(0u64..20),
+            cuts in proptest::collection::vec(0usize..100, 0..8),
+            resume_cuts in proptest::collection::vec(0usize..100, 0..8),
+        ) {
+            // Gaps up to 30 with windows from 1: many empty windows, closed together.
+            let mut t = 20;
+            let times: Vec<Time> = gaps.iter().map(|g| { t += g; t }).collect();
+            let s = at_times(&times);
+            let new = || TimeTrigger::new(every, start, "x");
+            let fires = fire_in_batches(&mut new(), &s, &[]);
+            let mut groups = fires.clone();
+            groups.dedup();
+            let saves =
+                assert_resumes_at_every_fire(new, &mut NoProbe, &s, &cuts, &resume_cuts, &no_model);
+            // One save point per boundary, however many windows close there.
+            prop_assert_eq!(saves, groups.len());
         }
     }
 }

@@ -19,5 +19,8 @@ mod value;
 pub use arrow::{ArrowDecoder, encode as encode_arrow, infer_schema};
 pub use json::{JsonDecoder, MessageMeta};
 pub use produce::{ProduceOptions, ProduceReport, Row, produce, read_rows};
-pub use reader::{KafkaReader, Polled, Prefetch, RestartIndex, Resume, partitions_of, read_topic};
+pub use reader::{
+    KafkaReader, Needs, PartitionMarks, Polled, Prefetch, RestartIndex, Resume, partitions_of,
+    read_topic,
+};
 pub use value::ValueDecoder;

@@ -42,6 +42,11 @@ pub fn partitions_of(worker: usize, peers: usize, partitions: i32) -> Vec<i32> {
 
 struct Part {
     id: i32,
+    /// Offset this run started reading at.
+    start: i64,
+    /// Messages before it were processed before the checkpoint this run resumed from: read
+    /// again only for payloads, their dead letters not sent again.
+    new_from: i64,
     /// Offset at which this replay stops (exclusive).
     end: i64,
     next: i64,
@@ -66,6 +71,10 @@ pub struct Polled {
     /// The event-time watermark after this batch: no later batch has a sample before it;
     /// `None` when every partition reached its end (the last batch).
     pub watermark: Option<u64>,
+    /// Samples at or before the boundary of the checkpoint this run resumed from whose
+    /// payloads the resumed operators still need (see [`Resume::needs`]): for the sample store
+    /// only, not for the dataflow.
+    pub restored: Vec<Sample>,
     /// (partition, event time, offset of the first message with that time), for each time a
     /// partition moved to.
     marks: Vec<(i32, u64, i64)>,
@@ -73,53 +82,134 @@ pub struct Polled {
     next: Vec<(i32, i64)>,
 }
 
+/// Marks older than the last restart point are kept one per this many offsets: enough to find
+/// where payloads must be read again, without growing with every event time.
+const COARSE_STRIDE: i64 = 512;
+
 /// Per partition, where a run resumed at an event-time boundary must start reading: the
 /// worker's view of what the batches it received covered.
 #[derive(Clone, Debug, Default)]
 pub struct RestartIndex {
-    /// (event times with their first offsets since the last checkpoint, next offset).
-    parts: BTreeMap<i32, (VecDeque<(u64, i64)>, i64)>,
+    parts: BTreeMap<i32, PartIndex>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct PartIndex {
+    /// Offset this run started reading at.
+    start: i64,
+    /// (event time, offset of the first message with that time) before the last restart
+    /// point, thinned to one per [`COARSE_STRIDE`] offsets, and from it on, all of them.
+    coarse: Vec<(u64, i64)>,
+    recent: VecDeque<(u64, i64)>,
+    next: i64,
+}
+
+/// What a worker reports of one partition for a checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PartitionMarks {
+    /// The offset new samples after the boundary are read from.
+    pub restart: i64,
+    /// The offset this run started reading at.
+    pub start: i64,
+    /// (event time, first offset of that time), in order (thinned before the boundary).
+    pub marks: Vec<(u64, i64)>,
+}
+
+impl PartitionMarks {
+    /// The offset from which the partition must be read again so that every message with an
+    /// event time at or after `t` is read: the last mark at or before `t` (marks are first
+    /// offsets of their times, and a partition's times do not decrease), else the start; at
+    /// most the restart offset. `None` (no payload needed): the restart offset.
+    pub fn replay_from(&self, t: Option<u64>) -> i64 {
+        let Some(t) = t else { return self.restart };
+        let i = self.marks.partition_point(|(mt, _)| *mt <= t);
+        let from = if i == 0 {
+            self.start
+        } else {
+            self.marks[i - 1].1
+        };
+        from.min(self.restart)
+    }
 }
 
 impl RestartIndex {
     /// Takes in a batch's marks.
     pub fn apply(&mut self, p: &Polled) {
         for &(id, t, offset) in &p.marks {
-            if let Some((times, _)) = self.parts.get_mut(&id) {
-                times.push_back((t, offset));
+            if let Some(part) = self.parts.get_mut(&id) {
+                part.recent.push_back((t, offset));
             }
         }
         for &(id, next) in &p.next {
-            if let Some((_, n)) = self.parts.get_mut(&id) {
-                *n = next;
+            if let Some(part) = self.parts.get_mut(&id) {
+                part.next = next;
             }
         }
     }
 
     /// Per partition, the offset from which a run resumed at a boundary at event time `t` must
-    /// read (the first message at or after `t`, else the next offset); forgets what is before
-    /// `t`.
-    pub fn restart_offsets(&mut self, t: u64) -> Vec<(i32, i64)> {
+    /// read (the first message at or after `t`, else the next offset), with the marks; the
+    /// marks before `t` are thinned.
+    pub fn restart_offsets(&mut self, t: u64) -> Vec<(i32, PartitionMarks)> {
         self.parts
             .iter_mut()
-            .map(|(id, (times, next))| {
-                while times.front().is_some_and(|(pt, _)| *pt < t) {
-                    times.pop_front();
+            .map(|(id, part)| {
+                while let Some(&(pt, o)) = part.recent.front()
+                    && pt < t
+                {
+                    part.recent.pop_front();
+                    if part
+                        .coarse
+                        .last()
+                        .is_none_or(|(_, last)| o >= last + COARSE_STRIDE)
+                    {
+                        part.coarse.push((pt, o));
+                    }
                 }
-                (*id, times.front().map_or(*next, |(_, o)| *o))
+                let restart = part.recent.front().map_or(part.next, |(_, o)| *o);
+                let mut marks = part.coarse.clone();
+                marks.extend(part.recent.iter().copied());
+                let report = PartitionMarks {
+                    restart,
+                    start: part.start,
+                    marks,
+                };
+                (*id, report)
             })
             .collect()
     }
+
+    /// A checkpoint needs nothing before event time `t` any more: forgets the marks before
+    /// the last one at or before `t`, which becomes the start.
+    pub fn forget_before(&mut self, t: u64) {
+        for part in self.parts.values_mut() {
+            let i = part.coarse.partition_point(|(mt, _)| *mt <= t);
+            if i > 0 {
+                part.start = part.coarse[i - 1].1;
+                part.coarse.drain(..i);
+            }
+        }
+    }
 }
+
+/// Which samples at or before a checkpoint's boundary a resumed run still needs the payloads
+/// of (held by selection, or in the trigger policy's windows).
+pub type Needs = Arc<dyn Fn(Position) -> bool + Send + Sync>;
 
 /// Where a resumed run starts: per-partition offsets, and the boundary at or before which
 /// samples were already processed.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone)]
 pub struct Resume {
-    /// Offset to start each partition at (partitions not listed start at the beginning).
+    /// Offset from which each partition's new samples are read (partitions not listed start
+    /// at the beginning): messages before it were processed before the checkpoint, so their
+    /// dead letters are not sent again.
     pub offsets: BTreeMap<i32, i64>,
-    /// Samples at or before this position are skipped.
+    /// Offset from which each partition is read again for payloads (at most `offsets`).
+    pub replay_from: BTreeMap<i32, i64>,
+    /// Samples at or before this position are not sent to the dataflow again.
     pub boundary: Position,
+    /// Of those, the ones whose payloads go to [`Polled::restored`].
+    pub needs: Needs,
 }
 
 /// Reads a whole topic, every partition from its first offset to the end offset it has now
@@ -213,7 +303,7 @@ pub struct KafkaReader {
     follow: bool,
     idle: Duration,
     floor: u64,
-    skip_until: Option<Position>,
+    skip_until: Option<(Position, Needs)>,
     /// Samples of the message being decoded.
     scratch: Vec<Sample>,
 }
@@ -256,6 +346,20 @@ impl KafkaReader {
                 .and_then(|r| r.offsets.get(&id).copied())
                 .unwrap_or(low)
                 .max(low);
+            let replay = resume
+                .and_then(|r| r.replay_from.get(&id).copied())
+                .map_or(start, |r| r.min(start));
+            if replay < low {
+                return Err(KafkaError::Client {
+                    context: format!("resuming {}/{id}", spec.topic),
+                    message: format!(
+                        "the checkpoint needs the samples from offset {replay} on, but the \
+                         partition starts at {low} now (retention deleted them); start a new \
+                         run directory"
+                    ),
+                });
+            }
+            let start = replay;
             let done = start >= end;
             if !done {
                 tpl.add_partition_offset(&spec.topic, id, Offset::Offset(start))
@@ -267,6 +371,10 @@ impl KafkaReader {
             parts.push(Part {
                 id,
                 end,
+                start,
+                new_from: resume
+                    .and_then(|r| r.offsets.get(&id).copied())
+                    .unwrap_or(start),
                 next: start,
                 newest: None,
                 last_seen: Instant::now(),
@@ -287,7 +395,7 @@ impl KafkaReader {
             follow: spec.until == Until::Follow,
             idle: Duration::from_millis(spec.idle_timeout_ms),
             floor: resume.map_or(0, |r| r.boundary.time),
-            skip_until: resume.map(|r| r.boundary),
+            skip_until: resume.map(|r| (r.boundary, r.needs.clone())),
             scratch: Vec::new(),
         })
     }
@@ -308,7 +416,14 @@ impl KafkaReader {
             parts: self
                 .parts
                 .iter()
-                .map(|p| (p.id, (VecDeque::new(), p.next)))
+                .map(|p| {
+                    let part = PartIndex {
+                        start: p.start,
+                        next: p.next,
+                        ..PartIndex::default()
+                    };
+                    (p.id, part)
+                })
                 .collect(),
         }
     }
@@ -372,9 +487,12 @@ impl KafkaReader {
                 offset,
             };
             let multi_row = matches!(self.decoder, ValueDecoder::Arrow(_));
+            // Read again for payloads only: its dead letters went out before the checkpoint.
+            let again = offset < part.new_from;
             if let Err(reason) =
                 self.decoder
                     .decode(msg.payload(), &meta, &mut self.scratch, &mut bad)
+                && !again
             {
                 out.dead.push(DeadLetter {
                     location: location(None),
@@ -383,15 +501,27 @@ impl KafkaReader {
                 });
             }
             for (row, reason) in bad.drain(..) {
-                out.dead.push(DeadLetter {
-                    location: location(Some(row)),
-                    reason,
-                    raw: String::new(),
-                });
+                if !again {
+                    out.dead.push(DeadLetter {
+                        location: location(Some(row)),
+                        reason,
+                        raw: String::new(),
+                    });
+                }
             }
             for mut s in self.scratch.drain(..) {
-                if self.skip_until.is_some_and(|b| s.meta().position() <= b) {
-                    // Processed before the checkpoint this run resumed from.
+                if let Some((boundary, needs)) = &self.skip_until
+                    && s.meta().position() <= *boundary
+                {
+                    // Processed before the checkpoint this run resumed from: its payload goes
+                    // to the store if the resumed operators need it.
+                    if part.marked.is_none_or(|m| m < s.time) {
+                        out.marks.push((part.id, s.time, offset));
+                        part.marked = Some(s.time);
+                    }
+                    if needs(s.meta().position()) {
+                        out.restored.push(s);
+                    }
                     continue;
                 }
                 let floor = part.newest.unwrap_or(0).max(self.floor);
@@ -417,7 +547,7 @@ impl KafkaReader {
                     }
                 }
                 part.newest = Some(part.newest.map_or(s.time, |n| n.max(s.time)));
-                if part.marked != Some(s.time) {
+                if part.marked.is_none_or(|m| m < s.time) {
                     out.marks.push((part.id, s.time, offset));
                     part.marked = Some(s.time);
                 }
@@ -508,8 +638,13 @@ impl Prefetch {
 
     /// Restart offsets for a boundary at event time `t`, from the batches received so far
     /// (see [`RestartIndex::restart_offsets`]).
-    pub fn restart_offsets(&mut self, t: u64) -> Vec<(i32, i64)> {
+    pub fn restart_offsets(&mut self, t: u64) -> Vec<(i32, PartitionMarks)> {
         self.index.restart_offsets(t)
+    }
+
+    /// See [`RestartIndex::forget_before`].
+    pub fn forget_before(&mut self, t: u64) {
+        self.index.forget_before(t);
     }
 }
 
@@ -538,8 +673,13 @@ mod tests {
 
     #[test]
     fn restart_offsets_point_at_the_first_message_of_the_boundary_time() {
+        let part = |start| PartIndex {
+            start,
+            next: start,
+            ..PartIndex::default()
+        };
         let mut index = RestartIndex {
-            parts: [(0, (VecDeque::new(), 100)), (1, (VecDeque::new(), 7))].into(),
+            parts: [(0, part(100)), (1, part(7))].into(),
         };
         // Partition 0: times 10 (offsets 100..), 20 (from 103), 30 (from 105); next 107.
         index.apply(&Polled {
@@ -552,12 +692,67 @@ mod tests {
             next: vec![(0, 107)],
             ..Polled::default()
         });
+        let restarts = |index: &mut RestartIndex, t| -> Vec<(i32, i64)> {
+            let r = index.restart_offsets(t);
+            r.into_iter().map(|(p, m)| (p, m.restart)).collect()
+        };
         // A boundary at 20: partition 0 restarts at the first message of time 20; partition 1
         // saw nothing at or after 20, so it restarts after what it read.
-        assert_eq!(index.restart_offsets(20), [(0, 103), (1, 9)]);
-        // Times before the boundary are forgotten; later boundaries move on.
-        assert_eq!(index.restart_offsets(25), [(0, 105), (1, 9)]);
-        assert_eq!(index.restart_offsets(40), [(0, 107), (1, 9)]);
+        assert_eq!(restarts(&mut index, 20), [(0, 103), (1, 9)]);
+        // Later boundaries move on.
+        assert_eq!(restarts(&mut index, 25), [(0, 105), (1, 9)]);
+        assert_eq!(restarts(&mut index, 40), [(0, 107), (1, 9)]);
+    }
+
+    #[test]
+    fn payloads_are_read_again_from_the_last_mark_at_or_before_the_horizon() {
+        let mut index = RestartIndex {
+            parts: [(
+                0,
+                PartIndex {
+                    start: 50,
+                    next: 50,
+                    ..PartIndex::default()
+                },
+            )]
+            .into(),
+        };
+        // One new time every 100 offsets: 1,000 marks, thinned to one per 512 offsets once
+        // they are before a boundary.
+        let marks: Vec<(i32, u64, i64)> = (0..1_000)
+            .map(|i| (0, 10 + i, 50 + 100 * i as i64))
+            .collect();
+        index.apply(&Polled {
+            marks,
+            next: vec![(0, 100_050)],
+            ..Polled::default()
+        });
+        let at = |index: &mut RestartIndex, boundary| index.restart_offsets(boundary).remove(0).1;
+        let m = at(&mut index, 900);
+        assert_eq!(m.restart, 50 + 100 * 890);
+        // The 890 marks before the boundary thinned to one per 512 offsets (every 6th), the 110
+        // from it on kept.
+        let before = m.marks.iter().filter(|(t, _)| *t < 900).count();
+        assert_eq!(before, 149);
+        assert_eq!(m.marks.len() - before, 110);
+        // Every message at or after the horizon's time is at or after the replay offset, and
+        // not too far before it (one thinned stride).
+        for horizon in [10u64, 11, 300, 655, 899, 950] {
+            let from = m.replay_from(Some(horizon));
+            let first = 50 + 100 * (horizon.min(900) - 10) as i64;
+            assert!(from <= first, "horizon {horizon}: {from} > {first}");
+            assert!(
+                first - from <= 600,
+                "horizon {horizon}: {from} far before {first}"
+            );
+        }
+        assert_eq!(m.replay_from(Some(5)), 50, "before every mark: the start");
+        assert_eq!(m.replay_from(None), m.restart);
+        // Forgetting before a horizon moves the start there, no further.
+        index.forget_before(500);
+        let m = at(&mut index, 950);
+        assert!(m.replay_from(Some(500)) <= 50 + 100 * 490);
+        assert!(m.replay_from(Some(100)) >= m.replay_from(Some(500)) - 600);
     }
 
     #[test]

@@ -12,31 +12,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-fn tail(brokers: &str, topic: &str) -> Vec<serde_json::Value> {
-    let o = sluice(&["tail", topic, "--brokers", brokers, "--from-beginning"]);
-    assert!(o.status.success(), "tail {topic}: {}", stderr(&o));
-    stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn strip(v: &serde_json::Value) -> serde_json::Value {
-    let mut v = v.clone();
-    let o = v.as_object_mut().unwrap();
-    for k in [
-        "wall_time_ms",
-        "pipeline",
-        "training_ms",
-        "samples_per_s",
-        "artifact",
-        "model_id",
-    ] {
-        o.remove(k);
-    }
-    v
-}
-
 #[test]
 fn produce_run_tail_matches_the_embedded_run() {
     let Some(brokers) = kafka_brokers("produce_run_tail_matches_the_embedded_run") else {

@@ -94,6 +94,47 @@ pub struct Checkpoint {
     pub published: BTreeMap<String, i64>,
 }
 
+/// What a Kafka run records before its first event (`checkpoints/start.json`), so that a run
+/// killed before its first checkpoint restarts from the beginning without publishing again
+/// what it had published.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Start {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Source topic.
+    pub topic: String,
+    /// Hash of the configuration text.
+    pub config_hash: String,
+    /// Per output topic, its end offset before the run published anything.
+    pub published: BTreeMap<String, i64>,
+}
+
+/// Writes `start` atomically, unless the run directory already has one (the first run's).
+pub fn write_start(run_dir: &Path, start: &Start) -> std::io::Result<()> {
+    let dir = dir(run_dir);
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("start.json");
+    if path.exists() {
+        return Ok(());
+    }
+    let tmp = dir.join(".start.json.tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec_pretty(start).expect("start serialises"))?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, &path)?;
+    File::open(&dir)?.sync_all()
+}
+
+/// The run directory's start record, if it has a valid one.
+pub fn read_start(run_dir: &Path) -> Option<Start> {
+    let path = dir(run_dir).join("start.json");
+    let bytes = std::fs::read(&path).ok()?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| tracing::warn!(path = %path.display(), "start record skipped: {e}"))
+        .ok()
+}
+
 #[derive(Serialize, Deserialize)]
 struct Header {
     format: String,

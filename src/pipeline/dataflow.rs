@@ -151,6 +151,7 @@ pub fn build(
     );
 
     let decisions = shared.clone();
+    let mut last_decision: Option<(sluice_dataflows::Position, u32)> = None;
     let failures = shared.clone();
     let triggers = metas.clone().trigger_with(
         build_policy(&shared.spec.trigger),
@@ -159,8 +160,25 @@ pub fn build(
             models: Some(shared.model_feed.clone()),
             probe: Box::new(StoreProbe::new(shared)),
             on_decision: Box::new(move |trigger_id, d: &Decision| {
+                // Sub-policies of an ensemble may decide at the same sample: the n-th decision
+                // there gets `-<n>` (ids are unique, and the same in every run).
+                let n = match &mut last_decision {
+                    Some((at, n)) if *at == d.at => {
+                        *n += 1;
+                        *n
+                    }
+                    _ => {
+                        last_decision = Some((d.at, 0));
+                        0
+                    }
+                };
+                let suffix = if n == 0 {
+                    String::new()
+                } else {
+                    format!("-{n}")
+                };
                 decisions.emit(
-                    format!("decision-{}-{}", d.at.time, d.at.key),
+                    format!("decision-{}-{}{suffix}", d.at.time, d.at.key),
                     EventBody::Decision {
                         trigger_id,
                         at: d.at,

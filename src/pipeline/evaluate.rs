@@ -104,7 +104,7 @@ pub fn evaluate(
     })?;
     let out = out.unwrap_or_else(|| run_dir.join("evaluate"));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let events = std::sync::Arc::new(EventSink::create(&out, &spec.name, None, None)?);
+    let events = std::sync::Arc::new(EventSink::create(&out, &spec.name, None, None, None)?);
     let device = eval.device.as_deref().unwrap_or(&spec.training.device);
     let mut session = Session::new(EvalSetup {
         model: spec.model.clone(),

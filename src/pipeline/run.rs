@@ -340,6 +340,12 @@ impl Shared {
         let horizon = state.horizon().map(|h| h.time);
         // Events up to this trigger must be out before the checkpoint says so.
         self.events.flush()?;
+        let offsets: BTreeMap<i32, i64> = p
+            .partitions
+            .iter()
+            .map(|(id, m)| (*id, m.restart))
+            .collect();
+        let published = self.events.published(t.id, &offsets)?;
         let cp = Checkpoint {
             pipeline: self.spec.name.clone(),
             topic: spec.topic.clone(),
@@ -347,11 +353,7 @@ impl Shared {
             trigger_id: t.id,
             boundary: t.boundary,
             model_id: model.map(String::from),
-            offsets: p
-                .partitions
-                .iter()
-                .map(|(id, m)| (*id, m.restart))
-                .collect(),
+            offsets,
             replay_from: p
                 .partitions
                 .iter()
@@ -359,7 +361,7 @@ impl Shared {
                 .collect(),
             state,
             models: self.model_index.lock().expect("index poisoned").clone(),
-            published: self.events.published()?,
+            published,
         };
         let path = checkpoint::write(run_dir, &cp)
             .with_context(|| format!("writing checkpoint {} in {}", t.id, run_dir.display()))?;
@@ -570,22 +572,31 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         .unwrap_or_else(|| default_run_dir(&spec.name));
     // A Kafka run directory with a checkpoint resumes after it, with the same configuration.
     let config_hash = checkpoint::fnv64(spec.config_text.as_bytes());
-    let resume = match &source {
-        Input::Kafka { .. } => checkpoint::latest(&run_dir),
-        Input::File(_) => None,
+    let (resume, start) = match &source {
+        Input::Kafka { .. } => (
+            checkpoint::latest(&run_dir),
+            checkpoint::read_start(&run_dir),
+        ),
+        Input::File(_) => (None, None),
     };
-    if let (Some(cp), Input::Kafka { spec: k, .. }) = (&resume, &source) {
-        if cp.pipeline != spec.name || cp.topic != k.topic || cp.config_hash != config_hash {
-            return Err(UsageError(format!(
-                "{}: holds checkpoints of another configuration (pipeline `{}`, topic `{}`; \
-                 its config.toml is the one it ran with): resume it with that configuration, \
-                 or give a new --out",
-                run_dir.display(),
-                cp.pipeline,
-                cp.topic
-            ))
-            .into());
-        }
+    let recorded = resume
+        .as_ref()
+        .map(|cp| (&cp.pipeline, &cp.topic, &cp.config_hash))
+        .or(start
+            .as_ref()
+            .map(|s| (&s.pipeline, &s.topic, &s.config_hash)));
+    if let (Some((pipeline, topic, hash)), Input::Kafka { spec: k, .. }) = (recorded, &source)
+        && (*pipeline != spec.name || *topic != k.topic || *hash != config_hash)
+    {
+        return Err(UsageError(format!(
+            "{}: holds a run of another configuration (pipeline `{pipeline}`, topic `{topic}`; \
+             its config.toml is the one it ran with): resume it with that configuration, or \
+             give a new --out",
+            run_dir.display(),
+        ))
+        .into());
+    }
+    if let Some(cp) = &resume {
         tracing::info!(trigger = cp.trigger_id, "resuming after checkpoint");
         eprintln!(
             "{}: resuming after trigger {} (checkpoint in {})",
@@ -612,13 +623,34 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         &run_dir,
         &spec.name,
         spec.output.kafka.as_ref(),
-        resume.as_ref().map(|cp| (cp.trigger_id, &cp.published)),
+        resume.as_ref().map(|cp| cp.trigger_id),
+        // Killed before its first checkpoint, a run starts over, skipping what it published.
+        resume
+            .as_ref()
+            .map(|cp| &cp.published)
+            .or(start.as_ref().map(|s| &s.published)),
     )?);
+    if let (Input::Kafka { spec: k, .. }, None) = (&source, &start) {
+        checkpoint::write_start(
+            &run_dir,
+            &checkpoint::Start {
+                pipeline: spec.name.clone(),
+                topic: k.topic.clone(),
+                config_hash: config_hash.clone(),
+                published: events.ends()?,
+            },
+        )
+        .with_context(|| format!("writing the start record in {}", run_dir.display()))?;
+    }
     let models = ModelStore::create(&run_dir.join("models"), spec.model_storage.clone())?;
-    if let Some(cp) = &resume {
+    if resume.is_some() || start.is_some() {
         // Models stored after the checkpoint (and half-written files) are orphans of the
         // crash: the resumed run trains those triggers again.
-        for orphan in models.remove_orphans(&cp.models)? {
+        let keep = resume
+            .as_ref()
+            .map(|cp| cp.models.clone())
+            .unwrap_or_default();
+        for orphan in models.remove_orphans(&keep)? {
             tracing::info!(file = %orphan.display(), "removed a model file the checkpoint does not know");
         }
     }

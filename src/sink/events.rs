@@ -19,29 +19,45 @@ pub struct EventSink {
 
 impl EventSink {
     /// JSONL files in `dir`, plus Kafka topics if `kafka` is given (created when missing).
-    /// Resuming after trigger `k` (with the topics' end offsets at that checkpoint), the JSONL
-    /// files keep the events up to `k` (see [`JsonlSink::create`]) and get the later ones again;
-    /// Kafka topics get only those not published before the crash (by id).
+    /// Resuming after trigger `k`, the JSONL files keep the events up to `k` (see
+    /// [`JsonlSink::create`]) and get the later ones again; with `published` (per topic, the
+    /// offset a checkpoint recorded), Kafka topics get only those not published before the
+    /// crash (by id).
     pub fn create(
         dir: &Path,
         pipeline: &str,
         kafka: Option<&KafkaOutputSpec>,
-        resume: Option<(u64, &BTreeMap<String, i64>)>,
+        resume_after: Option<u64>,
+        published: Option<&BTreeMap<String, i64>>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             pipeline: pipeline.to_string(),
-            jsonl: JsonlSink::create(dir, resume.map(|(k, _)| k))?,
-            kafka: kafka
-                .map(|k| KafkaSink::create(k, resume.map(|(_, p)| p)))
-                .transpose()?,
+            jsonl: JsonlSink::create(dir, resume_after)?,
+            kafka: kafka.map(|k| KafkaSink::create(k, published)).transpose()?,
         })
     }
 
-    /// Each Kafka event topic's end offset, for a checkpoint (empty without Kafka output);
-    /// call after [`flush`](Self::flush).
-    pub fn published(&self) -> std::io::Result<BTreeMap<String, i64>> {
+    /// Each Kafka event topic's end offset (empty without Kafka output).
+    pub fn ends(&self) -> std::io::Result<BTreeMap<String, i64>> {
         match &self.kafka {
-            Some(k) => k.ends().map_err(std::io::Error::other),
+            Some(sink) => sink.ends().map_err(std::io::Error::other),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// For checkpoint `k` with source restart offsets `restart`: per Kafka event topic, where
+    /// a resumed run reads the ids it must not publish again (see
+    /// [`KafkaSink::published_from`]; empty without Kafka output). Call after
+    /// [`flush`](Self::flush).
+    pub fn published(
+        &self,
+        k: u64,
+        restart: &BTreeMap<i32, i64>,
+    ) -> std::io::Result<BTreeMap<String, i64>> {
+        match &self.kafka {
+            Some(sink) => sink
+                .published_from(k, restart)
+                .map_err(std::io::Error::other),
             None => Ok(BTreeMap::new()),
         }
     }

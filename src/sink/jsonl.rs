@@ -1,6 +1,7 @@
 //! JSONL event files in the run directory: `triggers.jsonl`, `models.jsonl`, `metrics.jsonl`,
 //! `evaluations.jsonl`, `dead-letter.jsonl`; one JSON object per line. Safe to share between
-//! threads; each line is written whole.
+//! threads; each line is written whole. Triggers and models (a line per trigger) reach the file
+//! at once, for whoever follows it; the busier streams are buffered until the next checkpoint.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -20,8 +21,9 @@ pub struct JsonlSink {
 
 /// The lines of an event file to keep when resuming after trigger `k`, recording their ids.
 fn keep_until(path: &Path, k: u64, seen: &mut HashSet<String>) -> std::io::Result<Vec<u8>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let text = match std::fs::read(path) {
+        // A line torn inside a multi-byte character must not make the whole file unreadable.
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e),
     };
@@ -59,21 +61,15 @@ impl JsonlSink {
             let ctx = |e: std::io::Error| {
                 std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
             };
-            if let Some(k) = resume_after {
-                let kept = keep_until(&path, k, &mut seen).map_err(ctx)?;
-                let tmp = dir.join(format!(".{stream}.jsonl.tmp"));
-                std::fs::write(&tmp, kept).map_err(ctx)?;
-                std::fs::rename(&tmp, &path).map_err(ctx)?;
-            }
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(ctx)?;
-            if resume_after.is_none() {
-                f.set_len(0).map_err(ctx)?;
-            }
+            // A new file in either case (a reader following the old one sees it replaced).
+            let kept = match resume_after {
+                Some(k) => keep_until(&path, k, &mut seen).map_err(ctx)?,
+                None => Vec::new(),
+            };
+            let tmp = dir.join(format!(".{stream}.jsonl.tmp"));
+            std::fs::write(&tmp, kept).map_err(ctx)?;
+            std::fs::rename(&tmp, &path).map_err(ctx)?;
+            let f = OpenOptions::new().append(true).open(&path).map_err(ctx)?;
             files.insert(stream, BufWriter::new(f));
         }
         Ok(Self {
@@ -96,6 +92,13 @@ impl JsonlSink {
         let f = files.get_mut(stream).expect("all streams opened");
         f.write_all(line)
             .and_then(|()| f.write_all(b"\n"))
+            .and_then(|()| {
+                if matches!(stream, "triggers" | "models") {
+                    f.flush()
+                } else {
+                    Ok(())
+                }
+            })
             .map_err(|e| {
                 std::io::Error::new(
                     e.kind(),

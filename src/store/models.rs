@@ -106,8 +106,9 @@ impl ModelStore {
     }
 
     /// Removes every file of a model not in `keep` and every temporary file (what a crash
-    /// left: models stored after the checkpoint, half-written files); returns the files
-    /// removed. Files that are not the store's are left alone.
+    /// left: models stored after the checkpoint, half-written files, models exported for
+    /// loading: all temporary files here start with a dot); returns the files removed. Other
+    /// files are left alone.
     pub fn remove_orphans(&self, keep: &[String]) -> std::io::Result<Vec<PathBuf>> {
         const SUFFIXES: [&str; 5] = [
             ".delta.safetensors.zst",
@@ -122,14 +123,11 @@ impl ModelStore {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            let orphan = if name.starts_with('.') {
-                name.contains(".tmp")
-            } else {
-                SUFFIXES
+            let orphan = name.starts_with('.')
+                || SUFFIXES
                     .iter()
                     .find_map(|s| name.strip_suffix(s))
-                    .is_some_and(|id| !keep.iter().any(|k| k == id))
-            };
+                    .is_some_and(|id| !keep.iter().any(|k| k == id));
             if orphan && path.is_file() {
                 std::fs::remove_file(&path)?;
                 removed.push(path);
@@ -474,6 +472,7 @@ mod tests {
         // Half-written files of a fifth model, and a file that is not the store's.
         std::fs::write(dir.path().join(".m4.tmp.safetensors"), b"half").unwrap();
         std::fs::write(dir.path().join(".m4.json.tmp"), b"{").unwrap();
+        std::fs::write(dir.path().join(".eval-m1.safetensors"), b"exported").unwrap();
         std::fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
         let keep = ["m0".to_string(), "m1".to_string()];
         let mut removed: Vec<String> = store
@@ -486,6 +485,7 @@ mod tests {
         assert_eq!(
             removed,
             [
+                ".eval-m1.safetensors",
                 ".m4.json.tmp",
                 ".m4.tmp.safetensors",
                 "m2.delta.safetensors.zst",

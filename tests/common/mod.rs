@@ -299,3 +299,30 @@ pub fn present_or_skip(what: &str, present: bool, setup: &str) -> bool {
     eprintln!("\n*** SKIPPED {what}: not installed ({setup}) ***\n");
     false
 }
+
+/// Every message of `topic` from the beginning (`sluice tail`), parsed.
+pub fn tail(brokers: &str, topic: &str) -> Vec<serde_json::Value> {
+    let o = sluice(&["tail", topic, "--brokers", brokers, "--from-beginning"]);
+    assert!(o.status.success(), "tail {topic}: {}", stderr(&o));
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// An event without what differs between equal runs (wall times, paths, the pipeline name).
+pub fn strip(v: &serde_json::Value) -> serde_json::Value {
+    let mut v = v.clone();
+    let o = v.as_object_mut().unwrap();
+    for k in [
+        "wall_time_ms",
+        "pipeline",
+        "training_ms",
+        "samples_per_s",
+        "artifact",
+        "model_id",
+    ] {
+        o.remove(k);
+    }
+    v
+}

@@ -2,12 +2,19 @@
 //! `quickstart.models`, `quickstart.metrics`, `quickstart.evaluations`,
 //! `quickstart.dead-letter`), one partition each so a topic keeps emission order. The message
 //! key is the event's idempotent id, the value its JSON. The producer is idempotent
-//! (`enable.idempotence`), so librdkafka's retries never duplicate a message. A run resumed
-//! from a checkpoint reads the ids published after the checkpoint's offsets (before the crash)
-//! and does not publish those again.
+//! (`enable.idempotence`), so librdkafka's retries never duplicate a message.
+//!
+//! Exactly once across crashes: a run resumed after trigger *k* emits again every event that
+//! belongs after *k* (triggers and their metrics, decisions, models and evaluations of later
+//! triggers; dead letters of source messages after the checkpoint's offsets), with the same
+//! ids. Some of those may have been published before the crash, even before checkpoint *k* was
+//! written (the dataflow runs ahead of training). So the sink notes, for every delivered event,
+//! its offset and what it belongs to ([`Tag`]); checkpoint *k* records per topic the offset of
+//! the first delivered event that a resume after *k* would emit again (or the end). A resumed
+//! run reads the ids from there on and does not publish those again.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::Message;
@@ -18,19 +25,72 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use crate::config::KafkaOutputSpec;
 use crate::sink::event::STREAMS;
 use crate::source::kafka::admin::{
-    Deliveries, KafkaError, TIMEOUT, client_config, ensure_topic, send_retrying,
+    Deliveries, KafkaError, OnDelivered, TIMEOUT, client_config, ensure_topic, send_retrying,
 };
 
 /// Publishes events to Kafka topics.
 pub struct KafkaSink {
     producer: ThreadedProducer<Deliveries>,
     prefix: String,
-    /// Ids already on the topics (published before a resume), not sent again.
-    published: Mutex<HashSet<String>>,
+    /// Ids already on the topics (published before a resume), not sent again, with their
+    /// topic, offset and tag (kept while a later resume may emit them again too).
+    published: Mutex<HashMap<String, (String, i64, Tag)>>,
+    /// Per topic, the delivered events a resume may emit again, by offset.
+    ledger: Ledger,
 }
 
-/// Reads the keys of partition 0 of `topic` from offset `from` to its end.
-fn ids_after(brokers: &str, topic: &str, from: i64) -> Result<HashSet<String>, KafkaError> {
+/// Per topic, the delivered events (offset, tag) a later checkpoint may still need.
+type Ledger = Arc<Mutex<BTreeMap<String, Vec<(i64, Tag)>>>>;
+
+/// What a published event belongs to, for telling whether a run resumed after a checkpoint
+/// emits it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tag {
+    /// A trigger (its `trigger_id`).
+    Trigger(u64),
+    /// A dead letter of a source message (partition, offset).
+    Source(i32, i64),
+    /// Anything else: counted as emitted again.
+    Unknown,
+}
+
+impl Tag {
+    /// The tag of an event's JSON.
+    pub fn of(json: &[u8]) -> Tag {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(json) else {
+            return Tag::Unknown;
+        };
+        if let Some(t) = v.get("trigger_id").and_then(|t| t.as_u64()) {
+            return Tag::Trigger(t);
+        }
+        // Kafka dead letters are located `<topic>/<partition>/<offset>[#row<r>]`.
+        let location = v.get("location").and_then(|l| l.as_str()).unwrap_or("");
+        let location = location.split('#').next().unwrap_or("");
+        let mut parts = location.rsplitn(3, '/');
+        match (
+            parts.next().and_then(|o| o.parse().ok()),
+            parts.next().and_then(|p| p.parse().ok()),
+            parts.next(),
+        ) {
+            (Some(offset), Some(partition), Some(_)) => Tag::Source(partition, offset),
+            _ => Tag::Unknown,
+        }
+    }
+
+    /// Whether a run resumed after trigger `k`, reading the source from `restart`, emits it
+    /// again.
+    pub fn emitted_again(self, k: u64, restart: &BTreeMap<i32, i64>) -> bool {
+        match self {
+            Tag::Trigger(t) => t > k,
+            Tag::Source(p, o) => restart.get(&p).is_none_or(|r| o >= *r),
+            Tag::Unknown => true,
+        }
+    }
+}
+
+/// Reads the keys of partition 0 of `topic` from offset `from` to its end, with their offsets
+/// and tags.
+fn ids_after(brokers: &str, topic: &str, from: i64) -> Result<Vec<(String, i64, Tag)>, KafkaError> {
     let client = |context: &str, e: rdkafka::error::KafkaError| KafkaError::Client {
         context: format!("{context} of {topic}"),
         message: e.to_string(),
@@ -44,7 +104,7 @@ fn ids_after(brokers: &str, topic: &str, from: i64) -> Result<HashSet<String>, K
     let (_, end) = consumer
         .fetch_watermarks(topic, 0, TIMEOUT)
         .map_err(|e| client("reading the end offset", e))?;
-    let mut ids = HashSet::new();
+    let mut ids = Vec::new();
     if from >= end {
         return Ok(ids);
     }
@@ -65,7 +125,8 @@ fn ids_after(brokers: &str, topic: &str, from: i64) -> Result<HashSet<String>, K
             Some(Ok(m)) => {
                 next = m.offset() + 1;
                 if let Some(key) = m.key() {
-                    ids.insert(String::from_utf8_lossy(key).into_owned());
+                    let tag = Tag::of(m.payload().unwrap_or_default());
+                    ids.push((String::from_utf8_lossy(key).into_owned(), m.offset(), tag));
                 }
             }
             Some(Err(e)) => tracing::warn!(topic, "reading published events: {e}"),
@@ -90,17 +151,29 @@ impl KafkaSink {
                 true,
             )?;
         }
+        let ledger: Ledger = Arc::default();
+        let noted = ledger.clone();
+        let hook: OnDelivered = Box::new(move |m| {
+            let tag = Tag::of(m.payload().unwrap_or_default());
+            let mut ledger = noted.lock().expect("ledger poisoned");
+            ledger
+                .entry(m.topic().to_string())
+                .or_default()
+                .push((m.offset(), tag));
+        });
         let producer = client_config(&spec.brokers)
             .set("enable.idempotence", "true")
             .set("linger.ms", "5")
-            .create_with_context(Deliveries::default())
+            .create_with_context(Deliveries::with_hook(hook))
             .map_err(|e| KafkaError::Client {
                 context: "creating the event producer".into(),
                 message: e.to_string(),
             })?;
-        let mut ids = HashSet::new();
+        let mut ids = HashMap::new();
         for (topic, from) in published.into_iter().flatten() {
-            ids.extend(ids_after(&spec.brokers, topic, *from)?);
+            for (id, offset, tag) in ids_after(&spec.brokers, topic, *from)? {
+                ids.insert(id, (topic.clone(), offset, tag));
+            }
         }
         if !ids.is_empty() {
             tracing::info!(
@@ -112,10 +185,57 @@ impl KafkaSink {
             producer,
             prefix: spec.topic_prefix.clone(),
             published: Mutex::new(ids),
+            ledger,
         })
     }
 
-    /// Each event topic's end offset (call after [`flush`](Self::flush)).
+    /// For checkpoint `k` (source restart offsets `restart`; call after
+    /// [`flush`](Self::flush)): per event topic, the offset from which a run resumed from it
+    /// must read the ids it must not publish again. That is the first delivered event it would
+    /// emit again, or an id published before the last crash that has not come round yet, else
+    /// the topic's end. Forgets the delivered events no later checkpoint can need.
+    pub fn published_from(
+        &self,
+        k: u64,
+        restart: &BTreeMap<i32, i64>,
+    ) -> Result<BTreeMap<String, i64>, KafkaError> {
+        let mut floors: BTreeMap<String, i64> = BTreeMap::new();
+        let mut lower = |topic: &str, offset: i64| {
+            let f = floors.entry(topic.to_string()).or_insert(offset);
+            *f = (*f).min(offset);
+        };
+        {
+            let mut ledger = self.ledger.lock().expect("ledger poisoned");
+            for (topic, events) in ledger.iter_mut() {
+                events.retain(|(_, tag)| tag.emitted_again(k, restart));
+                if let Some((offset, _)) = events.iter().min_by_key(|(o, _)| *o) {
+                    lower(topic, *offset);
+                }
+            }
+        }
+        // Ids published before the crash that a resume after `k` would still emit again (all
+        // stay skipped in this run: an evaluation of trigger `k`'s model may come after its
+        // checkpoint).
+        for (topic, offset, tag) in self
+            .published
+            .lock()
+            .expect("published ids poisoned")
+            .values()
+        {
+            if tag.emitted_again(k, restart) {
+                lower(topic, *offset);
+            }
+        }
+        let mut ends = self.ends()?;
+        for (topic, end) in ends.iter_mut() {
+            if let Some(f) = floors.get(topic) {
+                *end = (*end).min(*f);
+            }
+        }
+        Ok(ends)
+    }
+
+    /// Each event topic's end offset.
     pub fn ends(&self) -> Result<BTreeMap<String, i64>, KafkaError> {
         STREAMS
             .iter()
@@ -142,8 +262,8 @@ impl KafkaSink {
     /// Queues one event; waits while the producer's queue is full.
     pub fn send(&self, stream: &str, id: &str, json: &[u8]) -> Result<(), String> {
         {
-            let mut published = self.published.lock().expect("published ids poisoned");
-            if !published.is_empty() && published.remove(id) {
+            let published = self.published.lock().expect("published ids poisoned");
+            if !published.is_empty() && published.contains_key(id) {
                 return Ok(());
             }
         }
@@ -158,5 +278,39 @@ impl KafkaSink {
             .map_err(|e| format!("flushing events to Kafka: {e}"))?;
         self.producer.context().check("Kafka event topics")?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_tagged_by_what_a_resume_emits_again() {
+        let restart: BTreeMap<i32, i64> = [(0, 100), (1, 40)].into();
+        let tag = |json: &str| Tag::of(json.as_bytes());
+        let trigger = tag(r#"{"id":"trigger-4","kind":"trigger","trigger_id":4}"#);
+        assert_eq!(trigger, Tag::Trigger(4));
+        assert!(trigger.emitted_again(3, &restart));
+        assert!(!trigger.emitted_again(4, &restart));
+        let dead = tag(r#"{"id":"dead-letter-t/1/57#row3","location":"t.x/1/57#row3"}"#);
+        assert_eq!(dead, Tag::Source(1, 57));
+        assert!(
+            dead.emitted_again(9, &restart),
+            "after partition 1's restart offset"
+        );
+        assert!(!tag(r#"{"location":"t/0/99"}"#).emitted_again(9, &restart));
+        assert!(
+            tag(r#"{"location":"t/2/0"}"#).emitted_again(9, &restart),
+            "unknown partition"
+        );
+        for unknown in [
+            r#"{"location":"data.csv:7"}"#,
+            "not json",
+            r#"{"location":"it key 5"}"#,
+        ] {
+            assert_eq!(tag(unknown), Tag::Unknown, "{unknown}");
+        }
+        assert!(Tag::Unknown.emitted_again(u64::MAX, &restart));
     }
 }

@@ -168,11 +168,15 @@ fn client(context: &str, e: impl std::fmt::Display) -> KafkaError {
     }
 }
 
+/// Called with each delivered message.
+pub type OnDelivered = Box<dyn Fn(&rdkafka::message::BorrowedMessage<'_>) + Send + Sync>;
+
 /// Producer context that counts failed deliveries (librdkafka retries before giving up).
 #[derive(Default)]
 pub struct Deliveries {
     failed: AtomicU64,
     first_error: Mutex<Option<String>>,
+    on_delivered: Option<OnDelivered>,
 }
 
 impl ClientContext for Deliveries {}
@@ -180,17 +184,32 @@ impl ClientContext for Deliveries {}
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = ();
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            self.first_error
-                .lock()
-                .expect("poisoned")
-                .get_or_insert_with(|| e.to_string());
+        match result {
+            Err((e, _)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                self.first_error
+                    .lock()
+                    .expect("poisoned")
+                    .get_or_insert_with(|| e.to_string());
+            }
+            Ok(m) => {
+                if let Some(f) = &self.on_delivered {
+                    f(m);
+                }
+            }
         }
     }
 }
 
 impl Deliveries {
+    /// A context that also calls `f` with each delivered message.
+    pub fn with_hook(f: OnDelivered) -> Self {
+        Self {
+            on_delivered: Some(f),
+            ..Self::default()
+        }
+    }
+
     /// An error naming how many messages to `what` were not delivered, if any.
     pub fn check(&self, what: &str) -> Result<(), String> {
         let failed = self.failed.load(Ordering::Relaxed);

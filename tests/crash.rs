@@ -108,23 +108,24 @@ fn inode(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.ino())
 }
 
-/// Waits for `moment` (at most 60 s); false when the run finished first. `before` is the
-/// inode of `triggers.jsonl` before the run started: a run creates the file, or (resumed)
-/// replaces it with the events up to its checkpoint, and counts from there.
+/// Waits for `moment` (at most 60 s): `None` when the run finished first, else whether it had
+/// opened its event files yet. `before` is the inode of `triggers.jsonl` before the run
+/// started: a run replaces the file (with the events up to its checkpoint, when it resumes)
+/// once it has restored its state, and counts from there.
 fn wait_for(
     child: &mut Child,
     out: &Path,
     before: Option<u64>,
     moment: Moment,
     delay: Duration,
-) -> bool {
+) -> Option<bool> {
     let began = Instant::now();
     let file = out.join("triggers.jsonl");
     let mut start = None;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             assert!(status.success(), "the run failed on its own: {status}");
-            return false;
+            return None;
         }
         if start.is_none() && inode(&file).is_some_and(|i| Some(i) != before) {
             start = Some(progress(out));
@@ -137,7 +138,7 @@ fn wait_for(
             (Moment::NewModel(n), Some(s)) => now.1 >= s.1 + n,
         };
         if reached {
-            return true;
+            return Some(start.is_some());
         }
         assert!(
             began.elapsed() < Duration::from_secs(60),
@@ -230,15 +231,21 @@ fn killed_at_twenty_random_points_the_run_ends_as_if_never_interrupted() {
             let delay = Duration::from_millis(rng.random_range(50..=3_000));
             let before = inode(&out.join("triggers.jsonl"));
             let mut child = spawn(&cfg, &out);
-            if !wait_for(&mut child, &out, before, moment, delay) {
+            let Some(opened) = wait_for(&mut child, &out, before, moment, delay) else {
                 eprintln!("run-{}: finished before the next kill", pass - 1);
                 break;
-            }
-            let at = phase(progress(&out));
+            };
+            let now = progress(&out);
+            let at = if opened {
+                phase(now)
+            } else {
+                "ingest (start-up: reading the source, restoring the checkpoint)"
+            };
+            let (triggers, models, checkpoints) = now;
             eprintln!(
-                "kill {}: {moment:?} {delay:?} at {:?}",
-                hit.len(),
-                progress(&out)
+                "kill {:2}: {moment:?} (delay {delay:?}): {triggers} triggers, {models} models, \
+                 {checkpoints} checkpoints: {at}",
+                hit.len()
             );
             child.kill().unwrap(); // SIGKILL: no cleanup
             child.wait().unwrap();
@@ -249,10 +256,15 @@ fn killed_at_twenty_random_points_the_run_ends_as_if_never_interrupted() {
         run_ok(&cfg, &out, "2");
         ends_as_the_uninterrupted_run(&brokers, (&out, &prefix), (&reference, &ref_prefix));
     }
-    eprintln!("seed {seed}: {pass} run directories, kills {hit:#?}");
+    eprintln!("seed {seed}: 20 kills over {pass} run directories");
     assert_eq!(hit.len(), 20);
     let phases: HashSet<&str> = hit.iter().map(|(_, p)| *p).collect();
-    assert_eq!(phases.len(), 3, "kills hit every phase: {hit:?}");
+    for p in ["ingest", "training", "publishing"] {
+        assert!(
+            phases.iter().any(|h| h.starts_with(p)),
+            "no kill while {p}: {hit:?}"
+        );
+    }
 }
 
 /// The run in `out` (events on `<prefix>.*`) equals the uninterrupted `reference`.

@@ -345,7 +345,7 @@ impl Shared {
             .iter()
             .map(|(id, m)| (*id, m.restart))
             .collect();
-        let published = self.events.published(t.id, &offsets)?;
+        let published = self.events.published(t.id, &offsets);
         let cp = Checkpoint {
             pipeline: self.spec.name.clone(),
             topic: spec.topic.clone(),
@@ -637,7 +637,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
                 pipeline: spec.name.clone(),
                 topic: k.topic.clone(),
                 config_hash: config_hash.clone(),
-                published: events.ends()?,
+                published: events.opened_ends(),
             },
         )
         .with_context(|| format!("writing the start record in {}", run_dir.display()))?;

@@ -37,29 +37,24 @@ impl EventSink {
         })
     }
 
-    /// Each Kafka event topic's end offset (empty without Kafka output).
-    pub fn ends(&self) -> std::io::Result<BTreeMap<String, i64>> {
-        match &self.kafka {
-            Some(sink) => sink.ends().map_err(std::io::Error::other),
-            None => Ok(BTreeMap::new()),
-        }
+    /// Each Kafka event topic's end offset before this run published anything (empty without
+    /// Kafka output).
+    pub fn opened_ends(&self) -> BTreeMap<String, i64> {
+        self.kafka
+            .as_ref()
+            .map(KafkaSink::opened_ends)
+            .unwrap_or_default()
     }
 
     /// For checkpoint `k` with source restart offsets `restart`: per Kafka event topic, where
     /// a resumed run reads the ids it must not publish again (see
     /// [`KafkaSink::published_from`]; empty without Kafka output). Call after
     /// [`flush`](Self::flush).
-    pub fn published(
-        &self,
-        k: u64,
-        restart: &BTreeMap<i32, i64>,
-    ) -> std::io::Result<BTreeMap<String, i64>> {
-        match &self.kafka {
-            Some(sink) => sink
-                .published_from(k, restart)
-                .map_err(std::io::Error::other),
-            None => Ok(BTreeMap::new()),
-        }
+    pub fn published(&self, k: u64, restart: &BTreeMap<i32, i64>) -> BTreeMap<String, i64> {
+        self.kafka
+            .as_ref()
+            .map(|sink| sink.published_from(k, restart))
+            .unwrap_or_default()
     }
 
     /// Emits metric `name` of trigger `trigger_id` with id `metric-<trigger_id>-<name>`.

@@ -39,8 +39,18 @@ pub struct KafkaSink {
     ledger: Ledger,
 }
 
-/// Per topic, the delivered events (offset, tag) a later checkpoint may still need.
-type Ledger = Arc<Mutex<BTreeMap<String, Vec<(i64, Tag)>>>>;
+/// What delivery reports showed, per topic.
+#[derive(Default)]
+struct Noted {
+    /// Delivered events (offset, tag) a later checkpoint may still need.
+    events: BTreeMap<String, Vec<(i64, Tag)>>,
+    /// The offset after the last delivered event (the topic's end when the sink opened, until
+    /// then). Reports of a partition come in offset order, so every event not noted yet lies at
+    /// or after it: unlike the broker's end offset, it cannot run ahead of the notes.
+    ends: BTreeMap<String, i64>,
+}
+
+type Ledger = Arc<Mutex<Noted>>;
 
 /// What a published event belongs to, for telling whether a run resumed after a checkpoint
 /// emits it again.
@@ -155,8 +165,11 @@ impl KafkaSink {
         let noted = ledger.clone();
         let hook: OnDelivered = Box::new(move |m| {
             let tag = Tag::of(m.payload().unwrap_or_default());
-            let mut ledger = noted.lock().expect("ledger poisoned");
-            ledger
+            let mut noted = noted.lock().expect("ledger poisoned");
+            let end = noted.ends.entry(m.topic().to_string()).or_insert(0);
+            *end = (*end).max(m.offset() + 1);
+            noted
+                .events
                 .entry(m.topic().to_string())
                 .or_default()
                 .push((m.offset(), tag));
@@ -181,38 +194,40 @@ impl KafkaSink {
                 "events published after the checkpoint are not published again"
             );
         }
-        Ok(Self {
+        let sink = Self {
             producer,
             prefix: spec.topic_prefix.clone(),
             published: Mutex::new(ids),
             ledger,
-        })
+        };
+        // Before anything is sent: the ends as opened.
+        let ends = sink.fetch_ends()?;
+        sink.ledger.lock().expect("ledger poisoned").ends = ends;
+        Ok(sink)
     }
 
     /// For checkpoint `k` (source restart offsets `restart`; call after
     /// [`flush`](Self::flush)): per event topic, the offset from which a run resumed from it
     /// must read the ids it must not publish again. That is the first delivered event it would
     /// emit again, or an id published before the last crash that has not come round yet, else
-    /// the topic's end. Forgets the delivered events no later checkpoint can need.
-    pub fn published_from(
-        &self,
-        k: u64,
-        restart: &BTreeMap<i32, i64>,
-    ) -> Result<BTreeMap<String, i64>, KafkaError> {
+    /// the end of what delivery reports have shown (events still in flight lie after it).
+    /// Forgets the delivered events no later checkpoint can need.
+    pub fn published_from(&self, k: u64, restart: &BTreeMap<i32, i64>) -> BTreeMap<String, i64> {
         let mut floors: BTreeMap<String, i64> = BTreeMap::new();
         let mut lower = |topic: &str, offset: i64| {
             let f = floors.entry(topic.to_string()).or_insert(offset);
             *f = (*f).min(offset);
         };
-        {
+        let ends = {
             let mut ledger = self.ledger.lock().expect("ledger poisoned");
-            for (topic, events) in ledger.iter_mut() {
+            for (topic, events) in ledger.events.iter_mut() {
                 events.retain(|(_, tag)| tag.emitted_again(k, restart));
                 if let Some((offset, _)) = events.iter().min_by_key(|(o, _)| *o) {
                     lower(topic, *offset);
                 }
             }
-        }
+            ledger.ends.clone()
+        };
         // Ids published before the crash that a resume after `k` would still emit again (all
         // stay skipped in this run: an evaluation of trigger `k`'s model may come after its
         // checkpoint).
@@ -226,17 +241,29 @@ impl KafkaSink {
                 lower(topic, *offset);
             }
         }
-        let mut ends = self.ends()?;
+        let mut ends = ends;
         for (topic, end) in ends.iter_mut() {
             if let Some(f) = floors.get(topic) {
                 *end = (*end).min(*f);
             }
         }
-        Ok(ends)
+        ends
     }
 
-    /// Each event topic's end offset.
-    pub fn ends(&self) -> Result<BTreeMap<String, i64>, KafkaError> {
+    /// Each event topic's end offset when the sink opened (before it sent anything).
+    pub fn opened_ends(&self) -> BTreeMap<String, i64> {
+        let ledger = self.ledger.lock().expect("ledger poisoned");
+        let mut ends = ledger.ends.clone();
+        for (topic, events) in &ledger.events {
+            if let (Some(end), Some((first, _))) = (ends.get_mut(topic), events.first()) {
+                *end = (*end).min(*first);
+            }
+        }
+        ends
+    }
+
+    /// Each event topic's end offset, from the broker.
+    fn fetch_ends(&self) -> Result<BTreeMap<String, i64>, KafkaError> {
         STREAMS
             .iter()
             .map(|stream| {

@@ -252,3 +252,20 @@ fn models_and_devices_that_cannot_work_fail_at_validate_with_their_key() {
         );
     }
 }
+
+#[test]
+fn a_run_directory_that_cannot_be_created_fails_with_exit_1_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 500, "csv");
+    let cfg = write_config(dir.path(), "p.toml", &config("csv", 100));
+    // Under a file: the directory cannot exist (permissions would not stop root).
+    std::fs::write(dir.path().join("afile"), b"").unwrap();
+    let out = dir.path().join("afile/run");
+    let o = sluice(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("creating run directory {}", out.display())),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -225,6 +225,190 @@ fn bad_messages_go_to_the_dead_letter_topic_and_the_run_finishes() {
 }
 
 #[test]
+fn ten_thousand_malformed_messages_mixed_in_are_dead_lettered_and_the_rest_trains_as_alone() {
+    let Some(brokers) = kafka_brokers(
+        "ten_thousand_malformed_messages_mixed_in_are_dead_lettered_and_the_rest_trains_as_alone",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 2_500, "csv"); // 2,000 stream rows
+    let text = std::fs::read_to_string(dir.path().join("hyperplane.csv")).unwrap();
+    let mut rows = text.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let topic = unique_topic("malformed");
+    sluice::source::kafka::admin::ensure_topic(&brokers, &topic, 2, true).unwrap();
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("queue.buffering.max.messages", "100000")
+        .create()
+        .unwrap();
+    // Five malformed messages after every sample, each kind 2,000 times: (message, reason).
+    let f = r#""x1":0.1,"x2":0.1,"x3":0.1,"x4":0.1,"x5":0.1,"x6":0.1,"x7":0.1"#;
+    let bad = |i: usize, time: &str| -> [(String, &str); 5] {
+        let key = 10_000_000 + i;
+        [
+            (format!("{{\"key\":{key},\"time\":{time},"), "invalid JSON"),
+            (
+                format!(r#"{{"key":{key},"time":{time},"label":"one","x0":0.1,{f}}}"#),
+                "label",
+            ),
+            (
+                format!(r#"{{"key":{key},"time":{time},"x0":0.1,{f}}}"#),
+                "missing label field `label`",
+            ),
+            (
+                format!(r#"{{"key":{key},"time":{time},"label":1,"x0":"NaN",{f}}}"#),
+                "feature `x0`",
+            ),
+            (
+                format!(
+                    r#"{{"key":{key},"time":{time},"label":1,"x0":1e999,"pad":"{}",{f}}}"#,
+                    "x".repeat(20_000)
+                ),
+                "number out of range",
+            ),
+        ]
+    };
+    let mut reasons: std::collections::HashMap<(i32, i64), &str> = Default::default();
+    let mut next = [0i64; 2];
+    for (i, row) in rows.enumerate() {
+        let values: Vec<&str> = row.split(',').collect();
+        let json = header
+            .iter()
+            .zip(&values)
+            .map(|(h, v)| format!("\"{h}\":{v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let p = (i % 2) as i32;
+        let send = |payload: &str, next: &mut [i64; 2]| {
+            producer
+                .send(
+                    BaseRecord::<(), str>::to(&topic)
+                        .payload(payload)
+                        .partition(p),
+                )
+                .unwrap();
+            next[p as usize] += 1;
+        };
+        send(&format!("{{{json}}}"), &mut next);
+        for (m, reason) in bad(i, values[1]) {
+            reasons.insert((p, next[p as usize]), reason);
+            send(&m, &mut next);
+        }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+    assert_eq!(reasons.len(), 10_000);
+
+    let prefix = unique_topic("malformed-events");
+    let cfg = write_config(
+        dir.path(),
+        "k.toml",
+        &kafka_config(&brokers, &topic, &prefix, 500),
+    );
+    let out = dir.path().join("run");
+    let o = run_ok(&cfg, &out, "2");
+    assert!(
+        stdout(&o).contains("2000 samples (10000 dead-lettered), 4 triggers, 4 models"),
+        "{}",
+        stdout(&o)
+    );
+    // Each malformed message once on the dead-letter topic, at its offset, with its reason.
+    let dead = tail(&brokers, &format!("{prefix}.dead-letter"));
+    assert_eq!(dead.len(), 10_000);
+    for d in &dead {
+        let location = d["location"].as_str().unwrap();
+        let mut parts = location.rsplitn(3, '/');
+        let offset: i64 = parts.next().unwrap().parse().unwrap();
+        let partition: i32 = parts.next().unwrap().parse().unwrap();
+        let reason = d["reason"].as_str().unwrap();
+        let want = reasons
+            .remove(&(partition, offset))
+            .unwrap_or_else(|| panic!("{location} dead-lettered, but it is a sample: {reason}"));
+        assert!(reason.contains(want), "{location}: {reason}");
+        // Oversize messages keep a bounded excerpt.
+        assert!(d["raw"].as_str().unwrap().len() <= 1024, "{location}");
+    }
+    assert!(reasons.is_empty(), "not dead-lettered: {reasons:?}");
+    // The samples train exactly as the same rows alone, from the file.
+    let reference = dir.path().join("reference");
+    let file_cfg = write_config(dir.path(), "f.toml", &config("csv", 500));
+    run_ok(&file_cfg, &reference, "1");
+    for stream in ["triggers", "models"] {
+        let got: Vec<_> = jsonl(&out.join(format!("{stream}.jsonl")))
+            .iter()
+            .map(strip)
+            .collect();
+        let want: Vec<_> = jsonl(&reference.join(format!("{stream}.jsonl")))
+            .iter()
+            .map(strip)
+            .collect();
+        assert_eq!(got, want, "{stream}");
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_run_clearly_and_leaves_the_previous_checkpoint_to_resume_from() {
+    let Some(brokers) = kafka_brokers(
+        "a_full_disk_fails_the_run_clearly_and_leaves_the_previous_checkpoint_to_resume_from",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 1_250, "csv"); // 1,000 stream rows
+    let topic = unique_topic("full");
+    produce_ok(&brokers, &dir.path().join("hyperplane.csv"), &topic, "2");
+    let reference = dir.path().join("reference");
+    run_ok(
+        &write_config(dir.path(), "f.toml", &config("csv", 300)),
+        &reference,
+        "1",
+    );
+    // The disk fills up while the second checkpoint is written: its temporary file is
+    // /dev/full, where every write fails with ENOSPC.
+    let out = dir.path().join("run");
+    std::fs::create_dir_all(out.join("checkpoints")).unwrap();
+    let full = out.join("checkpoints/.trigger-000001.ckpt.tmp");
+    std::os::unix::fs::symlink("/dev/full", &full).unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "k.toml",
+        &kafka_config(&brokers, &topic, &unique_topic("full-events"), 300),
+    );
+    let o = sluice(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("writing checkpoint 1 in {}", out.display()))
+            && err.contains("No space left on device"),
+        "{err}"
+    );
+    // Nothing half-written: checkpoint 0 is whole, and a run started again (with room on the
+    // disk) resumes from it and ends as the uninterrupted run.
+    std::fs::remove_file(&full).unwrap();
+    assert!(!out.join("checkpoints/trigger-000001.ckpt").exists());
+    let cp = sluice::pipeline::checkpoint::latest(&out).unwrap();
+    assert_eq!(cp.trigger_id, 0);
+    let o = run_ok(&cfg, &out, "2");
+    assert!(
+        stderr(&o).contains("resuming after trigger 0"),
+        "{}",
+        stderr(&o)
+    );
+    for stream in ["triggers", "models"] {
+        let got: Vec<_> = jsonl(&out.join(format!("{stream}.jsonl")))
+            .iter()
+            .map(strip)
+            .collect();
+        let want: Vec<_> = jsonl(&reference.join(format!("{stream}.jsonl")))
+            .iter()
+            .map(strip)
+            .collect();
+        assert_eq!(got, want, "{stream}");
+    }
+}
+
+#[test]
 fn bad_arrow_messages_and_rows_are_dead_lettered_alone() {
     let Some(brokers) = kafka_brokers("bad_arrow_messages_and_rows_are_dead_lettered_alone") else {
         return;

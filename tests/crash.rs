@@ -18,8 +18,6 @@ use common::*;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
 const TRIGGER: &str = r#"[trigger]
 id = "ensemble"
@@ -170,20 +168,11 @@ fn killed_at_twenty_random_points_the_run_ends_as_if_never_interrupted() {
     produce_ok(&brokers, &dir.path().join("hyperplane.csv"), &topic, "2");
     // Malformed messages among the samples' tail: dead letters, once each however often the
     // run is killed.
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .unwrap();
-    for i in 0..6 {
-        producer
-            .send(
-                BaseRecord::<str, str>::to(&topic)
-                    .partition(i % 2)
-                    .payload(&format!("not json {i}")),
-            )
-            .unwrap();
-    }
-    producer.flush(Duration::from_secs(10)).unwrap();
+    send_raw(
+        &brokers,
+        &topic,
+        (0..6).map(|i| (i % 2, format!("not json {i}"))),
+    );
 
     let reference = dir.path().join("reference");
     let ref_prefix = unique_topic("crash-ref");

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 #[test]
@@ -165,10 +164,6 @@ fn bad_messages_go_to_the_dead_letter_topic_and_the_run_finishes() {
     let topic = unique_topic("bad");
     produce_ok(&brokers, &dir.path().join("hyperplane.csv"), &topic, "1");
     // Append bad messages after the good ones (offsets 1000..).
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .unwrap();
     let f = r#""x0":0.1,"x1":0.1,"x2":0.1,"x3":0.1,"x4":0.1,"x5":0.1,"x6":0.1,"x7":0.1"#;
     let bad = [
         ("{not json".to_string(), "invalid JSON"),
@@ -189,16 +184,7 @@ fn bad_messages_go_to_the_dead_letter_topic_and_the_run_finishes() {
             "late: event time 5 is before the watermark",
         ),
     ];
-    for (v, _) in &bad {
-        producer
-            .send(
-                BaseRecord::<(), str>::to(&topic)
-                    .payload(v.as_str())
-                    .partition(0),
-            )
-            .unwrap();
-    }
-    producer.flush(Duration::from_secs(10)).unwrap();
+    send_raw(&brokers, &topic, bad.iter().map(|(v, _)| (0, v.as_bytes())));
 
     let prefix = unique_topic("bad-events");
     let cfg = write_config(
@@ -238,11 +224,6 @@ fn ten_thousand_malformed_messages_mixed_in_are_dead_lettered_and_the_rest_train
     let header: Vec<&str> = rows.next().unwrap().split(',').collect();
     let topic = unique_topic("malformed");
     sluice::source::kafka::admin::ensure_topic(&brokers, &topic, 2, true).unwrap();
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("queue.buffering.max.messages", "100000")
-        .create()
-        .unwrap();
     // Five malformed messages after every sample, each kind 2,000 times: (message, reason).
     let f = r#""x1":0.1,"x2":0.1,"x3":0.1,"x4":0.1,"x5":0.1,"x6":0.1,"x7":0.1"#;
     let bad = |i: usize, time: &str| -> [(String, &str); 5] {
@@ -272,6 +253,7 @@ fn ten_thousand_malformed_messages_mixed_in_are_dead_lettered_and_the_rest_train
     };
     let mut reasons: std::collections::HashMap<(i32, i64), &str> = Default::default();
     let mut next = [0i64; 2];
+    let mut messages: Vec<(i32, String)> = Vec::new();
     for (i, row) in rows.enumerate() {
         let values: Vec<&str> = row.split(',').collect();
         let json = header
@@ -281,23 +263,15 @@ fn ten_thousand_malformed_messages_mixed_in_are_dead_lettered_and_the_rest_train
             .collect::<Vec<_>>()
             .join(",");
         let p = (i % 2) as i32;
-        let send = |payload: &str, next: &mut [i64; 2]| {
-            producer
-                .send(
-                    BaseRecord::<(), str>::to(&topic)
-                        .payload(payload)
-                        .partition(p),
-                )
-                .unwrap();
-            next[p as usize] += 1;
-        };
-        send(&format!("{{{json}}}"), &mut next);
+        messages.push((p, format!("{{{json}}}")));
+        next[p as usize] += 1;
         for (m, reason) in bad(i, values[1]) {
             reasons.insert((p, next[p as usize]), reason);
-            send(&m, &mut next);
+            messages.push((p, m));
+            next[p as usize] += 1;
         }
     }
-    producer.flush(Duration::from_secs(60)).unwrap();
+    send_raw(&brokers, &topic, messages);
     assert_eq!(reasons.len(), 10_000);
 
     let prefix = unique_topic("malformed-events");
@@ -426,21 +400,12 @@ fn bad_arrow_messages_and_rows_are_dead_lettered_alone() {
     let schema = infer_schema(&good);
     let topic = unique_topic("bad-arrow");
     sluice::source::kafka::admin::ensure_topic(&brokers, &topic, 1, true).unwrap();
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .unwrap();
     let payloads = [
         encode_arrow(&good.iter().collect::<Vec<_>>(), &schema),
         b"{\"key\": 1}".to_vec(),
         encode_arrow(&mixed.iter().collect::<Vec<_>>(), &schema),
     ];
-    for p in &payloads {
-        producer
-            .send(BaseRecord::<(), [u8]>::to(&topic).payload(p).partition(0))
-            .unwrap();
-    }
-    producer.flush(Duration::from_secs(10)).unwrap();
+    send_raw(&brokers, &topic, payloads.iter().map(|p| (0, p)));
 
     let prefix = unique_topic("bad-arrow-events");
     let cfg = kafka_config(&brokers, &topic, &prefix, 100).replace(

@@ -82,56 +82,15 @@ impl Probe for MapProbe {
     }
 }
 
+/// Runs `policy` over the stream with new-data selection on `workers` workers, feeding
+/// `chunk` records per step; the "trainer" reports a model per training set.
 fn run(
     workers: usize,
     chunk: usize,
     policy: impl Fn() -> Box<dyn TriggerPolicy> + Send + Sync + 'static,
 ) -> (Vec<TriggerEvent>, Vec<TrainingSet>) {
-    let triggers = Arc::new(Mutex::new(Vec::new()));
-    let sets = Arc::new(Mutex::new(Vec::new()));
-    let feed = ModelFeed::default();
-    let (t2, s2) = (triggers.clone(), sets.clone());
-    let samples = Arc::new(stream());
-    timely::execute(timely::Config::process(workers), move |worker| {
-        let (t3, s3, feed) = (t2.clone(), s2.clone(), feed.clone());
-        let feed2 = feed.clone();
-        let (input, probe) = worker.dataflow::<u64, _, _>(|scope| {
-            let (input, metas) = scope.new_input::<SampleMeta>();
-            let metas = metas.exchange(|m: &SampleMeta| route(m.key));
-            let trig = metas.clone().trigger_with(
-                policy(),
-                TriggerOptions {
-                    models: Some(feed),
-                    probe: Box::new(MapProbe),
-                    ..TriggerOptions::default()
-                },
-            );
-            let trig = trig.inspect(move |t| t3.lock().unwrap().push(t.clone()));
-            let sets = metas
-                .select(trig.clone(), NewData::default())
-                .training_sets(trig)
-                .inspect(move |s: &TrainingSet| {
-                    // The "trainer": a model named after the segment of its newest sample.
-                    let seg = s.samples.last().map_or(0, |p| index_of(p.key) / SEGMENT);
-                    feed2.post(ModelInfo {
-                        trigger: s.trigger.id,
-                        model: Some(format!("m{seg}")),
-                        samples: s.samples.len() as u64,
-                        training_s: 1.0,
-                    });
-                    s3.lock().unwrap().push(s.clone());
-                });
-            let (probe, _) = sets.probe();
-            (input, probe)
-        });
-        common::replay(worker, input, &probe, &samples, chunk);
-    })
-    .unwrap();
-    let mut t = triggers.lock().unwrap().clone();
-    t.sort_by_key(|t| t.id);
-    let mut s = sets.lock().unwrap().clone();
-    s.sort_by_key(|s| s.trigger.id);
-    (t, s)
+    let (triggers, sets, _) = run_saving(workers, chunk, policy, Pool::NewData, None);
+    (triggers, sets)
 }
 
 fn drift() -> Box<dyn TriggerPolicy> {
@@ -288,6 +247,8 @@ struct Saved {
 /// Candidate pools of the checkpoint tests.
 #[derive(Clone, Copy, Debug)]
 enum Pool {
+    /// The epoch's samples, every one.
+    NewData,
     AllData,
     Reservoir,
 }
@@ -295,6 +256,7 @@ enum Pool {
 impl Pool {
     fn sampler(self) -> SetSampler {
         match self {
+            Pool::NewData => SetSampler::none(),
             // Freshness remembers which samples trained: sampler state across triggers.
             Pool::AllData => SetSampler {
                 seed: 5,
@@ -313,8 +275,9 @@ impl Pool {
 
 type Run = (Vec<TriggerEvent>, Vec<TrainingSet>, BTreeMap<u64, Saved>);
 
-/// As [`run`], saving every state for checkpoints, and optionally resuming after trigger `k`
-/// of `resume` (fed only the samples after its boundary).
+/// Runs `policy` and `pool` (the "trainer" reports a model named after the segment of its
+/// newest sample per training set), saving every state for checkpoints, and optionally
+/// resuming after trigger `k` of `resume` (fed only the samples after its boundary).
 fn run_saving(
     workers: usize,
     chunk: usize,
@@ -377,6 +340,7 @@ fn run_saving(
                 ..SelectOptions::default()
             };
             let candidates = match pool {
+                Pool::NewData => metas.select_with(trig.clone(), NewData::default(), options()),
                 Pool::AllData => metas.select_with(trig.clone(), NewData::tail(None), options()),
                 Pool::Reservoir => {
                     metas.select_with(trig.clone(), Reservoir::new(400, 5), options())

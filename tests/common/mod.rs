@@ -326,3 +326,29 @@ pub fn strip(v: &serde_json::Value) -> serde_json::Value {
     }
     v
 }
+
+/// Sends raw `(partition, payload)` messages to `topic` (no key), in order, and waits until
+/// they are delivered.
+pub fn send_raw<P: AsRef<[u8]>>(
+    brokers: &str,
+    topic: &str,
+    messages: impl IntoIterator<Item = (i32, P)>,
+) {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("queue.buffering.max.messages", "100000")
+        .create()
+        .unwrap();
+    for (partition, payload) in messages {
+        producer
+            .send(
+                BaseRecord::<(), [u8]>::to(topic)
+                    .payload(payload.as_ref())
+                    .partition(partition),
+            )
+            .unwrap();
+    }
+    producer.flush(std::time::Duration::from_secs(60)).unwrap();
+}

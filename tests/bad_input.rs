@@ -269,3 +269,23 @@ fn a_run_directory_that_cannot_be_created_fails_with_exit_1_naming_it() {
         stderr(&o)
     );
 }
+
+#[test]
+fn configs_name_no_path_outside_the_run_directory_and_carry_no_code() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 500, "csv");
+    // The pipeline name names the run directory, model files and topics: no path in it.
+    for name in ["../escape", "a/b", "/abs"] {
+        let text = config("csv", 100).replace("name = \"it\"", &format!("name = \"{name}\""));
+        let cfg = write_config(dir.path(), "name.toml", &text);
+        assert_invalid_at(&cfg, "pipeline.name");
+    }
+    // Modyn's Python strings (`bytes_parser_function`, ...) are not code here: unknown keys.
+    let text = config("csv", 100).replace(
+        "[source]\n",
+        "[source]\nbytes_parser_function = \"import os; os.system('touch pwned')\"\n",
+    );
+    let cfg = write_config(dir.path(), "code.toml", &text);
+    assert_invalid_at(&cfg, "source.bytes_parser_function");
+    assert!(!dir.path().join("pwned").exists());
+}

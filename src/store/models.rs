@@ -147,6 +147,7 @@ impl ModelStore {
 
     /// A model's metadata.
     pub fn metadata(&self, model_id: &str) -> std::io::Result<ModelMetadata> {
+        inside(model_id, "model id")?;
         let path = self.metadata_path(model_id);
         let bytes = std::fs::read(&path)
             .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
@@ -236,28 +237,46 @@ impl ModelStore {
 
     /// A model's full safetensors bytes, rebuilt from its deltas when stored incrementally.
     pub fn fetch(&self, model_id: &str) -> std::io::Result<Arc<Vec<u8>>> {
-        if let Some((id, bytes)) = &*self.last.lock().expect("model cache poisoned")
-            && id == model_id
-        {
-            return Ok(bytes.clone());
-        }
-        let meta = self.metadata(model_id)?;
-        let path = self.dir.join(&meta.storage.file);
-        let mut bytes = std::fs::read(&path)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        if meta.storage.compressed {
-            bytes = zstd::decode_all(bytes.as_slice()).map_err(|e| invalid(&path, e))?;
-        }
-        match (&meta.storage.delta_of, meta.storage.operator) {
-            (Some(base), Some(op)) => {
-                let base = self.fetch(base)?;
-                let full = delta(&base, &bytes, op, true)
-                    .map_err(|e| invalid(&path, e))?
-                    .ok_or_else(|| invalid(&path, "delta does not match its base model"))?;
-                Ok(Arc::new(full))
+        // Down the chain of deltas to a full model (or the cached one), then back up.
+        let mut chain: Vec<(PathBuf, Vec<u8>, DiffOperator)> = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        let mut id = model_id.to_string();
+        let mut full = loop {
+            if let Some((cached, bytes)) = &*self.last.lock().expect("model cache poisoned")
+                && *cached == id
+            {
+                break bytes.as_ref().clone();
             }
-            _ => Ok(Arc::new(bytes)),
+            let meta = self.metadata(&id)?;
+            // Metadata files are data: they name files inside the store, and chains end.
+            inside(&meta.storage.file, "storage.file")?;
+            let path = self.dir.join(&meta.storage.file);
+            let mut bytes = std::fs::read(&path)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            if meta.storage.compressed {
+                bytes = zstd::decode_all(bytes.as_slice()).map_err(|e| invalid(&path, e))?;
+            }
+            seen.push(id.clone());
+            match (meta.storage.delta_of, meta.storage.operator) {
+                (Some(base), Some(op)) => {
+                    if seen.contains(&base) {
+                        return Err(invalid(
+                            &path,
+                            format!("its chain of deltas loops back to `{base}`"),
+                        ));
+                    }
+                    chain.push((path, bytes, op));
+                    id = base;
+                }
+                _ => break bytes,
+            }
+        };
+        while let Some((path, d, op)) = chain.pop() {
+            full = delta(&full, &d, op, true)
+                .map_err(|e| invalid(&path, e))?
+                .ok_or_else(|| invalid(&path, "delta does not match its base model"))?;
         }
+        Ok(Arc::new(full))
     }
 
     /// Writes a model's full weights to `path` (a loadable safetensors file).
@@ -370,9 +389,65 @@ impl ModelMetadata {
     }
 }
 
+/// Fails unless `name` is a plain file name in the store's directory (no path separator, not
+/// `.`/`..`, not hidden): model ids and the files metadata names come from files a user may
+/// have edited, and must not reach outside the run directory.
+fn inside(name: &str, what: &str) -> std::io::Result<()> {
+    let plain = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0']);
+    if plain {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{what} `{name}` is not a file name inside the model store"),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_from_metadata_cannot_leave_the_store_or_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            ModelStore::create(&dir.path().join("models"), StoragePolicy::default()).unwrap();
+        std::fs::write(dir.path().join("secret.json"), b"{}").unwrap();
+        for id in ["../secret", "a/b", ".hidden", ""] {
+            let e = store.metadata(id).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("is not a file name inside the model store"),
+                "{e}"
+            );
+        }
+        // Metadata whose weights file lies outside, and a delta chain that loops.
+        let bytes = weights(&[("w", vec![1.0; 2])]);
+        store
+            .put(&meta("m0", None), |p| {
+                std::fs::write(p, &bytes).map_err(|e| e.to_string())
+            })
+            .unwrap();
+        let path = store.metadata_path("m0");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            text.replace("\"m0.safetensors\"", "\"../secret.json\""),
+        )
+        .unwrap();
+        let e = store.fetch("m0").unwrap_err();
+        assert!(
+            e.to_string().contains("storage.file `../secret.json`"),
+            "{e}"
+        );
+        let mut looped: serde_json::Value = serde_json::from_str(&text).unwrap();
+        looped["storage"]["delta_of"] = "m0".into();
+        looped["storage"]["operator"] = serde_json::to_value(DiffOperator::Xor).unwrap();
+        std::fs::write(&path, looped.to_string()).unwrap();
+        let e = store.fetch("m0").unwrap_err();
+        assert!(e.to_string().contains("loops back to `m0`"), "{e}");
+    }
 
     fn meta(id: &str, parent: Option<&str>) -> ModelMetadata {
         ModelMetadata {

@@ -94,6 +94,9 @@ pub struct Cost {
     pub model_store_s: f64,
     /// Evaluation (the evaluator thread, after-pipeline handlers included).
     pub evaluation_s: f64,
+    /// Writing checkpoints (Kafka sources): serialising, writing and syncing them, and
+    /// committing their offsets (the operators' `save` is in their own stages).
+    pub checkpoint_s: f64,
 }
 
 /// An opened source, shared by the workers (each reads its own share).
@@ -196,6 +199,10 @@ pub struct Shared {
     /// Checkpoint pieces per trigger.
     pieces: Mutex<BTreeMap<u64, Pieces>>,
     pieces_changed: Condvar,
+    /// Time spent writing checkpoints, ns.
+    checkpoint_ns: AtomicU64,
+    /// Commits checkpointed offsets to the consumer group (created at the first checkpoint).
+    committer: Mutex<Option<admin::Committer>>,
     /// Event time before which the last checkpoint needs no payloads: the readers' restart
     /// indexes forget what is before it (`u64::MAX`: none yet).
     forget_before: AtomicU64,
@@ -325,6 +332,7 @@ impl Shared {
         let Some(p) = self.take_pieces(t.id) else {
             return Ok(());
         };
+        let started = Instant::now();
         let Some((trigger, trigger_horizon)) = p.trigger.flatten() else {
             unreachable!("complete pieces have a trigger state")
         };
@@ -370,7 +378,17 @@ impl Shared {
         // for a while, then the commit is left to the next checkpoint.
         let mut wait = Duration::from_millis(200);
         let deadline = Instant::now() + Duration::from_secs(60);
-        while let Err(e) = admin::commit_offsets(&spec.brokers, group, &spec.topic, &cp.offsets) {
+        let commit = || -> Result<(), admin::KafkaError> {
+            let mut committer = self.committer.lock().expect("committer poisoned");
+            if committer.is_none() {
+                *committer = Some(admin::Committer::new(&spec.brokers, group)?);
+            }
+            committer
+                .as_ref()
+                .expect("created above")
+                .commit(&spec.topic, &cp.offsets)
+        };
+        while let Err(e) = commit() {
             if Instant::now() + wait > deadline {
                 tracing::warn!(
                     trigger = t.id,
@@ -385,6 +403,8 @@ impl Shared {
         if let Some(h) = horizon {
             self.forget_before.store(h, Ordering::Relaxed);
         }
+        self.checkpoint_ns
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         tracing::info!(trigger = t.id, path = %path.display(), "checkpoint written");
         Ok(())
     }
@@ -704,6 +724,8 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         ),
         pieces: Mutex::default(),
         pieces_changed: Condvar::new(),
+        checkpoint_ns: AtomicU64::new(0),
+        committer: Mutex::new(None),
         forget_before: AtomicU64::new(u64::MAX),
         workers,
     });
@@ -831,6 +853,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         training_s: report.training_ms as f64 / 1000.0,
         model_store_s: report.model_store_ms as f64 / 1000.0,
         evaluation_s: evaluation.evaluation_s,
+        checkpoint_s: shared.checkpoint_ns.load(Ordering::Relaxed) as f64 / 1e9,
     };
     let summary = RunSummary {
         pipeline: spec.name.clone(),

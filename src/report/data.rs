@@ -248,6 +248,7 @@ impl RunData {
             "training_s",
             "model_store_s",
             "evaluation_s",
+            "checkpoint_s",
         ]
         .iter()
         .map(|k| c[k].as_f64().unwrap_or(0.0))

@@ -20,11 +20,12 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sluice_dataflows::Position;
+
+use crate::store::write_atomically;
 use sluice_dataflows::triggers::State;
 
 /// Format version written in every checkpoint.
@@ -117,12 +118,11 @@ pub fn write_start(run_dir: &Path, start: &Start) -> std::io::Result<()> {
     if path.exists() {
         return Ok(());
     }
-    let tmp = dir.join(".start.json.tmp");
-    let mut f = File::create(&tmp)?;
-    f.write_all(&serde_json::to_vec_pretty(start).expect("start serialises"))?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, &path)?;
+    write_atomically(
+        &dir.join(".start.json.tmp"),
+        &path,
+        &serde_json::to_vec_pretty(start).expect("start serialises"),
+    )?;
     File::open(&dir)?.sync_all()
 }
 
@@ -170,13 +170,10 @@ pub fn write(run_dir: &Path, cp: &Checkpoint) -> std::io::Result<PathBuf> {
         bytes: body.len(),
         fnv64: fnv64(&body),
     };
-    let mut f = File::create(&tmp)?;
-    serde_json::to_writer(&mut f, &header)?;
-    f.write_all(b"\n")?;
-    f.write_all(&body)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, &path)?;
+    let mut file = serde_json::to_vec(&header).expect("headers serialise");
+    file.push(b'\n');
+    file.extend_from_slice(&body);
+    write_atomically(&tmp, &path, &file)?;
     File::open(&dir)?.sync_all()?;
     let files = files(run_dir);
     for old in files.iter().rev().skip(KEEP) {

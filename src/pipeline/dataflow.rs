@@ -188,7 +188,7 @@ pub fn build(
                 );
             }),
             on_error: Box::new(move |e| failures.fail(format!("trigger policy: {e}"))),
-            on_state: shared.checkpoints.then(|| {
+            on_state: shared.checkpoints().then(|| {
                 let shared = shared.clone();
                 let f: sluice_dataflows::triggers::OnState =
                     Box::new(move |id, state, horizon| shared.trigger_state(id, state, horizon));
@@ -229,7 +229,7 @@ pub fn build(
     let (index, peers) = (scope.index(), scope.peers());
     // The selection's checkpoint state: the strategy's and this worker's scores.
     let options = |on_retired: OnRetired| -> SelectOptions {
-        let on_state = shared.checkpoints.then(|| {
+        let on_state = shared.checkpoints().then(|| {
             let (shared, board) = (shared.clone(), board.clone());
             let f: OnState = Box::new(move |id, state, held| {
                 let state = serde_json::json!({ "policy": state, "scores": save_scores(&board) });
@@ -274,7 +274,7 @@ pub fn build(
     };
     let sampler_options = SelectOptions {
         on_retired: Some(retire(shared)),
-        on_state: shared.checkpoints.then(|| {
+        on_state: shared.checkpoints().then(|| {
             let shared = shared.clone();
             let f: OnState = Box::new(move |id, state, _| shared.sampler_state(id, state));
             f

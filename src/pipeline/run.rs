@@ -190,8 +190,6 @@ pub struct Shared {
     resume: Option<Resume>,
     /// The operator state of the checkpoint this run resumes from.
     pub(super) restore: Option<OperatorState>,
-    /// Whether the operators report their state for checkpoints (Kafka sources).
-    pub(super) checkpoints: bool,
     /// Hash of the configuration text, recorded in checkpoints.
     config_hash: String,
     /// Models stored so far, oldest first (the model store's index in checkpoints).
@@ -245,6 +243,11 @@ impl Shared {
 
     pub(super) fn count_trigger(&self) {
         self.triggers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether the operators report their state for checkpoints (Kafka sources).
+    pub(super) fn checkpoints(&self) -> bool {
+        matches!(self.source, Input::Kafka { .. })
     }
 
     /// Adds to trigger `id`'s checkpoint pieces.
@@ -714,7 +717,6 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
             }
         }),
         restore: resume.as_ref().map(|cp| cp.state.clone()),
-        checkpoints: matches!(spec.source.input, InputSpec::Kafka(_)),
         config_hash,
         model_index: Mutex::new(
             resume

@@ -10,6 +10,7 @@ mod models;
 mod samples;
 mod spill;
 
+pub(crate) use models::write_atomically;
 pub use models::{DiffOperator, ModelMetadata, ModelStore, Storage, StoragePolicy};
 pub use samples::{CHUNK_ROWS, SampleStore, StoreError};
 pub use spill::CandidateFile;

@@ -350,7 +350,9 @@ fn delta(
         .map_err(|e| format!("{e:?}"))
 }
 
-fn write_atomically(tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to `tmp`, syncs it and renames it to `path`: a reader (or a crash) sees the
+/// old file or the whole new one. The caller syncs the directory when the rename must last.
+pub(crate) fn write_atomically(tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = File::create(tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;

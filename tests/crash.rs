@@ -264,17 +264,7 @@ fn ends_as_the_uninterrupted_run(
 ) {
     // The same triggers and training sets (digests of their keys), and every sample of the
     // stream in exactly one epoch.
-    for stream in ["triggers", "models"] {
-        let got: Vec<_> = jsonl(&out.join(format!("{stream}.jsonl")))
-            .iter()
-            .map(strip)
-            .collect();
-        let want: Vec<_> = jsonl(&reference.join(format!("{stream}.jsonl")))
-            .iter()
-            .map(strip)
-            .collect();
-        assert_eq!(got, want, "{stream} of {}", out.display());
-    }
+    assert_same_triggers_and_models(out, reference);
     let epochs: u64 = jsonl(&out.join("triggers.jsonl"))
         .iter()
         .map(|t| t["samples"].as_u64().unwrap())

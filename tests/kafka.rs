@@ -308,17 +308,7 @@ fn ten_thousand_malformed_messages_mixed_in_are_dead_lettered_and_the_rest_train
     let reference = dir.path().join("reference");
     let file_cfg = write_config(dir.path(), "f.toml", &config("csv", 500));
     run_ok(&file_cfg, &reference, "1");
-    for stream in ["triggers", "models"] {
-        let got: Vec<_> = jsonl(&out.join(format!("{stream}.jsonl")))
-            .iter()
-            .map(strip)
-            .collect();
-        let want: Vec<_> = jsonl(&reference.join(format!("{stream}.jsonl")))
-            .iter()
-            .map(strip)
-            .collect();
-        assert_eq!(got, want, "{stream}");
-    }
+    assert_same_triggers_and_models(&out, &reference);
 }
 
 #[test]
@@ -369,17 +359,7 @@ fn a_full_disk_fails_the_run_clearly_and_leaves_the_previous_checkpoint_to_resum
         "{}",
         stderr(&o)
     );
-    for stream in ["triggers", "models"] {
-        let got: Vec<_> = jsonl(&out.join(format!("{stream}.jsonl")))
-            .iter()
-            .map(strip)
-            .collect();
-        let want: Vec<_> = jsonl(&reference.join(format!("{stream}.jsonl")))
-            .iter()
-            .map(strip)
-            .collect();
-        assert_eq!(got, want, "{stream}");
-    }
+    assert_same_triggers_and_models(&out, &reference);
 }
 
 #[test]
@@ -558,17 +538,7 @@ fn killed_run_resumes_after_its_last_checkpoint_without_duplicates() {
     );
 
     // Every trigger and model exactly once, equal to the uninterrupted run's.
-    for stream in ["triggers", "models"] {
-        let got: Vec<_> = jsonl(&out.join(format!("{stream}.jsonl")))
-            .iter()
-            .map(strip)
-            .collect();
-        let want: Vec<_> = jsonl(&reference.join(format!("{stream}.jsonl")))
-            .iter()
-            .map(strip)
-            .collect();
-        assert_eq!(got, want, "{stream}");
-    }
+    assert_same_triggers_and_models(&out, &reference);
     for i in 0..5 {
         let name = format!("models/it-{i:04}.safetensors");
         assert!(

@@ -123,6 +123,23 @@ fn drift() -> Box<dyn TriggerPolicy> {
     ))
 }
 
+/// Accuracy below 0.9 on an interval of 500 fires.
+fn performance() -> Box<dyn TriggerPolicy> {
+    Box::new(Batched::new(
+        Performance::new(PerformanceConfig {
+            criteria: vec![(
+                "acc".into(),
+                PerformanceCriterion::Accuracy(Criterion::Threshold(0.9)),
+            )],
+            forecast: Forecast::Ridge,
+            data_density_window: 20,
+            performance_window: 10,
+        }),
+        500,
+        None,
+    ))
+}
+
 /// Every run equals the first; returns the triggers' boundary stream indices.
 fn same_everywhere(
     policy: impl Fn() -> Box<dyn TriggerPolicy> + Send + Sync + Clone + 'static,
@@ -163,22 +180,7 @@ fn drift_fires_right_after_each_drift_point_on_any_worker_count_and_batching() {
 
 #[test]
 fn performance_waits_for_each_model_and_fires_when_it_fails() {
-    let policy = || -> Box<dyn TriggerPolicy> {
-        Box::new(Batched::new(
-            Performance::new(PerformanceConfig {
-                criteria: vec![(
-                    "acc".into(),
-                    PerformanceCriterion::Accuracy(Criterion::Threshold(0.9)),
-                )],
-                forecast: Forecast::Ridge,
-                data_density_window: 20,
-                performance_window: 10,
-            }),
-            500,
-            None,
-        ))
-    };
-    let at = same_everywhere(policy);
+    let at = same_everywhere(performance);
     // Models know their own segment: accuracy drops to 1/2 on a new segment's intervals.
     assert_eq!(at, [499, 2499, 4499], "{at:?}");
 }
@@ -431,21 +433,6 @@ fn amount_and_time_triggers_resume_from_their_checkpoints() {
 
 #[test]
 fn model_triggers_resume_from_their_checkpoints() {
-    let performance = || -> Box<dyn TriggerPolicy> {
-        Box::new(Batched::new(
-            Performance::new(PerformanceConfig {
-                criteria: vec![(
-                    "acc".into(),
-                    PerformanceCriterion::Accuracy(Criterion::Threshold(0.9)),
-                )],
-                forecast: Forecast::Ridge,
-                data_density_window: 20,
-                performance_window: 10,
-            }),
-            500,
-            None,
-        ))
-    };
     assert_eq!(resumes_like_uninterrupted(performance, Pool::Reservoir), 2);
     assert!(resumes_like_uninterrupted(drift, Pool::AllData) >= 2);
     let cost = || -> Box<dyn TriggerPolicy> {

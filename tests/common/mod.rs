@@ -352,3 +352,22 @@ pub fn send_raw<P: AsRef<[u8]>>(
     }
     producer.flush(std::time::Duration::from_secs(60)).unwrap();
 }
+
+/// The run in `out` has `reference`'s triggers and models (JSONL, all but [`strip`]ped
+/// fields), in order.
+pub fn assert_same_triggers_and_models(out: &Path, reference: &Path) {
+    for stream in ["triggers", "models"] {
+        let events = |dir: &Path| -> Vec<serde_json::Value> {
+            jsonl(&dir.join(format!("{stream}.jsonl")))
+                .iter()
+                .map(strip)
+                .collect()
+        };
+        assert_eq!(
+            events(out),
+            events(reference),
+            "{stream} of {}",
+            out.display()
+        );
+    }
+}

@@ -16,7 +16,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::policy::{
-    Context, Decision, Details, Fire, ModelInfo, State, TriggerPolicy, from_state, to_state,
+    Context, Decision, Details, Fire, ModelInfo, State, TriggerPolicy, from_state, restore_nothing,
+    to_state,
 };
 
 /// An interval decision: fire or not, why, and the numbers.
@@ -65,13 +66,7 @@ pub trait IntervalPolicy: 'static {
 
     /// As [`TriggerPolicy::restore`].
     fn restore(&mut self, state: State) -> Result<(), String> {
-        match state {
-            State::Null => Ok(()),
-            _ => Err(format!(
-                "{} keeps no state, but the checkpoint has some",
-                self.name()
-            )),
-        }
+        restore_nothing(self.name(), state)
     }
 }
 

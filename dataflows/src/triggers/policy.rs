@@ -201,13 +201,17 @@ pub trait TriggerPolicy: 'static {
     /// Restores what [`save`](Self::save) returned into a policy freshly built from the same
     /// configuration; an error names what did not fit.
     fn restore(&mut self, state: State) -> Result<(), String> {
-        match state {
-            State::Null => Ok(()),
-            _ => Err(format!(
-                "{} keeps no state, but the checkpoint has some",
-                self.name()
-            )),
-        }
+        restore_nothing(self.name(), state)
+    }
+}
+
+/// The restore of a policy without state: only `Null` fits.
+pub(crate) fn restore_nothing(policy: &str, state: State) -> Result<(), String> {
+    match state {
+        State::Null => Ok(()),
+        _ => Err(format!(
+            "{policy} keeps no state, but the checkpoint has some"
+        )),
     }
 }
 

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use sluice::config::{ColumnSpec, KafkaSourceSpec, LatePolicy, TimeUnit, Until, ValueFormat};
+use sluice::config::{
+    ColumnSpec, KafkaCluster, KafkaSourceSpec, LatePolicy, TimeUnit, Until, ValueFormat,
+};
 use sluice::source::kafka::{
     JsonDecoder, KafkaReader, Polled, Prefetch, ProduceOptions, ValueDecoder, admin, partitions_of,
     produce,
@@ -44,7 +46,7 @@ fn columns() -> ColumnSpec {
 /// The replayed topic as a source.
 fn source_spec(brokers: &str, topic: &str) -> KafkaSourceSpec {
     KafkaSourceSpec {
-        brokers: brokers.into(),
+        cluster: KafkaCluster::plain(brokers),
         topic: topic.into(),
         format: ValueFormat::Json,
         partitions: PARTITIONS,
@@ -62,9 +64,10 @@ fn raw(brokers: &str, topic: &str, threads: usize) -> (Duration, u64) {
         let handles: Vec<_> = (0..threads)
             .map(|w| {
                 s.spawn(move || {
-                    let c: BaseConsumer = admin::consumer_config(brokers, "sluice-bench-raw")
-                        .create()
-                        .unwrap();
+                    let c: BaseConsumer =
+                        admin::consumer_config(&KafkaCluster::plain(brokers), "sluice-bench-raw")
+                            .create()
+                            .unwrap();
                     let mut tpl = TopicPartitionList::new();
                     let mut remaining = 0i64;
                     for p in partitions_of(w, threads, PARTITIONS) {
@@ -197,7 +200,9 @@ fn with_cpu<T>(broker: Option<&str>, f: impl FnOnce() -> T) -> (T, f64, f64) {
 /// Produces the `n`-sample hyperplane stream to `topic` once (later runs reuse it); returns
 /// the topic's message count.
 fn ensure_stream(brokers: &str, topic: &str, n: usize, format: ValueFormat) -> u64 {
-    let c: BaseConsumer = admin::client_config(brokers).create().unwrap();
+    let c: BaseConsumer = admin::client_config(&KafkaCluster::plain(brokers))
+        .create()
+        .unwrap();
     let messages = |c: &BaseConsumer| -> u64 {
         (0..PARTITIONS)
             .map(|p| {
@@ -206,7 +211,10 @@ fn ensure_stream(brokers: &str, topic: &str, n: usize, format: ValueFormat) -> u
             })
             .sum()
     };
-    if admin::topic_partitions(brokers, topic).unwrap().is_some() {
+    if admin::topic_partitions(&KafkaCluster::plain(brokers), topic)
+        .unwrap()
+        .is_some()
+    {
         let m = messages(&c);
         assert!(m > 0, "topic {topic} exists but is empty; delete it");
         return m;
@@ -217,7 +225,7 @@ fn ensure_stream(brokers: &str, topic: &str, n: usize, format: ValueFormat) -> u
     let r = produce(
         rows,
         &ProduceOptions {
-            brokers: brokers.into(),
+            cluster: KafkaCluster::plain(brokers),
             topic: topic.into(),
             partitions: PARTITIONS,
             rate: None,

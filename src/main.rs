@@ -94,6 +94,14 @@ enum Command {
         /// Bootstrap servers.
         #[arg(long, default_value = "127.0.0.1:9092")]
         brokers: String,
+        /// A Kafka security setting, KEY=VALUE (`security.protocol`, `sasl.*`, `ssl.*`);
+        /// repeatable.
+        #[arg(long = "kafka", value_name = "KEY=VALUE")]
+        kafka: Vec<String>,
+        /// A Kafka security setting whose value is environment variable NAME (secrets such as
+        /// `sasl.password` must come this way); repeatable.
+        #[arg(long = "kafka-env", value_name = "KEY=NAME")]
+        kafka_env: Vec<String>,
         /// Partitions when the topic is created.
         #[arg(long, default_value_t = 1)]
         partitions: i32,
@@ -124,6 +132,14 @@ enum Command {
         /// Bootstrap servers.
         #[arg(long, default_value = "127.0.0.1:9092")]
         brokers: String,
+        /// A Kafka security setting, KEY=VALUE (`security.protocol`, `sasl.*`, `ssl.*`);
+        /// repeatable.
+        #[arg(long = "kafka", value_name = "KEY=VALUE")]
+        kafka: Vec<String>,
+        /// A Kafka security setting whose value is environment variable NAME (secrets such as
+        /// `sasl.password` must come this way); repeatable.
+        #[arg(long = "kafka-env", value_name = "KEY=NAME")]
+        kafka_env: Vec<String>,
         /// Start at the beginning instead of the end.
         #[arg(long)]
         from_beginning: bool,
@@ -320,6 +336,8 @@ fn run(command: Command) -> anyhow::Result<()> {
             dataset,
             topic,
             brokers,
+            kafka,
+            kafka_env,
             partitions,
             rate,
             format,
@@ -366,7 +384,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 .into());
             };
             let opts = sluice::source::kafka::ProduceOptions {
-                brokers,
+                cluster: cluster(brokers, &kafka, &kafka_env)?,
                 topic: topic.clone(),
                 partitions,
                 rate,
@@ -394,11 +412,13 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Tail {
             topic,
             brokers,
+            kafka,
+            kafka_env,
             from_beginning,
             follow,
         } => {
             let opts = sluice::sink::kafka::TailOptions {
-                brokers,
+                cluster: cluster(brokers, &kafka, &kafka_env)?,
                 topic,
                 from_beginning,
                 follow,
@@ -478,4 +498,16 @@ fn in_service(e: &sluice::eval::EvalReport) -> String {
             )
         })
         .unwrap_or_default()
+}
+
+/// `--brokers` with `--kafka` / `--kafka-env` settings; a bad setting is a usage error (exit 2).
+fn cluster(
+    brokers: String,
+    plain: &[String],
+    env: &[String],
+) -> Result<sluice::config::KafkaCluster, UsageError> {
+    Ok(sluice::config::KafkaCluster {
+        brokers,
+        properties: sluice::config::KafkaProperties::from_flags(plain, env).map_err(UsageError)?,
+    })
 }

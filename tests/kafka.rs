@@ -223,7 +223,13 @@ fn ten_thousand_malformed_messages_mixed_in_are_dead_lettered_and_the_rest_train
     let mut rows = text.lines();
     let header: Vec<&str> = rows.next().unwrap().split(',').collect();
     let topic = unique_topic("malformed");
-    sluice::source::kafka::admin::ensure_topic(&brokers, &topic, 2, true).unwrap();
+    sluice::source::kafka::admin::ensure_topic(
+        &sluice::config::KafkaCluster::plain(&brokers),
+        &topic,
+        2,
+        true,
+    )
+    .unwrap();
     // Five malformed messages after every sample, each kind 2,000 times: (message, reason).
     let f = r#""x1":0.1,"x2":0.1,"x3":0.1,"x4":0.1,"x5":0.1,"x6":0.1,"x7":0.1"#;
     let bad = |i: usize, time: &str| -> [(String, &str); 5] {
@@ -379,7 +385,13 @@ fn bad_arrow_messages_and_rows_are_dead_lettered_alone() {
     let mixed = [row(300, 1), row(301, 7)];
     let schema = infer_schema(&good);
     let topic = unique_topic("bad-arrow");
-    sluice::source::kafka::admin::ensure_topic(&brokers, &topic, 1, true).unwrap();
+    sluice::source::kafka::admin::ensure_topic(
+        &sluice::config::KafkaCluster::plain(&brokers),
+        &topic,
+        1,
+        true,
+    )
+    .unwrap();
     let payloads = [
         encode_arrow(&good.iter().collect::<Vec<_>>(), &schema),
         b"{\"key\": 1}".to_vec(),
@@ -701,4 +713,161 @@ fn an_evaluation_dataset_on_a_topic_evaluates_like_the_same_file() {
     }
     assert!(runs[0].len() >= 2 * 4 * 3, "{}", runs[0].len());
     assert_eq!(runs[0], runs[1]);
+}
+
+#[test]
+fn sasl_ssl_settings_pass_through_and_the_password_is_written_nowhere() {
+    let test = "sasl_ssl_settings_pass_through_and_the_password_is_written_nowhere";
+    let Some(brokers) = kafka_brokers(test) else {
+        return;
+    };
+    let (sasl, ca) = sasl_listener(&brokers);
+    // kafka/server.properties' development password; the variable names it for every command.
+    let password = "sluice-dev-password";
+    let var = "SLUICE_TEST_KAFKA_PASSWORD";
+    let run = |args: &[&str], secret: &str| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .env(var, secret)
+            .env("RUST_LOG", "debug")
+            .output()
+            .unwrap();
+        for text in [stdout(&o), stderr(&o)] {
+            assert!(
+                !text.contains(secret),
+                "{args:?} printed the password:\n{text}"
+            );
+        }
+        o
+    };
+    let ca_setting = format!("ssl.ca.location={}", ca.display());
+    let flags = [
+        "--kafka",
+        "security.protocol=SASL_SSL",
+        "--kafka",
+        "sasl.mechanism=PLAIN",
+        "--kafka",
+        "sasl.username=sluice",
+        "--kafka",
+        &ca_setting,
+        "--kafka-env",
+        &format!("sasl.password={var}"),
+    ]
+    .map(String::from);
+
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 3_000, "csv");
+    let (topic, held) = (unique_topic("sasl"), unique_topic("sasl-held"));
+    for (file, topic, partitions) in [
+        ("hyperplane.csv", &topic, "2"),
+        ("hyperplane_test.csv", &held, "1"),
+    ] {
+        let file = dir.path().join(file);
+        let mut args = vec![
+            "produce",
+            file.to_str().unwrap(),
+            "--topic",
+            topic,
+            "--partitions",
+            partitions,
+            "--brokers",
+            &sasl,
+        ];
+        args.extend(flags.iter().map(String::as_str));
+        let o = run(&args, password);
+        assert!(o.status.success(), "produce: {}", stderr(&o));
+    }
+
+    // Source, evaluation topic and event topics all through SASL_SSL: the evaluation dataset
+    // and the output take `[source.kafka]`, as they use the same brokers.
+    let prefix = unique_topic("sasl-events");
+    let text = kafka_config(&sasl, &topic, &prefix, 600).replace(
+        "path = \"hyperplane_test.csv\"",
+        &format!("name = \"hyperplane_test.csv\"\ntopic = \"{held}\""),
+    ) + &format!(
+        "\n[source.kafka]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanism\" = \"PLAIN\"\n\
+         \"sasl.username\" = \"sluice\"\n\"sasl.password\" = {{ env = \"{var}\" }}\n\
+         \"ssl.ca.location\" = \"{}\"\n",
+        ca.display()
+    );
+    let cfg = write_config(dir.path(), "sasl.toml", &text);
+    let out = dir.path().join("sasl");
+    let o = run(
+        &["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        password,
+    );
+    assert!(o.status.success(), "run: {}", stderr(&o));
+    assert!(
+        stdout(&o).contains("2400 samples (0 dead-lettered), 4 triggers, 4 models"),
+        "{}",
+        stdout(&o)
+    );
+    // The same triggers, models (bitwise) and evaluations as the file replayed; the events
+    // reached their topics (read back over the plain listener of the same broker).
+    let embedded = embedded_run(dir.path(), 600);
+    assert_matches_embedded(&brokers, &prefix, &out, &embedded, 4, "1");
+    for entry in walk(&out) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
+            "{} holds the password",
+            entry.display()
+        );
+    }
+    assert!(
+        std::fs::read_to_string(out.join("config.toml"))
+            .unwrap()
+            .contains(&format!("{{ env = \"{var}\" }}"))
+    );
+
+    // A wrong password: a clear error naming the failure, exit 1, and still not printed.
+    let wrong = "not-the-password-31f9";
+    let o = run(
+        &[
+            "run",
+            cfg.to_str().unwrap(),
+            "--out",
+            dir.path().join("wrong").to_str().unwrap(),
+        ],
+        wrong,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Authentication failed"),
+        "{}",
+        stderr(&o)
+    );
+    // The password written into the config instead: refused before anything connects.
+    let literal = write_config(
+        dir.path(),
+        "literal.toml",
+        &text.replace(
+            &format!("{{ env = \"{var}\" }}"),
+            &format!("\"{password}\""),
+        ),
+    );
+    let o = sluice(&["validate", literal.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("source.kafka.\"sasl.password\"") && stderr(&o).contains("env"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains(password), "{}", stderr(&o));
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }

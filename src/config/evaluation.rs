@@ -53,8 +53,8 @@ pub enum EvalInput {
     },
     /// A Kafka topic, read from the beginning to its end offsets when the run starts.
     Kafka {
-        /// Bootstrap servers.
-        brokers: String,
+        /// Brokers and security settings.
+        cluster: super::KafkaCluster,
         /// Topic.
         topic: String,
         /// Message value encoding.
@@ -87,6 +87,8 @@ struct DatasetLow {
     topic: Option<String>,
     #[serde(default)]
     brokers: Option<String>,
+    #[serde(default)]
+    kafka: Option<std::collections::BTreeMap<String, Value>>,
     #[serde(default)]
     format: Option<FileFormat>,
     #[serde(default)]
@@ -332,6 +334,9 @@ fn dataset(
             if d.brokers.is_some() {
                 err(errors, key("brokers"), "only with `topic`");
             }
+            if d.kafka.is_some() {
+                err(errors, key("kafka"), "only with `topic`");
+            }
             let format = match d.format {
                 Some(FileFormat::Json) => {
                     err(
@@ -372,15 +377,27 @@ fn dataset(
                     None
                 }
             };
+            // The source's cluster unless `brokers` names another; `kafka` defaults to the
+            // source's settings on the same brokers.
+            let from_source = match source.map(|s| &s.input) {
+                Some(super::spec::InputSpec::Kafka(k)) => Some(&k.cluster),
+                _ => None,
+            };
             let brokers = d
                 .brokers
                 .clone()
-                .or_else(|| match source.map(|s| &s.input) {
-                    Some(super::spec::InputSpec::Kafka(k)) => Some(k.brokers.clone()),
-                    _ => None,
-                });
+                .or_else(|| from_source.map(|c| c.brokers.clone()))
+                .unwrap_or_else(|| "127.0.0.1:9092".into());
+            let properties = match (d.kafka.clone(), from_source) {
+                (Some(table), _) => super::kafka::properties(Some(table), &key("kafka"), errors),
+                (None, Some(c)) if c.brokers == brokers => c.properties.clone(),
+                (None, _) => Default::default(),
+            };
             format.map(|format| EvalInput::Kafka {
-                brokers: brokers.unwrap_or_else(|| "127.0.0.1:9092".into()),
+                cluster: super::KafkaCluster {
+                    brokers,
+                    properties,
+                },
                 topic: topic.clone(),
                 format,
             })
@@ -782,8 +799,8 @@ strategy = { type = "static", intervals = [[0, 10], [20]] }
         assert_eq!(e.datasets[1].columns.time_column.as_deref(), Some("t"));
         assert!(matches!(
             &e.datasets[2].input,
-            EvalInput::Kafka { brokers, topic, format: ValueFormat::Json }
-                if brokers == "127.0.0.1:9093" && topic == "eval-topic"
+            EvalInput::Kafka { cluster, topic, format: ValueFormat::Json }
+                if cluster.brokers == "127.0.0.1:9093" && topic == "eval-topic"
         ));
         let h = &e.handlers;
         assert_eq!(h[0].execution, Execution::AfterPipeline);

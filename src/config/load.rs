@@ -126,7 +126,7 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
     };
     let output = output.and_then(|o| {
         let name = pipeline.as_ref().map_or("", |(n, _)| n.as_str());
-        check_output(o, name, errors)
+        check_output(o, name, source.as_ref(), errors)
     });
     let training = match (training, &selection) {
         (Some(mut t), Some(sel)) if sel.downsampling.is_some() => {
@@ -576,6 +576,7 @@ fn check_source(
         low::SourceKind::File => {
             for (key, set) in [
                 ("brokers", s.brokers.is_some()),
+                ("kafka", s.kafka.is_some()),
                 ("topic", s.topic.is_some()),
                 ("partitions", s.partitions.is_some()),
                 ("create_topic", s.create_topic.is_some()),
@@ -680,7 +681,10 @@ fn check_source(
                 None => Some(5_000),
             };
             Some(InputSpec::Kafka(KafkaSourceSpec {
-                brokers: s.brokers.clone().unwrap_or_else(|| "127.0.0.1:9092".into()),
+                cluster: KafkaCluster {
+                    brokers: s.brokers.clone().unwrap_or_else(|| "127.0.0.1:9092".into()),
+                    properties: super::kafka::properties(s.kafka.clone(), "source.kafka", errors),
+                },
                 topic,
                 format,
                 partitions: partitions.unwrap_or(1).min(i32::MAX as u64) as i32,
@@ -738,18 +742,33 @@ pub(super) fn valid_topic(t: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
+/// `[output]`; `[output.kafka]` defaults to `[source.kafka]` when both use the same brokers.
 fn check_output(
     o: low::Output,
     pipeline: &str,
+    source: Option<&SourceSpec>,
     errors: &mut Vec<ConfigError>,
 ) -> Option<OutputSpec> {
     match (o.brokers, o.topic_prefix) {
-        (None, None) => Some(OutputSpec::default()),
+        (None, None) => {
+            if o.kafka.is_some() {
+                err(errors, "output.kafka", "needs output.brokers");
+                return None;
+            }
+            Some(OutputSpec::default())
+        }
         (None, Some(_)) => {
             err(errors, "output.topic_prefix", "needs output.brokers");
             None
         }
         (Some(brokers), prefix) => {
+            let properties = match (o.kafka, source.map(|s| &s.input)) {
+                (Some(table), _) => super::kafka::properties(Some(table), "output.kafka", errors),
+                (None, Some(InputSpec::Kafka(k))) if k.cluster.brokers == brokers => {
+                    k.cluster.properties.clone()
+                }
+                (None, _) => Default::default(),
+            };
             let topic_prefix = prefix.unwrap_or_else(|| pipeline.to_string());
             if !valid_topic(&format!("{topic_prefix}.dead-letter")) {
                 err(
@@ -761,7 +780,10 @@ fn check_output(
             }
             Some(OutputSpec {
                 kafka: Some(KafkaOutputSpec {
-                    brokers,
+                    cluster: KafkaCluster {
+                        brokers,
+                        properties,
+                    },
                     topic_prefix,
                 }),
             })

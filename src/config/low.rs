@@ -2,6 +2,7 @@
 //! Semantic checks and defaults that depend on other keys happen in `spec.rs`.
 //! Every key is documented in docs/config.md.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -100,6 +101,9 @@ pub struct Source {
     /// Bootstrap servers (`kafka`).
     #[serde(default)]
     pub brokers: Option<String>,
+    /// librdkafka security settings, `[source.kafka]` (`kafka`).
+    #[serde(default)]
+    pub kafka: Option<BTreeMap<String, toml::Value>>,
     /// Topic (`kafka`).
     #[serde(default)]
     pub topic: Option<String>,
@@ -145,6 +149,9 @@ pub struct Output {
     /// Bootstrap servers: when set, events also go to Kafka topics.
     #[serde(default)]
     pub brokers: Option<String>,
+    /// librdkafka security settings, `[output.kafka]`.
+    #[serde(default)]
+    pub kafka: Option<BTreeMap<String, toml::Value>>,
     /// Topic name prefix: events go to `<prefix>.triggers`, `<prefix>.models`, ...
     #[serde(default)]
     pub topic_prefix: Option<String>,

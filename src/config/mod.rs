@@ -13,6 +13,7 @@
 
 mod error;
 mod evaluation;
+mod kafka;
 mod load;
 pub mod low;
 mod models;
@@ -22,6 +23,7 @@ mod triggers;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use evaluation::default_handlers;
+pub use kafka::{KafkaCluster, KafkaProperties};
 pub use load::{load, parse, parse_span};
 pub use spec::{
     Architecture, BatchedSpec, CnnConfig, ColumnSpec, Criterion, DiffOperator, DlrmConfig,

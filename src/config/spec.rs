@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub use super::kafka::KafkaCluster;
+
 pub use super::low::{
     Algorithm as OptimizerAlgorithm, Criterion, DiffOperator, Format as FileFormat,
     Late as LatePolicy, ScheduleKind, StepEvery, Unit as TimeUnit, Until,
@@ -50,8 +52,8 @@ pub struct OutputSpec {
 /// Events to Kafka topics `<topic_prefix>.<kind>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KafkaOutputSpec {
-    /// Bootstrap servers.
-    pub brokers: String,
+    /// Brokers and security settings.
+    pub cluster: KafkaCluster,
     /// Topic prefix (default: the pipeline name).
     pub topic_prefix: String,
 }
@@ -94,8 +96,8 @@ pub enum ValueFormat {
 /// A Kafka topic as a source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KafkaSourceSpec {
-    /// Bootstrap servers.
-    pub brokers: String,
+    /// Brokers and security settings.
+    pub cluster: KafkaCluster,
     /// Topic.
     pub topic: String,
     /// Message value encoding.

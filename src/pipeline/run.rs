@@ -384,7 +384,7 @@ impl Shared {
         let commit = || -> Result<(), admin::KafkaError> {
             let mut committer = self.committer.lock().expect("committer poisoned");
             if committer.is_none() {
-                *committer = Some(admin::Committer::new(&spec.brokers, group)?);
+                *committer = Some(admin::Committer::new(&spec.cluster, group)?);
             }
             committer
                 .as_ref()
@@ -467,13 +467,13 @@ pub fn load_eval_datasets(
                 (file.feature_names().to_vec(), samples)
             }
             EvalInput::Kafka {
-                brokers,
+                cluster,
                 topic,
                 format,
             } => {
                 let decoder = ValueDecoder::new(*format, &d.columns);
                 let names = decoder.feature_names().to_vec();
-                let (samples, bad) = read_topic(brokers, topic, decoder)
+                let (samples, bad) = read_topic(cluster, topic, decoder)
                     .with_context(|| format!("reading evaluation dataset `{}`", d.name))?;
                 bad.into_iter().for_each(dead);
                 (names, samples)
@@ -578,7 +578,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         ),
         InputSpec::Kafka(k) => {
             let partitions =
-                admin::ensure_topic(&k.brokers, &k.topic, k.partitions, k.create_topic)?;
+                admin::ensure_topic(&k.cluster, &k.topic, k.partitions, k.create_topic)?;
             Input::Kafka {
                 spec: k.clone(),
                 decoder: ValueDecoder::new(k.format, &spec.source.columns),

@@ -142,6 +142,32 @@ pub fn kafka_brokers(test: &str) -> Option<String> {
     }
 }
 
+/// The SASL_SSL listener kafka/start.sh opens beside `brokers` (`SLUICE_KAFKA_SASL`, else the
+/// port after the controller's) and the CA file of its certificate (`SLUICE_KAFKA_CA`, else
+/// `$SLUICE_KAFKA_DATA/tls/ca.pem`, else kafka/data/tls/ca.pem).
+pub fn sasl_listener(brokers: &str) -> (String, PathBuf) {
+    let address = std::env::var("SLUICE_KAFKA_SASL").unwrap_or_else(|_| {
+        let (host, port) = brokers.rsplit_once(':').expect("host:port");
+        format!("{host}:{}", port.parse::<u16>().expect("port") + 2)
+    });
+    let ca = std::env::var_os("SLUICE_KAFKA_CA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("SLUICE_KAFKA_DATA")
+                .map_or_else(
+                    || Path::new(env!("CARGO_MANIFEST_DIR")).join("kafka/data"),
+                    PathBuf::from,
+                )
+                .join("tls/ca.pem")
+        });
+    assert!(
+        ca.is_file(),
+        "{}: no CA file (kafka/start.sh writes it; set SLUICE_KAFKA_CA)",
+        ca.display()
+    );
+    (address, ca)
+}
+
 /// A topic name no other test run uses.
 pub fn unique_topic(stem: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -218,16 +244,18 @@ pub struct PrivateBroker {
 }
 
 impl PrivateBroker {
-    /// Starts it on a free port whose successor (the controller port) is free too.
+    /// Starts it on a free port whose two successors (the controller and SASL_SSL ports) are
+    /// free too.
     pub fn start() -> Self {
         let port = (0..50)
             .find_map(|_| {
                 let l = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
                 let p = l.local_addr().ok()?.port();
                 std::net::TcpListener::bind(("127.0.0.1", p.checked_add(1)?)).ok()?;
+                std::net::TcpListener::bind(("127.0.0.1", p.checked_add(2)?)).ok()?;
                 Some(p)
             })
-            .expect("two free consecutive ports");
+            .expect("three free consecutive ports");
         let b = Self {
             address: format!("127.0.0.1:{port}"),
             port,

@@ -22,10 +22,11 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use crate::config::KafkaOutputSpec;
+use crate::config::{KafkaCluster, KafkaOutputSpec};
 use crate::sink::event::STREAMS;
 use crate::source::kafka::admin::{
-    Deliveries, KafkaError, OnDelivered, TIMEOUT, client_config, ensure_topic, send_retrying,
+    Deliveries, KafkaError, OnDelivered, TIMEOUT, client, client_config, ensure_topic,
+    send_retrying,
 };
 
 /// Publishes events to Kafka topics.
@@ -100,12 +101,13 @@ impl Tag {
 
 /// Reads the keys of partition 0 of `topic` from offset `from` to its end, with their offsets
 /// and tags.
-fn ids_after(brokers: &str, topic: &str, from: i64) -> Result<Vec<(String, i64, Tag)>, KafkaError> {
-    let client = |context: &str, e: rdkafka::error::KafkaError| KafkaError::Client {
-        context: format!("{context} of {topic}"),
-        message: e.to_string(),
-    };
-    let consumer: BaseConsumer = client_config(brokers)
+fn ids_after(
+    cluster: &KafkaCluster,
+    topic: &str,
+    from: i64,
+) -> Result<Vec<(String, i64, Tag)>, KafkaError> {
+    let client = |context: &str, e| client(&format!("{context} of {topic}"), e);
+    let consumer: BaseConsumer = client_config(cluster)
         .set("group.id", "sluice-resume")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
@@ -155,7 +157,7 @@ impl KafkaSink {
     ) -> Result<Self, KafkaError> {
         for stream in STREAMS {
             ensure_topic(
-                &spec.brokers,
+                &spec.cluster,
                 &format!("{}.{stream}", spec.topic_prefix),
                 1,
                 true,
@@ -174,17 +176,14 @@ impl KafkaSink {
                 .or_default()
                 .push((m.offset(), tag));
         });
-        let producer = client_config(&spec.brokers)
+        let producer = client_config(&spec.cluster)
             .set("enable.idempotence", "true")
             .set("linger.ms", "5")
             .create_with_context(Deliveries::with_hook(hook))
-            .map_err(|e| KafkaError::Client {
-                context: "creating the event producer".into(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| client("creating the event producer", e))?;
         let mut ids = HashMap::new();
         for (topic, from) in published.into_iter().flatten() {
-            for (id, offset, tag) in ids_after(&spec.brokers, topic, *from)? {
+            for (id, offset, tag) in ids_after(&spec.cluster, topic, *from)? {
                 ids.insert(id, (topic.clone(), offset, tag));
             }
         }

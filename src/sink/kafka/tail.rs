@@ -7,13 +7,14 @@ use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use crate::source::kafka::admin::{KafkaError, TIMEOUT, client_config, topic_partitions};
+use crate::config::KafkaCluster;
+use crate::source::kafka::admin::{KafkaError, TIMEOUT, client, client_config, topic_partitions};
 
 /// Options of `sluice tail`.
 #[derive(Clone, Debug)]
 pub struct TailOptions {
-    /// Bootstrap servers.
-    pub brokers: String,
+    /// Brokers and security settings.
+    pub cluster: KafkaCluster,
     /// Topic.
     pub topic: String,
     /// Start at the beginning instead of the end.
@@ -26,15 +27,16 @@ pub struct TailOptions {
 /// returns how many were printed.
 pub fn tail(opts: &TailOptions, out: &mut dyn Write) -> anyhow::Result<u64> {
     let partitions =
-        topic_partitions(&opts.brokers, &opts.topic)?.ok_or_else(|| KafkaError::MissingTopic {
-            brokers: opts.brokers.clone(),
+        topic_partitions(&opts.cluster, &opts.topic)?.ok_or_else(|| KafkaError::MissingTopic {
+            brokers: opts.cluster.brokers.clone(),
             topic: opts.topic.clone(),
         })?;
-    let consumer: BaseConsumer = client_config(&opts.brokers)
+    let consumer: BaseConsumer = client_config(&opts.cluster)
         .set("group.id", "sluice-tail")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
-        .create()?;
+        .create()
+        .map_err(|e| client("creating a consumer", e))?;
     let mut tpl = TopicPartitionList::new();
     let mut ends = Vec::new();
     for p in 0..partitions {

@@ -18,6 +18,8 @@ use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 
+use crate::config::KafkaCluster;
+
 /// How long to wait for the broker to answer a metadata or admin request.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -50,12 +52,13 @@ pub enum KafkaError {
     },
 }
 
-/// A client config with Sluice's common settings.
-pub fn client_config(brokers: &str) -> ClientConfig {
+/// A client config with Sluice's common settings and the cluster's security settings.
+pub fn client_config(cluster: &KafkaCluster) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", brokers)
+    c.set("bootstrap.servers", &cluster.brokers)
         .set("socket.connection.setup.timeout.ms", "5000")
         .set("log_level", "3");
+    cluster.properties.apply(&mut c);
     c
 }
 
@@ -67,8 +70,8 @@ pub fn client_config(brokers: &str) -> ClientConfig {
 /// decodes each message drains slower than the broker fills, so with the default it sat idle for
 /// most of each second (ingest ran at 0.1x raw rdkafka, see experiments/results/kafka_ingest.md);
 /// 10 ms keeps the queue topped up.
-pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
-    let mut c = client_config(brokers);
+pub fn consumer_config(cluster: &KafkaCluster, group: &str) -> ClientConfig {
+    let mut c = client_config(cluster);
     c.set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -81,17 +84,24 @@ pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
 
 /// Partition count of `topic`, or `None` when it does not exist; errors when the brokers do
 /// not answer within [`TIMEOUT`].
-pub fn topic_partitions(brokers: &str, topic: &str) -> Result<Option<i32>, KafkaError> {
-    let consumer: BaseConsumer = client_config(brokers)
-        .create()
+/// It is the first request of every command, so its error says why the brokers did not
+/// answer when librdkafka knows (authentication failed, TLS handshake failed, ...).
+pub fn topic_partitions(cluster: &KafkaCluster, topic: &str) -> Result<Option<i32>, KafkaError> {
+    let consumer: BaseConsumer<LastError> = client_config(cluster)
+        .create_with_context(LastError::default())
         .map_err(|e| client("creating a client", e))?;
-    let md =
-        consumer
-            .fetch_metadata(Some(topic), TIMEOUT)
-            .map_err(|e| KafkaError::Unreachable {
-                brokers: brokers.into(),
-                message: e.to_string(),
-            })?;
+    let md = consumer.fetch_metadata(Some(topic), TIMEOUT).map_err(|e| {
+        // Log and error events wait in the client's queue; polling hands them to `LastError`.
+        while consumer.poll(Duration::ZERO).is_some() {}
+        let why = consumer.context().0.lock().expect("poisoned").take();
+        KafkaError::Unreachable {
+            brokers: cluster.brokers.clone(),
+            message: match why {
+                Some(why) => format!("{e} ({why})"),
+                None => e.to_string(),
+            },
+        }
+    })?;
     let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
         return Ok(None);
     };
@@ -110,21 +120,21 @@ pub fn topic_partitions(brokers: &str, topic: &str) -> Result<Option<i32>, Kafka
 /// Makes sure `topic` exists: creates it with `partitions` partitions (replication 1) when
 /// missing and `create` is set. Returns its partition count.
 pub fn ensure_topic(
-    brokers: &str,
+    cluster: &KafkaCluster,
     topic: &str,
     partitions: i32,
     create: bool,
 ) -> Result<i32, KafkaError> {
-    if let Some(n) = topic_partitions(brokers, topic)? {
+    if let Some(n) = topic_partitions(cluster, topic)? {
         return Ok(n);
     }
     if !create {
         return Err(KafkaError::MissingTopic {
-            brokers: brokers.into(),
+            brokers: cluster.brokers.clone(),
             topic: topic.into(),
         });
     }
-    let admin: AdminClient<DefaultClientContext> = client_config(brokers)
+    let admin: AdminClient<DefaultClientContext> = client_config(cluster)
         .create()
         .map_err(|e| client("creating an admin client", e))?;
     // Messages carry their event time as CreateTime; replayed history would otherwise be
@@ -150,7 +160,7 @@ pub fn ensure_topic(
     }
     // Metadata propagates asynchronously; wait until the topic is visible.
     for _ in 0..100 {
-        if let Some(n) = topic_partitions(brokers, topic)? {
+        if let Some(n) = topic_partitions(cluster, topic)? {
             return Ok(n);
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -161,12 +171,44 @@ pub fn ensure_topic(
     })
 }
 
-fn client(context: &str, e: impl std::fmt::Display) -> KafkaError {
+/// A client error; a refused client setting is named by its key, never its value (which may
+/// be a secret).
+pub fn client(context: &str, e: RdError) -> KafkaError {
+    let message = match e {
+        RdError::ClientConfig(_, desc, key, _) => format!("setting `{key}`: {desc}"),
+        e => e.to_string(),
+    };
     KafkaError::Client {
         context: context.into(),
-        message: e.to_string(),
+        message,
     }
 }
+
+/// A client context keeping librdkafka's last error report (e.g. `SASL authentication error:
+/// Authentication failed ...`); such reports name hosts and reasons, never settings' values.
+#[derive(Default)]
+struct LastError(Mutex<Option<String>>);
+
+/// librdkafka reports a failed connection (`FAIL`: authentication, TLS handshake, refused)
+/// as a log event, other trouble as an error event.
+impl ClientContext for LastError {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        tracing::debug!(?level, facility, message, "librdkafka");
+        // `log_level` 3: only errors are logged. The thread name before the message goes.
+        let message = match message.strip_prefix("[thrd:") {
+            Some(rest) => rest.split_once("]: ").map_or(message, |(_, m)| m),
+            None => message,
+        };
+        *self.0.lock().expect("poisoned") = Some(message.to_string());
+    }
+
+    fn error(&self, error: RdError, reason: &str) {
+        tracing::debug!(%error, reason, "librdkafka");
+        *self.0.lock().expect("poisoned") = Some(reason.to_string());
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for LastError {}
 
 /// Called with each delivered message.
 pub type OnDelivered = Box<dyn Fn(&rdkafka::message::BorrowedMessage<'_>) + Send + Sync>;
@@ -252,8 +294,8 @@ pub struct Committer {
 
 impl Committer {
     /// A committer for `group` (connects lazily).
-    pub fn new(brokers: &str, group: &str) -> Result<Self, KafkaError> {
-        let consumer: BaseConsumer = client_config(brokers)
+    pub fn new(cluster: &KafkaCluster, group: &str) -> Result<Self, KafkaError> {
+        let consumer: BaseConsumer = client_config(cluster)
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .create()

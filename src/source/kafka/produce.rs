@@ -17,13 +17,13 @@ use serde_json::{Map, Value};
 use sluice_dataflows::route;
 
 use super::admin::{Deliveries, client_config, ensure_topic, send_retrying};
-use crate::config::{TimeUnit, ValueFormat};
+use crate::config::{KafkaCluster, TimeUnit, ValueFormat};
 
 /// Options of `sluice produce`.
 #[derive(Clone, Debug)]
 pub struct ProduceOptions {
-    /// Bootstrap servers.
-    pub brokers: String,
+    /// Brokers and security settings.
+    pub cluster: KafkaCluster,
     /// Topic.
     pub topic: String,
     /// Partitions when the topic is created.
@@ -63,7 +63,7 @@ pub type Row = Map<String, Value>;
 /// Publishes `rows` (any order) to the topic.
 pub fn produce(mut rows: Vec<Row>, opts: &ProduceOptions) -> anyhow::Result<ProduceReport> {
     let started = Instant::now();
-    let partitions = ensure_topic(&opts.brokers, &opts.topic, opts.partitions, true)?;
+    let partitions = ensure_topic(&opts.cluster, &opts.topic, opts.partitions, true)?;
     let time_of = |r: &Row| -> anyhow::Result<u64> {
         let v = r
             .get(&opts.time_column)
@@ -90,11 +90,12 @@ pub fn produce(mut rows: Vec<Row>, opts: &ProduceOptions) -> anyhow::Result<Prod
     }
     keyed.sort_by_key(|(t, _, _)| *t);
 
-    let producer: ThreadedProducer<Deliveries> = client_config(&opts.brokers)
+    let producer: ThreadedProducer<Deliveries> = client_config(&opts.cluster)
         .set("enable.idempotence", "true")
         .set("linger.ms", "10")
         .set("queue.buffering.max.messages", "1000000")
-        .create_with_context(Deliveries::default())?;
+        .create_with_context(Deliveries::default())
+        .map_err(|e| super::admin::client("creating the producer", e))?;
     let bar = if opts.progress {
         ProgressBar::new(keyed.len() as u64)
     } else {

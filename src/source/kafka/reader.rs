@@ -26,9 +26,10 @@ use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::admin::{KafkaError, TIMEOUT, consumer_config};
+use super::admin::{KafkaError, TIMEOUT, client, consumer_config};
 use super::json::MessageMeta;
 use super::value::ValueDecoder;
+use crate::config::KafkaCluster;
 use crate::config::{KafkaSourceSpec, LatePolicy, Until};
 use crate::source::{DeadLetter, Sample};
 use sluice_dataflows::Position;
@@ -216,21 +217,18 @@ pub struct Resume {
 /// (an evaluation dataset): its samples in partition order, and the messages (or rows) that
 /// could not be decoded. Event times are kept as they are: evaluation has no watermark.
 pub fn read_topic(
-    brokers: &str,
+    cluster: &KafkaCluster,
     topic: &str,
     mut decoder: ValueDecoder,
 ) -> Result<(Vec<Sample>, Vec<DeadLetter>), KafkaError> {
-    let partitions = super::admin::topic_partitions(brokers, topic)?.ok_or_else(|| {
+    let partitions = super::admin::topic_partitions(cluster, topic)?.ok_or_else(|| {
         KafkaError::MissingTopic {
-            brokers: brokers.into(),
+            brokers: cluster.brokers.clone(),
             topic: topic.into(),
         }
     })?;
-    let client = |context: &str, e: rdkafka::error::KafkaError| KafkaError::Client {
-        context: format!("{context} of {topic}"),
-        message: e.to_string(),
-    };
-    let consumer: BaseConsumer = consumer_config(brokers, "sluice-eval")
+    let client = |context: &str, e| client(&format!("{context} of {topic}"), e);
+    let consumer: BaseConsumer = consumer_config(cluster, "sluice-eval")
         .create()
         .map_err(|e| client("creating a consumer", e))?;
     let mut tpl = TopicPartitionList::new();
@@ -253,7 +251,7 @@ pub fn read_topic(
         let msg = match consumer.poll(TIMEOUT) {
             None => {
                 return Err(KafkaError::Unreachable {
-                    brokers: brokers.into(),
+                    brokers: cluster.brokers.clone(),
                     message: format!("no message from {topic} within {TIMEOUT:?}"),
                 });
             }
@@ -322,20 +320,16 @@ impl KafkaReader {
         partitions: i32,
         resume: Option<&Resume>,
     ) -> Result<Self, KafkaError> {
-        let consumer: BaseConsumer =
-            consumer_config(&spec.brokers, group)
-                .create()
-                .map_err(|e| KafkaError::Client {
-                    context: "creating a consumer".into(),
-                    message: e.to_string(),
-                })?;
+        let consumer: BaseConsumer = consumer_config(&spec.cluster, group)
+            .create()
+            .map_err(|e| client("creating a consumer", e))?;
         let mut parts = Vec::new();
         let mut tpl = TopicPartitionList::new();
         for id in partitions_of(worker, peers, partitions) {
             let (low, high) = consumer
                 .fetch_watermarks(&spec.topic, id, TIMEOUT)
                 .map_err(|e| KafkaError::Unreachable {
-                    brokers: spec.brokers.clone(),
+                    brokers: spec.cluster.brokers.clone(),
                     message: format!("offsets of {}/{id}: {e}", spec.topic),
                 })?;
             let end = match spec.until {

@@ -9,6 +9,8 @@ mod calendar;
 pub mod config;
 pub mod datasets;
 pub mod eval;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod pipeline;
 pub mod report;
 pub mod sink;

@@ -56,24 +56,16 @@ impl ArrowDecoder {
         bad: &mut Vec<(usize, String)>,
     ) -> Result<(), String> {
         let (n_out, n_bad) = (out.len(), bad.len());
-        // arrow-ipc (60) slices each buffer at the offset and length the message declares and
-        // panics in arrow-buffer when they lie beyond the body instead of returning an error
-        // (found by mutating valid messages: ~7% of random byte flips or truncations did). A
-        // malformed message must be dead-lettered, not end the run: contain the panic.
-        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.decode_stream(value, m, out, bad)
-        }));
-        let result = decoded.unwrap_or_else(|panic| {
+        // ~7% of random byte flips or truncations of a valid message made the Arrow reader
+        // panic; see `contain_arrow_panic`.
+        let result =
+            decode::contain_arrow_panic("stream", || self.decode_stream(value, m, out, bad));
+        if result
+            .as_ref()
+            .is_err_and(|e| e.contains("the Arrow reader panicked"))
+        {
             self.cached = None;
-            let why = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("unknown");
-            Err(format!(
-                "not a valid Arrow IPC stream (the Arrow reader panicked: {why})"
-            ))
-        });
+        }
         if result.is_err() {
             // The whole message goes to the dead-letter topic: none of its rows train, even
             // those of batches before the broken one.

@@ -1,0 +1,11 @@
+#![no_main]
+//! `cargo fuzz run json_message`: see sluice::fuzz::json_message.
+
+libfuzzer_sys::fuzz_target!(
+    init: {
+        // Decoders contain some library panics on purpose (the Arrow reader's) and return them
+        // as errors; libfuzzer-sys' hook would abort on those. Panics that escape still fail.
+        let _ = std::panic::take_hook();
+    },
+    |data: &[u8]| sluice::fuzz::json_message(data)
+);

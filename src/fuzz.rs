@@ -18,8 +18,11 @@ use crate::source::FileSource;
 use crate::source::Sample;
 use crate::source::kafka::{ArrowDecoder, JsonDecoder, MessageMeta};
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets, by name (`fuzz/fuzz_targets/<name>.rs`, `fuzz/corpus/<name>/`).
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("json_message", json_message),
     ("arrow_message", arrow_message),
     ("csv_file", csv_file),
@@ -100,18 +103,23 @@ fn file(data: &[u8], format: FileFormat, ext: &str) {
     std::fs::File::create(&path)
         .and_then(|mut f| f.write_all(data))
         .expect("writing the scratch file");
-    let name = path.display().to_string();
-    let source = match FileSource::open(&path, format, &columns(), Path::new("fuzz.toml")) {
+    read_file(&path, format);
+    let _ = std::fs::remove_file(&path);
+}
+
+fn read_file(path: &Path, format: FileFormat) {
+    let name = &path.display().to_string();
+    let source = match FileSource::open(path, format, &columns(), Path::new("fuzz.toml")) {
         Ok(s) => s,
         Err(e) => {
             let e = e.to_string();
-            assert!(e.contains(&name) || e.contains("fuzz.toml"), "{e}");
+            assert!(e.contains(name) || e.contains("fuzz.toml"), "{e}");
             return;
         }
     };
     for worker in 0..2 {
         let mut dead = |d: crate::source::DeadLetter| {
-            assert!(d.location.starts_with(&name), "{d:?}");
+            assert!(d.location.starts_with(name), "{d:?}");
             assert!(!d.reason.is_empty(), "{d:?}");
             assert!(d.raw.len() <= 1024, "{}", d.raw.len());
         };
@@ -126,17 +134,16 @@ fn file(data: &[u8], format: FileFormat, ext: &str) {
             }
             Err(e) => {
                 let e = e.to_string();
-                assert!(e.contains(&name), "{e}");
+                assert!(e.contains(name), "{e}");
             }
         }
     }
 }
 
-/// A per-thread scratch file (fuzzers and tests run targets in several threads).
+/// A scratch file of this process and thread (tests run targets in several threads).
 fn scratch(ext: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sluice-fuzz-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("creating the scratch directory");
-    dir.join(format!("{:?}.{ext}", std::thread::current().id()).replace(['(', ')'], ""))
+    let thread = format!("{:?}", std::thread::current().id()).replace(['(', ')'], "");
+    std::env::temp_dir().join(format!("sluice-fuzz-{}-{thread}.{ext}", std::process::id()))
 }
 
 /// A pipeline config: a spec, or errors that each name a key (or the file) and say why.

@@ -263,6 +263,28 @@ pub fn parse_feature(field: &str, name: &str) -> Result<f32, String> {
     check_feature(v, name)
 }
 
+/// Runs `f`, an Arrow IPC read of a `what` (`stream`, `file`), turning a panic of the Arrow
+/// reader into an error. arrow-ipc (60) slices each buffer at the offset and length the input
+/// declares, and arrow-buffer panics when they lie beyond the data instead of returning an
+/// error (found by mutating valid messages and by `fuzz/run.sh`'s `arrow_file` target). A
+/// malformed message must be dead-lettered and a malformed file must be a clear error, not a
+/// crash of the run.
+pub fn contain_arrow_panic<T>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, String>,
+) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown");
+        Err(format!(
+            "not a valid Arrow IPC {what} (the Arrow reader panicked: {why})"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,26 +311,4 @@ mod tests {
         );
         assert!(parse_feature("", "a").is_err());
     }
-}
-
-/// Runs `f`, an Arrow IPC read of a `what` (`stream`, `file`), turning a panic of the Arrow
-/// reader into an error. arrow-ipc (60) slices each buffer at the offset and length the input
-/// declares, and arrow-buffer panics when they lie beyond the data instead of returning an
-/// error (found by mutating valid messages and by `fuzz/run.sh`'s `arrow_file` target). A
-/// malformed message must be dead-lettered and a malformed file must be a clear error, not a
-/// crash of the run.
-pub fn contain_arrow_panic<T>(
-    what: &str,
-    f: impl FnOnce() -> Result<T, String>,
-) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let why = panic
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("unknown");
-        Err(format!(
-            "not a valid Arrow IPC {what} (the Arrow reader panicked: {why})"
-        ))
-    })
 }

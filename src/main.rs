@@ -91,17 +91,8 @@ enum Command {
         /// Topic (created when missing).
         #[arg(long)]
         topic: String,
-        /// Bootstrap servers.
-        #[arg(long, default_value = "127.0.0.1:9092")]
-        brokers: String,
-        /// A Kafka security setting, KEY=VALUE (`security.protocol`, `sasl.*`, `ssl.*`);
-        /// repeatable.
-        #[arg(long = "kafka", value_name = "KEY=VALUE")]
-        kafka: Vec<String>,
-        /// A Kafka security setting whose value is environment variable NAME (secrets such as
-        /// `sasl.password` must come this way); repeatable.
-        #[arg(long = "kafka-env", value_name = "KEY=NAME")]
-        kafka_env: Vec<String>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
         /// Partitions when the topic is created.
         #[arg(long, default_value_t = 1)]
         partitions: i32,
@@ -129,17 +120,8 @@ enum Command {
     Tail {
         /// Topic, e.g. `quickstart.models`.
         topic: String,
-        /// Bootstrap servers.
-        #[arg(long, default_value = "127.0.0.1:9092")]
-        brokers: String,
-        /// A Kafka security setting, KEY=VALUE (`security.protocol`, `sasl.*`, `ssl.*`);
-        /// repeatable.
-        #[arg(long = "kafka", value_name = "KEY=VALUE")]
-        kafka: Vec<String>,
-        /// A Kafka security setting whose value is environment variable NAME (secrets such as
-        /// `sasl.password` must come this way); repeatable.
-        #[arg(long = "kafka-env", value_name = "KEY=NAME")]
-        kafka_env: Vec<String>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
         /// Start at the beginning instead of the end.
         #[arg(long)]
         from_beginning: bool,
@@ -335,9 +317,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Produce {
             dataset,
             topic,
-            brokers,
-            kafka,
-            kafka_env,
+            cluster,
             partitions,
             rate,
             format,
@@ -384,7 +364,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 .into());
             };
             let opts = sluice::source::kafka::ProduceOptions {
-                cluster: cluster(brokers, &kafka, &kafka_env)?,
+                cluster: cluster.cluster()?,
                 topic: topic.clone(),
                 partitions,
                 rate,
@@ -411,14 +391,12 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Tail {
             topic,
-            brokers,
-            kafka,
-            kafka_env,
+            cluster,
             from_beginning,
             follow,
         } => {
             let opts = sluice::sink::kafka::TailOptions {
-                cluster: cluster(brokers, &kafka, &kafka_env)?,
+                cluster: cluster.cluster()?,
                 topic,
                 from_beginning,
                 follow,
@@ -500,14 +478,29 @@ fn in_service(e: &sluice::eval::EvalReport) -> String {
         .unwrap_or_default()
 }
 
-/// `--brokers` with `--kafka` / `--kafka-env` settings; a bad setting is a usage error (exit 2).
-fn cluster(
+/// Where `produce` and `tail` connect.
+#[derive(clap::Args, Debug)]
+struct ClusterArgs {
+    /// Bootstrap servers.
+    #[arg(long, default_value = "127.0.0.1:9092")]
     brokers: String,
-    plain: &[String],
-    env: &[String],
-) -> Result<sluice::config::KafkaCluster, UsageError> {
-    Ok(sluice::config::KafkaCluster {
-        brokers,
-        properties: sluice::config::KafkaProperties::from_flags(plain, env).map_err(UsageError)?,
-    })
+    /// A Kafka security setting, KEY=VALUE (`security.protocol`, `sasl.*`, `ssl.*`);
+    /// repeatable.
+    #[arg(long = "kafka", value_name = "KEY=VALUE")]
+    kafka: Vec<String>,
+    /// A Kafka security setting whose value is environment variable NAME (secrets such as
+    /// `sasl.password` must come this way); repeatable.
+    #[arg(long = "kafka-env", value_name = "KEY=NAME")]
+    kafka_env: Vec<String>,
+}
+
+impl ClusterArgs {
+    /// The brokers with their settings; a bad setting is a usage error (exit 2).
+    fn cluster(self) -> Result<sluice::config::KafkaCluster, UsageError> {
+        Ok(sluice::config::KafkaCluster {
+            properties: sluice::config::KafkaProperties::from_flags(&self.kafka, &self.kafka_env)
+                .map_err(UsageError)?,
+            brokers: self.brokers,
+        })
+    }
 }

@@ -289,3 +289,36 @@ fn configs_name_no_path_outside_the_run_directory_and_carry_no_code() {
     assert_invalid_at(&cfg, "source.bytes_parser_function");
     assert!(!dir.path().join("pwned").exists());
 }
+
+/// Two corrupt Arrow dataset files fuzzing found (fuzz/regressions/arrow_file/): one made the
+/// Arrow reader panic, one made it allocate gigabytes. Each fails the run with an error naming
+/// the file and why, prints no panic, and allocates nothing near the declared size.
+#[test]
+fn corrupt_arrow_files_fail_clearly_without_a_panic_or_a_huge_allocation() {
+    let regressions =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/arrow_file");
+    for (input, want) in [
+        (
+            "crash-8457e8fac844270573a258b634cac85279bd39fa",
+            "not a valid Arrow IPC file (the Arrow reader panicked",
+        ),
+        (
+            "oom-6b59c67194a835e0e0afe755a2776eb567472e96",
+            "lies outside the file (2466 bytes)",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        prepare(dir.path(), 500, "arrow");
+        std::fs::copy(regressions.join(input), dir.path().join("hyperplane.arrow")).unwrap();
+        let cfg = write_config(dir.path(), "p.toml", &config("arrow", 100));
+        let out = dir.path().join("run");
+        let o = sluice(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{input}: {err}");
+        assert!(
+            err.contains("hyperplane.arrow") && err.contains(want),
+            "{input}: {err}"
+        );
+        assert!(!err.contains("panicked at"), "{input}: {err}");
+    }
+}

@@ -763,18 +763,11 @@ fn sasl_ssl_settings_pass_through_and_the_password_is_written_nowhere() {
         ("hyperplane_test.csv", &held, "1"),
     ] {
         let file = dir.path().join(file);
-        let mut args = vec![
-            "produce",
-            file.to_str().unwrap(),
-            "--topic",
-            topic,
-            "--partitions",
-            partitions,
-            "--brokers",
-            &sasl,
-        ];
-        args.extend(flags.iter().map(String::as_str));
-        let o = run(&args, password);
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let o = run(
+            &produce_args(&sasl, &file, topic, partitions, &flags),
+            password,
+        );
         assert!(o.status.success(), "produce: {}", stderr(&o));
     }
 

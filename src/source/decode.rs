@@ -263,17 +263,37 @@ pub fn parse_feature(field: &str, name: &str) -> Result<f32, String> {
     check_feature(v, name)
 }
 
+thread_local! {
+    /// Whether this thread is inside [`contain_arrow_panic`].
+    static CONTAINING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Runs `f`, an Arrow IPC read of a `what` (`stream`, `file`), turning a panic of the Arrow
 /// reader into an error. arrow-ipc (60) slices each buffer at the offset and length the input
 /// declares, and arrow-buffer panics when they lie beyond the data instead of returning an
 /// error (found by mutating valid messages and by `fuzz/run.sh`'s `arrow_file` target). A
 /// malformed message must be dead-lettered and a malformed file must be a clear error, not a
 /// crash of the run.
+///
+/// A contained panic prints nothing: the error (a dead letter, or the run's error) carries its
+/// message. Panics elsewhere print as before.
 pub fn contain_arrow_panic<T>(
     what: &str,
     f: impl FnOnce() -> Result<T, String>,
 ) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CONTAINING.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let outer = CONTAINING.with(|c| c.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CONTAINING.with(|c| c.set(outer));
+    result.unwrap_or_else(|panic| {
         let why = panic
             .downcast_ref::<String>()
             .map(String::as_str)

@@ -218,6 +218,20 @@ pub fn produce_ok_with(
     partitions: &str,
     extra: &[&str],
 ) -> String {
+    let o = sluice(&produce_args(brokers, file, topic, partitions, extra));
+    assert!(o.status.success(), "produce: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// The arguments of `sluice produce <file> --topic <topic> --partitions <p> --brokers <brokers>
+/// <extra…>`.
+pub fn produce_args<'a>(
+    brokers: &'a str,
+    file: &'a Path,
+    topic: &'a str,
+    partitions: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![
         "produce",
         file.to_str().unwrap(),
@@ -229,9 +243,7 @@ pub fn produce_ok_with(
         brokers,
     ];
     args.extend_from_slice(extra);
-    let o = sluice(&args);
-    assert!(o.status.success(), "produce: {}", stderr(&o));
-    stdout(&o)
+    args
 }
 
 /// A broker of its own (kafka/start.sh on free ports, in a temporary data dir), for tests that

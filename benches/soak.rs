@@ -331,7 +331,7 @@ fn main() {
         indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} s {msg}")
             .unwrap(),
     );
-    let start = Instant::now();
+    let (start, start_ms) = (Instant::now(), now_ms() as f64);
     let mut rows = Vec::new();
     while start.elapsed().as_secs_f64() < a.minutes * 60.0 {
         std::thread::sleep(Duration::from_secs(EVERY_S));
@@ -376,7 +376,7 @@ fn main() {
             let wall = m["wall_time_ms"].as_u64()?;
             (sent > 0).then(|| {
                 (
-                    (sent as f64 - start_ms(&start)) / 1000.0,
+                    (sent as f64 - start_ms) / 1000.0,
                     (wall as f64 - sent as f64) / 1000.0,
                 )
             })
@@ -460,11 +460,6 @@ fn main() {
     );
     println!("{summary}");
     std::fs::write(a.out.join("summary.txt"), summary + "\n").unwrap();
-}
-
-/// The soak's start as Unix ms (for model delays on the plot's time axis).
-fn start_ms(start: &Instant) -> f64 {
-    now_ms() as f64 - start.elapsed().as_secs_f64() * 1000.0
 }
 
 /// A plotted line: label, colour, (minutes, value) points.

@@ -33,7 +33,7 @@ pub const TARGETS: [(&str, Target); 5] = [
 const CLASSES: i64 = 3;
 
 /// Columns `key`, `time`, `label` and features `x0`, `x1` (as the seeds have them).
-fn columns() -> ColumnSpec {
+pub fn columns() -> ColumnSpec {
     ColumnSpec {
         key_column: Some("key".into()),
         time_column: Some("time".into()),

@@ -38,31 +38,22 @@ fn every_committed_fuzz_input_is_handled_without_a_panic() {
 /// matter, not from errors at the first byte).
 #[test]
 fn the_seeds_decode() {
-    use sluice::config::{ColumnSpec, FileFormat, TimeUnit};
+    use sluice::config::FileFormat;
     use sluice::source::kafka::{ArrowDecoder, JsonDecoder, MessageMeta};
-    let columns = ColumnSpec {
-        key_column: Some("key".into()),
-        time_column: Some("time".into()),
-        time_unit: TimeUnit::Ms,
-        label_column: "label".into(),
-        feature_columns: Some(vec!["x0".into(), "x1".into()]),
-        num_classes: 3,
-    };
+    let columns = sluice::fuzz::columns();
     let meta = MessageMeta {
         key: None,
         timestamp_ms: None,
         partition: 0,
         offset: 0,
     };
-    let seed = |target: &str, name: &str| {
-        std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("fuzz/seeds")
-                .join(target)
-                .join(name),
-        )
-        .unwrap()
+    let seed_path = |target: &str, name: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/seeds")
+            .join(target)
+            .join(name)
     };
+    let seed = |target: &str, name: &str| std::fs::read(seed_path(target, name)).unwrap();
     let s = JsonDecoder::new(&columns)
         .decode(Some(&seed("json_message", "plain.json")), &meta)
         .unwrap();
@@ -85,12 +76,13 @@ fn the_seeds_decode() {
         ("csv_file", "hyperplane.csv", FileFormat::Csv),
         ("arrow_file", "hyperplane.arrow", FileFormat::Arrow),
     ] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/seeds")
-            .join(target)
-            .join(name);
-        let source =
-            sluice::source::FileSource::open(&path, format, &columns, Path::new("x.toml")).unwrap();
+        let source = sluice::source::FileSource::open(
+            &seed_path(target, name),
+            format,
+            &columns,
+            Path::new("x.toml"),
+        )
+        .unwrap();
         let samples = source.read_share(0, 1, &mut |d| panic!("{d:?}")).unwrap();
         files.push(samples);
     }

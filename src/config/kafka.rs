@@ -38,13 +38,6 @@ impl KafkaCluster {
     }
 }
 
-/// Prints the bootstrap servers only: what error messages name.
-impl fmt::Display for KafkaCluster {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.brokers)
-    }
-}
-
 /// librdkafka properties (`security.protocol`, `sasl.*`, `ssl.*`), validated.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct KafkaProperties(Vec<Property>);
@@ -61,11 +54,6 @@ impl KafkaProperties {
     /// `(key, value)` pairs for a client config; the values include secrets.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|p| (p.key.as_str(), p.value.as_str()))
-    }
-
-    /// Whether none is set.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     /// Sets every property on `c`.

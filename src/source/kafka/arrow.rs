@@ -60,13 +60,9 @@ impl ArrowDecoder {
         // panic; see `contain_arrow_panic`.
         let result =
             decode::contain_arrow_panic("stream", || self.decode_stream(value, m, out, bad));
-        if result
-            .as_ref()
-            .is_err_and(|e| e.contains("the Arrow reader panicked"))
-        {
-            self.cached = None;
-        }
         if result.is_err() {
+            // A reader that panicked may have cached the broken message's schema.
+            self.cached = None;
             // The whole message goes to the dead-letter topic: none of its rows train, even
             // those of batches before the broken one.
             out.truncate(n_out);

@@ -16,7 +16,7 @@ use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use serde_json::{Map, Value};
 use sluice_dataflows::route;
 
-use super::admin::{Deliveries, client_config, ensure_topic, send_retrying};
+use super::admin::{Deliveries, client, client_config, ensure_topic, send_retrying};
 use crate::config::{KafkaCluster, TimeUnit, ValueFormat};
 
 /// Options of `sluice produce`.
@@ -95,7 +95,7 @@ pub fn produce(mut rows: Vec<Row>, opts: &ProduceOptions) -> anyhow::Result<Prod
         .set("linger.ms", "10")
         .set("queue.buffering.max.messages", "1000000")
         .create_with_context(Deliveries::default())
-        .map_err(|e| super::admin::client("creating the producer", e))?;
+        .map_err(|e| client("creating the producer", e))?;
     let bar = if opts.progress {
         ProgressBar::new(keyed.len() as u64)
     } else {

@@ -29,8 +29,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use super::admin::{KafkaError, TIMEOUT, client, consumer_config};
 use super::json::MessageMeta;
 use super::value::ValueDecoder;
-use crate::config::KafkaCluster;
-use crate::config::{KafkaSourceSpec, LatePolicy, Until};
+use crate::config::{KafkaCluster, KafkaSourceSpec, LatePolicy, Until};
 use crate::source::{DeadLetter, Sample};
 use sluice_dataflows::Position;
 

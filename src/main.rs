@@ -34,9 +34,21 @@ enum Command {
         /// run directory that holds checkpoints resumes after the newest one.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Timely worker threads.
+        /// Timely worker threads (per process).
         #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
         workers: u16,
+        /// Timely processes of the run, each started with its own --process (timely's `-n`).
+        /// Process 0 writes the run directory and trains; the others read their share of the
+        /// source and send it to process 0. Every process takes the same config and --workers.
+        #[arg(short = 'n', long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        processes: u16,
+        /// This process's index, from 0 (timely's `-p`).
+        #[arg(short, long, default_value_t = 0)]
+        process: u16,
+        /// Addresses of the processes: line i is process i's `host:port` [default:
+        /// localhost:2101, localhost:2102, …].
+        #[arg(long)]
+        hostfile: Option<PathBuf>,
         /// No progress bar.
         #[arg(short, long)]
         quiet: bool,
@@ -212,14 +224,28 @@ fn run(command: Command) -> anyhow::Result<()> {
             config,
             out,
             workers,
+            processes,
+            process,
+            hostfile,
             quiet,
         } => {
             let spec = sluice::config::load(&config)?;
             let opts = RunOptions {
                 out,
                 workers: workers as usize,
+                processes: processes as usize,
+                process: process as usize,
+                hostfile,
                 progress: !quiet && std::io::stderr().is_terminal(),
             };
+            if process > 0 {
+                let s = pipeline::follow(&spec, &opts)?;
+                println!(
+                    "{}: process {} of {}: read {} samples ({} dead-lettered) in {:.1} s and sent them to process 0",
+                    s.pipeline, s.process, s.processes, s.read, s.dead_letters, s.wall_s
+                );
+                return Ok(());
+            }
             let s = pipeline::run(&spec, &opts)?;
             let acc = in_service(&s.evaluation);
             println!(

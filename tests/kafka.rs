@@ -864,3 +864,123 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// The first `rows` data rows of a CSV file and the rest, each with the header.
+fn split_csv(file: &std::path::Path, rows: usize) -> (String, String) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let body: Vec<&str> = lines.collect();
+    let part = |rows: &[&str]| format!("{header}\n{}\n", rows.join("\n"));
+    (part(&body[..rows]), part(&body[rows..]))
+}
+
+#[test]
+fn two_processes_train_and_resume_like_one() {
+    let Some(brokers) = kafka_brokers("two_processes_train_and_resume_like_one") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 5_000, "csv");
+    let (first, second) = split_csv(&dir.path().join("hyperplane.csv"), 2_100);
+    let (first_csv, second_csv) = (dir.path().join("first.csv"), dir.path().join("second.csv"));
+    std::fs::write(&first_csv, first).unwrap();
+    std::fs::write(&second_csv, second).unwrap();
+    let topic = unique_topic("cluster");
+    produce_ok(&brokers, &first_csv, &topic, "4");
+    // Training sets hold the previous trigger's samples too: a resume reads their payloads
+    // again, in the process that reads their partition.
+    let config = |prefix: &str| {
+        kafka_config(&brokers, &topic, prefix, 500)
+            + "\n[selection]\nstrategy = \"new_data\"\ntail_triggers = 1\n"
+    };
+    let one = dir.path().join("one");
+    let one_cfg = write_config(dir.path(), "one.toml", &config(&unique_topic("one")));
+    let two = dir.path().join("two");
+    let two_prefix = unique_topic("two");
+    let two_cfg = write_config(dir.path(), "two.toml", &config(&two_prefix));
+
+    // Before and after more data arrives: the second runs resume after their checkpoints at
+    // trigger 3 (sample 2,000), so they ingest the 100 samples after it and the 1,900 new ones.
+    for (round, csv, samples) in [(0, &first_csv, 2_100), (1, &second_csv, 2_000)] {
+        if round == 1 {
+            produce_ok(&brokers, csv, &topic, "4");
+        }
+        let o = run_ok(&one_cfg, &one, "2");
+        assert!(
+            stdout(&o).contains(&format!("{samples} samples")),
+            "{}",
+            stdout(&o)
+        );
+        let outputs = run_cluster(&[&two_cfg, &two_cfg], &two, "2");
+        for (p, o) in outputs.iter().enumerate() {
+            assert!(o.status.success(), "process {p}: {}", stderr(o));
+        }
+        let (leader, follower) = (stdout(&outputs[0]), stdout(&outputs[1]));
+        assert!(
+            leader.contains(&format!("{samples} samples (0 dead-lettered)"))
+                && leader.contains("4 workers"),
+            "{leader}"
+        );
+        // The follower read its two partitions (about half; after a resume, with the payloads
+        // of the held samples read again).
+        let read: u64 = follower
+            .split("read ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{follower}"));
+        assert!(
+            follower.contains("process 1 of 2") && read > 0 && (round == 1 || read < samples),
+            "{follower}"
+        );
+        if round == 1 {
+            assert!(
+                stderr(&outputs[0]).contains("resuming after trigger 3"),
+                "{}",
+                stderr(&outputs[0])
+            );
+        }
+        assert_same_triggers_and_models(&two, &one);
+        let models = jsonl(&one.join("models.jsonl")).len();
+        assert_eq!(models, [4, 8][round], "round {round}");
+        for i in 0..models {
+            let name = format!("models/it-{i:04}.safetensors");
+            assert!(
+                std::fs::read(two.join(&name)).unwrap() == std::fs::read(one.join(&name)).unwrap(),
+                "{name} differs between one and two processes (round {round})"
+            );
+        }
+    }
+    // Checkpoints of the two-process run hold every worker's state and all four partitions.
+    let last =
+        sluice::pipeline::checkpoint::read(&two.join("checkpoints/trigger-000007.ckpt")).unwrap();
+    assert_eq!(last.state.selection.len(), 4);
+    assert_eq!(
+        last.offsets.keys().copied().collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
+    // Every event once on the output topics, as in the run directory.
+    let triggers = tail(&brokers, &format!("{two_prefix}.triggers"));
+    assert_eq!(triggers, jsonl(&two.join("triggers.jsonl")));
+
+    // Processes with different configurations refuse to run together, before reading.
+    let other = write_config(
+        dir.path(),
+        "other.toml",
+        &config(&two_prefix).replace("every = 500", "every = 400"),
+    );
+    let outputs = run_cluster(&[&two_cfg, &other], &dir.path().join("mixed"), "1");
+    for (p, o) in outputs.iter().enumerate() {
+        assert_eq!(o.status.code(), Some(1), "process {p}: {}", stderr(o));
+        assert!(
+            stderr(o).contains("process 1 runs another configuration than process 0"),
+            "process {p}: {}",
+            stderr(o)
+        );
+    }
+    assert!(
+        !dir.path().join("mixed/models.jsonl").exists()
+            || jsonl(&dir.path().join("mixed/models.jsonl")).is_empty()
+    );
+}

@@ -89,7 +89,7 @@ fn run(
     chunk: usize,
     policy: impl Fn() -> Box<dyn TriggerPolicy> + Send + Sync + 'static,
 ) -> (Vec<TriggerEvent>, Vec<TrainingSet>) {
-    let (triggers, sets, _) = run_saving(workers, chunk, policy, Pool::NewData, None);
+    let (triggers, sets, _) = run_saving(workers, None, chunk, policy, Pool::NewData, None);
     (triggers, sets)
 }
 
@@ -279,9 +279,11 @@ type Run = (Vec<TriggerEvent>, Vec<TrainingSet>, BTreeMap<u64, Saved>);
 
 /// Runs `policy` and `pool` (the "trainer" reports a model named after the segment of its
 /// newest sample per training set), saving every state for checkpoints, and optionally
-/// resuming after trigger `k` of `resume` (fed only the samples after its boundary).
+/// resuming after trigger `k` of `resume` (fed only the samples after its boundary). Keys live
+/// on the first `owners` workers (`None`: all), as in a cluster whose first process owns them.
 fn run_saving(
     workers: usize,
+    owners: Option<usize>,
     chunk: usize,
     policy: impl Fn() -> Box<dyn TriggerPolicy> + Send + Sync + 'static,
     pool: Pool,
@@ -309,7 +311,8 @@ fn run_saving(
         let resume = resume.clone();
         let (input, probe) = worker.dataflow::<u64, _, _>(|scope| {
             let (input, metas) = scope.new_input::<SampleMeta>();
-            let metas = metas.exchange(|m: &SampleMeta| route(m.key));
+            let n = owners.unwrap_or(workers) as u64;
+            let metas = metas.exchange(move |m: &SampleMeta| route(m.key) % n);
             let trig = metas.clone().trigger_with(
                 policy(),
                 TriggerOptions {
@@ -339,6 +342,7 @@ fn run_saving(
                     .as_ref()
                     .as_ref()
                     .map(|r| r.selection.values().cloned().collect()),
+                owners,
                 ..SelectOptions::default()
             };
             let candidates = match pool {
@@ -395,7 +399,7 @@ fn resumes_like_uninterrupted(
     policy: impl Fn() -> Box<dyn TriggerPolicy> + Send + Sync + Clone + 'static,
     pool: Pool,
 ) -> usize {
-    let (triggers, sets, saved) = run_saving(2, 64, policy.clone(), pool, None);
+    let (triggers, sets, saved) = run_saving(2, None, 64, policy.clone(), pool, None);
     assert!(triggers.len() >= 3, "{} triggers", triggers.len());
     let mut resumed = 0;
     for (i, t) in triggers.iter().enumerate().take(triggers.len() - 1) {
@@ -404,8 +408,16 @@ fn resumes_like_uninterrupted(
         assert!(s.sampler.is_some(), "the sampler saved its state");
         // Empty time windows share a boundary: only the last of them has a trigger state.
         let Some(_) = &s.trigger else { continue };
-        let (workers, chunk) = [(1, 500), (3, 7), (2, 64)][i % 3];
-        let (t2, s2, _) = run_saving(workers, chunk, policy.clone(), pool, Some((t, s.clone())));
+        // Also resumed with idle workers: keys on 2 of 3, or 1 of 2 (two one-thread processes).
+        let (workers, owners, chunk) = [(1, None, 500), (3, Some(2), 7), (2, Some(1), 64)][i % 3];
+        let (t2, s2, _) = run_saving(
+            workers,
+            owners,
+            chunk,
+            policy.clone(),
+            pool,
+            Some((t, s.clone())),
+        );
         assert_eq!(
             t2,
             triggers[i + 1..],

@@ -68,6 +68,18 @@ impl StageClock {
         self.ns[stage as usize].fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
     }
 
+    /// Totals per stage, ns.
+    pub fn totals_ns(&self) -> [u64; 3] {
+        Stage::ALL.map(|s| self.ns[s as usize].load(Ordering::Relaxed))
+    }
+
+    /// Adds `ns` per stage (another process's time).
+    pub fn add_ns(&self, ns: [u64; 3]) {
+        for (total, ns) in self.ns.iter().zip(ns) {
+            total.fetch_add(ns, Ordering::Relaxed);
+        }
+    }
+
     /// Totals per stage, ms.
     pub fn totals_ms(&self) -> [f64; 3] {
         Stage::ALL.map(|s| self.ns[s as usize].load(Ordering::Relaxed) as f64 / 1e6)

@@ -1,25 +1,32 @@
 //! The per-worker dataflow graph.
 //!
 //! ```text
-//! input (this worker's share of the file, by event time)
-//!   └─ exchange by key ─> Store: Samples (payload -> sample store, emits SampleMeta)
+//! input (this worker's share of the source, by event time)
+//!   └─ exchange by key to the leader's workers ─> Store: Samples (payload -> sample store,
+//!        emits SampleMeta)
 //!        ├─> Trigger: <policy> (worker 0) ─> triggers.jsonl
 //!        └─> Selection: <strategy> (per worker) ─> AssembleTrainingSets (worker 0)
 //!                                                   └─> Sink: Trainer (bounded queue)
 //! feedback input (worker 0: per-sample scores from the trainer, at the ingestion watermark)
 //!   └─ exchange by key ─> Scores: Latest (per worker, for score-based policies)
+//! reports input (followers' dead letters, offsets, states) ─> worker 0 applies them
+//! notices input (worker 0: forget offsets before this event time) ─> broadcast
 //! ```
+//!
+//! Keys live on the leader process's workers (`Topology::owners`; in a single process, all
+//! of them): see `cluster.rs`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 
+use serde::{Deserialize, Serialize};
 use sluice_dataflows::downsampling::{KeepScores, Score, ScoreBoard};
 use sluice_dataflows::selection::{
     AssembleTrainingSets, NewData, OnRetired, OnState, Reservoir, Select, SelectOptions,
 };
-use sluice_dataflows::triggers::{Decision, State, Trigger, TriggerOptions};
+use sluice_dataflows::triggers::{Decision, NoProbe, State, Trigger, TriggerOptions};
 use sluice_dataflows::{Key, SampleScore, Time, TrainingSet, TriggerEvent, owner, route};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
@@ -27,6 +34,7 @@ use timely::dataflow::operators::vec::{Broadcast, Input};
 use timely::dataflow::operators::{Exchange, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle, Scope};
 
+use super::cluster::Report;
 use super::cost::Stage;
 use super::run::Shared;
 use super::triggers::{StoreProbe, build_policy};
@@ -35,10 +43,28 @@ use crate::sink::EventBody;
 use crate::source::{DeadLetter, Sample};
 use crate::store::CandidateFile;
 
+/// What the source loop sends into the dataflow.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Record {
+    /// A sample to process: its payload is stored and its metadata goes to the operators.
+    New(Sample),
+    /// A payload read again after a resume, which the checkpoint's state still needs: stored
+    /// only (its sample was processed before the checkpoint).
+    Restored(Sample),
+}
+
+impl Record {
+    fn sample(&self) -> &Sample {
+        match self {
+            Record::New(s) | Record::Restored(s) => s,
+        }
+    }
+}
+
 /// One worker's handles on its graph.
 pub struct Graph {
     /// Samples in.
-    pub input: InputHandleVec<Time, Sample>,
+    pub input: InputHandleVec<Time, Record>,
     /// Trainer feedback in.
     pub feedback: InputHandleVec<Time, SampleScore>,
     /// Progress of the training sets.
@@ -46,6 +72,16 @@ pub struct Graph {
     /// Triggers this worker has seen (broadcast to every worker), for the source loop to
     /// record restart offsets.
     pub seen: SeenTriggers,
+    /// Progress of the triggers to `seen`.
+    pub seen_probe: ProbeHandle<Time>,
+    /// Reports to the leader's worker 0 (a follower's; always at time 0).
+    pub reports: InputHandleVec<Time, Report>,
+    /// Progress of the reports: done once every worker closed its input.
+    pub reports_probe: ProbeHandle<Time>,
+    /// Worker 0's notices: checkpoints need no offsets before this event time.
+    pub notices: InputHandleVec<Time, Time>,
+    /// The latest notice this worker received (`u64::MAX`: none).
+    pub forget_before: Rc<Cell<Time>>,
     /// The training queue (worker 0): taking it out closes the queue once the sink is done.
     pub trainer: TrainerQueue,
 }
@@ -111,25 +147,42 @@ pub fn build(
     trainer: Option<SyncSender<TrainingSet>>,
 ) -> Graph {
     let trainer = TrainerQueue::new(trainer);
-    let (input, samples) = scope.new_input::<Sample>();
+    let (input, samples) = scope.new_input::<Record>();
     let (feedback, scores) = scope.new_input::<SampleScore>();
+    let index = scope.index();
+    // Keys live on the first `owners` workers (timely sends a hash `h` to worker `h % peers`).
+    let owners = shared.topology.owners();
+    let place = move |key: Key| route(key) % owners as u64;
     // Selection and downsampling policies that use scores read this worker's board.
-    let board = scores.keep_scores();
+    let board = scores.keep_scores_on(Some(owners));
+
+    let (reports, reported) = scope.new_input::<Report>();
+    let leader = shared.clone();
+    let (reports_probe, _) = reported
+        .exchange(|_| 0)
+        .inspect(move |r: &Report| leader.apply(r.clone()))
+        .probe();
+    let (notices, noticed) = scope.new_input::<Time>();
+    let forget_before = Rc::new(Cell::new(u64::MAX));
+    let latest = forget_before.clone();
+    noticed.broadcast().inspect(move |t| latest.set(*t));
 
     let store = shared.clone();
-    let metas = samples.exchange(|s: &Sample| route(s.key)).unary(
-        Pipeline,
-        "Store: Samples",
-        move |_cap, _info| {
+    let metas = samples
+        .exchange(move |r: &Record| place(r.sample().key))
+        .unary(Pipeline, "Store: Samples", move |_cap, _info| {
             move |input, output| {
                 input.for_each_stamp(|cap, data| {
                     let mut session = output.session(&cap);
                     for batch in data {
-                        let rejected = store.samples.insert(
-                            batch
-                                .iter()
-                                .map(|s| (s.key, s.label, s.features.as_slice())),
-                        );
+                        if batch.iter().any(|r| matches!(r, Record::Restored(_))) {
+                            let restored = take_restored(batch);
+                            restore_payloads(&store, restored);
+                        }
+                        let rejected = store.samples.insert(batch.iter().map(|r| {
+                            let s = r.sample();
+                            (s.key, s.label, s.features.as_slice())
+                        }));
                         for (key, reason) in &rejected {
                             store.dead_letter(DeadLetter {
                                 location: format!("{} key {key}", store.source.name()),
@@ -141,14 +194,13 @@ pub fn build(
                         session.give_iterator(
                             batch
                                 .drain(..)
-                                .filter(|s| !rejected.iter().any(|(k, _)| *k == s.key))
-                                .map(|s| s.meta()),
+                                .map(|r| r.sample().meta())
+                                .filter(|m| !rejected.iter().any(|(k, _)| *k == m.key)),
                         );
                     }
                 });
             }
-        },
-    );
+        });
 
     let decisions = shared.clone();
     let mut last_decision: Option<(sluice_dataflows::Position, u32)> = None;
@@ -156,9 +208,15 @@ pub fn build(
     let triggers = metas.clone().trigger_with(
         build_policy(&shared.spec.trigger),
         TriggerOptions {
-            first_id: shared.first_trigger_id,
+            first_id: shared.first_trigger_id(),
             models: Some(shared.model_feed.clone()),
-            probe: Box::new(StoreProbe::new(shared)),
+            // The policy runs on worker 0, the leader's, which has the model store.
+            probe: if index == 0 {
+                Box::new(StoreProbe::new(shared))
+            } else {
+                let probe: Box<dyn sluice_dataflows::triggers::Probe> = Box::new(NoProbe);
+                probe
+            },
             on_decision: Box::new(move |trigger_id, d: &Decision| {
                 // Sub-policies of an ensemble may decide at the same sample: the n-th decision
                 // there gets `-<n>` (ids are unique, and the same in every run).
@@ -194,7 +252,7 @@ pub fn build(
                     Box::new(move |id, state, horizon| shared.trigger_state(id, state, horizon));
                 f
             }),
-            restore: shared.restore.as_ref().map(|r| r.trigger.clone()),
+            restore: shared.restore().map(|r| r.trigger.clone()),
         },
     );
     let events = shared.clone();
@@ -215,10 +273,11 @@ pub fn build(
 
     let seen: SeenTriggers = Rc::default();
     let seen_here = seen.clone();
-    triggers
+    let (seen_probe, _) = triggers
         .clone()
         .broadcast()
-        .inspect(move |t| seen_here.borrow_mut().push(t.clone()));
+        .inspect(move |t| seen_here.borrow_mut().push(t.clone()))
+        .probe();
 
     let selection = &shared.spec.selection;
     // Samples no later trigger can select leave the sample store (see `store::samples`).
@@ -226,7 +285,6 @@ pub fn build(
         let store = shared.samples.clone();
         Box::new(move |trigger, samples| store.retire(trigger, samples))
     };
-    let (index, peers) = (scope.index(), scope.peers());
     // The selection's checkpoint state: the strategy's and this worker's scores.
     let options = |on_retired: OnRetired| -> SelectOptions {
         let on_state = shared.checkpoints().then(|| {
@@ -237,9 +295,9 @@ pub fn build(
             });
             f
         });
-        let restore = shared.restore.as_ref().map(|r| {
+        let restore = shared.restore().map(|r| {
             for s in &r.selection {
-                restore_scores(&board, &s["scores"], |k| owner(k, peers) == index);
+                restore_scores(&board, &s["scores"], |k| owner(k, owners) == index);
             }
             r.selection.iter().map(|s| s["policy"].clone()).collect()
         });
@@ -247,6 +305,7 @@ pub fn build(
             on_retired: Some(on_retired),
             on_state,
             restore,
+            owners: Some(owners),
         }
     };
     let selected = match selection.pool {
@@ -254,7 +313,7 @@ pub fn build(
             let mut pool = NewData::tail(tail);
             if let Some(max) = selection.maximum_keys_in_memory {
                 let spill = CandidateFile::new(&shared.run_dir.join("spill"), scope.index());
-                pool = pool.spilling(max.div_ceil(scope.peers()), Box::new(spill));
+                pool = pool.spilling(max.div_ceil(owners), Box::new(spill));
             }
             // Scores of samples the store has let go go too (at each retirement: feedback for a
             // retired sample can still arrive until the trainer is done with it).
@@ -279,7 +338,8 @@ pub fn build(
             let f: OnState = Box::new(move |id, state, _| shared.sampler_state(id, state));
             f
         }),
-        restore: shared.restore.as_ref().map(|r| vec![r.sampler.clone()]),
+        restore: shared.restore().map(|r| vec![r.sampler.clone()]),
+        owners: Some(owners),
     };
     let (probe, sets) = selected
         .training_sets_options(triggers, selection.sampler.clone(), sampler_options)
@@ -311,7 +371,52 @@ pub fn build(
         feedback,
         probe,
         seen,
+        seen_probe,
+        reports,
+        reports_probe,
+        notices,
+        forget_before,
         trainer,
+    }
+}
+
+/// Takes the restored payloads out of `batch`, keeping the new samples in order.
+fn take_restored(batch: &mut Vec<Record>) -> Vec<Sample> {
+    let mut restored = Vec::new();
+    for r in std::mem::take(batch) {
+        match r {
+            Record::Restored(s) => restored.push(s),
+            new => batch.push(new),
+        }
+    }
+    restored
+}
+
+/// Puts payloads read again after a resume into the sample store. Those no selection holds
+/// (only the trigger policy's windows read them) are retired at the checkpoint's trigger, so
+/// they go once the policy reads past them.
+fn restore_payloads(shared: &Shared, restored: Vec<Sample>) {
+    let state = shared
+        .restore()
+        .expect("restored samples come from a checkpoint");
+    // Rejected here as when first read (a duplicate key): the run went on without them then.
+    let rejected = shared.samples.insert(
+        restored
+            .iter()
+            .map(|s| (s.key, s.label, s.features.as_slice())),
+    );
+    for (key, e) in rejected {
+        tracing::debug!(key, "payload not restored: {e}");
+    }
+    let unheld: Vec<sluice_dataflows::Position> = restored
+        .iter()
+        .map(|s| s.meta().position())
+        .filter(|p| state.held.binary_search(p).is_err())
+        .collect();
+    if !unheld.is_empty() {
+        shared
+            .samples
+            .retire(shared.first_trigger_id().saturating_sub(1), unheld);
     }
 }
 

@@ -7,9 +7,11 @@
 //! | `evaluate.rs` | `sluice evaluate`: evaluation from a run directory's model store |
 //! | `run.rs` | [`run`]: run directory, trainer thread, timely workers, progress, summary |
 //! | `triggers.rs` | trigger policies from `[trigger]`; the probe they read payloads through |
+//! | `cluster.rs` | several timely processes: the topology (`-n`, `-p`, hostfile), the handshake, followers' reports to the leader |
 //! | `checkpoint.rs` | checkpoints at trigger boundaries: offsets, model, event file lengths |
 
 pub mod checkpoint;
+mod cluster;
 pub mod cost;
 mod dataflow;
 mod evaluate;
@@ -17,4 +19,6 @@ mod run;
 mod triggers;
 
 pub use evaluate::{EvaluateSummary, RUN_INFO, RunInfo, evaluate, trained_models};
-pub use run::{RunOptions, RunSummary, check_eval_files, check_model_input, run};
+pub use run::{
+    FollowSummary, RunOptions, RunSummary, check_eval_files, check_model_input, follow, run,
+};

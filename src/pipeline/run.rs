@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -14,8 +14,9 @@ use sluice_dataflows::triggers::{ModelFeed, ModelInfo, State};
 use sluice_dataflows::{Position, SampleScore, TrainingSet, TriggerEvent};
 
 use super::checkpoint::{self, Checkpoint, OperatorState};
+use super::cluster::{self, Report, Topology};
 use super::cost::{Stage, StageClock};
-use super::dataflow;
+use super::dataflow::{self, Record};
 use super::evaluate::{RUN_INFO, RunInfo, trained_models};
 use crate::UsageError;
 use crate::config::{EvalInput, InputSpec, KafkaSourceSpec, PipelineSpec};
@@ -33,10 +34,32 @@ use crate::train::{Trainer, TrainerContext, TriggerOutcome};
 pub struct RunOptions {
     /// Run directory; default `runs/<pipeline>-<UTC time>`.
     pub out: Option<PathBuf>,
-    /// Timely worker threads.
+    /// Timely worker threads (per process).
     pub workers: usize,
+    /// Timely processes (`-n`; see `cluster.rs`).
+    pub processes: usize,
+    /// This process's index (`-p`): process 0 leads; the others only read their share of the
+    /// source.
+    pub process: usize,
+    /// Addresses of the processes, one `host:port` per line [default: `localhost:2101+i`].
+    pub hostfile: Option<PathBuf>,
     /// Show a progress bar (on a terminal).
     pub progress: bool,
+}
+
+impl RunOptions {
+    fn topology(&self) -> anyhow::Result<Topology> {
+        let threads = self.workers.max(1);
+        if self.processes <= 1 && self.process == 0 {
+            return Ok(Topology::single(threads));
+        }
+        Topology::cluster(
+            threads,
+            self.processes,
+            self.process,
+            self.hostfile.as_deref(),
+        )
+    }
 }
 
 /// What a run did; also written to `summary.json` in the run directory.
@@ -46,8 +69,10 @@ pub struct RunSummary {
     pub pipeline: String,
     /// Run directory.
     pub run_dir: PathBuf,
-    /// Timely workers.
+    /// Timely workers (of all processes).
     pub workers: usize,
+    /// Timely processes.
+    pub processes: usize,
     /// Samples decoded and stored (dead letters excluded).
     pub samples: u64,
     /// Inputs sent to the dead-letter file.
@@ -158,18 +183,51 @@ impl Pieces {
     }
 }
 
-/// State shared by the workers of one run.
+/// Where a run starts: the checkpoint it resumes from, if any.
+pub(super) struct Resumed {
+    checkpoint: Option<Checkpoint>,
+    /// Where Kafka readers start.
+    resume: Option<Resume>,
+}
+
+impl Resumed {
+    fn new(checkpoint: Option<Checkpoint>) -> Self {
+        let resume = checkpoint.as_ref().map(|cp| {
+            let state = cp.state.clone();
+            Resume {
+                offsets: cp.offsets.clone(),
+                replay_from: cp.replay_from.clone(),
+                boundary: cp.boundary,
+                needs: Arc::new(move |p| state.needs(p)),
+            }
+        });
+        Self { checkpoint, resume }
+    }
+}
+
+/// What a follower has not yet told the leader.
+#[derive(Default)]
+struct Outbox {
+    reports: Vec<Report>,
+    /// Progress and stage costs up to the last report.
+    read: u64,
+    total: u64,
+    cost: [u64; 3],
+}
+
+/// State shared by the workers of one process of a run.
 pub struct Shared {
     pub(super) spec: PipelineSpec,
     pub(super) samples: Arc<SampleStore>,
-    /// The model store (trigger policies read models from it).
-    pub(super) models: ModelStore,
+    /// The model store (trigger policies read models from it; the leader's).
+    pub(super) models: Option<ModelStore>,
     /// The run directory.
     pub(super) run_dir: PathBuf,
     /// Model reports from the trainer to the trigger operator.
     pub(super) model_feed: ModelFeed,
     pub(super) source: Input,
-    events: Arc<EventSink>,
+    /// The run's events (the leader's).
+    events: Option<Arc<EventSink>>,
     trainer_queue: Mutex<Option<SyncSender<TrainingSet>>>,
     /// Per-sample scores from the trainer (worker 0 takes it and feeds the dataflow).
     pub(super) feedback: Mutex<Option<Receiver<Vec<SampleScore>>>>,
@@ -184,12 +242,8 @@ pub struct Shared {
     triggers: AtomicU64,
     finished_workers: AtomicUsize,
     error: Mutex<Option<String>>,
-    /// Number of the first trigger this run emits (after a checkpoint: its trigger + 1).
-    pub(super) first_trigger_id: u64,
-    /// Where Kafka readers start when resuming.
-    resume: Option<Resume>,
-    /// The operator state of the checkpoint this run resumes from.
-    pub(super) restore: Option<OperatorState>,
+    /// The checkpoint this run resumes from (a follower learns it in the handshake).
+    resumed: OnceLock<Resumed>,
     /// Hash of the configuration text, recorded in checkpoints.
     config_hash: String,
     /// Models stored so far, oldest first (the model store's index in checkpoints).
@@ -202,20 +256,164 @@ pub struct Shared {
     /// Commits checkpointed offsets to the consumer group (created at the first checkpoint).
     committer: Mutex<Option<admin::Committer>>,
     /// Event time before which the last checkpoint needs no payloads: the readers' restart
-    /// indexes forget what is before it (`u64::MAX`: none yet).
-    forget_before: AtomicU64,
-    workers: usize,
+    /// indexes forget what is before it (`u64::MAX`: none yet; worker 0 tells every worker).
+    pub(super) forget_before: AtomicU64,
+    /// The processes of the run.
+    pub(super) topology: Topology,
+    /// A follower's reports to the leader (`None` in the leader).
+    outbox: Option<Mutex<Outbox>>,
 }
 
 impl Shared {
+    /// A process's shared state before the leader's parts (events, models, checkpoint
+    /// bookkeeping) are added.
+    fn new(
+        spec: &PipelineSpec,
+        source: Input,
+        samples: Arc<SampleStore>,
+        run_dir: PathBuf,
+        topology: Topology,
+    ) -> Self {
+        let leads = topology.leads();
+        Self {
+            spec: spec.clone(),
+            samples,
+            models: None,
+            run_dir,
+            model_feed: ModelFeed::default(),
+            source,
+            events: None,
+            trainer_queue: Mutex::new(None),
+            feedback: Mutex::new(None),
+            scores: AtomicU64::new(0),
+            clock: Arc::default(),
+            read: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            ingested: AtomicU64::new(0),
+            dead: AtomicU64::new(0),
+            triggers: AtomicU64::new(0),
+            finished_workers: AtomicUsize::new(0),
+            error: Mutex::new(None),
+            resumed: OnceLock::new(),
+            config_hash: checkpoint::fnv64(spec.config_text.as_bytes()),
+            model_index: Mutex::default(),
+            pieces: Mutex::default(),
+            pieces_changed: Condvar::new(),
+            checkpoint_ns: AtomicU64::new(0),
+            committer: Mutex::new(None),
+            forget_before: AtomicU64::new(u64::MAX),
+            topology,
+            outbox: (!leads).then(Mutex::default),
+        }
+    }
+
+    fn resumed(&self) -> &Resumed {
+        self.resumed
+            .get()
+            .expect("the resume point is known before the dataflow is built")
+    }
+
+    /// Number of the first trigger this run emits (after a checkpoint: its trigger + 1).
+    pub(super) fn first_trigger_id(&self) -> u64 {
+        self.resumed()
+            .checkpoint
+            .as_ref()
+            .map_or(0, |cp| cp.trigger_id + 1)
+    }
+
+    /// The operator state of the checkpoint this run resumes from.
+    pub(super) fn restore(&self) -> Option<&OperatorState> {
+        self.resumed().checkpoint.as_ref().map(|cp| &cp.state)
+    }
+
+    /// In a follower, queues `report` for the leader and returns `None`; in the leader,
+    /// returns it to be applied here.
+    fn forward(&self, report: Report) -> Option<Report> {
+        match &self.outbox {
+            Some(outbox) => {
+                outbox.lock().expect("outbox poisoned").reports.push(report);
+                None
+            }
+            None => Some(report),
+        }
+    }
+
+    /// A follower's reports since the last call, with its progress and stage costs since
+    /// then (nothing in the leader).
+    pub(super) fn take_reports(&self) -> Vec<Report> {
+        let Some(outbox) = &self.outbox else {
+            return Vec::new();
+        };
+        let mut o = outbox.lock().expect("outbox poisoned");
+        let (read, total) = (
+            self.read.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        );
+        if (read, total) != (o.read, o.total) {
+            let progress = Report::Progress {
+                read: read - o.read,
+                total: total - o.total,
+            };
+            (o.read, o.total) = (read, total);
+            o.reports.push(progress);
+        }
+        let cost = self.clock.totals_ns();
+        if cost != o.cost {
+            let delta = std::array::from_fn(|i| cost[i] - o.cost[i]);
+            o.cost = cost;
+            o.reports.push(Report::Cost(delta));
+        }
+        std::mem::take(&mut o.reports)
+    }
+
+    /// Applies a follower's report (the leader's worker 0).
+    pub(super) fn apply(&self, report: Report) {
+        match report {
+            Report::DeadLetter(d) => self.dead_letter(d),
+            Report::Offsets {
+                trigger,
+                partitions,
+            } => self.report_offsets(trigger, partitions),
+            Report::Selection {
+                trigger,
+                worker,
+                state,
+                held,
+            } => match serde_json::from_str(&state) {
+                Ok(state) => self.selection_state(trigger, worker, state, held),
+                Err(e) => self.fail(format!("worker {worker}'s selection state: {e}")),
+            },
+            Report::Progress { read, total } => {
+                self.read.fetch_add(read, Ordering::Relaxed);
+                self.total.fetch_add(total, Ordering::Relaxed);
+            }
+            Report::Cost(ns) => self.clock.add_ns(ns),
+            Report::Failed { process, message } => {
+                self.fail(format!("process {process}: {message}"))
+            }
+        }
+    }
+
     pub(super) fn emit(&self, id: String, body: EventBody) {
-        if let Err(e) = self.events.emit(id, body) {
+        let Some(events) = &self.events else {
+            tracing::error!(%id, "an event reached a follower process; dropped");
+            return;
+        };
+        if let Err(e) = events.emit(id, body) {
             self.fail(format!("writing events: {e}"));
         }
     }
 
     pub(super) fn emit_metric(&self, trigger: u64, name: &str, value: f64) {
-        if let Err(e) = self.events.metric(trigger, name, value, None) {
+        let Some(events) = &self.events else {
+            tracing::error!(
+                trigger,
+                name,
+                "a metric reached a follower process; dropped"
+            );
+            return;
+        };
+        if let Err(e) = events.metric(trigger, name, value, None) {
             self.fail(format!("writing events: {e}"));
         }
     }
@@ -223,6 +421,9 @@ impl Shared {
     pub(super) fn dead_letter(&self, d: DeadLetter) {
         tracing::warn!(location = %d.location, reason = %d.reason, "dead letter");
         self.dead.fetch_add(1, Ordering::Relaxed);
+        let Some(Report::DeadLetter(d)) = self.forward(Report::DeadLetter(d)) else {
+            return;
+        };
         self.emit(
             format!("dead-letter-{}", d.location),
             EventBody::DeadLetter {
@@ -259,6 +460,12 @@ impl Shared {
 
     /// A worker's restart offsets and marks for its partitions at trigger `id`'s boundary.
     fn report_offsets(&self, id: u64, partitions: Vec<(i32, PartitionMarks)>) {
+        let Some(Report::Offsets { partitions, .. }) = self.forward(Report::Offsets {
+            trigger: id,
+            partitions,
+        }) else {
+            return;
+        };
         self.piece(id, |p| {
             p.workers += 1;
             p.partitions.extend(partitions);
@@ -278,6 +485,15 @@ impl Shared {
         state: State,
         held: Vec<Position>,
     ) {
+        if self.outbox.is_some() {
+            self.forward(Report::Selection {
+                trigger: id,
+                worker,
+                state: state.to_string(),
+                held,
+            });
+            return;
+        }
         self.piece(id, |p| {
             p.selection.insert(worker, state);
             p.held.extend(held);
@@ -299,8 +515,8 @@ impl Shared {
             if p.is_some_and(|p| p.trigger == Some(None)) {
                 break;
             }
-            if p.is_some_and(|p| p.complete(self.workers))
-                || self.finished_workers.load(Ordering::SeqCst) == self.workers
+            if p.is_some_and(|p| p.complete(self.topology.peers()))
+                || self.finished_workers.load(Ordering::SeqCst) == self.topology.threads
             {
                 break;
             }
@@ -313,7 +529,7 @@ impl Shared {
         let later = pieces.split_off(&(id + 1));
         let p = std::mem::replace(&mut *pieces, later).remove(&id);
         match p {
-            Some(p) if p.complete(self.workers) && p.trigger != Some(None) => Some(p),
+            Some(p) if p.complete(self.topology.peers()) && p.trigger != Some(None) => Some(p),
             Some(p) if p.trigger == Some(None) => {
                 tracing::debug!(trigger = id, "no trigger policy state at this boundary");
                 None
@@ -336,6 +552,7 @@ impl Shared {
             return Ok(());
         };
         let started = Instant::now();
+        let events = self.events.as_ref().expect("the leader writes checkpoints");
         let Some((trigger, trigger_horizon)) = p.trigger.flatten() else {
             unreachable!("complete pieces have a trigger state")
         };
@@ -350,13 +567,13 @@ impl Shared {
         };
         let horizon = state.horizon().map(|h| h.time);
         // Events up to this trigger must be out before the checkpoint says so.
-        self.events.flush()?;
+        events.flush()?;
         let offsets: BTreeMap<i32, i64> = p
             .partitions
             .iter()
             .map(|(id, m)| (*id, m.restart))
             .collect();
-        let published = self.events.published(t.id, &offsets);
+        let published = events.published(t.id, &offsets);
         let cp = Checkpoint {
             pipeline: self.spec.name.clone(),
             topic: spec.topic.clone(),
@@ -412,12 +629,17 @@ impl Shared {
         Ok(())
     }
 
-    /// Records the first runtime failure; the run finishes and reports it.
+    /// Records the first runtime failure; the run finishes and reports it (a follower's
+    /// also goes to the leader).
     pub(super) fn fail(&self, message: String) {
         let mut e = self.error.lock().expect("error slot poisoned");
         if e.is_none() {
             tracing::error!("{message}");
-            *e = Some(message);
+            *e = Some(message.clone());
+            self.forward(Report::Failed {
+                process: self.topology.process,
+                message,
+            });
         }
     }
 }
@@ -567,10 +789,9 @@ fn spawn_evaluator(
     Ok(Some(evaluator))
 }
 
-/// Runs `spec` to the end of its source.
-pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary> {
-    let started = Instant::now();
-    let workers = opts.workers.max(1);
+/// Opens the source of `spec` (creating its topic if the config says so) and checks the model
+/// against its features.
+fn open_source(spec: &PipelineSpec) -> anyhow::Result<Input> {
     let source = match &spec.source.input {
         InputSpec::File { path, format } => Input::File(
             FileSource::open(path, *format, &spec.source.columns, &spec.config_path)
@@ -587,8 +808,95 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
             }
         }
     };
+    check_model_input(spec, source.feature_names().len())?;
+    Ok(source)
+}
+
+/// What a follower process did (`sluice run -p I` with `I > 0`).
+#[derive(Clone, Debug, Serialize)]
+pub struct FollowSummary {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// This process.
+    pub process: usize,
+    /// Processes of the run.
+    pub processes: usize,
+    /// Samples this process read from its share of the source.
+    pub read: u64,
+    /// Of its inputs, those it sent to the leader as dead letters.
+    pub dead_letters: u64,
+    /// Wall time, seconds.
+    pub wall_s: f64,
+}
+
+/// Runs process `opts.process > 0` of a cluster run of `spec`: reads this process's share of
+/// the source into the dataflow and reports to the leader (see `cluster.rs`). It writes no
+/// files.
+pub fn follow(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<FollowSummary> {
+    let started = Instant::now();
+    let topology = opts.topology()?;
+    anyhow::ensure!(!topology.leads(), "process 0 leads: `run` it");
+    let source = open_source(spec)?;
+    let samples = Arc::new(SampleStore::new(
+        source.feature_names().len(),
+        topology.threads,
+    ));
+    let run_dir = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| default_run_dir(&spec.name));
+    let shared = Arc::new(Shared::new(spec, source, samples, run_dir, topology));
+    execute(&shared, &ProgressBar::hidden())?;
+    if let Some(e) = shared.error.lock().expect("error slot poisoned").take() {
+        anyhow::bail!(e);
+    }
+    Ok(FollowSummary {
+        pipeline: spec.name.clone(),
+        process: shared.topology.process,
+        processes: shared.topology.processes,
+        read: shared.read.load(Ordering::Relaxed),
+        dead_letters: shared.dead.load(Ordering::Relaxed),
+        wall_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Runs the timely workers of this process to the end, showing their progress on `bar`.
+fn execute(shared: &Arc<Shared>, bar: &ProgressBar) -> anyhow::Result<()> {
+    let worker_shared = shared.clone();
+    let guards = timely::execute(shared.topology.timely_config(), move |worker| {
+        let shared = &worker_shared;
+        let result = worker_main(worker, shared);
+        if let Err(e) = &result {
+            shared.fail(e.clone());
+        }
+        shared.finished_workers.fetch_add(1, Ordering::SeqCst);
+    })
+    .map_err(|e| anyhow::anyhow!("starting timely workers: {e}"))?;
+    while shared.finished_workers.load(Ordering::SeqCst) < shared.topology.threads {
+        bar.set_length(shared.total.load(Ordering::Relaxed));
+        bar.set_position(shared.read.load(Ordering::Relaxed));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for r in guards.join() {
+        r.map_err(|e| anyhow::anyhow!("timely worker failed: {e}"))?;
+    }
+    bar.set_length(shared.total.load(Ordering::Relaxed));
+    bar.set_position(shared.read.load(Ordering::Relaxed));
+    Ok(())
+}
+
+/// Runs `spec` to the end of its source (in a cluster: process 0, the leader).
+pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary> {
+    let started = Instant::now();
+    let topology = opts.topology()?;
+    anyhow::ensure!(
+        topology.leads(),
+        "process {} follows: `follow` it",
+        topology.process
+    );
+    let workers = topology.threads;
+    let source = open_source(spec)?;
     let dim = source.feature_names().len();
-    check_model_input(spec, dim)?;
     let run_dir = opts
         .out
         .clone()
@@ -687,50 +995,21 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         samples.trained(cp.trigger_id);
     }
 
-    let shared = Arc::new(Shared {
-        spec: spec.clone(),
-        samples: samples.clone(),
-        models: models.clone(),
-        run_dir: run_dir.clone(),
-        model_feed: ModelFeed::default(),
-        source,
-        events: events.clone(),
-        trainer_queue: Mutex::new(None),
-        feedback: Mutex::new(None),
-        scores: AtomicU64::new(0),
-        clock: Arc::default(),
-        read: AtomicU64::new(0),
-        total: AtomicU64::new(0),
-        ingested: AtomicU64::new(0),
-        dead: AtomicU64::new(0),
-        triggers: AtomicU64::new(0),
-        finished_workers: AtomicUsize::new(0),
-        error: Mutex::new(None),
-        first_trigger_id: resume.as_ref().map_or(0, |cp| cp.trigger_id + 1),
-        resume: resume.as_ref().map(|cp| {
-            let state = cp.state.clone();
-            Resume {
-                offsets: cp.offsets.clone(),
-                replay_from: cp.replay_from.clone(),
-                boundary: cp.boundary,
-                needs: Arc::new(move |p| state.needs(p)),
-            }
-        }),
-        restore: resume.as_ref().map(|cp| cp.state.clone()),
-        config_hash,
-        model_index: Mutex::new(
-            resume
-                .as_ref()
-                .map(|cp| cp.models.clone())
-                .unwrap_or_default(),
-        ),
-        pieces: Mutex::default(),
-        pieces_changed: Condvar::new(),
-        checkpoint_ns: AtomicU64::new(0),
-        committer: Mutex::new(None),
-        forget_before: AtomicU64::new(u64::MAX),
-        workers,
-    });
+    let mut shared = Shared::new(spec, source, samples.clone(), run_dir.clone(), topology);
+    shared.models = Some(models.clone());
+    shared.events = Some(events.clone());
+    shared.model_index = Mutex::new(
+        resume
+            .as_ref()
+            .map(|cp| cp.models.clone())
+            .unwrap_or_default(),
+    );
+    let resumed_after = resume.as_ref().map(|cp| cp.trigger_id);
+    let initial_model = resume.as_ref().and_then(|cp| cp.model_id.clone());
+    if shared.resumed.set(Resumed::new(resume)).is_err() {
+        unreachable!("set once, here");
+    }
+    let shared = Arc::new(shared);
     let datasets = load_eval_datasets(spec, shared.source.feature_names(), &|d| {
         shared.dead_letter(d)
     })?;
@@ -741,7 +1020,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         &models,
         &run_dir,
         &events,
-        resume.as_ref().map(|cp| cp.trigger_id),
+        resumed_after,
     )?;
     let feedback = spec.training.per_sample_feedback.then(|| {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -759,9 +1038,9 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         events: events.clone(),
         evaluator: evaluator.as_ref().map(Evaluator::sender),
         feedback,
-        initial_model: resume.as_ref().and_then(|cp| cp.model_id.clone()),
+        initial_model,
         on_trigger_done: {
-            let shared = shared.clone();
+            let (shared, events) = (shared.clone(), events.clone());
             Some(Box::new(
                 move |t: &TriggerEvent, done: &TriggerOutcome<'_>| {
                     // First the model report: a policy that needs models saves its state for
@@ -780,12 +1059,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
                     }
                     // Training sets up to this one are done: retired samples may go.
                     shared.samples.trained(t.id);
-                    shared.events.metric(
-                        t.id,
-                        "stored_samples",
-                        shared.samples.len() as f64,
-                        None,
-                    )?;
+                    events.metric(t.id, "stored_samples", shared.samples.len() as f64, None)?;
                     shared.write_checkpoint(t, done.model)
                 },
             ))
@@ -807,27 +1081,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
     );
     bar.set_message(spec.name.clone());
 
-    let worker_shared = shared.clone();
-    let guards = timely::execute(timely::Config::process(workers), move |worker| {
-        let shared = &worker_shared;
-        let result = worker_main(worker, shared);
-        if let Err(e) = &result {
-            shared.fail(e.clone());
-        }
-        shared.finished_workers.fetch_add(1, Ordering::SeqCst);
-    })
-    .map_err(|e| anyhow::anyhow!("starting timely workers: {e}"))?;
-
-    while shared.finished_workers.load(Ordering::SeqCst) < workers {
-        bar.set_length(shared.total.load(Ordering::Relaxed));
-        bar.set_position(shared.read.load(Ordering::Relaxed));
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    for r in guards.join() {
-        r.map_err(|e| anyhow::anyhow!("timely worker failed: {e}"))?;
-    }
-    bar.set_length(shared.total.load(Ordering::Relaxed));
-    bar.set_position(shared.read.load(Ordering::Relaxed));
+    execute(&shared, &bar)?;
     bar.set_message(format!("{}: waiting for the trainer", spec.name));
     // Every worker is done, so worker 0 dropped the queue: the trainer finishes what is queued.
     shared
@@ -860,7 +1114,8 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
     let summary = RunSummary {
         pipeline: spec.name.clone(),
         run_dir: run_dir.clone(),
-        workers,
+        workers: shared.topology.peers(),
+        processes: shared.topology.processes,
         samples: shared.ingested.load(Ordering::Relaxed),
         dead_letters: shared.dead.load(Ordering::Relaxed),
         triggers: shared.triggers.load(Ordering::Relaxed),
@@ -882,7 +1137,15 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
 }
 
 fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Result<(), String> {
-    let (index, peers) = (worker.index(), worker.peers());
+    let index = worker.index();
+    let checkpoint = cluster::handshake(
+        worker,
+        shared.topology.process,
+        &shared.config_hash,
+        shared.resumed.get().and_then(|r| r.checkpoint.as_ref()),
+    )?;
+    // The leader set it before starting; its followers' workers learn it here.
+    shared.resumed.get_or_init(|| Resumed::new(checkpoint));
     let queue = if index == 0 {
         shared
             .trainer_queue
@@ -894,24 +1157,102 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
     };
     shared.clock.register(worker);
     let graph = worker.dataflow::<u64, _, _>(|scope| dataflow::build(scope, shared, queue));
-    let (mut input, probe, seen) = (graph.input, graph.probe, graph.seen);
-    let mut feedback = dataflow::FeedbackPump::new(index, graph.feedback, shared);
-    let batch = shared.spec.source.replay_batch;
-    let mut kafka: Option<Prefetch> = None;
-    // Each trigger this worker saw: its partitions' restart offsets, for the checkpoint.
-    let report = |reader: Option<&mut Prefetch>| {
-        let mut seen = seen.borrow_mut();
+    let feedback = dataflow::FeedbackPump::new(index, graph.feedback, shared);
+    let mut between = Between {
+        shared: shared.clone(),
+        seen: graph.seen,
+        reports: Some(graph.reports),
+        notices: (index == 0).then_some(graph.notices),
+        noticed: u64::MAX,
+        forget_before: graph.forget_before,
+    };
+    let graph_probes = (graph.probe, graph.seen_probe);
+    let result = feed(
+        worker,
+        shared,
+        graph.input,
+        feedback,
+        &graph_probes,
+        &graph.trainer,
+        &mut between,
+    );
+    if let Err(e) = result {
+        shared.fail(e);
+    }
+    // Everything this worker has to say is said: close its streams, and keep the dataflow
+    // moving until every worker has closed them (the leader's worker 0 applies the reports).
+    between.close();
+    while !graph.reports_probe.done() || !graph_probes.0.done() {
+        worker.step_or_park(Some(Duration::from_millis(10)));
+    }
+    Ok(())
+}
+
+/// What a worker passes on between steps: restart offsets of the triggers it saw (for
+/// checkpoints), a follower's reports to the leader, worker 0's notices to every worker.
+struct Between {
+    shared: Arc<Shared>,
+    seen: dataflow::SeenTriggers,
+    reports: Option<timely::dataflow::InputHandleVec<u64, Report>>,
+    /// Worker 0's notices: the event time before which checkpoints need no offset marks.
+    notices: Option<timely::dataflow::InputHandleVec<u64, u64>>,
+    noticed: u64,
+    forget_before: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl Between {
+    fn pass(&mut self, reader: Option<&mut Prefetch>) {
+        if let Some(notices) = &mut self.notices {
+            let forget = self.shared.forget_before.load(Ordering::Relaxed);
+            if forget != u64::MAX && forget != self.noticed {
+                notices.send(forget);
+                self.noticed = forget;
+            }
+        }
+        let mut seen = self.seen.borrow_mut();
         if let Some(reader) = reader {
-            let forget = shared.forget_before.load(Ordering::Relaxed);
+            let forget = self.forget_before.get();
             if forget != u64::MAX {
                 reader.forget_before(forget);
             }
             for t in seen.iter() {
-                shared.report_offsets(t.id, reader.restart_offsets(t.boundary.time));
+                self.shared
+                    .report_offsets(t.id, reader.restart_offsets(t.boundary.time));
             }
         }
         seen.clear();
-    };
+        drop(seen);
+        if let Some(reports) = &mut self.reports {
+            for r in self.shared.take_reports() {
+                reports.send(r);
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        self.pass(None);
+        self.reports = None;
+        self.notices = None;
+    }
+}
+
+/// Feeds this worker's share of the source into the dataflow, then runs it (and, on worker
+/// 0, the trainer's feedback) to the end.
+fn feed(
+    worker: &mut timely::worker::Worker,
+    shared: &Arc<Shared>,
+    mut input: timely::dataflow::InputHandleVec<u64, Record>,
+    mut feedback: dataflow::FeedbackPump,
+    (probe, seen_probe): &(
+        timely::dataflow::ProbeHandle<u64>,
+        timely::dataflow::ProbeHandle<u64>,
+    ),
+    trainer: &dataflow::TrainerQueue,
+    between: &mut Between,
+) -> Result<(), String> {
+    let (index, peers) = (worker.index(), worker.peers());
+    let batch = shared.spec.source.replay_batch;
+    let mut kafka: Option<Prefetch> = None;
     match &shared.source {
         Input::File(file) => {
             let reading = Instant::now();
@@ -931,12 +1272,13 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
                 feedback.pump(first.time);
                 let mut n = 0;
                 for s in share.by_ref().take(batch) {
-                    input.send(s);
+                    input.send(Record::New(s));
                     n += 1;
                 }
                 worker.step();
                 shared.read.fetch_add(n, Ordering::Relaxed);
-                wait_for_trainer(worker, &graph.trainer, shared, || report(None));
+                between.pass(None);
+                wait_for_trainer(worker, trainer, shared, || between.pass(None));
             }
         }
         Input::Kafka {
@@ -952,7 +1294,7 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
                 index,
                 peers,
                 *partitions,
-                shared.resume.as_ref(),
+                shared.resumed().resume.as_ref(),
             )
             .map_err(|e| e.to_string())?;
             shared
@@ -967,20 +1309,22 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
                 let Some(polled) = reader.next(Duration::from_millis(50))? else {
                     // Nothing new: keep the dataflow (and the trainer's feedback) moving.
                     worker.step();
-                    report(Some(&mut *reader));
+                    between.pass(Some(&mut *reader));
                     continue;
                 };
                 shared.clock.add(Stage::Ingest, polled.busy);
                 for d in polled.dead {
                     shared.dead_letter(d);
                 }
-                if !polled.restored.is_empty() {
-                    restore_payloads(shared, polled.restored);
+                // Payloads the checkpoint's state needs go to the store before the samples
+                // after the boundary; records go out at the input's time (the watermark so
+                // far), never after their own event time; the watermark then moves the input
+                // forward.
+                for s in polled.restored {
+                    input.send(Record::Restored(s));
                 }
-                // Records go out at the input's time (the watermark so far), never after their
-                // own event time; the watermark then moves the input forward.
                 for s in polled.samples {
-                    input.send(s);
+                    input.send(Record::New(s));
                 }
                 shared
                     .read
@@ -991,62 +1335,33 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
                     None => break,
                 }
                 worker.step();
-                report(Some(&mut *reader));
-                wait_for_trainer(worker, &graph.trainer, shared, || {
-                    report(Some(&mut *reader))
-                });
+                between.pass(Some(&mut *reader));
+                wait_for_trainer(worker, trainer, shared, || between.pass(Some(&mut *reader)));
             }
         }
     }
     let last = *input.time();
     drop(input);
-    while !probe.done() {
+    // Every training set out, and every trigger seen (their offsets are reported below).
+    while !probe.done() || !seen_probe.done() {
         feedback.pump(last);
         worker.step_or_park(Some(Duration::from_millis(10)));
-        report(kafka.as_mut());
-        graph.trainer.flush();
+        between.pass(kafka.as_mut());
+        trainer.flush();
     }
-    report(kafka.as_mut());
-    wait_for_trainer(worker, &graph.trainer, shared, || report(kafka.as_mut()));
+    between.pass(kafka.as_mut());
+    wait_for_trainer(worker, trainer, shared, || between.pass(kafka.as_mut()));
     if feedback.open() {
         // Every training set is queued: close the queue, and deliver the trainer's remaining
         // scores until it finishes (it drops its end of the feedback channel).
-        graph.trainer.close();
+        trainer.close();
         while feedback.open() {
             feedback.pump(last);
             worker.step_or_park(Some(Duration::from_millis(10)));
+            between.pass(kafka.as_mut());
         }
     }
     Ok(())
-}
-
-/// Puts payloads read again after a resume into the sample store. Those no selection holds
-/// (only the trigger policy's windows read them) are retired at the checkpoint's trigger, so
-/// they go once the policy reads past them.
-fn restore_payloads(shared: &Shared, restored: Vec<crate::source::Sample>) {
-    let state = shared
-        .restore
-        .as_ref()
-        .expect("restored samples come from a checkpoint");
-    // Rejected here as when first read (a duplicate key): the run went on without them then.
-    let rejected = shared.samples.insert(
-        restored
-            .iter()
-            .map(|s| (s.key, s.label, s.features.as_slice())),
-    );
-    for (key, e) in rejected {
-        tracing::debug!(key, "payload not restored: {e}");
-    }
-    let unheld: Vec<Position> = restored
-        .iter()
-        .map(|s| s.meta().position())
-        .filter(|p| state.held.binary_search(p).is_err())
-        .collect();
-    if !unheld.is_empty() {
-        shared
-            .samples
-            .retire(shared.first_trigger_id.saturating_sub(1), unheld);
-    }
 }
 
 /// Steps the dataflow without new input while training sets wait for room in the trainer's

@@ -81,7 +81,10 @@ impl StoreProbe {
                 shared.spec.model.clone(),
                 shared.samples.dim(),
                 device,
-                shared.models.clone(),
+                shared
+                    .models
+                    .clone()
+                    .expect("the trigger policy runs in the leader, which has the model store"),
                 shared.run_dir.join("models"),
             ),
             x: Vec::new(),

@@ -411,3 +411,54 @@ pub fn assert_same_triggers_and_models(out: &Path, reference: &Path) {
         );
     }
 }
+
+/// `sluice run` as one timely process of `threads` workers per config of `cfgs` on this
+/// machine (`-n`, `-p`, a hostfile of free local ports), process 0 with `--out <out>`; returns
+/// each process's output, by index.
+pub fn run_cluster(cfgs: &[&Path], out: &Path, threads: &str) -> Vec<Output> {
+    let processes = cfgs.len();
+    // Free ports: bound to port 0, then released for timely to bind.
+    let listeners: Vec<std::net::TcpListener> = (0..processes)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let hosts: String = listeners
+        .iter()
+        .map(|l| format!("{}\n", l.local_addr().unwrap()))
+        .collect();
+    drop(listeners);
+    let hostfile = out.with_extension("hosts");
+    std::fs::write(&hostfile, hosts).unwrap();
+    let n = processes.to_string();
+    let children: Vec<std::process::Child> = (0..processes)
+        .map(|p| {
+            let cfg = cfgs[p];
+            let p = p.to_string();
+            let mut args = vec![
+                "run",
+                cfg.to_str().unwrap(),
+                "-w",
+                threads,
+                "-n",
+                &n,
+                "-p",
+                &p,
+                "--hostfile",
+                hostfile.to_str().unwrap(),
+            ];
+            if p == "0" {
+                args.extend(["--out", out.to_str().unwrap()]);
+            }
+            Command::new(env!("CARGO_BIN_EXE_sluice"))
+                .args(&args)
+                .env_remove("RUST_LOG")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("run sluice")
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect()
+}

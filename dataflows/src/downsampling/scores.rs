@@ -53,17 +53,25 @@ pub fn record(board: &mut KeyMap<Score>, s: &SampleScore) {
 }
 
 /// Keeps the latest score per key.
-pub trait KeepScores {
+pub trait KeepScores: Sized {
     /// Consumes the feedback stream; returns this worker's board.
-    fn keep_scores(self) -> ScoreBoard;
+    fn keep_scores(self) -> ScoreBoard {
+        self.keep_scores_on(None)
+    }
+
+    /// As [`keep_scores`](Self::keep_scores), with the keys owned by the first `owners`
+    /// workers only (see `SelectOptions::owners`; `None`: every worker).
+    fn keep_scores_on(self, owners: Option<usize>) -> ScoreBoard;
 }
 
 impl KeepScores for StreamVec<'_, Time, SampleScore> {
-    fn keep_scores(self) -> ScoreBoard {
+    fn keep_scores_on(self, owners: Option<usize>) -> ScoreBoard {
         let board: ScoreBoard = Rc::default();
         let state = board.clone();
+        let owners = owners.unwrap_or(self.scope().peers()) as u64;
         self.sink(
-            Exchange::new(|s: &SampleScore| route(s.key)),
+            // Timely sends a hash `h` to worker `h % peers`: below `owners`, always.
+            Exchange::new(move |s: &SampleScore| route(s.key) % owners),
             "Scores: Latest",
             move |(input, _frontier)| {
                 input.for_each(|_cap, data| {
@@ -86,13 +94,14 @@ mod tests {
 
     #[test]
     fn latest_score_per_key_lands_on_the_owning_worker() {
-        for workers in [1, 3] {
+        // Keys on every worker, or on the first of three only (a cluster's first process).
+        for (workers, owners) in [(1, None), (3, None), (3, Some(1))] {
             let seen = Arc::new(Mutex::new(Vec::new()));
             let out = seen.clone();
             timely::execute(timely::Config::process(workers), move |worker| {
                 let (mut input, board) = worker.dataflow::<Time, _, _>(|scope| {
                     let (input, stream) = scope.new_input::<SampleScore>();
-                    (input, stream.keep_scores())
+                    (input, stream.keep_scores_on(owners))
                 });
                 if worker.index() == 0 {
                     for (key, trigger, loss) in [(1, 0, 0.5), (2, 0, 0.25), (1, 1, 0.125)] {
@@ -107,7 +116,7 @@ mod tests {
                 }
                 drop(input);
                 while worker.step() {}
-                let peers = worker.peers() as u64;
+                let peers = owners.unwrap_or(worker.peers()) as u64;
                 for (k, s) in board.borrow().iter() {
                     assert_eq!(
                         route(*k) % peers,

@@ -47,6 +47,11 @@ pub struct SelectOptions {
     pub on_state: Option<OnState>,
     /// The states every worker saved at the checkpoint this run resumes from.
     pub restore: Option<Vec<State>>,
+    /// How many workers own keys: the first `owners` workers, key `k` on
+    /// [`owner`]`(k, owners)` (`None`: every worker). The caller exchanges the samples to
+    /// match; workers beyond them hold nothing and answer every trigger empty. A cluster
+    /// keeps keyed state in the process that trains (see the pipeline's architecture notes).
+    pub owners: Option<usize>,
 }
 
 /// Runs a selection policy per worker over key-partitioned sample metadata.
@@ -113,12 +118,14 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
             mut on_retired,
             mut on_state,
             restore,
+            owners,
         } = options;
+        let owners = owners.unwrap_or(peers);
         if let Some(states) = restore {
             // The run checked the checkpoint (version, checksum, configuration) before building
             // the dataflow: a state that does not fit is a bug.
             policy
-                .restore(&states, &|key| owner(key, peers) == index)
+                .restore(&states, &|key| owner(key, owners) == index)
                 .unwrap_or_else(|e| panic!("restoring the selection from the checkpoint: {e}"));
         }
         self.binary_frontier(

@@ -71,6 +71,7 @@ impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Vec<
             mut on_retired,
             mut on_state,
             restore,
+            owners: _,
         } = options;
         let mut sampler = Sampling::new(sampler);
         if let Some(state) = restore.as_ref().and_then(|s| s.first()) {

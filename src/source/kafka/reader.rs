@@ -105,7 +105,7 @@ struct PartIndex {
 }
 
 /// What a worker reports of one partition for a checkpoint.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PartitionMarks {
     /// The offset new samples after the boundary are read from.
     pub restart: i64,

@@ -1,0 +1,278 @@
+//! One pipeline run as several timely processes (`sluice run -n N -p I [--hostfile F]`).
+//!
+//! Process 0, the *leader*, is the run as a single process knows it: the run directory, the
+//! trainer, the evaluator, events, checkpoints, and every piece of keyed state (sample
+//! payloads, selection, scores), because the trainer and the trigger policy read payloads by
+//! key from memory. Every process reads and decodes its share of the source (a file's rows, a
+//! topic's partitions) and sends the samples over timely's network to the leader's workers.
+//! The other processes, *followers*, report what only they know to the leader's worker 0
+//! through a dataflow stream of [`Report`]s: dead letters, their partitions' restart offsets
+//! at each trigger (checkpoints), their workers' (empty) selection states, progress, stage
+//! costs and failures. The leader tells them, on a broadcast stream, from which event time no
+//! checkpoint needs their offset marks any more.
+//!
+//! Before the pipeline's dataflow is built, every worker greets every other ([`handshake`]):
+//! the processes must run the same configuration, and followers learn the checkpoint the
+//! leader resumes from (they restart their partitions from its offsets).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sluice_dataflows::Position;
+use timely::dataflow::operators::vec::{Broadcast, Input};
+use timely::dataflow::operators::{Inspect, Probe};
+
+use super::checkpoint::Checkpoint;
+use crate::UsageError;
+use crate::source::DeadLetter;
+use crate::source::kafka::PartitionMarks;
+
+/// The processes of a run and this one's place among them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topology {
+    /// Timely processes (`-n`).
+    pub processes: usize,
+    /// This process's index (`-p`); process 0 leads.
+    pub process: usize,
+    /// Worker threads per process (`--workers`; the same in every process).
+    pub threads: usize,
+    /// `host:port` of every process, by index (a `--hostfile`, else `localhost:2101+i`, as
+    /// timely's own `-h`).
+    pub addresses: Vec<String>,
+}
+
+impl Topology {
+    /// A single process with `threads` workers.
+    pub fn single(threads: usize) -> Self {
+        Self {
+            processes: 1,
+            process: 0,
+            threads,
+            addresses: Vec::new(),
+        }
+    }
+
+    /// Process `process` of `processes`, with the addresses of `hostfile` (one `host:port` per
+    /// line; blank lines and `#` comments are skipped).
+    pub fn cluster(
+        threads: usize,
+        processes: usize,
+        process: usize,
+        hostfile: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        if process >= processes {
+            return Err(UsageError(format!(
+                "--process {process} is not below --processes {processes} (processes count from 0)"
+            ))
+            .into());
+        }
+        let addresses = match hostfile {
+            Some(path) => read_hostfile(path, processes)?,
+            None => (0..processes)
+                .map(|i| format!("localhost:{}", 2101 + i))
+                .collect(),
+        };
+        Ok(Self {
+            processes,
+            process,
+            threads,
+            addresses,
+        })
+    }
+
+    /// All workers of all processes.
+    pub fn peers(&self) -> usize {
+        self.processes * self.threads
+    }
+
+    /// Whether this process leads (process 0).
+    pub fn leads(&self) -> bool {
+        self.process == 0
+    }
+
+    /// The workers that own keys: the leader's.
+    pub fn owners(&self) -> usize {
+        self.threads
+    }
+
+    /// Timely's configuration.
+    pub fn timely_config(&self) -> timely::Config {
+        if self.processes == 1 {
+            return timely::Config::process(self.threads);
+        }
+        timely::Config {
+            communication: timely::CommunicationConfig::Cluster {
+                threads: self.threads,
+                process: self.process,
+                addresses: self.addresses.clone(),
+                report: false,
+                zerocopy: false,
+            },
+            worker: timely::WorkerConfig::default(),
+        }
+    }
+}
+
+/// The first `processes` addresses of a hostfile, each checked to be `host:port`.
+fn read_hostfile(path: &Path, processes: usize) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("--hostfile {}: {e}", path.display())))?;
+    let mut addresses = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let port = line
+            .rsplit_once(':')
+            .map(|(host, port)| (host, port.parse::<u16>()));
+        if !matches!(port, Some((host, Ok(_))) if !host.is_empty()) {
+            return Err(UsageError(format!(
+                "{}:{}: `{line}` is not host:port",
+                path.display(),
+                i + 1
+            ))
+            .into());
+        }
+        addresses.push(line.to_string());
+    }
+    if addresses.len() < processes {
+        return Err(UsageError(format!(
+            "{}: {} addresses for --processes {processes}",
+            path.display(),
+            addresses.len()
+        ))
+        .into());
+    }
+    addresses.truncate(processes);
+    Ok(addresses)
+}
+
+/// What a follower process tells the leader (its worker 0 applies them to the run).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Report {
+    /// An input the follower could not decode.
+    DeadLetter(DeadLetter),
+    /// A follower worker's partitions at trigger `trigger`'s boundary (checkpoints).
+    Offsets {
+        /// The trigger.
+        trigger: u64,
+        /// Restart offset and marks per partition.
+        partitions: Vec<(i32, PartitionMarks)>,
+    },
+    /// A follower worker's selection state after trigger `trigger` (checkpoints).
+    Selection {
+        /// The trigger.
+        trigger: u64,
+        /// Global worker index.
+        worker: usize,
+        /// The state, as JSON (timely's wire format cannot carry a `serde_json::Value`).
+        state: String,
+        /// The positions it holds.
+        held: Vec<Position>,
+    },
+    /// Samples read, and samples found in the source, since the last report.
+    Progress {
+        /// Read.
+        read: u64,
+        /// Found (the progress bar's length).
+        total: u64,
+    },
+    /// Dataflow time per stage since the last report, ns.
+    Cost([u64; 3]),
+    /// The follower failed; the leader's run fails with this message.
+    Failed {
+        /// Which process.
+        process: usize,
+        /// Its error.
+        message: String,
+    },
+}
+
+/// One worker's greeting.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Hello {
+    process: usize,
+    config_hash: String,
+    /// The checkpoint the run resumes from, as JSON (worker 0 only).
+    checkpoint: Option<String>,
+}
+
+/// Every worker greets every other; returns, on every worker, the checkpoint the leader
+/// resumes from (`Ok(None)`: it starts from the beginning). Every worker sees the same
+/// greetings, so all fail alike when a process runs another configuration, before any builds
+/// the pipeline's dataflow.
+pub fn handshake(
+    worker: &mut timely::worker::Worker,
+    process: usize,
+    config_hash: &str,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<Option<Checkpoint>, String> {
+    let got = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = got.clone();
+    let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
+        let (input, hellos) = scope.new_input::<Hello>();
+        let (probe, _) = hellos
+            .broadcast()
+            .inspect(move |h: &Hello| sink.borrow_mut().push(h.clone()))
+            .probe();
+        (input, probe)
+    });
+    input.send(Hello {
+        process,
+        config_hash: config_hash.to_string(),
+        checkpoint: (worker.index() == 0)
+            .then(|| checkpoint.map(|cp| serde_json::to_string(cp).expect("checkpoints serialise")))
+            .flatten(),
+    });
+    drop(input);
+    while !probe.done() {
+        worker.step_or_park(Some(std::time::Duration::from_millis(10)));
+    }
+    let hellos = got.take();
+    let leader = hellos
+        .iter()
+        .find(|h| h.process == 0)
+        .ok_or("no greeting from process 0")?;
+    if let Some(other) = hellos.iter().find(|h| h.config_hash != leader.config_hash) {
+        return Err(format!(
+            "process {} runs another configuration than process 0 (config hash {} vs {}): \
+             start every process with the same config file",
+            other.process, other.config_hash, leader.config_hash
+        ));
+    }
+    match hellos.iter().find_map(|h| h.checkpoint.as_deref()) {
+        Some(json) => serde_json::from_str(json)
+            .map(Some)
+            .map_err(|e| format!("the leader's checkpoint does not parse: {e}")),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostfiles_name_their_bad_line_and_must_cover_every_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts");
+        std::fs::write(&path, "# cluster\nnode-a:2101\n\n10.0.0.2:2101 # b\n").unwrap();
+        let t = Topology::cluster(2, 2, 1, Some(&path)).unwrap();
+        assert_eq!(t.addresses, ["node-a:2101", "10.0.0.2:2101"]);
+        assert_eq!((t.peers(), t.owners(), t.leads()), (4, 2, false));
+        let e = Topology::cluster(1, 3, 0, Some(&path))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("2 addresses for --processes 3"), "{e}");
+        std::fs::write(&path, "node-a:2101\nnode-b\n").unwrap();
+        let e = Topology::cluster(1, 2, 0, Some(&path))
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("hosts:2: `node-b` is not host:port"), "{e}");
+        let e = Topology::cluster(1, 2, 2, None).unwrap_err().to_string();
+        assert!(e.contains("--process 2 is not below --processes 2"), "{e}");
+        let t = Topology::cluster(3, 2, 0, None).unwrap();
+        assert_eq!(t.addresses, ["localhost:2101", "localhost:2102"]);
+    }
+}

@@ -984,3 +984,84 @@ fn two_processes_train_and_resume_like_one() {
             || jsonl(&dir.path().join("mixed/models.jsonl")).is_empty()
     );
 }
+
+#[test]
+fn a_lost_process_stops_the_run_and_a_restart_resumes_like_one_process() {
+    let Some(brokers) =
+        kafka_brokers("a_lost_process_stops_the_run_and_a_restart_resumes_like_one_process")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 5_000, "csv");
+    let topic = unique_topic("lost");
+    produce_ok(&brokers, &dir.path().join("hyperplane.csv"), &topic, "4");
+    // Slow training (many epochs) leaves time to kill a process between triggers.
+    let slow = |prefix: &str| {
+        kafka_config(&brokers, &topic, prefix, 700)
+            .replace("epochs_per_trigger = 3", "epochs_per_trigger = 40")
+    };
+    let reference = dir.path().join("reference");
+    let cfg = write_config(dir.path(), "ref.toml", &slow(&unique_topic("ref")));
+    run_ok(&cfg, &reference, "2");
+
+    let out = dir.path().join("run");
+    let cfg = write_config(dir.path(), "run.toml", &slow(&unique_topic("run")));
+    let mut processes = spawn_cluster(&[&cfg, &cfg], &out, "1");
+    let started = Instant::now();
+    let ck = out.join("checkpoints/trigger-000001.ckpt");
+    while !ck.exists() {
+        for (p, c) in processes.iter_mut().enumerate() {
+            assert!(
+                c.try_wait().unwrap().is_none(),
+                "process {p} ended before the second checkpoint"
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no checkpoint after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut follower = processes.pop().unwrap();
+    follower.kill().unwrap(); // SIGKILL
+    follower.wait().unwrap();
+    // The leader notices and exits instead of waiting forever for the lost workers.
+    let mut leader = processes.pop().unwrap();
+    let lost = Instant::now();
+    while leader.try_wait().unwrap().is_none() {
+        if lost.elapsed() > Duration::from_secs(30) {
+            leader.kill().unwrap();
+            panic!("the leader still runs 30 s after losing its follower");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = leader.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("lost the connection to another process of the run"),
+        "{}",
+        stderr(&o)
+    );
+    let before = jsonl(&out.join("models.jsonl")).len();
+    assert!(before < 5, "killed too late: {before} models");
+
+    let outputs = run_cluster(&[&cfg, &cfg], &out, "1");
+    for (p, o) in outputs.iter().enumerate() {
+        assert!(o.status.success(), "process {p}: {}", stderr(o));
+    }
+    assert!(
+        stderr(&outputs[0]).contains("resuming after trigger"),
+        "{}",
+        stderr(&outputs[0])
+    );
+    assert_same_triggers_and_models(&out, &reference);
+    for i in 0..5 {
+        let name = format!("models/it-{i:04}.safetensors");
+        assert!(
+            std::fs::read(out.join(&name)).unwrap()
+                == std::fs::read(reference.join(&name)).unwrap(),
+            "{name} differs after the restart"
+        );
+    }
+}

@@ -148,6 +148,35 @@ fn read_hostfile(path: &Path, processes: usize) -> anyhow::Result<Vec<String>> {
     Ok(addresses)
 }
 
+/// Makes this process exit (code 1) when it loses a connection to another process of the
+/// run. Timely's network threads panic then, and its workers would wait forever for the lost
+/// workers' progress; timely has no recovery of lost processes. An exit is a crash like any
+/// other: restarted with the same `--out`, the leader resumes from its last checkpoint.
+pub fn exit_when_a_process_is_lost() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if message.starts_with("timely communication error") {
+                tracing::error!("{message}");
+                eprintln!(
+                    "error: lost the connection to another process of the run ({message}); \
+                     restart every process (process 0 with the same --out) to resume from the \
+                     last checkpoint"
+                );
+                std::process::exit(1);
+            }
+            previous(info);
+        }));
+    });
+}
+
 /// What a follower process tells the leader (its worker 0 applies them to the run).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Report {

@@ -862,6 +862,9 @@ pub fn follow(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<FollowSu
 
 /// Runs the timely workers of this process to the end, showing their progress on `bar`.
 fn execute(shared: &Arc<Shared>, bar: &ProgressBar) -> anyhow::Result<()> {
+    if shared.topology.processes > 1 {
+        cluster::exit_when_a_process_is_lost();
+    }
     let worker_shared = shared.clone();
     let guards = timely::execute(shared.topology.timely_config(), move |worker| {
         let shared = &worker_shared;

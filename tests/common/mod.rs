@@ -416,6 +416,14 @@ pub fn assert_same_triggers_and_models(out: &Path, reference: &Path) {
 /// machine (`-n`, `-p`, a hostfile of free local ports), process 0 with `--out <out>`; returns
 /// each process's output, by index.
 pub fn run_cluster(cfgs: &[&Path], out: &Path, threads: &str) -> Vec<Output> {
+    spawn_cluster(cfgs, out, threads)
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect()
+}
+
+/// [`run_cluster`]'s processes, started (output piped).
+pub fn spawn_cluster(cfgs: &[&Path], out: &Path, threads: &str) -> Vec<std::process::Child> {
     let processes = cfgs.len();
     // Free ports: bound to port 0, then released for timely to bind.
     let listeners: Vec<std::net::TcpListener> = (0..processes)
@@ -429,7 +437,7 @@ pub fn run_cluster(cfgs: &[&Path], out: &Path, threads: &str) -> Vec<Output> {
     let hostfile = out.with_extension("hosts");
     std::fs::write(&hostfile, hosts).unwrap();
     let n = processes.to_string();
-    let children: Vec<std::process::Child> = (0..processes)
+    (0..processes)
         .map(|p| {
             let cfg = cfgs[p];
             let p = p.to_string();
@@ -456,9 +464,5 @@ pub fn run_cluster(cfgs: &[&Path], out: &Path, threads: &str) -> Vec<Output> {
                 .spawn()
                 .expect("run sluice")
         })
-        .collect();
-    children
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
         .collect()
 }

@@ -996,9 +996,10 @@ fn a_lost_process_stops_the_run_and_a_restart_resumes_like_one_process() {
     prepare(dir.path(), 5_000, "csv");
     let topic = unique_topic("lost");
     produce_ok(&brokers, &dir.path().join("hyperplane.csv"), &topic, "4");
-    // Slow training (many epochs) leaves time to kill a process between triggers.
+    // Slow training (many epochs) of many triggers: with at most 2 training sets queued, the
+    // dataflow waits for the trainer, so the leader still needs its follower when it dies.
     let slow = |prefix: &str| {
-        kafka_config(&brokers, &topic, prefix, 700)
+        kafka_config(&brokers, &topic, prefix, 300)
             .replace("epochs_per_trigger = 3", "epochs_per_trigger = 40")
     };
     let reference = dir.path().join("reference");
@@ -1044,7 +1045,7 @@ fn a_lost_process_stops_the_run_and_a_restart_resumes_like_one_process() {
         stderr(&o)
     );
     let before = jsonl(&out.join("models.jsonl")).len();
-    assert!(before < 5, "killed too late: {before} models");
+    assert!(before < 13, "killed too late: {before} models");
 
     let outputs = run_cluster(&[&cfg, &cfg], &out, "1");
     for (p, o) in outputs.iter().enumerate() {
@@ -1056,7 +1057,8 @@ fn a_lost_process_stops_the_run_and_a_restart_resumes_like_one_process() {
         stderr(&outputs[0])
     );
     assert_same_triggers_and_models(&out, &reference);
-    for i in 0..5 {
+    assert_eq!(jsonl(&reference.join("models.jsonl")).len(), 13);
+    for i in 0..13 {
         let name = format!("models/it-{i:04}.safetensors");
         assert!(
             std::fs::read(out.join(&name)).unwrap()

@@ -148,11 +148,15 @@ fn read_hostfile(path: &Path, processes: usize) -> anyhow::Result<Vec<String>> {
     Ok(addresses)
 }
 
-/// Makes this process exit (code 1) when it loses a connection to another process of the
-/// run. Timely's network threads panic then, and its workers would wait forever for the lost
-/// workers' progress; timely has no recovery of lost processes. An exit is a crash like any
-/// other: restarted with the same `--out`, the leader resumes from its last checkpoint.
-pub fn exit_when_a_process_is_lost() {
+/// The message of the lost connection, once this process lost another process of its run.
+static LOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Watches for a lost connection to another process of the run. Timely's network threads
+/// panic then, and its workers would wait forever for the lost workers' progress: timely has
+/// no recovery of lost processes. The hook records the loss instead of printing the panic;
+/// [`step`] then fails every worker, and the process ends with exit code 1 as after a crash.
+/// Restarted with the same `--out`, the leader resumes from its last checkpoint.
+pub fn watch_for_lost_processes() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
@@ -164,17 +168,41 @@ pub fn exit_when_a_process_is_lost() {
                 .or_else(|| info.payload().downcast_ref::<&str>().copied())
                 .unwrap_or("");
             if message.starts_with("timely communication error") {
-                tracing::error!("{message}");
-                eprintln!(
-                    "error: lost the connection to another process of the run ({message}); \
-                     restart every process (process 0 with the same --out) to resume from the \
-                     last checkpoint"
-                );
-                std::process::exit(1);
+                if LOST.set(message.to_string()).is_ok() {
+                    tracing::error!("{message}");
+                }
+                return;
+            }
+            // Joining the panicked network threads at the end panics again: expected by now.
+            if LOST.get().is_some() && message.contains("thread panic") {
+                return;
             }
             previous(info);
         }));
     });
+}
+
+/// Steps `worker` (parking for at most `park`), unless this process has lost another process
+/// of its run: then every worker fails with this error.
+pub fn step(
+    worker: &mut timely::worker::Worker,
+    park: Option<std::time::Duration>,
+) -> Result<(), String> {
+    if let Some(message) = LOST.get() {
+        return Err(format!(
+            "lost the connection to another process of the run ({message}); restart every \
+             process (process 0 with the same --out) to resume from the last checkpoint"
+        ));
+    }
+    match park {
+        None => {
+            worker.step();
+        }
+        Some(_) => {
+            worker.step_or_park(park);
+        }
+    }
+    Ok(())
 }
 
 /// What a follower process tells the leader (its worker 0 applies them to the run).
@@ -256,7 +284,7 @@ pub fn handshake(
     });
     drop(input);
     while !probe.done() {
-        worker.step_or_park(Some(std::time::Duration::from_millis(10)));
+        step(worker, Some(std::time::Duration::from_millis(10)))?;
     }
     let hellos = got.take();
     let leader = hellos

@@ -863,7 +863,7 @@ pub fn follow(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<FollowSu
 /// Runs the timely workers of this process to the end, showing their progress on `bar`.
 fn execute(shared: &Arc<Shared>, bar: &ProgressBar) -> anyhow::Result<()> {
     if shared.topology.processes > 1 {
-        cluster::exit_when_a_process_is_lost();
+        cluster::watch_for_lost_processes();
     }
     let worker_shared = shared.clone();
     let guards = timely::execute(shared.topology.timely_config(), move |worker| {
@@ -880,8 +880,15 @@ fn execute(shared: &Arc<Shared>, bar: &ProgressBar) -> anyhow::Result<()> {
         bar.set_position(shared.read.load(Ordering::Relaxed));
         std::thread::sleep(Duration::from_millis(50));
     }
-    for r in guards.join() {
-        r.map_err(|e| anyhow::anyhow!("timely worker failed: {e}"))?;
+    // Joining also joins timely's network threads, which panicked if a process was lost (the
+    // workers have reported that as the run's error).
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guards.join())) {
+        Ok(results) => {
+            for r in results {
+                r.map_err(|e| anyhow::anyhow!("timely worker failed: {e}"))?;
+            }
+        }
+        Err(_) => tracing::debug!("timely's network threads had failed"),
     }
     bar.set_length(shared.total.load(Ordering::Relaxed));
     bar.set_position(shared.read.load(Ordering::Relaxed));
@@ -1186,7 +1193,11 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
     // moving until every worker has closed them (the leader's worker 0 applies the reports).
     between.close();
     while !graph.reports_probe.done() || !graph_probes.0.done() {
-        worker.step_or_park(Some(Duration::from_millis(10)));
+        if let Err(e) = cluster::step(worker, Some(Duration::from_millis(10))) {
+            // Reports may be lost with the process: checkpoints could miss their pieces.
+            shared.fail(e);
+            break;
+        }
     }
     Ok(())
 }
@@ -1278,10 +1289,10 @@ fn feed(
                     input.send(Record::New(s));
                     n += 1;
                 }
-                worker.step();
+                cluster::step(worker, None)?;
                 shared.read.fetch_add(n, Ordering::Relaxed);
                 between.pass(None);
-                wait_for_trainer(worker, trainer, shared, || between.pass(None));
+                wait_for_trainer(worker, trainer, shared, || between.pass(None))?;
             }
         }
         Input::Kafka {
@@ -1311,7 +1322,7 @@ fn feed(
                 feedback.pump(*input.time());
                 let Some(polled) = reader.next(Duration::from_millis(50))? else {
                     // Nothing new: keep the dataflow (and the trainer's feedback) moving.
-                    worker.step();
+                    cluster::step(worker, None)?;
                     between.pass(Some(&mut *reader));
                     continue;
                 };
@@ -1337,9 +1348,9 @@ fn feed(
                     Some(_) => {}
                     None => break,
                 }
-                worker.step();
+                cluster::step(worker, None)?;
                 between.pass(Some(&mut *reader));
-                wait_for_trainer(worker, trainer, shared, || between.pass(Some(&mut *reader)));
+                wait_for_trainer(worker, trainer, shared, || between.pass(Some(&mut *reader)))?;
             }
         }
     }
@@ -1348,19 +1359,19 @@ fn feed(
     // Every training set out, and every trigger seen (their offsets are reported below).
     while !probe.done() || !seen_probe.done() {
         feedback.pump(last);
-        worker.step_or_park(Some(Duration::from_millis(10)));
+        cluster::step(worker, Some(Duration::from_millis(10)))?;
         between.pass(kafka.as_mut());
         trainer.flush();
     }
     between.pass(kafka.as_mut());
-    wait_for_trainer(worker, trainer, shared, || between.pass(kafka.as_mut()));
+    wait_for_trainer(worker, trainer, shared, || between.pass(kafka.as_mut()))?;
     if feedback.open() {
         // Every training set is queued: close the queue, and deliver the trainer's remaining
         // scores until it finishes (it drops its end of the feedback channel).
         trainer.close();
         while feedback.open() {
             feedback.pump(last);
-            worker.step_or_park(Some(Duration::from_millis(10)));
+            cluster::step(worker, Some(Duration::from_millis(10)))?;
             between.pass(kafka.as_mut());
         }
     }
@@ -1375,15 +1386,16 @@ fn wait_for_trainer(
     queue: &dataflow::TrainerQueue,
     shared: &Shared,
     mut report: impl FnMut(),
-) {
+) -> Result<(), String> {
     while queue.backlog() > 0 {
         if !queue.flush() {
             shared.fail("the trainer stopped; see its error".into());
-            return;
+            return Ok(());
         }
-        worker.step_or_park(Some(Duration::from_millis(1)));
+        cluster::step(worker, Some(Duration::from_millis(1)))?;
         report();
     }
+    Ok(())
 }
 
 /// `runs/<pipeline>-<YYYYMMDD-HHMMSS>` (UTC).

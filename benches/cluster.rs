@@ -125,18 +125,8 @@ fn run(cfg: &Path, out: &Path, processes: usize) -> Duration {
             .collect();
         drop(ports);
         std::fs::write(&hosts, lines).unwrap();
-        let follower = sluice(&[
-            "run",
-            cfg,
-            "-w",
-            "1",
-            "-n",
-            "2",
-            "-p",
-            "1",
-            "--hostfile",
-            &hosts,
-        ]);
+        // Process 0 first: it listens, and process 1 connects (a failed attempt costs timely
+        // a second before it retries).
         let leader = sluice(&[
             "run",
             cfg,
@@ -148,6 +138,18 @@ fn run(cfg: &Path, out: &Path, processes: usize) -> Duration {
             "2",
             "-p",
             "0",
+            "--hostfile",
+            &hosts,
+        ]);
+        let follower = sluice(&[
+            "run",
+            cfg,
+            "-w",
+            "1",
+            "-n",
+            "2",
+            "-p",
+            "1",
             "--hostfile",
             &hosts,
         ]);

@@ -209,11 +209,15 @@ impl Resumed {
 #[derive(Default)]
 struct Outbox {
     reports: Vec<Report>,
-    /// Progress and stage costs up to the last report.
+    /// Progress and stage costs up to the last report of them, and when it went.
     read: u64,
     total: u64,
     cost: [u64; 3],
+    sent_at: Option<Instant>,
 }
+
+/// How often a follower reports its progress and stage costs.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 /// State shared by the workers of one process of a run.
 pub struct Shared {
@@ -326,25 +330,29 @@ impl Shared {
         self.resumed().checkpoint.as_ref().map(|cp| &cp.state)
     }
 
-    /// In a follower, queues `report` for the leader and returns `None`; in the leader,
-    /// returns it to be applied here.
-    fn forward(&self, report: Report) -> Option<Report> {
-        match &self.outbox {
-            Some(outbox) => {
-                outbox.lock().expect("outbox poisoned").reports.push(report);
-                None
-            }
-            None => Some(report),
-        }
+    /// Whether this process follows: what it learns goes to the leader ([`Self::forward`]).
+    fn follows(&self) -> bool {
+        self.outbox.is_some()
+    }
+
+    /// Queues `report` for the leader (a follower).
+    fn forward(&self, report: Report) {
+        let outbox = self.outbox.as_ref().expect("only followers forward");
+        outbox.lock().expect("outbox poisoned").reports.push(report);
     }
 
     /// A follower's reports since the last call, with its progress and stage costs since
-    /// then (nothing in the leader).
-    pub(super) fn take_reports(&self) -> Vec<Report> {
+    /// their last report if that is [`PROGRESS_EVERY`] ago, or if `last` (nothing in the
+    /// leader).
+    pub(super) fn take_reports(&self, last: bool) -> Vec<Report> {
         let Some(outbox) = &self.outbox else {
             return Vec::new();
         };
         let mut o = outbox.lock().expect("outbox poisoned");
+        if !last && o.sent_at.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) {
+            return std::mem::take(&mut o.reports);
+        }
+        o.sent_at = Some(Instant::now());
         let (read, total) = (
             self.read.load(Ordering::Relaxed),
             self.total.load(Ordering::Relaxed),
@@ -421,9 +429,9 @@ impl Shared {
     pub(super) fn dead_letter(&self, d: DeadLetter) {
         tracing::warn!(location = %d.location, reason = %d.reason, "dead letter");
         self.dead.fetch_add(1, Ordering::Relaxed);
-        let Some(Report::DeadLetter(d)) = self.forward(Report::DeadLetter(d)) else {
-            return;
-        };
+        if self.follows() {
+            return self.forward(Report::DeadLetter(d));
+        }
         self.emit(
             format!("dead-letter-{}", d.location),
             EventBody::DeadLetter {
@@ -460,12 +468,12 @@ impl Shared {
 
     /// A worker's restart offsets and marks for its partitions at trigger `id`'s boundary.
     fn report_offsets(&self, id: u64, partitions: Vec<(i32, PartitionMarks)>) {
-        let Some(Report::Offsets { partitions, .. }) = self.forward(Report::Offsets {
-            trigger: id,
-            partitions,
-        }) else {
-            return;
-        };
+        if self.follows() {
+            return self.forward(Report::Offsets {
+                trigger: id,
+                partitions,
+            });
+        }
         self.piece(id, |p| {
             p.workers += 1;
             p.partitions.extend(partitions);
@@ -485,14 +493,13 @@ impl Shared {
         state: State,
         held: Vec<Position>,
     ) {
-        if self.outbox.is_some() {
-            self.forward(Report::Selection {
+        if self.follows() {
+            return self.forward(Report::Selection {
                 trigger: id,
                 worker,
                 state: state.to_string(),
                 held,
             });
-            return;
         }
         self.piece(id, |p| {
             p.selection.insert(worker, state);
@@ -636,10 +643,12 @@ impl Shared {
         if e.is_none() {
             tracing::error!("{message}");
             *e = Some(message.clone());
-            self.forward(Report::Failed {
-                process: self.topology.process,
-                message,
-            });
+            if self.follows() {
+                self.forward(Report::Failed {
+                    process: self.topology.process,
+                    message,
+                });
+            }
         }
     }
 }
@@ -1216,6 +1225,10 @@ struct Between {
 
 impl Between {
     fn pass(&mut self, reader: Option<&mut Prefetch>) {
+        self.pass_and_report(reader, false);
+    }
+
+    fn pass_and_report(&mut self, reader: Option<&mut Prefetch>, last: bool) {
         if let Some(notices) = &mut self.notices {
             let forget = self.shared.forget_before.load(Ordering::Relaxed);
             if forget != u64::MAX && forget != self.noticed {
@@ -1237,14 +1250,15 @@ impl Between {
         seen.clear();
         drop(seen);
         if let Some(reports) = &mut self.reports {
-            for r in self.shared.take_reports() {
+            for r in self.shared.take_reports(last) {
                 reports.send(r);
             }
         }
     }
 
+    /// Sends what is left and closes this worker's streams.
     fn close(&mut self) {
-        self.pass(None);
+        self.pass_and_report(None, true);
         self.reports = None;
         self.notices = None;
     }

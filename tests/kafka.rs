@@ -889,9 +889,16 @@ fn two_processes_train_and_resume_like_one() {
     let topic = unique_topic("cluster");
     produce_ok(&brokers, &first_csv, &topic, "4");
     // Training sets hold the previous trigger's samples too: a resume reads their payloads
-    // again, in the process that reads their partition.
+    // again, in the process that reads their partition. Training is slower than reading (in
+    // polls of 50 messages) and one set waits at most, so reading waits for checkpoints, which
+    // wait for process 1's reports while it still runs.
     let config = |prefix: &str| {
-        kafka_config(&brokers, &topic, prefix, 500)
+        kafka_config(&brokers, &topic, prefix, 250)
+            .replace(
+                "epochs_per_trigger = 3",
+                "epochs_per_trigger = 10\nqueue_capacity = 1",
+            )
+            .replace("[source]\n", "[source]\nreplay_batch = 50\n")
             + "\n[selection]\nstrategy = \"new_data\"\ntail_triggers = 1\n"
     };
     let one = dir.path().join("one");
@@ -901,7 +908,7 @@ fn two_processes_train_and_resume_like_one() {
     let two_cfg = write_config(dir.path(), "two.toml", &config(&two_prefix));
 
     // Before and after more data arrives: the second runs resume after their checkpoints at
-    // trigger 3 (sample 2,000), so they ingest the 100 samples after it and the 1,900 new ones.
+    // trigger 7 (sample 2,000), so they ingest the 100 samples after it and the 1,900 new ones.
     for (round, csv, samples) in [(0, &first_csv, 2_100), (1, &second_csv, 2_000)] {
         if round == 1 {
             produce_ok(&brokers, csv, &topic, "4");
@@ -912,14 +919,16 @@ fn two_processes_train_and_resume_like_one() {
             "{}",
             stdout(&o)
         );
-        let outputs = run_cluster(&[&two_cfg, &two_cfg], &two, "2");
+        // 2 processes of 1 worker, then (resumed) of 2: one partition per worker.
+        let threads = ["1", "2"][round];
+        let outputs = run_cluster(&[&two_cfg, &two_cfg], &two, threads);
         for (p, o) in outputs.iter().enumerate() {
             assert!(o.status.success(), "process {p}: {}", stderr(o));
         }
         let (leader, follower) = (stdout(&outputs[0]), stdout(&outputs[1]));
         assert!(
             leader.contains(&format!("{samples} samples (0 dead-lettered)"))
-                && leader.contains("4 workers"),
+                && leader.contains(["2 workers", "4 workers"][round]),
             "{leader}"
         );
         // The follower read its two partitions (about half; after a resume, with the payloads
@@ -936,14 +945,14 @@ fn two_processes_train_and_resume_like_one() {
         );
         if round == 1 {
             assert!(
-                stderr(&outputs[0]).contains("resuming after trigger 3"),
+                stderr(&outputs[0]).contains("resuming after trigger 7"),
                 "{}",
                 stderr(&outputs[0])
             );
         }
         assert_same_triggers_and_models(&two, &one);
         let models = jsonl(&one.join("models.jsonl")).len();
-        assert_eq!(models, [4, 8][round], "round {round}");
+        assert_eq!(models, [8, 16][round], "round {round}");
         for i in 0..models {
             let name = format!("models/it-{i:04}.safetensors");
             assert!(
@@ -954,7 +963,7 @@ fn two_processes_train_and_resume_like_one() {
     }
     // Checkpoints of the two-process run hold every worker's state and all four partitions.
     let last =
-        sluice::pipeline::checkpoint::read(&two.join("checkpoints/trigger-000007.ckpt")).unwrap();
+        sluice::pipeline::checkpoint::read(&two.join("checkpoints/trigger-000015.ckpt")).unwrap();
     assert_eq!(last.state.selection.len(), 4);
     assert_eq!(
         last.offsets.keys().copied().collect::<Vec<_>>(),
@@ -968,7 +977,7 @@ fn two_processes_train_and_resume_like_one() {
     let other = write_config(
         dir.path(),
         "other.toml",
-        &config(&two_prefix).replace("every = 500", "every = 400"),
+        &config(&two_prefix).replace("every = 250", "every = 400"),
     );
     let outputs = run_cluster(&[&two_cfg, &other], &dir.path().join("mixed"), "1");
     for (p, o) in outputs.iter().enumerate() {

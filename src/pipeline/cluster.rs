@@ -173,13 +173,21 @@ pub fn watch_for_lost_processes() {
                 }
                 return;
             }
-            // Joining the panicked network threads at the end panics again: expected by now.
-            if LOST.get().is_some() && message.contains("thread panic") {
+            // Timely's last steps and joining its panicked network threads panic again:
+            // expected by now.
+            if LOST.get().is_some()
+                && (message.contains("thread panic") || message.contains("poisoned"))
+            {
                 return;
             }
             previous(info);
         }));
     });
+}
+
+/// Whether this process lost another process of its run.
+pub fn lost() -> bool {
+    LOST.get().is_some()
 }
 
 /// Steps `worker` (parking for at most `park`), unless this process has lost another process

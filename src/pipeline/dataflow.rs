@@ -74,7 +74,7 @@ pub struct Graph {
     pub seen: SeenTriggers,
     /// Progress of the triggers to `seen`.
     pub seen_probe: ProbeHandle<Time>,
-    /// Reports to the leader's worker 0 (a follower's; always at time 0).
+    /// Reports to the leader's worker 0 (a follower's; the time only counts sends).
     pub reports: InputHandleVec<Time, Report>,
     /// Progress of the reports: done once every worker closed its input.
     pub reports_probe: ProbeHandle<Time>,

@@ -892,12 +892,15 @@ fn execute(shared: &Arc<Shared>, bar: &ProgressBar) -> anyhow::Result<()> {
     // Joining also joins timely's network threads, which panicked if a process was lost (the
     // workers have reported that as the run's error).
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guards.join())) {
+        // After a lost process, timely's own last steps fail too; the workers have reported
+        // the loss.
+        Ok(_) | Err(_) if cluster::lost() => {}
         Ok(results) => {
             for r in results {
                 r.map_err(|e| anyhow::anyhow!("timely worker failed: {e}"))?;
             }
         }
-        Err(_) => tracing::debug!("timely's network threads had failed"),
+        Err(_) => anyhow::bail!("timely's network threads failed"),
     }
     bar.set_length(shared.total.load(Ordering::Relaxed));
     bar.set_position(shared.read.load(Ordering::Relaxed));
@@ -1233,6 +1236,7 @@ impl Between {
             let forget = self.shared.forget_before.load(Ordering::Relaxed);
             if forget != u64::MAX && forget != self.noticed {
                 notices.send(forget);
+                advance(notices);
                 self.noticed = forget;
             }
         }
@@ -1250,8 +1254,13 @@ impl Between {
         seen.clear();
         drop(seen);
         if let Some(reports) = &mut self.reports {
-            for r in self.shared.take_reports(last) {
-                reports.send(r);
+            let taken = self.shared.take_reports(last);
+            if !taken.is_empty() {
+                for r in taken {
+                    reports.send(r);
+                }
+                // The leader may be waiting for these (a checkpoint's pieces).
+                advance(reports);
             }
         }
     }
@@ -1262,6 +1271,13 @@ impl Between {
         self.reports = None;
         self.notices = None;
     }
+}
+
+/// Sends what `input` holds on: timely's exchange keeps records it was given until its buffer
+/// fills or their time closes, and the reports' and notices' times mean nothing but this.
+fn advance<D: Clone + 'static>(input: &mut timely::dataflow::InputHandleVec<u64, D>) {
+    let next = *input.time() + 1;
+    input.advance_to(next);
 }
 
 /// Feeds this worker's share of the source into the dataflow, then runs it (and, on worker

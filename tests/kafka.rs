@@ -88,11 +88,7 @@ fn assert_matches_embedded(
     assert!(evaluations.len() >= 2 * models + models * models);
     assert!(tail(brokers, &format!("{prefix}.dead-letter")).is_empty());
     // Same data, same seed: bitwise-identical weights.
-    for i in 0..models {
-        let a = std::fs::read(embedded.join(format!("models/it-{i:04}.safetensors"))).unwrap();
-        let b = std::fs::read(out.join(format!("models/it-{i:04}.safetensors"))).unwrap();
-        assert!(a == b, "model {i} differs (workers={workers})");
-    }
+    assert_same_weights(out, embedded, models, &format!("workers={workers}"));
 }
 
 /// The embedded run of `config(ext, every)` on the directory's dataset, into `dir/embedded`.
@@ -551,14 +547,7 @@ fn killed_run_resumes_after_its_last_checkpoint_without_duplicates() {
 
     // Every trigger and model exactly once, equal to the uninterrupted run's.
     assert_same_triggers_and_models(&out, &reference);
-    for i in 0..5 {
-        let name = format!("models/it-{i:04}.safetensors");
-        assert!(
-            std::fs::read(out.join(&name)).unwrap()
-                == std::fs::read(reference.join(&name)).unwrap(),
-            "{name} differs after resume"
-        );
-    }
+    assert_same_weights(&out, &reference, 5, "after resume");
     // The consumer group's committed offsets are the last checkpoint's.
     let last =
         sluice::pipeline::checkpoint::read(&out.join("checkpoints/trigger-000004.ckpt")).unwrap();
@@ -655,14 +644,7 @@ fn broker_outage_mid_run_is_waited_out_with_the_same_result() {
             .collect();
         assert_eq!(got.iter().map(strip).collect::<Vec<_>>(), want, "{stream}");
     }
-    for i in 0..10 {
-        let name = format!("models/it-{i:04}.safetensors");
-        assert!(
-            std::fs::read(out.join(&name)).unwrap()
-                == std::fs::read(reference.join(&name)).unwrap(),
-            "{name} differs"
-        );
-    }
+    assert_same_weights(&out, &reference, 10, "after the outage");
 }
 
 #[test]
@@ -953,13 +935,7 @@ fn two_processes_train_and_resume_like_one() {
         assert_same_triggers_and_models(&two, &one);
         let models = jsonl(&one.join("models.jsonl")).len();
         assert_eq!(models, [8, 16][round], "round {round}");
-        for i in 0..models {
-            let name = format!("models/it-{i:04}.safetensors");
-            assert!(
-                std::fs::read(two.join(&name)).unwrap() == std::fs::read(one.join(&name)).unwrap(),
-                "{name} differs between one and two processes (round {round})"
-            );
-        }
+        assert_same_weights(&two, &one, models, &format!("two processes, round {round}"));
     }
     // Checkpoints of the two-process run hold every worker's state and all four partitions.
     let last =
@@ -1067,12 +1043,5 @@ fn a_lost_process_stops_the_run_and_a_restart_resumes_like_one_process() {
     );
     assert_same_triggers_and_models(&out, &reference);
     assert_eq!(jsonl(&reference.join("models.jsonl")).len(), 13);
-    for i in 0..13 {
-        let name = format!("models/it-{i:04}.safetensors");
-        assert!(
-            std::fs::read(out.join(&name)).unwrap()
-                == std::fs::read(reference.join(&name)).unwrap(),
-            "{name} differs after the restart"
-        );
-    }
+    assert_same_weights(&out, &reference, 13, "after the restart");
 }

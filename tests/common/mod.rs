@@ -478,3 +478,15 @@ pub fn spawn_cluster(cfgs: &[&Path], out: &Path, threads: &str) -> Vec<std::proc
         })
         .collect()
 }
+
+/// Models `it-0000` … of `out` and `reference` are bitwise identical (`models` of them).
+pub fn assert_same_weights(out: &Path, reference: &Path, models: usize, what: &str) {
+    for i in 0..models {
+        let name = format!("models/it-{i:04}.safetensors");
+        assert!(
+            std::fs::read(out.join(&name)).unwrap()
+                == std::fs::read(reference.join(&name)).unwrap(),
+            "{name} differs ({what})"
+        );
+    }
+}

@@ -248,8 +248,13 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
             let s = pipeline::run(&spec, &opts)?;
             let acc = in_service(&s.evaluation);
+            let processes = if s.processes > 1 {
+                format!(" in {} processes", s.processes)
+            } else {
+                String::new()
+            };
             println!(
-                "{}: {} samples ({} dead-lettered), {} triggers, {} models in {:.1} s ({:.1} s training, {} workers){acc}; run dir {}",
+                "{}: {} samples ({} dead-lettered), {} triggers, {} models in {:.1} s ({:.1} s training, {} workers{processes}){acc}; run dir {}",
                 s.pipeline,
                 s.samples,
                 s.dead_letters,

@@ -415,16 +415,16 @@ pub fn assert_same_triggers_and_models(out: &Path, reference: &Path) {
 /// `sluice run` as one timely process of `threads` workers per config of `cfgs` on this
 /// machine (`-n`, `-p`, a hostfile of free local ports), process 0 with `--out <out>`; returns
 /// each process's output, by index.
-/// A process still running after 3 minutes fails the test (a hang would block CI).
+/// A process still running after 2 minutes fails the test (a hang would block CI).
 pub fn run_cluster(cfgs: &[&Path], out: &Path, threads: &str) -> Vec<Output> {
     let mut children = spawn_cluster(cfgs, out, threads);
     let started = std::time::Instant::now();
     while children.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
-        if started.elapsed() > std::time::Duration::from_secs(180) {
+        if started.elapsed() > std::time::Duration::from_secs(120) {
             for c in &mut children {
                 let _ = c.kill();
             }
-            panic!("{}: a process still runs after 3 minutes", out.display());
+            panic!("{}: a process still runs after 2 minutes", out.display());
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

@@ -10,13 +10,16 @@
 //! selection, one epoch of a small MLP.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sluice::config::{KafkaCluster, TimeUnit, ValueFormat};
-use sluice::source::kafka::{ProduceOptions, admin, produce};
+use sluice::config::ValueFormat;
 
-const PARTITIONS: i32 = 4;
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "common/stream.rs"]
+mod stream;
+use common::{run_cluster, run_ok, stderr};
+use stream::ensure_stream;
 
 fn config(brokers: &str, topic: &str) -> String {
     format!(
@@ -57,104 +60,15 @@ strategy = "new_data"
     )
 }
 
-/// Produces `n` stream rows to `topic` unless it exists.
-fn ensure_topic(brokers: &str, topic: &str, n: usize) {
-    let cluster = KafkaCluster::plain(brokers);
-    if admin::topic_partitions(&cluster, topic).unwrap().is_some() {
-        return;
-    }
-    // The generator puts every 5th row in the held-out split.
-    let rows = sluice::datasets::rows("hyperplane", Some(n * 5 / 4)).unwrap();
-    let r = produce(
-        rows,
-        &ProduceOptions {
-            cluster,
-            topic: topic.into(),
-            partitions: PARTITIONS,
-            rate: None,
-            format: ValueFormat::Json,
-            batch_rows: 1000,
-            key_column: Some("key".into()),
-            time_column: "time".into(),
-            time_unit: TimeUnit::Ms,
-            progress: false,
-        },
-    )
-    .unwrap();
-    println!(
-        "produced {} messages to {topic} in {:.1} s",
-        r.messages,
-        r.elapsed.as_secs_f64()
-    );
-}
-
-fn sluice(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .args(["--quiet"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn check(child: Child, what: &str) -> String {
-    let o = child.wait_with_output().unwrap();
-    assert!(
-        o.status.success(),
-        "{what}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 /// One run into `out`: one process of 2 workers, or 2 processes of 1; returns its wall time.
 fn run(cfg: &Path, out: &Path, processes: usize) -> Duration {
-    let (cfg, out) = (cfg.to_str().unwrap(), out.to_str().unwrap());
     let started = Instant::now();
     if processes == 1 {
-        check(sluice(&["run", cfg, "--out", out, "-w", "2"]), "1 process");
+        run_ok(cfg, out, "2");
     } else {
-        let hosts = out.to_string() + ".hosts";
-        let ports: Vec<std::net::TcpListener> = (0..2)
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect();
-        let lines: String = ports
-            .iter()
-            .map(|l| format!("{}\n", l.local_addr().unwrap()))
-            .collect();
-        drop(ports);
-        std::fs::write(&hosts, lines).unwrap();
-        // Process 0 first: it listens, and process 1 connects (a failed attempt costs timely
-        // a second before it retries).
-        let leader = sluice(&[
-            "run",
-            cfg,
-            "--out",
-            out,
-            "-w",
-            "1",
-            "-n",
-            "2",
-            "-p",
-            "0",
-            "--hostfile",
-            &hosts,
-        ]);
-        let follower = sluice(&[
-            "run",
-            cfg,
-            "-w",
-            "1",
-            "-n",
-            "2",
-            "-p",
-            "1",
-            "--hostfile",
-            &hosts,
-        ]);
-        check(leader, "process 0");
-        check(follower, "process 1");
+        for (p, o) in run_cluster(&[cfg, cfg], out, "1").iter().enumerate() {
+            assert!(o.status.success(), "process {p}: {}", stderr(o));
+        }
     }
     started.elapsed()
 }
@@ -192,7 +106,7 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(400_000);
     let topic = format!("bench-cluster-{n}");
-    ensure_topic(&brokers, &topic, n);
+    ensure_stream(&brokers, &topic, n, ValueFormat::Json);
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("cluster.toml");
     std::fs::write(&cfg, config(&brokers, &topic)).unwrap();

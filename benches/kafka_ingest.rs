@@ -21,16 +21,16 @@ use sluice::config::{
     ColumnSpec, KafkaCluster, KafkaSourceSpec, LatePolicy, TimeUnit, Until, ValueFormat,
 };
 use sluice::source::kafka::{
-    JsonDecoder, KafkaReader, Polled, Prefetch, ProduceOptions, ValueDecoder, admin, partitions_of,
-    produce,
+    JsonDecoder, KafkaReader, Polled, Prefetch, ValueDecoder, admin, partitions_of,
 };
 use sluice::store::SampleStore;
 
 #[path = "common/ingest.rs"]
 mod ingest;
+#[path = "common/stream.rs"]
+mod stream;
 use ingest::ingest_graph;
-
-const PARTITIONS: i32 = 4;
+use stream::{ARROW_ROWS, PARTITIONS, ensure_stream};
 
 fn columns() -> ColumnSpec {
     ColumnSpec {
@@ -196,59 +196,6 @@ fn with_cpu<T>(broker: Option<&str>, f: impl FnOnce() -> T) -> (T, f64, f64) {
     let d = |a: Option<f64>, b: Option<f64>| a.zip(b).map_or(f64::NAN, |(a, b)| b - a);
     (r, d(s0, cpu_s("self")), d(b0, broker.and_then(cpu_s)))
 }
-
-/// Produces the `n`-sample hyperplane stream to `topic` once (later runs reuse it); returns
-/// the topic's message count.
-fn ensure_stream(brokers: &str, topic: &str, n: usize, format: ValueFormat) -> u64 {
-    let c: BaseConsumer = admin::client_config(&KafkaCluster::plain(brokers))
-        .create()
-        .unwrap();
-    let messages = |c: &BaseConsumer| -> u64 {
-        (0..PARTITIONS)
-            .map(|p| {
-                let (lo, hi) = c.fetch_watermarks(topic, p, admin::TIMEOUT).unwrap();
-                (hi - lo) as u64
-            })
-            .sum()
-    };
-    if admin::topic_partitions(&KafkaCluster::plain(brokers), topic)
-        .unwrap()
-        .is_some()
-    {
-        let m = messages(&c);
-        assert!(m > 0, "topic {topic} exists but is empty; delete it");
-        return m;
-    }
-    // n stream rows: the generator puts every 5th row in the held-out split.
-    let rows = sluice::datasets::rows("hyperplane", Some(n * 5 / 4)).unwrap();
-    assert_eq!(rows.len(), n);
-    let r = produce(
-        rows,
-        &ProduceOptions {
-            cluster: KafkaCluster::plain(brokers),
-            topic: topic.into(),
-            partitions: PARTITIONS,
-            rate: None,
-            format,
-            batch_rows: ARROW_ROWS,
-            key_column: Some("key".into()),
-            time_column: "time".into(),
-            time_unit: TimeUnit::Ms,
-            progress: false,
-        },
-    )
-    .unwrap();
-    println!(
-        "produced {} messages ({} rows) to {topic} in {:.1} s",
-        r.messages,
-        r.rows,
-        r.elapsed.as_secs_f64()
-    );
-    r.messages
-}
-
-/// Rows per Arrow message.
-const ARROW_ROWS: usize = 1000;
 
 fn main() {
     tracing_subscriber::fmt()

@@ -520,19 +520,10 @@ fn killed_run_resumes_after_its_last_checkpoint_without_duplicates() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    let ck = out.join("checkpoints/trigger-000001.ckpt");
-    while !ck.exists() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before its second checkpoint"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no checkpoint after 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_file(
+        &out.join("checkpoints/trigger-000001.ckpt"),
+        std::slice::from_mut(&mut child),
+    );
     child.kill().unwrap(); // SIGKILL: no cleanup
     child.wait().unwrap();
     let before = jsonl(&out.join("models.jsonl")).len();
@@ -605,15 +596,10 @@ fn broker_outage_mid_run_is_waited_out_with_the_same_result() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while !out.join("checkpoints/trigger-000000.ckpt").exists() {
-        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no checkpoint after 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_file(
+        &out.join("checkpoints/trigger-000000.ckpt"),
+        std::slice::from_mut(&mut child),
+    );
     broker.down();
     let models_before = jsonl(&out.join("models.jsonl")).len();
     std::thread::sleep(Duration::from_secs(30));
@@ -994,21 +980,7 @@ fn a_lost_process_stops_the_run_and_a_restart_resumes_like_one_process() {
     let out = dir.path().join("run");
     let cfg = write_config(dir.path(), "run.toml", &slow(&unique_topic("run")));
     let mut processes = spawn_cluster(&[&cfg, &cfg], &out, "1");
-    let started = Instant::now();
-    let ck = out.join("checkpoints/trigger-000001.ckpt");
-    while !ck.exists() {
-        for (p, c) in processes.iter_mut().enumerate() {
-            assert!(
-                c.try_wait().unwrap().is_none(),
-                "process {p} ended before the second checkpoint"
-            );
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no checkpoint after 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_file(&out.join("checkpoints/trigger-000001.ckpt"), &mut processes);
     let mut follower = processes.pop().unwrap();
     follower.kill().unwrap(); // SIGKILL
     follower.wait().unwrap();

@@ -263,10 +263,11 @@ struct Hello {
     checkpoint: Option<String>,
 }
 
-/// Every worker greets every other; returns, on every worker, the checkpoint the leader
-/// resumes from (`Ok(None)`: it starts from the beginning). Every worker sees the same
-/// greetings, so all fail alike when a process runs another configuration, before any builds
-/// the pipeline's dataflow.
+/// Every worker greets every other; the leader's worker 0 sends `checkpoint`, the one the run
+/// resumes from (the caller passes it only when there are followers to tell). Returns it on
+/// the followers' workers (`Ok(None)` on the leader's, and where the run starts from the
+/// beginning). Every worker sees the same greetings, so all fail alike when a process runs
+/// another configuration, before any builds the pipeline's dataflow.
 pub fn handshake(
     worker: &mut timely::worker::Worker,
     process: usize,
@@ -286,9 +287,7 @@ pub fn handshake(
     input.send(Hello {
         process,
         config_hash: config_hash.to_string(),
-        checkpoint: (worker.index() == 0)
-            .then(|| checkpoint.map(|cp| serde_json::to_string(cp).expect("checkpoints serialise")))
-            .flatten(),
+        checkpoint: checkpoint.map(|cp| serde_json::to_string(cp).expect("checkpoints serialise")),
     });
     drop(input);
     while !probe.done() {
@@ -307,10 +306,10 @@ pub fn handshake(
         ));
     }
     match hellos.iter().find_map(|h| h.checkpoint.as_deref()) {
-        Some(json) => serde_json::from_str(json)
+        Some(json) if process != 0 => serde_json::from_str(json)
             .map(Some)
             .map_err(|e| format!("the leader's checkpoint does not parse: {e}")),
-        None => Ok(None),
+        _ => Ok(None),
     }
 }
 

@@ -1160,13 +1160,12 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
 
 fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Result<(), String> {
     let index = worker.index();
-    let checkpoint = cluster::handshake(
-        worker,
-        shared.topology.process,
-        &shared.config_hash,
-        shared.resumed.get().and_then(|r| r.checkpoint.as_ref()),
-    )?;
     // The leader set it before starting; its followers' workers learn it here.
+    let tell = (index == 0 && shared.topology.processes > 1)
+        .then(|| shared.resumed.get().and_then(|r| r.checkpoint.as_ref()))
+        .flatten();
+    let checkpoint =
+        cluster::handshake(worker, shared.topology.process, &shared.config_hash, tell)?;
     shared.resumed.get_or_init(|| Resumed::new(checkpoint));
     let queue = if index == 0 {
         shared

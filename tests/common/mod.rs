@@ -490,3 +490,23 @@ pub fn assert_same_weights(out: &Path, reference: &Path, models: usize, what: &s
         );
     }
 }
+
+/// Waits (at most 60 s) until `path` exists, while every one of `processes` still runs.
+pub fn wait_for_file(path: &Path, processes: &mut [std::process::Child]) {
+    let started = std::time::Instant::now();
+    while !path.exists() {
+        for (p, c) in processes.iter_mut().enumerate() {
+            assert!(
+                c.try_wait().unwrap().is_none(),
+                "process {p} ended before {} was written",
+                path.display()
+            );
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no {} after 60 s",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

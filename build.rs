@@ -5,7 +5,10 @@
 //! with `--as-needed`, which drops it, and without its static initialisers libtorch reports no
 //! CUDA device. Off by default: the CPU setup (scripts/setup.sh) installs libtorch without the
 //! CUDA libraries `libtorch_cuda` needs at run time.
+//!
+//! Also sets `SLUICE_GIT_REVISION`, the commit run directories record.
 fn main() {
+    git_revision();
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     if let Ok(dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
@@ -17,4 +20,30 @@ fn main() {
         // the binary a GPU machine runs.
         println!("cargo:rustc-link-arg=-Wl,--allow-shlib-undefined");
     }
+}
+
+/// The checkout's commit; rerun when HEAD moves (a commit, a checkout). Uncommitted changes
+/// are not tracked: a build script that reran on every edit would rebuild the crate each time.
+fn git_revision() {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let revision = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=SLUICE_GIT_REVISION={revision}");
+    if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
+        let dir = std::path::Path::new(&dir);
+        // A path that does not exist makes cargo rerun the script on every build.
+        let head = git(&["symbolic-ref", "-q", "HEAD"]);
+        for file in ["HEAD", "packed-refs"].into_iter().chain(head.as_deref()) {
+            if dir.join(file).exists() {
+                println!("cargo:rerun-if-changed={}", dir.join(file).display());
+            }
+        }
+    }
+    println!("cargo:rerun-if-changed=build.rs");
 }

@@ -31,6 +31,7 @@ kind = "kafka"
 brokers = "{brokers}"
 topic = "{topic}"
 create_topic = false
+until = "end"
 key_column = "key"
 time_column = "time"
 label_column = "label"

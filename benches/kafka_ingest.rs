@@ -21,7 +21,7 @@ use sluice::config::{
     ColumnSpec, KafkaCluster, KafkaSourceSpec, LatePolicy, TimeUnit, Until, ValueFormat,
 };
 use sluice::source::kafka::{
-    JsonDecoder, KafkaReader, Polled, Prefetch, ValueDecoder, admin, partitions_of,
+    JsonDecoder, KafkaReader, Polled, Prefetch, ReadPlan, ValueDecoder, admin, partitions_of,
 };
 use sluice::store::SampleStore;
 
@@ -51,7 +51,7 @@ fn source_spec(brokers: &str, topic: &str) -> KafkaSourceSpec {
         format: ValueFormat::Json,
         partitions: PARTITIONS,
         create_topic: false,
-        until: Until::End,
+        until: Some(Until::End),
         idle_timeout_ms: 5_000,
         late: LatePolicy::DeadLetter,
     }
@@ -120,10 +120,9 @@ fn sluice_ingest(
             &spec,
             ValueDecoder::new(format, &columns()),
             "sluice-bench",
-            index,
-            peers,
+            (index, peers),
             PARTITIONS,
-            None,
+            ReadPlan::default(),
         )
         .unwrap();
         let mut reader = Prefetch::spawn(reader, 4096, 4).unwrap();
@@ -160,10 +159,9 @@ fn reader_only(brokers: &str, topic: &str) -> (Duration, u64) {
         &spec,
         ValueDecoder::new(ValueFormat::Json, &columns()),
         "sluice-bench",
-        0,
-        1,
+        (0, 1),
         PARTITIONS,
-        None,
+        ReadPlan::default(),
     )
     .unwrap();
     let mut n = 0u64;

@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand};
 use sluice::UsageError;
 use sluice::config::{ConfigErrors, InputSpec};
 use sluice::datasets::{self, OutputFormat};
-use sluice::pipeline::{self, RunOptions};
-use sluice::source::FileSource;
+use sluice::pipeline::{self, Replay, RunOptions};
+use sluice::source::{FileSource, Window};
 
 /// Continuous training of ML models on streams.
 ///
@@ -49,6 +49,21 @@ enum Command {
         /// localhost:2101, localhost:2102, …].
         #[arg(long)]
         hostfile: Option<PathBuf>,
+        /// Read only samples at or after this event time: Unix ms, YYYY-MM-DD or
+        /// YYYY-MM-DDTHH:MM[:SS[.mmm]][Z] (UTC). A topic is read from the first message whose
+        /// timestamp is at or after it.
+        #[arg(long, value_parser = sluice::parse_time, value_name = "TIME")]
+        replay_from: Option<u64>,
+        /// Read only samples before this event time (same forms); a partition ends at its first
+        /// sample at or after it. With a window, a Kafka source is replayed up to the end
+        /// offsets it had at start unless its config says `until = "follow"`.
+        #[arg(long, value_parser = sluice::parse_time, value_name = "TIME")]
+        replay_until: Option<u64>,
+        /// Stop after this many triggers (a resumed run counts those before the checkpoint):
+        /// their models are trained, then the run ends. With a followed topic, the way to end
+        /// an online run.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        max_triggers: Option<u64>,
         /// No progress bar.
         #[arg(short, long)]
         quiet: bool,
@@ -227,9 +242,13 @@ fn run(command: Command) -> anyhow::Result<()> {
             processes,
             process,
             hostfile,
+            replay_from,
+            replay_until,
+            max_triggers,
             quiet,
         } => {
             let spec = sluice::config::load(&config)?;
+            let window = Window::new(replay_from, replay_until).map_err(UsageError)?;
             let opts = RunOptions {
                 out,
                 workers: workers as usize,
@@ -237,6 +256,11 @@ fn run(command: Command) -> anyhow::Result<()> {
                 process: process as usize,
                 hostfile,
                 progress: !quiet && std::io::stderr().is_terminal(),
+                replay: Replay {
+                    window,
+                    max_triggers,
+                    follow: false,
+                },
             };
             if process > 0 {
                 let s = pipeline::follow(&spec, &opts)?;
@@ -253,8 +277,18 @@ fn run(command: Command) -> anyhow::Result<()> {
             } else {
                 String::new()
             };
+            let window = if s.replay.window.is_unbounded() {
+                String::new()
+            } else {
+                format!(" in {}", s.replay.window)
+            };
+            let limit = s
+                .replay
+                .max_triggers
+                .map(|m| format!(" (at most {m})"))
+                .unwrap_or_default();
             println!(
-                "{}: {} samples ({} dead-lettered), {} triggers, {} models in {:.1} s ({:.1} s training, {} workers{processes}){acc}; run dir {}",
+                "{}: {} samples{window} ({} dead-lettered), {} triggers{limit}, {} models in {:.1} s ({:.1} s training, {} workers{processes}){acc}; run dir {}",
                 s.pipeline,
                 s.samples,
                 s.dead_letters,

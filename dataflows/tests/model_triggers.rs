@@ -89,7 +89,7 @@ fn run(
     chunk: usize,
     policy: impl Fn() -> Box<dyn TriggerPolicy> + Send + Sync + 'static,
 ) -> (Vec<TriggerEvent>, Vec<TrainingSet>) {
-    let (triggers, sets, _) = run_saving(workers, None, chunk, policy, Pool::NewData, None);
+    let (triggers, sets, _) = run_saving(workers, None, chunk, policy, Pool::NewData, None, None);
     (triggers, sets)
 }
 
@@ -281,6 +281,7 @@ type Run = (Vec<TriggerEvent>, Vec<TrainingSet>, BTreeMap<u64, Saved>);
 /// newest sample per training set), saving every state for checkpoints, and optionally
 /// resuming after trigger `k` of `resume` (fed only the samples after its boundary). Keys live
 /// on the first `owners` workers (`None`: all), as in a cluster whose first process owns them.
+/// The trigger operator fires no trigger numbered `limit` or higher.
 fn run_saving(
     workers: usize,
     owners: Option<usize>,
@@ -288,6 +289,7 @@ fn run_saving(
     policy: impl Fn() -> Box<dyn TriggerPolicy> + Send + Sync + 'static,
     pool: Pool,
     resume: Option<(&TriggerEvent, Saved)>,
+    limit: Option<u64>,
 ) -> Run {
     let triggers = Arc::new(Mutex::new(Vec::new()));
     let sets = Arc::new(Mutex::new(Vec::new()));
@@ -325,6 +327,7 @@ fn run_saving(
                         saved.entry(id).or_default().trigger = state;
                     })),
                     restore: resume.as_ref().as_ref().and_then(|r| r.trigger.clone()),
+                    limit,
                     ..TriggerOptions::default()
                 },
             );
@@ -399,7 +402,7 @@ fn resumes_like_uninterrupted(
     policy: impl Fn() -> Box<dyn TriggerPolicy> + Send + Sync + Clone + 'static,
     pool: Pool,
 ) -> usize {
-    let (triggers, sets, saved) = run_saving(2, None, 64, policy.clone(), pool, None);
+    let (triggers, sets, saved) = run_saving(2, None, 64, policy.clone(), pool, None, None);
     assert!(triggers.len() >= 3, "{} triggers", triggers.len());
     let mut resumed = 0;
     for (i, t) in triggers.iter().enumerate().take(triggers.len() - 1) {
@@ -417,6 +420,7 @@ fn resumes_like_uninterrupted(
             policy.clone(),
             pool,
             Some((t, s.clone())),
+            None,
         );
         assert_eq!(
             t2,
@@ -473,4 +477,59 @@ fn model_triggers_resume_from_their_checkpoints() {
         ))
     };
     assert!(resumes_like_uninterrupted(ensemble, Pool::Reservoir) >= 2);
+}
+
+/// With a limit of k triggers, a run fires the uninterrupted run's first k triggers and trains
+/// their sets, then drops what comes (policies that wait for models do not wait on the cut);
+/// the states saved up to trigger k - 1 are the uninterrupted run's, the last one's if the
+/// policy stopped at its boundary. Resumed past the limit, nothing fires.
+fn limited_like_first(
+    policy: impl Fn() -> Box<dyn TriggerPolicy> + Send + Sync + Clone + 'static,
+    pool: Pool,
+    k: usize,
+) {
+    let (triggers, sets, saved) = run_saving(2, None, 64, policy.clone(), pool, None, None);
+    assert!(triggers.len() > k, "{} triggers", triggers.len());
+    for (workers, chunk) in [(1, 500), (2, 7)] {
+        let (t, s, sv) = run_saving(
+            workers,
+            None,
+            chunk,
+            policy.clone(),
+            pool,
+            None,
+            Some(k as u64),
+        );
+        assert_eq!(t, triggers[..k], "triggers with a limit of {k}");
+        assert!(s == sets[..k], "training sets with a limit of {k}");
+        assert!(sv.keys().all(|&id| id < k as u64), "{:?}", sv.keys());
+        for (id, state) in &sv {
+            let full = &saved[id];
+            if *id + 1 < k as u64 {
+                assert_eq!(state.trigger, full.trigger, "trigger state at {id}");
+            } else {
+                assert!(state.trigger.is_none() || state.trigger == full.trigger);
+            }
+        }
+    }
+    let last = &triggers[k - 1];
+    let (t, s, _) = run_saving(
+        1,
+        None,
+        64,
+        policy,
+        pool,
+        Some((last, saved[&last.id].clone())),
+        Some(k as u64),
+    );
+    assert!(t.is_empty() && s.is_empty(), "resumed at the limit: {t:?}");
+}
+
+#[test]
+fn a_trigger_limit_keeps_the_first_triggers_and_stops() {
+    let amount = || -> Box<dyn TriggerPolicy> { Box::new(DataAmount::new(700)) };
+    limited_like_first(amount, Pool::AllData, 3);
+    limited_like_first(amount, Pool::NewData, 1);
+    limited_like_first(performance, Pool::Reservoir, 2);
+    limited_like_first(drift, Pool::AllData, 2);
 }

@@ -689,7 +689,7 @@ fn check_source(
                 format,
                 partitions: partitions.unwrap_or(1).min(i32::MAX as u64) as i32,
                 create_topic: s.create_topic.unwrap_or(true),
-                until: s.until.unwrap_or_default(),
+                until: s.until,
                 idle_timeout_ms: idle.unwrap_or(0),
                 late: s.late.unwrap_or_default(),
             }))

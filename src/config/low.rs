@@ -64,11 +64,10 @@ pub enum Unit {
 }
 
 /// When a Kafka source stops.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Until {
     /// At the end offsets the partitions had when the run started (replay).
-    #[default]
     End,
     /// Never: follow the topic until interrupted.
     Follow,

@@ -106,12 +106,25 @@ pub struct KafkaSourceSpec {
     pub partitions: i32,
     /// Create the topic when missing.
     pub create_topic: bool,
-    /// When to stop.
-    pub until: Until,
+    /// When to stop (`None`: follow the topic, unless the run replays an event-time window;
+    /// see [`KafkaSourceSpec::follows`]).
+    pub until: Option<Until>,
     /// Idle partitions stop holding back the watermark after this long.
     pub idle_timeout_ms: u64,
     /// Out-of-order messages within a partition.
     pub late: LatePolicy,
+}
+
+impl KafkaSourceSpec {
+    /// Whether the run follows the topic (reads on at its end) rather than replaying up to the
+    /// end offsets it had at start: `until` says, else a run without a replay window follows.
+    pub fn follows(&self, window: &crate::source::Window) -> bool {
+        match self.until {
+            Some(Until::Follow) => true,
+            Some(Until::End) => false,
+            None => window.is_unbounded(),
+        }
+    }
 }
 
 /// Column (or JSON field) names of a source.

@@ -253,6 +253,7 @@ pub fn build(
                 f
             }),
             restore: shared.restore().map(|r| r.trigger.clone()),
+            limit: shared.replay.max_triggers,
         },
     );
     let events = shared.clone();

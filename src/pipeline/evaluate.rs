@@ -31,6 +31,16 @@ pub struct RunInfo {
     pub sluice_version: String,
     /// Wall-clock start, Unix ms.
     pub started_ms: u64,
+    /// The git commit Sluice was built from.
+    #[serde(default)]
+    pub git_revision: String,
+    /// How the source was read: event-time window, trigger limit, following or replaying.
+    #[serde(default)]
+    pub replay: super::run::Replay,
+    /// What the run read of its source, over every start of it (a resumed run adds to it);
+    /// written when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<super::run::Covered>,
 }
 
 /// File name of [`RunInfo`] in a run directory.

@@ -20,5 +20,6 @@ mod triggers;
 
 pub use evaluate::{EvaluateSummary, RUN_INFO, RunInfo, evaluate, trained_models};
 pub use run::{
-    FollowSummary, RunOptions, RunSummary, check_eval_files, check_model_input, follow, run,
+    Covered, FollowSummary, Replay, RunOptions, RunSummary, check_eval_files, check_model_input,
+    follow, run,
 };

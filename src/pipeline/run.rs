@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sluice_dataflows::triggers::{ModelFeed, ModelInfo, State};
 use sluice_dataflows::{Position, SampleScore, TrainingSet, TriggerEvent};
 
@@ -23,9 +23,10 @@ use crate::config::{EvalInput, InputSpec, KafkaSourceSpec, PipelineSpec};
 use crate::eval::{EvalDataset, EvalReport, EvalSetup, Evaluator, Holdout};
 use crate::sink::{EventBody, EventSink};
 use crate::source::kafka::{
-    KafkaReader, PartitionMarks, Prefetch, Resume, ValueDecoder, admin, read_topic,
+    KafkaReader, PartitionMarks, Prefetch, ReadPlan, Resume, ValueDecoder, admin, check_window,
+    read_topic,
 };
-use crate::source::{DeadLetter, FileSource, SourceError};
+use crate::source::{DeadLetter, FileSource, SourceError, Window};
 use crate::store::{ModelStore, SampleStore};
 use crate::train::{Trainer, TrainerContext, TriggerOutcome};
 
@@ -45,6 +46,59 @@ pub struct RunOptions {
     pub hostfile: Option<PathBuf>,
     /// Show a progress bar (on a terminal).
     pub progress: bool,
+    /// Event-time window and trigger limit.
+    pub replay: Replay,
+}
+
+/// How a run reads its source (`sluice run --replay-from/--replay-until/--max-triggers`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replay {
+    /// Event times read.
+    #[serde(default)]
+    pub window: Window,
+    /// Fire at most this many triggers (those before a resume count), then stop reading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_triggers: Option<u64>,
+    /// A Kafka source is followed (read on at its end) rather than replayed up to the end
+    /// offsets it had at start; the run sets it (see `KafkaSourceSpec::follows`).
+    #[serde(default)]
+    pub follow: bool,
+}
+
+/// What a run read of its source: recorded in `run.json` (over every start of a resumed run)
+/// and `summary.json` (this start's).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Covered {
+    /// Kafka: per partition, the offsets read, `[first, next)`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub offsets: BTreeMap<i32, (i64, i64)>,
+    /// Samples that entered the dataflow.
+    pub samples: u64,
+    /// Their least event time (Unix ms).
+    pub first_time: Option<u64>,
+    /// Their greatest event time (Unix ms).
+    pub last_time: Option<u64>,
+}
+
+impl Covered {
+    fn sample(&mut self, time: u64) {
+        self.samples += 1;
+        self.first_time = Some(self.first_time.map_or(time, |t| t.min(time)));
+        self.last_time = Some(self.last_time.map_or(time, |t| t.max(time)));
+    }
+
+    /// Adds what `other` read (another worker's, or another start's).
+    fn merge(&mut self, other: Covered) {
+        for (id, (first, next)) in other.offsets {
+            let e = self.offsets.entry(id).or_insert((first, next));
+            *e = (e.0.min(first), e.1.max(next));
+        }
+        self.samples += other.samples;
+        for t in other.first_time.into_iter().chain(other.last_time) {
+            self.first_time = Some(self.first_time.map_or(t, |f| f.min(t)));
+            self.last_time = Some(self.last_time.map_or(t, |l| l.max(t)));
+        }
+    }
 }
 
 impl RunOptions {
@@ -100,6 +154,10 @@ pub struct RunSummary {
     /// Of those, samples whose payloads were in memory (the rest spilled to disk:
     /// `selection.maximum_keys_in_memory`).
     pub stored_in_memory: u64,
+    /// How the source was read.
+    pub replay: Replay,
+    /// What this start of the run read of its source (`run.json` adds up every start's).
+    pub input: Covered,
 }
 
 /// Wall time per stage of a run, seconds. The per-trigger shares are `metrics` events
@@ -266,6 +324,10 @@ pub struct Shared {
     pub(super) topology: Topology,
     /// A follower's reports to the leader (`None` in the leader).
     outbox: Option<Mutex<Outbox>>,
+    /// How the source is read.
+    pub(super) replay: Replay,
+    /// What the workers read (the leader's: followers report theirs).
+    covered: Mutex<Covered>,
 }
 
 impl Shared {
@@ -277,6 +339,7 @@ impl Shared {
         samples: Arc<SampleStore>,
         run_dir: PathBuf,
         topology: Topology,
+        replay: Replay,
     ) -> Self {
         let leads = topology.leads();
         Self {
@@ -308,6 +371,8 @@ impl Shared {
             forget_before: AtomicU64::new(u64::MAX),
             topology,
             outbox: (!leads).then(Mutex::default),
+            replay,
+            covered: Mutex::default(),
         }
     }
 
@@ -396,6 +461,7 @@ impl Shared {
                 self.total.fetch_add(total, Ordering::Relaxed);
             }
             Report::Cost(ns) => self.clock.add_ns(ns),
+            Report::Covered(c) => self.cover(c),
             Report::Failed { process, message } => {
                 self.fail(format!("process {process}: {message}"))
             }
@@ -440,6 +506,14 @@ impl Shared {
                 raw: d.raw,
             },
         );
+    }
+
+    /// What a worker read, at its end.
+    fn cover(&self, c: Covered) {
+        if self.follows() {
+            return self.forward(Report::Covered(c));
+        }
+        self.covered.lock().expect("covered poisoned").merge(c);
     }
 
     pub(super) fn count_ingested(&self, n: usize) {
@@ -821,6 +895,53 @@ fn open_source(spec: &PipelineSpec) -> anyhow::Result<Input> {
     Ok(source)
 }
 
+impl Replay {
+    /// `self` with `follow` set for `source`.
+    fn resolved(self, source: &Input) -> Self {
+        let follow = match source {
+            Input::Kafka { spec, .. } => spec.follows(&self.window),
+            Input::File(_) => false,
+        };
+        Self { follow, ..self }
+    }
+}
+
+/// Fails (a usage error) when the replay window holds none of the source's data: a file's
+/// event times, a topic's message timestamps (see `source::kafka::check_window`).
+fn check_replay_window(source: &Input, replay: &Replay) -> anyhow::Result<()> {
+    let window = &replay.window;
+    if window.is_unbounded() {
+        return Ok(());
+    }
+    let outside = match source {
+        Input::File(file) => {
+            let span = file.time_range().map_err(usage_if_config)?;
+            match span {
+                Some((first, last)) if window.overlaps(first, last) => None,
+                Some((first, last)) => Some(format!(
+                    "its event times span {} to {}",
+                    crate::format_time(first),
+                    crate::format_time(last)
+                )),
+                None => Some("it holds no samples".into()),
+            }
+            .map(|why| {
+                format!(
+                    "the replay window {window} is outside the data of {}: {why}",
+                    file.path().display()
+                )
+            })
+        }
+        Input::Kafka {
+            spec, partitions, ..
+        } => check_window(spec, *partitions, window, replay.follow)?,
+    };
+    match outside {
+        Some(message) => Err(UsageError(message).into()),
+        None => Ok(()),
+    }
+}
+
 /// What a follower process did (`sluice run -p I` with `I > 0`).
 #[derive(Clone, Debug, Serialize)]
 pub struct FollowSummary {
@@ -846,6 +967,7 @@ pub fn follow(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<FollowSu
     let topology = opts.topology()?;
     anyhow::ensure!(!topology.leads(), "process 0 leads: `run` it");
     let source = open_source(spec)?;
+    let replay = opts.replay.resolved(&source);
     let samples = Arc::new(SampleStore::new(
         source.feature_names().len(),
         topology.threads,
@@ -854,7 +976,9 @@ pub fn follow(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<FollowSu
         .out
         .clone()
         .unwrap_or_else(|| default_run_dir(&spec.name));
-    let shared = Arc::new(Shared::new(spec, source, samples, run_dir, topology));
+    let shared = Arc::new(Shared::new(
+        spec, source, samples, run_dir, topology, replay,
+    ));
     execute(&shared, &ProgressBar::hidden())?;
     if let Some(e) = shared.error.lock().expect("error slot poisoned").take() {
         anyhow::bail!(e);
@@ -918,6 +1042,8 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
     );
     let workers = topology.threads;
     let source = open_source(spec)?;
+    let replay = opts.replay.resolved(&source);
+    check_replay_window(&source, &replay)?;
     let dim = source.feature_names().len();
     let run_dir = opts
         .out
@@ -949,6 +1075,24 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         ))
         .into());
     }
+    // A resumed run keeps what earlier starts read, and its window's start.
+    let earlier: Option<RunInfo> = (resume.is_some() || start.is_some())
+        .then(|| std::fs::read_to_string(run_dir.join(RUN_INFO)).ok())
+        .flatten()
+        .and_then(|text| serde_json::from_str(&text).ok());
+    if let Some(info) = &earlier
+        && info.replay.window.from != replay.window.from
+    {
+        let from = |w: &Window| w.from.map_or("none".to_string(), crate::format_time);
+        return Err(UsageError(format!(
+            "{}: holds a run started with --replay-from {}, not {}: resume it with the same \
+             start, or give a new --out",
+            run_dir.display(),
+            from(&info.replay.window),
+            from(&replay.window),
+        ))
+        .into());
+    }
     if let Some(cp) = &resume {
         tracing::info!(trigger = cp.trigger_id, "resuming after checkpoint");
         eprintln!(
@@ -962,16 +1106,16 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         .with_context(|| format!("creating run directory {}", run_dir.display()))?;
     std::fs::write(run_dir.join("config.toml"), &spec.config_text)
         .with_context(|| format!("writing {}", run_dir.join("config.toml").display()))?;
-    let info = RunInfo {
+    let mut info = RunInfo {
         pipeline: spec.name.clone(),
         config_path: std::path::absolute(&spec.config_path)?,
         sluice_version: env!("CARGO_PKG_VERSION").into(),
         started_ms: crate::sink::unix_ms(),
+        git_revision: crate::GIT_REVISION.into(),
+        replay,
+        input: earlier.and_then(|e| e.input),
     };
-    std::fs::write(
-        run_dir.join(RUN_INFO),
-        serde_json::to_vec_pretty(&info).expect("run info serialises"),
-    )?;
+    write_run_info(&run_dir, &info)?;
     let events = Arc::new(EventSink::create(
         &run_dir,
         &spec.name,
@@ -1017,7 +1161,14 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         samples.trained(cp.trigger_id);
     }
 
-    let mut shared = Shared::new(spec, source, samples.clone(), run_dir.clone(), topology);
+    let mut shared = Shared::new(
+        spec,
+        source,
+        samples.clone(),
+        run_dir.clone(),
+        topology,
+        replay,
+    );
     shared.models = Some(models.clone());
     shared.events = Some(events.clone());
     shared.model_index = Mutex::new(
@@ -1133,6 +1284,9 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         evaluation_s: evaluation.evaluation_s,
         checkpoint_s: shared.checkpoint_ns.load(Ordering::Relaxed) as f64 / 1e9,
     };
+    let covered = std::mem::take(&mut *shared.covered.lock().expect("covered poisoned"));
+    info.input.get_or_insert_default().merge(covered.clone());
+    write_run_info(&run_dir, &info)?;
     let summary = RunSummary {
         pipeline: spec.name.clone(),
         run_dir: run_dir.clone(),
@@ -1150,6 +1304,8 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         scores: shared.scores.load(Ordering::Relaxed),
         stored_samples: shared.samples.len() as u64,
         stored_in_memory: shared.samples.in_memory() as u64,
+        replay,
+        input: covered,
     };
     std::fs::write(
         run_dir.join("summary.json"),
@@ -1186,6 +1342,11 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
         notices: (index == 0).then_some(graph.notices),
         noticed: u64::MAX,
         forget_before: graph.forget_before,
+        stop: shared.replay.max_triggers,
+        stopped: shared
+            .replay
+            .max_triggers
+            .is_some_and(|max| shared.first_trigger_id() >= max),
     };
     let graph_probes = (graph.probe, graph.seen_probe);
     let result = feed(
@@ -1223,6 +1384,9 @@ struct Between {
     notices: Option<timely::dataflow::InputHandleVec<u64, u64>>,
     noticed: u64,
     forget_before: std::rc::Rc<std::cell::Cell<u64>>,
+    /// The trigger limit, and whether it was reached (the source loop stops reading).
+    stop: Option<u64>,
+    stopped: bool,
 }
 
 impl Between {
@@ -1250,6 +1414,9 @@ impl Between {
                     .report_offsets(t.id, reader.restart_offsets(t.boundary.time));
             }
         }
+        self.stopped |= seen
+            .iter()
+            .any(|t| self.stop.is_some_and(|max| t.id + 1 >= max));
         seen.clear();
         drop(seen);
         if let Some(reports) = &mut self.reports {
@@ -1295,19 +1462,24 @@ fn feed(
 ) -> Result<(), String> {
     let (index, peers) = (worker.index(), worker.peers());
     let batch = shared.spec.source.replay_batch;
+    let window = shared.replay.window;
     let mut kafka: Option<Prefetch> = None;
+    let mut covered = Covered::default();
     match &shared.source {
         Input::File(file) => {
             let reading = Instant::now();
-            let share = file
+            let mut share = file
                 .read_share(index, peers, &mut |d| shared.dead_letter(d))
                 .map_err(|e| e.to_string())?;
+            share.retain(|s| window.contains(s.time));
             shared.clock.add(Stage::Ingest, reading.elapsed());
             shared
                 .total
                 .fetch_add(share.len() as u64, Ordering::Relaxed);
             let mut share = share.into_iter().peekable();
-            while let Some(first) = share.peek() {
+            while !between.stopped
+                && let Some(first) = share.peek()
+            {
                 // A chunk goes out at its least event time (the share is sorted); records carry
                 // their own times. Advancing per chunk, not per sample, keeps progress tracking
                 // cheap.
@@ -1315,6 +1487,7 @@ fn feed(
                 feedback.pump(first.time);
                 let mut n = 0;
                 for s in share.by_ref().take(batch) {
+                    covered.sample(s.time);
                     input.send(Record::New(s));
                     n += 1;
                 }
@@ -1334,10 +1507,13 @@ fn feed(
                 spec,
                 decoder.clone(),
                 group,
-                index,
-                peers,
+                (index, peers),
                 *partitions,
-                shared.resumed().resume.as_ref(),
+                ReadPlan {
+                    resume: shared.resumed().resume.as_ref(),
+                    window,
+                    follow: shared.replay.follow,
+                },
             )
             .map_err(|e| e.to_string())?;
             shared
@@ -1347,7 +1523,7 @@ fn feed(
                 Prefetch::spawn(reader, batch, 4)
                     .map_err(|e| format!("starting the Kafka reader thread: {e}"))?,
             );
-            loop {
+            while !between.stopped {
                 feedback.pump(*input.time());
                 let Some(polled) = reader.next(Duration::from_millis(50))? else {
                     // Nothing new: keep the dataflow (and the trainer's feedback) moving.
@@ -1367,6 +1543,7 @@ fn feed(
                     input.send(Record::Restored(s));
                 }
                 for s in polled.samples {
+                    covered.sample(s.time);
                     input.send(Record::New(s));
                 }
                 shared
@@ -1383,6 +1560,14 @@ fn feed(
             }
         }
     }
+    if let Some(reader) = &kafka {
+        covered.offsets = reader
+            .covered()
+            .into_iter()
+            .map(|(id, first, next)| (id, (first, next)))
+            .collect();
+    }
+    shared.cover(covered);
     let last = *input.time();
     drop(input);
     // Every training set out, and every trigger seen (their offsets are reported below).
@@ -1425,6 +1610,15 @@ fn wait_for_trainer(
         report();
     }
     Ok(())
+}
+
+fn write_run_info(run_dir: &Path, info: &RunInfo) -> anyhow::Result<()> {
+    let path = run_dir.join(RUN_INFO);
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(info).expect("run info serialises"),
+    )
+    .with_context(|| format!("writing {}", path.display()))
 }
 
 /// `runs/<pipeline>-<YYYYMMDD-HHMMSS>` (UTC).

@@ -134,6 +134,46 @@ impl FileSource {
         Ok(out)
     }
 
+    /// The least and greatest event time of the decodable rows (`None`: no such row). A CSV
+    /// file is read for its time column only.
+    pub fn time_range(&self) -> Result<Option<(u64, u64)>, SourceError> {
+        let mut range: Option<(u64, u64)> = None;
+        let mut add = |t: u64| {
+            range = Some(range.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))));
+        };
+        match self.format {
+            FileFormat::Csv => {
+                let path = &self.path;
+                let time = self.columns.time.expect("files resolve a time column");
+                let mut reader = csv_reader(path)?;
+                let mut record = csv::ByteRecord::new();
+                loop {
+                    match reader.read_byte_record(&mut record) {
+                        Ok(false) => break,
+                        Ok(true) => {}
+                        Err(e) if e.is_io_error() => return Err(read_err(path, e)),
+                        Err(_) => continue,
+                    }
+                    if record.len() != self.names.len() {
+                        continue;
+                    }
+                    if let Some(t) = std::str::from_utf8(&record[time])
+                        .ok()
+                        .and_then(|f| decode::parse_time(f, self.spec.time_unit).ok())
+                    {
+                        add(t);
+                    }
+                }
+            }
+            FileFormat::Arrow => self
+                .read_arrow(0, 1, &mut |_| {})?
+                .iter()
+                .for_each(|s| add(s.time)),
+            FileFormat::Json => unreachable!("open() rejects json files"),
+        }
+        Ok(range)
+    }
+
     fn read_csv(
         &self,
         worker: usize,

@@ -183,7 +183,7 @@ pub fn kafka_config(brokers: &str, topic: &str, prefix: &str, every: u64) -> Str
         .replace(
             "path = \"hyperplane.csv\"\n",
             &format!(
-                "kind = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\ncreate_topic = false\n\
+                "kind = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\ncreate_topic = false\nuntil = \"end\"\n\
                  feature_columns = [\"x0\", \"x1\", \"x2\", \"x3\", \"x4\", \"x5\", \"x6\", \"x7\"]\n"
             ),
         )

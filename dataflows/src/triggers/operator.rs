@@ -93,6 +93,10 @@ pub struct TriggerOptions {
     pub on_state: Option<OnState>,
     /// The state saved at trigger `first_id - 1`, to resume from.
     pub restore: Option<State>,
+    /// Fire no trigger numbered `limit` or higher: after trigger `limit - 1` the operator
+    /// drops what comes (`sluice run --max-triggers`). Triggers before it are those of a run
+    /// without a limit.
+    pub limit: Option<u64>,
 }
 
 impl Default for TriggerOptions {
@@ -105,6 +109,7 @@ impl Default for TriggerOptions {
             on_error: Box::new(|e| panic!("trigger policy failed: {e}")),
             on_state: None,
             restore: None,
+            limit: None,
         }
     }
 }
@@ -117,10 +122,14 @@ struct Epoch {
 }
 
 impl Epoch {
-    /// Reports interval decisions, each with the trigger it fires or belongs to.
-    fn report(&self, decisions: &[Decision], on_decision: &mut OnDecision) {
+    /// Reports interval decisions, each with the trigger it fires or belongs to (none from
+    /// trigger `limit` on).
+    fn report(&self, decisions: &[Decision], on_decision: &mut OnDecision, limit: Option<u64>) {
         let mut id = self.next_id;
         for d in decisions {
+            if limit.is_some_and(|l| id >= l) {
+                break;
+            }
             on_decision(id, d);
             id += u64::from(d.triggered);
         }
@@ -191,7 +200,10 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                     mut on_error,
                     mut on_state,
                     restore,
+                    limit,
                 } = options;
+                // Trigger `limit - 1` fired (or a resumed run is past it): nothing more.
+                let mut stopped = limit.is_some_and(|l| first_id >= l);
                 let mut failed = false;
                 if let Some(state) = restore
                     && scope.index() == 0
@@ -256,8 +268,9 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                             pending_cap = complete.cap.take();
                         }
                     }
-                    if failed {
+                    if failed || stopped {
                         pending.clear();
+                        pending_cap = None;
                     }
                     while waiting.is_none() && !pending.is_empty() {
                         let batch = pending.make_contiguous();
@@ -279,13 +292,14 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                                 break;
                             }
                         };
-                        epoch.report(&decisions, &mut on_decision);
+                        epoch.report(&decisions, &mut on_decision, limit);
                         // The policy stopped right at its last fire's boundary: a state to save.
-                        let save = fired.last().is_some_and(|f| f.count == used);
+                        let mut save = fired.last().is_some_and(|f| f.count == used);
                         let had_fires = !fired.is_empty();
                         let mut closed = None;
                         let mut consumed = 0usize;
-                        for fire in fired.drain(..) {
+                        let fires = fired.len();
+                        for (i, fire) in fired.drain(..).enumerate() {
                             let (boundary, at) = if fire.count > 0 {
                                 let b = batch[fire.count - 1].position();
                                 (b, cap.delayed(&b.time))
@@ -307,6 +321,13 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                             }
                             output.session(&at).give(event);
                             consumed = count;
+                            if limit.is_some_and(|l| epoch.next_id >= l) {
+                                // The policy's state is this boundary's only if it stopped here
+                                // and saves without waiting for the model.
+                                save &= i + 1 == fires && !needs_models;
+                                stopped = true;
+                                break;
+                            }
                         }
                         epoch.extend(&batch[consumed..used.max(consumed)]);
                         if used > 0 {
@@ -322,6 +343,13 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                             } else {
                                 f(id, Some(policy.save()), policy.oldest_needed());
                             }
+                        }
+                        if stopped {
+                            pending.clear();
+                            pending_cap = None;
+                            waiting = None;
+                            last = None;
+                            break;
                         }
                         if used == 0 && waiting.is_none() && !had_fires {
                             break;
@@ -351,7 +379,12 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                         retained = Some(h);
                         probe.retain_from(h);
                     }
-                    if frontier.is_empty() && pending.is_empty() && waiting.is_none() && !finished {
+                    if frontier.is_empty()
+                        && pending.is_empty()
+                        && waiting.is_none()
+                        && !finished
+                        && !stopped
+                    {
                         finished = true;
                         // No more samples: what the policy deferred is decided now, at the
                         // last sample; then nothing can close an epoch there any more.
@@ -364,10 +397,15 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                         if !failed && let Err(e) = policy.finish(&mut ctx, &mut fired) {
                             on_error(e);
                         }
-                        epoch.report(&decisions, &mut on_decision);
+                        epoch.report(&decisions, &mut on_decision, limit);
                         if let Some((boundary, Some(cap))) = &last {
                             let mut closed = None;
+                            let mut cut = false;
                             for fire in fired.drain(..) {
+                                if limit.is_some_and(|l| epoch.next_id >= l) {
+                                    cut = true;
+                                    break;
+                                }
                                 let event = epoch.close(fire, *boundary, &[]);
                                 if let (Some(before), Some(f)) = (closed, &mut on_state) {
                                     f(before, None, None);
@@ -375,9 +413,14 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                                 closed = Some(event.id);
                                 output.session(cap).give(event);
                             }
-                            // Nothing follows: the state is final (no model report to wait for).
+                            // Nothing follows: the state is final (no model report to wait for),
+                            // unless the limit cut the fires short.
                             if let (Some(id), Some(f)) = (closed, &mut on_state) {
-                                f(id, Some(policy.save()), policy.oldest_needed());
+                                if cut {
+                                    f(id, None, None);
+                                } else {
+                                    f(id, Some(policy.save()), policy.oldest_needed());
+                                }
                             }
                         }
                         last = None;

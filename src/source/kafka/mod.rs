@@ -20,7 +20,7 @@ pub use arrow::{ArrowDecoder, encode as encode_arrow, infer_schema};
 pub use json::{JsonDecoder, MessageMeta};
 pub use produce::{ProduceOptions, ProduceReport, Row, produce, read_rows};
 pub use reader::{
-    KafkaReader, Needs, PartitionMarks, Polled, Prefetch, RestartIndex, Resume, partitions_of,
-    read_topic,
+    KafkaReader, Needs, PartitionMarks, Polled, Prefetch, ReadPlan, RestartIndex, Resume,
+    check_window, partitions_of, read_topic,
 };
 pub use value::ValueDecoder;

@@ -6,9 +6,15 @@
 //! of the newest event time seen; the dataflow input advances to it, so downstream operators
 //! know when a time is complete. A message older than its partition's newest time or than the
 //! watermark is *late*: per `late`, it goes to the dead-letter topic or is clamped to the
-//! watermark. With `until = "end"` each partition stops at the end offset it had when the run
-//! started and the replay is deterministic; with `until = "follow"` a partition that sends
-//! nothing for `idle_timeout_ms` stops holding back the watermark until it sends again.
+//! watermark. Replaying (`until = "end"`, or a replay window) each partition stops at the end
+//! offset it had when the run started and the replay is deterministic; following (`until =
+//! "follow"`, the default without a window) a partition that sends nothing for
+//! `idle_timeout_ms` stops holding back the watermark until it sends again.
+//!
+//! A replay window (`--replay-from/--replay-until`) starts each partition at the first message
+//! whose *timestamp* is at or after its start (Kafka's time index; `sluice produce` stamps
+//! messages with their event time), drops samples whose event time is outside it, and ends a
+//! partition at its first sample at or after its end.
 //!
 //! [`Prefetch`] runs a reader on its own thread, a few batches ahead of the timely worker: the
 //! worker never blocks in `poll`, and polling and decoding overlap with the dataflow's work.
@@ -29,8 +35,8 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use super::admin::{KafkaError, TIMEOUT, client, consumer_config};
 use super::json::MessageMeta;
 use super::value::ValueDecoder;
-use crate::config::{KafkaCluster, KafkaSourceSpec, LatePolicy, Until};
-use crate::source::{DeadLetter, Sample};
+use crate::config::{KafkaCluster, KafkaSourceSpec, LatePolicy};
+use crate::source::{DeadLetter, Sample, Window};
 use sluice_dataflows::Position;
 
 /// Partitions a worker reads: `p % peers == worker`.
@@ -290,6 +296,161 @@ pub fn read_topic(
     Ok((samples, dead))
 }
 
+/// Where and how far a [`KafkaReader`] reads.
+#[derive(Clone, Copy, Default)]
+pub struct ReadPlan<'a> {
+    /// The checkpoint a resumed run starts after.
+    pub resume: Option<&'a Resume>,
+    /// Event times read.
+    pub window: Window,
+    /// Read on at the partitions' end instead of stopping at the end offsets seen at start.
+    pub follow: bool,
+}
+
+/// A partition's offsets, and those of a replay window in it.
+struct PartWindow {
+    id: i32,
+    /// First offset.
+    low: i64,
+    /// End offset.
+    high: i64,
+    /// First offset with a timestamp at or after the window's start (open: `low`).
+    from: i64,
+    /// First offset with a timestamp at or after the window's end (open: `high`).
+    until: i64,
+}
+
+/// Per partition of `topic` in `ids`, its offsets and the window's (found by timestamp;
+/// `high` when no message is at or after the time).
+fn window_offsets(
+    consumer: &BaseConsumer,
+    topic: &str,
+    ids: &[i32],
+    window: &Window,
+) -> Result<Vec<PartWindow>, KafkaError> {
+    let mut ends = Vec::new();
+    for &id in ids {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, id, TIMEOUT)
+            .map_err(|e| client(&format!("offsets of {topic}/{id}"), e))?;
+        ends.push((id, low, high));
+    }
+    let seek = |t: Option<u64>, open: fn(i64, i64) -> i64| -> Result<Vec<i64>, KafkaError> {
+        let Some(t) = t else {
+            return Ok(ends.iter().map(|&(_, l, h)| open(l, h)).collect());
+        };
+        let mut tpl = TopicPartitionList::new();
+        for &(id, _, _) in &ends {
+            tpl.add_partition_offset(topic, id, Offset::Offset(t as i64))
+                .map_err(|e| client("seeking by time", e))?;
+        }
+        let found = consumer
+            .offsets_for_times(tpl, TIMEOUT)
+            .map_err(|e| client(&format!("seeking {topic} to a time"), e))?;
+        Ok(ends
+            .iter()
+            .map(|&(id, low, high)| {
+                match found.find_partition(topic, id).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => o.clamp(low, high),
+                    // No message at or after `t`.
+                    _ => high,
+                }
+            })
+            .collect())
+    };
+    let from = seek(window.from, |low, _| low)?;
+    let until = seek(window.until, |_, high| high)?;
+    Ok(ends
+        .iter()
+        .zip(from.into_iter().zip(until))
+        .map(|(&(id, low, high), (from, until))| PartWindow {
+            id,
+            low,
+            high,
+            from,
+            until,
+        })
+        .collect())
+}
+
+/// Whether a replay window holds data of the topic: `Some(why not)`, naming the window and
+/// the range the topic's timestamps span, when it does not. Following, a window after the
+/// data is fine (it may come); one before it is not.
+pub fn check_window(
+    spec: &KafkaSourceSpec,
+    partitions: i32,
+    window: &Window,
+    follow: bool,
+) -> Result<Option<String>, KafkaError> {
+    let consumer: BaseConsumer = consumer_config(&spec.cluster, "sluice-window")
+        .create()
+        .map_err(|e| client("creating a consumer", e))?;
+    let ids: Vec<i32> = (0..partitions).collect();
+    let offsets = window_offsets(&consumer, &spec.topic, &ids, window)?;
+    let held: Vec<&PartWindow> = offsets.iter().filter(|p| p.low < p.high).collect();
+    let inside = held.iter().any(|p| p.from < p.until);
+    // Following, only a topic whose every partition starts at or after the window's end can
+    // never bring samples in it.
+    let before =
+        !held.is_empty() && held.len() == offsets.len() && held.iter().all(|p| p.until == p.low);
+    if inside || (follow && !before) {
+        return Ok(None);
+    }
+    let what = if held.is_empty() {
+        "the topic holds no messages".to_string()
+    } else {
+        let span = first_and_last_times(&consumer, &spec.topic, &held)
+            .map(|(a, b)| {
+                format!(
+                    "its message timestamps span {} to {}",
+                    crate::calendar::format_time(a),
+                    crate::calendar::format_time(b)
+                )
+            })
+            .unwrap_or_else(|| "no message timestamp is in it".into());
+        format!("no message is in it: {span}")
+    };
+    Ok(Some(format!(
+        "the replay window {window} is outside the data of topic `{}`: {what}",
+        spec.topic
+    )))
+}
+
+/// The least timestamp of the partitions' first messages and the greatest of their last ones.
+fn first_and_last_times(
+    consumer: &BaseConsumer,
+    topic: &str,
+    parts: &[&PartWindow],
+) -> Option<(u64, u64)> {
+    let mut times = Vec::new();
+    for p in parts {
+        let id = p.id;
+        for offset in [p.low, p.high - 1] {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(topic, id, Offset::Offset(offset))
+                .ok()?;
+            consumer.assign(&tpl).ok()?;
+            let deadline = Instant::now() + TIMEOUT;
+            while Instant::now() < deadline {
+                match consumer.poll(Duration::from_millis(100)) {
+                    Some(Ok(m)) if m.partition() == id && m.offset() == offset => {
+                        if let Some(t) = m
+                            .timestamp()
+                            .to_millis()
+                            .and_then(|t| u64::try_from(t).ok())
+                        {
+                            times.push(t);
+                        }
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Some((*times.iter().min()?, *times.iter().max()?))
+}
+
 /// Reads one worker's partitions.
 pub struct KafkaReader {
     consumer: BaseConsumer,
@@ -298,6 +459,7 @@ pub struct KafkaReader {
     decoder: ValueDecoder,
     late: LatePolicy,
     follow: bool,
+    window: Window,
     idle: Duration,
     floor: u64,
     skip_until: Option<(Position, Needs)>,
@@ -309,35 +471,44 @@ const MAX_RAW: usize = 1024;
 
 impl KafkaReader {
     /// Assigns this worker's partitions of a topic with `partitions` partitions, from the
-    /// beginning or from a checkpoint's offsets.
+    /// beginning (of the plan's window) or from a checkpoint's offsets.
     pub fn open(
         spec: &KafkaSourceSpec,
         decoder: ValueDecoder,
         group: &str,
-        worker: usize,
-        peers: usize,
+        (worker, peers): (usize, usize),
         partitions: i32,
-        resume: Option<&Resume>,
+        plan: ReadPlan<'_>,
     ) -> Result<Self, KafkaError> {
+        let ReadPlan {
+            resume,
+            window,
+            follow,
+        } = plan;
         let consumer: BaseConsumer = consumer_config(&spec.cluster, group)
             .create()
             .map_err(|e| client("creating a consumer", e))?;
         let mut parts = Vec::new();
         let mut tpl = TopicPartitionList::new();
-        for id in partitions_of(worker, peers, partitions) {
-            let (low, high) = consumer
-                .fetch_watermarks(&spec.topic, id, TIMEOUT)
-                .map_err(|e| KafkaError::Unreachable {
-                    brokers: spec.cluster.brokers.clone(),
-                    message: format!("offsets of {}/{id}: {e}", spec.topic),
-                })?;
-            let end = match spec.until {
-                Until::End => high,
-                Until::Follow => i64::MAX,
-            };
+        let ids = partitions_of(worker, peers, partitions);
+        let offsets = window_offsets(&consumer, &spec.topic, &ids, &window).map_err(|e| {
+            KafkaError::Unreachable {
+                brokers: spec.cluster.brokers.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        for PartWindow {
+            id,
+            low,
+            high,
+            from,
+            ..
+        } in offsets
+        {
+            let end = if follow { i64::MAX } else { high };
             let start = resume
                 .and_then(|r| r.offsets.get(&id).copied())
-                .unwrap_or(low)
+                .unwrap_or(from)
                 .max(low);
             let replay = resume
                 .and_then(|r| r.replay_from.get(&id).copied())
@@ -385,7 +556,8 @@ impl KafkaReader {
             parts,
             decoder,
             late: spec.late,
-            follow: spec.until == Until::Follow,
+            follow,
+            window,
             idle: Duration::from_millis(spec.idle_timeout_ms),
             floor: resume.map_or(0, |r| r.boundary.time),
             skip_until: resume.map(|r| (r.boundary, r.needs.clone())),
@@ -502,7 +674,14 @@ impl KafkaReader {
                     });
                 }
             }
+            let mut past = false;
             for mut s in self.scratch.drain(..) {
+                if !self.window.contains(s.time) {
+                    // Rows of one message are in event-time order too: after one past the
+                    // window's end, the partition has nothing more for this run.
+                    past |= self.window.is_past(s.time);
+                    continue;
+                }
                 if let Some((boundary, needs)) = &self.skip_until
                     && s.meta().position() <= *boundary
                 {
@@ -545,6 +724,15 @@ impl KafkaReader {
                     part.marked = Some(s.time);
                 }
                 out.samples.push(s);
+            }
+            if past {
+                part.done = true;
+                part.end = part.next;
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition(&self.topic, part.id);
+                if let Err(e) = self.consumer.pause(&tpl) {
+                    tracing::debug!(partition = part.id, "pausing a finished partition: {e}");
+                }
             }
         }
         out.next = self.parts.iter().map(|p| (p.id, p.next)).collect();
@@ -638,6 +826,15 @@ impl Prefetch {
     /// See [`RestartIndex::forget_before`].
     pub fn forget_before(&mut self, t: u64) {
         self.index.forget_before(t);
+    }
+
+    /// Per partition, the offsets this run read: (id, first, next), from the batches received.
+    pub fn covered(&self) -> Vec<(i32, i64, i64)> {
+        self.index
+            .parts
+            .iter()
+            .map(|(id, p)| (*id, p.start, p.next))
+            .collect()
     }
 }
 

@@ -287,8 +287,24 @@ fn run(command: Command) -> anyhow::Result<()> {
                 .max_triggers
                 .map(|m| format!(" (at most {m})"))
                 .unwrap_or_default();
+            for v in &s.variants {
+                println!(
+                    "  variant {}: {} triggers, {} models, {:.1} s training{}; {}",
+                    v.variant.as_deref().unwrap_or_default(),
+                    v.triggers,
+                    v.models,
+                    v.training_s,
+                    in_service(&v.evaluation),
+                    v.run_dir.display()
+                );
+            }
+            let sweep = if s.variants.is_empty() {
+                String::new()
+            } else {
+                format!(" of {} variants", s.variants.len())
+            };
             println!(
-                "{}: {} samples{window} ({} dead-lettered), {} triggers{limit}, {} models in {:.1} s ({:.1} s training, {} workers{processes}){acc}; run dir {}",
+                "{}: {} samples{window} ({} dead-lettered), {} triggers{limit}, {} models{sweep} in {:.1} s ({:.1} s training, {} workers{processes}){acc}; run dir {}",
                 s.pipeline,
                 s.samples,
                 s.dead_letters,

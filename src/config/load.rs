@@ -24,6 +24,7 @@ const SECTIONS: &[&str] = &[
     "selection",
     "evaluation",
     "output",
+    "variant",
 ];
 
 /// Reads and validates the config file at `path`.
@@ -90,6 +91,9 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
+    // A sweep: the base is validated first, then each variant merged over it.
+    let variants = root.remove("variant");
+    let variant_base = variants.is_some().then(|| root.clone());
 
     let pipeline: Option<low::Pipeline> = required(&mut root, "pipeline", errors);
     let source: Option<low::Source> = required(&mut root, "source", errors);
@@ -138,6 +142,12 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
         (t, _) => t,
     };
     let (name, description) = pipeline?;
+    let variants = match (variants, variant_base) {
+        (Some(list), Some(root)) if errors.is_empty() => {
+            super::variants::variants(list, &root, path, parse_inner, errors)
+        }
+        _ => Vec::new(),
+    };
     Some(PipelineSpec {
         name,
         description,
@@ -151,6 +161,7 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
         selection: selection?,
         evaluation: evaluation?,
         output: output?,
+        variants,
     })
 }
 

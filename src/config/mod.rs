@@ -9,6 +9,7 @@
 //! | `selection.rs` | `[selection]`: candidate pool and global sampling |
 //! | `evaluation.rs` | `[evaluation]`: datasets (files, topics) and handlers (strategies) |
 //! | `triggers.rs` | `[trigger]`: every policy's keys, recursively (warm-up policies) |
+//! | `variants.rs` | `[[variant]]`: a sweep's variants, merged over the base config |
 //! | `error.rs` | [`ConfigErrors`]: every problem, each with file and key path |
 
 mod error;
@@ -20,6 +21,7 @@ mod models;
 mod selection;
 mod spec;
 mod triggers;
+mod variants;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use evaluation::default_handlers;
@@ -33,3 +35,4 @@ pub use spec::{
     ScheduleSpec, SelectionSpec, SourceSpec, StepEvery, TextConfig, TimeUnit, TrainingSpec,
     TriggerSpec, Until, ValueFormat,
 };
+pub use variants::{VARIANT_SECTIONS, Variant};

@@ -40,6 +40,9 @@ pub struct PipelineSpec {
     pub evaluation: Option<EvaluationSpec>,
     /// `[output]`.
     pub output: OutputSpec,
+    /// `[[variant]]`: a sweep's variants, each the base config with its overrides (empty: no
+    /// sweep).
+    pub variants: Vec<super::variants::Variant>,
 }
 
 /// Where events go besides the run directory's JSONL files.

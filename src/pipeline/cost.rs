@@ -55,12 +55,15 @@ impl Stage {
     }
 }
 
-/// Time per stage, summed over workers, with a split point per trigger.
+/// Time per stage, summed over workers.
 #[derive(Debug, Default)]
 pub struct StageClock {
     ns: [AtomicU64; 3],
-    split: Mutex<[u64; 3]>,
 }
+
+/// Where a series of per-trigger shares ([`StageClock::split_ms`]) last split the totals: one
+/// per lane (a sweep's variants share the dataflow, each splits it at its own triggers).
+pub type Split = Mutex<[u64; 3]>;
 
 impl StageClock {
     /// Adds `d` to `stage`.
@@ -85,10 +88,10 @@ impl StageClock {
         Stage::ALL.map(|s| self.ns[s as usize].load(Ordering::Relaxed) as f64 / 1e6)
     }
 
-    /// Time per stage since the previous split, ms (a trigger's share).
-    pub fn split_ms(&self) -> [f64; 3] {
+    /// Time per stage since `split`'s previous split, ms (a trigger's share).
+    pub fn split_ms(&self, split: &Split) -> [f64; 3] {
         let now = Stage::ALL.map(|s| self.ns[s as usize].load(Ordering::Relaxed));
-        let mut last = self.split.lock().expect("split poisoned");
+        let mut last = split.lock().expect("split poisoned");
         let out = std::array::from_fn(|i| now[i].saturating_sub(last[i]) as f64 / 1e6);
         *last = now;
         out
@@ -151,11 +154,14 @@ mod tests {
         assert_eq!(Stage::of_operator("Store: Samples"), Stage::Ingest);
         assert_eq!(Stage::of_operator("Exchange"), Stage::Ingest);
         let c = StageClock::default();
+        let (split, other) = (Split::default(), Split::default());
         c.add(Stage::Ingest, Duration::from_millis(3));
         c.add(Stage::Selection, Duration::from_millis(2));
-        assert_eq!(c.split_ms(), [3.0, 0.0, 2.0]);
+        assert_eq!(c.split_ms(&split), [3.0, 0.0, 2.0]);
         c.add(Stage::Ingest, Duration::from_millis(1));
-        assert_eq!(c.split_ms(), [1.0, 0.0, 0.0]);
+        assert_eq!(c.split_ms(&split), [1.0, 0.0, 0.0]);
+        // Another lane's splits take from the same totals.
+        assert_eq!(c.split_ms(&other), [4.0, 0.0, 2.0]);
         assert_eq!(c.totals_ms(), [4.0, 0.0, 2.0]);
     }
 

@@ -19,6 +19,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 
 use serde::{Deserialize, Serialize};
@@ -27,12 +28,14 @@ use sluice_dataflows::selection::{
     AssembleTrainingSets, NewData, OnRetired, OnState, Reservoir, Select, SelectOptions,
 };
 use sluice_dataflows::triggers::{Decision, NoProbe, State, Trigger, TriggerOptions};
-use sluice_dataflows::{Key, SampleScore, Time, TrainingSet, TriggerEvent, owner, route};
+use sluice_dataflows::{
+    Key, SampleMeta, SampleScore, Time, TrainingSet, TriggerEvent, owner, route,
+};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::{Broadcast, Input};
 use timely::dataflow::operators::{Exchange, Inspect, Probe};
-use timely::dataflow::{InputHandleVec, ProbeHandle, Scope};
+use timely::dataflow::{InputHandleVec, ProbeHandle, Scope, StreamVec};
 
 use super::cluster::Report;
 use super::cost::Stage;
@@ -65,15 +68,6 @@ impl Record {
 pub struct Graph {
     /// Samples in.
     pub input: InputHandleVec<Time, Record>,
-    /// Trainer feedback in.
-    pub feedback: InputHandleVec<Time, SampleScore>,
-    /// Progress of the training sets.
-    pub probe: ProbeHandle<Time>,
-    /// Triggers this worker has seen (broadcast to every worker), for the source loop to
-    /// record restart offsets.
-    pub seen: SeenTriggers,
-    /// Progress of the triggers to `seen`.
-    pub seen_probe: ProbeHandle<Time>,
     /// Reports to the leader's worker 0 (a follower's; the time only counts sends).
     pub reports: InputHandleVec<Time, Report>,
     /// Progress of the reports: done once every worker closed its input.
@@ -82,6 +76,21 @@ pub struct Graph {
     pub notices: InputHandleVec<Time, Time>,
     /// The latest notice this worker received (`u64::MAX`: none).
     pub forget_before: Rc<Cell<Time>>,
+    /// Per lane (a sweep's variant; one without a sweep): its trigger, selection and sink.
+    pub lanes: Vec<LaneGraph>,
+}
+
+/// One worker's handles on a lane of its graph.
+pub struct LaneGraph {
+    /// Trainer feedback in.
+    pub feedback: InputHandleVec<Time, SampleScore>,
+    /// Progress of the training sets.
+    pub probe: ProbeHandle<Time>,
+    /// Triggers this worker has seen (broadcast to every worker), for the source loop to
+    /// record restart offsets and stop at `--max-triggers`.
+    pub seen: SeenTriggers,
+    /// Progress of the triggers to `seen`.
+    pub seen_probe: ProbeHandle<Time>,
     /// The training queue (worker 0): taking it out closes the queue once the sink is done.
     pub trainer: TrainerQueue,
 }
@@ -140,21 +149,16 @@ impl TrainerQueue {
     }
 }
 
-/// Builds the graph on one worker; `trainer` is the training queue (worker 0 only).
+/// Builds the graph on one worker; `queues` are the lanes' training queues (worker 0 only).
 pub fn build(
     scope: Scope<'_, Time>,
     shared: &Arc<Shared>,
-    trainer: Option<SyncSender<TrainingSet>>,
+    queues: Vec<Option<SyncSender<TrainingSet>>>,
 ) -> Graph {
-    let trainer = TrainerQueue::new(trainer);
     let (input, samples) = scope.new_input::<Record>();
-    let (feedback, scores) = scope.new_input::<SampleScore>();
-    let index = scope.index();
     // Keys live on the first `owners` workers (timely sends a hash `h` to worker `h % peers`).
     let owners = shared.topology.owners();
     let place = move |key: Key| route(key) % owners as u64;
-    // Selection and downsampling policies that use scores read this worker's board.
-    let board = scores.keep_scores_on(Some(owners));
 
     let (reports, reported) = scope.new_input::<Report>();
     let leader = shared.clone();
@@ -202,17 +206,48 @@ pub fn build(
             }
         });
 
+    let lanes = queues
+        .into_iter()
+        .enumerate()
+        .map(|(lane, queue)| build_lane(scope, shared, lane, metas.clone(), queue))
+        .collect();
+    Graph {
+        input,
+        reports,
+        reports_probe,
+        notices,
+        forget_before,
+        lanes,
+    }
+}
+
+/// Lane `l`'s part of the graph: its trigger policy, selection, training-set assembly and
+/// trainer sink over the stored samples' metadata `metas`.
+fn build_lane<'scope>(
+    scope: Scope<'scope, Time>,
+    shared: &Arc<Shared>,
+    l: usize,
+    metas: StreamVec<'scope, Time, SampleMeta>,
+    trainer: Option<SyncSender<TrainingSet>>,
+) -> LaneGraph {
+    let lane = &shared.lanes[l];
+    let trainer = TrainerQueue::new(trainer);
+    let (feedback, scores) = scope.new_input::<SampleScore>();
+    let index = scope.index();
+    let owners = shared.topology.owners();
+    // Selection and downsampling policies that use scores read this worker's board.
+    let board = scores.keep_scores_on(Some(owners));
     let decisions = shared.clone();
     let mut last_decision: Option<(sluice_dataflows::Position, u32)> = None;
     let failures = shared.clone();
     let triggers = metas.clone().trigger_with(
-        build_policy(&shared.spec.trigger),
+        build_policy(&lane.spec.trigger),
         TriggerOptions {
             first_id: shared.first_trigger_id(),
-            models: Some(shared.model_feed.clone()),
+            models: Some(lane.model_feed.clone()),
             // The policy runs on worker 0, the leader's, which has the model store.
             probe: if index == 0 {
-                Box::new(StoreProbe::new(shared))
+                Box::new(StoreProbe::new(shared, l))
             } else {
                 let probe: Box<dyn sluice_dataflows::triggers::Probe> = Box::new(NoProbe);
                 probe
@@ -235,7 +270,8 @@ pub fn build(
                 } else {
                     format!("-{n}")
                 };
-                decisions.emit(
+                decisions.emit_in(
+                    l,
                     format!("decision-{}-{}{suffix}", d.at.time, d.at.key),
                     EventBody::Decision {
                         trigger_id,
@@ -258,8 +294,9 @@ pub fn build(
     );
     let events = shared.clone();
     let triggers = triggers.inspect(move |t| {
-        events.count_trigger();
-        events.emit(
+        events.lanes[l].triggers.fetch_add(1, Ordering::Relaxed);
+        events.emit_in(
+            l,
             format!("trigger-{}", t.id),
             EventBody::Trigger {
                 trigger_id: t.id,
@@ -280,11 +317,11 @@ pub fn build(
         .inspect(move |t| seen_here.borrow_mut().push(t.clone()))
         .probe();
 
-    let selection = &shared.spec.selection;
+    let selection = &lane.spec.selection;
     // Samples no later trigger can select leave the sample store (see `store::samples`).
     let retire = |shared: &Arc<Shared>| -> OnRetired {
         let store = shared.samples.clone();
-        Box::new(move |trigger, samples| store.retire(trigger, samples))
+        Box::new(move |trigger, samples| store.retire(l, trigger, samples))
     };
     // The selection's checkpoint state: the strategy's and this worker's scores.
     let options = |on_retired: OnRetired| -> SelectOptions {
@@ -313,7 +350,7 @@ pub fn build(
         Pool::Tail(tail) => {
             let mut pool = NewData::tail(tail);
             if let Some(max) = selection.maximum_keys_in_memory {
-                let spill = CandidateFile::new(&shared.run_dir.join("spill"), scope.index());
+                let spill = CandidateFile::new(&lane.run_dir.join("spill"), scope.index());
                 pool = pool.spilling(max.div_ceil(owners), Box::new(spill));
             }
             // Scores of samples the store has let go go too (at each retirement: feedback for a
@@ -356,10 +393,10 @@ pub fn build(
         if !arrived.is_empty() {
             // The dataflow's work since the previous training set is the cost of the triggers
             // whose sets arrive now, shared equally when several arrive at once.
-            let split = sink.clock.split_ms();
+            let split = sink.clock.split_ms(&sink.lanes[l].split);
             for &trigger in &arrived {
                 for (stage, ms) in Stage::ALL.iter().zip(split) {
-                    sink.emit_metric(trigger, stage.metric(), ms / arrived.len() as f64);
+                    sink.emit_metric_in(l, trigger, stage.metric(), ms / arrived.len() as f64);
                 }
             }
         }
@@ -367,16 +404,11 @@ pub fn build(
             sink.fail("the trainer stopped; see its error".into());
         }
     });
-    Graph {
-        input,
+    LaneGraph {
         feedback,
         probe,
         seen,
         seen_probe,
-        reports,
-        reports_probe,
-        notices,
-        forget_before,
         trainer,
     }
 }
@@ -417,7 +449,7 @@ fn restore_payloads(shared: &Shared, restored: Vec<Sample>) {
     if !unheld.is_empty() {
         shared
             .samples
-            .retire(shared.first_trigger_id().saturating_sub(1), unheld);
+            .retire(0, shared.first_trigger_id().saturating_sub(1), unheld);
     }
 }
 
@@ -447,17 +479,19 @@ pub struct FeedbackPump {
     input: Option<InputHandleVec<Time, SampleScore>>,
     rx: Option<Receiver<Vec<SampleScore>>>,
     shared: Arc<Shared>,
+    lane: usize,
 }
 
 impl FeedbackPump {
-    /// Worker 0 takes the trainer's channel, if per-sample feedback is on.
+    /// Worker 0 takes lane `lane`'s trainer's channel, if per-sample feedback is on.
     pub fn new(
         index: usize,
         input: InputHandleVec<Time, SampleScore>,
         shared: &Arc<Shared>,
+        lane: usize,
     ) -> Self {
         let rx = if index == 0 {
-            shared
+            shared.lanes[lane]
                 .feedback
                 .lock()
                 .expect("feedback slot poisoned")
@@ -469,6 +503,7 @@ impl FeedbackPump {
             input: rx.is_some().then_some(input),
             rx,
             shared: shared.clone(),
+            lane,
         }
     }
 
@@ -489,7 +524,9 @@ impl FeedbackPump {
         loop {
             match rx.try_recv() {
                 Ok(batch) => {
-                    self.shared.count_scores(batch.len());
+                    self.shared.lanes[self.lane]
+                        .scores
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
                     for s in batch {
                         input.send(s);
                     }

@@ -31,6 +31,9 @@ pub struct RunInfo {
     pub sluice_version: String,
     /// Wall-clock start, Unix ms.
     pub started_ms: u64,
+    /// The variant of a sweep this directory holds (`variants/<name>`; `None`: a run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     /// The git commit Sluice was built from.
     #[serde(default)]
     pub git_revision: String,

@@ -15,7 +15,7 @@ use sluice_dataflows::{Position, SampleScore, TrainingSet, TriggerEvent};
 
 use super::checkpoint::{self, Checkpoint, OperatorState};
 use super::cluster::{self, Report, Topology};
-use super::cost::{Stage, StageClock};
+use super::cost::{Split, Stage, StageClock};
 use super::dataflow::{self, Record};
 use super::evaluate::{RUN_INFO, RunInfo, trained_models};
 use crate::UsageError;
@@ -28,7 +28,7 @@ use crate::source::kafka::{
 };
 use crate::source::{DeadLetter, FileSource, SourceError, Window};
 use crate::store::{ModelStore, SampleStore};
-use crate::train::{Trainer, TrainerContext, TriggerOutcome};
+use crate::train::{DeviceGate, Trainer, TrainerContext, TriggerOutcome};
 
 /// How to run.
 #[derive(Clone, Debug)]
@@ -116,11 +116,15 @@ impl RunOptions {
     }
 }
 
-/// What a run did; also written to `summary.json` in the run directory.
+/// What a run did; also written to `summary.json` in the run directory. A sweep's adds up its
+/// variants' (see `sweep_summary`) and holds each variant's, also written to its directory.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
     /// Pipeline name.
     pub pipeline: String,
+    /// The variant of a sweep this summarises (`None`: the run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     /// Run directory.
     pub run_dir: PathBuf,
     /// Timely workers (of all processes).
@@ -158,6 +162,9 @@ pub struct RunSummary {
     pub replay: Replay,
     /// What this start of the run read of its source (`run.json` adds up every start's).
     pub input: Covered,
+    /// A sweep's variants, each as its own run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<RunSummary>,
 }
 
 /// Wall time per stage of a run, seconds. The per-trigger shares are `metrics` events
@@ -277,31 +284,69 @@ struct Outbox {
 /// How often a follower reports its progress and stage costs.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
-/// State shared by the workers of one process of a run.
-pub struct Shared {
+/// One lane of a run: a sweep's variant, or the whole pipeline without a sweep. Each has its
+/// own trigger policy, selection, trainer, model store and events; the source, the ingest and
+/// the sample store are the run's.
+pub struct Lane {
+    /// The variant's name (`None`: not a sweep).
+    pub(super) name: Option<String>,
+    /// Its config (a variant's: the base with its overrides).
     pub(super) spec: PipelineSpec,
-    pub(super) samples: Arc<SampleStore>,
-    /// The model store (trigger policies read models from it; the leader's).
-    pub(super) models: Option<ModelStore>,
-    /// The run directory.
+    /// Its run directory (a variant's: `<run dir>/variants/<name>`).
     pub(super) run_dir: PathBuf,
-    /// Model reports from the trainer to the trigger operator.
+    /// Its model store (trigger policies read models from it; the leader's).
+    pub(super) models: Option<ModelStore>,
+    /// Model reports from its trainer to its trigger operator.
     pub(super) model_feed: ModelFeed,
-    pub(super) source: Input,
-    /// The run's events (the leader's).
+    /// Its events (the leader's).
     events: Option<Arc<EventSink>>,
     trainer_queue: Mutex<Option<SyncSender<TrainingSet>>>,
-    /// Per-sample scores from the trainer (worker 0 takes it and feeds the dataflow).
+    /// Per-sample scores from its trainer (worker 0 takes it and feeds the dataflow).
     pub(super) feedback: Mutex<Option<Receiver<Vec<SampleScore>>>>,
     /// Scores that reached the dataflow.
-    scores: AtomicU64,
+    pub(super) scores: AtomicU64,
+    /// Triggers fired.
+    pub(super) triggers: AtomicU64,
+    /// Where its per-trigger stage metrics last split the dataflow's stage times.
+    pub(super) split: Split,
+}
+
+impl Lane {
+    fn new(name: Option<String>, spec: PipelineSpec, run_dir: PathBuf) -> Self {
+        Self {
+            name,
+            spec,
+            run_dir,
+            models: None,
+            model_feed: ModelFeed::default(),
+            events: None,
+            trainer_queue: Mutex::new(None),
+            feedback: Mutex::new(None),
+            scores: AtomicU64::new(0),
+            triggers: AtomicU64::new(0),
+            split: Split::default(),
+        }
+    }
+}
+
+/// State shared by the workers of one process of a run.
+pub struct Shared {
+    /// The config (a sweep's base).
+    pub(super) spec: PipelineSpec,
+    pub(super) samples: Arc<SampleStore>,
+    /// The run directory.
+    pub(super) run_dir: PathBuf,
+    pub(super) source: Input,
+    /// The run's own events: dead letters (the leader's; without a sweep, the lane's).
+    events: Option<Arc<EventSink>>,
+    /// The lanes: a sweep's variants, else one.
+    pub(super) lanes: Vec<Lane>,
     /// Wall time per dataflow stage.
     pub(super) clock: Arc<StageClock>,
     read: AtomicU64,
     total: AtomicU64,
     ingested: AtomicU64,
     dead: AtomicU64,
-    triggers: AtomicU64,
     finished_workers: AtomicUsize,
     error: Mutex<Option<String>>,
     /// The checkpoint this run resumes from (a follower learns it in the handshake).
@@ -342,23 +387,29 @@ impl Shared {
         replay: Replay,
     ) -> Self {
         let leads = topology.leads();
+        let lanes = if spec.variants.is_empty() {
+            vec![Lane::new(None, spec.clone(), run_dir.clone())]
+        } else {
+            spec.variants
+                .iter()
+                .map(|v| {
+                    let dir = run_dir.join("variants").join(&v.name);
+                    Lane::new(Some(v.name.clone()), v.spec.clone(), dir)
+                })
+                .collect()
+        };
         Self {
             spec: spec.clone(),
             samples,
-            models: None,
             run_dir,
-            model_feed: ModelFeed::default(),
             source,
             events: None,
-            trainer_queue: Mutex::new(None),
-            feedback: Mutex::new(None),
-            scores: AtomicU64::new(0),
+            lanes,
             clock: Arc::default(),
             read: AtomicU64::new(0),
             total: AtomicU64::new(0),
             ingested: AtomicU64::new(0),
             dead: AtomicU64::new(0),
-            triggers: AtomicU64::new(0),
             finished_workers: AtomicUsize::new(0),
             error: Mutex::new(None),
             resumed: OnceLock::new(),
@@ -468,7 +519,7 @@ impl Shared {
         }
     }
 
-    pub(super) fn emit(&self, id: String, body: EventBody) {
+    fn emit(&self, id: String, body: EventBody) {
         let Some(events) = &self.events else {
             tracing::error!(%id, "an event reached a follower process; dropped");
             return;
@@ -478,8 +529,20 @@ impl Shared {
         }
     }
 
-    pub(super) fn emit_metric(&self, trigger: u64, name: &str, value: f64) {
-        let Some(events) = &self.events else {
+    /// Emits an event of lane `l`.
+    pub(super) fn emit_in(&self, l: usize, id: String, body: EventBody) {
+        let Some(events) = &self.lanes[l].events else {
+            tracing::error!(%id, "an event reached a follower process; dropped");
+            return;
+        };
+        if let Err(e) = events.emit(id, body) {
+            self.fail(format!("writing events: {e}"));
+        }
+    }
+
+    /// Emits a metric of lane `l`.
+    pub(super) fn emit_metric_in(&self, l: usize, trigger: u64, name: &str, value: f64) {
+        let Some(events) = &self.lanes[l].events else {
             tracing::error!(
                 trigger,
                 name,
@@ -520,17 +583,10 @@ impl Shared {
         self.ingested.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    pub(super) fn count_scores(&self, n: usize) {
-        self.scores.fetch_add(n as u64, Ordering::Relaxed);
-    }
-
-    pub(super) fn count_trigger(&self) {
-        self.triggers.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Whether the operators report their state for checkpoints (Kafka sources).
+    /// Whether the operators report their state for checkpoints (Kafka sources, without a
+    /// sweep).
     pub(super) fn checkpoints(&self) -> bool {
-        matches!(self.source, Input::Kafka { .. })
+        matches!(self.source, Input::Kafka { .. }) && self.lanes.len() == 1
     }
 
     /// Adds to trigger `id`'s checkpoint pieces.
@@ -629,6 +685,9 @@ impl Shared {
         let Input::Kafka { spec, group, .. } = &self.source else {
             return Ok(());
         };
+        if !self.checkpoints() {
+            return Ok(());
+        }
         let Some(p) = self.take_pieces(t.id) else {
             return Ok(());
         };
@@ -1041,6 +1100,14 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         topology.process
     );
     let workers = topology.threads;
+    let sweep = !spec.variants.is_empty();
+    if sweep && topology.processes > 1 {
+        return Err(UsageError(format!(
+            "{}: a sweep ([[variant]]) runs in one process; drop -n/--processes",
+            spec.config_path.display()
+        ))
+        .into());
+    }
     let source = open_source(spec)?;
     let replay = opts.replay.resolved(&source);
     check_replay_window(&source, &replay)?;
@@ -1051,12 +1118,13 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         .unwrap_or_else(|| default_run_dir(&spec.name));
     // A Kafka run directory with a checkpoint resumes after it, with the same configuration.
     let config_hash = checkpoint::fnv64(spec.config_text.as_bytes());
+    // A sweep writes no checkpoints: it starts over.
     let (resume, start) = match &source {
-        Input::Kafka { .. } => (
+        Input::Kafka { .. } if !sweep => (
             checkpoint::latest(&run_dir),
             checkpoint::read_start(&run_dir),
         ),
-        Input::File(_) => (None, None),
+        _ => (None, None),
     };
     let recorded = resume
         .as_ref()
@@ -1111,6 +1179,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         config_path: std::path::absolute(&spec.config_path)?,
         sluice_version: env!("CARGO_PKG_VERSION").into(),
         started_ms: crate::sink::unix_ms(),
+        variant: None,
         git_revision: crate::GIT_REVISION.into(),
         replay,
         input: earlier.and_then(|e| e.input),
@@ -1139,28 +1208,15 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         )
         .with_context(|| format!("writing the start record in {}", run_dir.display()))?;
     }
-    let models = ModelStore::create(&run_dir.join("models"), spec.model_storage.clone())?;
-    if resume.is_some() || start.is_some() {
-        // Models stored after the checkpoint (and half-written files) are orphans of the
-        // crash: the resumed run trains those triggers again.
-        let keep = resume
-            .as_ref()
-            .map(|cp| cp.models.clone())
-            .unwrap_or_default();
-        for orphan in models.remove_orphans(&keep)? {
-            tracing::info!(file = %orphan.display(), "removed a model file the checkpoint does not know");
-        }
-    }
-    let samples = SampleStore::new(dim, workers);
+    let samples = SampleStore::new(dim, workers).with_lanes(spec.variants.len().max(1));
     let samples = Arc::new(match spec.selection.maximum_keys_in_memory {
         Some(max) => samples.spilling(max, &run_dir.join("spill")),
         None => samples,
     });
     if let Some(cp) = &resume {
         // The trainer is done with every trigger up to the checkpoint.
-        samples.trained(cp.trigger_id);
+        samples.trained(0, cp.trigger_id);
     }
-
     let mut shared = Shared::new(
         spec,
         source,
@@ -1169,8 +1225,30 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         topology,
         replay,
     );
-    shared.models = Some(models.clone());
     shared.events = Some(events.clone());
+    for lane in &mut shared.lanes {
+        if lane.name.is_some() {
+            open_variant(lane, &info)?;
+        } else {
+            lane.events = Some(events.clone());
+        }
+        let models = ModelStore::create(
+            &lane.run_dir.join("models"),
+            lane.spec.model_storage.clone(),
+        )?;
+        if resume.is_some() || start.is_some() {
+            // Models stored after the checkpoint (and half-written files) are orphans of the
+            // crash: the resumed run trains those triggers again.
+            let keep = resume
+                .as_ref()
+                .map(|cp| cp.models.clone())
+                .unwrap_or_default();
+            for orphan in models.remove_orphans(&keep)? {
+                tracing::info!(file = %orphan.display(), "removed a model file the checkpoint does not know");
+            }
+        }
+        lane.models = Some(models);
+    }
     shared.model_index = Mutex::new(
         resume
             .as_ref()
@@ -1186,59 +1264,73 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
     let datasets = load_eval_datasets(spec, shared.source.feature_names(), &|d| {
         shared.dead_letter(d)
     })?;
-    let evaluator = spawn_evaluator(
-        spec,
-        dim,
-        datasets,
-        &models,
-        &run_dir,
-        &events,
-        resumed_after,
-    )?;
-    let feedback = spec.training.per_sample_feedback.then(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        *shared.feedback.lock().expect("feedback slot poisoned") = Some(rx);
-        tx
-    });
-    let (queue, trainer) = Trainer::spawn(TrainerContext {
-        pipeline: spec.name.clone(),
-        training: spec.training.clone(),
-        model: spec.model.clone(),
-        feature_names: shared.source.feature_names().to_vec(),
-        samples,
-        models,
-        run_dir: run_dir.clone(),
-        events: events.clone(),
-        evaluator: evaluator.as_ref().map(Evaluator::sender),
-        feedback,
-        initial_model,
-        on_trigger_done: {
-            let (shared, events) = (shared.clone(), events.clone());
-            Some(Box::new(
-                move |t: &TriggerEvent, done: &TriggerOutcome<'_>| {
-                    // First the model report: a policy that needs models saves its state for
-                    // the checkpoint once it has it.
-                    shared.model_feed.post(ModelInfo {
-                        trigger: t.id,
-                        model: done.model.map(String::from),
-                        samples: done.samples,
-                        training_s: done.training_ms as f64 / 1000.0,
-                    });
-                    if let Some(m) = done.model {
-                        let mut index = shared.model_index.lock().expect("index poisoned");
-                        if index.last().is_none_or(|last| last != m) {
-                            index.push(m.to_string());
+    // A sweep's trainers take turns on each device (see `train::DeviceGate`).
+    let gate = (shared.lanes.len() > 1).then(|| Arc::new(DeviceGate::default()));
+    let mut running = Vec::new();
+    for (l, lane) in shared.lanes.iter().enumerate() {
+        let models = lane.models.clone().expect("set above");
+        let events = lane.events.clone().expect("set above");
+        let evaluator = spawn_evaluator(
+            &lane.spec,
+            dim,
+            datasets.clone(),
+            &models,
+            &lane.run_dir,
+            &events,
+            resumed_after,
+        )?;
+        let feedback = lane.spec.training.per_sample_feedback.then(|| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            *lane.feedback.lock().expect("feedback slot poisoned") = Some(rx);
+            tx
+        });
+        let (queue, trainer) = Trainer::spawn(TrainerContext {
+            pipeline: lane.spec.name.clone(),
+            training: lane.spec.training.clone(),
+            model: lane.spec.model.clone(),
+            feature_names: shared.source.feature_names().to_vec(),
+            samples: samples.clone(),
+            models,
+            run_dir: lane.run_dir.clone(),
+            events: events.clone(),
+            evaluator: evaluator.as_ref().map(Evaluator::sender),
+            feedback,
+            initial_model: initial_model.clone(),
+            gate: gate.clone(),
+            on_trigger_done: {
+                let shared = shared.clone();
+                Some(Box::new(
+                    move |t: &TriggerEvent, done: &TriggerOutcome<'_>| {
+                        let lane = &shared.lanes[l];
+                        // First the model report: a policy that needs models saves its state
+                        // for the checkpoint once it has it.
+                        lane.model_feed.post(ModelInfo {
+                            trigger: t.id,
+                            model: done.model.map(String::from),
+                            samples: done.samples,
+                            training_s: done.training_ms as f64 / 1000.0,
+                        });
+                        if let Some(m) = done.model {
+                            let mut index = shared.model_index.lock().expect("index poisoned");
+                            if index.last().is_none_or(|last| last != m) {
+                                index.push(m.to_string());
+                            }
                         }
-                    }
-                    // Training sets up to this one are done: retired samples may go.
-                    shared.samples.trained(t.id);
-                    events.metric(t.id, "stored_samples", shared.samples.len() as f64, None)?;
-                    shared.write_checkpoint(t, done.model)
-                },
-            ))
-        },
-    })?;
-    *shared.trainer_queue.lock().expect("queue slot poisoned") = Some(queue);
+                        // Training sets up to this one are done: retired samples may go.
+                        shared.samples.trained(l, t.id);
+                        let events = lane
+                            .events
+                            .as_ref()
+                            .expect("the leader's lanes have events");
+                        events.metric(t.id, "stored_samples", shared.samples.len() as f64, None)?;
+                        shared.write_checkpoint(t, done.model)
+                    },
+                ))
+            },
+        })?;
+        *lane.trainer_queue.lock().expect("queue slot poisoned") = Some(queue);
+        running.push((trainer, evaluator));
+    }
 
     let bar = if opts.progress {
         ProgressBar::new(0)
@@ -1256,62 +1348,162 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
 
     execute(&shared, &bar)?;
     bar.set_message(format!("{}: waiting for the trainer", spec.name));
-    // Every worker is done, so worker 0 dropped the queue: the trainer finishes what is queued.
-    shared
-        .trainer_queue
-        .lock()
-        .expect("queue slot poisoned")
-        .take();
-    let report = trainer.join();
-    // The trainer has sent its last model: the evaluator finishes the after-training
-    // evaluations and runs the after-pipeline handlers.
-    bar.set_message(format!("{}: evaluating", spec.name));
-    let evaluation = evaluator.map(Evaluator::finish).transpose();
+    // Every worker is done, so worker 0 dropped the queues: the trainers finish what is queued.
+    for lane in &shared.lanes {
+        lane.trainer_queue
+            .lock()
+            .expect("queue slot poisoned")
+            .take();
+    }
+    let mut finished = Vec::new();
+    for (trainer, evaluator) in running {
+        let report = trainer.join();
+        // The trainer has sent its last model: the evaluator finishes the after-training
+        // evaluations and runs the after-pipeline handlers.
+        bar.set_message(format!("{}: evaluating", spec.name));
+        let evaluation = evaluator.map(Evaluator::finish).transpose();
+        finished.push((report, evaluation));
+    }
     bar.finish_and_clear();
-    let report = report?;
-    let evaluation = evaluation?.unwrap_or_default();
+    let mut reports = Vec::new();
+    for (report, evaluation) in finished {
+        reports.push((report?, evaluation?.unwrap_or_default()));
+    }
+    for lane in &shared.lanes {
+        lane.events.as_ref().expect("set above").flush()?;
+    }
     events.flush()?;
     if let Some(e) = shared.error.lock().expect("error slot poisoned").take() {
         anyhow::bail!(e);
     }
-    let [ingest, trigger_policy, selection] = shared.clock.totals_ms();
-    let cost = Cost {
-        ingest_s: ingest / 1000.0,
-        trigger_policy_s: trigger_policy / 1000.0,
-        selection_s: selection / 1000.0,
-        training_s: report.training_ms as f64 / 1000.0,
-        model_store_s: report.model_store_ms as f64 / 1000.0,
-        evaluation_s: evaluation.evaluation_s,
-        checkpoint_s: shared.checkpoint_ns.load(Ordering::Relaxed) as f64 / 1e9,
-    };
     let covered = std::mem::take(&mut *shared.covered.lock().expect("covered poisoned"));
     info.input.get_or_insert_default().merge(covered.clone());
     write_run_info(&run_dir, &info)?;
-    let summary = RunSummary {
-        pipeline: spec.name.clone(),
-        run_dir: run_dir.clone(),
-        workers: shared.topology.peers(),
-        processes: shared.topology.processes,
-        samples: shared.ingested.load(Ordering::Relaxed),
-        dead_letters: shared.dead.load(Ordering::Relaxed),
-        triggers: shared.triggers.load(Ordering::Relaxed),
-        models: report.models,
-        wall_s: started.elapsed().as_secs_f64(),
-        training_s: report.training_ms as f64 / 1000.0,
-        last_model: report.last_model,
-        cost,
-        evaluation,
-        scores: shared.scores.load(Ordering::Relaxed),
-        stored_samples: shared.samples.len() as u64,
-        stored_in_memory: shared.samples.in_memory() as u64,
-        replay,
-        input: covered,
+    let [ingest, trigger_policy, selection] = shared.clock.totals_ms();
+    let wall_s = started.elapsed().as_secs_f64();
+    let mut lanes: Vec<RunSummary> = shared
+        .lanes
+        .iter()
+        .zip(reports)
+        .map(|(lane, (report, evaluation))| RunSummary {
+            pipeline: spec.name.clone(),
+            variant: lane.name.clone(),
+            run_dir: lane.run_dir.clone(),
+            workers: shared.topology.peers(),
+            processes: shared.topology.processes,
+            samples: shared.ingested.load(Ordering::Relaxed),
+            dead_letters: shared.dead.load(Ordering::Relaxed),
+            triggers: lane.triggers.load(Ordering::Relaxed),
+            models: report.models,
+            wall_s,
+            training_s: report.training_ms as f64 / 1000.0,
+            last_model: report.last_model,
+            cost: Cost {
+                ingest_s: ingest / 1000.0,
+                trigger_policy_s: trigger_policy / 1000.0,
+                selection_s: selection / 1000.0,
+                training_s: report.training_ms as f64 / 1000.0,
+                model_store_s: report.model_store_ms as f64 / 1000.0,
+                evaluation_s: evaluation.evaluation_s,
+                checkpoint_s: shared.checkpoint_ns.load(Ordering::Relaxed) as f64 / 1e9,
+            },
+            evaluation,
+            scores: lane.scores.load(Ordering::Relaxed),
+            stored_samples: shared.samples.len() as u64,
+            stored_in_memory: shared.samples.in_memory() as u64,
+            replay,
+            input: covered.clone(),
+            variants: Vec::new(),
+        })
+        .collect();
+    let summary = if lanes.len() == 1 && lanes[0].variant.is_none() {
+        lanes.pop().expect("one lane")
+    } else {
+        for lane in &lanes {
+            write_summary(&lane.run_dir, lane)?;
+        }
+        sweep_summary(spec, &run_dir, lanes, wall_s)
     };
-    std::fs::write(
-        run_dir.join("summary.json"),
-        serde_json::to_vec_pretty(&summary).expect("summary serialises"),
-    )?;
+    write_summary(&run_dir, &summary)?;
     Ok(summary)
+}
+
+fn write_summary(dir: &Path, summary: &RunSummary) -> anyhow::Result<()> {
+    let path = dir.join("summary.json");
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(summary).expect("summary serialises"),
+    )
+    .with_context(|| format!("writing {}", path.display()))
+}
+
+/// A sweep's summary: what the variants share once (samples, dead letters, the dataflow's
+/// stage times, wall time), their training, model store and evaluation times and their
+/// trigger and model counts added up, and each variant's own summary.
+fn sweep_summary(
+    spec: &PipelineSpec,
+    run_dir: &Path,
+    variants: Vec<RunSummary>,
+    wall_s: f64,
+) -> RunSummary {
+    let first = &variants[0];
+    let sum = |f: fn(&RunSummary) -> f64| variants.iter().map(f).sum::<f64>();
+    RunSummary {
+        pipeline: spec.name.clone(),
+        variant: None,
+        run_dir: run_dir.to_path_buf(),
+        workers: first.workers,
+        processes: first.processes,
+        samples: first.samples,
+        dead_letters: first.dead_letters,
+        triggers: variants.iter().map(|v| v.triggers).sum(),
+        models: variants.iter().map(|v| v.models).sum(),
+        wall_s,
+        training_s: sum(|v| v.training_s),
+        last_model: None,
+        cost: Cost {
+            training_s: sum(|v| v.cost.training_s),
+            model_store_s: sum(|v| v.cost.model_store_s),
+            evaluation_s: sum(|v| v.cost.evaluation_s),
+            ..first.cost.clone()
+        },
+        evaluation: EvalReport::default(),
+        scores: variants.iter().map(|v| v.scores).sum(),
+        stored_samples: first.stored_samples,
+        stored_in_memory: first.stored_in_memory,
+        replay: first.replay,
+        input: first.input.clone(),
+        variants,
+    }
+}
+
+/// Creates a variant's run directory (`variants/<name>`: its config, `run.json`, events,
+/// models), like a run's of its own; its events also go to the run's Kafka topics, tagged with
+/// its name.
+fn open_variant(lane: &mut Lane, info: &RunInfo) -> anyhow::Result<()> {
+    let name = lane.name.clone().expect("a variant has a name");
+    let dir = &lane.run_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(dir.join("config.toml"), &lane.spec.config_text)
+        .with_context(|| format!("writing {}", dir.join("config.toml").display()))?;
+    write_run_info(
+        dir,
+        &RunInfo {
+            variant: Some(name.clone()),
+            input: None,
+            ..info.clone()
+        },
+    )?;
+    let events = EventSink::create(
+        dir,
+        &lane.spec.name,
+        lane.spec.output.kafka.as_ref(),
+        None,
+        None,
+    )?
+    .with_variant(&name);
+    lane.events = Some(Arc::new(events));
+    Ok(())
 }
 
 fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Result<(), String> {
@@ -1323,48 +1515,54 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
     let checkpoint =
         cluster::handshake(worker, shared.topology.process, &shared.config_hash, tell)?;
     shared.resumed.get_or_init(|| Resumed::new(checkpoint));
-    let queue = if index == 0 {
-        shared
-            .trainer_queue
-            .lock()
-            .expect("queue slot poisoned")
-            .take()
-    } else {
-        None
-    };
+    let queues = shared
+        .lanes
+        .iter()
+        .map(|lane| {
+            (index == 0)
+                .then(|| {
+                    lane.trainer_queue
+                        .lock()
+                        .expect("queue slot poisoned")
+                        .take()
+                })
+                .flatten()
+        })
+        .collect();
     shared.clock.register(worker);
-    let graph = worker.dataflow::<u64, _, _>(|scope| dataflow::build(scope, shared, queue));
-    let feedback = dataflow::FeedbackPump::new(index, graph.feedback, shared);
+    let graph = worker.dataflow::<u64, _, _>(|scope| dataflow::build(scope, shared, queues));
+    let mut lanes = LaneLoop::default();
+    let mut seen = Vec::new();
+    for (l, lane) in graph.lanes.into_iter().enumerate() {
+        lanes
+            .feedback
+            .push(dataflow::FeedbackPump::new(index, lane.feedback, shared, l));
+        lanes.probes.push(lane.probe);
+        lanes.probes.push(lane.seen_probe);
+        lanes.trainers.push(lane.trainer);
+        seen.push(lane.seen);
+    }
+    let limit = shared.replay.max_triggers;
+    let reached = limit.is_some_and(|max| shared.first_trigger_id() >= max);
     let mut between = Between {
         shared: shared.clone(),
-        seen: graph.seen,
+        reached: vec![reached; seen.len()],
+        seen,
         reports: Some(graph.reports),
         notices: (index == 0).then_some(graph.notices),
         noticed: u64::MAX,
         forget_before: graph.forget_before,
-        stop: shared.replay.max_triggers,
-        stopped: shared
-            .replay
-            .max_triggers
-            .is_some_and(|max| shared.first_trigger_id() >= max),
+        stop: limit,
+        stopped: reached,
     };
-    let graph_probes = (graph.probe, graph.seen_probe);
-    let result = feed(
-        worker,
-        shared,
-        graph.input,
-        feedback,
-        &graph_probes,
-        &graph.trainer,
-        &mut between,
-    );
+    let result = feed(worker, shared, graph.input, &mut lanes, &mut between);
     if let Err(e) = result {
         shared.fail(e);
     }
     // Everything this worker has to say is said: close its streams, and keep the dataflow
     // moving until every worker has closed them (the leader's worker 0 applies the reports).
     between.close();
-    while !graph.reports_probe.done() || !graph_probes.0.done() {
+    while !graph.reports_probe.done() || !lanes.done() {
         if let Err(e) = cluster::step(worker, Some(Duration::from_millis(10))) {
             // Reports may be lost with the process: checkpoints could miss their pieces.
             shared.fail(e);
@@ -1374,17 +1572,68 @@ fn worker_main(worker: &mut timely::worker::Worker, shared: &Arc<Shared>) -> Res
     Ok(())
 }
 
+/// A worker's handles on its lanes (a sweep's variants, else one): the trainers' feedback, the
+/// progress of training sets and triggers, the training queues.
+#[derive(Default)]
+struct LaneLoop {
+    feedback: Vec<dataflow::FeedbackPump>,
+    probes: Vec<timely::dataflow::ProbeHandle<u64>>,
+    trainers: Vec<dataflow::TrainerQueue>,
+}
+
+impl LaneLoop {
+    /// Moves the trainers' feedback into the dataflow, at the ingestion watermark `now`.
+    fn pump(&mut self, now: u64) {
+        for f in &mut self.feedback {
+            f.pump(now);
+        }
+    }
+
+    /// Whether feedback may still arrive from some trainer.
+    fn feedback_open(&self) -> bool {
+        self.feedback.iter().any(dataflow::FeedbackPump::open)
+    }
+
+    /// Every training set out and every trigger seen.
+    fn done(&self) -> bool {
+        self.probes.iter().all(|p| p.done())
+    }
+
+    /// Moves waiting training sets into the queues; false once a trainer stopped.
+    fn flush(&self) -> bool {
+        self.trainers.iter().all(dataflow::TrainerQueue::flush)
+    }
+
+    /// Training sets waiting for room in a queue.
+    fn backlog(&self) -> usize {
+        self.trainers
+            .iter()
+            .map(dataflow::TrainerQueue::backlog)
+            .sum()
+    }
+
+    /// Closes the queues (the trainers finish what they hold).
+    fn close(&self) {
+        for t in &self.trainers {
+            t.close();
+        }
+    }
+}
+
 /// What a worker passes on between steps: restart offsets of the triggers it saw (for
 /// checkpoints), a follower's reports to the leader, worker 0's notices to every worker.
 struct Between {
     shared: Arc<Shared>,
-    seen: dataflow::SeenTriggers,
+    /// Per lane, the triggers seen since the last pass.
+    seen: Vec<dataflow::SeenTriggers>,
+    /// Per lane, whether it reached the trigger limit.
+    reached: Vec<bool>,
     reports: Option<timely::dataflow::InputHandleVec<u64, Report>>,
     /// Worker 0's notices: the event time before which checkpoints need no offset marks.
     notices: Option<timely::dataflow::InputHandleVec<u64, u64>>,
     noticed: u64,
     forget_before: std::rc::Rc<std::cell::Cell<u64>>,
-    /// The trigger limit, and whether it was reached (the source loop stops reading).
+    /// The trigger limit, and whether every lane reached it (the source loop stops reading).
     stop: Option<u64>,
     stopped: bool,
 }
@@ -1403,22 +1652,26 @@ impl Between {
                 self.noticed = forget;
             }
         }
-        let mut seen = self.seen.borrow_mut();
         if let Some(reader) = reader {
             let forget = self.forget_before.get();
             if forget != u64::MAX {
                 reader.forget_before(forget);
             }
-            for t in seen.iter() {
-                self.shared
-                    .report_offsets(t.id, reader.restart_offsets(t.boundary.time));
+            if self.shared.checkpoints() {
+                for t in self.seen[0].borrow().iter() {
+                    self.shared
+                        .report_offsets(t.id, reader.restart_offsets(t.boundary.time));
+                }
             }
         }
-        self.stopped |= seen
-            .iter()
-            .any(|t| self.stop.is_some_and(|max| t.id + 1 >= max));
-        seen.clear();
-        drop(seen);
+        for (seen, reached) in self.seen.iter().zip(&mut self.reached) {
+            let mut seen = seen.borrow_mut();
+            *reached |= seen
+                .iter()
+                .any(|t| self.stop.is_some_and(|max| t.id + 1 >= max));
+            seen.clear();
+        }
+        self.stopped = self.reached.iter().all(|r| *r);
         if let Some(reports) = &mut self.reports {
             let taken = self.shared.take_reports(last);
             if !taken.is_empty() {
@@ -1452,12 +1705,7 @@ fn feed(
     worker: &mut timely::worker::Worker,
     shared: &Arc<Shared>,
     mut input: timely::dataflow::InputHandleVec<u64, Record>,
-    mut feedback: dataflow::FeedbackPump,
-    (probe, seen_probe): &(
-        timely::dataflow::ProbeHandle<u64>,
-        timely::dataflow::ProbeHandle<u64>,
-    ),
-    trainer: &dataflow::TrainerQueue,
+    lanes: &mut LaneLoop,
     between: &mut Between,
 ) -> Result<(), String> {
     let (index, peers) = (worker.index(), worker.peers());
@@ -1484,7 +1732,7 @@ fn feed(
                 // their own times. Advancing per chunk, not per sample, keeps progress tracking
                 // cheap.
                 input.advance_to(first.time);
-                feedback.pump(first.time);
+                lanes.pump(first.time);
                 let mut n = 0;
                 for s in share.by_ref().take(batch) {
                     covered.sample(s.time);
@@ -1494,7 +1742,7 @@ fn feed(
                 cluster::step(worker, None)?;
                 shared.read.fetch_add(n, Ordering::Relaxed);
                 between.pass(None);
-                wait_for_trainer(worker, trainer, shared, || between.pass(None))?;
+                wait_for_trainer(worker, lanes, shared, || between.pass(None))?;
             }
         }
         Input::Kafka {
@@ -1524,7 +1772,7 @@ fn feed(
                     .map_err(|e| format!("starting the Kafka reader thread: {e}"))?,
             );
             while !between.stopped {
-                feedback.pump(*input.time());
+                lanes.pump(*input.time());
                 let Some(polled) = reader.next(Duration::from_millis(50))? else {
                     // Nothing new: keep the dataflow (and the trainer's feedback) moving.
                     cluster::step(worker, None)?;
@@ -1556,7 +1804,7 @@ fn feed(
                 }
                 cluster::step(worker, None)?;
                 between.pass(Some(&mut *reader));
-                wait_for_trainer(worker, trainer, shared, || between.pass(Some(&mut *reader)))?;
+                wait_for_trainer(worker, lanes, shared, || between.pass(Some(&mut *reader)))?;
             }
         }
     }
@@ -1571,20 +1819,20 @@ fn feed(
     let last = *input.time();
     drop(input);
     // Every training set out, and every trigger seen (their offsets are reported below).
-    while !probe.done() || !seen_probe.done() {
-        feedback.pump(last);
+    while !lanes.done() {
+        lanes.pump(last);
         cluster::step(worker, Some(Duration::from_millis(10)))?;
         between.pass(kafka.as_mut());
-        trainer.flush();
+        lanes.flush();
     }
     between.pass(kafka.as_mut());
-    wait_for_trainer(worker, trainer, shared, || between.pass(kafka.as_mut()))?;
-    if feedback.open() {
-        // Every training set is queued: close the queue, and deliver the trainer's remaining
-        // scores until it finishes (it drops its end of the feedback channel).
-        trainer.close();
-        while feedback.open() {
-            feedback.pump(last);
+    wait_for_trainer(worker, lanes, shared, || between.pass(kafka.as_mut()))?;
+    if lanes.feedback_open() {
+        // Every training set is queued: close the queues, and deliver the trainers' remaining
+        // scores until they finish (each drops its end of its feedback channel).
+        lanes.close();
+        while lanes.feedback_open() {
+            lanes.pump(last);
             cluster::step(worker, Some(Duration::from_millis(10)))?;
             between.pass(kafka.as_mut());
         }
@@ -1597,7 +1845,7 @@ fn feed(
 /// flowing to the checkpoint the trainer may be waiting for).
 fn wait_for_trainer(
     worker: &mut timely::worker::Worker,
-    queue: &dataflow::TrainerQueue,
+    queue: &LaneLoop,
     shared: &Shared,
     mut report: impl FnMut(),
 ) -> Result<(), String> {

@@ -65,27 +65,29 @@ fn warmup(batched: &BatchedSpec) -> Option<Warmup> {
 /// worker (see `train::probe` for the request path).
 pub struct StoreProbe {
     samples: Arc<SampleStore>,
+    lane: usize,
     runner: ModelRunner,
     x: Vec<f32>,
     labels: Vec<i64>,
 }
 
 impl StoreProbe {
-    /// A probe over the run's sample and model stores.
-    pub fn new(shared: &Shared) -> Self {
-        let device = parse_device(&shared.spec.training.device)
+    /// A probe over the run's sample store and lane `l`'s model store.
+    pub fn new(shared: &Shared, l: usize) -> Self {
+        let lane = &shared.lanes[l];
+        let device = parse_device(&lane.spec.training.device)
             .expect("the device was checked before the run started");
         Self {
             samples: shared.samples.clone(),
+            lane: l,
             runner: ModelRunner::new(
-                shared.spec.model.clone(),
+                lane.spec.model.clone(),
                 shared.samples.dim(),
                 device,
-                shared
-                    .models
+                lane.models
                     .clone()
                     .expect("the trigger policy runs in the leader, which has the model store"),
-                shared.run_dir.join("models"),
+                lane.run_dir.join("models"),
             ),
             x: Vec::new(),
             labels: Vec::new(),
@@ -122,6 +124,6 @@ impl Probe for StoreProbe {
     }
 
     fn retain_from(&mut self, position: Position) {
-        self.samples.retain_from(position);
+        self.samples.retain_from(self.lane, position);
     }
 }

@@ -12,7 +12,11 @@ use sluice_dataflows::Position;
 pub struct Event {
     /// Pipeline name.
     pub pipeline: String,
-    /// Idempotent event id, unique per pipeline (`trigger-3`, `model-3`, `metric-3-train_loss`).
+    /// The variant of a sweep that emitted it (`None`: not a sweep).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// Idempotent event id, unique per pipeline and variant (`trigger-3`, `model-3`,
+    /// `metric-3-train_loss`).
     pub id: String,
     /// Wall-clock time the event was emitted, Unix milliseconds.
     pub wall_time_ms: u64,
@@ -172,6 +176,7 @@ mod tests {
     fn serialises_flat_with_kind_tag() {
         let e = Event {
             pipeline: "p".into(),
+            variant: None,
             id: "metric-2-train_loss".into(),
             wall_time_ms: 5,
             body: EventBody::Metric {

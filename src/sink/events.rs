@@ -13,6 +13,7 @@ use crate::config::KafkaOutputSpec;
 /// Where a run's events go.
 pub struct EventSink {
     pipeline: String,
+    variant: Option<String>,
     jsonl: JsonlSink,
     kafka: Option<KafkaSink>,
 }
@@ -32,9 +33,17 @@ impl EventSink {
     ) -> anyhow::Result<Self> {
         Ok(Self {
             pipeline: pipeline.to_string(),
+            variant: None,
             jsonl: JsonlSink::create(dir, resume_after)?,
             kafka: kafka.map(|k| KafkaSink::create(k, published)).transpose()?,
         })
+    }
+
+    /// Tags every event with a sweep's variant `name`; on Kafka topics, which the variants
+    /// share, an event's key is `<name>/<id>`.
+    pub fn with_variant(mut self, name: &str) -> Self {
+        self.variant = Some(name.to_string());
+        self
     }
 
     /// Each Kafka event topic's end offset before this run published anything (empty without
@@ -80,6 +89,7 @@ impl EventSink {
     pub fn emit(&self, id: String, body: EventBody) -> std::io::Result<()> {
         let event = Event {
             pipeline: self.pipeline.clone(),
+            variant: self.variant.clone(),
             id,
             wall_time_ms: unix_ms(),
             body,
@@ -88,8 +98,11 @@ impl EventSink {
         let stream = event.body.stream();
         self.jsonl.write(stream, &event.id, &json)?;
         if let Some(k) = &self.kafka {
-            k.send(stream, &event.id, &json)
-                .map_err(std::io::Error::other)?;
+            let key = match &self.variant {
+                Some(v) => format!("{v}/{}", event.id),
+                None => event.id.clone(),
+            };
+            k.send(stream, &key, &json).map_err(std::io::Error::other)?;
         }
         Ok(())
     }

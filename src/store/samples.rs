@@ -16,6 +16,10 @@
 //! policy no longer reads them (its windows start later: [`SampleStore::retain_from`]). So on
 //! an endless stream the store holds the samples a strategy can still select, plus those the
 //! trigger policy's windows hold, not the whole history.
+//!
+//! Lanes (a sweep's variants, [`SampleStore::with_lanes`]): each lane retires, trains and reads
+//! on its own, and a sample goes only once every lane is done with it (a count per sample of
+//! the lanes done with it).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -246,11 +250,18 @@ struct Retiring {
     horizon: Option<Position>,
 }
 
+/// Each lane's retirement, and how many lanes are done with each sample not removed yet.
+#[derive(Default)]
+struct Lanes {
+    each: Vec<Retiring>,
+    done: KeyMap<u32>,
+}
+
 /// Feature payloads of the samples that can still be trained on, by key.
 pub struct SampleStore {
     dim: usize,
     shards: Vec<RwLock<Shard>>,
-    retiring: Mutex<Retiring>,
+    retiring: Mutex<Lanes>,
     spill: Option<SpillTo>,
 }
 
@@ -260,9 +271,23 @@ impl SampleStore {
         Self {
             dim,
             shards: (0..shards.max(1)).map(|_| RwLock::default()).collect(),
-            retiring: Mutex::default(),
+            retiring: Mutex::new(Lanes {
+                each: vec![Retiring::default()],
+                done: KeyMap::default(),
+            }),
             spill: None,
         }
+    }
+
+    /// A store shared by `lanes` lanes (a sweep's variants): a sample is removed once every
+    /// lane has retired it, trained past its retirement and read past it.
+    pub fn with_lanes(self, lanes: usize) -> Self {
+        let each = (0..lanes.max(1)).map(|_| Retiring::default()).collect();
+        *self.retiring.lock().expect("sample store poisoned") = Lanes {
+            each,
+            done: KeyMap::default(),
+        };
+        self
     }
 
     /// Keeps at most about `max_in_memory` samples' payloads in memory (rounded up to whole
@@ -398,34 +423,37 @@ impl SampleStore {
             .sum()
     }
 
-    /// Retires samples that selection can no longer choose after `trigger`: they are removed
-    /// once the trainer has finished `trigger` and the trigger policy reads past them.
-    pub fn retire(&self, trigger: u64, mut samples: Vec<Position>) {
+    /// Lane `lane` retires samples its selection can no longer choose after `trigger`: they
+    /// are done for the lane once its trainer has finished `trigger` and its trigger policy
+    /// reads past them.
+    pub fn retire(&self, lane: usize, trigger: u64, mut samples: Vec<Position>) {
         let mut r = self.retiring.lock().expect("sample store poisoned");
-        let list = r.waiting.entry(trigger).or_default();
+        let list = r.each[lane].waiting.entry(trigger).or_default();
         list.append(&mut samples);
         list.sort_unstable_by(|a, b| b.cmp(a));
-        self.compact(&mut r);
+        self.compact(&mut r, lane);
     }
 
-    /// The trainer has finished `trigger` (and every earlier one).
-    pub fn trained(&self, trigger: u64) {
+    /// Lane `lane`'s trainer has finished `trigger` (and every earlier one).
+    pub fn trained(&self, lane: usize, trigger: u64) {
         let mut r = self.retiring.lock().expect("sample store poisoned");
-        r.trained = Some(trigger);
-        self.compact(&mut r);
+        r.each[lane].trained = Some(trigger);
+        self.compact(&mut r, lane);
     }
 
-    /// The trigger policy reads no sample before `position` any more.
-    pub fn retain_from(&self, position: Position) {
+    /// Lane `lane`'s trigger policy reads no sample before `position` any more.
+    pub fn retain_from(&self, lane: usize, position: Position) {
         let mut r = self.retiring.lock().expect("sample store poisoned");
-        if r.horizon.is_none_or(|h| h < position) {
-            r.horizon = Some(position);
-            self.compact(&mut r);
+        if r.each[lane].horizon.is_none_or(|h| h < position) {
+            r.each[lane].horizon = Some(position);
+            self.compact(&mut r, lane);
         }
     }
 
-    /// Removes the retired samples both the trainer and the trigger policy are done with.
-    fn compact(&self, r: &mut Retiring) {
+    /// Removes the retired samples that lane `lane`'s trainer and trigger policy are done
+    /// with, and every other lane was done with before.
+    fn compact(&self, lanes: &mut Lanes, lane: usize) {
+        let r = &mut lanes.each[lane];
         let (Some(trained), Some(horizon)) = (r.trained, r.horizon) else {
             return;
         };
@@ -436,6 +464,18 @@ impl SampleStore {
             }
         }
         r.waiting.retain(|_, l| !l.is_empty());
+        let all = lanes.each.len() as u32;
+        if all > 1 {
+            gone.retain(|k| {
+                let done = lanes.done.entry(*k).or_insert(0);
+                *done += 1;
+                let last = *done == all;
+                if last {
+                    lanes.done.remove(k);
+                }
+                last
+            });
+        }
         if gone.is_empty() {
             return;
         }
@@ -450,10 +490,16 @@ impl SampleStore {
         }
     }
 
-    /// Samples retired but not removed yet.
+    /// Samples retired (by any lane) but not removed yet.
     pub fn retiring(&self) -> usize {
         let r = self.retiring.lock().expect("sample store poisoned");
-        r.waiting.values().map(Vec::len).sum()
+        let waiting: usize = r
+            .each
+            .iter()
+            .flat_map(|l| l.waiting.values())
+            .map(Vec::len)
+            .sum();
+        waiting + r.done.len()
     }
 
     /// True when nothing is stored.
@@ -486,6 +532,39 @@ mod tests {
     }
 
     #[test]
+    fn a_sample_of_several_lanes_goes_once_every_lane_is_done_with_it() {
+        let store = SampleStore::new(1, 2).with_lanes(3);
+        let rows: Vec<(Key, i64, [f32; 1])> = (0..6).map(|k| (k, 0, [k as f32])).collect();
+        assert!(
+            store
+                .insert(rows.iter().map(|(k, l, f)| (*k, *l, &f[..])))
+                .is_empty()
+        );
+        let pos = |k: u64| Position { time: k, key: k };
+        // Lane 0 retires 0..4 at its trigger 0 and is done with them.
+        store.retire(0, 0, (0..4).map(pos).collect());
+        store.trained(0, 0);
+        store.retain_from(0, pos(100));
+        assert_eq!(store.len(), 6, "lanes 1 and 2 may still select them");
+        // Lane 1 retires 0..2 only, at its trigger 3; lane 2 retires 1..6 at its trigger 0.
+        store.retire(1, 3, (0..2).map(pos).collect());
+        store.retire(2, 0, (1..6).map(pos).collect());
+        store.trained(2, 0);
+        store.retain_from(2, pos(100));
+        store.retain_from(1, pos(100));
+        assert_eq!(store.len(), 6, "lane 1 has not trained trigger 3");
+        store.trained(1, 2);
+        assert_eq!(store.len(), 6);
+        store.trained(1, 3);
+        // 0 and 1: done in all three lanes. 2, 3: lane 1 never retired them; 4, 5: lane 0 not.
+        assert_eq!(store.len(), 4);
+        assert!(!store.contains(0) && !store.contains(1) && store.contains(2));
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        store.gather(&[2, 3, 4, 5], &mut x, &mut y).unwrap();
+        assert_eq!(x, [2.0, 3.0, 4.0, 5.0]);
+    }
+
+    #[test]
     fn retired_samples_go_once_trained_and_past_the_trigger_horizon_and_slots_are_reused() {
         let store = SampleStore::new(1, 2);
         let rows: Vec<(Key, i64, [f32; 1])> = (0..10).map(|k| (k, k as i64, [k as f32])).collect();
@@ -496,26 +575,26 @@ mod tests {
         );
         let pos = |k: u64| Position { time: k, key: k };
         // Trigger 0 retires 0..4, trigger 1 retires 4..8.
-        store.retire(0, (0..4).map(pos).collect());
-        store.retire(1, (4..8).map(pos).collect());
+        store.retire(0, 0, (0..4).map(pos).collect());
+        store.retire(0, 1, (4..8).map(pos).collect());
         assert_eq!((store.len(), store.retiring()), (10, 8));
         // The trainer is done with trigger 0, but the trigger policy still reads from 2 on.
-        store.trained(0);
+        store.trained(0, 0);
         assert_eq!(store.len(), 10, "no horizon yet: nothing goes");
-        store.retain_from(pos(2));
+        store.retain_from(0, pos(2));
         assert_eq!((store.len(), store.retiring()), (8, 6));
         let (mut x, mut y) = (Vec::new(), Vec::new());
         assert_eq!(
             store.gather(&[0], &mut x, &mut y),
             Err(StoreError::MissingKey(0))
         );
-        store.retain_from(pos(100));
+        store.retain_from(0, pos(100));
         assert_eq!(
             (store.len(), store.retiring()),
             (6, 4),
             "trigger 1 not trained"
         );
-        store.trained(1);
+        store.trained(0, 1);
         assert_eq!((store.len(), store.retiring()), (2, 0));
         // New samples take a shard's freed slots before it grows.
         let slots = |store: &SampleStore| -> Vec<(usize, usize)> {
@@ -586,9 +665,9 @@ mod tests {
         assert_eq!(labels, y);
         // Compaction forgets spilled rows too.
         let pos = |k: u64| Position { time: k, key: k };
-        store.retire(0, (0..10).map(pos).collect());
-        store.trained(0);
-        store.retain_from(pos(u64::MAX));
+        store.retire(0, 0, (0..10).map(pos).collect());
+        store.trained(0, 0);
+        store.retain_from(0, pos(u64::MAX));
         assert_eq!(store.len(), n - 10);
         assert_eq!(
             store.gather(&[3], &mut x, &mut y),

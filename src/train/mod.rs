@@ -11,6 +11,7 @@
 //! | `rho.rs` | RHO-Loss's irreducible-loss models and losses |
 //! | `optimizer.rs` | the configured optimizer, its parameter groups, the lr schedule |
 //! | `models/` | the model zoo ([`models::Mlp`]) |
+//! | `gate.rs` | [`DeviceGate`]: a sweep's trainers take turns on each device, in the order they asked |
 //! | `device.rs` | parsing `cpu` / `cuda:N` into a tch device |
 //! | `probe.rs` | [`ModelRunner`]: stored models' embeddings and predictions for trigger policies |
 
@@ -19,6 +20,7 @@ mod criterion;
 mod device;
 mod downsample;
 pub mod fit;
+mod gate;
 pub mod loader;
 pub mod models;
 mod optimizer;
@@ -29,5 +31,6 @@ mod trainer;
 pub use device::parse_device;
 pub use downsample::ScoreCache;
 pub use fit::{FitHooks, FitOutcome, OnSampleLosses, fit};
+pub use gate::DeviceGate;
 pub use probe::ModelRunner;
 pub use trainer::{Trainer, TrainerContext, TrainerReport, TriggerDone, TriggerOutcome, digest};

@@ -27,6 +27,7 @@ use tch::nn;
 use super::device::parse_device;
 use super::downsample::ScoreCache;
 use super::fit::{FitHooks, fit};
+use super::gate::DeviceGate;
 use super::models::{self, Model};
 use super::rho::Irreducible;
 use crate::config::{IlSpec, ModelSpec, TrainingSpec};
@@ -59,6 +60,8 @@ pub struct TrainerContext {
     pub initial_model: Option<String>,
     /// Where per-sample losses go (`training.per_sample_feedback`), in batches.
     pub feedback: Option<Sender<Vec<SampleScore>>>,
+    /// Turns on the device shared with other trainers (a sweep's variants), if any.
+    pub gate: Option<Arc<DeviceGate>>,
     /// Called after each trigger is done (model stored and its events emitted, or skipped):
     /// writes the checkpoint, reports the model to the trigger policy.
     pub on_trigger_done: Option<TriggerDone>,
@@ -250,6 +253,10 @@ fn run(
             }
             continue;
         }
+        // A sweep's trainers train one at a time per device (fair turns); the wait is not
+        // training time.
+        let device_name = format!("{device:?}");
+        let turn = ctx.gate.as_ref().map(|g| g.turn(&device_name));
         let started = Instant::now();
         keys.clear();
         keys.extend(set.samples.iter().map(|p| p.key));
@@ -349,6 +356,7 @@ fn run(
             f.flush();
         }
         let training_ms = started.elapsed().as_millis() as u64;
+        drop(turn);
         let final_loss = outcome.final_loss;
         if checkpoint.exists() {
             std::fs::remove_file(&checkpoint)?;

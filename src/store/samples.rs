@@ -546,9 +546,9 @@ mod tests {
         store.trained(0, 0);
         store.retain_from(0, pos(100));
         assert_eq!(store.len(), 6, "lanes 1 and 2 may still select them");
-        // Lane 1 retires 0..2 only, at its trigger 3; lane 2 retires 1..6 at its trigger 0.
+        // Lane 1 retires 0..2 only, at its trigger 3; lane 2 retires all at its trigger 0.
         store.retire(1, 3, (0..2).map(pos).collect());
-        store.retire(2, 0, (1..6).map(pos).collect());
+        store.retire(2, 0, (0..6).map(pos).collect());
         store.trained(2, 0);
         store.retain_from(2, pos(100));
         store.retain_from(1, pos(100));

@@ -73,6 +73,18 @@ pub(super) fn variants(
         );
         return Vec::new();
     };
+    if list.len() > crate::store::MAX_LANES {
+        err(
+            errors,
+            "variant",
+            format!(
+                "{} variants; a sweep runs at most {}",
+                list.len(),
+                crate::store::MAX_LANES
+            ),
+        );
+        return Vec::new();
+    }
     let mut out = Vec::new();
     let mut names: Vec<String> = Vec::new();
     for (i, v) in list.into_iter().enumerate() {

@@ -18,8 +18,8 @@
 //! trigger policy's windows hold, not the whole history.
 //!
 //! Lanes (a sweep's variants, [`SampleStore::with_lanes`]): each lane retires, trains and reads
-//! on its own, and a sample goes only once every lane is done with it (a count per sample of
-//! the lanes done with it).
+//! on its own, and a sample goes only once every lane is done with it (per sample, a bit per
+//! lane done with it: a lane may retire a sample twice, from its pool and from its sampler).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -250,12 +250,16 @@ struct Retiring {
     horizon: Option<Position>,
 }
 
-/// Each lane's retirement, and how many lanes are done with each sample not removed yet.
+/// Each lane's retirement, and which lanes are done with each sample not removed yet (a bit per
+/// lane).
 #[derive(Default)]
 struct Lanes {
     each: Vec<Retiring>,
-    done: KeyMap<u32>,
+    done: KeyMap<u64>,
 }
+
+/// Lanes a store can serve (a bit each).
+pub const MAX_LANES: usize = 64;
 
 /// Feature payloads of the samples that can still be trained on, by key.
 pub struct SampleStore {
@@ -279,9 +283,10 @@ impl SampleStore {
         }
     }
 
-    /// A store shared by `lanes` lanes (a sweep's variants): a sample is removed once every
-    /// lane has retired it, trained past its retirement and read past it.
+    /// A store shared by `lanes` lanes (a sweep's variants; at most [`MAX_LANES`]): a sample is
+    /// removed once every lane has retired it, trained past its retirement and read past it.
     pub fn with_lanes(self, lanes: usize) -> Self {
+        assert!(lanes <= MAX_LANES, "at most {MAX_LANES} lanes");
         let each = (0..lanes.max(1)).map(|_| Retiring::default()).collect();
         *self.retiring.lock().expect("sample store poisoned") = Lanes {
             each,
@@ -464,11 +469,12 @@ impl SampleStore {
             }
         }
         r.waiting.retain(|_, l| !l.is_empty());
-        let all = lanes.each.len() as u32;
-        if all > 1 {
+        let n = lanes.each.len();
+        if n > 1 {
+            let all = u64::MAX >> (64 - n);
             gone.retain(|k| {
                 let done = lanes.done.entry(*k).or_insert(0);
-                *done += 1;
+                *done |= 1 << lane;
                 let last = *done == all;
                 if last {
                     lanes.done.remove(k);
@@ -546,10 +552,12 @@ mod tests {
         store.trained(0, 0);
         store.retain_from(0, pos(100));
         assert_eq!(store.len(), 6, "lanes 1 and 2 may still select them");
-        // Lane 1 retires 0..2 only, at its trigger 3; lane 2 retires all at its trigger 0.
+        // Lane 1 retires 0..2 only, at its trigger 3; lane 2 retires all at its trigger 0, and
+        // 2 again at its trigger 1 (pool and sampler may both retire a sample).
         store.retire(1, 3, (0..2).map(pos).collect());
         store.retire(2, 0, (0..6).map(pos).collect());
-        store.trained(2, 0);
+        store.retire(2, 1, vec![pos(2)]);
+        store.trained(2, 1);
         store.retain_from(2, pos(100));
         store.retain_from(1, pos(100));
         assert_eq!(store.len(), 6, "lane 1 has not trained trigger 3");

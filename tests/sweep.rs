@@ -1,0 +1,195 @@
+//! Sweeps: `[[variant]]` tables run side by side in one dataflow over one ingest, each variant
+//! giving what a separate run of its config gives (same triggers, same events, bitwise-identical
+//! models); bad variants are rejected with their name and key path.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// Four variants of `config("csv", 400)`: the base, another amount, a time trigger with its own
+/// training, a performance trigger (which waits for each model) over a reservoir.
+const VARIANTS: &str = r#"
+[[variant]]
+name = "base"
+
+[[variant]]
+name = "amount-250"
+trigger = { every = 250 }
+
+[[variant]]
+name = "quarter-hour"
+trigger = { id = "time", every = "15m" }
+training = { epochs_per_trigger = 2, seed = 11 }
+
+[[variant]]
+name = "accuracy-reservoir"
+selection = { strategy = "reservoir", budget = 600, seed = 3 }
+
+[variant.trigger]
+id = "performance"
+evaluation_interval_data_points = 300
+evaluation = { metrics = ["accuracy"], batch_size = 64 }
+criteria.low = { id = "static_threshold", metric_threshold = 0.85 }
+"#;
+
+const NAMES: [&str; 4] = ["base", "amount-250", "quarter-hour", "accuracy-reservoir"];
+
+fn events(dir: &Path, stream: &str) -> Vec<serde_json::Value> {
+    jsonl(&dir.join(format!("{stream}.jsonl")))
+        .iter()
+        .map(|e| {
+            let mut e = strip(e);
+            e.as_object_mut().unwrap().remove("variant");
+            e
+        })
+        .collect()
+}
+
+fn models_of(dir: &Path) -> Vec<PathBuf> {
+    let mut m: Vec<PathBuf> = std::fs::read_dir(dir.join("models"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .collect();
+    m.sort();
+    m
+}
+
+#[test]
+fn each_variant_of_a_sweep_trains_like_its_own_run() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 5_000, "csv");
+    let cfg = write_config(dir.path(), "sweep.toml", &(config("csv", 400) + VARIANTS));
+    let out = dir.path().join("sweep");
+    let o = run_ok(&cfg, &out, "2");
+    let line = stdout(&o);
+    assert!(line.contains("of 4 variants"), "{line}");
+
+    let sweep = summary(&out);
+    let variants = sweep["variants"].as_array().unwrap();
+    assert_eq!(variants.len(), 4);
+    let mut triggers = 0;
+    for (name, v) in NAMES.iter().zip(variants) {
+        assert_eq!(v["variant"], *name);
+        assert!(
+            line.contains(&format!("variant {name}: {} triggers", v["triggers"])),
+            "{line}"
+        );
+        triggers += v["triggers"].as_u64().unwrap();
+        // One ingest: every variant saw every sample.
+        assert_eq!(v["samples"], sweep["samples"]);
+    }
+    assert_eq!(sweep["triggers"], triggers);
+    assert_eq!(sweep["samples"], 4000);
+
+    for name in NAMES {
+        let vdir = out.join("variants").join(name);
+        // The variant's directory is a run directory of its own config, which runs alone.
+        let info: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(vdir.join("run.json")).unwrap()).unwrap();
+        assert_eq!(info["variant"], name);
+        let own = write_config(
+            dir.path(),
+            &format!("{name}.toml"),
+            &std::fs::read_to_string(vdir.join("config.toml")).unwrap(),
+        );
+        assert!(
+            !std::fs::read_to_string(&own).unwrap().contains("variant"),
+            "a variant's config is a plain config"
+        );
+        let alone = dir.path().join(format!("alone-{name}"));
+        run_ok(&own, &alone, "1");
+        for stream in ["triggers", "models", "evaluations"] {
+            assert_eq!(
+                events(&vdir, stream),
+                events(&alone, stream),
+                "{name}: {stream}"
+            );
+        }
+        let (mine, theirs) = (models_of(&vdir), models_of(&alone));
+        assert!(!mine.is_empty(), "{name} trained no model");
+        assert_eq!(mine.len(), theirs.len(), "{name}");
+        for (a, b) in mine.iter().zip(&theirs) {
+            assert!(
+                std::fs::read(a).unwrap() == std::fs::read(b).unwrap(),
+                "{name}: {} differs",
+                a.display()
+            );
+        }
+        // Every event of the variant says which it is.
+        for e in jsonl(&vdir.join("triggers.jsonl")) {
+            assert_eq!(e["variant"], name);
+        }
+        let s = summary(&vdir);
+        assert_eq!(s["variant"], name);
+        assert_eq!(s["triggers"], summary(&alone)["triggers"]);
+    }
+    // The variants differ: the policies fired at different samples.
+    let counts: std::collections::BTreeSet<u64> = variants
+        .iter()
+        .map(|v| v["triggers"].as_u64().unwrap())
+        .collect();
+    assert!(counts.len() >= 3, "{counts:?}");
+}
+
+#[test]
+fn bad_variants_are_rejected_with_their_name_and_key_path() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 1_000, "csv");
+    let check = |variants: &str, expected: &[&str]| {
+        let cfg = write_config(dir.path(), "bad.toml", &(config("csv", 100) + variants));
+        let o = sluice(&["validate", cfg.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{variants}: {err}");
+        for e in expected {
+            assert!(err.contains(e), "{variants}: expected `{e}` in {err}");
+        }
+    };
+    check(
+        "[[variant]]\nname = \"a\"\n[[variant]]\nname = \"fast\"\ntrigger = { every = -5 }\n",
+        &["bad.toml: variant[1] (fast).trigger.every:"],
+    );
+    check(
+        "[[variant]]\nname = \"x\"\nsource = { path = \"other.csv\" }\nmodel = { id = \"cnn\" }\n",
+        &[
+            "variant[0] (x).source: a variant overrides only trigger, selection, training",
+            "variant[0] (x).model:",
+        ],
+    );
+    check(
+        "[[variant]]\nname = \"y\"\ntraining = { epochs_per_trigger = 1, learning_rate = 0.1 }\n",
+        &["variant[0] (y).training.learning_rate:"],
+    );
+    check(
+        "[[variant]]\ntrigger = { every = 5 }\n",
+        &["variant[0].name: missing"],
+    );
+    check(
+        "[[variant]]\nname = \"a\"\n[[variant]]\nname = \"a\"\n",
+        &["variant[1] (a).name: another variant has this name"],
+    );
+    check(
+        "[[variant]]\nname = \"../up\"\n",
+        &["variant[0] (../up).name: use letters, digits"],
+    );
+    check(
+        "[[variant]]\nname = \"m\"\nselection = { maximum_keys_in_memory = 100 }\n",
+        &["variant[0] (m).selection.maximum_keys_in_memory: the variants share one sample store"],
+    );
+    check(
+        "[variant]\nname = \"t\"\n",
+        &["variant: expected an array of tables"],
+    );
+
+    // A sweep runs in one process.
+    let cfg = write_config(
+        dir.path(),
+        "sweep.toml",
+        &(config("csv", 100) + "[[variant]]\nname = \"a\"\n"),
+    );
+    let o = sluice(&["run", cfg.to_str().unwrap(), "-n", "2", "-p", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a sweep ([[variant]]) runs in one process"));
+}

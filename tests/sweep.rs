@@ -126,6 +126,26 @@ fn each_variant_of_a_sweep_trains_like_its_own_run() {
         assert_eq!(s["variant"], name);
         assert_eq!(s["triggers"], summary(&alone)["triggers"]);
     }
+    // `sluice report` on the sweep compares its variants.
+    let report = dir.path().join("report");
+    let o = sluice(&[
+        "report",
+        out.to_str().unwrap(),
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let index = std::fs::read_to_string(report.join("index.html")).unwrap();
+    for name in NAMES {
+        assert!(
+            index.contains(&format!("<td>it/{name}</td>")),
+            "{name} not in the report's table"
+        );
+        assert!(report.join(format!("{name}-triggers.png")).exists());
+    }
+    for plot in ["compare-cost-vs-metric", "compare-triggers-vs-metric"] {
+        assert!(report.join(format!("{plot}.svg")).exists(), "{plot}");
+    }
     // The variants differ: the policies fired at different samples.
     let counts: std::collections::BTreeSet<u64> = variants
         .iter()

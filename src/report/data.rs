@@ -61,7 +61,8 @@ pub struct RunData {
     pub name: String,
     /// The directory.
     pub dir: PathBuf,
-    /// Pipeline name (runs with the same name are seeds of one variant).
+    /// Pipeline name, `<pipeline>/<variant>` for a sweep's variant (runs with the same name are
+    /// seeds of one variant).
     pub pipeline: String,
     /// `summary.json`.
     pub summary: Value,
@@ -130,7 +131,11 @@ impl RunData {
                     anyhow::Error::from(UsageError(format!("{}: {e}", summary_path.display())))
                 })
             })?;
-        let pipeline = summary["pipeline"].as_str().unwrap_or_default().to_string();
+        let mut pipeline = summary["pipeline"].as_str().unwrap_or_default().to_string();
+        // A sweep's variant is a pipeline of its own (its seeds: the same variant of sweeps).
+        if let Some(variant) = summary["variant"].as_str() {
+            pipeline = format!("{pipeline}/{variant}");
+        }
         let mut triggers = Vec::new();
         for t in read_jsonl(dir, "triggers.jsonl")? {
             let pos = |k: &str| -> anyhow::Result<u64> {

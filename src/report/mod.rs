@@ -9,7 +9,8 @@
 //! Per run: the metric over time for every model and the composite models, the model ×
 //! interval heatmap, cost per trigger stacked by stage and cumulative, the trigger timeline
 //! with reasons. For several runs: cost vs metric and triggers vs metric, one point per pipeline
-//! (runs with the same pipeline name are seeds: means with ± one standard deviation). Text is
+//! (runs with the same pipeline name are seeds: means with ± one standard deviation). A sweep's
+//! directory stands for its variants, each a pipeline `<pipeline>/<variant>`. Text is
 //! drawn with the DejaVu Sans font compiled into the binary, so PNGs look the same everywhere.
 
 mod data;
@@ -83,7 +84,7 @@ macro_rules! render {
 pub fn report(runs: &[PathBuf], out: &Path, focus: Option<Focus>) -> anyhow::Result<ReportSummary> {
     register_font();
     let mut data = Vec::new();
-    for dir in runs {
+    for dir in &sweeps_expanded(runs)? {
         data.push(RunData::load(dir)?);
     }
     // Distinct names for plot files.
@@ -223,6 +224,28 @@ pub fn report(runs: &[PathBuf], out: &Path, focus: Option<Focus>) -> anyhow::Res
         plots: files,
         focus: focus.map(|f| (f.handler, f.dataset, f.metric)),
     })
+}
+
+/// `runs` with each sweep's directory replaced by its variants' (`variants/<name>`, in the
+/// sweep's order): a sweep is compared variant by variant.
+fn sweeps_expanded(runs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for dir in runs {
+        let summary: Option<serde_json::Value> = std::fs::read(dir.join("summary.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let variants: Vec<&str> = summary
+            .as_ref()
+            .and_then(|s| s["variants"].as_array())
+            .map(|v| v.iter().filter_map(|v| v["variant"].as_str()).collect())
+            .unwrap_or_default();
+        if variants.is_empty() {
+            out.push(dir.clone());
+        } else {
+            out.extend(variants.iter().map(|v| dir.join("variants").join(v)));
+        }
+    }
+    Ok(out)
 }
 
 fn esc(s: &str) -> String {

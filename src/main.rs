@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sluice::UsageError;
 use sluice::config::{ConfigErrors, InputSpec};
@@ -108,6 +109,19 @@ enum Command {
     Validate {
         /// Pipeline config (TOML).
         config: PathBuf,
+    },
+    /// Translate a Modyn pipeline (YAML) into a Sluice config (TOML).
+    ///
+    /// Keys with a Sluice equivalent are translated; every other key is a note (on stderr, and
+    /// as comments at the top of the TOML) saying what was done or what to do instead. The
+    /// `[source]` and evaluation datasets are placeholder files named after Modyn's dataset ids.
+    /// Exit code 2 names the key path and line of a missing or malformed Modyn key.
+    ImportModyn {
+        /// Modyn pipeline file (YAML).
+        pipeline: PathBuf,
+        /// Write the TOML to this file [default: stdout].
+        #[arg(long, short)]
+        out: Option<PathBuf>,
     },
     /// Publish a dataset (a CSV/Arrow file, or a bundled dataset by name) to a Kafka topic as a
     /// stream, in event-time order per partition: one JSON object per row, or Arrow IPC
@@ -394,6 +408,36 @@ fn run(command: Command) -> anyhow::Result<()> {
                 features.len(),
                 features.join(", ")
             );
+        }
+        Command::ImportModyn { pipeline, out } => {
+            let text = std::fs::read_to_string(&pipeline)
+                .map_err(|e| UsageError(format!("{}: cannot read: {e}", pipeline.display())))?;
+            let import = sluice::config::import_modyn(&text, &pipeline)
+                .map_err(|e| UsageError(e.to_string()))?;
+            match &out {
+                Some(path) => std::fs::write(path, &import.toml)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None => print!("{}", import.toml),
+            }
+            for n in &import.notes {
+                eprintln!(
+                    "note: {}:{}: {}: {}: {}",
+                    pipeline.display(),
+                    n.line,
+                    n.key,
+                    n.kind,
+                    n.message
+                );
+            }
+            if let Some(path) = out {
+                println!(
+                    "{} -> {} ({} notes; fill in the placeholders, then `sluice validate {}`)",
+                    pipeline.display(),
+                    path.display(),
+                    import.notes.len(),
+                    path.display()
+                );
+            }
         }
         Command::Produce {
             dataset,

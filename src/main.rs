@@ -65,9 +65,23 @@ enum Command {
         /// an online run.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         max_triggers: Option<u64>,
+        /// Rewrite `<run dir>/status.json` and emit a `status` event per variant on the metrics
+        /// stream every this many seconds (0: only when the run ends); `sluice status` reads it.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = seconds)]
+        status_every: f64,
         /// No progress bar.
         #[arg(short, long)]
         quiet: bool,
+    },
+    /// How far a run is (its `status.json`): per variant the watermark, the lag behind the
+    /// source, samples, triggers, the model in service, the training queue and the last
+    /// evaluation.
+    Status {
+        /// Run directory of `sluice run`.
+        run_dir: PathBuf,
+        /// Print `status.json` as it is.
+        #[arg(long)]
+        json: bool,
     },
     /// Re-run evaluation on a run's stored models, without training: every handler of the
     /// run's `[evaluation]` (or of --config's), `manual` ones included.
@@ -259,6 +273,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             replay_from,
             replay_until,
             max_triggers,
+            status_every,
             quiet,
         } => {
             let spec = sluice::config::load(&config)?;
@@ -275,6 +290,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                     max_triggers,
                     follow: false,
                 },
+                status_every: std::time::Duration::from_secs_f64(status_every),
             };
             if process > 0 {
                 let s = pipeline::follow(&spec, &opts)?;
@@ -329,6 +345,20 @@ fn run(command: Command) -> anyhow::Result<()> {
                 s.workers,
                 s.run_dir.display()
             );
+        }
+        Command::Status { run_dir, json } => {
+            let status = pipeline::status::read(&run_dir)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&status).expect("status serialises")
+                );
+            } else {
+                print!(
+                    "{}",
+                    pipeline::status::render(&status, sluice::sink::unix_ms())
+                );
+            }
         }
         Command::Evaluate {
             run_dir,
@@ -627,5 +657,13 @@ impl ClusterArgs {
                 .map_err(UsageError)?,
             brokers: self.brokers,
         })
+    }
+}
+
+/// A number of seconds ≥ 0.
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s >= 0.0 && s.is_finite() => Ok(s),
+        _ => Err(format!("`{text}` is not a number of seconds ≥ 0")),
     }
 }

@@ -353,7 +353,7 @@ fn a_topic_is_followed_by_default_until_max_triggers() {
     let out = dir.path().join("kafka");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
-        .args(["--max-triggers", "4"])
+        .args(["--max-triggers", "4", "--status-every", "0.2"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -369,6 +369,20 @@ fn a_topic_is_followed_by_default_until_max_triggers() {
     assert!(
         child.try_wait().unwrap().is_none(),
         "a followed topic ended the run"
+    );
+    // Its status, rewritten every 0.2 s: all read, two models, waiting.
+    let o = sluice(&["status", out.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let status: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let lane = &status["variants"][0];
+    assert_eq!(status["state"], "running");
+    assert_eq!(lane["samples"], 1_200);
+    assert_eq!(lane["lag_messages"], 0, "{lane}");
+    assert_eq!(lane["triggers"], 2);
+    assert_eq!(lane["model"], "it-0001");
+    assert!(
+        lane["watermark"].as_u64().unwrap() >= time_of(sorted[1_000]),
+        "{lane}"
     );
     produce_ok(&brokers, &dir.path().join("rest.csv"), &topic, "1");
     while child.try_wait().unwrap().is_none() {

@@ -126,6 +126,36 @@ fn each_variant_of_a_sweep_trains_like_its_own_run() {
         assert_eq!(s["variant"], name);
         assert_eq!(s["triggers"], summary(&alone)["triggers"]);
     }
+    // The last status: every variant finished, with its triggers and last model.
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("status.json")).unwrap()).unwrap();
+    assert_eq!(status["state"], "finished");
+    let text = stdout(&sluice(&["status", out.to_str().unwrap()]));
+    assert!(text.starts_with("it: finished, updated"), "{text}");
+    for (v, s) in status["variants"].as_array().unwrap().iter().zip(variants) {
+        assert_eq!(v["variant"], s["variant"]);
+        assert_eq!(v["triggers"], s["triggers"]);
+        assert_eq!(v["model"], s["last_model"]);
+        assert_eq!(
+            (v["queue"].as_u64(), v["samples"].as_u64()),
+            (Some(0), Some(4000))
+        );
+        assert_eq!(v["lag_messages"], 0);
+        let name = v["variant"].as_str().unwrap();
+        let row = format!(
+            "{name:<18}  {:<8}  {}",
+            s["triggers"].to_string(),
+            s["last_model"].as_str().unwrap()
+        );
+        assert!(text.contains(&row), "`{row}` in {text}");
+        // Its status event, tagged, on the metrics stream.
+        let events = jsonl(&out.join("variants").join(name).join("metrics.jsonl"));
+        let last = events.iter().rev().find(|e| e["kind"] == "status").unwrap();
+        assert_eq!(
+            (&last["variant"], &last["state"]),
+            (&v["variant"], &v["state"])
+        );
+    }
     // `sluice report` on the sweep compares its variants.
     let report = dir.path().join("report");
     let o = sluice(&[

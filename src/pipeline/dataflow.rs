@@ -391,6 +391,9 @@ fn build_lane<'scope>(
             queue.0.borrow_mut().waiting.extend(data.drain(..));
         });
         if !arrived.is_empty() {
+            sink.lanes[l]
+                .queued
+                .fetch_add(arrived.len() as u64, Ordering::Relaxed);
             // The dataflow's work since the previous training set is the cost of the triggers
             // whose sets arrive now, shared equally when several arrive at once.
             let split = sink.clock.split_ms(&sink.lanes[l].split);

@@ -8,6 +8,7 @@
 //! | `run.rs` | [`run`]: run directory, trainer thread, timely workers, progress, summary |
 //! | `triggers.rs` | trigger policies from `[trigger]`; the probe they read payloads through |
 //! | `cluster.rs` | several timely processes: the topology (`-n`, `-p`, hostfile), the handshake, followers' reports to the leader |
+//! | `status.rs` | `status.json` and `status` events while a run runs; `sluice status` |
 //! | `checkpoint.rs` | checkpoints at trigger boundaries: offsets, model, event file lengths |
 
 pub mod checkpoint;
@@ -16,6 +17,7 @@ pub mod cost;
 mod dataflow;
 mod evaluate;
 mod run;
+pub mod status;
 mod triggers;
 
 pub use evaluate::{EvaluateSummary, RUN_INFO, RunInfo, evaluate, trained_models};
@@ -23,3 +25,4 @@ pub use run::{
     Covered, FollowSummary, Replay, RunOptions, RunSummary, check_eval_files, check_model_input,
     follow, run,
 };
+pub use status::{LaneStatus, Status};

@@ -18,6 +18,7 @@ use super::cluster::{self, Report, Topology};
 use super::cost::{Split, Stage, StageClock};
 use super::dataflow::{self, Record};
 use super::evaluate::{RUN_INFO, RunInfo, trained_models};
+use super::status::StatusWriter;
 use crate::UsageError;
 use crate::config::{EvalInput, InputSpec, KafkaSourceSpec, PipelineSpec};
 use crate::eval::{EvalDataset, EvalReport, EvalSetup, Evaluator, Holdout};
@@ -48,6 +49,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Event-time window and trigger limit.
     pub replay: Replay,
+    /// How often `status.json` and the `status` events are written while the run runs (zero:
+    /// only when it ends).
+    pub status_every: Duration,
 }
 
 /// How a run reads its source (`sluice run --replay-from/--replay-until/--max-triggers`).
@@ -299,7 +303,7 @@ pub struct Lane {
     /// Model reports from its trainer to its trigger operator.
     pub(super) model_feed: ModelFeed,
     /// Its events (the leader's).
-    events: Option<Arc<EventSink>>,
+    pub(super) events: Option<Arc<EventSink>>,
     trainer_queue: Mutex<Option<SyncSender<TrainingSet>>>,
     /// Per-sample scores from its trainer (worker 0 takes it and feeds the dataflow).
     pub(super) feedback: Mutex<Option<Receiver<Vec<SampleScore>>>>,
@@ -309,6 +313,10 @@ pub struct Lane {
     pub(super) triggers: AtomicU64,
     /// Where its per-trigger stage metrics last split the dataflow's stage times.
     pub(super) split: Split,
+    /// The model in service: its newest.
+    pub(super) model: Mutex<Option<String>>,
+    /// Training sets handed to its trainer and not done yet.
+    pub(super) queued: AtomicU64,
 }
 
 impl Lane {
@@ -325,6 +333,8 @@ impl Lane {
             scores: AtomicU64::new(0),
             triggers: AtomicU64::new(0),
             split: Split::default(),
+            model: Mutex::new(None),
+            queued: AtomicU64::new(0),
         }
     }
 }
@@ -343,11 +353,15 @@ pub struct Shared {
     pub(super) lanes: Vec<Lane>,
     /// Wall time per dataflow stage.
     pub(super) clock: Arc<StageClock>,
-    read: AtomicU64,
-    total: AtomicU64,
-    ingested: AtomicU64,
+    pub(super) read: AtomicU64,
+    pub(super) total: AtomicU64,
+    pub(super) ingested: AtomicU64,
     dead: AtomicU64,
     finished_workers: AtomicUsize,
+    /// Per worker (global index), the event time its input reached.
+    watermarks: Mutex<BTreeMap<usize, u64>>,
+    /// Per partition, the next offset a reader of this process reads.
+    next_offsets: Mutex<BTreeMap<i32, i64>>,
     error: Mutex<Option<String>>,
     /// The checkpoint this run resumes from (a follower learns it in the handshake).
     resumed: OnceLock<Resumed>,
@@ -410,6 +424,8 @@ impl Shared {
             total: AtomicU64::new(0),
             ingested: AtomicU64::new(0),
             dead: AtomicU64::new(0),
+            watermarks: Mutex::default(),
+            next_offsets: Mutex::default(),
             finished_workers: AtomicUsize::new(0),
             error: Mutex::new(None),
             resumed: OnceLock::new(),
@@ -569,6 +585,35 @@ impl Shared {
                 raw: d.raw,
             },
         );
+    }
+
+    /// Worker `worker`'s input reached event time `t`.
+    fn note_watermark(&self, worker: usize, t: u64) {
+        self.watermarks
+            .lock()
+            .expect("watermarks poisoned")
+            .insert(worker, t);
+    }
+
+    /// The event time every worker's input reached (this process's workers).
+    pub(super) fn watermark(&self) -> Option<u64> {
+        let w = self.watermarks.lock().expect("watermarks poisoned");
+        (w.len() == self.topology.threads)
+            .then(|| w.values().min().copied())
+            .flatten()
+    }
+
+    /// A reader's partitions and the next offsets it reads.
+    fn note_offsets(&self, covered: Vec<(i32, i64, i64)>) {
+        let mut next = self.next_offsets.lock().expect("offsets poisoned");
+        for (id, _, n) in covered {
+            next.insert(id, n);
+        }
+    }
+
+    /// Per partition read by this process, the next offset.
+    pub(super) fn next_offsets(&self) -> BTreeMap<i32, i64> {
+        self.next_offsets.lock().expect("offsets poisoned").clone()
     }
 
     /// What a worker read, at its end.
@@ -1302,6 +1347,10 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
                 Some(Box::new(
                     move |t: &TriggerEvent, done: &TriggerOutcome<'_>| {
                         let lane = &shared.lanes[l];
+                        lane.queued.fetch_sub(1, Ordering::Relaxed);
+                        if let Some(m) = done.model {
+                            *lane.model.lock().expect("model slot poisoned") = Some(m.to_string());
+                        }
                         // First the model report: a policy that needs models saves its state
                         // for the checkpoint once it has it.
                         lane.model_feed.post(ModelInfo {
@@ -1346,6 +1395,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
     );
     bar.set_message(spec.name.clone());
 
+    let status = StatusWriter::start(&shared, opts.status_every);
     execute(&shared, &bar)?;
     bar.set_message(format!("{}: waiting for the trainer", spec.name));
     // Every worker is done, so worker 0 dropped the queues: the trainers finish what is queued.
@@ -1374,7 +1424,13 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
     }
     events.flush()?;
     if let Some(e) = shared.error.lock().expect("error slot poisoned").take() {
+        status.finish("failed")?;
+        events.flush()?;
         anyhow::bail!(e);
+    }
+    status.finish("finished")?;
+    for lane in &shared.lanes {
+        lane.events.as_ref().expect("set above").flush()?;
     }
     let covered = std::mem::take(&mut *shared.covered.lock().expect("covered poisoned"));
     info.input.get_or_insert_default().merge(covered.clone());
@@ -1732,6 +1788,7 @@ fn feed(
                 // their own times. Advancing per chunk, not per sample, keeps progress tracking
                 // cheap.
                 input.advance_to(first.time);
+                shared.note_watermark(index, first.time);
                 lanes.pump(first.time);
                 let mut n = 0;
                 for s in share.by_ref().take(batch) {
@@ -1798,10 +1855,14 @@ fn feed(
                     .read
                     .fetch_add(polled.consumed as u64, Ordering::Relaxed);
                 match polled.watermark {
-                    Some(w) if w > *input.time() => input.advance_to(w),
+                    Some(w) if w > *input.time() => {
+                        input.advance_to(w);
+                        shared.note_watermark(index, w);
+                    }
                     Some(_) => {}
                     None => break,
                 }
+                shared.note_offsets(reader.covered());
                 cluster::step(worker, None)?;
                 between.pass(Some(&mut *reader));
                 wait_for_trainer(worker, lanes, shared, || between.pass(Some(&mut *reader)))?;

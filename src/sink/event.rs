@@ -128,6 +128,9 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         currently_trained: Option<bool>,
     },
+    /// How far a run (or a sweep's variant) is, every `--status-every` seconds and at its end
+    /// (`metrics`; also `status.json`, which `sluice status` reads).
+    Status(crate::pipeline::LaneStatus),
     /// Input that could not be decoded (`dead-letter`).
     DeadLetter {
         /// Where: `file:line`, `file#rowN`.
@@ -154,7 +157,9 @@ impl EventBody {
         match self {
             EventBody::Trigger { .. } => "triggers",
             EventBody::Model { .. } => "models",
-            EventBody::Metric { .. } | EventBody::Decision { .. } => "metrics",
+            EventBody::Metric { .. } | EventBody::Decision { .. } | EventBody::Status(_) => {
+                "metrics"
+            }
             EventBody::Evaluation { .. } => "evaluations",
             EventBody::DeadLetter { .. } => "dead-letter",
         }

@@ -14,6 +14,8 @@ use crate::config::KafkaOutputSpec;
 pub struct EventSink {
     pipeline: String,
     variant: Option<String>,
+    /// Per stream, the wall time of its last event (Unix ms).
+    last: std::sync::Mutex<BTreeMap<&'static str, u64>>,
     jsonl: JsonlSink,
     kafka: Option<KafkaSink>,
 }
@@ -34,6 +36,7 @@ impl EventSink {
         Ok(Self {
             pipeline: pipeline.to_string(),
             variant: None,
+            last: Default::default(),
             jsonl: JsonlSink::create(dir, resume_after)?,
             kafka: kafka.map(|k| KafkaSink::create(k, published)).transpose()?,
         })
@@ -96,6 +99,10 @@ impl EventSink {
         };
         let json = serde_json::to_vec(&event).expect("events always serialise");
         let stream = event.body.stream();
+        self.last
+            .lock()
+            .expect("event times poisoned")
+            .insert(stream, event.wall_time_ms);
         self.jsonl.write(stream, &event.id, &json)?;
         if let Some(k) = &self.kafka {
             let key = match &self.variant {
@@ -105,6 +112,15 @@ impl EventSink {
             k.send(stream, &key, &json).map_err(std::io::Error::other)?;
         }
         Ok(())
+    }
+
+    /// When the last event of `stream` was emitted (Unix ms).
+    pub fn last_emitted(&self, stream: &str) -> Option<u64> {
+        self.last
+            .lock()
+            .expect("event times poisoned")
+            .get(stream)
+            .copied()
     }
 
     /// Flushes the files and waits for Kafka deliveries.

@@ -112,15 +112,15 @@ pub(super) fn variants(
             }
         };
         let at = format!("variant[{i}] ({name})");
-        if name.is_empty()
+        if name.starts_with('.')
             || !name
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
             err(
                 errors,
                 format!("{at}.name"),
-                "use letters, digits, `-` and `_` (it names a directory)",
+                "use letters, digits, `-`, `_` and `.`, not first (it names a directory)",
             );
             continue;
         }

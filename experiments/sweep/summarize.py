@@ -1,0 +1,99 @@
+"""Summarises a sweep-experiment work directory as markdown (stdout).
+
+Usage: summarize.py WORK ROWS FORMAT COMMIT
+"""
+
+import datetime
+import json
+import os
+import platform
+import sys
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def timing(path):
+    wall, rss = open(path).read().split()
+    return float(wall), int(rss) / 1024.0  # s, MiB
+
+
+def triggers(run):
+    out = []
+    with open(os.path.join(run, "triggers.jsonl")) as f:
+        for line in f:
+            e = json.loads(line)
+            for k in ("wall_time_ms", "variant"):
+                e.pop(k, None)
+            out.append(e)
+    return out
+
+
+def models(run):
+    d = os.path.join(run, "models")
+    return {
+        n: open(os.path.join(d, n), "rb").read()
+        for n in sorted(os.listdir(d))
+        if n.endswith(".safetensors")
+    }
+
+
+def main():
+    work, rows, fmt, commit = sys.argv[1:5]
+    sweep = load(os.path.join(work, "sweep", "summary.json"))
+    sweep_wall, sweep_rss = timing(os.path.join(work, "sweep.time"))
+    lines = []
+    totals = {"wall": 0.0, "ingest": 0.0, "cost": 0.0, "rss_max": 0.0, "rss_sum": 0.0}
+    identical = True
+    for v in sweep["variants"]:
+        name = v["variant"]
+        alone_dir = os.path.join(work, "separate", name)
+        alone = load(os.path.join(alone_dir, "summary.json"))
+        wall, rss = timing(os.path.join(work, "separate", f"{name}.time"))
+        totals["wall"] += wall
+        totals["ingest"] += alone["cost"]["ingest_s"]
+        totals["rss_max"] = max(totals["rss_max"], rss)
+        totals["rss_sum"] += rss
+        same_t = triggers(os.path.join(work, "sweep", "variants", name)) == triggers(alone_dir)
+        mine = models(os.path.join(work, "sweep", "variants", name))
+        same_m = mine == models(alone_dir)
+        identical &= same_t and same_m
+        acc = v["evaluation"]["aggregates"]
+        lines.append(
+            f"| {name} | {v['triggers']} | {v['models']} | {v['training_s']:.1f} | "
+            f"{wall:.1f} | {alone['cost']['ingest_s']:.2f} | {rss:.0f} | "
+            f"{'yes' if same_t else 'NO'} | {'yes' if same_m else 'NO'} ({len(mine)}) |"
+        )
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"""# One sweep vs separate runs
+
+Eight trigger policies of the triggering experiment (time 1y / 3y, amount 1,000 / 4,000, MMD
+drift with a static threshold, performance static / dynamic, incorporation-latency cost) on the
+drifting Fashion-MNIST stream ({rows} rows, {fmt}; CNN, 3 epochs per trigger, seed 1), run as one
+sweep (`[[variant]]`) and as eight separate `sluice run`s of the variants' own configs (the
+sweep writes them), one after the other.
+
+Command: `experiments/sweep/run --rows {rows} --format {fmt}`; commit {commit}, {now};
+{platform.machine()}, {os.cpu_count()} cores, CPU training.
+
+| variant | triggers | models | training s | separate run: wall s | its ingest s | its max RSS MiB | same triggers | same models |
+|---|---|---|---|---|---|---|---|---|""")
+    print("\n".join(lines))
+    print(f"""
+| | sweep | 8 separate runs | sweep / separate |
+|---|---|---|---|
+| wall time, s | {sweep_wall:.1f} | {totals['wall']:.1f} | {sweep_wall / totals['wall']:.2f} |
+| ingest work (`cost.ingest_s`), s | {sweep['cost']['ingest_s']:.2f} | {totals['ingest']:.2f} | {sweep['cost']['ingest_s'] / totals['ingest']:.2f} |
+| peak memory (max RSS), MiB | {sweep_rss:.0f} | {totals['rss_max']:.0f} (one at a time; {totals['rss_sum']:.0f} if run side by side) | {sweep_rss / totals['rss_max']:.2f} ({sweep_rss / totals['rss_sum']:.2f}) |
+
+ratio wall {sweep_wall / totals['wall']:.2f}, ingest {sweep['cost']['ingest_s'] / totals['ingest']:.2f}, peak memory {sweep_rss / totals['rss_max']:.2f} of the largest separate run
+identical per variant (triggers, model checksums): {'yes' if identical else 'NO'}
+""")
+    if not identical:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

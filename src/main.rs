@@ -431,8 +431,14 @@ fn run(command: Command) -> anyhow::Result<()> {
             };
             sluice::pipeline::check_model_input(&spec, features.len())?;
             sluice::pipeline::check_eval_files(&spec, &features)?;
+            let variants = if spec.variants.is_empty() {
+                String::new()
+            } else {
+                let names: Vec<&str> = spec.variants.iter().map(|v| v.name.as_str()).collect();
+                format!(", {} variants: {}", names.len(), names.join(", "))
+            };
             println!(
-                "{}: ok (pipeline `{}`, {} features: {})",
+                "{}: ok (pipeline `{}`{variants}, {} features: {})",
                 config.display(),
                 spec.name,
                 features.len(),

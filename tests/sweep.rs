@@ -243,3 +243,89 @@ fn bad_variants_are_rejected_with_their_name_and_key_path() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("a sweep ([[variant]]) runs in one process"));
 }
+
+/// A sweep over a topic: its variants' events share the run's topics, tagged with the variant
+/// and keyed `<variant>/<id>`, and equal each variant's JSONL files; each variant trains like
+/// the same variant of a sweep over the file.
+#[test]
+fn a_sweep_over_a_topic_tags_its_events_on_shared_topics() {
+    let Some(brokers) = kafka_brokers("a_sweep_over_a_topic_tags_its_events_on_shared_topics")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 3_000, "csv");
+    let topic = unique_topic("sweep");
+    produce_ok(&brokers, &dir.path().join("hyperplane.csv"), &topic, "2");
+    let variants = "[[variant]]\nname = \"every-300\"\ntrigger = { every = 300 }\n\
+                    [[variant]]\nname = \"every-700\"\ntrigger = { every = 700 }\n";
+    let prefix = unique_topic("sweep-events");
+    let cfg = write_config(
+        dir.path(),
+        "kafka.toml",
+        &(kafka_config(&brokers, &topic, &prefix, 500) + variants),
+    );
+    let out = dir.path().join("kafka");
+    run_ok(&cfg, &out, "2");
+    let file_cfg = write_config(dir.path(), "file.toml", &(config("csv", 500) + variants));
+    let file_run = dir.path().join("file");
+    run_ok(&file_cfg, &file_run, "1");
+
+    let triggers = tail(&brokers, &format!("{prefix}.triggers"));
+    for name in ["every-300", "every-700"] {
+        let vdir = out.join("variants").join(name);
+        let mine: Vec<serde_json::Value> = triggers
+            .iter()
+            .filter(|e| e["variant"] == name)
+            .cloned()
+            .collect();
+        assert!(!mine.is_empty(), "{name}: no trigger events on the topic");
+        assert_eq!(mine, jsonl(&vdir.join("triggers.jsonl")), "{name}");
+        let fdir = file_run.join("variants").join(name);
+        assert_eq!(
+            events(&vdir, "triggers"),
+            events(&fdir, "triggers"),
+            "{name}"
+        );
+        let (a, b) = (models_of(&vdir), models_of(&fdir));
+        assert_eq!(a.len(), b.len());
+        for (a, b) in a.iter().zip(&b) {
+            assert!(
+                std::fs::read(a).unwrap() == std::fs::read(b).unwrap(),
+                "{name}"
+            );
+        }
+    }
+    let expected: usize = ["every-300", "every-700"]
+        .iter()
+        .map(|n| jsonl(&out.join("variants").join(n).join("triggers.jsonl")).len())
+        .sum();
+    assert_eq!(triggers.len(), expected, "each variant's triggers, once");
+    // Keys: `<variant>/<id>`.
+    let consumer: rdkafka::consumer::BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", unique_topic("keys"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    use rdkafka::Message;
+    use rdkafka::consumer::Consumer;
+    consumer
+        .subscribe(&[&format!("{prefix}.triggers")])
+        .unwrap();
+    let mut keys = Vec::new();
+    let started = std::time::Instant::now();
+    while keys.len() < triggers.len() && started.elapsed() < std::time::Duration::from_secs(30) {
+        if let Some(Ok(m)) = consumer.poll(std::time::Duration::from_millis(200)) {
+            keys.push(String::from_utf8_lossy(m.key().unwrap()).into_owned());
+        }
+    }
+    assert!(
+        keys.contains(&"every-300/trigger-0".to_string()),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"every-700/trigger-2".to_string()),
+        "{keys:?}"
+    );
+}

@@ -59,6 +59,8 @@ impl Stage {
 #[derive(Debug, Default)]
 pub struct StageClock {
     ns: [AtomicU64; 3],
+    /// Of ingest, reading and decoding the source outside the operators (this process's).
+    read_ns: AtomicU64,
 }
 
 /// Where a series of per-trigger shares ([`StageClock::split_ms`]) last split the totals: one
@@ -69,6 +71,18 @@ impl StageClock {
     /// Adds `d` to `stage`.
     pub fn add(&self, stage: Stage, d: Duration) {
         self.ns[stage as usize].fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Adds `d` of reading and decoding the source (outside the operators) to ingest.
+    pub fn add_read(&self, d: Duration) {
+        self.add(Stage::Ingest, d);
+        self.read_ns
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Reading and decoding the source, s (part of ingest; see [`Self::add_read`]).
+    pub fn read_s(&self) -> f64 {
+        self.read_ns.load(Ordering::Relaxed) as f64 / 1e9
     }
 
     /// Totals per stage, ns.
@@ -155,7 +169,9 @@ mod tests {
         assert_eq!(Stage::of_operator("Exchange"), Stage::Ingest);
         let c = StageClock::default();
         let (split, other) = (Split::default(), Split::default());
-        c.add(Stage::Ingest, Duration::from_millis(3));
+        c.add_read(Duration::from_millis(2));
+        c.add(Stage::Ingest, Duration::from_millis(1));
+        assert_eq!(c.read_s(), 0.002);
         c.add(Stage::Selection, Duration::from_millis(2));
         assert_eq!(c.split_ms(&split), [3.0, 0.0, 2.0]);
         c.add(Stage::Ingest, Duration::from_millis(1));

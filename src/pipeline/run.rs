@@ -15,7 +15,7 @@ use sluice_dataflows::{Position, SampleScore, TrainingSet, TriggerEvent};
 
 use super::checkpoint::{self, Checkpoint, OperatorState};
 use super::cluster::{self, Report, Topology};
-use super::cost::{Split, Stage, StageClock};
+use super::cost::{Split, StageClock};
 use super::dataflow::{self, Record};
 use super::evaluate::{RUN_INFO, RunInfo, trained_models};
 use super::status::StatusWriter;
@@ -178,6 +178,9 @@ pub struct RunSummary {
 pub struct Cost {
     /// Reading, decoding, storing and exchanging samples (all workers).
     pub ingest_s: f64,
+    /// Of it, reading and decoding the source outside the dataflow's operators (the file share,
+    /// the Kafka reader threads; the leader's process): the work a sweep's variants share.
+    pub read_s: f64,
     /// The trigger policy.
     pub trigger_policy_s: f64,
     /// Selection, scores and training-set assembly (all workers).
@@ -842,6 +845,14 @@ pub fn check_model_input(spec: &PipelineSpec, features: usize) -> anyhow::Result
         .map_err(|(key, message)| UsageError(format!("{file}: model.{key}: {message}")))?;
     crate::train::parse_device(&spec.training.device)
         .map_err(|message| UsageError(format!("{file}: training.device: {message}")))?;
+    for (i, v) in spec.variants.iter().enumerate() {
+        crate::train::parse_device(&v.spec.training.device).map_err(|message| {
+            UsageError(format!(
+                "{file}: variant[{i}] ({}).training.device: {message}",
+                v.name
+            ))
+        })?;
+    }
     if let Some(device) = spec.evaluation.as_ref().and_then(|e| e.device.as_deref()) {
         crate::train::parse_device(device)
             .map_err(|message| UsageError(format!("{file}: evaluation.device: {message}")))?;
@@ -1456,6 +1467,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
             last_model: report.last_model,
             cost: Cost {
                 ingest_s: ingest / 1000.0,
+                read_s: shared.clock.read_s(),
                 trigger_policy_s: trigger_policy / 1000.0,
                 selection_s: selection / 1000.0,
                 training_s: report.training_ms as f64 / 1000.0,
@@ -1776,7 +1788,7 @@ fn feed(
                 .read_share(index, peers, &mut |d| shared.dead_letter(d))
                 .map_err(|e| e.to_string())?;
             share.retain(|s| window.contains(s.time));
-            shared.clock.add(Stage::Ingest, reading.elapsed());
+            shared.clock.add_read(reading.elapsed());
             shared
                 .total
                 .fetch_add(share.len() as u64, Ordering::Relaxed);
@@ -1836,7 +1848,7 @@ fn feed(
                     between.pass(Some(&mut *reader));
                     continue;
                 };
-                shared.clock.add(Stage::Ingest, polled.busy);
+                shared.clock.add_read(polled.busy);
                 for d in polled.dead {
                     shared.dead_letter(d);
                 }

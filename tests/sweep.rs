@@ -156,6 +156,23 @@ fn each_variant_of_a_sweep_trains_like_its_own_run() {
             (&v["variant"], &v["state"])
         );
     }
+    // `sluice evaluate` works on a variant's directory, and says so on the sweep's.
+    let o = sluice(&["evaluate", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("holds a sweep; evaluate each variant's directory"));
+    let base = out.join("variants").join("base");
+    let o = sluice(&[
+        "evaluate",
+        base.to_str().unwrap(),
+        "--out",
+        dir.path().join("eval").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("{} models", sweep["variants"][0]["models"])),
+        "{}",
+        stdout(&o)
+    );
     // `sluice report` on the sweep compares its variants.
     let report = dir.path().join("report");
     let o = sluice(&[

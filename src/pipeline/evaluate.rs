@@ -91,6 +91,14 @@ pub fn evaluate(
         None => text,
     };
     let spec = crate::config::parse(&text, &info.config_path)?;
+    if let Some(v) = spec.variants.first() {
+        return Err(UsageError(format!(
+            "{}: holds a sweep; evaluate each variant's directory, e.g. {}",
+            run_dir.display(),
+            run_dir.join("variants").join(&v.name).display()
+        ))
+        .into());
+    }
     let Some(eval) = &spec.evaluation else {
         return Err(UsageError(format!(
             "{}: the run's config has no [evaluation]; give one with --config",

@@ -87,17 +87,16 @@ fn a_replay_window_trains_like_the_window_cut_out_of_the_file() {
 
     let cfg = write_config(dir.path(), "it.toml", &config("csv", 400));
     let windowed = dir.path().join("windowed");
-    let o = sluice(&[
-        "run",
-        cfg.to_str().unwrap(),
-        "--out",
-        windowed.to_str().unwrap(),
-        "--replay-from",
-        &from.to_string(),
-        "--replay-until",
-        &until.to_string(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_ok_with(
+        &cfg,
+        &windowed,
+        &[
+            "--replay-from",
+            &from.to_string(),
+            "--replay-until",
+            &until.to_string(),
+        ],
+    );
     let line = stdout(&o);
     let n = inside.len();
     assert!(
@@ -149,32 +148,13 @@ fn max_triggers_keeps_the_first_triggers_of_the_full_run() {
     assert_eq!(jsonl(&full.join("triggers.jsonl")).len(), 8);
 
     let limited = dir.path().join("limited");
-    let o = sluice(&[
-        "run",
-        cfg.to_str().unwrap(),
-        "--out",
-        limited.to_str().unwrap(),
-        "-w",
-        "2",
-        "--max-triggers",
-        "3",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_ok_with(&cfg, &limited, &["-w", "2", "--max-triggers", "3"]);
     assert!(
         stdout(&o).contains("3 triggers (at most 3), 3 models"),
         "{}",
         stdout(&o)
     );
-    for stream in ["triggers", "models"] {
-        let events = |d: &Path| -> Vec<serde_json::Value> {
-            jsonl(&d.join(format!("{stream}.jsonl")))
-                .iter()
-                .map(strip)
-                .collect()
-        };
-        assert_eq!(events(&limited), events(&full)[..3], "{stream}");
-    }
-    assert_same_weights(&limited, &full, 3, "first 3 of the full run");
+    assert_first_of(&limited, &full, 3);
     assert_eq!(run_json(&limited)["replay"]["max_triggers"], 3);
     assert_eq!(summary(&limited)["triggers"], 3);
 }
@@ -248,14 +228,7 @@ fn a_topic_replays_a_window_like_the_file_and_records_its_offsets() {
 
     let file_cfg = write_config(dir.path(), "file.toml", &config("csv", 400));
     let file_run = dir.path().join("file");
-    let mut args = vec![
-        "run",
-        file_cfg.to_str().unwrap(),
-        "--out",
-        file_run.to_str().unwrap(),
-    ];
-    args.extend_from_slice(&window);
-    assert!(sluice(&args).status.success());
+    run_ok_with(&file_cfg, &file_run, &window);
 
     // No `until`: with a window the topic is replayed, not followed.
     let text = kafka_config(&brokers, &topic, &unique_topic("events"), 400)
@@ -400,14 +373,5 @@ fn a_topic_is_followed_by_default_until_max_triggers() {
         stdout(&o)
     );
     assert_eq!(run_json(&out)["replay"]["follow"], true);
-    for stream in ["triggers", "models"] {
-        let events = |d: &Path| -> Vec<serde_json::Value> {
-            jsonl(&d.join(format!("{stream}.jsonl")))
-                .iter()
-                .map(strip)
-                .collect()
-        };
-        assert_eq!(events(&out), events(&file_run)[..4], "{stream}");
-    }
-    assert_same_weights(&out, &file_run, 4, "followed topic vs file");
+    assert_first_of(&out, &file_run, 4);
 }

@@ -36,17 +36,6 @@ criteria.low = { id = "static_threshold", metric_threshold = 0.85 }
 
 const NAMES: [&str; 4] = ["base", "amount-250", "quarter-hour", "accuracy-reservoir"];
 
-fn events(dir: &Path, stream: &str) -> Vec<serde_json::Value> {
-    jsonl(&dir.join(format!("{stream}.jsonl")))
-        .iter()
-        .map(|e| {
-            let mut e = strip(e);
-            e.as_object_mut().unwrap().remove("variant");
-            e
-        })
-        .collect()
-}
-
 fn models_of(dir: &Path) -> Vec<PathBuf> {
     let mut m: Vec<PathBuf> = std::fs::read_dir(dir.join("models"))
         .unwrap()
@@ -103,8 +92,8 @@ fn each_variant_of_a_sweep_trains_like_its_own_run() {
         run_ok(&own, &alone, "1");
         for stream in ["triggers", "models", "evaluations"] {
             assert_eq!(
-                events(&vdir, stream),
-                events(&alone, stream),
+                stripped(&vdir, stream),
+                stripped(&alone, stream),
                 "{name}: {stream}"
             );
         }
@@ -300,8 +289,8 @@ fn a_sweep_over_a_topic_tags_its_events_on_shared_topics() {
         assert_eq!(mine, jsonl(&vdir.join("triggers.jsonl")), "{name}");
         let fdir = file_run.join("variants").join(name);
         assert_eq!(
-            events(&vdir, "triggers"),
-            events(&fdir, "triggers"),
+            stripped(&vdir, "triggers"),
+            stripped(&fdir, "triggers"),
             "{name}"
         );
         let (a, b) = (models_of(&vdir), models_of(&fdir));

@@ -192,14 +192,14 @@ pub fn kafka_config(brokers: &str, topic: &str, prefix: &str, every: u64) -> Str
 
 /// `sluice run <cfg> --out <out> -w <workers>`, which must succeed; returns its output.
 pub fn run_ok(cfg: &Path, out: &Path, workers: &str) -> Output {
-    let o = sluice(&[
-        "run",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-w",
-        workers,
-    ]);
+    run_ok_with(cfg, out, &["-w", workers])
+}
+
+/// `sluice run <cfg> --out <out> <extra…>`, which must succeed; returns its output.
+pub fn run_ok_with(cfg: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = sluice(&args);
     assert!(o.status.success(), "run {}: {}", cfg.display(), stderr(&o));
     o
 }
@@ -350,13 +350,15 @@ pub fn tail(brokers: &str, topic: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// An event without what differs between equal runs (wall times, paths, the pipeline name).
+/// An event without what differs between equal runs (wall times, paths, the pipeline name, a
+/// sweep's variant tag).
 pub fn strip(v: &serde_json::Value) -> serde_json::Value {
     let mut v = v.clone();
     let o = v.as_object_mut().unwrap();
     for k in [
         "wall_time_ms",
         "pipeline",
+        "variant",
         "training_ms",
         "samples_per_s",
         "artifact",
@@ -393,23 +395,39 @@ pub fn send_raw<P: AsRef<[u8]>>(
     producer.flush(std::time::Duration::from_secs(60)).unwrap();
 }
 
+/// The `<stream>.jsonl` events of the run directory `dir`, [`strip`]ped.
+pub fn stripped(dir: &Path, stream: &str) -> Vec<serde_json::Value> {
+    jsonl(&dir.join(format!("{stream}.jsonl")))
+        .iter()
+        .map(strip)
+        .collect()
+}
+
 /// The run in `out` has `reference`'s triggers and models (JSONL, all but [`strip`]ped
 /// fields), in order.
 pub fn assert_same_triggers_and_models(out: &Path, reference: &Path) {
     for stream in ["triggers", "models"] {
-        let events = |dir: &Path| -> Vec<serde_json::Value> {
-            jsonl(&dir.join(format!("{stream}.jsonl")))
-                .iter()
-                .map(strip)
-                .collect()
-        };
         assert_eq!(
-            events(out),
-            events(reference),
+            stripped(out, stream),
+            stripped(reference, stream),
             "{stream} of {}",
             out.display()
         );
     }
+}
+
+/// The run in `out` has the first `k` triggers and models of `reference`, and its first `k`
+/// models' weights, bitwise.
+pub fn assert_first_of(out: &Path, reference: &Path, k: usize) {
+    for stream in ["triggers", "models"] {
+        assert_eq!(
+            stripped(out, stream),
+            stripped(reference, stream)[..k],
+            "{stream} of {}",
+            out.display()
+        );
+    }
+    assert_same_weights(out, reference, k, "the first models");
 }
 
 /// `sluice run` as one timely process of `threads` workers per config of `cfgs` on this

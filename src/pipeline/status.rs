@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::run::{Input, Shared};
 use crate::sink::{EventBody, unix_ms};
 use crate::source::kafka::admin;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 
 /// File name of [`Status`] in a run directory.
 pub const STATUS: &str = "status.json";
@@ -61,34 +62,42 @@ pub struct LaneStatus {
     pub last_evaluation_ms: Option<u64>,
 }
 
-/// The run's status now, in state `state`. `ends` are the source partitions' end offsets (a
-/// topic's), if known.
-pub(super) fn snapshot(shared: &Shared, state: &str, every: Duration) -> Status {
+/// What asks a topic for its partitions' end offsets (created once, for a Kafka source).
+struct Ends(Option<BaseConsumer>);
+
+impl Ends {
+    fn new(shared: &Shared) -> Self {
+        Self(match &shared.source {
+            Input::Kafka { spec, .. } => admin::consumer_config(&spec.cluster, "sluice-status")
+                .create()
+                .map_err(|e| tracing::warn!("status: no consumer for the lag: {e}"))
+                .ok(),
+            Input::File(_) => None,
+        })
+    }
+}
+
+/// The run's status now, in state `state`.
+fn snapshot(shared: &Shared, ends: &Ends, state: &str, every: Duration) -> Status {
     let now = unix_ms();
     let watermark = shared.watermark();
-    let lag_messages = match &shared.source {
-        Input::File(_) => Some(
+    let lag_messages = match (&shared.source, &ends.0) {
+        (Input::File(_), _) => Some(
             shared
                 .total
                 .load(Ordering::Relaxed)
                 .saturating_sub(shared.read.load(Ordering::Relaxed)),
         ),
-        Input::Kafka { spec, .. } => {
-            let next = shared.next_offsets();
-            let consumer = admin::consumer_config(&spec.cluster, "sluice-status").create();
-            consumer
-                .ok()
-                .and_then(|c: rdkafka::consumer::BaseConsumer| {
-                    use rdkafka::consumer::Consumer;
-                    next.iter()
-                        .map(|(id, next)| {
-                            c.fetch_watermarks(&spec.topic, *id, Duration::from_secs(2))
-                                .ok()
-                                .map(|(_, high)| (high - next).max(0) as u64)
-                        })
-                        .sum::<Option<u64>>()
-                })
-        }
+        (Input::Kafka { spec, .. }, Some(c)) => shared
+            .next_offsets()
+            .iter()
+            .map(|(id, next)| {
+                c.fetch_watermarks(&spec.topic, *id, Duration::from_secs(2))
+                    .ok()
+                    .map(|(_, high)| (high - next).max(0) as u64)
+            })
+            .sum::<Option<u64>>(),
+        (Input::Kafka { .. }, None) => None,
     };
     let variants = shared
         .lanes
@@ -157,6 +166,7 @@ impl StatusWriter {
                 std::thread::Builder::new()
                     .name("status".into())
                     .spawn(move || {
+                        let ends = Ends::new(&shared);
                         let (stopped, wake) = &*stop;
                         let mut s = stopped.lock().expect("status stop poisoned");
                         loop {
@@ -164,7 +174,7 @@ impl StatusWriter {
                             if *s {
                                 return;
                             }
-                            let status = snapshot(&shared, "running", every);
+                            let status = snapshot(&shared, &ends, "running", every);
                             if let Err(e) = publish(&shared, &status) {
                                 tracing::warn!("writing the run's status: {e}");
                             }
@@ -192,7 +202,11 @@ impl StatusWriter {
     /// Stops the thread and writes the last status, in state `state`.
     pub(super) fn finish(mut self, state: &str) -> anyhow::Result<()> {
         self.stop();
-        publish(&self.shared, &snapshot(&self.shared, state, self.every))
+        let ends = Ends::new(&self.shared);
+        publish(
+            &self.shared,
+            &snapshot(&self.shared, &ends, state, self.every),
+        )
     }
 }
 
@@ -200,7 +214,9 @@ impl Drop for StatusWriter {
     fn drop(&mut self) {
         if self.thread.is_some() || !*self.stop.0.lock().expect("status stop poisoned") {
             self.stop();
-            if let Err(e) = publish(&self.shared, &snapshot(&self.shared, "failed", self.every)) {
+            let ends = Ends::new(&self.shared);
+            let status = snapshot(&self.shared, &ends, "failed", self.every);
+            if let Err(e) = publish(&self.shared, &status) {
                 tracing::warn!("writing the run's status: {e}");
             }
         }

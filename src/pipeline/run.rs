@@ -87,6 +87,11 @@ pub struct Covered {
 impl Covered {
     fn sample(&mut self, time: u64) {
         self.samples += 1;
+        self.widen(time);
+    }
+
+    /// Widens the event-time range to `time`.
+    fn widen(&mut self, time: u64) {
         self.first_time = Some(self.first_time.map_or(time, |t| t.min(time)));
         self.last_time = Some(self.last_time.map_or(time, |t| t.max(time)));
     }
@@ -99,8 +104,7 @@ impl Covered {
         }
         self.samples += other.samples;
         for t in other.first_time.into_iter().chain(other.last_time) {
-            self.first_time = Some(self.first_time.map_or(t, |f| f.min(t)));
-            self.last_time = Some(self.last_time.map_or(t, |l| l.max(t)));
+            self.widen(t);
         }
     }
 }
@@ -538,8 +542,9 @@ impl Shared {
         }
     }
 
-    fn emit(&self, id: String, body: EventBody) {
-        let Some(events) = &self.events else {
+    /// Emits an event to `events` (the run's, or a lane's; a follower has none).
+    fn emit_to(&self, events: Option<&Arc<EventSink>>, id: String, body: EventBody) {
+        let Some(events) = events else {
             tracing::error!(%id, "an event reached a follower process; dropped");
             return;
         };
@@ -550,13 +555,7 @@ impl Shared {
 
     /// Emits an event of lane `l`.
     pub(super) fn emit_in(&self, l: usize, id: String, body: EventBody) {
-        let Some(events) = &self.lanes[l].events else {
-            tracing::error!(%id, "an event reached a follower process; dropped");
-            return;
-        };
-        if let Err(e) = events.emit(id, body) {
-            self.fail(format!("writing events: {e}"));
-        }
+        self.emit_to(self.lanes[l].events.as_ref(), id, body);
     }
 
     /// Emits a metric of lane `l`.
@@ -580,7 +579,8 @@ impl Shared {
         if self.follows() {
             return self.forward(Report::DeadLetter(d));
         }
-        self.emit(
+        self.emit_to(
+            self.events.as_ref(),
             format!("dead-letter-{}", d.location),
             EventBody::DeadLetter {
                 location: d.location,
@@ -1430,18 +1430,18 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
     for (report, evaluation) in finished {
         reports.push((report?, evaluation?.unwrap_or_default()));
     }
+    let failure = shared.error.lock().expect("error slot poisoned").take();
+    status.finish(if failure.is_some() {
+        "failed"
+    } else {
+        "finished"
+    })?;
     for lane in &shared.lanes {
         lane.events.as_ref().expect("set above").flush()?;
     }
     events.flush()?;
-    if let Some(e) = shared.error.lock().expect("error slot poisoned").take() {
-        status.finish("failed")?;
-        events.flush()?;
+    if let Some(e) = failure {
         anyhow::bail!(e);
-    }
-    status.finish("finished")?;
-    for lane in &shared.lanes {
-        lane.events.as_ref().expect("set above").flush()?;
     }
     let covered = std::mem::take(&mut *shared.covered.lock().expect("covered poisoned"));
     info.input.get_or_insert_default().merge(covered.clone());

@@ -537,16 +537,25 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_sample_of_several_lanes_goes_once_every_lane_is_done_with_it() {
-        let store = SampleStore::new(1, 2).with_lanes(3);
-        let rows: Vec<(Key, i64, [f32; 1])> = (0..6).map(|k| (k, 0, [k as f32])).collect();
+    /// Position `(k, k)`.
+    fn pos(k: u64) -> Position {
+        Position { time: k, key: k }
+    }
+
+    /// Keys `0..n` in `store`, each with label and one feature `k`.
+    fn fill(store: &SampleStore, n: u64) {
+        let rows: Vec<(Key, i64, [f32; 1])> = (0..n).map(|k| (k, k as i64, [k as f32])).collect();
         assert!(
             store
                 .insert(rows.iter().map(|(k, l, f)| (*k, *l, &f[..])))
                 .is_empty()
         );
-        let pos = |k: u64| Position { time: k, key: k };
+    }
+
+    #[test]
+    fn a_sample_of_several_lanes_goes_once_every_lane_is_done_with_it() {
+        let store = SampleStore::new(1, 2).with_lanes(3);
+        fill(&store, 6);
         // Lane 0 retires 0..4 at its trigger 0 and is done with them.
         store.retire(0, 0, (0..4).map(pos).collect());
         store.trained(0, 0);
@@ -575,13 +584,7 @@ mod tests {
     #[test]
     fn retired_samples_go_once_trained_and_past_the_trigger_horizon_and_slots_are_reused() {
         let store = SampleStore::new(1, 2);
-        let rows: Vec<(Key, i64, [f32; 1])> = (0..10).map(|k| (k, k as i64, [k as f32])).collect();
-        assert!(
-            store
-                .insert(rows.iter().map(|(k, l, f)| (*k, *l, &f[..])))
-                .is_empty()
-        );
-        let pos = |k: u64| Position { time: k, key: k };
+        fill(&store, 10);
         // Trigger 0 retires 0..4, trigger 1 retires 4..8.
         store.retire(0, 0, (0..4).map(pos).collect());
         store.retire(0, 1, (4..8).map(pos).collect());
@@ -672,7 +675,6 @@ mod tests {
         store.labels(&keys, &mut labels).unwrap();
         assert_eq!(labels, y);
         // Compaction forgets spilled rows too.
-        let pos = |k: u64| Position { time: k, key: k };
         store.retire(0, 0, (0..10).map(pos).collect());
         store.trained(0, 0);
         store.retain_from(0, pos(u64::MAX));

@@ -633,6 +633,88 @@ fn broker_outage_mid_run_is_waited_out_with_the_same_result() {
     assert_same_weights(&out, &reference, 10, "after the outage");
 }
 
+/// Events queued while the broker is away are delivered when it is back, however long that
+/// takes within librdkafka's 5-minute message timeout: a file run whose output topics go away
+/// finishes its work, waits at its last flush through an outage of more than a minute (an
+/// earlier fixed 60 s flush deadline failed such runs), then publishes everything once.
+#[test]
+fn events_wait_out_an_outage_longer_than_a_minute() {
+    if kafka_brokers("events_wait_out_an_outage_longer_than_a_minute").is_none() {
+        return;
+    }
+    let broker = PrivateBroker::start();
+    let brokers = broker.address.clone();
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 12_500, "csv");
+    let slow = config("csv", 1000).replace("epochs_per_trigger = 3", "epochs_per_trigger = 200");
+    let reference = dir.path().join("reference");
+    run_ok(
+        &write_config(dir.path(), "ref.toml", &slow),
+        &reference,
+        "1",
+    );
+
+    let prefix = unique_topic("late-events");
+    let out = dir.path().join("run");
+    let cfg = write_config(
+        dir.path(),
+        "run.toml",
+        &format!("{slow}\n[output]\nbrokers = \"{brokers}\"\ntopic_prefix = \"{prefix}\"\n"),
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args(["-w", "1", "-q"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first model event: the sink is open (its topics exist) and training goes on.
+    let first_model = Instant::now();
+    while std::fs::read(out.join("models.jsonl")).map_or(true, |b| b.is_empty()) {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        assert!(first_model.elapsed() < Duration::from_secs(60), "no model");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    broker.down();
+    let models_before = jsonl(&out.join("models.jsonl")).len();
+    std::thread::sleep(Duration::from_secs(70));
+    if child.try_wait().unwrap().is_some() {
+        let o = child.wait_with_output().unwrap();
+        panic!("the run gave up while the broker was down: {}", stderr(&o));
+    }
+    assert!(
+        models_before < 10,
+        "the outage came too late: {models_before} models before it"
+    );
+    assert_eq!(
+        jsonl(&out.join("models.jsonl")).len(),
+        10,
+        "the run trains on while its events wait"
+    );
+    broker.up();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("waiting for the Kafka broker"),
+        "no warning while waiting: {}",
+        stderr(&o)
+    );
+    for stream in ["triggers", "models", "metrics"] {
+        let got = tail(&brokers, &format!("{prefix}.{stream}"));
+        assert_eq!(got, jsonl(&out.join(format!("{stream}.jsonl"))), "{stream}");
+    }
+    for stream in ["triggers", "models"] {
+        let got = jsonl(&out.join(format!("{stream}.jsonl")));
+        let want = jsonl(&reference.join(format!("{stream}.jsonl")));
+        assert_eq!(
+            got.iter().map(strip).collect::<Vec<_>>(),
+            want.iter().map(strip).collect::<Vec<_>>(),
+            "{stream}"
+        );
+    }
+    assert_same_weights(&out, &reference, 10, "after the outage");
+}
+
 #[test]
 fn an_evaluation_dataset_on_a_topic_evaluates_like_the_same_file() {
     let Some(brokers) =

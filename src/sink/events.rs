@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use super::event::{Event, EventBody, unix_ms};
 use super::jsonl::JsonlSink;
@@ -127,8 +126,7 @@ impl EventSink {
     pub fn flush(&self) -> std::io::Result<()> {
         self.jsonl.flush()?;
         if let Some(k) = &self.kafka {
-            k.flush(Duration::from_secs(60))
-                .map_err(std::io::Error::other)?;
+            k.flush().map_err(std::io::Error::other)?;
         }
         Ok(())
     }

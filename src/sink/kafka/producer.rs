@@ -25,7 +25,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use crate::config::{KafkaCluster, KafkaOutputSpec};
 use crate::sink::event::STREAMS;
 use crate::source::kafka::admin::{
-    Deliveries, KafkaError, OnDelivered, TIMEOUT, client, client_config, ensure_topic,
+    Deliveries, KafkaError, OnDelivered, TIMEOUT, client, client_config, deliver_all, ensure_topic,
     send_retrying,
 };
 
@@ -297,13 +297,10 @@ impl KafkaSink {
         send_retrying(&self.producer, BaseRecord::to(&topic).key(id).payload(json))
     }
 
-    /// Waits until every queued event is delivered (librdkafka retries with backoff meanwhile).
-    pub fn flush(&self, timeout: Duration) -> Result<(), String> {
-        self.producer
-            .flush(timeout)
-            .map_err(|e| format!("flushing events to Kafka: {e}"))?;
-        self.producer.context().check("Kafka event topics")?;
-        Ok(())
+    /// Waits until every queued event is delivered, through a broker outage of up to
+    /// librdkafka's `message.timeout.ms` ([`deliver_all`]).
+    pub fn flush(&self) -> Result<(), String> {
+        deliver_all(&self.producer, "the Kafka event topics")
     }
 }
 

@@ -283,6 +283,33 @@ pub fn send_retrying(
     }
 }
 
+/// Waits until every message queued on `producer` is delivered or has failed, then reports the
+/// failures for `what`. There is no deadline of its own: while a broker is away librdkafka
+/// retries each message until its `message.timeout.ms` (5 min by default) and then fails it, so
+/// an outage shorter than that is waited out whatever it costs in reconnecting. A warning every
+/// 30 s says how many messages still wait.
+pub fn deliver_all(producer: &ThreadedProducer<Deliveries>, what: &str) -> Result<(), String> {
+    use rdkafka::producer::Producer;
+    let started = std::time::Instant::now();
+    let mut warned = started;
+    loop {
+        match producer.flush(Duration::from_secs(1)) {
+            Ok(()) => break,
+            Err(RdError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {}
+            Err(e) => return Err(format!("flushing to {what}: {e}")),
+        }
+        if warned.elapsed() >= Duration::from_secs(30) {
+            warned = std::time::Instant::now();
+            tracing::warn!(
+                messages = producer.in_flight_count(),
+                waited_s = started.elapsed().as_secs(),
+                "not delivered to {what} yet; waiting for the Kafka broker"
+            );
+        }
+    }
+    producer.context().check(what)
+}
+
 /// Commits offsets for a consumer group, synchronously, over one connection kept for the run
 /// (a consumer per commit cost ~90 ms of connecting and finding the group coordinator).
 /// Sluice commits only after the checkpoint holding the offsets is durable, so the group's

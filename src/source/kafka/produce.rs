@@ -12,11 +12,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, ThreadedProducer};
 use serde_json::{Map, Value};
 use sluice_dataflows::route;
 
-use super::admin::{Deliveries, client, client_config, ensure_topic, send_retrying};
+use super::admin::{Deliveries, client, client_config, deliver_all, ensure_topic, send_retrying};
 use crate::config::{KafkaCluster, TimeUnit, ValueFormat};
 
 /// Options of `sluice produce`.
@@ -165,14 +165,8 @@ pub fn produce(mut rows: Vec<Row>, opts: &ProduceOptions) -> anyhow::Result<Prod
             }
         }
     }
-    producer
-        .flush(Duration::from_secs(60))
-        .map_err(|e| anyhow::anyhow!("flushing to {}: {e}", opts.topic))?;
+    deliver_all(&producer, &opts.topic).map_err(anyhow::Error::msg)?;
     bar.finish_and_clear();
-    producer
-        .context()
-        .check(&opts.topic)
-        .map_err(anyhow::Error::msg)?;
     Ok(ProduceReport {
         messages,
         rows: keyed.len() as u64,

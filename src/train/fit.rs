@@ -528,6 +528,7 @@ mod tests {
 
     #[test]
     fn steps_losses_caps_and_checkpoints() {
+        let _rng = crate::train::torch_rng();
         let store = Arc::new(SampleStore::new(2, 1));
         let feats: Vec<[f32; 2]> = (0..100).map(|k| [k as f32 / 100.0, 1.0]).collect();
         assert!(
@@ -609,6 +610,7 @@ mod tests {
 
     #[test]
     fn a_window_reads_its_steps_back_at_once_and_names_where_a_nan_was() {
+        let _rng = crate::train::torch_rng();
         // What an accelerator does between reads (every SYNC_STEPS steps), exercised on CPU.
         let mut w = Window::default();
         let mut got: Vec<(Key, f32)> = Vec::new();
@@ -712,6 +714,7 @@ mod tests {
 
     #[test]
     fn downsampling_trains_on_the_ratio_in_both_modes() {
+        let _rng = crate::train::torch_rng();
         // Sample-then-batch, chosen once (period 0): the same 50 samples both epochs, 5 steps each.
         let (out, epochs) = downsampled(down(Method::Loss, true, 0), None);
         assert_eq!((out.steps, out.samples_passed), (10, 100));
@@ -782,6 +785,7 @@ mod tests {
 
     #[test]
     fn kept_scores_are_reused_until_rescore_after_epochs_old() {
+        let _rng = crate::train::torch_rng();
         // 2 epochs, half chosen every epoch. Full rescoring would score 200 samples.
         let with = |after| Downsampling {
             rescore_after: Some(after),

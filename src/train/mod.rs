@@ -34,3 +34,15 @@ pub use fit::{FitHooks, FitOutcome, OnSampleLosses, fit};
 pub use gate::DeviceGate;
 pub use probe::ModelRunner;
 pub use trainer::{Trainer, TrainerContext, TrainerReport, TriggerDone, TriggerOutcome, digest};
+
+/// Held by every unit test that draws from libtorch's random generator (seeding it, initialising
+/// a model, `randn`): the generator is global to the process and tests run on parallel threads,
+/// so another test's draws between a `manual_seed` and its use made results vary (a RHO-Loss
+/// test failed about once in 75 runs). Runs draw from one trainer thread, and a sweep's
+/// trainers take turns per device ([`DeviceGate`]).
+#[cfg(test)]
+pub(crate) fn torch_rng() -> std::sync::MutexGuard<'static, ()> {
+    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    RNG.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -123,6 +123,7 @@ mod tests {
 
     #[test]
     fn embeddings_and_predictions_of_a_stored_model() {
+        let _rng = crate::train::torch_rng();
         let dir = tempfile::tempdir().unwrap();
         let spec = ModelSpec {
             num_classes: 3,

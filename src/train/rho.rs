@@ -256,6 +256,7 @@ mod tests {
 
     #[test]
     fn irreducible_losses_separate_noise_and_rho_loss_skips_it() {
+        let _rng = crate::train::torch_rng();
         let (store, set) = world();
         let main = TrainingSpec::with_defaults(32, OptimizerSpec::sgd(0.1));
         for twin in [false, true] {
@@ -331,6 +332,7 @@ mod tests {
 
     #[test]
     fn previous_il_models_are_kept_only_when_asked() {
+        let _rng = crate::train::torch_rng();
         let (store, set) = world();
         let main = TrainingSpec::with_defaults(32, OptimizerSpec::sgd(0.1));
         let mut spec = il_spec();

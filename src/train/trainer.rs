@@ -227,12 +227,18 @@ fn run(
     let mut score_cache = ScoreCache::default();
     // RHO-Loss's irreducible-loss models, kept for `il_training.use_previous_model`.
     let mut irreducible = Irreducible::default();
-    let mut current: Option<Current> = match (&ctx.initial_model, &ctx.training.initial_model) {
-        (Some(id), _) if ctx.training.use_previous_model => {
-            Some(load(&ctx, device, Weights::Stored(id.clone()))?)
+    let device_name = format!("{device:?}");
+    let mut current: Option<Current> = {
+        // Loading initialises a model first, drawing from libtorch's global generator: in a
+        // sweep, only in this trainer's turn, as for training.
+        let _turn = ctx.gate.as_ref().map(|g| g.turn(&device_name));
+        match (&ctx.initial_model, &ctx.training.initial_model) {
+            (Some(id), _) if ctx.training.use_previous_model => {
+                Some(load(&ctx, device, Weights::Stored(id.clone()))?)
+            }
+            (_, Some(path)) => Some(load(&ctx, device, Weights::File(path.clone()))?),
+            _ => None,
         }
-        (_, Some(path)) => Some(load(&ctx, device, Weights::File(path.clone()))?),
-        _ => None,
     };
     let mut keys: Vec<u64> = Vec::new();
     for set in rx {
@@ -255,7 +261,6 @@ fn run(
         }
         // A sweep's trainers train one at a time per device (fair turns); the wait is not
         // training time.
-        let device_name = format!("{device:?}");
         let turn = ctx.gate.as_ref().map(|g| g.turn(&device_name));
         let started = Instant::now();
         keys.clear();

@@ -140,6 +140,7 @@ mod tests {
 
     #[test]
     fn parameter_names_match_pytorch() {
+        let _rng = crate::train::torch_rng();
         let vs = nn::VarStore::new(Device::Cpu);
         let _m = Cnn::new(&vs.root(), &config([1, 28, 28], &[4, 8], 16, 0.5), 10).unwrap();
         // `[(k, tuple(v.shape)) for k, v in sorted(model.state_dict().items())]` of the
@@ -162,6 +163,7 @@ mod tests {
 
     #[test]
     fn fits_mnist_and_cifar_shapes_and_rejects_tiny_images() {
+        let _rng = crate::train::torch_rng();
         for (shape, flat) in [([1, 28, 28], 8 * 7 * 7), ([3, 32, 32], 8 * 8 * 8)] {
             let vs = nn::VarStore::new(Device::Cpu);
             let m = Cnn::new(&vs.root(), &config(shape, &[4, 8], 16, 0.0), 10).unwrap();
@@ -178,6 +180,7 @@ mod tests {
 
     #[test]
     fn dropout_only_in_training() {
+        let _rng = crate::train::torch_rng();
         tch::manual_seed(1);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = Cnn::new(&vs.root(), &config([1, 8, 8], &[2], 32, 0.5), 3).unwrap();
@@ -188,6 +191,7 @@ mod tests {
 
     #[test]
     fn learns_where_the_bright_patch_is() {
+        let _rng = crate::train::torch_rng();
         tch::manual_seed(0);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = Cnn::new(&vs.root(), &config([1, 28, 28], &[4, 8], 16, 0.1), 2).unwrap();

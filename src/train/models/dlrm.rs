@@ -154,6 +154,7 @@ mod tests {
 
     #[test]
     fn parameter_names_match_the_reference_dlrm() {
+        let _rng = crate::train::torch_rng();
         let vs = nn::VarStore::new(Device::Cpu);
         let _m = Dlrm::new(&vs.root(), &config(), 2);
         // 3 vectors -> 3 pairs; the top MLP reads 4 + 3 values.
@@ -176,6 +177,7 @@ mod tests {
 
     #[test]
     fn interactions_follow_the_reference_order_and_ids_wrap() {
+        let _rng = crate::train::torch_rng();
         tch::manual_seed(3);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = Dlrm::new(&vs.root(), &config(), 2);
@@ -211,6 +213,7 @@ mod tests {
 
     #[test]
     fn learns_from_dense_and_categorical_features() {
+        let _rng = crate::train::torch_rng();
         tch::manual_seed(0);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = Dlrm::new(&vs.root(), &config(), 2);

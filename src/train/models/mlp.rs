@@ -79,6 +79,7 @@ mod tests {
 
     #[test]
     fn parameter_names_match_pytorch_sequential() {
+        let _rng = crate::train::torch_rng();
         let vs = nn::VarStore::new(Device::Cpu);
         let _m = Mlp::new(&vs.root(), 3, &[8, 4], 2);
         let mut names: Vec<String> = vs.variables().into_keys().collect();
@@ -94,6 +95,7 @@ mod tests {
 
     #[test]
     fn learns_a_separable_problem_in_a_few_steps() {
+        let _rng = crate::train::torch_rng();
         tch::manual_seed(0);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = Mlp::new(&vs.root(), 2, &[16], 2);

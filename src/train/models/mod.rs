@@ -208,6 +208,7 @@ mod tests {
 
     #[test]
     fn every_model_round_trips_through_safetensors_bitwise() {
+        let _rng = crate::train::torch_rng();
         let dir = tempfile::tempdir().unwrap();
         for (spec, input_dim, xs) in zoo() {
             let id = spec.arch.id();
@@ -265,6 +266,7 @@ mod tests {
 
     #[test]
     fn build_rejects_what_the_architecture_cannot_take() {
+        let _rng = crate::train::torch_rng();
         let vs = nn::VarStore::new(Device::Cpu);
         let err = |arch, input_dim| {
             let spec = ModelSpec {

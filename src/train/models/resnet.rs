@@ -282,6 +282,7 @@ fc.bias 10
 
     #[test]
     fn parameter_names_match_torchvision() {
+        let _rng = crate::train::torch_rng();
         let vs = nn::VarStore::new(Device::Cpu);
         let _m = ResNet18::new(&vs.root(), &config([3, 8, 8], 4), 10);
         let expected: Vec<(&str, Vec<i64>)> = PYTORCH_STATE_DICT
@@ -301,6 +302,7 @@ fc.bias 10
 
     #[test]
     fn initialised_like_torchvision() {
+        let _rng = crate::train::torch_rng();
         let vs = nn::VarStore::new(Device::Cpu);
         let _m = ResNet18::new(&vs.root(), &config([3, 8, 8], 4), 10);
         let v = vs.variables();
@@ -317,6 +319,7 @@ fc.bias 10
 
     #[test]
     fn batch_norm_uses_batch_statistics_only_in_training() {
+        let _rng = crate::train::torch_rng();
         tch::manual_seed(2);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = ResNet18::new(&vs.root(), &config([3, 8, 8], 4), 3);
@@ -341,6 +344,7 @@ fc.bias 10
 
     #[test]
     fn cifar_shape_gives_one_logit_per_class() {
+        let _rng = crate::train::torch_rng();
         let vs = nn::VarStore::new(Device::Cpu);
         let m = ResNet18::new(&vs.root(), &config([3, 32, 32], 4), 10);
         let xs = Tensor::randn([2, 3 * 32 * 32], (Kind::Float, Device::Cpu));
@@ -350,6 +354,7 @@ fc.bias 10
 
     #[test]
     fn learns_a_colour_problem_in_a_few_steps() {
+        let _rng = crate::train::torch_rng();
         tch::manual_seed(0);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = ResNet18::new(&vs.root(), &config([3, 16, 16], 8), 2);

@@ -161,6 +161,7 @@ mod tests {
 
     #[test]
     fn parameter_names_match_pytorch() {
+        let _rng = crate::train::torch_rng();
         let vs = nn::VarStore::new(Device::Cpu);
         let _m = TextClassifier::new(&vs.root(), 6, &config(50, 8, &[16, 4]), 3).unwrap();
         testing::assert_parameters(
@@ -181,6 +182,7 @@ mod tests {
 
     #[test]
     fn folds_ids_without_creating_padding() {
+        let _rng = crate::train::torch_rng();
         let vs = nn::VarStore::new(Device::Cpu);
         let m = TextClassifier::new(&vs.root(), 8, &config(5, 2, &[]), 2).unwrap();
         let xs = Tensor::from_slice(&[0f32, 1.0, 4.0, 5.0, 8.0, 9.0, 10.0, -1.0]).view([1, 8]);
@@ -191,6 +193,7 @@ mod tests {
 
     #[test]
     fn averages_non_padding_tokens_and_maps_empty_samples_to_zero() {
+        let _rng = crate::train::torch_rng();
         tch::manual_seed(4);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = TextClassifier::new(&vs.root(), 4, &config(20, 3, &[]), 2).unwrap();
@@ -207,6 +210,7 @@ mod tests {
 
     #[test]
     fn learns_which_tokens_matter() {
+        let _rng = crate::train::torch_rng();
         tch::manual_seed(0);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = TextClassifier::new(&vs.root(), 6, &config(50, 8, &[16]), 2).unwrap();

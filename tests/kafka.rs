@@ -589,13 +589,7 @@ fn broker_outage_mid_run_is_waited_out_with_the_same_result() {
         "run.toml",
         &slow(kafka_config(&brokers, &topic, &prefix, 1000)),
     );
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
-        .args(["-w", "2", "-q"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&cfg, &out, &["-w", "2", "-q"]);
     wait_for_file(
         &out.join("checkpoints/trigger-000000.ckpt"),
         std::slice::from_mut(&mut child),
@@ -661,13 +655,7 @@ fn events_wait_out_an_outage_longer_than_a_minute() {
         "run.toml",
         &format!("{slow}\n[output]\nbrokers = \"{brokers}\"\ntopic_prefix = \"{prefix}\"\n"),
     );
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
-        .args(["-w", "1", "-q"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&cfg, &out, &["-w", "1", "-q"]);
     // The first model event: the sink is open (its topics exist) and training goes on.
     let first_model = Instant::now();
     while std::fs::read(out.join("models.jsonl")).map_or(true, |b| b.is_empty()) {

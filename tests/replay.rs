@@ -324,13 +324,11 @@ fn a_topic_is_followed_by_default_until_max_triggers() {
         .replace("until = \"end\"\n", "");
     let cfg = write_config(dir.path(), "kafka.toml", &text);
     let out = dir.path().join("kafka");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
-        .args(["--max-triggers", "4", "--status-every", "0.2"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(
+        &cfg,
+        &out,
+        &["--max-triggers", "4", "--status-every", "0.2"],
+    );
     // 1,200 samples: two triggers, then the run waits for more.
     let started = Instant::now();
     while std::fs::read_to_string(out.join("triggers.jsonl")).map_or(0, |t| t.lines().count()) < 2 {

@@ -509,6 +509,18 @@ pub fn assert_same_weights(out: &Path, reference: &Path, models: usize, what: &s
     }
 }
 
+/// Starts `sluice run <cfg> --out <out> <extra…>` in the background, its output piped (read it
+/// with `wait_with_output`).
+pub fn spawn_run(cfg: &Path, out: &Path, extra: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sluice run")
+}
+
 /// Waits (at most 60 s) until `path` exists, while every one of `processes` still runs.
 pub fn wait_for_file(path: &Path, processes: &mut [std::process::Child]) {
     let started = std::time::Instant::now();

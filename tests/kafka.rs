@@ -691,15 +691,7 @@ fn events_wait_out_an_outage_longer_than_a_minute() {
         let got = tail(&brokers, &format!("{prefix}.{stream}"));
         assert_eq!(got, jsonl(&out.join(format!("{stream}.jsonl"))), "{stream}");
     }
-    for stream in ["triggers", "models"] {
-        let got = jsonl(&out.join(format!("{stream}.jsonl")));
-        let want = jsonl(&reference.join(format!("{stream}.jsonl")));
-        assert_eq!(
-            got.iter().map(strip).collect::<Vec<_>>(),
-            want.iter().map(strip).collect::<Vec<_>>(),
-            "{stream}"
-        );
-    }
+    assert_same_triggers_and_models(&out, &reference);
     assert_same_weights(&out, &reference, 10, "after the outage");
 }
 

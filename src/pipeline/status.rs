@@ -62,7 +62,8 @@ pub struct LaneStatus {
     pub last_evaluation_ms: Option<u64>,
 }
 
-/// What asks a topic for its partitions' end offsets (created once, for a Kafka source).
+/// What asks a topic for its partitions' end offsets (created once per status writer, for a
+/// Kafka source).
 struct Ends(Option<BaseConsumer>);
 
 impl Ends {
@@ -151,6 +152,7 @@ pub(super) fn publish(shared: &Shared, status: &Status) -> anyhow::Result<()> {
 /// unfinished (the run failed on the way), it writes state `failed`.
 pub(super) struct StatusWriter {
     shared: std::sync::Arc<Shared>,
+    ends: std::sync::Arc<Ends>,
     every: Duration,
     stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -160,13 +162,13 @@ impl StatusWriter {
     /// Starts rewriting `shared`'s status every `every` (never while running when zero).
     pub(super) fn start(shared: &std::sync::Arc<Shared>, every: Duration) -> Self {
         let stop = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let ends = std::sync::Arc::new(Ends::new(shared));
         let thread = (!every.is_zero())
             .then(|| {
-                let (shared, stop) = (shared.clone(), stop.clone());
+                let (shared, ends, stop) = (shared.clone(), ends.clone(), stop.clone());
                 std::thread::Builder::new()
                     .name("status".into())
                     .spawn(move || {
-                        let ends = Ends::new(&shared);
                         let (stopped, wake) = &*stop;
                         let mut s = stopped.lock().expect("status stop poisoned");
                         loop {
@@ -185,6 +187,7 @@ impl StatusWriter {
             .flatten();
         Self {
             shared: shared.clone(),
+            ends,
             every,
             stop,
             thread,
@@ -201,24 +204,22 @@ impl StatusWriter {
 
     /// Stops the thread and writes the last status, in state `state`.
     pub(super) fn finish(mut self, state: &str) -> anyhow::Result<()> {
+        self.last(state)
+    }
+
+    fn last(&mut self, state: &str) -> anyhow::Result<()> {
         self.stop();
-        let ends = Ends::new(&self.shared);
-        publish(
-            &self.shared,
-            &snapshot(&self.shared, &ends, state, self.every),
-        )
+        let status = snapshot(&self.shared, &self.ends, state, self.every);
+        publish(&self.shared, &status)
     }
 }
 
 impl Drop for StatusWriter {
     fn drop(&mut self) {
-        if self.thread.is_some() || !*self.stop.0.lock().expect("status stop poisoned") {
-            self.stop();
-            let ends = Ends::new(&self.shared);
-            let status = snapshot(&self.shared, &ends, "failed", self.every);
-            if let Err(e) = publish(&self.shared, &status) {
-                tracing::warn!("writing the run's status: {e}");
-            }
+        let unfinished =
+            self.thread.is_some() || !*self.stop.0.lock().expect("status stop poisoned");
+        if unfinished && let Err(e) = self.last("failed") {
+            tracing::warn!("writing the run's status: {e}");
         }
     }
 }

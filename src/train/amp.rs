@@ -90,7 +90,6 @@ mod tests {
 
     #[test]
     fn unscales_finite_gradients_and_grows_after_the_interval() {
-        let _rng = crate::train::torch_rng();
         let (vs, w) = store();
         let mut s = LossScaler::default();
         let x = Tensor::from_slice(&[1.5f32, -2.0]);
@@ -107,7 +106,6 @@ mod tests {
 
     #[test]
     fn an_overflow_skips_the_step_and_halves_the_scale() {
-        let _rng = crate::train::torch_rng();
         let (vs, w) = store();
         let mut s = LossScaler::default();
         let x = Tensor::from_slice(&[1.0f32, f32::MAX]);

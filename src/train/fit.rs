@@ -610,7 +610,6 @@ mod tests {
 
     #[test]
     fn a_window_reads_its_steps_back_at_once_and_names_where_a_nan_was() {
-        let _rng = crate::train::torch_rng();
         // What an accelerator does between reads (every SYNC_STEPS steps), exercised on CPU.
         let mut w = Window::default();
         let mut got: Vec<(Key, f32)> = Vec::new();

@@ -127,7 +127,6 @@ mod tests {
 
     #[test]
     fn schedules_follow_pytorch_formulas() {
-        let _rng = crate::train::torch_rng();
         let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-12, "{a} != {b}");
         // StepLR(step_size=10, gamma=0.5)
         let s = spec(ScheduleKind::Step);
@@ -156,7 +155,6 @@ mod tests {
 
     #[test]
     fn parameter_groups_get_their_own_rate() {
-        let _rng = crate::train::torch_rng();
         // One SGD step with lr 0.1 for "a" and 0.01 for "b" (prefix match), same gradient.
         let vs = nn::VarStore::new(Device::Cpu);
         let a = vs.root().zeros("a", &[1]);

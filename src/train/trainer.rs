@@ -228,18 +228,19 @@ fn run(
     // RHO-Loss's irreducible-loss models, kept for `il_training.use_previous_model`.
     let mut irreducible = Irreducible::default();
     let device_name = format!("{device:?}");
-    let mut current: Option<Current> = {
-        // Loading initialises a model first, drawing from libtorch's global generator: in a
-        // sweep, only in this trainer's turn, as for training.
-        let _turn = ctx.gate.as_ref().map(|g| g.turn(&device_name));
-        match (&ctx.initial_model, &ctx.training.initial_model) {
-            (Some(id), _) if ctx.training.use_previous_model => {
-                Some(load(&ctx, device, Weights::Stored(id.clone()))?)
-            }
-            (_, Some(path)) => Some(load(&ctx, device, Weights::File(path.clone()))?),
-            _ => None,
-        }
+    let initial = match (&ctx.initial_model, &ctx.training.initial_model) {
+        (Some(id), _) if ctx.training.use_previous_model => Some(Weights::Stored(id.clone())),
+        (_, Some(path)) => Some(Weights::File(path.clone())),
+        _ => None,
     };
+    let mut current: Option<Current> = initial
+        .map(|w| {
+            // Loading initialises a model first, drawing from libtorch's global generator: in
+            // a sweep, only in this trainer's turn, as for training.
+            let _turn = ctx.gate.as_ref().map(|g| g.turn(&device_name));
+            load(&ctx, device, w)
+        })
+        .transpose()?;
     let mut keys: Vec<u64> = Vec::new();
     for set in rx {
         let trigger = &set.trigger;

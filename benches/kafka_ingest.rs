@@ -20,8 +20,9 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use sluice::config::{
     ColumnSpec, KafkaCluster, KafkaSourceSpec, LatePolicy, TimeUnit, Until, ValueFormat,
 };
+use sluice::source::ReadPlan;
 use sluice::source::kafka::{
-    JsonDecoder, KafkaReader, Polled, Prefetch, ReadPlan, ValueDecoder, admin, partitions_of,
+    JsonDecoder, KafkaReader, Polled, Prefetch, ValueDecoder, admin, partitions_of,
 };
 use sluice::store::SampleStore;
 

@@ -25,7 +25,7 @@ use timely::dataflow::operators::{Inspect, Probe};
 use super::checkpoint::Checkpoint;
 use crate::UsageError;
 use crate::source::DeadLetter;
-use crate::source::kafka::PartitionMarks;
+use crate::source::PartitionMarks;
 
 /// The processes of a run and this one's place among them.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -20,14 +20,13 @@ use super::dataflow::{self, Record};
 use super::evaluate::{RUN_INFO, RunInfo, trained_models};
 use super::status::StatusWriter;
 use crate::UsageError;
-use crate::config::{EvalInput, InputSpec, KafkaSourceSpec, PipelineSpec};
+use crate::config::{EvalInput, PipelineSpec};
 use crate::eval::{EvalDataset, EvalReport, EvalSetup, Evaluator, Holdout};
 use crate::sink::{EventBody, EventSink};
-use crate::source::kafka::{
-    KafkaReader, PartitionMarks, Prefetch, ReadPlan, Resume, ValueDecoder, admin, check_window,
-    read_topic,
+use crate::source::kafka::{ValueDecoder, read_topic};
+use crate::source::{
+    DeadLetter, FileSource, PartitionMarks, ReadPlan, Resume, Share, Source, SourceError, Window,
 };
-use crate::source::{DeadLetter, FileSource, SourceError, Window};
 use crate::store::{ModelStore, SampleStore};
 use crate::train::{DeviceGate, Trainer, TrainerContext, TriggerOutcome};
 
@@ -200,39 +199,6 @@ pub struct Cost {
     pub checkpoint_s: f64,
 }
 
-/// An opened source, shared by the workers (each reads its own share).
-pub enum Input {
-    /// A dataset file.
-    File(FileSource),
-    /// A Kafka topic with `partitions` partitions.
-    Kafka {
-        /// The source config.
-        spec: KafkaSourceSpec,
-        /// Message decoder.
-        decoder: ValueDecoder,
-        /// Partitions of the topic.
-        partitions: i32,
-        /// Consumer group id.
-        group: String,
-    },
-}
-
-impl Input {
-    fn feature_names(&self) -> &[String] {
-        match self {
-            Input::File(f) => f.feature_names(),
-            Input::Kafka { decoder, .. } => decoder.feature_names(),
-        }
-    }
-
-    pub(super) fn name(&self) -> String {
-        match self {
-            Input::File(f) => f.path().display().to_string(),
-            Input::Kafka { spec, .. } => spec.topic.clone(),
-        }
-    }
-}
-
 /// What trigger `k`'s checkpoint is made of, as the workers, operators and trainer report it.
 #[derive(Default)]
 struct Pieces {
@@ -353,7 +319,7 @@ pub struct Shared {
     pub(super) samples: Arc<SampleStore>,
     /// The run directory.
     pub(super) run_dir: PathBuf,
-    pub(super) source: Input,
+    pub(super) source: Arc<dyn Source>,
     /// The run's own events: dead letters (the leader's; without a sweep, the lane's).
     events: Option<Arc<EventSink>>,
     /// The lanes: a sweep's variants, else one.
@@ -367,8 +333,6 @@ pub struct Shared {
     finished_workers: AtomicUsize,
     /// Per worker (global index), the event time its input reached.
     watermarks: Mutex<BTreeMap<usize, u64>>,
-    /// Per partition, the next offset a reader of this process reads.
-    next_offsets: Mutex<BTreeMap<i32, i64>>,
     error: Mutex<Option<String>>,
     /// The checkpoint this run resumes from (a follower learns it in the handshake).
     resumed: OnceLock<Resumed>,
@@ -381,8 +345,6 @@ pub struct Shared {
     pieces_changed: Condvar,
     /// Time spent writing checkpoints, ns.
     checkpoint_ns: AtomicU64,
-    /// Commits checkpointed offsets to the consumer group (created at the first checkpoint).
-    committer: Mutex<Option<admin::Committer>>,
     /// Event time before which the last checkpoint needs no payloads: the readers' restart
     /// indexes forget what is before it (`u64::MAX`: none yet; worker 0 tells every worker).
     pub(super) forget_before: AtomicU64,
@@ -401,7 +363,7 @@ impl Shared {
     /// bookkeeping) are added.
     fn new(
         spec: &PipelineSpec,
-        source: Input,
+        source: Arc<dyn Source>,
         samples: Arc<SampleStore>,
         run_dir: PathBuf,
         topology: Topology,
@@ -432,7 +394,6 @@ impl Shared {
             ingested: AtomicU64::new(0),
             dead: AtomicU64::new(0),
             watermarks: Mutex::default(),
-            next_offsets: Mutex::default(),
             finished_workers: AtomicUsize::new(0),
             error: Mutex::new(None),
             resumed: OnceLock::new(),
@@ -441,7 +402,6 @@ impl Shared {
             pieces: Mutex::default(),
             pieces_changed: Condvar::new(),
             checkpoint_ns: AtomicU64::new(0),
-            committer: Mutex::new(None),
             forget_before: AtomicU64::new(u64::MAX),
             topology,
             outbox: (!leads).then(Mutex::default),
@@ -606,19 +566,6 @@ impl Shared {
             .flatten()
     }
 
-    /// A reader's partitions and the next offsets it reads.
-    fn note_offsets(&self, covered: Vec<(i32, i64, i64)>) {
-        let mut next = self.next_offsets.lock().expect("offsets poisoned");
-        for (id, _, n) in covered {
-            next.insert(id, n);
-        }
-    }
-
-    /// Per partition read by this process, the next offset.
-    pub(super) fn next_offsets(&self) -> BTreeMap<i32, i64> {
-        self.next_offsets.lock().expect("offsets poisoned").clone()
-    }
-
     /// What a worker read, at its end.
     fn cover(&self, c: Covered) {
         if self.follows() {
@@ -631,10 +578,10 @@ impl Shared {
         self.ingested.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    /// Whether the operators report their state for checkpoints (Kafka sources, without a
-    /// sweep).
+    /// Whether the operators report their state for checkpoints (restartable sources,
+    /// without a sweep).
     pub(super) fn checkpoints(&self) -> bool {
-        matches!(self.source, Input::Kafka { .. }) && self.lanes.len() == 1
+        self.source.restartable() && self.lanes.len() == 1
     }
 
     /// Adds to trigger `id`'s checkpoint pieces.
@@ -730,9 +677,6 @@ impl Shared {
     /// trainer after `t`'s model and events are out.
     fn write_checkpoint(&self, t: &TriggerEvent, model: Option<&str>) -> anyhow::Result<()> {
         let run_dir = &self.run_dir;
-        let Input::Kafka { spec, group, .. } = &self.source else {
-            return Ok(());
-        };
         if !self.checkpoints() {
             return Ok(());
         }
@@ -764,7 +708,7 @@ impl Shared {
         let published = events.published(t.id, &offsets);
         let cp = Checkpoint {
             pipeline: self.spec.name.clone(),
-            topic: spec.topic.clone(),
+            topic: self.source.name(),
             config_hash: self.config_hash.clone(),
             trigger_id: t.id,
             boundary: t.boundary,
@@ -786,17 +730,7 @@ impl Shared {
         // for a while, then the commit is left to the next checkpoint.
         let mut wait = Duration::from_millis(200);
         let deadline = Instant::now() + Duration::from_secs(60);
-        let commit = || -> Result<(), admin::KafkaError> {
-            let mut committer = self.committer.lock().expect("committer poisoned");
-            if committer.is_none() {
-                *committer = Some(admin::Committer::new(&spec.cluster, group)?);
-            }
-            committer
-                .as_ref()
-                .expect("created above")
-                .commit(&spec.topic, &cp.offsets)
-        };
-        while let Err(e) = commit() {
+        while let Err(e) = self.source.commit(&cp.offsets) {
             if Instant::now() + wait > deadline {
                 tracing::warn!(
                     trigger = t.id,
@@ -863,7 +797,7 @@ pub fn check_model_input(spec: &PipelineSpec, features: usize) -> anyhow::Result
 fn usage_if_config(e: SourceError) -> anyhow::Error {
     match e {
         SourceError::Config { .. } => UsageError(e.to_string()).into(),
-        SourceError::Read { .. } => anyhow::Error::new(e),
+        _ => anyhow::Error::new(e),
     }
 }
 
@@ -989,69 +923,31 @@ fn spawn_evaluator(
 
 /// Opens the source of `spec` (creating its topic if the config says so) and checks the model
 /// against its features.
-fn open_source(spec: &PipelineSpec) -> anyhow::Result<Input> {
-    let source = match &spec.source.input {
-        InputSpec::File { path, format } => Input::File(
-            FileSource::open(path, *format, &spec.source.columns, &spec.config_path)
-                .map_err(usage_if_config)?,
-        ),
-        InputSpec::Kafka(k) => {
-            let partitions =
-                admin::ensure_topic(&k.cluster, &k.topic, k.partitions, k.create_topic)?;
-            Input::Kafka {
-                spec: k.clone(),
-                decoder: ValueDecoder::new(k.format, &spec.source.columns),
-                partitions,
-                group: format!("sluice-{}", spec.name),
-            }
-        }
-    };
+fn open_source(spec: &PipelineSpec) -> anyhow::Result<Arc<dyn Source>> {
+    let source = crate::source::open(spec).map_err(usage_if_config)?;
     check_model_input(spec, source.feature_names().len())?;
     Ok(source)
 }
 
 impl Replay {
     /// `self` with `follow` set for `source`.
-    fn resolved(self, source: &Input) -> Self {
-        let follow = match source {
-            Input::Kafka { spec, .. } => spec.follows(&self.window),
-            Input::File(_) => false,
-        };
-        Self { follow, ..self }
+    fn resolved(self, source: &dyn Source) -> Self {
+        Self {
+            follow: source.follows(&self.window),
+            ..self
+        }
     }
 }
 
-/// Fails (a usage error) when the replay window holds none of the source's data: a file's
-/// event times, a topic's message timestamps (see `source::kafka::check_window`).
-fn check_replay_window(source: &Input, replay: &Replay) -> anyhow::Result<()> {
-    let window = &replay.window;
-    if window.is_unbounded() {
+/// Fails (a usage error) when the replay window holds none of the source's data.
+fn check_replay_window(source: &dyn Source, replay: &Replay) -> anyhow::Result<()> {
+    if replay.window.is_unbounded() {
         return Ok(());
     }
-    let outside = match source {
-        Input::File(file) => {
-            let span = file.time_range().map_err(usage_if_config)?;
-            match span {
-                Some((first, last)) if window.overlaps(first, last) => None,
-                Some((first, last)) => Some(format!(
-                    "its event times span {} to {}",
-                    crate::format_time(first),
-                    crate::format_time(last)
-                )),
-                None => Some("it holds no samples".into()),
-            }
-            .map(|why| {
-                format!(
-                    "the replay window {window} is outside the data of {}: {why}",
-                    file.path().display()
-                )
-            })
-        }
-        Input::Kafka {
-            spec, partitions, ..
-        } => check_window(spec, *partitions, window, replay.follow)?,
-    };
-    match outside {
+    match source
+        .check_window(&replay.window, replay.follow)
+        .map_err(usage_if_config)?
+    {
         Some(message) => Err(UsageError(message).into()),
         None => Ok(()),
     }
@@ -1082,7 +978,7 @@ pub fn follow(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<FollowSu
     let topology = opts.topology()?;
     anyhow::ensure!(!topology.leads(), "process 0 leads: `run` it");
     let source = open_source(spec)?;
-    let replay = opts.replay.resolved(&source);
+    let replay = opts.replay.resolved(&*source);
     let samples = Arc::new(SampleStore::new(
         source.feature_names().len(),
         topology.threads,
@@ -1165,8 +1061,8 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         .into());
     }
     let source = open_source(spec)?;
-    let replay = opts.replay.resolved(&source);
-    check_replay_window(&source, &replay)?;
+    let replay = opts.replay.resolved(&*source);
+    check_replay_window(&*source, &replay)?;
     let dim = source.feature_names().len();
     let run_dir = opts
         .out
@@ -1175,12 +1071,13 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
     // A Kafka run directory with a checkpoint resumes after it, with the same configuration.
     let config_hash = checkpoint::fnv64(spec.config_text.as_bytes());
     // A sweep writes no checkpoints: it starts over.
-    let (resume, start) = match &source {
-        Input::Kafka { .. } if !sweep => (
+    let (resume, start) = if source.restartable() && !sweep {
+        (
             checkpoint::latest(&run_dir),
             checkpoint::read_start(&run_dir),
-        ),
-        _ => (None, None),
+        )
+    } else {
+        (None, None)
     };
     let recorded = resume
         .as_ref()
@@ -1188,8 +1085,8 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
         .or(start
             .as_ref()
             .map(|s| (&s.pipeline, &s.topic, &s.config_hash)));
-    if let (Some((pipeline, topic, hash)), Input::Kafka { spec: k, .. }) = (recorded, &source)
-        && (*pipeline != spec.name || *topic != k.topic || *hash != config_hash)
+    if let Some((pipeline, topic, hash)) = recorded
+        && (*pipeline != spec.name || *topic != source.name() || *hash != config_hash)
     {
         return Err(UsageError(format!(
             "{}: holds a run of another configuration (pipeline `{pipeline}`, topic `{topic}`; \
@@ -1252,12 +1149,12 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
             .map(|cp| &cp.published)
             .or(start.as_ref().map(|s| &s.published)),
     )?);
-    if let (Input::Kafka { spec: k, .. }, None) = (&source, &start) {
+    if source.restartable() && start.is_none() {
         checkpoint::write_start(
             &run_dir,
             &checkpoint::Start {
                 pipeline: spec.name.clone(),
-                topic: k.topic.clone(),
+                topic: source.name(),
                 config_hash: config_hash.clone(),
                 published: events.opened_ends(),
             },
@@ -1707,11 +1604,11 @@ struct Between {
 }
 
 impl Between {
-    fn pass(&mut self, reader: Option<&mut Prefetch>) {
-        self.pass_and_report(reader, false);
+    fn pass(&mut self, share: &mut dyn Share) {
+        self.pass_and_report(Some(share), false);
     }
 
-    fn pass_and_report(&mut self, reader: Option<&mut Prefetch>, last: bool) {
+    fn pass_and_report(&mut self, share: Option<&mut dyn Share>, last: bool) {
         if let Some(notices) = &mut self.notices {
             let forget = self.shared.forget_before.load(Ordering::Relaxed);
             if forget != u64::MAX && forget != self.noticed {
@@ -1720,15 +1617,15 @@ impl Between {
                 self.noticed = forget;
             }
         }
-        if let Some(reader) = reader {
+        if let Some(share) = share {
             let forget = self.forget_before.get();
             if forget != u64::MAX {
-                reader.forget_before(forget);
+                share.forget_before(forget);
             }
             if self.shared.checkpoints() {
                 for t in self.seen[0].borrow().iter() {
                     self.shared
-                        .report_offsets(t.id, reader.restart_offsets(t.boundary.time));
+                        .report_offsets(t.id, share.restart_offsets(t.boundary.time));
                 }
             }
         }
@@ -1776,118 +1673,70 @@ fn feed(
     lanes: &mut LaneLoop,
     between: &mut Between,
 ) -> Result<(), String> {
-    let (index, peers) = (worker.index(), worker.peers());
-    let batch = shared.spec.source.replay_batch;
-    let window = shared.replay.window;
-    let mut kafka: Option<Prefetch> = None;
+    let index = worker.index();
+    let plan = ReadPlan {
+        resume: shared.resumed().resume.as_ref(),
+        window: shared.replay.window,
+        follow: shared.replay.follow,
+    };
+    let mut share = shared
+        .source
+        .open_share(index, worker.peers(), plan, shared.spec.source.replay_batch)
+        .map_err(|e| e.to_string())?;
+    shared
+        .total
+        .fetch_add(share.remaining().unwrap_or(0), Ordering::Relaxed);
     let mut covered = Covered::default();
-    match &shared.source {
-        Input::File(file) => {
-            let reading = Instant::now();
-            let mut share = file
-                .read_share(index, peers, &mut |d| shared.dead_letter(d))
-                .map_err(|e| e.to_string())?;
-            share.retain(|s| window.contains(s.time));
-            shared.clock.add_read(reading.elapsed());
-            shared
-                .total
-                .fetch_add(share.len() as u64, Ordering::Relaxed);
-            let mut share = share.into_iter().peekable();
-            while !between.stopped
-                && let Some(first) = share.peek()
-            {
-                // A chunk goes out at its least event time (the share is sorted); records carry
-                // their own times. Advancing per chunk, not per sample, keeps progress tracking
-                // cheap.
-                input.advance_to(first.time);
-                shared.note_watermark(index, first.time);
-                lanes.pump(first.time);
-                let mut n = 0;
-                for s in share.by_ref().take(batch) {
-                    covered.sample(s.time);
-                    input.send(Record::New(s));
-                    n += 1;
-                }
-                cluster::step(worker, None)?;
-                shared.read.fetch_add(n, Ordering::Relaxed);
-                between.pass(None);
-                wait_for_trainer(worker, lanes, shared, || between.pass(None))?;
-            }
-        }
-        Input::Kafka {
-            spec,
-            decoder,
-            partitions,
-            group,
-        } => {
-            let reader = KafkaReader::open(
-                spec,
-                decoder.clone(),
-                group,
-                (index, peers),
-                *partitions,
-                ReadPlan {
-                    resume: shared.resumed().resume.as_ref(),
-                    window,
-                    follow: shared.replay.follow,
-                },
-            )
+    while !between.stopped {
+        let polled = share
+            .poll(Duration::from_millis(50))
             .map_err(|e| e.to_string())?;
-            shared
-                .total
-                .fetch_add(reader.remaining().unwrap_or(0), Ordering::Relaxed);
-            let reader = kafka.insert(
-                Prefetch::spawn(reader, batch, 4)
-                    .map_err(|e| format!("starting the Kafka reader thread: {e}"))?,
-            );
-            while !between.stopped {
-                lanes.pump(*input.time());
-                let Some(polled) = reader.next(Duration::from_millis(50))? else {
-                    // Nothing new: keep the dataflow (and the trainer's feedback) moving.
-                    cluster::step(worker, None)?;
-                    between.pass(Some(&mut *reader));
-                    continue;
-                };
-                shared.clock.add_read(polled.busy);
-                for d in polled.dead {
-                    shared.dead_letter(d);
-                }
-                // Payloads the checkpoint's state needs go to the store before the samples
-                // after the boundary; records go out at the input's time (the watermark so
-                // far), never after their own event time; the watermark then moves the input
-                // forward.
-                for s in polled.restored {
-                    input.send(Record::Restored(s));
-                }
-                for s in polled.samples {
-                    covered.sample(s.time);
-                    input.send(Record::New(s));
-                }
-                shared
-                    .read
-                    .fetch_add(polled.consumed as u64, Ordering::Relaxed);
-                match polled.watermark {
-                    Some(w) if w > *input.time() => {
-                        input.advance_to(w);
-                        shared.note_watermark(index, w);
-                    }
-                    Some(_) => {}
-                    None => break,
-                }
-                shared.note_offsets(reader.covered());
-                cluster::step(worker, None)?;
-                between.pass(Some(&mut *reader));
-                wait_for_trainer(worker, lanes, shared, || between.pass(Some(&mut *reader)))?;
-            }
+        let Some(batch) = polled else {
+            // Nothing new: keep the dataflow (and the trainer's feedback) moving.
+            lanes.pump(*input.time());
+            cluster::step(worker, None)?;
+            between.pass(&mut *share);
+            continue;
+        };
+        shared.clock.add_read(batch.busy);
+        for d in batch.dead {
+            shared.dead_letter(d);
         }
+        if let Some(from) = batch.from {
+            if from > *input.time() {
+                input.advance_to(from);
+            }
+            shared.note_watermark(index, from);
+        }
+        lanes.pump(*input.time());
+        // Payloads the checkpoint's state needs go to the store before the samples after the
+        // boundary; records go out at the input's time, never after their own event time; the
+        // watermark then moves the input forward.
+        for s in batch.restored {
+            input.send(Record::Restored(s));
+        }
+        for s in batch.samples {
+            covered.sample(s.time);
+            input.send(Record::New(s));
+        }
+        shared.read.fetch_add(batch.consumed, Ordering::Relaxed);
+        match batch.watermark {
+            Some(w) if w > *input.time() => {
+                input.advance_to(w);
+                shared.note_watermark(index, w);
+            }
+            Some(_) => {}
+            None => break,
+        }
+        cluster::step(worker, None)?;
+        between.pass(&mut *share);
+        wait_for_trainer(worker, lanes, shared, || between.pass(&mut *share))?;
     }
-    if let Some(reader) = &kafka {
-        covered.offsets = reader
-            .covered()
-            .into_iter()
-            .map(|(id, first, next)| (id, (first, next)))
-            .collect();
-    }
+    covered.offsets = share
+        .covered()
+        .into_iter()
+        .map(|(id, first, next)| (id, (first, next)))
+        .collect();
     shared.cover(covered);
     let last = *input.time();
     drop(input);
@@ -1895,11 +1744,11 @@ fn feed(
     while !lanes.done() {
         lanes.pump(last);
         cluster::step(worker, Some(Duration::from_millis(10)))?;
-        between.pass(kafka.as_mut());
+        between.pass(&mut *share);
         lanes.flush();
     }
-    between.pass(kafka.as_mut());
-    wait_for_trainer(worker, lanes, shared, || between.pass(kafka.as_mut()))?;
+    between.pass(&mut *share);
+    wait_for_trainer(worker, lanes, shared, || between.pass(&mut *share))?;
     if lanes.feedback_open() {
         // Every training set is queued: close the queues, and deliver the trainers' remaining
         // scores until they finish (each drops its end of its feedback channel).
@@ -1907,7 +1756,7 @@ fn feed(
         while lanes.feedback_open() {
             lanes.pump(last);
             cluster::step(worker, Some(Duration::from_millis(10)))?;
-            between.pass(kafka.as_mut());
+            between.pass(&mut *share);
         }
     }
     Ok(())

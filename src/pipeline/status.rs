@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::run::{Input, Shared};
+use super::run::Shared;
 use crate::sink::{EventBody, unix_ms};
-use crate::source::kafka::admin;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use crate::source::Progress;
 
 /// File name of [`Status`] in a run directory.
 pub const STATUS: &str = "status.json";
@@ -62,44 +61,14 @@ pub struct LaneStatus {
     pub last_evaluation_ms: Option<u64>,
 }
 
-/// What asks a topic for its partitions' end offsets (created once per status writer, for a
-/// Kafka source).
-struct Ends(Option<BaseConsumer>);
-
-impl Ends {
-    fn new(shared: &Shared) -> Self {
-        Self(match &shared.source {
-            Input::Kafka { spec, .. } => admin::consumer_config(&spec.cluster, "sluice-status")
-                .create()
-                .map_err(|e| tracing::warn!("status: no consumer for the lag: {e}"))
-                .ok(),
-            Input::File(_) => None,
-        })
-    }
-}
-
 /// The run's status now, in state `state`.
-fn snapshot(shared: &Shared, ends: &Ends, state: &str, every: Duration) -> Status {
+fn snapshot(shared: &Shared, state: &str, every: Duration) -> Status {
     let now = unix_ms();
     let watermark = shared.watermark();
-    let lag_messages = match (&shared.source, &ends.0) {
-        (Input::File(_), _) => Some(
-            shared
-                .total
-                .load(Ordering::Relaxed)
-                .saturating_sub(shared.read.load(Ordering::Relaxed)),
-        ),
-        (Input::Kafka { spec, .. }, Some(c)) => shared
-            .next_offsets()
-            .iter()
-            .map(|(id, next)| {
-                c.fetch_watermarks(&spec.topic, *id, Duration::from_secs(2))
-                    .ok()
-                    .map(|(_, high)| (high - next).max(0) as u64)
-            })
-            .sum::<Option<u64>>(),
-        (Input::Kafka { .. }, None) => None,
-    };
+    let lag_messages = shared.source.lag(Progress {
+        read: shared.read.load(Ordering::Relaxed),
+        total: shared.total.load(Ordering::Relaxed),
+    });
     let variants = shared
         .lanes
         .iter()
@@ -152,7 +121,6 @@ pub(super) fn publish(shared: &Shared, status: &Status) -> anyhow::Result<()> {
 /// unfinished (the run failed on the way), it writes state `failed`.
 pub(super) struct StatusWriter {
     shared: std::sync::Arc<Shared>,
-    ends: std::sync::Arc<Ends>,
     every: Duration,
     stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -162,10 +130,9 @@ impl StatusWriter {
     /// Starts rewriting `shared`'s status every `every` (never while running when zero).
     pub(super) fn start(shared: &std::sync::Arc<Shared>, every: Duration) -> Self {
         let stop = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
-        let ends = std::sync::Arc::new(Ends::new(shared));
         let thread = (!every.is_zero())
             .then(|| {
-                let (shared, ends, stop) = (shared.clone(), ends.clone(), stop.clone());
+                let (shared, stop) = (shared.clone(), stop.clone());
                 std::thread::Builder::new()
                     .name("status".into())
                     .spawn(move || {
@@ -176,7 +143,7 @@ impl StatusWriter {
                             if *s {
                                 return;
                             }
-                            let status = snapshot(&shared, &ends, "running", every);
+                            let status = snapshot(&shared, "running", every);
                             if let Err(e) = publish(&shared, &status) {
                                 tracing::warn!("writing the run's status: {e}");
                             }
@@ -187,7 +154,6 @@ impl StatusWriter {
             .flatten();
         Self {
             shared: shared.clone(),
-            ends,
             every,
             stop,
             thread,
@@ -209,7 +175,7 @@ impl StatusWriter {
 
     fn last(&mut self, state: &str) -> anyhow::Result<()> {
         self.stop();
-        let status = snapshot(&self.shared, &self.ends, state, self.every);
+        let status = snapshot(&self.shared, state, self.every);
         publish(&self.shared, &status)
     }
 }

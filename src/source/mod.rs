@@ -3,6 +3,9 @@
 //! | file | responsibility |
 //! |---|---|
 //! | `sample.rs` | [`Sample`] (what a source yields) and [`DeadLetter`] (what it could not decode) |
+//! | `interface.rs` | [`Source`] (an opened source: shares, lag, commits) and [`Share`] (one worker's part: batches, watermark, restart offsets) |
+//! | `open.rs` | [`open`]: the source `[source]` describes |
+//! | `restart.rs` | [`RestartIndex`], [`PartitionMarks`], [`Resume`]: restart offsets of sources with partitions |
 //! | `file.rs` | [`FileSource`]: a CSV or Arrow IPC dataset replayed as a stream, per-worker shares |
 //! | `decode.rs` | column mapping and value decoding shared by the formats |
 //! | `window.rs` | [`Window`]: the event-time window of a replay (`--replay-from/--replay-until`) |
@@ -10,11 +13,17 @@
 
 mod decode;
 mod file;
+mod interface;
 pub mod kafka;
+mod open;
+mod restart;
 mod sample;
 mod window;
 
 pub use decode::Columns;
 pub use file::{FileSource, SourceError};
+pub use interface::{Batch, Progress, ReadPlan, Share, Source};
+pub use open::open;
+pub use restart::{Needs, PartitionMarks, RestartIndex, Resume};
 pub use sample::{DeadLetter, Sample};
 pub use window::Window;

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `admin.rs` | connecting with a timeout, topic metadata, creating topics |
 //! | `reader.rs` | [`KafkaReader`]: one worker's partitions, event-time watermark, late policy, restart offsets; [`Prefetch`]: the reader on its own thread |
+//! | `source.rs` | [`KafkaSource`]: the topic as a [`Source`](super::Source): shares, lag, offset commits |
 //! | `value.rs` | [`ValueDecoder`]: the message value decoder `[source] format` names |
 //! | `json.rs` | decoding a JSON message value into a [`Sample`](super::Sample) |
 //! | `arrow.rs` | decoding an Arrow IPC stream value into samples; encoding rows for `produce` |
@@ -14,13 +15,12 @@ mod arrow;
 mod json;
 mod produce;
 mod reader;
+mod source;
 mod value;
 
 pub use arrow::{ArrowDecoder, encode as encode_arrow, infer_schema};
 pub use json::{JsonDecoder, MessageMeta};
 pub use produce::{ProduceOptions, ProduceReport, Row, produce, read_rows};
-pub use reader::{
-    KafkaReader, Needs, PartitionMarks, Polled, Prefetch, ReadPlan, RestartIndex, Resume,
-    check_window, partitions_of, read_topic,
-};
+pub use reader::{KafkaReader, Polled, Prefetch, partitions_of, read_topic};
+pub use source::KafkaSource;
 pub use value::ValueDecoder;

@@ -246,7 +246,7 @@ pub enum Report {
     /// Dataflow time per stage since the last report, ns.
     Cost([u64; 3]),
     /// What a follower worker read, at its end (see `run::Covered`).
-    Covered(super::run::Covered),
+    Covered(super::progress::Covered),
     /// The follower failed; the leader's run fails with this message.
     Failed {
         /// Which process.

@@ -38,8 +38,8 @@ use timely::dataflow::operators::{Exchange, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle, Scope, StreamVec};
 
 use super::cluster::Report;
+use super::context::RunContext;
 use super::cost::Stage;
-use super::run::Shared;
 use super::triggers::{StoreProbe, build_policy};
 use crate::config::Pool;
 use crate::sink::EventBody;
@@ -152,7 +152,7 @@ impl TrainerQueue {
 /// Builds the graph on one worker; `queues` are the lanes' training queues (worker 0 only).
 pub fn build(
     scope: Scope<'_, Time>,
-    shared: &Arc<Shared>,
+    shared: &Arc<RunContext>,
     queues: Vec<Option<SyncSender<TrainingSet>>>,
 ) -> Graph {
     let (input, samples) = scope.new_input::<Record>();
@@ -194,7 +194,7 @@ pub fn build(
                                 raw: String::new(),
                             });
                         }
-                        store.count_ingested(batch.len() - rejected.len());
+                        store.counters.count_ingested(batch.len() - rejected.len());
                         session.give_iterator(
                             batch
                                 .drain(..)
@@ -225,22 +225,48 @@ pub fn build(
 /// trainer sink over the stored samples' metadata `metas`.
 fn build_lane<'scope>(
     scope: Scope<'scope, Time>,
-    shared: &Arc<Shared>,
+    shared: &Arc<RunContext>,
     l: usize,
     metas: StreamVec<'scope, Time, SampleMeta>,
     trainer: Option<SyncSender<TrainingSet>>,
 ) -> LaneGraph {
-    let lane = &shared.lanes[l];
     let trainer = TrainerQueue::new(trainer);
     let (feedback, scores) = scope.new_input::<SampleScore>();
-    let index = scope.index();
-    let owners = shared.topology.owners();
     // Selection and downsampling policies that use scores read this worker's board.
-    let board = scores.keep_scores_on(Some(owners));
+    let board = scores.keep_scores_on(Some(shared.topology.owners()));
+    let triggers = trigger_stream(scope.index(), shared, l, metas.clone());
+    let seen: SeenTriggers = Rc::default();
+    let seen_here = seen.clone();
+    let (seen_probe, _) = triggers
+        .clone()
+        .broadcast()
+        .inspect(move |t| seen_here.borrow_mut().push(t.clone()))
+        .probe();
+    let sets = training_sets(scope, shared, l, metas, triggers, &board);
+    let (probe, sets) = sets.probe();
+    trainer_sink(sets, shared, l, trainer.clone());
+    LaneGraph {
+        feedback,
+        probe,
+        seen,
+        seen_probe,
+        trainer,
+    }
+}
+
+/// Lane `l`'s trigger policy over `metas` (on worker 0), its decisions and triggers emitted as
+/// events; the triggers, at their boundaries' times.
+fn trigger_stream<'scope>(
+    index: usize,
+    shared: &Arc<RunContext>,
+    l: usize,
+    metas: StreamVec<'scope, Time, SampleMeta>,
+) -> StreamVec<'scope, Time, TriggerEvent> {
+    let lane = &shared.lanes[l];
     let decisions = shared.clone();
     let mut last_decision: Option<(sluice_dataflows::Position, u32)> = None;
     let failures = shared.clone();
-    let triggers = metas.clone().trigger_with(
+    let triggers = metas.trigger_with(
         build_policy(&lane.spec.trigger),
         TriggerOptions {
             first_id: shared.first_trigger_id(),
@@ -293,7 +319,7 @@ fn build_lane<'scope>(
         },
     );
     let events = shared.clone();
-    let triggers = triggers.inspect(move |t| {
+    triggers.inspect(move |t| {
         events.lanes[l].triggers.fetch_add(1, Ordering::Relaxed);
         events.emit_in(
             l,
@@ -307,19 +333,25 @@ fn build_lane<'scope>(
                 details: t.details.iter().cloned().collect(),
             },
         );
-    });
+    })
+}
 
-    let seen: SeenTriggers = Rc::default();
-    let seen_here = seen.clone();
-    let (seen_probe, _) = triggers
-        .clone()
-        .broadcast()
-        .inspect(move |t| seen_here.borrow_mut().push(t.clone()))
-        .probe();
-
+/// Lane `l`'s selection over `metas` (per worker, over the keys it owns) and the assembly of
+/// each trigger's training set (worker 0).
+fn training_sets<'scope>(
+    scope: Scope<'scope, Time>,
+    shared: &Arc<RunContext>,
+    l: usize,
+    metas: StreamVec<'scope, Time, SampleMeta>,
+    triggers: StreamVec<'scope, Time, TriggerEvent>,
+    board: &ScoreBoard,
+) -> StreamVec<'scope, Time, TrainingSet> {
+    let lane = &shared.lanes[l];
+    let index = scope.index();
+    let owners = shared.topology.owners();
     let selection = &lane.spec.selection;
     // Samples no later trigger can select leave the sample store (see `store::samples`).
-    let retire = |shared: &Arc<Shared>| -> OnRetired {
+    let retire = |shared: &Arc<RunContext>| -> OnRetired {
         let store = shared.samples.clone();
         Box::new(move |trigger, samples| store.retire(l, trigger, samples))
     };
@@ -335,7 +367,7 @@ fn build_lane<'scope>(
         });
         let restore = shared.restore().map(|r| {
             for s in &r.selection {
-                restore_scores(&board, &s["scores"], |k| owner(k, owners) == index);
+                restore_scores(board, &s["scores"], |k| owner(k, owners) == index);
             }
             r.selection.iter().map(|s| s["policy"].clone()).collect()
         });
@@ -379,11 +411,18 @@ fn build_lane<'scope>(
         restore: shared.restore().map(|r| vec![r.sampler.clone()]),
         owners: Some(owners),
     };
-    let (probe, sets) = selected
-        .training_sets_options(triggers, selection.sampler.clone(), sampler_options)
-        .probe();
+    selected.training_sets_options(triggers, selection.sampler.clone(), sampler_options)
+}
+
+/// Sink: Trainer. Lane `l`'s training sets into its trainer's `queue` (worker 0), with the
+/// dataflow's stage costs since the previous set as each trigger's metrics.
+fn trainer_sink(
+    sets: StreamVec<'_, Time, TrainingSet>,
+    shared: &Arc<RunContext>,
+    l: usize,
+    queue: TrainerQueue,
+) {
     let sink = shared.clone();
-    let queue = trainer.clone();
     sets.sink(Pipeline, "Sink: Trainer", move |(input, _frontier)| {
         let mut arrived = Vec::new();
         input.for_each(|_cap, data| {
@@ -407,13 +446,6 @@ fn build_lane<'scope>(
             sink.fail("the trainer stopped; see its error".into());
         }
     });
-    LaneGraph {
-        feedback,
-        probe,
-        seen,
-        seen_probe,
-        trainer,
-    }
 }
 
 /// Takes the restored payloads out of `batch`, keeping the new samples in order.
@@ -431,7 +463,7 @@ fn take_restored(batch: &mut Vec<Record>) -> Vec<Sample> {
 /// Puts payloads read again after a resume into the sample store. Those no selection holds
 /// (only the trigger policy's windows read them) are retired at the checkpoint's trigger, so
 /// they go once the policy reads past them.
-fn restore_payloads(shared: &Shared, restored: Vec<Sample>) {
+fn restore_payloads(shared: &RunContext, restored: Vec<Sample>) {
     let state = shared
         .restore()
         .expect("restored samples come from a checkpoint");
@@ -481,7 +513,7 @@ fn restore_scores(board: &ScoreBoard, saved: &State, owns: impl Fn(Key) -> bool)
 pub struct FeedbackPump {
     input: Option<InputHandleVec<Time, SampleScore>>,
     rx: Option<Receiver<Vec<SampleScore>>>,
-    shared: Arc<Shared>,
+    shared: Arc<RunContext>,
     lane: usize,
 }
 
@@ -490,7 +522,7 @@ impl FeedbackPump {
     pub fn new(
         index: usize,
         input: InputHandleVec<Time, SampleScore>,
-        shared: &Arc<Shared>,
+        shared: &Arc<RunContext>,
         lane: usize,
     ) -> Self {
         let rx = if index == 0 {

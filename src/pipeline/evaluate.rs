@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
-use super::run::load_eval_datasets;
+use super::checks::load_eval_datasets;
 use crate::UsageError;
 use crate::eval::{EvalReport, EvalSetup, Execution, Session, TrainedModel};
 use crate::sink::EventSink;
@@ -39,11 +39,11 @@ pub struct RunInfo {
     pub git_revision: String,
     /// How the source was read: event-time window, trigger limit, following or replaying.
     #[serde(default)]
-    pub replay: super::run::Replay,
+    pub replay: super::options::Replay,
     /// What the run read of its source, over every start of it (a resumed run adds to it);
     /// written when it ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input: Option<super::run::Covered>,
+    pub input: Option<super::progress::Covered>,
 }
 
 /// File name of [`RunInfo`] in a run directory.
@@ -227,4 +227,14 @@ fn with_evaluation_of(run_config: &str, path: &Path) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("the run's config.toml: {e}"))?;
     config.insert("evaluation".into(), evaluation);
     Ok(toml::to_string(&config)?)
+}
+
+/// Writes `info` to `run_dir`'s `run.json`.
+pub(super) fn write_run_info(run_dir: &Path, info: &RunInfo) -> anyhow::Result<()> {
+    let path = run_dir.join(RUN_INFO);
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(info).expect("run info serialises"),
+    )
+    .with_context(|| format!("writing {}", path.display()))
 }

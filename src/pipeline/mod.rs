@@ -2,27 +2,50 @@
 //!
 //! | file | responsibility |
 //! |---|---|
-//! | `cost.rs` | [`cost::StageClock`]: wall time per dataflow stage from timely's scheduling log, split per trigger |
+//! | `run.rs` | [`run`] and [`follow`]: a run in named steps (prepare, start lanes, execute, finish) |
+//! | `options.rs` | [`RunOptions`], [`Replay`]: how a run is started and reads its source |
+//! | `checks.rs` | checks before a run (model input, devices, replay window, evaluation files); opening the source and evaluation datasets |
+//! | `prepare.rs` | the leader's run directory (resume, start record, `run.json`, events), lanes and context; a follower's context |
+//! | `context.rs` | [`context::RunContext`]: what one process's workers share, one owner per concern; routing of what followers report |
+//! | `lane.rs` | a lane (a sweep's variant, or the run): its spec, directory, model store, events, trainer queue, counters |
+//! | `progress.rs` | [`Covered`] and the process's counters: inputs read, samples stored, dead letters, watermarks |
+//! | `outbox.rs` | a follower's reports to the leader; the run's first failure |
+//! | `book.rs` | the checkpoint book: pieces per trigger, writing a checkpoint, committing its offsets through the source |
+//! | `trainers.rs` | each lane's trainer thread and evaluator, started and joined; what a finished trigger reports back |
+//! | `worker.rs` | one process's timely workers: the graph built, the source's share fed with backpressure, reports passed on |
 //! | `dataflow.rs` | the per-worker timely graph: store → trigger → selection → training sink |
-//! | `evaluate.rs` | `sluice evaluate`: evaluation from a run directory's model store |
-//! | `run.rs` | [`run`]: run directory, trainer thread, timely workers, progress, summary |
 //! | `triggers.rs` | trigger policies from `[trigger]`; the probe they read payloads through |
 //! | `cluster.rs` | several timely processes: the topology (`-n`, `-p`, hostfile), the handshake, followers' reports to the leader |
+//! | `cost.rs` | [`cost::StageClock`]: wall time per dataflow stage from timely's scheduling log, split per trigger |
 //! | `status.rs` | `status.json` and `status` events while a run runs; `sluice status` |
-//! | `checkpoint.rs` | checkpoints at trigger boundaries: offsets, model, event file lengths |
+//! | `checkpoint.rs` | checkpoints at trigger boundaries: the file format, start records |
+//! | `summary.rs` | [`RunSummary`], [`FollowSummary`]: what a run did |
+//! | `evaluate.rs` | `sluice evaluate`: evaluation from a run directory's model store; `run.json` |
 
+mod book;
 pub mod checkpoint;
+mod checks;
 mod cluster;
+mod context;
 pub mod cost;
 mod dataflow;
 mod evaluate;
+mod lane;
+mod options;
+mod outbox;
+mod prepare;
+mod progress;
 mod run;
 pub mod status;
+mod summary;
+mod trainers;
 mod triggers;
+mod worker;
 
+pub use checks::{check_eval_files, check_model_input};
 pub use evaluate::{EvaluateSummary, RUN_INFO, RunInfo, evaluate, trained_models};
-pub use run::{
-    Covered, FollowSummary, Replay, RunOptions, RunSummary, check_eval_files, check_model_input,
-    follow, run,
-};
+pub use options::{Replay, RunOptions};
+pub use progress::Covered;
+pub use run::{follow, run};
 pub use status::{LaneStatus, Status};
+pub use summary::{Cost, FollowSummary, RunSummary};

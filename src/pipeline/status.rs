@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::run::Shared;
+use super::context::RunContext;
 use crate::sink::{EventBody, unix_ms};
-use crate::source::Progress;
 
 /// File name of [`Status`] in a run directory.
 pub const STATUS: &str = "status.json";
@@ -62,13 +61,10 @@ pub struct LaneStatus {
 }
 
 /// The run's status now, in state `state`.
-fn snapshot(shared: &Shared, state: &str, every: Duration) -> Status {
+fn snapshot(shared: &RunContext, state: &str, every: Duration) -> Status {
     let now = unix_ms();
-    let watermark = shared.watermark();
-    let lag_messages = shared.source.lag(Progress {
-        read: shared.read.load(Ordering::Relaxed),
-        total: shared.total.load(Ordering::Relaxed),
-    });
+    let watermark = shared.counters.watermark();
+    let lag_messages = shared.source.lag(shared.counters.progress());
     let variants = shared
         .lanes
         .iter()
@@ -78,7 +74,7 @@ fn snapshot(shared: &Shared, state: &str, every: Duration) -> Status {
             watermark,
             lag_ms: watermark.map(|w| now.saturating_sub(w)),
             lag_messages,
-            samples: shared.ingested.load(Ordering::Relaxed),
+            samples: shared.counters.ingested.load(Ordering::Relaxed),
             triggers: lane.triggers.load(Ordering::Relaxed),
             model: lane.model.lock().expect("model slot poisoned").clone(),
             queue: lane.queued.load(Ordering::Relaxed),
@@ -99,7 +95,7 @@ fn snapshot(shared: &Shared, state: &str, every: Duration) -> Status {
 }
 
 /// Writes `status` to the run directory (atomically) and emits each lane's as an event.
-pub(super) fn publish(shared: &Shared, status: &Status) -> anyhow::Result<()> {
+pub(super) fn publish(shared: &RunContext, status: &Status) -> anyhow::Result<()> {
     let path = shared.run_dir.join(STATUS);
     let tmp = shared.run_dir.join(format!(".{STATUS}.tmp"));
     std::fs::write(
@@ -120,7 +116,7 @@ pub(super) fn publish(shared: &Shared, status: &Status) -> anyhow::Result<()> {
 /// Rewrites the status every `every` on its own thread until [`StatusWriter::finish`]; dropped
 /// unfinished (the run failed on the way), it writes state `failed`.
 pub(super) struct StatusWriter {
-    shared: std::sync::Arc<Shared>,
+    shared: std::sync::Arc<RunContext>,
     every: Duration,
     stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -128,7 +124,7 @@ pub(super) struct StatusWriter {
 
 impl StatusWriter {
     /// Starts rewriting `shared`'s status every `every` (never while running when zero).
-    pub(super) fn start(shared: &std::sync::Arc<Shared>, every: Duration) -> Self {
+    pub(super) fn start(shared: &std::sync::Arc<RunContext>, every: Duration) -> Self {
         let stop = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
         let thread = (!every.is_zero())
             .then(|| {

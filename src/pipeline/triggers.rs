@@ -9,7 +9,7 @@ use sluice_dataflows::triggers::{
 };
 use sluice_dataflows::{Key, Position};
 
-use super::run::Shared;
+use super::context::RunContext;
 use crate::config::{BatchedSpec, TriggerSpec};
 use crate::store::SampleStore;
 use crate::train::{ModelRunner, parse_device};
@@ -73,7 +73,7 @@ pub struct StoreProbe {
 
 impl StoreProbe {
     /// A probe over the run's sample store and lane `l`'s model store.
-    pub fn new(shared: &Shared, l: usize) -> Self {
+    pub fn new(shared: &RunContext, l: usize) -> Self {
         let lane = &shared.lanes[l];
         let device = parse_device(&lane.spec.training.device)
             .expect("the device was checked before the run started");

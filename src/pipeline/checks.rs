@@ -1,0 +1,148 @@
+//! Checks before a run starts, and what it opens first: the source, the evaluation datasets.
+//! Errors the user can fix are [`UsageError`]s (exit code 2), named by file and key.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::options::Replay;
+use crate::UsageError;
+use crate::config::{EvalInput, PipelineSpec};
+use crate::eval::{EvalDataset, Holdout};
+use crate::source::kafka::{ValueDecoder, read_topic};
+use crate::source::{DeadLetter, FileSource, Source, SourceError};
+
+/// What the config file alone cannot tell: the model must fit the samples' feature count and
+/// the training device must exist on this machine. Config errors, reported before anything
+/// runs.
+pub fn check_model_input(spec: &PipelineSpec, features: usize) -> anyhow::Result<()> {
+    let file = spec.config_path.display();
+    spec.model
+        .arch
+        .check_input(features)
+        .map_err(|(key, message)| UsageError(format!("{file}: model.{key}: {message}")))?;
+    crate::train::parse_device(&spec.training.device)
+        .map_err(|message| UsageError(format!("{file}: training.device: {message}")))?;
+    for (i, v) in spec.variants.iter().enumerate() {
+        crate::train::parse_device(&v.spec.training.device).map_err(|message| {
+            UsageError(format!(
+                "{file}: variant[{i}] ({}).training.device: {message}",
+                v.name
+            ))
+        })?;
+    }
+    if let Some(device) = spec.evaluation.as_ref().and_then(|e| e.device.as_deref()) {
+        crate::train::parse_device(device)
+            .map_err(|message| UsageError(format!("{file}: evaluation.device: {message}")))?;
+    }
+    Ok(())
+}
+
+fn usage_if_config(e: SourceError) -> anyhow::Error {
+    match e {
+        SourceError::Config { .. } => UsageError(e.to_string()).into(),
+        _ => anyhow::Error::new(e),
+    }
+}
+
+/// Loads the evaluation datasets of `[evaluation]` (files or topics, decoded like the source);
+/// undecodable rows go to `dead`.
+pub fn load_eval_datasets(
+    spec: &PipelineSpec,
+    features: &[String],
+    dead: &dyn Fn(DeadLetter),
+) -> anyhow::Result<Vec<EvalDataset>> {
+    let Some(eval) = &spec.evaluation else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (i, d) in eval.datasets.iter().enumerate() {
+        let (names, samples) = match &d.input {
+            EvalInput::File { path, format } => {
+                let file = FileSource::open(path, *format, &d.columns, &spec.config_path)
+                    .map_err(usage_if_config)?;
+                let samples = file.read_share(0, 1, &mut |x| dead(x))?;
+                (file.feature_names().to_vec(), samples)
+            }
+            EvalInput::Kafka {
+                cluster,
+                topic,
+                format,
+            } => {
+                let decoder = ValueDecoder::new(*format, &d.columns);
+                let names = decoder.feature_names().to_vec();
+                let (samples, bad) = read_topic(cluster, topic, decoder)
+                    .with_context(|| format!("reading evaluation dataset `{}`", d.name))?;
+                bad.into_iter().for_each(dead);
+                (names, samples)
+            }
+        };
+        check_eval_features(spec, i, &names, features)?;
+        out.push(EvalDataset {
+            name: d.name.clone(),
+            holdout: Holdout::new(features.len(), samples),
+            metrics: d.metrics.clone(),
+            batch_size: d.batch_size,
+        });
+    }
+    Ok(out)
+}
+
+/// Fails, naming the dataset's key path, when evaluation dataset `i`'s feature columns are not
+/// the source's.
+fn check_eval_features(
+    spec: &PipelineSpec,
+    i: usize,
+    names: &[String],
+    features: &[String],
+) -> anyhow::Result<()> {
+    if names == features {
+        return Ok(());
+    }
+    let d = &spec
+        .evaluation
+        .as_ref()
+        .expect("datasets come from [evaluation]")
+        .datasets[i];
+    Err(UsageError(format!(
+        "{}: evaluation.datasets[{i}] (`{}`): feature columns {names:?} differ from the source's {features:?}",
+        spec.config_path.display(),
+        d.name
+    ))
+    .into())
+}
+
+/// Checks the columns of the evaluation datasets in files against the source's `features`
+/// (`sluice validate`; topics are checked when a run reads them).
+pub fn check_eval_files(spec: &PipelineSpec, features: &[String]) -> anyhow::Result<()> {
+    for (i, d) in spec.evaluation.iter().flat_map(|e| &e.datasets).enumerate() {
+        if let EvalInput::File { path, format } = &d.input {
+            let file = FileSource::open(path, *format, &d.columns, &spec.config_path)
+                .map_err(usage_if_config)?;
+            check_eval_features(spec, i, file.feature_names(), features)?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens the source of `spec` (creating its topic if the config says so) and checks the model
+/// against its features.
+pub(super) fn open_source(spec: &PipelineSpec) -> anyhow::Result<Arc<dyn Source>> {
+    let source = crate::source::open(spec).map_err(usage_if_config)?;
+    check_model_input(spec, source.feature_names().len())?;
+    Ok(source)
+}
+
+/// Fails (a usage error) when the replay window holds none of the source's data.
+pub(super) fn check_replay_window(source: &dyn Source, replay: &Replay) -> anyhow::Result<()> {
+    if replay.window.is_unbounded() {
+        return Ok(());
+    }
+    match source
+        .check_window(&replay.window, replay.follow)
+        .map_err(usage_if_config)?
+    {
+        Some(message) => Err(UsageError(message).into()),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,282 @@
+//! What the workers of one process of a run share: the config, the sample store, the source,
+//! the lanes, and one owner per concern (counters, failure, follower outbox, checkpoint book,
+//! stage clock). Operators and sinks take the owner they need; the methods here route what a
+//! follower learns to the leader, and what the leader learns to its owner.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use sluice_dataflows::Position;
+use sluice_dataflows::triggers::State;
+
+use super::book::{CheckpointBook, Resumed};
+use super::checkpoint::OperatorState;
+use super::cluster::{Report, Topology};
+use super::cost::StageClock;
+use super::lane::Lane;
+use super::options::Replay;
+use super::outbox::{Failure, Outbox};
+use super::progress::Counters;
+use crate::config::PipelineSpec;
+use crate::sink::{EventBody, EventSink};
+use crate::source::{DeadLetter, PartitionMarks, Source};
+use crate::store::SampleStore;
+
+/// The run as one process's workers see it.
+pub struct RunContext {
+    /// The config (a sweep's base).
+    pub spec: PipelineSpec,
+    /// Payloads by key.
+    pub samples: Arc<SampleStore>,
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The opened source.
+    pub source: Arc<dyn Source>,
+    /// The run's own events: dead letters (the leader's; without a sweep, the lane's).
+    pub events: Option<Arc<EventSink>>,
+    /// The lanes: a sweep's variants, else one.
+    pub lanes: Vec<Lane>,
+    /// Wall time per dataflow stage.
+    pub clock: Arc<StageClock>,
+    /// Inputs read, samples stored, dead letters, watermarks.
+    pub counters: Arc<Counters>,
+    /// The first failure.
+    pub failure: Failure,
+    /// A follower's reports to the leader.
+    pub outbox: Arc<Outbox>,
+    /// Checkpoint pieces and writing (the leader's).
+    pub book: Option<CheckpointBook>,
+    /// The checkpoint this run resumes from (a follower learns it in the handshake).
+    resumed: OnceLock<Resumed>,
+    /// Hash of the configuration text (checkpoints, the processes' handshake).
+    pub config_hash: String,
+    /// The processes of the run.
+    pub topology: Topology,
+    /// How the source is read.
+    pub replay: Replay,
+}
+
+/// What a [`RunContext`] is made of.
+pub struct ContextSetup {
+    /// See [`RunContext::spec`].
+    pub spec: PipelineSpec,
+    /// See [`RunContext::samples`].
+    pub samples: Arc<SampleStore>,
+    /// See [`RunContext::run_dir`].
+    pub run_dir: PathBuf,
+    /// See [`RunContext::source`].
+    pub source: Arc<dyn Source>,
+    /// See [`RunContext::lanes`].
+    pub lanes: Vec<Lane>,
+    /// See [`RunContext::topology`].
+    pub topology: Topology,
+    /// See [`RunContext::replay`].
+    pub replay: Replay,
+}
+
+impl RunContext {
+    /// A process's context; the leader then adds its events and checkpoint book.
+    pub fn new(setup: ContextSetup) -> Self {
+        let outbox = Arc::new(Outbox::new(!setup.topology.leads()));
+        Self {
+            config_hash: super::checkpoint::fnv64(setup.spec.config_text.as_bytes()),
+            counters: Arc::new(Counters::new(setup.topology.threads)),
+            failure: Failure::new(outbox.clone(), setup.topology.process),
+            outbox,
+            spec: setup.spec,
+            samples: setup.samples,
+            run_dir: setup.run_dir,
+            source: setup.source,
+            events: None,
+            lanes: setup.lanes,
+            clock: Arc::default(),
+            book: None,
+            resumed: OnceLock::new(),
+            topology: setup.topology,
+            replay: setup.replay,
+        }
+    }
+
+    /// Sets the resume point (once: the leader before starting, a follower's first worker
+    /// after the handshake).
+    pub fn resume_from(&self, resumed: impl FnOnce() -> Resumed) -> &Resumed {
+        self.resumed.get_or_init(resumed)
+    }
+
+    /// The resume point, once known.
+    pub fn resumed(&self) -> &Resumed {
+        self.resumed
+            .get()
+            .expect("the resume point is known before the dataflow is built")
+    }
+
+    /// The leader's resume point, if set yet (a follower's first worker learns it later).
+    pub fn resumed_if_known(&self) -> Option<&Resumed> {
+        self.resumed.get()
+    }
+
+    /// Number of the first trigger this run emits (after a checkpoint: its trigger + 1).
+    pub fn first_trigger_id(&self) -> u64 {
+        self.resumed()
+            .checkpoint
+            .as_ref()
+            .map_or(0, |cp| cp.trigger_id + 1)
+    }
+
+    /// The operator state of the checkpoint this run resumes from.
+    pub fn restore(&self) -> Option<&OperatorState> {
+        self.resumed().checkpoint.as_ref().map(|cp| &cp.state)
+    }
+
+    /// Whether the operators report their state for checkpoints (restartable sources,
+    /// without a sweep).
+    pub fn checkpoints(&self) -> bool {
+        self.source.restartable() && self.lanes.len() == 1
+    }
+
+    /// Event time before which no checkpoint needs restart marks (`u64::MAX`: none yet).
+    pub fn forget_before(&self) -> u64 {
+        self.book
+            .as_ref()
+            .map_or(u64::MAX, CheckpointBook::forget_before)
+    }
+
+    /// Records a runtime failure (see [`Failure::fail`]).
+    pub fn fail(&self, message: String) {
+        self.failure.fail(message);
+    }
+
+    /// Applies a follower's report (the leader's worker 0).
+    pub fn apply(&self, report: Report) {
+        match report {
+            Report::DeadLetter(d) => self.dead_letter(d),
+            Report::Offsets {
+                trigger,
+                partitions,
+            } => self.report_offsets(trigger, partitions),
+            Report::Selection {
+                trigger,
+                worker,
+                state,
+                held,
+            } => match serde_json::from_str(&state) {
+                Ok(state) => self.selection_state(trigger, worker, state, held),
+                Err(e) => self.fail(format!("worker {worker}'s selection state: {e}")),
+            },
+            Report::Progress { read, total } => {
+                use std::sync::atomic::Ordering::Relaxed;
+                self.counters.read.fetch_add(read, Relaxed);
+                self.counters.total.fetch_add(total, Relaxed);
+            }
+            Report::Cost(ns) => self.clock.add_ns(ns),
+            Report::Covered(c) => self.counters.cover(c),
+            Report::Failed { process, message } => {
+                self.fail(format!("process {process}: {message}"))
+            }
+        }
+    }
+
+    /// Emits an event to `events` (the run's, or a lane's; a follower has none).
+    fn emit_to(&self, events: Option<&Arc<EventSink>>, id: String, body: EventBody) {
+        let Some(events) = events else {
+            tracing::error!(%id, "an event reached a follower process; dropped");
+            return;
+        };
+        if let Err(e) = events.emit(id, body) {
+            self.fail(format!("writing events: {e}"));
+        }
+    }
+
+    /// Emits an event of lane `l`.
+    pub fn emit_in(&self, l: usize, id: String, body: EventBody) {
+        self.emit_to(self.lanes[l].events.as_ref(), id, body);
+    }
+
+    /// Emits a metric of lane `l`.
+    pub fn emit_metric_in(&self, l: usize, trigger: u64, name: &str, value: f64) {
+        let Some(events) = &self.lanes[l].events else {
+            tracing::error!(
+                trigger,
+                name,
+                "a metric reached a follower process; dropped"
+            );
+            return;
+        };
+        if let Err(e) = events.metric(trigger, name, value, None) {
+            self.fail(format!("writing events: {e}"));
+        }
+    }
+
+    /// A dead letter: counted, and emitted (a follower's goes to the leader).
+    pub fn dead_letter(&self, d: DeadLetter) {
+        tracing::warn!(location = %d.location, reason = %d.reason, "dead letter");
+        self.counters
+            .dead
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.outbox.follows() {
+            return self.outbox.forward(Report::DeadLetter(d));
+        }
+        self.emit_to(
+            self.events.as_ref(),
+            format!("dead-letter-{}", d.location),
+            EventBody::DeadLetter {
+                location: d.location,
+                reason: d.reason,
+                raw: d.raw,
+            },
+        );
+    }
+
+    /// What a worker read, at its end.
+    pub fn cover(&self, c: super::progress::Covered) {
+        if self.outbox.follows() {
+            return self.outbox.forward(Report::Covered(c));
+        }
+        self.counters.cover(c);
+    }
+
+    /// A worker's restart offsets and marks for its partitions at trigger `id`'s boundary.
+    pub fn report_offsets(&self, id: u64, partitions: Vec<(i32, PartitionMarks)>) {
+        if self.outbox.follows() {
+            return self.outbox.forward(Report::Offsets {
+                trigger: id,
+                partitions,
+            });
+        }
+        self.leader_book().offsets(id, partitions);
+    }
+
+    /// The trigger policy's state after trigger `id` (the trigger runs in the leader).
+    pub fn trigger_state(&self, id: u64, state: Option<State>, horizon: Option<Position>) {
+        self.leader_book().trigger_state(id, state, horizon);
+    }
+
+    /// Worker `worker`'s selection state after trigger `id`, and the positions it holds.
+    pub fn selection_state(&self, id: u64, worker: usize, state: State, held: Vec<Position>) {
+        if self.outbox.follows() {
+            return self.outbox.forward(Report::Selection {
+                trigger: id,
+                worker,
+                state: state.to_string(),
+                held,
+            });
+        }
+        self.leader_book().selection_state(id, worker, state, held);
+    }
+
+    /// The sampler's state after trigger `id` (the assembler runs in the leader).
+    pub fn sampler_state(&self, id: u64, state: State) {
+        self.leader_book().sampler_state(id, state);
+    }
+
+    /// A follower's reports since the last call (see [`Outbox::take`]).
+    pub fn take_reports(&self, last: bool) -> Vec<Report> {
+        self.outbox.take(&self.counters, &self.clock, last)
+    }
+
+    fn leader_book(&self) -> &CheckpointBook {
+        self.book
+            .as_ref()
+            .expect("checkpoint pieces reach the leader, which has the book")
+    }
+}

@@ -1,0 +1,111 @@
+//! A lane of a run: a sweep's variant, or the whole pipeline without a sweep.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use sluice_dataflows::triggers::ModelFeed;
+use sluice_dataflows::{SampleScore, TrainingSet};
+
+use super::cost::Split;
+use super::evaluate::{RunInfo, write_run_info};
+use crate::config::PipelineSpec;
+use crate::sink::EventSink;
+use crate::store::ModelStore;
+
+/// One lane of a run: a sweep's variant, or the whole pipeline without a sweep. Each has its
+/// own trigger policy, selection, trainer, model store and events; the source, the ingest and
+/// the sample store are the run's.
+pub struct Lane {
+    /// The variant's name (`None`: not a sweep).
+    pub(super) name: Option<String>,
+    /// Its config (a variant's: the base with its overrides).
+    pub(super) spec: PipelineSpec,
+    /// Its run directory (a variant's: `<run dir>/variants/<name>`).
+    pub(super) run_dir: PathBuf,
+    /// Its model store (trigger policies read models from it; the leader's).
+    pub(super) models: Option<ModelStore>,
+    /// Model reports from its trainer to its trigger operator.
+    pub(super) model_feed: ModelFeed,
+    /// Its events (the leader's).
+    pub(super) events: Option<Arc<EventSink>>,
+    /// Its trainer's queue, until worker 0 takes it.
+    pub(super) trainer_queue: Mutex<Option<SyncSender<TrainingSet>>>,
+    /// Per-sample scores from its trainer (worker 0 takes it and feeds the dataflow).
+    pub(super) feedback: Mutex<Option<Receiver<Vec<SampleScore>>>>,
+    /// Scores that reached the dataflow.
+    pub(super) scores: AtomicU64,
+    /// Triggers fired.
+    pub(super) triggers: AtomicU64,
+    /// Where its per-trigger stage metrics last split the dataflow's stage times.
+    pub(super) split: Split,
+    /// The model in service: its newest.
+    pub(super) model: Mutex<Option<String>>,
+    /// Training sets handed to its trainer and not done yet.
+    pub(super) queued: AtomicU64,
+}
+
+impl Lane {
+    pub(super) fn new(name: Option<String>, spec: PipelineSpec, run_dir: PathBuf) -> Self {
+        Self {
+            name,
+            spec,
+            run_dir,
+            models: None,
+            model_feed: ModelFeed::default(),
+            events: None,
+            trainer_queue: Mutex::new(None),
+            feedback: Mutex::new(None),
+            scores: AtomicU64::new(0),
+            triggers: AtomicU64::new(0),
+            split: Split::default(),
+            model: Mutex::new(None),
+            queued: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The lanes of a run of `spec` in `run_dir`: a sweep's variants, else one.
+pub(super) fn lanes_of(spec: &PipelineSpec, run_dir: &std::path::Path) -> Vec<Lane> {
+    if spec.variants.is_empty() {
+        return vec![Lane::new(None, spec.clone(), run_dir.to_path_buf())];
+    }
+    spec.variants
+        .iter()
+        .map(|v| {
+            let dir = run_dir.join("variants").join(&v.name);
+            Lane::new(Some(v.name.clone()), v.spec.clone(), dir)
+        })
+        .collect()
+}
+
+/// Creates a variant's run directory (`variants/<name>`: its config, `run.json`, events,
+/// models), like a run's of its own; its events also go to the run's Kafka topics, tagged with
+/// its name.
+pub(super) fn open_variant(lane: &mut Lane, info: &RunInfo) -> anyhow::Result<()> {
+    let name = lane.name.clone().expect("a variant has a name");
+    let dir = &lane.run_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(dir.join("config.toml"), &lane.spec.config_text)
+        .with_context(|| format!("writing {}", dir.join("config.toml").display()))?;
+    write_run_info(
+        dir,
+        &RunInfo {
+            variant: Some(name.clone()),
+            input: None,
+            ..info.clone()
+        },
+    )?;
+    let events = EventSink::create(
+        dir,
+        &lane.spec.name,
+        lane.spec.output.kafka.as_ref(),
+        None,
+        None,
+    )?
+    .with_variant(&name);
+    lane.events = Some(Arc::new(events));
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! How far a run is: inputs read and stored, dead letters, per-worker watermarks, what the
+//! workers covered of the source. Shared by the workers, the status writer and the summary
+//! (a narrow handle: counters only).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::source::Progress;
+
+/// What a run read of its source: recorded in `run.json` (over every start of a resumed run)
+/// and `summary.json` (this start's).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Covered {
+    /// Kafka: per partition, the offsets read, `[first, next)`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub offsets: BTreeMap<i32, (i64, i64)>,
+    /// Samples that entered the dataflow.
+    pub samples: u64,
+    /// Their least event time (Unix ms).
+    pub first_time: Option<u64>,
+    /// Their greatest event time (Unix ms).
+    pub last_time: Option<u64>,
+}
+
+impl Covered {
+    pub(super) fn sample(&mut self, time: u64) {
+        self.samples += 1;
+        self.widen(time);
+    }
+
+    /// Widens the event-time range to `time`.
+    fn widen(&mut self, time: u64) {
+        self.first_time = Some(self.first_time.map_or(time, |t| t.min(time)));
+        self.last_time = Some(self.last_time.map_or(time, |t| t.max(time)));
+    }
+
+    /// Adds what `other` read (another worker's, or another start's).
+    pub(super) fn merge(&mut self, other: Covered) {
+        for (id, (first, next)) in other.offsets {
+            let e = self.offsets.entry(id).or_insert((first, next));
+            *e = (e.0.min(first), e.1.max(next));
+        }
+        self.samples += other.samples;
+        for t in other.first_time.into_iter().chain(other.last_time) {
+            self.widen(t);
+        }
+    }
+}
+
+/// A process's counters of its run.
+#[derive(Default)]
+pub struct Counters {
+    /// Inputs read (the leader's: its followers' too).
+    pub read: AtomicU64,
+    /// Inputs the shares had to read when opened.
+    pub total: AtomicU64,
+    /// Samples decoded and stored.
+    pub ingested: AtomicU64,
+    /// Dead letters.
+    pub dead: AtomicU64,
+    /// Workers of this process that finished.
+    pub finished_workers: AtomicUsize,
+    /// Worker threads of this process.
+    threads: usize,
+    /// Per worker (global index), the event time its input reached.
+    watermarks: Mutex<BTreeMap<usize, u64>>,
+    /// What the workers read (the leader's: followers report theirs).
+    covered: Mutex<Covered>,
+}
+
+impl Counters {
+    /// Counters for a process with `threads` workers.
+    pub fn new(threads: usize) -> Self {
+        Self {
+            threads,
+            ..Self::default()
+        }
+    }
+
+    /// Worker `worker`'s input reached event time `t`.
+    pub fn note_watermark(&self, worker: usize, t: u64) {
+        self.watermarks
+            .lock()
+            .expect("watermarks poisoned")
+            .insert(worker, t);
+    }
+
+    /// The event time every worker's input reached (this process's workers).
+    pub fn watermark(&self) -> Option<u64> {
+        let w = self.watermarks.lock().expect("watermarks poisoned");
+        (w.len() == self.threads)
+            .then(|| w.values().min().copied())
+            .flatten()
+    }
+
+    /// Samples stored.
+    pub fn count_ingested(&self, n: usize) {
+        self.ingested.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// What the shares read of what they had to.
+    pub fn progress(&self) -> Progress {
+        Progress {
+            read: self.read.load(Ordering::Relaxed),
+            total: self.total.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Adds what a worker (or a follower's workers) read.
+    pub fn cover(&self, c: Covered) {
+        self.covered.lock().expect("covered poisoned").merge(c);
+    }
+
+    /// What the workers read, taken.
+    pub fn take_covered(&self) -> Covered {
+        std::mem::take(&mut *self.covered.lock().expect("covered poisoned"))
+    }
+
+    /// Whether every worker of this process finished.
+    pub fn all_finished(&self) -> bool {
+        self.finished_workers.load(Ordering::SeqCst) == self.threads
+    }
+}

@@ -315,32 +315,31 @@ fn run_saving(
             let (input, metas) = scope.new_input::<SampleMeta>();
             let n = owners.unwrap_or(workers) as u64;
             let metas = metas.exchange(move |m: &SampleMeta| route(m.key) % n);
-            let trig = metas.clone().trigger_with(
+            let streams = metas.clone().trigger_with(
                 policy(),
                 TriggerOptions {
                     first_id,
                     models: Some(feed),
                     probe: Box::new(MapProbe),
-                    on_state: Some(Box::new(move |id, state, _| {
-                        let mut saved = sv1.lock().unwrap();
-                        assert!(saved.get(&id).is_none_or(|s| s.trigger.is_none()), "once");
-                        saved.entry(id).or_default().trigger = state;
-                    })),
+                    states: true,
                     restore: resume.as_ref().as_ref().and_then(|r| r.trigger.clone()),
                     limit,
-                    ..TriggerOptions::default()
                 },
             );
-            let trig = trig.inspect(move |t| t3.lock().unwrap().push(t.clone()));
+            streams.states.inspect(move |s| {
+                let mut saved = sv1.lock().unwrap();
+                let id = s.trigger;
+                assert!(saved.get(&id).is_none_or(|s| s.trigger.is_none()), "once");
+                saved.entry(id).or_default().trigger = s.state.clone();
+            });
+            streams
+                .errors
+                .inspect(|e| panic!("trigger policy failed: {e}"));
+            let trig = streams
+                .triggers
+                .inspect(move |t| t3.lock().unwrap().push(t.clone()));
             let options = || SelectOptions {
-                on_state: Some(Box::new(move |id, state, _| {
-                    sv2.lock()
-                        .unwrap()
-                        .entry(id)
-                        .or_default()
-                        .selection
-                        .insert(index, state);
-                })),
+                states: true,
                 restore: resume
                     .as_ref()
                     .as_ref()
@@ -355,32 +354,40 @@ fn run_saving(
                     metas.select_with(trig.clone(), Reservoir::new(400, 5), options())
                 }
             };
-            let sets = candidates
-                .training_sets_options(
-                    trig,
-                    pool.sampler(),
-                    SelectOptions {
-                        on_state: Some(Box::new(move |id, state, _| {
-                            sv3.lock().unwrap().entry(id).or_default().sampler = Some(state);
-                        })),
-                        restore: resume
-                            .as_ref()
-                            .as_ref()
-                            .and_then(|r| r.sampler.clone())
-                            .map(|s| vec![s]),
-                        ..SelectOptions::default()
-                    },
-                )
-                .inspect(move |s: &TrainingSet| {
-                    let seg = s.samples.last().map_or(0, |p| index_of(p.key) / SEGMENT);
-                    feed2.post(ModelInfo {
-                        trigger: s.trigger.id,
-                        model: Some(format!("m{seg}")),
-                        samples: s.samples.len() as u64,
-                        training_s: 1.0,
-                    });
-                    s3.lock().unwrap().push(s.clone());
+            candidates.states.inspect(move |s| {
+                sv2.lock()
+                    .unwrap()
+                    .entry(s.trigger)
+                    .or_default()
+                    .selection
+                    .insert(index, s.state.clone());
+            });
+            let assembled = candidates.answers.training_sets_options(
+                trig,
+                pool.sampler(),
+                SelectOptions {
+                    states: true,
+                    restore: resume
+                        .as_ref()
+                        .as_ref()
+                        .and_then(|r| r.sampler.clone())
+                        .map(|s| vec![s]),
+                    ..SelectOptions::default()
+                },
+            );
+            assembled.states.inspect(move |s| {
+                sv3.lock().unwrap().entry(s.trigger).or_default().sampler = Some(s.state.clone());
+            });
+            let sets = assembled.answers.inspect(move |s: &TrainingSet| {
+                let seg = s.samples.last().map_or(0, |p| index_of(p.key) / SEGMENT);
+                feed2.post(ModelInfo {
+                    trigger: s.trigger.id,
+                    model: Some(format!("m{seg}")),
+                    samples: s.samples.len() as u64,
+                    training_s: 1.0,
                 });
+                s3.lock().unwrap().push(s.clone());
+            });
             let (probe, _) = sets.probe();
             (input, probe)
         });

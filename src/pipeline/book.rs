@@ -150,7 +150,7 @@ impl CheckpointBook {
         });
     }
 
-    /// The trigger policy's state after trigger `id` (see `TriggerOptions::on_state`).
+    /// The trigger policy's state after trigger `id` (see `TriggerStreams::states`).
     pub fn trigger_state(&self, id: u64, state: Option<State>, horizon: Option<Position>) {
         self.piece(id, |p| p.trigger = Some(state.map(|s| (s, horizon))));
     }

@@ -6,8 +6,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use sluice_dataflows::Position;
-use sluice_dataflows::triggers::State;
+use sluice_dataflows::selection::SelectionState;
 
 use super::book::{CheckpointBook, Resumed};
 use super::checkpoint::OperatorState;
@@ -17,8 +16,9 @@ use super::lane::Lane;
 use super::options::Replay;
 use super::outbox::{Failure, Outbox};
 use super::progress::Counters;
+use super::sinks::{DeadLetters, EventWriter, Pieces};
 use crate::config::PipelineSpec;
-use crate::sink::{EventBody, EventSink};
+use crate::sink::EventSink;
 use crate::source::{DeadLetter, PartitionMarks, Source};
 use crate::store::SampleStore;
 
@@ -41,11 +41,11 @@ pub struct RunContext {
     /// Inputs read, samples stored, dead letters, watermarks.
     pub counters: Arc<Counters>,
     /// The first failure.
-    pub failure: Failure,
+    pub failure: Arc<Failure>,
     /// A follower's reports to the leader.
     pub outbox: Arc<Outbox>,
     /// Checkpoint pieces and writing (the leader's).
-    pub book: Option<CheckpointBook>,
+    pub book: Option<Arc<CheckpointBook>>,
     /// The checkpoint this run resumes from (a follower learns it in the handshake).
     resumed: OnceLock<Resumed>,
     /// Hash of the configuration text (checkpoints, the processes' handshake).
@@ -81,7 +81,7 @@ impl RunContext {
         Self {
             config_hash: super::checkpoint::fnv64(setup.spec.config_text.as_bytes()),
             counters: Arc::new(Counters::new(setup.topology.threads)),
-            failure: Failure::new(outbox.clone(), setup.topology.process),
+            failure: Arc::new(Failure::new(outbox.clone(), setup.topology.process)),
             outbox,
             spec: setup.spec,
             samples: setup.samples,
@@ -136,14 +136,16 @@ impl RunContext {
 
     /// Event time before which no checkpoint needs restart marks (`u64::MAX`: none yet).
     pub fn forget_before(&self) -> u64 {
-        self.book
-            .as_ref()
-            .map_or(u64::MAX, CheckpointBook::forget_before)
+        self.book.as_ref().map_or(u64::MAX, |b| b.forget_before())
     }
 
-    /// Records a runtime failure (see [`Failure::fail`]).
+    /// Records a runtime failure (see [`Failure::fail`]); the trigger operators stop waiting
+    /// for models.
     pub fn fail(&self, message: String) {
         self.failure.fail(message);
+        for lane in &self.lanes {
+            lane.model_feed.close();
+        }
     }
 
     /// Applies a follower's report (the leader's worker 0).
@@ -160,7 +162,14 @@ impl RunContext {
                 state,
                 held,
             } => match serde_json::from_str(&state) {
-                Ok(state) => self.selection_state(trigger, worker, state, held),
+                Ok(state) => self.pieces().selection_state(
+                    worker,
+                    SelectionState {
+                        trigger,
+                        state,
+                        held,
+                    },
+                ),
                 Err(e) => self.fail(format!("worker {worker}'s selection state: {e}")),
             },
             Report::Progress { read, total } => {
@@ -176,55 +185,31 @@ impl RunContext {
         }
     }
 
-    /// Emits an event to `events` (the run's, or a lane's; a follower has none).
-    fn emit_to(&self, events: Option<&Arc<EventSink>>, id: String, body: EventBody) {
-        let Some(events) = events else {
-            tracing::error!(%id, "an event reached a follower process; dropped");
-            return;
-        };
-        if let Err(e) = events.emit(id, body) {
-            self.fail(format!("writing events: {e}"));
-        }
+    /// Lane `l`'s event writer.
+    pub fn writer(&self, l: usize) -> EventWriter {
+        EventWriter::new(self.lanes[l].events.clone(), self.failure.clone())
     }
 
-    /// Emits an event of lane `l`.
-    pub fn emit_in(&self, l: usize, id: String, body: EventBody) {
-        self.emit_to(self.lanes[l].events.as_ref(), id, body);
-    }
-
-    /// Emits a metric of lane `l`.
-    pub fn emit_metric_in(&self, l: usize, trigger: u64, name: &str, value: f64) {
-        let Some(events) = &self.lanes[l].events else {
-            tracing::error!(
-                trigger,
-                name,
-                "a metric reached a follower process; dropped"
-            );
-            return;
-        };
-        if let Err(e) = events.metric(trigger, name, value, None) {
-            self.fail(format!("writing events: {e}"));
+    /// Where dead letters go (see [`DeadLetters`]).
+    pub fn dead_letters(&self) -> DeadLetters {
+        DeadLetters {
+            counters: self.counters.clone(),
+            outbox: self.outbox.clone(),
+            events: EventWriter::new(self.events.clone(), self.failure.clone()),
         }
     }
 
     /// A dead letter: counted, and emitted (a follower's goes to the leader).
     pub fn dead_letter(&self, d: DeadLetter) {
-        tracing::warn!(location = %d.location, reason = %d.reason, "dead letter");
-        self.counters
-            .dead
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if self.outbox.follows() {
-            return self.outbox.forward(Report::DeadLetter(d));
+        self.dead_letters().send(d);
+    }
+
+    /// Where checkpoint pieces go (see [`Pieces`]).
+    pub fn pieces(&self) -> Pieces {
+        Pieces {
+            book: self.book.clone(),
+            outbox: self.outbox.clone(),
         }
-        self.emit_to(
-            self.events.as_ref(),
-            format!("dead-letter-{}", d.location),
-            EventBody::DeadLetter {
-                location: d.location,
-                reason: d.reason,
-                raw: d.raw,
-            },
-        );
     }
 
     /// What a worker read, at its end.
@@ -244,29 +229,6 @@ impl RunContext {
             });
         }
         self.leader_book().offsets(id, partitions);
-    }
-
-    /// The trigger policy's state after trigger `id` (the trigger runs in the leader).
-    pub fn trigger_state(&self, id: u64, state: Option<State>, horizon: Option<Position>) {
-        self.leader_book().trigger_state(id, state, horizon);
-    }
-
-    /// Worker `worker`'s selection state after trigger `id`, and the positions it holds.
-    pub fn selection_state(&self, id: u64, worker: usize, state: State, held: Vec<Position>) {
-        if self.outbox.follows() {
-            return self.outbox.forward(Report::Selection {
-                trigger: id,
-                worker,
-                state: state.to_string(),
-                held,
-            });
-        }
-        self.leader_book().selection_state(id, worker, state, held);
-    }
-
-    /// The sampler's state after trigger `id` (the assembler runs in the leader).
-    pub fn sampler_state(&self, id: u64, state: State) {
-        self.leader_book().sampler_state(id, state);
     }
 
     /// A follower's reports since the last call (see [`Outbox::take`]).

@@ -40,13 +40,19 @@ impl Stage {
         }
     }
 
-    /// The stage of the operator named `name` (see `pipeline::dataflow`).
+    /// The stage of the operator named `name` (see `pipeline::dataflow`); a sink counts with
+    /// the operator whose outputs it takes (dead letters and failures with ingest).
     pub fn of_operator(name: &str) -> Stage {
-        if name.starts_with("Trigger:") {
+        if name.starts_with("Trigger:")
+            || name.starts_with("Sink: Trigger events")
+            || name.starts_with("Sink: Decisions")
+        {
             Stage::TriggerPolicy
         } else if name.starts_with("Selection:")
             || name.starts_with("Scores:")
             || name.starts_with("Sink: Trainer")
+            || name.starts_with("Sink: Retirement")
+            || name.starts_with("Sink: Checkpoint pieces")
         {
             Stage::Selection
         } else {
@@ -167,6 +173,9 @@ mod tests {
         assert_eq!(Stage::of_operator("Scores: Latest"), Stage::Selection);
         assert_eq!(Stage::of_operator("Store: Samples"), Stage::Ingest);
         assert_eq!(Stage::of_operator("Exchange"), Stage::Ingest);
+        assert_eq!(Stage::of_operator("Sink: Decisions"), Stage::TriggerPolicy);
+        assert_eq!(Stage::of_operator("Sink: Retirement"), Stage::Selection);
+        assert_eq!(Stage::of_operator("Sink: Dead letters"), Stage::Ingest);
         let c = StageClock::default();
         let (split, other) = (Split::default(), Split::default());
         c.add_read(Duration::from_millis(2));

@@ -1,17 +1,35 @@
-//! The per-worker dataflow graph.
+//! The per-worker dataflow graph: every operator and every sink, wired in this file.
 //!
 //! ```text
-//! input (this worker's share of the source, by event time)
-//!   └─ exchange by key to the leader's workers ─> Store: Samples (payload -> sample store,
-//!        emits SampleMeta)
-//!        ├─> Trigger: <policy> (worker 0) ─> triggers.jsonl
-//!        └─> Selection: <strategy> (per worker) ─> AssembleTrainingSets (worker 0)
-//!                                                   └─> Sink: Trainer (bounded queue)
+//! input: Record (this worker's share of the source, at its event time)
+//!   └─ exchange by key to the leader's workers
+//!      └─ Store: Samples (payload -> sample store) ──err──> Sink: Dead letters
+//!         │ ok: SampleMeta
+//!         ├─> Trigger: <policy> (worker 0)  per lane
+//!         │     ├─ triggers ──> Sink: Trigger events
+//!         │     │           └─> broadcast ─> seen (the source loop's restart offsets)
+//!         │     ├─ decisions ─> Sink: Decisions
+//!         │     ├─ states ────> Sink: Checkpoint pieces
+//!         │     └─ errors ────> Sink: Failure
+//!         └─> Selection: <strategy> (per worker, its keys; + triggers)
+//!               ├─ answers ─> Selection: AssembleTrainingSets (worker 0; + triggers)
+//!               │               ├─ sets ────> Sink: Trainer (bounded queue -> libtorch trainer)
+//!               │               ├─ retired ─> Sink: Retirement
+//!               │               └─ states ──> Sink: Checkpoint pieces
+//!               ├─ retired ─> Sink: Retirement
+//!               └─ states ──> Sink: Checkpoint pieces
 //! feedback input (worker 0: per-sample scores from the trainer, at the ingestion watermark)
-//!   └─ exchange by key ─> Scores: Latest (per worker, for score-based policies)
+//!   └─ exchange by key ─> Scores: Latest (per worker; read by score-based selection)
 //! reports input (followers' dead letters, offsets, states) ─> worker 0 applies them
 //! notices input (worker 0: forget offsets before this event time) ─> broadcast
 //! ```
+//!
+//! A sample's way: the source loop sends it in as a [`Record`]; `Store: Samples` keeps its
+//! payload and passes its metadata on; the trigger policy sees it in position order and may
+//! close an epoch at it (a `trigger` event); each selection adds it to its pool and answers
+//! the trigger with candidates; the assembler samples them into the trigger's training set,
+//! which the trainer sink queues for the trainer (which writes the model and its events).
+//! The sinks and their handles are described in `sinks.rs`.
 //!
 //! Keys live on the leader process's workers (`Topology::owners`; in a single process, all
 //! of them): see `cluster.rs`.
@@ -23,28 +41,28 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 
 use serde::{Deserialize, Serialize};
-use sluice_dataflows::downsampling::{KeepScores, Score, ScoreBoard};
+use sluice_dataflows::downsampling::{KeepScores, ScoreBoard};
 use sluice_dataflows::selection::{
-    AssembleTrainingSets, NewData, OnRetired, OnState, Reservoir, Select, SelectOptions,
+    AssembleTrainingSets, NewData, Reservoir, Select, SelectOptions,
 };
-use sluice_dataflows::triggers::{Decision, NoProbe, State, Trigger, TriggerOptions};
-use sluice_dataflows::{
-    Key, SampleMeta, SampleScore, Time, TrainingSet, TriggerEvent, owner, route,
-};
+use sluice_dataflows::triggers::{NoProbe, Trigger, TriggerOptions};
+use sluice_dataflows::{Key, SampleMeta, SampleScore, Time, TrainingSet, TriggerEvent, route};
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::vec::{Broadcast, Input};
 use timely::dataflow::operators::{Exchange, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle, Scope, StreamVec};
 
 use super::cluster::Report;
 use super::context::RunContext;
-use super::cost::Stage;
+use super::progress::Counters;
+use super::sinks;
 use super::triggers::{StoreProbe, build_policy};
 use crate::config::Pool;
-use crate::sink::EventBody;
 use crate::source::{DeadLetter, Sample};
-use crate::store::CandidateFile;
+use crate::store::{CandidateFile, SampleStore};
 
 /// What the source loop sends into the dataflow.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -138,6 +156,11 @@ impl TrainerQueue {
         true
     }
 
+    /// Adds training sets to those waiting for room in the queue.
+    pub(super) fn push(&self, sets: impl Iterator<Item = TrainingSet>) {
+        self.0.borrow_mut().waiting.extend(sets);
+    }
+
     /// Training sets waiting for room in the queue.
     pub fn backlog(&self) -> usize {
         self.0.borrow().waiting.len()
@@ -155,7 +178,7 @@ pub fn build(
     shared: &Arc<RunContext>,
     queues: Vec<Option<SyncSender<TrainingSet>>>,
 ) -> Graph {
-    let (input, samples) = scope.new_input::<Record>();
+    let (input, records) = scope.new_input::<Record>();
     // Keys live on the first `owners` workers (timely sends a hash `h` to worker `h % peers`).
     let owners = shared.topology.owners();
     let place = move |key: Key| route(key) % owners as u64;
@@ -171,40 +194,11 @@ pub fn build(
     let latest = forget_before.clone();
     noticed.broadcast().inspect(move |t| latest.set(*t));
 
-    let store = shared.clone();
-    let metas = samples
-        .exchange(move |r: &Record| place(r.sample().key))
-        .unary(Pipeline, "Store: Samples", move |_cap, _info| {
-            move |input, output| {
-                input.for_each_stamp(|cap, data| {
-                    let mut session = output.session(&cap);
-                    for batch in data {
-                        if batch.iter().any(|r| matches!(r, Record::Restored(_))) {
-                            let restored = take_restored(batch);
-                            restore_payloads(&store, restored);
-                        }
-                        let rejected = store.samples.insert(batch.iter().map(|r| {
-                            let s = r.sample();
-                            (s.key, s.label, s.features.as_slice())
-                        }));
-                        for (key, reason) in &rejected {
-                            store.dead_letter(DeadLetter {
-                                location: format!("{} key {key}", store.source.name()),
-                                reason: reason.to_string(),
-                                raw: String::new(),
-                            });
-                        }
-                        store.counters.count_ingested(batch.len() - rejected.len());
-                        session.give_iterator(
-                            batch
-                                .drain(..)
-                                .map(|r| r.sample().meta())
-                                .filter(|m| !rejected.iter().any(|(k, _)| *k == m.key)),
-                        );
-                    }
-                });
-            }
-        });
+    let (metas, refused) = store_samples(
+        records.exchange(move |r: &Record| place(r.sample().key)),
+        StoreHandle::of(shared),
+    );
+    sinks::dead_letters(refused, shared.dead_letters());
 
     let lanes = queues
         .into_iter()
@@ -219,6 +213,110 @@ pub fn build(
         forget_before,
         lanes,
     }
+}
+
+/// What `Store: Samples` writes to: the sample store, the counters, and what a resumed run
+/// reads again.
+struct StoreHandle {
+    samples: Arc<SampleStore>,
+    counters: Arc<Counters>,
+    /// The source's name (dead letters' location).
+    source: String,
+    /// A resumed run's checkpoint: the positions its state holds, and its trigger.
+    resumed: Option<(Vec<sluice_dataflows::Position>, u64)>,
+}
+
+impl StoreHandle {
+    fn of(shared: &RunContext) -> Self {
+        Self {
+            samples: shared.samples.clone(),
+            counters: shared.counters.clone(),
+            source: shared.source.name(),
+            resumed: shared
+                .restore()
+                .map(|r| (r.held.clone(), shared.first_trigger_id().saturating_sub(1))),
+        }
+    }
+
+    /// Puts payloads read again after a resume into the sample store. Those no selection
+    /// holds (only the trigger policy's windows read them) are retired at the checkpoint's
+    /// trigger, so they go once the policy reads past them.
+    fn restore(&self, restored: Vec<Sample>) {
+        let (held, trigger) = self
+            .resumed
+            .as_ref()
+            .expect("restored samples come from a checkpoint");
+        // Rejected here as when first read (a duplicate key): the run went on without them.
+        let rejected = self.samples.insert(
+            restored
+                .iter()
+                .map(|s| (s.key, s.label, s.features.as_slice())),
+        );
+        for (key, e) in rejected {
+            tracing::debug!(key, "payload not restored: {e}");
+        }
+        let unheld: Vec<sluice_dataflows::Position> = restored
+            .iter()
+            .map(|s| s.meta().position())
+            .filter(|p| held.binary_search(p).is_err())
+            .collect();
+        if !unheld.is_empty() {
+            self.samples.retire(0, *trigger, unheld);
+        }
+    }
+}
+
+/// Store: Samples. Keeps each record's payload in the sample store and passes its metadata on
+/// (ok); a payload the store refuses (a duplicate key) becomes a dead letter (err).
+fn store_samples<'scope>(
+    records: StreamVec<'scope, Time, Record>,
+    store: StoreHandle,
+) -> (
+    StreamVec<'scope, Time, SampleMeta>,
+    StreamVec<'scope, Time, DeadLetter>,
+) {
+    let mut builder = OperatorBuilder::new("Store: Samples".to_string(), records.scope());
+    let mut input = builder.new_input(records, Pipeline);
+    let (ok, metas) = builder.new_output();
+    let mut ok: OutputBuilder<Time, CapacityContainerBuilder<Vec<SampleMeta>>> =
+        OutputBuilder::from(ok);
+    let (err, refused) = builder.new_output();
+    let mut err: OutputBuilder<Time, CapacityContainerBuilder<Vec<DeadLetter>>> =
+        OutputBuilder::from(err);
+    builder.build(move |caps| {
+        drop(caps);
+        move |_frontiers| {
+            let (mut ok, mut err) = (ok.activate(), err.activate());
+            input.for_each_stamp(|cap, data| {
+                let mut session = ok.session(&cap);
+                for batch in data {
+                    if batch.iter().any(|r| matches!(r, Record::Restored(_))) {
+                        store.restore(take_restored(batch));
+                    }
+                    let rejected = store.samples.insert(batch.iter().map(|r| {
+                        let s = r.sample();
+                        (s.key, s.label, s.features.as_slice())
+                    }));
+                    if !rejected.is_empty() {
+                        err.session(&cap)
+                            .give_iterator(rejected.iter().map(|(key, reason)| DeadLetter {
+                                location: format!("{} key {key}", store.source),
+                                reason: reason.to_string(),
+                                raw: String::new(),
+                            }));
+                    }
+                    store.counters.count_ingested(batch.len() - rejected.len());
+                    session.give_iterator(
+                        batch
+                            .drain(..)
+                            .map(|r| r.sample().meta())
+                            .filter(|m| !rejected.iter().any(|(k, _)| *k == m.key)),
+                    );
+                }
+            });
+        }
+    });
+    (metas, refused)
 }
 
 /// Lane `l`'s part of the graph: its trigger policy, selection, training-set assembly and
@@ -244,7 +342,15 @@ fn build_lane<'scope>(
         .probe();
     let sets = training_sets(scope, shared, l, metas, triggers, &board);
     let (probe, sets) = sets.probe();
-    trainer_sink(sets, shared, l, trainer.clone());
+    let lane = &shared.lanes[l];
+    sinks::trainer(
+        sets,
+        trainer.clone(),
+        shared.writer(l),
+        shared.clock.clone(),
+        lane.progress.clone(),
+        shared.failure.clone(),
+    );
     LaneGraph {
         feedback,
         probe,
@@ -254,8 +360,8 @@ fn build_lane<'scope>(
     }
 }
 
-/// Lane `l`'s trigger policy over `metas` (on worker 0), its decisions and triggers emitted as
-/// events; the triggers, at their boundaries' times.
+/// Lane `l`'s trigger policy over `metas` (on worker 0), and the sinks of its outputs; returns
+/// the triggers, at their boundaries' times.
 fn trigger_stream<'scope>(
     index: usize,
     shared: &Arc<RunContext>,
@@ -263,10 +369,7 @@ fn trigger_stream<'scope>(
     metas: StreamVec<'scope, Time, SampleMeta>,
 ) -> StreamVec<'scope, Time, TriggerEvent> {
     let lane = &shared.lanes[l];
-    let decisions = shared.clone();
-    let mut last_decision: Option<(sluice_dataflows::Position, u32)> = None;
-    let failures = shared.clone();
-    let triggers = metas.trigger_with(
+    let out = metas.trigger_with(
         build_policy(&lane.spec.trigger),
         TriggerOptions {
             first_id: shared.first_trigger_id(),
@@ -278,66 +381,27 @@ fn trigger_stream<'scope>(
                 let probe: Box<dyn sluice_dataflows::triggers::Probe> = Box::new(NoProbe);
                 probe
             },
-            on_decision: Box::new(move |trigger_id, d: &Decision| {
-                // Sub-policies of an ensemble may decide at the same sample: the n-th decision
-                // there gets `-<n>` (ids are unique, and the same in every run).
-                let n = match &mut last_decision {
-                    Some((at, n)) if *at == d.at => {
-                        *n += 1;
-                        *n
-                    }
-                    _ => {
-                        last_decision = Some((d.at, 0));
-                        0
-                    }
-                };
-                let suffix = if n == 0 {
-                    String::new()
-                } else {
-                    format!("-{n}")
-                };
-                decisions.emit_in(
-                    l,
-                    format!("decision-{}-{}{suffix}", d.at.time, d.at.key),
-                    EventBody::Decision {
-                        trigger_id,
-                        at: d.at,
-                        triggered: d.triggered,
-                        details: d.details.iter().cloned().collect(),
-                    },
-                );
-            }),
-            on_error: Box::new(move |e| failures.fail(format!("trigger policy: {e}"))),
-            on_state: shared.checkpoints().then(|| {
-                let shared = shared.clone();
-                let f: sluice_dataflows::triggers::OnState =
-                    Box::new(move |id, state, horizon| shared.trigger_state(id, state, horizon));
-                f
-            }),
+            states: shared.checkpoints(),
             restore: shared.restore().map(|r| r.trigger.clone()),
             limit: shared.replay.max_triggers,
         },
     );
-    let events = shared.clone();
-    triggers.inspect(move |t| {
-        events.lanes[l].triggers.fetch_add(1, Ordering::Relaxed);
-        events.emit_in(
-            l,
-            format!("trigger-{}", t.id),
-            EventBody::Trigger {
-                trigger_id: t.id,
-                first: t.first,
-                boundary: t.boundary,
-                samples: t.samples,
-                reason: t.reason.clone(),
-                details: t.details.iter().cloned().collect(),
-            },
-        );
-    })
+    sinks::trigger_events(
+        out.triggers.clone(),
+        shared.writer(l),
+        lane.progress.clone(),
+    );
+    sinks::decisions(out.decisions, shared.writer(l));
+    let pieces = shared.pieces();
+    sinks::sink_each(out.states, "Sink: Checkpoint pieces", move |s| {
+        pieces.trigger_state(s)
+    });
+    sinks::failures(out.errors, "trigger policy", shared.failure.clone());
+    out.triggers
 }
 
 /// Lane `l`'s selection over `metas` (per worker, over the keys it owns) and the assembly of
-/// each trigger's training set (worker 0).
+/// each trigger's training set (worker 0), with the sinks of their retirements and states.
 fn training_sets<'scope>(
     scope: Scope<'scope, Time>,
     shared: &Arc<RunContext>,
@@ -350,33 +414,12 @@ fn training_sets<'scope>(
     let index = scope.index();
     let owners = shared.topology.owners();
     let selection = &lane.spec.selection;
-    // Samples no later trigger can select leave the sample store (see `store::samples`).
-    let retire = |shared: &Arc<RunContext>| -> OnRetired {
-        let store = shared.samples.clone();
-        Box::new(move |trigger, samples| store.retire(l, trigger, samples))
-    };
     // The selection's checkpoint state: the strategy's and this worker's scores.
-    let options = |on_retired: OnRetired| -> SelectOptions {
-        let on_state = shared.checkpoints().then(|| {
-            let (shared, board) = (shared.clone(), board.clone());
-            let f: OnState = Box::new(move |id, state, held| {
-                let state = serde_json::json!({ "policy": state, "scores": save_scores(&board) });
-                shared.selection_state(id, index, state, held);
-            });
-            f
-        });
-        let restore = shared.restore().map(|r| {
-            for s in &r.selection {
-                restore_scores(board, &s["scores"], |k| owner(k, owners) == index);
-            }
-            r.selection.iter().map(|s| s["policy"].clone()).collect()
-        });
-        SelectOptions {
-            on_retired: Some(on_retired),
-            on_state,
-            restore,
-            owners: Some(owners),
-        }
+    let options = SelectOptions {
+        states: shared.checkpoints(),
+        restore: shared.restore().map(|r| r.selection.clone()),
+        owners: Some(owners),
+        scores: Some(board.clone()),
     };
     let selected = match selection.pool {
         Pool::Tail(tail) => {
@@ -385,67 +428,43 @@ fn training_sets<'scope>(
                 let spill = CandidateFile::new(&lane.run_dir.join("spill"), scope.index());
                 pool = pool.spilling(max.div_ceil(owners), Box::new(spill));
             }
+            let selected = metas.select_with(triggers.clone(), pool, options);
             // Scores of samples the store has let go go too (at each retirement: feedback for a
             // retired sample can still arrive until the trainer is done with it).
-            let mut to_store = retire(shared);
-            let (board, store) = (board.clone(), shared.samples.clone());
-            let retire_here: OnRetired = Box::new(move |trigger, samples| {
-                to_store(trigger, samples);
-                board.borrow_mut().retain(|k, _| store.contains(*k));
+            let board = board.clone();
+            sinks::retirement(selected.retired, l, shared.samples.clone(), move |store| {
+                board.borrow_mut().retain(|k, _| store.contains(*k))
             });
-            metas.select_with(triggers.clone(), pool, options(retire_here))
+            (selected.answers, selected.states)
         }
-        Pool::Reservoir(budget) => metas.select_with(
-            triggers.clone(),
-            Reservoir::new(budget, selection.sampler.seed),
-            options(retire(shared)),
-        ),
+        Pool::Reservoir(budget) => {
+            let policy = Reservoir::new(budget, selection.sampler.seed);
+            let selected = metas.select_with(triggers.clone(), policy, options);
+            sinks::retirement(selected.retired, l, shared.samples.clone(), |_| {});
+            (selected.answers, selected.states)
+        }
     };
-    let sampler_options = SelectOptions {
-        on_retired: Some(retire(shared)),
-        on_state: shared.checkpoints().then(|| {
-            let shared = shared.clone();
-            let f: OnState = Box::new(move |id, state, _| shared.sampler_state(id, state));
-            f
-        }),
-        restore: shared.restore().map(|r| vec![r.sampler.clone()]),
-        owners: Some(owners),
-    };
-    selected.training_sets_options(triggers, selection.sampler.clone(), sampler_options)
-}
-
-/// Sink: Trainer. Lane `l`'s training sets into its trainer's `queue` (worker 0), with the
-/// dataflow's stage costs since the previous set as each trigger's metrics.
-fn trainer_sink(
-    sets: StreamVec<'_, Time, TrainingSet>,
-    shared: &Arc<RunContext>,
-    l: usize,
-    queue: TrainerQueue,
-) {
-    let sink = shared.clone();
-    sets.sink(Pipeline, "Sink: Trainer", move |(input, _frontier)| {
-        let mut arrived = Vec::new();
-        input.for_each(|_cap, data| {
-            arrived.extend(data.iter().map(|set| set.trigger.id));
-            queue.0.borrow_mut().waiting.extend(data.drain(..));
-        });
-        if !arrived.is_empty() {
-            sink.lanes[l]
-                .queued
-                .fetch_add(arrived.len() as u64, Ordering::Relaxed);
-            // The dataflow's work since the previous training set is the cost of the triggers
-            // whose sets arrive now, shared equally when several arrive at once.
-            let split = sink.clock.split_ms(&sink.lanes[l].split);
-            for &trigger in &arrived {
-                for (stage, ms) in Stage::ALL.iter().zip(split) {
-                    sink.emit_metric_in(l, trigger, stage.metric(), ms / arrived.len() as f64);
-                }
-            }
-        }
-        if !queue.flush() {
-            sink.fail("the trainer stopped; see its error".into());
-        }
+    let (answers, states) = selected;
+    let pieces = shared.pieces();
+    sinks::sink_each(states, "Sink: Checkpoint pieces", move |s| {
+        pieces.selection_state(index, s)
     });
+    let assembled = answers.training_sets_options(
+        triggers,
+        selection.sampler.clone(),
+        SelectOptions {
+            states: shared.checkpoints(),
+            restore: shared.restore().map(|r| vec![r.sampler.clone()]),
+            owners: Some(owners),
+            scores: None,
+        },
+    );
+    sinks::retirement(assembled.retired, l, shared.samples.clone(), |_| {});
+    let pieces = shared.pieces();
+    sinks::sink_each(assembled.states, "Sink: Checkpoint pieces", move |s| {
+        pieces.sampler_state(s)
+    });
+    assembled.answers
 }
 
 /// Takes the restored payloads out of `batch`, keeping the new samples in order.
@@ -458,54 +477,6 @@ fn take_restored(batch: &mut Vec<Record>) -> Vec<Sample> {
         }
     }
     restored
-}
-
-/// Puts payloads read again after a resume into the sample store. Those no selection holds
-/// (only the trigger policy's windows read them) are retired at the checkpoint's trigger, so
-/// they go once the policy reads past them.
-fn restore_payloads(shared: &RunContext, restored: Vec<Sample>) {
-    let state = shared
-        .restore()
-        .expect("restored samples come from a checkpoint");
-    // Rejected here as when first read (a duplicate key): the run went on without them then.
-    let rejected = shared.samples.insert(
-        restored
-            .iter()
-            .map(|s| (s.key, s.label, s.features.as_slice())),
-    );
-    for (key, e) in rejected {
-        tracing::debug!(key, "payload not restored: {e}");
-    }
-    let unheld: Vec<sluice_dataflows::Position> = restored
-        .iter()
-        .map(|s| s.meta().position())
-        .filter(|p| state.held.binary_search(p).is_err())
-        .collect();
-    if !unheld.is_empty() {
-        shared
-            .samples
-            .retire(0, shared.first_trigger_id().saturating_sub(1), unheld);
-    }
-}
-
-/// A worker's scores for a checkpoint: `[[key, loss, trigger], …]`, sorted by key.
-fn save_scores(board: &ScoreBoard) -> State {
-    let mut rows: Vec<(Key, f32, u32)> = board
-        .borrow()
-        .iter()
-        .map(|(k, s)| (*k, s.loss, s.trigger))
-        .collect();
-    rows.sort_unstable_by_key(|r| r.0);
-    serde_json::to_value(rows).expect("scores serialise")
-}
-
-/// Adds the scores of a checkpoint's `saved` rows that `owns` says are this worker's.
-fn restore_scores(board: &ScoreBoard, saved: &State, owns: impl Fn(Key) -> bool) {
-    let rows: Vec<(Key, f32, u32)> = serde_json::from_value(saved.clone()).unwrap_or_default();
-    let mut board = board.borrow_mut();
-    for (key, loss, trigger) in rows.into_iter().filter(|r| owns(r.0)) {
-        board.insert(key, Score { loss, trigger });
-    }
 }
 
 /// Moves the trainer's per-sample scores into the dataflow (worker 0; elsewhere the input is
@@ -560,6 +531,7 @@ impl FeedbackPump {
             match rx.try_recv() {
                 Ok(batch) => {
                     self.shared.lanes[self.lane]
+                        .progress
                         .scores
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
                     for s in batch {

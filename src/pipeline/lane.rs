@@ -1,7 +1,6 @@
 //! A lane of a run: a sweep's variant, or the whole pipeline without a sweep.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
@@ -9,8 +8,8 @@ use anyhow::Context;
 use sluice_dataflows::triggers::ModelFeed;
 use sluice_dataflows::{SampleScore, TrainingSet};
 
-use super::cost::Split;
 use super::evaluate::{RunInfo, write_run_info};
+use super::progress::LaneProgress;
 use crate::config::PipelineSpec;
 use crate::sink::EventSink;
 use crate::store::ModelStore;
@@ -35,16 +34,10 @@ pub struct Lane {
     pub(super) trainer_queue: Mutex<Option<SyncSender<TrainingSet>>>,
     /// Per-sample scores from its trainer (worker 0 takes it and feeds the dataflow).
     pub(super) feedback: Mutex<Option<Receiver<Vec<SampleScore>>>>,
-    /// Scores that reached the dataflow.
-    pub(super) scores: AtomicU64,
-    /// Triggers fired.
-    pub(super) triggers: AtomicU64,
-    /// Where its per-trigger stage metrics last split the dataflow's stage times.
-    pub(super) split: Split,
+    /// Triggers, training sets queued, scores: what its status and summary report.
+    pub(super) progress: Arc<LaneProgress>,
     /// The model in service: its newest.
     pub(super) model: Mutex<Option<String>>,
-    /// Training sets handed to its trainer and not done yet.
-    pub(super) queued: AtomicU64,
 }
 
 impl Lane {
@@ -58,11 +51,8 @@ impl Lane {
             events: None,
             trainer_queue: Mutex::new(None),
             feedback: Mutex::new(None),
-            scores: AtomicU64::new(0),
-            triggers: AtomicU64::new(0),
-            split: Split::default(),
+            progress: Arc::default(),
             model: Mutex::new(None),
-            queued: AtomicU64::new(0),
         }
     }
 }

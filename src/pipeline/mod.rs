@@ -8,12 +8,13 @@
 //! | `prepare.rs` | the leader's run directory (resume, start record, `run.json`, events), lanes and context; a follower's context |
 //! | `context.rs` | [`context::RunContext`]: what one process's workers share, one owner per concern; routing of what followers report |
 //! | `lane.rs` | a lane (a sweep's variant, or the run): its spec, directory, model store, events, trainer queue, counters |
-//! | `progress.rs` | [`Covered`] and the process's counters: inputs read, samples stored, dead letters, watermarks |
+//! | `progress.rs` | [`Covered`], the process's counters (inputs read, samples stored, dead letters, watermarks) and each lane's (triggers, queued sets, scores) |
 //! | `outbox.rs` | a follower's reports to the leader; the run's first failure |
 //! | `book.rs` | the checkpoint book: pieces per trigger, writing a checkpoint, committing its offsets through the source |
 //! | `trainers.rs` | each lane's trainer thread and evaluator, started and joined; what a finished trigger reports back |
 //! | `worker.rs` | one process's timely workers: the graph built, the source's share fed with backpressure, reports passed on |
-//! | `dataflow.rs` | the per-worker timely graph: store → trigger → selection → training sink |
+//! | `dataflow.rs` | the per-worker timely graph, every operator and sink wired: store → trigger → selection → assembly → trainer sink |
+//! | `sinks.rs` | the graph's sinks (events, dead letters, decisions, checkpoint pieces, retirement, failure, trainer), each with its one narrow handle |
 //! | `triggers.rs` | trigger policies from `[trigger]`; the probe they read payloads through |
 //! | `cluster.rs` | several timely processes: the topology (`-n`, `-p`, hostfile), the handshake, followers' reports to the leader |
 //! | `cost.rs` | [`cost::StageClock`]: wall time per dataflow stage from timely's scheduling log, split per trigger |
@@ -36,6 +37,7 @@ mod outbox;
 mod prepare;
 mod progress;
 mod run;
+mod sinks;
 pub mod status;
 mod summary;
 mod trainers;

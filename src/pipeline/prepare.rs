@@ -101,7 +101,7 @@ pub(super) fn prepare(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<
         replay,
     });
     context.events = Some(events.clone());
-    context.book = Some(CheckpointBook::new(BookSetup {
+    context.book = Some(Arc::new(CheckpointBook::new(BookSetup {
         enabled: context.checkpoints(),
         pipeline: spec.name.clone(),
         run_dir,
@@ -114,7 +114,7 @@ pub(super) fn prepare(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<
             .as_ref()
             .map(|cp| cp.models.clone())
             .unwrap_or_default(),
-    }));
+    })));
     let resumed_after = resume.as_ref().map(|cp| cp.trigger_id);
     let initial_model = resume.as_ref().and_then(|cp| cp.model_id.clone());
     context.resume_from(|| Resumed::new(resume));

@@ -124,3 +124,16 @@ impl Counters {
         self.finished_workers.load(Ordering::SeqCst) == self.threads
     }
 }
+
+/// A lane's counters that the status and the summary read.
+#[derive(Default)]
+pub struct LaneProgress {
+    /// Triggers emitted.
+    pub triggers: AtomicU64,
+    /// Training sets queued for the trainer and not yet trained.
+    pub queued: AtomicU64,
+    /// Per-sample scores fed back by the trainer.
+    pub scores: AtomicU64,
+    /// The stage clock at the previous training set (see [`StageClock::split_ms`](super::cost::StageClock::split_ms)).
+    pub split: super::cost::Split,
+}

@@ -75,9 +75,9 @@ fn snapshot(shared: &RunContext, state: &str, every: Duration) -> Status {
             lag_ms: watermark.map(|w| now.saturating_sub(w)),
             lag_messages,
             samples: shared.counters.ingested.load(Ordering::Relaxed),
-            triggers: lane.triggers.load(Ordering::Relaxed),
+            triggers: lane.progress.triggers.load(Ordering::Relaxed),
             model: lane.model.lock().expect("model slot poisoned").clone(),
-            queue: lane.queued.load(Ordering::Relaxed),
+            queue: lane.progress.queued.load(Ordering::Relaxed),
             last_evaluation_ms: lane
                 .events
                 .as_ref()
@@ -104,8 +104,7 @@ pub(super) fn publish(shared: &RunContext, status: &Status) -> anyhow::Result<()
     )?;
     std::fs::rename(&tmp, &path)?;
     for (l, lane) in status.variants.iter().enumerate() {
-        shared.emit_in(
-            l,
+        shared.writer(l).emit(
             format!("status-{}", status.updated_ms),
             EventBody::Status(lane.clone()),
         );

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use indicatif::ProgressBar;
 use sluice_dataflows::TriggerEvent;
-use sluice_dataflows::triggers::ModelInfo;
+use sluice_dataflows::triggers::{ModelFeed, ModelInfo};
 
 use super::checks::load_eval_datasets;
 use super::context::RunContext;
@@ -18,6 +18,16 @@ use crate::eval::{EvalDataset, EvalReport, EvalSetup, Evaluator};
 use crate::sink::EventSink;
 use crate::store::ModelStore;
 use crate::train::{DeviceGate, Trainer, TrainerContext, TrainerReport, TriggerOutcome};
+
+/// Closes a lane's model feed when dropped. The trainer's callback holds it, so the feed closes
+/// when the trainer ends (done or failed), and the trigger operator stops waiting for models.
+struct CloseOnDrop(ModelFeed);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
 
 /// A lane's running trainer and evaluator.
 pub(super) type Running = (Trainer, Option<Evaluator>);
@@ -68,10 +78,12 @@ pub(super) fn start_lanes(
             gate: gate.clone(),
             on_trigger_done: {
                 let shared = shared.clone();
+                let feed = CloseOnDrop(lane.model_feed.clone());
                 Some(Box::new(
                     move |t: &TriggerEvent, done: &TriggerOutcome<'_>| {
+                        let _ = &feed;
                         let lane = &shared.lanes[l];
-                        lane.queued.fetch_sub(1, Ordering::Relaxed);
+                        lane.progress.queued.fetch_sub(1, Ordering::Relaxed);
                         if let Some(m) = done.model {
                             *lane.model.lock().expect("model slot poisoned") = Some(m.to_string());
                         }

@@ -15,7 +15,7 @@ pub use matrix::{
     GRAD_MATCH_ROWS, Greedy, MAX_ROWS, Rows, Submodular, cosine_similarity, craig_similarity,
     craig_weights, grad_match, k_center_greedy, maximise,
 };
-pub use scores::{KeepScores, Score, ScoreBoard, record};
+pub use scores::{KeepScores, Score, ScoreBoard, record, restore_scores, save_scores};
 pub use select::{
     Downsampling, DownsamplingPlan, Gradients, Method, Rs2, Uncertainty, choose, choose_rows,
     highest, importance, in_holdout, lowest, target_size,

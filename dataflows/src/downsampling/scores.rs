@@ -10,6 +10,8 @@
 //! - Time: feedback travels on the samples' event-time domain, stamped with the ingestion
 //!   watermark when it reaches the dataflow, so it never holds back training sets; a policy
 //!   sees the scores that arrived before its trigger closed.
+//! - Checkpoints: [`save_scores`] and [`restore_scores`] (the selection operator saves a
+//!   worker's board with its policy's state when given the board).
 //! - Cost: O(1) per update, one exchange of 24 bytes.
 
 use std::cell::RefCell;
@@ -19,7 +21,8 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
-use crate::sample::{KeyMap, SampleScore, Time, route};
+use crate::sample::{Key, KeyMap, SampleScore, Time, route};
+use crate::triggers::State;
 
 /// What is known of a sample's score.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -33,6 +36,26 @@ pub struct Score {
 
 /// The scores a worker keeps, readable by its policies.
 pub type ScoreBoard = Rc<RefCell<KeyMap<Score>>>;
+
+/// A board's scores for a checkpoint: `[[key, loss, trigger], …]`, sorted by key.
+pub fn save_scores(board: &ScoreBoard) -> State {
+    let mut rows: Vec<(Key, f32, u32)> = board
+        .borrow()
+        .iter()
+        .map(|(k, s)| (*k, s.loss, s.trigger))
+        .collect();
+    rows.sort_unstable_by_key(|r| r.0);
+    serde_json::to_value(rows).expect("scores serialise")
+}
+
+/// Adds the scores of a checkpoint's `saved` rows that `owns` says are this worker's.
+pub fn restore_scores(board: &ScoreBoard, saved: &State, owns: impl Fn(Key) -> bool) {
+    let rows: Vec<(Key, f32, u32)> = serde_json::from_value(saved.clone()).unwrap_or_default();
+    let mut board = board.borrow_mut();
+    for (key, loss, trigger) in rows.into_iter().filter(|r| owns(r.0)) {
+        board.insert(key, Score { loss, trigger });
+    }
+}
 
 /// Applies one report to a board: a newer report replaces an older one (by trigger, then
 /// arrival order).

@@ -19,7 +19,7 @@ mod sampler;
 mod training_set;
 
 pub use new_data::NewData;
-pub use operator::{OnRetired, OnState, Select, SelectOptions};
+pub use operator::{Select, SelectOptions, Selected, SelectionState};
 pub use policy::{CandidateRow, CandidateSpill, SelectionPolicy, from_row, to_rows};
 pub use reservoir::{Reservoir, priority};
 pub use sampler::{LimitReset, Presample, Presampling, Sampling, SetSampler, fair_share};

@@ -2,49 +2,67 @@
 //!
 //! - Inputs: `SampleMeta` records, already exchanged by key (each worker sees its own keys), and
 //!   [`TriggerEvent`]s, broadcast to every worker (in id order: one sender, FIFO channels).
-//! - Output: `(trigger id, this worker's candidates)` once per trigger per worker (also when
-//!   empty, so the assembler can count answers), at the trigger's boundary time.
+//! - Outputs ([`Selected`]), each at the trigger's boundary time:
+//!   - `answers`: `(trigger id, this worker's candidates)` once per trigger per worker (also
+//!     when empty, so the assembler can count answers);
+//!   - `retired`: `(trigger id, samples)` no later trigger can select, after each answer that
+//!     retires some, so the caller can compact their payloads;
+//!   - `states`: with [`SelectOptions::states`], the policy's state right after each answer
+//!     (the policy then holds exactly the samples up to the boundary), for checkpoints.
 //! - Order: a trigger is answered as soon as the sample input has passed its boundary time: its
 //!   samples up to the boundary are added first, in position order. Samples not covered by a
 //!   known trigger are added once both inputs have passed their time (no earlier trigger can
 //!   still come). So the policy sees the stream in position order on any number of workers, and
 //!   a trigger operator that holds back later triggers (waiting for a model) does not hold back
 //!   the training set of the trigger it already emitted.
-//! - Retired samples (no later trigger can select them) go to an `on_retired` callback after
-//!   each answer, so the caller can compact their payloads.
-//! - Checkpoints: with `on_state`, the policy's state goes out right after each answer (the
-//!   policy then holds exactly the samples up to the boundary); `restore` builds the policy from
-//!   the states all workers saved at one trigger.
+//! - Checkpoints: `restore` builds the policy from the states all workers saved at one trigger.
 //! - State: the policy's, plus samples not yet added (sorted lazily by position) and triggers
-//!   not yet answered, each with a capability at its boundary time.
+//!   not yet answered, each with capabilities at its boundary time.
 
 use std::collections::VecDeque;
 
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
-use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::vec::Broadcast;
 
 use super::policy::SelectionPolicy;
+use crate::downsampling::{ScoreBoard, restore_scores, save_scores};
 use crate::sample::{Candidate, Position, SampleMeta, Time, TriggerEvent, owner};
 use crate::triggers::State;
 
-/// Called with (trigger id, samples) when answering a trigger retires samples no later trigger
-/// can select (see [`SelectionPolicy::take_retired`]).
-pub type OnRetired = Box<dyn FnMut(u64, Vec<Position>)>;
+/// A selection's (or the assembler's) state right after a trigger, for a checkpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SelectionState {
+    /// The trigger.
+    pub trigger: u64,
+    /// The state.
+    pub state: State,
+    /// The positions of the samples held: those a later training set may read (none for the
+    /// assembler: the workers' selections hold the samples).
+    pub held: Vec<Position>,
+}
 
-/// Called right after a trigger's answer with (trigger id, the state for a checkpoint, the
-/// positions of the samples held: those a later training set may read).
-pub type OnState = Box<dyn FnMut(u64, State, Vec<Position>)>;
+/// What a selection operator (or the assembler) emits: its answers `D`, the samples each
+/// trigger retires, and its states for checkpoints.
+pub struct Selected<'scope, D> {
+    /// One answer per trigger (per worker for a selection; on worker 0 for the assembler).
+    pub answers: StreamVec<'scope, Time, D>,
+    /// `(trigger id, samples)` no later trigger can select (see
+    /// [`SelectionPolicy::take_retired`]); only non-empty ones.
+    pub retired: StreamVec<'scope, Time, (u64, Vec<Position>)>,
+    /// One per trigger with [`SelectOptions::states`].
+    pub states: StreamVec<'scope, Time, SelectionState>,
+}
 
-/// How a selection operator (or the assembler) talks to the world outside the dataflow.
+/// How a selection operator (or the assembler) is set up.
 #[derive(Default)]
 pub struct SelectOptions {
-    /// Where retired samples go.
-    pub on_retired: Option<OnRetired>,
-    /// Where states for checkpoints go (`None`: no checkpoints).
-    pub on_state: Option<OnState>,
+    /// Whether states for checkpoints go out on [`Selected::states`].
+    pub states: bool,
     /// The states every worker saved at the checkpoint this run resumes from.
     pub restore: Option<Vec<State>>,
     /// How many workers own keys: the first `owners` workers, key `k` on
@@ -52,6 +70,11 @@ pub struct SelectOptions {
     /// match; workers beyond them hold nothing and answer every trigger empty. A cluster
     /// keeps keyed state in the process that trains (see the pipeline's architecture notes).
     pub owners: Option<usize>,
+    /// This worker's score board (selections and downsampling over scores): saved with the
+    /// policy's state, taken in the same step as the answer, so a state is
+    /// `{"policy": …, "scores": …}`, and restored from such states (the rows of keys this
+    /// worker owns).
+    pub scores: Option<ScoreBoard>,
 }
 
 /// Runs a selection policy per worker over key-partitioned sample metadata.
@@ -63,16 +86,72 @@ pub trait Select<'scope>: Sized {
         policy: P,
     ) -> StreamVec<'scope, Time, (u64, Vec<Candidate>)> {
         self.select_with(triggers, policy, SelectOptions::default())
+            .answers
     }
 
-    /// As [`select`](Self::select), with `options` (callbacks run on the worker that holds the
-    /// samples).
+    /// As [`select`](Self::select), with `options`, and every output of the operator.
     fn select_with<P: SelectionPolicy>(
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
         policy: P,
         options: SelectOptions,
-    ) -> StreamVec<'scope, Time, (u64, Vec<Candidate>)>;
+    ) -> Selected<'scope, (u64, Vec<Candidate>)>;
+}
+
+pub(super) type Out<D> = OutputBuilder<Time, CapacityContainerBuilder<Vec<D>>>;
+
+/// The three outputs of a selection operator or the assembler.
+pub(super) struct Outputs<D: Clone + 'static> {
+    pub answers: Out<D>,
+    pub retired: Out<(u64, Vec<Position>)>,
+    pub states: Out<SelectionState>,
+}
+
+impl<D: Clone + 'static> Outputs<D> {
+    /// Adds the three outputs to `builder`.
+    pub fn new<'scope>(builder: &mut OperatorBuilder<'scope, Time>) -> (Self, Selected<'scope, D>) {
+        let (a, answers) = builder.new_output();
+        let (r, retired) = builder.new_output();
+        let (s, states) = builder.new_output();
+        let outputs = Self {
+            answers: OutputBuilder::from(a),
+            retired: OutputBuilder::from(r),
+            states: OutputBuilder::from(s),
+        };
+        let selected = Selected {
+            answers,
+            retired,
+            states,
+        };
+        (outputs, selected)
+    }
+
+    /// Sends one trigger's answer, retired samples (if any) and state (if any), each through
+    /// its output's capability in `caps`.
+    pub fn send(
+        &mut self,
+        caps: &[Capability<Time>; 3],
+        trigger: u64,
+        answer: D,
+        retired: Vec<Position>,
+        state: Option<(State, Vec<Position>)>,
+    ) {
+        self.answers.activate().session(&caps[0]).give(answer);
+        if !retired.is_empty() {
+            self.retired
+                .activate()
+                .session(&caps[1])
+                .give((trigger, retired));
+        }
+        if let Some((state, held)) = state {
+            let s = SelectionState {
+                trigger,
+                state,
+                held,
+            };
+            self.states.activate().session(&caps[2]).give(s);
+        }
+    }
 }
 
 /// Samples waiting to be added, sorted on demand.
@@ -111,16 +190,26 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
         triggers: StreamVec<'scope, Time, TriggerEvent>,
         mut policy: P,
         options: SelectOptions,
-    ) -> StreamVec<'scope, Time, (u64, Vec<Candidate>)> {
+    ) -> Selected<'scope, (u64, Vec<Candidate>)> {
         let name = format!("Selection: {}", policy.name());
-        let (index, peers) = (self.scope().index(), self.scope().peers());
+        let scope = self.scope();
+        let (index, peers) = (scope.index(), scope.peers());
         let SelectOptions {
-            mut on_retired,
-            mut on_state,
+            states: save,
             restore,
             owners,
+            scores,
         } = options;
         let owners = owners.unwrap_or(peers);
+        let restore = match (restore, &scores) {
+            (Some(states), Some(board)) => {
+                for s in &states {
+                    restore_scores(board, &s["scores"], |k| owner(k, owners) == index);
+                }
+                Some(states.iter().map(|s| s["policy"].clone()).collect())
+            }
+            (restore, _) => restore,
+        };
         if let Some(states) = restore {
             // The run checked the checkpoint (version, checksum, configuration) before building
             // the dataflow: a state that does not fit is a bug.
@@ -128,55 +217,57 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
                 .restore(&states, &|key| owner(key, owners) == index)
                 .unwrap_or_else(|e| panic!("restoring the selection from the checkpoint: {e}"));
         }
-        self.binary_frontier(
-            triggers.broadcast(),
-            Pipeline,
-            Pipeline,
-            &name,
-            move |default_cap, _info| {
-                drop(default_cap);
-                let mut pending = Pending::default();
-                let mut queue: VecDeque<(TriggerEvent, Capability<Time>)> = VecDeque::new();
-                move |(samples, f1), (triggers, f2), output| {
-                    samples.for_each(|_cap, data| pending.extend(data.drain(..)));
-                    triggers.for_each_stamp(|cap, data| {
-                        for t in data.flat_map(|d| d.drain(..)) {
-                            let at = cap.delayed(&t.boundary.time, 0);
-                            queue.push_back((t, at));
-                        }
-                    });
-                    // Answer the triggers whose samples are all here.
-                    while let Some((t, _)) = queue.front()
-                        && !f1.less_equal(&t.boundary.time)
-                    {
-                        let (t, at) = queue.pop_front().expect("front exists");
-                        for s in pending.take_while(|s| s.position() <= t.boundary) {
-                            policy.add(s);
-                        }
-                        let mut selected = Vec::new();
-                        policy.select(&t, &mut selected);
-                        output.session(&at).give((t.id, selected));
-                        let mut retired = Vec::new();
-                        policy.take_retired(&mut retired);
-                        if let Some(f) = &mut on_retired
-                            && !retired.is_empty()
-                        {
-                            f(t.id, retired);
-                        }
-                        if let Some(f) = &mut on_state {
-                            let mut held = Vec::new();
-                            policy.held_positions(&mut held);
-                            f(t.id, policy.save(), held);
-                        }
+        let mut builder = OperatorBuilder::new(name, scope);
+        let mut samples = builder.new_input(self, Pipeline);
+        let mut triggers = builder.new_input(triggers.broadcast(), Pipeline);
+        let (mut outputs, selected) = Outputs::new(&mut builder);
+        builder.build(move |caps| {
+            drop(caps);
+            let mut pending = Pending::default();
+            let mut queue: VecDeque<(TriggerEvent, [Capability<Time>; 3])> = VecDeque::new();
+            move |frontiers| {
+                let (f1, f2) = (&frontiers[0], &frontiers[1]);
+                samples.for_each(|_cap, data| pending.extend(data.drain(..)));
+                triggers.for_each_stamp(|cap, data| {
+                    for t in data.flat_map(|d| d.drain(..)) {
+                        let at = |port| cap.delayed(&t.boundary.time, port);
+                        let caps = [at(0), at(1), at(2)];
+                        queue.push_back((t, caps));
                     }
-                    // Samples no trigger can still precede.
-                    let complete =
-                        |s: &SampleMeta| !f1.less_equal(&s.time) && !f2.less_equal(&s.time);
-                    for s in pending.take_while(complete) {
+                });
+                // Answer the triggers whose samples are all here.
+                while let Some((t, _)) = queue.front()
+                    && !f1.less_equal(&t.boundary.time)
+                {
+                    let (t, caps) = queue.pop_front().expect("front exists");
+                    for s in pending.take_while(|s| s.position() <= t.boundary) {
                         policy.add(s);
                     }
+                    let mut selected = Vec::new();
+                    policy.select(&t, &mut selected);
+                    let mut retired = Vec::new();
+                    policy.take_retired(&mut retired);
+                    let state = save.then(|| {
+                        let mut held = Vec::new();
+                        policy.held_positions(&mut held);
+                        let state = match &scores {
+                            Some(board) => serde_json::json!({
+                                "policy": policy.save(),
+                                "scores": save_scores(board),
+                            }),
+                            None => policy.save(),
+                        };
+                        (state, held)
+                    });
+                    outputs.send(&caps, t.id, (t.id, selected), retired, state);
                 }
-            },
-        )
+                // Samples no trigger can still precede.
+                let complete = |s: &SampleMeta| !f1.less_equal(&s.time) && !f2.less_equal(&s.time);
+                for s in pending.take_while(complete) {
+                    policy.add(s);
+                }
+            }
+        });
+        selected
     }
 }

@@ -7,6 +7,8 @@
 //!   worker has answered (counted, not inferred
 //!   from frontiers: a trigger operator waiting for a model may hold the trigger stream's
 //!   frontier at this trigger's time). Triggers whose training set is empty are emitted too.
+//! - Side outputs (as the selection's, [`Selected`]): candidates the sampler retires, and its
+//!   state after each set (with [`SelectOptions::states`]).
 //! - State: answers of triggers not complete yet. Only metadata travels here (32 bytes per
 //!   candidate).
 
@@ -15,9 +17,9 @@ use std::collections::{BTreeMap, VecDeque};
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
-use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
-use super::operator::SelectOptions;
+use super::operator::{Outputs, SelectOptions, Selected};
 use super::sampler::{Sampling, SetSampler};
 use crate::sample::{Candidate, Time, TrainingSet, TriggerEvent};
 
@@ -44,19 +46,19 @@ pub trait AssembleTrainingSets<'scope> {
         Self: Sized,
     {
         self.training_sets_options(triggers, sampler, SelectOptions::default())
+            .answers
     }
 
-    /// As [`training_sets_with`](Self::training_sets_with), with `options`: `on_retired` gets
-    /// the candidates the sampler found no later trigger can select (see
-    /// [`Sampling::take_retired`]); `on_state` the sampler's state after each set (no
-    /// positions: the workers' selections hold the samples); `restore` has one state, the
-    /// sampler's.
+    /// As [`training_sets_with`](Self::training_sets_with), with `options`, and every
+    /// output: `retired` has the candidates the sampler found no later trigger can select (see
+    /// [`Sampling::take_retired`]); `states` the sampler's state after each set (no positions:
+    /// the workers' selections hold the samples); `restore` has one state, the sampler's.
     fn training_sets_options(
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
         sampler: SetSampler,
         options: SelectOptions,
-    ) -> StreamVec<'scope, Time, TrainingSet>;
+    ) -> Selected<'scope, TrainingSet>;
 }
 
 impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Vec<Candidate>)> {
@@ -65,13 +67,14 @@ impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Vec<
         triggers: StreamVec<'scope, Time, TriggerEvent>,
         sampler: SetSampler,
         options: SelectOptions,
-    ) -> StreamVec<'scope, Time, TrainingSet> {
-        let peers = self.scope().peers();
+    ) -> Selected<'scope, TrainingSet> {
+        let scope = self.scope();
+        let peers = scope.peers();
         let SelectOptions {
-            mut on_retired,
-            mut on_state,
+            states: save,
             restore,
             owners: _,
+            scores: _,
         } = options;
         let mut sampler = Sampling::new(sampler);
         if let Some(state) = restore.as_ref().and_then(|s| s.first()) {
@@ -79,50 +82,45 @@ impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Vec<
                 .restore(state)
                 .unwrap_or_else(|e| panic!("restoring the sampler from the checkpoint: {e}"));
         }
-        self.binary(
-            triggers,
-            Exchange::new(|_: &(u64, Vec<Candidate>)| 0u64),
-            Exchange::new(|_: &TriggerEvent| 0u64),
-            "Selection: AssembleTrainingSets",
-            move |default_cap, _info| {
-                drop(default_cap);
-                let mut waiting: VecDeque<(TriggerEvent, Capability<Time>)> = VecDeque::new();
-                // Per trigger: workers that answered, and their positions.
-                let mut answers: BTreeMap<u64, (usize, Vec<Candidate>)> = BTreeMap::new();
-                move |keys, trigs, output| {
-                    keys.for_each(|_cap, data| {
-                        for (id, candidates) in data.drain(..) {
-                            let a = answers.entry(id).or_default();
-                            a.0 += 1;
-                            a.1.extend(candidates);
-                        }
-                    });
-                    trigs.for_each_stamp(|cap, data| {
-                        for t in data.flat_map(|d| d.drain(..)) {
-                            let at = cap.delayed(&t.boundary.time, 0);
-                            waiting.push_back((t, at));
-                        }
-                    });
-                    while let Some((t, _)) = waiting.front()
-                        && answers.get(&t.id).is_some_and(|a| a.0 == peers)
-                    {
-                        let (trigger, at) = waiting.pop_front().expect("front exists");
-                        let (_, candidates) = answers.remove(&trigger.id).expect("answered");
-                        let samples = sampler.apply(&trigger, candidates);
-                        let mut retired = Vec::new();
-                        sampler.take_retired(&mut retired);
-                        if let Some(f) = &mut on_retired
-                            && !retired.is_empty()
-                        {
-                            f(trigger.id, retired);
-                        }
-                        if let Some(f) = &mut on_state {
-                            f(trigger.id, sampler.save(), Vec::new());
-                        }
-                        output.session(&at).give(TrainingSet { trigger, samples });
+        let mut builder =
+            OperatorBuilder::new("Selection: AssembleTrainingSets".to_string(), scope);
+        let mut keys = builder.new_input(self, Exchange::new(|_: &(u64, Vec<Candidate>)| 0u64));
+        let mut trigs = builder.new_input(triggers, Exchange::new(|_: &TriggerEvent| 0u64));
+        let (mut outputs, selected) = Outputs::new(&mut builder);
+        builder.build(move |caps| {
+            drop(caps);
+            let mut waiting: VecDeque<(TriggerEvent, [Capability<Time>; 3])> = VecDeque::new();
+            // Per trigger: workers that answered, and their positions.
+            let mut answers: BTreeMap<u64, (usize, Vec<Candidate>)> = BTreeMap::new();
+            move |_frontiers| {
+                keys.for_each(|_cap, data| {
+                    for (id, candidates) in data.drain(..) {
+                        let a = answers.entry(id).or_default();
+                        a.0 += 1;
+                        a.1.extend(candidates);
                     }
+                });
+                trigs.for_each_stamp(|cap, data| {
+                    for t in data.flat_map(|d| d.drain(..)) {
+                        let at = |port| cap.delayed(&t.boundary.time, port);
+                        let caps = [at(0), at(1), at(2)];
+                        waiting.push_back((t, caps));
+                    }
+                });
+                while let Some((t, _)) = waiting.front()
+                    && answers.get(&t.id).is_some_and(|a| a.0 == peers)
+                {
+                    let (trigger, caps) = waiting.pop_front().expect("front exists");
+                    let (_, candidates) = answers.remove(&trigger.id).expect("answered");
+                    let samples = sampler.apply(&trigger, candidates);
+                    let mut retired = Vec::new();
+                    sampler.take_retired(&mut retired);
+                    let state = save.then(|| (sampler.save(), Vec::new()));
+                    let id = trigger.id;
+                    outputs.send(&caps, id, TrainingSet { trigger, samples }, retired, state);
                 }
-            },
-        )
+            }
+        });
+        selected
     }
 }

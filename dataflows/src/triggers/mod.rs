@@ -29,7 +29,7 @@ pub use batched::{Batched, IntervalPolicy, Outcome, Warmup};
 pub use cost::{Cost, CostConfig, Regret};
 pub use drift::{DataDrift, DriftConfig};
 pub use ensemble::{Ensemble, EnsembleStrategy};
-pub use operator::{ModelFeed, OnDecision, OnState, Trigger, TriggerOptions};
+pub use operator::{ModelFeed, Trigger, TriggerOptions, TriggerState, TriggerStreams};
 pub use performance::{Forecast, Performance, PerformanceConfig, PerformanceCriterion};
 pub use policy::{
     Context, Decision, Details, Fire, ModelInfo, NoProbe, Probe, State, TriggerPolicy,

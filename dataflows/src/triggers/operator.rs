@@ -1,8 +1,17 @@
 //! The trigger operator: runs a [`TriggerPolicy`] over the stream in position order.
 //!
 //! - Input: `SampleMeta` records at their event time (from any worker).
-//! - Output: one [`TriggerEvent`] per trigger, at the boundary sample's event time, emitted on
-//!   worker 0 only (a policy is global state).
+//! - Outputs ([`TriggerStreams`]), all on worker 0 only (a policy is global state):
+//!   - `triggers`: one [`TriggerEvent`] per trigger, at the boundary sample's event time;
+//!   - `decisions`: each interval decision with the id of the trigger it belongs to;
+//!   - `states`: with [`TriggerOptions::states`], the policy's state after each trigger, for
+//!     checkpoints;
+//!   - `errors`: the policy's failure, at most one (the `(ok, err)` pattern: the operator then
+//!     stops deciding and the triggers stream ends).
+//!
+//!   Side outputs (decisions, states, errors) go out at their natural time (the decision's
+//!   sample, the trigger's boundary) or, when that time has passed, at the operator's
+//!   current time: their consumers act on records, not on frontiers.
 //! - State: every record is exchanged to worker 0 and stashed by time until the input frontier
 //!   passes that time; then all complete times are sorted by position and fed to the policy.
 //!   Decisions are therefore independent of worker count and input batching.
@@ -11,20 +20,24 @@
 //!   sample's time until the next batch, so the event can still go out at its boundary's time.
 //! - Policies that [need models](TriggerPolicy::needs_models) stop after each fire; the operator
 //!   keeps the rest of the batch (and a capability for it) until the trigger's [`ModelInfo`]
-//!   arrives through the [`ModelFeed`], which wakes the operator.
+//!   arrives through the [`ModelFeed`], which wakes the operator. The side outputs stay open
+//!   while a report is awaited and the feed is open (see [`ModelFeed::close`]).
 //! - Checkpoints: every policy returns from `inform` right after each fire, so the operator
 //!   can take its [`save`](TriggerPolicy::save) at every trigger (for policies that need models,
-//!   once that trigger's model is reported) and hand it to `on_state`; `restore` starts the
+//!   once that trigger's model is reported) and send it on `states`; `restore` starts the
 //!   policy from such a state, as if it had just fired at the checkpoint's boundary.
 //! - Cost per record: one exchange of 24 bytes, amortised O(1) stash insert, a sort per batch.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::Capability;
-use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::{Capability, Inspect};
+use timely::progress::frontier::MutableAntichain;
 use timely::scheduling::SyncActivator;
 
 use super::policy::{Context, Decision, Fire, ModelInfo, NoProbe, Probe, State, TriggerPolicy};
@@ -39,6 +52,7 @@ pub struct ModelFeed(Arc<Mutex<FeedState>>);
 struct FeedState {
     reports: VecDeque<ModelInfo>,
     activator: Option<SyncActivator>,
+    closed: bool,
 }
 
 impl ModelFeed {
@@ -46,36 +60,64 @@ impl ModelFeed {
     pub fn post(&self, report: ModelInfo) {
         let mut s = self.0.lock().expect("model feed poisoned");
         s.reports.push_back(report);
-        if let Some(a) = &s.activator {
-            // Fails only once the dataflow is gone, when nobody waits for the report.
-            let _ = a.activate();
-        }
+        s.wake();
+    }
+
+    /// No more reports will come (the trainer is gone, or the run failed): the operator stops
+    /// waiting for them and can finish.
+    pub fn close(&self) {
+        let mut s = self.0.lock().expect("model feed poisoned");
+        s.closed = true;
+        s.wake();
     }
 
     fn register(&self, activator: SyncActivator) {
         self.0.lock().expect("model feed poisoned").activator = Some(activator);
     }
 
-    fn take(&self) -> Vec<ModelInfo> {
-        self.0
-            .lock()
-            .expect("model feed poisoned")
-            .reports
-            .drain(..)
-            .collect()
+    /// The reports posted since the last call, and whether the feed is closed.
+    fn take(&self) -> (Vec<ModelInfo>, bool) {
+        let mut s = self.0.lock().expect("model feed poisoned");
+        (s.reports.drain(..).collect(), s.closed)
     }
 }
 
-/// Receives each interval decision with the id of the trigger it belongs to.
-pub type OnDecision = Box<dyn FnMut(u64, &Decision)>;
+impl FeedState {
+    fn wake(&self) {
+        if let Some(a) = &self.activator {
+            // Fails only once the dataflow is gone, when nobody waits for the report.
+            let _ = a.activate();
+        }
+    }
+}
 
-/// Receives, for a checkpoint, (trigger id, the policy's state right after that trigger, the
-/// oldest sample whose payload the policy may still read). Every trigger gets one call, in
-/// order; the state is `None` when the policy has none consistent with that boundary alone
-/// (triggers that share a boundary, such as empty time windows: only the last has one).
-pub type OnState = Box<dyn FnMut(u64, Option<State>, Option<Position>)>;
+/// The policy's state after a trigger, for a checkpoint (see [`TriggerStreams::states`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TriggerState {
+    /// The trigger.
+    pub trigger: u64,
+    /// The policy's state right after it; `None` when the policy has none consistent with that
+    /// boundary alone (triggers that share a boundary, such as empty time windows: only the
+    /// last has one).
+    pub state: Option<State>,
+    /// The oldest sample whose payload the policy may still read.
+    pub horizon: Option<Position>,
+}
 
-/// How a trigger operator talks to the world outside the dataflow.
+/// What a trigger operator emits (see the module header).
+pub struct TriggerStreams<'scope> {
+    /// One event per trigger, at its boundary's time.
+    pub triggers: StreamVec<'scope, Time, TriggerEvent>,
+    /// Each interval decision with the id of the trigger it belongs to (the one it fires, or
+    /// the next one); none from trigger [`TriggerOptions::limit`] on.
+    pub decisions: StreamVec<'scope, Time, (u64, Decision)>,
+    /// One per trigger, in order, with [`TriggerOptions::states`].
+    pub states: StreamVec<'scope, Time, TriggerState>,
+    /// The policy's failure (a probe error, a state that does not restore): at most one.
+    pub errors: StreamVec<'scope, Time, String>,
+}
+
+/// How a trigger operator is set up.
 pub struct TriggerOptions {
     /// Number of the first trigger (a run resumed after trigger `first_id - 1`, with the policy
     /// in its state at that boundary).
@@ -84,13 +126,8 @@ pub struct TriggerOptions {
     pub models: Option<ModelFeed>,
     /// Payloads and model outputs for policies that read them.
     pub probe: Box<dyn Probe>,
-    /// Called with each interval decision and the id of the trigger it belongs to (the one it
-    /// fires, or the next one).
-    pub on_decision: OnDecision,
-    /// Called once if the policy fails (a probe error); the operator stops deciding.
-    pub on_error: Box<dyn FnMut(String)>,
-    /// Where the policy's state goes after each trigger (`None`: no checkpoints).
-    pub on_state: Option<OnState>,
+    /// Whether the policy's state goes out on `states` after each trigger (checkpoints).
+    pub states: bool,
     /// The state saved at trigger `first_id - 1`, to resume from.
     pub restore: Option<State>,
     /// Fire no trigger numbered `limit` or higher: after trigger `limit - 1` the operator
@@ -105,9 +142,7 @@ impl Default for TriggerOptions {
             first_id: 0,
             models: None,
             probe: Box::new(NoProbe),
-            on_decision: Box::new(|_, _| {}),
-            on_error: Box::new(|e| panic!("trigger policy failed: {e}")),
-            on_state: None,
+            states: false,
             restore: None,
             limit: None,
         }
@@ -122,16 +157,17 @@ struct Epoch {
 }
 
 impl Epoch {
-    /// Reports interval decisions, each with the trigger it fires or belongs to (none from
-    /// trigger `limit` on).
-    fn report(&self, decisions: &[Decision], on_decision: &mut OnDecision, limit: Option<u64>) {
+    /// Moves interval decisions to `out`, each with the trigger it fires or belongs to (none
+    /// from trigger `limit` on).
+    fn report(&self, decisions: &mut Vec<Decision>, out: &mut Sides, limit: Option<u64>) {
         let mut id = self.next_id;
-        for d in decisions {
+        for d in decisions.drain(..) {
             if limit.is_some_and(|l| id >= l) {
                 break;
             }
-            on_decision(id, d);
-            id += u64::from(d.triggered);
+            let fired = d.triggered;
+            out.decisions.push((d.at.time, (id, d)));
+            id += u64::from(fired);
         }
     }
 
@@ -161,272 +197,504 @@ impl Epoch {
     }
 }
 
+/// Side-output records of one activation, each with its natural time, and the capabilities
+/// (one per side output) that send them.
+#[derive(Default)]
+struct Sides {
+    decisions: Vec<(Time, (u64, Decision))>,
+    states: Vec<(Time, TriggerState)>,
+    errors: Vec<(Time, String)>,
+    /// For decisions, states and errors; `None` once the operator is done.
+    caps: Option<[Capability<Time>; 3]>,
+    /// Whether states are wanted.
+    save: bool,
+}
+
+type Out<D> = OutputBuilder<Time, CapacityContainerBuilder<Vec<D>>>;
+
+/// Sends `records` on `out` through `cap`, each at its own time or the capability's if later.
+fn send<D: Clone + 'static>(
+    out: &mut Out<D>,
+    cap: &Capability<Time>,
+    records: &mut Vec<(Time, D)>,
+) {
+    if records.is_empty() {
+        return;
+    }
+    let mut out = out.activate();
+    for (t, d) in records.drain(..) {
+        let at = cap.delayed(&t.max(*cap.time()));
+        out.session(&at).give(d);
+    }
+}
+
+impl Sides {
+    /// Trigger `id` (at `time`) has no state of its own.
+    fn none(&mut self, time: Time, id: u64) {
+        if self.save {
+            let s = TriggerState {
+                trigger: id,
+                state: None,
+                horizon: None,
+            };
+            self.states.push((time, s));
+        }
+    }
+
+    /// The policy's state right after trigger `id` (at `time`).
+    fn saved<P: TriggerPolicy>(&mut self, time: Time, id: u64, policy: &P) {
+        if self.save {
+            let s = TriggerState {
+                trigger: id,
+                state: Some(policy.save()),
+                horizon: policy.oldest_needed(),
+            };
+            self.states.push((time, s));
+        }
+    }
+
+    /// A failure, sent at the operator's current time.
+    fn error(&mut self, e: String) {
+        self.errors.push((0, e));
+    }
+}
+
 /// Runs a trigger policy over a stream of sample metadata.
 pub trait Trigger<'scope> {
-    /// Emits a [`TriggerEvent`] each time `policy` fires, at the boundary's event time.
+    /// Emits a [`TriggerEvent`] each time `policy` fires, at the boundary's event time; panics
+    /// if the policy fails.
     fn trigger<P: TriggerPolicy>(self, policy: P) -> StreamVec<'scope, Time, TriggerEvent>
     where
         Self: Sized,
     {
-        self.trigger_with(policy, TriggerOptions::default())
+        let streams = self.trigger_with(policy, TriggerOptions::default());
+        streams
+            .errors
+            .inspect(|e| panic!("trigger policy failed: {e}"));
+        streams.triggers
     }
 
-    /// As [`trigger`](Self::trigger), with `options`.
+    /// As [`trigger`](Self::trigger), with `options`, and every output of the operator.
     fn trigger_with<P: TriggerPolicy>(
         self,
         policy: P,
         options: TriggerOptions,
-    ) -> StreamVec<'scope, Time, TriggerEvent>;
+    ) -> TriggerStreams<'scope>;
 }
 
 impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
     fn trigger_with<P: TriggerPolicy>(
         self,
+        policy: P,
+        options: TriggerOptions,
+    ) -> TriggerStreams<'scope> {
+        let scope = self.scope();
+        let mut builder = OperatorBuilder::new(format!("Trigger: {}", policy.name()), scope);
+        let mut input = builder.new_input(self, Exchange::new(|_: &SampleMeta| 0u64));
+        let (out, triggers) = builder.new_output();
+        let mut triggers_out: Out<TriggerEvent> = OutputBuilder::from(out);
+        let (out, decisions) = builder.new_output();
+        let mut decisions_out: Out<(u64, Decision)> = OutputBuilder::from(out);
+        let (out, states) = builder.new_output();
+        let mut states_out: Out<TriggerState> = OutputBuilder::from(out);
+        let (out, errors) = builder.new_output();
+        let mut errors_out: Out<String> = OutputBuilder::from(out);
+        let address = builder.operator_info().address;
+        builder.build(move |caps| {
+            let mut op = TriggerOp::new(policy, options, scope.index(), caps);
+            if let Some(feed) = &op.models {
+                feed.register(scope.worker().sync_activator_for(address.to_vec()));
+            }
+            move |frontiers| {
+                let frontier = &frontiers[0];
+                input.for_each_stamp(|cap, data| {
+                    op.stash.stash(&cap, 0, data.flat_map(|d| d.drain(..)));
+                });
+                op.take_models();
+                op.drain(frontier);
+                op.run_batches(&mut triggers_out);
+                op.retain();
+                op.finish(frontier, &mut triggers_out);
+                op.flush_sides(
+                    frontier,
+                    &mut decisions_out,
+                    &mut states_out,
+                    &mut errors_out,
+                );
+            }
+        });
+        TriggerStreams {
+            triggers,
+            decisions,
+            states,
+            errors,
+        }
+    }
+}
+
+/// A trigger operator's state between activations. Worker 0 runs the policy; other workers
+/// only send their samples there.
+struct TriggerOp<P> {
+    policy: P,
+    probe: Box<dyn Probe>,
+    /// Model reports (worker 0), and whether the feed is closed (or absent).
+    models: Option<ModelFeed>,
+    feed_closed: bool,
+    limit: Option<u64>,
+    /// Trigger `limit - 1` fired (or a resumed run is past it): nothing more.
+    stopped: bool,
+    failed: bool,
+    stash: TimeStash<SampleMeta>,
+    fired: Vec<Fire>,
+    decisions: Vec<Decision>,
+    epoch: Epoch,
+    /// Complete samples not yet consumed by the policy, and a capability for them.
+    pending: VecDeque<SampleMeta>,
+    pending_cap: Option<Capability<Time>>,
+    /// The trigger whose model the policy waits for.
+    waiting: Option<u64>,
+    /// The trigger (and its boundary's time) whose state goes out once its model is reported.
+    save_after_model: Option<(u64, Time)>,
+    finished: bool,
+    /// The last sample consumed, with a capability at its time while the policy may still
+    /// close an epoch there.
+    last: Option<(Position, Option<Capability<Time>>)>,
+    /// What `probe.retain_from` was last told.
+    retained: Option<Position>,
+    hold: bool,
+    needs_models: bool,
+    sides: Sides,
+}
+
+impl<P: TriggerPolicy> TriggerOp<P> {
+    /// The operator on worker `index`, with the builder's initial capabilities `caps` (one per
+    /// output: triggers, decisions, states, errors).
+    fn new(
         mut policy: P,
         options: TriggerOptions,
-    ) -> StreamVec<'scope, Time, TriggerEvent> {
-        let name = format!("Trigger: {}", policy.name());
-        let scope = self.scope();
-        self.unary_frontier(
-            Exchange::new(|_: &SampleMeta| 0u64),
-            &name,
-            move |default_cap, info| {
-                drop(default_cap);
-                let TriggerOptions {
-                    first_id,
-                    models,
-                    mut probe,
-                    mut on_decision,
-                    mut on_error,
-                    mut on_state,
-                    restore,
-                    limit,
-                } = options;
-                // Trigger `limit - 1` fired (or a resumed run is past it): nothing more.
-                let mut stopped = limit.is_some_and(|l| first_id >= l);
-                let mut failed = false;
-                if let Some(state) = restore
-                    && scope.index() == 0
-                    && let Err(e) = policy.restore(state)
-                {
-                    on_error(format!(
-                        "restoring the trigger policy from the checkpoint: {e}"
-                    ));
-                    failed = true;
-                }
-                // The policy runs on worker 0: only it takes the (process-wide) reports.
-                let models = models.filter(|_| scope.index() == 0);
-                if let Some(feed) = &models {
-                    feed.register(scope.worker().sync_activator_for(info.address.to_vec()));
-                }
-                let mut stash = TimeStash::new(|m: &SampleMeta| m.time);
-                let mut fired: Vec<Fire> = Vec::new();
-                let mut decisions: Vec<Decision> = Vec::new();
-                let mut epoch = Epoch {
-                    next_id: first_id,
-                    first: None,
-                    samples: 0,
-                };
-                // Complete samples not yet consumed by the policy, and a capability for them.
-                let mut pending: VecDeque<SampleMeta> = VecDeque::new();
-                let mut pending_cap: Option<Capability<Time>> = None;
-                // The trigger whose model the policy waits for.
-                let mut waiting: Option<u64> = None;
-                // The trigger whose state goes out once its model is reported.
-                let mut save_after_model: Option<u64> = None;
-                let mut finished = false;
-                // The last sample consumed, with a capability at its time while the policy may
-                // still close an epoch there.
-                let mut last: Option<(Position, Option<Capability<Time>>)> = None;
-                // What `probe.retain_from` was last told.
-                let mut retained: Option<Position> = None;
-                let hold = policy.fires_between_batches();
-                let needs_models = policy.needs_models();
-                move |(input, frontier), output| {
-                    input.for_each_stamp(|cap, data| {
-                        stash.stash(&cap, 0, data.flat_map(|d| d.drain(..)));
-                    });
-                    for report in models.as_ref().map(ModelFeed::take).unwrap_or_default() {
-                        policy.inform_model(&report);
-                        if waiting == Some(report.trigger) {
-                            waiting = None;
-                        }
-                        if save_after_model == Some(report.trigger) {
-                            save_after_model = None;
-                            if let Some(f) = &mut on_state {
-                                f(report.trigger, Some(policy.save()), policy.oldest_needed());
-                            }
-                        }
-                    }
-                    let mut complete = stash.drain_complete(&[frontier]);
-                    if !complete.records.is_empty() {
-                        // Later drains hold later times only: `pending` stays in order.
-                        let mut batch = std::mem::take(&mut complete.records);
-                        batch.sort_unstable_by_key(|m| m.position());
-                        pending.extend(batch);
-                        if pending_cap.is_none() {
-                            pending_cap = complete.cap.take();
-                        }
-                    }
-                    if failed || stopped {
-                        pending.clear();
-                        pending_cap = None;
-                    }
-                    while waiting.is_none() && !pending.is_empty() {
-                        let batch = pending.make_contiguous();
-                        let cap = pending_cap
-                            .as_ref()
-                            .expect("pending samples hold a capability");
-                        fired.clear();
-                        decisions.clear();
-                        let mut ctx = Context {
-                            probe: &mut *probe,
-                            decisions: &mut decisions,
-                        };
-                        let used = match policy.inform(batch, &mut ctx, &mut fired) {
-                            Ok(used) => used.min(batch.len()),
-                            Err(e) => {
-                                on_error(e);
-                                failed = true;
-                                pending.clear();
-                                break;
-                            }
-                        };
-                        epoch.report(&decisions, &mut on_decision, limit);
-                        // The policy stopped right at its last fire's boundary: a state to save.
-                        let mut save = fired.last().is_some_and(|f| f.count == used);
-                        let had_fires = !fired.is_empty();
-                        let mut closed = None;
-                        let mut consumed = 0usize;
-                        let fires = fired.len();
-                        for (i, fire) in fired.drain(..).enumerate() {
-                            let (boundary, at) = if fire.count > 0 {
-                                let b = batch[fire.count - 1].position();
-                                (b, cap.delayed(&b.time))
-                            } else {
-                                match &last {
-                                    Some((b, Some(c))) => (*b, c.clone()),
-                                    // Before any sample: no epoch to close.
-                                    _ => continue,
-                                }
-                            };
-                            let count = fire.count;
-                            let event = epoch.close(fire, boundary, &batch[consumed..count]);
-                            if let (Some(before), Some(f)) = (closed, &mut on_state) {
-                                f(before, None, None);
-                            }
-                            closed = Some(event.id);
-                            if needs_models {
-                                waiting = Some(event.id);
-                            }
-                            output.session(&at).give(event);
-                            consumed = count;
-                            if limit.is_some_and(|l| epoch.next_id >= l) {
-                                // The policy's state is this boundary's only if it stopped here
-                                // and saves without waiting for the model.
-                                save &= i + 1 == fires && !needs_models;
-                                stopped = true;
-                                break;
-                            }
-                        }
-                        epoch.extend(&batch[consumed..used.max(consumed)]);
-                        if used > 0 {
-                            let end = batch[used - 1].position();
-                            last = Some((end, hold.then(|| cap.delayed(&end.time))));
-                        }
-                        pending.drain(..used);
-                        if let (Some(id), Some(f)) = (closed, &mut on_state) {
-                            if !save {
-                                f(id, None, None);
-                            } else if needs_models {
-                                save_after_model = Some(id);
-                            } else {
-                                f(id, Some(policy.save()), policy.oldest_needed());
-                            }
-                        }
-                        if stopped {
-                            pending.clear();
-                            pending_cap = None;
-                            waiting = None;
-                            last = None;
-                            break;
-                        }
-                        if used == 0 && waiting.is_none() && !had_fires {
-                            break;
-                        }
-                    }
-                    match pending.front() {
-                        Some(m) => {
-                            if let Some(c) = &mut pending_cap {
-                                c.downgrade(&m.time);
-                            }
-                        }
-                        None => pending_cap = None,
-                    }
-                    // Payloads the policy can no longer read: before its windows, before the
-                    // first unconsumed sample, and up to the last consumed one.
-                    let horizon = [
-                        policy.oldest_needed(),
-                        pending.front().map(SampleMeta::position),
-                        last.as_ref().map(|(p, _)| p.successor()),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .min();
-                    if let Some(h) = horizon
-                        && retained.is_none_or(|r| r < h)
-                    {
-                        retained = Some(h);
-                        probe.retain_from(h);
-                    }
-                    if frontier.is_empty()
-                        && pending.is_empty()
-                        && waiting.is_none()
-                        && !finished
-                        && !stopped
-                    {
-                        finished = true;
-                        // No more samples: what the policy deferred is decided now, at the
-                        // last sample; then nothing can close an epoch there any more.
-                        fired.clear();
-                        decisions.clear();
-                        let mut ctx = Context {
-                            probe: &mut *probe,
-                            decisions: &mut decisions,
-                        };
-                        if !failed && let Err(e) = policy.finish(&mut ctx, &mut fired) {
-                            on_error(e);
-                        }
-                        epoch.report(&decisions, &mut on_decision, limit);
-                        if let Some((boundary, Some(cap))) = &last {
-                            let mut closed = None;
-                            let mut cut = false;
-                            for fire in fired.drain(..) {
-                                if limit.is_some_and(|l| epoch.next_id >= l) {
-                                    cut = true;
-                                    break;
-                                }
-                                let event = epoch.close(fire, *boundary, &[]);
-                                if let (Some(before), Some(f)) = (closed, &mut on_state) {
-                                    f(before, None, None);
-                                }
-                                closed = Some(event.id);
-                                output.session(cap).give(event);
-                            }
-                            // Nothing follows: the state is final (no model report to wait for),
-                            // unless the limit cut the fires short.
-                            if let (Some(id), Some(f)) = (closed, &mut on_state) {
-                                if cut {
-                                    f(id, None, None);
-                                } else {
-                                    f(id, Some(policy.save()), policy.oldest_needed());
-                                }
-                            }
-                        }
-                        last = None;
-                    }
-                }
+        index: usize,
+        caps: Vec<Capability<Time>>,
+    ) -> Self {
+        let TriggerOptions {
+            first_id,
+            models,
+            probe,
+            states,
+            restore,
+            limit,
+        } = options;
+        let [_, d, s, e]: [Capability<Time>; 4] =
+            caps.try_into().expect("four outputs, four capabilities");
+        let mut sides = Sides {
+            caps: Some([d, s, e]),
+            save: states,
+            ..Sides::default()
+        };
+        let mut failed = false;
+        if let Some(state) = restore
+            && index == 0
+            && let Err(e) = policy.restore(state)
+        {
+            sides.error(format!(
+                "restoring the trigger policy from the checkpoint: {e}"
+            ));
+            failed = true;
+        }
+        // The policy runs on worker 0: only it takes the (process-wide) reports.
+        let models = models.filter(|_| index == 0);
+        Self {
+            hold: policy.fires_between_batches(),
+            needs_models: policy.needs_models(),
+            policy,
+            probe,
+            feed_closed: models.is_none(),
+            models,
+            limit,
+            stopped: limit.is_some_and(|l| first_id >= l),
+            failed,
+            stash: TimeStash::new(|m: &SampleMeta| m.time),
+            fired: Vec::new(),
+            decisions: Vec::new(),
+            epoch: Epoch {
+                next_id: first_id,
+                first: None,
+                samples: 0,
             },
-        )
+            pending: VecDeque::new(),
+            pending_cap: None,
+            waiting: None,
+            save_after_model: None,
+            finished: false,
+            last: None,
+            retained: None,
+            sides,
+        }
+    }
+
+    /// Hands the model reports to the policy; a reported trigger's state goes out if it waited
+    /// for its model.
+    fn take_models(&mut self) {
+        let Some(feed) = &self.models else {
+            return;
+        };
+        let (reports, closed) = feed.take();
+        for report in reports {
+            self.policy.inform_model(&report);
+            if self.waiting == Some(report.trigger) {
+                self.waiting = None;
+            }
+            if let Some((id, time)) = self.save_after_model
+                && id == report.trigger
+            {
+                self.save_after_model = None;
+                self.sides.saved(time, id, &self.policy);
+            }
+        }
+        if closed {
+            self.feed_closed = true;
+            self.save_after_model = None;
+        }
+    }
+
+    /// Moves the records of complete times, sorted by position, to `pending`.
+    fn drain(&mut self, frontier: &MutableAntichain<Time>) {
+        let mut complete = self.stash.drain_complete(&[frontier]);
+        if !complete.records.is_empty() {
+            // Later drains hold later times only: `pending` stays in order.
+            let mut batch = std::mem::take(&mut complete.records);
+            batch.sort_unstable_by_key(|m| m.position());
+            self.pending.extend(batch);
+            if self.pending_cap.is_none() {
+                self.pending_cap = complete.cap.take();
+            }
+        }
+        if self.failed || self.stopped {
+            self.pending.clear();
+            self.pending_cap = None;
+        }
+    }
+
+    /// Feeds pending samples to the policy until it waits for a model or wants more; emits its
+    /// triggers at their boundaries.
+    fn run_batches(&mut self, triggers: &mut Out<TriggerEvent>) {
+        let mut output = triggers.activate();
+        while self.waiting.is_none() && !self.pending.is_empty() {
+            let batch = self.pending.make_contiguous();
+            let cap = self
+                .pending_cap
+                .as_ref()
+                .expect("pending samples hold a capability");
+            self.fired.clear();
+            self.decisions.clear();
+            let mut ctx = Context {
+                probe: &mut *self.probe,
+                decisions: &mut self.decisions,
+            };
+            let used = match self.policy.inform(batch, &mut ctx, &mut self.fired) {
+                Ok(used) => used.min(batch.len()),
+                Err(e) => {
+                    self.sides.error(e);
+                    self.failed = true;
+                    self.pending.clear();
+                    break;
+                }
+            };
+            self.epoch
+                .report(&mut self.decisions, &mut self.sides, self.limit);
+            // The policy stopped right at its last fire's boundary: a state to save.
+            let mut save = self.fired.last().is_some_and(|f| f.count == used);
+            let had_fires = !self.fired.is_empty();
+            let mut closed: Option<(u64, Time)> = None;
+            let mut consumed = 0usize;
+            let fires = self.fired.len();
+            for (i, fire) in self.fired.drain(..).enumerate() {
+                let (boundary, at) = if fire.count > 0 {
+                    let b = batch[fire.count - 1].position();
+                    (b, cap.delayed(&b.time))
+                } else {
+                    match &self.last {
+                        Some((b, Some(c))) => (*b, c.clone()),
+                        // Before any sample: no epoch to close.
+                        _ => continue,
+                    }
+                };
+                let count = fire.count;
+                let event = self.epoch.close(fire, boundary, &batch[consumed..count]);
+                if let Some((before, t)) = closed {
+                    self.sides.none(t, before);
+                }
+                closed = Some((event.id, boundary.time));
+                if self.needs_models {
+                    self.waiting = Some(event.id);
+                }
+                output.session(&at).give(event);
+                consumed = count;
+                if self.limit.is_some_and(|l| self.epoch.next_id >= l) {
+                    // The policy's state is this boundary's only if it stopped here and saves
+                    // without waiting for the model.
+                    save &= i + 1 == fires && !self.needs_models;
+                    self.stopped = true;
+                    break;
+                }
+            }
+            self.epoch.extend(&batch[consumed..used.max(consumed)]);
+            if used > 0 {
+                let end = batch[used - 1].position();
+                self.last = Some((end, self.hold.then(|| cap.delayed(&end.time))));
+            }
+            self.pending.drain(..used);
+            if let Some((id, t)) = closed {
+                if !save {
+                    self.sides.none(t, id);
+                } else if self.needs_models {
+                    if self.sides.save {
+                        self.save_after_model = Some((id, t));
+                    }
+                } else {
+                    self.sides.saved(t, id, &self.policy);
+                }
+            }
+            if self.stopped {
+                self.pending.clear();
+                self.pending_cap = None;
+                self.waiting = None;
+                self.last = None;
+                break;
+            }
+            if used == 0 && self.waiting.is_none() && !had_fires {
+                break;
+            }
+        }
+        match self.pending.front() {
+            Some(m) => {
+                if let Some(c) = &mut self.pending_cap {
+                    c.downgrade(&m.time);
+                }
+            }
+            None => self.pending_cap = None,
+        }
+    }
+
+    /// Tells the probe which payloads the policy can no longer read: before its windows, before
+    /// the first unconsumed sample, and up to the last consumed one.
+    fn retain(&mut self) {
+        let horizon = [
+            self.policy.oldest_needed(),
+            self.pending.front().map(SampleMeta::position),
+            self.last.as_ref().map(|(p, _)| p.successor()),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if let Some(h) = horizon
+            && self.retained.is_none_or(|r| r < h)
+        {
+            self.retained = Some(h);
+            self.probe.retain_from(h);
+        }
+    }
+
+    /// Once no more samples can come: what the policy deferred is decided now, at the last
+    /// sample; then nothing can close an epoch there any more.
+    fn finish(&mut self, frontier: &MutableAntichain<Time>, triggers: &mut Out<TriggerEvent>) {
+        if !frontier.is_empty()
+            || !self.pending.is_empty()
+            || self.waiting.is_some()
+            || self.finished
+            || self.stopped
+        {
+            return;
+        }
+        self.finished = true;
+        self.fired.clear();
+        self.decisions.clear();
+        let mut ctx = Context {
+            probe: &mut *self.probe,
+            decisions: &mut self.decisions,
+        };
+        if !self.failed
+            && let Err(e) = self.policy.finish(&mut ctx, &mut self.fired)
+        {
+            self.sides.error(e);
+        }
+        self.epoch
+            .report(&mut self.decisions, &mut self.sides, self.limit);
+        if let Some((boundary, Some(cap))) = &self.last {
+            let mut output = triggers.activate();
+            let mut closed = None;
+            let mut cut = false;
+            for fire in self.fired.drain(..) {
+                if self.limit.is_some_and(|l| self.epoch.next_id >= l) {
+                    cut = true;
+                    break;
+                }
+                let event = self.epoch.close(fire, *boundary, &[]);
+                if let Some(before) = closed {
+                    self.sides.none(boundary.time, before);
+                }
+                closed = Some(event.id);
+                output.session(cap).give(event);
+            }
+            // Nothing follows: the state is final (no model report to wait for), unless the
+            // limit cut the fires short.
+            if let Some(id) = closed {
+                if cut {
+                    self.sides.none(boundary.time, id);
+                } else {
+                    self.sides.saved(boundary.time, id, &self.policy);
+                }
+            }
+        }
+        self.last = None;
+    }
+
+    /// Sends this activation's side records, then moves the side capabilities to the least
+    /// time a later record can have, or drops them once none can come.
+    fn flush_sides(
+        &mut self,
+        frontier: &MutableAntichain<Time>,
+        decisions: &mut Out<(u64, Decision)>,
+        states: &mut Out<TriggerState>,
+        errors: &mut Out<String>,
+    ) {
+        let sides = &mut self.sides;
+        match &sides.caps {
+            Some([d, s, e]) => {
+                send(decisions, d, &mut sides.decisions);
+                send(states, s, &mut sides.states);
+                send(errors, e, &mut sides.errors);
+            }
+            None => {
+                let lost = sides.decisions.len() + sides.states.len() + sides.errors.len();
+                debug_assert!(lost == 0, "{lost} side records after the operator finished");
+                sides.decisions.clear();
+                sides.states.clear();
+                sides.errors.clear();
+            }
+        }
+        // A model report may still bring a state, or let the policy finish.
+        let awaited = !self.feed_closed
+            && (self.save_after_model.is_some()
+                || (self.waiting.is_some() && !self.finished && !self.stopped && !self.failed));
+        let floor = [
+            frontier.frontier().first().copied(),
+            self.pending.front().map(|m| m.time),
+            self.last
+                .as_ref()
+                .and_then(|(p, c)| c.as_ref().map(|_| p.time)),
+            self.save_after_model.map(|(_, t)| t),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        match (floor, &mut sides.caps) {
+            (None, caps) if !awaited => *caps = None,
+            (Some(t), Some(caps)) => {
+                for c in caps.iter_mut().filter(|c| *c.time() < t) {
+                    c.downgrade(&t);
+                }
+            }
+            _ => {}
+        }
     }
 }

@@ -38,7 +38,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 
 use serde::{Deserialize, Serialize};
 use sluice_dataflows::downsampling::{KeepScores, ScoreBoard};
@@ -58,7 +58,7 @@ use timely::dataflow::{InputHandleVec, ProbeHandle, Scope, StreamVec};
 use super::cluster::Report;
 use super::context::RunContext;
 use super::progress::Counters;
-use super::sinks;
+use super::sinks::{self, TrainerQueue};
 use super::triggers::{StoreProbe, build_policy};
 use crate::config::Pool;
 use crate::source::{DeadLetter, Sample};
@@ -111,65 +111,6 @@ pub struct LaneGraph {
     pub seen_probe: ProbeHandle<Time>,
     /// The training queue (worker 0): taking it out closes the queue once the sink is done.
     pub trainer: TrainerQueue,
-}
-
-/// The training sink's end of the trainer queue, and the training sets waiting for room in it.
-///
-/// The sink never blocks its worker on a full queue: the trainer may itself be waiting for
-/// this worker (its restart offsets for a checkpoint), so a blocked worker would deadlock.
-/// Instead sets wait here, and the worker loop stops reading input while any do (backpressure
-/// without blocking).
-#[derive(Clone, Default)]
-pub struct TrainerQueue(Rc<RefCell<QueueState>>);
-
-#[derive(Default)]
-struct QueueState {
-    tx: Option<SyncSender<TrainingSet>>,
-    waiting: std::collections::VecDeque<TrainingSet>,
-}
-
-impl TrainerQueue {
-    fn new(tx: Option<SyncSender<TrainingSet>>) -> Self {
-        Self(Rc::new(RefCell::new(QueueState {
-            tx,
-            waiting: Default::default(),
-        })))
-    }
-
-    /// Moves waiting sets into the queue while it has room; false once the trainer stopped.
-    pub fn flush(&self) -> bool {
-        let mut s = self.0.borrow_mut();
-        let QueueState { tx, waiting } = &mut *s;
-        let Some(tx) = tx else {
-            return waiting.is_empty();
-        };
-        while let Some(set) = waiting.pop_front() {
-            match tx.try_send(set) {
-                Ok(()) => {}
-                Err(TrySendError::Full(set)) => {
-                    waiting.push_front(set);
-                    break;
-                }
-                Err(TrySendError::Disconnected(_)) => return false,
-            }
-        }
-        true
-    }
-
-    /// Adds training sets to those waiting for room in the queue.
-    pub(super) fn push(&self, sets: impl Iterator<Item = TrainingSet>) {
-        self.0.borrow_mut().waiting.extend(sets);
-    }
-
-    /// Training sets waiting for room in the queue.
-    pub fn backlog(&self) -> usize {
-        self.0.borrow().waiting.len()
-    }
-
-    /// Closes the queue (the trainer finishes what it holds).
-    pub fn close(&self) {
-        self.0.borrow_mut().tx.take();
-    }
 }
 
 /// Builds the graph on one worker; `queues` are the lanes' training queues (worker 0 only).

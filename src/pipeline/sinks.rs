@@ -11,8 +11,12 @@
 //! | `Sink: Retirement` | samples no later trigger can select | [`SampleStore`] | they leave the store once trained and read past |
 //! | `Sink: Trainer` | training sets | [`TrainerQueue`] + [`EventWriter`] + [`StageClock`] | queued for the trainer, with each trigger's stage costs |
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{SyncSender, TrySendError};
 
 use sluice_dataflows::selection::SelectionState;
 use sluice_dataflows::triggers::{Decision, TriggerState};
@@ -24,7 +28,6 @@ use timely::dataflow::operators::generic::Operator;
 use super::book::CheckpointBook;
 use super::cluster::Report;
 use super::cost::{Stage, StageClock};
-use super::dataflow::TrainerQueue;
 use super::outbox::{Failure, Outbox};
 use super::progress::{Counters, LaneProgress};
 use crate::sink::{EventBody, EventSink};
@@ -141,6 +144,65 @@ impl Pieces {
     /// The sampler's state after a trigger.
     pub fn sampler_state(&self, s: SelectionState) {
         self.book().sampler_state(s.trigger, s.state);
+    }
+}
+
+/// The training sink's end of the trainer queue, and the training sets waiting for room in it.
+///
+/// The sink never blocks its worker on a full queue: the trainer may itself be waiting for
+/// this worker (its restart offsets for a checkpoint), so a blocked worker would deadlock.
+/// Instead sets wait here, and the worker loop stops reading input while any do (backpressure
+/// without blocking).
+#[derive(Clone, Default)]
+pub struct TrainerQueue(Rc<RefCell<QueueState>>);
+
+#[derive(Default)]
+struct QueueState {
+    tx: Option<SyncSender<TrainingSet>>,
+    waiting: VecDeque<TrainingSet>,
+}
+
+impl TrainerQueue {
+    pub(super) fn new(tx: Option<SyncSender<TrainingSet>>) -> Self {
+        Self(Rc::new(RefCell::new(QueueState {
+            tx,
+            waiting: Default::default(),
+        })))
+    }
+
+    /// Moves waiting sets into the queue while it has room; false once the trainer stopped.
+    pub fn flush(&self) -> bool {
+        let mut s = self.0.borrow_mut();
+        let QueueState { tx, waiting } = &mut *s;
+        let Some(tx) = tx else {
+            return waiting.is_empty();
+        };
+        while let Some(set) = waiting.pop_front() {
+            match tx.try_send(set) {
+                Ok(()) => {}
+                Err(TrySendError::Full(set)) => {
+                    waiting.push_front(set);
+                    break;
+                }
+                Err(TrySendError::Disconnected(_)) => return false,
+            }
+        }
+        true
+    }
+
+    /// Adds training sets to those waiting for room in the queue.
+    pub(super) fn push(&self, sets: impl Iterator<Item = TrainingSet>) {
+        self.0.borrow_mut().waiting.extend(sets);
+    }
+
+    /// Training sets waiting for room in the queue.
+    pub fn backlog(&self) -> usize {
+        self.0.borrow().waiting.len()
+    }
+
+    /// Closes the queue (the trainer finishes what it holds).
+    pub fn close(&self) {
+        self.0.borrow_mut().tx.take();
     }
 }
 

@@ -13,6 +13,7 @@ use super::cluster::{self, Report};
 use super::context::RunContext;
 use super::dataflow::{self, Record};
 use super::progress::Covered;
+use super::sinks;
 use crate::source::{ReadPlan, Share};
 
 /// Runs the timely workers of this process to the end, showing their progress on `bar`.
@@ -135,7 +136,7 @@ fn worker_main(
 struct LaneLoop {
     feedback: Vec<dataflow::FeedbackPump>,
     probes: Vec<timely::dataflow::ProbeHandle<u64>>,
-    trainers: Vec<dataflow::TrainerQueue>,
+    trainers: Vec<sinks::TrainerQueue>,
 }
 
 impl LaneLoop {
@@ -158,15 +159,12 @@ impl LaneLoop {
 
     /// Moves waiting training sets into the queues; false once a trainer stopped.
     fn flush(&self) -> bool {
-        self.trainers.iter().all(dataflow::TrainerQueue::flush)
+        self.trainers.iter().all(sinks::TrainerQueue::flush)
     }
 
     /// Training sets waiting for room in a queue.
     fn backlog(&self) -> usize {
-        self.trainers
-            .iter()
-            .map(dataflow::TrainerQueue::backlog)
-            .sum()
+        self.trainers.iter().map(sinks::TrainerQueue::backlog).sum()
     }
 
     /// Closes the queues (the trainers finish what they hold).

@@ -83,13 +83,45 @@ macro_rules! render {
 /// (default: the first run's first currently-active aggregate, accuracy preferred).
 pub fn report(runs: &[PathBuf], out: &Path, focus: Option<Focus>) -> anyhow::Result<ReportSummary> {
     register_font();
+    let mut data = load_runs(runs)?;
+    name_plot_files(&mut data);
+    let focus = focus.or_else(|| data.iter().find_map(RunData::default_focus));
+    std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("creating {}: {e}", out.display()))?;
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut sections = Vec::new();
+    for d in &data {
+        sections.push((d, run_figures(d, focus.as_ref(), out, &mut files)?));
+    }
+    let compare = if data.len() > 1 {
+        comparison_figures(&data, focus.as_ref(), out, &mut files)?
+    } else {
+        Vec::new()
+    };
+    let index = out.join("index.html");
+    std::fs::write(&index, html(&data, focus.as_ref(), &sections, &compare))
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", index.display()))?;
+    Ok(ReportSummary {
+        out: out.to_path_buf(),
+        index,
+        plots: files,
+        focus: focus.map(|f| (f.handler, f.dataset, f.metric)),
+    })
+}
+
+/// Every run of `runs` read back, a sweep's directory as its variants.
+fn load_runs(runs: &[PathBuf]) -> anyhow::Result<Vec<RunData>> {
     let mut data = Vec::new();
     for dir in &sweeps_expanded(runs)? {
         data.push(RunData::load(dir)?);
     }
-    // Distinct names for plot files.
+    Ok(data)
+}
+
+/// Gives the runs distinct names that are safe in plot file names (`-2`, `-3`… for a repeated
+/// name; other characters than ASCII alphanumerics and `-_.` become `_`).
+fn name_plot_files(data: &mut [RunData]) {
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for d in &mut data {
+    for d in data {
         let n = seen.entry(d.name.clone()).or_default();
         *n += 1;
         if *n > 1 {
@@ -107,123 +139,141 @@ pub fn report(runs: &[PathBuf], out: &Path, focus: Option<Focus>) -> anyhow::Res
             })
             .collect();
     }
-    let focus = focus.or_else(|| data.iter().find_map(RunData::default_focus));
-    std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("creating {}: {e}", out.display()))?;
-    let mut files: Vec<PathBuf> = Vec::new();
-    let mut sections = Vec::new();
-    for d in &data {
-        let mut figures: Vec<(&str, String)> = Vec::new();
-        if let Some(f) = &focus
-            && !d.series(f).is_empty()
-        {
-            render!(
-                files,
-                figures,
-                out,
-                format!("{}-metric", d.name),
-                "metric over time, every model and the composite models",
-                plots::metric_over_time,
-                d,
-                f
-            );
-            render!(
-                files,
-                figures,
-                out,
-                format!("{}-heatmap", d.name),
-                "evaluation matrix: model × interval",
-                plots::heatmap,
-                d,
-                f
-            );
-        }
+}
+
+/// Draws one run's plots into `out` (the metric and heatmap only when the run has the
+/// `focus` series); returns its figures (caption, stem) and adds the files to `files`.
+fn run_figures(
+    d: &RunData,
+    focus: Option<&Focus>,
+    out: &Path,
+    files: &mut Vec<PathBuf>,
+) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let mut figures: Vec<(&str, String)> = Vec::new();
+    if let Some(f) = focus
+        && !d.series(f).is_empty()
+    {
         render!(
             files,
             figures,
             out,
-            format!("{}-cost", d.name),
-            "cost per trigger by stage, and cumulative",
-            plots::cost,
-            d
+            format!("{}-metric", d.name),
+            "metric over time, every model and the composite models",
+            plots::metric_over_time,
+            d,
+            f
         );
         render!(
             files,
             figures,
             out,
-            format!("{}-triggers", d.name),
-            "triggers and their reasons",
-            plots::trigger_timeline,
-            d
+            format!("{}-heatmap", d.name),
+            "evaluation matrix: model × interval",
+            plots::heatmap,
+            d,
+            f
         );
-        sections.push((d, figures));
     }
+    render!(
+        files,
+        figures,
+        out,
+        format!("{}-cost", d.name),
+        "cost per trigger by stage, and cumulative",
+        plots::cost,
+        d
+    );
+    render!(
+        files,
+        figures,
+        out,
+        format!("{}-triggers", d.name),
+        "triggers and their reasons",
+        plots::trigger_timeline,
+        d
+    );
+    Ok(figures)
+}
+
+/// Draws the plots comparing pipelines (cost vs metric, triggers vs metric) into `out`, when
+/// any pipeline has the `focus` metric; returns their figures and adds the files to `files`.
+fn comparison_figures(
+    data: &[RunData],
+    focus: Option<&Focus>,
+    out: &Path,
+    files: &mut Vec<PathBuf>,
+) -> anyhow::Result<Vec<(&'static str, String)>> {
     let mut compare: Vec<(&str, String)> = Vec::new();
-    if data.len() > 1 {
-        let metric_of = |d: &RunData| -> Option<f64> {
-            let f = focus.as_ref()?;
-            d.aggregate(f, "currently_active")?["time_weighted_avg"].as_f64()
-        };
-        let mut groups: BTreeMap<&str, Vec<&RunData>> = BTreeMap::new();
-        for d in &data {
-            groups.entry(d.pipeline.as_str()).or_default().push(d);
-        }
-        let points = |x: &dyn Fn(&RunData) -> f64| -> Vec<VariantPoint> {
-            groups
-                .iter()
-                .filter_map(|(name, runs)| {
-                    let ys: Vec<f64> = runs.iter().filter_map(|d| metric_of(d)).collect();
-                    (!ys.is_empty()).then(|| VariantPoint {
-                        name: name.to_string(),
-                        x: mean_sd(&runs.iter().map(|d| x(d)).collect::<Vec<_>>()),
-                        y: mean_sd(&ys),
-                        runs: runs.len(),
-                    })
-                })
-                .collect()
-        };
-        let y_desc = focus.as_ref().map_or_else(String::new, |f| {
-            format!("time-weighted {} of the model in service", f.metric)
-        });
-        let by_cost = points(&|d: &RunData| d.total_cost_s());
-        if !by_cost.is_empty() {
-            let title = "cost vs metric (one point per pipeline; ± 1 sd over its runs)";
-            render!(
-                files,
-                compare,
-                out,
-                "compare-cost-vs-metric".into(),
-                "cost vs metric",
-                plots::variants,
-                title,
-                "total cost (s, every stage)",
-                &y_desc,
-                &by_cost
-            );
-            let by_triggers = points(&|d: &RunData| d.summary["triggers"].as_f64().unwrap_or(0.0));
-            let title = "triggers vs metric (one point per pipeline; ± 1 sd over its runs)";
-            render!(
-                files,
-                compare,
-                out,
-                "compare-triggers-vs-metric".into(),
-                "triggers vs metric",
-                plots::variants,
-                title,
-                "number of triggers",
-                &y_desc,
-                &by_triggers
-            );
-        }
+    let groups = by_pipeline(data);
+    let points = |x: &dyn Fn(&RunData) -> f64| pipeline_points(&groups, focus, x);
+    let y_desc = focus.map_or_else(String::new, |f| {
+        format!("time-weighted {} of the model in service", f.metric)
+    });
+    let by_cost = points(&|d: &RunData| d.total_cost_s());
+    if !by_cost.is_empty() {
+        let title = "cost vs metric (one point per pipeline; ± 1 sd over its runs)";
+        render!(
+            files,
+            compare,
+            out,
+            "compare-cost-vs-metric".into(),
+            "cost vs metric",
+            plots::variants,
+            title,
+            "total cost (s, every stage)",
+            &y_desc,
+            &by_cost
+        );
+        let by_triggers = points(&|d: &RunData| d.summary["triggers"].as_f64().unwrap_or(0.0));
+        let title = "triggers vs metric (one point per pipeline; ± 1 sd over its runs)";
+        render!(
+            files,
+            compare,
+            out,
+            "compare-triggers-vs-metric".into(),
+            "triggers vs metric",
+            plots::variants,
+            title,
+            "number of triggers",
+            &y_desc,
+            &by_triggers
+        );
     }
-    let index = out.join("index.html");
-    std::fs::write(&index, html(&data, focus.as_ref(), &sections, &compare))
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", index.display()))?;
-    Ok(ReportSummary {
-        out: out.to_path_buf(),
-        index,
-        plots: files,
-        focus: focus.map(|f| (f.handler, f.dataset, f.metric)),
-    })
+    Ok(compare)
+}
+
+/// The runs grouped by pipeline name (a pipeline's runs are seeds).
+fn by_pipeline(data: &[RunData]) -> BTreeMap<&str, Vec<&RunData>> {
+    let mut groups: BTreeMap<&str, Vec<&RunData>> = BTreeMap::new();
+    for d in data {
+        groups.entry(d.pipeline.as_str()).or_default().push(d);
+    }
+    groups
+}
+
+/// One point per pipeline with the `focus` metric in any run: `x` and the time-weighted
+/// metric of the model in service, each as mean ± sd over the pipeline's runs.
+fn pipeline_points(
+    groups: &BTreeMap<&str, Vec<&RunData>>,
+    focus: Option<&Focus>,
+    x: &dyn Fn(&RunData) -> f64,
+) -> Vec<VariantPoint> {
+    let metric_of = |d: &RunData| -> Option<f64> {
+        let f = focus?;
+        d.aggregate(f, "currently_active")?["time_weighted_avg"].as_f64()
+    };
+    groups
+        .iter()
+        .filter_map(|(name, runs)| {
+            let ys: Vec<f64> = runs.iter().filter_map(|d| metric_of(d)).collect();
+            (!ys.is_empty()).then(|| VariantPoint {
+                name: name.to_string(),
+                x: mean_sd(&runs.iter().map(|d| x(d)).collect::<Vec<_>>()),
+                y: mean_sd(&ys),
+                runs: runs.len(),
+            })
+        })
+        .collect()
 }
 
 /// `runs` with each sweep's directory replaced by its variants' (`variants/<name>`, in the

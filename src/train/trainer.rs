@@ -14,7 +14,7 @@
 //! A training whose loss becomes NaN or infinite publishes no model: a `training_failed` metric
 //! says why, and the previous model (reloaded from its artifact) stays the one in service.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -25,8 +25,8 @@ use tch::Device;
 use tch::nn;
 
 use super::device::parse_device;
-use super::downsample::ScoreCache;
-use super::fit::{FitHooks, fit};
+use super::downsample::{IrreducibleLosses, ScoreCache};
+use super::fit::{FitHooks, FitOutcome, fit};
 use super::gate::DeviceGate;
 use super::models::{self, Model};
 use super::rho::Irreducible;
@@ -212,117 +212,224 @@ fn load(ctx: &TrainerContext, device: Device, weights: Weights) -> anyhow::Resul
     Ok(c)
 }
 
+/// The trainer thread: trains a model for each training set until the queue closes.
 fn run(
     ctx: TrainerContext,
     device: Device,
     rx: Receiver<TrainingSet>,
 ) -> anyhow::Result<TrainerReport> {
-    tch::set_num_threads(ctx.training.num_threads as i32);
+    configure_torch(&ctx.training, device);
+    let mut state = TrainerState::start(&ctx, device)?;
+    for set in rx {
+        state.train(&set)?;
+    }
+    Ok(state.report)
+}
+
+/// Sets libtorch's number of threads and, on CUDA, lets cuDNN choose its algorithms.
+fn configure_torch(t: &TrainingSpec, device: Device) {
+    tch::set_num_threads(t.num_threads as i32);
     if device.is_cuda() {
         // Batches have one shape: let cuDNN pick the fastest convolution algorithms once.
         tch::Cuda::cudnn_set_benchmark(true);
     }
-    let mut report = TrainerReport::default();
-    // Downsampling scores kept across triggers (`rescore_after`).
-    let mut score_cache = ScoreCache::default();
-    // RHO-Loss's irreducible-loss models, kept for `il_training.use_previous_model`.
-    let mut irreducible = Irreducible::default();
-    let device_name = format!("{device:?}");
-    let initial = match (&ctx.initial_model, &ctx.training.initial_model) {
-        (Some(id), _) if ctx.training.use_previous_model => Some(Weights::Stored(id.clone())),
-        (_, Some(path)) => Some(Weights::File(path.clone())),
-        _ => None,
-    };
-    let mut current: Option<Current> = initial
-        .map(|w| {
-            // Loading initialises a model first, drawing from libtorch's global generator: in
-            // a sweep, only in this trainer's turn, as for training.
-            let _turn = ctx.gate.as_ref().map(|g| g.turn(&device_name));
-            load(&ctx, device, w)
+}
+
+/// What the trainer keeps from one trigger to the next.
+struct TrainerState<'c> {
+    ctx: &'c TrainerContext,
+    device: Device,
+    /// `device` as the device gate names it.
+    device_name: String,
+    report: TrainerReport,
+    /// Downsampling scores kept across triggers (`rescore_after`).
+    score_cache: ScoreCache,
+    /// RHO-Loss's irreducible-loss models, kept for `il_training.use_previous_model`.
+    irreducible: Irreducible,
+    /// The model in service (`None`: none yet).
+    current: Option<Current>,
+    /// The keys of the training set being trained on (a buffer reused across triggers).
+    keys: Vec<u64>,
+}
+
+/// A trigger's model, trained (or broken, when `outcome.failure` says so).
+struct Trained {
+    cur: Current,
+    outcome: FitOutcome,
+    /// Wall time spent training, ms.
+    training_ms: u64,
+}
+
+impl Trained {
+    /// Samples passed through the model per second of training.
+    fn samples_per_s(&self) -> f64 {
+        self.outcome.samples_passed as f64 / (self.training_ms.max(1) as f64 / 1000.0)
+    }
+}
+
+impl<'c> TrainerState<'c> {
+    /// The state before the first trigger, with the initial model (a resumed run's, or
+    /// `training.initial_model`) loaded.
+    fn start(ctx: &'c TrainerContext, device: Device) -> anyhow::Result<Self> {
+        let device_name = format!("{device:?}");
+        let initial = match (&ctx.initial_model, &ctx.training.initial_model) {
+            (Some(id), _) if ctx.training.use_previous_model => Some(Weights::Stored(id.clone())),
+            (_, Some(path)) => Some(Weights::File(path.clone())),
+            _ => None,
+        };
+        let current = initial
+            .map(|w| {
+                // Loading initialises a model first, drawing from libtorch's global generator: in
+                // a sweep, only in this trainer's turn, as for training.
+                let _turn = ctx.gate.as_ref().map(|g| g.turn(&device_name));
+                load(ctx, device, w)
+            })
+            .transpose()?;
+        Ok(Self {
+            ctx,
+            device,
+            device_name,
+            report: TrainerReport::default(),
+            score_cache: ScoreCache::default(),
+            irreducible: Irreducible::default(),
+            current,
+            keys: Vec::new(),
         })
-        .transpose()?;
-    let mut keys: Vec<u64> = Vec::new();
-    for set in rx {
+    }
+
+    /// Trains on one trigger's set, then publishes the model, or reports why there is none.
+    fn train(&mut self, set: &TrainingSet) -> anyhow::Result<()> {
+        let ctx = self.ctx;
         let trigger = &set.trigger;
         if set.samples.is_empty() {
-            tracing::info!(trigger = trigger.id, "empty training set, no model");
-            report.skipped += 1;
-            if let Some(done) = &ctx.on_trigger_done {
-                let model = current.as_ref().and_then(|c| c.id.as_deref());
-                done(
-                    trigger,
-                    &TriggerOutcome {
-                        model,
-                        samples: 0,
-                        training_ms: 0,
-                    },
-                )?;
-            }
-            continue;
+            return self.skip_empty(trigger);
         }
         // A sweep's trainers train one at a time per device (fair turns); the wait is not
         // training time.
-        let turn = ctx.gate.as_ref().map(|g| g.turn(&device_name));
+        let turn = ctx.gate.as_ref().map(|g| g.turn(&self.device_name));
         let started = Instant::now();
-        keys.clear();
-        keys.extend(set.samples.iter().map(|p| p.key));
-        let n = keys.len();
-
-        let mut cur = match current.take() {
-            Some(c) if ctx.training.use_previous_model => c,
-            _ => match &ctx.training.initial_model {
-                Some(path) => load(&ctx, device, Weights::File(path.clone()))?,
-                None => fresh(&ctx, device)?,
-            },
-        };
+        self.keys.clear();
+        self.keys.extend(set.samples.iter().map(|p| p.key));
+        let cur = self.model_to_train()?;
         let parent = cur.id.clone();
+        let checkpoint = self.checkpoint_path(trigger.id)?;
+        let il = self.irreducible_losses(set)?;
+        let outcome = self.fit_model(&cur, trigger.id, &checkpoint, il.as_ref())?;
+        let training_ms = started.elapsed().as_millis() as u64;
+        drop(turn);
+        if checkpoint.exists() {
+            std::fs::remove_file(&checkpoint)?;
+        }
+        let mut trained = Trained {
+            cur,
+            outcome,
+            training_ms,
+        };
+        self.report_skipped_steps(trigger.id, &trained.outcome)?;
+        if let Some(reason) = trained.outcome.failure.take() {
+            return self.discard_failed(trigger, trained, parent, &reason);
+        }
+        self.publish(set, trained, parent)
+    }
+
+    /// An empty training set: no model; the one in service stays.
+    fn skip_empty(&mut self, trigger: &TriggerEvent) -> anyhow::Result<()> {
+        tracing::info!(trigger = trigger.id, "empty training set, no model");
+        self.report.skipped += 1;
+        let model = self.current.as_ref().and_then(|c| c.id.as_deref());
+        self.trigger_done(
+            trigger,
+            TriggerOutcome {
+                model,
+                samples: 0,
+                training_ms: 0,
+            },
+        )
+    }
+
+    /// The model to train: the one in service with `use_previous_model`, else a fresh one
+    /// (with `training.initial_model`'s parameters, if set).
+    fn model_to_train(&mut self) -> anyhow::Result<Current> {
+        Ok(match self.current.take() {
+            Some(c) if self.ctx.training.use_previous_model => c,
+            _ => match &self.ctx.training.initial_model {
+                Some(path) => load(self.ctx, self.device, Weights::File(path.clone()))?,
+                None => fresh(self.ctx, self.device)?,
+            },
+        })
+    }
+
+    /// Where a trigger's in-progress weights go (`checkpoint_every_steps`, whose directory it
+    /// creates); removed once training is over.
+    fn checkpoint_path(&self, trigger: u64) -> anyhow::Result<PathBuf> {
+        let checkpoint = self
+            .ctx
+            .run_dir
+            .join("training")
+            .join(format!("{}-{:04}.safetensors", self.ctx.pipeline, trigger));
+        if self.ctx.training.checkpoint_every_steps.is_some() {
+            std::fs::create_dir_all(checkpoint.parent().expect("in the run directory"))?;
+        }
+        Ok(checkpoint)
+    }
+
+    /// With RHO-Loss, trains the trigger's irreducible-loss model and emits its metrics: each
+    /// sample's irreducible loss (`None` without RHO-Loss, or when the IL model failed).
+    fn irreducible_losses(
+        &mut self,
+        set: &TrainingSet,
+    ) -> anyhow::Result<Option<IrreducibleLosses>> {
+        let ctx = self.ctx;
+        let t = &ctx.training;
+        let trigger = &set.trigger;
+        let Some((spec, holdout)) = rho_loss(t, trigger.id) else {
+            return Ok(None);
+        };
+        let p = self.irreducible.prepare(
+            spec,
+            holdout,
+            t,
+            &ctx.samples,
+            set,
+            ctx.feature_names.len() as i64,
+            self.device,
+        )?;
+        ctx.events
+            .metric(trigger.id, "rho_holdout_samples", p.holdout as f64, None)?;
+        ctx.events
+            .metric(trigger.id, "rho_il_ms", p.ms as f64, None)?;
+        match &p.failure {
+            None => ctx
+                .events
+                .metric(trigger.id, "rho_mean_irreducible_loss", p.mean, None)?,
+            Some(reason) => {
+                tracing::warn!(
+                    trigger = trigger.id,
+                    "irreducible-loss model failed ({reason}): choosing by training loss alone"
+                );
+                ctx.events.metric(trigger.id, "rho_il_failed", 1.0, None)?;
+            }
+        }
+        Ok(p.failure.is_none().then_some(p.losses))
+    }
+
+    /// Trains `cur` on `keys`, emitting step losses as `train_loss` metrics and sending
+    /// per-sample losses to the dataflow (`per_sample_feedback`).
+    fn fit_model(
+        &mut self,
+        cur: &Current,
+        trigger: u64,
+        checkpoint: &Path,
+        il: Option<&IrreducibleLosses>,
+    ) -> anyhow::Result<FitOutcome> {
+        let ctx = self.ctx;
         let t = &ctx.training;
         let events = &ctx.events;
         let mut feedback = ctx.feedback.as_ref().map(|tx| Feedback {
             tx,
-            trigger: trigger.id,
+            trigger,
             pending: Vec::with_capacity(FEEDBACK_BATCH),
         });
-        // In-progress weights (`checkpoint_every_steps`), removed once training is over.
-        let checkpoint = ctx
-            .run_dir
-            .join("training")
-            .join(format!("{}-{:04}.safetensors", ctx.pipeline, trigger.id));
-        if t.checkpoint_every_steps.is_some() {
-            std::fs::create_dir_all(checkpoint.parent().expect("in the run directory"))?;
-        }
-        let il = match rho_loss(t, trigger.id) {
-            Some((spec, holdout)) => {
-                let p = irreducible.prepare(
-                    spec,
-                    holdout,
-                    t,
-                    &ctx.samples,
-                    &set,
-                    ctx.feature_names.len() as i64,
-                    device,
-                )?;
-                ctx.events
-                    .metric(trigger.id, "rho_holdout_samples", p.holdout as f64, None)?;
-                ctx.events
-                    .metric(trigger.id, "rho_il_ms", p.ms as f64, None)?;
-                match &p.failure {
-                    None => {
-                        ctx.events
-                            .metric(trigger.id, "rho_mean_irreducible_loss", p.mean, None)?
-                    }
-                    Some(reason) => {
-                        tracing::warn!(
-                            trigger = trigger.id,
-                            "irreducible-loss model failed ({reason}): choosing by training loss alone"
-                        );
-                        ctx.events.metric(trigger.id, "rho_il_failed", 1.0, None)?;
-                    }
-                }
-                p.failure.is_none().then_some(p.losses)
-            }
-            None => None,
-        };
         let mut add = |k: &[u64], l: &[f32]| {
             if let Some(f) = feedback.as_mut() {
                 f.add(k, l);
@@ -333,14 +440,14 @@ fn run(
             &cur.vs,
             t,
             &ctx.samples,
-            &keys,
-            trigger.id,
-            device,
+            &self.keys,
+            trigger,
+            self.device,
             &mut |step, loss| {
                 events.emit(
-                    format!("metric-{}-train_loss-step{step}", trigger.id),
+                    format!("metric-{trigger}-train_loss-step{step}"),
                     EventBody::Metric {
-                        trigger_id: trigger.id,
+                        trigger_id: trigger,
                         name: "train_loss".into(),
                         value: loss,
                         step: Some(step),
@@ -348,78 +455,132 @@ fn run(
                 )?;
                 Ok(())
             },
-            t.checkpoint_every_steps.map(|_| checkpoint.as_path()),
+            t.checkpoint_every_steps.map(|_| checkpoint),
             FitHooks {
                 on_samples: ctx
                     .feedback
                     .is_some()
                     .then_some(&mut add as &mut dyn FnMut(&[u64], &[f32])),
-                cache: Some(&mut score_cache),
-                irreducible: il.as_ref(),
+                cache: Some(&mut self.score_cache),
+                irreducible: il,
             },
         )?;
         if let Some(f) = &mut feedback {
             f.flush();
         }
-        let training_ms = started.elapsed().as_millis() as u64;
-        drop(turn);
-        let final_loss = outcome.final_loss;
-        if checkpoint.exists() {
-            std::fs::remove_file(&checkpoint)?;
-        }
+        Ok(outcome)
+    }
+
+    /// Emits `amp_skipped_steps` when mixed precision skipped steps.
+    fn report_skipped_steps(&self, trigger: u64, outcome: &FitOutcome) -> anyhow::Result<()> {
         if outcome.skipped_steps > 0 {
             // Mixed precision overflowed and lowered its loss scale: steps without an update.
-            ctx.events.metric(
-                trigger.id,
+            self.ctx.events.metric(
+                trigger,
                 "amp_skipped_steps",
                 outcome.skipped_steps as f64,
                 Some(outcome.steps),
             )?;
         }
-        if let Some(reason) = &outcome.failure {
-            tracing::error!(
-                trigger = trigger.id,
-                "training failed: {reason}; no model published"
-            );
-            ctx.events.metric(
-                trigger.id,
-                "training_failed",
-                outcome.steps as f64,
-                Some(outcome.steps),
-            )?;
-            report.failed += 1;
-            // The broken parameters go; the model in service stays.
-            current = match cur.weights.clone() {
-                Some(w) => Some(load(&ctx, device, w)?),
-                None => None,
-            };
-            if let Some(done) = &ctx.on_trigger_done {
-                done(
-                    trigger,
-                    &TriggerOutcome {
-                        model: parent.as_deref(),
-                        samples: n as u64,
-                        training_ms,
-                    },
-                )?;
-            }
-            continue;
-        }
+        Ok(())
+    }
 
-        let model_id = format!("{}-{:04}", ctx.pipeline, trigger.id);
-        let digest = digest(&keys);
-        let first_time = set.samples.first().map_or(0, |p| p.time);
-        let last_time = set.samples.last().map_or(0, |p| p.time);
-        let meta = ModelMetadata {
-            model_id: model_id.clone(),
+    /// A failed training (`reason`): reports it and publishes nothing; the model in service
+    /// (`parent`) stays, reloaded from its weights.
+    fn discard_failed(
+        &mut self,
+        trigger: &TriggerEvent,
+        trained: Trained,
+        parent: Option<String>,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        tracing::error!(
+            trigger = trigger.id,
+            "training failed: {reason}; no model published"
+        );
+        let steps = trained.outcome.steps;
+        self.ctx
+            .events
+            .metric(trigger.id, "training_failed", steps as f64, Some(steps))?;
+        self.report.failed += 1;
+        // The broken parameters go; the model in service stays.
+        self.current = match trained.cur.weights.clone() {
+            Some(w) => Some(load(self.ctx, self.device, w)?),
+            None => None,
+        };
+        self.trigger_done(
+            trigger,
+            TriggerOutcome {
+                model: parent.as_deref(),
+                samples: self.keys.len() as u64,
+                training_ms: trained.training_ms,
+            },
+        )
+    }
+
+    /// Stores the trained model, emits its events, hands it to the evaluator, and makes it
+    /// the model in service.
+    fn publish(
+        &mut self,
+        set: &TrainingSet,
+        trained: Trained,
+        parent: Option<String>,
+    ) -> anyhow::Result<()> {
+        let trigger = &set.trigger;
+        let n = self.keys.len();
+        let model_id = format!("{}-{:04}", self.ctx.pipeline, trigger.id);
+        let digest = digest(&self.keys);
+        let meta = self.metadata(trigger, &trained, parent, &model_id, &digest);
+        let (artifact, store_ms) = self.store(&meta, &trained.cur)?;
+        self.emit_model(set, &trained, &model_id, digest, artifact)?;
+        self.emit_model_metrics(trigger.id, &trained, store_ms)?;
+        self.send_to_evaluator(trigger, &model_id);
+        let Trained {
+            mut cur,
+            outcome,
+            training_ms,
+        } = trained;
+        tracing::info!(trigger = trigger.id, model = %model_id, samples = n, loss = outcome.final_loss, training_ms, "model stored");
+        self.report.models += 1;
+        self.report.samples += n as u64;
+        self.report.training_ms += training_ms;
+        self.report.model_store_ms += store_ms;
+        self.report.last_model = Some(model_id.clone());
+        self.trigger_done(
+            trigger,
+            TriggerOutcome {
+                model: Some(&model_id),
+                samples: n as u64,
+                training_ms,
+            },
+        )?;
+        cur.weights = Some(Weights::Stored(model_id.clone()));
+        cur.id = Some(model_id);
+        self.current = Some(cur);
+        Ok(())
+    }
+
+    /// The stored model's metadata.
+    fn metadata(
+        &self,
+        trigger: &TriggerEvent,
+        trained: &Trained,
+        parent: Option<String>,
+        model_id: &str,
+        digest: &str,
+    ) -> ModelMetadata {
+        let ctx = self.ctx;
+        let cur = &trained.cur;
+        ModelMetadata {
+            model_id: model_id.to_string(),
             pipeline: ctx.pipeline.clone(),
             trigger_id: trigger.id,
             first: trigger.first,
             boundary: trigger.boundary,
-            samples: n as u64,
-            training_set_digest: digest.clone(),
-            training_ms,
-            final_loss,
+            samples: self.keys.len() as u64,
+            training_set_digest: digest.to_string(),
+            training_ms: trained.training_ms,
+            final_loss: trained.outcome.final_loss,
             parent_model: parent,
             architecture: cur.model.architecture(),
             feature_names: ctx.feature_names.clone(),
@@ -436,77 +597,103 @@ fn run(
             created_ms: unix_ms(),
             sluice_version: env!("CARGO_PKG_VERSION").into(),
             storage: Default::default(),
-        };
+        }
+    }
+
+    /// Writes the model's parameters to the model store: the artifact's path (relative to the
+    /// run directory) and the time it took, ms.
+    fn store(&self, meta: &ModelMetadata, cur: &Current) -> anyhow::Result<(String, u64)> {
         let store_started = Instant::now();
-        let path = ctx
+        let path = self
+            .ctx
             .models
-            .put(&meta, |tmp| cur.vs.save(tmp).map_err(|e| e.to_string()))?;
+            .put(meta, |tmp| cur.vs.save(tmp).map_err(|e| e.to_string()))?;
         let store_ms = store_started.elapsed().as_millis() as u64;
         let artifact = path
-            .strip_prefix(&ctx.run_dir)
+            .strip_prefix(&self.ctx.run_dir)
             .unwrap_or(&path)
             .display()
             .to_string();
-        let samples_per_s = outcome.samples_passed as f64 / (training_ms.max(1) as f64 / 1000.0);
-        ctx.events.emit(
+        Ok((artifact, store_ms))
+    }
+
+    /// Emits the `models` event of a stored model.
+    fn emit_model(
+        &self,
+        set: &TrainingSet,
+        trained: &Trained,
+        model_id: &str,
+        digest: String,
+        artifact: String,
+    ) -> anyhow::Result<()> {
+        let trigger = &set.trigger;
+        self.ctx.events.emit(
             format!("model-{}", trigger.id),
             EventBody::Model {
-                model_id: model_id.clone(),
+                model_id: model_id.to_string(),
                 trigger_id: trigger.id,
-                architecture: ctx.model.arch.id().into(),
-                first_time,
-                last_time,
-                samples: n as u64,
-                samples_passed: outcome.samples_passed,
+                architecture: self.ctx.model.arch.id().into(),
+                first_time: set.samples.first().map_or(0, |p| p.time),
+                last_time: set.samples.last().map_or(0, |p| p.time),
+                samples: self.keys.len() as u64,
+                samples_passed: trained.outcome.samples_passed,
                 training_set_digest: digest,
-                training_ms,
-                samples_per_s,
-                final_loss,
+                training_ms: trained.training_ms,
+                samples_per_s: trained.samples_per_s(),
+                final_loss: trained.outcome.final_loss,
                 artifact,
             },
         )?;
+        Ok(())
+    }
+
+    /// Emits a stored model's training metrics.
+    fn emit_model_metrics(
+        &self,
+        trigger: u64,
+        trained: &Trained,
+        store_ms: u64,
+    ) -> anyhow::Result<()> {
+        let outcome = &trained.outcome;
         for (name, value) in [
-            ("train_loss", final_loss),
-            ("training_ms", training_ms as f64),
+            ("train_loss", outcome.final_loss),
+            ("training_ms", trained.training_ms as f64),
             ("model_store_ms", store_ms as f64),
-            ("training_samples_per_s", samples_per_s),
-            ("training_set_size", n as f64),
+            ("training_samples_per_s", trained.samples_per_s()),
+            ("training_set_size", self.keys.len() as f64),
             ("training_steps", outcome.steps as f64),
             ("downsampling_ms", outcome.downsampling_ms as f64),
             ("downsampling_scored", outcome.downsampling_scored as f64),
         ] {
-            ctx.events.metric(trigger.id, name, value, None)?;
+            self.ctx.events.metric(trigger, name, value, None)?;
         }
-        if let Some(evaluator) = &ctx.evaluator {
+        Ok(())
+    }
+
+    /// Hands a stored model to the evaluator's thread, if `[evaluation]` is configured.
+    fn send_to_evaluator(&self, trigger: &TriggerEvent, model_id: &str) {
+        if let Some(evaluator) = &self.ctx.evaluator {
             // Closed: the evaluator failed; its error is reported when the run joins it.
             let _ = evaluator.send(TrainedModel {
-                id: model_id.clone(),
+                id: model_id.to_string(),
                 trigger: trigger.id,
                 first: trigger.first.time,
                 last: trigger.boundary.time,
             });
         }
-        tracing::info!(trigger = trigger.id, model = %model_id, samples = n, loss = final_loss, training_ms, "model stored");
-        report.models += 1;
-        report.samples += n as u64;
-        report.training_ms += training_ms;
-        report.model_store_ms += store_ms;
-        report.last_model = Some(model_id.clone());
-        if let Some(done) = &ctx.on_trigger_done {
-            done(
-                trigger,
-                &TriggerOutcome {
-                    model: Some(&model_id),
-                    samples: n as u64,
-                    training_ms,
-                },
-            )?;
-        }
-        cur.weights = Some(Weights::Stored(model_id.clone()));
-        cur.id = Some(model_id);
-        current = Some(cur);
     }
-    Ok(report)
+
+    /// Runs the `on_trigger_done` hook (checkpoint, trigger policy), if any.
+    fn trigger_done(
+        &self,
+        trigger: &TriggerEvent,
+        outcome: TriggerOutcome<'_>,
+    ) -> anyhow::Result<()> {
+        if let Some(done) = &self.ctx.on_trigger_done {
+            done(trigger, &outcome)?;
+        }
+        Ok(())
+    }
 }
 
 /// The RHO-Loss downsampler of `trigger`, if that is its downsampler: its IL model and

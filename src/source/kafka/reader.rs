@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::admin::{KafkaError, TIMEOUT, client, consumer_config};
@@ -443,144 +444,45 @@ impl KafkaReader {
     /// passed) into `out`, and sets its watermark.
     pub fn poll(&mut self, max: usize, out: &mut Polled) {
         let mut consumed = 0;
-        let mut bad = Vec::new();
-        // Fill the batch for up to 10 ms (100 ms while nothing came): stepping the dataflow per
-        // handful of messages costs more than the messages.
+        let mut intake = Intake {
+            topic: &self.topic,
+            decoder: &mut self.decoder,
+            scratch: &mut self.scratch,
+            bad: Vec::new(),
+            window: &self.window,
+            skip_until: self.skip_until.as_ref(),
+            late: self.late,
+            floor: self.floor,
+        };
         let started = Instant::now();
-        let budget = |consumed| Duration::from_millis(if consumed == 0 { 100 } else { 10 });
         while consumed < max {
             // Take what is queued without waiting; read the clock (which costs as much as a
             // small message) only to wait for more, and every 256 messages.
-            if consumed % 256 == 255 && started.elapsed() > budget(consumed) {
+            if consumed % 256 == 255 && started.elapsed() > batch_budget(consumed) {
                 break;
             }
-            let polled = match self.consumer.poll(Duration::ZERO) {
-                Some(m) => Some(m),
-                None => match budget(consumed).checked_sub(started.elapsed()) {
-                    Some(wait) => self.consumer.poll(wait),
-                    None => break,
-                },
-            };
-            let msg = match polled {
-                None => break,
-                Some(Err(e)) => {
-                    // librdkafka reconnects by itself; report and back off.
-                    tracing::warn!(topic = %self.topic, "Kafka consumer: {e}");
-                    std::thread::sleep(Duration::from_millis(200));
-                    break;
-                }
-                Some(Ok(m)) => m,
+            let Some(msg) = next_message(&self.consumer, &self.topic, consumed, started) else {
+                break;
             };
             let Some(part) = self.parts.iter_mut().find(|p| p.id == msg.partition()) else {
                 continue;
             };
-            let offset = msg.offset();
-            if part.done || offset >= part.end {
+            if !part.take(msg.offset(), started) {
                 continue;
             }
             consumed += 1;
-            part.next = offset + 1;
-            part.last_seen = started;
-            if part.next >= part.end {
-                part.done = true;
-            }
-            let location = |row: Option<usize>| {
-                let at = format!("{}/{}/{}", self.topic, part.id, offset);
-                match row {
-                    Some(r) => format!("{at}#row{r}"),
-                    None => at,
-                }
-            };
-            let meta = MessageMeta {
-                key: msg.key(),
-                timestamp_ms: msg.timestamp().to_millis(),
-                partition: part.id,
-                offset,
-            };
-            let multi_row = matches!(self.decoder, ValueDecoder::Arrow(_));
-            // Read again for payloads only: its dead letters went out before the checkpoint.
-            let again = offset < part.new_from;
-            if let Err(reason) =
-                self.decoder
-                    .decode(msg.payload(), &meta, &mut self.scratch, &mut bad)
-                && !again
-            {
-                out.dead.push(DeadLetter {
-                    location: location(None),
-                    reason,
-                    raw: raw(msg.payload()),
-                });
-            }
-            for (row, reason) in bad.drain(..) {
-                if !again {
-                    out.dead.push(DeadLetter {
-                        location: location(Some(row)),
-                        reason,
-                        raw: String::new(),
-                    });
-                }
-            }
-            let mut past = false;
-            for mut s in self.scratch.drain(..) {
-                if !self.window.contains(s.time) {
-                    // Rows of one message are in event-time order too: after one past the
-                    // window's end, the partition has nothing more for this run.
-                    past |= self.window.is_past(s.time);
-                    continue;
-                }
-                if let Some((boundary, needs)) = &self.skip_until
-                    && s.meta().position() <= *boundary
-                {
-                    // Processed before the checkpoint this run resumed from: its payload goes
-                    // to the store if the resumed operators need it.
-                    if part.marked.is_none_or(|m| m < s.time) {
-                        out.marks.push((part.id, s.time, offset));
-                        part.marked = Some(s.time);
-                    }
-                    if needs(s.meta().position()) {
-                        out.restored.push(s);
-                    }
-                    continue;
-                }
-                let floor = part.newest.unwrap_or(0).max(self.floor);
-                if s.time < floor {
-                    match self.late {
-                        LatePolicy::DeadLetter => {
-                            let (which, raw) = if multi_row {
-                                (format!("sample {}: ", s.key), String::new())
-                            } else {
-                                (String::new(), raw(msg.payload()))
-                            };
-                            out.dead.push(DeadLetter {
-                                location: location(None),
-                                reason: format!(
-                                    "late: {which}event time {} is before the watermark {floor}",
-                                    s.time
-                                ),
-                                raw,
-                            });
-                            continue;
-                        }
-                        LatePolicy::Clamp => s.time = floor,
-                    }
-                }
-                part.newest = Some(part.newest.map_or(s.time, |n| n.max(s.time)));
-                if part.marked.is_none_or(|m| m < s.time) {
-                    out.marks.push((part.id, s.time, offset));
-                    part.marked = Some(s.time);
-                }
-                out.samples.push(s);
-            }
-            if past {
-                part.done = true;
-                part.end = part.next;
-                let mut tpl = TopicPartitionList::new();
-                tpl.add_partition(&self.topic, part.id);
-                if let Err(e) = self.consumer.pause(&tpl) {
-                    tracing::debug!(partition = part.id, "pausing a finished partition: {e}");
-                }
+            intake.decode(&msg, part, out);
+            if intake.route_samples(&msg, part, out) {
+                part.end_at_next();
+                pause(&self.consumer, &self.topic, part.id);
             }
         }
+        self.finish_batch(consumed, started, out);
+    }
+
+    /// Closes a batch: the partitions' next offsets, the messages consumed, the time it took
+    /// and the watermark.
+    fn finish_batch(&mut self, consumed: usize, started: Instant, out: &mut Polled) {
         out.next = self.parts.iter().map(|p| (p.id, p.next)).collect();
         out.consumed += consumed;
         if consumed > 0 {
@@ -602,6 +504,243 @@ impl KafkaReader {
             .unwrap_or(self.floor);
         self.floor = self.floor.max(w);
         Some(self.floor)
+    }
+}
+
+/// How long [`KafkaReader::poll`] fills a batch: up to 10 ms, or 100 ms while nothing came
+/// (stepping the dataflow per handful of messages costs more than the messages).
+#[inline]
+fn batch_budget(consumed: usize) -> Duration {
+    Duration::from_millis(if consumed == 0 { 100 } else { 10 })
+}
+
+/// The next message of a batch started at `started`: one already queued, else one waited for
+/// while the batch's time budget lasts. `None` ends the batch: the time is up, or the consumer
+/// failed (reported, after backing off).
+#[inline]
+fn next_message<'c>(
+    consumer: &'c BaseConsumer,
+    topic: &str,
+    consumed: usize,
+    started: Instant,
+) -> Option<BorrowedMessage<'c>> {
+    let polled = match consumer.poll(Duration::ZERO) {
+        Some(m) => Some(m),
+        None => match batch_budget(consumed).checked_sub(started.elapsed()) {
+            Some(wait) => consumer.poll(wait),
+            None => return None,
+        },
+    };
+    match polled {
+        None => None,
+        Some(Err(e)) => {
+            // librdkafka reconnects by itself; report and back off.
+            tracing::warn!(topic = %topic, "Kafka consumer: {e}");
+            std::thread::sleep(Duration::from_millis(200));
+            None
+        }
+        Some(Ok(m)) => Some(m),
+    }
+}
+
+/// Stops fetching partition `id` of `topic` (it has nothing more for this run).
+fn pause(consumer: &BaseConsumer, topic: &str, id: i32) {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, id);
+    if let Err(e) = consumer.pause(&tpl) {
+        tracing::debug!(partition = id, "pausing a finished partition: {e}");
+    }
+}
+
+impl Part {
+    /// Takes the message at `offset`, seen at `now`, unless the partition is done or the offset
+    /// is at or past its end: moves the partition on, done at its end.
+    #[inline]
+    fn take(&mut self, offset: i64, now: Instant) -> bool {
+        if self.done || offset >= self.end {
+            return false;
+        }
+        self.next = offset + 1;
+        self.last_seen = now;
+        if self.next >= self.end {
+            self.done = true;
+        }
+        true
+    }
+
+    /// Reports a restart mark (the message at `offset`) when a sample moves the partition to a
+    /// later event time `t`.
+    #[inline]
+    fn mark(&mut self, t: u64, offset: i64, marks: &mut Vec<(i32, u64, i64)>) {
+        if self.marked.is_none_or(|m| m < t) {
+            marks.push((self.id, t, offset));
+            self.marked = Some(t);
+        }
+    }
+
+    /// Ends the partition at the next offset (a sample past the replay window's end came).
+    fn end_at_next(&mut self) {
+        self.done = true;
+        self.end = self.next;
+    }
+}
+
+/// A message's place in the topic, formatted only for a dead letter.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+}
+
+impl At<'_> {
+    /// `topic/partition/offset`.
+    fn message(self) -> String {
+        format!("{}/{}/{}", self.topic, self.partition, self.offset)
+    }
+
+    /// `topic/partition/offset#row<row>`.
+    fn row(self, row: usize) -> String {
+        let at = self.message();
+        format!("{at}#row{row}")
+    }
+}
+
+/// What one [`KafkaReader::poll`] uses to decode and route messages, borrowed from the reader
+/// apart from its consumer and partitions (a message borrows the consumer while the
+/// partitions change).
+struct Intake<'r> {
+    topic: &'r str,
+    decoder: &'r mut ValueDecoder,
+    /// Samples of the message being decoded.
+    scratch: &'r mut Vec<Sample>,
+    /// Rows of the message being decoded that could not be.
+    bad: Vec<(usize, String)>,
+    window: &'r Window,
+    skip_until: Option<&'r (Position, Needs)>,
+    late: LatePolicy,
+    /// The watermark before the batch.
+    floor: u64,
+}
+
+impl Intake<'_> {
+    /// Decodes `msg` of `part` into `scratch`; the message's or its rows' errors become dead
+    /// letters, unless it is read again for payloads only.
+    #[inline]
+    fn decode(&mut self, msg: &BorrowedMessage<'_>, part: &Part, out: &mut Polled) {
+        let offset = msg.offset();
+        let at = At {
+            topic: self.topic,
+            partition: part.id,
+            offset,
+        };
+        let meta = MessageMeta {
+            key: msg.key(),
+            timestamp_ms: msg.timestamp().to_millis(),
+            partition: part.id,
+            offset,
+        };
+        // Read again for payloads only: its dead letters went out before the checkpoint.
+        let again = offset < part.new_from;
+        if let Err(reason) = self
+            .decoder
+            .decode(msg.payload(), &meta, self.scratch, &mut self.bad)
+            && !again
+        {
+            out.dead.push(DeadLetter {
+                location: at.message(),
+                reason,
+                raw: raw(msg.payload()),
+            });
+        }
+        for (row, reason) in self.bad.drain(..) {
+            if !again {
+                out.dead.push(DeadLetter {
+                    location: at.row(row),
+                    reason,
+                    raw: String::new(),
+                });
+            }
+        }
+    }
+
+    /// Routes the samples decoded from `msg` of `part`: those outside the replay window go,
+    /// those the resumed checkpoint covers go to `restored` (if needed), late ones are
+    /// dead-lettered or clamped, the rest go to `samples`. Whether one was past the window's
+    /// end (the partition has nothing more for this run).
+    #[inline]
+    fn route_samples(
+        &mut self,
+        msg: &BorrowedMessage<'_>,
+        part: &mut Part,
+        out: &mut Polled,
+    ) -> bool {
+        let offset = msg.offset();
+        let multi_row = matches!(self.decoder, ValueDecoder::Arrow(_));
+        let mut past = false;
+        for mut s in self.scratch.drain(..) {
+            if !self.window.contains(s.time) {
+                // Rows of one message are in event-time order too: after one past the
+                // window's end, the partition has nothing more for this run.
+                past |= self.window.is_past(s.time);
+                continue;
+            }
+            if let Some((boundary, needs)) = self.skip_until
+                && s.meta().position() <= *boundary
+            {
+                // Processed before the checkpoint this run resumed from: its payload goes
+                // to the store if the resumed operators need it.
+                part.mark(s.time, offset, &mut out.marks);
+                if needs(s.meta().position()) {
+                    out.restored.push(s);
+                }
+                continue;
+            }
+            let floor = part.newest.unwrap_or(0).max(self.floor);
+            if s.time < floor {
+                match self.late {
+                    LatePolicy::DeadLetter => {
+                        let at = At {
+                            topic: self.topic,
+                            partition: part.id,
+                            offset,
+                        };
+                        out.dead
+                            .push(late_letter(at, &s, floor, multi_row, msg.payload()));
+                        continue;
+                    }
+                    LatePolicy::Clamp => s.time = floor,
+                }
+            }
+            part.newest = Some(part.newest.map_or(s.time, |n| n.max(s.time)));
+            part.mark(s.time, offset, &mut out.marks);
+            out.samples.push(s);
+        }
+        past
+    }
+}
+
+/// The dead letter of sample `s`, late (before the watermark `floor`): a message of several
+/// rows names the sample, one of a single row carries its payload.
+fn late_letter(
+    at: At<'_>,
+    s: &Sample,
+    floor: u64,
+    multi_row: bool,
+    payload: Option<&[u8]>,
+) -> DeadLetter {
+    let (which, raw) = if multi_row {
+        (format!("sample {}: ", s.key), String::new())
+    } else {
+        (String::new(), raw(payload))
+    };
+    DeadLetter {
+        location: at.message(),
+        reason: format!(
+            "late: {which}event time {} is before the watermark {floor}",
+            s.time
+        ),
+        raw,
     }
 }
 

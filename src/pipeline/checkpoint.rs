@@ -199,36 +199,65 @@ fn files(run_dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Why a checkpoint file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// The file cannot be read.
+    #[error("unreadable: {0}")]
+    Unreadable(#[from] std::io::Error),
+    /// No newline ends the header.
+    #[error("no header line")]
+    NoHeader,
+    /// The header is not JSON of the expected shape.
+    #[error("header: {0}")]
+    Header(serde_json::Error),
+    /// Another kind of file.
+    #[error("not a checkpoint (format `{0}`)")]
+    Format(String),
+    /// Another version of the format.
+    #[error("format version {0} (this Sluice reads {VERSION})")]
+    Version(u32),
+    /// Fewer bytes than the header says.
+    #[error("truncated: {got} of {expected} bytes")]
+    Truncated {
+        /// Bytes after the header.
+        got: usize,
+        /// Bytes the header announces.
+        expected: usize,
+    },
+    /// The body's hash differs from the header's.
+    #[error("its hash does not match: the file is corrupt")]
+    Corrupt,
+    /// The body is not a checkpoint.
+    #[error("body: {0}")]
+    Body(serde_json::Error),
+}
+
 /// Reads and verifies one checkpoint file.
-pub fn read(path: &Path) -> Result<Checkpoint, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("unreadable: {e}"))?;
+pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
+    let bytes = std::fs::read(path)?;
     let nl = bytes
         .iter()
         .position(|b| *b == b'\n')
-        .ok_or("no header line")?;
-    let header: Header =
-        serde_json::from_slice(&bytes[..nl]).map_err(|e| format!("header: {e}"))?;
+        .ok_or(CheckpointError::NoHeader)?;
+    let header: Header = serde_json::from_slice(&bytes[..nl]).map_err(CheckpointError::Header)?;
     if header.format != FORMAT {
-        return Err(format!("not a checkpoint (format `{}`)", header.format));
+        return Err(CheckpointError::Format(header.format));
     }
     if header.version != VERSION {
-        return Err(format!(
-            "format version {} (this Sluice reads {VERSION})",
-            header.version
-        ));
+        return Err(CheckpointError::Version(header.version));
     }
     let body = &bytes[nl + 1..];
     if body.len() != header.bytes {
-        return Err(format!(
-            "truncated: {} of {} bytes",
-            body.len(),
-            header.bytes
-        ));
+        return Err(CheckpointError::Truncated {
+            got: body.len(),
+            expected: header.bytes,
+        });
     }
     if fnv64(body) != header.fnv64 {
-        return Err("its hash does not match: the file is corrupt".into());
+        return Err(CheckpointError::Corrupt);
     }
-    serde_json::from_slice(body).map_err(|e| format!("body: {e}"))
+    serde_json::from_slice(body).map_err(CheckpointError::Body)
 }
 
 /// The newest valid checkpoint in `run_dir`, if any; invalid files are skipped with a warning
@@ -285,7 +314,12 @@ mod tests {
         write(d.path(), &cp(11)).unwrap();
         let full = std::fs::read(path(11)).unwrap();
         std::fs::write(path(11), &full[..full.len() - 9]).unwrap();
-        assert!(read(&path(11)).unwrap_err().starts_with("truncated"));
+        assert!(
+            read(&path(11))
+                .unwrap_err()
+                .to_string()
+                .starts_with("truncated")
+        );
         assert_eq!(latest(d.path()), Some(cp(10)));
         // One flipped digit in the body: the hash catches it although the JSON still parses.
         write(d.path(), &cp(12)).unwrap();
@@ -296,7 +330,7 @@ mod tests {
             .unwrap();
         bytes[i] = if bytes[i] == b'9' { b'8' } else { bytes[i] + 1 };
         std::fs::write(path(12), &bytes).unwrap();
-        assert!(read(&path(12)).unwrap_err().contains("corrupt"));
+        assert!(read(&path(12)).unwrap_err().to_string().contains("corrupt"));
         assert_eq!(latest(d.path()), Some(cp(10)));
         // Another format version.
         let text = String::from_utf8(full).unwrap().replacen(
@@ -305,7 +339,12 @@ mod tests {
             1,
         );
         std::fs::write(path(13), text).unwrap();
-        assert!(read(&path(13)).unwrap_err().contains("version 99"));
+        assert!(
+            read(&path(13))
+                .unwrap_err()
+                .to_string()
+                .contains("version 99")
+        );
         assert_eq!(latest(d.path()), Some(cp(10)));
         // Only the newest KEEP files stay (11, 12, 13 here: damaged ones count).
         write(d.path(), &cp(14)).unwrap();

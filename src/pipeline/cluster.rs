@@ -190,17 +190,44 @@ pub fn lost() -> bool {
     LOST.get().is_some()
 }
 
+/// Why the processes of a run cannot go on together.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// A process of the run is gone.
+    #[error(
+        "lost the connection to another process of the run ({0}); restart every process \
+         (process 0 with the same --out) to resume from the last checkpoint"
+    )]
+    Lost(String),
+    /// The handshake saw no process 0.
+    #[error("no greeting from process 0")]
+    NoLeader,
+    /// A process was started with another configuration.
+    #[error(
+        "process {process} runs another configuration than process 0 (config hash {got} vs \
+         {leader}): start every process with the same config file"
+    )]
+    OtherConfig {
+        /// The process.
+        process: usize,
+        /// Its config hash.
+        got: String,
+        /// Process 0's.
+        leader: String,
+    },
+    /// The checkpoint process 0 resumes from did not reach a follower intact.
+    #[error("the leader's checkpoint does not parse: {0}")]
+    Checkpoint(serde_json::Error),
+}
+
 /// Steps `worker` (parking for at most `park`), unless this process has lost another process
 /// of its run: then every worker fails with this error.
 pub fn step(
     worker: &mut timely::worker::Worker,
     park: Option<std::time::Duration>,
-) -> Result<(), String> {
+) -> Result<(), ClusterError> {
     if let Some(message) = LOST.get() {
-        return Err(format!(
-            "lost the connection to another process of the run ({message}); restart every \
-             process (process 0 with the same --out) to resume from the last checkpoint"
-        ));
+        return Err(ClusterError::Lost(message.clone()));
     }
     match park {
         None => {
@@ -275,7 +302,7 @@ pub fn handshake(
     process: usize,
     config_hash: &str,
     checkpoint: Option<&Checkpoint>,
-) -> Result<Option<Checkpoint>, String> {
+) -> Result<Option<Checkpoint>, ClusterError> {
     let got = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     let sink = got.clone();
     let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
@@ -299,18 +326,18 @@ pub fn handshake(
     let leader = hellos
         .iter()
         .find(|h| h.process == 0)
-        .ok_or("no greeting from process 0")?;
+        .ok_or(ClusterError::NoLeader)?;
     if let Some(other) = hellos.iter().find(|h| h.config_hash != leader.config_hash) {
-        return Err(format!(
-            "process {} runs another configuration than process 0 (config hash {} vs {}): \
-             start every process with the same config file",
-            other.process, other.config_hash, leader.config_hash
-        ));
+        return Err(ClusterError::OtherConfig {
+            process: other.process,
+            got: other.config_hash.clone(),
+            leader: leader.config_hash.clone(),
+        });
     }
     match hellos.iter().find_map(|h| h.checkpoint.as_deref()) {
         Some(json) if process != 0 => serde_json::from_str(json)
             .map(Some)
-            .map_err(|e| format!("the leader's checkpoint does not parse: {e}")),
+            .map_err(ClusterError::Checkpoint),
         _ => Ok(None),
     }
 }

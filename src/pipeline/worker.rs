@@ -9,12 +9,23 @@ use std::time::Duration;
 use indicatif::ProgressBar;
 
 use super::book::Resumed;
-use super::cluster::{self, Report};
+use super::cluster::{self, ClusterError, Report};
 use super::context::RunContext;
 use super::dataflow::{self, Record};
 use super::progress::Covered;
 use super::sinks;
-use crate::source::{ReadPlan, Share};
+use crate::source::{ReadPlan, Share, SourceError};
+
+/// Why a worker stopped early.
+#[derive(Debug, thiserror::Error)]
+enum WorkerError {
+    /// The processes of the run cannot go on together.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The source failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
 
 /// Runs the timely workers of this process to the end, showing their progress on `bar`.
 pub(super) fn execute(shared: &Arc<RunContext>, bar: &ProgressBar) -> anyhow::Result<()> {
@@ -26,7 +37,7 @@ pub(super) fn execute(shared: &Arc<RunContext>, bar: &ProgressBar) -> anyhow::Re
         let shared = &worker_shared;
         let result = worker_main(worker, shared);
         if let Err(e) = &result {
-            shared.fail(e.clone());
+            shared.fail(e.to_string());
         }
         shared
             .counters
@@ -60,7 +71,7 @@ pub(super) fn execute(shared: &Arc<RunContext>, bar: &ProgressBar) -> anyhow::Re
 fn worker_main(
     worker: &mut timely::worker::Worker,
     shared: &Arc<RunContext>,
-) -> Result<(), String> {
+) -> Result<(), WorkerError> {
     let index = worker.index();
     // The leader set it before starting; its followers' workers learn it here.
     let tell = (index == 0 && shared.topology.processes > 1)
@@ -115,7 +126,7 @@ fn worker_main(
     };
     let result = feed(worker, shared, graph.input, &mut lanes, &mut between);
     if let Err(e) = result {
-        shared.fail(e);
+        shared.fail(e.to_string());
     }
     // Everything this worker has to say is said: close its streams, and keep the dataflow
     // moving until every worker has closed them (the leader's worker 0 applies the reports).
@@ -123,7 +134,7 @@ fn worker_main(
     while !graph.reports_probe.done() || !lanes.done() {
         if let Err(e) = cluster::step(worker, Some(Duration::from_millis(10))) {
             // Reports may be lost with the process: checkpoints could miss their pieces.
-            shared.fail(e);
+            shared.fail(e.to_string());
             break;
         }
     }
@@ -262,26 +273,24 @@ fn feed(
     mut input: timely::dataflow::InputHandleVec<u64, Record>,
     lanes: &mut LaneLoop,
     between: &mut Between,
-) -> Result<(), String> {
+) -> Result<(), WorkerError> {
     let index = worker.index();
     let plan = ReadPlan {
         resume: shared.resumed().resume.as_ref(),
         window: shared.replay.window,
         follow: shared.replay.follow,
     };
-    let mut share = shared
-        .source
-        .open_share(index, worker.peers(), plan, shared.spec.source.replay_batch)
-        .map_err(|e| e.to_string())?;
+    let mut share =
+        shared
+            .source
+            .open_share(index, worker.peers(), plan, shared.spec.source.replay_batch)?;
     shared
         .counters
         .total
         .fetch_add(share.remaining().unwrap_or(0), Ordering::Relaxed);
     let mut covered = Covered::default();
     while !between.stopped {
-        let polled = share
-            .poll(Duration::from_millis(50))
-            .map_err(|e| e.to_string())?;
+        let polled = share.poll(Duration::from_millis(50))?;
         let Some(batch) = polled else {
             // Nothing new: keep the dataflow (and the trainer's feedback) moving.
             lanes.pump(*input.time());
@@ -364,7 +373,7 @@ fn wait_for_trainer(
     queue: &LaneLoop,
     shared: &RunContext,
     mut report: impl FnMut(),
-) -> Result<(), String> {
+) -> Result<(), ClusterError> {
     while queue.backlog() > 0 {
         if !queue.flush() {
             shared.fail("the trainer stopped; see its error".into());

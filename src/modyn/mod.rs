@@ -10,14 +10,14 @@
 //!
 //! | file | responsibility |
 //! |---|---|
-//! | `modyn.rs` | the public API, notes and problems, `pipeline` and `data` (→ `[source]`) |
-//! | `modyn/model.rs` | `model` → `[model]`, `model_storage` → `[model_storage]` |
-//! | `modyn/training.rs` | `training` → `[training]` (optimizer, loss, schedule) |
-//! | `modyn/trigger.rs` | `trigger` → `[trigger]` |
-//! | `modyn/selection.rs` | `selection_strategy` → `[selection]` |
-//! | `modyn/evaluation.rs` | `evaluation` → `[evaluation]` |
-//! | `modyn/yaml.rs` | the YAML tree with key paths and lines; tables that report untaken keys |
-//! | `modyn/emit.rs` | the ordered TOML tree and how it is written |
+//! | `mod.rs` | the public API, notes and problems, `pipeline` and `data` (→ `[source]`) |
+//! | `model.rs` | `model` → `[model]`, `model_storage` → `[model_storage]` |
+//! | `training.rs` | `training` → `[training]` (optimizer, loss, schedule) |
+//! | `trigger.rs` | `trigger` → `[trigger]` |
+//! | `selection.rs` | `selection_strategy` → `[selection]` |
+//! | `evaluation.rs` | `evaluation` → `[evaluation]` |
+//! | `yaml.rs` | the YAML tree with key paths and lines; tables that report untaken keys |
+//! | `emit.rs` | the ordered TOML tree and how it is written |
 
 mod emit;
 mod evaluation;
@@ -623,7 +623,7 @@ fn data(cx: &mut Cx, root: &mut Table, out: &mut OTable) -> Option<String> {
 /// A Modyn time string (`<n><s|m|h|d|w|y>`) Sluice also reads, or a problem.
 fn span(cx: &mut Cx, it: &Item) -> Option<String> {
     let s = cx.str(it)?;
-    match super::parse_span(&s) {
+    match crate::config::parse_span(&s) {
         Ok(_) => Some(s),
         Err(e) => {
             cx.problem(&it.path, it.line, e);

@@ -3,7 +3,7 @@
 use super::emit::{OTable, Out};
 use super::yaml::{Item, Table, Value};
 use super::{Cx, data_code, span};
-use crate::config::triggers::MAX_SAMPLE_SIZE;
+use crate::config::MAX_SAMPLE_SIZE;
 
 /// `trigger` → `[trigger]` (recursively for ensembles).
 pub(super) fn trigger(cx: &mut Cx, it: &Item) -> Option<OTable> {

@@ -3,7 +3,8 @@
 
 use super::emit::{OTable, Out};
 use super::yaml::{Item, Value};
-use super::{Cx, NoteKind, TrainingInfo, data_code, dataset_file, span};
+use super::context::{Cx, TrainingInfo, data_code, dataset_file, span};
+use super::notes::NoteKind;
 
 /// Metric names of a Modyn evaluation dataset → Sluice's.
 pub(super) fn metrics(cx: &mut Cx, it: &Item, classes: Option<i64>) -> Vec<String> {

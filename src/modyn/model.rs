@@ -3,7 +3,7 @@
 
 use super::emit::{OTable, Out};
 use super::yaml::{Item, Table, Value};
-use super::{Cx, ModelInfo};
+use super::context::{Cx, ModelInfo};
 
 /// `model` → `[model]` (also the irreducible-loss model of RHO-Loss). `config_key` names the
 /// config's path for notes when it is absent.

@@ -5,7 +5,8 @@ use super::emit::{OTable, Out};
 use super::model::model;
 use super::training::training;
 use super::yaml::{Item, Table, Value};
-use super::{Cx, ModelInfo, NoteKind, TrainingInfo};
+use super::context::{Cx, ModelInfo, TrainingInfo};
+use super::notes::NoteKind;
 
 /// `selection_strategy` → `[selection]`.
 pub(super) fn selection(

@@ -3,7 +3,8 @@
 
 use super::emit::{OTable, Out};
 use super::yaml::{Item, Table, Value};
-use super::{Cx, ModelInfo, NoteKind, TrainingInfo};
+use super::context::{Cx, ModelInfo, TrainingInfo};
+use super::notes::NoteKind;
 
 /// `training` → `[training]`. `main`: for the irreducible-loss model of RHO-Loss, the main
 /// training's table (its keys are what the irreducible-loss model inherits). Also returns the

@@ -2,7 +2,7 @@
 
 use super::emit::{OTable, Out};
 use super::yaml::{Item, Table, Value};
-use super::{Cx, data_code, span};
+use super::context::{Cx, data_code, span};
 use crate::config::MAX_SAMPLE_SIZE;
 
 /// `trigger` → `[trigger]` (recursively for ensembles).

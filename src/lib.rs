@@ -11,6 +11,7 @@ pub mod datasets;
 pub mod eval;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod modyn;
 pub mod pipeline;
 pub mod report;
 pub mod sink;

@@ -448,7 +448,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::ImportModyn { pipeline, out } => {
             let text = std::fs::read_to_string(&pipeline)
                 .map_err(|e| UsageError(format!("{}: cannot read: {e}", pipeline.display())))?;
-            let import = sluice::config::import_modyn(&text, &pipeline)
+            let import = sluice::modyn::import_modyn(&text, &pipeline)
                 .map_err(|e| UsageError(e.to_string()))?;
             match &out {
                 Some(path) => std::fs::write(path, &import.toml)

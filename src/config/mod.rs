@@ -10,7 +10,6 @@
 //! | `evaluation.rs` | `[evaluation]`: datasets (files, topics) and handlers (strategies) |
 //! | `triggers.rs` | `[trigger]`: every policy's keys, recursively (warm-up policies) |
 //! | `variants.rs` | `[[variant]]`: a sweep's variants, merged over the base config |
-//! | `modyn.rs` | `sluice import-modyn`: a Modyn pipeline (YAML) translated into this config |
 //! | `error.rs` | [`ConfigErrors`]: every problem, each with file and key path |
 
 mod error;
@@ -19,7 +18,6 @@ mod kafka;
 mod load;
 pub mod low;
 mod models;
-mod modyn;
 mod selection;
 mod spec;
 mod triggers;
@@ -29,7 +27,6 @@ pub use error::{ConfigError, ConfigErrors};
 pub use evaluation::default_handlers;
 pub use kafka::{KafkaCluster, KafkaProperties};
 pub use load::{load, parse, parse_span};
-pub use modyn::{Import, ImportError, Note, NoteKind, Problem, import_modyn};
 pub use spec::{
     Architecture, BatchedSpec, CnnConfig, ColumnSpec, Criterion, DiffOperator, DlrmConfig,
     EvalDatasetSpec, EvalInput, EvaluationSpec, FileFormat, IlSpec, InputSpec, KafkaOutputSpec,
@@ -38,4 +35,5 @@ pub use spec::{
     ScheduleSpec, SelectionSpec, SourceSpec, StepEvery, TextConfig, TimeUnit, TrainingSpec,
     TriggerSpec, Until, ValueFormat,
 };
+pub use triggers::MAX_SAMPLE_SIZE;
 pub use variants::{VARIANT_SECTIONS, Variant};

@@ -1,9 +1,9 @@
 //! `trigger` → `[trigger]`: every Modyn policy, recursively for ensembles and warm-up policies.
 
+use super::context::{Cx, data_code, span};
 use super::emit::{OTable, Out};
 use super::yaml::{Item, Table, Value};
-use super::{Cx, data_code, span};
-use crate::config::triggers::MAX_SAMPLE_SIZE;
+use crate::config::MAX_SAMPLE_SIZE;
 
 /// `trigger` → `[trigger]` (recursively for ensembles).
 pub(super) fn trigger(cx: &mut Cx, it: &Item) -> Option<OTable> {
@@ -188,52 +188,7 @@ pub(super) fn drift(cx: &mut Cx, t: &mut Table, o: &mut OTable) -> Option<()> {
     let warm = batched(cx, t, o)?;
     let mut windows_amount = true;
     let mut amounts = (1000, 1000);
-    if let Some(w) = t.take("windowing_strategy") {
-        let mut wt = cx.table(&w)?;
-        let mut win = OTable::default();
-        let id = cx
-            .val(&mut wt, "id", Cx::str)
-            .unwrap_or_else(|| "AmountWindowingStrategy".into());
-        match id.as_str() {
-            "AmountWindowingStrategy" => {
-                win.set("id", "amount");
-                if let Some(n) = cx.val(&mut wt, "amount_ref", Cx::int) {
-                    win.set("amount_ref", n);
-                    amounts.0 = n;
-                }
-                if let Some(n) = cx.val(&mut wt, "amount_cur", Cx::int) {
-                    win.set("amount_cur", n);
-                    amounts.1 = n;
-                }
-            }
-            "TimeWindowingStrategy" => {
-                windows_amount = false;
-                win.set("id", "time");
-                for k in ["limit_ref", "limit_cur"] {
-                    match wt.take(k) {
-                        Some(it) => win.set(k, span(cx, &it)?),
-                        None => {
-                            cx.missing(&wt, k, "it is a time window's length");
-                            return None;
-                        }
-                    }
-                }
-            }
-            other => {
-                cx.problem(
-                    &wt.key("id"),
-                    wt.line,
-                    format!("unknown windowing strategy `{other}`; expected AmountWindowingStrategy or TimeWindowingStrategy"),
-                );
-                return None;
-            }
-        }
-        if let Some(a) = cx.val(&mut wt, "allow_overlap", Cx::bool) {
-            win.set("allow_overlap", a);
-        }
-        cx.rest(wt);
-        o.put("windows", Out::Table(win));
-    }
+    windows(cx, t, o, &mut windows_amount, &mut amounts)?;
     // Modyn's default is 5000 (Sluice's too); `null` means all samples of each window.
     match t.take("sample_size") {
         None => {}
@@ -294,6 +249,70 @@ pub(super) fn drift(cx: &mut Cx, t: &mut Table, o: &mut OTable) -> Option<()> {
         return None;
     }
     o.put("metrics", Out::Table(metrics));
+    aggregation(cx, t, o)?;
+    Some(())
+}
+
+/// `windowing_strategy` → `[trigger.windows]`; notes whether the windows are amounts and
+/// their sizes (for `sample_size = null`).
+fn windows(
+    cx: &mut Cx,
+    t: &mut Table,
+    o: &mut OTable,
+    windows_amount: &mut bool,
+    amounts: &mut (i64, i64),
+) -> Option<()> {
+    if let Some(w) = t.take("windowing_strategy") {
+        let mut wt = cx.table(&w)?;
+        let mut win = OTable::default();
+        let id = cx
+            .val(&mut wt, "id", Cx::str)
+            .unwrap_or_else(|| "AmountWindowingStrategy".into());
+        match id.as_str() {
+            "AmountWindowingStrategy" => {
+                win.set("id", "amount");
+                if let Some(n) = cx.val(&mut wt, "amount_ref", Cx::int) {
+                    win.set("amount_ref", n);
+                    amounts.0 = n;
+                }
+                if let Some(n) = cx.val(&mut wt, "amount_cur", Cx::int) {
+                    win.set("amount_cur", n);
+                    amounts.1 = n;
+                }
+            }
+            "TimeWindowingStrategy" => {
+                *windows_amount = false;
+                win.set("id", "time");
+                for k in ["limit_ref", "limit_cur"] {
+                    match wt.take(k) {
+                        Some(it) => win.set(k, span(cx, &it)?),
+                        None => {
+                            cx.missing(&wt, k, "it is a time window's length");
+                            return None;
+                        }
+                    }
+                }
+            }
+            other => {
+                cx.problem(
+                    &wt.key("id"),
+                    wt.line,
+                    format!("unknown windowing strategy `{other}`; expected AmountWindowingStrategy or TimeWindowingStrategy"),
+                );
+                return None;
+            }
+        }
+        if let Some(a) = cx.val(&mut wt, "allow_overlap", Cx::bool) {
+            win.set("allow_overlap", a);
+        }
+        cx.rest(wt);
+        o.put("windows", Out::Table(win));
+    }
+    Some(())
+}
+
+/// `aggregation_strategy` → `[trigger.aggregation]`.
+fn aggregation(cx: &mut Cx, t: &mut Table, o: &mut OTable) -> Option<()> {
     if let Some(a) = t.take("aggregation_strategy") {
         let mut at = cx.table(&a)?;
         let id = cx
@@ -359,7 +378,31 @@ pub(super) fn drift_metric(cx: &mut Cx, it: &Item, warm: bool) -> Option<OTable>
         }
     };
     m.set("id", sluice);
-    match id.as_str() {
+    metric_keys(cx, &id, &mut t, &mut m)?;
+    other_metric_keys(cx, &mut t);
+    let Some(c) = t.take("decision_criterion") else {
+        cx.missing(&t, "decision_criterion", "it is Sluice's criterion");
+        return None;
+    };
+    let (ct, crit, dynamic) = decision_criterion(cx, &c)?;
+    if dynamic && !warm {
+        cx.problem(
+            &c.path,
+            c.line,
+            "a dynamic criterion calibrates during the warm-up: set warmup_intervals > 0 and warmup_policy on the trigger (Modyn requires a warmup_policy too)",
+        );
+        return None;
+    }
+    cx.rest(ct);
+    cx.rest(t);
+    m.put("criterion", Out::Table(crit));
+    Some(m)
+}
+
+/// The keys of one drift metric that have a Sluice equivalent (or a note saying how Sluice
+/// differs).
+fn metric_keys(cx: &mut Cx, id: &str, t: &mut Table, m: &mut OTable) -> Option<()> {
+    match id {
         "AlibiDetectMmdDriftMetric" => {
             if let Some(p) = t.take("num_permutations")
                 && !matches!(p.value, Value::Null)
@@ -371,7 +414,7 @@ pub(super) fn drift_metric(cx: &mut Cx, it: &Item, warm: bool) -> Option<OTable>
             {
                 cx.approx(&k, "Sluice's MMD uses a Gaussian RBF kernel");
             }
-            if let Some((c, on)) = cx.get(&mut t, "configure_kernel_from_x_ref", Cx::bool)
+            if let Some((c, on)) = cx.get(t, "configure_kernel_from_x_ref", Cx::bool)
                 && !on
             {
                 cx.approx(
@@ -389,7 +432,7 @@ pub(super) fn drift_metric(cx: &mut Cx, it: &Item, warm: bool) -> Option<OTable>
             }
         }
         "AlibiDetectKSDriftMetric" => {
-            if let Some(c) = cx.val(&mut t, "correction", Cx::str) {
+            if let Some(c) = cx.val(t, "correction", Cx::str) {
                 m.set("correction", c);
             }
             if let Some(a) = t.take("alternative_hypothesis")
@@ -417,6 +460,11 @@ pub(super) fn drift_metric(cx: &mut Cx, it: &Item, warm: bool) -> Option<OTable>
         }
         _ => {}
     }
+    Some(())
+}
+
+/// Library settings of drift metrics that Sluice has no equivalent for.
+fn other_metric_keys(cx: &mut Cx, t: &mut Table) {
     if let Some(c) = t.take("correction") {
         cx.untranslated(
             &c,
@@ -463,11 +511,12 @@ pub(super) fn drift_metric(cx: &mut Cx, it: &Item, warm: bool) -> Option<OTable>
             "Sluice has no NLP preprocessor (Hugging Face embeddings): features = \"embeddings\" uses the trained model's",
         );
     }
-    let Some(c) = t.take("decision_criterion") else {
-        cx.missing(&t, "decision_criterion", "it is Sluice's criterion");
-        return None;
-    };
-    let mut ct = cx.table(&c)?;
+}
+
+/// `decision_criterion` → the metric's `criterion`; also whether it is dynamic (calibrated
+/// during the warm-up) and the rest of its table.
+fn decision_criterion(cx: &mut Cx, c: &Item) -> Option<(Table, OTable, bool)> {
+    let mut ct = cx.table(c)?;
     let cid = cx.val(&mut ct, "id", Cx::str).unwrap_or_default();
     let _ = ct.take("needs_calibration");
     let mut crit = OTable::default();
@@ -517,18 +566,7 @@ pub(super) fn drift_metric(cx: &mut Cx, it: &Item, warm: bool) -> Option<OTable>
             return None;
         }
     };
-    if dynamic && !warm {
-        cx.problem(
-            &c.path,
-            c.line,
-            "a dynamic criterion calibrates during the warm-up: set warmup_intervals > 0 and warmup_policy on the trigger (Modyn requires a warmup_policy too)",
-        );
-        return None;
-    }
-    cx.rest(ct);
-    cx.rest(t);
-    m.put("criterion", Out::Table(crit));
-    Some(m)
+    Some((ct, crit, dynamic))
 }
 
 /// The performance-based policies' `evaluation` → `[trigger.evaluation]`.
@@ -656,69 +694,7 @@ pub(super) fn performance(cx: &mut Cx, t: &mut Table, o: &mut OTable) -> Option<
             );
         }
         let mut co = OTable::default();
-        let dynamic = match id.as_str() {
-            "StaticPerformanceThresholdCriterion" => {
-                co.set("id", "static_threshold");
-                // Modyn's default threshold is 0.0.
-                co.set(
-                    "metric_threshold",
-                    cx.val(&mut t, "metric_threshold", Cx::num).unwrap_or(0.0),
-                );
-                false
-            }
-            "DynamicQuantilePerformanceThresholdCriterion" => {
-                co.set("id", "dynamic_quantile");
-                if let Some(w) = cx.val(&mut t, "window_size", Cx::int) {
-                    co.set("window_size", w);
-                }
-                if let Some(q) = cx.val(&mut t, "quantile", Cx::num) {
-                    co.set("quantile", q);
-                }
-                true
-            }
-            "DynamicRollingAveragePerformanceThresholdCriterion" => {
-                co.set("id", "dynamic_rolling_average");
-                if let Some(w) = cx.val(&mut t, "window_size", Cx::int) {
-                    co.set("window_size", w);
-                }
-                if let Some(d) = cx.val(&mut t, "deviation", Cx::num) {
-                    co.set("deviation", d);
-                }
-                if let Some(a) = cx.val(&mut t, "absolute", Cx::bool) {
-                    co.set("absolute", a);
-                }
-                true
-            }
-            "StaticNumberMisclassificationCriterion" => {
-                co.set("id", "avoidable_misclassifications");
-                co.set(
-                    "avoidable_misclassification_threshold",
-                    cx.need(
-                        &mut t,
-                        "avoidable_misclassification_threshold",
-                        Cx::int,
-                        "it is when the criterion fires",
-                    )?,
-                );
-                if let Some(e) = t.take("expected_accuracy")
-                    && !matches!(e.value, Value::Null)
-                {
-                    co.set("expected_accuracy", cx.num(&e)?);
-                }
-                if let Some(a) = cx.val(&mut t, "allow_reduction", Cx::bool) {
-                    co.set("allow_reduction", a);
-                }
-                false
-            }
-            other => {
-                cx.problem(
-                    &t.key("id"),
-                    t.line,
-                    format!("unknown performance criterion `{other}`"),
-                );
-                return None;
-            }
-        };
+        let dynamic = performance_criterion(cx, &id, &mut t, &mut co)?;
         if dynamic && !warm {
             cx.problem(
                 &it.path,
@@ -736,6 +712,75 @@ pub(super) fn performance(cx: &mut Cx, t: &mut Table, o: &mut OTable) -> Option<
     }
     o.put("criteria", Out::Table(criteria));
     Some(())
+}
+
+/// One performance criterion's keys by its Modyn id; whether it is dynamic (calibrated during
+/// the warm-up).
+fn performance_criterion(cx: &mut Cx, id: &str, t: &mut Table, co: &mut OTable) -> Option<bool> {
+    let dynamic = match id {
+        "StaticPerformanceThresholdCriterion" => {
+            co.set("id", "static_threshold");
+            // Modyn's default threshold is 0.0.
+            co.set(
+                "metric_threshold",
+                cx.val(t, "metric_threshold", Cx::num).unwrap_or(0.0),
+            );
+            false
+        }
+        "DynamicQuantilePerformanceThresholdCriterion" => {
+            co.set("id", "dynamic_quantile");
+            if let Some(w) = cx.val(t, "window_size", Cx::int) {
+                co.set("window_size", w);
+            }
+            if let Some(q) = cx.val(t, "quantile", Cx::num) {
+                co.set("quantile", q);
+            }
+            true
+        }
+        "DynamicRollingAveragePerformanceThresholdCriterion" => {
+            co.set("id", "dynamic_rolling_average");
+            if let Some(w) = cx.val(t, "window_size", Cx::int) {
+                co.set("window_size", w);
+            }
+            if let Some(d) = cx.val(t, "deviation", Cx::num) {
+                co.set("deviation", d);
+            }
+            if let Some(a) = cx.val(t, "absolute", Cx::bool) {
+                co.set("absolute", a);
+            }
+            true
+        }
+        "StaticNumberMisclassificationCriterion" => {
+            co.set("id", "avoidable_misclassifications");
+            co.set(
+                "avoidable_misclassification_threshold",
+                cx.need(
+                    t,
+                    "avoidable_misclassification_threshold",
+                    Cx::int,
+                    "it is when the criterion fires",
+                )?,
+            );
+            if let Some(e) = t.take("expected_accuracy")
+                && !matches!(e.value, Value::Null)
+            {
+                co.set("expected_accuracy", cx.num(&e)?);
+            }
+            if let Some(a) = cx.val(t, "allow_reduction", Cx::bool) {
+                co.set("allow_reduction", a);
+            }
+            false
+        }
+        other => {
+            cx.problem(
+                &t.key("id"),
+                t.line,
+                format!("unknown performance criterion `{other}`"),
+            );
+            return None;
+        }
+    };
+    Some(dynamic)
 }
 
 pub(super) fn cost(cx: &mut Cx, id: &str, t: &mut Table, o: &mut OTable) -> Option<()> {

@@ -1,9 +1,10 @@
 //! `training` → `[training]`: the trainer's keys, the optimizers (Sluice has one), the loss
 //! and the learning-rate schedule.
 
+use super::context::{Cx, ModelInfo, TrainingInfo};
 use super::emit::{OTable, Out};
+use super::notes::NoteKind;
 use super::yaml::{Item, Table, Value};
-use super::{Cx, ModelInfo, NoteKind, TrainingInfo};
 
 /// `training` → `[training]`. `main`: for the irreducible-loss model of RHO-Loss, the main
 /// training's table (its keys are what the irreducible-loss model inherits). Also returns the
@@ -17,92 +18,8 @@ pub(super) fn training(
     let mut o = OTable::default();
     let mut info = TrainingInfo::default();
     let il = main.is_some();
-    if let Some((it, gpus)) = cx.get(&mut t, "gpus", Cx::int)
-        && gpus != 1
-    {
-        cx.untranslated(
-            &it,
-            "Sluice trains on one device (training.device), as Modyn does",
-        );
-    }
-    if let Some(d) = cx.val(&mut t, "device", Cx::str) {
-        o.set("device", d.as_str());
-        info.device = Some(d);
-    }
-    match t.take("batch_size") {
-        Some(it) => {
-            if let Some(b) = cx.int(&it) {
-                o.set("batch_size", b);
-                info.batch_size = Some(b);
-            }
-        }
-        None if !il => cx.missing(&t, "batch_size", "Sluice needs training.batch_size"),
-        None => {}
-    }
-    if let Some(e) = cx.val(&mut t, "epochs_per_trigger", Cx::int) {
-        o.set("epochs_per_trigger", e);
-    }
-    if let Some(it) = t.take("num_samples_to_pass")
-        && !matches!(it.value, Value::Null)
-    {
-        num_samples_to_pass(cx, &it, &mut o);
-    }
-    match cx.get(&mut t, "shuffle", Cx::bool) {
-        Some((_, s)) => o.set("shuffle", s),
-        None if !il => cx.note_at(
-            t.key("shuffle"),
-            t.line,
-            NoteKind::Approximated,
-            "missing (Modyn requires it): Sluice's default, shuffle = true, applies",
-        ),
-        None => {}
-    }
-    if let Some(s) = t.take("seed")
-        && !matches!(s.value, Value::Null)
-        && let Some(v) = cx.int(&s)
-    {
-        o.set("seed", v);
-    }
-    match cx.get(&mut t, "use_previous_model", Cx::bool) {
-        Some((_, u)) => o.set("use_previous_model", u),
-        None if !il => cx.note_at(
-            t.key("use_previous_model"),
-            t.line,
-            NoteKind::Approximated,
-            "missing (Modyn requires it): Sluice's default, use_previous_model = true, applies",
-        ),
-        None => {}
-    }
-    match cx.get(&mut t, "drop_last_batch", Cx::bool) {
-        Some((_, d)) => o.set("drop_last_batch", d),
-        // Modyn drops the incomplete last batch by default, Sluice does not (the
-        // irreducible-loss model's default is false in both).
-        None if !il => o.set("drop_last_batch", true),
-        // Modyn's irreducible-loss training keeps the last batch by default.
-        None => o.set("drop_last_batch", false),
-    }
-    let initial = cx.val(&mut t, "initial_model", Cx::str);
-    let initial_id = t.take("initial_model_id");
-    if initial.as_deref() == Some("pretrained") {
-        let id = initial_id.as_ref().map(|i| i.show()).unwrap_or_default();
-        let it = initial_id.clone().unwrap_or(Item {
-            path: t.key("initial_model"),
-            line: t.line,
-            value: Value::Null,
-        });
-        cx.note(
-            &it,
-            NoteKind::Placeholder,
-            format!(
-                "Modyn starts from its stored model {id}; Sluice starts from a safetensors file: \
-                 export it with Sluice's parameter names and set training.initial_model to its path"
-            ),
-        );
-    } else if let Some(it) = initial_id
-        && !matches!(it.value, Value::Null)
-    {
-        cx.untranslated(&it, "only used with initial_model = pretrained");
-    }
+    trainer_keys(cx, &mut t, &mut o, &mut info, il);
+    initial_model(cx, &mut t);
     if let Some(it) = t.take("optimization_criterion") {
         criterion(cx, &it, &mut o, model);
     } else if !il {
@@ -124,7 +41,130 @@ pub(super) fn training(
     if let Some(it) = t.take("checkpointing") {
         checkpointing(cx, &it, &mut o);
     }
-    if let Some((it, amp)) = cx.get(&mut t, "amp", Cx::bool) {
+    runtime_keys(cx, &mut t, &mut o, &info);
+    let mut optimizer_names = Vec::new();
+    match t.take("optimizers") {
+        Some(it) => optimizer_names = optimizers(cx, &it, &mut o, model),
+        None if il => {}
+        None => cx.missing(&t, "optimizers", "Sluice needs training.optimizer"),
+    }
+    if let Some(it) = t.take("lr_scheduler")
+        && !matches!(it.value, Value::Null)
+    {
+        lr_scheduler(cx, &it, &mut o, &optimizer_names);
+    }
+    if let Some(it) = t.take("initial_pass") {
+        cx.untranslated(
+            &it,
+            "an old Modyn schema key (removed from Modyn); Sluice has no initial pass",
+        );
+    }
+    let legacy = t.take("selection_strategy");
+    if let Some(main) = main {
+        inherit(cx, &t, &mut o, main);
+    }
+    cx.rest(t);
+    (o, info, legacy)
+}
+
+/// The trainer's own keys: gpus, device, batch size, epochs, sample cap, shuffling, seed,
+/// the previous model, the last batch.
+fn trainer_keys(cx: &mut Cx, t: &mut Table, o: &mut OTable, info: &mut TrainingInfo, il: bool) {
+    if let Some((it, gpus)) = cx.get(t, "gpus", Cx::int)
+        && gpus != 1
+    {
+        cx.untranslated(
+            &it,
+            "Sluice trains on one device (training.device), as Modyn does",
+        );
+    }
+    if let Some(d) = cx.val(t, "device", Cx::str) {
+        o.set("device", d.as_str());
+        info.device = Some(d);
+    }
+    match t.take("batch_size") {
+        Some(it) => {
+            if let Some(b) = cx.int(&it) {
+                o.set("batch_size", b);
+                info.batch_size = Some(b);
+            }
+        }
+        None if !il => cx.missing(t, "batch_size", "Sluice needs training.batch_size"),
+        None => {}
+    }
+    if let Some(e) = cx.val(t, "epochs_per_trigger", Cx::int) {
+        o.set("epochs_per_trigger", e);
+    }
+    if let Some(it) = t.take("num_samples_to_pass")
+        && !matches!(it.value, Value::Null)
+    {
+        num_samples_to_pass(cx, &it, o);
+    }
+    match cx.get(t, "shuffle", Cx::bool) {
+        Some((_, s)) => o.set("shuffle", s),
+        None if !il => cx.note_at(
+            t.key("shuffle"),
+            t.line,
+            NoteKind::Approximated,
+            "missing (Modyn requires it): Sluice's default, shuffle = true, applies",
+        ),
+        None => {}
+    }
+    if let Some(s) = t.take("seed")
+        && !matches!(s.value, Value::Null)
+        && let Some(v) = cx.int(&s)
+    {
+        o.set("seed", v);
+    }
+    match cx.get(t, "use_previous_model", Cx::bool) {
+        Some((_, u)) => o.set("use_previous_model", u),
+        None if !il => cx.note_at(
+            t.key("use_previous_model"),
+            t.line,
+            NoteKind::Approximated,
+            "missing (Modyn requires it): Sluice's default, use_previous_model = true, applies",
+        ),
+        None => {}
+    }
+    match cx.get(t, "drop_last_batch", Cx::bool) {
+        Some((_, d)) => o.set("drop_last_batch", d),
+        // Modyn drops the incomplete last batch by default, Sluice does not (the
+        // irreducible-loss model's default is false in both).
+        None if !il => o.set("drop_last_batch", true),
+        // Modyn's irreducible-loss training keeps the last batch by default.
+        None => o.set("drop_last_batch", false),
+    }
+}
+
+/// `initial_model` and `initial_model_id`: a stored Modyn model is a placeholder for a file.
+fn initial_model(cx: &mut Cx, t: &mut Table) {
+    let initial = cx.val(t, "initial_model", Cx::str);
+    let initial_id = t.take("initial_model_id");
+    if initial.as_deref() == Some("pretrained") {
+        let id = initial_id.as_ref().map(|i| i.show()).unwrap_or_default();
+        let it = initial_id.clone().unwrap_or(Item {
+            path: t.key("initial_model"),
+            line: t.line,
+            value: Value::Null,
+        });
+        cx.note(
+            &it,
+            NoteKind::Placeholder,
+            format!(
+                "Modyn starts from its stored model {id}; Sluice starts from a safetensors file: \
+                 export it with Sluice's parameter names and set training.initial_model to its path"
+            ),
+        );
+    } else if let Some(it) = initial_id
+        && !matches!(it.value, Value::Null)
+    {
+        cx.untranslated(&it, "only used with initial_model = pretrained");
+    }
+}
+
+/// Mixed precision, the gradient scaler, data loading and GPU timing.
+fn runtime_keys(cx: &mut Cx, t: &mut Table, o: &mut OTable, info: &TrainingInfo) {
+    if let Some((it, amp)) = cx.get(t, "amp", Cx::bool) {
         let cuda = info
             .device
             .as_deref()
@@ -170,54 +210,36 @@ pub(super) fn training(
             "Sluice measures training time per trigger (models events, training_ms) without extra CUDA synchronisation",
         );
     }
-    let mut optimizer_names = Vec::new();
-    match t.take("optimizers") {
-        Some(it) => optimizer_names = optimizers(cx, &it, &mut o, model),
-        None if il => {}
-        None => cx.missing(&t, "optimizers", "Sluice needs training.optimizer"),
-    }
-    if let Some(it) = t.take("lr_scheduler")
-        && !matches!(it.value, Value::Null)
-    {
-        lr_scheduler(cx, &it, &mut o, &optimizer_names);
-    }
-    if let Some(it) = t.take("initial_pass") {
-        cx.untranslated(
-            &it,
-            "an old Modyn schema key (removed from Modyn); Sluice has no initial pass",
-        );
-    }
-    let legacy = t.take("selection_strategy");
-    if let Some(main) = main {
-        // The irreducible-loss model inherits [training]: keep what differs, drop what
-        // Sluice fixes for it. It trains from random weights unless use_previous_model = true.
-        let previous = o.remove("use_previous_model");
-        for (k, _) in main.0.iter() {
-            if o.get(k) == main.get(k) {
-                o.remove(k);
-            }
-        }
-        for k in [
-            "device",
-            "checkpoint_every_steps",
-            "record_loss_every",
-            "num_samples_to_pass",
-        ] {
-            if o.remove(k).is_some() {
-                cx.note_at(
-                    t.key(k),
-                    t.line,
-                    NoteKind::Approximated,
-                    format!("the irreducible-loss model uses [training]'s {k} (Sluice's rule)"),
-                );
-            }
-        }
-        if previous == Some(Out::Value(toml::Value::Boolean(true))) {
-            o.set("use_previous_model", true);
+}
+
+/// The irreducible-loss model's `[training]`: what differs from the main training's.
+fn inherit(cx: &mut Cx, t: &Table, o: &mut OTable, main: &OTable) {
+    // The irreducible-loss model inherits [training]: keep what differs, drop what
+    // Sluice fixes for it. It trains from random weights unless use_previous_model = true.
+    let previous = o.remove("use_previous_model");
+    for (k, _) in main.0.iter() {
+        if o.get(k) == main.get(k) {
+            o.remove(k);
         }
     }
-    cx.rest(t);
-    (o, info, legacy)
+    for k in [
+        "device",
+        "checkpoint_every_steps",
+        "record_loss_every",
+        "num_samples_to_pass",
+    ] {
+        if o.remove(k).is_some() {
+            cx.note_at(
+                t.key(k),
+                t.line,
+                NoteKind::Approximated,
+                format!("the irreducible-loss model uses [training]'s {k} (Sluice's rule)"),
+            );
+        }
+    }
+    if previous == Some(Out::Value(toml::Value::Boolean(true))) {
+        o.set("use_previous_model", true);
+    }
 }
 
 pub(super) fn num_samples_to_pass(cx: &mut Cx, it: &Item, o: &mut OTable) {
@@ -379,88 +401,7 @@ pub(super) fn optimizers(
     let mut algorithm = None;
     let mut groups: Vec<Group> = Vec::new();
     for (i, opt) in list.iter().enumerate() {
-        let Some(mut t) = cx.table(opt) else {
-            continue;
-        };
-        if let Some(n) = cx.val(&mut t, "name", Cx::str) {
-            names.push(n);
-        }
-        let alg = match t.take("algorithm") {
-            None => {
-                cx.missing(&t, "algorithm", "it is Sluice's optimizer.algorithm");
-                None
-            }
-            Some(a) => cx.str(&a).map(|s| (a, s)),
-        };
-        let source = cx.get(&mut t, "source", Cx::str);
-        let mut fused = false;
-        if let Some((a, alg)) = alg {
-            let sluice = match alg.as_str() {
-                "SGD" | "FusedSGD" => "sgd",
-                "Adam" | "FusedAdam" => "adam",
-                "AdamW" => "adamw",
-                _ => "",
-            };
-            fused = alg.starts_with("Fused");
-            if i == 0 {
-                if sluice.is_empty() {
-                    cx.approx(
-                        &a,
-                        format!("Sluice has no {alg}: sgd was used (Sluice's optimizers: sgd, adam, adamw)"),
-                    );
-                    algorithm = Some("sgd");
-                } else {
-                    algorithm = Some(sluice);
-                    if fused {
-                        cx.approx(&a, format!("APEX's {alg} became libtorch's {sluice}"));
-                    }
-                }
-            } else {
-                let first = algorithm.unwrap_or("sgd");
-                let how = if sluice == first {
-                    String::new()
-                } else {
-                    format!(", with its algorithm ({first}) instead of {alg}")
-                };
-                cx.approx(
-                    opt,
-                    format!("Sluice has one optimizer: this optimizer's param groups join the first one's{how}"),
-                );
-            }
-        }
-        if let Some((s, source)) = source
-            && source == "APEX"
-            && !fused
-        {
-            cx.approx(&s, "Sluice's optimizers are libtorch's");
-        }
-        match t.take("param_groups") {
-            None => cx.missing(&t, "param_groups", "the learning rate is in a param group"),
-            Some(pg) => {
-                for g in cx.list(&pg).unwrap_or_default() {
-                    let Some(mut gt) = cx.table(&g) else {
-                        continue;
-                    };
-                    let module = cx
-                        .val(&mut gt, "module", Cx::str)
-                        .unwrap_or_else(|| "model".into());
-                    let mut config = match gt.take("config") {
-                        Some(c) => cx.table(&c),
-                        None => None,
-                    }
-                    .unwrap_or_else(|| Table::new(&gt.key("config"), g.line));
-                    let lr = cx.val(&mut config, "lr", Cx::num);
-                    cx.rest(gt);
-                    groups.push(Group {
-                        item: g,
-                        module,
-                        lr,
-                        config,
-                    });
-                }
-            }
-        }
-        cx.rest(t);
+        read_optimizer(cx, i, opt, &mut names, &mut algorithm, &mut groups);
     }
     let Some(algorithm) = algorithm else {
         return names;
@@ -482,6 +423,133 @@ pub(super) fn optimizers(
     };
     opt.set("lr", lr);
     let arch = model.map(|m| m.arch).unwrap_or("");
+    let own = own_settings(cx, &mut base.config, algorithm);
+    for (k, v) in own.0 {
+        opt.put(&k, v);
+    }
+    cx.rest_with(
+        base.config,
+        "a PyTorch optimizer argument Sluice does not have; not translated",
+    );
+    if base.module != "model" && !groups.is_empty() {
+        cx.approx(
+            &base.item,
+            format!(
+                "Sluice's optimizer trains every parameter at lr {lr} unless a param group says otherwise; Modyn trains only the listed modules"
+            ),
+        );
+    }
+    let param_groups = group_lrs(cx, groups, lr, arch);
+    if !param_groups.is_empty() {
+        opt.put("param_groups", Out::Inline(param_groups));
+    }
+    names
+}
+
+/// Optimizer `i` of the Modyn list: its name, its algorithm (the first one's is Sluice's)
+/// and its param groups.
+fn read_optimizer(
+    cx: &mut Cx,
+    i: usize,
+    opt: &Item,
+    names: &mut Vec<String>,
+    algorithm: &mut Option<&'static str>,
+    groups: &mut Vec<Group>,
+) {
+    let Some(mut t) = cx.table(opt) else {
+        return;
+    };
+    if let Some(n) = cx.val(&mut t, "name", Cx::str) {
+        names.push(n);
+    }
+    let alg = match t.take("algorithm") {
+        None => {
+            cx.missing(&t, "algorithm", "it is Sluice's optimizer.algorithm");
+            None
+        }
+        Some(a) => cx.str(&a).map(|s| (a, s)),
+    };
+    let source = cx.get(&mut t, "source", Cx::str);
+    let mut fused = false;
+    if let Some((a, alg)) = alg {
+        let sluice = match alg.as_str() {
+            "SGD" | "FusedSGD" => "sgd",
+            "Adam" | "FusedAdam" => "adam",
+            "AdamW" => "adamw",
+            _ => "",
+        };
+        fused = alg.starts_with("Fused");
+        if i == 0 {
+            if sluice.is_empty() {
+                cx.approx(
+                    &a,
+                    format!(
+                        "Sluice has no {alg}: sgd was used (Sluice's optimizers: sgd, adam, adamw)"
+                    ),
+                );
+                *algorithm = Some("sgd");
+            } else {
+                *algorithm = Some(sluice);
+                if fused {
+                    cx.approx(&a, format!("APEX's {alg} became libtorch's {sluice}"));
+                }
+            }
+        } else {
+            let first = algorithm.unwrap_or("sgd");
+            let how = if sluice == first {
+                String::new()
+            } else {
+                format!(", with its algorithm ({first}) instead of {alg}")
+            };
+            cx.approx(
+                opt,
+                format!("Sluice has one optimizer: this optimizer's param groups join the first one's{how}"),
+            );
+        }
+    }
+    if let Some((s, source)) = source
+        && source == "APEX"
+        && !fused
+    {
+        cx.approx(&s, "Sluice's optimizers are libtorch's");
+    }
+    read_groups(cx, &mut t, groups);
+    cx.rest(t);
+}
+
+/// An optimizer's `param_groups`: each group's module, lr and the rest of its config.
+fn read_groups(cx: &mut Cx, t: &mut Table, groups: &mut Vec<Group>) {
+    match t.take("param_groups") {
+        None => cx.missing(t, "param_groups", "the learning rate is in a param group"),
+        Some(pg) => {
+            for g in cx.list(&pg).unwrap_or_default() {
+                let Some(mut gt) = cx.table(&g) else {
+                    continue;
+                };
+                let module = cx
+                    .val(&mut gt, "module", Cx::str)
+                    .unwrap_or_else(|| "model".into());
+                let mut config = match gt.take("config") {
+                    Some(c) => cx.table(&c),
+                    None => None,
+                }
+                .unwrap_or_else(|| Table::new(&gt.key("config"), g.line));
+                let lr = cx.val(&mut config, "lr", Cx::num);
+                cx.rest(gt);
+                groups.push(Group {
+                    item: g,
+                    module,
+                    lr,
+                    config,
+                });
+            }
+        }
+    }
+}
+
+/// The base param group's optimizer settings Sluice has (momentum, nesterov, weight decay,
+/// eps, betas), checked against the algorithm.
+fn own_settings(cx: &mut Cx, config: &mut Table, algorithm: &str) -> OTable {
     let mut own = OTable::default();
     for (key, sluice, sgd_only) in [
         ("momentum", "momentum", true),
@@ -489,7 +557,7 @@ pub(super) fn optimizers(
         ("weight_decay", "weight_decay", false),
         ("eps", "eps", false),
     ] {
-        let Some(it) = base.config.take(key) else {
+        let Some(it) = config.take(key) else {
             continue;
         };
         if sgd_only && algorithm != "sgd" {
@@ -515,7 +583,7 @@ pub(super) fn optimizers(
         }
         own.put(sluice, Out::Value(v));
     }
-    if let Some(it) = base.config.take("betas") {
+    if let Some(it) = config.take("betas") {
         let betas: Option<Vec<f64>> = cx
             .list(&it)
             .and_then(|l| l.iter().map(|b| cx.num(b)).collect());
@@ -524,21 +592,12 @@ pub(super) fn optimizers(
             _ => cx.untranslated(&it, "betas: two numbers, for adam and adamw only"),
         }
     }
-    for (k, v) in own.0 {
-        opt.put(&k, v);
-    }
-    cx.rest_with(
-        base.config,
-        "a PyTorch optimizer argument Sluice does not have; not translated",
-    );
-    if base.module != "model" && !groups.is_empty() {
-        cx.approx(
-            &base.item,
-            format!(
-                "Sluice's optimizer trains every parameter at lr {lr} unless a param group says otherwise; Modyn trains only the listed modules"
-            ),
-        );
-    }
+    own
+}
+
+/// The other param groups: a group with its own lr becomes `param_groups` entries, one per
+/// Sluice parameter prefix of its module; the rest of its config is noted.
+fn group_lrs(cx: &mut Cx, groups: Vec<Group>, lr: f64, arch: &str) -> Vec<OTable> {
     let mut param_groups = Vec::new();
     for mut g in groups {
         let glr = g.lr.unwrap_or(lr);
@@ -583,10 +642,7 @@ pub(super) fn optimizers(
             );
         }
     }
-    if !param_groups.is_empty() {
-        opt.put("param_groups", Out::Inline(param_groups));
-    }
-    names
+    param_groups
 }
 
 /// Sluice parameter-name prefixes for a Modyn module path (`model.top_model`): the path

@@ -1,9 +1,9 @@
 //! `model` → `[model]` (the model zoo's nearest architectures) and `model_storage` →
 //! `[model_storage]`.
 
+use super::context::{Cx, ModelInfo};
 use super::emit::{OTable, Out};
 use super::yaml::{Item, Table, Value};
-use super::{Cx, ModelInfo};
 
 /// `model` → `[model]` (also the irreducible-loss model of RHO-Loss). `config_key` names the
 /// config's path for notes when it is absent.
@@ -19,73 +19,11 @@ pub(super) fn model(
         None => Table::new(config_key, id_item.line),
     };
     let mut m = OTable::default();
-    let classes = |cx: &mut Cx, c: &mut Table, default: Option<i64>| -> Option<i64> {
-        match c.take("num_classes") {
-            Some(it) => {
-                let n = cx.int(&it)?;
-                if n < 2 {
-                    cx.problem(
-                        &it.path,
-                        it.line,
-                        "expected at least 2 classes (Sluice classifies into num_classes >= 2)",
-                    );
-                    return None;
-                }
-                Some(n)
-            }
-            None => match default {
-                Some(d) => {
-                    cx.approx(
-                        id_item,
-                        format!(
-                            "{} has no num_classes: {d}, torchvision's default, was used",
-                            c.key("num_classes")
-                        ),
-                    );
-                    Some(d)
-                }
-                None => {
-                    cx.missing(c, "num_classes", "Sluice's model needs its output width");
-                    None
-                }
-            },
-        }
-    };
+
     let info = match id.as_str() {
-        "ResNet18" | "ResNet50" | "ResNet152" | "FmowNet" => {
-            let n = classes(cx, &mut c, (id != "FmowNet").then_some(1000))?;
-            m.set("id", "resnet18");
-            m.set("num_classes", n);
-            m.set("input_shape", vec![3, 32, 32]);
-            let what = match id.as_str() {
-                "ResNet18" => "torchvision's ResNet-18 with the ImageNet stem (7x7 convolution, max-pool); Sluice's resnet18 has the CIFAR stem (3x3, no max-pool)".to_string(),
-                "FmowNet" => "a DenseNet-121 (ImageNet-pretrained) with a linear head; Sluice's nearest model is resnet18".to_string(),
-                other => format!("Sluice has no {other}; the nearest model is resnet18 (CIFAR stem, 4 stages of 2 blocks)"),
-            };
-            cx.approx(
-                id_item,
-                format!(
-                    "{id} is {what}. input_shape = [3, 32, 32] is assumed: set it to the [C, H, W] of your images' features"
-                ),
-            );
-            if let Some((it, pre)) = cx.get(&mut c, "use_pretrained", Cx::bool)
-                && pre
-            {
-                cx.untranslated(
-                    &it,
-                    "Sluice downloads no pretrained weights: start from a safetensors file \
-                         with Sluice's parameter names (docs/models.md) via training.initial_model",
-                );
-            }
-            cx.rest_with(c, "a torchvision argument; not translated");
-            ModelInfo {
-                arch: "resnet18",
-                num_classes: n,
-                single_logit: false,
-            }
-        }
+        "ResNet18" | "ResNet50" | "ResNet152" | "FmowNet" => resnet(cx, id_item, &id, c, &mut m)?,
         "YearbookNet" | "SmallYearbookNet" => {
-            let n = classes(cx, &mut c, None)?;
+            let n = num_classes(cx, id_item, &mut c, None)?;
             let width = if id == "YearbookNet" { 32 } else { 16 };
             let blocks = if id == "YearbookNet" { 4 } else { 3 };
             let channels = match c.take("num_input_channels") {
@@ -117,7 +55,7 @@ pub(super) fn model(
             }
         }
         "ArticleNet" => {
-            let n = classes(cx, &mut c, None)?;
+            let n = num_classes(cx, id_item, &mut c, None)?;
             m.set("id", "text");
             m.set("num_classes", n);
             m.set("vocab_size", 30522);
@@ -166,6 +104,81 @@ pub(super) fn model(
         }
     };
     Some((m, info))
+}
+
+/// `num_classes` of a model config (at least 2); `default` (torchvision's) when missing, or a
+/// problem when there is none.
+fn num_classes(cx: &mut Cx, id_item: &Item, c: &mut Table, default: Option<i64>) -> Option<i64> {
+    match c.take("num_classes") {
+        Some(it) => {
+            let n = cx.int(&it)?;
+            if n < 2 {
+                cx.problem(
+                    &it.path,
+                    it.line,
+                    "expected at least 2 classes (Sluice classifies into num_classes >= 2)",
+                );
+                return None;
+            }
+            Some(n)
+        }
+        None => match default {
+            Some(d) => {
+                cx.approx(
+                    id_item,
+                    format!(
+                        "{} has no num_classes: {d}, torchvision's default, was used",
+                        c.key("num_classes")
+                    ),
+                );
+                Some(d)
+            }
+            None => {
+                cx.missing(c, "num_classes", "Sluice's model needs its output width");
+                None
+            }
+        },
+    }
+}
+
+/// The ResNets and FmowNet → Sluice's resnet18 (CIFAR stem).
+fn resnet(
+    cx: &mut Cx,
+    id_item: &Item,
+    id: &str,
+    mut c: Table,
+    m: &mut OTable,
+) -> Option<ModelInfo> {
+    let n = num_classes(cx, id_item, &mut c, (id != "FmowNet").then_some(1000))?;
+    m.set("id", "resnet18");
+    m.set("num_classes", n);
+    m.set("input_shape", vec![3, 32, 32]);
+    let what = match id {
+        "ResNet18" => "torchvision's ResNet-18 with the ImageNet stem (7x7 convolution, max-pool); Sluice's resnet18 has the CIFAR stem (3x3, no max-pool)".to_string(),
+        "FmowNet" => "a DenseNet-121 (ImageNet-pretrained) with a linear head; Sluice's nearest model is resnet18".to_string(),
+        other => format!("Sluice has no {other}; the nearest model is resnet18 (CIFAR stem, 4 stages of 2 blocks)"),
+    };
+    cx.approx(
+        id_item,
+        format!(
+            "{id} is {what}. input_shape = [3, 32, 32] is assumed: set it to the [C, H, W] of your images' features"
+        ),
+    );
+    if let Some((it, pre)) = cx.get(&mut c, "use_pretrained", Cx::bool)
+        && pre
+    {
+        cx.untranslated(
+            &it,
+            "Sluice downloads no pretrained weights: start from a safetensors file \
+                 with Sluice's parameter names (docs/models.md) via training.initial_model",
+        );
+    }
+    cx.rest_with(c, "a torchvision argument; not translated");
+    Some(ModelInfo {
+        arch: "resnet18",
+        num_classes: n,
+        single_logit: false,
+    })
 }
 
 pub(super) fn dlrm(cx: &mut Cx, id_item: &Item, mut c: Table, m: &mut OTable) -> Option<ModelInfo> {

@@ -1,136 +1,18 @@
-//! `sluice import-modyn`: a Modyn pipeline file (YAML, the schema of Modyn's
-//! `modyn/config/schema/pipeline/`) translated into a Sluice pipeline config (TOML).
-//!
-//! Every Modyn key with a Sluice equivalent is translated; every other key becomes a [`Note`]
-//! naming its key path and saying what was done or what to do instead, so nothing is dropped
-//! silently. Modyn reads its datasets from its storage service and runs Python code strings
-//! from the YAML (`bytes_parser_function`, ...); Sluice reads declared columns from a file or a
-//! Kafka topic, so the `[source]` and the evaluation datasets are placeholders named after the
-//! Modyn `dataset_id`s. docs/config.md ("Importing a Modyn pipeline") has the key map.
-//!
-//! | file | responsibility |
-//! |---|---|
-//! | `modyn.rs` | the public API, notes and problems, `pipeline` and `data` (→ `[source]`) |
-//! | `modyn/model.rs` | `model` → `[model]`, `model_storage` → `[model_storage]` |
-//! | `modyn/training.rs` | `training` → `[training]` (optimizer, loss, schedule) |
-//! | `modyn/trigger.rs` | `trigger` → `[trigger]` |
-//! | `modyn/selection.rs` | `selection_strategy` → `[selection]` |
-//! | `modyn/evaluation.rs` | `evaluation` → `[evaluation]` |
-//! | `modyn/yaml.rs` | the YAML tree with key paths and lines; tables that report untaken keys |
-//! | `modyn/emit.rs` | the ordered TOML tree and how it is written |
+//! The import: the YAML parsed, each Modyn section handed to its translator in output order,
+//! then the notes as a comment block above the rendered TOML; `pipeline` → `[pipeline]` and
+//! `data` → `[source]` are translated here.
 
-mod emit;
-mod evaluation;
-mod model;
-mod selection;
-mod training;
-mod trigger;
-mod yaml;
+use std::path::Path;
 
-use std::fmt;
-use std::path::{Path, PathBuf};
-
-use emit::{OTable, Out};
-use evaluation::evaluation;
-use model::{model, model_storage};
-use selection::selection;
-use training::training;
-use trigger::trigger;
-use yaml::{Item, Table, Value};
-
-/// A translated pipeline.
-#[derive(Clone, Debug)]
-pub struct Import {
-    /// The Sluice config, the notes first as `#` comments.
-    pub toml: String,
-    /// What was not translated, or translated with a difference, by Modyn key path.
-    pub notes: Vec<Note>,
-}
-
-/// What a note asks of the reader.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NoteKind {
-    /// A value Sluice needs that the Modyn file does not have (a placeholder was written).
-    Placeholder,
-    /// A key with no Sluice equivalent: not in the output; the note says what to do instead.
-    Untranslated,
-    /// Translated to the nearest Sluice setting, which behaves differently as described.
-    Approximated,
-}
-
-impl fmt::Display for NoteKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            NoteKind::Placeholder => "placeholder",
-            NoteKind::Untranslated => "not translated",
-            NoteKind::Approximated => "approximated",
-        })
-    }
-}
-
-/// One remark about a Modyn key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Note {
-    /// Modyn key path, e.g. `training.optimizers[0].param_groups[0].config.momentum`.
-    pub key: String,
-    /// Line of the key in the YAML file (1-based).
-    pub line: usize,
-    /// What kind of remark.
-    pub kind: NoteKind,
-    /// What was done, or what to do instead.
-    pub message: String,
-}
-
-impl fmt::Display for Note {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} (line {}): {}: {}",
-            self.key, self.line, self.kind, self.message
-        )
-    }
-}
-
-/// A reason the file cannot be imported: a YAML syntax error, a missing required Modyn key,
-/// or a value of the wrong type.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    /// Modyn key path (`(yaml)` for syntax errors).
-    pub key: String,
-    /// Line in the YAML file (1-based); for a missing key, the line of its parent.
-    pub line: usize,
-    /// Column, for syntax errors.
-    pub column: Option<usize>,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// Every problem that stopped an import.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImportError {
-    /// The Modyn pipeline file.
-    pub file: PathBuf,
-    /// The problems, in file order.
-    pub problems: Vec<Problem>,
-}
-
-impl fmt::Display for ImportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.problems.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            let at = match p.column {
-                Some(c) => format!("{}:{c}", p.line),
-                None => p.line.to_string(),
-            };
-            write!(f, "{}:{at}: {}: {}", self.file.display(), p.key, p.message)?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ImportError {}
+use super::context::{Cx, TrainingInfo, data_code, dataset_file, sanitize};
+use super::emit::{self, OTable, Out};
+use super::evaluation::evaluation;
+use super::model::{model, model_storage};
+use super::notes::{Import, ImportError, Note, NoteKind, Problem};
+use super::selection::selection;
+use super::training::training;
+use super::trigger::trigger;
+use super::yaml::{self, Item, Table};
 
 /// Translates the Modyn pipeline `yaml_text` (read from `path`, which only names it in
 /// messages) into a Sluice config.
@@ -197,185 +79,6 @@ fn wrap(text: &str, first: &str, rest: &str) -> String {
     out.push_str(&line);
     out.push('\n');
     out
-}
-
-/// Notes and problems collected while translating.
-#[derive(Default)]
-struct Cx {
-    notes: Vec<Note>,
-    problems: Vec<Problem>,
-}
-
-/// Reads a typed value from an item, recording a problem when the type is wrong.
-type Reader<T> = fn(&mut Cx, &Item) -> Option<T>;
-
-impl Cx {
-    fn note(&mut self, it: &Item, kind: NoteKind, message: impl Into<String>) {
-        self.notes.push(Note {
-            key: it.path.clone(),
-            line: it.line,
-            kind,
-            message: message.into(),
-        });
-    }
-
-    /// A note on a key that is not in the file (`key` of the table at `line`).
-    fn note_at(&mut self, key: String, line: usize, kind: NoteKind, message: impl Into<String>) {
-        self.notes.push(Note {
-            key,
-            line,
-            kind,
-            message: message.into(),
-        });
-    }
-
-    fn untranslated(&mut self, it: &Item, message: impl Into<String>) {
-        self.note(it, NoteKind::Untranslated, message);
-    }
-
-    fn approx(&mut self, it: &Item, message: impl Into<String>) {
-        self.note(it, NoteKind::Approximated, message);
-    }
-
-    fn problem(&mut self, key: &str, line: usize, message: impl Into<String>) {
-        self.problems.push(Problem {
-            key: key.to_string(),
-            line,
-            column: None,
-            message: message.into(),
-        });
-    }
-
-    fn missing(&mut self, t: &Table, key: &str, why: &str) {
-        self.problem(
-            &t.key(key),
-            t.line,
-            format!("missing; Modyn requires it and {why}"),
-        );
-    }
-
-    fn wrong(&mut self, it: &Item, expected: &str) {
-        self.problem(
-            &it.path,
-            it.line,
-            format!("expected {expected}, found {}", it.kind()),
-        );
-    }
-
-    fn str(&mut self, it: &Item) -> Option<String> {
-        match &it.value {
-            Value::Str(s) => Some(s.clone()),
-            _ => {
-                self.wrong(it, "a string");
-                None
-            }
-        }
-    }
-
-    fn int(&mut self, it: &Item) -> Option<i64> {
-        match &it.value {
-            Value::Int(i) => Some(*i),
-            _ => {
-                self.wrong(it, "an integer");
-                None
-            }
-        }
-    }
-
-    fn num(&mut self, it: &Item) -> Option<f64> {
-        match &it.value {
-            Value::Int(i) => Some(*i as f64),
-            Value::Float(f) => Some(*f),
-            _ => {
-                self.wrong(it, "a number");
-                None
-            }
-        }
-    }
-
-    fn bool(&mut self, it: &Item) -> Option<bool> {
-        match &it.value {
-            Value::Bool(b) => Some(*b),
-            _ => {
-                self.wrong(it, "true or false");
-                None
-            }
-        }
-    }
-
-    fn table(&mut self, it: &Item) -> Option<Table> {
-        let t = it.table();
-        if t.is_none() {
-            self.wrong(it, "a mapping");
-        }
-        t
-    }
-
-    fn list(&mut self, it: &Item) -> Option<Vec<Item>> {
-        let l = it.elements();
-        if l.is_none() {
-            self.wrong(it, "a list");
-        }
-        l
-    }
-
-    /// `key` of `t`, read with `read`; the item comes along for notes.
-    fn get<T>(&mut self, t: &mut Table, key: &str, read: Reader<T>) -> Option<(Item, T)> {
-        let it = t.take(key)?;
-        let v = read(self, &it)?;
-        Some((it, v))
-    }
-
-    /// Like [`Cx::get`], for the value only.
-    fn val<T>(&mut self, t: &mut Table, key: &str, read: Reader<T>) -> Option<T> {
-        self.get(t, key, read).map(|(_, v)| v)
-    }
-
-    /// A required key: a problem when missing.
-    fn need<T>(&mut self, t: &mut Table, key: &str, read: Reader<T>, why: &str) -> Option<T> {
-        if !t.has(key) {
-            self.missing(t, key, why);
-            return None;
-        }
-        self.val(t, key, read)
-    }
-
-    /// Notes every key left in `t` as unknown to Modyn's schema.
-    fn rest(&mut self, t: Table) {
-        for it in t.rest() {
-            self.untranslated(
-                &it,
-                format!(
-                    "unknown key (value {}), not in Modyn's pipeline schema; not translated",
-                    it.show()
-                ),
-            );
-        }
-    }
-
-    /// Notes every key left in `t` with the same message.
-    fn rest_with(&mut self, t: Table, message: &str) {
-        for it in t.rest() {
-            self.untranslated(&it, format!("{} ({message})", it.show()));
-        }
-    }
-}
-
-/// What later sections need to know about the model.
-#[derive(Clone, Debug, PartialEq)]
-struct ModelInfo {
-    /// Sluice architecture id.
-    arch: &'static str,
-    num_classes: i64,
-    /// The Modyn model has one output (DLRM's click logit), trained with BCE.
-    single_logit: bool,
-}
-
-/// What later sections need to know about the training.
-#[derive(Clone, Debug, Default)]
-struct TrainingInfo {
-    batch_size: Option<i64>,
-    device: Option<String>,
 }
 
 fn translate(cx: &mut Cx, root: Item) -> OTable {
@@ -468,7 +171,6 @@ fn translate(cx: &mut Cx, root: Item) -> OTable {
     cx.rest(root);
     out
 }
-
 /// `[pipeline]`.
 fn pipeline(cx: &mut Cx, root: &mut Table, out: &mut OTable) {
     let Some(it) = root.take("pipeline") else {
@@ -511,76 +213,6 @@ fn pipeline(cx: &mut Cx, root: &mut Table, out: &mut OTable) {
     cx.rest(t);
 }
 
-/// A name of letters, digits, `-`, `_` and `.`; other characters become `_`.
-fn sanitize(name: &str) -> String {
-    let s: String = name
-        .trim()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() { "imported".into() } else { s }
-}
-
-/// The placeholder file of a Modyn dataset: `<dataset_id>.csv`.
-fn dataset_file(id: &str) -> String {
-    format!("{}.csv", sanitize(id))
-}
-
-/// The notes on a Modyn data config's Python code and preprocessing (training data, evaluation
-/// datasets, the performance trigger's dataset): Sluice runs none of it.
-fn data_code(cx: &mut Cx, t: &mut Table) {
-    if let Some(it) = t.take("bytes_parser_function") {
-        cx.untranslated(
-            &it,
-            "Python code is not run: Sluice decodes declared columns. Write the dataset as CSV or \
-             Arrow with a `time` column (Unix seconds, Modyn's sample timestamp), a `label` column \
-             (integer class) and one numeric column per value this function produced (e.g. \
-             3x32x32 = 3072 for an RGB image), or publish it to Kafka as JSON objects with those \
-             fields; `[source]` time_column, label_column and feature_columns name them",
-        );
-    }
-    if let Some(it) = t.take("transformations") {
-        let empty = matches!(&it.value, Value::Seq(v) if v.is_empty());
-        if !empty {
-            cx.untranslated(
-                &it,
-                format!(
-                    "{}: Sluice models normalise nothing and run no transforms; apply them when writing the dataset (random augmentations have no equivalent)",
-                    it.show()
-                ),
-            );
-        }
-    }
-    if let Some(it) = t.take("label_transformer_function") {
-        let empty = matches!(&it.value, Value::Str(s) if s.trim().is_empty())
-            || matches!(it.value, Value::Null);
-        if !empty {
-            cx.untranslated(
-                &it,
-                "Python code is not run: write the transformed labels into the dataset's label \
-                 column (integers 0..model.num_classes)",
-            );
-        }
-    }
-    if let Some(it) = t.take("tokenizer")
-        && !matches!(it.value, Value::Null)
-    {
-        cx.untranslated(
-            &it,
-            format!(
-                "Sluice has no tokenizer ({}): tokenise when writing the dataset; the `text` model reads the features as token ids (0 = padding)",
-                it.show()
-            ),
-        );
-    }
-}
-
 /// `data` → `[source]`: a placeholder file named after the dataset. Returns the dataset id.
 fn data(cx: &mut Cx, root: &mut Table, out: &mut OTable) -> Option<String> {
     let Some(it) = root.take("data") else {
@@ -618,18 +250,6 @@ fn data(cx: &mut Cx, root: &mut Table, out: &mut OTable) -> Option<String> {
         ),
     );
     Some(id)
-}
-
-/// A Modyn time string (`<n><s|m|h|d|w|y>`) Sluice also reads, or a problem.
-fn span(cx: &mut Cx, it: &Item) -> Option<String> {
-    let s = cx.str(it)?;
-    match super::parse_span(&s) {
-        Ok(_) => Some(s),
-        Err(e) => {
-            cx.problem(&it.path, it.line, e);
-            None
-        }
-    }
 }
 
 #[cfg(test)]

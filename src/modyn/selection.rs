@@ -1,11 +1,12 @@
 //! `selection_strategy` → `[selection]`: the strategy, presampling and downsampling (with
 //! RHO-Loss's irreducible-loss model).
 
+use super::context::{Cx, ModelInfo, TrainingInfo};
 use super::emit::{OTable, Out};
 use super::model::model;
+use super::notes::NoteKind;
 use super::training::training;
 use super::yaml::{Item, Table, Value};
-use super::{Cx, ModelInfo, NoteKind, TrainingInfo};
 
 /// `selection_strategy` → `[selection]`.
 pub(super) fn selection(
@@ -17,26 +18,7 @@ pub(super) fn selection(
 ) -> Option<OTable> {
     let mut t = cx.table(it)?;
     // The old schema nested the strategy's keys under `config`, with `reset_after_trigger`.
-    if let Some(c) = t.take("config")
-        && let Some(ct) = cx.table(&c)
-    {
-        for (k, v) in ct.entries() {
-            if k == "reset_after_trigger" {
-                let reset = matches!(v.value, Value::Bool(true));
-                let tail = Item {
-                    value: if reset { Value::Int(0) } else { Value::Null },
-                    ..v
-                };
-                t.insert("tail_triggers", tail);
-            } else {
-                t.insert(&k, v);
-            }
-        }
-        cx.approx(
-            &c,
-            "old Modyn schema (config under the strategy; reset_after_trigger): read as the strategy's keys, reset_after_trigger as tail_triggers (true: 0, false: all data)",
-        );
-    }
+    old_schema(cx, &mut t);
     let Some((name_it, name)) = cx.get(&mut t, "name", Cx::str) else {
         if !t.has("name") {
             cx.missing(&t, "name", "it picks Sluice's selection.strategy");
@@ -94,47 +76,7 @@ pub(super) fn selection(
         None => None,
     };
     let limit_reset = t.take("limit_reset");
-    match strategy {
-        "new_data" => {
-            if let Some((_, n)) = &limit {
-                o.set("limit", *n);
-                if tail == Some(None) {
-                    // With all data Modyn keeps the last X by default.
-                    let reset = limit_reset
-                        .as_ref()
-                        .and_then(|r| cx.str(r))
-                        .unwrap_or_else(|| "lastX".into());
-                    o.set("limit_reset", reset);
-                } else if let Some(r) = &limit_reset {
-                    cx.untranslated(
-                        r,
-                        "Modyn samples the limit uniformly when tail_triggers is set (Sluice's default, sampleUAR)",
-                    );
-                }
-            } else if let Some(r) = &limit_reset {
-                cx.untranslated(r, "only used with a limit");
-            }
-        }
-        "freshness" => {
-            if let Some((_, n)) = &limit {
-                o.set("limit", *n);
-            }
-            o.set(
-                "unused_data_ratio",
-                cx.need(
-                    &mut t,
-                    "unused_data_ratio",
-                    Cx::int,
-                    "it is the share of unused samples",
-                )?,
-            );
-        }
-        _ => {
-            if let Some(r) = &limit_reset {
-                cx.untranslated(r, "only NewDataStrategy has limit_reset");
-            }
-        }
-    }
+    strategy_limits(cx, &mut t, &mut o, strategy, tail, &limit, &limit_reset)?;
     if let Some(n) = cx.val(&mut t, "maximum_keys_in_memory", Cx::int)
         && n > 0
     {
@@ -159,6 +101,92 @@ pub(super) fn selection(
             }
         }
     }
+    backend_keys(cx, &mut t);
+    cx.rest(t);
+    Some(o)
+}
+
+/// The old schema's `config` under the strategy, read as the strategy's own keys.
+fn old_schema(cx: &mut Cx, t: &mut Table) {
+    if let Some(c) = t.take("config")
+        && let Some(ct) = cx.table(&c)
+    {
+        for (k, v) in ct.entries() {
+            if k == "reset_after_trigger" {
+                let reset = matches!(v.value, Value::Bool(true));
+                let tail = Item {
+                    value: if reset { Value::Int(0) } else { Value::Null },
+                    ..v
+                };
+                t.insert("tail_triggers", tail);
+            } else {
+                t.insert(&k, v);
+            }
+        }
+        cx.approx(
+            &c,
+            "old Modyn schema (config under the strategy; reset_after_trigger): read as the strategy's keys, reset_after_trigger as tail_triggers (true: 0, false: all data)",
+        );
+    }
+}
+
+/// The strategy's limit keys: new_data's `limit` and `limit_reset`, freshness's `limit` and
+/// `unused_data_ratio`.
+fn strategy_limits(
+    cx: &mut Cx,
+    t: &mut Table,
+    o: &mut OTable,
+    strategy: &str,
+    tail: Option<Option<i64>>,
+    limit: &Option<(Item, i64)>,
+    limit_reset: &Option<Item>,
+) -> Option<()> {
+    match strategy {
+        "new_data" => {
+            if let Some((_, n)) = limit {
+                o.set("limit", *n);
+                if tail == Some(None) {
+                    // With all data Modyn keeps the last X by default.
+                    let reset = limit_reset
+                        .as_ref()
+                        .and_then(|r| cx.str(r))
+                        .unwrap_or_else(|| "lastX".into());
+                    o.set("limit_reset", reset);
+                } else if let Some(r) = limit_reset {
+                    cx.untranslated(
+                        r,
+                        "Modyn samples the limit uniformly when tail_triggers is set (Sluice's default, sampleUAR)",
+                    );
+                }
+            } else if let Some(r) = limit_reset {
+                cx.untranslated(r, "only used with a limit");
+            }
+        }
+        "freshness" => {
+            if let Some((_, n)) = limit {
+                o.set("limit", *n);
+            }
+            o.set(
+                "unused_data_ratio",
+                cx.need(
+                    t,
+                    "unused_data_ratio",
+                    Cx::int,
+                    "it is the share of unused samples",
+                )?,
+            );
+        }
+        _ => {
+            if let Some(r) = limit_reset {
+                cx.untranslated(r, "only NewDataStrategy has limit_reset");
+            }
+        }
+    }
+    Some(())
+}
+
+/// Modyn's storage backend, metadata processor and weights: Sluice has none of them.
+fn backend_keys(cx: &mut Cx, t: &mut Table) {
     if let Some(it) = t.take("storage_backend") {
         cx.untranslated(
             &it,
@@ -179,7 +207,7 @@ pub(super) fn selection(
             ),
         );
     }
-    if let Some((it, w)) = cx.get(&mut t, "uses_weights", Cx::bool)
+    if let Some((it, w)) = cx.get(t, "uses_weights", Cx::bool)
         && w
     {
         cx.untranslated(
@@ -187,8 +215,6 @@ pub(super) fn selection(
             "Sluice's selection gives no weights; training is weighted only by downsamplers (loss, grad_norm, craig, grad_match)",
         );
     }
-    cx.rest(t);
-    Some(o)
 }
 
 /// Modyn's strategy names, accepted with or without their class suffix.
@@ -401,6 +427,25 @@ pub(super) fn downsampler(
             return None;
         }
     }
+    strategy_keys(cx, &mut t, &mut d, sluice);
+    if let Some(sb) = t.take("selection_batch") {
+        cx.approx(
+            &sb,
+            format!(
+                "{}: Sluice chooses over sets of up to 8,192 samples (2,048 for grad_match) at once",
+                sb.show()
+            ),
+        );
+    }
+    if sluice == "rho_loss" {
+        rho_loss(cx, &mut t, &mut d, training_table, minfo)?;
+    }
+    cx.rest(t);
+    Some(Some(d))
+}
+
+/// The keys of one downsampling strategy (scores, greedy and submodular settings, balance).
+fn strategy_keys(cx: &mut Cx, t: &mut Table, d: &mut OTable, sluice: &str) {
     let name_map = |s: &str| -> String {
         // CamelCase → snake_case (LeastConfidence → least_confidence).
         let mut out = String::new();
@@ -422,26 +467,14 @@ pub(super) fn downsampler(
         }
     };
     match sluice {
-        "uncertainty" => enum_key(cx, &mut t, &mut d, "score_metric", "score_metric"),
-        "craig" => enum_key(cx, &mut t, &mut d, "greedy", "greedy"),
+        "uncertainty" => enum_key(cx, t, d, "score_metric", "score_metric"),
+        "craig" => enum_key(cx, t, d, "greedy", "greedy"),
         "submodular" => {
-            enum_key(
-                cx,
-                &mut t,
-                &mut d,
-                "submodular_function",
-                "submodular_function",
-            );
-            enum_key(
-                cx,
-                &mut t,
-                &mut d,
-                "submodular_optimizer",
-                "submodular_optimizer",
-            );
+            enum_key(cx, t, d, "submodular_function", "submodular_function");
+            enum_key(cx, t, d, "submodular_optimizer", "submodular_optimizer");
         }
         "rs2" => {
-            if let Some(w) = cx.val(&mut t, "with_replacement", Cx::bool) {
+            if let Some(w) = cx.val(t, "with_replacement", Cx::bool) {
                 d.set("with_replacement", w);
             }
         }
@@ -450,8 +483,8 @@ pub(super) fn downsampler(
     if matches!(sluice, "grad_match" | "craig" | "submodular") {
         enum_key(
             cx,
-            &mut t,
-            &mut d,
+            t,
+            d,
             "full_grad_approximation",
             "full_grad_approximation",
         );
@@ -459,63 +492,56 @@ pub(super) fn downsampler(
     if matches!(
         sluice,
         "uncertainty" | "kcenter_greedy" | "grad_match" | "craig" | "submodular"
-    ) && let Some(b) = cx.val(&mut t, "balance", Cx::bool)
+    ) && let Some(b) = cx.val(t, "balance", Cx::bool)
         && b
     {
         d.set("balance", true);
     }
-    if let Some(sb) = t.take("selection_batch") {
-        cx.approx(
-            &sb,
-            format!(
-                "{}: Sluice chooses over sets of up to 8,192 samples (2,048 for grad_match) at once",
-                sb.show()
-            ),
-        );
+}
+
+/// RHO-Loss's holdout and its irreducible-loss model (`il_model`, `il_training`).
+fn rho_loss(
+    cx: &mut Cx,
+    t: &mut Table,
+    d: &mut OTable,
+    training_table: Option<&OTable>,
+    minfo: Option<&ModelInfo>,
+) -> Option<()> {
+    if let Some(s) = cx.val(t, "holdout_set_strategy", Cx::str) {
+        d.set("holdout_set_strategy", s.to_lowercase());
     }
-    if sluice == "rho_loss" {
-        if let Some(s) = cx.val(&mut t, "holdout_set_strategy", Cx::str) {
-            d.set("holdout_set_strategy", s.to_lowercase());
-        }
-        d.set(
-            "holdout_set_ratio",
-            cx.need(
-                &mut t,
-                "holdout_set_ratio",
-                Cx::int,
-                "it is the holdout share",
-            )?,
-        );
-        if let Some(m) = cx.val(&mut t, "holdout_set_ratio_max", Cx::int) {
-            d.set("holdout_set_ratio_max", m);
-        }
-        match t.take("il_training_config") {
-            None => cx.missing(
-                &t,
-                "il_training_config",
-                "it is how the irreducible-loss model trains",
-            ),
-            Some(il) => {
-                let mut ilt = cx.table(&il)?;
-                let id = ilt.take("il_model_id");
-                let config = ilt.take("il_model_config");
-                if let Some(id) = id {
-                    let cfg_key = ilt.key("il_model_config");
-                    if let Some((m, _)) = model(cx, &id, config, &cfg_key) {
-                        d.put("il_model", Out::Table(m));
-                    }
-                } else {
-                    cx.missing(&ilt, "il_model_id", "it is Sluice's il_model");
+    d.set(
+        "holdout_set_ratio",
+        cx.need(t, "holdout_set_ratio", Cx::int, "it is the holdout share")?,
+    );
+    if let Some(m) = cx.val(t, "holdout_set_ratio_max", Cx::int) {
+        d.set("holdout_set_ratio_max", m);
+    }
+    match t.take("il_training_config") {
+        None => cx.missing(
+            t,
+            "il_training_config",
+            "it is how the irreducible-loss model trains",
+        ),
+        Some(il) => {
+            let mut ilt = cx.table(&il)?;
+            let id = ilt.take("il_model_id");
+            let config = ilt.take("il_model_config");
+            if let Some(id) = id {
+                let cfg_key = ilt.key("il_model_config");
+                if let Some((m, _)) = model(cx, &id, config, &cfg_key) {
+                    d.put("il_model", Out::Table(m));
                 }
-                let empty = OTable::default();
-                let main = training_table.unwrap_or(&empty);
-                let (ilo, _, _) = training(cx, ilt, minfo, Some(main));
-                if !ilo.0.is_empty() {
-                    d.put("il_training", Out::Table(ilo));
-                }
+            } else {
+                cx.missing(&ilt, "il_model_id", "it is Sluice's il_model");
+            }
+            let empty = OTable::default();
+            let main = training_table.unwrap_or(&empty);
+            let (ilo, _, _) = training(cx, ilt, minfo, Some(main));
+            if !ilo.0.is_empty() {
+                d.put("il_training", Out::Table(ilo));
             }
         }
     }
-    cx.rest(t);
-    Some(Some(d))
+    Some(())
 }

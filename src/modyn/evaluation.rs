@@ -1,9 +1,10 @@
 //! `evaluation` → `[evaluation]`: datasets (placeholders named after their dataset ids),
 //! metrics and handlers.
 
+use super::context::{Cx, TrainingInfo, data_code, dataset_file, span};
 use super::emit::{OTable, Out};
+use super::notes::NoteKind;
 use super::yaml::{Item, Value};
-use super::{Cx, NoteKind, TrainingInfo, data_code, dataset_file, span};
 
 /// Metric names of a Modyn evaluation dataset → Sluice's.
 pub(super) fn metrics(cx: &mut Cx, it: &Item, classes: Option<i64>) -> Vec<String> {
@@ -300,7 +301,15 @@ pub(super) fn handler(
         cx.missing(&t, "strategy", "it gives the intervals");
         return None;
     };
-    let mut st = cx.table(&s)?;
+    let so = strategy(cx, &s)?;
+    o.put("strategy", Out::Table(so));
+    cx.rest(t);
+    Some(o)
+}
+
+/// A handler's `strategy` → its `[evaluation.handlers.strategy]`: the intervals it evaluates.
+fn strategy(cx: &mut Cx, s: &Item) -> Option<OTable> {
+    let mut st = cx.table(s)?;
     let kind = cx.need(&mut st, "type", Cx::str, "it picks the strategy")?;
     let mut so = OTable::default();
     match kind.as_str() {
@@ -403,7 +412,5 @@ pub(super) fn handler(
         }
     }
     cx.rest(st);
-    o.put("strategy", Out::Table(so));
-    cx.rest(t);
-    Some(o)
+    Some(so)
 }

@@ -122,11 +122,17 @@ pub(super) struct StatusWriter {
 }
 
 impl StatusWriter {
-    /// Starts rewriting `shared`'s status every `every` (never while running when zero).
+    /// Writes `shared`'s status now and starts rewriting it every `every` (never while running
+    /// when zero).
     pub(super) fn start(shared: &std::sync::Arc<RunContext>, every: Duration) -> Self {
         let stop = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
         let thread = (!every.is_zero())
             .then(|| {
+                // A first status before any sample is read: `sluice status` works from the
+                // moment the run starts, not only after the first period.
+                if let Err(e) = publish(shared, &snapshot(shared, "running", every)) {
+                    tracing::warn!("writing the run's status: {e}");
+                }
                 let (shared, stop) = (shared.clone(), stop.clone());
                 std::thread::Builder::new()
                     .name("status".into())

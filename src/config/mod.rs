@@ -3,9 +3,12 @@
 //! | file | responsibility |
 //! |---|---|
 //! | `low.rs` | serde structs mirroring what users write (`deny_unknown_fields`) |
-//! | `load.rs` | reading a file, per-section deserialisation that collects every error |
 //! | `spec.rs` | the validated pipeline spec the rest of Sluice runs from |
+//! | `fields.rs` | shared checks: errors at key paths, per-section deserialisation, counts, spans |
+//! | `load.rs` | reading a file, driving the sections; `[pipeline]`, `[source]`, `[output]` |
+//! | `training.rs` | `[training]`, and the training of RHO-Loss's irreducible-loss model |
 //! | `models.rs` | `[model]`: the architectures of the zoo and their own keys |
+//! | `kafka.rs` | `kafka` tables: the security settings passed through to librdkafka |
 //! | `selection.rs` | `[selection]`: candidate pool and global sampling |
 //! | `evaluation.rs` | `[evaluation]`: datasets (files, topics) and handlers (strategies) |
 //! | `triggers.rs` | `[trigger]`: every policy's keys, recursively (warm-up policies) |
@@ -15,6 +18,7 @@
 
 mod error;
 mod evaluation;
+mod fields;
 mod kafka;
 mod load;
 pub mod low;
@@ -22,13 +26,15 @@ mod models;
 mod modyn;
 mod selection;
 mod spec;
+mod training;
 mod triggers;
 mod variants;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use evaluation::default_handlers;
 pub use kafka::{KafkaCluster, KafkaProperties};
-pub use load::{load, parse, parse_span};
+pub use fields::parse_span;
+pub use load::{load, parse};
 pub use modyn::{Import, ImportError, Note, NoteKind, Problem, import_modyn};
 pub use spec::{
     Architecture, BatchedSpec, CnnConfig, ColumnSpec, Criterion, DiffOperator, DlrmConfig,
@@ -38,4 +44,5 @@ pub use spec::{
     ScheduleSpec, SelectionSpec, SourceSpec, StepEvery, TextConfig, TimeUnit, TrainingSpec,
     TriggerSpec, Until, ValueFormat,
 };
-pub use variants::{VARIANT_SECTIONS, Variant};
+pub use spec::Variant;
+pub use variants::VARIANT_SECTIONS;

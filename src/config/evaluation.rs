@@ -517,9 +517,7 @@ fn seconds(v: Option<i64>, key: String, errors: &mut Vec<ConfigError>) -> Option
 }
 
 fn span(text: &str, key: String, errors: &mut Vec<ConfigError>) -> Option<u64> {
-    parse_span(text)
-        .map_err(|e| err(errors, key, e))
-        .ok()
+    parse_span(text).map_err(|e| err(errors, key, e)).ok()
 }
 
 fn strategy(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Strategy> {

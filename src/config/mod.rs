@@ -32,10 +32,11 @@ mod variants;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use evaluation::default_handlers;
-pub use kafka::{KafkaCluster, KafkaProperties};
 pub use fields::parse_span;
+pub use kafka::{KafkaCluster, KafkaProperties};
 pub use load::{load, parse};
 pub use modyn::{Import, ImportError, Note, NoteKind, Problem, import_modyn};
+pub use spec::Variant;
 pub use spec::{
     Architecture, BatchedSpec, CnnConfig, ColumnSpec, Criterion, DiffOperator, DlrmConfig,
     EvalDatasetSpec, EvalInput, EvaluationSpec, FileFormat, IlSpec, InputSpec, KafkaOutputSpec,
@@ -44,5 +45,4 @@ pub use spec::{
     ScheduleSpec, SelectionSpec, SourceSpec, StepEvery, TextConfig, TimeUnit, TrainingSpec,
     TriggerSpec, Until, ValueFormat,
 };
-pub use spec::Variant;
 pub use variants::VARIANT_SECTIONS;

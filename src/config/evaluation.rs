@@ -11,56 +11,12 @@ use serde::Deserialize;
 use toml::Value;
 
 use super::error::ConfigError;
-use super::load::{err, positive_or, section, valid_topic};
-use super::spec::{ColumnSpec, FileFormat, SourceSpec, ValueFormat};
+use super::fields::{err, parse_span, positive_or, section, valid_topic};
+use super::spec::{
+    ColumnSpec, EvalDatasetSpec, EvalInput, EvaluationSpec, FileFormat, InputSpec, KafkaCluster,
+    SourceSpec, ValueFormat,
+};
 use crate::eval::{Execution, Handler, Metric, ModelChoice, Offset, Strategy, Window};
-
-/// `[evaluation]`.
-#[derive(Clone, Debug)]
-pub struct EvaluationSpec {
-    /// Evaluation datasets.
-    pub datasets: Vec<EvalDatasetSpec>,
-    /// Handlers.
-    pub handlers: Vec<Handler>,
-    /// Device for inference (`evaluation.device`; default: `training.device`).
-    pub device: Option<String>,
-}
-
-/// One evaluation dataset.
-#[derive(Clone, Debug)]
-pub struct EvalDatasetSpec {
-    /// Name, in events (default: the file name or the topic).
-    pub name: String,
-    /// Where its samples are.
-    pub input: EvalInput,
-    /// Its columns: the source's, with its own time column if given.
-    pub columns: ColumnSpec,
-    /// Metrics computed on it.
-    pub metrics: Vec<Metric>,
-    /// Inference batch size.
-    pub batch_size: usize,
-}
-
-/// Where an evaluation dataset's samples are.
-#[derive(Clone, Debug)]
-pub enum EvalInput {
-    /// A CSV or Arrow file.
-    File {
-        /// Resolved path.
-        path: PathBuf,
-        /// Its format.
-        format: FileFormat,
-    },
-    /// A Kafka topic, read from the beginning to its end offsets when the run starts.
-    Kafka {
-        /// Brokers and security settings.
-        cluster: super::KafkaCluster,
-        /// Topic.
-        topic: String,
-        /// Message value encoding.
-        format: ValueFormat,
-    },
-}
 
 /// `[evaluation]`'s own keys; the others are the short form's dataset ([`DatasetLow`]).
 #[derive(Deserialize)]
@@ -380,7 +336,7 @@ fn dataset(
             // The source's cluster unless `brokers` names another; `kafka` defaults to the
             // source's settings on the same brokers.
             let from_source = match source.map(|s| &s.input) {
-                Some(super::spec::InputSpec::Kafka(k)) => Some(&k.cluster),
+                Some(InputSpec::Kafka(k)) => Some(&k.cluster),
                 _ => None,
             };
             let brokers = d
@@ -394,7 +350,7 @@ fn dataset(
                 (None, _) => Default::default(),
             };
             format.map(|format| EvalInput::Kafka {
-                cluster: super::KafkaCluster {
+                cluster: KafkaCluster {
                     brokers,
                     properties,
                 },
@@ -561,9 +517,7 @@ fn seconds(v: Option<i64>, key: String, errors: &mut Vec<ConfigError>) -> Option
 }
 
 fn span(text: &str, key: String, errors: &mut Vec<ConfigError>) -> Option<u64> {
-    super::load::parse_span(text)
-        .map_err(|e| err(errors, key, e))
-        .ok()
+    parse_span(text).map_err(|e| err(errors, key, e)).ok()
 }
 
 fn strategy(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Strategy> {

@@ -17,7 +17,7 @@ use std::fmt;
 use rdkafka::config::ClientConfig;
 
 use super::error::ConfigError;
-use super::load::err;
+use super::fields::err;
 
 /// Where a Kafka client connects: bootstrap servers and the security settings to use.
 #[derive(Clone, Debug, PartialEq, Eq)]

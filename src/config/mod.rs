@@ -3,9 +3,12 @@
 //! | file | responsibility |
 //! |---|---|
 //! | `low.rs` | serde structs mirroring what users write (`deny_unknown_fields`) |
-//! | `load.rs` | reading a file, per-section deserialisation that collects every error |
 //! | `spec.rs` | the validated pipeline spec the rest of Sluice runs from |
+//! | `fields.rs` | shared checks: errors at key paths, per-section deserialisation, counts, spans |
+//! | `load.rs` | reading a file, driving the sections; `[pipeline]`, `[source]`, `[output]` |
+//! | `training.rs` | `[training]`, and the training of RHO-Loss's irreducible-loss model |
 //! | `models.rs` | `[model]`: the architectures of the zoo and their own keys |
+//! | `kafka.rs` | `kafka` tables: the security settings passed through to librdkafka |
 //! | `selection.rs` | `[selection]`: candidate pool and global sampling |
 //! | `evaluation.rs` | `[evaluation]`: datasets (files, topics) and handlers (strategies) |
 //! | `triggers.rs` | `[trigger]`: every policy's keys, recursively (warm-up policies) |
@@ -14,19 +17,23 @@
 
 mod error;
 mod evaluation;
+mod fields;
 mod kafka;
 mod load;
 pub mod low;
 mod models;
 mod selection;
 mod spec;
+mod training;
 mod triggers;
 mod variants;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use evaluation::default_handlers;
+pub use fields::parse_span;
 pub use kafka::{KafkaCluster, KafkaProperties};
-pub use load::{load, parse, parse_span};
+pub use load::{load, parse};
+pub use spec::Variant;
 pub use spec::{
     Architecture, BatchedSpec, CnnConfig, ColumnSpec, Criterion, DiffOperator, DlrmConfig,
     EvalDatasetSpec, EvalInput, EvaluationSpec, FileFormat, IlSpec, InputSpec, KafkaOutputSpec,
@@ -36,4 +43,4 @@ pub use spec::{
     TriggerSpec, Until, ValueFormat,
 };
 pub use triggers::MAX_SAMPLE_SIZE;
-pub use variants::{VARIANT_SECTIONS, Variant};
+pub use variants::VARIANT_SECTIONS;

@@ -1,5 +1,6 @@
 //! `[model]`: `id` names the architecture, `num_classes` its output width, and the other keys
-//! of the section are the architecture's own (each struct below; unknown keys are errors).
+//! of the section are the architecture's own (each a struct in `low.rs`; unknown keys are
+//! errors). This file checks the section into a [`ModelSpec`].
 //!
 //! Every model reads a sample's features (`f32`, in `feature_columns` order). Image models view
 //! them as `input_shape` = `[channels, height, width]`; DLRM reads the first `dense_features`
@@ -7,55 +8,13 @@
 //! their table by `id mod size`); the text model reads every feature as a token id (0 is
 //! padding). docs/models.md shows each layout and the PyTorch module that loads its weights.
 
-use serde::Deserialize;
+use toml::Value;
 
-/// Model ids `[model] id` accepts.
-pub const MODEL_IDS: [&str; 5] = ["mlp", "cnn", "resnet18", "dlrm", "text"];
-
-/// A validated `[model]`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ModelSpec {
-    /// Output classes (labels are `0..num_classes`).
-    pub num_classes: i64,
-    /// Architecture and its hyper-parameters.
-    pub arch: Architecture,
-}
-
-impl ModelSpec {
-    /// Number of output classes.
-    pub fn num_classes(&self) -> i64 {
-        self.num_classes
-    }
-}
-
-/// The architectures of the model zoo.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Architecture {
-    /// Multi-layer perceptron over the feature vector.
-    Mlp(MlpConfig),
-    /// Small convolutional network for 28x28 / 32x32 images.
-    Cnn(CnnConfig),
-    /// ResNet-18 with the CIFAR stem (3x3 convolution, no max-pool).
-    Resnet18(ResNetConfig),
-    /// DLRM: dense features through a bottom MLP, categorical features through embedding
-    /// tables, pairwise dot-product interactions, a top MLP.
-    Dlrm(DlrmConfig),
-    /// Text classifier: mean of token embeddings (an EmbeddingBag), then an MLP head.
-    Text(TextConfig),
-}
+use super::error::ConfigError;
+use super::fields::{err, section};
+use super::spec::{Architecture, CnnConfig, MODEL_IDS, ModelSpec, ResNetConfig};
 
 impl Architecture {
-    /// The `[model] id`.
-    pub fn id(&self) -> &'static str {
-        match self {
-            Architecture::Mlp(_) => "mlp",
-            Architecture::Cnn(_) => "cnn",
-            Architecture::Resnet18(_) => "resnet18",
-            Architecture::Dlrm(_) => "dlrm",
-            Architecture::Text(_) => "text",
-        }
-    }
-
     /// Checks the hyper-parameters; each problem as (key under `model.`, message).
     pub fn validate(&self) -> Vec<(String, String)> {
         let mut bad = Vec::new();
@@ -164,111 +123,73 @@ impl Architecture {
     }
 }
 
-fn mlp_hidden() -> Vec<i64> {
-    vec![64]
-}
-
-/// `id = "mlp"`.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MlpConfig {
-    /// Hidden layer widths (Linear + ReLU each).
-    #[serde(default = "mlp_hidden")]
-    pub hidden: Vec<i64>,
-}
-
-fn cnn_channels() -> Vec<i64> {
-    vec![32, 64]
-}
-
-fn cnn_hidden() -> i64 {
-    128
-}
-
-/// `id = "cnn"`: per entry of `channels`, Conv3x3 (padding 1) + ReLU + MaxPool2; then Flatten,
-/// Linear to `hidden` + ReLU (+ Dropout), Linear to the classes.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CnnConfig {
-    /// `[channels, height, width]` of the image the features hold (row-major).
-    pub input_shape: [i64; 3],
-    /// Output channels of each convolution block.
-    #[serde(default = "cnn_channels")]
-    pub channels: Vec<i64>,
-    /// Width of the hidden fully connected layer.
-    #[serde(default = "cnn_hidden")]
-    pub hidden: i64,
-    /// Dropout before the last layer (training only).
-    #[serde(default)]
-    pub dropout: f64,
-}
-
-fn resnet_shape() -> [i64; 3] {
-    [3, 32, 32]
-}
-
-fn resnet_width() -> i64 {
-    64
-}
-
-/// `id = "resnet18"`: torchvision's ResNet-18 with the CIFAR stem.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResNetConfig {
-    /// `[channels, height, width]` of the image the features hold (row-major).
-    #[serde(default = "resnet_shape")]
-    pub input_shape: [i64; 3],
-    /// Channels of the first stage (doubling per stage: 64, 128, 256, 512).
-    #[serde(default = "resnet_width")]
-    pub width: i64,
-}
-
-fn dlrm_embedding_dim() -> i64 {
-    16
-}
-
-fn dlrm_bottom() -> Vec<i64> {
-    vec![64, 16]
-}
-
-fn dlrm_top() -> Vec<i64> {
-    vec![64]
-}
-
-/// `id = "dlrm"`: the layout of Criteo-style click data.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DlrmConfig {
-    /// How many leading features are dense (numbers); the rest are categorical ids.
-    pub dense_features: i64,
-    /// Rows of each categorical feature's embedding table (ids are taken modulo it).
-    pub embedding_sizes: Vec<i64>,
-    /// Embedding width (also the bottom MLP's output width).
-    #[serde(default = "dlrm_embedding_dim")]
-    pub embedding_dim: i64,
-    /// Bottom MLP widths over the dense features; the last equals `embedding_dim`.
-    #[serde(default = "dlrm_bottom")]
-    pub bottom_mlp: Vec<i64>,
-    /// Top MLP hidden widths (then a Linear to the classes).
-    #[serde(default = "dlrm_top")]
-    pub top_mlp: Vec<i64>,
-}
-
-fn text_embedding_dim() -> i64 {
-    64
-}
-
-/// `id = "text"`: token ids in, classes out.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TextConfig {
-    /// Token ids are `0..vocab_size`, 0 = padding (ignored); other ids outside `1..vocab_size`
-    /// fold onto it as `1 + (id - 1) mod (vocab_size - 1)`.
-    pub vocab_size: i64,
-    /// Embedding width.
-    #[serde(default = "text_embedding_dim")]
-    pub embedding_dim: i64,
-    /// Hidden widths of the head (Linear + ReLU each), then a Linear to the classes.
-    #[serde(default)]
-    pub hidden: Vec<i64>,
+/// `[model]` (or an irreducible-loss model's `il_model`): `id`, `num_classes` and the
+/// architecture's own keys.
+pub(super) fn model(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<ModelSpec> {
+    let Some(mut value) = value else {
+        err(errors, "model", "missing section");
+        return None;
+    };
+    let Some(table) = value.as_table_mut() else {
+        err(errors, "model", "expected a table");
+        return None;
+    };
+    let before = errors.len();
+    let id = match table.remove("id") {
+        Some(Value::String(s)) if MODEL_IDS.contains(&s.as_str()) => Some(s),
+        Some(Value::String(s)) => {
+            err(
+                errors,
+                "model.id",
+                format!(
+                    "unknown model `{s}`, expected one of {}",
+                    MODEL_IDS.join(", ")
+                ),
+            );
+            None
+        }
+        Some(other) => {
+            err(
+                errors,
+                "model.id",
+                format!("expected a string, found {}", other.type_str()),
+            );
+            None
+        }
+        None => {
+            err(
+                errors,
+                "model.id",
+                format!("missing, expected one of {}", MODEL_IDS.join(", ")),
+            );
+            None
+        }
+    };
+    let num_classes = match table.remove("num_classes") {
+        Some(Value::Integer(n)) if n >= 2 => Some(n),
+        Some(_) => {
+            err(errors, "model.num_classes", "expected an integer >= 2");
+            None
+        }
+        None => {
+            err(errors, "model.num_classes", "missing");
+            None
+        }
+    };
+    // The remaining keys are the architecture's own.
+    let arch = match id?.as_str() {
+        "mlp" => section(value, "model", errors).map(Architecture::Mlp),
+        "cnn" => section(value, "model", errors).map(Architecture::Cnn),
+        "resnet18" => section(value, "model", errors).map(Architecture::Resnet18),
+        "dlrm" => section(value, "model", errors).map(Architecture::Dlrm),
+        "text" => section(value, "model", errors).map(Architecture::Text),
+        _ => unreachable!("checked against MODEL_IDS"),
+    }?;
+    for (key, message) in arch.validate() {
+        err(errors, format!("model.{key}"), message);
+    }
+    (errors.len() == before).then_some(ModelSpec {
+        num_classes: num_classes?,
+        arch,
+    })
 }

@@ -9,45 +9,10 @@ use sluice_dataflows::selection::{LimitReset, Presample, Presampling, SetSampler
 use toml::Value;
 
 use super::error::ConfigError;
-use super::load::{AllWord, CountOrAll, IlBase, err, section};
-use super::spec::IlSpec;
-
-/// What each trigger trains on.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SelectionSpec {
-    /// The candidate pool each worker keeps.
-    pub pool: Pool,
-    /// The global step on the candidates.
-    pub sampler: SetSampler,
-    /// `coreset`: the trainer's downsampling of each training set (after `warmup_triggers`).
-    pub downsampling: Option<DownsamplingPlan>,
-    /// The irreducible-loss model of each RHO-Loss downsampler, by index in the plan's list.
-    pub irreducible: Vec<Option<Box<IlSpec>>>,
-    /// Samples whose payloads and candidate entries stay in memory; older ones spill to disk
-    /// segments in the run directory (`None`: no bound).
-    pub maximum_keys_in_memory: Option<usize>,
-}
-
-impl Default for SelectionSpec {
-    fn default() -> Self {
-        Self {
-            pool: Pool::Tail(Some(0)),
-            sampler: SetSampler::none(),
-            downsampling: None,
-            irreducible: Vec::new(),
-            maximum_keys_in_memory: None,
-        }
-    }
-}
-
-/// Candidate pools.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pool {
-    /// The last `tail + 1` epochs (`None`: all data).
-    Tail(Option<u64>),
-    /// A reservoir of this budget.
-    Reservoir(usize),
-}
+use super::fields::{err, section};
+use super::low::{AllWord, CountOrAll};
+use super::spec::{IlSpec, Pool, SelectionSpec};
+use super::training::IlBase;
 
 #[derive(Deserialize, Clone, Copy, PartialEq)]
 #[serde(rename_all = "snake_case")]

@@ -3,15 +3,19 @@
 
 use std::path::PathBuf;
 
+use sluice_dataflows::downsampling::DownsamplingPlan;
+use sluice_dataflows::selection::SetSampler;
+use sluice_dataflows::triggers::{CostConfig, DriftConfig, EnsembleStrategy, PerformanceConfig};
+
+use crate::eval::{Handler, Metric};
+
 pub use super::kafka::KafkaCluster;
 
 pub use super::low::{
     Algorithm as OptimizerAlgorithm, Criterion, DiffOperator, Format as FileFormat,
     Late as LatePolicy, ScheduleKind, StepEvery, Unit as TimeUnit, Until,
 };
-pub use super::models::{
-    Architecture, CnnConfig, DlrmConfig, MODEL_IDS, MlpConfig, ModelSpec, ResNetConfig, TextConfig,
-};
+pub use super::low::{CnnConfig, DlrmConfig, MlpConfig, ResNetConfig, TextConfig};
 
 /// A validated pipeline.
 #[derive(Clone, Debug)]
@@ -42,7 +46,7 @@ pub struct PipelineSpec {
     pub output: OutputSpec,
     /// `[[variant]]`: a sweep's variants, each the base config with its overrides (empty: no
     /// sweep).
-    pub variants: Vec<super::variants::Variant>,
+    pub variants: Vec<Variant>,
 }
 
 /// Where events go besides the run directory's JSONL files.
@@ -302,7 +306,7 @@ pub struct TrainingSpec {
     pub per_sample_feedback: bool,
     /// Downsampling of each training set (`[selection.downsampling]` after
     /// `selection.warmup_triggers`), applied by the trainer.
-    pub downsampling: Option<sluice_dataflows::downsampling::DownsamplingPlan>,
+    pub downsampling: Option<DownsamplingPlan>,
     /// The irreducible-loss model of each RHO-Loss downsampler in `downsampling`'s list (by
     /// index; `None` for other downsamplers).
     pub irreducible: Vec<Option<Box<IlSpec>>>,
@@ -318,8 +322,199 @@ pub struct IlSpec {
     pub training: TrainingSpec,
 }
 
-pub use super::triggers::{BatchedSpec, TriggerSpec};
+/// Model ids `[model] id` accepts.
+pub const MODEL_IDS: [&str; 5] = ["mlp", "cnn", "resnet18", "dlrm", "text"];
 
-pub use super::selection::{Pool, SelectionSpec};
+/// A validated `[model]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSpec {
+    /// Output classes (labels are `0..num_classes`).
+    pub num_classes: i64,
+    /// Architecture and its hyper-parameters.
+    pub arch: Architecture,
+}
 
-pub use super::evaluation::{EvalDatasetSpec, EvalInput, EvaluationSpec};
+impl ModelSpec {
+    /// Number of output classes.
+    pub fn num_classes(&self) -> i64 {
+        self.num_classes
+    }
+}
+
+/// The architectures of the model zoo.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Architecture {
+    /// Multi-layer perceptron over the feature vector.
+    Mlp(MlpConfig),
+    /// Small convolutional network for 28x28 / 32x32 images.
+    Cnn(CnnConfig),
+    /// ResNet-18 with the CIFAR stem (3x3 convolution, no max-pool).
+    Resnet18(ResNetConfig),
+    /// DLRM: dense features through a bottom MLP, categorical features through embedding
+    /// tables, pairwise dot-product interactions, a top MLP.
+    Dlrm(DlrmConfig),
+    /// Text classifier: mean of token embeddings (an EmbeddingBag), then an MLP head.
+    Text(TextConfig),
+}
+
+impl Architecture {
+    /// The `[model] id`.
+    pub fn id(&self) -> &'static str {
+        match self {
+            Architecture::Mlp(_) => "mlp",
+            Architecture::Cnn(_) => "cnn",
+            Architecture::Resnet18(_) => "resnet18",
+            Architecture::Dlrm(_) => "dlrm",
+            Architecture::Text(_) => "text",
+        }
+    }
+}
+
+/// When to train.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TriggerSpec {
+    /// Every `every` samples.
+    Amount {
+        /// Samples per trigger.
+        every: u64,
+    },
+    /// Every `every_ms` of event time.
+    Time {
+        /// Window length, ms.
+        every_ms: u64,
+        /// As written (`"1h"`), for trigger reasons.
+        every: String,
+        /// Start of the first window, ms (`None`: the first sample's time).
+        start_ms: Option<u64>,
+    },
+    /// When the data drifts.
+    Drift {
+        /// Decision interval and warm-up.
+        batched: BatchedSpec,
+        /// Windows, metrics, criteria.
+        drift: DriftConfig,
+    },
+    /// When the model in service does badly on new data.
+    Performance {
+        /// Decision interval and warm-up.
+        batched: BatchedSpec,
+        /// Criteria and trackers.
+        performance: PerformanceConfig,
+    },
+    /// When regret outweighs the forecast training time.
+    Cost {
+        /// Decision interval and warm-up.
+        batched: BatchedSpec,
+        /// Regret and conversion.
+        cost: CostConfig,
+    },
+    /// When enough sub-policies agree.
+    Ensemble {
+        /// Named sub-policies.
+        subtriggers: Vec<(String, TriggerSpec)>,
+        /// How their votes combine.
+        strategy: EnsembleStrategy,
+    },
+}
+
+/// The batched-policy keys.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchedSpec {
+    /// `evaluation_interval_data_points`: samples per decision.
+    pub every: usize,
+    /// `warmup_intervals` decided by `warmup_policy`.
+    pub warmup: Option<(usize, Box<TriggerSpec>)>,
+}
+
+/// What each trigger trains on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SelectionSpec {
+    /// The candidate pool each worker keeps.
+    pub pool: Pool,
+    /// The global step on the candidates.
+    pub sampler: SetSampler,
+    /// `coreset`: the trainer's downsampling of each training set (after `warmup_triggers`).
+    pub downsampling: Option<DownsamplingPlan>,
+    /// The irreducible-loss model of each RHO-Loss downsampler, by index in the plan's list.
+    pub irreducible: Vec<Option<Box<IlSpec>>>,
+    /// Samples whose payloads and candidate entries stay in memory; older ones spill to disk
+    /// segments in the run directory (`None`: no bound).
+    pub maximum_keys_in_memory: Option<usize>,
+}
+
+impl Default for SelectionSpec {
+    fn default() -> Self {
+        Self {
+            pool: Pool::Tail(Some(0)),
+            sampler: SetSampler::none(),
+            downsampling: None,
+            irreducible: Vec::new(),
+            maximum_keys_in_memory: None,
+        }
+    }
+}
+
+/// Candidate pools.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pool {
+    /// The last `tail + 1` epochs (`None`: all data).
+    Tail(Option<u64>),
+    /// A reservoir of this budget.
+    Reservoir(usize),
+}
+
+/// `[evaluation]`.
+#[derive(Clone, Debug)]
+pub struct EvaluationSpec {
+    /// Evaluation datasets.
+    pub datasets: Vec<EvalDatasetSpec>,
+    /// Handlers.
+    pub handlers: Vec<Handler>,
+    /// Device for inference (`evaluation.device`; default: `training.device`).
+    pub device: Option<String>,
+}
+
+/// One evaluation dataset.
+#[derive(Clone, Debug)]
+pub struct EvalDatasetSpec {
+    /// Name, in events (default: the file name or the topic).
+    pub name: String,
+    /// Where its samples are.
+    pub input: EvalInput,
+    /// Its columns: the source's, with its own time column if given.
+    pub columns: ColumnSpec,
+    /// Metrics computed on it.
+    pub metrics: Vec<Metric>,
+    /// Inference batch size.
+    pub batch_size: usize,
+}
+
+/// Where an evaluation dataset's samples are.
+#[derive(Clone, Debug)]
+pub enum EvalInput {
+    /// A CSV or Arrow file.
+    File {
+        /// Resolved path.
+        path: PathBuf,
+        /// Its format.
+        format: FileFormat,
+    },
+    /// A Kafka topic, read from the beginning to its end offsets when the run starts.
+    Kafka {
+        /// Brokers and security settings.
+        cluster: KafkaCluster,
+        /// Topic.
+        topic: String,
+        /// Message value encoding.
+        format: ValueFormat,
+    },
+}
+
+/// One variant of a sweep.
+#[derive(Clone, Debug)]
+pub struct Variant {
+    /// `variant[i].name`: its run directory `variants/<name>/`, the `variant` of its events.
+    pub name: String,
+    /// The base config with the variant's overrides.
+    pub spec: PipelineSpec,
+}

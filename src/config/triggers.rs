@@ -16,7 +16,9 @@ use sluice_dataflows::triggers::{
 use toml::Value;
 
 use super::error::ConfigError;
-use super::load::{AllWord, CountOrAll, err, parse_span, positive, positive_or, section};
+use super::fields::{err, parse_span, positive, positive_or, section};
+use super::low::{AllWord, CountOrAll};
+use super::spec::{BatchedSpec, TriggerSpec};
 
 /// Trigger ids.
 pub const TRIGGER_IDS: &[&str] = &["amount", "time", "drift", "performance", "cost", "ensemble"];
@@ -26,62 +28,6 @@ pub const MAX_SAMPLE_SIZE: usize = 20_000;
 
 /// Largest amount window.
 pub const MAX_WINDOW: usize = 10_000_000;
-
-/// When to train.
-#[derive(Clone, Debug, PartialEq)]
-pub enum TriggerSpec {
-    /// Every `every` samples.
-    Amount {
-        /// Samples per trigger.
-        every: u64,
-    },
-    /// Every `every_ms` of event time.
-    Time {
-        /// Window length, ms.
-        every_ms: u64,
-        /// As written (`"1h"`), for trigger reasons.
-        every: String,
-        /// Start of the first window, ms (`None`: the first sample's time).
-        start_ms: Option<u64>,
-    },
-    /// When the data drifts.
-    Drift {
-        /// Decision interval and warm-up.
-        batched: BatchedSpec,
-        /// Windows, metrics, criteria.
-        drift: DriftConfig,
-    },
-    /// When the model in service does badly on new data.
-    Performance {
-        /// Decision interval and warm-up.
-        batched: BatchedSpec,
-        /// Criteria and trackers.
-        performance: PerformanceConfig,
-    },
-    /// When regret outweighs the forecast training time.
-    Cost {
-        /// Decision interval and warm-up.
-        batched: BatchedSpec,
-        /// Regret and conversion.
-        cost: CostConfig,
-    },
-    /// When enough sub-policies agree.
-    Ensemble {
-        /// Named sub-policies.
-        subtriggers: Vec<(String, TriggerSpec)>,
-        /// How their votes combine.
-        strategy: EnsembleStrategy,
-    },
-}
-
-/// The batched-policy keys.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BatchedSpec {
-    /// `evaluation_interval_data_points`: samples per decision.
-    pub every: usize,
-    /// `warmup_intervals` decided by `warmup_policy`.
-    pub warmup: Option<(usize, Box<TriggerSpec>)>,
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

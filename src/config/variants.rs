@@ -12,8 +12,8 @@ use std::path::Path;
 use toml::{Table, Value};
 
 use super::error::ConfigError;
-use super::load::err;
-use super::spec::PipelineSpec;
+use super::fields::err;
+use super::spec::{PipelineSpec, Variant};
 
 /// Sections a variant may override.
 pub const VARIANT_SECTIONS: &[&str] = &["trigger", "selection", "training"];
@@ -24,15 +24,6 @@ const SHARED_KEYS: &[(&str, &str, &str)] = &[(
     "maximum_keys_in_memory",
     "the variants share one sample store; set it in the base [selection]",
 )];
-
-/// One variant of a sweep.
-#[derive(Clone, Debug)]
-pub struct Variant {
-    /// `variant[i].name`: its run directory `variants/<name>/`, the `variant` of its events.
-    pub name: String,
-    /// The base config with the variant's overrides.
-    pub spec: PipelineSpec,
-}
 
 /// `base` with `over` merged in (see the module docs).
 pub fn merge(base: &mut Table, over: &Table) {

@@ -1,0 +1,30 @@
+//! The commands of the `sluice` binary: each file holds one command's clap arguments and its
+//! body; `main.rs` parses and dispatches.
+//!
+//! | file | responsibility |
+//! |---|---|
+//! | `run.rs` | `sluice run`: run a pipeline, print its summary |
+//! | `status.rs` | `sluice status`: a run's `status.json` |
+//! | `evaluate.rs` | `sluice evaluate`: re-evaluate a run's stored models |
+//! | `report.rs` | `sluice report`: plots and an index.html from run directories |
+//! | `validate.rs` | `sluice validate`: check a config and its input files |
+//! | `import_modyn.rs` | `sluice import-modyn`: a Modyn pipeline as a Sluice config |
+//! | `produce.rs` | `sluice produce`: publish a dataset to a topic |
+//! | `tail.rs` | `sluice tail`: print a topic's messages |
+//! | `datasets.rs` | `sluice datasets list/prepare`: bundled datasets |
+//! | `models.rs` | `sluice models export`: a stored model as safetensors |
+//! | `cluster.rs` | [`ClusterArgs`](cluster::ClusterArgs): the Kafka flags of `produce` and `tail` |
+//! | `summary.rs` | [`in_service`](summary::in_service): the summary lines' model-in-service part |
+
+pub mod cluster;
+pub mod datasets;
+pub mod evaluate;
+pub mod import_modyn;
+pub mod models;
+pub mod produce;
+pub mod report;
+pub mod run;
+pub mod status;
+pub mod summary;
+pub mod tail;
+pub mod validate;

@@ -1,0 +1,49 @@
+//! `sluice validate`: checks a pipeline config and its input files.
+
+use std::path::PathBuf;
+
+use sluice::UsageError;
+use sluice::config::InputSpec;
+use sluice::source::FileSource;
+
+// The arguments of `sluice validate`.
+#[derive(clap::Args, Debug)]
+pub struct ValidateArgs {
+    /// Pipeline config (TOML).
+    config: PathBuf,
+}
+
+/// Loads the config, opens its input and evaluation files, and prints what it found.
+pub fn run(args: ValidateArgs) -> anyhow::Result<()> {
+    let config = args.config;
+    let spec = sluice::config::load(&config)?;
+    let features = match &spec.source.input {
+        InputSpec::File { path, format } => {
+            let source = FileSource::open(path, *format, &spec.source.columns, &spec.config_path)
+                .map_err(|e| UsageError(e.to_string()))?;
+            source.feature_names().to_vec()
+        }
+        InputSpec::Kafka(_) => spec
+            .source
+            .columns
+            .feature_columns
+            .clone()
+            .unwrap_or_default(),
+    };
+    sluice::pipeline::check_model_input(&spec, features.len())?;
+    sluice::pipeline::check_eval_files(&spec, &features)?;
+    let variants = if spec.variants.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = spec.variants.iter().map(|v| v.name.as_str()).collect();
+        format!(", {} variants: {}", names.len(), names.join(", "))
+    };
+    println!(
+        "{}: ok (pipeline `{}`{variants}, {} features: {})",
+        config.display(),
+        spec.name,
+        features.len(),
+        features.join(", ")
+    );
+    Ok(())
+}

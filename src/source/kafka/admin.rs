@@ -58,7 +58,9 @@ pub fn client_config(cluster: &KafkaCluster) -> ClientConfig {
     c.set("bootstrap.servers", &cluster.brokers)
         .set("socket.connection.setup.timeout.ms", "5000")
         .set("log_level", "3");
-    cluster.properties.apply(&mut c);
+    for (k, v) in cluster.properties.iter() {
+        c.set(k, v);
+    }
     c
 }
 
@@ -352,5 +354,33 @@ impl Committer {
                 e,
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KafkaProperties;
+
+    #[test]
+    fn a_client_config_carries_the_clusters_settings_secrets_included() {
+        // Setting a variable needs `unsafe` (the crate forbids it): PATH is always set.
+        let secret = std::env::var("PATH").unwrap();
+        let properties = KafkaProperties::from_flags(
+            &[
+                "security.protocol=SASL_SSL".into(),
+                "sasl.username=sluice".into(),
+            ],
+            &["sasl.password=PATH".into()],
+        )
+        .unwrap();
+        let c = client_config(&KafkaCluster {
+            brokers: "host:9094".into(),
+            properties,
+        });
+        assert_eq!(c.get("bootstrap.servers"), Some("host:9094"));
+        assert_eq!(c.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(c.get("sasl.username"), Some("sluice"));
+        assert_eq!(c.get("sasl.password"), Some(secret.as_str()));
     }
 }

@@ -9,12 +9,14 @@
 //! | `json.rs` | decoding a JSON message value into a [`Sample`](super::Sample) |
 //! | `arrow.rs` | decoding an Arrow IPC stream value into samples; encoding rows for `produce` |
 //! | `produce.rs` | `sluice produce`: publishing a dataset file as a stream |
+//! | `setting.rs` | librdkafka's check of one client setting (for `config`; imports nothing) |
 
 pub mod admin;
 mod arrow;
 mod json;
 mod produce;
 mod reader;
+mod setting;
 mod source;
 mod value;
 
@@ -22,5 +24,6 @@ pub use arrow::{ArrowDecoder, encode as encode_arrow, infer_schema};
 pub use json::{JsonDecoder, MessageMeta};
 pub use produce::{ProduceOptions, ProduceReport, Row, produce, read_rows};
 pub use reader::{KafkaReader, Polled, Prefetch, partitions_of, read_topic};
+pub use setting::librdkafka_refuses;
 pub use source::KafkaSource;
 pub use value::ValueDecoder;

@@ -13,6 +13,7 @@ pub mod eval;
 pub mod fuzz;
 pub mod modyn;
 pub mod pipeline;
+pub mod produce;
 pub mod report;
 pub mod sink;
 pub mod source;

@@ -369,7 +369,7 @@ fn bad_arrow_messages_and_rows_are_dead_lettered_alone() {
     let Some(brokers) = kafka_brokers("bad_arrow_messages_and_rows_are_dead_lettered_alone") else {
         return;
     };
-    use sluice::source::kafka::{Row, encode_arrow, infer_schema};
+    use sluice::produce::{Row, encode as encode_arrow, infer_schema};
     let row = |key: u64, label: i64| -> Row {
         let mut r = serde_json::json!({"key": key, "time": 1_000 + key, "label": label});
         for i in 0..8 {

@@ -3,7 +3,8 @@
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use sluice::config::{KafkaCluster, TimeUnit, ValueFormat};
-use sluice::source::kafka::{ProduceOptions, admin, produce};
+use sluice::produce::{ProduceOptions, produce};
+use sluice::source::kafka::admin;
 
 /// Partitions of the bench topics.
 pub const PARTITIONS: i32 = 4;

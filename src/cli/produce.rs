@@ -71,7 +71,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let dataset = args.dataset;
     let path = PathBuf::from(&dataset);
     let rows = if path.is_file() {
-        sluice::source::kafka::read_rows(&path)?
+        sluice::produce::read_rows(&path)?
     } else if datasets::DATASETS.iter().any(|d| d.name == dataset) {
         datasets::rows(&dataset, None)?
     } else {
@@ -81,7 +81,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
         .into());
     };
     let topic = args.topic;
-    let opts = sluice::source::kafka::ProduceOptions {
+    let opts = sluice::produce::ProduceOptions {
         cluster: args.cluster.cluster()?,
         topic: topic.clone(),
         partitions: args.partitions,
@@ -93,7 +93,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
         time_unit,
         progress: std::io::stderr().is_terminal(),
     };
-    let r = sluice::source::kafka::produce(rows, &opts)?;
+    let r = sluice::produce::produce(rows, &opts)?;
     let rows = if r.rows == r.messages {
         String::new()
     } else {

@@ -9,7 +9,7 @@
 //! | `file.rs` | [`FileSource`]: a CSV or Arrow IPC dataset replayed as a stream, per-worker shares |
 //! | `decode.rs` | column mapping and value decoding shared by the formats |
 //! | `window.rs` | [`Window`]: the event-time window of a replay (`--replay-from/--replay-until`) |
-//! | `kafka/` | a Kafka topic as a source, topic admin, `sluice produce` |
+//! | `kafka/` | a Kafka topic as a source, topic admin |
 
 mod decode;
 mod file;

@@ -3,10 +3,13 @@
 //! | file | responsibility |
 //! |---|---|
 //! | `producer.rs` | [`KafkaSink`]: events to `<prefix>.<kind>` topics, key = idempotent event id |
+//! | `records.rs` | [`RecordProducer`]: records to chosen partitions of a topic (`sluice produce`) |
 //! | `tail.rs` | [`tail`]: printing a topic's messages as JSON lines |
 
 mod producer;
+mod records;
 mod tail;
 
 pub use producer::KafkaSink;
+pub use records::RecordProducer;
 pub use tail::{TailOptions, tail};

@@ -7,22 +7,19 @@
 //! | `source.rs` | [`KafkaSource`]: the topic as a [`Source`](super::Source): shares, lag, offset commits |
 //! | `value.rs` | [`ValueDecoder`]: the message value decoder `[source] format` names |
 //! | `json.rs` | decoding a JSON message value into a [`Sample`](super::Sample) |
-//! | `arrow.rs` | decoding an Arrow IPC stream value into samples; encoding rows for `produce` |
-//! | `produce.rs` | `sluice produce`: publishing a dataset file as a stream |
+//! | `arrow.rs` | decoding an Arrow IPC stream value into samples |
 //! | `setting.rs` | librdkafka's check of one client setting (for `config`; imports nothing) |
 
 pub mod admin;
 mod arrow;
 mod json;
-mod produce;
 mod reader;
 mod setting;
 mod source;
 mod value;
 
-pub use arrow::{ArrowDecoder, encode as encode_arrow, infer_schema};
+pub use arrow::ArrowDecoder;
 pub use json::{JsonDecoder, MessageMeta};
-pub use produce::{ProduceOptions, ProduceReport, Row, produce, read_rows};
 pub use reader::{KafkaReader, Polled, Prefetch, partitions_of, read_topic};
 pub use setting::librdkafka_refuses;
 pub use source::KafkaSource;

@@ -44,10 +44,11 @@ mod trainers;
 mod triggers;
 mod worker;
 
+pub use crate::sink::LaneStatus;
 pub use checks::{check_eval_files, check_model_input};
 pub use evaluate::{EvaluateSummary, RUN_INFO, RunInfo, evaluate, trained_models};
 pub use options::{Replay, RunOptions};
 pub use progress::Covered;
 pub use run::{follow, run};
-pub use status::{LaneStatus, Status};
+pub use status::Status;
 pub use summary::{Cost, FollowSummary, RunSummary};

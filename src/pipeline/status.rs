@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::context::RunContext;
-use crate::sink::{EventBody, unix_ms};
+use crate::sink::{EventBody, LaneStatus, unix_ms};
 
 /// File name of [`Status`] in a run directory.
 pub const STATUS: &str = "status.json";
@@ -29,35 +29,6 @@ pub struct Status {
     pub source: String,
     /// Per lane (a sweep's variants, else one).
     pub variants: Vec<LaneStatus>,
-}
-
-/// How far one lane (a sweep's variant, or the run) is.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LaneStatus {
-    /// The variant (`None`: not a sweep).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
-    /// `running`, `finished` or `failed`.
-    pub state: String,
-    /// The ingestion watermark: event time (Unix ms) before which every sample was read (the
-    /// leader's workers; `None` before the first sample).
-    pub watermark: Option<u64>,
-    /// Wall time minus the watermark, ms: how far the stream's event time trails the clock
-    /// (meaningful for a live topic).
-    pub lag_ms: Option<u64>,
-    /// Input not read yet: a topic's messages up to its partitions' end offsets now, a file's
-    /// rows (`None` when unknown).
-    pub lag_messages: Option<u64>,
-    /// Samples decoded and stored so far.
-    pub samples: u64,
-    /// Triggers fired so far.
-    pub triggers: u64,
-    /// The model in service: the newest stored model.
-    pub model: Option<String>,
-    /// Training sets queued for, or in, training.
-    pub queue: u64,
-    /// When the last evaluation event was emitted (Unix ms).
-    pub last_evaluation_ms: Option<u64>,
 }
 
 /// The run's status now, in state `state`.

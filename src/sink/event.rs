@@ -130,7 +130,7 @@ pub enum EventBody {
     },
     /// How far a run (or a sweep's variant) is, every `--status-every` seconds and at its end
     /// (`metrics`; also `status.json`, which `sluice status` reads).
-    Status(crate::pipeline::LaneStatus),
+    Status(LaneStatus),
     /// Input that could not be decoded (`dead-letter`).
     DeadLetter {
         /// Where: `file:line`, `file#rowN`.
@@ -171,6 +171,36 @@ pub fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// How far one lane (a sweep's variant, or the run) is: a `status` event's body and a
+/// variant of `status.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LaneStatus {
+    /// The variant (`None`: not a sweep).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// `running`, `finished` or `failed`.
+    pub state: String,
+    /// The ingestion watermark: event time (Unix ms) before which every sample was read (the
+    /// leader's workers; `None` before the first sample).
+    pub watermark: Option<u64>,
+    /// Wall time minus the watermark, ms: how far the stream's event time trails the clock
+    /// (meaningful for a live topic).
+    pub lag_ms: Option<u64>,
+    /// Input not read yet: a topic's messages up to its partitions' end offsets now, a file's
+    /// rows (`None` when unknown).
+    pub lag_messages: Option<u64>,
+    /// Samples decoded and stored so far.
+    pub samples: u64,
+    /// Triggers fired so far.
+    pub triggers: u64,
+    /// The model in service: the newest stored model.
+    pub model: Option<String>,
+    /// Training sets queued for, or in, training.
+    pub queue: u64,
+    /// When the last evaluation event was emitted (Unix ms).
+    pub last_evaluation_ms: Option<u64>,
 }
 
 #[cfg(test)]

@@ -12,6 +12,6 @@ mod events;
 mod jsonl;
 pub mod kafka;
 
-pub use event::{Event, EventBody, STREAMS, unix_ms};
+pub use event::{Event, EventBody, LaneStatus, STREAMS, unix_ms};
 pub use events::EventSink;
 pub use jsonl::JsonlSink;

@@ -23,11 +23,12 @@ use tch::nn::VarStore;
 
 use super::holdout::Holdout;
 use super::metrics::{Metric, evaluate};
-use super::plan::{Execution, Handler, Request, TrainedModel};
+use super::plan::{Execution, Handler, Request};
 use super::strategy::{Interval, composites};
 use crate::config::ModelSpec;
 use crate::sink::{EventBody, EventSink};
 use crate::store::ModelStore;
+use crate::train::TrainedModel;
 use crate::train::models::{self, Model};
 
 /// An evaluation dataset in memory, with what to compute on it.

@@ -17,5 +17,5 @@ mod strategy;
 pub use evaluator::{Aggregate, EvalDataset, EvalReport, EvalSetup, Evaluator, Session, aggregate};
 pub use holdout::Holdout;
 pub use metrics::{Accumulator, F1Average, Metric, evaluate};
-pub use plan::{Execution, Handler, ModelChoice, Request, TrainedModel};
+pub use plan::{Execution, Handler, ModelChoice, Request};
 pub use strategy::{Edge, Interval, Offset, Strategy, Window, composites};

@@ -2,6 +2,7 @@
 //! which models they evaluate, on which intervals; and the evaluation requests they make.
 
 use super::strategy::{Interval, Strategy, composites};
+use crate::train::TrainedModel;
 
 /// When a handler runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,19 +50,6 @@ pub struct Handler {
     pub strategy: Strategy,
     /// Evaluation datasets it runs on (indices into `[[evaluation.datasets]]`).
     pub datasets: Vec<usize>,
-}
-
-/// A trained model as evaluation sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TrainedModel {
-    /// Model id in the model store.
-    pub id: String,
-    /// Its trigger.
-    pub trigger: u64,
-    /// Event time of the trigger's first sample, ms.
-    pub first: u64,
-    /// Event time of the trigger's last sample, ms.
-    pub last: u64,
 }
 
 /// One model on one interval.

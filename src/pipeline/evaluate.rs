@@ -16,9 +16,10 @@ use toml::{Table, Value};
 
 use super::checks::load_eval_datasets;
 use crate::UsageError;
-use crate::eval::{EvalReport, EvalSetup, Execution, Session, TrainedModel};
+use crate::eval::{EvalReport, EvalSetup, Execution, Session};
 use crate::sink::EventSink;
 use crate::store::ModelStore;
+use crate::train::TrainedModel;
 
 /// What a run directory says about its run (`run.json`, written when the run starts).
 #[derive(Clone, Debug, Serialize, Deserialize)]

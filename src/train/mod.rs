@@ -33,7 +33,9 @@ pub use downsample::ScoreCache;
 pub use fit::{FitHooks, FitOutcome, OnSampleLosses, fit};
 pub use gate::DeviceGate;
 pub use probe::ModelRunner;
-pub use trainer::{Trainer, TrainerContext, TrainerReport, TriggerDone, TriggerOutcome, digest};
+pub use trainer::{
+    TrainedModel, Trainer, TrainerContext, TrainerReport, TriggerDone, TriggerOutcome, digest,
+};
 
 /// Held by every unit test that draws from libtorch's random generator (seeding it, initialising
 /// a model, `randn`): the generator is global to the process and tests run on parallel threads,

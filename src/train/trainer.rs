@@ -31,10 +31,22 @@ use super::gate::DeviceGate;
 use super::models::{self, Model};
 use super::rho::Irreducible;
 use crate::config::{IlSpec, ModelSpec, TrainingSpec};
-use crate::eval::TrainedModel;
 use crate::sink::{EventBody, EventSink, unix_ms};
 use crate::store::{ModelMetadata, ModelStore, SampleStore};
 use sluice_dataflows::downsampling::Method;
+
+/// A stored model as the trainer announces it to the evaluator (and as evaluation sees it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrainedModel {
+    /// Model id in the model store.
+    pub id: String,
+    /// Its trigger.
+    pub trigger: u64,
+    /// Event time of the trigger's first sample, ms.
+    pub first: u64,
+    /// Event time of the trigger's last sample, ms.
+    pub last: u64,
+}
 
 /// What the trainer needs, moved into its thread.
 pub struct TrainerContext {

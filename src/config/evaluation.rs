@@ -11,12 +11,12 @@ use serde::Deserialize;
 use toml::Value;
 
 use super::error::ConfigError;
+use super::eval_spec::{Execution, Handler, Metric, ModelChoice, Offset, Strategy, Window};
 use super::fields::{err, parse_span, positive_or, section, valid_topic};
 use super::spec::{
     ColumnSpec, EvalDatasetSpec, EvalInput, EvaluationSpec, FileFormat, InputSpec, KafkaCluster,
     SourceSpec, ValueFormat,
 };
-use crate::eval::{Execution, Handler, Metric, ModelChoice, Offset, Strategy, Window};
 
 /// `[evaluation]`'s own keys; the others are the short form's dataset ([`DatasetLow`]).
 #[derive(Deserialize)]

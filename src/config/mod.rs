@@ -10,12 +10,14 @@
 //! | `models.rs` | `[model]`: the architectures of the zoo and their own keys |
 //! | `kafka.rs` | `kafka` tables: the security settings passed through to librdkafka |
 //! | `selection.rs` | `[selection]`: candidate pool and global sampling |
+//! | `eval_spec.rs` | `[evaluation]`'s checked types (handlers, strategies, windows, offsets, metrics) and their value parsers |
 //! | `evaluation.rs` | `[evaluation]`: datasets (files, topics) and handlers (strategies) |
 //! | `triggers.rs` | `[trigger]`: every policy's keys, recursively (warm-up policies) |
 //! | `variants.rs` | `[[variant]]`: a sweep's variants, merged over the base config |
 //! | `error.rs` | [`ConfigErrors`]: every problem, each with file and key path |
 
 mod error;
+mod eval_spec;
 mod evaluation;
 mod fields;
 mod kafka;
@@ -29,6 +31,9 @@ mod triggers;
 mod variants;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use eval_spec::{
+    Edge, Execution, F1Average, Handler, Metric, ModelChoice, Offset, Strategy, Window,
+};
 pub use evaluation::default_handlers;
 pub use fields::parse_span;
 pub use kafka::{KafkaCluster, KafkaProperties};

@@ -7,7 +7,7 @@ use sluice_dataflows::downsampling::DownsamplingPlan;
 use sluice_dataflows::selection::SetSampler;
 use sluice_dataflows::triggers::{CostConfig, DriftConfig, EnsembleStrategy, PerformanceConfig};
 
-use crate::eval::{Handler, Metric};
+use super::eval_spec::{Handler, Metric};
 
 pub use super::kafka::KafkaCluster;
 

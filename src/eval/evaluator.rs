@@ -22,10 +22,11 @@ use tch::Device;
 use tch::nn::VarStore;
 
 use super::holdout::Holdout;
-use super::metrics::{Metric, evaluate};
-use super::plan::{Execution, Handler, Request};
+use super::metrics::evaluate;
+use super::plan::Request;
 use super::strategy::{Interval, composites};
 use crate::config::ModelSpec;
+use crate::config::{Execution, Handler, Metric};
 use crate::sink::{EventBody, EventSink};
 use crate::store::ModelStore;
 use crate::train::TrainedModel;

@@ -16,6 +16,10 @@ mod strategy;
 
 pub use evaluator::{Aggregate, EvalDataset, EvalReport, EvalSetup, Evaluator, Session, aggregate};
 pub use holdout::Holdout;
-pub use metrics::{Accumulator, F1Average, Metric, evaluate};
-pub use plan::{Execution, Handler, ModelChoice, Request};
-pub use strategy::{Edge, Interval, Offset, Strategy, Window, composites};
+pub use metrics::{Accumulator, evaluate};
+pub use plan::Request;
+pub use strategy::{Interval, composites};
+// The checked `[evaluation]` types are config's; evaluation gives them their behaviour.
+pub use crate::config::{
+    Edge, Execution, F1Average, Handler, Metric, ModelChoice, Offset, Strategy, Window,
+};

@@ -1,56 +1,9 @@
 //! Evaluation handlers (`[[evaluation.handlers]]`, Modyn's `EvalHandlerConfig`): when they run,
 //! which models they evaluate, on which intervals; and the evaluation requests they make.
 
-use super::strategy::{Interval, Strategy, composites};
+use super::strategy::{Interval, composites};
+use crate::config::{Handler, ModelChoice};
 use crate::train::TrainedModel;
-
-/// When a handler runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Execution {
-    /// Right after each model is stored (each model on its own intervals; matrix only).
-    AfterTraining,
-    /// Once the pipeline has finished, over every model.
-    AfterPipeline,
-    /// Only on demand: `sluice evaluate <run-dir>`.
-    Manual,
-}
-
-impl Execution {
-    /// The config name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Execution::AfterTraining => "after_training",
-            Execution::AfterPipeline => "after_pipeline",
-            Execution::Manual => "manual",
-        }
-    }
-}
-
-/// Which models a handler evaluates on each interval.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ModelChoice {
-    /// Every model on every interval (the evaluation matrix); both composites are flagged.
-    Matrix,
-    /// Only each interval's currently-active model.
-    Active,
-    /// Only each interval's currently-trained model.
-    Training,
-}
-
-/// One evaluation handler.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Handler {
-    /// Name, in events and reports.
-    pub name: String,
-    /// When it runs.
-    pub execution: Execution,
-    /// Which models.
-    pub models: ModelChoice,
-    /// Which intervals.
-    pub strategy: Strategy,
-    /// Evaluation datasets it runs on (indices into `[[evaluation.datasets]]`).
-    pub datasets: Vec<usize>,
-}
 
 /// One model on one interval.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +18,7 @@ pub struct Request {
     pub currently_trained: Option<bool>,
 }
 
+// The handler's behaviour; the type is config's (a checked spec).
 impl Handler {
     /// Requests right after `models[model]` was trained (an `after_training` handler; the
     /// composites are not known yet: later models may still be trained before an interval).
@@ -123,6 +77,7 @@ impl Handler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Execution, Offset, Strategy};
 
     fn models() -> Vec<TrainedModel> {
         [(0, 9), (10, 19), (20, 29)]
@@ -183,7 +138,7 @@ mod tests {
     fn after_training_evaluates_the_new_model_on_its_own_intervals() {
         let m = models();
         let h = Handler {
-            strategy: Strategy::Offset(vec![super::super::strategy::Offset::Same]),
+            strategy: Strategy::Offset(vec![Offset::Same]),
             execution: Execution::AfterTraining,
             ..handler(ModelChoice::Matrix)
         };

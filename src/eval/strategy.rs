@@ -7,7 +7,7 @@
 //! it by one millisecond, its time resolution. Config values (`eval_start_from`, `intervals`,
 //! ...) are Unix seconds, as in Modyn and `[trigger] start`.
 
-use crate::config::parse_span;
+use crate::config::{Edge, Offset, Strategy, Window};
 
 /// An evaluation interval `[start, end)`, ms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -38,106 +38,8 @@ impl Interval {
     }
 }
 
-/// One side of a periodic strategy's window (`"[-25h; +25h]"`), relative to the evaluation
-/// point (Modyn's training-interval edges; for a periodic window both edges are the point).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Edge {
-    /// `-inf`: the dataset start.
-    NegInf,
-    /// `-<n><unit>`: n before the start edge, ms.
-    Before(u64),
-    /// `-0`: the start edge.
-    Start,
-    /// `0`: the start edge on the left, the end edge on the right.
-    Zero,
-    /// `+0`: the end edge.
-    End,
-    /// `+<n><unit>` or `<n><unit>`: n after the end edge, ms.
-    After(u64),
-    /// `+inf`: unbounded.
-    PosInf,
-}
-
-impl Edge {
-    /// Modyn's order of edges (`-inf < -n < -0 < 0 < +0 < +n < +inf`).
-    fn rank(self) -> u8 {
-        match self {
-            Edge::NegInf => 0,
-            Edge::Before(_) => 1,
-            Edge::Start => 2,
-            Edge::Zero => 3,
-            Edge::End => 4,
-            Edge::After(_) => 5,
-            Edge::PosInf => 6,
-        }
-    }
-
-    fn parse(text: &str) -> Result<Edge, String> {
-        let (sign, rest) = match text.as_bytes().first() {
-            Some(b'-') => (Some('-'), &text[1..]),
-            Some(b'+') => (Some('+'), &text[1..]),
-            _ => (None, text),
-        };
-        Ok(match (sign, rest) {
-            (Some('-'), "inf") => Edge::NegInf,
-            (_, "inf") => Edge::PosInf,
-            (Some('-'), "0") => Edge::Start,
-            (None, "0") => Edge::Zero,
-            (Some('+'), "0") => Edge::End,
-            (Some('-'), span) => Edge::Before(parse_span(span)?),
-            (_, span) => Edge::After(parse_span(span)?),
-        })
-    }
-}
-
-/// A periodic strategy's window: two edges, each inclusive (`[`, `]`) or exclusive (`(`, `)`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Window {
-    left: Edge,
-    left_inclusive: bool,
-    right: Edge,
-    right_inclusive: bool,
-}
-
+// The window's behaviour; the type and its parser are config's (a checked spec).
 impl Window {
-    /// Parses Modyn's interval grammar: `[-25h; +25h]`, `(-inf, +0]`, `[-1d; 2d)`; units
-    /// s, m, h, d, w, y.
-    pub fn parse(text: &str) -> Result<Window, String> {
-        let bad = |why: &str| format!("{why} in `{text}`; expected e.g. \"[-25h; +25h]\"");
-        let t: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-        let left_inclusive = match t.chars().next() {
-            Some('[') => true,
-            Some('(') => false,
-            _ => return Err(bad("missing `[` or `(`")),
-        };
-        let right_inclusive = match t.chars().last() {
-            Some(']') if t.len() > 1 => true,
-            Some(')') if t.len() > 1 => false,
-            _ => return Err(bad("missing `]` or `)`")),
-        };
-        let inner = &t[1..t.len() - 1];
-        let Some((l, r)) = inner.split_once([';', ',']) else {
-            return Err(bad("missing `;` between the bounds"));
-        };
-        let left = Edge::parse(l).map_err(|e| bad(&format!("left bound: {e}")))?;
-        let right = Edge::parse(r).map_err(|e| bad(&format!("right bound: {e}")))?;
-        if left == Edge::PosInf {
-            return Err(bad("the left bound cannot be +inf"));
-        }
-        if right == Edge::NegInf {
-            return Err(bad("the right bound cannot be -inf"));
-        }
-        if left.rank() > right.rank() {
-            return Err(bad("the left bound must come before the right bound"));
-        }
-        Ok(Window {
-            left,
-            left_inclusive,
-            right,
-            right_inclusive,
-        })
-    }
-
     /// The window around edges `first`, `last` (ms), as a half-open interval.
     fn around(&self, first: u64, last: u64) -> (u64, Option<u64>) {
         let skip = u64::from(!self.left_inclusive);
@@ -162,70 +64,7 @@ impl Window {
     }
 }
 
-/// An offset of Modyn's `OffsetEvalStrategy`, relative to a model's training interval.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Offset {
-    /// `-inf`: everything before the training interval.
-    Before,
-    /// `inf`: everything after it.
-    After,
-    /// `0`: the training interval itself.
-    Same,
-    /// `-<n><unit>`: the n ms before it.
-    Preceding(u64),
-    /// `<n><unit>`: the n ms after it.
-    Following(u64),
-}
-
-impl Offset {
-    /// Parses `-inf`, `inf`, `+inf`, `0`, `-1d`, `1d`, `+1d`.
-    pub fn parse(text: &str) -> Result<Offset, String> {
-        let t = text.trim();
-        Ok(match t {
-            "-inf" => Offset::Before,
-            "inf" | "+inf" => Offset::After,
-            "0" | "-0" | "+0" => Offset::Same,
-            _ => match t.strip_prefix('-') {
-                Some(span) => Offset::Preceding(parse_span(span)?),
-                None => Offset::Following(parse_span(t.strip_prefix('+').unwrap_or(t))?),
-            },
-        })
-    }
-}
-
-/// How evaluation intervals are chosen (`[[evaluation.handlers]] strategy`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Strategy {
-    /// Tumbling windows of `every_ms` from `start_ms` to `end_ms` (defaults: the evaluation
-    /// dataset's first and last event time); the last window may be shorter.
-    Slicing {
-        /// Window length, ms.
-        every_ms: u64,
-        /// First window's start, ms.
-        start_ms: Option<u64>,
-        /// Where windows stop (exclusive), ms.
-        end_ms: Option<u64>,
-    },
-    /// A window around every `every_ms`-th point from `start_ms` to `end_ms` (inclusive).
-    Periodic {
-        /// Distance between evaluation points, ms.
-        every_ms: u64,
-        /// First point, ms.
-        start_ms: Option<u64>,
-        /// Last point (inclusive), ms.
-        end_ms: Option<u64>,
-        /// The window around each point.
-        window: Window,
-    },
-    /// Each model's trigger interval, then the tail after the last one: the data each model
-    /// served until the next was trained.
-    BetweenTwoTriggers,
-    /// Intervals relative to each model's training interval.
-    Offset(Vec<Offset>),
-    /// Fixed intervals.
-    Static(Vec<(u64, Option<u64>)>),
-}
-
+// The strategy's behaviour; the type is config's (a checked spec).
 impl Strategy {
     /// True when the intervals depend on the models' training intervals (offset,
     /// between-two-triggers): after training, each model gets its own.

@@ -341,7 +341,7 @@ fn strategy(cx: &mut Cx, s: &Item) -> Option<OTable> {
             match st.take("interval") {
                 Some(iv) => {
                     let text = cx.str(&iv)?;
-                    if let Err(e) = crate::eval::Window::parse(&text) {
+                    if let Err(e) = crate::config::Window::parse(&text) {
                         cx.problem(&iv.path, iv.line, e);
                         return None;
                     }
@@ -371,7 +371,7 @@ fn strategy(cx: &mut Cx, s: &Item) -> Option<OTable> {
             let mut out = Vec::new();
             for off in offsets {
                 let text = cx.str(&off)?;
-                if let Err(e) = crate::eval::Offset::parse(&text) {
+                if let Err(e) = crate::config::Offset::parse(&text) {
                     cx.problem(&off.path, off.line, e);
                     return None;
                 }

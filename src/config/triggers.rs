@@ -296,21 +296,89 @@ fn drift(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tr
         prefix,
         errors,
     );
-    let sample_size = match t.sample_size {
+    let sample_size = sample_size(t.sample_size, prefix, errors);
+    let windows = windows(t.windows, sample_size, prefix, errors);
+    if t.metrics.is_empty() {
+        err(errors, key("metrics"), "at least one metric is needed");
+    }
+    let has_warmup = matches!(&batched, Some(b) if b.warmup.is_some());
+    let metrics: Vec<MetricSpec> = t
+        .metrics
+        .into_iter()
+        .filter_map(|(name, m)| metric(name, m, has_warmup, prefix, errors))
+        .collect();
+    let aggregation = match t.aggregation.unwrap_or(AggregationLow::MajorityVote) {
+        AggregationLow::MajorityVote => Aggregation::MajorityVote,
+        AggregationLow::AtLeast { n } if n >= 1 && n as usize <= metrics.len().max(1) => {
+            Aggregation::AtLeast(n as usize)
+        }
+        AggregationLow::AtLeast { .. } => {
+            err(
+                errors,
+                key("aggregation.n"),
+                format!(
+                    "expected 1 <= n <= {} (the number of metrics)",
+                    metrics.len()
+                ),
+            );
+            Aggregation::MajorityVote
+        }
+    };
+    let seed = match t.seed.unwrap_or(0) {
+        s if s >= 0 => s as u64,
+        _ => {
+            err(errors, key("seed"), "expected an integer >= 0");
+            0
+        }
+    };
+    if errors.len() > before {
+        return None;
+    }
+    Some(TriggerSpec::Drift {
+        batched: batched?,
+        drift: DriftConfig {
+            windows: windows?,
+            sample_size,
+            embeddings: t.features == Some(Features::Embeddings),
+            metrics,
+            aggregation,
+            seed,
+        },
+    })
+}
+
+/// A drift trigger's `sample_size`: vectors a metric compares per window (`None`: all).
+fn sample_size(
+    value: Option<CountOrAll>,
+    prefix: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<usize> {
+    match value {
         None => Some(5000),
         Some(CountOrAll::All(AllWord::All)) => None,
         Some(CountOrAll::Count(n)) if n > 1 && n as usize <= MAX_SAMPLE_SIZE => Some(n as usize),
         Some(CountOrAll::Count(_)) => {
             err(
                 errors,
-                key("sample_size"),
+                format!("{prefix}.sample_size"),
                 format!("expected an integer in 2..={MAX_SAMPLE_SIZE}, or \"all\""),
             );
             None
         }
-    };
+    }
+}
+
+/// A drift trigger's `windows`: the reference and current windows (default: 1000 samples
+/// each).
+fn windows(
+    windows: Option<WindowsLow>,
+    sample_size: Option<usize>,
+    prefix: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<WindowSpec> {
+    let key = |k: &str| format!("{prefix}.{k}");
     let overlap = |o: Option<bool>| o.unwrap_or(false);
-    let windows = match t.windows.unwrap_or(WindowsLow::Amount {
+    match windows.unwrap_or(WindowsLow::Amount {
         amount_ref: None,
         amount_cur: None,
         allow_overlap: None,
@@ -376,145 +444,117 @@ fn drift(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tr
                 allow_overlap: overlap(allow_overlap),
             })
         }
-    };
-    if t.metrics.is_empty() {
-        err(errors, key("metrics"), "at least one metric is needed");
     }
-    let has_warmup = matches!(&batched, Some(b) if b.warmup.is_some());
-    let mut metrics = Vec::new();
-    for (name, m) in t.metrics {
-        let mkey = |k: &str| key(&format!("metrics.{name}.{k}"));
-        let kind = match m.id {
-            MetricId::Mmd => match m.num_permutations.unwrap_or(0) {
-                n if n >= 0 => MetricKind::Mmd {
-                    permutations: n as usize,
-                },
-                _ => {
-                    err(errors, mkey("num_permutations"), "expected an integer >= 0");
-                    continue;
-                }
+}
+
+/// `[trigger.metrics.<name>]` of a drift trigger (`None` when it has an error).
+fn metric(
+    name: String,
+    m: MetricLow,
+    has_warmup: bool,
+    prefix: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<MetricSpec> {
+    let mkey = |k: &str| format!("{prefix}.metrics.{name}.{k}");
+    let kind = match m.id {
+        MetricId::Mmd => match m.num_permutations.unwrap_or(0) {
+            n if n >= 0 => MetricKind::Mmd {
+                permutations: n as usize,
             },
-            MetricId::Ks => MetricKind::Ks {
-                fdr: matches!(m.correction, Some(Correction::Fdr)),
-            },
-            MetricId::Cvm => MetricKind::Cvm,
-            MetricId::Wasserstein => MetricKind::Wasserstein,
-            MetricId::Hellinger => MetricKind::Hellinger,
-            MetricId::Euclidean => MetricKind::Euclidean,
-        };
-        if m.num_permutations.is_some() && !matches!(m.id, MetricId::Mmd) {
-            err(
-                errors,
-                mkey("num_permutations"),
-                "only `mmd` has permutations",
-            );
-        }
-        if m.correction.is_some() && !matches!(m.id, MetricId::Ks) {
-            err(errors, mkey("correction"), "only `ks` has a correction");
-        }
-        let window = |w: Option<i64>, errors: &mut Vec<ConfigError>| {
-            positive_or(w, 10, &mkey("criterion.window_size"), errors).map(|n| n as usize)
-        };
-        let criterion = match m.criterion {
-            CriterionLow::Threshold { threshold } => Some(Criterion::Threshold(threshold)),
-            CriterionLow::DynamicQuantile {
-                window_size,
-                quantile,
-            } => {
-                let q = quantile.unwrap_or(0.05);
-                if !(0.0..=1.0).contains(&q) {
-                    err(
-                        errors,
-                        mkey("criterion.quantile"),
-                        "expected 0 <= quantile <= 1",
-                    );
-                }
-                window(window_size, errors).map(|window| Criterion::DynamicQuantile {
-                    window,
-                    quantile: q,
-                })
+            _ => {
+                err(errors, mkey("num_permutations"), "expected an integer >= 0");
+                return None;
             }
-            CriterionLow::DynamicRollingAverage {
-                window_size,
-                deviation,
-                absolute,
-            } => window(window_size, errors).map(|window| Criterion::DynamicRollingAverage {
-                window,
-                deviation: deviation.unwrap_or(0.05),
-                absolute: absolute.unwrap_or(false),
-            }),
-            CriterionLow::PValue { p_val } => {
-                let p = p_val.unwrap_or(0.05);
-                if !(p > 0.0 && p < 1.0) {
-                    err(errors, mkey("criterion.p_val"), "expected 0 < p_val < 1");
-                }
-                if !kind.has_test() {
-                    err(
-                        errors,
-                        mkey("criterion.id"),
-                        "`p_value` needs a test: `ks`, or `mmd` with num_permutations > 0",
-                    );
-                }
-                Some(Criterion::PValue(p))
-            }
-        };
-        let Some(criterion) = criterion else {
-            continue;
-        };
-        if criterion.is_dynamic() && !has_warmup {
-            err(
-                errors,
-                mkey("criterion.id"),
-                format!(
-                    "a dynamic criterion calibrates during warm-up: set {prefix}.warmup_intervals \
-                     and {prefix}.warmup_policy"
-                ),
-            );
-        }
-        metrics.push(MetricSpec {
-            name,
-            kind,
-            criterion,
-        });
-    }
-    let aggregation = match t.aggregation.unwrap_or(AggregationLow::MajorityVote) {
-        AggregationLow::MajorityVote => Aggregation::MajorityVote,
-        AggregationLow::AtLeast { n } if n >= 1 && n as usize <= metrics.len().max(1) => {
-            Aggregation::AtLeast(n as usize)
-        }
-        AggregationLow::AtLeast { .. } => {
-            err(
-                errors,
-                key("aggregation.n"),
-                format!(
-                    "expected 1 <= n <= {} (the number of metrics)",
-                    metrics.len()
-                ),
-            );
-            Aggregation::MajorityVote
-        }
-    };
-    let seed = match t.seed.unwrap_or(0) {
-        s if s >= 0 => s as u64,
-        _ => {
-            err(errors, key("seed"), "expected an integer >= 0");
-            0
-        }
-    };
-    if errors.len() > before {
-        return None;
-    }
-    Some(TriggerSpec::Drift {
-        batched: batched?,
-        drift: DriftConfig {
-            windows: windows?,
-            sample_size,
-            embeddings: t.features == Some(Features::Embeddings),
-            metrics,
-            aggregation,
-            seed,
         },
+        MetricId::Ks => MetricKind::Ks {
+            fdr: matches!(m.correction, Some(Correction::Fdr)),
+        },
+        MetricId::Cvm => MetricKind::Cvm,
+        MetricId::Wasserstein => MetricKind::Wasserstein,
+        MetricId::Hellinger => MetricKind::Hellinger,
+        MetricId::Euclidean => MetricKind::Euclidean,
+    };
+    if m.num_permutations.is_some() && !matches!(m.id, MetricId::Mmd) {
+        err(
+            errors,
+            mkey("num_permutations"),
+            "only `mmd` has permutations",
+        );
+    }
+    if m.correction.is_some() && !matches!(m.id, MetricId::Ks) {
+        err(errors, mkey("correction"), "only `ks` has a correction");
+    }
+    let criterion = drift_criterion(m.criterion, &kind, &mkey, errors)?;
+    if criterion.is_dynamic() && !has_warmup {
+        err(
+            errors,
+            mkey("criterion.id"),
+            format!(
+                "a dynamic criterion calibrates during warm-up: set {prefix}.warmup_intervals \
+                 and {prefix}.warmup_policy"
+            ),
+        );
+    }
+    Some(MetricSpec {
+        name,
+        kind,
+        criterion,
     })
+}
+
+/// A drift metric's `criterion`; `mkey` names the metric's keys.
+fn drift_criterion(
+    criterion: CriterionLow,
+    kind: &MetricKind,
+    mkey: &dyn Fn(&str) -> String,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Criterion> {
+    let window = |w: Option<i64>, errors: &mut Vec<ConfigError>| {
+        positive_or(w, 10, &mkey("criterion.window_size"), errors).map(|n| n as usize)
+    };
+    match criterion {
+        CriterionLow::Threshold { threshold } => Some(Criterion::Threshold(threshold)),
+        CriterionLow::DynamicQuantile {
+            window_size,
+            quantile,
+        } => {
+            let q = quantile.unwrap_or(0.05);
+            if !(0.0..=1.0).contains(&q) {
+                err(
+                    errors,
+                    mkey("criterion.quantile"),
+                    "expected 0 <= quantile <= 1",
+                );
+            }
+            window(window_size, errors).map(|window| Criterion::DynamicQuantile {
+                window,
+                quantile: q,
+            })
+        }
+        CriterionLow::DynamicRollingAverage {
+            window_size,
+            deviation,
+            absolute,
+        } => window(window_size, errors).map(|window| Criterion::DynamicRollingAverage {
+            window,
+            deviation: deviation.unwrap_or(0.05),
+            absolute: absolute.unwrap_or(false),
+        }),
+        CriterionLow::PValue { p_val } => {
+            let p = p_val.unwrap_or(0.05);
+            if !(p > 0.0 && p < 1.0) {
+                err(errors, mkey("criterion.p_val"), "expected 0 < p_val < 1");
+            }
+            if !kind.has_test() {
+                err(
+                    errors,
+                    mkey("criterion.id"),
+                    "`p_value` needs a test: `ks`, or `mmd` with num_permutations > 0",
+                );
+            }
+            Some(Criterion::PValue(p))
+        }
+    }
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -682,91 +722,7 @@ fn performance(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Opt
     let has_warmup = matches!(&batched, Some(b) if b.warmup.is_some());
     let mut criteria = Vec::new();
     for (name, c) in t.criteria {
-        let ckey = |k: &str| key(&format!("criteria.{name}.{k}"));
-        let check_metric = |m: &Option<String>, errors: &mut Vec<ConfigError>| {
-            if let Some(m) = m
-                && m != "accuracy"
-            {
-                err(
-                    errors,
-                    ckey("metric"),
-                    format!("unknown metric `{m}`, expected accuracy"),
-                );
-            }
-        };
-        let criterion = match c {
-            PerformanceCriterionLow::StaticThreshold {
-                metric,
-                metric_threshold,
-            } => {
-                check_metric(&metric, errors);
-                PerformanceCriterion::Accuracy(Criterion::Threshold(metric_threshold))
-            }
-            PerformanceCriterionLow::DynamicQuantile {
-                metric,
-                window_size: w,
-                quantile,
-            } => {
-                check_metric(&metric, errors);
-                let q = quantile.unwrap_or(0.05);
-                if !(0.0..=1.0).contains(&q) {
-                    err(errors, ckey("quantile"), "expected 0 <= quantile <= 1");
-                }
-                PerformanceCriterion::Accuracy(Criterion::DynamicQuantile {
-                    window: window_size(w, ckey("window_size"), 10, errors),
-                    quantile: q,
-                })
-            }
-            PerformanceCriterionLow::DynamicRollingAverage {
-                metric,
-                window_size: w,
-                deviation,
-                absolute,
-            } => {
-                check_metric(&metric, errors);
-                PerformanceCriterion::Accuracy(Criterion::DynamicRollingAverage {
-                    window: window_size(w, ckey("window_size"), 10, errors),
-                    deviation: deviation.unwrap_or(0.05),
-                    absolute: absolute.unwrap_or(false),
-                })
-            }
-            PerformanceCriterionLow::AvoidableMisclassifications {
-                avoidable_misclassification_threshold,
-                expected_accuracy,
-                allow_reduction,
-            } => {
-                if avoidable_misclassification_threshold <= 0 {
-                    err(
-                        errors,
-                        ckey("avoidable_misclassification_threshold"),
-                        "expected an integer > 0",
-                    );
-                }
-                if expected_accuracy.is_some_and(|a| !(0.0..=1.0).contains(&a)) {
-                    err(
-                        errors,
-                        ckey("expected_accuracy"),
-                        "expected 0 <= accuracy <= 1",
-                    );
-                }
-                PerformanceCriterion::AvoidableMisclassifications {
-                    threshold: avoidable_misclassification_threshold.max(1) as u64,
-                    expected_accuracy,
-                    allow_reduction: allow_reduction.unwrap_or(false),
-                }
-            }
-        };
-        if matches!(&criterion, PerformanceCriterion::Accuracy(c) if c.is_dynamic()) && !has_warmup
-        {
-            err(
-                errors,
-                ckey("id"),
-                format!(
-                    "a dynamic criterion calibrates during warm-up: set {prefix}.warmup_intervals \
-                     and {prefix}.warmup_policy"
-                ),
-            );
-        }
+        let criterion = performance_criterion(&name, c, has_warmup, prefix, errors);
         criteria.push((name, criterion));
     }
     let performance = PerformanceConfig {
@@ -792,6 +748,101 @@ fn performance(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Opt
         batched: batched?,
         performance,
     })
+}
+
+/// `[trigger.criteria.<name>]` of a performance trigger.
+fn performance_criterion(
+    name: &str,
+    c: PerformanceCriterionLow,
+    has_warmup: bool,
+    prefix: &str,
+    errors: &mut Vec<ConfigError>,
+) -> PerformanceCriterion {
+    let ckey = |k: &str| format!("{prefix}.criteria.{name}.{k}");
+    let check_metric = |m: &Option<String>, errors: &mut Vec<ConfigError>| {
+        if let Some(m) = m
+            && m != "accuracy"
+        {
+            err(
+                errors,
+                ckey("metric"),
+                format!("unknown metric `{m}`, expected accuracy"),
+            );
+        }
+    };
+    let criterion = match c {
+        PerformanceCriterionLow::StaticThreshold {
+            metric,
+            metric_threshold,
+        } => {
+            check_metric(&metric, errors);
+            PerformanceCriterion::Accuracy(Criterion::Threshold(metric_threshold))
+        }
+        PerformanceCriterionLow::DynamicQuantile {
+            metric,
+            window_size: w,
+            quantile,
+        } => {
+            check_metric(&metric, errors);
+            let q = quantile.unwrap_or(0.05);
+            if !(0.0..=1.0).contains(&q) {
+                err(errors, ckey("quantile"), "expected 0 <= quantile <= 1");
+            }
+            PerformanceCriterion::Accuracy(Criterion::DynamicQuantile {
+                window: window_size(w, ckey("window_size"), 10, errors),
+                quantile: q,
+            })
+        }
+        PerformanceCriterionLow::DynamicRollingAverage {
+            metric,
+            window_size: w,
+            deviation,
+            absolute,
+        } => {
+            check_metric(&metric, errors);
+            PerformanceCriterion::Accuracy(Criterion::DynamicRollingAverage {
+                window: window_size(w, ckey("window_size"), 10, errors),
+                deviation: deviation.unwrap_or(0.05),
+                absolute: absolute.unwrap_or(false),
+            })
+        }
+        PerformanceCriterionLow::AvoidableMisclassifications {
+            avoidable_misclassification_threshold,
+            expected_accuracy,
+            allow_reduction,
+        } => {
+            if avoidable_misclassification_threshold <= 0 {
+                err(
+                    errors,
+                    ckey("avoidable_misclassification_threshold"),
+                    "expected an integer > 0",
+                );
+            }
+            if expected_accuracy.is_some_and(|a| !(0.0..=1.0).contains(&a)) {
+                err(
+                    errors,
+                    ckey("expected_accuracy"),
+                    "expected 0 <= accuracy <= 1",
+                );
+            }
+            PerformanceCriterion::AvoidableMisclassifications {
+                threshold: avoidable_misclassification_threshold.max(1) as u64,
+                expected_accuracy,
+                allow_reduction: allow_reduction.unwrap_or(false),
+            }
+        }
+    };
+    if matches!(&criterion, PerformanceCriterion::Accuracy(c) if c.is_dynamic()) && !has_warmup {
+        err(
+            errors,
+            ckey("id"),
+            format!(
+                "a dynamic criterion calibrates during warm-up: set {prefix}.warmup_intervals \
+                 and {prefix}.warmup_policy"
+            ),
+        );
+    }
+    criterion
 }
 
 #[derive(Deserialize, PartialEq, Clone, Copy)]

@@ -5,105 +5,21 @@
 //! is one dataset; without `[[evaluation.handlers]]` the default handlers run (see
 //! [`default_handlers`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::Deserialize;
 use toml::Value;
 
 use super::error::ConfigError;
 use super::fields::{err, parse_span, positive_or, section, valid_topic};
+use super::low::evaluation::{
+    DatasetLow, EvaluationLow, HandlerLow, NoKeys, OWN_KEYS, OffsetLow, PeriodicLow, SlicingLow,
+    StaticLow,
+};
 use super::spec::{
     ColumnSpec, EvalDatasetSpec, EvalInput, EvaluationSpec, FileFormat, InputSpec, KafkaCluster,
     SourceSpec, ValueFormat,
 };
 use crate::eval::{Execution, Handler, Metric, ModelChoice, Offset, Strategy, Window};
-
-/// `[evaluation]`'s own keys; the others are the short form's dataset ([`DatasetLow`]).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EvaluationLow {
-    #[serde(default)]
-    device: Option<String>,
-    #[serde(default)]
-    datasets: Option<Vec<Value>>,
-    #[serde(default)]
-    handlers: Option<Vec<Value>>,
-}
-
-const OWN_KEYS: [&str; 3] = ["device", "datasets", "handlers"];
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct DatasetLow {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    path: Option<PathBuf>,
-    #[serde(default)]
-    topic: Option<String>,
-    #[serde(default)]
-    brokers: Option<String>,
-    #[serde(default)]
-    kafka: Option<std::collections::BTreeMap<String, Value>>,
-    #[serde(default)]
-    format: Option<FileFormat>,
-    #[serde(default)]
-    time_column: Option<String>,
-    #[serde(default)]
-    metrics: Option<Vec<String>>,
-    #[serde(default)]
-    batch_size: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HandlerLow {
-    name: String,
-    #[serde(default)]
-    execution_time: Option<String>,
-    #[serde(default)]
-    models: Option<String>,
-    #[serde(default)]
-    datasets: Option<Vec<String>>,
-    strategy: Value,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SlicingLow {
-    eval_every: String,
-    #[serde(default)]
-    eval_start_from: Option<i64>,
-    #[serde(default)]
-    eval_end_at: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PeriodicLow {
-    every: String,
-    interval: String,
-    #[serde(default)]
-    start_timestamp: Option<i64>,
-    #[serde(default)]
-    end_timestamp: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OffsetLow {
-    offsets: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StaticLow {
-    intervals: Vec<Vec<i64>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoKeys {}
 
 /// Strategy names: Sluice's and Modyn's.
 const STRATEGIES: &[(&str, &str)] = &[

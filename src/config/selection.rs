@@ -1,7 +1,6 @@
 //! `[selection]`: the candidate pool (`new_data`, `coreset`, `reservoir`) and the global
 //! sampling of each training set (limit, presampling), each error with its key path.
 
-use serde::Deserialize;
 use sluice_dataflows::downsampling::{
     Downsampling, DownsamplingPlan, Gradients, Greedy, Method, Submodular, Uncertainty,
 };
@@ -10,194 +9,14 @@ use toml::Value;
 
 use super::error::ConfigError;
 use super::fields::{err, section};
+use super::low::selection::{
+    AlwaysWord, DownLow, DownsamplingLow, FunctionLow, GradientsLow, GreedyLow, HoldoutLow,
+    MetricLow, PresampleLow, PresamplingLow, RescoreLow, ResetLow, ScheduleLow, SelectionLow,
+    Strategy,
+};
 use super::low::{AllWord, CountOrAll};
 use super::spec::{IlSpec, Pool, SelectionSpec};
 use super::training::IlBase;
-
-#[derive(Deserialize, Clone, Copy, PartialEq)]
-#[serde(rename_all = "snake_case")]
-enum Strategy {
-    NewData,
-    Coreset,
-    Reservoir,
-    Freshness,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-enum ResetLow {
-    #[serde(rename = "lastX")]
-    LastX,
-    #[serde(rename = "sampleUAR")]
-    SampleUar,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq)]
-#[serde(rename_all = "snake_case")]
-enum PresampleLow {
-    None,
-    Random,
-    RandomNoReplacement,
-    LabelBalanced,
-    TriggerBalanced,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PresamplingLow {
-    strategy: PresampleLow,
-    #[serde(default)]
-    ratio: Option<i64>,
-    #[serde(default)]
-    ratio_max: Option<i64>,
-    #[serde(default)]
-    limit: Option<i64>,
-    #[serde(default)]
-    force_column_balancing: Option<bool>,
-    #[serde(default)]
-    force_required_target_size: Option<bool>,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq)]
-#[serde(rename_all = "snake_case")]
-enum DownLow {
-    Loss,
-    GradNorm,
-    Uncertainty,
-    Rs2,
-    KcenterGreedy,
-    Submodular,
-    Craig,
-    GradMatch,
-    RhoLoss,
-}
-
-/// `rescore_after`: trainer epochs, or `"always"` (Modyn: every score recomputed).
-#[derive(Deserialize, Clone, Copy)]
-#[serde(untagged)]
-enum RescoreLow {
-    Epochs(i64),
-    Always(AlwaysWord),
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum AlwaysWord {
-    Always,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq)]
-#[serde(rename_all = "snake_case")]
-enum HoldoutLow {
-    Simple,
-    Twin,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum FunctionLow {
-    FacilityLocation,
-    GraphCut,
-    LogDeterminant,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum GreedyLow {
-    #[serde(rename = "naive_greedy")]
-    Naive,
-    #[serde(rename = "lazy_greedy")]
-    Lazy,
-    #[serde(rename = "stochastic_greedy")]
-    Stochastic,
-    #[serde(rename = "approximate_lazy_greedy")]
-    ApproximateLazy,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum GradientsLow {
-    LastLayer,
-    LastLayerWithEmbedding,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum MetricLow {
-    LeastConfidence,
-    Entropy,
-    Margin,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DownsamplingLow {
-    strategy: DownLow,
-    #[serde(default)]
-    ratio: Option<i64>,
-    #[serde(default)]
-    ratio_max: Option<i64>,
-    #[serde(default)]
-    sample_then_batch: Option<bool>,
-    #[serde(default)]
-    period: Option<i64>,
-    #[serde(default)]
-    rescore_after: Option<RescoreLow>,
-    #[serde(default)]
-    score_metric: Option<MetricLow>,
-    #[serde(default)]
-    balance: Option<bool>,
-    #[serde(default)]
-    with_replacement: Option<bool>,
-    #[serde(default)]
-    submodular_function: Option<FunctionLow>,
-    #[serde(default)]
-    submodular_optimizer: Option<GreedyLow>,
-    /// CRAIG's greedy maximiser (Modyn's key).
-    #[serde(default)]
-    greedy: Option<GreedyLow>,
-    #[serde(default)]
-    full_grad_approximation: Option<GradientsLow>,
-    #[serde(default)]
-    holdout_set_ratio: Option<i64>,
-    #[serde(default)]
-    holdout_set_ratio_max: Option<i64>,
-    #[serde(default)]
-    holdout_set_strategy: Option<HoldoutLow>,
-    /// `[training]` keys for the irreducible-loss model (parsed by [`IlBase`]).
-    #[serde(default)]
-    il_training: Option<Value>,
-    /// `[model]` of the irreducible-loss model (default: `[model]`).
-    #[serde(default)]
-    il_model: Option<Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SelectionLow {
-    #[serde(default)]
-    strategy: Option<Strategy>,
-    #[serde(default)]
-    tail_triggers: Option<CountOrAll>,
-    #[serde(default)]
-    limit: Option<i64>,
-    #[serde(default)]
-    limit_reset: Option<ResetLow>,
-    #[serde(default)]
-    budget: Option<i64>,
-    #[serde(default)]
-    presampling: Option<PresamplingLow>,
-    /// One downsampler, or `schedule` + `thresholds` (parsed by [`plan`]).
-    #[serde(default)]
-    downsampling: Option<Value>,
-    #[serde(default)]
-    warmup_triggers: Option<i64>,
-    #[serde(default)]
-    unused_data_ratio: Option<i64>,
-    #[serde(default)]
-    seed: Option<i64>,
-    #[serde(default)]
-    maximum_keys_in_memory: Option<i64>,
-}
 
 /// Parses `[selection]` (absent: `new_data`, the epoch each trigger closes).
 pub fn selection(
@@ -461,13 +280,6 @@ fn limit(
             errors,
         );
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScheduleLow {
-    schedule: Vec<Value>,
-    thresholds: Vec<i64>,
 }
 
 /// A downsampler, with its irreducible-loss model for RHO-Loss.

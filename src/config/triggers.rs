@@ -5,9 +5,6 @@
 //! `windowing_strategy` → `windows`, `decision_criterion` → `criterion`,
 //! `aggregation_strategy` → `aggregation`); docs/triggers.md maps them.
 
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
 use sluice_dataflows::drift::{Aggregation, Criterion, MetricKind, MetricSpec, WindowSpec};
 use sluice_dataflows::triggers::{
     CostConfig, DriftConfig, EnsembleStrategy, Forecast, PerformanceConfig, PerformanceCriterion,
@@ -17,6 +14,11 @@ use toml::Value;
 
 use super::error::ConfigError;
 use super::fields::{err, parse_span, positive, positive_or, section};
+use super::low::triggers::{
+    AggregationLow, AmountLow, Correction, CostLow, CriterionLow, DriftLow, EnsembleLow,
+    EvaluationLow, Features, ForecastLow, MetricId, MetricLow, Mode, PerformanceCriterionLow,
+    PerformanceLow, RegretLow, StrategyLow, TimeLow, WindowsLow,
+};
 use super::low::{AllWord, CountOrAll};
 use super::spec::{BatchedSpec, TriggerSpec};
 
@@ -28,129 +30,6 @@ pub const MAX_SAMPLE_SIZE: usize = 20_000;
 
 /// Largest amount window.
 pub const MAX_WINDOW: usize = 10_000_000;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AmountLow {
-    every: i64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TimeLow {
-    every: String,
-    #[serde(default)]
-    start: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DriftLow {
-    evaluation_interval_data_points: i64,
-    #[serde(default)]
-    warmup_intervals: Option<i64>,
-    #[serde(default)]
-    warmup_policy: Option<Value>,
-    #[serde(default)]
-    windows: Option<WindowsLow>,
-    #[serde(default)]
-    sample_size: Option<CountOrAll>,
-    #[serde(default)]
-    features: Option<Features>,
-    metrics: BTreeMap<String, MetricLow>,
-    #[serde(default)]
-    aggregation: Option<AggregationLow>,
-    #[serde(default)]
-    seed: Option<i64>,
-}
-
-#[derive(Deserialize, PartialEq)]
-#[serde(rename_all = "snake_case")]
-enum Features {
-    Raw,
-    Embeddings,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "id", rename_all = "snake_case", deny_unknown_fields)]
-enum WindowsLow {
-    Amount {
-        #[serde(default)]
-        amount_ref: Option<i64>,
-        #[serde(default)]
-        amount_cur: Option<i64>,
-        #[serde(default)]
-        allow_overlap: Option<bool>,
-    },
-    Time {
-        limit_ref: String,
-        limit_cur: String,
-        #[serde(default)]
-        allow_overlap: Option<bool>,
-    },
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum MetricId {
-    Mmd,
-    Ks,
-    Cvm,
-    Wasserstein,
-    Hellinger,
-    Euclidean,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum Correction {
-    Bonferroni,
-    Fdr,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MetricLow {
-    id: MetricId,
-    #[serde(default)]
-    num_permutations: Option<i64>,
-    #[serde(default)]
-    correction: Option<Correction>,
-    criterion: CriterionLow,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "id", rename_all = "snake_case", deny_unknown_fields)]
-enum CriterionLow {
-    Threshold {
-        threshold: f64,
-    },
-    DynamicQuantile {
-        #[serde(default)]
-        window_size: Option<i64>,
-        #[serde(default)]
-        quantile: Option<f64>,
-    },
-    DynamicRollingAverage {
-        #[serde(default)]
-        window_size: Option<i64>,
-        #[serde(default)]
-        deviation: Option<f64>,
-        #[serde(default)]
-        absolute: Option<bool>,
-    },
-    PValue {
-        #[serde(default)]
-        p_val: Option<f64>,
-    },
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "id", rename_all = "snake_case", deny_unknown_fields)]
-enum AggregationLow {
-    MajorityVote,
-    AtLeast { n: i64 },
-}
 
 /// Parses the trigger table at `prefix` (`trigger`, `trigger.warmup_policy`, ...).
 pub fn trigger(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<TriggerSpec> {
@@ -557,13 +436,6 @@ fn drift_criterion(
     }
 }
 
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum ForecastLow {
-    RidgeRegression,
-    RollingAverage,
-}
-
 impl From<ForecastLow> for Forecast {
     fn from(f: ForecastLow) -> Self {
         match f {
@@ -571,77 +443,6 @@ impl From<ForecastLow> for Forecast {
             ForecastLow::RollingAverage => Forecast::RollingAverage,
         }
     }
-}
-
-#[derive(Deserialize, PartialEq)]
-#[serde(rename_all = "snake_case")]
-enum Mode {
-    Hindsight,
-    Lookahead,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EvaluationLow {
-    metrics: Vec<String>,
-    #[serde(default)]
-    batch_size: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "id", rename_all = "snake_case", deny_unknown_fields)]
-enum PerformanceCriterionLow {
-    StaticThreshold {
-        #[serde(default)]
-        metric: Option<String>,
-        metric_threshold: f64,
-    },
-    DynamicQuantile {
-        #[serde(default)]
-        metric: Option<String>,
-        #[serde(default)]
-        window_size: Option<i64>,
-        #[serde(default)]
-        quantile: Option<f64>,
-    },
-    DynamicRollingAverage {
-        #[serde(default)]
-        metric: Option<String>,
-        #[serde(default)]
-        window_size: Option<i64>,
-        #[serde(default)]
-        deviation: Option<f64>,
-        #[serde(default)]
-        absolute: Option<bool>,
-    },
-    AvoidableMisclassifications {
-        avoidable_misclassification_threshold: i64,
-        #[serde(default)]
-        expected_accuracy: Option<f64>,
-        #[serde(default)]
-        allow_reduction: Option<bool>,
-    },
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PerformanceLow {
-    evaluation_interval_data_points: i64,
-    #[serde(default)]
-    warmup_intervals: Option<i64>,
-    #[serde(default)]
-    warmup_policy: Option<Value>,
-    #[serde(default)]
-    evaluation: Option<EvaluationLow>,
-    #[serde(default)]
-    mode: Option<Mode>,
-    #[serde(default)]
-    forecasting_method: Option<ForecastLow>,
-    #[serde(default)]
-    data_density_window_size: Option<i64>,
-    #[serde(default)]
-    performance_triggers_window_size: Option<i64>,
-    criteria: BTreeMap<String, PerformanceCriterionLow>,
 }
 
 /// `[trigger.evaluation]` of performance-based policies: the interval's own labelled samples,
@@ -845,38 +646,6 @@ fn performance_criterion(
     criterion
 }
 
-#[derive(Deserialize, PartialEq, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum RegretLow {
-    IncorporationLatency,
-    AvoidableMisclassificationLatency,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CostLow {
-    evaluation_interval_data_points: i64,
-    #[serde(default)]
-    warmup_intervals: Option<i64>,
-    #[serde(default)]
-    warmup_policy: Option<Value>,
-    regret: RegretLow,
-    #[serde(default)]
-    incorporation_delay_per_training_second: Option<f64>,
-    #[serde(default)]
-    avoidable_misclassification_latency_per_training_second: Option<f64>,
-    #[serde(default)]
-    cost_tracking_window_size: Option<i64>,
-    #[serde(default)]
-    evaluation: Option<EvaluationLow>,
-    #[serde(default)]
-    expected_accuracy: Option<f64>,
-    #[serde(default)]
-    allow_reduction: Option<bool>,
-    #[serde(default)]
-    forecasting_method: Option<ForecastLow>,
-}
-
 fn cost(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<TriggerSpec> {
     let t: CostLow = section(value, prefix, errors)?;
     let key = |k: &str| format!("{prefix}.{k}");
@@ -986,24 +755,6 @@ fn cost(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tri
             window,
         },
     })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EnsembleLow {
-    strategy: StrategyLow,
-    #[serde(default)]
-    n: Option<i64>,
-    subtriggers: BTreeMap<String, Value>,
-}
-
-#[derive(Deserialize, PartialEq, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum StrategyLow {
-    MajorityVote,
-    AtLeast,
-    All,
-    Any,
 }
 
 fn ensemble(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<TriggerSpec> {

@@ -5,105 +5,21 @@
 //! is one dataset; without `[[evaluation.handlers]]` the default handlers run (see
 //! [`default_handlers`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::Deserialize;
 use toml::Value;
 
 use super::error::ConfigError;
 use super::eval_spec::{Execution, Handler, Metric, ModelChoice, Offset, Strategy, Window};
 use super::fields::{err, parse_span, positive_or, section, valid_topic};
+use super::low::evaluation::{
+    DatasetLow, EvaluationLow, HandlerLow, NoKeys, OWN_KEYS, OffsetLow, PeriodicLow, SlicingLow,
+    StaticLow,
+};
 use super::spec::{
     ColumnSpec, EvalDatasetSpec, EvalInput, EvaluationSpec, FileFormat, InputSpec, KafkaCluster,
     SourceSpec, ValueFormat,
 };
-
-/// `[evaluation]`'s own keys; the others are the short form's dataset ([`DatasetLow`]).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EvaluationLow {
-    #[serde(default)]
-    device: Option<String>,
-    #[serde(default)]
-    datasets: Option<Vec<Value>>,
-    #[serde(default)]
-    handlers: Option<Vec<Value>>,
-}
-
-const OWN_KEYS: [&str; 3] = ["device", "datasets", "handlers"];
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct DatasetLow {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    path: Option<PathBuf>,
-    #[serde(default)]
-    topic: Option<String>,
-    #[serde(default)]
-    brokers: Option<String>,
-    #[serde(default)]
-    kafka: Option<std::collections::BTreeMap<String, Value>>,
-    #[serde(default)]
-    format: Option<FileFormat>,
-    #[serde(default)]
-    time_column: Option<String>,
-    #[serde(default)]
-    metrics: Option<Vec<String>>,
-    #[serde(default)]
-    batch_size: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HandlerLow {
-    name: String,
-    #[serde(default)]
-    execution_time: Option<String>,
-    #[serde(default)]
-    models: Option<String>,
-    #[serde(default)]
-    datasets: Option<Vec<String>>,
-    strategy: Value,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SlicingLow {
-    eval_every: String,
-    #[serde(default)]
-    eval_start_from: Option<i64>,
-    #[serde(default)]
-    eval_end_at: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PeriodicLow {
-    every: String,
-    interval: String,
-    #[serde(default)]
-    start_timestamp: Option<i64>,
-    #[serde(default)]
-    end_timestamp: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OffsetLow {
-    offsets: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StaticLow {
-    intervals: Vec<Vec<i64>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoKeys {}
 
 /// Strategy names: Sluice's and Modyn's.
 const STRATEGIES: &[(&str, &str)] = &[
@@ -278,106 +194,11 @@ fn dataset(
             );
             None
         }
-        (Some(p), None) => {
-            let path = base.join(p);
-            if !path.is_file() {
-                err(
-                    errors,
-                    key("path"),
-                    format!("file not found: {}", path.display()),
-                );
-            }
-            if d.brokers.is_some() {
-                err(errors, key("brokers"), "only with `topic`");
-            }
-            if d.kafka.is_some() {
-                err(errors, key("kafka"), "only with `topic`");
-            }
-            let format = match d.format {
-                Some(FileFormat::Json) => {
-                    err(
-                        errors,
-                        key("format"),
-                        "expected `csv` or `arrow` for a file",
-                    );
-                    None
-                }
-                Some(f) => Some(f),
-                None => {
-                    let f = FileFormat::infer(&path);
-                    if f.is_none() {
-                        err(errors, key("path"), "expected a `.csv` or `.arrow` file");
-                    }
-                    f
-                }
-            };
-            format.map(|format| EvalInput::File { path, format })
-        }
-        (None, Some(topic)) => {
-            if !valid_topic(topic) {
-                err(
-                    errors,
-                    key("topic"),
-                    "expected a topic name of letters, digits, '.', '_' or '-' (at most 249)",
-                );
-            }
-            let format = match d.format {
-                None | Some(FileFormat::Json) => Some(ValueFormat::Json),
-                Some(FileFormat::Arrow) => Some(ValueFormat::Arrow),
-                Some(FileFormat::Csv) => {
-                    err(
-                        errors,
-                        key("format"),
-                        "expected `json` or `arrow` for a topic",
-                    );
-                    None
-                }
-            };
-            // The source's cluster unless `brokers` names another; `kafka` defaults to the
-            // source's settings on the same brokers.
-            let from_source = match source.map(|s| &s.input) {
-                Some(InputSpec::Kafka(k)) => Some(&k.cluster),
-                _ => None,
-            };
-            let brokers = d
-                .brokers
-                .clone()
-                .or_else(|| from_source.map(|c| c.brokers.clone()))
-                .unwrap_or_else(|| "127.0.0.1:9092".into());
-            let properties = match (d.kafka.clone(), from_source) {
-                (Some(table), _) => super::kafka::properties(Some(table), &key("kafka"), errors),
-                (None, Some(c)) if c.brokers == brokers => c.properties.clone(),
-                (None, _) => Default::default(),
-            };
-            format.map(|format| EvalInput::Kafka {
-                cluster: KafkaCluster {
-                    brokers,
-                    properties,
-                },
-                topic: topic.clone(),
-                format,
-            })
-        }
+        (Some(p), None) => file_dataset(&d, p, prefix, base, errors),
+        (None, Some(topic)) => topic_dataset(&d, topic, prefix, source, errors),
     };
     let batch_size = positive_or(d.batch_size, 1024, &key("batch_size"), errors);
-    let names = d.metrics.unwrap_or_else(|| vec!["accuracy".into()]);
-    if names.is_empty() {
-        err(errors, key("metrics"), "expected at least one metric");
-    }
-    let mut metrics = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        let key = format!("{prefix}.metrics[{i}]");
-        match Metric::parse(name) {
-            Ok(m) if metrics.contains(&m) => err(errors, key, format!("`{name}` is listed twice")),
-            Ok(m) => {
-                if let Some(Err(why)) = classes.map(|c| m.check(c)) {
-                    err(errors, key, why);
-                }
-                metrics.push(m);
-            }
-            Err(why) => err(errors, key, why),
-        }
-    }
+    let metrics = metrics(d.metrics, prefix, classes, errors);
     let columns = source.map(|s| ColumnSpec {
         time_column: d.time_column.or_else(|| s.columns.time_column.clone()),
         ..s.columns.clone()
@@ -420,6 +241,135 @@ fn dataset(
         metrics,
         batch_size: batch_size? as usize,
     })
+}
+
+/// A dataset read from the file at `p` (relative to `base`).
+fn file_dataset(
+    d: &DatasetLow,
+    p: &Path,
+    prefix: &str,
+    base: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<EvalInput> {
+    let key = |k: &str| format!("{prefix}.{k}");
+    let path = base.join(p);
+    if !path.is_file() {
+        err(
+            errors,
+            key("path"),
+            format!("file not found: {}", path.display()),
+        );
+    }
+    if d.brokers.is_some() {
+        err(errors, key("brokers"), "only with `topic`");
+    }
+    if d.kafka.is_some() {
+        err(errors, key("kafka"), "only with `topic`");
+    }
+    let format = match d.format {
+        Some(FileFormat::Json) => {
+            err(
+                errors,
+                key("format"),
+                "expected `csv` or `arrow` for a file",
+            );
+            None
+        }
+        Some(f) => Some(f),
+        None => {
+            let f = FileFormat::infer(&path);
+            if f.is_none() {
+                err(errors, key("path"), "expected a `.csv` or `.arrow` file");
+            }
+            f
+        }
+    };
+    format.map(|format| EvalInput::File { path, format })
+}
+
+/// A dataset read from the Kafka `topic`: the source's cluster unless `brokers` names
+/// another; `kafka` defaults to the source's settings on the same brokers.
+fn topic_dataset(
+    d: &DatasetLow,
+    topic: &str,
+    prefix: &str,
+    source: Option<&SourceSpec>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<EvalInput> {
+    let key = |k: &str| format!("{prefix}.{k}");
+    if !valid_topic(topic) {
+        err(
+            errors,
+            key("topic"),
+            "expected a topic name of letters, digits, '.', '_' or '-' (at most 249)",
+        );
+    }
+    let format = match d.format {
+        None | Some(FileFormat::Json) => Some(ValueFormat::Json),
+        Some(FileFormat::Arrow) => Some(ValueFormat::Arrow),
+        Some(FileFormat::Csv) => {
+            err(
+                errors,
+                key("format"),
+                "expected `json` or `arrow` for a topic",
+            );
+            None
+        }
+    };
+    let from_source = match source.map(|s| &s.input) {
+        Some(InputSpec::Kafka(k)) => Some(&k.cluster),
+        _ => None,
+    };
+    let brokers = d
+        .brokers
+        .clone()
+        .or_else(|| from_source.map(|c| c.brokers.clone()))
+        .unwrap_or_else(|| "127.0.0.1:9092".into());
+    let properties = match (d.kafka.clone(), from_source) {
+        (Some(table), _) => super::kafka::properties(Some(table), &key("kafka"), errors),
+        (None, Some(c)) if c.brokers == brokers => c.properties.clone(),
+        (None, _) => Default::default(),
+    };
+    format.map(|format| EvalInput::Kafka {
+        cluster: KafkaCluster {
+            brokers,
+            properties,
+        },
+        topic: topic.to_string(),
+        format,
+    })
+}
+
+/// A dataset's `metrics` (default: accuracy), each checked against the number of classes.
+fn metrics(
+    names: Option<Vec<String>>,
+    prefix: &str,
+    classes: Option<usize>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Metric> {
+    let names = names.unwrap_or_else(|| vec!["accuracy".into()]);
+    if names.is_empty() {
+        err(
+            errors,
+            format!("{prefix}.metrics"),
+            "expected at least one metric",
+        );
+    }
+    let mut metrics = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let key = format!("{prefix}.metrics[{i}]");
+        match Metric::parse(name) {
+            Ok(m) if metrics.contains(&m) => err(errors, key, format!("`{name}` is listed twice")),
+            Ok(m) => {
+                if let Some(Err(why)) = classes.map(|c| m.check(c)) {
+                    err(errors, key, why);
+                }
+                metrics.push(m);
+            }
+            Err(why) => err(errors, key, why),
+        }
+    }
+    metrics
 }
 
 fn handler(
@@ -551,99 +501,115 @@ fn strategy(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option
     };
     let rest = Value::Table(t);
     match kind {
-        "slicing" => {
-            let s: SlicingLow = section(rest, prefix, errors)?;
-            let every_ms = span(&s.eval_every, key("eval_every"), errors);
-            let start_ms = seconds(s.eval_start_from, key("eval_start_from"), errors)?;
-            let end_ms = seconds(s.eval_end_at, key("eval_end_at"), errors)?;
-            if let (Some(a), Some(b)) = (start_ms, end_ms)
-                && a >= b
-            {
-                err(errors, key("eval_end_at"), "must be after eval_start_from");
-                return None;
-            }
-            Some(Strategy::Slicing {
-                every_ms: every_ms?,
-                start_ms,
-                end_ms,
-            })
-        }
-        "periodic" => {
-            let s: PeriodicLow = section(rest, prefix, errors)?;
-            let every_ms = span(&s.every, key("every"), errors);
-            let window = Window::parse(&s.interval)
-                .map_err(|e| err(errors, key("interval"), e))
-                .ok();
-            let start_ms = seconds(s.start_timestamp, key("start_timestamp"), errors)?;
-            let end_ms = seconds(s.end_timestamp, key("end_timestamp"), errors)?;
-            if let (Some(a), Some(b)) = (start_ms, end_ms)
-                && a > b
-            {
-                err(
-                    errors,
-                    key("end_timestamp"),
-                    "must not be before start_timestamp",
-                );
-                return None;
-            }
-            Some(Strategy::Periodic {
-                every_ms: every_ms?,
-                start_ms,
-                end_ms,
-                window: window?,
-            })
-        }
+        "slicing" => slicing(section(rest, prefix, errors)?, prefix, errors),
+        "periodic" => periodic(section(rest, prefix, errors)?, prefix, errors),
         "between_two_triggers" => {
             section::<NoKeys>(rest, prefix, errors)?;
             Some(Strategy::BetweenTwoTriggers)
         }
-        "offset" => {
-            let s: OffsetLow = section(rest, prefix, errors)?;
-            if s.offsets.is_empty() {
-                err(errors, key("offsets"), "expected at least one offset");
-            }
-            let mut out = Vec::new();
-            for (i, o) in s.offsets.iter().enumerate() {
-                match Offset::parse(o) {
-                    Ok(o) => out.push(o),
-                    Err(e) => err(
-                        errors,
-                        format!("{prefix}.offsets[{i}]"),
-                        format!("expected -inf, inf, 0 or ±<n><unit>: {e}"),
-                    ),
-                }
-            }
-            (out.len() == s.offsets.len() && !out.is_empty()).then_some(Strategy::Offset(out))
-        }
-        "static" => {
-            let s: StaticLow = section(rest, prefix, errors)?;
-            if s.intervals.is_empty() {
-                err(errors, key("intervals"), "expected at least one interval");
-            }
-            let mut out = Vec::new();
-            for (i, iv) in s.intervals.iter().enumerate() {
-                let k = format!("{prefix}.intervals[{i}]");
-                match iv.as_slice() {
-                    [a] if *a >= 0 => out.push((*a as u64 * 1000, None)),
-                    [a, b] if *a >= 0 && a < b => {
-                        out.push((*a as u64 * 1000, Some(*b as u64 * 1000)))
-                    }
-                    [a, b] if *a >= 0 => err(
-                        errors,
-                        k,
-                        format!("start {a} is not before end {b}: an interval needs start < end"),
-                    ),
-                    _ => err(
-                        errors,
-                        k,
-                        "expected [start] or [start, end] in Unix seconds >= 0",
-                    ),
-                }
-            }
-            (out.len() == s.intervals.len() && !out.is_empty()).then_some(Strategy::Static(out))
-        }
+        "offset" => offset(section(rest, prefix, errors)?, prefix, errors),
+        "static" => fixed(section(rest, prefix, errors)?, prefix, errors),
         _ => unreachable!("listed in STRATEGIES"),
     }
+}
+
+/// `type = "slicing"`.
+fn slicing(s: SlicingLow, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Strategy> {
+    let key = |k: &str| format!("{prefix}.{k}");
+    let every_ms = span(&s.eval_every, key("eval_every"), errors);
+    let start_ms = seconds(s.eval_start_from, key("eval_start_from"), errors)?;
+    let end_ms = seconds(s.eval_end_at, key("eval_end_at"), errors)?;
+    if let (Some(a), Some(b)) = (start_ms, end_ms)
+        && a >= b
+    {
+        err(errors, key("eval_end_at"), "must be after eval_start_from");
+        return None;
+    }
+    Some(Strategy::Slicing {
+        every_ms: every_ms?,
+        start_ms,
+        end_ms,
+    })
+}
+
+/// `type = "periodic"`.
+fn periodic(s: PeriodicLow, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Strategy> {
+    let key = |k: &str| format!("{prefix}.{k}");
+    let every_ms = span(&s.every, key("every"), errors);
+    let window = Window::parse(&s.interval)
+        .map_err(|e| err(errors, key("interval"), e))
+        .ok();
+    let start_ms = seconds(s.start_timestamp, key("start_timestamp"), errors)?;
+    let end_ms = seconds(s.end_timestamp, key("end_timestamp"), errors)?;
+    if let (Some(a), Some(b)) = (start_ms, end_ms)
+        && a > b
+    {
+        err(
+            errors,
+            key("end_timestamp"),
+            "must not be before start_timestamp",
+        );
+        return None;
+    }
+    Some(Strategy::Periodic {
+        every_ms: every_ms?,
+        start_ms,
+        end_ms,
+        window: window?,
+    })
+}
+
+/// `type = "offset"`.
+fn offset(s: OffsetLow, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Strategy> {
+    if s.offsets.is_empty() {
+        err(
+            errors,
+            format!("{prefix}.offsets"),
+            "expected at least one offset",
+        );
+    }
+    let mut out = Vec::new();
+    for (i, o) in s.offsets.iter().enumerate() {
+        match Offset::parse(o) {
+            Ok(o) => out.push(o),
+            Err(e) => err(
+                errors,
+                format!("{prefix}.offsets[{i}]"),
+                format!("expected -inf, inf, 0 or ±<n><unit>: {e}"),
+            ),
+        }
+    }
+    (out.len() == s.offsets.len() && !out.is_empty()).then_some(Strategy::Offset(out))
+}
+
+/// `type = "static"`.
+fn fixed(s: StaticLow, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Strategy> {
+    if s.intervals.is_empty() {
+        err(
+            errors,
+            format!("{prefix}.intervals"),
+            "expected at least one interval",
+        );
+    }
+    let mut out = Vec::new();
+    for (i, iv) in s.intervals.iter().enumerate() {
+        let k = format!("{prefix}.intervals[{i}]");
+        match iv.as_slice() {
+            [a] if *a >= 0 => out.push((*a as u64 * 1000, None)),
+            [a, b] if *a >= 0 && a < b => out.push((*a as u64 * 1000, Some(*b as u64 * 1000))),
+            [a, b] if *a >= 0 => err(
+                errors,
+                k,
+                format!("start {a} is not before end {b}: an interval needs start < end"),
+            ),
+            _ => err(
+                errors,
+                k,
+                "expected [start] or [start, end] in Unix seconds >= 0",
+            ),
+        }
+    }
+    (out.len() == s.intervals.len() && !out.is_empty()).then_some(Strategy::Static(out))
 }
 
 #[cfg(test)]

@@ -213,137 +213,9 @@ fn check_source(
 ) -> Option<SourceSpec> {
     let before = errors.len();
     let replay_batch = positive_or(s.replay_batch, 1024, "source.replay_batch", errors);
-    let only = |errors: &mut Vec<ConfigError>, key: &str, set: bool, kind: &str| {
-        if set {
-            err(
-                errors,
-                format!("source.{key}"),
-                format!("only for kind = \"{kind}\""),
-            );
-        }
-    };
     let input = match s.kind {
-        low::SourceKind::File => {
-            for (key, set) in [
-                ("brokers", s.brokers.is_some()),
-                ("kafka", s.kafka.is_some()),
-                ("topic", s.topic.is_some()),
-                ("partitions", s.partitions.is_some()),
-                ("create_topic", s.create_topic.is_some()),
-                ("until", s.until.is_some()),
-                ("idle_timeout_ms", s.idle_timeout_ms.is_some()),
-                ("late", s.late.is_some()),
-            ] {
-                only(errors, key, set, "kafka");
-            }
-            if s.time_column.is_none() {
-                err(
-                    errors,
-                    "source.time_column",
-                    "missing; a file source needs a time column",
-                );
-            }
-            match &s.path {
-                None => {
-                    err(errors, "source.path", "missing; a file source needs a path");
-                    None
-                }
-                Some(p) => {
-                    let path = base.join(p);
-                    if !path.is_file() {
-                        err(
-                            errors,
-                            "source.path",
-                            format!("file not found: {}", path.display()),
-                        );
-                    }
-                    let format = match s.format {
-                        Some(FileFormat::Json) => {
-                            err(
-                                errors,
-                                "source.format",
-                                "expected `csv` or `arrow` for a file",
-                            );
-                            None
-                        }
-                        Some(f) => Some(f),
-                        None => {
-                            let f = FileFormat::infer(&path);
-                            if f.is_none() {
-                                err(
-                                    errors,
-                                    "source.format",
-                                    "cannot infer the format from the file extension; expected `csv` or `arrow`",
-                                );
-                            }
-                            f
-                        }
-                    };
-                    format.map(|format| InputSpec::File { path, format })
-                }
-            }
-        }
-        low::SourceKind::Kafka => {
-            only(errors, "path", s.path.is_some(), "file");
-            let format = match s.format {
-                None | Some(FileFormat::Json) => ValueFormat::Json,
-                Some(FileFormat::Arrow) => {
-                    if s.key_column.is_none() {
-                        err(
-                            errors,
-                            "source.key_column",
-                            "missing; Arrow messages hold many rows, so each row needs a key column",
-                        );
-                    }
-                    ValueFormat::Arrow
-                }
-                Some(FileFormat::Csv) => {
-                    err(
-                        errors,
-                        "source.format",
-                        "expected `json` or `arrow` for a Kafka source",
-                    );
-                    ValueFormat::Json
-                }
-            };
-            if s.feature_columns.is_none() {
-                err(
-                    errors,
-                    "source.feature_columns",
-                    "missing; a Kafka source names its feature fields",
-                );
-            }
-            let topic = s.topic.clone().unwrap_or_default();
-            if !valid_topic(&topic) {
-                err(
-                    errors,
-                    "source.topic",
-                    "expected a topic name of letters, digits, '.', '_' or '-' (at most 249)",
-                );
-            }
-            let partitions = positive_or(s.partitions, 1, "source.partitions", errors);
-            let idle = match s.idle_timeout_ms {
-                Some(v) if v < 0 => {
-                    err(errors, "source.idle_timeout_ms", "expected an integer >= 0");
-                    None
-                }
-                Some(v) => Some(v as u64),
-                None => Some(5_000),
-            };
-            Some(InputSpec::Kafka(KafkaSourceSpec {
-                cluster: KafkaCluster {
-                    brokers: s.brokers.clone().unwrap_or_else(|| "127.0.0.1:9092".into()),
-                    properties: super::kafka::properties(s.kafka.clone(), "source.kafka", errors),
-                },
-                topic,
-                format,
-                partitions: partitions.unwrap_or(1).min(i32::MAX as u64) as i32,
-                create_topic: s.create_topic.unwrap_or(true),
-                until: s.until,
-                idle_timeout_ms: idle.unwrap_or(0),
-                late: s.late.unwrap_or_default(),
-            }))
-        }
+        low::SourceKind::File => file_input(&s, base, errors),
+        low::SourceKind::Kafka => kafka_input(&s, errors),
     };
     let mut named: Vec<&str> = vec![&s.label_column];
     named.extend(s.time_column.as_deref());
@@ -381,6 +253,138 @@ fn check_source(
         },
         replay_batch: replay_batch? as usize,
     })
+}
+
+/// An error at `source.{key}` when `set`: the key is only for sources of `kind`.
+fn source_only(errors: &mut Vec<ConfigError>, key: &str, set: bool, kind: &str) {
+    if set {
+        err(
+            errors,
+            format!("source.{key}"),
+            format!("only for kind = \"{kind}\""),
+        );
+    }
+}
+
+/// `[source]` of `kind = "file"`: the dataset file and its format.
+fn file_input(s: &low::Source, base: &Path, errors: &mut Vec<ConfigError>) -> Option<InputSpec> {
+    for (key, set) in [
+        ("brokers", s.brokers.is_some()),
+        ("kafka", s.kafka.is_some()),
+        ("topic", s.topic.is_some()),
+        ("partitions", s.partitions.is_some()),
+        ("create_topic", s.create_topic.is_some()),
+        ("until", s.until.is_some()),
+        ("idle_timeout_ms", s.idle_timeout_ms.is_some()),
+        ("late", s.late.is_some()),
+    ] {
+        source_only(errors, key, set, "kafka");
+    }
+    if s.time_column.is_none() {
+        err(
+            errors,
+            "source.time_column",
+            "missing; a file source needs a time column",
+        );
+    }
+    let Some(p) = &s.path else {
+        err(errors, "source.path", "missing; a file source needs a path");
+        return None;
+    };
+    let path = base.join(p);
+    if !path.is_file() {
+        err(
+            errors,
+            "source.path",
+            format!("file not found: {}", path.display()),
+        );
+    }
+    let format = match s.format {
+        Some(FileFormat::Json) => {
+            err(
+                errors,
+                "source.format",
+                "expected `csv` or `arrow` for a file",
+            );
+            None
+        }
+        Some(f) => Some(f),
+        None => {
+            let f = FileFormat::infer(&path);
+            if f.is_none() {
+                err(
+                    errors,
+                    "source.format",
+                    "cannot infer the format from the file extension; expected `csv` or `arrow`",
+                );
+            }
+            f
+        }
+    };
+    format.map(|format| InputSpec::File { path, format })
+}
+
+/// `[source]` of `kind = "kafka"`: the cluster, topic and message format.
+fn kafka_input(s: &low::Source, errors: &mut Vec<ConfigError>) -> Option<InputSpec> {
+    source_only(errors, "path", s.path.is_some(), "file");
+    let format = match s.format {
+        None | Some(FileFormat::Json) => ValueFormat::Json,
+        Some(FileFormat::Arrow) => {
+            if s.key_column.is_none() {
+                err(
+                    errors,
+                    "source.key_column",
+                    "missing; Arrow messages hold many rows, so each row needs a key column",
+                );
+            }
+            ValueFormat::Arrow
+        }
+        Some(FileFormat::Csv) => {
+            err(
+                errors,
+                "source.format",
+                "expected `json` or `arrow` for a Kafka source",
+            );
+            ValueFormat::Json
+        }
+    };
+    if s.feature_columns.is_none() {
+        err(
+            errors,
+            "source.feature_columns",
+            "missing; a Kafka source names its feature fields",
+        );
+    }
+    let topic = s.topic.clone().unwrap_or_default();
+    if !valid_topic(&topic) {
+        err(
+            errors,
+            "source.topic",
+            "expected a topic name of letters, digits, '.', '_' or '-' (at most 249)",
+        );
+    }
+    let partitions = positive_or(s.partitions, 1, "source.partitions", errors);
+    let idle = match s.idle_timeout_ms {
+        Some(v) if v < 0 => {
+            err(errors, "source.idle_timeout_ms", "expected an integer >= 0");
+            None
+        }
+        Some(v) => Some(v as u64),
+        None => Some(5_000),
+    };
+    Some(InputSpec::Kafka(KafkaSourceSpec {
+        cluster: KafkaCluster {
+            brokers: s.brokers.clone().unwrap_or_else(|| "127.0.0.1:9092".into()),
+            properties: super::kafka::properties(s.kafka.clone(), "source.kafka", errors),
+        },
+        topic,
+        format,
+        partitions: partitions.unwrap_or(1).min(i32::MAX as u64) as i32,
+        create_topic: s.create_topic.unwrap_or(true),
+        until: s.until,
+        idle_timeout_ms: idle.unwrap_or(0),
+        late: s.late.unwrap_or_default(),
+    }))
 }
 
 /// `[output]`; `[output.kafka]` defaults to `[source.kafka]` when both use the same brokers.

@@ -2,7 +2,7 @@
 //!
 //! | file | responsibility |
 //! |---|---|
-//! | `low.rs` | serde structs mirroring what users write (`deny_unknown_fields`) |
+//! | `low/` | serde structs mirroring what users write (`deny_unknown_fields`), one file per section |
 //! | `spec.rs` | the validated pipeline spec the rest of Sluice runs from |
 //! | `fields.rs` | shared checks: errors at key paths, per-section deserialisation, counts, spans |
 //! | `load.rs` | reading a file, driving the sections; `[pipeline]`, `[source]`, `[output]` |

@@ -1,5 +1,5 @@
 //! `[model]`: `id` names the architecture, `num_classes` its output width, and the other keys
-//! of the section are the architecture's own (each a struct in `low.rs`; unknown keys are
+//! of the section are the architecture's own (each a struct in `low/models.rs`; unknown keys are
 //! errors). This file checks the section into a [`ModelSpec`].
 //!
 //! Every model reads a sample's features (`f32`, in `feature_columns` order). Image models view

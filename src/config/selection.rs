@@ -1,7 +1,6 @@
 //! `[selection]`: the candidate pool (`new_data`, `coreset`, `reservoir`) and the global
 //! sampling of each training set (limit, presampling), each error with its key path.
 
-use serde::Deserialize;
 use sluice_dataflows::downsampling::{
     Downsampling, DownsamplingPlan, Gradients, Greedy, Method, Submodular, Uncertainty,
 };
@@ -10,194 +9,14 @@ use toml::Value;
 
 use super::error::ConfigError;
 use super::fields::{err, section};
+use super::low::selection::{
+    AlwaysWord, DownLow, DownsamplingLow, FunctionLow, GradientsLow, GreedyLow, HoldoutLow,
+    MetricLow, PresampleLow, PresamplingLow, RescoreLow, ResetLow, ScheduleLow, SelectionLow,
+    Strategy,
+};
 use super::low::{AllWord, CountOrAll};
 use super::spec::{IlSpec, Pool, SelectionSpec};
 use super::training::IlBase;
-
-#[derive(Deserialize, Clone, Copy, PartialEq)]
-#[serde(rename_all = "snake_case")]
-enum Strategy {
-    NewData,
-    Coreset,
-    Reservoir,
-    Freshness,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-enum ResetLow {
-    #[serde(rename = "lastX")]
-    LastX,
-    #[serde(rename = "sampleUAR")]
-    SampleUar,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq)]
-#[serde(rename_all = "snake_case")]
-enum PresampleLow {
-    None,
-    Random,
-    RandomNoReplacement,
-    LabelBalanced,
-    TriggerBalanced,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PresamplingLow {
-    strategy: PresampleLow,
-    #[serde(default)]
-    ratio: Option<i64>,
-    #[serde(default)]
-    ratio_max: Option<i64>,
-    #[serde(default)]
-    limit: Option<i64>,
-    #[serde(default)]
-    force_column_balancing: Option<bool>,
-    #[serde(default)]
-    force_required_target_size: Option<bool>,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq)]
-#[serde(rename_all = "snake_case")]
-enum DownLow {
-    Loss,
-    GradNorm,
-    Uncertainty,
-    Rs2,
-    KcenterGreedy,
-    Submodular,
-    Craig,
-    GradMatch,
-    RhoLoss,
-}
-
-/// `rescore_after`: trainer epochs, or `"always"` (Modyn: every score recomputed).
-#[derive(Deserialize, Clone, Copy)]
-#[serde(untagged)]
-enum RescoreLow {
-    Epochs(i64),
-    Always(AlwaysWord),
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum AlwaysWord {
-    Always,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq)]
-#[serde(rename_all = "snake_case")]
-enum HoldoutLow {
-    Simple,
-    Twin,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum FunctionLow {
-    FacilityLocation,
-    GraphCut,
-    LogDeterminant,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum GreedyLow {
-    #[serde(rename = "naive_greedy")]
-    Naive,
-    #[serde(rename = "lazy_greedy")]
-    Lazy,
-    #[serde(rename = "stochastic_greedy")]
-    Stochastic,
-    #[serde(rename = "approximate_lazy_greedy")]
-    ApproximateLazy,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum GradientsLow {
-    LastLayer,
-    LastLayerWithEmbedding,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum MetricLow {
-    LeastConfidence,
-    Entropy,
-    Margin,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DownsamplingLow {
-    strategy: DownLow,
-    #[serde(default)]
-    ratio: Option<i64>,
-    #[serde(default)]
-    ratio_max: Option<i64>,
-    #[serde(default)]
-    sample_then_batch: Option<bool>,
-    #[serde(default)]
-    period: Option<i64>,
-    #[serde(default)]
-    rescore_after: Option<RescoreLow>,
-    #[serde(default)]
-    score_metric: Option<MetricLow>,
-    #[serde(default)]
-    balance: Option<bool>,
-    #[serde(default)]
-    with_replacement: Option<bool>,
-    #[serde(default)]
-    submodular_function: Option<FunctionLow>,
-    #[serde(default)]
-    submodular_optimizer: Option<GreedyLow>,
-    /// CRAIG's greedy maximiser (Modyn's key).
-    #[serde(default)]
-    greedy: Option<GreedyLow>,
-    #[serde(default)]
-    full_grad_approximation: Option<GradientsLow>,
-    #[serde(default)]
-    holdout_set_ratio: Option<i64>,
-    #[serde(default)]
-    holdout_set_ratio_max: Option<i64>,
-    #[serde(default)]
-    holdout_set_strategy: Option<HoldoutLow>,
-    /// `[training]` keys for the irreducible-loss model (parsed by [`IlBase`]).
-    #[serde(default)]
-    il_training: Option<Value>,
-    /// `[model]` of the irreducible-loss model (default: `[model]`).
-    #[serde(default)]
-    il_model: Option<Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SelectionLow {
-    #[serde(default)]
-    strategy: Option<Strategy>,
-    #[serde(default)]
-    tail_triggers: Option<CountOrAll>,
-    #[serde(default)]
-    limit: Option<i64>,
-    #[serde(default)]
-    limit_reset: Option<ResetLow>,
-    #[serde(default)]
-    budget: Option<i64>,
-    #[serde(default)]
-    presampling: Option<PresamplingLow>,
-    /// One downsampler, or `schedule` + `thresholds` (parsed by [`plan`]).
-    #[serde(default)]
-    downsampling: Option<Value>,
-    #[serde(default)]
-    warmup_triggers: Option<i64>,
-    #[serde(default)]
-    unused_data_ratio: Option<i64>,
-    #[serde(default)]
-    seed: Option<i64>,
-    #[serde(default)]
-    maximum_keys_in_memory: Option<i64>,
-}
 
 /// Parses `[selection]` (absent: `new_data`, the epoch each trigger closes).
 pub fn selection(
@@ -211,28 +30,7 @@ pub fn selection(
     let s: SelectionLow = section(value, "selection", errors)?;
     let before = errors.len();
     let strategy = s.strategy.unwrap_or(Strategy::NewData);
-    let only = |set: bool, key: &str, who: &str, errors: &mut Vec<ConfigError>| {
-        if set {
-            err(
-                errors,
-                format!("selection.{key}"),
-                format!("only used with strategy = {who}"),
-            );
-        }
-    };
-    let tail = match s.tail_triggers {
-        None => Some(0),
-        Some(CountOrAll::All(AllWord::All)) => None,
-        Some(CountOrAll::Count(n)) if n >= 0 => Some(n as u64),
-        Some(CountOrAll::Count(_)) => {
-            err(
-                errors,
-                "selection.tail_triggers",
-                "expected an integer >= 0 or \"all\"",
-            );
-            Some(0)
-        }
-    };
+    let tail = tail_triggers(&s.tail_triggers, errors);
     let seed = match s.seed.unwrap_or(0) {
         n if n >= 0 => n as u64,
         _ => {
@@ -244,107 +42,17 @@ pub fn selection(
         seed,
         ..SetSampler::none()
     };
-    let pool = match strategy {
-        Strategy::Freshness => {
-            only(
-                s.tail_triggers.is_some(),
-                "tail_triggers",
-                "new_data or coreset (freshness draws from all data)",
-                errors,
-            );
-            only(s.budget.is_some(), "budget", "reservoir", errors);
-            match s.unused_data_ratio {
-                Some(r) if (1..=99).contains(&r) => sampler.freshness = Some(r as u64),
-                Some(_) => err(
-                    errors,
-                    "selection.unused_data_ratio",
-                    "expected an integer in 1..=99",
-                ),
-                None => err(
-                    errors,
-                    "selection.unused_data_ratio",
-                    "missing: the percentage of each training set drawn from never-used samples",
-                ),
-            }
-            Pool::Tail(None)
-        }
-        Strategy::Reservoir => {
-            only(
-                s.tail_triggers.is_some(),
-                "tail_triggers",
-                "new_data or coreset",
-                errors,
-            );
-            match s.budget {
-                Some(b) if b > 0 => {
-                    sampler.reservoir = Some(b as usize);
-                    Pool::Reservoir(b as usize)
-                }
-                Some(_) => {
-                    err(errors, "selection.budget", "expected an integer > 0");
-                    Pool::Reservoir(1)
-                }
-                None => {
-                    err(
-                        errors,
-                        "selection.budget",
-                        "missing: how many samples the reservoir keeps",
-                    );
-                    Pool::Reservoir(1)
-                }
-            }
-        }
-        Strategy::NewData | Strategy::Coreset => {
-            only(s.budget.is_some(), "budget", "reservoir", errors);
-            Pool::Tail(tail)
-        }
-    };
+    let pool = pool(&s, strategy, tail, &mut sampler, errors);
     if strategy != Strategy::Freshness {
         only(
             s.unused_data_ratio.is_some(),
+            "selection",
             "unused_data_ratio",
             "freshness",
             errors,
         );
     }
-    // new_data: limit and its reset; freshness: a plain limit.
-    match (strategy, s.limit) {
-        (Strategy::Freshness, Some(l)) if l > 0 => {
-            only(s.limit_reset.is_some(), "limit_reset", "new_data", errors);
-            sampler.limit = Some((l as usize, LimitReset::SampleUar));
-        }
-        (Strategy::Freshness, Some(_)) => err(errors, "selection.limit", "expected an integer > 0"),
-        (Strategy::NewData, Some(l)) if l > 0 => {
-            let reset = match (s.limit_reset, tail) {
-                (Some(ResetLow::LastX), _) => LimitReset::LastX,
-                (Some(ResetLow::SampleUar), _) => LimitReset::SampleUar,
-                (None, None) => {
-                    err(
-                        errors,
-                        "selection.limit_reset",
-                        "missing: with all data (tail_triggers = \"all\") say which samples a limit keeps: \"lastX\" or \"sampleUAR\"",
-                    );
-                    LimitReset::LastX
-                }
-                // Modyn samples uniformly when a tail bounds the pool.
-                (None, Some(_)) => LimitReset::SampleUar,
-            };
-            sampler.limit = Some((l as usize, reset));
-        }
-        (Strategy::NewData, Some(_)) => err(errors, "selection.limit", "expected an integer > 0"),
-        (_, l) => {
-            only(l.is_some(), "limit", "new_data or freshness", errors);
-            only(s.limit_reset.is_some(), "limit_reset", "new_data", errors);
-        }
-    }
-    if strategy == Strategy::NewData && s.limit.is_none() {
-        only(
-            s.limit_reset.is_some(),
-            "limit_reset",
-            "new_data with a limit",
-            errors,
-        );
-    }
+    limit(&s, strategy, tail, &mut sampler, errors);
     // coreset: presampling and warm-up.
     if strategy == Strategy::Coreset {
         let warmup = s.warmup_triggers.unwrap_or(0);
@@ -360,14 +68,13 @@ pub fn selection(
             sampler.presampling = presampling(p, tail, errors);
         }
     } else {
-        only(s.presampling.is_some(), "presampling", "coreset", errors);
-        only(s.downsampling.is_some(), "downsampling", "coreset", errors);
-        only(
-            s.warmup_triggers.is_some(),
-            "warmup_triggers",
-            "coreset",
-            errors,
-        );
+        for (set, k) in [
+            (s.presampling.is_some(), "presampling"),
+            (s.downsampling.is_some(), "downsampling"),
+            (s.warmup_triggers.is_some(), "warmup_triggers"),
+        ] {
+            only(set, "selection", k, "coreset", errors);
+        }
     }
     let (downsampling, irreducible) = match s.downsampling {
         Some(d) if strategy == Strategy::Coreset => {
@@ -402,11 +109,177 @@ pub fn selection(
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScheduleLow {
-    schedule: Vec<Value>,
-    thresholds: Vec<i64>,
+/// An error at `{at}.{key}` when `set`: the key is only used with strategy `who`.
+fn only(set: bool, at: &str, key: &str, who: &str, errors: &mut Vec<ConfigError>) {
+    if set {
+        err(
+            errors,
+            format!("{at}.{key}"),
+            format!("only used with strategy = {who}"),
+        );
+    }
+}
+
+/// `tail_triggers`: how many triggers' data the pool holds (`None`: all).
+fn tail_triggers(value: &Option<CountOrAll>, errors: &mut Vec<ConfigError>) -> Option<u64> {
+    match value {
+        None => Some(0),
+        Some(CountOrAll::All(AllWord::All)) => None,
+        Some(CountOrAll::Count(n)) if *n >= 0 => Some(*n as u64),
+        Some(CountOrAll::Count(_)) => {
+            err(
+                errors,
+                "selection.tail_triggers",
+                "expected an integer >= 0 or \"all\"",
+            );
+            Some(0)
+        }
+    }
+}
+
+/// The candidate pool of `strategy`, with its keys (`budget`, `unused_data_ratio`).
+fn pool(
+    s: &SelectionLow,
+    strategy: Strategy,
+    tail: Option<u64>,
+    sampler: &mut SetSampler,
+    errors: &mut Vec<ConfigError>,
+) -> Pool {
+    match strategy {
+        Strategy::Freshness => {
+            only(
+                s.tail_triggers.is_some(),
+                "selection",
+                "tail_triggers",
+                "new_data or coreset (freshness draws from all data)",
+                errors,
+            );
+            only(
+                s.budget.is_some(),
+                "selection",
+                "budget",
+                "reservoir",
+                errors,
+            );
+            match s.unused_data_ratio {
+                Some(r) if (1..=99).contains(&r) => sampler.freshness = Some(r as u64),
+                Some(_) => err(
+                    errors,
+                    "selection.unused_data_ratio",
+                    "expected an integer in 1..=99",
+                ),
+                None => err(
+                    errors,
+                    "selection.unused_data_ratio",
+                    "missing: the percentage of each training set drawn from never-used samples",
+                ),
+            }
+            Pool::Tail(None)
+        }
+        Strategy::Reservoir => {
+            only(
+                s.tail_triggers.is_some(),
+                "selection",
+                "tail_triggers",
+                "new_data or coreset",
+                errors,
+            );
+            match s.budget {
+                Some(b) if b > 0 => {
+                    sampler.reservoir = Some(b as usize);
+                    Pool::Reservoir(b as usize)
+                }
+                Some(_) => {
+                    err(errors, "selection.budget", "expected an integer > 0");
+                    Pool::Reservoir(1)
+                }
+                None => {
+                    err(
+                        errors,
+                        "selection.budget",
+                        "missing: how many samples the reservoir keeps",
+                    );
+                    Pool::Reservoir(1)
+                }
+            }
+        }
+        Strategy::NewData | Strategy::Coreset => {
+            only(
+                s.budget.is_some(),
+                "selection",
+                "budget",
+                "reservoir",
+                errors,
+            );
+            Pool::Tail(tail)
+        }
+    }
+}
+
+/// `limit` and `limit_reset`: new_data, a limit and its reset; freshness, a plain limit.
+fn limit(
+    s: &SelectionLow,
+    strategy: Strategy,
+    tail: Option<u64>,
+    sampler: &mut SetSampler,
+    errors: &mut Vec<ConfigError>,
+) {
+    match (strategy, s.limit) {
+        (Strategy::Freshness, Some(l)) if l > 0 => {
+            only(
+                s.limit_reset.is_some(),
+                "selection",
+                "limit_reset",
+                "new_data",
+                errors,
+            );
+            sampler.limit = Some((l as usize, LimitReset::SampleUar));
+        }
+        (Strategy::Freshness, Some(_)) => err(errors, "selection.limit", "expected an integer > 0"),
+        (Strategy::NewData, Some(l)) if l > 0 => {
+            let reset = match (s.limit_reset, tail) {
+                (Some(ResetLow::LastX), _) => LimitReset::LastX,
+                (Some(ResetLow::SampleUar), _) => LimitReset::SampleUar,
+                (None, None) => {
+                    err(
+                        errors,
+                        "selection.limit_reset",
+                        "missing: with all data (tail_triggers = \"all\") say which samples a limit keeps: \"lastX\" or \"sampleUAR\"",
+                    );
+                    LimitReset::LastX
+                }
+                // Modyn samples uniformly when a tail bounds the pool.
+                (None, Some(_)) => LimitReset::SampleUar,
+            };
+            sampler.limit = Some((l as usize, reset));
+        }
+        (Strategy::NewData, Some(_)) => err(errors, "selection.limit", "expected an integer > 0"),
+        (_, l) => {
+            only(
+                l.is_some(),
+                "selection",
+                "limit",
+                "new_data or freshness",
+                errors,
+            );
+            only(
+                s.limit_reset.is_some(),
+                "selection",
+                "limit_reset",
+                "new_data",
+                errors,
+            );
+        }
+    }
+    if strategy == Strategy::NewData && s.limit.is_none() {
+        only(
+            s.limit_reset.is_some(),
+            "selection",
+            "limit_reset",
+            "new_data with a limit",
+            errors,
+        );
+    }
 }
 
 /// A downsampler, with its irreducible-loss model for RHO-Loss.
@@ -484,6 +357,25 @@ fn downsampling(
     il: &IlBase,
     errors: &mut Vec<ConfigError>,
 ) -> Option<Parsed> {
+    let (ratio, ratio_max) = ratios(&d, at, errors);
+    let sample_then_batch = d.sample_then_batch.unwrap_or(false);
+    let period = period(d.period, sample_then_batch, at, errors);
+    let rescore_after = rescore_after(&d, sample_then_batch, at, errors);
+    strategy_keys(&d, at, errors);
+    let (method, irreducible) = method(d, sample_then_batch, period, at, il, errors);
+    let d = Downsampling {
+        method,
+        ratio: ratio as u64,
+        ratio_max: ratio_max.max(1) as u64,
+        sample_then_batch,
+        period,
+        rescore_after,
+    };
+    Some((d, irreducible))
+}
+
+/// `ratio` and `ratio_max`: how many of every `ratio_max` samples to keep.
+fn ratios(d: &DownsamplingLow, at: &str, errors: &mut Vec<ConfigError>) -> (i64, i64) {
     let key = |k: &str| format!("{at}.{k}");
     let ratio_max = d.ratio_max.unwrap_or(100);
     if ratio_max <= 0 {
@@ -508,24 +400,44 @@ fn downsampling(
             1
         }
     };
-    let sample_then_batch = d.sample_then_batch.unwrap_or(false);
-    let period = match d.period {
+    (ratio, ratio_max)
+}
+
+/// `period`: epochs between sample-then-batch selections.
+fn period(
+    period: Option<i64>,
+    sample_then_batch: bool,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> u64 {
+    let key = format!("{at}.period");
+    match period {
         Some(_) if !sample_then_batch => {
             err(
                 errors,
-                key("period"),
+                key,
                 "only used with sample_then_batch = true (batch-then-sample chooses every batch)",
             );
             1
         }
         Some(p) if p >= 0 => p as u64,
         Some(_) => {
-            err(errors, key("period"), "expected an integer >= 0");
+            err(errors, key, "expected an integer >= 0");
             1
         }
         None => 1,
-    };
-    let rescore_after = match d.rescore_after {
+    }
+}
+
+/// `rescore_after`: trainer epochs between score recomputations (`None`: always).
+fn rescore_after(
+    d: &DownsamplingLow,
+    sample_then_batch: bool,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<u64> {
+    let key = format!("{at}.rescore_after");
+    match d.rescore_after {
         None | Some(RescoreLow::Always(AlwaysWord::Always)) => None,
         Some(_)
             if !sample_then_batch
@@ -536,29 +448,25 @@ fn downsampling(
         {
             err(
                 errors,
-                key("rescore_after"),
+                key,
                 "only used with sample_then_batch = true and a per-sample score (loss, grad_norm, uncertainty, rho_loss)",
             );
             None
         }
         Some(RescoreLow::Epochs(r)) if r > 0 => Some(r as u64),
         Some(RescoreLow::Epochs(_)) => {
-            err(
-                errors,
-                key("rescore_after"),
-                "expected an integer > 0 or \"always\"",
-            );
+            err(errors, key, "expected an integer > 0 or \"always\"");
             None
         }
-    };
-    let only = |set: bool, k: &str, who: &str, errors: &mut Vec<ConfigError>| {
-        if set {
-            err(errors, key(k), format!("only used with strategy = {who}"));
-        }
-    };
+    }
+}
+
+/// Keys set for a strategy that does not use them.
+fn strategy_keys(d: &DownsamplingLow, at: &str, errors: &mut Vec<ConfigError>) {
     if d.strategy != DownLow::Uncertainty {
         only(
             d.score_metric.is_some(),
+            at,
             "score_metric",
             "uncertainty",
             errors,
@@ -574,6 +482,7 @@ fn downsampling(
     ) {
         only(
             d.balance.is_some(),
+            at,
             "balance",
             "uncertainty, kcenter_greedy, submodular, craig or grad_match",
             errors,
@@ -584,11 +493,11 @@ fn downsampling(
             (d.submodular_function.is_some(), "submodular_function"),
             (d.submodular_optimizer.is_some(), "submodular_optimizer"),
         ] {
-            only(set, k, "submodular", errors);
+            only(set, at, k, "submodular", errors);
         }
     }
     if d.strategy != DownLow::Craig {
-        only(d.greedy.is_some(), "greedy", "craig", errors);
+        only(d.greedy.is_some(), at, "greedy", "craig", errors);
     }
     if !matches!(
         d.strategy,
@@ -596,22 +505,12 @@ fn downsampling(
     ) {
         only(
             d.full_grad_approximation.is_some(),
+            at,
             "full_grad_approximation",
             "submodular, craig or grad_match",
             errors,
         );
     }
-    let greedy_of = |g: Option<GreedyLow>| match g.unwrap_or(GreedyLow::Naive) {
-        GreedyLow::Naive => Greedy::Naive,
-        GreedyLow::Lazy => Greedy::Lazy,
-        GreedyLow::Stochastic => Greedy::Stochastic,
-        GreedyLow::ApproximateLazy => Greedy::ApproximateLazy,
-    };
-    let gradients = match d.full_grad_approximation.unwrap_or(GradientsLow::LastLayer) {
-        GradientsLow::LastLayer => Gradients::LastLayer,
-        GradientsLow::LastLayerWithEmbedding => Gradients::LastLayerWithEmbedding,
-    };
-    let balance = d.balance.unwrap_or(false);
     if d.strategy != DownLow::RhoLoss {
         for (set, k) in [
             (d.holdout_set_ratio.is_some(), "holdout_set_ratio"),
@@ -620,147 +519,194 @@ fn downsampling(
             (d.il_training.is_some(), "il_training"),
             (d.il_model.is_some(), "il_model"),
         ] {
-            only(set, k, "rho_loss", errors);
+            only(set, at, k, "rho_loss", errors);
         }
     }
     if d.strategy != DownLow::Rs2 {
         only(
             d.with_replacement.is_some(),
+            at,
             "with_replacement",
             "rs2",
             errors,
         );
     }
-    let mut irreducible = None;
+}
+
+/// The downsampler's method, one family per strategy; the irreducible-loss model for
+/// RHO-Loss.
+fn method(
+    d: DownsamplingLow,
+    sample_then_batch: bool,
+    period: u64,
+    at: &str,
+    il: &IlBase,
+    errors: &mut Vec<ConfigError>,
+) -> (Method, Option<Box<IlSpec>>) {
+    let gradients = match d.full_grad_approximation.unwrap_or(GradientsLow::LastLayer) {
+        GradientsLow::LastLayer => Gradients::LastLayer,
+        GradientsLow::LastLayerWithEmbedding => Gradients::LastLayerWithEmbedding,
+    };
+    let balance = d.balance.unwrap_or(false);
     let method = match d.strategy {
-        DownLow::RhoLoss => {
-            let holdout_max = d.holdout_set_ratio_max.unwrap_or(100);
-            if holdout_max <= 0 {
-                err(
-                    errors,
-                    key("holdout_set_ratio_max"),
-                    "expected an integer > 0",
-                );
-            }
-            let holdout_max = holdout_max.max(1);
-            let twin = d.holdout_set_strategy == Some(HoldoutLow::Twin);
-            let holdout = match d.holdout_set_ratio {
-                // Twin trains one model on each half (Modyn requires 50 of 100).
-                Some(h) if twin && h * 2 != holdout_max => {
-                    err(
-                        errors,
-                        key("holdout_set_ratio"),
-                        format!(
-                            "holdout_set_strategy = \"twin\" trains a model on each half: expected {} (half of holdout_set_ratio_max)",
-                            holdout_max as f64 / 2.0
-                        ),
-                    );
-                    1
-                }
-                Some(h) if h > 0 && h < holdout_max => h,
-                Some(_) => {
-                    err(
-                        errors,
-                        key("holdout_set_ratio"),
-                        format!(
-                            "expected 0 < holdout_set_ratio < holdout_set_ratio_max ({holdout_max})"
-                        ),
-                    );
-                    1
-                }
-                None => {
-                    err(
-                        errors,
-                        key("holdout_set_ratio"),
-                        format!(
-                            "missing: how many of every {holdout_max} new samples (holdout_set_ratio_max) train the irreducible-loss model"
-                        ),
-                    );
-                    1
-                }
-            };
-            irreducible = il.spec(d.il_training, d.il_model, at, errors).map(Box::new);
-            Method::RhoLoss {
-                holdout_ratio: holdout as u64,
-                holdout_ratio_max: holdout_max as u64,
-                twin,
-            }
-        }
+        DownLow::RhoLoss => return rho_loss(d, at, il, errors),
         DownLow::Loss => Method::Loss,
         DownLow::GradNorm => Method::GradNorm,
-        DownLow::Uncertainty => {
-            let metric = match d.score_metric {
-                Some(MetricLow::LeastConfidence) => Uncertainty::LeastConfidence,
-                Some(MetricLow::Entropy) => Uncertainty::Entropy,
-                Some(MetricLow::Margin) => Uncertainty::Margin,
-                None => {
-                    err(
-                        errors,
-                        key("score_metric"),
-                        "missing: \"least_confidence\", \"entropy\" or \"margin\"",
-                    );
-                    Uncertainty::Margin
-                }
-            };
-            Method::Uncertainty { metric, balance }
-        }
+        DownLow::Uncertainty => Method::Uncertainty {
+            metric: uncertainty(d.score_metric, at, errors),
+            balance,
+        },
         DownLow::KcenterGreedy => Method::KCenterGreedy { balance },
-        DownLow::Submodular => {
-            let function = match d.submodular_function {
-                Some(FunctionLow::FacilityLocation) => Submodular::FacilityLocation,
-                Some(FunctionLow::GraphCut) => Submodular::GraphCut,
-                Some(FunctionLow::LogDeterminant) => Submodular::LogDeterminant,
-                None => {
-                    err(
-                        errors,
-                        key("submodular_function"),
-                        "missing: \"facility_location\", \"graph_cut\" or \"log_determinant\"",
-                    );
-                    Submodular::FacilityLocation
-                }
-            };
-            Method::Submodular {
-                function,
-                greedy: greedy_of(d.submodular_optimizer),
-                gradients,
-                balance,
-            }
-        }
-        DownLow::GradMatch => Method::GradMatch { gradients, balance },
-        DownLow::Craig => Method::Craig {
-            greedy: greedy_of(d.greedy),
+        DownLow::Submodular => Method::Submodular {
+            function: submodular(d.submodular_function, at, errors),
+            greedy: greedy(d.submodular_optimizer),
             gradients,
             balance,
         },
-        DownLow::Rs2 => {
-            if !sample_then_batch {
-                err(
-                    errors,
-                    key("sample_then_batch"),
-                    "rs2 draws a subset of the whole training set per epoch: it needs sample_then_batch = true",
-                );
-            }
-            if period != 1 {
-                err(
-                    errors,
-                    key("period"),
-                    "rs2 draws every epoch: period must be 1",
-                );
-            }
-            Method::Rs2 {
-                with_replacement: d.with_replacement.unwrap_or(false),
-            }
+        DownLow::GradMatch => Method::GradMatch { gradients, balance },
+        DownLow::Craig => Method::Craig {
+            greedy: greedy(d.greedy),
+            gradients,
+            balance,
+        },
+        DownLow::Rs2 => rs2(d.with_replacement, sample_then_batch, period, at, errors),
+    };
+    (method, None)
+}
+
+/// `rho_loss`: the holdout split and the irreducible-loss model trained on it.
+fn rho_loss(
+    d: DownsamplingLow,
+    at: &str,
+    il: &IlBase,
+    errors: &mut Vec<ConfigError>,
+) -> (Method, Option<Box<IlSpec>>) {
+    let key = |k: &str| format!("{at}.{k}");
+    let holdout_max = d.holdout_set_ratio_max.unwrap_or(100);
+    if holdout_max <= 0 {
+        err(
+            errors,
+            key("holdout_set_ratio_max"),
+            "expected an integer > 0",
+        );
+    }
+    let holdout_max = holdout_max.max(1);
+    let twin = d.holdout_set_strategy == Some(HoldoutLow::Twin);
+    let holdout = match d.holdout_set_ratio {
+        // Twin trains one model on each half (Modyn requires 50 of 100).
+        Some(h) if twin && h * 2 != holdout_max => {
+            err(
+                errors,
+                key("holdout_set_ratio"),
+                format!(
+                    "holdout_set_strategy = \"twin\" trains a model on each half: expected {} (half of holdout_set_ratio_max)",
+                    holdout_max as f64 / 2.0
+                ),
+            );
+            1
+        }
+        Some(h) if h > 0 && h < holdout_max => h,
+        Some(_) => {
+            err(
+                errors,
+                key("holdout_set_ratio"),
+                format!("expected 0 < holdout_set_ratio < holdout_set_ratio_max ({holdout_max})"),
+            );
+            1
+        }
+        None => {
+            err(
+                errors,
+                key("holdout_set_ratio"),
+                format!(
+                    "missing: how many of every {holdout_max} new samples (holdout_set_ratio_max) train the irreducible-loss model"
+                ),
+            );
+            1
         }
     };
-    let d = Downsampling {
-        method,
-        ratio: ratio as u64,
-        ratio_max: ratio_max.max(1) as u64,
-        sample_then_batch,
-        period,
-        rescore_after,
+    let irreducible = il.spec(d.il_training, d.il_model, at, errors).map(Box::new);
+    let method = Method::RhoLoss {
+        holdout_ratio: holdout as u64,
+        holdout_ratio_max: holdout_max as u64,
+        twin,
     };
-    Some((d, irreducible))
+    (method, irreducible)
+}
+
+/// `uncertainty`: its `score_metric`.
+fn uncertainty(metric: Option<MetricLow>, at: &str, errors: &mut Vec<ConfigError>) -> Uncertainty {
+    match metric {
+        Some(MetricLow::LeastConfidence) => Uncertainty::LeastConfidence,
+        Some(MetricLow::Entropy) => Uncertainty::Entropy,
+        Some(MetricLow::Margin) => Uncertainty::Margin,
+        None => {
+            err(
+                errors,
+                format!("{at}.score_metric"),
+                "missing: \"least_confidence\", \"entropy\" or \"margin\"",
+            );
+            Uncertainty::Margin
+        }
+    }
+}
+
+/// `submodular`: its `submodular_function`.
+fn submodular(
+    function: Option<FunctionLow>,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Submodular {
+    match function {
+        Some(FunctionLow::FacilityLocation) => Submodular::FacilityLocation,
+        Some(FunctionLow::GraphCut) => Submodular::GraphCut,
+        Some(FunctionLow::LogDeterminant) => Submodular::LogDeterminant,
+        None => {
+            err(
+                errors,
+                format!("{at}.submodular_function"),
+                "missing: \"facility_location\", \"graph_cut\" or \"log_determinant\"",
+            );
+            Submodular::FacilityLocation
+        }
+    }
+}
+
+/// A greedy maximiser (`submodular_optimizer`, CRAIG's `greedy`; default: naive).
+fn greedy(g: Option<GreedyLow>) -> Greedy {
+    match g.unwrap_or(GreedyLow::Naive) {
+        GreedyLow::Naive => Greedy::Naive,
+        GreedyLow::Lazy => Greedy::Lazy,
+        GreedyLow::Stochastic => Greedy::Stochastic,
+        GreedyLow::ApproximateLazy => Greedy::ApproximateLazy,
+    }
+}
+
+/// `rs2`: a subset of the whole training set drawn every epoch.
+fn rs2(
+    with_replacement: Option<bool>,
+    sample_then_batch: bool,
+    period: u64,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Method {
+    if !sample_then_batch {
+        err(
+            errors,
+            format!("{at}.sample_then_batch"),
+            "rs2 draws a subset of the whole training set per epoch: it needs sample_then_batch = true",
+        );
+    }
+    if period != 1 {
+        err(
+            errors,
+            format!("{at}.period"),
+            "rs2 draws every epoch: period must be 1",
+        );
+    }
+    Method::Rs2 {
+        with_replacement: with_replacement.unwrap_or(false),
+    }
 }
 
 fn presampling(

@@ -188,7 +188,73 @@ pub(super) fn check_training(
         Some(s) => Some(s as u64),
         None => Some(0),
     };
-    let o = t.optimizer;
+    let optimizer = check_optimizer(t.optimizer, errors);
+    let schedule = check_schedule(t.lr_scheduler, errors);
+    let (criterion, label_smoothing) = check_loss(t.criterion, t.label_smoothing, errors);
+    if let Some(c) = t.grad_clip_norm
+        && !(c.is_finite() && c > 0.0)
+    {
+        err(errors, "training.grad_clip_norm", "expected a number > 0");
+    }
+    let num_samples_to_pass = t
+        .num_samples_to_pass
+        .map(|n| positive_or(Some(n), 1, "training.num_samples_to_pass", errors));
+    let record_loss_every = t
+        .record_loss_every
+        .map(|n| positive_or(Some(n), 1, "training.record_loss_every", errors));
+    let checkpoint_every_steps = t
+        .checkpoint_every_steps
+        .map(|n| positive_or(Some(n), 1, "training.checkpoint_every_steps", errors));
+    let initial_model = t.initial_model.map(|p| base.join(p));
+    if let Some(p) = &initial_model
+        && !p.is_file()
+    {
+        err(
+            errors,
+            "training.initial_model",
+            format!("file not found: {}", p.display()),
+        );
+    }
+    let amp = t.amp.unwrap_or(false);
+    if amp && device == "cpu" {
+        err(
+            errors,
+            "training.amp",
+            "mixed precision needs a CUDA device",
+        );
+    }
+    if errors.len() != before {
+        return None;
+    }
+    Some(TrainingSpec {
+        schedule: schedule?,
+        criterion,
+        label_smoothing,
+        grad_clip_norm: t.grad_clip_norm,
+        num_samples_to_pass: num_samples_to_pass.map(|n| n.expect("checked")),
+        initial_model,
+        record_loss_every: record_loss_every.map(|n| n.expect("checked")),
+        checkpoint_every_steps: checkpoint_every_steps.map(|n| n.expect("checked")),
+        amp,
+        per_sample_feedback: t.per_sample_feedback.unwrap_or(false),
+        // From `[selection.downsampling]`, once both are parsed.
+        downsampling: None,
+        irreducible: Vec::new(),
+        device,
+        batch_size: batch_size? as usize,
+        epochs_per_trigger: epochs? as usize,
+        shuffle: t.shuffle.unwrap_or(true),
+        seed: seed?,
+        use_previous_model: t.use_previous_model.unwrap_or(true),
+        drop_last_batch: t.drop_last_batch.unwrap_or(false),
+        num_threads: threads? as usize,
+        queue_capacity: queue? as usize,
+        optimizer,
+    })
+}
+
+/// `[training.optimizer]`, with its defaults (errors go to `errors`).
+fn check_optimizer(o: low::Optimizer, errors: &mut Vec<ConfigError>) -> OptimizerSpec {
     if !(o.lr.is_finite() && o.lr > 0.0) {
         err(errors, "training.optimizer.lr", "expected a number > 0");
     }
@@ -253,92 +319,41 @@ pub(super) fn check_training(
         }
         param_groups.push((g.prefix, g.lr));
     }
-    let schedule = check_schedule(t.lr_scheduler, errors);
-    let label_smoothing = t.label_smoothing.unwrap_or(0.0);
-    if !(0.0..1.0).contains(&label_smoothing) {
+    OptimizerSpec {
+        algorithm: o.algorithm,
+        lr: o.lr,
+        momentum,
+        nesterov,
+        weight_decay,
+        betas,
+        eps,
+        param_groups,
+    }
+}
+
+/// `criterion` and `label_smoothing`.
+fn check_loss(
+    criterion: Option<Criterion>,
+    label_smoothing: Option<f64>,
+    errors: &mut Vec<ConfigError>,
+) -> (Criterion, f64) {
+    let smoothing = label_smoothing.unwrap_or(0.0);
+    if !(0.0..1.0).contains(&smoothing) {
         err(
             errors,
             "training.label_smoothing",
             "expected a number in [0, 1)",
         );
     }
-    let criterion = t.criterion.unwrap_or_default();
-    if t.label_smoothing.is_some() && criterion != Criterion::CrossEntropy {
+    let criterion = criterion.unwrap_or_default();
+    if label_smoothing.is_some() && criterion != Criterion::CrossEntropy {
         err(
             errors,
             "training.label_smoothing",
             "applies to criterion = \"cross_entropy\" only",
         );
     }
-    if let Some(c) = t.grad_clip_norm
-        && !(c.is_finite() && c > 0.0)
-    {
-        err(errors, "training.grad_clip_norm", "expected a number > 0");
-    }
-    let num_samples_to_pass = t
-        .num_samples_to_pass
-        .map(|n| positive_or(Some(n), 1, "training.num_samples_to_pass", errors));
-    let record_loss_every = t
-        .record_loss_every
-        .map(|n| positive_or(Some(n), 1, "training.record_loss_every", errors));
-    let checkpoint_every_steps = t
-        .checkpoint_every_steps
-        .map(|n| positive_or(Some(n), 1, "training.checkpoint_every_steps", errors));
-    let initial_model = t.initial_model.map(|p| base.join(p));
-    if let Some(p) = &initial_model
-        && !p.is_file()
-    {
-        err(
-            errors,
-            "training.initial_model",
-            format!("file not found: {}", p.display()),
-        );
-    }
-    let amp = t.amp.unwrap_or(false);
-    if amp && device == "cpu" {
-        err(
-            errors,
-            "training.amp",
-            "mixed precision needs a CUDA device",
-        );
-    }
-    if errors.len() != before {
-        return None;
-    }
-    Some(TrainingSpec {
-        schedule: schedule?,
-        criterion,
-        label_smoothing,
-        grad_clip_norm: t.grad_clip_norm,
-        num_samples_to_pass: num_samples_to_pass.map(|n| n.expect("checked")),
-        initial_model,
-        record_loss_every: record_loss_every.map(|n| n.expect("checked")),
-        checkpoint_every_steps: checkpoint_every_steps.map(|n| n.expect("checked")),
-        amp,
-        per_sample_feedback: t.per_sample_feedback.unwrap_or(false),
-        // From `[selection.downsampling]`, once both are parsed.
-        downsampling: None,
-        irreducible: Vec::new(),
-        device,
-        batch_size: batch_size? as usize,
-        epochs_per_trigger: epochs? as usize,
-        shuffle: t.shuffle.unwrap_or(true),
-        seed: seed?,
-        use_previous_model: t.use_previous_model.unwrap_or(true),
-        drop_last_batch: t.drop_last_batch.unwrap_or(false),
-        num_threads: threads? as usize,
-        queue_capacity: queue? as usize,
-        optimizer: OptimizerSpec {
-            algorithm: o.algorithm,
-            lr: o.lr,
-            momentum,
-            nesterov,
-            weight_decay,
-            betas,
-            eps,
-            param_groups,
-        },
-    })
+    (criterion, smoothing)
 }
 
 fn check_schedule(

@@ -5,9 +5,6 @@
 //! `windowing_strategy` → `windows`, `decision_criterion` → `criterion`,
 //! `aggregation_strategy` → `aggregation`); docs/triggers.md maps them.
 
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
 use sluice_dataflows::drift::{Aggregation, Criterion, MetricKind, MetricSpec, WindowSpec};
 use sluice_dataflows::triggers::{
     CostConfig, DriftConfig, EnsembleStrategy, Forecast, PerformanceConfig, PerformanceCriterion,
@@ -17,6 +14,11 @@ use toml::Value;
 
 use super::error::ConfigError;
 use super::fields::{err, parse_span, positive, positive_or, section};
+use super::low::triggers::{
+    AggregationLow, AmountLow, Correction, CostLow, CriterionLow, DriftLow, EnsembleLow,
+    EvaluationLow, Features, ForecastLow, MetricId, MetricLow, Mode, PerformanceCriterionLow,
+    PerformanceLow, RegretLow, StrategyLow, TimeLow, WindowsLow,
+};
 use super::low::{AllWord, CountOrAll};
 use super::spec::{BatchedSpec, TriggerSpec};
 
@@ -28,129 +30,6 @@ pub const MAX_SAMPLE_SIZE: usize = 20_000;
 
 /// Largest amount window.
 pub const MAX_WINDOW: usize = 10_000_000;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AmountLow {
-    every: i64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TimeLow {
-    every: String,
-    #[serde(default)]
-    start: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DriftLow {
-    evaluation_interval_data_points: i64,
-    #[serde(default)]
-    warmup_intervals: Option<i64>,
-    #[serde(default)]
-    warmup_policy: Option<Value>,
-    #[serde(default)]
-    windows: Option<WindowsLow>,
-    #[serde(default)]
-    sample_size: Option<CountOrAll>,
-    #[serde(default)]
-    features: Option<Features>,
-    metrics: BTreeMap<String, MetricLow>,
-    #[serde(default)]
-    aggregation: Option<AggregationLow>,
-    #[serde(default)]
-    seed: Option<i64>,
-}
-
-#[derive(Deserialize, PartialEq)]
-#[serde(rename_all = "snake_case")]
-enum Features {
-    Raw,
-    Embeddings,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "id", rename_all = "snake_case", deny_unknown_fields)]
-enum WindowsLow {
-    Amount {
-        #[serde(default)]
-        amount_ref: Option<i64>,
-        #[serde(default)]
-        amount_cur: Option<i64>,
-        #[serde(default)]
-        allow_overlap: Option<bool>,
-    },
-    Time {
-        limit_ref: String,
-        limit_cur: String,
-        #[serde(default)]
-        allow_overlap: Option<bool>,
-    },
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum MetricId {
-    Mmd,
-    Ks,
-    Cvm,
-    Wasserstein,
-    Hellinger,
-    Euclidean,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum Correction {
-    Bonferroni,
-    Fdr,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MetricLow {
-    id: MetricId,
-    #[serde(default)]
-    num_permutations: Option<i64>,
-    #[serde(default)]
-    correction: Option<Correction>,
-    criterion: CriterionLow,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "id", rename_all = "snake_case", deny_unknown_fields)]
-enum CriterionLow {
-    Threshold {
-        threshold: f64,
-    },
-    DynamicQuantile {
-        #[serde(default)]
-        window_size: Option<i64>,
-        #[serde(default)]
-        quantile: Option<f64>,
-    },
-    DynamicRollingAverage {
-        #[serde(default)]
-        window_size: Option<i64>,
-        #[serde(default)]
-        deviation: Option<f64>,
-        #[serde(default)]
-        absolute: Option<bool>,
-    },
-    PValue {
-        #[serde(default)]
-        p_val: Option<f64>,
-    },
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "id", rename_all = "snake_case", deny_unknown_fields)]
-enum AggregationLow {
-    MajorityVote,
-    AtLeast { n: i64 },
-}
 
 /// Parses the trigger table at `prefix` (`trigger`, `trigger.warmup_policy`, ...).
 pub fn trigger(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<TriggerSpec> {
@@ -296,21 +175,89 @@ fn drift(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tr
         prefix,
         errors,
     );
-    let sample_size = match t.sample_size {
+    let sample_size = sample_size(t.sample_size, prefix, errors);
+    let windows = windows(t.windows, sample_size, prefix, errors);
+    if t.metrics.is_empty() {
+        err(errors, key("metrics"), "at least one metric is needed");
+    }
+    let has_warmup = matches!(&batched, Some(b) if b.warmup.is_some());
+    let metrics: Vec<MetricSpec> = t
+        .metrics
+        .into_iter()
+        .filter_map(|(name, m)| metric(name, m, has_warmup, prefix, errors))
+        .collect();
+    let aggregation = match t.aggregation.unwrap_or(AggregationLow::MajorityVote) {
+        AggregationLow::MajorityVote => Aggregation::MajorityVote,
+        AggregationLow::AtLeast { n } if n >= 1 && n as usize <= metrics.len().max(1) => {
+            Aggregation::AtLeast(n as usize)
+        }
+        AggregationLow::AtLeast { .. } => {
+            err(
+                errors,
+                key("aggregation.n"),
+                format!(
+                    "expected 1 <= n <= {} (the number of metrics)",
+                    metrics.len()
+                ),
+            );
+            Aggregation::MajorityVote
+        }
+    };
+    let seed = match t.seed.unwrap_or(0) {
+        s if s >= 0 => s as u64,
+        _ => {
+            err(errors, key("seed"), "expected an integer >= 0");
+            0
+        }
+    };
+    if errors.len() > before {
+        return None;
+    }
+    Some(TriggerSpec::Drift {
+        batched: batched?,
+        drift: DriftConfig {
+            windows: windows?,
+            sample_size,
+            embeddings: t.features == Some(Features::Embeddings),
+            metrics,
+            aggregation,
+            seed,
+        },
+    })
+}
+
+/// A drift trigger's `sample_size`: vectors a metric compares per window (`None`: all).
+fn sample_size(
+    value: Option<CountOrAll>,
+    prefix: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<usize> {
+    match value {
         None => Some(5000),
         Some(CountOrAll::All(AllWord::All)) => None,
         Some(CountOrAll::Count(n)) if n > 1 && n as usize <= MAX_SAMPLE_SIZE => Some(n as usize),
         Some(CountOrAll::Count(_)) => {
             err(
                 errors,
-                key("sample_size"),
+                format!("{prefix}.sample_size"),
                 format!("expected an integer in 2..={MAX_SAMPLE_SIZE}, or \"all\""),
             );
             None
         }
-    };
+    }
+}
+
+/// A drift trigger's `windows`: the reference and current windows (default: 1000 samples
+/// each).
+fn windows(
+    windows: Option<WindowsLow>,
+    sample_size: Option<usize>,
+    prefix: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<WindowSpec> {
+    let key = |k: &str| format!("{prefix}.{k}");
     let overlap = |o: Option<bool>| o.unwrap_or(false);
-    let windows = match t.windows.unwrap_or(WindowsLow::Amount {
+    match windows.unwrap_or(WindowsLow::Amount {
         amount_ref: None,
         amount_cur: None,
         allow_overlap: None,
@@ -376,152 +323,117 @@ fn drift(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tr
                 allow_overlap: overlap(allow_overlap),
             })
         }
-    };
-    if t.metrics.is_empty() {
-        err(errors, key("metrics"), "at least one metric is needed");
     }
-    let has_warmup = matches!(&batched, Some(b) if b.warmup.is_some());
-    let mut metrics = Vec::new();
-    for (name, m) in t.metrics {
-        let mkey = |k: &str| key(&format!("metrics.{name}.{k}"));
-        let kind = match m.id {
-            MetricId::Mmd => match m.num_permutations.unwrap_or(0) {
-                n if n >= 0 => MetricKind::Mmd {
-                    permutations: n as usize,
-                },
-                _ => {
-                    err(errors, mkey("num_permutations"), "expected an integer >= 0");
-                    continue;
-                }
+}
+
+/// `[trigger.metrics.<name>]` of a drift trigger (`None` when it has an error).
+fn metric(
+    name: String,
+    m: MetricLow,
+    has_warmup: bool,
+    prefix: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<MetricSpec> {
+    let mkey = |k: &str| format!("{prefix}.metrics.{name}.{k}");
+    let kind = match m.id {
+        MetricId::Mmd => match m.num_permutations.unwrap_or(0) {
+            n if n >= 0 => MetricKind::Mmd {
+                permutations: n as usize,
             },
-            MetricId::Ks => MetricKind::Ks {
-                fdr: matches!(m.correction, Some(Correction::Fdr)),
-            },
-            MetricId::Cvm => MetricKind::Cvm,
-            MetricId::Wasserstein => MetricKind::Wasserstein,
-            MetricId::Hellinger => MetricKind::Hellinger,
-            MetricId::Euclidean => MetricKind::Euclidean,
-        };
-        if m.num_permutations.is_some() && !matches!(m.id, MetricId::Mmd) {
-            err(
-                errors,
-                mkey("num_permutations"),
-                "only `mmd` has permutations",
-            );
-        }
-        if m.correction.is_some() && !matches!(m.id, MetricId::Ks) {
-            err(errors, mkey("correction"), "only `ks` has a correction");
-        }
-        let window = |w: Option<i64>, errors: &mut Vec<ConfigError>| {
-            positive_or(w, 10, &mkey("criterion.window_size"), errors).map(|n| n as usize)
-        };
-        let criterion = match m.criterion {
-            CriterionLow::Threshold { threshold } => Some(Criterion::Threshold(threshold)),
-            CriterionLow::DynamicQuantile {
-                window_size,
-                quantile,
-            } => {
-                let q = quantile.unwrap_or(0.05);
-                if !(0.0..=1.0).contains(&q) {
-                    err(
-                        errors,
-                        mkey("criterion.quantile"),
-                        "expected 0 <= quantile <= 1",
-                    );
-                }
-                window(window_size, errors).map(|window| Criterion::DynamicQuantile {
-                    window,
-                    quantile: q,
-                })
+            _ => {
+                err(errors, mkey("num_permutations"), "expected an integer >= 0");
+                return None;
             }
-            CriterionLow::DynamicRollingAverage {
-                window_size,
-                deviation,
-                absolute,
-            } => window(window_size, errors).map(|window| Criterion::DynamicRollingAverage {
-                window,
-                deviation: deviation.unwrap_or(0.05),
-                absolute: absolute.unwrap_or(false),
-            }),
-            CriterionLow::PValue { p_val } => {
-                let p = p_val.unwrap_or(0.05);
-                if !(p > 0.0 && p < 1.0) {
-                    err(errors, mkey("criterion.p_val"), "expected 0 < p_val < 1");
-                }
-                if !kind.has_test() {
-                    err(
-                        errors,
-                        mkey("criterion.id"),
-                        "`p_value` needs a test: `ks`, or `mmd` with num_permutations > 0",
-                    );
-                }
-                Some(Criterion::PValue(p))
-            }
-        };
-        let Some(criterion) = criterion else {
-            continue;
-        };
-        if criterion.is_dynamic() && !has_warmup {
-            err(
-                errors,
-                mkey("criterion.id"),
-                format!(
-                    "a dynamic criterion calibrates during warm-up: set {prefix}.warmup_intervals \
-                     and {prefix}.warmup_policy"
-                ),
-            );
-        }
-        metrics.push(MetricSpec {
-            name,
-            kind,
-            criterion,
-        });
-    }
-    let aggregation = match t.aggregation.unwrap_or(AggregationLow::MajorityVote) {
-        AggregationLow::MajorityVote => Aggregation::MajorityVote,
-        AggregationLow::AtLeast { n } if n >= 1 && n as usize <= metrics.len().max(1) => {
-            Aggregation::AtLeast(n as usize)
-        }
-        AggregationLow::AtLeast { .. } => {
-            err(
-                errors,
-                key("aggregation.n"),
-                format!(
-                    "expected 1 <= n <= {} (the number of metrics)",
-                    metrics.len()
-                ),
-            );
-            Aggregation::MajorityVote
-        }
-    };
-    let seed = match t.seed.unwrap_or(0) {
-        s if s >= 0 => s as u64,
-        _ => {
-            err(errors, key("seed"), "expected an integer >= 0");
-            0
-        }
-    };
-    if errors.len() > before {
-        return None;
-    }
-    Some(TriggerSpec::Drift {
-        batched: batched?,
-        drift: DriftConfig {
-            windows: windows?,
-            sample_size,
-            embeddings: t.features == Some(Features::Embeddings),
-            metrics,
-            aggregation,
-            seed,
         },
+        MetricId::Ks => MetricKind::Ks {
+            fdr: matches!(m.correction, Some(Correction::Fdr)),
+        },
+        MetricId::Cvm => MetricKind::Cvm,
+        MetricId::Wasserstein => MetricKind::Wasserstein,
+        MetricId::Hellinger => MetricKind::Hellinger,
+        MetricId::Euclidean => MetricKind::Euclidean,
+    };
+    if m.num_permutations.is_some() && !matches!(m.id, MetricId::Mmd) {
+        err(
+            errors,
+            mkey("num_permutations"),
+            "only `mmd` has permutations",
+        );
+    }
+    if m.correction.is_some() && !matches!(m.id, MetricId::Ks) {
+        err(errors, mkey("correction"), "only `ks` has a correction");
+    }
+    let criterion = drift_criterion(m.criterion, &kind, &mkey, errors)?;
+    if criterion.is_dynamic() && !has_warmup {
+        err(
+            errors,
+            mkey("criterion.id"),
+            format!(
+                "a dynamic criterion calibrates during warm-up: set {prefix}.warmup_intervals \
+                 and {prefix}.warmup_policy"
+            ),
+        );
+    }
+    Some(MetricSpec {
+        name,
+        kind,
+        criterion,
     })
 }
 
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum ForecastLow {
-    RidgeRegression,
-    RollingAverage,
+/// A drift metric's `criterion`; `mkey` names the metric's keys.
+fn drift_criterion(
+    criterion: CriterionLow,
+    kind: &MetricKind,
+    mkey: &dyn Fn(&str) -> String,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Criterion> {
+    let window = |w: Option<i64>, errors: &mut Vec<ConfigError>| {
+        positive_or(w, 10, &mkey("criterion.window_size"), errors).map(|n| n as usize)
+    };
+    match criterion {
+        CriterionLow::Threshold { threshold } => Some(Criterion::Threshold(threshold)),
+        CriterionLow::DynamicQuantile {
+            window_size,
+            quantile,
+        } => {
+            let q = quantile.unwrap_or(0.05);
+            if !(0.0..=1.0).contains(&q) {
+                err(
+                    errors,
+                    mkey("criterion.quantile"),
+                    "expected 0 <= quantile <= 1",
+                );
+            }
+            window(window_size, errors).map(|window| Criterion::DynamicQuantile {
+                window,
+                quantile: q,
+            })
+        }
+        CriterionLow::DynamicRollingAverage {
+            window_size,
+            deviation,
+            absolute,
+        } => window(window_size, errors).map(|window| Criterion::DynamicRollingAverage {
+            window,
+            deviation: deviation.unwrap_or(0.05),
+            absolute: absolute.unwrap_or(false),
+        }),
+        CriterionLow::PValue { p_val } => {
+            let p = p_val.unwrap_or(0.05);
+            if !(p > 0.0 && p < 1.0) {
+                err(errors, mkey("criterion.p_val"), "expected 0 < p_val < 1");
+            }
+            if !kind.has_test() {
+                err(
+                    errors,
+                    mkey("criterion.id"),
+                    "`p_value` needs a test: `ks`, or `mmd` with num_permutations > 0",
+                );
+            }
+            Some(Criterion::PValue(p))
+        }
+    }
 }
 
 impl From<ForecastLow> for Forecast {
@@ -531,77 +443,6 @@ impl From<ForecastLow> for Forecast {
             ForecastLow::RollingAverage => Forecast::RollingAverage,
         }
     }
-}
-
-#[derive(Deserialize, PartialEq)]
-#[serde(rename_all = "snake_case")]
-enum Mode {
-    Hindsight,
-    Lookahead,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EvaluationLow {
-    metrics: Vec<String>,
-    #[serde(default)]
-    batch_size: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "id", rename_all = "snake_case", deny_unknown_fields)]
-enum PerformanceCriterionLow {
-    StaticThreshold {
-        #[serde(default)]
-        metric: Option<String>,
-        metric_threshold: f64,
-    },
-    DynamicQuantile {
-        #[serde(default)]
-        metric: Option<String>,
-        #[serde(default)]
-        window_size: Option<i64>,
-        #[serde(default)]
-        quantile: Option<f64>,
-    },
-    DynamicRollingAverage {
-        #[serde(default)]
-        metric: Option<String>,
-        #[serde(default)]
-        window_size: Option<i64>,
-        #[serde(default)]
-        deviation: Option<f64>,
-        #[serde(default)]
-        absolute: Option<bool>,
-    },
-    AvoidableMisclassifications {
-        avoidable_misclassification_threshold: i64,
-        #[serde(default)]
-        expected_accuracy: Option<f64>,
-        #[serde(default)]
-        allow_reduction: Option<bool>,
-    },
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PerformanceLow {
-    evaluation_interval_data_points: i64,
-    #[serde(default)]
-    warmup_intervals: Option<i64>,
-    #[serde(default)]
-    warmup_policy: Option<Value>,
-    #[serde(default)]
-    evaluation: Option<EvaluationLow>,
-    #[serde(default)]
-    mode: Option<Mode>,
-    #[serde(default)]
-    forecasting_method: Option<ForecastLow>,
-    #[serde(default)]
-    data_density_window_size: Option<i64>,
-    #[serde(default)]
-    performance_triggers_window_size: Option<i64>,
-    criteria: BTreeMap<String, PerformanceCriterionLow>,
 }
 
 /// `[trigger.evaluation]` of performance-based policies: the interval's own labelled samples,
@@ -682,91 +523,7 @@ fn performance(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Opt
     let has_warmup = matches!(&batched, Some(b) if b.warmup.is_some());
     let mut criteria = Vec::new();
     for (name, c) in t.criteria {
-        let ckey = |k: &str| key(&format!("criteria.{name}.{k}"));
-        let check_metric = |m: &Option<String>, errors: &mut Vec<ConfigError>| {
-            if let Some(m) = m
-                && m != "accuracy"
-            {
-                err(
-                    errors,
-                    ckey("metric"),
-                    format!("unknown metric `{m}`, expected accuracy"),
-                );
-            }
-        };
-        let criterion = match c {
-            PerformanceCriterionLow::StaticThreshold {
-                metric,
-                metric_threshold,
-            } => {
-                check_metric(&metric, errors);
-                PerformanceCriterion::Accuracy(Criterion::Threshold(metric_threshold))
-            }
-            PerformanceCriterionLow::DynamicQuantile {
-                metric,
-                window_size: w,
-                quantile,
-            } => {
-                check_metric(&metric, errors);
-                let q = quantile.unwrap_or(0.05);
-                if !(0.0..=1.0).contains(&q) {
-                    err(errors, ckey("quantile"), "expected 0 <= quantile <= 1");
-                }
-                PerformanceCriterion::Accuracy(Criterion::DynamicQuantile {
-                    window: window_size(w, ckey("window_size"), 10, errors),
-                    quantile: q,
-                })
-            }
-            PerformanceCriterionLow::DynamicRollingAverage {
-                metric,
-                window_size: w,
-                deviation,
-                absolute,
-            } => {
-                check_metric(&metric, errors);
-                PerformanceCriterion::Accuracy(Criterion::DynamicRollingAverage {
-                    window: window_size(w, ckey("window_size"), 10, errors),
-                    deviation: deviation.unwrap_or(0.05),
-                    absolute: absolute.unwrap_or(false),
-                })
-            }
-            PerformanceCriterionLow::AvoidableMisclassifications {
-                avoidable_misclassification_threshold,
-                expected_accuracy,
-                allow_reduction,
-            } => {
-                if avoidable_misclassification_threshold <= 0 {
-                    err(
-                        errors,
-                        ckey("avoidable_misclassification_threshold"),
-                        "expected an integer > 0",
-                    );
-                }
-                if expected_accuracy.is_some_and(|a| !(0.0..=1.0).contains(&a)) {
-                    err(
-                        errors,
-                        ckey("expected_accuracy"),
-                        "expected 0 <= accuracy <= 1",
-                    );
-                }
-                PerformanceCriterion::AvoidableMisclassifications {
-                    threshold: avoidable_misclassification_threshold.max(1) as u64,
-                    expected_accuracy,
-                    allow_reduction: allow_reduction.unwrap_or(false),
-                }
-            }
-        };
-        if matches!(&criterion, PerformanceCriterion::Accuracy(c) if c.is_dynamic()) && !has_warmup
-        {
-            err(
-                errors,
-                ckey("id"),
-                format!(
-                    "a dynamic criterion calibrates during warm-up: set {prefix}.warmup_intervals \
-                     and {prefix}.warmup_policy"
-                ),
-            );
-        }
+        let criterion = performance_criterion(&name, c, has_warmup, prefix, errors);
         criteria.push((name, criterion));
     }
     let performance = PerformanceConfig {
@@ -794,36 +551,99 @@ fn performance(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Opt
     })
 }
 
-#[derive(Deserialize, PartialEq, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum RegretLow {
-    IncorporationLatency,
-    AvoidableMisclassificationLatency,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CostLow {
-    evaluation_interval_data_points: i64,
-    #[serde(default)]
-    warmup_intervals: Option<i64>,
-    #[serde(default)]
-    warmup_policy: Option<Value>,
-    regret: RegretLow,
-    #[serde(default)]
-    incorporation_delay_per_training_second: Option<f64>,
-    #[serde(default)]
-    avoidable_misclassification_latency_per_training_second: Option<f64>,
-    #[serde(default)]
-    cost_tracking_window_size: Option<i64>,
-    #[serde(default)]
-    evaluation: Option<EvaluationLow>,
-    #[serde(default)]
-    expected_accuracy: Option<f64>,
-    #[serde(default)]
-    allow_reduction: Option<bool>,
-    #[serde(default)]
-    forecasting_method: Option<ForecastLow>,
+/// `[trigger.criteria.<name>]` of a performance trigger.
+fn performance_criterion(
+    name: &str,
+    c: PerformanceCriterionLow,
+    has_warmup: bool,
+    prefix: &str,
+    errors: &mut Vec<ConfigError>,
+) -> PerformanceCriterion {
+    let ckey = |k: &str| format!("{prefix}.criteria.{name}.{k}");
+    let check_metric = |m: &Option<String>, errors: &mut Vec<ConfigError>| {
+        if let Some(m) = m
+            && m != "accuracy"
+        {
+            err(
+                errors,
+                ckey("metric"),
+                format!("unknown metric `{m}`, expected accuracy"),
+            );
+        }
+    };
+    let criterion = match c {
+        PerformanceCriterionLow::StaticThreshold {
+            metric,
+            metric_threshold,
+        } => {
+            check_metric(&metric, errors);
+            PerformanceCriterion::Accuracy(Criterion::Threshold(metric_threshold))
+        }
+        PerformanceCriterionLow::DynamicQuantile {
+            metric,
+            window_size: w,
+            quantile,
+        } => {
+            check_metric(&metric, errors);
+            let q = quantile.unwrap_or(0.05);
+            if !(0.0..=1.0).contains(&q) {
+                err(errors, ckey("quantile"), "expected 0 <= quantile <= 1");
+            }
+            PerformanceCriterion::Accuracy(Criterion::DynamicQuantile {
+                window: window_size(w, ckey("window_size"), 10, errors),
+                quantile: q,
+            })
+        }
+        PerformanceCriterionLow::DynamicRollingAverage {
+            metric,
+            window_size: w,
+            deviation,
+            absolute,
+        } => {
+            check_metric(&metric, errors);
+            PerformanceCriterion::Accuracy(Criterion::DynamicRollingAverage {
+                window: window_size(w, ckey("window_size"), 10, errors),
+                deviation: deviation.unwrap_or(0.05),
+                absolute: absolute.unwrap_or(false),
+            })
+        }
+        PerformanceCriterionLow::AvoidableMisclassifications {
+            avoidable_misclassification_threshold,
+            expected_accuracy,
+            allow_reduction,
+        } => {
+            if avoidable_misclassification_threshold <= 0 {
+                err(
+                    errors,
+                    ckey("avoidable_misclassification_threshold"),
+                    "expected an integer > 0",
+                );
+            }
+            if expected_accuracy.is_some_and(|a| !(0.0..=1.0).contains(&a)) {
+                err(
+                    errors,
+                    ckey("expected_accuracy"),
+                    "expected 0 <= accuracy <= 1",
+                );
+            }
+            PerformanceCriterion::AvoidableMisclassifications {
+                threshold: avoidable_misclassification_threshold.max(1) as u64,
+                expected_accuracy,
+                allow_reduction: allow_reduction.unwrap_or(false),
+            }
+        }
+    };
+    if matches!(&criterion, PerformanceCriterion::Accuracy(c) if c.is_dynamic()) && !has_warmup {
+        err(
+            errors,
+            ckey("id"),
+            format!(
+                "a dynamic criterion calibrates during warm-up: set {prefix}.warmup_intervals \
+                 and {prefix}.warmup_policy"
+            ),
+        );
+    }
+    criterion
 }
 
 fn cost(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<TriggerSpec> {
@@ -935,24 +755,6 @@ fn cost(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<Tri
             window,
         },
     })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EnsembleLow {
-    strategy: StrategyLow,
-    #[serde(default)]
-    n: Option<i64>,
-    subtriggers: BTreeMap<String, Value>,
-}
-
-#[derive(Deserialize, PartialEq, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum StrategyLow {
-    MajorityVote,
-    AtLeast,
-    All,
-    Any,
 }
 
 fn ensemble(value: Value, prefix: &str, errors: &mut Vec<ConfigError>) -> Option<TriggerSpec> {

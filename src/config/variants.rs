@@ -83,78 +83,12 @@ pub(super) fn variants(
             err(errors, format!("variant[{i}]"), "expected a table");
             continue;
         };
-        let name = match v.remove("name") {
-            Some(Value::String(n)) => n,
-            Some(other) => {
-                err(
-                    errors,
-                    format!("variant[{i}].name"),
-                    format!("expected a string, found {}", other.type_str()),
-                );
-                continue;
-            }
-            None => {
-                err(
-                    errors,
-                    format!("variant[{i}].name"),
-                    "missing; every variant needs a name",
-                );
-                continue;
-            }
+        let Some(name) = variant_name(&mut v, i, &names, errors) else {
+            continue;
         };
         let at = format!("variant[{i}] ({name})");
-        if name.starts_with('.')
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            err(
-                errors,
-                format!("{at}.name"),
-                "use letters, digits, `-`, `_` and `.`, not first (it names a directory)",
-            );
-            continue;
-        }
-        if names.contains(&name) {
-            err(
-                errors,
-                format!("{at}.name"),
-                "another variant has this name",
-            );
-            continue;
-        }
         names.push(name.clone());
-        let mut bad = false;
-        for (k, value) in &v {
-            if !VARIANT_SECTIONS.contains(&k.as_str()) {
-                err(
-                    errors,
-                    format!("{at}.{k}"),
-                    format!(
-                        "a variant overrides only {}; everything else is the base config's",
-                        VARIANT_SECTIONS.join(", ")
-                    ),
-                );
-                bad = true;
-            } else if !value.is_table() {
-                err(
-                    errors,
-                    format!("{at}.{k}"),
-                    format!("expected a table, found {}", value.type_str()),
-                );
-                bad = true;
-            }
-        }
-        for (section, key, why) in SHARED_KEYS {
-            if v.get(*section)
-                .and_then(Value::as_table)
-                .is_some_and(|t| t.contains_key(*key))
-            {
-                err(errors, format!("{at}.{section}.{key}"), *why);
-                bad = true;
-            }
-        }
-        if bad {
+        if !overrides_ok(&v, &at, errors) {
             continue;
         }
         let mut merged = root.clone();
@@ -170,6 +104,93 @@ pub(super) fn variants(
         }
     }
     out
+}
+
+/// The `name` of variant `i` (removed from `v`): a string, usable as a directory name, not
+/// in `names` (the names before it).
+fn variant_name(
+    v: &mut Table,
+    i: usize,
+    names: &[String],
+    errors: &mut Vec<ConfigError>,
+) -> Option<String> {
+    let name = match v.remove("name") {
+        Some(Value::String(n)) => n,
+        Some(other) => {
+            err(
+                errors,
+                format!("variant[{i}].name"),
+                format!("expected a string, found {}", other.type_str()),
+            );
+            return None;
+        }
+        None => {
+            err(
+                errors,
+                format!("variant[{i}].name"),
+                "missing; every variant needs a name",
+            );
+            return None;
+        }
+    };
+    let at = format!("variant[{i}] ({name})");
+    if name.starts_with('.')
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        err(
+            errors,
+            format!("{at}.name"),
+            "use letters, digits, `-`, `_` and `.`, not first (it names a directory)",
+        );
+        return None;
+    }
+    if names.contains(&name) {
+        err(
+            errors,
+            format!("{at}.name"),
+            "another variant has this name",
+        );
+        return None;
+    }
+    Some(name)
+}
+
+/// Whether variant `v` (at key path `at`) overrides only [`VARIANT_SECTIONS`], each with a
+/// table, and none of the [`SHARED_KEYS`]; every problem goes to `errors`.
+fn overrides_ok(v: &Table, at: &str, errors: &mut Vec<ConfigError>) -> bool {
+    let mut bad = false;
+    for (k, value) in v {
+        if !VARIANT_SECTIONS.contains(&k.as_str()) {
+            err(
+                errors,
+                format!("{at}.{k}"),
+                format!(
+                    "a variant overrides only {}; everything else is the base config's",
+                    VARIANT_SECTIONS.join(", ")
+                ),
+            );
+            bad = true;
+        } else if !value.is_table() {
+            err(
+                errors,
+                format!("{at}.{k}"),
+                format!("expected a table, found {}", value.type_str()),
+            );
+            bad = true;
+        }
+    }
+    for (section, key, why) in SHARED_KEYS {
+        if v.get(*section)
+            .and_then(Value::as_table)
+            .is_some_and(|t| t.contains_key(*key))
+        {
+            err(errors, format!("{at}.{section}.{key}"), *why);
+            bad = true;
+        }
+    }
+    !bad
 }
 
 #[cfg(test)]

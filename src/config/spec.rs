@@ -124,12 +124,13 @@ pub struct KafkaSourceSpec {
 
 impl KafkaSourceSpec {
     /// Whether the run follows the topic (reads on at its end) rather than replaying up to the
-    /// end offsets it had at start: `until` says, else a run without a replay window follows.
-    pub fn follows(&self, window: &crate::source::Window) -> bool {
+    /// end offsets it had at start: `until` says, else a run without a replay window
+    /// (`unbounded_window`) follows.
+    pub fn follows(&self, unbounded_window: bool) -> bool {
         match self.until {
             Some(Until::Follow) => true,
             Some(Until::End) => false,
-            None => window.is_unbounded(),
+            None => unbounded_window,
         }
     }
 }

@@ -112,7 +112,7 @@ impl Source for KafkaSource {
     }
 
     fn follows(&self, window: &Window) -> bool {
-        self.spec.follows(window)
+        self.spec.follows(window.is_unbounded())
     }
 
     fn check_window(&self, window: &Window, follow: bool) -> Result<Option<String>, SourceError> {

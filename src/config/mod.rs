@@ -48,4 +48,4 @@ pub use spec::{
     TriggerSpec, Until, ValueFormat,
 };
 pub use triggers::MAX_SAMPLE_SIZE;
-pub use variants::VARIANT_SECTIONS;
+pub use variants::{MAX_LANES, VARIANT_SECTIONS};

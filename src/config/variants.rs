@@ -18,6 +18,10 @@ use super::spec::{PipelineSpec, Variant};
 /// Sections a variant may override.
 pub const VARIANT_SECTIONS: &[&str] = &["trigger", "selection", "training"];
 
+/// Variants a sweep may have: lanes over one ingest, which the sample store tracks as one bit
+/// each.
+pub const MAX_LANES: usize = 64;
+
 /// `[selection]` / `[training]` keys every variant shares (the dataflow holds one of each).
 const SHARED_KEYS: &[(&str, &str, &str)] = &[(
     "selection",
@@ -64,14 +68,14 @@ pub(super) fn variants(
         );
         return Vec::new();
     };
-    if list.len() > crate::store::MAX_LANES {
+    if list.len() > MAX_LANES {
         err(
             errors,
             "variant",
             format!(
                 "{} variants; a sweep runs at most {}",
                 list.len(),
-                crate::store::MAX_LANES
+                MAX_LANES
             ),
         );
         return Vec::new();

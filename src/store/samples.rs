@@ -258,8 +258,9 @@ struct Lanes {
     done: KeyMap<u64>,
 }
 
-/// Lanes a store can serve (a bit each).
-pub const MAX_LANES: usize = 64;
+/// Lanes a store can serve: a sweep's variants (a bit each in a `u64`).
+pub use crate::config::MAX_LANES;
+const _: () = assert!(MAX_LANES <= 64, "a lane is a bit of a u64");
 
 /// Feature payloads of the samples that can still be trained on, by key.
 pub struct SampleStore {

@@ -16,7 +16,7 @@ use std::fmt;
 
 use super::error::ConfigError;
 use super::fields::err;
-use crate::source::kafka::librdkafka_refuses;
+use crate::source::kafka::setting::librdkafka_refuses;
 
 /// Where a Kafka client connects: bootstrap servers and the security settings to use.
 #[derive(Clone, Debug, PartialEq, Eq)]

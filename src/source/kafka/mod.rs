@@ -14,13 +14,12 @@ pub mod admin;
 mod arrow;
 mod json;
 mod reader;
-mod setting;
+pub(crate) mod setting;
 mod source;
 mod value;
 
 pub use arrow::ArrowDecoder;
 pub use json::{JsonDecoder, MessageMeta};
 pub use reader::{KafkaReader, Polled, Prefetch, partitions_of, read_topic};
-pub use setting::librdkafka_refuses;
 pub use source::KafkaSource;
 pub use value::ValueDecoder;

@@ -61,6 +61,9 @@ pub enum Tag {
     Trigger(u64),
     /// A dead letter of a source message (partition, offset).
     Source(i32, i64),
+    /// Emitted at the end of every run, resumed or not: an evaluation of an `after_pipeline`
+    /// handler (it carries the composite flags, which only those have).
+    EveryRun,
     /// Anything else: counted as emitted again.
     Unknown,
 }
@@ -71,6 +74,11 @@ impl Tag {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(json) else {
             return Tag::Unknown;
         };
+        if v.get("kind").and_then(|k| k.as_str()) == Some("evaluation")
+            && v.get("currently_active").is_some()
+        {
+            return Tag::EveryRun;
+        }
         if let Some(t) = v.get("trigger_id").and_then(|t| t.as_u64()) {
             return Tag::Trigger(t);
         }
@@ -94,7 +102,7 @@ impl Tag {
         match self {
             Tag::Trigger(t) => t > k,
             Tag::Source(p, o) => restart.get(&p).is_none_or(|r| o >= *r),
-            Tag::Unknown => true,
+            Tag::EveryRun | Tag::Unknown => true,
         }
     }
 }
@@ -335,5 +343,16 @@ mod tests {
             assert_eq!(tag(unknown), Tag::Unknown, "{unknown}");
         }
         assert!(Tag::Unknown.emitted_again(u64::MAX, &restart));
+        // An after-pipeline evaluation of trigger 2's model: every resumed run evaluates every
+        // model again at its end, however late its checkpoint.
+        let serving = tag(
+            r#"{"id":"evaluation-serving-2-d-0-9-accuracy","kind":"evaluation","trigger_id":2,
+                "handler":"serving","currently_active":false,"currently_trained":true}"#,
+        );
+        assert_eq!(serving, Tag::EveryRun);
+        assert!(serving.emitted_again(7, &restart));
+        let after_training =
+            tag(r#"{"id":"evaluation-all-2-d-0-9-accuracy","kind":"evaluation","trigger_id":2}"#);
+        assert_eq!(after_training, Tag::Trigger(2));
     }
 }

@@ -25,10 +25,7 @@ pub enum ProduceError {
         /// The row, as its JSON object.
         row: String,
     },
-    /// The topic could not be created or the producer not started.
+    /// The topic could not be created, the producer not started, or records not delivered.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
-    /// Records were not delivered.
-    #[error("{0}")]
-    Delivery(String),
 }

@@ -77,9 +77,7 @@ pub fn produce(rows: Vec<Row>, opts: &ProduceOptions) -> Result<ProduceReport, P
             None => {
                 payload.clear();
                 serde_json::to_writer(&mut payload, row).expect("JSON rows serialise");
-                producer
-                    .send(partition, *time, *key, &payload)
-                    .map_err(ProduceError::Delivery)?;
+                producer.send(partition, *time, *key, &payload)?;
             }
             Some(schema) => {
                 let (first, rows) = &mut pending[partition as usize];
@@ -88,9 +86,7 @@ pub fn produce(rows: Vec<Row>, opts: &ProduceOptions) -> Result<ProduceReport, P
                 }
                 rows.push(row);
                 if rows.len() >= opts.batch_rows.max(1) {
-                    producer
-                        .send(partition, *first, None, &encode(rows, schema))
-                        .map_err(ProduceError::Delivery)?;
+                    producer.send(partition, *first, None, &encode(rows, schema))?;
                     rows.clear();
                 }
             }
@@ -102,13 +98,11 @@ pub fn produce(rows: Vec<Row>, opts: &ProduceOptions) -> Result<ProduceReport, P
     if let Some(schema) = &schema {
         for (p, (first, rows)) in pending.iter().enumerate() {
             if !rows.is_empty() {
-                producer
-                    .send(p as i32, *first, None, &encode(rows, schema))
-                    .map_err(ProduceError::Delivery)?;
+                producer.send(p as i32, *first, None, &encode(rows, schema))?;
             }
         }
     }
-    let messages = producer.finish().map_err(ProduceError::Delivery)?;
+    let messages = producer.finish()?;
     bar.finish_and_clear();
     Ok(ProduceReport {
         messages,

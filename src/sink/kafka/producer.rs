@@ -294,7 +294,7 @@ impl KafkaSink {
     }
 
     /// Queues one event; waits while the producer's queue is full.
-    pub fn send(&self, stream: &str, id: &str, json: &[u8]) -> Result<(), String> {
+    pub fn send(&self, stream: &str, id: &str, json: &[u8]) -> Result<(), KafkaError> {
         {
             let published = self.published.lock().expect("published ids poisoned");
             if !published.is_empty() && published.contains_key(id) {
@@ -307,7 +307,7 @@ impl KafkaSink {
 
     /// Waits until every queued event is delivered, through a broker outage of up to
     /// librdkafka's `message.timeout.ms` ([`deliver_all`]).
-    pub fn flush(&self) -> Result<(), String> {
+    pub fn flush(&self) -> Result<(), KafkaError> {
         deliver_all(&self.producer, "the Kafka event topics")
     }
 }

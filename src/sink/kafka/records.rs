@@ -51,7 +51,7 @@ impl RecordProducer {
         time: u64,
         key: Option<u64>,
         payload: &[u8],
-    ) -> Result<(), String> {
+    ) -> Result<(), KafkaError> {
         let key_text = key.map(|k| k.to_string());
         let mut record = BaseRecord::<str, [u8]>::to(&self.topic)
             .payload(payload)
@@ -65,7 +65,7 @@ impl RecordProducer {
     }
 
     /// Waits for every queued record; the number sent, or why some were not delivered.
-    pub fn finish(self) -> Result<u64, String> {
+    pub fn finish(self) -> Result<u64, KafkaError> {
         deliver_all(&self.producer, &self.topic)?;
         Ok(self.sent)
     }

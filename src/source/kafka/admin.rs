@@ -42,6 +42,32 @@ pub enum KafkaError {
         /// Topic.
         topic: String,
     },
+    /// A record could not be queued for a topic.
+    #[error("producing to {topic}: {message}")]
+    Produce {
+        /// Topic.
+        topic: String,
+        /// librdkafka's reason.
+        message: String,
+    },
+    /// Queued records could not be flushed.
+    #[error("flushing to {what}: {message}")]
+    Flush {
+        /// Where they were going.
+        what: String,
+        /// librdkafka's reason.
+        message: String,
+    },
+    /// Records were given up on after librdkafka's retries.
+    #[error("{failed} messages were not delivered to {what}: {first}")]
+    Undelivered {
+        /// Where they were going.
+        what: String,
+        /// How many.
+        failed: u64,
+        /// The first failure's reason.
+        first: String,
+    },
     /// Any other client error.
     #[error("Kafka {context}: {message}")]
     Client {
@@ -255,16 +281,17 @@ impl Deliveries {
     }
 
     /// An error naming how many messages to `what` were not delivered, if any.
-    pub fn check(&self, what: &str) -> Result<(), String> {
+    pub fn check(&self, what: &str) -> Result<(), KafkaError> {
         let failed = self.failed.load(Ordering::Relaxed);
         if failed == 0 {
             return Ok(());
         }
         let first = self.first_error.lock().expect("poisoned").clone();
-        Err(format!(
-            "{failed} messages were not delivered to {what}: {}",
-            first.unwrap_or_default()
-        ))
+        Err(KafkaError::Undelivered {
+            what: what.into(),
+            failed,
+            first: first.unwrap_or_default(),
+        })
     }
 }
 
@@ -272,7 +299,7 @@ impl Deliveries {
 pub fn send_retrying(
     producer: &ThreadedProducer<Deliveries>,
     mut record: BaseRecord<'_, str, [u8]>,
-) -> Result<(), String> {
+) -> Result<(), KafkaError> {
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),
@@ -280,7 +307,12 @@ pub fn send_retrying(
                 record = r;
                 std::thread::sleep(Duration::from_millis(5));
             }
-            Err((e, r)) => return Err(format!("producing to {}: {e}", r.topic)),
+            Err((e, r)) => {
+                return Err(KafkaError::Produce {
+                    topic: r.topic.into(),
+                    message: e.to_string(),
+                });
+            }
         }
     }
 }
@@ -290,7 +322,7 @@ pub fn send_retrying(
 /// retries each message until its `message.timeout.ms` (5 min by default) and then fails it, so
 /// an outage shorter than that is waited out whatever it costs in reconnecting. A warning every
 /// 30 s says how many messages still wait.
-pub fn deliver_all(producer: &ThreadedProducer<Deliveries>, what: &str) -> Result<(), String> {
+pub fn deliver_all(producer: &ThreadedProducer<Deliveries>, what: &str) -> Result<(), KafkaError> {
     use rdkafka::producer::Producer;
     let started = std::time::Instant::now();
     let mut warned = started;
@@ -298,7 +330,12 @@ pub fn deliver_all(producer: &ThreadedProducer<Deliveries>, what: &str) -> Resul
         match producer.flush(Duration::from_secs(1)) {
             Ok(()) => break,
             Err(RdError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {}
-            Err(e) => return Err(format!("flushing to {what}: {e}")),
+            Err(e) => {
+                return Err(KafkaError::Flush {
+                    what: what.into(),
+                    message: e.to_string(),
+                });
+            }
         }
         if warned.elapsed() >= Duration::from_secs(30) {
             warned = std::time::Instant::now();

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use sluice::datasets::{self, OutputFormat};
+use sluice::UsageError;
+use sluice::datasets::{self, DatasetError, OutputFormat};
 
 /// The subcommands of `sluice datasets`.
 #[derive(clap::Subcommand, Debug)]
@@ -56,7 +57,8 @@ pub fn run(command: DatasetsCommand) -> anyhow::Result<()> {
             source,
         } => {
             let written =
-                datasets::prepare(&name, &out, rows, seed, format, drift, source.as_deref())?;
+                datasets::prepare(&name, &out, rows, seed, format, drift, source.as_deref())
+                    .map_err(failure)?;
             for (path, n) in written {
                 match path.extension().and_then(|e| e.to_str()) {
                     Some("json") => println!("{}: {n} drift points", path.display()),
@@ -66,4 +68,13 @@ pub fn run(command: DatasetsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A dataset error as the CLI reports it: one in how the dataset was asked for is a usage error
+/// (exit code 2).
+pub fn failure(e: DatasetError) -> anyhow::Error {
+    match e {
+        DatasetError::Usage(m) => UsageError(m).into(),
+        e => e.into(),
+    }
 }

@@ -11,6 +11,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+use super::error::DatasetError;
 use super::write::Row;
 
 /// Side of an image.
@@ -20,15 +21,15 @@ pub const SIDE: usize = 8;
 const START_MS: u64 = 1_704_067_200_000;
 
 /// `rows` samples and the row at which the images flip.
-pub fn stream(rows: usize, seed: u64) -> anyhow::Result<(Vec<Row>, usize)> {
+pub fn stream(rows: usize, seed: u64) -> Result<(Vec<Row>, usize), DatasetError> {
     let d = smartcore::dataset::digits::load_dataset();
     let pixels = SIDE * SIDE;
-    anyhow::ensure!(
-        d.num_features == pixels && d.data.len() == d.num_samples * pixels,
-        "smartcore's digits: {} features for {} samples, expected 8x8 images",
-        d.num_features,
-        d.num_samples
-    );
+    if d.num_features != pixels || d.data.len() != d.num_samples * pixels {
+        return Err(DatasetError::Data(format!(
+            "smartcore's digits: {} features for {} samples, expected 8x8 images",
+            d.num_features, d.num_samples
+        )));
+    }
     let flip_at = rows / 2;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut order: Vec<usize> = Vec::new();

@@ -21,8 +21,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use super::error::DatasetError;
 use super::write::Row;
-use crate::UsageError;
 
 /// Where the Debian package puts the IDX files.
 pub const DEFAULT_DIR: &str = "/usr/share/datasets/fashion-mnist";
@@ -75,9 +75,9 @@ impl Default for FashionParams {
 
 /// Reads a gzipped IDX file: its dimensions and bytes. Truncated or malformed files are
 /// errors naming the file (and the item where the data ends).
-fn read_idx(path: &Path, want_dims: usize) -> anyhow::Result<(Vec<usize>, Vec<u8>)> {
+fn read_idx(path: &Path, want_dims: usize) -> Result<(Vec<usize>, Vec<u8>), DatasetError> {
     let file = std::fs::File::open(path).map_err(|e| {
-        UsageError(format!(
+        DatasetError::Usage(format!(
             "{}: {e}; install Fashion-MNIST with {SETUP}, or give --source DIR",
             path.display()
         ))
@@ -85,8 +85,10 @@ fn read_idx(path: &Path, want_dims: usize) -> anyhow::Result<(Vec<usize>, Vec<u8
     let mut bytes = Vec::new();
     flate2::read::GzDecoder::new(file)
         .read_to_end(&mut bytes)
-        .map_err(|e| anyhow::anyhow!("{}: not a readable gzip file: {e}", path.display()))?;
-    let bad = |why: String| anyhow::anyhow!("{}: {why}", path.display());
+        .map_err(|e| {
+            DatasetError::Data(format!("{}: not a readable gzip file: {e}", path.display()))
+        })?;
+    let bad = |why: String| DatasetError::Data(format!("{}: {why}", path.display()));
     if bytes.len() < 4 + 4 * want_dims || bytes[..3] != [0, 0, 8] || bytes[3] as usize != want_dims
     {
         return Err(bad(format!(
@@ -113,32 +115,32 @@ fn read_idx(path: &Path, want_dims: usize) -> anyhow::Result<(Vec<usize>, Vec<u8
 }
 
 /// Fashion-MNIST's images (row-major bytes, 784 each) and labels, training split first.
-pub fn load(dir: &Path) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+pub fn load(dir: &Path) -> Result<(Vec<u8>, Vec<u8>), DatasetError> {
     let (mut images, mut labels) = (Vec::new(), Vec::new());
     for (img, lab) in FILES {
         let (dims, data) = read_idx(&dir.join(img), 3)?;
         if dims[1..] != [SIDE, SIDE] {
-            return Err(anyhow::anyhow!(
+            return Err(DatasetError::Data(format!(
                 "{}: images of {:?} pixels, expected 28×28",
                 dir.join(img).display(),
                 &dims[1..]
-            ));
+            )));
         }
         let (ldims, ldata) = read_idx(&dir.join(lab), 1)?;
         if ldims[0] != dims[0] {
-            return Err(anyhow::anyhow!(
+            return Err(DatasetError::Data(format!(
                 "{}: {} labels for {} images",
                 dir.join(lab).display(),
                 ldims[0],
                 dims[0]
-            ));
+            )));
         }
         if let Some(i) = ldata[..ldims[0]].iter().position(|&l| l > 9) {
-            return Err(anyhow::anyhow!(
+            return Err(DatasetError::Data(format!(
                 "{}: label {} of item {i} is not a class 0..9",
                 dir.join(lab).display(),
                 ldata[i]
-            ));
+            )));
         }
         images.extend_from_slice(&data[..dims[0] * SIDE * SIDE]);
         labels.extend_from_slice(&ldata[..ldims[0]]);
@@ -184,7 +186,7 @@ pub struct YearDrift {
 }
 
 /// The stream over the IDX files in `dir`: rows and the drift per year.
-pub fn stream(dir: &Path, p: &FashionParams) -> anyhow::Result<(Vec<Row>, Vec<YearDrift>)> {
+pub fn stream(dir: &Path, p: &FashionParams) -> Result<(Vec<Row>, Vec<YearDrift>), DatasetError> {
     let (images, labels) = load(dir)?;
     let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
     let mut pools: Vec<Vec<usize>> = vec![Vec::new(); 10];

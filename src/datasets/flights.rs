@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::error::DatasetError;
 use super::parquet::{int64s, read_columns, strings};
 use super::rainfall::datasets_dir;
 use super::write::Row;
@@ -70,7 +71,7 @@ pub struct FlightsInfo {
 }
 
 /// Reads `rows` flights (at most the file's) spread evenly over the file.
-pub fn read(path: &Path, rows: usize) -> anyhow::Result<(Vec<Row>, FlightsInfo)> {
+pub fn read(path: &Path, rows: usize) -> Result<(Vec<Row>, FlightsInfo), DatasetError> {
     let cols = read_columns(
         path,
         &["date", "delay", "distance", "origin", "destination"],
@@ -83,19 +84,19 @@ pub fn read(path: &Path, rows: usize) -> anyhow::Result<(Vec<Row>, FlightsInfo)>
     let destination = strings(path, "destination", &cols[4])?;
     let n = date.len();
     if let Some(i) = (0..n).find(|&i| date[i] < 0) {
-        return Err(anyhow::anyhow!(
+        return Err(DatasetError::Data(format!(
             "{}: row {}: date before 1970",
             path.display(),
             i + 1
-        ));
+        )));
     }
     if let Some(i) = (0..n).find(|&i| distance[i] <= 0) {
-        return Err(anyhow::anyhow!(
+        return Err(DatasetError::Data(format!(
             "{}: row {}: distance {} is not positive",
             path.display(),
             i + 1,
             distance[i]
-        ));
+        )));
     }
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&i| date[i]);

@@ -14,6 +14,7 @@
 //! | `criteo.rs` | Criteo-format click logs (13 dense, 26 hashed categorical features) from a seeded click model with daily CTR and concept drift |
 //! | `concepts.rs` | SEA, STAGGER, Agrawal and random-RBF concepts under an abrupt, gradual or recurring drift schedule |
 //! | `write.rs` | writing generated rows as CSV or Arrow IPC |
+//! | `error.rs` | [`DatasetError`]: a usage error (exit code 2) or a data error, each naming where |
 //!
 //! Every dataset is written as a training stream `<name>.<ext>` and a held-out split
 //! `<name>_test.<ext>` drawn from the same stream (so both see the same drift at the same time).
@@ -22,6 +23,7 @@ mod blobs;
 mod concepts;
 mod criteo;
 mod digits;
+mod error;
 mod fashion;
 mod flights;
 mod hyperplane;
@@ -39,6 +41,7 @@ pub use concepts::{
     agrawal_group_a,
 };
 pub use criteo::CriteoParams;
+pub use error::DatasetError;
 pub use fashion::FashionParams;
 pub use flights::source_file as flights_file;
 pub use hyperplane::{Hyperplane, HyperplaneParams};
@@ -157,7 +160,7 @@ pub const DATASETS: &[DatasetInfo] = &[
 pub fn rows(
     name: &str,
     rows: Option<usize>,
-) -> anyhow::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, DatasetError> {
     let (train, _, _) = split(name, rows, 1, DriftKind::Abrupt, None)?;
     Ok(train
         .into_iter()
@@ -188,9 +191,9 @@ fn split(
     seed: u64,
     drift: DriftKind,
     source: Option<&Path>,
-) -> anyhow::Result<Split> {
+) -> Result<Split, DatasetError> {
     let info = DATASETS.iter().find(|d| d.name == name).ok_or_else(|| {
-        crate::UsageError(format!(
+        DatasetError::Usage(format!(
             "unknown dataset `{name}`; see `sluice datasets list`"
         ))
     })?;
@@ -326,9 +329,10 @@ pub fn prepare(
     format: OutputFormat,
     drift: DriftKind,
     source: Option<&Path>,
-) -> anyhow::Result<Vec<(PathBuf, usize)>> {
+) -> Result<Vec<(PathBuf, usize)>, DatasetError> {
     let (train, test, schedule) = split(name, rows, seed, drift, source)?;
-    std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| DatasetError::Data(format!("{}: {e}", out.display())))?;
     let ext = match format {
         OutputFormat::Csv => "csv",
         OutputFormat::Arrow => "arrow",
@@ -351,7 +355,7 @@ pub fn prepare(
             &path,
             serde_json::to_vec_pretty(&s).expect("JSON values serialise"),
         )
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        .map_err(|e| DatasetError::Data(format!("{}: {e}", path.display())))?;
         written.push((path, points));
     }
     Ok(written)

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::error::DatasetError;
 use super::parquet::{int64s, read_columns, strings};
 use super::rainfall::datasets_dir;
 use super::write::Row;
@@ -60,15 +61,15 @@ fn file(dir: &Path, table: &str) -> PathBuf {
 }
 
 /// Per id (user or movie), its features; errors name the file and row of a duplicate id.
-fn by_id<T>(path: &Path, ids: &[i64], values: Vec<T>) -> anyhow::Result<HashMap<i64, T>> {
+fn by_id<T>(path: &Path, ids: &[i64], values: Vec<T>) -> Result<HashMap<i64, T>, DatasetError> {
     let mut m = HashMap::with_capacity(ids.len());
     for (i, (id, v)) in ids.iter().zip(values).enumerate() {
         if m.insert(*id, v).is_some() {
-            return Err(anyhow::anyhow!(
+            return Err(DatasetError::Data(format!(
                 "{}: row {}: id {id} appears twice",
                 path.display(),
                 i + 1
-            ));
+            )));
         }
     }
     Ok(m)
@@ -80,7 +81,7 @@ fn release_year(date: &str) -> Option<i64> {
 }
 
 /// The first `rows` ratings by time (all 100,000 by default).
-pub fn read(dir: &Path, rows: Option<usize>) -> anyhow::Result<Vec<Row>> {
+pub fn read(dir: &Path, rows: Option<usize>) -> Result<Vec<Row>, DatasetError> {
     let users_path = file(dir, "users");
     let cols = read_columns(
         &users_path,
@@ -101,11 +102,11 @@ pub fn read(dir: &Path, rows: Option<usize>) -> anyhow::Result<Vec<Row>> {
             "M" => 0.0,
             "F" => 1.0,
             g => {
-                return Err(anyhow::anyhow!(
+                return Err(DatasetError::Data(format!(
                     "{}: row {}: gender `{g}` is not M or F",
                     users_path.display(),
                     i + 1
-                ));
+                )));
             }
         };
         let job = occupations.binary_search(&jobs[i]).expect("listed above") as f32;
@@ -127,7 +128,7 @@ pub fn read(dir: &Path, rows: Option<usize>) -> anyhow::Result<Vec<Row>> {
     let movie_ids = int64s(&items_path, "movie_id", &cols[0])?;
     // The release date is missing (null) for one movie: its year feature is 0.
     let dates = arrow::compute::cast(&cols[1], &arrow::datatypes::DataType::Utf8)
-        .map_err(|e| anyhow::anyhow!("{}: release_date: {e}", items_path.display()))?;
+        .map_err(|e| DatasetError::Data(format!("{}: release_date: {e}", items_path.display())))?;
     let dates = arrow::array::AsArray::as_string::<i32>(&dates);
     let mut genre_cols = Vec::with_capacity(GENRES.len());
     for (g, name) in GENRES.iter().enumerate() {
@@ -145,12 +146,12 @@ pub fn read(dir: &Path, rows: Option<usize>) -> anyhow::Result<Vec<Row>> {
             match col[i] {
                 0 | 1 => f.push(col[i] as f32),
                 v => {
-                    return Err(anyhow::anyhow!(
+                    return Err(DatasetError::Data(format!(
                         "{}: row {}: genre {} is {v}, not 0 or 1",
                         items_path.display(),
                         i + 1,
                         GENRES[g]
-                    ));
+                    )));
                 }
             }
         }
@@ -173,7 +174,9 @@ pub fn read(dir: &Path, rows: Option<usize>) -> anyhow::Result<Vec<Row>> {
     let rows = rows.unwrap_or(order.len()).min(order.len());
     let mut out = Vec::with_capacity(rows);
     for &i in &order[..rows] {
-        let bad = |why: String| anyhow::anyhow!("{}: row {}: {why}", data_path.display(), i + 1);
+        let bad = |why: String| {
+            DatasetError::Data(format!("{}: row {}: {why}", data_path.display(), i + 1))
+        };
         let (age, [gender, job, zip]) = users
             .get(&user[i])
             .ok_or_else(|| bad(format!("user {} is not in the users table", user[i])))?;

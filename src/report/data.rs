@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::UsageError;
+use super::ReportError;
 
 /// The cost stages, in stacking order: (metric name, label).
 pub const STAGES: [(&str, &str); 6] = [
@@ -85,10 +85,10 @@ pub struct Focus {
     pub metric: String,
 }
 
-fn read_jsonl(dir: &Path, file: &str) -> anyhow::Result<Vec<Value>> {
+fn read_jsonl(dir: &Path, file: &str) -> Result<Vec<Value>, ReportError> {
     let path = dir.join(file);
     let text = std::fs::read_to_string(&path).map_err(|e| {
-        UsageError(format!(
+        ReportError::Usage(format!(
             "{}: missing {file} ({e}); is it a complete Sluice run directory?",
             dir.display()
         ))
@@ -97,39 +97,37 @@ fn read_jsonl(dir: &Path, file: &str) -> anyhow::Result<Vec<Value>> {
         .enumerate()
         .map(|(i, l)| {
             serde_json::from_str(l).map_err(|e| {
-                UsageError(format!("{}:{}: not JSON: {e}", path.display(), i + 1)).into()
+                ReportError::Usage(format!("{}:{}: not JSON: {e}", path.display(), i + 1))
             })
         })
         .collect()
 }
 
-fn field<'a>(v: &'a Value, key: &str, file: &str) -> anyhow::Result<&'a Value> {
+fn field<'a>(v: &'a Value, key: &str, file: &str) -> Result<&'a Value, ReportError> {
     v.get(key)
-        .ok_or_else(|| UsageError(format!("{file}: an event without `{key}`: {v}")).into())
+        .ok_or_else(|| ReportError::Usage(format!("{file}: an event without `{key}`: {v}")))
 }
 
-fn u64_of(v: &Value, key: &str, file: &str) -> anyhow::Result<u64> {
+fn u64_of(v: &Value, key: &str, file: &str) -> Result<u64, ReportError> {
     field(v, key, file)?
         .as_u64()
-        .ok_or_else(|| UsageError(format!("{file}: `{key}` is not an integer: {v}")).into())
+        .ok_or_else(|| ReportError::Usage(format!("{file}: `{key}` is not an integer: {v}")))
 }
 
 impl RunData {
     /// Reads `dir`.
-    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+    pub fn load(dir: &Path) -> Result<Self, ReportError> {
         let summary_path = dir.join("summary.json");
         let summary: Value = std::fs::read(&summary_path)
             .map_err(|e| {
-                UsageError(format!(
+                ReportError::Usage(format!(
                     "{}: missing summary.json ({e}); did the run finish?",
                     dir.display()
                 ))
-                .into()
             })
             .and_then(|b| {
-                serde_json::from_slice(&b).map_err(|e| {
-                    anyhow::Error::from(UsageError(format!("{}: {e}", summary_path.display())))
-                })
+                serde_json::from_slice(&b)
+                    .map_err(|e| ReportError::Usage(format!("{}: {e}", summary_path.display())))
             })?;
         let mut pipeline = summary["pipeline"].as_str().unwrap_or_default().to_string();
         // A sweep's variant is a pipeline of its own (its seeds: the same variant of sweeps).
@@ -138,7 +136,7 @@ impl RunData {
         }
         let mut triggers = Vec::new();
         for t in read_jsonl(dir, "triggers.jsonl")? {
-            let pos = |k: &str| -> anyhow::Result<u64> {
+            let pos = |k: &str| -> Result<u64, ReportError> {
                 u64_of(field(&t, k, "triggers.jsonl")?, "time", "triggers.jsonl")
             };
             triggers.push(TriggerRow {

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `data.rs` | [`RunData`]: a run directory read back (summary, triggers, models, costs, evaluations) |
 //! | `plots.rs` | the plots, each drawn on any plotters backend |
+//! | `error.rs` | [`ReportError`]: an incomplete run directory (exit code 2) or a failed write |
 //!
 //! Per run: the metric over time for every model and the composite models, the model ×
 //! interval heatmap, cost per trigger stacked by stage and cumulative, the trigger timeline
@@ -14,6 +15,7 @@
 //! drawn with the DejaVu Sans font compiled into the binary, so PNGs look the same everywhere.
 
 mod data;
+mod error;
 mod plots;
 
 use std::collections::BTreeMap;
@@ -24,6 +26,7 @@ use plotters::prelude::*;
 use serde::Serialize;
 
 pub use data::{Focus, RunData};
+pub use error::ReportError;
 pub use plots::SIZE;
 use plots::{VariantPoint, mean_sd};
 
@@ -60,7 +63,7 @@ macro_rules! render {
         let stem: PathBuf = $out.join(&name);
         let png = stem.with_extension("png");
         let svg = stem.with_extension("svg");
-        let fail = |p: &Path, e: &dyn std::fmt::Debug| anyhow::anyhow!("drawing {}: {e:?}", p.display());
+        let fail = |p: &Path, e: &dyn std::fmt::Debug| ReportError::Failed(format!("drawing {}: {e:?}", p.display()));
         {
             let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
             root.fill(&WHITE).map_err(|e| fail(&png, &e))?;
@@ -81,12 +84,17 @@ macro_rules! render {
 
 /// Reads `runs`, writes plots and `index.html` to `out`. `focus` picks the evaluation series
 /// (default: the first run's first currently-active aggregate, accuracy preferred).
-pub fn report(runs: &[PathBuf], out: &Path, focus: Option<Focus>) -> anyhow::Result<ReportSummary> {
+pub fn report(
+    runs: &[PathBuf],
+    out: &Path,
+    focus: Option<Focus>,
+) -> Result<ReportSummary, ReportError> {
     register_font();
     let mut data = load_runs(runs)?;
     name_plot_files(&mut data);
     let focus = focus.or_else(|| data.iter().find_map(RunData::default_focus));
-    std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("creating {}: {e}", out.display()))?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| ReportError::Failed(format!("creating {}: {e}", out.display())))?;
     let mut files: Vec<PathBuf> = Vec::new();
     let mut sections = Vec::new();
     for d in &data {
@@ -99,7 +107,7 @@ pub fn report(runs: &[PathBuf], out: &Path, focus: Option<Focus>) -> anyhow::Res
     };
     let index = out.join("index.html");
     std::fs::write(&index, html(&data, focus.as_ref(), &sections, &compare))
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", index.display()))?;
+        .map_err(|e| ReportError::Failed(format!("writing {}: {e}", index.display())))?;
     Ok(ReportSummary {
         out: out.to_path_buf(),
         index,
@@ -109,7 +117,7 @@ pub fn report(runs: &[PathBuf], out: &Path, focus: Option<Focus>) -> anyhow::Res
 }
 
 /// Every run of `runs` read back, a sweep's directory as its variants.
-fn load_runs(runs: &[PathBuf]) -> anyhow::Result<Vec<RunData>> {
+fn load_runs(runs: &[PathBuf]) -> Result<Vec<RunData>, ReportError> {
     let mut data = Vec::new();
     for dir in &sweeps_expanded(runs)? {
         data.push(RunData::load(dir)?);
@@ -148,7 +156,7 @@ fn run_figures(
     focus: Option<&Focus>,
     out: &Path,
     files: &mut Vec<PathBuf>,
-) -> anyhow::Result<Vec<(&'static str, String)>> {
+) -> Result<Vec<(&'static str, String)>, ReportError> {
     let mut figures: Vec<(&str, String)> = Vec::new();
     if let Some(f) = focus
         && !d.series(f).is_empty()
@@ -202,7 +210,7 @@ fn comparison_figures(
     focus: Option<&Focus>,
     out: &Path,
     files: &mut Vec<PathBuf>,
-) -> anyhow::Result<Vec<(&'static str, String)>> {
+) -> Result<Vec<(&'static str, String)>, ReportError> {
     let mut compare: Vec<(&str, String)> = Vec::new();
     let groups = by_pipeline(data);
     let points = |x: &dyn Fn(&RunData) -> f64| pipeline_points(&groups, focus, x);
@@ -278,7 +286,7 @@ fn pipeline_points(
 
 /// `runs` with each sweep's directory replaced by its variants' (`variants/<name>`, in the
 /// sweep's order): a sweep is compared variant by variant.
-fn sweeps_expanded(runs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+fn sweeps_expanded(runs: &[PathBuf]) -> Result<Vec<PathBuf>, ReportError> {
     let mut out = Vec::new();
     for dir in runs {
         let summary: Option<serde_json::Value> = std::fs::read(dir.join("summary.json"))

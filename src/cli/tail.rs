@@ -1,6 +1,7 @@
 //! `sluice tail`: prints a topic's messages as JSON lines.
 
 use super::cluster::ClusterArgs;
+use sluice::sink::kafka::TailError;
 
 // The arguments of `sluice tail`.
 #[derive(clap::Args, Debug)]
@@ -26,14 +27,10 @@ pub fn run(args: TailArgs) -> anyhow::Result<()> {
         follow: args.follow,
     };
     let stdout = std::io::stdout();
-    if let Err(e) = sluice::sink::kafka::tail(&opts, &mut stdout.lock()) {
+    match sluice::sink::kafka::tail(&opts, &mut stdout.lock()) {
         // A closed pipe (`sluice tail … | head`) is the reader's choice, not a failure.
-        let closed = e
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe);
-        if !closed {
-            return Err(e);
-        }
+        Err(TailError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(()),
     }
-    Ok(())
 }

@@ -8,6 +8,7 @@ use super::event::{Event, EventBody, unix_ms};
 use super::jsonl::JsonlSink;
 use super::kafka::KafkaSink;
 use crate::config::KafkaOutputSpec;
+use crate::source::kafka::admin::KafkaError;
 
 /// Where a run's events go.
 pub struct EventSink {
@@ -17,6 +18,17 @@ pub struct EventSink {
     last: std::sync::Mutex<BTreeMap<&'static str, u64>>,
     jsonl: JsonlSink,
     kafka: Option<KafkaSink>,
+}
+
+/// Why the event sinks could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// An event file could not be opened or read back.
+    #[error(transparent)]
+    Files(#[from] std::io::Error),
+    /// The Kafka event topics could not be created or read back.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
 }
 
 impl EventSink {
@@ -31,7 +43,7 @@ impl EventSink {
         kafka: Option<&KafkaOutputSpec>,
         resume_after: Option<u64>,
         published: Option<&BTreeMap<String, i64>>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, SinkError> {
         Ok(Self {
             pipeline: pipeline.to_string(),
             variant: None,

@@ -13,5 +13,5 @@ mod jsonl;
 pub mod kafka;
 
 pub use event::{Event, EventBody, LaneStatus, STREAMS, unix_ms};
-pub use events::EventSink;
+pub use events::{EventSink, SinkError};
 pub use jsonl::JsonlSink;

@@ -12,4 +12,4 @@ mod tail;
 
 pub use producer::KafkaSink;
 pub use records::RecordProducer;
-pub use tail::{TailOptions, tail};
+pub use tail::{TailError, TailOptions, tail};

@@ -23,9 +23,26 @@ pub struct TailOptions {
     pub follow: bool,
 }
 
+/// Why `tail` stopped before the end.
+#[derive(Debug, thiserror::Error)]
+pub enum TailError {
+    /// The topic could not be read.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    /// Nothing arrived for 30 s although the end offsets seen at start were not reached.
+    #[error("no messages from {topic} for 30 s before its end offsets")]
+    Stalled {
+        /// Topic.
+        topic: String,
+    },
+    /// The output could not be written (a closed pipe, say).
+    #[error(transparent)]
+    Write(#[from] std::io::Error),
+}
+
 /// Prints messages to `out`, one value per line (partitions interleaved in arrival order);
 /// returns how many were printed.
-pub fn tail(opts: &TailOptions, out: &mut dyn Write) -> anyhow::Result<u64> {
+pub fn tail(opts: &TailOptions, out: &mut dyn Write) -> Result<u64, TailError> {
     let partitions =
         topic_partitions(&opts.cluster, &opts.topic)?.ok_or_else(|| KafkaError::MissingTopic {
             brokers: opts.cluster.brokers.clone(),
@@ -40,12 +57,17 @@ pub fn tail(opts: &TailOptions, out: &mut dyn Write) -> anyhow::Result<u64> {
     let mut tpl = TopicPartitionList::new();
     let mut ends = Vec::new();
     for p in 0..partitions {
-        let (low, high) = consumer.fetch_watermarks(&opts.topic, p, TIMEOUT)?;
+        let (low, high) = consumer
+            .fetch_watermarks(&opts.topic, p, TIMEOUT)
+            .map_err(|e| client(&format!("reading the offsets of {}", opts.topic), e))?;
         let start = if opts.from_beginning { low } else { high };
-        tpl.add_partition_offset(&opts.topic, p, Offset::Offset(start))?;
+        tpl.add_partition_offset(&opts.topic, p, Offset::Offset(start))
+            .map_err(|e| client("assigning", e))?;
         ends.push((p, high, start >= high));
     }
-    consumer.assign(&tpl)?;
+    consumer
+        .assign(&tpl)
+        .map_err(|e| client(&format!("assigning {}", opts.topic), e))?;
     let mut printed = 0u64;
     let mut last = Instant::now();
     loop {
@@ -55,10 +77,9 @@ pub fn tail(opts: &TailOptions, out: &mut dyn Write) -> anyhow::Result<u64> {
         match consumer.poll(Duration::from_millis(100)) {
             None => {
                 if !opts.follow && last.elapsed() > Duration::from_secs(30) {
-                    anyhow::bail!(
-                        "no messages from {} for 30 s before its end offsets",
-                        opts.topic
-                    );
+                    return Err(TailError::Stalled {
+                        topic: opts.topic.clone(),
+                    });
                 }
             }
             Some(Err(e)) => tracing::warn!("tail {}: {e}", opts.topic),

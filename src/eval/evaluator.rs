@@ -45,6 +45,20 @@ pub struct EvalDataset {
     pub batch_size: usize,
 }
 
+/// Why evaluation stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// The model could not be built, or a stored model not loaded.
+    #[error("{0}")]
+    Model(String),
+    /// Events could not be written (or the evaluator thread not started).
+    #[error(transparent)]
+    Events(#[from] std::io::Error),
+    /// The evaluator thread panicked.
+    #[error("evaluator thread panicked")]
+    Panicked,
+}
+
 /// What a session needs.
 pub struct EvalSetup {
     /// The models' architecture.
@@ -146,10 +160,10 @@ pub struct Session {
 impl Session {
     /// A session; builds the module (call it where drawing from libtorch's RNG is harmless:
     /// before the trainer starts).
-    pub fn new(setup: EvalSetup) -> anyhow::Result<Self> {
+    pub fn new(setup: EvalSetup) -> Result<Self, EvalError> {
         let vs = VarStore::new(setup.device);
         let module = models::build(&setup.model, &vs.root(), setup.input_dim as i64)
-            .map_err(anyhow::Error::msg)?;
+            .map_err(EvalError::Model)?;
         Ok(Self {
             setup,
             vs,
@@ -164,7 +178,7 @@ impl Session {
 
     /// A model was stored: runs the `after_training` handlers on it and emits its trigger's
     /// `evaluation_ms` metric.
-    pub fn model_trained(&mut self, m: TrainedModel) -> anyhow::Result<()> {
+    pub fn model_trained(&mut self, m: TrainedModel) -> Result<(), EvalError> {
         let started = Instant::now();
         let trigger = m.trigger;
         self.models.push(m);
@@ -196,7 +210,7 @@ impl Session {
 
     /// Runs the handlers executed at `when` over every model, then aggregates the composite
     /// models of every handler whose intervals every model was evaluated on.
-    pub fn finish(mut self, when: &[Execution]) -> anyhow::Result<EvalReport> {
+    pub fn finish(mut self, when: &[Execution]) -> Result<EvalReport, EvalError> {
         let started = Instant::now();
         for h in 0..self.setup.handlers.len() {
             let handler = &self.setup.handlers[h];
@@ -218,7 +232,7 @@ impl Session {
         Ok(self.report)
     }
 
-    fn run(&mut self, h: usize, d: usize, requests: &[Request]) -> anyhow::Result<()> {
+    fn run(&mut self, h: usize, d: usize, requests: &[Request]) -> Result<(), EvalError> {
         for r in requests {
             let key = (r.model, d, r.interval.start, r.interval.end);
             if !self.memo.contains_key(&key) {
@@ -267,7 +281,7 @@ impl Session {
         Ok(())
     }
 
-    fn infer(&mut self, model: usize, d: usize, interval: &Interval) -> anyhow::Result<Results> {
+    fn infer(&mut self, model: usize, d: usize, interval: &Interval) -> Result<Results, EvalError> {
         let dataset = &self.setup.datasets[d];
         let range = dataset.holdout.range(interval.start, interval.end);
         if range.is_empty() {
@@ -278,7 +292,7 @@ impl Session {
             self.loaded = None;
             let tmp = self.setup.scratch.join(format!(".eval-{id}.safetensors"));
             models::load_stored(&mut self.vs, &self.setup.store, &id, &tmp)
-                .map_err(anyhow::Error::msg)?;
+                .map_err(EvalError::Model)?;
             self.loaded = Some(id);
         }
         let dataset = &self.setup.datasets[d];
@@ -388,19 +402,20 @@ pub fn aggregate(points: &[(f64, f64)]) -> Aggregate {
 /// A session on its own thread, fed the models the trainer stores.
 pub struct Evaluator {
     tx: Sender<TrainedModel>,
-    handle: JoinHandle<anyhow::Result<EvalReport>>,
+    handle: JoinHandle<Result<EvalReport, EvalError>>,
 }
 
 impl Evaluator {
     /// Builds the session here (see [`Session::new`]) and starts its thread; `earlier` are
     /// models a resumed run trained before (after-pipeline handlers evaluate them too).
-    pub fn spawn(setup: EvalSetup, earlier: Vec<TrainedModel>) -> anyhow::Result<Self> {
+    pub fn spawn(setup: EvalSetup, earlier: Vec<TrainedModel>) -> Result<Self, EvalError> {
         let mut session = Session::new(setup)?;
         session.add_models(earlier);
         let (tx, rx) = channel();
         let handle = std::thread::Builder::new()
             .name("sluice-evaluator".into())
-            .spawn(move || evaluate_models(session, rx))?;
+            .spawn(move || evaluate_models(session, rx))
+            .map_err(EvalError::Events)?;
         Ok(Self { tx, handle })
     }
 
@@ -411,15 +426,13 @@ impl Evaluator {
 
     /// Waits for the models sent so far (every sender must be dropped), runs the
     /// `after_pipeline` handlers, and reports.
-    pub fn finish(self) -> anyhow::Result<EvalReport> {
+    pub fn finish(self) -> Result<EvalReport, EvalError> {
         drop(self.tx);
-        self.handle
-            .join()
-            .map_err(|_| anyhow::anyhow!("evaluator thread panicked"))?
+        self.handle.join().map_err(|_| EvalError::Panicked)?
     }
 }
 
-fn evaluate_models(mut s: Session, rx: Receiver<TrainedModel>) -> anyhow::Result<EvalReport> {
+fn evaluate_models(mut s: Session, rx: Receiver<TrainedModel>) -> Result<EvalReport, EvalError> {
     for m in rx {
         s.model_trained(m)?;
     }

@@ -14,7 +14,9 @@ mod metrics;
 mod plan;
 mod strategy;
 
-pub use evaluator::{Aggregate, EvalDataset, EvalReport, EvalSetup, Evaluator, Session, aggregate};
+pub use evaluator::{
+    Aggregate, EvalDataset, EvalError, EvalReport, EvalSetup, Evaluator, Session, aggregate,
+};
 pub use holdout::Holdout;
 pub use metrics::{Accumulator, evaluate};
 pub use plan::Request;

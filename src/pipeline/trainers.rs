@@ -14,10 +14,12 @@ use super::checks::load_eval_datasets;
 use super::context::RunContext;
 use super::evaluate::trained_models;
 use crate::config::PipelineSpec;
-use crate::eval::{EvalDataset, EvalReport, EvalSetup, Evaluator};
+use crate::eval::{EvalDataset, EvalError, EvalReport, EvalSetup, Evaluator};
 use crate::sink::EventSink;
 use crate::store::ModelStore;
-use crate::train::{DeviceGate, Trainer, TrainerContext, TrainerReport, TriggerOutcome};
+use crate::train::{
+    DeviceGate, TrainError, Trainer, TrainerContext, TrainerReport, TriggerOutcome,
+};
 
 /// Closes a lane's model feed when dropped. The trainer's callback holds it, so the feed closes
 /// when the trainer ends (done or failed), and the trigger operator stops waiting for models.
@@ -107,6 +109,7 @@ pub(super) fn start_lanes(
                             .expect("the leader's lanes have events");
                         events.metric(t.id, "stored_samples", shared.samples.len() as f64, None)?;
                         book.write(t, done.model)
+                            .map_err(|e| TrainError::TriggerDone(e.into()))
                     },
                 ))
             },
@@ -118,16 +121,19 @@ pub(super) fn start_lanes(
     Ok(running)
 }
 
+/// How a lane's trainer and evaluator ended.
+pub(super) type Finished = (
+    Result<TrainerReport, TrainError>,
+    Result<Option<EvalReport>, EvalError>,
+);
+
 /// Closes the trainers' queues, waits for each trainer and then its evaluator (the
 /// after-pipeline handlers run last), and returns their reports in lane order.
 pub(super) fn finish_lanes(
     shared: &RunContext,
     running: Vec<Running>,
     bar: &ProgressBar,
-) -> Vec<(
-    anyhow::Result<TrainerReport>,
-    anyhow::Result<Option<EvalReport>>,
-)> {
+) -> Vec<Finished> {
     let name = &shared.spec.name;
     bar.set_message(format!("{name}: waiting for the trainer"));
     // Every worker is done, so worker 0 dropped the queues: the trainers finish what is queued.

@@ -15,6 +15,7 @@ use sluice_dataflows::downsampling::{
 use tch::{Device, Kind, Tensor};
 
 use super::criterion;
+use super::error::TrainError;
 use super::loader::BatchLoader;
 use super::models::Model;
 use crate::config::{Criterion, TrainingSpec};
@@ -113,7 +114,7 @@ impl Measured {
         model: &dyn Model,
         x: &Tensor,
         y: &Tensor,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), TrainError> {
         let m = if method.needs_rows() {
             let r = rows(method, t.criterion, t.label_smoothing, model, x, y);
             self.d = r.size()[1] as usize;
@@ -181,7 +182,7 @@ pub fn choose_in_batch(
     keys: &[Key],
     seed: u64,
     irreducible: Option<&IrreducibleLosses>,
-) -> anyhow::Result<Vec<(usize, f32)>> {
+) -> Result<Vec<(usize, f32)>, TrainError> {
     let mut m = Measured::default();
     m.add(d.method, t, model, x, y)?;
     Ok(m.choose(d, keys, seed, irreducible))
@@ -254,7 +255,7 @@ pub(super) fn losses(
     store: &Arc<SampleStore>,
     keys: &[Key],
     device: Device,
-) -> anyhow::Result<Vec<f32>> {
+) -> Result<Vec<f32>, TrainError> {
     Ok(measure_all(Method::Loss, model, t, store, keys, device)?.values)
 }
 
@@ -267,7 +268,7 @@ fn measure_all(
     store: &Arc<SampleStore>,
     keys: &[Key],
     device: Device,
-) -> anyhow::Result<Measured> {
+) -> Result<Measured, TrainError> {
     let mut loader = BatchLoader::start(store.clone(), keys.to_vec(), t.batch_size, 4, device)?;
     let mut m = Measured::default();
     while let Some(batch) = loader.next_batch() {
@@ -295,7 +296,7 @@ pub fn choose_set(
     seed: u64,
     cache: Option<&mut ScoreCache>,
     irreducible: Option<&IrreducibleLosses>,
-) -> anyhow::Result<(ChosenSet, u64)> {
+) -> Result<(ChosenSet, u64), TrainError> {
     let (mut chosen, scored) = match (cache, d.rescore_after) {
         (Some(cache), Some(after)) if d.method.has_score() => {
             let now = cache.epoch;

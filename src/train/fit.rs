@@ -23,6 +23,7 @@ use tch::{Device, Kind, Tensor, nn};
 use super::amp::LossScaler;
 use super::criterion;
 use super::downsample::{self, IrreducibleLosses, ScoreCache, choose_in_batch, choose_set};
+use super::error::TrainError;
 use super::loader::{Batch, BatchLoader};
 use super::models::Model;
 use super::optimizer;
@@ -87,10 +88,10 @@ pub fn fit(
     keys: &[Key],
     trigger: u64,
     device: Device,
-    on_loss: &mut dyn FnMut(u64, f64) -> anyhow::Result<()>,
+    on_loss: &mut dyn FnMut(u64, f64) -> Result<(), TrainError>,
     checkpoint: Option<&Path>,
     hooks: FitHooks<'_>,
-) -> anyhow::Result<FitOutcome> {
+) -> Result<FitOutcome, TrainError> {
     let FitHooks {
         mut on_samples,
         mut cache,
@@ -391,7 +392,7 @@ impl<'a> Accumulator<'a> {
         }
     }
 
-    fn push(&mut self, model: &dyn Model, b: Batch) -> anyhow::Result<Option<Batch>> {
+    fn push(&mut self, model: &dyn Model, b: Batch) -> Result<Option<Batch>, TrainError> {
         self.scored += 1;
         let seed = self.seed ^ sluice_dataflows::route(self.scored);
         let mut picked = choose_in_batch(

@@ -14,11 +14,13 @@
 //! | `gate.rs` | [`DeviceGate`]: a sweep's trainers take turns on each device, in the order they asked |
 //! | `device.rs` | parsing `cpu` / `cuda:N` into a tch device |
 //! | `probe.rs` | [`ModelRunner`]: stored models' embeddings and predictions for trigger policies |
+//! | `error.rs` | [`TrainError`]: why a trainer stopped (model, libtorch, store, files, checkpoint) |
 
 mod amp;
 mod criterion;
 mod device;
 mod downsample;
+mod error;
 pub mod fit;
 mod gate;
 pub mod loader;
@@ -30,6 +32,7 @@ mod trainer;
 
 pub use device::parse_device;
 pub use downsample::ScoreCache;
+pub use error::TrainError;
 pub use fit::{FitHooks, FitOutcome, OnSampleLosses, fit};
 pub use gate::DeviceGate;
 pub use probe::ModelRunner;

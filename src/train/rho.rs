@@ -23,6 +23,7 @@ use sluice_dataflows::{Key, TrainingSet, route};
 use tch::{Device, nn};
 
 use super::downsample::{IrreducibleLosses, losses};
+use super::error::TrainError;
 use super::fit::{FitHooks, fit};
 use super::models::{self, Model};
 use crate::config::{IlSpec, TrainingSpec};
@@ -70,7 +71,7 @@ impl Irreducible {
         set: &TrainingSet,
         features: i64,
         device: Device,
-    ) -> anyhow::Result<Prepared> {
+    ) -> Result<Prepared, TrainError> {
         let started = Instant::now();
         let trigger = &set.trigger;
         let split_seed = route(main.seed) ^ trigger.id;
@@ -139,14 +140,14 @@ impl Irreducible {
         trigger: u64,
         features: i64,
         device: Device,
-    ) -> anyhow::Result<Result<IlModel, String>> {
+    ) -> Result<Result<IlModel, String>, TrainError> {
         let il = match self.previous[slot].take() {
             Some(m) if spec.training.use_previous_model => m,
             _ => {
                 tch::manual_seed(spec.training.seed.wrapping_add(slot as u64) as i64);
                 let vs = nn::VarStore::new(device);
                 let model =
-                    models::build(&spec.model, &vs.root(), features).map_err(anyhow::Error::msg)?;
+                    models::build(&spec.model, &vs.root(), features).map_err(TrainError::Model)?;
                 IlModel { vs, model }
             }
         };
@@ -180,7 +181,7 @@ fn per_sample_losses(
     keys: &[Key],
     device: Device,
     out: &mut HashMap<Key, f32>,
-) -> anyhow::Result<()> {
+) -> Result<(), TrainError> {
     let values = losses(&*il.model, main, store, keys, device)?;
     out.extend(keys.iter().copied().zip(values));
     Ok(())

@@ -26,6 +26,7 @@ use tch::nn;
 
 use super::device::parse_device;
 use super::downsample::{IrreducibleLosses, ScoreCache};
+use super::error::TrainError;
 use super::fit::{FitHooks, FitOutcome, fit};
 use super::gate::DeviceGate;
 use super::models::{self, Model};
@@ -126,7 +127,8 @@ pub struct TriggerOutcome<'a> {
 }
 
 /// Hook run after each trigger is done (model stored and its events emitted, or skipped).
-pub type TriggerDone = Box<dyn Fn(&TriggerEvent, &TriggerOutcome<'_>) -> anyhow::Result<()> + Send>;
+pub type TriggerDone =
+    Box<dyn Fn(&TriggerEvent, &TriggerOutcome<'_>) -> Result<(), TrainError> + Send>;
 
 /// What the trainer did, returned when its queue closes.
 #[derive(Clone, Debug, Default)]
@@ -149,13 +151,13 @@ pub struct TrainerReport {
 
 /// Handle to a running trainer thread.
 pub struct Trainer {
-    handle: JoinHandle<anyhow::Result<TrainerReport>>,
+    handle: JoinHandle<Result<TrainerReport, TrainError>>,
 }
 
 impl Trainer {
     /// Starts the trainer thread; returns the queue's sending side and the handle.
-    pub fn spawn(ctx: TrainerContext) -> anyhow::Result<(SyncSender<TrainingSet>, Self)> {
-        let device = parse_device(&ctx.training.device).map_err(anyhow::Error::msg)?;
+    pub fn spawn(ctx: TrainerContext) -> Result<(SyncSender<TrainingSet>, Self), TrainError> {
+        let device = parse_device(&ctx.training.device).map_err(TrainError::Model)?;
         let (tx, rx) = sync_channel(ctx.training.queue_capacity);
         let handle = std::thread::Builder::new()
             .name("sluice-trainer".into())
@@ -164,10 +166,8 @@ impl Trainer {
     }
 
     /// Waits for the queue to close and the last model to be stored.
-    pub fn join(self) -> anyhow::Result<TrainerReport> {
-        self.handle
-            .join()
-            .map_err(|_| anyhow::anyhow!("trainer thread panicked"))?
+    pub fn join(self) -> Result<TrainerReport, TrainError> {
+        self.handle.join().map_err(|_| TrainError::Panicked)?
     }
 }
 
@@ -189,11 +189,11 @@ enum Weights {
     File(PathBuf),
 }
 
-fn fresh(ctx: &TrainerContext, device: Device) -> anyhow::Result<Current> {
+fn fresh(ctx: &TrainerContext, device: Device) -> Result<Current, TrainError> {
     tch::manual_seed(ctx.training.seed as i64);
     let vs = nn::VarStore::new(device);
     let model = models::build(&ctx.model, &vs.root(), ctx.feature_names.len() as i64)
-        .map_err(anyhow::Error::msg)?;
+        .map_err(TrainError::Model)?;
     Ok(Current {
         vs,
         model,
@@ -203,12 +203,12 @@ fn fresh(ctx: &TrainerContext, device: Device) -> anyhow::Result<Current> {
 }
 
 /// A model with the parameters of `weights`.
-fn load(ctx: &TrainerContext, device: Device, weights: Weights) -> anyhow::Result<Current> {
+fn load(ctx: &TrainerContext, device: Device, weights: Weights) -> Result<Current, TrainError> {
     let mut c = fresh(ctx, device)?;
     match &weights {
         Weights::File(path) => {
             c.vs.load(path)
-                .map_err(|e| anyhow::anyhow!("loading {}: {e}", path.display()))?
+                .map_err(|e| TrainError::Model(format!("loading {}: {e}", path.display())))?
         }
         Weights::Stored(id) => {
             // Rebuilt by the store (deltas applied), through a file tch can read.
@@ -216,7 +216,7 @@ fn load(ctx: &TrainerContext, device: Device, weights: Weights) -> anyhow::Resul
                 .run_dir
                 .join("models")
                 .join(format!(".load-{id}.safetensors"));
-            models::load_stored(&mut c.vs, &ctx.models, id, &tmp).map_err(anyhow::Error::msg)?;
+            models::load_stored(&mut c.vs, &ctx.models, id, &tmp).map_err(TrainError::Model)?;
             c.id = Some(id.clone());
         }
     }
@@ -229,7 +229,7 @@ fn run(
     ctx: TrainerContext,
     device: Device,
     rx: Receiver<TrainingSet>,
-) -> anyhow::Result<TrainerReport> {
+) -> Result<TrainerReport, TrainError> {
     configure_torch(&ctx.training, device);
     let mut state = TrainerState::start(&ctx, device)?;
     for set in rx {
@@ -282,7 +282,7 @@ impl Trained {
 impl<'c> TrainerState<'c> {
     /// The state before the first trigger, with the initial model (a resumed run's, or
     /// `training.initial_model`) loaded.
-    fn start(ctx: &'c TrainerContext, device: Device) -> anyhow::Result<Self> {
+    fn start(ctx: &'c TrainerContext, device: Device) -> Result<Self, TrainError> {
         let device_name = format!("{device:?}");
         let initial = match (&ctx.initial_model, &ctx.training.initial_model) {
             (Some(id), _) if ctx.training.use_previous_model => Some(Weights::Stored(id.clone())),
@@ -310,7 +310,7 @@ impl<'c> TrainerState<'c> {
     }
 
     /// Trains on one trigger's set, then publishes the model, or reports why there is none.
-    fn train(&mut self, set: &TrainingSet) -> anyhow::Result<()> {
+    fn train(&mut self, set: &TrainingSet) -> Result<(), TrainError> {
         let ctx = self.ctx;
         let trigger = &set.trigger;
         if set.samples.is_empty() {
@@ -345,7 +345,7 @@ impl<'c> TrainerState<'c> {
     }
 
     /// An empty training set: no model; the one in service stays.
-    fn skip_empty(&mut self, trigger: &TriggerEvent) -> anyhow::Result<()> {
+    fn skip_empty(&mut self, trigger: &TriggerEvent) -> Result<(), TrainError> {
         tracing::info!(trigger = trigger.id, "empty training set, no model");
         self.report.skipped += 1;
         let model = self.current.as_ref().and_then(|c| c.id.as_deref());
@@ -361,7 +361,7 @@ impl<'c> TrainerState<'c> {
 
     /// The model to train: the one in service with `use_previous_model`, else a fresh one
     /// (with `training.initial_model`'s parameters, if set).
-    fn model_to_train(&mut self) -> anyhow::Result<Current> {
+    fn model_to_train(&mut self) -> Result<Current, TrainError> {
         Ok(match self.current.take() {
             Some(c) if self.ctx.training.use_previous_model => c,
             _ => match &self.ctx.training.initial_model {
@@ -373,7 +373,7 @@ impl<'c> TrainerState<'c> {
 
     /// Where a trigger's in-progress weights go (`checkpoint_every_steps`, whose directory it
     /// creates); removed once training is over.
-    fn checkpoint_path(&self, trigger: u64) -> anyhow::Result<PathBuf> {
+    fn checkpoint_path(&self, trigger: u64) -> Result<PathBuf, TrainError> {
         let checkpoint = self
             .ctx
             .run_dir
@@ -390,7 +390,7 @@ impl<'c> TrainerState<'c> {
     fn irreducible_losses(
         &mut self,
         set: &TrainingSet,
-    ) -> anyhow::Result<Option<IrreducibleLosses>> {
+    ) -> Result<Option<IrreducibleLosses>, TrainError> {
         let ctx = self.ctx;
         let t = &ctx.training;
         let trigger = &set.trigger;
@@ -433,7 +433,7 @@ impl<'c> TrainerState<'c> {
         trigger: u64,
         checkpoint: &Path,
         il: Option<&IrreducibleLosses>,
-    ) -> anyhow::Result<FitOutcome> {
+    ) -> Result<FitOutcome, TrainError> {
         let ctx = self.ctx;
         let t = &ctx.training;
         let events = &ctx.events;
@@ -484,7 +484,7 @@ impl<'c> TrainerState<'c> {
     }
 
     /// Emits `amp_skipped_steps` when mixed precision skipped steps.
-    fn report_skipped_steps(&self, trigger: u64, outcome: &FitOutcome) -> anyhow::Result<()> {
+    fn report_skipped_steps(&self, trigger: u64, outcome: &FitOutcome) -> Result<(), TrainError> {
         if outcome.skipped_steps > 0 {
             // Mixed precision overflowed and lowered its loss scale: steps without an update.
             self.ctx.events.metric(
@@ -505,7 +505,7 @@ impl<'c> TrainerState<'c> {
         trained: Trained,
         parent: Option<String>,
         reason: &str,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), TrainError> {
         tracing::error!(
             trigger = trigger.id,
             "training failed: {reason}; no model published"
@@ -537,7 +537,7 @@ impl<'c> TrainerState<'c> {
         set: &TrainingSet,
         trained: Trained,
         parent: Option<String>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), TrainError> {
         let trigger = &set.trigger;
         let n = self.keys.len();
         let model_id = format!("{}-{:04}", self.ctx.pipeline, trigger.id);
@@ -614,7 +614,7 @@ impl<'c> TrainerState<'c> {
 
     /// Writes the model's parameters to the model store: the artifact's path (relative to the
     /// run directory) and the time it took, ms.
-    fn store(&self, meta: &ModelMetadata, cur: &Current) -> anyhow::Result<(String, u64)> {
+    fn store(&self, meta: &ModelMetadata, cur: &Current) -> Result<(String, u64), TrainError> {
         let store_started = Instant::now();
         let path = self
             .ctx
@@ -637,7 +637,7 @@ impl<'c> TrainerState<'c> {
         model_id: &str,
         digest: String,
         artifact: String,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), TrainError> {
         let trigger = &set.trigger;
         self.ctx.events.emit(
             format!("model-{}", trigger.id),
@@ -665,7 +665,7 @@ impl<'c> TrainerState<'c> {
         trigger: u64,
         trained: &Trained,
         store_ms: u64,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), TrainError> {
         let outcome = &trained.outcome;
         for (name, value) in [
             ("train_loss", outcome.final_loss),
@@ -700,7 +700,7 @@ impl<'c> TrainerState<'c> {
         &self,
         trigger: &TriggerEvent,
         outcome: TriggerOutcome<'_>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), TrainError> {
         if let Some(done) = &self.ctx.on_trigger_done {
             done(trigger, &outcome)?;
         }

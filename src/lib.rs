@@ -25,9 +25,3 @@ pub use calendar::{format_time, parse_time};
 /// The git commit Sluice was built from (`unknown` outside a git checkout; uncommitted changes
 /// are not noted), recorded in run directories.
 pub const GIT_REVISION: &str = env!("SLUICE_GIT_REVISION");
-
-/// An error in how Sluice was invoked (bad config, missing input file, unknown dataset): the
-/// CLI exits with code 2 for these, 1 for every other failure.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sluice::UsageError;
+use cli::UsageError;
 use sluice::config::ConfigErrors;
 
 mod cli;

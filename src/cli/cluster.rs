@@ -1,6 +1,6 @@
 //! The Kafka connection flags `produce` and `tail` share.
 
-use sluice::UsageError;
+use super::UsageError;
 
 /// Where `produce` and `tail` connect.
 #[derive(clap::Args, Debug)]

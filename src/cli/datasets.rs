@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use sluice::UsageError;
+use super::UsageError;
 use sluice::datasets::{self, DatasetError, OutputFormat};
 
 /// The subcommands of `sluice datasets`.

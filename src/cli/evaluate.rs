@@ -30,7 +30,8 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
         args.config.as_deref(),
         args.out,
         !args.quiet && std::io::stderr().is_terminal(),
-    )?;
+    )
+    .map_err(super::run_failure)?;
     let composite = in_service(&s.evaluation);
     println!(
         "{}: {} models, {} evaluations ({} inferences) in {:.1} s{composite}; events in {}",

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::UsageError;
 use anyhow::Context;
-use sluice::UsageError;
 
 // The arguments of `sluice import-modyn`.
 #[derive(clap::Args, Debug)]

@@ -1,5 +1,7 @@
 //! The commands of the `sluice` binary: each file holds one command's clap arguments and its
-//! body; `main.rs` parses and dispatches.
+//! body; `main.rs` parses and dispatches. The binary is the edge where `anyhow` is used: the
+//! library's typed errors that mean "invoked wrongly" become a [`UsageError`] here (exit
+//! code 2).
 //!
 //! | file | responsibility |
 //! |---|---|
@@ -28,3 +30,22 @@ pub mod status;
 pub mod summary;
 pub mod tail;
 pub mod validate;
+
+use sluice::pipeline::RunError;
+
+/// An error in how Sluice was invoked (bad config, missing input file, unknown dataset): the
+/// CLI exits with code 2 for these, 1 for every other failure. Commands make one from the
+/// library's typed errors (`RunError::is_usage`, `DatasetError::Usage`, `ReportError::Usage`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// A run's error as the CLI reports it: one in how Sluice was invoked is a usage error (exit
+/// code 2; the config's errors stay `ConfigErrors`, which `main` reports the same way).
+pub fn run_failure(e: RunError) -> anyhow::Error {
+    match e {
+        RunError::Usage(m) => UsageError(m).into(),
+        RunError::Config(c) => c.into(),
+        e => e.into(),
+    }
+}

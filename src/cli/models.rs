@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use sluice::UsageError;
+use super::UsageError;
 
 /// The subcommands of `sluice models`.
 #[derive(clap::Subcommand, Debug)]

@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use sluice::UsageError;
+use super::UsageError;
 use sluice::datasets;
 
 use super::cluster::ClusterArgs;

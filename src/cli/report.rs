@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use sluice::UsageError;
+use super::UsageError;
 use sluice::report::ReportError;
 
 // The arguments of `sluice report`.

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use sluice::UsageError;
+use super::UsageError;
 use sluice::pipeline::{self, Replay, RunOptions};
 use sluice::source::Window;
 
@@ -77,14 +77,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         status_every: std::time::Duration::from_secs_f64(args.status_every),
     };
     if args.process > 0 {
-        let s = pipeline::follow(&spec, &opts)?;
+        let s = pipeline::follow(&spec, &opts).map_err(super::run_failure)?;
         println!(
             "{}: process {} of {}: read {} samples ({} dead-lettered) in {:.1} s and sent them to process 0",
             s.pipeline, s.process, s.processes, s.read, s.dead_letters, s.wall_s
         );
         return Ok(());
     }
-    let s = pipeline::run(&spec, &opts)?;
+    let s = pipeline::run(&spec, &opts).map_err(super::run_failure)?;
     print_summary(&s);
     Ok(())
 }

@@ -16,7 +16,7 @@ pub struct StatusArgs {
 
 /// Prints the run's status.
 pub fn run(args: StatusArgs) -> anyhow::Result<()> {
-    let status = pipeline::status::read(&args.run_dir)?;
+    let status = pipeline::status::read(&args.run_dir).map_err(super::run_failure)?;
     if args.json {
         println!(
             "{}",

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use sluice::UsageError;
+use super::UsageError;
 use sluice::config::InputSpec;
 use sluice::source::FileSource;
 
@@ -30,8 +30,8 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_default(),
     };
-    sluice::pipeline::check_model_input(&spec, features.len())?;
-    sluice::pipeline::check_eval_files(&spec, &features)?;
+    sluice::pipeline::check_model_input(&spec, features.len()).map_err(super::run_failure)?;
+    sluice::pipeline::check_eval_files(&spec, &features).map_err(super::run_failure)?;
     let variants = if spec.variants.is_empty() {
         String::new()
     } else {

@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use sluice_dataflows::triggers::State;
 use sluice_dataflows::{Position, TriggerEvent};
 
 use super::checkpoint::{self, Checkpoint, OperatorState};
+use super::error::RunError;
 use super::progress::Counters;
 use crate::sink::EventSink;
 use crate::source::{PartitionMarks, Resume, Source};
@@ -222,7 +222,7 @@ impl CheckpointBook {
 
     /// Writes the checkpoint of trigger `t` once its pieces are complete. Called by the
     /// trainer after `t`'s model and events are out.
-    pub fn write(&self, t: &TriggerEvent, model: Option<&str>) -> anyhow::Result<()> {
+    pub fn write(&self, t: &TriggerEvent, model: Option<&str>) -> Result<(), RunError> {
         let run_dir = &self.run_dir;
         if !self.enabled {
             return Ok(());
@@ -270,8 +270,11 @@ impl CheckpointBook {
             models: self.model_index.lock().expect("index poisoned").clone(),
             published,
         };
-        let path = checkpoint::write(run_dir, &cp)
-            .with_context(|| format!("writing checkpoint {} in {}", t.id, run_dir.display()))?;
+        let path = checkpoint::write(run_dir, &cp).map_err(RunError::io(format!(
+            "writing checkpoint {} in {}",
+            t.id,
+            run_dir.display()
+        )))?;
         // Offsets reach the consumer group only once the checkpoint holding them is durable.
         // A resumed run reads them from the checkpoint, so a broker that stays down is waited
         // for a while, then the commit is left to the next checkpoint.

@@ -1,12 +1,10 @@
 //! Checks before a run starts, and what it opens first: the source, the evaluation datasets.
-//! Errors the user can fix are [`UsageError`]s (exit code 2), named by file and key.
+//! Errors the user can fix are [`RunError::Usage`]s (exit code 2), named by file and key.
 
 use std::sync::Arc;
 
-use anyhow::Context;
-
+use super::error::RunError;
 use super::options::Replay;
-use crate::UsageError;
 use crate::config::{EvalInput, PipelineSpec};
 use crate::eval::{EvalDataset, Holdout};
 use crate::source::kafka::{ValueDecoder, read_topic};
@@ -15,17 +13,17 @@ use crate::source::{DeadLetter, FileSource, Source, SourceError};
 /// What the config file alone cannot tell: the model must fit the samples' feature count and
 /// the training device must exist on this machine. Config errors, reported before anything
 /// runs.
-pub fn check_model_input(spec: &PipelineSpec, features: usize) -> anyhow::Result<()> {
+pub fn check_model_input(spec: &PipelineSpec, features: usize) -> Result<(), RunError> {
     let file = spec.config_path.display();
     spec.model
         .arch
         .check_input(features)
-        .map_err(|(key, message)| UsageError(format!("{file}: model.{key}: {message}")))?;
+        .map_err(|(key, message)| RunError::Usage(format!("{file}: model.{key}: {message}")))?;
     crate::train::parse_device(&spec.training.device)
-        .map_err(|message| UsageError(format!("{file}: training.device: {message}")))?;
+        .map_err(|message| RunError::Usage(format!("{file}: training.device: {message}")))?;
     for (i, v) in spec.variants.iter().enumerate() {
         crate::train::parse_device(&v.spec.training.device).map_err(|message| {
-            UsageError(format!(
+            RunError::Usage(format!(
                 "{file}: variant[{i}] ({}).training.device: {message}",
                 v.name
             ))
@@ -33,15 +31,15 @@ pub fn check_model_input(spec: &PipelineSpec, features: usize) -> anyhow::Result
     }
     if let Some(device) = spec.evaluation.as_ref().and_then(|e| e.device.as_deref()) {
         crate::train::parse_device(device)
-            .map_err(|message| UsageError(format!("{file}: evaluation.device: {message}")))?;
+            .map_err(|message| RunError::Usage(format!("{file}: evaluation.device: {message}")))?;
     }
     Ok(())
 }
 
-fn usage_if_config(e: SourceError) -> anyhow::Error {
+fn usage_if_config(e: SourceError) -> RunError {
     match e {
-        SourceError::Config { .. } => UsageError(e.to_string()).into(),
-        _ => anyhow::Error::new(e),
+        SourceError::Config { .. } => RunError::Usage(e.to_string()),
+        _ => RunError::Source(e),
     }
 }
 
@@ -51,7 +49,7 @@ pub fn load_eval_datasets(
     spec: &PipelineSpec,
     features: &[String],
     dead: &dyn Fn(DeadLetter),
-) -> anyhow::Result<Vec<EvalDataset>> {
+) -> Result<Vec<EvalDataset>, RunError> {
     let Some(eval) = &spec.evaluation else {
         return Ok(Vec::new());
     };
@@ -71,8 +69,11 @@ pub fn load_eval_datasets(
             } => {
                 let decoder = ValueDecoder::new(*format, &d.columns);
                 let names = decoder.feature_names().to_vec();
-                let (samples, bad) = read_topic(cluster, topic, decoder)
-                    .with_context(|| format!("reading evaluation dataset `{}`", d.name))?;
+                let (samples, bad) =
+                    read_topic(cluster, topic, decoder).map_err(|source| RunError::EvalTopic {
+                        dataset: d.name.clone(),
+                        source,
+                    })?;
                 bad.into_iter().for_each(dead);
                 (names, samples)
             }
@@ -95,7 +96,7 @@ fn check_eval_features(
     i: usize,
     names: &[String],
     features: &[String],
-) -> anyhow::Result<()> {
+) -> Result<(), RunError> {
     if names == features {
         return Ok(());
     }
@@ -104,17 +105,16 @@ fn check_eval_features(
         .as_ref()
         .expect("datasets come from [evaluation]")
         .datasets[i];
-    Err(UsageError(format!(
+    Err(RunError::Usage(format!(
         "{}: evaluation.datasets[{i}] (`{}`): feature columns {names:?} differ from the source's {features:?}",
         spec.config_path.display(),
         d.name
-    ))
-    .into())
+    )))
 }
 
 /// Checks the columns of the evaluation datasets in files against the source's `features`
 /// (`sluice validate`; topics are checked when a run reads them).
-pub fn check_eval_files(spec: &PipelineSpec, features: &[String]) -> anyhow::Result<()> {
+pub fn check_eval_files(spec: &PipelineSpec, features: &[String]) -> Result<(), RunError> {
     for (i, d) in spec.evaluation.iter().flat_map(|e| &e.datasets).enumerate() {
         if let EvalInput::File { path, format } = &d.input {
             let file = FileSource::open(path, *format, &d.columns, &spec.config_path)
@@ -127,14 +127,14 @@ pub fn check_eval_files(spec: &PipelineSpec, features: &[String]) -> anyhow::Res
 
 /// Opens the source of `spec` (creating its topic if the config says so) and checks the model
 /// against its features.
-pub(super) fn open_source(spec: &PipelineSpec) -> anyhow::Result<Arc<dyn Source>> {
+pub(super) fn open_source(spec: &PipelineSpec) -> Result<Arc<dyn Source>, RunError> {
     let source = crate::source::open(spec).map_err(usage_if_config)?;
     check_model_input(spec, source.feature_names().len())?;
     Ok(source)
 }
 
 /// Fails (a usage error) when the replay window holds none of the source's data.
-pub(super) fn check_replay_window(source: &dyn Source, replay: &Replay) -> anyhow::Result<()> {
+pub(super) fn check_replay_window(source: &dyn Source, replay: &Replay) -> Result<(), RunError> {
     if replay.window.is_unbounded() {
         return Ok(());
     }
@@ -142,7 +142,7 @@ pub(super) fn check_replay_window(source: &dyn Source, replay: &Replay) -> anyho
         .check_window(&replay.window, replay.follow)
         .map_err(usage_if_config)?
     {
-        Some(message) => Err(UsageError(message).into()),
+        Some(message) => Err(RunError::Usage(message)),
         None => Ok(()),
     }
 }

@@ -23,7 +23,7 @@ use timely::dataflow::operators::vec::{Broadcast, Input};
 use timely::dataflow::operators::{Inspect, Probe};
 
 use super::checkpoint::Checkpoint;
-use crate::UsageError;
+use super::error::RunError;
 use crate::source::DeadLetter;
 use crate::source::PartitionMarks;
 
@@ -59,12 +59,11 @@ impl Topology {
         processes: usize,
         process: usize,
         hostfile: Option<&Path>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, RunError> {
         if process >= processes {
-            return Err(UsageError(format!(
+            return Err(RunError::Usage(format!(
                 "--process {process} is not below --processes {processes} (processes count from 0)"
-            ))
-            .into());
+            )));
         }
         let addresses = match hostfile {
             Some(path) => read_hostfile(path, processes)?,
@@ -114,9 +113,9 @@ impl Topology {
 }
 
 /// The first `processes` addresses of a hostfile, each checked to be `host:port`.
-fn read_hostfile(path: &Path, processes: usize) -> anyhow::Result<Vec<String>> {
+fn read_hostfile(path: &Path, processes: usize) -> Result<Vec<String>, RunError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| UsageError(format!("--hostfile {}: {e}", path.display())))?;
+        .map_err(|e| RunError::Usage(format!("--hostfile {}: {e}", path.display())))?;
     let mut addresses = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();
@@ -127,22 +126,20 @@ fn read_hostfile(path: &Path, processes: usize) -> anyhow::Result<Vec<String>> {
             .rsplit_once(':')
             .map(|(host, port)| (host, port.parse::<u16>()));
         if !matches!(port, Some((host, Ok(_))) if !host.is_empty()) {
-            return Err(UsageError(format!(
+            return Err(RunError::Usage(format!(
                 "{}:{}: `{line}` is not host:port",
                 path.display(),
                 i + 1
-            ))
-            .into());
+            )));
         }
         addresses.push(line.to_string());
     }
     if addresses.len() < processes {
-        return Err(UsageError(format!(
+        return Err(RunError::Usage(format!(
             "{}: {} addresses for --processes {processes}",
             path.display(),
             addresses.len()
-        ))
-        .into());
+        )));
     }
     addresses.truncate(processes);
     Ok(addresses)

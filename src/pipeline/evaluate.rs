@@ -9,13 +9,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
 use super::checks::load_eval_datasets;
-use crate::UsageError;
+use super::error::RunError;
 use crate::eval::{EvalReport, EvalSetup, Execution, Session};
 use crate::sink::EventSink;
 use crate::store::ModelStore;
@@ -65,12 +64,11 @@ pub struct EvaluateSummary {
     pub evaluation: EvalReport,
 }
 
-fn missing(run_dir: &Path, file: &str, e: impl std::fmt::Display) -> anyhow::Error {
-    UsageError(format!(
+fn missing(run_dir: &Path, file: &str, e: impl std::fmt::Display) -> RunError {
+    RunError::Usage(format!(
         "{}: cannot read {file}: {e} (is this a Sluice run directory?)",
         run_dir.display()
     ))
-    .into()
 }
 
 /// Re-evaluates the models of `run_dir`.
@@ -79,7 +77,7 @@ pub fn evaluate(
     config: Option<&Path>,
     out: Option<PathBuf>,
     progress: bool,
-) -> anyhow::Result<EvaluateSummary> {
+) -> Result<EvaluateSummary, RunError> {
     let info: RunInfo = {
         let text = std::fs::read_to_string(run_dir.join(RUN_INFO))
             .map_err(|e| missing(run_dir, RUN_INFO, e))?;
@@ -93,19 +91,17 @@ pub fn evaluate(
     };
     let spec = crate::config::parse(&text, &info.config_path)?;
     if let Some(v) = spec.variants.first() {
-        return Err(UsageError(format!(
+        return Err(RunError::Usage(format!(
             "{}: holds a sweep; evaluate each variant's directory, e.g. {}",
             run_dir.display(),
             run_dir.join("variants").join(&v.name).display()
-        ))
-        .into());
+        )));
     }
     let Some(eval) = &spec.evaluation else {
-        return Err(UsageError(format!(
+        return Err(RunError::Usage(format!(
             "{}: the run's config has no [evaluation]; give one with --config",
             run_dir.display()
-        ))
-        .into());
+        )));
     };
 
     let store = ModelStore::create(&run_dir.join("models"), spec.model_storage.clone())?;
@@ -125,13 +121,13 @@ pub fn evaluate(
         dead.set(dead.get() + 1);
     })?;
     let out = out.unwrap_or_else(|| run_dir.join("evaluate"));
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::create_dir_all(&out).map_err(RunError::io(format!("creating {}", out.display())))?;
     let events = std::sync::Arc::new(EventSink::create(&out, &spec.name, None, None, None)?);
     let device = eval.device.as_deref().unwrap_or(&spec.training.device);
     let mut session = Session::new(EvalSetup {
         model: spec.model.clone(),
         input_dim: features.len(),
-        device: crate::train::parse_device(device).map_err(UsageError)?,
+        device: crate::train::parse_device(device).map_err(RunError::Usage)?,
         datasets,
         handlers: eval.handlers.clone(),
         store,
@@ -172,13 +168,13 @@ pub fn evaluate(
 }
 
 /// The run's models in trigger order, from `models.jsonl` and their metadata in `store`.
-pub fn trained_models(run_dir: &Path, store: &ModelStore) -> anyhow::Result<Vec<TrainedModel>> {
+pub fn trained_models(run_dir: &Path, store: &ModelStore) -> Result<Vec<TrainedModel>, RunError> {
     let text = std::fs::read_to_string(run_dir.join("models.jsonl"))
         .map_err(|e| missing(run_dir, "models.jsonl", e))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let bad = |why: String| {
-            UsageError(format!(
+            RunError::Usage(format!(
                 "{}:{}: {why}",
                 run_dir.join("models.jsonl").display(),
                 i + 1
@@ -187,7 +183,9 @@ pub fn trained_models(run_dir: &Path, store: &ModelStore) -> anyhow::Result<Vec<
         let v: serde_json::Value =
             serde_json::from_str(line).map_err(|e| bad(format!("not JSON: {e}")))?;
         let (Some(id), Some(trigger)) = (v["model_id"].as_str(), v["trigger_id"].as_u64()) else {
-            return Err(bad("expected a model event with model_id and trigger_id".into()).into());
+            return Err(bad(
+                "expected a model event with model_id and trigger_id".into()
+            ));
         };
         let meta = store
             .metadata(id)
@@ -205,13 +203,13 @@ pub fn trained_models(run_dir: &Path, store: &ModelStore) -> anyhow::Result<Vec<
 
 /// The run's config text with its `[evaluation]` replaced by the one in `path` (paths in it
 /// made absolute, relative to `path`).
-fn with_evaluation_of(run_config: &str, path: &Path) -> anyhow::Result<String> {
+fn with_evaluation_of(run_config: &str, path: &Path) -> Result<String, RunError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| UsageError(format!("{}: cannot read: {e}", path.display())))?;
-    let bad = |e: &dyn std::fmt::Display| UsageError(format!("{}: {e}", path.display()));
+        .map_err(|e| RunError::Usage(format!("{}: cannot read: {e}", path.display())))?;
+    let bad = |e: &dyn std::fmt::Display| RunError::Usage(format!("{}: {e}", path.display()));
     let mut given: Table = text.parse().map_err(|e| bad(&e))?;
     let Some(mut evaluation) = given.remove("evaluation") else {
-        return Err(bad(&"no [evaluation] section").into());
+        return Err(bad(&"no [evaluation] section"));
     };
     let base = path.parent().unwrap_or(Path::new("."));
     let absolute = |t: &mut Value| {
@@ -225,17 +223,17 @@ fn with_evaluation_of(run_config: &str, path: &Path) -> anyhow::Result<String> {
     }
     let mut config: Table = run_config
         .parse()
-        .map_err(|e| anyhow::anyhow!("the run's config.toml: {e}"))?;
+        .map_err(|e| RunError::Failed(format!("the run's config.toml: {e}")))?;
     config.insert("evaluation".into(), evaluation);
-    Ok(toml::to_string(&config)?)
+    toml::to_string(&config).map_err(|e| RunError::Failed(e.to_string()))
 }
 
 /// Writes `info` to `run_dir`'s `run.json`.
-pub(super) fn write_run_info(run_dir: &Path, info: &RunInfo) -> anyhow::Result<()> {
+pub(super) fn write_run_info(run_dir: &Path, info: &RunInfo) -> Result<(), RunError> {
     let path = run_dir.join(RUN_INFO);
     std::fs::write(
         &path,
         serde_json::to_vec_pretty(info).expect("run info serialises"),
     )
-    .with_context(|| format!("writing {}", path.display()))
+    .map_err(RunError::io(format!("writing {}", path.display())))
 }

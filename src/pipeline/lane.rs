@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
-use anyhow::Context;
 use sluice_dataflows::triggers::ModelFeed;
 use sluice_dataflows::{SampleScore, TrainingSet};
 
+use super::error::RunError;
 use super::evaluate::{RunInfo, write_run_info};
 use super::progress::LaneProgress;
 use crate::config::PipelineSpec;
@@ -74,12 +74,13 @@ pub(super) fn lanes_of(spec: &PipelineSpec, run_dir: &std::path::Path) -> Vec<La
 /// Creates a variant's run directory (`variants/<name>`: its config, `run.json`, events,
 /// models), like a run's of its own; its events also go to the run's Kafka topics, tagged with
 /// its name.
-pub(super) fn open_variant(lane: &mut Lane, info: &RunInfo) -> anyhow::Result<()> {
+pub(super) fn open_variant(lane: &mut Lane, info: &RunInfo) -> Result<(), RunError> {
     let name = lane.name.clone().expect("a variant has a name");
     let dir = &lane.run_dir;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::write(dir.join("config.toml"), &lane.spec.config_text)
-        .with_context(|| format!("writing {}", dir.join("config.toml").display()))?;
+    std::fs::create_dir_all(dir).map_err(RunError::io(format!("creating {}", dir.display())))?;
+    std::fs::write(dir.join("config.toml"), &lane.spec.config_text).map_err(RunError::io(
+        format!("writing {}", dir.join("config.toml").display()),
+    ))?;
     write_run_info(
         dir,
         &RunInfo {

@@ -22,6 +22,7 @@
 //! | `checkpoint.rs` | checkpoints at trigger boundaries: the file format, start records |
 //! | `summary.rs` | [`RunSummary`], [`FollowSummary`]: what a run did |
 //! | `evaluate.rs` | `sluice evaluate`: evaluation from a run directory's model store; `run.json` |
+//! | `error.rs` | [`RunError`]: why a run failed, and whether it is a usage error (exit code 2) |
 
 mod book;
 pub mod checkpoint;
@@ -30,6 +31,7 @@ mod cluster;
 mod context;
 pub mod cost;
 mod dataflow;
+mod error;
 mod evaluate;
 mod lane;
 mod options;
@@ -46,6 +48,7 @@ mod worker;
 
 pub use crate::sink::LaneStatus;
 pub use checks::{check_eval_files, check_model_input};
+pub use error::RunError;
 pub use evaluate::{EvaluateSummary, RUN_INFO, RunInfo, evaluate, trained_models};
 pub use options::{Replay, RunOptions};
 pub use progress::Covered;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::cluster::Topology;
+use super::error::RunError;
 use crate::source::{Source, Window};
 
 /// How to run.
@@ -48,7 +49,7 @@ pub struct Replay {
 }
 
 impl RunOptions {
-    pub(super) fn topology(&self) -> anyhow::Result<Topology> {
+    pub(super) fn topology(&self) -> Result<Topology, RunError> {
         let threads = self.workers.max(1);
         if self.processes <= 1 && self.process == 0 {
             return Ok(Topology::single(threads));

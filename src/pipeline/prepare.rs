@@ -5,18 +5,16 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
-
 use super::book::{BookSetup, CheckpointBook, Resumed};
 use super::checkpoint::{self, Checkpoint, Start};
 use super::checks::{check_replay_window, open_source};
 use super::cluster::Topology;
 use super::context::{ContextSetup, RunContext};
+use super::error::RunError;
 use super::evaluate::{RUN_INFO, RunInfo, write_run_info};
 use super::lane::{Lane, lanes_of, open_variant};
 use super::options::{Replay, RunOptions};
 use super::summary::default_run_dir;
-use crate::UsageError;
 use crate::config::PipelineSpec;
 use crate::sink::EventSink;
 use crate::source::{Source, Window};
@@ -37,20 +35,20 @@ pub(super) struct Prepared {
 }
 
 /// Opens the source and the run directory of `spec` for the leader (process 0).
-pub(super) fn prepare(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<Prepared> {
+pub(super) fn prepare(spec: &PipelineSpec, opts: &RunOptions) -> Result<Prepared, RunError> {
     let topology = opts.topology()?;
-    anyhow::ensure!(
-        topology.leads(),
-        "process {} follows: `follow` it",
-        topology.process
-    );
+    if !topology.leads() {
+        return Err(RunError::Failed(format!(
+            "process {} follows: `follow` it",
+            topology.process
+        )));
+    }
     let sweep = !spec.variants.is_empty();
     if sweep && topology.processes > 1 {
-        return Err(UsageError(format!(
+        return Err(RunError::Usage(format!(
             "{}: a sweep ([[variant]]) runs in one process; drop -n/--processes",
             spec.config_path.display()
-        ))
-        .into());
+        )));
     }
     let source = open_source(spec)?;
     let replay = opts.replay.resolved(&*source);
@@ -136,7 +134,7 @@ fn check_resumable(
     replay: &Replay,
     resume: &Option<Checkpoint>,
     start: &Option<Start>,
-) -> anyhow::Result<Option<RunInfo>> {
+) -> Result<Option<RunInfo>, RunError> {
     let config_hash = checkpoint::fnv64(spec.config_text.as_bytes());
     let recorded = resume
         .as_ref()
@@ -147,13 +145,12 @@ fn check_resumable(
     if let Some((pipeline, topic, hash)) = recorded
         && (*pipeline != spec.name || *topic != source.name() || *hash != config_hash)
     {
-        return Err(UsageError(format!(
+        return Err(RunError::Usage(format!(
             "{}: holds a run of another configuration (pipeline `{pipeline}`, topic `{topic}`; \
              its config.toml is the one it ran with): resume it with that configuration, or \
              give a new --out",
             run_dir.display(),
-        ))
-        .into());
+        )));
     }
     // A resumed run keeps what earlier starts read, and its window's start.
     let earlier: Option<RunInfo> = (resume.is_some() || start.is_some())
@@ -164,14 +161,13 @@ fn check_resumable(
         && info.replay.window.from != replay.window.from
     {
         let from = |w: &Window| w.from.map_or("none".to_string(), crate::format_time);
-        return Err(UsageError(format!(
+        return Err(RunError::Usage(format!(
             "{}: holds a run started with --replay-from {}, not {}: resume it with the same \
              start, or give a new --out",
             run_dir.display(),
             from(&info.replay.window),
             from(&replay.window),
-        ))
-        .into());
+        )));
     }
     Ok(earlier)
 }
@@ -186,11 +182,14 @@ fn open_run_dir(
     earlier: Option<RunInfo>,
     resume: &Option<Checkpoint>,
     start: &Option<Start>,
-) -> anyhow::Result<(RunInfo, Arc<EventSink>)> {
-    std::fs::create_dir_all(run_dir)
-        .with_context(|| format!("creating run directory {}", run_dir.display()))?;
-    std::fs::write(run_dir.join("config.toml"), &spec.config_text)
-        .with_context(|| format!("writing {}", run_dir.join("config.toml").display()))?;
+) -> Result<(RunInfo, Arc<EventSink>), RunError> {
+    std::fs::create_dir_all(run_dir).map_err(RunError::io(format!(
+        "creating run directory {}",
+        run_dir.display()
+    )))?;
+    std::fs::write(run_dir.join("config.toml"), &spec.config_text).map_err(RunError::io(
+        format!("writing {}", run_dir.join("config.toml").display()),
+    ))?;
     let info = RunInfo {
         pipeline: spec.name.clone(),
         config_path: std::path::absolute(&spec.config_path)?,
@@ -223,7 +222,10 @@ fn open_run_dir(
                 published: events.opened_ends(),
             },
         )
-        .with_context(|| format!("writing the start record in {}", run_dir.display()))?;
+        .map_err(RunError::io(format!(
+            "writing the start record in {}",
+            run_dir.display()
+        )))?;
     }
     Ok((info, events))
 }
@@ -237,7 +239,7 @@ fn open_lanes(
     info: &RunInfo,
     resume: &Option<Checkpoint>,
     started: bool,
-) -> anyhow::Result<()> {
+) -> Result<(), RunError> {
     for lane in lanes {
         if lane.name.is_some() {
             open_variant(lane, info)?;
@@ -268,9 +270,11 @@ fn open_lanes(
 pub(super) fn prepare_follower(
     spec: &PipelineSpec,
     opts: &RunOptions,
-) -> anyhow::Result<RunContext> {
+) -> Result<RunContext, RunError> {
     let topology: Topology = opts.topology()?;
-    anyhow::ensure!(!topology.leads(), "process 0 leads: `run` it");
+    if topology.leads() {
+        return Err(RunError::Failed("process 0 leads: `run` it".into()));
+    }
     let source = open_source(spec)?;
     let replay = opts.replay.resolved(&*source);
     let samples = Arc::new(SampleStore::new(

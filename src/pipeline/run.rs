@@ -10,6 +10,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::context::RunContext;
+use super::error::RunError;
 use super::evaluate::write_run_info;
 use super::options::RunOptions;
 use super::prepare::{Prepared, prepare, prepare_follower};
@@ -22,7 +23,7 @@ use crate::eval::EvalReport;
 use crate::train::TrainerReport;
 
 /// Runs `spec` to the end of its source (in a cluster: process 0, the leader).
-pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary> {
+pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let Prepared {
         context,
@@ -56,7 +57,7 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
     }
     events.flush()?;
     if let Some(e) = failure {
-        anyhow::bail!(e);
+        return Err(RunError::Failed(e));
     }
     let covered = shared.counters.take_covered();
     info.input.get_or_insert_default().merge(covered.clone());
@@ -78,12 +79,12 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<RunSummary>
 /// Runs process `opts.process > 0` of a cluster run of `spec`: reads this process's share of
 /// the source into the dataflow and reports to the leader (see `cluster.rs`). It writes no
 /// files.
-pub fn follow(spec: &PipelineSpec, opts: &RunOptions) -> anyhow::Result<FollowSummary> {
+pub fn follow(spec: &PipelineSpec, opts: &RunOptions) -> Result<FollowSummary, RunError> {
     let started = Instant::now();
     let shared = Arc::new(prepare_follower(spec, opts)?);
     execute(&shared, &ProgressBar::hidden())?;
     if let Some(e) = shared.failure.take() {
-        anyhow::bail!(e);
+        return Err(RunError::Failed(e));
     }
     Ok(FollowSummary {
         pipeline: spec.name.clone(),

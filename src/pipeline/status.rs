@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::context::RunContext;
+use super::error::RunError;
 use crate::sink::{EventBody, LaneStatus, unix_ms};
 
 /// File name of [`Status`] in a run directory.
@@ -66,7 +67,7 @@ fn snapshot(shared: &RunContext, state: &str, every: Duration) -> Status {
 }
 
 /// Writes `status` to the run directory (atomically) and emits each lane's as an event.
-pub(super) fn publish(shared: &RunContext, status: &Status) -> anyhow::Result<()> {
+pub(super) fn publish(shared: &RunContext, status: &Status) -> Result<(), RunError> {
     let path = shared.run_dir.join(STATUS);
     let tmp = shared.run_dir.join(format!(".{STATUS}.tmp"));
     std::fs::write(
@@ -141,11 +142,11 @@ impl StatusWriter {
     }
 
     /// Stops the thread and writes the last status, in state `state`.
-    pub(super) fn finish(mut self, state: &str) -> anyhow::Result<()> {
+    pub(super) fn finish(mut self, state: &str) -> Result<(), RunError> {
         self.last(state)
     }
 
-    fn last(&mut self, state: &str) -> anyhow::Result<()> {
+    fn last(&mut self, state: &str) -> Result<(), RunError> {
         self.stop();
         let status = snapshot(&self.shared, state, self.every);
         publish(&self.shared, &status)
@@ -163,16 +164,15 @@ impl Drop for StatusWriter {
 }
 
 /// Reads a run directory's status.
-pub fn read(run_dir: &Path) -> anyhow::Result<Status> {
+pub fn read(run_dir: &Path) -> Result<Status, RunError> {
     let path = run_dir.join(STATUS);
     let text = std::fs::read(&path).map_err(|e| {
-        crate::UsageError(format!(
+        RunError::Usage(format!(
             "{}: cannot read {STATUS}: {e} (is this a Sluice run directory?)",
             run_dir.display()
         ))
     })?;
-    serde_json::from_slice(&text)
-        .map_err(|e| crate::UsageError(format!("{}: {e}", path.display())).into())
+    serde_json::from_slice(&text).map_err(|e| RunError::Usage(format!("{}: {e}", path.display())))
 }
 
 /// `sluice status`'s text: a line for the run, a table row per lane.

@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde::Serialize;
 
+use super::error::RunError;
 use super::options::Replay;
 use super::progress::Covered;
 use crate::config::PipelineSpec;
@@ -104,13 +104,13 @@ pub struct FollowSummary {
     pub wall_s: f64,
 }
 
-pub(super) fn write_summary(dir: &Path, summary: &RunSummary) -> anyhow::Result<()> {
+pub(super) fn write_summary(dir: &Path, summary: &RunSummary) -> Result<(), RunError> {
     let path = dir.join("summary.json");
     std::fs::write(
         &path,
         serde_json::to_vec_pretty(summary).expect("summary serialises"),
     )
-    .with_context(|| format!("writing {}", path.display()))
+    .map_err(RunError::io(format!("writing {}", path.display())))
 }
 
 /// A sweep's summary: what the variants share once (samples, dead letters, the dataflow's

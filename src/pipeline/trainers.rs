@@ -12,6 +12,7 @@ use sluice_dataflows::triggers::{ModelFeed, ModelInfo};
 
 use super::checks::load_eval_datasets;
 use super::context::RunContext;
+use super::error::RunError;
 use super::evaluate::trained_models;
 use crate::config::PipelineSpec;
 use crate::eval::{EvalDataset, EvalError, EvalReport, EvalSetup, Evaluator};
@@ -40,7 +41,7 @@ pub(super) fn start_lanes(
     shared: &Arc<RunContext>,
     resumed_after: Option<u64>,
     initial_model: Option<String>,
-) -> anyhow::Result<Vec<Running>> {
+) -> Result<Vec<Running>, RunError> {
     let dim = shared.samples.dim();
     let datasets = load_eval_datasets(&shared.spec, shared.source.feature_names(), &|d| {
         shared.dead_letter(d)
@@ -166,7 +167,7 @@ fn spawn_evaluator(
     run_dir: &Path,
     events: &Arc<EventSink>,
     resumed_after: Option<u64>,
-) -> anyhow::Result<Option<Evaluator>> {
+) -> Result<Option<Evaluator>, RunError> {
     let Some(eval) = &spec.evaluation else {
         return Ok(None);
     };
@@ -183,7 +184,7 @@ fn spawn_evaluator(
         EvalSetup {
             model: spec.model.clone(),
             input_dim,
-            device: crate::train::parse_device(device).map_err(anyhow::Error::msg)?,
+            device: crate::train::parse_device(device).map_err(RunError::Failed)?,
             datasets,
             handlers: eval.handlers.clone(),
             store: models.clone(),

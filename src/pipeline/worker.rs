@@ -12,6 +12,7 @@ use super::book::Resumed;
 use super::cluster::{self, ClusterError, Report};
 use super::context::RunContext;
 use super::dataflow::{self, Record};
+use super::error::RunError;
 use super::progress::Covered;
 use super::sinks;
 use crate::source::{ReadPlan, Share, SourceError};
@@ -28,7 +29,7 @@ enum WorkerError {
 }
 
 /// Runs the timely workers of this process to the end, showing their progress on `bar`.
-pub(super) fn execute(shared: &Arc<RunContext>, bar: &ProgressBar) -> anyhow::Result<()> {
+pub(super) fn execute(shared: &Arc<RunContext>, bar: &ProgressBar) -> Result<(), RunError> {
     if shared.topology.processes > 1 {
         cluster::watch_for_lost_processes();
     }
@@ -44,7 +45,7 @@ pub(super) fn execute(shared: &Arc<RunContext>, bar: &ProgressBar) -> anyhow::Re
             .finished_workers
             .fetch_add(1, Ordering::SeqCst);
     })
-    .map_err(|e| anyhow::anyhow!("starting timely workers: {e}"))?;
+    .map_err(|e| RunError::Failed(format!("starting timely workers: {e}")))?;
     while !shared.counters.all_finished() {
         bar.set_length(shared.counters.total.load(Ordering::Relaxed));
         bar.set_position(shared.counters.read.load(Ordering::Relaxed));
@@ -58,10 +59,10 @@ pub(super) fn execute(shared: &Arc<RunContext>, bar: &ProgressBar) -> anyhow::Re
         Ok(_) | Err(_) if cluster::lost() => {}
         Ok(results) => {
             for r in results {
-                r.map_err(|e| anyhow::anyhow!("timely worker failed: {e}"))?;
+                r.map_err(|e| RunError::Failed(format!("timely worker failed: {e}")))?;
             }
         }
-        Err(_) => anyhow::bail!("timely's network threads failed"),
+        Err(_) => return Err(RunError::Failed("timely's network threads failed".into())),
     }
     bar.set_length(shared.counters.total.load(Ordering::Relaxed));
     bar.set_position(shared.counters.read.load(Ordering::Relaxed));

@@ -80,85 +80,13 @@ fn release_year(date: &str) -> Option<i64> {
     date.rsplit('-').next()?.parse().ok()
 }
 
+/// Per user id: age (/100), and gender, occupation index and first zip digit.
+type Users = HashMap<i64, (f32, [f32; 3])>;
+
 /// The first `rows` ratings by time (all 100,000 by default).
 pub fn read(dir: &Path, rows: Option<usize>) -> Result<Vec<Row>, DatasetError> {
-    let users_path = file(dir, "users");
-    let cols = read_columns(
-        &users_path,
-        &["user_id", "age", "gender", "occupation", "zip_code"],
-        SETUP,
-    )?;
-    let user_ids = int64s(&users_path, "user_id", &cols[0])?;
-    let ages = int64s(&users_path, "age", &cols[1])?;
-    let genders = strings(&users_path, "gender", &cols[2])?;
-    let jobs = strings(&users_path, "occupation", &cols[3])?;
-    let zips = strings(&users_path, "zip_code", &cols[4])?;
-    let mut occupations = jobs.clone();
-    occupations.sort();
-    occupations.dedup();
-    let mut user_features = Vec::with_capacity(user_ids.len());
-    for i in 0..user_ids.len() {
-        let gender = match genders[i].as_str() {
-            "M" => 0.0,
-            "F" => 1.0,
-            g => {
-                return Err(DatasetError::Data(format!(
-                    "{}: row {}: gender `{g}` is not M or F",
-                    users_path.display(),
-                    i + 1
-                )));
-            }
-        };
-        let job = occupations.binary_search(&jobs[i]).expect("listed above") as f32;
-        let zip = zips[i]
-            .chars()
-            .next()
-            .and_then(|c| c.to_digit(10))
-            .unwrap_or(10) as f32;
-        user_features.push((ages[i] as f32 / 100.0, [gender, job, zip]));
-    }
-    let users = by_id(&users_path, &user_ids, user_features)?;
-
-    let items_path = file(dir, "items");
-    let names: Vec<&str> = ["movie_id", "release_date"]
-        .into_iter()
-        .chain(GENRES)
-        .collect();
-    let cols = read_columns(&items_path, &names, SETUP)?;
-    let movie_ids = int64s(&items_path, "movie_id", &cols[0])?;
-    // The release date is missing (null) for one movie: its year feature is 0.
-    let dates = arrow::compute::cast(&cols[1], &arrow::datatypes::DataType::Utf8)
-        .map_err(|e| DatasetError::Data(format!("{}: release_date: {e}", items_path.display())))?;
-    let dates = arrow::array::AsArray::as_string::<i32>(&dates);
-    let mut genre_cols = Vec::with_capacity(GENRES.len());
-    for (g, name) in GENRES.iter().enumerate() {
-        genre_cols.push(int64s(&items_path, name, &cols[2 + g])?);
-    }
-    let mut movie_features = Vec::with_capacity(movie_ids.len());
-    for i in 0..movie_ids.len() {
-        let year = arrow::array::Array::is_valid(dates, i)
-            .then(|| release_year(dates.value(i)))
-            .flatten()
-            .map_or(0.0, |y| (y - 1900) as f32 / 100.0);
-        let mut f = Vec::with_capacity(1 + GENRES.len());
-        f.push(year);
-        for (g, col) in genre_cols.iter().enumerate() {
-            match col[i] {
-                0 | 1 => f.push(col[i] as f32),
-                v => {
-                    return Err(DatasetError::Data(format!(
-                        "{}: row {}: genre {} is {v}, not 0 or 1",
-                        items_path.display(),
-                        i + 1,
-                        GENRES[g]
-                    )));
-                }
-            }
-        }
-        movie_features.push(f);
-    }
-    let movies = by_id(&items_path, &movie_ids, movie_features)?;
-
+    let users = users(dir)?;
+    let movies = movies(dir)?;
     let data_path = file(dir, "data");
     let cols = read_columns(
         &data_path,
@@ -201,6 +129,89 @@ pub fn read(dir: &Path, rows: Option<usize>) -> Result<Vec<Row>, DatasetError> {
         });
     }
     Ok(out)
+}
+
+/// The users table's features, by user id.
+fn users(dir: &Path) -> Result<Users, DatasetError> {
+    let users_path = file(dir, "users");
+    let cols = read_columns(
+        &users_path,
+        &["user_id", "age", "gender", "occupation", "zip_code"],
+        SETUP,
+    )?;
+    let user_ids = int64s(&users_path, "user_id", &cols[0])?;
+    let ages = int64s(&users_path, "age", &cols[1])?;
+    let genders = strings(&users_path, "gender", &cols[2])?;
+    let jobs = strings(&users_path, "occupation", &cols[3])?;
+    let zips = strings(&users_path, "zip_code", &cols[4])?;
+    let mut occupations = jobs.clone();
+    occupations.sort();
+    occupations.dedup();
+    let mut user_features = Vec::with_capacity(user_ids.len());
+    for i in 0..user_ids.len() {
+        let gender = match genders[i].as_str() {
+            "M" => 0.0,
+            "F" => 1.0,
+            g => {
+                return Err(DatasetError::Data(format!(
+                    "{}: row {}: gender `{g}` is not M or F",
+                    users_path.display(),
+                    i + 1
+                )));
+            }
+        };
+        let job = occupations.binary_search(&jobs[i]).expect("listed above") as f32;
+        let zip = zips[i]
+            .chars()
+            .next()
+            .and_then(|c| c.to_digit(10))
+            .unwrap_or(10) as f32;
+        user_features.push((ages[i] as f32 / 100.0, [gender, job, zip]));
+    }
+    by_id(&users_path, &user_ids, user_features)
+}
+
+/// The items table's features (release year, then the genre flags), by movie id.
+fn movies(dir: &Path) -> Result<HashMap<i64, Vec<f32>>, DatasetError> {
+    let items_path = file(dir, "items");
+    let names: Vec<&str> = ["movie_id", "release_date"]
+        .into_iter()
+        .chain(GENRES)
+        .collect();
+    let cols = read_columns(&items_path, &names, SETUP)?;
+    let movie_ids = int64s(&items_path, "movie_id", &cols[0])?;
+    // The release date is missing (null) for one movie: its year feature is 0.
+    let dates = arrow::compute::cast(&cols[1], &arrow::datatypes::DataType::Utf8)
+        .map_err(|e| DatasetError::Data(format!("{}: release_date: {e}", items_path.display())))?;
+    let dates = arrow::array::AsArray::as_string::<i32>(&dates);
+    let mut genre_cols = Vec::with_capacity(GENRES.len());
+    for (g, name) in GENRES.iter().enumerate() {
+        genre_cols.push(int64s(&items_path, name, &cols[2 + g])?);
+    }
+    let mut movie_features = Vec::with_capacity(movie_ids.len());
+    for i in 0..movie_ids.len() {
+        let year = arrow::array::Array::is_valid(dates, i)
+            .then(|| release_year(dates.value(i)))
+            .flatten()
+            .map_or(0.0, |y| (y - 1900) as f32 / 100.0);
+        let mut f = Vec::with_capacity(1 + GENRES.len());
+        f.push(year);
+        for (g, col) in genre_cols.iter().enumerate() {
+            match col[i] {
+                0 | 1 => f.push(col[i] as f32),
+                v => {
+                    return Err(DatasetError::Data(format!(
+                        "{}: row {}: genre {} is {v}, not 0 or 1",
+                        items_path.display(),
+                        i + 1,
+                        GENRES[g]
+                    )));
+                }
+            }
+        }
+        movie_features.push(f);
+    }
+    by_id(&items_path, &movie_ids, movie_features)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
-//! The module graph of `src/` has no cycles: no file imports a module that imports it back,
-//! and the top-level modules are layered (config at the bottom, the pipeline at the top). A
-//! change that closes a cycle fails here with the imports that close it.
+//! The shape of `src/`: no file imports a module that imports it back, the top-level modules
+//! are layered (config at the bottom, the pipeline at the top), and no function outside tests
+//! is over 120 lines. A change that breaks one fails here, naming the imports or the function.
 //!
 //! Imports are read from the source text: every `crate::a::b` and `super::a` path outside
 //! comments and `#[cfg(test)]` modules. A path into a folder's `mod.rs` from inside the folder
@@ -176,4 +176,69 @@ fn top_level_modules_are_layered() {
     assert!(top["source"].contains("config"), "the check sees imports");
     let found: Vec<String> = cycles(&top).iter().map(|c| c.join(" ↔ ")).collect();
     assert!(found.is_empty(), "top-level cycles: {found:?}\n{top:#?}");
+}
+
+#[test]
+fn no_function_outside_tests_is_over_120_lines() {
+    // From a `fn` line to the `}` at its indentation, in every file before its tests.
+    let fn_line = |l: &str| {
+        let t = l.trim_start();
+        let t = t.strip_prefix("pub ").unwrap_or(t);
+        let t = if t.starts_with("pub(") {
+            t.split_once(") ").map_or(t, |(_, r)| r)
+        } else {
+            t
+        };
+        let t = t.strip_prefix("const ").unwrap_or(t);
+        t.starts_with("fn ")
+    };
+    let mut long = Vec::new();
+    let mut functions = 0;
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|e| e == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(Path::new(SRC), &mut files);
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let end = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with("#[cfg(test)]"))
+            .unwrap_or(lines.len());
+        for i in 0..end {
+            let l = lines[i];
+            if !fn_line(l) || l.trim_end().ends_with(';') {
+                continue;
+            }
+            functions += 1;
+            let indent = &l[..l.len() - l.trim_start().len()];
+            let close = format!("{indent}}}");
+            let Some(last) = (i..end).find(|&j| lines[j] == close || (j == i && l.ends_with('}')))
+            else {
+                continue;
+            };
+            if last + 1 - i > 120 {
+                long.push(format!(
+                    "{}:{}: {} lines",
+                    path.display(),
+                    i + 1,
+                    last + 1 - i
+                ));
+            }
+        }
+    }
+    assert!(functions > 500, "only {functions} functions found");
+    assert!(
+        long.is_empty(),
+        "functions over 120 lines:\n{}",
+        long.join("\n")
+    );
 }

@@ -176,3 +176,48 @@ fn report_plots_every_run_and_compares_pipelines_and_its_page_renders() {
         stderr(&o)
     );
 }
+
+/// Regression (#24): a run whose name holds a `.` (a pipeline `v1.2`, whose default run
+/// directory is `v1.2-<date>`) had every plot written to one file (`v1.png`, the extension
+/// replacing `.2-metric`), and index.html linked to files that did not exist.
+#[test]
+fn a_run_name_with_a_dot_gets_a_file_per_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 3_000, "csv");
+    let cfg = write_config(dir.path(), "v.toml", &config("csv", 500));
+    let run = dir.path().join("v1.2");
+    run_ok(&cfg, &run, "1");
+    let report = dir.path().join("report");
+    let o = sluice(&[
+        "report",
+        run.to_str().unwrap(),
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for plot in ["metric", "heatmap", "cost", "triggers"] {
+        for ext in ["png", "svg"] {
+            let file = report.join(format!("v1.2-{plot}.{ext}"));
+            assert!(file.is_file(), "{} missing", file.display());
+        }
+    }
+    // Every file index.html links to is there.
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    let mut links = 0;
+    for part in html
+        .split("src=\"")
+        .skip(1)
+        .chain(html.split("href=\"").skip(1))
+    {
+        let target = &part[..part.find('"').unwrap()];
+        if target.starts_with('#') {
+            continue;
+        }
+        links += 1;
+        assert!(
+            report.join(target).is_file(),
+            "index.html links to missing {target}"
+        );
+    }
+    assert_eq!(links, 8, "4 figures, each a PNG and an SVG link");
+}

@@ -60,9 +60,9 @@ fn register_font() {
 macro_rules! render {
     ($files:expr, $figures:expr, $out:expr, $stem:expr, $caption:expr, $draw:path, $($arg:expr),*) => {{
         let name: String = $stem;
-        let stem: PathBuf = $out.join(&name);
-        let png = stem.with_extension("png");
-        let svg = stem.with_extension("svg");
+        // Appended, not `with_extension`: a run named `v1.2` must not lose its `.2-metric`.
+        let png: PathBuf = $out.join(format!("{name}.png"));
+        let svg: PathBuf = $out.join(format!("{name}.svg"));
         let fail = |p: &Path, e: &dyn std::fmt::Debug| ReportError::Failed(format!("drawing {}: {e:?}", p.display()));
         {
             let root = BitMapBackend::new(&png, SIZE).into_drawing_area();

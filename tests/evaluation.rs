@@ -348,3 +348,43 @@ fn bad_evaluation_configs_fail_validation_with_their_key_paths() {
     );
     assert_invalid_at(&cfg, "evaluation.datasets[0] (`narrow.csv`)");
 }
+
+/// Regression (#24): `sluice evaluate <run> --config cfg/eval.toml`, a relative path, joined
+/// the eval file's paths to `cfg/` and the run's config directory again (`cfg/cfg/../x.csv`),
+/// failing on a file that exists.
+#[test]
+fn evaluate_with_a_relative_config_path_resolves_its_files_once() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 1_500, "csv");
+    let cfg_dir = dir.path().join("cfg");
+    std::fs::create_dir(&cfg_dir).unwrap();
+    // The run's config lives in cfg/ too, so a double join would land in cfg/cfg/.
+    let run_cfg = write_config(
+        &cfg_dir,
+        "run.toml",
+        &config("csv", 500).replace("hyperplane", "../hyperplane"),
+    );
+    let out = dir.path().join("run");
+    run_ok(&run_cfg, &out, "1");
+    write_config(
+        &cfg_dir,
+        "eval.toml",
+        "[evaluation]\npath = \"../hyperplane_test.csv\"\nmetrics = [\"accuracy\"]\n",
+    );
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .current_dir(dir.path())
+        .args(["evaluate", "run", "--config", "cfg/eval.toml", "-q"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let evaluations = jsonl(&out.join("evaluate/evaluations.jsonl"));
+    assert!(!evaluations.is_empty());
+    assert!(
+        evaluations
+            .iter()
+            .all(|e| e["dataset"] == "hyperplane_test.csv"),
+        "{:?}",
+        evaluations[0]
+    );
+}

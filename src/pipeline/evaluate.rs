@@ -211,7 +211,9 @@ fn with_evaluation_of(run_config: &str, path: &Path) -> Result<String, RunError>
     let Some(mut evaluation) = given.remove("evaluation") else {
         return Err(bad(&"no [evaluation] section"));
     };
-    let base = path.parent().unwrap_or(Path::new("."));
+    // Absolute, not just joined: the joined config is parsed relative to the run's config
+    // file, so a relative `--config cfg/eval.toml` resolved `cfg/x.csv` a second time.
+    let base = std::path::absolute(path.parent().unwrap_or(Path::new("."))).map_err(|e| bad(&e))?;
     let absolute = |t: &mut Value| {
         if let Some(Value::String(p)) = t.get_mut("path") {
             *p = base.join(&*p).display().to_string();

@@ -1079,3 +1079,23 @@ fn a_lost_process_stops_the_run_and_a_restart_resumes_like_one_process() {
     assert_eq!(jsonl(&reference.join("models.jsonl")).len(), 13);
     assert_same_weights(&out, &reference, 13, "after the restart");
 }
+
+/// Regression (#24): `sluice tail` on a topic that does not exist said to set
+/// `create_topic = true`, a config key `tail` does not have.
+#[test]
+fn tail_on_a_missing_topic_names_it_without_suggesting_create_topic() {
+    let Some(brokers) =
+        kafka_brokers("tail_on_a_missing_topic_names_it_without_suggesting_create_topic")
+    else {
+        return;
+    };
+    let topic = unique_topic("never-created");
+    let o = sluice(&["tail", "--brokers", &brokers, &topic]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("topic `{topic}` does not exist on {brokers}")),
+        "{err}"
+    );
+    assert!(!err.contains("create_topic"), "{err}");
+}

@@ -29,6 +29,14 @@ pub enum TailError {
     /// The topic could not be read.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
+    /// The topic does not exist (tail never creates one).
+    #[error("topic `{topic}` does not exist on {brokers}")]
+    MissingTopic {
+        /// Bootstrap servers.
+        brokers: String,
+        /// Topic.
+        topic: String,
+    },
     /// Nothing arrived for 30 s although the end offsets seen at start were not reached.
     #[error("no messages from {topic} for 30 s before its end offsets")]
     Stalled {
@@ -44,7 +52,7 @@ pub enum TailError {
 /// returns how many were printed.
 pub fn tail(opts: &TailOptions, out: &mut dyn Write) -> Result<u64, TailError> {
     let partitions =
-        topic_partitions(&opts.cluster, &opts.topic)?.ok_or_else(|| KafkaError::MissingTopic {
+        topic_partitions(&opts.cluster, &opts.topic)?.ok_or_else(|| TailError::MissingTopic {
             brokers: opts.cluster.brokers.clone(),
             topic: opts.topic.clone(),
         })?;

@@ -17,7 +17,7 @@ use arrow::ipc::reader::FileReader;
 use super::decode::{self, Columns};
 use super::interface::{Batch, Progress, ReadPlan, Share, Source};
 use super::restart::PartitionMarks;
-use super::sample::{DeadLetter, Sample};
+use super::sample::{DeadLetter, Sample, raw_text};
 use super::window::Window;
 use crate::config::{ColumnSpec, FileFormat};
 
@@ -64,8 +64,6 @@ pub struct FileSource {
     columns: Columns,
     names: Vec<String>,
 }
-
-const MAX_RAW: usize = 1024;
 
 impl FileSource {
     /// Opens `path`, reads its header or schema and resolves the configured columns.
@@ -238,12 +236,7 @@ impl FileSource {
             match decoded {
                 Ok(s) => out.push(s),
                 Err(reason) => {
-                    let mut raw = record
-                        .iter()
-                        .map(|f| String::from_utf8_lossy(f).into_owned())
-                        .collect::<Vec<_>>()
-                        .join(",");
-                    truncate_utf8(&mut raw, MAX_RAW);
+                    let raw = raw_text(&record.iter().collect::<Vec<_>>().join(&b","[..]));
                     dead(DeadLetter {
                         location: format!("{}:{line}", path.display()),
                         reason,
@@ -339,16 +332,6 @@ impl FileSource {
             base += n;
         }
         Ok(())
-    }
-}
-
-fn truncate_utf8(s: &mut String, max: usize) {
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
     }
 }
 

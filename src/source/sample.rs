@@ -34,6 +34,52 @@ pub struct DeadLetter {
     pub location: String,
     /// Why it was rejected.
     pub reason: String,
-    /// The raw input (CSV line), truncated to 1 KiB; empty when not textual.
+    /// The raw input (CSV line, message value) as lossy UTF-8, at most [`MAX_RAW`] bytes;
+    /// empty when there is none.
     pub raw: String,
+}
+
+/// The most bytes of raw input a dead letter keeps (1 KiB, as docs/events.md says).
+pub const MAX_RAW: usize = 1024;
+
+/// `bytes` as a dead letter's `raw`: lossy UTF-8 cut to at most [`MAX_RAW`] bytes at a
+/// character boundary. The cut comes after the conversion, because each invalid byte becomes
+/// a 3-byte replacement character.
+pub fn raw_text(bytes: &[u8]) -> String {
+    let head = &bytes[..bytes.len().min(MAX_RAW)];
+    let mut text = String::from_utf8_lossy(head).into_owned();
+    if text.len() > MAX_RAW {
+        let mut end = MAX_RAW;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (#24): a message value of invalid UTF-8 became up to 3 KiB of replacement
+    /// characters although dead letters keep at most 1 KiB.
+    #[test]
+    fn raw_text_keeps_at_most_1_kib_of_any_bytes() {
+        for bytes in [
+            vec![0xffu8; 5_000],
+            "é".repeat(2_000).into_bytes(),
+            b"a".repeat(1_023).into_iter().chain("é".bytes()).collect(),
+        ] {
+            let raw = raw_text(&bytes);
+            assert!(raw.len() <= MAX_RAW, "{} bytes", raw.len());
+            assert!(
+                raw.len() > MAX_RAW - 4,
+                "kept as much as fits: {}",
+                raw.len()
+            );
+        }
+        assert_eq!(raw_text(b"1,2,x"), "1,2,x");
+        assert_eq!(raw_text(b""), "");
+    }
 }

@@ -37,7 +37,9 @@ use super::admin::{KafkaError, TIMEOUT, client, consumer_config};
 use super::json::MessageMeta;
 use super::value::ValueDecoder;
 use crate::config::{KafkaCluster, KafkaSourceSpec, LatePolicy};
-use crate::source::{DeadLetter, Needs, PartitionMarks, ReadPlan, RestartIndex, Sample, Window};
+use crate::source::{
+    DeadLetter, Needs, PartitionMarks, ReadPlan, RestartIndex, Sample, Window, raw_text,
+};
 use sluice_dataflows::Position;
 
 /// Partitions a worker reads: `p % peers == worker`.
@@ -326,8 +328,6 @@ pub struct KafkaReader {
     /// Samples of the message being decoded.
     scratch: Vec<Sample>,
 }
-
-const MAX_RAW: usize = 1024;
 
 impl KafkaReader {
     /// Assigns this worker's partitions of a topic with `partitions` partitions, from the
@@ -839,11 +839,7 @@ impl Drop for Prefetch {
 }
 
 fn raw(payload: Option<&[u8]>) -> String {
-    let Some(p) = payload else {
-        return String::new();
-    };
-    let p = &p[..p.len().min(MAX_RAW)];
-    String::from_utf8_lossy(p).into_owned()
+    payload.map(raw_text).unwrap_or_default()
 }
 
 #[cfg(test)]

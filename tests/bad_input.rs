@@ -322,3 +322,36 @@ fn corrupt_arrow_files_fail_clearly_without_a_panic_or_a_huge_allocation() {
         assert!(!err.contains("panicked at"), "{input}: {err}");
     }
 }
+
+/// Regression (#24): a broker address that refuses connections waited librdkafka's full 10 s
+/// before failing, and `sluice validate` said `ok` for it without trying. Both now fail and
+/// say the connection was refused (port 1 of this machine has no listener).
+#[test]
+fn a_refused_broker_fails_validate_and_run_with_connection_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 1_000, "csv");
+    let text = config("csv", 500).replace(
+        "path = \"hyperplane.csv\"\n",
+        "kind = \"kafka\"\nbrokers = \"127.0.0.1:1\"\ntopic = \"t\"\n\
+         feature_columns = [\"x0\", \"x1\", \"x2\", \"x3\", \"x4\", \"x5\", \"x6\", \"x7\"]\n",
+    );
+    let cfg = write_config(dir.path(), "refused.toml", &text);
+    for args in [
+        vec!["validate", cfg.to_str().unwrap()],
+        vec![
+            "run",
+            cfg.to_str().unwrap(),
+            "--out",
+            dir.path().join("out").to_str().unwrap(),
+        ],
+    ] {
+        let o = sluice(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("cannot reach Kafka at 127.0.0.1:1")
+                && stderr(&o).contains("connection refused"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}

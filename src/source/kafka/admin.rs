@@ -115,6 +115,12 @@ pub fn consumer_config(cluster: &KafkaCluster, group: &str) -> ClientConfig {
 /// It is the first request of every command, so its error says why the brokers did not
 /// answer when librdkafka knows (authentication failed, TLS handshake failed, ...).
 pub fn topic_partitions(cluster: &KafkaCluster, topic: &str) -> Result<Option<i32>, KafkaError> {
+    if let Some(message) = refused_everywhere(&cluster.brokers) {
+        return Err(KafkaError::Unreachable {
+            brokers: cluster.brokers.clone(),
+            message,
+        });
+    }
     let consumer: BaseConsumer<LastError> = client_config(cluster)
         .create_with_context(LastError::default())
         .map_err(|e| client("creating a client", e))?;
@@ -143,6 +149,35 @@ pub fn topic_partitions(cluster: &KafkaCluster, topic: &str) -> Result<Option<i3
             message: RDKafkaErrorCode::from(e).to_string(),
         }),
     }
+}
+
+/// Why no bootstrap server can be connected to at all, when each of them refuses the
+/// connection or does not resolve: then there is no point in librdkafka's retries until
+/// [`TIMEOUT`]. A server that does not answer (a firewall dropping packets) is left to
+/// librdkafka, as is any that accepts.
+fn refused_everywhere(brokers: &str) -> Option<String> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let mut reasons = Vec::new();
+    for broker in brokers.split(',').map(str::trim).filter(|b| !b.is_empty()) {
+        // `PROTOCOL://host:port` is allowed by librdkafka; the address is what follows.
+        let address = broker.rsplit("://").next().unwrap_or(broker);
+        let addrs: Vec<_> = match address.to_socket_addrs() {
+            Ok(a) => a.collect(),
+            Err(e) => {
+                reasons.push(format!("{broker}: {e}"));
+                continue;
+            }
+        };
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    reasons.push(format!("{broker}: connection refused"));
+                }
+                _ => return None,
+            }
+        }
+    }
+    (!reasons.is_empty()).then(|| reasons.join("; "))
 }
 
 /// Makes sure `topic` exists: creates it with `partitions` partitions (replication 1) when

@@ -72,7 +72,8 @@ pub struct MetricSpec {
 pub struct Measurement {
     /// The distance the criteria see.
     pub distance: f64,
-    /// Its p-value, for metrics with a test.
+    /// Its p-value, for metrics with a test (KS: the smallest per-feature p-value after the
+    /// multiple-testing correction, so the test rejects exactly when it is below alpha).
     pub p_value: Option<f64>,
     /// The metric's own test decision at the criterion's level, if it has one.
     pub test_drift: Option<bool>,
@@ -190,7 +191,8 @@ impl Detector {
                 let (distance, p) = per_column(r, &|a, b| stats::ks(a, b));
                 Measurement {
                     distance,
-                    p_value: Some(p.iter().sum::<f64>() / p.len() as f64),
+                    // The corrected p-value, which the test compares with alpha.
+                    p_value: Some(stats::corrected_p_value(&p, *fdr)),
                     test_drift: Some(stats::corrected_drift(&p, alpha, *fdr)),
                 }
             }

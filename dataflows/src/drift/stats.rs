@@ -383,9 +383,53 @@ pub fn corrected_drift(p_values: &[f64], alpha: f64, fdr: bool) -> bool {
     }
 }
 
+/// The smallest corrected p-value of `p_values`: Bonferroni (d · min p) or Benjamini–Hochberg
+/// (min over i of p_(i) · d / i), at most 1. It is below `alpha` exactly when
+/// [`corrected_drift`] detects drift, so it is the number to set against `p_val`.
+pub fn corrected_p_value(p_values: &[f64], fdr: bool) -> f64 {
+    let d = p_values.len() as f64;
+    let p = if fdr {
+        let mut p = p_values.to_vec();
+        p.sort_unstable_by(f64::total_cmp);
+        p.iter()
+            .enumerate()
+            .map(|(i, &p)| p * d / (i as f64 + 1.0))
+            .fold(f64::INFINITY, f64::min)
+    } else {
+        p_values.iter().copied().fold(f64::INFINITY, f64::min) * d
+    };
+    p.min(1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (#24): the KS event showed the mean of the per-feature p-values (0.0171)
+    /// next to a test that rejected at 0.01; the corrected p-value decides like the test.
+    #[test]
+    fn the_corrected_p_value_is_below_alpha_exactly_when_the_test_detects_drift() {
+        let cases: [&[f64]; 5] = [
+            &[0.0171, 0.002, 0.5, 0.9],
+            &[0.03, 0.04, 0.2],
+            &[0.001],
+            &[0.2, 0.6, 0.011, 0.012, 0.013],
+            &[1.0, 1.0],
+        ];
+        for p in cases {
+            for fdr in [false, true] {
+                for alpha in [0.01, 0.05, 0.1] {
+                    assert_eq!(
+                        corrected_p_value(p, fdr) < alpha,
+                        corrected_drift(p, alpha, fdr),
+                        "{p:?} fdr {fdr} alpha {alpha}"
+                    );
+                }
+            }
+        }
+        assert_eq!(corrected_p_value(&[0.0171, 0.002, 0.5, 0.9], false), 0.008);
+        assert_eq!(corrected_p_value(&[0.9, 0.8], false), 1.0);
+    }
 
     #[test]
     fn identical_samples_have_no_distance() {

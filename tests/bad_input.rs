@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::*;
 
 #[test]
@@ -354,4 +356,48 @@ fn a_refused_broker_fails_validate_and_run_with_connection_refused() {
             stderr(&o)
         );
     }
+}
+
+/// Regression (#24): pandas writes integer columns as `1.0`; a CSV whose keys and labels were
+/// written so gave `0 samples (4000 dead-lettered), 0 triggers`. It now trains exactly like
+/// the same file with plain integers.
+#[test]
+fn keys_and_labels_written_as_integral_decimals_train_like_integers() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 2_000, "csv");
+    let plain = std::fs::read_to_string(dir.path().join("hyperplane.csv")).unwrap();
+    let mut lines = plain.lines();
+    let mut pandas = format!("{}\n", lines.next().unwrap());
+    for line in lines {
+        let (key, rest) = line.split_once(',').unwrap();
+        let (time, rest) = rest.split_once(',').unwrap();
+        let (label, rest) = rest.split_once(',').unwrap();
+        pandas += &format!("{key}.0,{time},{label}.0,{rest}\n");
+    }
+    let out = |name: &str, file: &str| {
+        std::fs::write(
+            dir.path().join(file),
+            if file == "plain.csv" { &plain } else { &pandas },
+        )
+        .unwrap();
+        let cfg = write_config(
+            dir.path(),
+            &format!("{name}.toml"),
+            &config("csv", 400).replace("hyperplane.csv", file),
+        );
+        let run = dir.path().join(name);
+        run_ok(&cfg, &run, "1");
+        run
+    };
+    let (a, b) = (out("plain", "plain.csv"), out("pandas", "pandas.csv"));
+    assert_eq!(summary(&b)["samples"], summary(&a)["samples"]);
+    assert_eq!(summary(&b)["dead_letters"], 0, "{}", summary(&b));
+    let boundaries = |run: &Path| -> Vec<serde_json::Value> {
+        jsonl(&run.join("triggers.jsonl"))
+            .into_iter()
+            .map(|t| t["boundary"].clone())
+            .collect()
+    };
+    assert!(boundaries(&a).len() >= 4);
+    assert_eq!(boundaries(&b), boundaries(&a));
 }

@@ -236,12 +236,24 @@ pub fn check_label(label: i64, num_classes: i64) -> Result<i64, String> {
     }
 }
 
-/// Parses a label field.
+/// `v` as an integer when it is one (`1.0`, `-3.0`: what pandas writes for integer columns
+/// with a missing value somewhere), else `None` (`1.5`, NaN, beyond `i64`).
+pub fn integral(v: f64) -> Option<i64> {
+    (v.is_finite() && v.fract() == 0.0 && v.abs() < 9.2e18).then_some(v as i64)
+}
+
+/// An integer written as an integer or as an integral decimal (`"1"`, `"1.0"`).
+pub fn parse_integral(field: &str) -> Option<i64> {
+    let f = field.trim();
+    f.parse::<i64>()
+        .ok()
+        .or_else(|| f.parse::<f64>().ok().and_then(integral))
+}
+
+/// Parses a label field: an integer, or an integral decimal (`1.0`).
 pub fn parse_label(field: &str, num_classes: i64) -> Result<i64, String> {
     let f = field.trim();
-    let label = f
-        .parse::<i64>()
-        .map_err(|_| format!("label `{f}` is not an integer"))?;
+    let label = parse_integral(f).ok_or_else(|| format!("label `{f}` is not an integer"))?;
     check_label(label, num_classes)
 }
 
@@ -308,6 +320,25 @@ pub fn contain_arrow_panic<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (#24): a CSV whose labels pandas wrote as `0.0`/`1.0` gave 0 samples, every
+    /// row dead-lettered.
+    #[test]
+    fn csv_labels_written_as_integral_decimals_parse() {
+        assert_eq!(parse_label("1.0", 2), Ok(1));
+        assert_eq!(parse_label(" 0.0 ", 2), Ok(0));
+        assert_eq!(parse_label("1", 2), Ok(1));
+        assert_eq!(
+            parse_label("1.5", 2),
+            Err("label `1.5` is not an integer".into())
+        );
+        assert_eq!(
+            parse_label("nan", 2),
+            Err("label `nan` is not an integer".into())
+        );
+        assert_eq!(parse_label("2.0", 2), Err("label 2 outside 0..2".into()));
+        assert_eq!(integral(1e300), None);
+    }
 
     #[test]
     fn time_units() {

@@ -75,7 +75,7 @@ impl JsonDecoder {
         };
         let label = match fields.label? {
             Num::Int(l) => decode::check_label(i64::try_from(l).ok()?, c.num_classes).ok()?,
-            Num::Float(_) => return None,
+            Num::Float(x) => decode::check_label(decode::integral(x)?, c.num_classes).ok()?,
         };
         if fields.found != self.features.len() || fields.features.iter().any(|x| !x.is_finite()) {
             return None;
@@ -112,7 +112,8 @@ impl JsonDecoder {
                 if c.key_column.as_deref().is_some_and(|x| x.as_bytes() == k) {
                     out.key = match r.number()? {
                         Num::Int(k) => Some(k),
-                        Num::Float(_) => return None,
+                        // `5.0`: an integral key, as the full parse takes it.
+                        Num::Float(x) => Some(u64::try_from(decode::integral(x)?).ok()?),
                     };
                 } else if c.time_column.as_deref().is_some_and(|x| x.as_bytes() == k) {
                     out.time = Some(r.number()?);
@@ -160,8 +161,12 @@ impl JsonDecoder {
                 let f = obj
                     .get(k)
                     .ok_or_else(|| format!("missing key field `{k}`"))?;
+                // An unsigned integer, as a number (`5`, `5.0`) or a string (`"5"`, `"5.0"`).
+                let unsigned = |k: Option<i64>| k.and_then(|k| u64::try_from(k).ok());
                 f.as_u64()
-                    .or_else(|| f.as_str().and_then(|s| s.parse().ok()))
+                    .or_else(|| unsigned(f.as_f64().and_then(decode::integral)))
+                    .or_else(|| f.as_str().and_then(|s| s.trim().parse().ok()))
+                    .or_else(|| unsigned(f.as_str().and_then(decode::parse_integral)))
                     .ok_or_else(|| format!("key `{f}` is not an unsigned integer"))?
             }
             None => match m.key {
@@ -201,8 +206,11 @@ impl JsonDecoder {
         let l = obj
             .get(&c.label_column)
             .ok_or_else(|| format!("missing label field `{}`", c.label_column))?;
+        // An integer, as a number (`1`, `1.0`) or a string (`"1"`, `"1.0"`).
         let label = l
             .as_i64()
+            .or_else(|| l.as_f64().and_then(decode::integral))
+            .or_else(|| l.as_str().and_then(decode::parse_integral))
             .ok_or_else(|| format!("label `{l}` is not an integer"))?;
         let label = decode::check_label(label, c.num_classes)?;
         let mut features = Vec::with_capacity(self.features.len());
@@ -639,6 +647,40 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Regression (#24): pandas writes integer columns as `1.0` (and other producers as
+    /// strings); labels `1.0`, `"1"` and key `5.0` were dead-lettered while key `"123"` was
+    /// taken. Integral values in any of these forms decode; anything else is still rejected.
+    #[test]
+    fn integral_labels_and_keys_decode_in_any_numeric_form() {
+        let d = JsonDecoder::new(&columns(Some("k"), Some("t")));
+        for (k, label) in [
+            ("5", "1.0"),
+            ("5.0", "1"),
+            ("\"5\"", "\"1\""),
+            ("\"5.0\"", "\"1.0\""),
+            ("5", "1e0"),
+        ] {
+            let v = format!(r#"{{"k": {k}, "t": 1000, "label": {label}, "a": 0.5, "b": 2}}"#);
+            let s = d
+                .decode(Some(v.as_bytes()), &meta(None))
+                .unwrap_or_else(|e| panic!("{v}: {e}"));
+            assert_eq!((s.key, s.label), (5, 1), "{v}");
+        }
+        let bad = |k: &str, label: &str| {
+            let v = format!(r#"{{"k": {k}, "t": 1000, "label": {label}, "a": 0.5, "b": 2}}"#);
+            d.decode(Some(v.as_bytes()), &meta(None)).unwrap_err()
+        };
+        assert_eq!(bad("5", "1.5"), "label `1.5` is not an integer");
+        assert_eq!(bad("5", "\"1.5\""), "label `\"1.5\"` is not an integer");
+        assert_eq!(bad("-5.0", "1"), "key `-5.0` is not an unsigned integer");
+        assert_eq!(
+            bad("\"-5\"", "1"),
+            "key `\"-5\"` is not an unsigned integer"
+        );
+        assert_eq!(bad("5.5", "1"), "key `5.5` is not an unsigned integer");
+        assert_eq!(bad("5", "2.0"), "label 2 outside 0..2");
     }
 
     #[test]

@@ -2,8 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::UsageError;
-use sluice::datasets::{self, DatasetError, OutputFormat};
+use sluice::datasets::{self, OutputFormat};
 
 /// The subcommands of `sluice datasets`.
 #[derive(clap::Subcommand, Debug)]
@@ -58,7 +57,7 @@ pub fn run(command: DatasetsCommand) -> anyhow::Result<()> {
         } => {
             let written =
                 datasets::prepare(&name, &out, rows, seed, format, drift, source.as_deref())
-                    .map_err(failure)?;
+                    .map_err(super::dataset_failure)?;
             for (path, n) in written {
                 match path.extension().and_then(|e| e.to_str()) {
                     Some("json") => println!("{}: {n} drift points", path.display()),
@@ -68,13 +67,4 @@ pub fn run(command: DatasetsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A dataset error as the CLI reports it: one in how the dataset was asked for is a usage error
-/// (exit code 2).
-pub fn failure(e: DatasetError) -> anyhow::Error {
-    match e {
-        DatasetError::Usage(m) => UsageError(m).into(),
-        e => e.into(),
-    }
 }

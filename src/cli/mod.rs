@@ -31,11 +31,13 @@ pub mod summary;
 pub mod tail;
 pub mod validate;
 
+use sluice::datasets::DatasetError;
 use sluice::pipeline::RunError;
+use sluice::report::ReportError;
 
 /// An error in how Sluice was invoked (bad config, missing input file, unknown dataset): the
 /// CLI exits with code 2 for these, 1 for every other failure. Commands make one from the
-/// library's typed errors (`RunError::is_usage`, `DatasetError::Usage`, `ReportError::Usage`).
+/// library's typed errors with the `*_failure` functions below.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
@@ -46,6 +48,24 @@ pub fn run_failure(e: RunError) -> anyhow::Error {
     match e {
         RunError::Usage(m) => UsageError(m).into(),
         RunError::Config(c) => c.into(),
+        e => e.into(),
+    }
+}
+
+/// A dataset error as the CLI reports it: one in how the dataset was asked for is a usage error
+/// (exit code 2).
+pub fn dataset_failure(e: DatasetError) -> anyhow::Error {
+    match e {
+        DatasetError::Usage(m) => UsageError(m).into(),
+        e => e.into(),
+    }
+}
+
+/// A report error as the CLI reports it: an incomplete run directory is a usage error (exit
+/// code 2).
+pub fn report_failure(e: ReportError) -> anyhow::Error {
+    match e {
+        ReportError::Usage(m) => UsageError(m).into(),
         e => e.into(),
     }
 }

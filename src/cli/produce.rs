@@ -73,7 +73,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let rows = if path.is_file() {
         sluice::produce::read_rows(&path)?
     } else if datasets::DATASETS.iter().any(|d| d.name == dataset) {
-        datasets::rows(&dataset, None).map_err(super::datasets::failure)?
+        datasets::rows(&dataset, None).map_err(super::dataset_failure)?
     } else {
         return Err(UsageError(format!(
             "`{dataset}` is neither a file nor a bundled dataset"

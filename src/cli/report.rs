@@ -2,9 +2,6 @@
 
 use std::path::PathBuf;
 
-use super::UsageError;
-use sluice::report::ReportError;
-
 // The arguments of `sluice report`.
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
@@ -41,11 +38,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         }),
         _ => None,
     };
-    let r = sluice::report::report(&runs, &out, focus).map_err(|e| match e {
-        // An incomplete run directory: how the report was asked for (exit code 2).
-        ReportError::Usage(m) => anyhow::Error::from(UsageError(m)),
-        e => e.into(),
-    })?;
+    let r = sluice::report::report(&runs, &out, focus).map_err(super::report_failure)?;
     println!(
         "report of {} run(s): {} plot files{}; open {}",
         runs.len(),

@@ -8,8 +8,8 @@ use crate::source::kafka::admin::KafkaError;
 use crate::store::StoreError;
 use crate::train::TrainError;
 
-/// Why a run failed. [`RunError::is_usage`] tells the errors in how Sluice was invoked (the
-/// CLI's exit code 2) from the others.
+/// Why a run failed. `Usage` and `Config` are errors in how Sluice was invoked (the CLI's exit
+/// code 2); the others are failures of the run.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// How the run was asked for: a model that does not fit the input, an unknown device, a
@@ -62,15 +62,6 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// Whether the error is in how Sluice was invoked (exit code 2): a usage error, the config,
-    /// or a config key the source found wrong.
-    pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            RunError::Usage(_) | RunError::Config(_) | RunError::Source(SourceError::Config { .. })
-        )
-    }
-
     /// An I/O error while doing `context`.
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
         let context = context.into();

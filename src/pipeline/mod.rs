@@ -22,7 +22,7 @@
 //! | `checkpoint.rs` | checkpoints at trigger boundaries: the file format, start records |
 //! | `summary.rs` | [`RunSummary`], [`FollowSummary`]: what a run did |
 //! | `evaluate.rs` | `sluice evaluate`: evaluation from a run directory's model store; `run.json` |
-//! | `error.rs` | [`RunError`]: why a run failed, and whether it is a usage error (exit code 2) |
+//! | `error.rs` | [`RunError`]: why a run failed; its `Usage` and `Config` are the CLI's exit code 2 |
 
 mod book;
 pub mod checkpoint;

@@ -13,7 +13,7 @@ use super::rows::Row;
 
 /// Column types for `rows`: Int64 when every value is an integer that fits, Float64 when every
 /// value is a number, else Utf8 (values as text). Missing and null values are nulls.
-pub fn infer_schema(rows: &[Row]) -> SchemaRef {
+pub fn infer_schema<'a>(rows: impl IntoIterator<Item = &'a Row>) -> SchemaRef {
     let mut names: Vec<&String> = Vec::new();
     let mut types: Vec<DataType> = Vec::new();
     for r in rows {

@@ -58,10 +58,8 @@ pub fn produce(rows: Vec<Row>, opts: &ProduceOptions) -> Result<ProduceReport, P
     let partitions = producer.partitions();
     let keyed = by_time(rows, opts)?;
     let bar = progress_bar(opts.progress, keyed.len());
-    let schema = (opts.format == ValueFormat::Arrow).then(|| {
-        let rows: Vec<Row> = keyed.iter().map(|(_, _, r)| r.clone()).collect();
-        infer_schema(&rows)
-    });
+    let schema =
+        (opts.format == ValueFormat::Arrow).then(|| infer_schema(keyed.iter().map(|(_, _, r)| r)));
     // Arrow: rows waiting per partition, with the first one's time.
     let mut pending: Vec<(u64, Vec<&Row>)> = vec![(0, Vec::new()); partitions as usize];
     let mut payload = Vec::new();

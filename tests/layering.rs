@@ -7,44 +7,50 @@
 //! (its own facade) does not count.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
 
-/// Module path (`["source", "kafka", "reader"]`) → the file's text without tests and comments.
-fn modules() -> BTreeMap<Vec<String>, String> {
-    fn walk(dir: &Path, out: &mut BTreeMap<Vec<String>, String>) {
+/// Every `.rs` file under `src/`.
+fn rust_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
                 walk(&p, out);
-                continue;
+            } else if p.extension().is_some_and(|e| e == "rs") {
+                out.push(p);
             }
-            if p.extension().and_then(|e| e.to_str()) != Some("rs") {
-                continue;
-            }
-            let rel = p.strip_prefix(SRC).unwrap().with_extension("");
-            let mut parts: Vec<String> = rel
-                .components()
-                .map(|c| c.as_os_str().to_str().unwrap().to_string())
-                .collect();
-            if parts.last().is_some_and(|l| l == "mod") {
-                parts.pop();
-            }
-            if parts == ["lib"] || parts == ["main"] {
-                parts.clear();
-            }
-            let text = std::fs::read_to_string(&p).unwrap();
-            let code = text.split("#[cfg(test)]").next().unwrap();
-            let code: Vec<&str> = code
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("//"))
-                .collect();
-            out.insert(parts, code.join("\n"));
         }
     }
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     walk(Path::new(SRC), &mut out);
+    out
+}
+
+/// Module path (`["source", "kafka", "reader"]`) → the file's text without tests and comments.
+fn modules() -> BTreeMap<Vec<String>, String> {
+    let mut out = BTreeMap::new();
+    for p in rust_files() {
+        let rel = p.strip_prefix(SRC).unwrap().with_extension("");
+        let mut parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_str().unwrap().to_string())
+            .collect();
+        if parts.last().is_some_and(|l| l == "mod") {
+            parts.pop();
+        }
+        if parts == ["lib"] || parts == ["main"] {
+            parts.clear();
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        let code: Vec<&str> = code
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect();
+        out.insert(parts, code.join("\n"));
+    }
     out
 }
 
@@ -194,19 +200,7 @@ fn no_function_outside_tests_is_over_120_lines() {
     };
     let mut long = Vec::new();
     let mut functions = 0;
-    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|e| e == "rs") {
-                out.push(p);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(Path::new(SRC), &mut files);
-    for path in files {
+    for path in rust_files() {
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         let end = lines

@@ -250,6 +250,14 @@ pub fn parse_integral(field: &str) -> Option<i64> {
         .or_else(|| f.parse::<f64>().ok().and_then(integral))
 }
 
+/// A key written as text: an unsigned integer (all of `u64`), or an integral decimal (`5.0`).
+pub fn parse_key(field: &str) -> Option<u64> {
+    let f = field.trim();
+    f.parse::<u64>()
+        .ok()
+        .or_else(|| parse_integral(f).and_then(|k| u64::try_from(k).ok()))
+}
+
 /// Parses a label field: an integer, or an integral decimal (`1.0`).
 pub fn parse_label(field: &str, num_classes: i64) -> Result<i64, String> {
     let f = field.trim();

@@ -257,10 +257,7 @@ impl FileSource {
         let key = match c.key {
             Some(i) => {
                 let f = field(i)?.trim();
-                // An unsigned integer, or an integral decimal (`5.0`, as pandas writes it).
-                f.parse::<u64>()
-                    .ok()
-                    .or_else(|| decode::parse_integral(f).and_then(|k| u64::try_from(k).ok()))
+                decode::parse_key(f)
                     .ok_or_else(|| format!("key `{f}` is not an unsigned integer"))?
             }
             None => row as u64,

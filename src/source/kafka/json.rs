@@ -162,11 +162,12 @@ impl JsonDecoder {
                     .get(k)
                     .ok_or_else(|| format!("missing key field `{k}`"))?;
                 // An unsigned integer, as a number (`5`, `5.0`) or a string (`"5"`, `"5.0"`).
-                let unsigned = |k: Option<i64>| k.and_then(|k| u64::try_from(k).ok());
                 f.as_u64()
-                    .or_else(|| unsigned(f.as_f64().and_then(decode::integral)))
-                    .or_else(|| f.as_str().and_then(|s| s.trim().parse().ok()))
-                    .or_else(|| unsigned(f.as_str().and_then(decode::parse_integral)))
+                    .or_else(|| {
+                        let k = f.as_f64().and_then(decode::integral)?;
+                        u64::try_from(k).ok()
+                    })
+                    .or_else(|| f.as_str().and_then(decode::parse_key))
                     .ok_or_else(|| format!("key `{f}` is not an unsigned integer"))?
             }
             None => match m.key {

@@ -52,6 +52,7 @@ fn main() {
                 time: i as u64,
                 label: (features[0] * CLASSES as f32) as i64 % CLASSES as i64,
                 features,
+                origin: Default::default(),
             }
         })
         .collect();

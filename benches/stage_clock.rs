@@ -38,6 +38,7 @@ fn samples(n: usize) -> Arc<Vec<Sample>> {
                     time: 1_700_000_000_000 + i as u64,
                     label: (features[0] > 0.5) as i64,
                     features,
+                    origin: Default::default(),
                 }
             })
             .collect(),

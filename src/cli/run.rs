@@ -118,13 +118,17 @@ fn print_summary(s: &pipeline::RunSummary) {
             v.run_dir.display()
         );
     }
+    let duplicates = match s.duplicates {
+        0 => String::new(),
+        n => format!(", {n} duplicates dropped"),
+    };
     let sweep = if s.variants.is_empty() {
         String::new()
     } else {
         format!(" of {} variants", s.variants.len())
     };
     println!(
-        "{}: {} samples{window} ({} dead-lettered), {} triggers{limit}, {} models{sweep} in {:.1} s ({:.1} s training, {} workers{processes}){acc}; run dir {}",
+        "{}: {} samples{window} ({} dead-lettered{duplicates}), {} triggers{limit}, {} models{sweep} in {:.1} s ({:.1} s training, {} workers{processes}){acc}; run dir {}",
         s.pipeline,
         s.samples,
         s.dead_letters,

@@ -252,6 +252,7 @@ fn check_source(
             num_classes: model?.num_classes(),
         },
         replay_batch: replay_batch? as usize,
+        duplicates: s.duplicates,
     })
 }
 

@@ -41,11 +41,11 @@ pub use load::{load, parse};
 pub use spec::Variant;
 pub use spec::{
     Architecture, BatchedSpec, CnnConfig, ColumnSpec, Criterion, DiffOperator, DlrmConfig,
-    EvalDatasetSpec, EvalInput, EvaluationSpec, FileFormat, IlSpec, InputSpec, KafkaOutputSpec,
-    KafkaSourceSpec, LatePolicy, MODEL_IDS, MlpConfig, ModelSpec, ModelStorageSpec,
-    OptimizerAlgorithm, OptimizerSpec, OutputSpec, PipelineSpec, Pool, ResNetConfig, ScheduleKind,
-    ScheduleSpec, SelectionSpec, SourceSpec, StepEvery, TextConfig, TimeUnit, TrainingSpec,
-    TriggerSpec, Until, ValueFormat,
+    DuplicatePolicy, EvalDatasetSpec, EvalInput, EvaluationSpec, FileFormat, IlSpec, InputSpec,
+    KafkaOutputSpec, KafkaSourceSpec, LatePolicy, MODEL_IDS, MlpConfig, ModelSpec,
+    ModelStorageSpec, OptimizerAlgorithm, OptimizerSpec, OutputSpec, PipelineSpec, Pool,
+    ResNetConfig, ScheduleKind, ScheduleSpec, SelectionSpec, SourceSpec, StepEvery, TextConfig,
+    TimeUnit, TrainingSpec, TriggerSpec, Until, ValueFormat,
 };
 pub use triggers::MAX_SAMPLE_SIZE;
 pub use variants::{MAX_LANES, VARIANT_SECTIONS};

@@ -12,8 +12,8 @@ use super::eval_spec::{Handler, Metric};
 pub use super::kafka::KafkaCluster;
 
 pub use super::low::{
-    Algorithm as OptimizerAlgorithm, Criterion, DiffOperator, Format as FileFormat,
-    Late as LatePolicy, ScheduleKind, StepEvery, Unit as TimeUnit, Until,
+    Algorithm as OptimizerAlgorithm, Criterion, DiffOperator, Duplicates as DuplicatePolicy,
+    Format as FileFormat, Late as LatePolicy, ScheduleKind, StepEvery, Unit as TimeUnit, Until,
 };
 pub use super::low::{CnnConfig, DlrmConfig, MlpConfig, ResNetConfig, TextConfig};
 
@@ -74,6 +74,8 @@ pub struct SourceSpec {
     pub columns: ColumnSpec,
     /// Samples fed to the dataflow per step.
     pub replay_batch: usize,
+    /// A key read again while its sample is stored.
+    pub duplicates: DuplicatePolicy,
 }
 
 /// The input of a source.

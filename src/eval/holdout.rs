@@ -83,6 +83,7 @@ mod tests {
                 time: t,
                 label: k as i64,
                 features: vec![t as f32],
+                origin: Default::default(),
             })
             .collect();
         let h = Holdout::new(1, samples);

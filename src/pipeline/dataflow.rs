@@ -60,9 +60,9 @@ use super::context::RunContext;
 use super::progress::Counters;
 use super::sinks::{self, TrainerQueue};
 use super::triggers::{StoreProbe, build_policy};
-use crate::config::Pool;
-use crate::source::{DeadLetter, Sample};
-use crate::store::{CandidateFile, SampleStore};
+use crate::config::{DuplicatePolicy, Pool};
+use crate::source::{DeadLetter, Sample, Source, raw_text};
+use crate::store::{CandidateFile, SampleStore, StoreError};
 
 /// What the source loop sends into the dataflow.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -161,8 +161,10 @@ pub fn build(
 struct StoreHandle {
     samples: Arc<SampleStore>,
     counters: Arc<Counters>,
-    /// The source's name (dead letters' location).
-    source: String,
+    /// The source (dead letters' location).
+    source: Arc<dyn Source>,
+    /// A key read again while its sample is stored.
+    duplicates: DuplicatePolicy,
     /// A resumed run's checkpoint: the positions its state holds, and its trigger.
     resumed: Option<(Vec<sluice_dataflows::Position>, u64)>,
 }
@@ -172,7 +174,8 @@ impl StoreHandle {
         Self {
             samples: shared.samples.clone(),
             counters: shared.counters.clone(),
-            source: shared.source.name(),
+            source: shared.source.clone(),
+            duplicates: shared.spec.source.duplicates,
             resumed: shared
                 .restore()
                 .map(|r| (r.held.clone(), shared.first_trigger_id().saturating_sub(1))),
@@ -193,8 +196,8 @@ impl StoreHandle {
                 .iter()
                 .map(|s| (s.key, s.label, s.features.as_slice())),
         );
-        for (key, e) in rejected {
-            tracing::debug!(key, "payload not restored: {e}");
+        for (i, e) in rejected {
+            tracing::debug!(key = restored[i].key, "payload not restored: {e}");
         }
         let unheld: Vec<sluice_dataflows::Position> = restored
             .iter()
@@ -205,6 +208,47 @@ impl StoreHandle {
             self.samples.retire(0, *trigger, unheld);
         }
     }
+}
+
+impl StoreHandle {
+    /// The dead letters of the samples of `batch` the store refused (`rejected`, by index); a
+    /// copy of a stored key is counted instead under `duplicates = "keep_first"`.
+    fn refusals(&self, batch: &[Record], rejected: &[(usize, StoreError)]) -> Vec<DeadLetter> {
+        let mut dead = Vec::new();
+        for (i, e) in rejected {
+            let s = batch[*i].sample();
+            if matches!(e, StoreError::DuplicateKey(_))
+                && self.duplicates == DuplicatePolicy::KeepFirst
+            {
+                self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let reason = match e {
+                StoreError::DuplicateKey(k) => {
+                    format!("duplicate key {k}: a sample with this key is stored")
+                }
+                e => e.to_string(),
+            };
+            dead.push(DeadLetter {
+                location: self.source.locate(s.origin),
+                reason,
+                raw: copy_text(s),
+            });
+        }
+        dead
+    }
+}
+
+/// A refused sample as a dead letter's `raw`: the sample as decoded (its raw input is gone by
+/// the time the store sees it), as JSON.
+fn copy_text(s: &Sample) -> String {
+    let json = serde_json::json!({
+        "key": s.key,
+        "time": s.time,
+        "label": s.label,
+        "features": s.features,
+    });
+    raw_text(json.to_string().as_bytes())
 }
 
 /// Store: Samples. Keeps each record's payload in the sample store and passes its metadata on
@@ -240,19 +284,17 @@ fn store_samples<'scope>(
                     }));
                     if !rejected.is_empty() {
                         err.session(&cap)
-                            .give_iterator(rejected.iter().map(|(key, reason)| DeadLetter {
-                                location: format!("{} key {key}", store.source),
-                                reason: reason.to_string(),
-                                raw: String::new(),
-                            }));
+                            .give_iterator(store.refusals(batch, &rejected).into_iter());
                     }
                     store.counters.count_ingested(batch.len() - rejected.len());
-                    session.give_iterator(
-                        batch
-                            .drain(..)
-                            .map(|r| r.sample().meta())
-                            .filter(|m| !rejected.iter().any(|(k, _)| *k == m.key)),
-                    );
+                    // Only the refused copies go: their indexes ascend.
+                    let mut refused = rejected.iter().map(|(i, _)| *i).peekable();
+                    session.give_iterator(batch.drain(..).enumerate().filter_map(|(i, r)| {
+                        if refused.next_if_eq(&i).is_some() {
+                            return None;
+                        }
+                        Some(r.sample().meta())
+                    }));
                 }
             });
         }

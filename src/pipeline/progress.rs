@@ -61,6 +61,8 @@ pub struct Counters {
     pub ingested: AtomicU64,
     /// Dead letters.
     pub dead: AtomicU64,
+    /// Copies of a stored key dropped (`[source] duplicates = "keep_first"`).
+    pub duplicates: AtomicU64,
     /// Workers of this process that finished.
     pub finished_workers: AtomicUsize,
     /// Worker threads of this process.

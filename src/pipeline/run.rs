@@ -135,6 +135,7 @@ fn summarize(
             processes: shared.topology.processes,
             samples: shared.counters.ingested.load(Ordering::Relaxed),
             dead_letters: shared.counters.dead.load(Ordering::Relaxed),
+            duplicates: shared.counters.duplicates.load(Ordering::Relaxed),
             triggers: lane.progress.triggers.load(Ordering::Relaxed),
             models: report.models,
             wall_s,

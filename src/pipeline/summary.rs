@@ -30,6 +30,9 @@ pub struct RunSummary {
     pub samples: u64,
     /// Inputs sent to the dead-letter file.
     pub dead_letters: u64,
+    /// Copies of a stored key dropped (`[source] duplicates = "keep_first"`; with
+    /// `"dead_letter"` they are dead letters).
+    pub duplicates: u64,
     /// Triggers fired.
     pub triggers: u64,
     /// Models trained.
@@ -132,6 +135,7 @@ pub(super) fn sweep_summary(
         processes: first.processes,
         samples: first.samples,
         dead_letters: first.dead_letters,
+        duplicates: first.duplicates,
         triggers: variants.iter().map(|v| v.triggers).sum(),
         models: variants.iter().map(|v| v.models).sum(),
         wall_s,

@@ -6,7 +6,7 @@ use arrow::datatypes::{
     DataType, Float32Type, Float64Type, Int64Type, TimeUnit as ArrowUnit, UInt64Type,
 };
 
-use super::sample::Sample;
+use super::sample::{Origin, Sample};
 use crate::config::{ColumnSpec, TimeUnit};
 
 /// Positions of the key, time, label and feature columns in a file's header or schema.
@@ -156,6 +156,7 @@ pub fn arrow_rows(
             time,
             label,
             features,
+            origin: Origin::default(),
         })
     };
     Ok(rows.map(|r| (r, decode(r))).collect())

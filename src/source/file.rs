@@ -17,7 +17,7 @@ use arrow::ipc::reader::FileReader;
 use super::decode::{self, Columns};
 use super::interface::{Batch, Progress, ReadPlan, Share, Source};
 use super::restart::PartitionMarks;
-use super::sample::{DeadLetter, Sample, raw_text};
+use super::sample::{DeadLetter, Origin, Sample, raw_text};
 use super::window::Window;
 use crate::config::{ColumnSpec, FileFormat};
 
@@ -234,7 +234,10 @@ impl FileSource {
                 self.decode_csv(&record, r)
             };
             match decoded {
-                Ok(s) => out.push(s),
+                Ok(mut s) => {
+                    s.origin.offset = line as i64;
+                    out.push(s);
+                }
                 Err(reason) => {
                     let raw = raw_text(&record.iter().collect::<Vec<_>>().join(&b","[..]));
                     dead(DeadLetter {
@@ -276,6 +279,7 @@ impl FileSource {
             time,
             label,
             features,
+            origin: Origin::default(),
         })
     }
 
@@ -321,7 +325,10 @@ impl FileSource {
             .map_err(|e| read_err(path, e))?;
             for (r, decoded) in rows {
                 match decoded {
-                    Ok(s) => out.push(s),
+                    Ok(mut s) => {
+                        s.origin.offset = (base + r) as i64;
+                        out.push(s);
+                    }
                     Err(reason) => dead(DeadLetter {
                         location: format!("{}#row{}", path.display(), base + r),
                         reason,
@@ -342,6 +349,13 @@ impl Source for FileSource {
 
     fn feature_names(&self) -> &[String] {
         FileSource::feature_names(self)
+    }
+
+    fn locate(&self, origin: Origin) -> String {
+        match self.format {
+            FileFormat::Arrow => format!("{}#row{}", self.path.display(), origin.offset),
+            _ => format!("{}:{}", self.path.display(), origin.offset),
+        }
     }
 
     /// Reads the worker's rows (those in the plan's window) at once, sorted by position; the

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::restart::{PartitionMarks, Resume};
-use super::{DeadLetter, Sample, SourceError, Window};
+use super::{DeadLetter, Origin, Sample, SourceError, Window};
 
 /// An opened source, shared by the workers of one process (each reads its own share).
 pub trait Source: Send + Sync {
@@ -25,6 +25,10 @@ pub trait Source: Send + Sync {
 
     /// Feature column names, in feature order.
     fn feature_names(&self) -> &[String];
+
+    /// Where a sample read at `origin` came from, as dead letters name it: `file:line` (CSV),
+    /// `file#rowN` (Arrow file), `topic/partition/offset` (`#rowN` within an Arrow message).
+    fn locate(&self, origin: Origin) -> String;
 
     /// Opens worker `worker`'s share of `peers` workers (global indexes), read in batches of up
     /// to `batch` samples.

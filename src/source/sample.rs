@@ -14,6 +14,22 @@ pub struct Sample {
     pub label: i64,
     /// Feature vector.
     pub features: Vec<f32>,
+    /// Where it was read (dead letters of the store name it).
+    #[serde(default)]
+    pub origin: Origin,
+}
+
+/// Where a sample was read: a Kafka message's partition and offset, and the row within it (an
+/// Arrow message holds many), or a file's line (CSV) or row (Arrow) in `offset`. The source
+/// renders it ([`Source::locate`](super::Source::locate)) as a dead letter's location.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// Kafka partition (0 for files).
+    pub partition: i32,
+    /// Row within an Arrow message (0 otherwise).
+    pub row: u32,
+    /// Kafka offset, CSV line or Arrow file row.
+    pub offset: i64,
 }
 
 impl Sample {

@@ -337,11 +337,12 @@ impl SampleStore {
     }
 
     /// Inserts samples `(key, label, features)`; each is stored or rejected on its own
-    /// (duplicate key, wrong dimension). Returns the rejected keys with the reason.
+    /// (duplicate key, wrong dimension). Returns the rejected ones, by their index in
+    /// `samples` (ascending), with the reason. A rejected sample changes nothing stored.
     pub fn insert<'a>(
         &self,
         samples: impl IntoIterator<Item = (Key, i64, &'a [f32])>,
-    ) -> Vec<(Key, StoreError)> {
+    ) -> Vec<(usize, StoreError)> {
         let mut rejected = Vec::new();
         let mut locked: Option<(usize, std::sync::RwLockWriteGuard<'_, Shard>)> = None;
         let spill = |locked: &mut Option<(usize, std::sync::RwLockWriteGuard<'_, Shard>)>| {
@@ -349,10 +350,10 @@ impl SampleStore {
                 shard.spill(self.dim, to.per_shard, &to.dir, *i);
             }
         };
-        for (key, label, features) in samples {
+        for (i, (key, label, features)) in samples.into_iter().enumerate() {
             if features.len() != self.dim {
                 rejected.push((
-                    key,
+                    i,
                     StoreError::WrongDim {
                         expected: self.dim,
                         found: features.len(),
@@ -370,7 +371,7 @@ impl SampleStore {
             }
             let shard = &mut locked.as_mut().expect("locked above").1;
             if shard.index.contains_key(&key) {
-                rejected.push((key, StoreError::DuplicateKey(key)));
+                rejected.push((i, StoreError::DuplicateKey(key)));
                 continue;
             }
             let slot = shard.put(self.dim, features, label);
@@ -693,6 +694,7 @@ mod tests {
             (1, 0, &[1.0f32, 2.0][..]),
             (1, 1, &[3.0, 4.0][..]),
             (2, 0, &[1.0][..]),
+            (3, 0, &[5.0, 6.0][..]),
         ]);
         assert_eq!(
             r,
@@ -707,8 +709,9 @@ mod tests {
                 )
             ]
         );
+        // The first copy stays; the sample after the refused ones is stored.
         let (mut x, mut y) = (Vec::new(), Vec::new());
-        store.gather(&[1], &mut x, &mut y).unwrap();
-        assert_eq!((x, y), (vec![1.0, 2.0], vec![0]));
+        store.gather(&[1, 3], &mut x, &mut y).unwrap();
+        assert_eq!((x, y), (vec![1.0, 2.0, 5.0, 6.0], vec![0, 0]));
     }
 }

@@ -82,6 +82,18 @@ pub enum Late {
     Clamp,
 }
 
+/// What to do with a sample whose key the sample store already holds (`[source] duplicates`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Duplicates {
+    /// Keep the sample stored first and drop the copy (counted, not dead-lettered): what an
+    /// at-least-once producer's retry needs.
+    #[default]
+    KeepFirst,
+    /// Keep the sample stored first and send the copy to the dead-letter topic.
+    DeadLetter,
+}
+
 /// `[source]`
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,6 +131,9 @@ pub struct Source {
     /// Policy for out-of-order messages within a partition (`kafka`).
     #[serde(default)]
     pub late: Option<Late>,
+    /// Policy for a key read again while its sample is stored.
+    #[serde(default)]
+    pub duplicates: Duplicates,
     /// Column holding a unique u64 key; absent: the row number (files) or the message key,
     /// else partition and offset (Kafka).
     #[serde(default)]

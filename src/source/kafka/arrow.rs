@@ -12,8 +12,8 @@ use arrow::ipc::reader::StreamReader;
 
 use super::json::MessageMeta;
 use crate::config::ColumnSpec;
-use crate::source::Sample;
 use crate::source::decode::{self, Columns};
+use crate::source::{Origin, Sample};
 
 /// Decodes Arrow IPC stream values.
 #[derive(Clone, Debug)]
@@ -94,7 +94,14 @@ impl ArrowDecoder {
             let rows = decode::arrow_rows(&batch, &columns, &self.spec, 0..n, &|_| 0, time)?;
             for (r, decoded) in rows {
                 match decoded {
-                    Ok(s) => out.push(s),
+                    Ok(mut s) => {
+                        s.origin = Origin {
+                            partition: m.partition,
+                            row: (base + r) as u32,
+                            offset: m.offset,
+                        };
+                        out.push(s);
+                    }
                     Err(reason) => bad.push((base + r, reason)),
                 }
             }
@@ -208,13 +215,23 @@ mod tests {
                     key: 1,
                     time: 1000,
                     label: 0,
-                    features: vec![0.5, 2.0]
+                    features: vec![0.5, 2.0],
+                    origin: Origin {
+                        partition: 0,
+                        row: 0,
+                        offset: 3
+                    },
                 },
                 Sample {
                     key: 2,
                     time: 1001,
                     label: 1,
-                    features: vec![-1.25, 3.5]
+                    features: vec![-1.25, 3.5],
+                    origin: Origin {
+                        partition: 0,
+                        row: 1,
+                        offset: 3
+                    },
                 }
             ]
         );

@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use crate::config::{ColumnSpec, TimeUnit};
-use crate::source::Sample;
 use crate::source::decode;
+use crate::source::{Origin, Sample};
 
 /// Decodes one JSON object per message.
 #[derive(Clone, Debug)]
@@ -85,6 +85,7 @@ impl JsonDecoder {
             time,
             label,
             features: fields.features,
+            origin: Origin::default(),
         })
     }
 
@@ -229,6 +230,7 @@ impl JsonDecoder {
             time,
             label,
             features,
+            origin: Origin::default(),
         })
     }
 }
@@ -481,7 +483,8 @@ mod tests {
                 key: 5,
                 time: 1000,
                 label: 1,
-                features: vec![0.5, 2.0]
+                features: vec![0.5, 2.0],
+                origin: Origin::default(),
             }
         );
         // No key field: message key; no time field: message timestamp; no key: partition/offset.

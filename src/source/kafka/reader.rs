@@ -721,7 +721,7 @@ impl Intake<'_> {
 }
 
 /// The dead letter of sample `s`, late (before the watermark `floor`): a message of several
-/// rows names the sample, one of a single row carries its payload.
+/// rows names the sample and its row, one of a single row carries its payload.
 fn late_letter(
     at: At<'_>,
     s: &Sample,
@@ -729,13 +729,17 @@ fn late_letter(
     multi_row: bool,
     payload: Option<&[u8]>,
 ) -> DeadLetter {
-    let (which, raw) = if multi_row {
-        (format!("sample {}: ", s.key), String::new())
+    let (which, raw, location) = if multi_row {
+        (
+            format!("sample {}: ", s.key),
+            String::new(),
+            at.row(s.origin.row as usize),
+        )
     } else {
-        (String::new(), raw(payload))
+        (String::new(), raw(payload), at.message())
     };
     DeadLetter {
-        location: at.message(),
+        location,
         reason: format!(
             "late: {which}event time {} is before the watermark {floor}",
             s.time

@@ -11,9 +11,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use super::admin::{self, Committer};
 use super::reader::{KafkaReader, Prefetch, check_window};
 use super::value::ValueDecoder;
-use crate::config::{ColumnSpec, KafkaSourceSpec};
+use crate::config::{ColumnSpec, KafkaSourceSpec, ValueFormat};
 use crate::source::{
-    Batch, PartitionMarks, Progress, ReadPlan, Share, Source, SourceError, Window,
+    Batch, Origin, PartitionMarks, Progress, ReadPlan, Share, Source, SourceError, Window,
 };
 
 /// An opened topic: its partition count known, its decoder built.
@@ -78,6 +78,14 @@ impl Source for KafkaSource {
 
     fn feature_names(&self) -> &[String] {
         self.decoder.feature_names()
+    }
+
+    fn locate(&self, origin: Origin) -> String {
+        let at = format!("{}/{}/{}", self.spec.topic, origin.partition, origin.offset);
+        match self.spec.format {
+            ValueFormat::Arrow => format!("{at}#row{}", origin.row),
+            ValueFormat::Json => at,
+        }
     }
 
     fn open_share(

@@ -4,7 +4,7 @@
 use super::arrow::ArrowDecoder;
 use super::json::{JsonDecoder, MessageMeta};
 use crate::config::{ColumnSpec, ValueFormat};
-use crate::source::Sample;
+use crate::source::{Origin, Sample};
 
 /// Decodes message values into samples.
 #[derive(Clone, Debug)]
@@ -42,7 +42,15 @@ impl ValueDecoder {
         bad: &mut Vec<(usize, String)>,
     ) -> Result<(), String> {
         match self {
-            Self::Json(d) => out.push(d.decode(value, m)?),
+            Self::Json(d) => {
+                let mut s = d.decode(value, m)?;
+                s.origin = Origin {
+                    partition: m.partition,
+                    row: 0,
+                    offset: m.offset,
+                };
+                out.push(s);
+            }
             Self::Arrow(d) => d.decode(value, m, out, bad)?,
         }
         Ok(())

@@ -41,6 +41,7 @@ fn columns() -> ColumnSpec {
         label_column: "label".into(),
         feature_columns: Some((0..8).map(|i| format!("x{i}")).collect()),
         num_classes: 2,
+        max_future_ms: None,
     }
 }
 

@@ -41,6 +41,7 @@ pub fn columns() -> ColumnSpec {
         label_column: "label".into(),
         feature_columns: Some(vec!["x0".into(), "x1".into()]),
         num_classes: CLASSES,
+        max_future_ms: None,
     }
 }
 

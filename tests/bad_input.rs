@@ -460,3 +460,43 @@ fn keys_and_labels_written_as_integral_decimals_train_like_integers() {
     assert!(boundaries(&a).len() >= 4);
     assert_eq!(boundaries(&b), boundaries(&a));
 }
+
+/// A file row dated past the wall clock plus `source.max_future` is dead-lettered with its
+/// line; `max_future` takes a span or "off" and nothing else.
+#[test]
+fn a_file_row_from_the_future_is_dead_lettered_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 1_250, "csv"); // 1,000 stream rows
+    let path = dir.path().join("hyperplane.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[10] = "10,4102444800000,1,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8".into();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let cfg = write_config(dir.path(), "it.toml", &config("csv", 500));
+    let out = dir.path().join("run");
+    let o = run_ok(&cfg, &out, "2");
+    assert!(
+        stdout(&o).contains("999 samples (1 dead-lettered), 1 triggers"),
+        "{}",
+        stdout(&o)
+    );
+    let dead = jsonl(&out.join("dead-letter.jsonl"));
+    assert_eq!(dead[0]["location"], format!("{}:11", path.display()));
+    assert!(
+        dead[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("future: event time 4102444800000"),
+        "{dead:?}"
+    );
+    for bad in ["\"5x\"", "\"0m\"", "5"] {
+        let text = config("csv", 500).replace(
+            "label_column = \"label\"",
+            &format!("label_column = \"label\"\nmax_future = {bad}"),
+        );
+        assert_invalid_at(
+            &write_config(dir.path(), "bad.toml", &text),
+            "source.max_future",
+        );
+    }
+}

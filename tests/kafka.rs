@@ -1099,3 +1099,82 @@ fn tail_on_a_missing_topic_names_it_without_suggesting_create_topic() {
     );
     assert!(!err.contains("create_topic"), "{err}");
 }
+
+/// The rows of a CSV file of the hyperplane layout as JSON message values, as a producer
+/// other than `sluice produce` writes them.
+fn json_values(csv: &str) -> Vec<String> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines
+        .map(|l| {
+            let fields: Vec<String> = header
+                .iter()
+                .zip(l.split(','))
+                .map(|(h, v)| format!("\"{h}\":{v}"))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        })
+        .collect()
+}
+
+/// Regression (#24): one message dated 2100-01-01 moved its partition's watermark, and the
+/// 2,500 valid messages after it were dead-lettered as late. Now it goes alone.
+#[test]
+fn a_far_future_timestamp_is_dead_lettered_alone_and_moves_no_watermark() {
+    let Some(brokers) =
+        kafka_brokers("a_far_future_timestamp_is_dead_lettered_alone_and_moves_no_watermark")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 1_250, "csv"); // 1,000 stream rows
+    let csv = dir.path().join("hyperplane.csv");
+    let (first, rest) = split_csv(&csv, 500);
+    let first_file = dir.path().join("first.csv");
+    std::fs::write(&first_file, first).unwrap();
+    let topic = unique_topic("future");
+    produce_ok(&brokers, &first_file, &topic, "1");
+    let future = r#"{"key":9000001,"time":4102444800000,"label":1,"x0":0.1,"x1":0.1,"x2":0.1,"x3":0.1,"x4":0.1,"x5":0.1,"x6":0.1,"x7":0.1}"#;
+    let values: Vec<String> = std::iter::once(future.to_string())
+        .chain(json_values(&rest))
+        .collect();
+    send_raw(&brokers, &topic, values.iter().map(|v| (0, v.as_bytes())));
+
+    let prefix = unique_topic("future-events");
+    let cfg = write_config(
+        dir.path(),
+        "k.toml",
+        &kafka_config(&brokers, &topic, &prefix, 250),
+    );
+    let out = dir.path().join("run");
+    let o = run_ok(&cfg, &out, "1");
+    assert!(
+        stdout(&o).contains("1000 samples (1 dead-lettered), 4 triggers"),
+        "{}",
+        stdout(&o)
+    );
+    let dead = jsonl(&out.join("dead-letter.jsonl"));
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["location"], format!("{topic}/0/500"));
+    let reason = dead[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("future: event time 4102444800000 (2100-01-01"),
+        "{reason}"
+    );
+    assert!(reason.contains("source.max_future"), "{reason}");
+    assert!(dead[0]["raw"].as_str().unwrap().contains("9000001"));
+
+    // max_future = "off" takes it as it comes: it trains, and everything after it is late.
+    let off = std::fs::read_to_string(&cfg).unwrap().replace(
+        "until = \"end\"\n",
+        "until = \"end\"\nmax_future = \"off\"\n",
+    );
+    let cfg = write_config(dir.path(), "off.toml", &off);
+    let out = dir.path().join("off");
+    let o = run_ok(&cfg, &out, "1");
+    assert!(
+        stdout(&o).contains("501 samples (500 dead-lettered)"),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -11,7 +11,7 @@ use sluice_dataflows::downsampling::{DownsamplingPlan, target_size};
 use toml::{Table, Value};
 
 use super::error::{ConfigError, ConfigErrors};
-use super::fields::{err, positive_or, section, valid_topic};
+use super::fields::{err, parse_span, positive_or, section, valid_topic};
 use super::low;
 use super::models::model;
 use super::spec::*;
@@ -205,6 +205,9 @@ fn check_pipeline(
     Some((p.name, p.description))
 }
 
+/// `[source] max_future` by default: 5 minutes, room for producers' clocks running ahead.
+pub const DEFAULT_MAX_FUTURE_MS: u64 = 5 * 60 * 1000;
+
 fn check_source(
     s: low::Source,
     base: &Path,
@@ -213,6 +216,13 @@ fn check_source(
 ) -> Option<SourceSpec> {
     let before = errors.len();
     let replay_batch = positive_or(s.replay_batch, 1024, "source.replay_batch", errors);
+    let max_future_ms = match s.max_future.as_deref() {
+        None => Some(DEFAULT_MAX_FUTURE_MS),
+        Some("off") => None,
+        Some(text) => parse_span(text)
+            .map_err(|e| err(errors, "source.max_future", format!("{e}, or \"off\"")))
+            .ok(),
+    };
     let input = match s.kind {
         low::SourceKind::File => file_input(&s, base, errors),
         low::SourceKind::Kafka => kafka_input(&s, errors),
@@ -250,6 +260,7 @@ fn check_source(
             label_column: s.label_column,
             feature_columns: s.feature_columns,
             num_classes: model?.num_classes(),
+            max_future_ms,
         },
         replay_batch: replay_batch? as usize,
         duplicates: s.duplicates,

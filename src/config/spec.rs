@@ -152,6 +152,9 @@ pub struct ColumnSpec {
     pub feature_columns: Option<Vec<String>>,
     /// Labels must lie in `0..num_classes` (from `[model]`).
     pub num_classes: i64,
+    /// Samples whose event time is more than this many ms ahead of the wall clock are
+    /// dead-lettered (`source.max_future`; `None`: no bound).
+    pub max_future_ms: Option<u64>,
 }
 
 /// Optimizer settings.

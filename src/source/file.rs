@@ -18,7 +18,7 @@ use super::decode::{self, Columns};
 use super::interface::{Batch, Progress, ReadPlan, Share, Source};
 use super::restart::PartitionMarks;
 use super::sample::{DeadLetter, Origin, Sample, raw_text};
-use super::window::Window;
+use super::window::{Window, ceiling, future_reason};
 use crate::config::{ColumnSpec, FileFormat};
 
 /// Errors opening or reading a source.
@@ -370,7 +370,18 @@ impl Source for FileSource {
         let reading = Instant::now();
         let mut dead = Vec::new();
         let mut rows = self.read_share(worker, peers, &mut |d| dead.push(d))?;
-        rows.retain(|s| plan.window.contains(s.time));
+        let ceiling = ceiling(self.spec.max_future_ms);
+        rows.retain(|s| {
+            if s.time > ceiling {
+                dead.push(DeadLetter {
+                    location: self.locate(s.origin),
+                    reason: future_reason("", s.time, ceiling),
+                    raw: String::new(),
+                });
+                return false;
+            }
+            plan.window.contains(s.time)
+        });
         Ok(Box::new(FileShare {
             remaining: rows.len() as u64,
             rows: rows.into_iter().peekable(),

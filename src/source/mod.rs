@@ -26,4 +26,4 @@ pub use interface::{Batch, Progress, ReadPlan, Share, Source};
 pub use open::open;
 pub use restart::{Needs, PartitionMarks, RestartIndex, Resume};
 pub use sample::{DeadLetter, MAX_RAW, Origin, Sample, raw_text};
-pub use window::Window;
+pub use window::{Window, ceiling, future_reason};

@@ -59,6 +59,27 @@ impl std::fmt::Display for Window {
     }
 }
 
+/// The latest event time a sample read now may have: `max_future_ms` past the wall clock
+/// (`u64::MAX`: no bound).
+pub fn ceiling(max_future_ms: Option<u64>) -> u64 {
+    max_future_ms.map_or(u64::MAX, |m| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        now.saturating_add(m)
+    })
+}
+
+/// Why a sample at `time` after `ceiling` is dead-lettered.
+pub fn future_reason(which: &str, time: u64, ceiling: u64) -> String {
+    format!(
+        "future: {which}event time {time} ({}) is after {ceiling} ({}), the wall clock plus \
+         source.max_future",
+        crate::calendar::format_time(time),
+        crate::calendar::format_time(ceiling)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -134,6 +134,9 @@ pub struct Source {
     /// Policy for a key read again while its sample is stored.
     #[serde(default)]
     pub duplicates: Duplicates,
+    /// How far ahead of the wall clock an event time may be (a span, `"5m"`; `"off"`).
+    #[serde(default)]
+    pub max_future: Option<String>,
     /// Column holding a unique u64 key; absent: the row number (files) or the message key,
     /// else partition and offset (Kafka).
     #[serde(default)]

@@ -34,6 +34,11 @@ impl ArrowDecoder {
         }
     }
 
+    /// The columns it decodes.
+    pub fn columns(&self) -> &ColumnSpec {
+        &self.spec
+    }
+
     /// Feature names, in input order.
     pub fn feature_names(&self) -> &[String] {
         &self.features
@@ -127,6 +132,7 @@ mod tests {
             label_column: "label".into(),
             feature_columns: Some(vec!["a".into(), "b".into()]),
             num_classes: 2,
+            max_future_ms: None,
         }
     }
 

@@ -34,6 +34,11 @@ impl JsonDecoder {
         }
     }
 
+    /// The columns it decodes.
+    pub fn columns(&self) -> &ColumnSpec {
+        &self.columns
+    }
+
     /// Feature names, in input order.
     pub fn feature_names(&self) -> &[String] {
         &self.features
@@ -456,6 +461,7 @@ mod tests {
             label_column: "label".into(),
             feature_columns: Some(vec!["a".into(), "b".into()]),
             num_classes: 2,
+            max_future_ms: None,
         }
     }
 

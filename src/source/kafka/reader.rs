@@ -38,7 +38,8 @@ use super::json::MessageMeta;
 use super::value::ValueDecoder;
 use crate::config::{KafkaCluster, KafkaSourceSpec, LatePolicy};
 use crate::source::{
-    DeadLetter, Needs, PartitionMarks, ReadPlan, RestartIndex, Sample, Window, raw_text,
+    DeadLetter, Needs, PartitionMarks, ReadPlan, RestartIndex, Sample, Window, ceiling,
+    future_reason, raw_text,
 };
 use sluice_dataflows::Position;
 
@@ -320,6 +321,8 @@ pub struct KafkaReader {
     parts: Vec<Part>,
     decoder: ValueDecoder,
     late: LatePolicy,
+    /// `source.max_future`: how far ahead of the wall clock an event time may be.
+    max_future_ms: Option<u64>,
     follow: bool,
     window: Window,
     idle: Duration,
@@ -410,12 +413,14 @@ impl KafkaReader {
             context: "assigning partitions".into(),
             message: e.to_string(),
         })?;
+        let max_future_ms = decoder.columns().max_future_ms;
         Ok(Self {
             consumer,
             topic: spec.topic.clone(),
             parts,
             decoder,
             late: spec.late,
+            max_future_ms,
             follow,
             window,
             idle: Duration::from_millis(spec.idle_timeout_ms),
@@ -453,6 +458,7 @@ impl KafkaReader {
             skip_until: self.skip_until.as_ref(),
             late: self.late,
             floor: self.floor,
+            ceiling: ceiling(self.max_future_ms),
         };
         let started = Instant::now();
         while consumed < max {
@@ -621,6 +627,8 @@ struct Intake<'r> {
     late: LatePolicy,
     /// The watermark before the batch.
     floor: u64,
+    /// Event times after this are dead-lettered (`source.max_future` past the wall clock).
+    ceiling: u64,
 }
 
 impl Intake<'_> {
@@ -696,6 +704,20 @@ impl Intake<'_> {
                 }
                 continue;
             }
+            if s.time > self.ceiling {
+                // Before it could move the partition's watermark.
+                let at = At {
+                    topic: self.topic,
+                    partition: part.id,
+                    offset,
+                };
+                let ceiling = self.ceiling;
+                out.dead
+                    .push(sample_letter(at, &s, multi_row, msg.payload(), |which| {
+                        future_reason(which, s.time, ceiling)
+                    }));
+                continue;
+            }
             let floor = part.newest.unwrap_or(0).max(self.floor);
             if s.time < floor {
                 match self.late {
@@ -705,8 +727,13 @@ impl Intake<'_> {
                             partition: part.id,
                             offset,
                         };
+                        let time = s.time;
                         out.dead
-                            .push(late_letter(at, &s, floor, multi_row, msg.payload()));
+                            .push(sample_letter(at, &s, multi_row, msg.payload(), |which| {
+                                format!(
+                                    "late: {which}event time {time} is before the watermark {floor}"
+                                )
+                            }));
                         continue;
                     }
                     LatePolicy::Clamp => s.time = floor,
@@ -720,14 +747,15 @@ impl Intake<'_> {
     }
 }
 
-/// The dead letter of sample `s`, late (before the watermark `floor`): a message of several
-/// rows names the sample and its row, one of a single row carries its payload.
-fn late_letter(
+/// The dead letter of sample `s` (late, or from the future), with the reason `reason` gives
+/// for the words that name it: a message of several rows names the sample and its row, one
+/// of a single row carries its payload.
+fn sample_letter(
     at: At<'_>,
     s: &Sample,
-    floor: u64,
     multi_row: bool,
     payload: Option<&[u8]>,
+    reason: impl FnOnce(&str) -> String,
 ) -> DeadLetter {
     let (which, raw, location) = if multi_row {
         (
@@ -740,10 +768,7 @@ fn late_letter(
     };
     DeadLetter {
         location,
-        reason: format!(
-            "late: {which}event time {} is before the watermark {floor}",
-            s.time
-        ),
+        reason: reason(&which),
         raw,
     }
 }

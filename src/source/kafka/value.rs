@@ -24,6 +24,14 @@ impl ValueDecoder {
         }
     }
 
+    /// The columns it decodes.
+    pub fn columns(&self) -> &ColumnSpec {
+        match self {
+            Self::Json(d) => d.columns(),
+            Self::Arrow(d) => d.columns(),
+        }
+    }
+
     /// Feature names, in input order.
     pub fn feature_names(&self) -> &[String] {
         match self {

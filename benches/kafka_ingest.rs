@@ -42,6 +42,7 @@ fn columns() -> ColumnSpec {
         feature_columns: Some((0..8).map(|i| format!("x{i}")).collect()),
         num_classes: 2,
         max_future_ms: None,
+        repeated_fields_last_wins: false,
     }
 }
 

@@ -42,6 +42,7 @@ pub fn columns() -> ColumnSpec {
         feature_columns: Some(vec!["x0".into(), "x1".into()]),
         num_classes: CLASSES,
         max_future_ms: None,
+        repeated_fields_last_wins: false,
     }
 }
 

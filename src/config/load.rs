@@ -261,6 +261,7 @@ fn check_source(
             feature_columns: s.feature_columns,
             num_classes: model?.num_classes(),
             max_future_ms,
+            repeated_fields_last_wins: s.repeated_fields == Some(low::RepeatedFields::LastWins),
         },
         replay_batch: replay_batch? as usize,
         duplicates: s.duplicates,
@@ -289,6 +290,7 @@ fn file_input(s: &low::Source, base: &Path, errors: &mut Vec<ConfigError>) -> Op
         ("until", s.until.is_some()),
         ("idle_timeout_ms", s.idle_timeout_ms.is_some()),
         ("late", s.late.is_some()),
+        ("repeated_fields", s.repeated_fields.is_some()),
     ] {
         source_only(errors, key, set, "kafka");
     }

@@ -155,6 +155,9 @@ pub struct ColumnSpec {
     /// Samples whose event time is more than this many ms ahead of the wall clock are
     /// dead-lettered (`source.max_future`; `None`: no bound).
     pub max_future_ms: Option<u64>,
+    /// A JSON message writing a field Sluice reads twice trains on the last value
+    /// (`source.repeated_fields = "last_wins"`) instead of being dead-lettered.
+    pub repeated_fields_last_wins: bool,
 }
 
 /// Optimizer settings.

@@ -28,7 +28,9 @@ pub(super) mod triggers;
 pub(crate) use common::{AllWord, CountOrAll};
 pub use model_storage::{DiffOperator, ModelStorage};
 pub use models::{CnnConfig, DlrmConfig, MlpConfig, ResNetConfig, TextConfig};
-pub use pipeline::{Duplicates, Format, Late, Output, Pipeline, Source, SourceKind, Unit, Until};
+pub use pipeline::{
+    Duplicates, Format, Late, Output, Pipeline, RepeatedFields, Source, SourceKind, Unit, Until,
+};
 pub use training::{
     Algorithm, Criterion, LrScheduler, Optimizer, ParamGroup, ScheduleKind, StepEvery, Training,
 };

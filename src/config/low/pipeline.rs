@@ -94,6 +94,18 @@ pub enum Duplicates {
     DeadLetter,
 }
 
+/// What to do with a JSON message that writes a field Sluice reads twice
+/// (`[source] repeated_fields`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RepeatedFields {
+    /// Send the message to the dead-letter topic: which value was meant is unknown.
+    #[default]
+    DeadLetter,
+    /// Take the last value, as most JSON parsers do.
+    LastWins,
+}
+
 /// `[source]`
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,6 +146,9 @@ pub struct Source {
     /// Policy for a key read again while its sample is stored.
     #[serde(default)]
     pub duplicates: Duplicates,
+    /// A JSON field Sluice reads written twice in one message (`kafka`).
+    #[serde(default)]
+    pub repeated_fields: Option<RepeatedFields>,
     /// How far ahead of the wall clock an event time may be (a span, `"5m"`; `"off"`).
     #[serde(default)]
     pub max_future: Option<String>,

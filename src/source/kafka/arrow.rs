@@ -133,6 +133,7 @@ mod tests {
             feature_columns: Some(vec!["a".into(), "b".into()]),
             num_classes: 2,
             max_future_ms: None,
+            repeated_fields_last_wins: false,
         }
     }
 

@@ -86,6 +86,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let s = pipeline::run(&spec, &opts).map_err(super::run_failure)?;
     print_summary(&s);
+    s.check_dead_letters(spec.source.max_dead_letter_ratio)
+        .map_err(super::run_failure)?;
     Ok(())
 }
 

@@ -223,6 +223,18 @@ fn check_source(
             .map_err(|e| err(errors, "source.max_future", format!("{e}, or \"off\"")))
             .ok(),
     };
+    let max_dead_letter_ratio = match s.max_dead_letter_ratio {
+        None => Some(0.5),
+        Some(r) if (0.0..=1.0).contains(&r) => Some(r),
+        Some(_) => {
+            err(
+                errors,
+                "source.max_dead_letter_ratio",
+                "expected a number in 0..=1",
+            );
+            None
+        }
+    };
     let input = match s.kind {
         low::SourceKind::File => file_input(&s, base, errors),
         low::SourceKind::Kafka => kafka_input(&s, errors),
@@ -265,6 +277,7 @@ fn check_source(
         },
         replay_batch: replay_batch? as usize,
         duplicates: s.duplicates,
+        max_dead_letter_ratio: max_dead_letter_ratio?,
     })
 }
 

@@ -76,6 +76,8 @@ pub struct SourceSpec {
     pub replay_batch: usize,
     /// A key read again while its sample is stored.
     pub duplicates: DuplicatePolicy,
+    /// A finished run whose inputs were dead-lettered more than this share fails.
+    pub max_dead_letter_ratio: f64,
 }
 
 /// The input of a source.

@@ -59,6 +59,24 @@ pub enum RunError {
     /// The dataflow failed: a worker's error, or timely could not start or finish.
     #[error("{0}")]
     Failed(String),
+    /// The run finished, but more of its input was dead-lettered than
+    /// `source.max_dead_letter_ratio` allows.
+    #[error(
+        "{dead} of {inputs} inputs ({:.1}%) were dead-lettered, more than \
+         source.max_dead_letter_ratio = {max_ratio} allows; see {}",
+        100.0 * *dead as f64 / *inputs as f64,
+        dead_letters.display()
+    )]
+    TooManyDeadLetters {
+        /// Dead letters.
+        dead: u64,
+        /// Inputs: samples stored, dead letters and dropped duplicates.
+        inputs: u64,
+        /// The bound.
+        max_ratio: f64,
+        /// The run's dead-letter file.
+        dead_letters: std::path::PathBuf,
+    },
 }
 
 impl RunError {

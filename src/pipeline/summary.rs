@@ -107,6 +107,23 @@ pub struct FollowSummary {
     pub wall_s: f64,
 }
 
+impl RunSummary {
+    /// `Err` when more than `max_ratio` of the run's inputs (samples stored, dead letters and
+    /// dropped duplicates) were dead-lettered (`source.max_dead_letter_ratio`).
+    pub fn check_dead_letters(&self, max_ratio: f64) -> Result<(), RunError> {
+        let inputs = self.samples + self.dead_letters + self.duplicates;
+        if inputs == 0 || self.dead_letters as f64 <= max_ratio * inputs as f64 {
+            return Ok(());
+        }
+        Err(RunError::TooManyDeadLetters {
+            dead: self.dead_letters,
+            inputs,
+            max_ratio,
+            dead_letters: self.run_dir.join("dead-letter.jsonl"),
+        })
+    }
+}
+
 pub(super) fn write_summary(dir: &Path, summary: &RunSummary) -> Result<(), RunError> {
     let path = dir.join("summary.json");
     std::fs::write(

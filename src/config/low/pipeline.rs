@@ -149,6 +149,9 @@ pub struct Source {
     /// A JSON field Sluice reads written twice in one message (`kafka`).
     #[serde(default)]
     pub repeated_fields: Option<RepeatedFields>,
+    /// The share of a run's inputs that may be dead-lettered before the run fails.
+    #[serde(default)]
+    pub max_dead_letter_ratio: Option<f64>,
     /// How far ahead of the wall clock an event time may be (a span, `"5m"`; `"off"`).
     #[serde(default)]
     pub max_future: Option<String>,

@@ -37,6 +37,10 @@ enum Command {
     /// triggers vs metric (runs of the same pipeline name are seeds).
     Report(cli::report::ReportArgs),
     /// Check a pipeline config and its input files; print every error.
+    ///
+    /// A file source's first 1,000 rows are decoded as `run` would; more dead letters among
+    /// them than `source.max_dead_letter_ratio` allows fail it (exit 1, as the run would). A
+    /// Kafka source's brokers and topic are reached.
     Validate(cli::validate::ValidateArgs),
     /// Translate a Modyn pipeline (YAML) into a Sluice config (TOML).
     ///

@@ -534,6 +534,20 @@ fn a_run_dead_lettering_most_of_its_input_exits_1_with_the_count() {
         .collect();
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     let cfg = write_config(dir.path(), "it.toml", &config("csv", 100));
+    // `validate` decodes the first rows as `run` would, and fails as it would.
+    let o = sluice(&["validate", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "600 of the first 1000 rows of {} would be dead-lettered, more than \
+             source.max_dead_letter_ratio = 0.5 allows; the first: {}:2: label `yes` is not an \
+             integer",
+            path.display(),
+            path.display()
+        )),
+        "{err}"
+    );
     let out = dir.path().join("run");
     let o = sluice(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
@@ -557,6 +571,12 @@ fn a_run_dead_lettering_most_of_its_input_exits_1_with_the_count() {
         "label_column = \"label\"\nmax_dead_letter_ratio = 0.6",
     );
     let cfg = write_config(dir.path(), "loose.toml", &loose);
+    let o = sluice(&["validate", cfg.to_str().unwrap()]);
+    assert!(
+        stdout(&o).contains("; of the first 1000 rows, 600 would be dead-lettered, the first: "),
+        "{}",
+        stdout(&o)
+    );
     run_ok(&cfg, &dir.path().join("loose"), "1");
     let bad = loose.replace("= 0.6", "= 1.5");
     assert_invalid_at(

@@ -141,12 +141,24 @@ impl FileSource {
         dead: &mut dyn FnMut(DeadLetter),
     ) -> Result<Vec<Sample>, SourceError> {
         let mut out = match self.format {
-            FileFormat::Csv => self.read_csv(worker, peers, dead)?,
-            FileFormat::Arrow => self.read_arrow(worker, peers, dead)?,
+            FileFormat::Csv => self.read_csv((worker, peers), usize::MAX, dead)?,
+            FileFormat::Arrow => self.read_arrow((worker, peers), usize::MAX, dead)?,
             FileFormat::Json => unreachable!("open() rejects json files"),
         };
         out.sort_by_key(|s| (s.time, s.key));
         Ok(out)
+    }
+
+    /// Decodes the first `rows` rows (an Arrow file: the record batches that begin within
+    /// them), as a run would: the samples and the dead letters they gave.
+    pub fn read_head(&self, rows: usize) -> Result<(Vec<Sample>, Vec<DeadLetter>), SourceError> {
+        let mut dead = Vec::new();
+        let samples = match self.format {
+            FileFormat::Csv => self.read_csv((0, 1), rows, &mut |d| dead.push(d))?,
+            FileFormat::Arrow => self.read_arrow((0, 1), rows, &mut |d| dead.push(d))?,
+            FileFormat::Json => unreachable!("open() rejects json files"),
+        };
+        Ok((samples, dead))
     }
 
     /// The least and greatest event time of the decodable rows (`None`: no such row). A CSV
@@ -181,7 +193,7 @@ impl FileSource {
                 }
             }
             FileFormat::Arrow => self
-                .read_arrow(0, 1, &mut |_| {})?
+                .read_arrow((0, 1), usize::MAX, &mut |_| {})?
                 .iter()
                 .for_each(|s| add(s.time)),
             FileFormat::Json => unreachable!("open() rejects json files"),
@@ -189,10 +201,11 @@ impl FileSource {
         Ok(range)
     }
 
+    /// Worker `worker` of `peers`'s rows among the first `limit`.
     fn read_csv(
         &self,
-        worker: usize,
-        peers: usize,
+        (worker, peers): (usize, usize),
+        limit: usize,
         dead: &mut dyn FnMut(DeadLetter),
     ) -> Result<Vec<Sample>, SourceError> {
         let path = &self.path;
@@ -201,7 +214,7 @@ impl FileSource {
         let mut out = Vec::new();
         let mut row = 0usize;
         let width = self.names.len();
-        loop {
+        while row < limit {
             let more = match reader.read_byte_record(&mut record) {
                 Ok(more) => more,
                 Err(e) if e.is_io_error() => return Err(read_err(path, e)),
@@ -286,15 +299,15 @@ impl FileSource {
     /// A corrupt file is an error naming it, also where the Arrow reader panics.
     fn read_arrow(
         &self,
-        worker: usize,
-        peers: usize,
+        share: (usize, usize),
+        limit: usize,
         dead: &mut dyn FnMut(DeadLetter),
     ) -> Result<Vec<Sample>, SourceError> {
         let path = &self.path;
         let reader = arrow_reader(path)?;
         let mut out = Vec::new();
         decode::contain_arrow_panic("file", || {
-            Ok(self.read_batches(reader, worker, peers, dead, &mut out))
+            Ok(self.read_batches(reader, share, limit, dead, &mut out))
         })
         .map_err(|e| read_err(path, e))??;
         Ok(out)
@@ -303,14 +316,17 @@ impl FileSource {
     fn read_batches(
         &self,
         reader: FileReader<File>,
-        worker: usize,
-        peers: usize,
+        (worker, peers): (usize, usize),
+        limit: usize,
         dead: &mut dyn FnMut(DeadLetter),
         out: &mut Vec<Sample>,
     ) -> Result<(), SourceError> {
         let path = &self.path;
         let mut base = 0usize;
         for batch in reader {
+            if base >= limit {
+                break;
+            }
             let batch = batch.map_err(|e| read_err(path, e))?;
             let n = batch.num_rows();
             let first = (worker + peers - base % peers) % peers;

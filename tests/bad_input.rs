@@ -479,9 +479,21 @@ fn a_file_row_from_the_future_is_dead_lettered_with_its_line() {
     let path = dir.path().join("hyperplane.csv");
     let text = std::fs::read_to_string(&path).unwrap();
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
-    lines[10] = "10,4102444800000,1,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8".into();
+    lines[10] = "5000000,4102444800000,1,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8".into();
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    // Off for files by default (they are sorted before the replay): it trains.
     let cfg = write_config(dir.path(), "it.toml", &config("csv", 500));
+    let o = run_ok(&cfg, &dir.path().join("off"), "1");
+    assert!(
+        stdout(&o).contains("1000 samples (0 dead-lettered), 2 triggers"),
+        "{}",
+        stdout(&o)
+    );
+    let text = config("csv", 500).replace(
+        "label_column = \"label\"",
+        "label_column = \"label\"\nmax_future = \"5m\"",
+    );
+    let cfg = write_config(dir.path(), "it.toml", &text);
     let out = dir.path().join("run");
     let o = run_ok(&cfg, &out, "2");
     assert!(

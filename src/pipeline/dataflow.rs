@@ -208,9 +208,7 @@ impl StoreHandle {
             self.samples.retire(0, *trigger, unheld);
         }
     }
-}
 
-impl StoreHandle {
     /// The dead letters of the samples of `batch` the store refused (`rejected`, by index); a
     /// copy of a stored key is counted instead under `duplicates = "keep_first"`.
     fn refusals(&self, batch: &[Record], rejected: &[(usize, StoreError)]) -> Vec<DeadLetter> {
@@ -252,7 +250,8 @@ fn copy_text(s: &Sample) -> String {
 }
 
 /// Store: Samples. Keeps each record's payload in the sample store and passes its metadata on
-/// (ok); a payload the store refuses (a duplicate key) becomes a dead letter (err).
+/// (ok); a payload the store refuses (a copy of a stored key) is counted or becomes a dead
+/// letter (err), by `[source] duplicates`.
 fn store_samples<'scope>(
     records: StreamVec<'scope, Time, Record>,
     store: StoreHandle,

@@ -8,7 +8,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
+use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use sluice_dataflows::selection::{
     AssembleTrainingSets, LimitReset, NewData, Presample, Presampling, Reservoir, Sampling, Select,
@@ -210,4 +210,122 @@ fn reservoir_is_a_uniform_sample_of_all_history_on_any_worker_count() {
     };
     // The pool "all history" with the reservoir's global step is the oracle.
     check(None, || Reservoir::new(600, 17), sampler);
+}
+
+/// Deletions (#24): from the first trigger at or after a deletion, its key's sample is in no
+/// training set, and the selection retires it once (so its payload can go), on 1 and 3
+/// workers, over all data.
+#[test]
+fn deleted_samples_leave_every_later_training_set_and_are_retired_once() {
+    use std::collections::BTreeMap;
+    let samples = stream(2_000, 9);
+    let mut rng = StdRng::seed_from_u64(3);
+    // 100 deletions, each some time after its sample (or before: then it deletes nothing).
+    let deletions: Vec<Position> = samples
+        .choose_multiple(&mut rng, 100)
+        .map(|s| Position {
+            time: (s.time + rng.random_range(0..600)).saturating_sub(100),
+            key: s.key,
+        })
+        .collect();
+    let every = 200;
+    let mut sorted = samples.clone();
+    sorted.sort_by_key(|s| s.position());
+    let boundaries: Vec<Position> = sorted
+        .chunks_exact(every)
+        .map(|c| c.last().unwrap().position())
+        .collect();
+    for workers in [1, 3] {
+        type Out = (Vec<TrainingSet>, Vec<Position>);
+        let out: Arc<Mutex<Out>> = Arc::default();
+        let o2 = out.clone();
+        let (all, dels_all) = (Arc::new(samples.clone()), Arc::new(deletions.clone()));
+        timely::execute(timely::Config::process(workers), move |worker| {
+            let o3 = o2.clone();
+            let o4 = o2.clone();
+            let (mut input, mut dels, probe) = worker.dataflow::<u64, _, _>(|scope| {
+                let (input, metas) = scope.new_input::<SampleMeta>();
+                let (dels, deleted) = scope.new_input::<Position>();
+                let metas = metas.exchange(|m: &SampleMeta| route(m.key));
+                let deleted = deleted.exchange(|p: &Position| route(p.key));
+                let trig = metas.clone().trigger(DataAmount::new(every as u64));
+                let selected = metas.select_retracting(
+                    trig.clone(),
+                    deleted,
+                    NewData::tail(None),
+                    Default::default(),
+                );
+                selected
+                    .retired
+                    .inspect(move |(_, r)| o4.lock().unwrap().1.extend(r));
+                let (probe, _) = selected
+                    .answers
+                    .training_sets_with(trig, SetSampler::none())
+                    .inspect(move |s| o3.lock().unwrap().0.push(s.clone()))
+                    .probe();
+                (input, dels, probe)
+            });
+            // Samples and deletions in time order, each worker its share.
+            let mut events: BTreeMap<u64, (Vec<SampleMeta>, Vec<Position>)> = BTreeMap::new();
+            let (index, peers) = (worker.index(), worker.peers());
+            for s in all.iter().skip(index).step_by(peers) {
+                events.entry(s.time).or_default().0.push(*s);
+            }
+            for d in dels_all.iter().skip(index).step_by(peers) {
+                events.entry(d.time).or_default().1.push(*d);
+            }
+            for (t, (ss, ds)) in events {
+                input.advance_to(t);
+                dels.advance_to(t);
+                for s in ss {
+                    input.send(s);
+                }
+                for d in ds {
+                    dels.send(d);
+                }
+                worker.step();
+            }
+            drop((input, dels));
+            while !probe.done() {
+                worker.step_or_park(Some(std::time::Duration::from_millis(1)));
+            }
+        })
+        .unwrap();
+        let (mut sets, retired) = out.lock().unwrap().clone();
+        sets.sort_by_key(|s| s.trigger.id);
+        assert_eq!(sets.len(), boundaries.len());
+        let mut expect_retired = Vec::new();
+        for (set, &b) in sets.iter().zip(&boundaries) {
+            // All data up to the boundary, less the samples deleted at or before it.
+            let deleted = |s: &SampleMeta| {
+                deletions
+                    .iter()
+                    .any(|d| d.key == s.key && *d <= b && s.time <= d.time)
+            };
+            let expect: Vec<Position> = sorted
+                .iter()
+                .filter(|s| s.position() <= b && !deleted(s))
+                .map(|s| s.position())
+                .collect();
+            let got: Vec<Position> = set.samples.clone();
+            assert_eq!(got, expect, "{workers} workers, trigger {}", set.trigger.id);
+        }
+        let last = *boundaries.last().unwrap();
+        for d in &deletions {
+            if let Some(s) = sorted.iter().find(|s| s.key == d.key)
+                && s.time <= d.time
+                && *d <= last
+            {
+                expect_retired.push(s.position());
+            }
+        }
+        let mut retired = retired;
+        retired.sort();
+        expect_retired.sort();
+        assert!(!expect_retired.is_empty());
+        assert_eq!(
+            retired, expect_retired,
+            "{workers} workers: retired once each"
+        );
+    }
 }

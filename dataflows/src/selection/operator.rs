@@ -96,6 +96,112 @@ pub trait Select<'scope>: Sized {
         policy: P,
         options: SelectOptions,
     ) -> Selected<'scope, (u64, Vec<Candidate>)>;
+
+    /// As [`select_with`](Self::select_with), with deletions: `retractions` holds, on the
+    /// worker that owns its key, a deletion's position (its event time and key). From the
+    /// first trigger whose boundary is at or after it, the sample of that key at or before
+    /// that time is in no answer; the policy's held copy is retired at once (so its payload
+    /// goes once that trigger is trained) and never again; its score goes.
+    fn select_retracting<P: SelectionPolicy>(
+        self,
+        triggers: StreamVec<'scope, Time, TriggerEvent>,
+        retractions: StreamVec<'scope, Time, Position>,
+        policy: P,
+        options: SelectOptions,
+    ) -> Selected<'scope, (u64, Vec<Candidate>)>;
+}
+
+/// Deletions a selection applied: per key, the deletion's time and the position of the held
+/// sample it retired (if the policy held one).
+#[derive(Default)]
+struct Retracted {
+    keys: std::collections::HashMap<crate::sample::Key, (Time, Option<Position>)>,
+}
+
+impl Retracted {
+    /// Whether `pos` is deleted.
+    fn covers(&self, pos: Position) -> bool {
+        self.keys.get(&pos.key).is_some_and(|(t, _)| pos.time <= *t)
+    }
+
+    /// Applies `new` deletions: the held samples they delete are appended to `retired`, and
+    /// their scores leave `scores`.
+    fn apply<P: SelectionPolicy>(
+        &mut self,
+        new: Vec<Position>,
+        policy: &mut P,
+        retired: &mut Vec<Position>,
+        scores: Option<&ScoreBoard>,
+    ) {
+        if new.is_empty() {
+            return;
+        }
+        for d in &new {
+            let t = self
+                .keys
+                .get(&d.key)
+                .map_or(d.time, |(t, _)| (*t).max(d.time));
+            self.keys.insert(d.key, (t, None));
+            if let Some(board) = scores {
+                board.borrow_mut().remove(&d.key);
+            }
+        }
+        let mut held = Vec::new();
+        policy.held_positions(&mut held);
+        for p in held {
+            if let Some((t, gone)) = self.keys.get_mut(&p.key)
+                && p.time <= *t
+                && gone.is_none()
+            {
+                *gone = Some(p);
+                retired.push(p);
+            }
+        }
+        // Samples are added up to the boundary before the deletions up to it: a deletion whose
+        // sample the policy does not hold has nothing left to delete.
+        self.keys.retain(|_, (_, gone)| gone.is_some());
+    }
+
+    /// Drops from `answer` the deleted candidates, and from `retired` (the policy's own) those
+    /// retired already; a deletion whose sample the policy let go has nothing left to do.
+    fn filter(&mut self, answer: &mut Vec<Candidate>, retired: &mut Vec<Position>) {
+        if self.keys.is_empty() {
+            return;
+        }
+        answer.retain(|c| !self.covers(c.pos));
+        retired.retain(|p| match self.keys.get(&p.key) {
+            Some((_, Some(gone))) if gone == p => {
+                self.keys.remove(&p.key);
+                false
+            }
+            _ => true,
+        });
+    }
+
+    /// For a checkpoint: `[[key, time, retired time or null], …]`, sorted by key.
+    fn save(&self) -> State {
+        let mut rows: Vec<_> = self
+            .keys
+            .iter()
+            .map(|(k, (t, gone))| serde_json::json!([k, t, gone.map(|p| p.time)]))
+            .collect();
+        rows.sort_by_key(|r| r[0].as_u64());
+        State::Array(rows)
+    }
+
+    /// Restores the deletions of `state` (a [`save`](Self::save)) whose key `owns` says is this
+    /// worker's.
+    fn restore(&mut self, state: &State, owns: &dyn Fn(crate::sample::Key) -> bool) {
+        for r in state.as_array().into_iter().flatten() {
+            let (Some(key), Some(t)) = (r[0].as_u64(), r[1].as_u64()) else {
+                continue;
+            };
+            if owns(key) {
+                let gone = r[2].as_u64().map(|time| Position { time, key });
+                self.keys.insert(key, (t, gone));
+            }
+        }
+    }
 }
 
 pub(super) type Out<D> = OutputBuilder<Time, CapacityContainerBuilder<Vec<D>>>;
@@ -188,6 +294,17 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
     fn select_with<P: SelectionPolicy>(
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
+        policy: P,
+        options: SelectOptions,
+    ) -> Selected<'scope, (u64, Vec<Candidate>)> {
+        let none = timely::dataflow::operators::generic::operator::empty(self.scope());
+        self.select_retracting(triggers, none, policy, options)
+    }
+
+    fn select_retracting<P: SelectionPolicy>(
+        self,
+        triggers: StreamVec<'scope, Time, TriggerEvent>,
+        retractions: StreamVec<'scope, Time, Position>,
         mut policy: P,
         options: SelectOptions,
     ) -> Selected<'scope, (u64, Vec<Candidate>)> {
@@ -201,10 +318,12 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
             scores,
         } = options;
         let owners = owners.unwrap_or(peers);
+        let mut retracted = Retracted::default();
         let restore = match (restore, &scores) {
             (Some(states), Some(board)) => {
                 for s in &states {
                     restore_scores(board, &s["scores"], |k| owner(k, owners) == index);
+                    retracted.restore(&s["retracted"], &|k| owner(k, owners) == index);
                 }
                 Some(states.iter().map(|s| s["policy"].clone()).collect())
             }
@@ -220,14 +339,17 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
         let mut builder = OperatorBuilder::new(name, scope);
         let mut samples = builder.new_input(self, Pipeline);
         let mut triggers = builder.new_input(triggers.broadcast(), Pipeline);
+        let mut deletions = builder.new_input(retractions, Pipeline);
         let (mut outputs, selected) = Outputs::new(&mut builder);
         builder.build(move |caps| {
             drop(caps);
             let mut pending = Pending::default();
+            let mut deleted: Vec<Position> = Vec::new();
             let mut queue: VecDeque<(TriggerEvent, [Capability<Time>; 3])> = VecDeque::new();
             move |frontiers| {
-                let (f1, f2) = (&frontiers[0], &frontiers[1]);
+                let (f1, f2, f3) = (&frontiers[0], &frontiers[1], &frontiers[2]);
                 samples.for_each(|_cap, data| pending.extend(data.drain(..)));
+                deletions.for_each(|_cap, data| deleted.append(data));
                 triggers.for_each_stamp(|cap, data| {
                     for t in data.flat_map(|d| d.drain(..)) {
                         let at = |port| cap.delayed(&t.boundary.time, port);
@@ -238,22 +360,31 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
                 // Answer the triggers whose samples are all here.
                 while let Some((t, _)) = queue.front()
                     && !f1.less_equal(&t.boundary.time)
+                    && !f3.less_equal(&t.boundary.time)
                 {
                     let (t, caps) = queue.pop_front().expect("front exists");
                     for s in pending.take_while(|s| s.position() <= t.boundary) {
                         policy.add(s);
                     }
+                    let (now, later) = deleted.drain(..).partition(|d| *d <= t.boundary);
+                    deleted = later;
+                    let mut gone = Vec::new();
+                    retracted.apply(now, &mut policy, &mut gone, scores.as_ref());
                     let mut selected = Vec::new();
                     policy.select(&t, &mut selected);
                     let mut retired = Vec::new();
                     policy.take_retired(&mut retired);
+                    retracted.filter(&mut selected, &mut retired);
+                    retired.append(&mut gone);
                     let state = save.then(|| {
                         let mut held = Vec::new();
                         policy.held_positions(&mut held);
+                        held.retain(|p| !retracted.covers(*p));
                         let state = match &scores {
                             Some(board) => serde_json::json!({
                                 "policy": policy.save(),
                                 "scores": save_scores(board),
+                                "retracted": retracted.save(),
                             }),
                             None => policy.save(),
                         };
@@ -269,5 +400,66 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
             }
         });
         selected
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::selection::NewData;
+
+    fn meta(time: u64, key: u64) -> SampleMeta {
+        SampleMeta {
+            time,
+            key,
+            label: 0,
+        }
+    }
+
+    fn pos(time: u64, key: u64) -> Position {
+        Position { time, key }
+    }
+
+    /// A deletion retires its held sample once, filters it from every answer, leaves a later
+    /// sample of its key alone, and survives a checkpoint on the worker that owns its key.
+    #[test]
+    fn deletions_retire_once_filter_answers_and_restore_by_owner() {
+        let mut policy = NewData::tail(None);
+        for (t, k) in [(1, 10), (2, 11), (3, 12)] {
+            policy.add(meta(t, k));
+        }
+        let mut r = Retracted::default();
+        let mut gone = Vec::new();
+        // Key 11 deleted after its sample; key 99 never seen; key 12 deleted before its sample.
+        r.apply(
+            vec![pos(5, 11), pos(5, 99), pos(2, 12)],
+            &mut policy,
+            &mut gone,
+            None,
+        );
+        assert_eq!(gone, [pos(2, 11)]);
+        assert!(r.covers(pos(2, 11)) && !r.covers(pos(3, 12)) && !r.covers(pos(6, 11)));
+        let mut answer: Vec<Candidate> = [pos(1, 10), pos(2, 11), pos(3, 12)]
+            .into_iter()
+            .map(|p| Candidate {
+                pos: p,
+                label: 0,
+                seen_in: 0,
+            })
+            .collect();
+        // The policy letting the sample go later retires nothing a second time.
+        let mut retired = vec![pos(2, 11), pos(1, 10)];
+        let saved = r.save();
+        r.filter(&mut answer, &mut retired);
+        let kept: Vec<Position> = answer.iter().map(|c| c.pos).collect();
+        assert_eq!(kept, [pos(1, 10), pos(3, 12)]);
+        assert_eq!(retired, [pos(1, 10)]);
+        assert!(r.keys.is_empty());
+        let mut restored = Retracted::default();
+        restored.restore(&saved, &|k| k == 11);
+        assert!(restored.covers(pos(2, 11)));
+        let mut other = Retracted::default();
+        other.restore(&saved, &|k| k != 11);
+        assert!(other.keys.is_empty());
     }
 }

@@ -60,6 +60,9 @@ enum Command {
         #[command(subcommand)]
         command: cli::datasets::DatasetsCommand,
     },
+    /// The models of a run that trained on a sample key, from each model's key list
+    /// (`models/<id>.keys`): what a right-to-be-forgotten request needs to know.
+    Lineage(cli::lineage::LineageArgs),
     /// Models in a run's model store.
     Models {
         #[command(subcommand)]
@@ -100,5 +103,6 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Tail(args) => cli::tail::run(args),
         Command::Datasets { command } => cli::datasets::run(command),
         Command::Models { command } => cli::models::run(command),
+        Command::Lineage(args) => cli::lineage::run(args),
     }
 }

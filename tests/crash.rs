@@ -275,13 +275,15 @@ fn ends_as_the_uninterrupted_run(
     let mut want_files: Vec<String> = Vec::new();
     for m in &jsonl(&out.join("models.jsonl")) {
         let id = m["model_id"].as_str().unwrap();
-        let weights = format!("{id}.safetensors");
-        assert!(
-            std::fs::read(out.join("models").join(&weights)).unwrap()
-                == std::fs::read(reference.join("models").join(&weights)).unwrap(),
-            "{weights} differs from the uninterrupted run's"
-        );
-        want_files.extend([weights, format!("{id}.json")]);
+        let (weights, keys) = (format!("{id}.safetensors"), format!("{id}.keys"));
+        for file in [&weights, &keys] {
+            assert!(
+                std::fs::read(out.join("models").join(file)).unwrap()
+                    == std::fs::read(reference.join("models").join(file)).unwrap(),
+                "{file} differs from the uninterrupted run's"
+            );
+        }
+        want_files.extend([weights, keys, format!("{id}.json")]);
     }
     let mut files: Vec<String> = std::fs::read_dir(out.join("models"))
         .unwrap()

@@ -15,6 +15,7 @@
 //! | `tail.rs` | `sluice tail`: print a topic's messages |
 //! | `datasets.rs` | `sluice datasets list/prepare`: bundled datasets |
 //! | `models.rs` | `sluice models export`: a stored model as safetensors |
+//! | `lineage.rs` | `sluice lineage`: the models that trained on a key |
 //! | `cluster.rs` | [`ClusterArgs`](cluster::ClusterArgs): the Kafka flags of `produce` and `tail` |
 //! | `summary.rs` | [`in_service`](summary::in_service): the summary lines' model-in-service part |
 
@@ -22,6 +23,7 @@ pub mod cluster;
 pub mod datasets;
 pub mod evaluate;
 pub mod import_modyn;
+pub mod lineage;
 pub mod models;
 pub mod produce;
 pub mod report;

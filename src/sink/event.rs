@@ -83,6 +83,10 @@ pub enum EventBody {
         final_loss: f64,
         /// Artifact path, relative to the run directory.
         artifact: String,
+        /// Lineage: the file of the training set's keys (sorted little-endian u64s), relative
+        /// to the run directory; `sluice lineage` reads it.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        keys: String,
     },
     /// A measurement (`metrics`).
     Metric {

@@ -11,6 +11,6 @@ mod samples;
 mod spill;
 
 pub(crate) use models::write_atomically;
-pub use models::{DiffOperator, ModelMetadata, ModelStore, Storage, StoragePolicy};
+pub use models::{DiffOperator, ModelMetadata, ModelStore, Storage, StoragePolicy, keys_contain};
 pub use samples::{CHUNK_ROWS, MAX_LANES, SampleStore, StoreError};
 pub use spill::CandidateFile;

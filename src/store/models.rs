@@ -105,17 +105,34 @@ impl ModelStore {
         })
     }
 
+    /// Writes model `model_id`'s lineage: the keys of its training set, sorted, as
+    /// little-endian u64s in `<model_id>.keys` (written whole, then renamed); returns its path.
+    /// Kept when retention deletes the model's weights: which models saw a key stays known.
+    pub fn put_keys(&self, model_id: &str, keys: &[u64]) -> std::io::Result<PathBuf> {
+        let mut sorted = keys.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let bytes: Vec<u8> = sorted.iter().flat_map(|k| k.to_le_bytes()).collect();
+        let path = self.dir.join(format!("{model_id}.keys"));
+        let tmp = self.dir.join(format!(".{model_id}.keys.tmp"));
+        std::fs::write(&tmp, bytes)?;
+        File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(path)
+    }
+
     /// Removes every file of a model not in `keep` and every temporary file (what a crash
     /// left: models stored after the checkpoint, half-written files, models exported for
     /// loading: all temporary files here start with a dot); returns the files removed. Other
     /// files are left alone.
     pub fn remove_orphans(&self, keep: &[String]) -> std::io::Result<Vec<PathBuf>> {
-        const SUFFIXES: [&str; 5] = [
+        const SUFFIXES: [&str; 6] = [
             ".delta.safetensors.zst",
             ".delta.safetensors",
             ".safetensors.zst",
             ".safetensors",
             ".json",
+            ".keys",
         ];
         let mut removed = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {
@@ -364,6 +381,23 @@ fn invalid(path: &Path, e: impl std::fmt::Display) -> std::io::Error {
         std::io::ErrorKind::InvalidData,
         format!("{}: {e}", path.display()),
     )
+}
+
+/// Whether the key list at `path` (a [`ModelStore::put_keys`] file) holds `key`.
+pub fn keys_contain(path: &Path, key: u64) -> std::io::Result<bool> {
+    let bytes = std::fs::read(path)?;
+    if bytes.len() % 8 != 0 {
+        return Err(std::io::Error::other(format!(
+            "{}: {} bytes is not a list of u64 keys",
+            path.display(),
+            bytes.len()
+        )));
+    }
+    let keys: Vec<u64> = bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect();
+    Ok(keys.binary_search(&key).is_ok())
 }
 
 #[cfg(test)]

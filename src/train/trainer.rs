@@ -544,7 +544,9 @@ impl<'c> TrainerState<'c> {
         let digest = digest(&self.keys);
         let meta = self.metadata(trigger, &trained, parent, &model_id, &digest);
         let (artifact, store_ms) = self.store(&meta, &trained.cur)?;
-        self.emit_model(set, &trained, &model_id, digest, artifact)?;
+        let keys = self.ctx.models.put_keys(&model_id, &self.keys)?;
+        let keys = self.relative(&keys);
+        self.emit_model(set, &trained, &model_id, digest, (artifact, keys))?;
         self.emit_model_metrics(trigger.id, &trained, store_ms)?;
         self.send_to_evaluator(trigger, &model_id);
         let Trained {
@@ -621,12 +623,15 @@ impl<'c> TrainerState<'c> {
             .models
             .put(meta, |tmp| cur.vs.save(tmp).map_err(|e| e.to_string()))?;
         let store_ms = store_started.elapsed().as_millis() as u64;
-        let artifact = path
-            .strip_prefix(&self.ctx.run_dir)
-            .unwrap_or(&path)
+        Ok((self.relative(&path), store_ms))
+    }
+
+    /// `path` relative to the run directory, as events name files.
+    fn relative(&self, path: &Path) -> String {
+        path.strip_prefix(&self.ctx.run_dir)
+            .unwrap_or(path)
             .display()
-            .to_string();
-        Ok((artifact, store_ms))
+            .to_string()
     }
 
     /// Emits the `models` event of a stored model.
@@ -636,7 +641,7 @@ impl<'c> TrainerState<'c> {
         trained: &Trained,
         model_id: &str,
         digest: String,
-        artifact: String,
+        (artifact, keys): (String, String),
     ) -> Result<(), TrainError> {
         let trigger = &set.trigger;
         self.ctx.events.emit(
@@ -654,6 +659,7 @@ impl<'c> TrainerState<'c> {
                 samples_per_s: trained.samples_per_s(),
                 final_loss: trained.outcome.final_loss,
                 artifact,
+                keys,
             },
         )?;
         Ok(())

@@ -1182,3 +1182,102 @@ fn a_far_future_timestamp_is_dead_lettered_alone_and_moves_no_watermark() {
         stdout(&o)
     );
 }
+
+/// Sends a tombstone (a message key, no value) per key to partition 0 of `topic`, in order.
+fn send_tombstones(brokers: &str, topic: &str, keys: &[u64]) {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    for k in keys {
+        let key = k.to_string();
+        producer
+            .send(BaseRecord::<str, ()>::to(topic).key(&key).partition(0))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+}
+
+/// Deletions (#24): a tombstone retracts its key's sample from every later training set (an
+/// all-data pool would otherwise keep it forever), is not a dead letter, and `sluice lineage`
+/// names the models that trained on the key before; 1 and 2 workers agree.
+#[test]
+fn a_tombstone_retracts_its_sample_and_lineage_names_the_models_that_saw_it() {
+    let Some(brokers) =
+        kafka_brokers("a_tombstone_retracts_its_sample_and_lineage_names_the_models_that_saw_it")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 1_250, "csv"); // 1,000 stream rows
+    let csv = dir.path().join("hyperplane.csv");
+    let (first, rest) = split_csv(&csv, 500);
+    let keys: Vec<u64> = first
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    let deleted = [keys[10], keys[100], keys[200]];
+    let kept = keys[20];
+    let first_file = dir.path().join("first.csv");
+    std::fs::write(&first_file, first).unwrap();
+    let topic = unique_topic("tombstones");
+    produce_ok(&brokers, &first_file, &topic, "1");
+    send_tombstones(&brokers, &topic, &deleted);
+    let values = json_values(&rest);
+    send_raw(&brokers, &topic, values.iter().map(|v| (0, v.as_bytes())));
+
+    let prefix = unique_topic("tombstone-events");
+    let text = kafka_config(&brokers, &topic, &prefix, 250)
+        + "\n[selection]\nstrategy = \"new_data\"\ntail_triggers = \"all\"\n";
+    let cfg = write_config(dir.path(), "k.toml", &text);
+    let mut listings = Vec::new();
+    for workers in ["1", "2"] {
+        let out = dir.path().join(format!("run-{workers}"));
+        let o = run_ok(&cfg, &out, workers);
+        assert!(
+            stdout(&o).contains("1000 samples (0 dead-lettered, 3 deletions), 4 triggers"),
+            "{}",
+            stdout(&o)
+        );
+        assert_eq!(summary(&out)["deletions"], 3);
+        assert!(jsonl(&out.join("dead-letter.jsonl")).is_empty());
+        let lineage = |key: u64| {
+            let o = sluice(&["lineage", out.to_str().unwrap(), &key.to_string()]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            stdout(&o)
+        };
+        // Read after the first 500 samples: the first two models (boundaries at rows 250 and
+        // 500) trained on them, the later ones on everything else.
+        for k in deleted {
+            let l = lineage(k);
+            assert!(
+                l.contains(&format!("key {k}: trained on by 2 of 4 models")),
+                "{l}"
+            );
+            assert!(l.contains("it-0000") && l.contains("it-0001"), "{l}");
+            assert!(!l.contains("it-0002") && !l.contains("it-0003"), "{l}");
+        }
+        let l = lineage(kept);
+        assert!(
+            l.contains(&format!("key {kept}: trained on by 4 of 4 models")),
+            "{l}"
+        );
+        // The later sets are the earlier ones, less the deleted keys, plus the new samples.
+        let models = jsonl(&out.join("models.jsonl"));
+        let sizes: Vec<u64> = models
+            .iter()
+            .map(|m| m["samples"].as_u64().unwrap())
+            .collect();
+        assert_eq!(sizes, [250, 500, 747, 997], "{workers} workers");
+        listings.push(
+            deleted
+                .iter()
+                .chain([&kept])
+                .map(|k| lineage(*k))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(listings[0], listings[1]);
+}

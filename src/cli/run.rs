@@ -120,10 +120,13 @@ fn print_summary(s: &pipeline::RunSummary) {
             v.run_dir.display()
         );
     }
-    let duplicates = match s.duplicates {
+    let mut duplicates = match s.duplicates {
         0 => String::new(),
         n => format!(", {n} duplicates dropped"),
     };
+    if s.deletions > 0 {
+        duplicates += &format!(", {} deletions", s.deletions);
+    }
     let sweep = if s.variants.is_empty() {
         String::new()
     } else {

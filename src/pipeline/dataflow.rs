@@ -46,7 +46,9 @@ use sluice_dataflows::selection::{
     AssembleTrainingSets, NewData, Reservoir, Select, SelectOptions,
 };
 use sluice_dataflows::triggers::{NoProbe, Trigger, TriggerOptions};
-use sluice_dataflows::{Key, SampleMeta, SampleScore, Time, TrainingSet, TriggerEvent, route};
+use sluice_dataflows::{
+    Key, Position, SampleMeta, SampleScore, Time, TrainingSet, TriggerEvent, route,
+};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::OutputBuilder;
@@ -61,7 +63,7 @@ use super::progress::Counters;
 use super::sinks::{self, TrainerQueue};
 use super::triggers::{StoreProbe, build_policy};
 use crate::config::{DuplicatePolicy, Pool};
-use crate::source::{DeadLetter, Sample, Source, raw_text};
+use crate::source::{DeadLetter, Deletion, Sample, Source, raw_text};
 use crate::store::{CandidateFile, SampleStore, StoreError};
 
 /// What the source loop sends into the dataflow.
@@ -72,12 +74,24 @@ pub enum Record {
     /// A payload read again after a resume, which the checkpoint's state still needs: stored
     /// only (its sample was processed before the checkpoint).
     Restored(Sample),
+    /// A deletion (a tombstone): the key's sample leaves the selections and the store.
+    Delete(Deletion),
 }
 
 impl Record {
+    /// The key whose owner takes the record.
+    fn key(&self) -> Key {
+        match self {
+            Record::New(s) | Record::Restored(s) => s.key,
+            Record::Delete(d) => d.key,
+        }
+    }
+
+    /// A sample's record (deletions are taken aside first: [`take_aside`]).
     fn sample(&self) -> &Sample {
         match self {
             Record::New(s) | Record::Restored(s) => s,
+            Record::Delete(_) => unreachable!("deletions are taken aside before the samples"),
         }
     }
 }
@@ -135,8 +149,8 @@ pub fn build(
     let latest = forget_before.clone();
     noticed.broadcast().inspect(move |t| latest.set(*t));
 
-    let (metas, refused) = store_samples(
-        records.exchange(move |r: &Record| place(r.sample().key)),
+    let (metas, refused, deleted) = store_samples(
+        records.exchange(move |r: &Record| place(r.key())),
         StoreHandle::of(shared),
     );
     sinks::dead_letters(refused, shared.dead_letters());
@@ -144,7 +158,9 @@ pub fn build(
     let lanes = queues
         .into_iter()
         .enumerate()
-        .map(|(lane, queue)| build_lane(scope, shared, lane, metas.clone(), queue))
+        .map(|(lane, queue)| {
+            build_lane(scope, shared, lane, (metas.clone(), deleted.clone()), queue)
+        })
         .collect();
     Graph {
         input,
@@ -258,6 +274,7 @@ fn store_samples<'scope>(
 ) -> (
     StreamVec<'scope, Time, SampleMeta>,
     StreamVec<'scope, Time, DeadLetter>,
+    StreamVec<'scope, Time, Position>,
 ) {
     let mut builder = OperatorBuilder::new("Store: Samples".to_string(), records.scope());
     let mut input = builder.new_input(records, Pipeline);
@@ -267,15 +284,32 @@ fn store_samples<'scope>(
     let (err, refused) = builder.new_output();
     let mut err: OutputBuilder<Time, CapacityContainerBuilder<Vec<DeadLetter>>> =
         OutputBuilder::from(err);
+    let (del, deleted) = builder.new_output();
+    let mut del: OutputBuilder<Time, CapacityContainerBuilder<Vec<Position>>> =
+        OutputBuilder::from(del);
     builder.build(move |caps| {
         drop(caps);
         move |_frontiers| {
-            let (mut ok, mut err) = (ok.activate(), err.activate());
+            let (mut ok, mut err, mut del) = (ok.activate(), err.activate(), del.activate());
             input.for_each_stamp(|cap, data| {
                 let mut session = ok.session(&cap);
                 for batch in data {
-                    if batch.iter().any(|r| matches!(r, Record::Restored(_))) {
-                        store.restore(take_restored(batch));
+                    if batch.iter().any(|r| !matches!(r, Record::New(_))) {
+                        let (restored, deletions) = take_aside(batch);
+                        if !restored.is_empty() {
+                            store.restore(restored);
+                        }
+                        if !deletions.is_empty() {
+                            store
+                                .counters
+                                .deletions
+                                .fetch_add(deletions.len() as u64, Ordering::Relaxed);
+                            del.session(&cap)
+                                .give_iterator(deletions.iter().map(|d| Position {
+                                    time: d.time,
+                                    key: d.key,
+                                }));
+                        }
                     }
                     let rejected = store.samples.insert(batch.iter().map(|r| {
                         let s = r.sample();
@@ -298,7 +332,7 @@ fn store_samples<'scope>(
             });
         }
     });
-    (metas, refused)
+    (metas, refused, deleted)
 }
 
 /// Lane `l`'s part of the graph: its trigger policy, selection, training-set assembly and
@@ -307,7 +341,10 @@ fn build_lane<'scope>(
     scope: Scope<'scope, Time>,
     shared: &Arc<RunContext>,
     l: usize,
-    metas: StreamVec<'scope, Time, SampleMeta>,
+    (metas, deleted): (
+        StreamVec<'scope, Time, SampleMeta>,
+        StreamVec<'scope, Time, Position>,
+    ),
     trainer: Option<SyncSender<TrainingSet>>,
 ) -> LaneGraph {
     let trainer = TrainerQueue::new(trainer);
@@ -322,7 +359,7 @@ fn build_lane<'scope>(
         .broadcast()
         .inspect(move |t| seen_here.borrow_mut().push(t.clone()))
         .probe();
-    let sets = training_sets(scope, shared, l, metas, triggers, &board);
+    let sets = training_sets(scope, shared, l, (metas, deleted), triggers, &board);
     let (probe, sets) = sets.probe();
     let lane = &shared.lanes[l];
     sinks::trainer(
@@ -388,7 +425,10 @@ fn training_sets<'scope>(
     scope: Scope<'scope, Time>,
     shared: &Arc<RunContext>,
     l: usize,
-    metas: StreamVec<'scope, Time, SampleMeta>,
+    (metas, deleted): (
+        StreamVec<'scope, Time, SampleMeta>,
+        StreamVec<'scope, Time, Position>,
+    ),
     triggers: StreamVec<'scope, Time, TriggerEvent>,
     board: &ScoreBoard,
 ) -> StreamVec<'scope, Time, TrainingSet> {
@@ -410,7 +450,7 @@ fn training_sets<'scope>(
                 let spill = CandidateFile::new(&lane.run_dir.join("spill"), scope.index());
                 pool = pool.spilling(max.div_ceil(owners), Box::new(spill));
             }
-            let selected = metas.select_with(triggers.clone(), pool, options);
+            let selected = metas.select_retracting(triggers.clone(), deleted, pool, options);
             // Scores of samples the store has let go go too (at each retirement: feedback for a
             // retired sample can still arrive until the trainer is done with it).
             let board = board.clone();
@@ -421,7 +461,7 @@ fn training_sets<'scope>(
         }
         Pool::Reservoir(budget) => {
             let policy = Reservoir::new(budget, selection.sampler.seed);
-            let selected = metas.select_with(triggers.clone(), policy, options);
+            let selected = metas.select_retracting(triggers.clone(), deleted, policy, options);
             sinks::retirement(selected.retired, l, shared.samples.clone(), |_| {});
             (selected.answers, selected.states)
         }
@@ -449,16 +489,18 @@ fn training_sets<'scope>(
     assembled.answers
 }
 
-/// Takes the restored payloads out of `batch`, keeping the new samples in order.
-fn take_restored(batch: &mut Vec<Record>) -> Vec<Sample> {
-    let mut restored = Vec::new();
+/// Takes the restored payloads and the deletions out of `batch`, keeping the new samples in
+/// order.
+fn take_aside(batch: &mut Vec<Record>) -> (Vec<Sample>, Vec<Deletion>) {
+    let (mut restored, mut deletions) = (Vec::new(), Vec::new());
     for r in std::mem::take(batch) {
         match r {
             Record::Restored(s) => restored.push(s),
+            Record::Delete(d) => deletions.push(d),
             new => batch.push(new),
         }
     }
-    restored
+    (restored, deletions)
 }
 
 /// Moves the trainer's per-sample scores into the dataflow (worker 0; elsewhere the input is

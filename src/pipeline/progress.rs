@@ -63,6 +63,8 @@ pub struct Counters {
     pub dead: AtomicU64,
     /// Copies of a stored key dropped (`[source] duplicates = "keep_first"`).
     pub duplicates: AtomicU64,
+    /// Deletions read (Kafka tombstones).
+    pub deletions: AtomicU64,
     /// Workers of this process that finished.
     pub finished_workers: AtomicUsize,
     /// Worker threads of this process.

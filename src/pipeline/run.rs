@@ -136,6 +136,7 @@ fn summarize(
             samples: shared.counters.ingested.load(Ordering::Relaxed),
             dead_letters: shared.counters.dead.load(Ordering::Relaxed),
             duplicates: shared.counters.duplicates.load(Ordering::Relaxed),
+            deletions: shared.counters.deletions.load(Ordering::Relaxed),
             triggers: lane.progress.triggers.load(Ordering::Relaxed),
             models: report.models,
             wall_s,

@@ -33,6 +33,8 @@ pub struct RunSummary {
     /// Copies of a stored key dropped (`[source] duplicates = "keep_first"`; with
     /// `"dead_letter"` they are dead letters).
     pub duplicates: u64,
+    /// Deletions read (Kafka tombstones): each sample deleted left every later training set.
+    pub deletions: u64,
     /// Triggers fired.
     pub triggers: u64,
     /// Models trained.
@@ -108,10 +110,10 @@ pub struct FollowSummary {
 }
 
 impl RunSummary {
-    /// `Err` when more than `max_ratio` of the run's inputs (samples stored, dead letters and
-    /// dropped duplicates) were dead-lettered (`source.max_dead_letter_ratio`).
+    /// `Err` when more than `max_ratio` of the run's inputs (samples stored, dead letters,
+    /// dropped duplicates and deletions) were dead-lettered (`source.max_dead_letter_ratio`).
     pub fn check_dead_letters(&self, max_ratio: f64) -> Result<(), RunError> {
-        let inputs = self.samples + self.dead_letters + self.duplicates;
+        let inputs = self.samples + self.dead_letters + self.duplicates + self.deletions;
         if inputs == 0 || self.dead_letters as f64 <= max_ratio * inputs as f64 {
             return Ok(());
         }
@@ -153,6 +155,7 @@ pub(super) fn sweep_summary(
         samples: first.samples,
         dead_letters: first.dead_letters,
         duplicates: first.duplicates,
+        deletions: first.deletions,
         triggers: variants.iter().map(|v| v.triggers).sum(),
         models: variants.iter().map(|v| v.models).sum(),
         wall_s,

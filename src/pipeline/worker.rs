@@ -320,6 +320,9 @@ fn feed(
             covered.sample(s.time);
             input.send(Record::New(s));
         }
+        for d in batch.deletions {
+            input.send(Record::Delete(d));
+        }
         shared
             .counters
             .read

@@ -468,6 +468,7 @@ impl Share for FileShare {
             samples,
             restored: Vec::new(),
             dead: std::mem::take(&mut self.dead),
+            deletions: Vec::new(),
             busy: std::mem::take(&mut self.busy),
             from,
             watermark,

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::restart::{PartitionMarks, Resume};
-use super::{DeadLetter, Origin, Sample, SourceError, Window};
+use super::{DeadLetter, Deletion, Origin, Sample, SourceError, Window};
 
 /// An opened source, shared by the workers of one process (each reads its own share).
 pub trait Source: Send + Sync {
@@ -116,6 +116,8 @@ pub struct Batch {
     pub restored: Vec<Sample>,
     /// Inputs that could not be decoded, or came late.
     pub dead: Vec<DeadLetter>,
+    /// Deletions (Kafka tombstones), in read order, none before `from`.
+    pub deletions: Vec<Deletion>,
     /// Inputs consumed (progress).
     pub consumed: u64,
     /// Wall time spent reading and decoding them.

@@ -25,5 +25,5 @@ pub use file::{FileSource, SourceError};
 pub use interface::{Batch, Progress, ReadPlan, Share, Source};
 pub use open::open;
 pub use restart::{Needs, PartitionMarks, RestartIndex, Resume};
-pub use sample::{DeadLetter, MAX_RAW, Origin, Sample, raw_text};
+pub use sample::{DeadLetter, Deletion, MAX_RAW, Origin, Sample, raw_text};
 pub use window::{Window, ceiling, future_reason};

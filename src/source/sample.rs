@@ -19,6 +19,20 @@ pub struct Sample {
     pub origin: Origin,
 }
 
+/// A deletion read from the source (a Kafka tombstone: a message with a key and no value): the
+/// sample of `key` at or before `time` leaves the store, the selections and every later
+/// training set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deletion {
+    /// The key it deletes.
+    pub key: Key,
+    /// Where in the stream it takes effect: just after its partition's newest event time
+    /// when it was read.
+    pub time: Time,
+    /// Where it was read.
+    pub origin: Origin,
+}
+
 /// Where a sample was read: a Kafka message's partition and offset, and the row within it (an
 /// Arrow message holds many), or a file's line (CSV) or row (Arrow) in `offset`. The source
 /// renders it ([`Source::locate`](super::Source::locate)) as a dead letter's location.

@@ -495,7 +495,7 @@ impl<'de> serde::de::Visitor<'de> for Repeated<'_> {
 }
 
 /// A message key as a sample key: decimal text, or 8 bytes big-endian.
-fn message_key(k: &[u8]) -> Result<u64, String> {
+pub(super) fn message_key(k: &[u8]) -> Result<u64, String> {
     if let Ok(s) = std::str::from_utf8(k)
         && let Ok(v) = s.trim().parse::<u64>()
     {

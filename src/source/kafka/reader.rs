@@ -38,8 +38,8 @@ use super::json::MessageMeta;
 use super::value::ValueDecoder;
 use crate::config::{KafkaCluster, KafkaSourceSpec, LatePolicy};
 use crate::source::{
-    DeadLetter, Needs, PartitionMarks, ReadPlan, RestartIndex, Sample, Window, ceiling,
-    future_reason, raw_text,
+    DeadLetter, Deletion, Needs, Origin, PartitionMarks, ReadPlan, RestartIndex, Sample, Window,
+    ceiling, future_reason, raw_text,
 };
 use sluice_dataflows::Position;
 
@@ -74,6 +74,8 @@ pub struct Polled {
     pub samples: Vec<Sample>,
     /// Undecodable and late messages (or rows).
     pub dead: Vec<DeadLetter>,
+    /// Tombstones (a key, no value), at their partition's watermark.
+    pub deletions: Vec<Deletion>,
     /// Messages consumed.
     pub consumed: usize,
     /// Wall time the poll took (fetching and decoding), when it brought messages.
@@ -477,6 +479,12 @@ impl KafkaReader {
                 continue;
             }
             consumed += 1;
+            if msg.payload().is_none()
+                && let Some(key) = msg.key()
+            {
+                intake.tombstone(key, msg.offset(), part, out);
+                continue;
+            }
             intake.decode(&msg, part, out);
             if intake.route_samples(&msg, part, out) {
                 part.end_at_next();
@@ -632,6 +640,47 @@ struct Intake<'r> {
 }
 
 impl Intake<'_> {
+    /// A tombstone at `offset` of `part` for message key `key`: a deletion just after the
+    /// partition's newest event time, so after every sample read before it (its own timestamp
+    /// is the producer's clock, not the stream's event time), or
+    /// a dead letter when the key is not a sample key. Read again after a resume (at or before
+    /// the checkpoint), it was applied before and goes.
+    fn tombstone(&mut self, key: &[u8], offset: i64, part: &mut Part, out: &mut Polled) {
+        let at = At {
+            topic: self.topic,
+            partition: part.id,
+            offset,
+        };
+        if offset < part.new_from {
+            return;
+        }
+        let key = match super::json::message_key(key) {
+            Ok(k) => k,
+            Err(reason) => {
+                out.dead.push(DeadLetter {
+                    location: at.message(),
+                    reason: format!("tombstone: {reason}"),
+                    raw: String::new(),
+                });
+                return;
+            }
+        };
+        let time = part.newest.map_or(0, |n| n + 1).max(self.floor);
+        if self.window.is_past(time) || !self.window.contains(time) {
+            return;
+        }
+        part.mark(time, offset, &mut out.marks);
+        out.deletions.push(Deletion {
+            key,
+            time,
+            origin: Origin {
+                partition: part.id,
+                row: 0,
+                offset,
+            },
+        });
+    }
+
     /// Decodes `msg` of `part` into `scratch`; the message's or its rows' errors become dead
     /// letters, unless it is read again for payloads only.
     #[inline]

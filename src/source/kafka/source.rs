@@ -176,6 +176,7 @@ impl Share for KafkaShare {
             samples: p.samples,
             restored: p.restored,
             dead: p.dead,
+            deletions: p.deletions,
             consumed: p.consumed as u64,
             busy: p.busy,
             from: None,

@@ -43,6 +43,7 @@ fn columns() -> ColumnSpec {
         num_classes: 2,
         max_future_ms: None,
         repeated_fields_last_wins: false,
+        delete_column: None,
     }
 }
 

@@ -43,6 +43,7 @@ pub fn columns() -> ColumnSpec {
         num_classes: CLASSES,
         max_future_ms: None,
         repeated_fields_last_wins: false,
+        delete_column: None,
     }
 }
 

@@ -445,3 +445,73 @@ fn bad_selection_configs_fail_validation_with_their_key_paths() {
         assert_invalid_at(&cfg, key);
     }
 }
+
+/// Deletions in a file (#24): a row whose `delete_column` says so deletes its key's sample
+/// from the first trigger after the row's time; the column is no feature, and `sluice
+/// lineage` names the models trained before; 1 and 2 workers agree.
+#[test]
+fn a_delete_record_in_a_csv_file_retracts_its_sample_from_later_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 5_000, "csv"); // 4,000 stream rows
+    let path = dir.path().join("hyperplane.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(|l| format!("{l},0")).collect();
+    lines[0] = lines[0].replace(",0", ",deleted");
+    let field = |row: usize, i: usize| lines[row + 1].split(',').nth(i).unwrap().to_string();
+    let deleted = [field(10, 0), field(20, 0)];
+    // Deleted at row 1,600's time: after the third trigger (rows 1,000..1,500), before the
+    // fourth's boundary (row 2,000).
+    let at = field(1_600, 1);
+    for k in &deleted {
+        lines.push(format!("{k},{at},,,,,,,,,,delete"));
+    }
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let text = config("csv", 500).replace(
+        "label_column = \"label\"",
+        "label_column = \"label\"\ndelete_column = \"deleted\"",
+    ) + "\n[selection]\ntail_triggers = \"all\"\n";
+    let cfg = write_config(dir.path(), "del.toml", &text);
+    let mut outs = Vec::new();
+    for workers in ["1", "2"] {
+        let out = dir.path().join(format!("del-{workers}"));
+        let o = run_ok(&cfg, &out, workers);
+        assert!(
+            stdout(&o).contains("4000 samples (0 dead-lettered, 2 deletions), 8 triggers"),
+            "{}",
+            stdout(&o)
+        );
+        let models = jsonl(&out.join("models.jsonl"));
+        assert_eq!(
+            sizes(&models),
+            [500, 1000, 1500, 1998, 2498, 2998, 3498, 3998]
+        );
+        for k in &deleted {
+            let o = sluice(&["lineage", out.to_str().unwrap(), k]);
+            let l = stdout(&o);
+            assert!(
+                l.contains(&format!("key {k}: trained on by 3 of 8 models")),
+                "{l}"
+            );
+        }
+        outs.push(out);
+    }
+    for i in 0..8 {
+        let name = format!("models/it-{i:04}.safetensors");
+        assert_eq!(
+            std::fs::read(outs[0].join(&name)).unwrap(),
+            std::fs::read(outs[1].join(&name)).unwrap(),
+            "{name}"
+        );
+    }
+    // The column is not a feature: the models see the 8 features.
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outs[0].join("models/it-0000.json")).unwrap())
+            .unwrap();
+    assert_eq!(meta["feature_names"].as_array().unwrap().len(), 8, "{meta}");
+    // A column the file lacks is an error at its key.
+    let missing = text.replace("delete_column = \"deleted\"", "delete_column = \"gone\"");
+    assert_invalid_at(
+        &write_config(dir.path(), "missing.toml", &missing),
+        "source.delete_column",
+    );
+}

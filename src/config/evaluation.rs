@@ -201,6 +201,7 @@ fn dataset(
     let metrics = metrics(d.metrics, prefix, classes, errors);
     let columns = source.map(|s| ColumnSpec {
         time_column: d.time_column.or_else(|| s.columns.time_column.clone()),
+        delete_column: None,
         ..s.columns.clone()
     });
     let from_topic = matches!(input, Some(EvalInput::Kafka { .. }));

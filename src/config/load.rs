@@ -278,6 +278,7 @@ fn check_source(
             num_classes: model?.num_classes(),
             max_future_ms,
             repeated_fields_last_wins: s.repeated_fields == Some(low::RepeatedFields::LastWins),
+            delete_column: s.delete_column.clone(),
         },
         replay_batch: replay_batch? as usize,
         duplicates: s.duplicates,
@@ -352,12 +353,20 @@ fn file_input(s: &low::Source, base: &Path, errors: &mut Vec<ConfigError>) -> Op
             f
         }
     };
+    if format == Some(FileFormat::Arrow) && s.delete_column.is_some() {
+        err(
+            errors,
+            "source.delete_column",
+            "only for CSV files (an Arrow file cannot mark deletions yet)",
+        );
+    }
     format.map(|format| InputSpec::File { path, format })
 }
 
 /// `[source]` of `kind = "kafka"`: the cluster, topic and message format.
 fn kafka_input(s: &low::Source, errors: &mut Vec<ConfigError>) -> Option<InputSpec> {
     source_only(errors, "path", s.path.is_some(), "file");
+    source_only(errors, "delete_column", s.delete_column.is_some(), "file");
     let format = match s.format {
         None | Some(FileFormat::Json) => ValueFormat::Json,
         Some(FileFormat::Arrow) => {

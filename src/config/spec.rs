@@ -160,6 +160,8 @@ pub struct ColumnSpec {
     /// A JSON message writing a field Sluice reads twice trains on the last value
     /// (`source.repeated_fields = "last_wins"`) instead of being dead-lettered.
     pub repeated_fields_last_wins: bool,
+    /// A CSV file's column marking a row as the deletion of its key (`source.delete_column`).
+    pub delete_column: Option<String>,
 }
 
 /// Optimizer settings.

@@ -22,6 +22,8 @@ pub struct Columns {
     pub features: Vec<usize>,
     /// Feature column names, in feature order.
     pub feature_names: Vec<String>,
+    /// The column marking a row as a deletion (`source.delete_column`).
+    pub delete: Option<usize>,
 }
 
 impl Columns {
@@ -61,13 +63,20 @@ impl Columns {
             None => None,
         };
         let label = find(&spec.label_column, "source.label_column")?;
+        let delete = spec
+            .delete_column
+            .as_deref()
+            .map(|d| find(d, "source.delete_column"))
+            .transpose()?;
         let features: Vec<usize> = match &spec.feature_columns {
             Some(cols) => cols
                 .iter()
                 .map(|c| find(c, "source.feature_columns"))
                 .collect::<Result<_, _>>()?,
             None => (0..names.len())
-                .filter(|i| Some(*i) != key && Some(*i) != time && *i != label)
+                .filter(|i| {
+                    Some(*i) != key && Some(*i) != time && *i != label && Some(*i) != delete
+                })
                 .collect(),
         };
         if features.is_empty() {
@@ -83,6 +92,7 @@ impl Columns {
             label,
             features,
             feature_names,
+            delete,
         })
     }
 }

@@ -17,7 +17,7 @@ use arrow::ipc::reader::FileReader;
 use super::decode::{self, Columns};
 use super::interface::{Batch, Progress, ReadPlan, Share, Source};
 use super::restart::PartitionMarks;
-use super::sample::{DeadLetter, Origin, Sample, raw_text};
+use super::sample::{DeadLetter, Deletion, Origin, Sample, raw_text};
 use super::window::{Window, ceiling, future_reason};
 use crate::config::{ColumnSpec, FileFormat};
 
@@ -140,13 +140,26 @@ impl FileSource {
         peers: usize,
         dead: &mut dyn FnMut(DeadLetter),
     ) -> Result<Vec<Sample>, SourceError> {
+        Ok(self.read_rows(worker, peers, dead)?.0)
+    }
+
+    /// As [`read_share`](Self::read_share), with the share's delete records
+    /// (`source.delete_column`), sorted by (time, key).
+    pub fn read_rows(
+        &self,
+        worker: usize,
+        peers: usize,
+        dead: &mut dyn FnMut(DeadLetter),
+    ) -> Result<(Vec<Sample>, Vec<Deletion>), SourceError> {
+        let mut deletions = Vec::new();
         let mut out = match self.format {
-            FileFormat::Csv => self.read_csv((worker, peers), usize::MAX, dead)?,
+            FileFormat::Csv => self.read_csv((worker, peers), usize::MAX, dead, &mut deletions)?,
             FileFormat::Arrow => self.read_arrow((worker, peers), usize::MAX, dead)?,
             FileFormat::Json => unreachable!("open() rejects json files"),
         };
         out.sort_by_key(|s| (s.time, s.key));
-        Ok(out)
+        deletions.sort_by_key(|d| (d.time, d.key));
+        Ok((out, deletions))
     }
 
     /// Decodes the first `rows` rows (an Arrow file: the record batches that begin within
@@ -154,7 +167,9 @@ impl FileSource {
     pub fn read_head(&self, rows: usize) -> Result<(Vec<Sample>, Vec<DeadLetter>), SourceError> {
         let mut dead = Vec::new();
         let samples = match self.format {
-            FileFormat::Csv => self.read_csv((0, 1), rows, &mut |d| dead.push(d))?,
+            FileFormat::Csv => {
+                self.read_csv((0, 1), rows, &mut |d| dead.push(d), &mut Vec::new())?
+            }
             FileFormat::Arrow => self.read_arrow((0, 1), rows, &mut |d| dead.push(d))?,
             FileFormat::Json => unreachable!("open() rejects json files"),
         };
@@ -201,12 +216,14 @@ impl FileSource {
         Ok(range)
     }
 
-    /// Worker `worker` of `peers`'s rows among the first `limit`.
+    /// Worker `worker` of `peers`'s rows among the first `limit`; delete records go to
+    /// `deletions`.
     fn read_csv(
         &self,
         (worker, peers): (usize, usize),
         limit: usize,
         dead: &mut dyn FnMut(DeadLetter),
+        deletions: &mut Vec<Deletion>,
     ) -> Result<Vec<Sample>, SourceError> {
         let path = &self.path;
         let mut reader = csv_reader(path)?;
@@ -244,7 +261,15 @@ impl FileSource {
             let decoded = if record.len() != width {
                 Err(format!("expected {width} fields, found {}", record.len()))
             } else {
-                self.decode_csv(&record, r)
+                match self.csv_deletion(&record, r) {
+                    Ok(Some(mut d)) => {
+                        d.origin.offset = line as i64;
+                        deletions.push(d);
+                        continue;
+                    }
+                    Ok(None) => self.decode_csv(&record, r),
+                    Err(e) => Err(e),
+                }
             };
             match decoded {
                 Ok(mut s) => {
@@ -262,6 +287,52 @@ impl FileSource {
             }
         }
         Ok(out)
+    }
+
+    /// The deletion a row marks in its delete column (`None`: a sample, or no delete
+    /// column): `1`, `true`, `yes` or `delete` deletes, `0`, `false`, `no` or empty does not.
+    fn csv_deletion(
+        &self,
+        record: &csv::ByteRecord,
+        row: usize,
+    ) -> Result<Option<Deletion>, String> {
+        let Some(i) = self.columns.delete else {
+            return Ok(None);
+        };
+        let flag = String::from_utf8_lossy(&record[i])
+            .trim()
+            .to_ascii_lowercase();
+        match flag.as_str() {
+            "" | "0" | "false" | "no" => return Ok(None),
+            "1" | "true" | "yes" | "delete" => {}
+            _ => {
+                return Err(format!(
+                    "delete column `{}` = `{flag}`: expected 1, true, yes or delete (or 0, \
+                     false, no or empty)",
+                    self.names[i]
+                ));
+            }
+        }
+        let sample_key = |i: usize| {
+            let f = String::from_utf8_lossy(&record[i]);
+            decode::parse_key(f.trim())
+                .ok_or_else(|| format!("key `{f}` is not an unsigned integer"))
+        };
+        let key = match self.columns.key {
+            Some(k) => sample_key(k)?,
+            None => row as u64,
+        };
+        let time = decode::parse_time(
+            &String::from_utf8_lossy(
+                &record[self.columns.time.expect("files resolve a time column")],
+            ),
+            self.spec.time_unit,
+        )?;
+        Ok(Some(Deletion {
+            key,
+            time,
+            origin: Origin::default(),
+        }))
     }
 
     fn decode_csv(&self, record: &csv::ByteRecord, row: usize) -> Result<Sample, String> {
@@ -385,7 +456,8 @@ impl Source for FileSource {
     ) -> Result<Box<dyn Share>, SourceError> {
         let reading = Instant::now();
         let mut dead = Vec::new();
-        let mut rows = self.read_share(worker, peers, &mut |d| dead.push(d))?;
+        let (mut rows, mut deletions) = self.read_rows(worker, peers, &mut |d| dead.push(d))?;
+        deletions.retain(|d| plan.window.contains(d.time));
         let ceiling = ceiling(self.spec.max_future_ms);
         rows.retain(|s| {
             if s.time > ceiling {
@@ -399,8 +471,9 @@ impl Source for FileSource {
             plan.window.contains(s.time)
         });
         Ok(Box::new(FileShare {
-            remaining: rows.len() as u64,
+            remaining: (rows.len() + deletions.len()) as u64,
             rows: rows.into_iter().peekable(),
+            deletions: deletions.into_iter().peekable(),
             dead,
             busy: reading.elapsed(),
             batch: batch.max(1),
@@ -446,6 +519,8 @@ impl Source for FileSource {
 /// tracking cheap.
 struct FileShare {
     rows: std::iter::Peekable<std::vec::IntoIter<Sample>>,
+    /// Delete records, by time: each goes out with the chunk before the first sample after it.
+    deletions: std::iter::Peekable<std::vec::IntoIter<Deletion>>,
     remaining: u64,
     /// Undecodable rows, and the time reading took: in the first batch.
     dead: Vec<DeadLetter>,
@@ -461,14 +536,21 @@ impl Share for FileShare {
         }
         let from = self.rows.peek().map(|s| s.time);
         let samples: Vec<Sample> = self.rows.by_ref().take(self.batch).collect();
-        let watermark = self.rows.peek().and(from);
+        let next = self.rows.peek().map(|s| s.time);
+        let deletions: Vec<Deletion> = match next {
+            Some(next) => {
+                std::iter::from_fn(|| self.deletions.next_if(|d| d.time < next)).collect()
+            }
+            None => self.deletions.by_ref().collect(),
+        };
+        let watermark = next.and(from);
         self.done = watermark.is_none();
         Ok(Some(Batch {
-            consumed: samples.len() as u64,
+            consumed: (samples.len() + deletions.len()) as u64,
             samples,
             restored: Vec::new(),
             dead: std::mem::take(&mut self.dead),
-            deletions: Vec::new(),
+            deletions,
             busy: std::mem::take(&mut self.busy),
             from,
             watermark,

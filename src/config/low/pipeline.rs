@@ -146,6 +146,9 @@ pub struct Source {
     /// Policy for a key read again while its sample is stored.
     #[serde(default)]
     pub duplicates: Duplicates,
+    /// Column marking a row as the deletion of its key (`file`, CSV).
+    #[serde(default)]
+    pub delete_column: Option<String>,
     /// A JSON field Sluice reads written twice in one message (`kafka`).
     #[serde(default)]
     pub repeated_fields: Option<RepeatedFields>,

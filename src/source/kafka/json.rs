@@ -524,6 +524,7 @@ mod tests {
             num_classes: 2,
             max_future_ms: None,
             repeated_fields_last_wins: false,
+            delete_column: None,
         }
     }
 

@@ -388,3 +388,36 @@ fn evaluate_with_a_relative_config_path_resolves_its_files_once() {
         evaluations[0]
     );
 }
+
+/// Regression (#24): a mistake in `sluice evaluate --config`'s `[evaluation]` was reported as
+/// one of the run's own `config.toml`, the file the user did not write.
+#[test]
+fn an_error_in_the_evaluate_config_names_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 1_500, "csv");
+    let cfg = write_config(dir.path(), "run.toml", &config("csv", 500));
+    let out = dir.path().join("run");
+    run_ok(&cfg, &out, "1");
+    let eval = write_config(
+        dir.path(),
+        "eval.toml",
+        "[evaluation]\npath = \"hyperplane_test.csv\"\nmetrics = [\"accuracy\", \"nope\"]\n",
+    );
+    let o = sluice(&[
+        "evaluate",
+        out.to_str().unwrap(),
+        "--config",
+        eval.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("{}: evaluation.metrics[1]:", eval.display())),
+        "{err}"
+    );
+    assert!(
+        !err.contains("config.toml") && !err.contains("run.toml"),
+        "{err}"
+    );
+}

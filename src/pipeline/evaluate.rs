@@ -15,6 +15,7 @@ use toml::{Table, Value};
 
 use super::checks::load_eval_datasets;
 use super::error::RunError;
+use crate::config::ConfigErrors;
 use crate::eval::{EvalReport, EvalSetup, Execution, Session};
 use crate::sink::EventSink;
 use crate::store::ModelStore;
@@ -89,7 +90,10 @@ pub fn evaluate(
         Some(path) => with_evaluation_of(&text, path)?,
         None => text,
     };
-    let spec = crate::config::parse(&text, &info.config_path)?;
+    let spec = crate::config::parse(&text, &info.config_path).map_err(|e| match config {
+        Some(path) => blame_evaluation(e, path),
+        None => e,
+    })?;
     if let Some(v) = spec.variants.first() {
         return Err(RunError::Usage(format!(
             "{}: holds a sweep; evaluate each variant's directory, e.g. {}",
@@ -228,6 +232,17 @@ fn with_evaluation_of(run_config: &str, path: &Path) -> Result<String, RunError>
         .map_err(|e| RunError::Failed(format!("the run's config.toml: {e}")))?;
     config.insert("evaluation".into(), evaluation);
     toml::to_string(&config).map_err(|e| RunError::Failed(e.to_string()))
+}
+
+/// Errors of a run's config joined with `--config`'s `[evaluation]`: those in `evaluation.*`
+/// come from the `--config` file and name it (the run's own config ran as it is).
+fn blame_evaluation(mut e: ConfigErrors, path: &Path) -> ConfigErrors {
+    let from_evaluation = |k: &str| k == "evaluation" || k.starts_with("evaluation.");
+    if e.errors.iter().any(|x| from_evaluation(&x.key)) {
+        e.errors.retain(|x| from_evaluation(&x.key));
+        e.file = path.to_path_buf();
+    }
+    e
 }
 
 /// Writes `info` to `run_dir`'s `run.json`.

@@ -59,6 +59,11 @@ pub fn run(spec: &PipelineSpec, opts: &RunOptions) -> Result<RunSummary, RunErro
     if let Some(e) = failure {
         return Err(RunError::Failed(e));
     }
+    if !shared.source.follows(&shared.replay.window)
+        && let Err(e) = shared.source.finish()
+    {
+        tracing::warn!("{e}; the consumer group keeps the last checkpoint's offsets");
+    }
     let covered = shared.counters.take_covered();
     info.input.get_or_insert_default().merge(covered.clone());
     write_run_info(&shared.run_dir, &info)?;

@@ -61,6 +61,13 @@ pub trait Source: Send + Sync {
     /// source, once the checkpoint that holds them is durable (a Kafka consumer group's
     /// commit). One attempt: the caller retries.
     fn commit(&self, offsets: &BTreeMap<i32, i64>) -> Result<(), SourceError>;
+
+    /// A replay ended normally: a source whose shares read every partition to its end records
+    /// that (a Kafka consumer group commits the next offsets, so Kafka's tools show no lag).
+    /// Checkpoints keep their own restart offsets: a resumed run does not read these.
+    fn finish(&self) -> Result<(), SourceError> {
+        Ok(())
+    }
 }
 
 /// How much a run's shares have read.

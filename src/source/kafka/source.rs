@@ -138,6 +138,16 @@ impl Source for KafkaSource {
         self.unread(consumer.as_ref()?)
     }
 
+    /// Commits the next offsets of the partitions this process read, when each is at its
+    /// end now (a message produced since leaves the checkpoint's commit in place).
+    fn finish(&self) -> Result<(), SourceError> {
+        let next = self.next.lock().expect("offsets poisoned").clone();
+        if next.is_empty() || self.lag(Progress::default()) != Some(0) {
+            return Ok(());
+        }
+        self.commit(&next)
+    }
+
     fn commit(&self, offsets: &BTreeMap<i32, i64>) -> Result<(), SourceError> {
         let mut committer = self.committer.lock().expect("committer poisoned");
         if committer.is_none() {

@@ -566,7 +566,10 @@ fn killed_run_resumes_after_its_last_checkpoint_without_duplicates() {
             .unwrap();
         let got = committed.find_partition(&topic, p).unwrap().offset();
         assert_eq!(got, Offset::Offset(end), "partition {p}: lag 0");
-        assert!(last.offsets[&p] < end, "the checkpoint restarts before the end");
+        assert!(
+            last.offsets[&p] < end,
+            "the checkpoint restarts before the end"
+        );
     }
 }
 
@@ -1285,4 +1288,63 @@ fn a_tombstone_retracts_its_sample_and_lineage_names_the_models_that_saw_it() {
         );
     }
     assert_eq!(listings[0], listings[1]);
+}
+
+/// Regression (#24): a second `sluice run` on a finished run directory resumed after its last
+/// checkpoint, found nothing new and rewrote summary.json with 0 triggers and 0 models, and
+/// `sluice status` then showed no model in service.
+#[test]
+fn a_second_run_on_a_finished_directory_keeps_the_runs_totals_and_model() {
+    let Some(brokers) =
+        kafka_brokers("a_second_run_on_a_finished_directory_keeps_the_runs_totals_and_model")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 1_250, "csv"); // 1,000 stream rows
+    let topic = unique_topic("again");
+    produce_ok(&brokers, &dir.path().join("hyperplane.csv"), &topic, "1");
+    let prefix = unique_topic("again-events");
+    let cfg = write_config(
+        dir.path(),
+        "k.toml",
+        &kafka_config(&brokers, &topic, &prefix, 300),
+    );
+    let out = dir.path().join("run");
+    run_ok(&cfg, &out, "1");
+    let first = summary(&out);
+    assert_eq!(
+        (first["triggers"].as_u64(), first["models"].as_u64()),
+        (Some(3), Some(3))
+    );
+    let o = run_ok(&cfg, &out, "1");
+    assert!(
+        stderr(&o).contains("resuming after trigger 2"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains("3 triggers, 3 models"),
+        "{}",
+        stdout(&o)
+    );
+    let again = summary(&out);
+    for key in ["triggers", "models", "last_model"] {
+        assert_eq!(again[key], first[key], "{key}");
+    }
+    let o = sluice(&["status", out.to_str().unwrap()]);
+    let status = stdout(&o);
+    assert!(status.contains("finished"), "{status}");
+    assert!(status.contains("watermark 2024-"), "{status}");
+    assert!(status.contains("0 records behind the source"), "{status}");
+    assert!(
+        status.lines().any(|l| l.starts_with("-        3 ")),
+        "3 triggers: {status}"
+    );
+    assert!(
+        status.contains(first["last_model"].as_str().unwrap()),
+        "{status}"
+    );
+    // Nothing was trained twice.
+    assert_eq!(jsonl(&out.join("models.jsonl")).len(), 3);
 }

@@ -127,6 +127,12 @@ fn summarize(
     wall_s: f64,
 ) -> Vec<RunSummary> {
     let [ingest, trigger_policy, selection] = shared.clock.totals_ms();
+    // A resumed run's triggers and models are the run's so far: those before its checkpoint,
+    // then this start's (a start that found nothing new must not report none).
+    let resumed = shared.resumed().checkpoint.as_ref();
+    let (triggers_before, models_before) =
+        resumed.map_or((0, 0), |cp| (cp.trigger_id + 1, cp.models.len() as u64));
+    let model_before = resumed.and_then(|cp| cp.model_id.clone());
     let checkpoint_s = shared.book.as_ref().map_or(0.0, |b| b.checkpoint_s());
     shared
         .lanes
@@ -142,11 +148,11 @@ fn summarize(
             dead_letters: shared.counters.dead.load(Ordering::Relaxed),
             duplicates: shared.counters.duplicates.load(Ordering::Relaxed),
             deletions: shared.counters.deletions.load(Ordering::Relaxed),
-            triggers: lane.progress.triggers.load(Ordering::Relaxed),
-            models: report.models,
+            triggers: triggers_before + lane.progress.triggers.load(Ordering::Relaxed),
+            models: models_before + report.models,
             wall_s,
             training_s: report.training_ms as f64 / 1000.0,
-            last_model: report.last_model,
+            last_model: report.last_model.or_else(|| model_before.clone()),
             cost: Cost {
                 ingest_s: ingest / 1000.0,
                 read_s: shared.clock.read_s(),

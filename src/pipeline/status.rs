@@ -37,6 +37,10 @@ fn snapshot(shared: &RunContext, state: &str, every: Duration) -> Status {
     let now = unix_ms();
     let watermark = shared.counters.watermark();
     let lag_messages = shared.source.lag(shared.counters.progress());
+    let triggers_before = shared
+        .resumed_if_known()
+        .and_then(|r| r.checkpoint.as_ref())
+        .map_or(0, |cp| cp.trigger_id + 1);
     let variants = shared
         .lanes
         .iter()
@@ -47,7 +51,8 @@ fn snapshot(shared: &RunContext, state: &str, every: Duration) -> Status {
             lag_ms: watermark.map(|w| now.saturating_sub(w)),
             lag_messages,
             samples: shared.counters.ingested.load(Ordering::Relaxed),
-            triggers: lane.progress.triggers.load(Ordering::Relaxed),
+            // A resumed run's triggers count those before its checkpoint.
+            triggers: triggers_before + lane.progress.triggers.load(Ordering::Relaxed),
             model: lane.model.lock().expect("model slot poisoned").clone(),
             queue: lane.progress.queued.load(Ordering::Relaxed),
             last_evaluation_ms: lane

@@ -50,6 +50,8 @@ pub(super) fn start_lanes(
     let gate = (shared.lanes.len() > 1).then(|| Arc::new(DeviceGate::default()));
     let mut running = Vec::new();
     for (l, lane) in shared.lanes.iter().enumerate() {
+        // A resumed run serves the checkpoint's model until it trains another.
+        *lane.model.lock().expect("model slot poisoned") = initial_model.clone();
         let models = lane.models.clone().expect("set above");
         let events = lane.events.clone().expect("set above");
         let evaluator = spawn_evaluator(

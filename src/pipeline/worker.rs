@@ -333,7 +333,14 @@ fn feed(
                 shared.counters.note_watermark(index, w);
             }
             Some(_) => {}
-            None => break,
+            None => {
+                // The last batch has no watermark: the share read everything, up to its
+                // newest sample (a status written after the end shows it).
+                if let Some(t) = covered.last_time {
+                    shared.counters.note_watermark(index, t.max(*input.time()));
+                }
+                break;
+            }
         }
         cluster::step(worker, None)?;
         between.pass(&mut *share);

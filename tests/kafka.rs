@@ -1348,3 +1348,237 @@ fn a_second_run_on_a_finished_directory_keeps_the_runs_totals_and_model() {
     // Nothing was trained twice.
     assert_eq!(jsonl(&out.join("models.jsonl")).len(), 3);
 }
+
+/// A message to send: partition, key, value.
+type Message = (i32, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Sends `(partition, key, value)` messages to `topic` in order (a `None` key or value is
+/// absent: a tombstone has a key and no value) and waits until they are delivered.
+fn send_messages(brokers: &str, topic: &str, messages: &[Message]) {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("queue.buffering.max.messages", "100000")
+        .set("message.max.bytes", "2000000")
+        .create()
+        .unwrap();
+    for (p, key, value) in messages {
+        let mut r = BaseRecord::<[u8], [u8]>::to(topic).partition(*p);
+        if let Some(k) = key {
+            r = r.key(k.as_slice());
+        }
+        if let Some(v) = value {
+            r = r.payload(v.as_slice());
+        }
+        producer.send(r).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+}
+
+/// Item 6 of #24: a topic written by a producer that is not Sluice's, with pandas-style types
+/// on good rows and 17 kinds of bad input among them, trains bitwise the same models as the
+/// clean topic on 1 and 2 workers; every bad message is one dead letter at its offset with its
+/// reason, and a producer's retry is dropped, not dead-lettered.
+#[test]
+fn a_dirty_stream_trains_the_same_models_as_the_clean_one() {
+    let Some(brokers) = kafka_brokers("a_dirty_stream_trains_the_same_models_as_the_clean_one")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 2_500, "csv"); // 2,000 stream rows
+    let csv = std::fs::read_to_string(dir.path().join("hyperplane.csv")).unwrap();
+    let good = json_values(&csv);
+    let f = r#""x0":0.1,"x1":0.2,"x2":0.3,"x3":0.4,"x4":0.5,"x5":0.6,"x6":0.7,"x7":0.8"#;
+    type Msg = (Option<Vec<u8>>, Option<Vec<u8>>);
+    let value = |s: String| -> Msg { (None, Some(s.into_bytes())) };
+    // (message, the start of its dead letter's reason; None: not a dead letter).
+    let bad = |i: usize, time: &str| -> Vec<(Msg, Option<&'static str>)> {
+        let key = 90_000_000 + i * 100;
+        vec![
+            (
+                value(format!("{{\"key\":{key},\"time\":{time},")),
+                Some("invalid JSON"),
+            ),
+            (value("  ".into()), Some("invalid JSON")),
+            (
+                value("[1, 2, 3]".into()),
+                Some("value is not a JSON object"),
+            ),
+            (
+                value(format!(r#"{{"key":{key},"time":{time},{f}}}"#)),
+                Some("missing label"),
+            ),
+            (
+                value(format!(r#"{{"key":{key},"time":{time},"label":7,{f}}}"#)),
+                Some("label 7 outside"),
+            ),
+            (
+                value(format!(r#"{{"key":{key},"time":{time},"label":1.5,{f}}}"#)),
+                Some("label `1.5` is not an integer"),
+            ),
+            (
+                value(format!(
+                    r#"{{"key":{key},"time":{time},"label":"yes",{f}}}"#
+                )),
+                Some("label `\"yes\"` is not an integer"),
+            ),
+            (
+                value(format!(r#"{{"key":-5,"time":{time},"label":1,{f}}}"#)),
+                Some("key `-5` is not an unsigned integer"),
+            ),
+            (
+                value(format!(
+                    r#"{{"key":{key},"time":{time},"label":1,"x0":"nan","x1":0.2,"x2":0.3,"x3":0.4,"x4":0.5,"x5":0.6,"x6":0.7,"x7":0.8}}"#
+                )),
+                Some("feature `x0`"),
+            ),
+            (
+                value(format!(
+                    r#"{{"key":{key},"time":{time},"label":1,"x1":0.2,"x2":0.3,"x3":0.4,"x4":0.5,"x5":0.6,"x6":0.7,"x7":0.8}}"#
+                )),
+                Some("missing feature field `x0`"),
+            ),
+            (
+                value(format!(
+                    r#"{{"key":{key},"time":{time},"label":0,"label":1,{f}}}"#
+                )),
+                Some("field `label` is written twice"),
+            ),
+            (
+                value(format!(
+                    r#"{{"key":{key},"time":"yesterday","label":1,{f}}}"#
+                )),
+                Some("time `yesterday` is not a number"),
+            ),
+            (
+                value(format!(
+                    r#"{{"key":{key},"time":4102444800000,"label":1,{f}}}"#
+                )),
+                Some("future: event time 4102444800000"),
+            ),
+            (
+                value(format!(r#"{{"key":{},"time":5,"label":1,{f}}}"#, key + 1)),
+                Some("late: event time 5"),
+            ),
+            (
+                (None, Some(vec![0xff, 0xfe, b'{', 0x80])),
+                Some("invalid JSON"),
+            ),
+            ((None, None), Some("message has no value")),
+            (
+                (Some(b"not-a-key".to_vec()), None),
+                Some("tombstone: message key"),
+            ),
+            (
+                value(format!(
+                    "{{\"key\":{key},\"pad\":\"{}\"}}",
+                    "x".repeat(600_000)
+                )),
+                Some("missing"),
+            ),
+        ]
+    };
+    let kinds = bad(0, "0").len();
+    assert!(kinds >= 15, "{kinds} kinds");
+    // Good rows alternate partitions; after every 20th row of a partition, one bad message of
+    // the next kind; every 50th row is sent twice (a producer's retry); every 7th is written
+    // as pandas writes it (`5.0` keys and labels, float times).
+    let (mut clean, mut dirty) = (Vec::new(), Vec::new());
+    let mut next = [0i64; 2];
+    let mut expected: Vec<((i32, i64), &'static str)> = Vec::new();
+    let mut retries = 0;
+    for (i, v) in good.iter().enumerate() {
+        let p = (i % 2) as i32;
+        clean.push((p, None, Some(v.clone().into_bytes())));
+        let mut sent = v.clone();
+        if i % 7 == 3 {
+            let j: serde_json::Value = serde_json::from_str(v).unwrap();
+            sent = sent
+                .replace(
+                    &format!("\"key\":{}", j["key"]),
+                    &format!("\"key\":{}.0", j["key"]),
+                )
+                .replace(
+                    &format!("\"label\":{}", j["label"]),
+                    &format!("\"label\":\"{}.0\"", j["label"]),
+                )
+                .replace(
+                    &format!("\"time\":{}", j["time"]),
+                    &format!("\"time\":{}.0", j["time"]),
+                );
+        }
+        dirty.push((p, None, Some(sent.clone().into_bytes())));
+        next[p as usize] += 1;
+        if i % 50 == 49 {
+            dirty.push((p, None, Some(sent.into_bytes())));
+            next[p as usize] += 1;
+            retries += 1;
+        }
+        if i % 40 >= 38 {
+            let time = serde_json::from_str::<serde_json::Value>(v).unwrap()["time"].to_string();
+            let n = (i / 40) * 2 + i % 2;
+            let ((key, value), reason) = bad(n, &time).swap_remove(n % kinds);
+            dirty.push((p, key, value));
+            if let Some(r) = reason {
+                expected.push(((p, next[p as usize]), r));
+            }
+            next[p as usize] += 1;
+        }
+    }
+    assert_eq!(expected.len(), 100);
+    let topics = [unique_topic("clean"), unique_topic("dirty")];
+    for (topic, messages) in topics.iter().zip([&clean, &dirty]) {
+        sluice::source::kafka::admin::ensure_topic(
+            &sluice::config::KafkaCluster::plain(&brokers),
+            topic,
+            2,
+            true,
+        )
+        .unwrap();
+        send_messages(&brokers, topic, messages);
+    }
+    let mut runs = Vec::new();
+    for (topic, name) in topics.iter().zip(["clean", "dirty"]) {
+        for workers in ["1", "2"] {
+            let prefix = unique_topic(&format!("{name}-events"));
+            let cfg = write_config(
+                dir.path(),
+                &format!("{name}.toml"),
+                &kafka_config(&brokers, topic, &prefix, 400),
+            );
+            let out = dir.path().join(format!("{name}-{workers}"));
+            let o = run_ok(&cfg, &out, workers);
+            let line = match name {
+                "clean" => "2000 samples (0 dead-lettered), 5 triggers, 5 models".to_string(),
+                _ => format!(
+                    "2000 samples (100 dead-lettered, {retries} duplicates dropped), 5 triggers, 5 models"
+                ),
+            };
+            assert!(
+                stdout(&o).contains(&line),
+                "{name} {workers}: {}",
+                stdout(&o)
+            );
+            runs.push(out);
+        }
+    }
+    for out in &runs[1..] {
+        assert_same_triggers_and_models(out, &runs[0]);
+        assert_same_weights(out, &runs[0], 5, "dirty vs clean");
+    }
+    for out in &runs[2..] {
+        let dead = jsonl(&out.join("dead-letter.jsonl"));
+        assert_eq!(dead.len(), 100);
+        for ((p, offset), reason) in &expected {
+            let at = format!("{}/{p}/{offset}", topics[1]);
+            let d = dead
+                .iter()
+                .find(|d| d["location"] == at)
+                .unwrap_or_else(|| panic!("{at} ({reason}) not dead-lettered"));
+            let got = d["reason"].as_str().unwrap();
+            assert!(got.starts_with(reason), "{at}: {got} (expected {reason})");
+            assert!(d["raw"].as_str().unwrap().len() <= 1024);
+        }
+    }
+}

@@ -753,13 +753,13 @@ impl Intake<'_> {
                 }
                 continue;
             }
+            let at = At {
+                topic: self.topic,
+                partition: part.id,
+                offset,
+            };
             if s.time > self.ceiling {
                 // Before it could move the partition's watermark.
-                let at = At {
-                    topic: self.topic,
-                    partition: part.id,
-                    offset,
-                };
                 let ceiling = self.ceiling;
                 out.dead
                     .push(sample_letter(at, &s, multi_row, msg.payload(), |which| {
@@ -771,11 +771,6 @@ impl Intake<'_> {
             if s.time < floor {
                 match self.late {
                     LatePolicy::DeadLetter => {
-                        let at = At {
-                            topic: self.topic,
-                            partition: part.id,
-                            offset,
-                        };
                         let time = s.time;
                         out.dead
                             .push(sample_letter(at, &s, multi_row, msg.payload(), |which| {

@@ -72,6 +72,22 @@ fn each_variant_of_a_sweep_trains_like_its_own_run() {
     }
     assert_eq!(sweep["triggers"], triggers);
     assert_eq!(sweep["samples"], 4000);
+    // `sluice lineage` on the sweep reads every variant's models (it read none: the sweep's
+    // own directory holds no models).
+    let csv = std::fs::read_to_string(dir.path().join("hyperplane.csv")).unwrap();
+    let key = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    let o = sluice(&["lineage", out.to_str().unwrap(), &key]);
+    let l = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(l.contains(&format!("of {} models", sweep["models"])), "{l}");
+    assert!(l.contains("  base/"), "{l}");
 
     for name in NAMES {
         let vdir = out.join("variants").join(name);

@@ -85,7 +85,9 @@ pub struct Focus {
     pub metric: String,
 }
 
-fn read_jsonl(dir: &Path, file: &str) -> Result<Vec<Value>, ReportError> {
+/// The events of `dir`'s JSONL file `file`; a missing file or a line that is not JSON is a
+/// usage error naming it.
+pub fn read_jsonl(dir: &Path, file: &str) -> Result<Vec<Value>, ReportError> {
     let path = dir.join(file);
     let text = std::fs::read_to_string(&path).map_err(|e| {
         ReportError::Usage(format!(

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 use serde::Serialize;
 
-pub use data::{Focus, RunData};
+pub use data::{Focus, RunData, read_jsonl};
 pub use error::ReportError;
 pub use plots::SIZE;
 use plots::{VariantPoint, mean_sd};
@@ -285,8 +285,8 @@ fn pipeline_points(
 }
 
 /// `runs` with each sweep's directory replaced by its variants' (`variants/<name>`, in the
-/// sweep's order): a sweep is compared variant by variant.
-fn sweeps_expanded(runs: &[PathBuf]) -> Result<Vec<PathBuf>, ReportError> {
+/// sweep's order): a sweep is compared (and `sluice lineage` reads it) variant by variant.
+pub fn sweeps_expanded(runs: &[PathBuf]) -> Result<Vec<PathBuf>, ReportError> {
     let mut out = Vec::new();
     for dir in runs {
         let summary: Option<serde_json::Value> = std::fs::read(dir.join("summary.json"))

@@ -129,9 +129,9 @@ fn summarize(
     let [ingest, trigger_policy, selection] = shared.clock.totals_ms();
     // A resumed run's triggers and models are the run's so far: those before its checkpoint,
     // then this start's (a start that found nothing new must not report none).
+    let triggers_before = shared.first_trigger_id();
     let resumed = shared.resumed().checkpoint.as_ref();
-    let (triggers_before, models_before) =
-        resumed.map_or((0, 0), |cp| (cp.trigger_id + 1, cp.models.len() as u64));
+    let models_before = resumed.map_or(0, |cp| cp.models.len() as u64);
     let model_before = resumed.and_then(|cp| cp.model_id.clone());
     let checkpoint_s = shared.book.as_ref().map_or(0.0, |b| b.checkpoint_s());
     shared

@@ -37,10 +37,7 @@ fn snapshot(shared: &RunContext, state: &str, every: Duration) -> Status {
     let now = unix_ms();
     let watermark = shared.counters.watermark();
     let lag_messages = shared.source.lag(shared.counters.progress());
-    let triggers_before = shared
-        .resumed_if_known()
-        .and_then(|r| r.checkpoint.as_ref())
-        .map_or(0, |cp| cp.trigger_id + 1);
+    let triggers_before = shared.first_trigger_id();
     let variants = shared
         .lanes
         .iter()

@@ -299,9 +299,7 @@ impl FileSource {
         let Some(i) = self.columns.delete else {
             return Ok(None);
         };
-        let flag = String::from_utf8_lossy(&record[i])
-            .trim()
-            .to_ascii_lowercase();
+        let flag = self.csv_field(record, i)?.trim().to_ascii_lowercase();
         match flag.as_str() {
             "" | "0" | "false" | "no" => return Ok(None),
             "1" | "true" | "yes" | "delete" => {}
@@ -313,21 +311,7 @@ impl FileSource {
                 ));
             }
         }
-        let sample_key = |i: usize| {
-            let f = String::from_utf8_lossy(&record[i]);
-            decode::parse_key(f.trim())
-                .ok_or_else(|| format!("key `{f}` is not an unsigned integer"))
-        };
-        let key = match self.columns.key {
-            Some(k) => sample_key(k)?,
-            None => row as u64,
-        };
-        let time = decode::parse_time(
-            &String::from_utf8_lossy(
-                &record[self.columns.time.expect("files resolve a time column")],
-            ),
-            self.spec.time_unit,
-        )?;
+        let (key, time) = self.csv_key_time(record, row)?;
         Ok(Some(Deletion {
             key,
             time,
@@ -335,24 +319,35 @@ impl FileSource {
         }))
     }
 
-    fn decode_csv(&self, record: &csv::ByteRecord, row: usize) -> Result<Sample, String> {
+    /// Field `i` of `record` as text.
+    fn csv_field<'r>(&self, record: &'r csv::ByteRecord, i: usize) -> Result<&'r str, String> {
+        std::str::from_utf8(&record[i])
+            .map_err(|_| format!("column `{}` is not UTF-8", self.names[i]))
+    }
+
+    /// The key (the row number without a key column) and event time of row `row`: what a
+    /// sample and a delete record both need.
+    fn csv_key_time(&self, record: &csv::ByteRecord, row: usize) -> Result<(u64, u64), String> {
         let c = &self.columns;
-        let field = |i: usize| {
-            std::str::from_utf8(&record[i])
-                .map_err(|_| format!("column `{}` is not UTF-8", self.names[i]))
-        };
         let key = match c.key {
             Some(i) => {
-                let f = field(i)?.trim();
+                let f = self.csv_field(record, i)?.trim();
                 decode::parse_key(f)
                     .ok_or_else(|| format!("key `{f}` is not an unsigned integer"))?
             }
             None => row as u64,
         };
         let time = decode::parse_time(
-            field(c.time.expect("files resolve a time column"))?,
+            self.csv_field(record, c.time.expect("files resolve a time column"))?,
             self.spec.time_unit,
         )?;
+        Ok((key, time))
+    }
+
+    fn decode_csv(&self, record: &csv::ByteRecord, row: usize) -> Result<Sample, String> {
+        let c = &self.columns;
+        let field = |i: usize| self.csv_field(record, i);
+        let (key, time) = self.csv_key_time(record, row)?;
         let label = decode::parse_label(field(c.label)?, self.spec.num_classes)?;
         let mut features = Vec::with_capacity(c.features.len());
         for (&i, name) in c.features.iter().zip(&c.feature_names) {

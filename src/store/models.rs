@@ -114,10 +114,11 @@ impl ModelStore {
         sorted.dedup();
         let bytes: Vec<u8> = sorted.iter().flat_map(|k| k.to_le_bytes()).collect();
         let path = self.dir.join(format!("{model_id}.keys"));
-        let tmp = self.dir.join(format!(".{model_id}.keys.tmp"));
-        std::fs::write(&tmp, bytes)?;
-        File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
+        write_atomically(
+            &self.dir.join(format!(".{model_id}.keys.tmp")),
+            &path,
+            &bytes,
+        )?;
         Ok(path)
     }
 
@@ -387,11 +388,10 @@ fn invalid(path: &Path, e: impl std::fmt::Display) -> std::io::Error {
 pub fn keys_contain(path: &Path, key: u64) -> std::io::Result<bool> {
     let bytes = std::fs::read(path)?;
     if bytes.len() % 8 != 0 {
-        return Err(std::io::Error::other(format!(
-            "{}: {} bytes is not a list of u64 keys",
-            path.display(),
-            bytes.len()
-        )));
+        return Err(invalid(
+            path,
+            format!("{} bytes is not a list of u64 keys", bytes.len()),
+        ));
     }
     let keys: Vec<u64> = bytes
         .chunks_exact(8)

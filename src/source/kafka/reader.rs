@@ -599,6 +599,21 @@ impl Part {
     }
 }
 
+/// Where `origin` in `topic` is, as dead letters name it: `topic/partition/offset`, and
+/// `#row<N>` for a row of a message of several (`multi_row`).
+pub(super) fn location(topic: &str, origin: Origin, multi_row: bool) -> String {
+    let at = At {
+        topic,
+        partition: origin.partition,
+        offset: origin.offset,
+    };
+    if multi_row {
+        at.row(origin.row as usize)
+    } else {
+        at.message()
+    }
+}
+
 /// A message's place in the topic, formatted only for a dead letter.
 #[derive(Clone, Copy)]
 struct At<'a> {
@@ -646,19 +661,19 @@ impl Intake<'_> {
     /// a dead letter when the key is not a sample key. Read again after a resume (at or before
     /// the checkpoint), it was applied before and goes.
     fn tombstone(&mut self, key: &[u8], offset: i64, part: &mut Part, out: &mut Polled) {
-        let at = At {
-            topic: self.topic,
-            partition: part.id,
-            offset,
-        };
         if offset < part.new_from {
             return;
         }
+        let origin = Origin {
+            partition: part.id,
+            row: 0,
+            offset,
+        };
         let key = match super::json::message_key(key) {
             Ok(k) => k,
             Err(reason) => {
                 out.dead.push(DeadLetter {
-                    location: at.message(),
+                    location: location(self.topic, origin, false),
                     reason: format!("tombstone: {reason}"),
                     raw: String::new(),
                 });
@@ -670,15 +685,7 @@ impl Intake<'_> {
             return;
         }
         part.mark(time, offset, &mut out.marks);
-        out.deletions.push(Deletion {
-            key,
-            time,
-            origin: Origin {
-                partition: part.id,
-                row: 0,
-                offset,
-            },
-        });
+        out.deletions.push(Deletion { key, time, origin });
     }
 
     /// Decodes `msg` of `part` into `scratch`; the message's or its rows' errors become dead

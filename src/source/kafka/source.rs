@@ -9,7 +9,7 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use super::admin::{self, Committer};
-use super::reader::{KafkaReader, Prefetch, check_window};
+use super::reader::{KafkaReader, Prefetch, check_window, location};
 use super::value::ValueDecoder;
 use crate::config::{ColumnSpec, KafkaSourceSpec, ValueFormat};
 use crate::source::{
@@ -81,11 +81,11 @@ impl Source for KafkaSource {
     }
 
     fn locate(&self, origin: Origin) -> String {
-        let at = format!("{}/{}/{}", self.spec.topic, origin.partition, origin.offset);
-        match self.spec.format {
-            ValueFormat::Arrow => format!("{at}#row{}", origin.row),
-            ValueFormat::Json => at,
-        }
+        location(
+            &self.spec.topic,
+            origin,
+            self.spec.format == ValueFormat::Arrow,
+        )
     }
 
     fn open_share(

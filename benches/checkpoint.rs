@@ -66,6 +66,7 @@ fn checkpoint(n: u64) -> Checkpoint {
         },
         models: (0..10).map(|i| format!("bench-{i:04}")).collect(),
         published: BTreeMap::new(),
+        tally: Default::default(),
     }
 }
 

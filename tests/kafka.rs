@@ -1329,7 +1329,7 @@ fn a_second_run_on_a_finished_directory_keeps_the_runs_totals_and_model() {
         stdout(&o)
     );
     let again = summary(&out);
-    for key in ["triggers", "models", "last_model"] {
+    for key in ["triggers", "models", "last_model", "samples"] {
         assert_eq!(again[key], first[key], "{key}");
     }
     let o = sluice(&["status", out.to_str().unwrap()]);
@@ -1347,6 +1347,16 @@ fn a_second_run_on_a_finished_directory_keeps_the_runs_totals_and_model() {
     );
     // Nothing was trained twice.
     assert_eq!(jsonl(&out.join("models.jsonl")).len(), 3);
+
+    // Regression (CI, crash test): a start that found only 3 malformed messages judged
+    // `max_dead_letter_ratio` on them alone (`3 of 3 inputs (100.0%)`) and failed the run.
+    send_raw(&brokers, &topic, (0..3).map(|i| (0, format!("not json {i}"))));
+    let o = run_ok(&cfg, &out, "1");
+    let third = summary(&out);
+    assert_eq!(third["samples"], first["samples"], "{}", stdout(&o));
+    assert_eq!(third["samples"].as_u64(), Some(1_000));
+    assert_eq!(third["dead_letters"].as_u64(), Some(3));
+    assert_eq!(jsonl(&out.join("dead-letter.jsonl")).len(), 3);
 }
 
 /// A message to send: partition, key, value.

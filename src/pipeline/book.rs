@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use sluice_dataflows::triggers::State;
 use sluice_dataflows::{Position, TriggerEvent};
 
-use super::checkpoint::{self, Checkpoint, OperatorState};
+use super::checkpoint::{self, Checkpoint, OperatorState, Tally};
 use super::error::RunError;
 use super::progress::Counters;
 use crate::sink::EventSink;
@@ -91,6 +91,8 @@ pub struct CheckpointBook {
     /// Event time before which the last checkpoint needs no payloads: the readers' restart
     /// indexes forget what is before it (`u64::MAX`: none yet; worker 0 tells every worker).
     forget_before: AtomicU64,
+    /// Samples at or before the last trigger's boundary, over every start of the run.
+    samples_done: AtomicU64,
 }
 
 /// What a [`CheckpointBook`] is opened with.
@@ -113,6 +115,8 @@ pub struct BookSetup {
     pub peers: usize,
     /// The model index of the checkpoint resumed from.
     pub models: Vec<String>,
+    /// Samples at or before the boundary of the checkpoint resumed from.
+    pub samples_done: u64,
 }
 
 impl CheckpointBook {
@@ -132,6 +136,7 @@ impl CheckpointBook {
             pieces_changed: Condvar::new(),
             checkpoint_ns: AtomicU64::new(0),
             forget_before: AtomicU64::new(u64::MAX),
+            samples_done: AtomicU64::new(setup.samples_done),
         }
     }
 
@@ -224,6 +229,7 @@ impl CheckpointBook {
     /// trainer after `t`'s model and events are out.
     pub fn write(&self, t: &TriggerEvent, model: Option<&str>) -> Result<(), RunError> {
         let run_dir = &self.run_dir;
+        let samples_done = self.samples_done.fetch_add(t.samples, Ordering::Relaxed) + t.samples;
         if !self.enabled {
             return Ok(());
         }
@@ -269,6 +275,12 @@ impl CheckpointBook {
             state,
             models: self.model_index.lock().expect("index poisoned").clone(),
             published,
+            tally: Tally {
+                samples: samples_done,
+                dead_letters: self.counters.dead.load(Ordering::Relaxed),
+                duplicates: self.counters.duplicates.load(Ordering::Relaxed),
+                deletions: self.counters.deletions.load(Ordering::Relaxed),
+            },
         };
         let path = checkpoint::write(run_dir, &cp).map_err(RunError::io(format!(
             "writing checkpoint {} in {}",

@@ -93,6 +93,27 @@ pub struct Checkpoint {
     pub models: Vec<String>,
     /// Per output topic, its end offset once this trigger's events were published.
     pub published: BTreeMap<String, i64>,
+    /// The run's counts so far (every start's), which a resumed run goes on from.
+    #[serde(default)]
+    pub tally: Tally,
+}
+
+/// A run's input counts at a checkpoint, over every start of it.
+///
+/// `samples` are those at or before the boundary (the triggers' epochs added up): exact, as a
+/// resumed run counts only the later ones. The others are the counters when the checkpoint
+/// was written: inputs read past the boundary before a stop are counted again by the resumed
+/// run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    /// Samples stored.
+    pub samples: u64,
+    /// Dead letters.
+    pub dead_letters: u64,
+    /// Duplicates dropped.
+    pub duplicates: u64,
+    /// Deletions read.
+    pub deletions: u64,
 }
 
 /// What a Kafka run records before its first event (`checkpoints/start.json`), so that a run
@@ -298,6 +319,12 @@ mod tests {
             },
             models: (0..=k).map(|i| format!("p-{i:04}")).collect(),
             published: [("p.triggers".to_string(), 4)].into(),
+            tally: Tally {
+                samples: 100 * k,
+                dead_letters: 3,
+                duplicates: 2,
+                deletions: 1,
+            },
         }
     }
 

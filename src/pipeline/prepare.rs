@@ -112,7 +112,11 @@ pub(super) fn prepare(spec: &PipelineSpec, opts: &RunOptions) -> Result<Prepared
             .as_ref()
             .map(|cp| cp.models.clone())
             .unwrap_or_default(),
+        samples_done: resume.as_ref().map_or(0, |cp| cp.tally.samples),
     })));
+    if let Some(cp) = &resume {
+        context.counters.go_on_from(&cp.tally);
+    }
     let resumed_after = resume.as_ref().map(|cp| cp.trigger_id);
     let initial_model = resume.as_ref().and_then(|cp| cp.model_id.clone());
     context.resume_from(|| Resumed::new(resume));

@@ -100,6 +100,14 @@ impl Counters {
             .flatten()
     }
 
+    /// Starts a resumed run's counts from its checkpoint's (the run's so far).
+    pub fn go_on_from(&self, tally: &super::checkpoint::Tally) {
+        self.ingested.store(tally.samples, Ordering::Relaxed);
+        self.dead.store(tally.dead_letters, Ordering::Relaxed);
+        self.duplicates.store(tally.duplicates, Ordering::Relaxed);
+        self.deletions.store(tally.deletions, Ordering::Relaxed);
+    }
+
     /// Samples stored.
     pub fn count_ingested(&self, n: usize) {
         self.ingested.fetch_add(n as u64, Ordering::Relaxed);

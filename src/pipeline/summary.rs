@@ -26,7 +26,8 @@ pub struct RunSummary {
     pub workers: usize,
     /// Timely processes.
     pub processes: usize,
-    /// Samples decoded and stored (dead letters excluded).
+    /// Samples decoded and stored (dead letters excluded); a resumed run's are the run's
+    /// (its checkpoint's tally, then this start's), as are the next three counts.
     pub samples: u64,
     /// Inputs sent to the dead-letter file.
     pub dead_letters: u64,

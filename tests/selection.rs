@@ -452,8 +452,32 @@ fn bad_selection_configs_fail_validation_with_their_key_paths() {
 #[test]
 fn a_delete_record_in_a_csv_file_retracts_its_sample_from_later_sets() {
     let dir = tempfile::tempdir().unwrap();
-    prepare(dir.path(), 5_000, "csv"); // 4,000 stream rows
-    let path = dir.path().join("hyperplane.csv");
+    let text = deletes_retract(dir.path(), "csv");
+    // A column the file lacks is an error at its key.
+    let missing = text.replace("delete_column = \"deleted\"", "delete_column = \"gone\"");
+    assert_invalid_at(
+        &write_config(dir.path(), "missing.toml", &missing),
+        "source.delete_column",
+    );
+}
+
+/// As the CSV case, with an Arrow file whose delete column is boolean (null: a sample) and
+/// whose delete rows have null labels and features.
+#[test]
+fn a_delete_record_in_an_arrow_file_retracts_its_sample_from_later_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    deletes_retract(dir.path(), "arrow");
+}
+
+/// The hyperplane file (4,000 stream rows) with a `deleted` column and two delete rows at row
+/// 1,600's time, written as `ext`; runs it with 1 and 2 workers and checks the deletions took
+/// effect. Returns the config.
+fn deletes_retract(dir: &std::path::Path, ext: &str) -> String {
+    prepare(dir, 5_000, "csv");
+    if ext != "csv" {
+        prepare(dir, 5_000, ext); // the evaluation file in that format
+    }
+    let path = dir.join("hyperplane.csv");
     let text = std::fs::read_to_string(&path).unwrap();
     let mut lines: Vec<String> = text.lines().map(|l| format!("{l},0")).collect();
     lines[0] = lines[0].replace(",0", ",deleted");
@@ -465,15 +489,19 @@ fn a_delete_record_in_a_csv_file_retracts_its_sample_from_later_sets() {
     for k in &deleted {
         lines.push(format!("{k},{at},,,,,,,,,,delete"));
     }
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    let text = config("csv", 500).replace(
+    if ext == "arrow" {
+        write_arrow_with_deletes(&dir.join("hyperplane.arrow"), &lines);
+    } else {
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    }
+    let text = config(ext, 500).replace(
         "label_column = \"label\"",
         "label_column = \"label\"\ndelete_column = \"deleted\"",
     ) + "\n[selection]\ntail_triggers = \"all\"\n";
-    let cfg = write_config(dir.path(), "del.toml", &text);
+    let cfg = write_config(dir, "del.toml", &text);
     let mut outs = Vec::new();
     for workers in ["1", "2"] {
-        let out = dir.path().join(format!("del-{workers}"));
+        let out = dir.join(format!("del-{workers}"));
         let o = run_ok(&cfg, &out, workers);
         assert!(
             stdout(&o).contains("4000 samples (0 dead-lettered, 2 deletions), 8 triggers"),
@@ -508,10 +536,50 @@ fn a_delete_record_in_a_csv_file_retracts_its_sample_from_later_sets() {
         serde_json::from_slice(&std::fs::read(outs[0].join("models/it-0000.json")).unwrap())
             .unwrap();
     assert_eq!(meta["feature_names"].as_array().unwrap().len(), 8, "{meta}");
-    // A column the file lacks is an error at its key.
-    let missing = text.replace("delete_column = \"deleted\"", "delete_column = \"gone\"");
-    assert_invalid_at(
-        &write_config(dir.path(), "missing.toml", &missing),
-        "source.delete_column",
-    );
+    text
+}
+
+/// Writes CSV `lines` (header first: key, time, label, features, then the delete flag) as an
+/// Arrow IPC file: the flag a boolean column, empty fields nulls.
+fn write_arrow_with_deletes(path: &std::path::Path, lines: &[String]) {
+    use arrow::array::{ArrayRef, BooleanArray, Float32Array, Int64Array, UInt64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let names: Vec<&str> = lines[0].split(',').collect();
+    let rows: Vec<Vec<&str>> = lines[1..].iter().map(|l| l.split(',').collect()).collect();
+    let col = |i: usize| rows.iter().map(move |r| r[i]);
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let (ty, array): (DataType, ArrayRef) = match *name {
+            "key" | "time" => (
+                DataType::UInt64,
+                Arc::new(col(i).map(|v| v.parse().ok()).collect::<UInt64Array>()),
+            ),
+            "label" => (
+                DataType::Int64,
+                Arc::new(col(i).map(|v| v.parse().ok()).collect::<Int64Array>()),
+            ),
+            "deleted" => (
+                DataType::Boolean,
+                Arc::new(
+                    col(i)
+                        .map(|v| (v != "0").then_some(true))
+                        .collect::<BooleanArray>(),
+                ),
+            ),
+            _ => (
+                DataType::Float32,
+                Arc::new(col(i).map(|v| v.parse().ok()).collect::<Float32Array>()),
+            ),
+        };
+        fields.push(Field::new(*name, ty, true));
+        columns.push(array);
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = arrow::array::RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = arrow::ipc::writer::FileWriter::try_new(file, &schema).unwrap();
+    writer.write(&batch).unwrap();
+    writer.finish().unwrap();
 }

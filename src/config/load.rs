@@ -353,13 +353,6 @@ fn file_input(s: &low::Source, base: &Path, errors: &mut Vec<ConfigError>) -> Op
             f
         }
     };
-    if format == Some(FileFormat::Arrow) && s.delete_column.is_some() {
-        err(
-            errors,
-            "source.delete_column",
-            "only for CSV files (an Arrow file cannot mark deletions yet)",
-        );
-    }
     format.map(|format| InputSpec::File { path, format })
 }
 

@@ -100,6 +100,59 @@ impl Columns {
 /// A row number with its sample, or why it could not be decoded.
 pub type DecodedRow = (usize, Result<Sample, String>);
 
+/// The key and time columns of an Arrow record batch, converted once: what a sample and a
+/// delete record both need.
+struct KeyTimes {
+    keys: Option<arrow::array::ArrayRef>,
+    times: Option<Vec<Result<u64, String>>>,
+}
+
+impl KeyTimes {
+    fn of(batch: &RecordBatch, c: &Columns, spec: &ColumnSpec) -> Result<Self, String> {
+        let names = batch.schema_ref().fields();
+        let keys = c
+            .key
+            .map(|i| {
+                cast(batch.column(i), &DataType::UInt64)
+                    .map_err(|e| format!("column `{}`: {e}", names[i].name()))
+            })
+            .transpose()?;
+        let times = match c.time {
+            Some(i) => Some(
+                arrow_times(batch.column(i).as_ref(), spec.time_unit)
+                    .map_err(|e| format!("column `{}`: {e}", names[i].name()))?,
+            ),
+            None => None,
+        };
+        Ok(Self { keys, times })
+    }
+
+    /// Row `r`'s key (`key_of(r)` without a key column) and time (`time` without a time
+    /// column; an error when `None`).
+    fn at(
+        &self,
+        r: usize,
+        key_of: &dyn Fn(usize) -> u64,
+        time: Option<u64>,
+    ) -> Result<(u64, u64), String> {
+        let key = match &self.keys {
+            Some(k) => {
+                let k = k.as_primitive::<UInt64Type>();
+                if k.is_null(r) {
+                    return Err("key is null or not an unsigned integer".into());
+                }
+                k.value(r)
+            }
+            None => key_of(r),
+        };
+        let time = match &self.times {
+            Some(t) => t[r].clone()?,
+            None => time.ok_or("message has no timestamp")?,
+        };
+        Ok((key, time))
+    }
+}
+
 /// Decodes rows of an Arrow record batch whose schema `c` was resolved against. Rows without a
 /// key column get `key_of(row)`; without a time column, `time` (an error when `None`).
 /// `Err`: a column cannot be converted (names the column); `Ok`: per row, the sample or why
@@ -116,14 +169,7 @@ pub fn arrow_rows(
     let conv = |i: usize, to: &DataType| {
         cast(batch.column(i), to).map_err(|e| format!("column `{}`: {e}", names[i].name()))
     };
-    let keys = c.key.map(|i| conv(i, &DataType::UInt64)).transpose()?;
-    let times = match c.time {
-        Some(i) => Some(
-            arrow_times(batch.column(i).as_ref(), spec.time_unit)
-                .map_err(|e| format!("column `{}`: {e}", names[i].name()))?,
-        ),
-        None => None,
-    };
+    let key_times = KeyTimes::of(batch, c, spec)?;
     let labels = conv(c.label, &DataType::Int64)?;
     let labels = labels.as_primitive::<Int64Type>();
     let feats = c
@@ -136,20 +182,7 @@ pub fn arrow_rows(
         .map(|a| a.as_primitive::<Float32Type>())
         .collect();
     let decode = |r: usize| -> Result<Sample, String> {
-        let key = match &keys {
-            Some(k) => {
-                let k = k.as_primitive::<UInt64Type>();
-                if k.is_null(r) {
-                    return Err("key is null or not an unsigned integer".into());
-                }
-                k.value(r)
-            }
-            None => key_of(r),
-        };
-        let time = match &times {
-            Some(t) => t[r].clone()?,
-            None => time.ok_or("message has no timestamp")?,
-        };
+        let (key, time) = key_times.at(r, key_of, time)?;
         if labels.is_null(r) {
             return Err("label is null".into());
         }
@@ -170,6 +203,60 @@ pub fn arrow_rows(
         })
     };
     Ok(rows.map(|r| (r, decode(r))).collect())
+}
+
+/// A row number with the key and time of the delete record it holds, or why it could not be
+/// decoded.
+pub type DeleteRow = (usize, Result<(u64, u64), String>);
+
+/// Splits `rows` of an Arrow record batch by its delete column (`c.delete`; booleans,
+/// numbers or strings, read as [`parse_delete_flag`] reads a CSV field): the rows that hold
+/// samples, and the delete records with their key and time (`key_of(row)` without a key
+/// column). A row whose flag is not one is a delete row with the error.
+pub fn arrow_deletions(
+    batch: &RecordBatch,
+    c: &Columns,
+    spec: &ColumnSpec,
+    rows: impl Iterator<Item = usize>,
+    key_of: &dyn Fn(usize) -> u64,
+) -> Result<(Vec<usize>, Vec<DeleteRow>), String> {
+    let Some(d) = c.delete else {
+        return Ok((rows.collect(), Vec::new()));
+    };
+    let name = batch.schema_ref().field(d).name().clone();
+    let flags =
+        cast(batch.column(d), &DataType::Utf8).map_err(|e| format!("column `{name}`: {e}"))?;
+    let flags = flags.as_string::<i32>();
+    let key_times = KeyTimes::of(batch, c, spec)?;
+    let (mut samples, mut deletions) = (Vec::new(), Vec::new());
+    for r in rows {
+        let flag = if flags.is_null(r) { "" } else { flags.value(r) };
+        match parse_delete_flag(flag, &name) {
+            Ok(false) => samples.push(r),
+            Ok(true) => deletions.push((r, key_times.at(r, key_of, None))),
+            Err(e) => deletions.push((r, Err(e))),
+        }
+    }
+    Ok((samples, deletions))
+}
+
+/// A delete column's value: `1`, `true`, `yes` or `delete` (any case) marks a delete record,
+/// `0`, `false`, `no` or empty a sample (`1.0` and `0.0` too: a pandas integer column with a
+/// missing value is written as floats); anything else is an error naming `column`.
+pub fn parse_delete_flag(flag: &str, column: &str) -> Result<bool, String> {
+    let flag = flag.trim().to_ascii_lowercase();
+    match flag.as_str() {
+        "" | "0" | "false" | "no" => Ok(false),
+        "1" | "true" | "yes" | "delete" => Ok(true),
+        _ => match parse_integral(&flag) {
+            Some(0) => Ok(false),
+            Some(1) => Ok(true),
+            _ => Err(format!(
+                "delete column `{column}` = `{flag}`: expected 1, true, yes or delete (or 0, \
+             false, no or empty)"
+            )),
+        },
+    }
 }
 
 /// Event times of an Arrow column in ms: timestamps by their own unit, numbers by `unit`;
@@ -339,6 +426,20 @@ pub fn contain_arrow_panic<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A delete flag reads as CSV writes it and as pandas does (`1.0`); anything else names
+    /// the column.
+    #[test]
+    fn delete_flags_parse_words_numbers_and_integral_floats() {
+        for yes in ["1", "true", "TRUE", " yes", "delete", "1.0"] {
+            assert_eq!(parse_delete_flag(yes, "d"), Ok(true), "{yes}");
+        }
+        for no in ["", "0", "false", "No", "0.0"] {
+            assert_eq!(parse_delete_flag(no, "d"), Ok(false), "{no}");
+        }
+        let e = parse_delete_flag("2", "gone").unwrap_err();
+        assert!(e.starts_with("delete column `gone` = `2`"), "{e}");
+    }
 
     /// Regression (#24): a CSV whose labels pandas wrote as `0.0`/`1.0` gave 0 samples, every
     /// row dead-lettered.

@@ -154,7 +154,9 @@ impl FileSource {
         let mut deletions = Vec::new();
         let mut out = match self.format {
             FileFormat::Csv => self.read_csv((worker, peers), usize::MAX, dead, &mut deletions)?,
-            FileFormat::Arrow => self.read_arrow((worker, peers), usize::MAX, dead)?,
+            FileFormat::Arrow => {
+                self.read_arrow((worker, peers), usize::MAX, dead, &mut deletions)?
+            }
             FileFormat::Json => unreachable!("open() rejects json files"),
         };
         out.sort_by_key(|s| (s.time, s.key));
@@ -170,7 +172,9 @@ impl FileSource {
             FileFormat::Csv => {
                 self.read_csv((0, 1), rows, &mut |d| dead.push(d), &mut Vec::new())?
             }
-            FileFormat::Arrow => self.read_arrow((0, 1), rows, &mut |d| dead.push(d))?,
+            FileFormat::Arrow => {
+                self.read_arrow((0, 1), rows, &mut |d| dead.push(d), &mut Vec::new())?
+            }
             FileFormat::Json => unreachable!("open() rejects json files"),
         };
         Ok((samples, dead))
@@ -208,7 +212,7 @@ impl FileSource {
                 }
             }
             FileFormat::Arrow => self
-                .read_arrow((0, 1), usize::MAX, &mut |_| {})?
+                .read_arrow((0, 1), usize::MAX, &mut |_| {}, &mut Vec::new())?
                 .iter()
                 .for_each(|s| add(s.time)),
             FileFormat::Json => unreachable!("open() rejects json files"),
@@ -299,17 +303,8 @@ impl FileSource {
         let Some(i) = self.columns.delete else {
             return Ok(None);
         };
-        let flag = self.csv_field(record, i)?.trim().to_ascii_lowercase();
-        match flag.as_str() {
-            "" | "0" | "false" | "no" => return Ok(None),
-            "1" | "true" | "yes" | "delete" => {}
-            _ => {
-                return Err(format!(
-                    "delete column `{}` = `{flag}`: expected 1, true, yes or delete (or 0, \
-                     false, no or empty)",
-                    self.names[i]
-                ));
-            }
+        if !decode::parse_delete_flag(self.csv_field(record, i)?, &self.names[i])? {
+            return Ok(None);
         }
         let (key, time) = self.csv_key_time(record, row)?;
         Ok(Some(Deletion {
@@ -362,18 +357,21 @@ impl FileSource {
         })
     }
 
-    /// A corrupt file is an error naming it, also where the Arrow reader panics.
+    /// Worker `share.0` of `share.1`'s rows among the record batches that begin within the
+    /// first `limit` rows; delete records go to `deletions`. A corrupt file is an error naming
+    /// it, also where the Arrow reader panics.
     fn read_arrow(
         &self,
         share: (usize, usize),
         limit: usize,
         dead: &mut dyn FnMut(DeadLetter),
+        deletions: &mut Vec<Deletion>,
     ) -> Result<Vec<Sample>, SourceError> {
         let path = &self.path;
         let reader = arrow_reader(path)?;
         let mut out = Vec::new();
         decode::contain_arrow_panic("file", || {
-            Ok(self.read_batches(reader, share, limit, dead, &mut out))
+            Ok(self.read_batches(reader, share, limit, dead, (&mut out, deletions)))
         })
         .map_err(|e| read_err(path, e))??;
         Ok(out)
@@ -385,7 +383,7 @@ impl FileSource {
         (worker, peers): (usize, usize),
         limit: usize,
         dead: &mut dyn FnMut(DeadLetter),
-        out: &mut Vec<Sample>,
+        (out, deletions): (&mut Vec<Sample>, &mut Vec<Deletion>),
     ) -> Result<(), SourceError> {
         let path = &self.path;
         let mut base = 0usize;
@@ -396,12 +394,35 @@ impl FileSource {
             let batch = batch.map_err(|e| read_err(path, e))?;
             let n = batch.num_rows();
             let first = (worker + peers - base % peers) % peers;
-            let rows = decode::arrow_rows(
+            let key_of = |r| (base + r) as u64;
+            let (rows, deleted) = decode::arrow_deletions(
                 &batch,
                 &self.columns,
                 &self.spec,
                 (first..n).step_by(peers),
-                &|r| (base + r) as u64,
+                &key_of,
+            )
+            .map_err(|e| read_err(path, e))?;
+            for (r, decoded) in deleted {
+                let origin = Origin {
+                    offset: (base + r) as i64,
+                    ..Origin::default()
+                };
+                match decoded {
+                    Ok((key, time)) => deletions.push(Deletion { key, time, origin }),
+                    Err(reason) => dead(DeadLetter {
+                        location: self.locate(origin),
+                        reason,
+                        raw: String::new(),
+                    }),
+                }
+            }
+            let rows = decode::arrow_rows(
+                &batch,
+                &self.columns,
+                &self.spec,
+                rows.into_iter(),
+                &key_of,
                 None,
             )
             .map_err(|e| read_err(path, e))?;

@@ -1279,6 +1279,20 @@ fn a_tombstone_retracts_its_sample_and_lineage_names_the_models_that_saw_it() {
             .map(|m| m["samples"].as_u64().unwrap())
             .collect();
         assert_eq!(sizes, [250, 500, 747, 997], "{workers} workers");
+        // Lineage in the events: the offsets read. The topic holds the first 500 rows at
+        // offsets 0..500, the 3 tombstones, then the rest.
+        let spans: Vec<serde_json::Value> = models.iter().map(|m| m["sources"].clone()).collect();
+        let span = |last: u64, samples: u64| serde_json::json!([{"partition": 0, "first": 0, "last": last, "samples": samples}]);
+        assert_eq!(
+            spans,
+            [
+                span(249, 250),
+                span(499, 500),
+                span(752, 747),
+                span(1002, 997)
+            ],
+            "{workers} workers"
+        );
         listings.push(
             deleted
                 .iter()
@@ -1350,7 +1364,11 @@ fn a_second_run_on_a_finished_directory_keeps_the_runs_totals_and_model() {
 
     // Regression (CI, crash test): a start that found only 3 malformed messages judged
     // `max_dead_letter_ratio` on them alone (`3 of 3 inputs (100.0%)`) and failed the run.
-    send_raw(&brokers, &topic, (0..3).map(|i| (0, format!("not json {i}"))));
+    send_raw(
+        &brokers,
+        &topic,
+        (0..3).map(|i| (0, format!("not json {i}"))),
+    );
     let o = run_ok(&cfg, &out, "1");
     let third = summary(&out);
     assert_eq!(third["samples"], first["samples"], "{}", stdout(&o));

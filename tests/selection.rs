@@ -513,6 +513,12 @@ fn deletes_retract(dir: &std::path::Path, ext: &str) -> String {
             sizes(&models),
             [500, 1000, 1500, 1998, 2498, 2998, 3498, 3998]
         );
+        // Lineage in the events: the first set is the file's first 500 rows (CSV: lines 2 to
+        // 501 under the header; Arrow: rows 0 to 499), the last all but the deleted two.
+        let (first, last) = if ext == "csv" { (2, 4001) } else { (0, 3999) };
+        let span = |last: i64, samples: u64| serde_json::json!([{"partition": 0, "first": first, "last": last, "samples": samples}]);
+        assert_eq!(models[0]["sources"], span(first + 499, 500));
+        assert_eq!(models[7]["sources"], span(last, 3998));
         for k in &deleted {
             let o = sluice(&["lineage", out.to_str().unwrap(), k]);
             let l = stdout(&o);

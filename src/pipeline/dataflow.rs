@@ -207,11 +207,10 @@ impl StoreHandle {
             .as_ref()
             .expect("restored samples come from a checkpoint");
         // Rejected here as when first read (a duplicate key): the run went on without them.
-        let rejected = self.samples.insert(
-            restored
-                .iter()
-                .map(|s| (s.key, s.label, s.features.as_slice())),
-        );
+        let rejected = self.samples.insert_from(restored.iter().map(|s| {
+            let at = (s.origin.partition, s.origin.offset);
+            (s.key, s.label, s.features.as_slice(), at)
+        }));
         for (i, e) in rejected {
             tracing::debug!(key = restored[i].key, "payload not restored: {e}");
         }
@@ -311,9 +310,10 @@ fn store_samples<'scope>(
                                 }));
                         }
                     }
-                    let rejected = store.samples.insert(batch.iter().map(|r| {
+                    let rejected = store.samples.insert_from(batch.iter().map(|r| {
                         let s = r.sample();
-                        (s.key, s.label, s.features.as_slice())
+                        let at = (s.origin.partition, s.origin.offset);
+                        (s.key, s.label, s.features.as_slice(), at)
                     }));
                     if !rejected.is_empty() {
                         err.session(&cap)

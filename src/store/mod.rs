@@ -12,5 +12,5 @@ mod spill;
 
 pub(crate) use models::write_atomically;
 pub use models::{DiffOperator, ModelMetadata, ModelStore, Storage, StoragePolicy, keys_contain};
-pub use samples::{CHUNK_ROWS, MAX_LANES, SampleStore, StoreError};
+pub use samples::{CHUNK_ROWS, MAX_LANES, SampleStore, SourceAt, SourceRange, StoreError};
 pub use spill::CandidateFile;

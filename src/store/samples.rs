@@ -54,13 +54,21 @@ pub enum StoreError {
 /// Rows per chunk: the unit that spills to disk.
 pub const CHUNK_ROWS: usize = 1024;
 
+/// Where a sample was read: its Kafka partition and offset, or a file's line (CSV) or row
+/// (Arrow) at partition 0. A model's lineage names the ranges its training set came from.
+pub type SourceAt = (i32, i64);
+
+/// Bytes of a spilled row besides its features: label, partition, offset.
+const ROW_TAIL: usize = 8 + 4 + 8;
+
 enum Chunk {
     Mem {
         features: Vec<f32>,
         labels: Vec<i64>,
+        origins: Vec<SourceAt>,
     },
     /// `CHUNK_ROWS` rows at `offset` in the shard's segment file, each its features, then its
-    /// label (little-endian).
+    /// label, partition and offset (little-endian).
     Disk { offset: u64 },
 }
 
@@ -95,18 +103,20 @@ fn split(slot: u32) -> (usize, usize) {
 
 impl Shard {
     /// Stores a row in a free memory slot or at the end; returns its slot.
-    fn put(&mut self, dim: usize, features: &[f32], label: i64) -> u32 {
+    fn put(&mut self, dim: usize, features: &[f32], label: i64, origin: SourceAt) -> u32 {
         if let Some(slot) = self.free.pop() {
             let (c, r) = split(slot);
             let Chunk::Mem {
                 features: f,
                 labels,
+                origins,
             } = &mut self.chunks[c]
             else {
                 unreachable!("free slots are in memory chunks");
             };
             f[r * dim..(r + 1) * dim].copy_from_slice(features);
             labels[r] = label;
+            origins[r] = origin;
             return slot;
         }
         let open = matches!(self.chunks.last(), Some(Chunk::Mem { labels, .. }) if labels.len() < CHUNK_ROWS);
@@ -114,18 +124,21 @@ impl Shard {
             self.chunks.push(Chunk::Mem {
                 features: Vec::with_capacity(CHUNK_ROWS * dim),
                 labels: Vec::with_capacity(CHUNK_ROWS),
+                origins: Vec::with_capacity(CHUNK_ROWS),
             });
         }
         let c = self.chunks.len() - 1;
         let Some(Chunk::Mem {
             features: f,
             labels,
+            origins,
         }) = self.chunks.last_mut()
         else {
             unreachable!("the last chunk is open");
         };
         f.extend_from_slice(features);
         labels.push(label);
+        origins.push(origin);
         self.mem_rows += 1;
         (c * CHUNK_ROWS + labels.len() - 1) as u32
     }
@@ -157,7 +170,12 @@ impl Shard {
         dir: &Path,
         shard: usize,
     ) -> std::io::Result<()> {
-        let Chunk::Mem { features, labels } = &self.chunks[c] else {
+        let Chunk::Mem {
+            features,
+            labels,
+            origins,
+        } = &self.chunks[c]
+        else {
             unreachable!("chunks before first_mem are on disk");
         };
         debug_assert_eq!(labels.len(), CHUNK_ROWS, "only full chunks spill");
@@ -175,12 +193,16 @@ impl Shard {
                 self.segment.insert(Segment { file, path, len: 0 })
             }
         };
-        let mut bytes = Vec::with_capacity(CHUNK_ROWS * (dim * 4 + 8));
-        for (row, label) in features.chunks_exact(dim.max(1)).zip(labels) {
+        let mut bytes = Vec::with_capacity(CHUNK_ROWS * (dim * 4 + ROW_TAIL));
+        for ((row, label), (partition, offset)) in
+            features.chunks_exact(dim.max(1)).zip(labels).zip(origins)
+        {
             for v in row {
                 bytes.extend_from_slice(&v.to_le_bytes());
             }
             bytes.extend_from_slice(&label.to_le_bytes());
+            bytes.extend_from_slice(&partition.to_le_bytes());
+            bytes.extend_from_slice(&offset.to_le_bytes());
         }
         let offset = segment.len;
         segment.file.write_all_at(&bytes, offset)?;
@@ -195,20 +217,25 @@ impl Shard {
         slot: u32,
         dim: usize,
         (bytes, scratch): (&mut Vec<u8>, &mut Vec<f32>),
-        f: &mut impl FnMut(&[f32], i64),
+        f: &mut impl FnMut(&[f32], i64, SourceAt),
     ) -> Result<(), StoreError> {
         let (c, r) = split(slot);
         match &self.chunks[c] {
-            Chunk::Mem { features, labels } => f(&features[r * dim..(r + 1) * dim], labels[r]),
+            Chunk::Mem {
+                features,
+                labels,
+                origins,
+            } => f(&features[r * dim..(r + 1) * dim], labels[r], origins[r]),
             Chunk::Disk { offset } => {
                 let segment = self
                     .segment
                     .as_ref()
                     .expect("a spilled chunk has a segment");
-                bytes.resize(dim * 4 + 8, 0);
+                let width = dim * 4 + ROW_TAIL;
+                bytes.resize(width, 0);
                 segment
                     .file
-                    .read_exact_at(bytes, offset + (r * (dim * 4 + 8)) as u64)
+                    .read_exact_at(bytes, offset + (r * width) as u64)
                     .map_err(|e| StoreError::Io(format!("{}: {e}", segment.path.display())))?;
                 scratch.clear();
                 scratch.extend(
@@ -216,8 +243,11 @@ impl Shard {
                         .chunks_exact(4)
                         .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))),
                 );
-                let label = i64::from_le_bytes(bytes[dim * 4..].try_into().expect("8 bytes"));
-                f(scratch, label);
+                let tail = &bytes[dim * 4..];
+                let label = i64::from_le_bytes(tail[..8].try_into().expect("8 bytes"));
+                let partition = i32::from_le_bytes(tail[8..12].try_into().expect("4 bytes"));
+                let at = i64::from_le_bytes(tail[12..].try_into().expect("8 bytes"));
+                f(scratch, label, (partition, at));
             }
         }
         Ok(())
@@ -256,6 +286,18 @@ struct Retiring {
 struct Lanes {
     each: Vec<Retiring>,
     done: KeyMap<u64>,
+}
+
+/// The samples of a set read from one partition: the least and greatest offset (file: line or
+/// row) and how many.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceRange {
+    /// Least offset.
+    pub first: i64,
+    /// Greatest offset.
+    pub last: i64,
+    /// Samples.
+    pub samples: u64,
 }
 
 /// Lanes a store can serve: a sweep's variants (a bit each in a `u64`).
@@ -336,12 +378,21 @@ impl SampleStore {
         (route(key) % self.shards.len() as u64) as usize
     }
 
-    /// Inserts samples `(key, label, features)`; each is stored or rejected on its own
-    /// (duplicate key, wrong dimension). Returns the rejected ones, by their index in
-    /// `samples` (ascending), with the reason. A rejected sample changes nothing stored.
+    /// Inserts samples `(key, label, features)` read from nowhere in particular (their
+    /// [`SourceAt`] is `(0, 0)`), as [`insert_from`](Self::insert_from) does.
     pub fn insert<'a>(
         &self,
         samples: impl IntoIterator<Item = (Key, i64, &'a [f32])>,
+    ) -> Vec<(usize, StoreError)> {
+        self.insert_from(samples.into_iter().map(|(k, l, f)| (k, l, f, (0, 0))))
+    }
+
+    /// Inserts samples `(key, label, features, where read)`; each is stored or rejected on its
+    /// own (duplicate key, wrong dimension). Returns the rejected ones, by their index in
+    /// `samples` (ascending), with the reason. A rejected sample changes nothing stored.
+    pub fn insert_from<'a>(
+        &self,
+        samples: impl IntoIterator<Item = (Key, i64, &'a [f32], SourceAt)>,
     ) -> Vec<(usize, StoreError)> {
         let mut rejected = Vec::new();
         let mut locked: Option<(usize, std::sync::RwLockWriteGuard<'_, Shard>)> = None;
@@ -350,7 +401,7 @@ impl SampleStore {
                 shard.spill(self.dim, to.per_shard, &to.dir, *i);
             }
         };
-        for (i, (key, label, features)) in samples.into_iter().enumerate() {
+        for (i, (key, label, features, origin)) in samples.into_iter().enumerate() {
             if features.len() != self.dim {
                 rejected.push((
                     i,
@@ -374,7 +425,7 @@ impl SampleStore {
                 rejected.push((i, StoreError::DuplicateKey(key)));
                 continue;
             }
-            let slot = shard.put(self.dim, features, label);
+            let slot = shard.put(self.dim, features, label, origin);
             shard.index.insert(key, slot);
         }
         spill(&mut locked);
@@ -391,7 +442,7 @@ impl SampleStore {
     ) -> Result<(), StoreError> {
         x.reserve(keys.len() * self.dim);
         y.reserve(keys.len());
-        self.each(keys, |features, label| {
+        self.each(keys, |features, label, _| {
             x.extend_from_slice(features);
             y.push(label);
         })
@@ -400,11 +451,33 @@ impl SampleStore {
     /// Appends the labels of `keys`, in order, to `y`.
     pub fn labels(&self, keys: &[Key], y: &mut Vec<i64>) -> Result<(), StoreError> {
         y.reserve(keys.len());
-        self.each(keys, |_, label| y.push(label))
+        self.each(keys, |_, label, _| y.push(label))
     }
 
-    /// Calls `f` with each key's features and label, in order, under one read lock per shard.
-    fn each(&self, keys: &[Key], mut f: impl FnMut(&[f32], i64)) -> Result<(), StoreError> {
+    /// Where `keys` were read, per partition: the least and greatest offset (file: line or
+    /// row) and how many of them.
+    pub fn sources(&self, keys: &[Key]) -> Result<BTreeMap<i32, SourceRange>, StoreError> {
+        let mut ranges: BTreeMap<i32, SourceRange> = BTreeMap::new();
+        self.each(keys, |_, _, (partition, offset)| {
+            let r = ranges.entry(partition).or_insert(SourceRange {
+                first: offset,
+                last: offset,
+                samples: 0,
+            });
+            r.first = r.first.min(offset);
+            r.last = r.last.max(offset);
+            r.samples += 1;
+        })?;
+        Ok(ranges)
+    }
+
+    /// Calls `f` with each key's features, label and origin, in order, under one read lock
+    /// per shard.
+    fn each(
+        &self,
+        keys: &[Key],
+        mut f: impl FnMut(&[f32], i64, SourceAt),
+    ) -> Result<(), StoreError> {
         let guards: Vec<_> = self
             .shards
             .iter()
@@ -649,13 +722,13 @@ mod tests {
         let rows: Vec<(Key, i64, [f32; 3])> = (0..n as u64)
             .map(|k| (k, (k % 7) as i64, [k as f32, -(k as f32), 0.5]))
             .collect();
-        // In several batches, as the dataflow inserts.
+        // In several batches, as the dataflow inserts; key k read at partition k % 3, offset
+        // 10 k.
         for part in rows.chunks(1000) {
-            assert!(
-                store
-                    .insert(part.iter().map(|(k, l, f)| (*k, *l, &f[..])))
-                    .is_empty()
-            );
+            let read = part
+                .iter()
+                .map(|(k, l, f)| (*k, *l, &f[..], ((k % 3) as i32, 10 * *k as i64)));
+            assert!(store.insert_from(read).is_empty());
         }
         assert_eq!(store.len(), n);
         // Each shard keeps its share (one chunk) plus its open chunk in memory.
@@ -676,6 +749,36 @@ mod tests {
         let mut labels = Vec::new();
         store.labels(&keys, &mut labels).unwrap();
         assert_eq!(labels, y);
+        // Where they were read comes back too (the first keys are spilled, the last not).
+        let sources = store.sources(&[0, 3, 9, 1, n as u64 - 2]).unwrap();
+        let last = n as i64 - 2;
+        let want = [
+            (
+                0,
+                SourceRange {
+                    first: 0,
+                    last: 90,
+                    samples: 3,
+                },
+            ),
+            (
+                1,
+                SourceRange {
+                    first: 10,
+                    last: 10,
+                    samples: 1,
+                },
+            ),
+            (
+                2,
+                SourceRange {
+                    first: 10 * last,
+                    last: 10 * last,
+                    samples: 1,
+                },
+            ),
+        ];
+        assert_eq!(sources, want.into_iter().collect::<BTreeMap<_, _>>());
         // Compaction forgets spilled rows too.
         store.retire(0, 0, (0..10).map(pos).collect());
         store.trained(0, 0);

@@ -950,8 +950,9 @@ fn two_processes_train_and_resume_like_one() {
     let two_cfg = write_config(dir.path(), "two.toml", &config(&two_prefix));
 
     // Before and after more data arrives: the second runs resume after their checkpoints at
-    // trigger 7 (sample 2,000), so they ingest the 100 samples after it and the 1,900 new ones.
-    for (round, csv, samples) in [(0, &first_csv, 2_100), (1, &second_csv, 2_000)] {
+    // trigger 7 (sample 2,000), ingest the 100 samples after it and the 1,900 new ones, and
+    // count the run's 4,000.
+    for (round, csv, samples) in [(0, &first_csv, 2_100), (1, &second_csv, 4_000)] {
         if round == 1 {
             produce_ok(&brokers, csv, &topic, "4");
         }

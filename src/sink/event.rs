@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sluice_dataflows::Position;
 
+use crate::store::SourceRange;
+
 /// An output event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -90,7 +92,7 @@ pub enum EventBody {
         /// Lineage: where the training set was read, per source partition (a file: partition
         /// 0, CSV lines or Arrow rows).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        sources: Vec<SourceSpan>,
+        sources: Vec<SourceRange>,
     },
     /// A measurement (`metrics`).
     Metric {
@@ -148,21 +150,6 @@ pub enum EventBody {
         /// Raw input (truncated).
         raw: String,
     },
-}
-
-/// The samples of a model's training set read from one source partition: the least and
-/// greatest offset (a file: CSV line or Arrow row) and how many samples. A set holds every
-/// sample of the range only when its selection kept them all.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SourceSpan {
-    /// Kafka partition (0 for a file).
-    pub partition: i32,
-    /// Least offset, line or row.
-    pub first: i64,
-    /// Greatest offset, line or row.
-    pub last: i64,
-    /// Samples of the set read from it.
-    pub samples: u64,
 }
 
 /// Every event stream: a JSONL file `<stream>.jsonl` and a Kafka topic `<prefix>.<stream>`.

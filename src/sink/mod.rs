@@ -12,6 +12,6 @@ mod events;
 mod jsonl;
 pub mod kafka;
 
-pub use event::{Event, EventBody, LaneStatus, STREAMS, SourceSpan, unix_ms};
+pub use event::{Event, EventBody, LaneStatus, STREAMS, unix_ms};
 pub use events::{EventSink, SinkError};
 pub use jsonl::JsonlSink;

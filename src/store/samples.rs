@@ -211,8 +211,10 @@ impl Shard {
         Ok(())
     }
 
-    /// Calls `f` with the row at `slot` (read back through `bytes` into `scratch` if spilled).
-    fn row(
+    /// Calls `f` with the row at `slot` (read back through `bytes` into `scratch` if spilled);
+    /// its origin is `(0, 0)` unless `ORIGIN` (the trainer's gathers do not read it: an in-memory
+    /// origin is one more cache miss per shuffled row).
+    fn row<const ORIGIN: bool>(
         &self,
         slot: u32,
         dim: usize,
@@ -225,7 +227,10 @@ impl Shard {
                 features,
                 labels,
                 origins,
-            } => f(&features[r * dim..(r + 1) * dim], labels[r], origins[r]),
+            } => {
+                let at = if ORIGIN { origins[r] } else { (0, 0) };
+                f(&features[r * dim..(r + 1) * dim], labels[r], at)
+            }
             Chunk::Disk { offset } => {
                 let segment = self
                     .segment
@@ -288,15 +293,18 @@ struct Lanes {
     done: KeyMap<u64>,
 }
 
-/// The samples of a set read from one partition: the least and greatest offset (file: line or
-/// row) and how many.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The samples of a set read from one source partition: the least and greatest offset (a
+/// file: CSV line or Arrow row) and how many. A model event's lineage (`sources`); the set
+/// holds every sample of the range only when its selection kept them all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceRange {
-    /// Least offset.
+    /// Kafka partition (0 for a file).
+    pub partition: i32,
+    /// Least offset, line or row.
     pub first: i64,
-    /// Greatest offset.
+    /// Greatest offset, line or row.
     pub last: i64,
-    /// Samples.
+    /// Samples of the set read from it.
     pub samples: u64,
 }
 
@@ -442,7 +450,7 @@ impl SampleStore {
     ) -> Result<(), StoreError> {
         x.reserve(keys.len() * self.dim);
         y.reserve(keys.len());
-        self.each(keys, |features, label, _| {
+        self.each::<false>(keys, |features, label, _| {
             x.extend_from_slice(features);
             y.push(label);
         })
@@ -451,15 +459,16 @@ impl SampleStore {
     /// Appends the labels of `keys`, in order, to `y`.
     pub fn labels(&self, keys: &[Key], y: &mut Vec<i64>) -> Result<(), StoreError> {
         y.reserve(keys.len());
-        self.each(keys, |_, label, _| y.push(label))
+        self.each::<false>(keys, |_, label, _| y.push(label))
     }
 
-    /// Where `keys` were read, per partition: the least and greatest offset (file: line or
-    /// row) and how many of them.
-    pub fn sources(&self, keys: &[Key]) -> Result<BTreeMap<i32, SourceRange>, StoreError> {
+    /// Where `keys` were read, per partition (ascending): the least and greatest offset (file:
+    /// line or row) and how many of them.
+    pub fn sources(&self, keys: &[Key]) -> Result<Vec<SourceRange>, StoreError> {
         let mut ranges: BTreeMap<i32, SourceRange> = BTreeMap::new();
-        self.each(keys, |_, _, (partition, offset)| {
+        self.each::<true>(keys, |_, _, (partition, offset)| {
             let r = ranges.entry(partition).or_insert(SourceRange {
+                partition,
                 first: offset,
                 last: offset,
                 samples: 0,
@@ -468,12 +477,12 @@ impl SampleStore {
             r.last = r.last.max(offset);
             r.samples += 1;
         })?;
-        Ok(ranges)
+        Ok(ranges.into_values().collect())
     }
 
-    /// Calls `f` with each key's features, label and origin, in order, under one read lock
-    /// per shard.
-    fn each(
+    /// Calls `f` with each key's features, label and (if `ORIGIN`) origin, in order, under one
+    /// read lock per shard.
+    fn each<const ORIGIN: bool>(
         &self,
         keys: &[Key],
         mut f: impl FnMut(&[f32], i64, SourceAt),
@@ -487,7 +496,7 @@ impl SampleStore {
         for &key in keys {
             let shard = &guards[self.shard_of(key)];
             let slot = *shard.index.get(&key).ok_or(StoreError::MissingKey(key))?;
-            shard.row(slot, self.dim, (&mut bytes, &mut scratch), &mut f)?;
+            shard.row::<ORIGIN>(slot, self.dim, (&mut bytes, &mut scratch), &mut f)?;
         }
         Ok(())
     }
@@ -752,33 +761,18 @@ mod tests {
         // Where they were read comes back too (the first keys are spilled, the last not).
         let sources = store.sources(&[0, 3, 9, 1, n as u64 - 2]).unwrap();
         let last = n as i64 - 2;
+        let range = |partition, first, last, samples| SourceRange {
+            partition,
+            first,
+            last,
+            samples,
+        };
         let want = [
-            (
-                0,
-                SourceRange {
-                    first: 0,
-                    last: 90,
-                    samples: 3,
-                },
-            ),
-            (
-                1,
-                SourceRange {
-                    first: 10,
-                    last: 10,
-                    samples: 1,
-                },
-            ),
-            (
-                2,
-                SourceRange {
-                    first: 10 * last,
-                    last: 10 * last,
-                    samples: 1,
-                },
-            ),
+            range(0, 0, 90, 3),
+            range(1, 10, 10, 1),
+            range(2, 10 * last, 10 * last, 1),
         ];
-        assert_eq!(sources, want.into_iter().collect::<BTreeMap<_, _>>());
+        assert_eq!(sources, want);
         // Compaction forgets spilled rows too.
         store.retire(0, 0, (0..10).map(pos).collect());
         store.trained(0, 0);

@@ -32,7 +32,7 @@ use super::gate::DeviceGate;
 use super::models::{self, Model};
 use super::rho::Irreducible;
 use crate::config::{IlSpec, ModelSpec, TrainingSpec};
-use crate::sink::{EventBody, EventSink, SourceSpan, unix_ms};
+use crate::sink::{EventBody, EventSink, unix_ms};
 use crate::store::{ModelMetadata, ModelStore, SampleStore};
 use sluice_dataflows::downsampling::Method;
 
@@ -660,24 +660,10 @@ impl<'c> TrainerState<'c> {
                 final_loss: trained.outcome.final_loss,
                 artifact,
                 keys,
-                sources: self.sources()?,
+                sources: self.ctx.samples.sources(&self.keys)?,
             },
         )?;
         Ok(())
-    }
-
-    /// Where the training set (`self.keys`) was read, per source partition.
-    fn sources(&self) -> Result<Vec<SourceSpan>, TrainError> {
-        let ranges = self.ctx.samples.sources(&self.keys)?;
-        Ok(ranges
-            .into_iter()
-            .map(|(partition, r)| SourceSpan {
-                partition,
-                first: r.first,
-                last: r.last,
-                samples: r.samples,
-            })
-            .collect())
     }
 
     /// Emits a stored model's training metrics.

@@ -64,7 +64,7 @@ use super::sinks::{self, TrainerQueue};
 use super::triggers::{StoreProbe, build_policy};
 use crate::config::{DuplicatePolicy, Pool};
 use crate::source::{DeadLetter, Deletion, Sample, Source, raw_text};
-use crate::store::{CandidateFile, SampleStore, StoreError};
+use crate::store::{CandidateFile, SampleStore, SourceAt, StoreError};
 
 /// What the source loop sends into the dataflow.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -207,10 +207,7 @@ impl StoreHandle {
             .as_ref()
             .expect("restored samples come from a checkpoint");
         // Rejected here as when first read (a duplicate key): the run went on without them.
-        let rejected = self.samples.insert_from(restored.iter().map(|s| {
-            let at = (s.origin.partition, s.origin.offset);
-            (s.key, s.label, s.features.as_slice(), at)
-        }));
+        let rejected = self.samples.insert_from(restored.iter().map(as_stored));
         for (i, e) in rejected {
             tracing::debug!(key = restored[i].key, "payload not restored: {e}");
         }
@@ -250,6 +247,12 @@ impl StoreHandle {
         }
         dead
     }
+}
+
+/// A sample as the sample store takes it: key, label, features and where it was read.
+fn as_stored(s: &Sample) -> (Key, i64, &[f32], SourceAt) {
+    let at = (s.origin.partition, s.origin.offset);
+    (s.key, s.label, s.features.as_slice(), at)
 }
 
 /// A refused sample as a dead letter's `raw`: the sample as decoded (its raw input is gone by
@@ -310,11 +313,9 @@ fn store_samples<'scope>(
                                 }));
                         }
                     }
-                    let rejected = store.samples.insert_from(batch.iter().map(|r| {
-                        let s = r.sample();
-                        let at = (s.origin.partition, s.origin.offset);
-                        (s.key, s.label, s.features.as_slice(), at)
-                    }));
+                    let rejected = store
+                        .samples
+                        .insert_from(batch.iter().map(|r| as_stored(r.sample())));
                     if !rejected.is_empty() {
                         err.session(&cap)
                             .give_iterator(store.refusals(batch, &rejected).into_iter());

@@ -100,6 +100,16 @@ impl Columns {
 /// A row number with its sample, or why it could not be decoded.
 pub type DecodedRow = (usize, Result<Sample, String>);
 
+/// Column `i` of `batch` cast to `to`; the error names the column.
+fn cast_column(
+    batch: &RecordBatch,
+    i: usize,
+    to: &DataType,
+) -> Result<arrow::array::ArrayRef, String> {
+    cast(batch.column(i), to)
+        .map_err(|e| format!("column `{}`: {e}", batch.schema_ref().field(i).name()))
+}
+
 /// The key and time columns of an Arrow record batch, converted once: what a sample and a
 /// delete record both need.
 struct KeyTimes {
@@ -109,18 +119,14 @@ struct KeyTimes {
 
 impl KeyTimes {
     fn of(batch: &RecordBatch, c: &Columns, spec: &ColumnSpec) -> Result<Self, String> {
-        let names = batch.schema_ref().fields();
         let keys = c
             .key
-            .map(|i| {
-                cast(batch.column(i), &DataType::UInt64)
-                    .map_err(|e| format!("column `{}`: {e}", names[i].name()))
-            })
+            .map(|i| cast_column(batch, i, &DataType::UInt64))
             .transpose()?;
         let times = match c.time {
             Some(i) => Some(
                 arrow_times(batch.column(i).as_ref(), spec.time_unit)
-                    .map_err(|e| format!("column `{}`: {e}", names[i].name()))?,
+                    .map_err(|e| format!("column `{}`: {e}", batch.schema_ref().field(i).name()))?,
             ),
             None => None,
         };
@@ -165,10 +171,7 @@ pub fn arrow_rows(
     key_of: &dyn Fn(usize) -> u64,
     time: Option<u64>,
 ) -> Result<Vec<DecodedRow>, String> {
-    let names = batch.schema_ref().fields();
-    let conv = |i: usize, to: &DataType| {
-        cast(batch.column(i), to).map_err(|e| format!("column `{}`: {e}", names[i].name()))
-    };
+    let conv = |i: usize, to: &DataType| cast_column(batch, i, to);
     let key_times = KeyTimes::of(batch, c, spec)?;
     let labels = conv(c.label, &DataType::Int64)?;
     let labels = labels.as_primitive::<Int64Type>();
@@ -224,8 +227,7 @@ pub fn arrow_deletions(
         return Ok((rows.collect(), Vec::new()));
     };
     let name = batch.schema_ref().field(d).name().clone();
-    let flags =
-        cast(batch.column(d), &DataType::Utf8).map_err(|e| format!("column `{name}`: {e}"))?;
+    let flags = cast_column(batch, d, &DataType::Utf8)?;
     let flags = flags.as_string::<i32>();
     let key_times = KeyTimes::of(batch, c, spec)?;
     let (mut samples, mut deletions) = (Vec::new(), Vec::new());

@@ -1407,7 +1407,8 @@ fn send_messages(brokers: &str, topic: &str, messages: &[Message]) {
 /// Item 6 of #24: a topic written by a producer that is not Sluice's, with pandas-style types
 /// on good rows and 17 kinds of bad input among them, trains bitwise the same models as the
 /// clean topic on 1 and 2 workers; every bad message is one dead letter at its offset with its
-/// reason, and a producer's retry is dropped, not dead-lettered.
+/// reason, and a producer's retry is dropped, not dead-lettered (or, with `keep_last`,
+/// replaces its original with the same models).
 #[test]
 fn a_dirty_stream_trains_the_same_models_as_the_clean_one() {
     let Some(brokers) = kafka_brokers("a_dirty_stream_trains_the_same_models_as_the_clean_one")
@@ -1592,6 +1593,23 @@ fn a_dirty_stream_trains_the_same_models_as_the_clean_one() {
             runs.push(out);
         }
     }
+    // With `duplicates = "keep_last"` a retry replaces its original at the same position
+    // (same key and time, read later): identical copies train the same models.
+    let prefix = unique_topic("keep-last-events");
+    let text = kafka_config(&brokers, &topics[1], &prefix, 400).replace(
+        "until = \"end\"\n",
+        "until = \"end\"\nduplicates = \"keep_last\"\n",
+    );
+    let cfg = write_config(dir.path(), "keep-last.toml", &text);
+    let out = dir.path().join("keep-last-2");
+    let o = run_ok(&cfg, &out, "2");
+    let line = format!(
+        "{} samples (100 dead-lettered, {retries} samples replaced), 5 triggers, 5 models",
+        2000 + retries
+    );
+    assert!(stdout(&o).contains(&line), "keep_last: {}", stdout(&o));
+    assert_eq!(summary(&out)["replaced"], retries);
+    runs.push(out);
     for out in &runs[1..] {
         assert_same_triggers_and_models(out, &runs[0]);
         assert_same_weights(out, &runs[0], 5, "dirty vs clean");

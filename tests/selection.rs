@@ -545,6 +545,166 @@ fn deletes_retract(dir: &std::path::Path, ext: &str) -> String {
     text
 }
 
+/// `duplicates = "keep_last"` (#24): a copy at its original's position (same key and time),
+/// read later, replaces it in every set, as if the row had been written so; a correction at a
+/// later time is its key's sample from the first set cut after that time, and sets cut before
+/// it keep the original (bitwise-equal models), whenever they are trained; 1 and 2 workers
+/// agree.
+#[test]
+fn a_corrected_row_replaces_its_sample_from_the_first_set_after_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 5_000, "csv"); // 4,000 stream rows
+    let path = dir.path().join("hyperplane.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let original: Vec<String> = text.lines().map(String::from).collect();
+    // Row `r` (0-based, under the header) with its label flipped, at `time` if given.
+    let flipped = |r: usize, time: Option<&str>| -> String {
+        let mut f: Vec<String> = original[r + 1].split(',').map(String::from).collect();
+        f[2] = if f[2] == "0" { "1".into() } else { "0".into() };
+        if let Some(t) = time {
+            f[1] = t.to_string();
+        }
+        f.join(",")
+    };
+    let field = |r: usize, i: usize| original[r + 1].split(',').nth(i).unwrap().to_string();
+    let write = |name: &str, lines: &[String]| {
+        let cfg = config("csv", 500).replace("hyperplane.csv", name).replace(
+            "label_column = \"label\"",
+            "label_column = \"label\"\nduplicates = \"keep_last\"",
+        ) + "\n[selection]\ntail_triggers = \"all\"\n";
+        std::fs::write(dir.path().join(name), lines.join("\n") + "\n").unwrap();
+        write_config(dir.path(), &format!("{name}.toml"), &cfg)
+    };
+    // Row 30 edited in place, and (the same data) row 30 followed two rows later by its
+    // corrected copy (two rows apart: the same worker reads both with 1 or 2 workers, though
+    // which copy is read later decides, not arrival).
+    let mut edited = original.clone();
+    edited[31] = flipped(30, None);
+    let mut copied = original.clone();
+    copied.insert(33, flipped(30, None));
+    // Then rows 10 and 20 corrected at row 1,600's time, after the third trigger's boundary
+    // (row 1,500) and before the fourth's (row 2,000).
+    let at = field(1_600, 1);
+    let mut corrected = copied.clone();
+    corrected.extend([flipped(10, Some(&at)), flipped(20, Some(&at))]);
+    let run = |cfg: &std::path::Path, name: &str, workers: &str| {
+        let out = dir.path().join(name);
+        (out.clone(), stdout(&run_ok(cfg, &out, workers)))
+    };
+    let (in_place, o) = run(&write("edited.csv", &edited), "edited", "1");
+    assert!(
+        o.contains("4000 samples (0 dead-lettered), 8 triggers"),
+        "{o}"
+    );
+    let (copy, o) = run(&write("copied.csv", &copied), "copied", "2");
+    assert!(
+        o.contains("4001 samples (0 dead-lettered, 1 samples replaced), 8 triggers"),
+        "{o}"
+    );
+    let weights = |run: &std::path::Path, i: usize| {
+        std::fs::read(run.join(format!("models/it-{i:04}.safetensors"))).unwrap()
+    };
+    for i in 0..8 {
+        assert!(weights(&copy, i) == weights(&in_place, i), "model {i}");
+    }
+    let cfg = write("corrected.csv", &corrected);
+    let mut outs = Vec::new();
+    for workers in ["1", "2"] {
+        let (out, o) = run(&cfg, &format!("corrected-{workers}"), workers);
+        assert!(
+            o.contains("4003 samples (0 dead-lettered, 3 samples replaced), 8 triggers"),
+            "{o}"
+        );
+        let models = jsonl(&out.join("models.jsonl"));
+        // A key is in each set once: the original until the correction's time, then the
+        // correction, read from the file's last two lines (4,003 and 4,004).
+        assert_eq!(
+            sizes(&models),
+            [500, 1000, 1500, 1998, 2498, 2998, 3498, 3998]
+        );
+        let span = |last: i64, samples: u64| serde_json::json!([{"partition": 0, "first": 2, "last": last, "samples": samples}]);
+        assert_eq!(models[0]["sources"], span(502, 500));
+        assert_eq!(models[2]["sources"], span(1502, 1500));
+        assert_eq!(models[3]["sources"], span(4004, 1998));
+        for k in [field(10, 0), field(20, 0)] {
+            let l = stdout(&sluice(&["lineage", out.to_str().unwrap(), &k]));
+            assert!(
+                l.contains(&format!("key {k}: trained on by 8 of 8 models")),
+                "{l}"
+            );
+        }
+        for i in 0..8 {
+            // The sets cut before the corrections read the originals; later ones do not.
+            assert_eq!(weights(&out, i) == weights(&copy, i), i < 3, "model {i}");
+        }
+        outs.push(out);
+    }
+    for i in 0..8 {
+        assert!(weights(&outs[0], i) == weights(&outs[1], i), "model {i}");
+    }
+}
+
+/// An update under `duplicates = "keep_last"` (#24): a delete record, then a new value for the
+/// key at a later time. The key is out of the sets cut between the two and back with the new
+/// value from the first set after it (with `keep_first` the new value would be a dropped copy).
+#[test]
+fn a_new_value_after_a_delete_record_trains_from_its_time_under_keep_last() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 5_000, "csv"); // 4,000 stream rows
+    let path = dir.path().join("hyperplane.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(|l| format!("{l},0")).collect();
+    lines[0] = lines[0].replace(",0", ",deleted");
+    let field = |row: usize, i: usize| lines[row + 1].split(',').nth(i).unwrap().to_string();
+    let key = field(10, 0);
+    // Deleted at row 1,600's time (before the fourth trigger's boundary, row 2,000), back at
+    // row 2,200's (before the fifth's, row 2,500).
+    let (gone, back) = (field(1_600, 1), field(2_200, 1));
+    let mut update: Vec<String> = lines[11].split(',').map(String::from).collect();
+    update[1] = back;
+    lines.push(format!("{key},{gone},,,,,,,,,,delete"));
+    lines.push(update.join(","));
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let text = config("csv", 500).replace(
+        "label_column = \"label\"",
+        "label_column = \"label\"\ndelete_column = \"deleted\"\nduplicates = \"keep_last\"",
+    ) + "\n[selection]\ntail_triggers = \"all\"\n";
+    let cfg = write_config(dir.path(), "update.toml", &text);
+    let out = dir.path().join("update");
+    let o = stdout(&run_ok(&cfg, &out, "2"));
+    // The new value is a version of the key while its deleted payload is still stored, and a
+    // new sample once that has left (the trainer's pace decides); it trains the same.
+    assert!(
+        o.contains("4001 samples (0 dead-lettered, 1 deletions") && o.contains("8 triggers"),
+        "{o}"
+    );
+    let models = jsonl(&out.join("models.jsonl"));
+    // The fourth set lacks the key; from the fifth on it is there once, as its new value.
+    assert_eq!(
+        sizes(&models),
+        [500, 1000, 1500, 1999, 2499, 2999, 3499, 3999]
+    );
+    let keys = |i: usize| -> Vec<u64> {
+        let path = out.join(models[i]["keys"].as_str().unwrap());
+        std::fs::read(path)
+            .unwrap()
+            .chunks_exact(8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    };
+    let k: u64 = key.parse().unwrap();
+    let has = |i: usize| keys(i).contains(&k);
+    assert_eq!(
+        (0..8).map(has).collect::<Vec<_>>(),
+        [true, true, true, false, true, true, true, true]
+    );
+    let l = stdout(&sluice(&["lineage", out.to_str().unwrap(), &key]));
+    assert!(
+        l.contains(&format!("key {key}: trained on by 7 of 8 models")),
+        "{l}"
+    );
+}
+
 /// Writes CSV `lines` (header first: key, time, label, features, then the delete flag) as an
 /// Arrow IPC file: the flag a boolean column, empty fields nulls.
 fn write_arrow_with_deletes(path: &std::path::Path, lines: &[String]) {

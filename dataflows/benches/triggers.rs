@@ -20,7 +20,7 @@ use sluice_dataflows::triggers::{
     Batched, Context, DataAmount, DataDrift, DriftConfig, Fire, Forecast, ModelInfo, Performance,
     PerformanceConfig, PerformanceCriterion, Probe, TimeTrigger, Trigger, TriggerPolicy,
 };
-use sluice_dataflows::{Key, SampleMeta, route};
+use sluice_dataflows::{Position, SampleMeta, route};
 use timely::dataflow::operators::vec::Input;
 use timely::dataflow::operators::{Inspect, Probe as _};
 
@@ -43,9 +43,9 @@ struct Synthetic {
 }
 
 impl Probe for Synthetic {
-    fn vectors(&mut self, keys: &[Key], _: Option<&str>) -> Result<Vectors, String> {
-        let mut data = Vec::with_capacity(keys.len() * DIM);
-        for &k in keys {
+    fn vectors(&mut self, at: &[Position], _: Option<&str>) -> Result<Vectors, String> {
+        let mut data = Vec::with_capacity(at.len() * DIM);
+        for k in at.iter().map(|p| p.key) {
             let shift = if k >= self.n / 2 { 0.5 } else { 0.0 };
             for j in 0..DIM as u64 {
                 data.push((route(k * 64 + j) % 1000) as f32 / 1000.0 + shift);
@@ -54,10 +54,11 @@ impl Probe for Synthetic {
         Ok(Vectors::new(DIM, data))
     }
 
-    fn predict(&mut self, keys: &[Key], _: &str) -> Result<Vec<i64>, String> {
-        Ok(keys
+    fn predict(&mut self, at: &[Position], _: &str) -> Result<Vec<i64>, String> {
+        Ok(at
             .iter()
-            .map(|&k| {
+            .map(|p| {
+                let k = p.key;
                 let label = (route(k) % 4) as i64;
                 if k % 4 == 0 { (label + 1) % 4 } else { label }
             })
@@ -223,7 +224,7 @@ fn main() {
     );
     // Reuse vs recompute of the reference statistics, same vectors.
     let mut probe = Synthetic { n: u64::MAX };
-    let keys: Vec<Key> = (0..2_000).collect();
+    let keys: Vec<Position> = (0..2_000).map(|key| Position { time: key, key }).collect();
     let reference = probe.vectors(&keys[..1_000], None).unwrap();
     let current = Summary::new(probe.vectors(&keys[1_000..], None).unwrap());
     let kind = MetricKind::Mmd { permutations: 0 };

@@ -23,6 +23,6 @@ pub mod stash;
 pub mod triggers;
 
 pub use sample::{
-    BuildKeyHasher, Candidate, Key, KeyHasher, KeyMap, Position, SampleMeta, SampleScore, Time,
-    TrainingSet, TriggerEvent, owner, route,
+    BuildKeyHasher, Candidate, Key, KeyHasher, KeyMap, Position, Retraction, SampleMeta,
+    SampleScore, Time, TrainingSet, TriggerEvent, owner, route,
 };

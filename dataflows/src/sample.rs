@@ -85,6 +85,37 @@ pub struct TrainingSet {
     pub samples: Vec<Position>,
 }
 
+/// A deletion as a selection applies it: from the first trigger whose boundary is at or after
+/// `at`, the samples of `at.key` before `at.time` (and at it, if `inclusive`) are in no answer
+/// and leave the pool. A tombstone is inclusive (it deletes its key's sample at or before its
+/// time); a replacement (`duplicates = "keep_last"`) is not (it deletes the key's versions
+/// before the new one, which stays).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retraction {
+    /// Where it takes effect, and whose samples it deletes.
+    pub at: Position,
+    /// Whether the key's sample at `at.time` goes too.
+    pub inclusive: bool,
+}
+
+impl Retraction {
+    /// A tombstone's: the key's samples at or before `at.time` go.
+    pub fn tombstone(at: Position) -> Self {
+        Self {
+            at,
+            inclusive: true,
+        }
+    }
+
+    /// A replacement's: the key's samples before `at`, the new version's position, go.
+    pub fn before(at: Position) -> Self {
+        Self {
+            at,
+            inclusive: false,
+        }
+    }
+}
+
 /// A sample a worker offers for a trigger's training set, with what global sampling needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Candidate {

@@ -21,7 +21,7 @@ use sluice_dataflows::triggers::{
     Forecast, ModelFeed, ModelInfo, Performance, PerformanceConfig, PerformanceCriterion, Probe,
     Regret, State, TimeTrigger, Trigger, TriggerOptions, TriggerPolicy,
 };
-use sluice_dataflows::{Key, SampleMeta, TrainingSet, TriggerEvent, route};
+use sluice_dataflows::{Key, Position, SampleMeta, TrainingSet, TriggerEvent, route};
 use timely::dataflow::operators::vec::Input;
 use timely::dataflow::operators::{Exchange, Inspect, Probe as _};
 
@@ -52,10 +52,10 @@ fn index_of(key: Key) -> u64 {
 }
 
 impl Probe for MapProbe {
-    fn vectors(&mut self, keys: &[Key], model: Option<&str>) -> Result<Vectors, String> {
+    fn vectors(&mut self, at: &[Position], model: Option<&str>) -> Result<Vectors, String> {
         assert!(model.is_none(), "raw features");
         let mut data = Vec::new();
-        for &k in keys {
+        for k in at.iter().map(|p| p.key) {
             let seg = (index_of(k) / SEGMENT) as f32;
             for j in 0..4u64 {
                 let u = (route(k * 31 + j) % 10_000) as f32 / 10_000.0;
@@ -65,12 +65,13 @@ impl Probe for MapProbe {
         Ok(Vectors::new(4, data))
     }
 
-    fn predict(&mut self, keys: &[Key], model: &str) -> Result<Vec<i64>, String> {
+    fn predict(&mut self, at: &[Position], model: &str) -> Result<Vec<i64>, String> {
         // Model trained at trigger t knows the segment of its last training sample.
         let seg: u64 = model[1..].parse().unwrap();
-        Ok(keys
+        Ok(at
             .iter()
-            .map(|&k| {
+            .map(|p| {
+                let k = p.key;
                 let i = index_of(k);
                 if i / SEGMENT == seg {
                     (i % 2) as i64

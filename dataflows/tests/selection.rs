@@ -15,7 +15,9 @@ use sluice_dataflows::selection::{
     SelectionPolicy, SetSampler,
 };
 use sluice_dataflows::triggers::{DataAmount, Trigger};
-use sluice_dataflows::{Candidate, Position, SampleMeta, TrainingSet, TriggerEvent, route};
+use sluice_dataflows::{
+    Candidate, Position, Retraction, SampleMeta, TrainingSet, TriggerEvent, route,
+};
 use timely::dataflow::operators::vec::Input;
 use timely::dataflow::operators::{Exchange, Inspect, Probe};
 
@@ -245,9 +247,9 @@ fn deleted_samples_leave_every_later_training_set_and_are_retired_once() {
             let o4 = o2.clone();
             let (mut input, mut dels, probe) = worker.dataflow::<u64, _, _>(|scope| {
                 let (input, metas) = scope.new_input::<SampleMeta>();
-                let (dels, deleted) = scope.new_input::<Position>();
+                let (dels, deleted) = scope.new_input::<Retraction>();
                 let metas = metas.exchange(|m: &SampleMeta| route(m.key));
-                let deleted = deleted.exchange(|p: &Position| route(p.key));
+                let deleted = deleted.exchange(|r: &Retraction| route(r.at.key));
                 let trig = metas.clone().trigger(DataAmount::new(every as u64));
                 let selected = metas.select_retracting(
                     trig.clone(),
@@ -281,7 +283,7 @@ fn deleted_samples_leave_every_later_training_set_and_are_retired_once() {
                     input.send(s);
                 }
                 for d in ds {
-                    dels.send(d);
+                    dels.send(Retraction::tombstone(d));
                 }
                 worker.step();
             }

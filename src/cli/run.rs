@@ -127,6 +127,9 @@ fn print_summary(s: &pipeline::RunSummary) {
     if s.deletions > 0 {
         duplicates += &format!(", {} deletions", s.deletions);
     }
+    if s.replaced > 0 {
+        duplicates += &format!(", {} samples replaced", s.replaced);
+    }
     let sweep = if s.variants.is_empty() {
         String::new()
     } else {

@@ -280,6 +280,7 @@ impl CheckpointBook {
                 dead_letters: self.counters.dead.load(Ordering::Relaxed),
                 duplicates: self.counters.duplicates.load(Ordering::Relaxed),
                 deletions: self.counters.deletions.load(Ordering::Relaxed),
+                replaced: self.counters.replaced.load(Ordering::Relaxed),
             },
         };
         let path = checkpoint::write(run_dir, &cp).map_err(RunError::io(format!(

@@ -114,6 +114,9 @@ pub struct Tally {
     pub duplicates: u64,
     /// Deletions read.
     pub deletions: u64,
+    /// Samples that replaced an earlier one of their key (`keep_last`).
+    #[serde(default)]
+    pub replaced: u64,
 }
 
 /// What a Kafka run records before its first event (`checkpoints/start.json`), so that a run
@@ -324,6 +327,7 @@ mod tests {
                 dead_letters: 3,
                 duplicates: 2,
                 deletions: 1,
+                replaced: 4,
             },
         }
     }

@@ -47,14 +47,14 @@ use sluice_dataflows::selection::{
 };
 use sluice_dataflows::triggers::{NoProbe, Trigger, TriggerOptions};
 use sluice_dataflows::{
-    Key, Position, SampleMeta, SampleScore, Time, TrainingSet, TriggerEvent, route,
+    Key, Position, Retraction, SampleMeta, SampleScore, Time, TrainingSet, TriggerEvent, route,
 };
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::vec::{Broadcast, Input};
-use timely::dataflow::operators::{Exchange, Inspect, Probe};
+use timely::dataflow::operators::{Capability, Exchange, InputCapability, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle, Scope, StreamVec};
 
 use super::cluster::Report;
@@ -64,7 +64,7 @@ use super::sinks::{self, TrainerQueue};
 use super::triggers::{StoreProbe, build_policy};
 use crate::config::{DuplicatePolicy, Pool};
 use crate::source::{DeadLetter, Deletion, Sample, Source, raw_text};
-use crate::store::{CandidateFile, SampleStore, SourceAt, StoreError};
+use crate::store::{CandidateFile, SampleStore, SourceAt, StoreError, Versioned};
 
 /// What the source loop sends into the dataflow.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -206,10 +206,18 @@ impl StoreHandle {
             .resumed
             .as_ref()
             .expect("restored samples come from a checkpoint");
-        // Rejected here as when first read (a duplicate key): the run went on without them.
+        // Rejected here as when first read (a duplicate key), or (keep_last) a version of its
+        // key as then: the selection's restored state already holds what that changed.
         let rejected = self.samples.insert_from(restored.iter().map(as_stored));
         for (i, e) in rejected {
-            tracing::debug!(key = restored[i].key, "payload not restored: {e}");
+            let s = &restored[i];
+            if self.keeps_last(&e) {
+                let (pos, label, features, at) = as_stored(s);
+                if self.samples.add_version(pos, label, features, at).is_ok() {
+                    continue;
+                }
+            }
+            tracing::debug!(key = s.key, "payload not restored: {e}");
         }
         let unheld: Vec<sluice_dataflows::Position> = restored
             .iter()
@@ -221,38 +229,136 @@ impl StoreHandle {
         }
     }
 
-    /// The dead letters of the samples of `batch` the store refused (`rejected`, by index); a
-    /// copy of a stored key is counted instead under `duplicates = "keep_first"`.
-    fn refusals(&self, batch: &[Record], rejected: &[(usize, StoreError)]) -> Vec<DeadLetter> {
-        let mut dead = Vec::new();
-        for (i, e) in rejected {
-            let s = batch[*i].sample();
-            if matches!(e, StoreError::DuplicateKey(_))
-                && self.duplicates == DuplicatePolicy::KeepFirst
-            {
+    /// Whether the store's refusal `e` is a copy that replaces the stored sample.
+    fn keeps_last(&self, e: &StoreError) -> bool {
+        matches!(e, StoreError::DuplicateKey(_)) && self.duplicates == DuplicatePolicy::KeepLast
+    }
+
+    /// What becomes of a sample the store refused: a copy of a stored key is counted under
+    /// `duplicates = "keep_first"`; anything else is a dead letter.
+    fn refuse(&self, s: &Sample, e: StoreError) -> Option<DeadLetter> {
+        let reason = match e {
+            StoreError::DuplicateKey(_) if self.duplicates == DuplicatePolicy::KeepFirst => {
                 self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
-                continue;
+                return None;
             }
-            let reason = match e {
-                StoreError::DuplicateKey(k) => {
-                    format!("duplicate key {k}: a sample with this key is stored")
+            StoreError::DuplicateKey(k) => {
+                format!("duplicate key {k}: a sample with this key is stored")
+            }
+            e => e.to_string(),
+        };
+        Some(DeadLetter {
+            location: self.source.locate(s.origin),
+            reason,
+            raw: copy_text(s),
+        })
+    }
+
+    /// Stores `s`, a copy of a stored key, as a version of its key (`keep_last`): each version
+    /// is its key's sample from its time until the next version's, whatever order they arrive
+    /// in. Returns whether its metadata goes on (not when a copy at its position was read
+    /// later), and the retractions that cut the key's versions at its time and at the next
+    /// version's (sets cut before a version read the one before it).
+    fn add_version(
+        &self,
+        s: &Sample,
+        unsent: &mut Unsent,
+        retractions: &mut Vec<Retraction>,
+    ) -> Result<bool, StoreError> {
+        let (pos, label, features, at) = as_stored(s);
+        let done = self.samples.add_version(pos, label, features, at)?;
+        self.counters.replaced.fetch_add(1, Ordering::Relaxed);
+        Ok(match done {
+            Versioned::Added { older, next } => {
+                if older {
+                    retractions.push(Retraction::before(pos));
                 }
-                e => e.to_string(),
-            };
-            dead.push(DeadLetter {
-                location: self.source.locate(s.origin),
-                reason,
-                raw: copy_text(s),
-            });
-        }
-        dead
+                if let Some(time) = next {
+                    retractions.push(Retraction::before(Position { time, key: pos.key }));
+                }
+                true
+            }
+            Versioned::Replaced => {
+                // Its time is not complete yet: the copy it replaced is still held back.
+                unsent.relabel(pos, label);
+                false
+            }
+            Versioned::Superseded => false,
+        })
     }
 }
 
-/// A sample as the sample store takes it: key, label, features and where it was read.
-fn as_stored(s: &Sample) -> (Key, i64, &[f32], SourceAt) {
+/// Metadata `Store: Samples` holds back under `duplicates = "keep_last"` until its time is
+/// complete (no record at or before it can still arrive): a copy at a held sample's position,
+/// read later, then replaces its label before any operator saw it.
+#[derive(Default)]
+struct Unsent {
+    metas: Vec<SampleMeta>,
+    sorted: bool,
+    /// At or before every held sample's time.
+    cap: Option<Capability<Time>>,
+}
+
+impl Unsent {
+    /// Holds `meta` (see [`cover`](Self::cover)).
+    fn push(&mut self, meta: SampleMeta) {
+        self.metas.push(meta);
+        self.sorted = false;
+    }
+
+    /// Keeps a capability at or before `cap`, the time of the samples just held.
+    fn cover(&mut self, cap: &InputCapability<Time>) {
+        if self
+            .cap
+            .as_ref()
+            .is_none_or(|c| cap.least().is_some_and(|t| t < c.time()))
+        {
+            self.cap = cap.retain_least(0);
+        }
+    }
+
+    /// Gives the held sample at `pos` the label of the copy that replaced it.
+    fn relabel(&mut self, pos: Position, label: i64) {
+        match self.metas.iter_mut().find(|m| m.position() == pos) {
+            Some(m) => m.label = label,
+            None => tracing::warn!(
+                key = pos.key,
+                time = pos.time,
+                "a replaced sample's metadata was sent before its copy arrived"
+            ),
+        }
+    }
+
+    /// Sends (through `send`) the held samples whose time `frontier` passed, in position order.
+    fn release(
+        &mut self,
+        frontier: timely::progress::frontier::AntichainRef<'_, Time>,
+        send: impl FnOnce(&Capability<Time>, std::vec::Drain<'_, SampleMeta>),
+    ) {
+        let Some(cap) = &mut self.cap else {
+            return;
+        };
+        if !self.sorted {
+            self.metas.sort_unstable_by_key(SampleMeta::position);
+            self.sorted = true;
+        }
+        let n = self
+            .metas
+            .partition_point(|m| !frontier.less_equal(&m.time));
+        if n > 0 {
+            send(cap, self.metas.drain(..n));
+        }
+        match self.metas.first() {
+            Some(m) => cap.downgrade(&m.time),
+            None => self.cap = None,
+        }
+    }
+}
+
+/// A sample as the sample store takes it: position, label, features and where it was read.
+fn as_stored(s: &Sample) -> (Position, i64, &[f32], SourceAt) {
     let at = (s.origin.partition, s.origin.offset);
-    (s.key, s.label, s.features.as_slice(), at)
+    (s.meta().position(), s.label, s.features.as_slice(), at)
 }
 
 /// A refused sample as a dead letter's `raw`: the sample as decoded (its raw input is gone by
@@ -268,15 +374,16 @@ fn copy_text(s: &Sample) -> String {
 }
 
 /// Store: Samples. Keeps each record's payload in the sample store and passes its metadata on
-/// (ok); a payload the store refuses (a copy of a stored key) is counted or becomes a dead
-/// letter (err), by `[source] duplicates`.
+/// (ok); a payload the store refuses (a copy of a stored key) is counted, becomes a dead letter
+/// (err) or replaces the stored one, by `[source] duplicates`. Deletions (tombstones, and the
+/// versions a copy replaced) go to the selections (del).
 fn store_samples<'scope>(
     records: StreamVec<'scope, Time, Record>,
     store: StoreHandle,
 ) -> (
     StreamVec<'scope, Time, SampleMeta>,
     StreamVec<'scope, Time, DeadLetter>,
-    StreamVec<'scope, Time, Position>,
+    StreamVec<'scope, Time, Retraction>,
 ) {
     let mut builder = OperatorBuilder::new("Store: Samples".to_string(), records.scope());
     let mut input = builder.new_input(records, Pipeline);
@@ -287,50 +394,90 @@ fn store_samples<'scope>(
     let mut err: OutputBuilder<Time, CapacityContainerBuilder<Vec<DeadLetter>>> =
         OutputBuilder::from(err);
     let (del, deleted) = builder.new_output();
-    let mut del: OutputBuilder<Time, CapacityContainerBuilder<Vec<Position>>> =
+    let mut del: OutputBuilder<Time, CapacityContainerBuilder<Vec<Retraction>>> =
         OutputBuilder::from(del);
+    let keep_last = store.duplicates == DuplicatePolicy::KeepLast;
     builder.build(move |caps| {
         drop(caps);
-        move |_frontiers| {
+        let mut unsent = Unsent::default();
+        move |frontiers| {
             let (mut ok, mut err, mut del) = (ok.activate(), err.activate(), del.activate());
             input.for_each_stamp(|cap, data| {
-                let mut session = ok.session(&cap);
+                let (mut passed, mut dead, mut deletions) = (Vec::new(), Vec::new(), Vec::new());
                 for batch in data {
                     if batch.iter().any(|r| !matches!(r, Record::New(_))) {
-                        let (restored, deletions) = take_aside(batch);
+                        let (restored, tombstones) = take_aside(batch);
                         if !restored.is_empty() {
                             store.restore(restored);
                         }
-                        if !deletions.is_empty() {
-                            store
-                                .counters
-                                .deletions
-                                .fetch_add(deletions.len() as u64, Ordering::Relaxed);
-                            del.session(&cap)
-                                .give_iterator(deletions.iter().map(|d| Position {
-                                    time: d.time,
-                                    key: d.key,
-                                }));
-                        }
+                        store
+                            .counters
+                            .deletions
+                            .fetch_add(tombstones.len() as u64, Ordering::Relaxed);
+                        deletions.extend(tombstones.iter().map(|d| {
+                            Retraction::tombstone(Position {
+                                time: d.time,
+                                key: d.key,
+                            })
+                        }));
                     }
                     let rejected = store
                         .samples
                         .insert_from(batch.iter().map(|r| as_stored(r.sample())));
-                    if !rejected.is_empty() {
-                        err.session(&cap)
-                            .give_iterator(store.refusals(batch, &rejected).into_iter());
-                    }
-                    store.counters.count_ingested(batch.len() - rejected.len());
-                    // Only the refused copies go: their indexes ascend.
-                    let mut refused = rejected.iter().map(|(i, _)| *i).peekable();
-                    session.give_iterator(batch.drain(..).enumerate().filter_map(|(i, r)| {
-                        if refused.next_if_eq(&i).is_some() {
-                            return None;
+                    // Rejected indexes ascend: each record is passed on, replaces, or is refused
+                    // in order (a copy replaces what an earlier record of the batch stored).
+                    let mut rejected = rejected.into_iter().peekable();
+                    let mut stored = 0;
+                    for (i, r) in batch.drain(..).enumerate() {
+                        let s = r.sample();
+                        match rejected.next_if(|(j, _)| *j == i) {
+                            Some((_, e)) if store.keeps_last(&e) => {
+                                match store.add_version(s, &mut unsent, &mut deletions) {
+                                    Ok(true) => {}
+                                    Ok(false) => {
+                                        stored += 1;
+                                        continue;
+                                    }
+                                    Err(e) => {
+                                        dead.extend(store.refuse(s, e));
+                                        continue;
+                                    }
+                                }
+                            }
+                            Some((_, e)) => {
+                                dead.extend(store.refuse(s, e));
+                                continue;
+                            }
+                            None => {}
                         }
-                        Some(r.sample().meta())
-                    }));
+                        stored += 1;
+                        if keep_last {
+                            // Held at once: a later copy in this batch may replace it.
+                            unsent.push(s.meta());
+                        } else {
+                            passed.push(s.meta());
+                        }
+                    }
+                    store.counters.count_ingested(stored);
+                }
+                if keep_last {
+                    unsent.cover(&cap);
+                }
+                if !passed.is_empty() {
+                    ok.session(&cap).give_iterator(passed.into_iter());
+                }
+                if !dead.is_empty() {
+                    err.session(&cap).give_iterator(dead.into_iter());
+                }
+                if !deletions.is_empty() {
+                    del.session(&cap).give_iterator(deletions.into_iter());
                 }
             });
+            if keep_last {
+                unsent.release(frontiers[0].frontier(), |cap, metas| {
+                    ok.session(cap).give_iterator(metas);
+                });
+            }
         }
     });
     (metas, refused, deleted)
@@ -344,7 +491,7 @@ fn build_lane<'scope>(
     l: usize,
     (metas, deleted): (
         StreamVec<'scope, Time, SampleMeta>,
-        StreamVec<'scope, Time, Position>,
+        StreamVec<'scope, Time, Retraction>,
     ),
     trainer: Option<SyncSender<TrainingSet>>,
 ) -> LaneGraph {
@@ -428,7 +575,7 @@ fn training_sets<'scope>(
     l: usize,
     (metas, deleted): (
         StreamVec<'scope, Time, SampleMeta>,
-        StreamVec<'scope, Time, Position>,
+        StreamVec<'scope, Time, Retraction>,
     ),
     triggers: StreamVec<'scope, Time, TriggerEvent>,
     board: &ScoreBoard,

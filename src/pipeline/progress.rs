@@ -65,6 +65,9 @@ pub struct Counters {
     pub duplicates: AtomicU64,
     /// Deletions read (Kafka tombstones).
     pub deletions: AtomicU64,
+    /// Samples stored in place of an earlier sample of their key
+    /// (`[source] duplicates = "keep_last"`; counted in `ingested` too).
+    pub replaced: AtomicU64,
     /// Workers of this process that finished.
     pub finished_workers: AtomicUsize,
     /// Worker threads of this process.
@@ -106,6 +109,7 @@ impl Counters {
         self.dead.store(tally.dead_letters, Ordering::Relaxed);
         self.duplicates.store(tally.duplicates, Ordering::Relaxed);
         self.deletions.store(tally.deletions, Ordering::Relaxed);
+        self.replaced.store(tally.replaced, Ordering::Relaxed);
     }
 
     /// Samples stored.

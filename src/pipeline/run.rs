@@ -148,6 +148,7 @@ fn summarize(
             dead_letters: shared.counters.dead.load(Ordering::Relaxed),
             duplicates: shared.counters.duplicates.load(Ordering::Relaxed),
             deletions: shared.counters.deletions.load(Ordering::Relaxed),
+            replaced: shared.counters.replaced.load(Ordering::Relaxed),
             triggers: triggers_before + lane.progress.triggers.load(Ordering::Relaxed),
             models: models_before + report.models,
             wall_s,

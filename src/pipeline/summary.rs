@@ -36,6 +36,10 @@ pub struct RunSummary {
     pub duplicates: u64,
     /// Deletions read (Kafka tombstones): each sample deleted left every later training set.
     pub deletions: u64,
+    /// Copies of a stored key stored in its place (`[source] duplicates = "keep_last"`; counted
+    /// in `samples` too).
+    #[serde(default)]
+    pub replaced: u64,
     /// Triggers fired.
     pub triggers: u64,
     /// Models trained.
@@ -157,6 +161,7 @@ pub(super) fn sweep_summary(
         dead_letters: first.dead_letters,
         duplicates: first.duplicates,
         deletions: first.deletions,
+        replaced: first.replaced,
         triggers: variants.iter().map(|v| v.triggers).sum(),
         models: variants.iter().map(|v| v.models).sum(),
         wall_s,

@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
+use sluice_dataflows::Position;
 use sluice_dataflows::drift::Vectors;
 use sluice_dataflows::triggers::{
     Batched, Cost, DataAmount, DataDrift, Ensemble, Performance, Probe, TimeTrigger, TriggerPolicy,
     Warmup,
 };
-use sluice_dataflows::{Key, Position};
 
 use super::context::RunContext;
 use crate::config::{BatchedSpec, TriggerSpec};
@@ -94,18 +94,18 @@ impl StoreProbe {
         }
     }
 
-    fn gather(&mut self, keys: &[Key]) -> Result<(), String> {
+    fn gather(&mut self, at: &[Position]) -> Result<(), String> {
         self.x.clear();
         self.labels.clear();
         self.samples
-            .gather(keys, &mut self.x, &mut self.labels)
+            .gather_at(at, &mut self.x, &mut self.labels)
             .map_err(|e| format!("reading sample features for the trigger: {e}"))
     }
 }
 
 impl Probe for StoreProbe {
-    fn vectors(&mut self, keys: &[Key], model: Option<&str>) -> Result<Vectors, String> {
-        self.gather(keys)?;
+    fn vectors(&mut self, at: &[Position], model: Option<&str>) -> Result<Vectors, String> {
+        self.gather(at)?;
         match model {
             None => Ok(Vectors::new(
                 self.samples.dim(),
@@ -118,8 +118,8 @@ impl Probe for StoreProbe {
         }
     }
 
-    fn predict(&mut self, keys: &[Key], model: &str) -> Result<Vec<i64>, String> {
-        self.gather(keys)?;
+    fn predict(&mut self, at: &[Position], model: &str) -> Result<Vec<i64>, String> {
+        self.gather(at)?;
         self.runner.predict(model, &self.x)
     }
 

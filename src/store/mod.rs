@@ -2,7 +2,7 @@
 //!
 //! | file | responsibility |
 //! |---|---|
-//! | `samples.rs` | [`SampleStore`]: feature payloads by key, sharded like the dataflow exchange |
+//! | `samples.rs` | [`SampleStore`]: feature payloads by key (versions by event time), sharded like the dataflow exchange; [`SampleView`]: as a training set reads it |
 //! | `spill.rs` | [`CandidateFile`]: a worker's spilled selection candidates (`maximum_keys_in_memory`) |
 //! | `models.rs` | [`ModelStore`]: weights (full, or deltas to the parent) + `<model_id>.json`, written atomically; fetch by id |
 
@@ -12,5 +12,7 @@ mod spill;
 
 pub(crate) use models::write_atomically;
 pub use models::{DiffOperator, ModelMetadata, ModelStore, Storage, StoragePolicy, keys_contain};
-pub use samples::{CHUNK_ROWS, MAX_LANES, SampleStore, SourceAt, SourceRange, StoreError};
+pub use samples::{
+    CHUNK_ROWS, MAX_LANES, SampleStore, SampleView, SourceAt, SourceRange, StoreError, Versioned,
+};
 pub use spill::CandidateFile;

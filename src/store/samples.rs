@@ -20,6 +20,13 @@
 //! Lanes (a sweep's variants, [`SampleStore::with_lanes`]): each lane retires, trains and reads
 //! on its own, and a sample goes only once every lane is done with it (per sample, a bit per
 //! lane done with it: a lane may retire a sample twice, from its pool and from its sampler).
+//!
+//! Versions (`[source] duplicates = "keep_last"`, [`SampleStore::add_version`]): a key may
+//! hold several samples at different event times while training sets cut before the newest
+//! may still be read. A sample is its position (event time, key): compaction removes one
+//! version, the dataflow's probes read exact positions, and a trainer reads a training set's
+//! keys as of its trigger's boundary ([`SampleView`]), which picks the version the set
+//! selected.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -27,7 +34,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
-use sluice_dataflows::{Key, KeyMap, Position, route};
+use std::sync::Arc;
+
+use sluice_dataflows::{Key, KeyMap, Position, Time, route};
 
 /// Errors of the sample store.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -38,6 +47,9 @@ pub enum StoreError {
     /// A training set names a key that was never stored.
     #[error("key {0} not in the sample store")]
     MissingKey(Key),
+    /// A sample (a version of a key) that is not stored.
+    #[error("sample (time {}, key {}) not in the sample store", .0.time, .0.key)]
+    MissingSample(Position),
     /// A sample's feature count differs from the store's.
     #[error("sample has {found} features, expected {expected}")]
     WrongDim {
@@ -79,10 +91,28 @@ struct Segment {
     len: u64,
 }
 
+/// A stored sample: its slot (`chunk * CHUNK_ROWS + row`) and event time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Version {
+    slot: u32,
+    time: Time,
+}
+
+/// Which version of a key a read wants.
+#[derive(Clone, Copy)]
+enum Pick {
+    /// The one at this event time.
+    Exact(Time),
+    /// The newest at or before this position (a training set cut at this boundary).
+    AsOf(Position),
+}
+
 #[derive(Default)]
 struct Shard {
-    /// Key -> slot (`chunk * CHUNK_ROWS + row`).
-    index: KeyMap<u32>,
+    /// Key -> its newest version.
+    index: KeyMap<Version>,
+    /// Keys with several versions: the older ones, by ascending time.
+    older: KeyMap<Vec<Version>>,
     chunks: Vec<Chunk>,
     /// Chunks before this one are on disk.
     first_mem: usize,
@@ -258,13 +288,130 @@ impl Shard {
         Ok(())
     }
 
-    /// Forgets the row at `slot`; a memory slot is reused by a later insert.
-    fn remove(&mut self, key: Key) {
-        if let Some(slot) = self.index.remove(&key)
-            && split(slot).0 >= self.first_mem
-        {
+    /// The slot of `key`'s version `pick` wants.
+    fn find(&self, key: Key, pick: Pick) -> Option<u32> {
+        let newest = self.index.get(&key)?;
+        let fits = |v: &Version| match pick {
+            Pick::Exact(time) => v.time == time,
+            Pick::AsOf(boundary) => Position { time: v.time, key } <= boundary,
+        };
+        if fits(newest) {
+            return Some(newest.slot);
+        }
+        let older = self.older.get(&key)?;
+        older.iter().rev().find(|v| fits(v)).map(|v| v.slot)
+    }
+
+    /// Frees `slot`: a memory slot is reused by a later insert.
+    fn free_slot(&mut self, slot: u32) {
+        if split(slot).0 >= self.first_mem {
             self.free.push(slot);
         }
+    }
+
+    /// Forgets the sample at `pos` (if stored); an older version of its key becomes the newest.
+    fn remove(&mut self, pos: Position) {
+        let Some(newest) = self.index.get_mut(&pos.key) else {
+            return;
+        };
+        let slot = if newest.time == pos.time {
+            let slot = newest.slot;
+            match self.older.get_mut(&pos.key).and_then(Vec::pop) {
+                Some(next) => *newest = next,
+                None => {
+                    self.index.remove(&pos.key);
+                }
+            }
+            slot
+        } else {
+            let Some(older) = self.older.get_mut(&pos.key) else {
+                return;
+            };
+            let Some(i) = older.iter().position(|v| v.time == pos.time) else {
+                return;
+            };
+            older.remove(i).slot
+        };
+        if self.older.get(&pos.key).is_some_and(Vec::is_empty) {
+            self.older.remove(&pos.key);
+        }
+        self.free_slot(slot);
+    }
+
+    /// Adds `pos` as a version of its key (see [`SampleStore::add_version`]).
+    fn add_version(
+        &mut self,
+        pos: Position,
+        dim: usize,
+        (label, features, origin): (i64, &[f32], SourceAt),
+    ) -> Result<Versioned, StoreError> {
+        let key = pos.key;
+        if let Some(slot) = self.find(key, Pick::Exact(pos.time)) {
+            let mut stored = (0, 0);
+            let mut scratch = (Vec::new(), Vec::new());
+            self.row::<true>(
+                slot,
+                dim,
+                (&mut scratch.0, &mut scratch.1),
+                &mut |_, _, at| stored = at,
+            )?;
+            if origin <= stored {
+                return Ok(Versioned::Superseded);
+            }
+            let (c, r) = split(slot);
+            if let Chunk::Mem {
+                features: f,
+                labels,
+                origins,
+            } = &mut self.chunks[c]
+            {
+                f[r * dim..(r + 1) * dim].copy_from_slice(features);
+                labels[r] = label;
+                origins[r] = origin;
+            } else {
+                // Spilled rows are not rewritten (segment files are append-only).
+                let moved = self.put(dim, features, label, origin);
+                let newest = self.index.get_mut(&key).expect("found above");
+                if newest.time == pos.time {
+                    newest.slot = moved;
+                } else if let Some(v) = self
+                    .older
+                    .get_mut(&key)
+                    .and_then(|o| o.iter_mut().find(|v| v.time == pos.time))
+                {
+                    v.slot = moved;
+                }
+            }
+            return Ok(Versioned::Replaced);
+        }
+        let newest = self.index.get(&key).map(|v| v.time);
+        let before = self.older.get(&key).map_or(&[][..], Vec::as_slice);
+        let older = newest.is_some_and(|t| t < pos.time)
+            || before.first().is_some_and(|v| v.time < pos.time);
+        let next = match before.iter().find(|v| v.time > pos.time) {
+            Some(v) => Some(v.time),
+            None => newest.filter(|t| *t > pos.time),
+        };
+        let slot = self.put(dim, features, label, origin);
+        let new = Version {
+            slot,
+            time: pos.time,
+        };
+        match self.index.get_mut(&key) {
+            None => {
+                self.index.insert(key, new);
+            }
+            Some(newest) if newest.time < pos.time => {
+                let previous = std::mem::replace(newest, new);
+                self.older.entry(key).or_default().push(previous);
+            }
+            Some(_) => {
+                let o = self.older.entry(key).or_default();
+                let i = o.partition_point(|v| v.time < pos.time);
+                o.insert(i, new);
+            }
+        }
+        Ok(Versioned::Added { older, next })
     }
 }
 
@@ -290,7 +437,7 @@ struct Retiring {
 #[derive(Default)]
 struct Lanes {
     each: Vec<Retiring>,
-    done: KeyMap<u64>,
+    done: std::collections::HashMap<Position, u64>,
 }
 
 /// The samples of a set read from one source partition: the least and greatest offset (a
@@ -312,6 +459,58 @@ pub struct SourceRange {
 pub use crate::config::MAX_LANES;
 const _: () = assert!(MAX_LANES <= 64, "a lane is a bit of a u64");
 
+/// What [`SampleStore::add_version`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Versioned {
+    /// Stored as a version of its key.
+    Added {
+        /// The key has versions before it: sets cut from its time on must not read them.
+        older: bool,
+        /// The time of the key's next version, if one arrived first: sets cut from then on
+        /// must not read this one.
+        next: Option<Time>,
+    },
+    /// Took the place of the version at its position, read before it.
+    Replaced,
+    /// The version at its position was read after it: the sample is not stored.
+    Superseded,
+}
+
+/// The sample store as a training set cut at a trigger's boundary reads it: of each key, the
+/// newest version at or before the boundary (the one its selection chose).
+#[derive(Clone)]
+pub struct SampleView {
+    store: Arc<SampleStore>,
+    as_of: Position,
+}
+
+impl SampleView {
+    /// Appends the features and labels of `keys`, in order, to `x` and `y`.
+    pub fn gather(
+        &self,
+        keys: &[Key],
+        x: &mut Vec<f32>,
+        y: &mut Vec<i64>,
+    ) -> Result<(), StoreError> {
+        self.store.gather(keys, self.as_of, x, y)
+    }
+
+    /// Appends the labels of `keys`, in order, to `y`.
+    pub fn labels(&self, keys: &[Key], y: &mut Vec<i64>) -> Result<(), StoreError> {
+        self.store.labels(keys, self.as_of, y)
+    }
+
+    /// Where `keys` were read, per partition.
+    pub fn sources(&self, keys: &[Key]) -> Result<Vec<SourceRange>, StoreError> {
+        self.store.sources(keys, self.as_of)
+    }
+
+    /// Features per sample.
+    pub fn dim(&self) -> usize {
+        self.store.dim
+    }
+}
+
 /// Feature payloads of the samples that can still be trained on, by key.
 pub struct SampleStore {
     dim: usize,
@@ -328,7 +527,7 @@ impl SampleStore {
             shards: (0..shards.max(1)).map(|_| RwLock::default()).collect(),
             retiring: Mutex::new(Lanes {
                 each: vec![Retiring::default()],
-                done: KeyMap::default(),
+                done: Default::default(),
             }),
             spill: None,
         }
@@ -341,7 +540,7 @@ impl SampleStore {
         let each = (0..lanes.max(1)).map(|_| Retiring::default()).collect();
         *self.retiring.lock().expect("sample store poisoned") = Lanes {
             each,
-            done: KeyMap::default(),
+            done: Default::default(),
         };
         self
     }
@@ -386,21 +585,26 @@ impl SampleStore {
         (route(key) % self.shards.len() as u64) as usize
     }
 
-    /// Inserts samples `(key, label, features)` read from nowhere in particular (their
-    /// [`SourceAt`] is `(0, 0)`), as [`insert_from`](Self::insert_from) does.
+    /// Inserts samples `(key, label, features)` at time 0 read from nowhere in particular
+    /// (their [`SourceAt`] is `(0, 0)`), as [`insert_from`](Self::insert_from) does.
     pub fn insert<'a>(
         &self,
         samples: impl IntoIterator<Item = (Key, i64, &'a [f32])>,
     ) -> Vec<(usize, StoreError)> {
-        self.insert_from(samples.into_iter().map(|(k, l, f)| (k, l, f, (0, 0))))
+        self.insert_from(
+            samples
+                .into_iter()
+                .map(|(key, l, f)| (Position { time: 0, key }, l, f, (0, 0))),
+        )
     }
 
-    /// Inserts samples `(key, label, features, where read)`; each is stored or rejected on its
-    /// own (duplicate key, wrong dimension). Returns the rejected ones, by their index in
-    /// `samples` (ascending), with the reason. A rejected sample changes nothing stored.
+    /// Inserts samples `(position, label, features, where read)`; each is stored or rejected
+    /// on its own (a key already stored, wrong dimension). Returns the rejected ones, by their
+    /// index in `samples` (ascending), with the reason. A rejected sample changes nothing
+    /// stored.
     pub fn insert_from<'a>(
         &self,
-        samples: impl IntoIterator<Item = (Key, i64, &'a [f32], SourceAt)>,
+        samples: impl IntoIterator<Item = (Position, i64, &'a [f32], SourceAt)>,
     ) -> Vec<(usize, StoreError)> {
         let mut rejected = Vec::new();
         let mut locked: Option<(usize, std::sync::RwLockWriteGuard<'_, Shard>)> = None;
@@ -409,18 +613,12 @@ impl SampleStore {
                 shard.spill(self.dim, to.per_shard, &to.dir, *i);
             }
         };
-        for (i, (key, label, features, origin)) in samples.into_iter().enumerate() {
+        for (i, (pos, label, features, origin)) in samples.into_iter().enumerate() {
             if features.len() != self.dim {
-                rejected.push((
-                    i,
-                    StoreError::WrongDim {
-                        expected: self.dim,
-                        found: features.len(),
-                    },
-                ));
+                rejected.push((i, self.wrong_dim(features)));
                 continue;
             }
-            let s = self.shard_of(key);
+            let s = self.shard_of(pos.key);
             if locked.as_ref().is_none_or(|(i, _)| *i != s) {
                 // Release one shard before taking the next: `gather` read-locks every shard in
                 // order, so holding two write locks could deadlock with it.
@@ -429,44 +627,103 @@ impl SampleStore {
                 locked = Some((s, self.shards[s].write().expect("sample store poisoned")));
             }
             let shard = &mut locked.as_mut().expect("locked above").1;
-            if shard.index.contains_key(&key) {
-                rejected.push((i, StoreError::DuplicateKey(key)));
+            if shard.index.contains_key(&pos.key) {
+                rejected.push((i, StoreError::DuplicateKey(pos.key)));
                 continue;
             }
             let slot = shard.put(self.dim, features, label, origin);
-            shard.index.insert(key, slot);
+            let time = pos.time;
+            shard.index.insert(pos.key, Version { slot, time });
         }
         spill(&mut locked);
         rejected
     }
 
+    /// Adds the sample at `pos` as a version of its key (`duplicates = "keep_last"`): each
+    /// version is its key's sample from its event time until the next version's, so training
+    /// sets cut before it keep reading the one before. A version at the same position is
+    /// replaced by the one read later (greater [`SourceAt`]), whichever arrives first.
+    pub fn add_version(
+        &self,
+        pos: Position,
+        label: i64,
+        features: &[f32],
+        origin: SourceAt,
+    ) -> Result<Versioned, StoreError> {
+        if features.len() != self.dim {
+            return Err(self.wrong_dim(features));
+        }
+        let s = self.shard_of(pos.key);
+        let mut shard = self.shards[s].write().expect("sample store poisoned");
+        let done = shard.add_version(pos, self.dim, (label, features, origin))?;
+        if let Some(to) = &self.spill {
+            shard.spill(self.dim, to.per_shard, &to.dir, s);
+        }
+        Ok(done)
+    }
+
+    fn wrong_dim(&self, features: &[f32]) -> StoreError {
+        StoreError::WrongDim {
+            expected: self.dim,
+            found: features.len(),
+        }
+    }
+
     /// Appends the features and labels of `keys`, in order, to `x` (row-major, `dim` per key)
-    /// and `y`.
+    /// and `y`: of each key the newest version at or before `as_of`.
     pub fn gather(
         &self,
         keys: &[Key],
+        as_of: Position,
         x: &mut Vec<f32>,
         y: &mut Vec<i64>,
     ) -> Result<(), StoreError> {
         x.reserve(keys.len() * self.dim);
         y.reserve(keys.len());
-        self.each::<false>(keys, |features, label, _| {
-            x.extend_from_slice(features);
+        self.each::<false>(
+            keys.iter().map(|&k| (k, Pick::AsOf(as_of))),
+            |f, label, _| {
+                x.extend_from_slice(f);
+                y.push(label);
+            },
+        )
+    }
+
+    /// Appends the features and labels of the samples at `positions`, in order, to `x` and
+    /// `y`.
+    pub fn gather_at(
+        &self,
+        positions: &[Position],
+        x: &mut Vec<f32>,
+        y: &mut Vec<i64>,
+    ) -> Result<(), StoreError> {
+        x.reserve(positions.len() * self.dim);
+        y.reserve(positions.len());
+        let picks = positions.iter().map(|p| (p.key, Pick::Exact(p.time)));
+        self.each::<false>(picks, |f, label, _| {
+            x.extend_from_slice(f);
             y.push(label);
         })
     }
 
-    /// Appends the labels of `keys`, in order, to `y`.
-    pub fn labels(&self, keys: &[Key], y: &mut Vec<i64>) -> Result<(), StoreError> {
+    /// Appends the labels of `keys` as of `as_of`, in order, to `y`.
+    pub fn labels(
+        &self,
+        keys: &[Key],
+        as_of: Position,
+        y: &mut Vec<i64>,
+    ) -> Result<(), StoreError> {
         y.reserve(keys.len());
-        self.each::<false>(keys, |_, label, _| y.push(label))
+        let picks = keys.iter().map(|&k| (k, Pick::AsOf(as_of)));
+        self.each::<false>(picks, |_, label, _| y.push(label))
     }
 
-    /// Where `keys` were read, per partition (ascending): the least and greatest offset (file:
-    /// line or row) and how many of them.
-    pub fn sources(&self, keys: &[Key]) -> Result<Vec<SourceRange>, StoreError> {
+    /// Where `keys` (as of `as_of`) were read, per partition (ascending): the least and
+    /// greatest offset (file: line or row) and how many of them.
+    pub fn sources(&self, keys: &[Key], as_of: Position) -> Result<Vec<SourceRange>, StoreError> {
         let mut ranges: BTreeMap<i32, SourceRange> = BTreeMap::new();
-        self.each::<true>(keys, |_, _, (partition, offset)| {
+        let picks = keys.iter().map(|&k| (k, Pick::AsOf(as_of)));
+        self.each::<true>(picks, |_, _, (partition, offset)| {
             let r = ranges.entry(partition).or_insert(SourceRange {
                 partition,
                 first: offset,
@@ -480,11 +737,11 @@ impl SampleStore {
         Ok(ranges.into_values().collect())
     }
 
-    /// Calls `f` with each key's features, label and (if `ORIGIN`) origin, in order, under one
-    /// read lock per shard.
+    /// Calls `f` with each picked version's features, label and (if `ORIGIN`) origin, in
+    /// order, under one read lock per shard.
     fn each<const ORIGIN: bool>(
         &self,
-        keys: &[Key],
+        picks: impl Iterator<Item = (Key, Pick)>,
         mut f: impl FnMut(&[f32], i64, SourceAt),
     ) -> Result<(), StoreError> {
         let guards: Vec<_> = self
@@ -493,23 +750,43 @@ impl SampleStore {
             .map(|s| s.read().expect("sample store poisoned"))
             .collect();
         let (mut bytes, mut scratch) = (Vec::new(), Vec::new());
-        for &key in keys {
+        for (key, pick) in picks {
             let shard = &guards[self.shard_of(key)];
-            let slot = *shard.index.get(&key).ok_or(StoreError::MissingKey(key))?;
+            let slot = shard.find(key, pick).ok_or(match pick {
+                Pick::Exact(time) => StoreError::MissingSample(Position { time, key }),
+                Pick::AsOf(_) => StoreError::MissingKey(key),
+            })?;
             shard.row::<ORIGIN>(slot, self.dim, (&mut bytes, &mut scratch), &mut f)?;
         }
         Ok(())
     }
 
-    /// Number of stored samples.
+    /// Number of stored samples (every version of a key counts).
     pub fn len(&self) -> usize {
         self.shards
             .iter()
             .map(|s| {
                 let s = s.read().expect("sample store poisoned");
-                s.index.len()
+                s.index.len() + s.older.values().map(Vec::len).sum::<usize>()
             })
             .sum()
+    }
+
+    /// A view of the store as a training set cut at `as_of` reads it (its trigger's
+    /// boundary): each key's newest version at or before it.
+    pub fn view(self: &Arc<Self>, as_of: Position) -> SampleView {
+        SampleView {
+            store: self.clone(),
+            as_of,
+        }
+    }
+
+    /// A view of each key's newest version.
+    pub fn newest(self: &Arc<Self>) -> SampleView {
+        self.view(Position {
+            time: Time::MAX,
+            key: Key::MAX,
+        })
     }
 
     /// Lane `lane` retires samples its selection can no longer choose after `trigger`: they
@@ -546,10 +823,10 @@ impl SampleStore {
         let (Some(trained), Some(horizon)) = (r.trained, r.horizon) else {
             return;
         };
-        let mut gone: Vec<Key> = Vec::new();
+        let mut gone: Vec<Position> = Vec::new();
         for list in r.waiting.range_mut(..=trained).map(|(_, l)| l) {
             while list.last().is_some_and(|p| *p < horizon) {
-                gone.push(list.pop().expect("last exists").key);
+                gone.push(list.pop().expect("last exists"));
             }
         }
         r.waiting.retain(|_, l| !l.is_empty());
@@ -569,13 +846,13 @@ impl SampleStore {
         if gone.is_empty() {
             return;
         }
-        gone.sort_unstable_by_key(|&k| self.shard_of(k));
-        for part in gone.chunk_by(|a, b| self.shard_of(*a) == self.shard_of(*b)) {
-            let mut shard = self.shards[self.shard_of(part[0])]
+        gone.sort_unstable_by_key(|p| self.shard_of(p.key));
+        for part in gone.chunk_by(|a, b| self.shard_of(a.key) == self.shard_of(b.key)) {
+            let mut shard = self.shards[self.shard_of(part[0].key)]
                 .write()
                 .expect("sample store poisoned");
-            for &key in part {
-                shard.remove(key);
+            for &pos in part {
+                shard.remove(pos);
             }
         }
     }
@@ -612,26 +889,32 @@ mod tests {
         assert!(rejected.is_empty());
         assert_eq!(store.len(), 100);
         let (mut x, mut y) = (Vec::new(), Vec::new());
-        store.gather(&[7, 3, 99], &mut x, &mut y).unwrap();
+        store.gather(&[7, 3, 99], ALL, &mut x, &mut y).unwrap();
         assert_eq!(x, vec![7.0, -7.0, 3.0, -3.0, 99.0, -99.0]);
         assert_eq!(y, vec![1, 1, 1]);
         assert_eq!(
-            store.gather(&[1000], &mut x, &mut y),
+            store.gather(&[1000], ALL, &mut x, &mut y),
             Err(StoreError::MissingKey(1000))
         );
     }
+
+    /// Every key's newest version.
+    const ALL: Position = Position {
+        time: Time::MAX,
+        key: Key::MAX,
+    };
 
     /// Position `(k, k)`.
     fn pos(k: u64) -> Position {
         Position { time: k, key: k }
     }
 
-    /// Keys `0..n` in `store`, each with label and one feature `k`.
+    /// Keys `0..n` in `store`, key `k` at time `k`, each with label and one feature `k`.
     fn fill(store: &SampleStore, n: u64) {
         let rows: Vec<(Key, i64, [f32; 1])> = (0..n).map(|k| (k, k as i64, [k as f32])).collect();
         assert!(
             store
-                .insert(rows.iter().map(|(k, l, f)| (*k, *l, &f[..])))
+                .insert_from(rows.iter().map(|(k, l, f)| (pos(*k), *l, &f[..], (0, 0))))
                 .is_empty()
         );
     }
@@ -661,7 +944,7 @@ mod tests {
         assert_eq!(store.len(), 4);
         assert!(!store.contains(0) && !store.contains(1) && store.contains(2));
         let (mut x, mut y) = (Vec::new(), Vec::new());
-        store.gather(&[2, 3, 4, 5], &mut x, &mut y).unwrap();
+        store.gather(&[2, 3, 4, 5], ALL, &mut x, &mut y).unwrap();
         assert_eq!(x, [2.0, 3.0, 4.0, 5.0]);
     }
 
@@ -680,7 +963,7 @@ mod tests {
         assert_eq!((store.len(), store.retiring()), (8, 6));
         let (mut x, mut y) = (Vec::new(), Vec::new());
         assert_eq!(
-            store.gather(&[0], &mut x, &mut y),
+            store.gather(&[0], ALL, &mut x, &mut y),
             Err(StoreError::MissingKey(0))
         );
         store.retain_from(0, pos(100));
@@ -719,7 +1002,7 @@ mod tests {
         assert_eq!(total, 10);
         x.clear();
         y.clear();
-        store.gather(&[9, 17, 10], &mut x, &mut y).unwrap();
+        store.gather(&[9, 17, 10], ALL, &mut x, &mut y).unwrap();
         assert_eq!((x, y), (vec![9.0, 17.0, 10.0], vec![9, 17, 10]));
     }
 
@@ -736,7 +1019,7 @@ mod tests {
         for part in rows.chunks(1000) {
             let read = part
                 .iter()
-                .map(|(k, l, f)| (*k, *l, &f[..], ((k % 3) as i32, 10 * *k as i64)));
+                .map(|(k, l, f)| (pos(*k), *l, &f[..], ((k % 3) as i32, 10 * *k as i64)));
             assert!(store.insert_from(read).is_empty());
         }
         assert_eq!(store.len(), n);
@@ -750,16 +1033,16 @@ mod tests {
         // Every row reads back, spilled or not, in the requested order.
         let keys: Vec<Key> = (0..n as u64).rev().step_by(7).collect();
         let (mut x, mut y) = (Vec::new(), Vec::new());
-        store.gather(&keys, &mut x, &mut y).unwrap();
+        store.gather(&keys, ALL, &mut x, &mut y).unwrap();
         for (i, &k) in keys.iter().enumerate() {
             assert_eq!(x[i * 3..i * 3 + 3], [k as f32, -(k as f32), 0.5], "key {k}");
             assert_eq!(y[i], (k % 7) as i64);
         }
         let mut labels = Vec::new();
-        store.labels(&keys, &mut labels).unwrap();
+        store.labels(&keys, ALL, &mut labels).unwrap();
         assert_eq!(labels, y);
         // Where they were read comes back too (the first keys are spilled, the last not).
-        let sources = store.sources(&[0, 3, 9, 1, n as u64 - 2]).unwrap();
+        let sources = store.sources(&[0, 3, 9, 1, n as u64 - 2], ALL).unwrap();
         let last = n as i64 - 2;
         let range = |partition, first, last, samples| SourceRange {
             partition,
@@ -779,9 +1062,108 @@ mod tests {
         store.retain_from(0, pos(u64::MAX));
         assert_eq!(store.len(), n - 10);
         assert_eq!(
-            store.gather(&[3], &mut x, &mut y),
+            store.gather(&[3], ALL, &mut x, &mut y),
             Err(StoreError::MissingKey(3))
         );
+    }
+
+    #[test]
+    fn versions_of_a_key_read_by_boundary_or_position_and_leave_one_at_a_time() {
+        let store = SampleStore::new(1, 2);
+        let at = |time, key| Position { time, key };
+        let read = |store: &SampleStore, as_of| {
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            store
+                .gather(&[1], as_of, &mut x, &mut y)
+                .map(|()| (x[0], y[0]))
+        };
+        assert!(
+            store
+                .insert_from([(at(10, 1), 0, &[10.0f32][..], (0, 0))])
+                .is_empty()
+        );
+        // A later version; the first stays for sets cut before it.
+        let r = store.add_version(at(20, 1), 1, &[20.0], (0, 1));
+        let added = |older, next| Ok(Versioned::Added { older, next });
+        assert_eq!(r, added(true, None));
+        assert_eq!(store.len(), 2);
+        assert_eq!(read(&store, at(15, 9)), Ok((10.0, 0)));
+        assert_eq!(read(&store, at(20, 1)), Ok((20.0, 1)));
+        assert_eq!(
+            read(&store, at(20, 0)),
+            Ok((10.0, 0)),
+            "(20, 1) is after (20, 0)"
+        );
+        assert_eq!(read(&store, at(9, 9)), Err(StoreError::MissingKey(1)));
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        store
+            .gather_at(&[at(20, 1), at(10, 1)], &mut x, &mut y)
+            .unwrap();
+        assert_eq!((x, y), (vec![20.0, 10.0], vec![1, 0]));
+        assert_eq!(
+            store.gather_at(&[at(15, 1)], &mut Vec::new(), &mut Vec::new()),
+            Err(StoreError::MissingSample(at(15, 1)))
+        );
+        // Where each version was read.
+        let sources = store.sources(&[1], at(15, 0)).unwrap();
+        assert_eq!((sources[0].first, sources[0].last), (0, 0));
+        // Versions that arrive after later ones: each the sample from its time until the next
+        // version's, whichever arrived first.
+        let r = store.add_version(at(5, 1), 2, &[5.0], (0, 2));
+        assert_eq!(r, added(false, Some(10)));
+        let r = store.add_version(at(15, 1), 3, &[15.0], (0, 3));
+        assert_eq!(r, added(true, Some(20)));
+        let versions: Vec<_> = [5, 12, 15, 30]
+            .map(|t| read(&store, at(t, 1)).unwrap().0)
+            .to_vec();
+        assert_eq!(versions, [5.0, 10.0, 15.0, 20.0]);
+        // At one position the copy read later wins, whichever arrives first.
+        let r = store.add_version(at(15, 1), 4, &[16.0], (0, 4));
+        assert_eq!(r, Ok(Versioned::Replaced));
+        let r = store.add_version(at(15, 1), 9, &[99.0], (0, 1));
+        assert_eq!(r, Ok(Versioned::Superseded));
+        assert_eq!(read(&store, at(15, 1)), Ok((16.0, 4)));
+        assert_eq!(store.len(), 4);
+        // Compaction removes one version: removing the newest makes the one before newest.
+        store.retire(0, 0, vec![at(20, 1), at(5, 1), at(10, 1)]);
+        store.trained(0, 0);
+        store.retain_from(0, ALL);
+        assert_eq!((store.len(), read(&store, ALL)), (1, Ok((16.0, 4))));
+        assert!(store.contains(1));
+        // Removed versions' slots are reused.
+        store.add_version(at(40, 1), 5, &[40.0], (0, 5)).unwrap();
+        let (rows, free) = store.shards.iter().fold((0, 0), |(r, f), s| {
+            let s = s.read().unwrap();
+            (r + s.mem_rows, f + s.free.len())
+        });
+        assert_eq!((rows, free), (4, 2));
+        assert_eq!(
+            store.add_version(at(50, 1), 0, &[1.0, 2.0], (0, 0)),
+            Err(StoreError::WrongDim {
+                expected: 1,
+                found: 2
+            })
+        );
+    }
+
+    /// A spilled version replaced at its position is read back from its new slot.
+    #[test]
+    fn a_spilled_version_is_replaced_by_a_copy_read_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SampleStore::new(1, 1).spilling(CHUNK_ROWS, dir.path());
+        let rows: Vec<[f32; 1]> = (0..3 * CHUNK_ROWS).map(|k| [k as f32]).collect();
+        let read = rows
+            .iter()
+            .enumerate()
+            .map(|(k, f)| (pos(k as u64), 0, &f[..], (0, k as i64)));
+        assert!(store.insert_from(read).is_empty());
+        assert!(store.in_memory() < 3 * CHUNK_ROWS, "key 3 is spilled");
+        let r = store.add_version(pos(3), 1, &[-3.0], (0, 10_000));
+        assert_eq!(r, Ok(Versioned::Replaced));
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        store.gather_at(&[pos(3), pos(4)], &mut x, &mut y).unwrap();
+        assert_eq!((x, y), (vec![-3.0, 4.0], vec![1, 0]));
+        assert_eq!(store.len(), 3 * CHUNK_ROWS);
     }
 
     #[test]
@@ -808,7 +1190,7 @@ mod tests {
         );
         // The first copy stays; the sample after the refused ones is stored.
         let (mut x, mut y) = (Vec::new(), Vec::new());
-        store.gather(&[1, 3], &mut x, &mut y).unwrap();
+        store.gather(&[1, 3], ALL, &mut x, &mut y).unwrap();
         assert_eq!((x, y), (vec![1.0, 2.0, 5.0, 6.0], vec![0, 0]));
     }
 }

@@ -6,7 +6,6 @@
 //! per-sample losses with respect to the outputs.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use sluice_dataflows::Key;
 use sluice_dataflows::downsampling::{
@@ -19,7 +18,7 @@ use super::error::TrainError;
 use super::loader::BatchLoader;
 use super::models::Model;
 use crate::config::{Criterion, TrainingSpec};
-use crate::store::SampleStore;
+use crate::store::SampleView;
 
 /// RHO-Loss's irreducible loss of each sample of a training set (the loss of the model trained
 /// on the holdout split; see `rho.rs`).
@@ -252,7 +251,7 @@ impl ScoreCache {
 pub(super) fn losses(
     model: &dyn Model,
     t: &TrainingSpec,
-    store: &Arc<SampleStore>,
+    store: &SampleView,
     keys: &[Key],
     device: Device,
 ) -> Result<Vec<f32>, TrainError> {
@@ -265,7 +264,7 @@ fn measure_all(
     method: Method,
     model: &dyn Model,
     t: &TrainingSpec,
-    store: &Arc<SampleStore>,
+    store: &SampleView,
     keys: &[Key],
     device: Device,
 ) -> Result<Measured, TrainError> {
@@ -290,7 +289,7 @@ pub fn choose_set(
     d: &Downsampling,
     model: &dyn Model,
     t: &TrainingSpec,
-    store: &Arc<SampleStore>,
+    store: &SampleView,
     keys: &[Key],
     device: Device,
     seed: u64,

@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -28,7 +27,7 @@ use super::loader::{Batch, BatchLoader};
 use super::models::Model;
 use super::optimizer;
 use crate::config::{ScheduleKind, StepEvery, TrainingSpec};
-use crate::store::SampleStore;
+use crate::store::SampleView;
 
 /// Batches the loader prepares ahead of training.
 const PREFETCH: usize = 4;
@@ -84,7 +83,7 @@ pub fn fit(
     model: &dyn Model,
     vs: &nn::VarStore,
     t: &TrainingSpec,
-    store: &Arc<SampleStore>,
+    store: &SampleView,
     keys: &[Key],
     trigger: u64,
     device: Device,
@@ -514,7 +513,9 @@ fn mix(seed: u64, trigger: u64, epoch: u64) -> u64 {
 mod tests {
     use super::*;
     use crate::config::{Architecture, MlpConfig, ModelSpec, OptimizerSpec};
+    use crate::store::SampleStore;
     use crate::train::models;
+    use std::sync::Arc;
 
     fn spec(epochs: usize) -> TrainingSpec {
         TrainingSpec {
@@ -556,7 +557,7 @@ mod tests {
             &*model,
             &vs,
             &spec(2),
-            &store,
+            &store.newest(),
             &keys,
             0,
             Device::Cpu,
@@ -597,7 +598,7 @@ mod tests {
             &*model,
             &vs,
             &capped,
-            &store,
+            &store.newest(),
             &keys,
             1,
             Device::Cpu,
@@ -679,7 +680,7 @@ mod tests {
             &*model,
             &vs,
             &t,
-            &store,
+            &store.newest(),
             &keys,
             0,
             Device::Cpu,

@@ -8,14 +8,13 @@
 //! steady state allocates nothing per batch on the Rust side (libtorch copies each batch into
 //! its tensor, on the training device; to an accelerator through pinned memory, asynchronously).
 
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use sluice_dataflows::Key;
 use tch::{Device, Tensor};
 
-use crate::store::{SampleStore, StoreError};
+use crate::store::{SampleView, StoreError};
 
 /// Features per chunk the loader hands over (256 KiB), rounded to whole batches.
 pub const CHUNK_VALUES: usize = 64 * 1024;
@@ -56,7 +55,7 @@ impl BatchLoader {
     /// Starts gathering `order` (sample keys, already shuffled) in batches of `batch_size`,
     /// up to `depth` chunks ahead.
     pub fn start(
-        store: Arc<SampleStore>,
+        store: SampleView,
         order: Vec<Key>,
         batch_size: usize,
         depth: usize,
@@ -153,6 +152,8 @@ impl Drop for BatchLoader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SampleStore;
+    use std::sync::Arc;
 
     #[test]
     fn batches_follow_the_order_and_stop_early_cleanly() {
@@ -164,7 +165,7 @@ mod tests {
                 .is_empty()
         );
         let order = vec![7, 3, 9, 0, 1, 2, 8];
-        let mut l = BatchLoader::start(store.clone(), order.clone(), 3, 2, Device::Cpu).unwrap();
+        let mut l = BatchLoader::start(store.newest(), order.clone(), 3, 2, Device::Cpu).unwrap();
         let mut seen = Vec::new();
         while let Some(b) = l.next_batch() {
             let b = b.unwrap();
@@ -178,11 +179,11 @@ mod tests {
         }
         assert_eq!(seen, order);
         // Dropped after one batch: the thread stops.
-        let mut l = BatchLoader::start(store.clone(), order, 1, 1, Device::Cpu).unwrap();
+        let mut l = BatchLoader::start(store.newest(), order, 1, 1, Device::Cpu).unwrap();
         assert!(l.next_batch().is_some());
         drop(l);
         // A missing key is an error, not a panic.
-        let mut l = BatchLoader::start(store, vec![1, 99], 2, 1, Device::Cpu).unwrap();
+        let mut l = BatchLoader::start(store.newest(), vec![1, 99], 2, 1, Device::Cpu).unwrap();
         assert!(matches!(
             l.next_batch(),
             Some(Err(StoreError::MissingKey(99)))

@@ -15,7 +15,6 @@
 //! saw none of them).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 use sluice_dataflows::downsampling::in_holdout;
@@ -27,7 +26,7 @@ use super::error::TrainError;
 use super::fit::{FitHooks, fit};
 use super::models::{self, Model};
 use crate::config::{IlSpec, TrainingSpec};
-use crate::store::SampleStore;
+use crate::store::SampleView;
 
 /// One IL model.
 struct IlModel {
@@ -67,7 +66,7 @@ impl Irreducible {
         spec: &IlSpec,
         (ratio, ratio_max, twin): (u64, u64, bool),
         main: &TrainingSpec,
-        store: &Arc<SampleStore>,
+        store: &SampleView,
         set: &TrainingSet,
         features: i64,
         device: Device,
@@ -135,7 +134,7 @@ impl Irreducible {
         &mut self,
         slot: usize,
         spec: &IlSpec,
-        store: &Arc<SampleStore>,
+        store: &SampleView,
         keys: &[Key],
         trigger: u64,
         features: i64,
@@ -177,7 +176,7 @@ impl Irreducible {
 fn per_sample_losses(
     il: &IlModel,
     main: &TrainingSpec,
-    store: &Arc<SampleStore>,
+    store: &SampleView,
     keys: &[Key],
     device: Device,
     out: &mut HashMap<Key, f32>,
@@ -191,9 +190,11 @@ fn per_sample_losses(
 mod tests {
     use super::*;
     use crate::config::{Architecture, MlpConfig, ModelSpec, OptimizerSpec};
+    use crate::store::SampleStore;
     use crate::train::downsample::choose_set;
     use sluice_dataflows::downsampling::{Downsampling, Method};
     use sluice_dataflows::{Position, TriggerEvent};
+    use std::sync::Arc;
 
     /// 1,000 older samples (keys 0..1000) and 1,000 new ones (keys 1000..2000); even keys are
     /// learnable (label = sign of x₀), odd keys are noise (x = (0, 3) jittered, random label).
@@ -267,7 +268,7 @@ mod tests {
                     &il_spec(),
                     (50, 100, twin),
                     &main,
-                    &store,
+                    &store.newest(),
                     &set,
                     2,
                     Device::Cpu,
@@ -303,7 +304,7 @@ mod tests {
                     &d,
                     &*model,
                     &main,
-                    &store,
+                    &store.newest(),
                     &keys,
                     Device::Cpu,
                     3,
@@ -339,12 +340,28 @@ mod tests {
         let mut spec = il_spec();
         spec.training.epochs_per_trigger = 1;
         let mut il = Irreducible::default();
-        il.prepare(&spec, (30, 100, true), &main, &store, &set, 2, Device::Cpu)
-            .unwrap();
+        il.prepare(
+            &spec,
+            (30, 100, true),
+            &main,
+            &store.newest(),
+            &set,
+            2,
+            Device::Cpu,
+        )
+        .unwrap();
         assert!(il.previous.iter().all(Option::is_none));
         spec.training.use_previous_model = true;
-        il.prepare(&spec, (30, 100, true), &main, &store, &set, 2, Device::Cpu)
-            .unwrap();
+        il.prepare(
+            &spec,
+            (30, 100, true),
+            &main,
+            &store.newest(),
+            &set,
+            2,
+            Device::Cpu,
+        )
+        .unwrap();
         assert!(il.previous.iter().all(Option::is_some));
     }
 }

@@ -33,7 +33,7 @@ use super::models::{self, Model};
 use super::rho::Irreducible;
 use crate::config::{IlSpec, ModelSpec, TrainingSpec};
 use crate::sink::{EventBody, EventSink, unix_ms};
-use crate::store::{ModelMetadata, ModelStore, SampleStore};
+use crate::store::{ModelMetadata, ModelStore, SampleStore, SampleView};
 use sluice_dataflows::downsampling::Method;
 
 /// A stored model as the trainer announces it to the evaluator (and as evaluation sees it).
@@ -262,6 +262,8 @@ struct TrainerState<'c> {
     current: Option<Current>,
     /// The keys of the training set being trained on (a buffer reused across triggers).
     keys: Vec<u64>,
+    /// The sample store as that set reads it (its trigger's boundary picks each key's version).
+    view: Option<SampleView>,
 }
 
 /// A trigger's model, trained (or broken, when `outcome.failure` says so).
@@ -306,7 +308,15 @@ impl<'c> TrainerState<'c> {
             irreducible: Irreducible::default(),
             current,
             keys: Vec::new(),
+            view: None,
         })
+    }
+
+    /// The sample store as the set being trained reads it.
+    fn samples(&self) -> &SampleView {
+        self.view
+            .as_ref()
+            .expect("set when a training set's training starts")
     }
 
     /// Trains on one trigger's set, then publishes the model, or reports why there is none.
@@ -322,6 +332,7 @@ impl<'c> TrainerState<'c> {
         let started = Instant::now();
         self.keys.clear();
         self.keys.extend(set.samples.iter().map(|p| p.key));
+        self.view = Some(ctx.samples.view(trigger.boundary));
         let cur = self.model_to_train()?;
         let parent = cur.id.clone();
         let checkpoint = self.checkpoint_path(trigger.id)?;
@@ -397,11 +408,12 @@ impl<'c> TrainerState<'c> {
         let Some((spec, holdout)) = rho_loss(t, trigger.id) else {
             return Ok(None);
         };
+        let view = self.samples().clone();
         let p = self.irreducible.prepare(
             spec,
             holdout,
             t,
-            &ctx.samples,
+            &view,
             set,
             ctx.feature_names.len() as i64,
             self.device,
@@ -447,11 +459,12 @@ impl<'c> TrainerState<'c> {
                 f.add(k, l);
             }
         };
+        let view = self.samples().clone();
         let outcome = fit(
             &*cur.model,
             &cur.vs,
             t,
-            &ctx.samples,
+            &view,
             &self.keys,
             trigger,
             self.device,
@@ -660,7 +673,7 @@ impl<'c> TrainerState<'c> {
                 final_loss: trained.outcome.final_loss,
                 artifact,
                 keys,
-                sources: self.ctx.samples.sources(&self.keys)?,
+                sources: self.samples().sources(&self.keys)?,
             },
         )?;
         Ok(())

@@ -31,7 +31,7 @@ use timely::dataflow::operators::vec::Broadcast;
 
 use super::policy::SelectionPolicy;
 use crate::downsampling::{ScoreBoard, restore_scores, save_scores};
-use crate::sample::{Candidate, Position, SampleMeta, Time, TriggerEvent, owner};
+use crate::sample::{Candidate, Position, Retraction, SampleMeta, Time, TriggerEvent, owner};
 use crate::triggers::State;
 
 /// A selection's (or the assembler's) state right after a trigger, for a checkpoint.
@@ -98,37 +98,51 @@ pub trait Select<'scope>: Sized {
     ) -> Selected<'scope, (u64, Vec<Candidate>)>;
 
     /// As [`select_with`](Self::select_with), with deletions: `retractions` holds, on the
-    /// worker that owns its key, a deletion's position (its event time and key). From the
-    /// first trigger whose boundary is at or after it, the sample of that key at or before
-    /// that time is in no answer; the policy's held copy is retired at once (so its payload
-    /// goes once that trigger is trained) and never again; its score goes.
+    /// worker that owns its key, each deletion ([`Retraction`]). From the first trigger whose
+    /// boundary is at or after it, the samples of that key it covers are in no answer; the
+    /// policy's held ones are retired at once (so their payloads go once that trigger is
+    /// trained) and never again; the key's score goes.
     fn select_retracting<P: SelectionPolicy>(
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
-        retractions: StreamVec<'scope, Time, Position>,
+        retractions: StreamVec<'scope, Time, Retraction>,
         policy: P,
         options: SelectOptions,
     ) -> Selected<'scope, (u64, Vec<Candidate>)>;
 }
 
-/// Deletions a selection applied: per key, the deletion's time and the position of the held
-/// sample it retired (if the policy held one).
+/// Deletions a selection applied: per key, what they cover and the held samples they retired.
 #[derive(Default)]
 struct Retracted {
-    keys: std::collections::HashMap<crate::sample::Key, (Time, Option<Position>)>,
+    keys: std::collections::HashMap<crate::sample::Key, Deleted>,
+}
+
+/// A key's deletions, merged: its samples before `upto` (and at it, if `inclusive`) are
+/// deleted; `gone` are the times of those the policy held, retired once.
+#[derive(Debug)]
+struct Deleted {
+    upto: Time,
+    inclusive: bool,
+    gone: Vec<Time>,
+}
+
+impl Deleted {
+    fn covers(&self, time: Time) -> bool {
+        time < self.upto || (self.inclusive && time == self.upto)
+    }
 }
 
 impl Retracted {
     /// Whether `pos` is deleted.
     fn covers(&self, pos: Position) -> bool {
-        self.keys.get(&pos.key).is_some_and(|(t, _)| pos.time <= *t)
+        self.keys.get(&pos.key).is_some_and(|d| d.covers(pos.time))
     }
 
     /// Applies `new` deletions: the held samples they delete are appended to `retired`, and
-    /// their scores leave `scores`.
+    /// their keys' scores leave `scores`.
     fn apply<P: SelectionPolicy>(
         &mut self,
-        new: Vec<Position>,
+        new: Vec<Retraction>,
         policy: &mut P,
         retired: &mut Vec<Position>,
         scores: Option<&ScoreBoard>,
@@ -136,70 +150,98 @@ impl Retracted {
         if new.is_empty() {
             return;
         }
-        for d in &new {
-            let t = self
-                .keys
-                .get(&d.key)
-                .map_or(d.time, |(t, _)| (*t).max(d.time));
-            self.keys.insert(d.key, (t, None));
+        for r in &new {
+            let d = self.keys.entry(r.at.key).or_insert(Deleted {
+                upto: r.at.time,
+                inclusive: r.inclusive,
+                gone: Vec::new(),
+            });
+            // Deletions of one key only widen what it covers.
+            if (r.at.time, r.inclusive) > (d.upto, d.inclusive) {
+                (d.upto, d.inclusive) = (r.at.time, r.inclusive);
+            }
             if let Some(board) = scores {
-                board.borrow_mut().remove(&d.key);
+                board.borrow_mut().remove(&r.at.key);
             }
         }
         let mut held = Vec::new();
         policy.held_positions(&mut held);
         for p in held {
-            if let Some((t, gone)) = self.keys.get_mut(&p.key)
-                && p.time <= *t
-                && gone.is_none()
+            if let Some(d) = self.keys.get_mut(&p.key)
+                && d.covers(p.time)
+                && !d.gone.contains(&p.time)
             {
-                *gone = Some(p);
+                d.gone.push(p.time);
                 retired.push(p);
             }
         }
         // Samples are added up to the boundary before the deletions up to it: a deletion whose
-        // sample the policy does not hold has nothing left to delete.
-        self.keys.retain(|_, (_, gone)| gone.is_some());
+        // samples the policy does not hold has nothing left to delete.
+        self.keys.retain(|_, d| !d.gone.is_empty());
     }
 
     /// Drops from `answer` the deleted candidates, and from `retired` (the policy's own) those
-    /// retired already; a deletion whose sample the policy let go has nothing left to do.
+    /// retired already; a deletion whose samples the policy all let go has nothing left to do.
     fn filter(&mut self, answer: &mut Vec<Candidate>, retired: &mut Vec<Position>) {
         if self.keys.is_empty() {
             return;
         }
         answer.retain(|c| !self.covers(c.pos));
-        retired.retain(|p| match self.keys.get(&p.key) {
-            Some((_, Some(gone))) if gone == p => {
+        retired.retain(|p| {
+            let Some(d) = self.keys.get_mut(&p.key) else {
+                return true;
+            };
+            let Some(i) = d.gone.iter().position(|t| *t == p.time) else {
+                return true;
+            };
+            d.gone.swap_remove(i);
+            if d.gone.is_empty() {
                 self.keys.remove(&p.key);
-                false
             }
-            _ => true,
+            false
         });
     }
 
-    /// For a checkpoint: `[[key, time, retired time or null], …]`, sorted by key.
+    /// For a checkpoint: `[[key, upto, inclusive, [retired times]], …]`, sorted by key.
     fn save(&self) -> State {
         let mut rows: Vec<_> = self
             .keys
             .iter()
-            .map(|(k, (t, gone))| serde_json::json!([k, t, gone.map(|p| p.time)]))
+            .map(|(k, d)| {
+                let mut gone = d.gone.clone();
+                gone.sort_unstable();
+                serde_json::json!([k, d.upto, d.inclusive, gone])
+            })
             .collect();
         rows.sort_by_key(|r| r[0].as_u64());
         State::Array(rows)
     }
 
-    /// Restores the deletions of `state` (a [`save`](Self::save)) whose key `owns` says is this
-    /// worker's.
+    /// Restores the deletions of `state` (a [`save`](Self::save), or the older
+    /// `[key, time, retired time or null]`) whose key `owns` says is this worker's.
     fn restore(&mut self, state: &State, owns: &dyn Fn(crate::sample::Key) -> bool) {
         for r in state.as_array().into_iter().flatten() {
-            let (Some(key), Some(t)) = (r[0].as_u64(), r[1].as_u64()) else {
+            let (Some(key), Some(upto)) = (r[0].as_u64(), r[1].as_u64()) else {
                 continue;
             };
-            if owns(key) {
-                let gone = r[2].as_u64().map(|time| Position { time, key });
-                self.keys.insert(key, (t, gone));
+            if !owns(key) {
+                continue;
             }
+            let (inclusive, gone) = match r[2].as_bool() {
+                Some(inclusive) => {
+                    let times = r[3].as_array().into_iter().flatten();
+                    (inclusive, times.filter_map(State::as_u64).collect())
+                }
+                None => (true, r[2].as_u64().into_iter().collect()),
+            };
+            self.keys.insert(
+                key,
+                Deleted {
+                    upto,
+                    inclusive,
+                    gone,
+                },
+            );
         }
     }
 }
@@ -304,7 +346,7 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
     fn select_retracting<P: SelectionPolicy>(
         self,
         triggers: StreamVec<'scope, Time, TriggerEvent>,
-        retractions: StreamVec<'scope, Time, Position>,
+        retractions: StreamVec<'scope, Time, Retraction>,
         mut policy: P,
         options: SelectOptions,
     ) -> Selected<'scope, (u64, Vec<Candidate>)> {
@@ -344,7 +386,7 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
         builder.build(move |caps| {
             drop(caps);
             let mut pending = Pending::default();
-            let mut deleted: Vec<Position> = Vec::new();
+            let mut deleted: Vec<Retraction> = Vec::new();
             let mut queue: VecDeque<(TriggerEvent, [Capability<Time>; 3])> = VecDeque::new();
             move |frontiers| {
                 let (f1, f2, f3) = (&frontiers[0], &frontiers[1], &frontiers[2]);
@@ -366,7 +408,7 @@ impl<'scope> Select<'scope> for StreamVec<'scope, Time, SampleMeta> {
                     for s in pending.take_while(|s| s.position() <= t.boundary) {
                         policy.add(s);
                     }
-                    let (now, later) = deleted.drain(..).partition(|d| *d <= t.boundary);
+                    let (now, later) = deleted.drain(..).partition(|d| d.at <= t.boundary);
                     deleted = later;
                     let mut gone = Vec::new();
                     retracted.apply(now, &mut policy, &mut gone, scores.as_ref());
@@ -432,7 +474,9 @@ mod tests {
         let mut gone = Vec::new();
         // Key 11 deleted after its sample; key 99 never seen; key 12 deleted before its sample.
         r.apply(
-            vec![pos(5, 11), pos(5, 99), pos(2, 12)],
+            [pos(5, 11), pos(5, 99), pos(2, 12)]
+                .map(Retraction::tombstone)
+                .to_vec(),
             &mut policy,
             &mut gone,
             None,
@@ -461,5 +505,63 @@ mod tests {
         let mut other = Retracted::default();
         other.restore(&saved, &|k| k != 11);
         assert!(other.keys.is_empty());
+    }
+
+    /// A replacement deletes its key's older versions and keeps the new one; a later
+    /// tombstone covers both; each held version is retired once; a checkpoint of the older
+    /// format still restores.
+    #[test]
+    fn replacements_delete_older_versions_and_tombstones_every_covered_one() {
+        let mut policy = NewData::tail(None);
+        for (t, k) in [(1, 10), (4, 10), (6, 10), (2, 11)] {
+            policy.add(meta(t, k));
+        }
+        let mut r = Retracted::default();
+        let mut gone = Vec::new();
+        // Key 10's version at 6 replaced the ones at 1 and 4.
+        r.apply(
+            vec![Retraction::before(pos(6, 10))],
+            &mut policy,
+            &mut gone,
+            None,
+        );
+        assert_eq!(gone, [pos(1, 10), pos(4, 10)]);
+        assert!(r.covers(pos(4, 10)) && !r.covers(pos(6, 10)) && !r.covers(pos(2, 11)));
+        // A tombstone at 6 covers the new version too, and retires only it.
+        gone.clear();
+        r.apply(
+            vec![Retraction::tombstone(pos(6, 10))],
+            &mut policy,
+            &mut gone,
+            None,
+        );
+        assert_eq!(gone, [pos(6, 10)]);
+        assert!(r.covers(pos(6, 10)));
+        // An earlier replacement does not narrow what is covered.
+        r.apply(
+            vec![Retraction::before(pos(3, 10))],
+            &mut policy,
+            &mut gone,
+            None,
+        );
+        assert!(r.covers(pos(6, 10)) && gone.len() == 1);
+        let saved = r.save();
+        assert_eq!(saved, serde_json::json!([[10, 6, true, [1, 4, 6]]]));
+        let mut restored = Retracted::default();
+        restored.restore(&saved, &|_| true);
+        assert!(restored.covers(pos(6, 10)) && !restored.covers(pos(7, 10)));
+        // The policy letting a version go leaves the others' retirements pending.
+        let mut retired = vec![pos(4, 10), pos(2, 11)];
+        r.filter(&mut Vec::new(), &mut retired);
+        assert_eq!(retired, [pos(2, 11)]);
+        assert_eq!(r.keys[&10].gone.len(), 2);
+        // The older format: [key, time, retired time or null].
+        let mut old = Retracted::default();
+        old.restore(&serde_json::json!([[11, 5, 2], [12, 7, null]]), &|_| true);
+        assert!(old.covers(pos(5, 11)) && !old.covers(pos(6, 11)));
+        assert_eq!(
+            (old.keys[&11].gone.clone(), old.keys[&12].gone.len()),
+            (vec![2], 0)
+        );
     }
 }

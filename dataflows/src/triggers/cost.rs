@@ -257,6 +257,7 @@ impl IntervalPolicy for Cost {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Position;
     use crate::drift::Vectors;
     use crate::sample::{Key, route};
     use crate::triggers::policy::{
@@ -340,10 +341,11 @@ mod tests {
     }
 
     impl Probe for Erring {
-        fn vectors(&mut self, _: &[Key], _: Option<&str>) -> Result<Vectors, String> {
+        fn vectors(&mut self, _: &[Position], _: Option<&str>) -> Result<Vectors, String> {
             unreachable!()
         }
-        fn predict(&mut self, keys: &[Key], model: &str) -> Result<Vec<i64>, String> {
+        fn predict(&mut self, at: &[Position], model: &str) -> Result<Vec<i64>, String> {
+            let keys: Vec<Key> = at.iter().map(|p| p.key).collect();
             let k: u64 = model[1..].parse().expect("m<k>");
             Ok(keys
                 .iter()

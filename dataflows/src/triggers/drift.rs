@@ -28,7 +28,7 @@ use crate::drift::{
     Aggregation, Criterion, Decider, Detector, MetricSpec, Summary, Vectors, WindowContents,
     WindowSpec, Windows,
 };
-use crate::sample::{Key, Position, SampleMeta, route};
+use crate::sample::{Position, SampleMeta, route};
 
 /// A drift trigger's settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -147,9 +147,9 @@ impl DataDrift {
         }
     }
 
-    /// Up to `sample_size` keys of `window`, drawn without replacement.
-    fn sample(&mut self, window: impl Iterator<Item = SampleMeta>) -> Vec<Key> {
-        let mut keys: Vec<Key> = window.map(|s| s.key).collect();
+    /// Up to `sample_size` samples of `window`, drawn without replacement.
+    fn sample(&mut self, window: impl Iterator<Item = SampleMeta>) -> Vec<Position> {
+        let mut keys: Vec<Position> = window.map(|s| s.position()).collect();
         if let Some(k) = self.config.sample_size
             && k < keys.len()
         {
@@ -163,7 +163,7 @@ impl DataDrift {
         keys
     }
 
-    fn vectors(&mut self, keys: &[Key], ctx: &mut Context<'_>) -> Result<Vectors, String> {
+    fn vectors(&mut self, keys: &[Position], ctx: &mut Context<'_>) -> Result<Vectors, String> {
         let model = if self.config.embeddings {
             Some(
                 self.model
@@ -374,6 +374,7 @@ impl IntervalPolicy for DataDrift {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Key;
     use crate::drift::{Criterion, MetricKind};
     use crate::triggers::policy::{
         Probe, TriggerPolicy, assert_refuses_wrong_states, assert_resumes_at_every_fire,
@@ -386,7 +387,8 @@ mod tests {
     struct Segments;
 
     impl Probe for Segments {
-        fn vectors(&mut self, keys: &[Key], _: Option<&str>) -> Result<Vectors, String> {
+        fn vectors(&mut self, at: &[Position], _: Option<&str>) -> Result<Vectors, String> {
+            let keys: Vec<Key> = at.iter().map(|p| p.key).collect();
             Ok(Vectors::new(
                 2,
                 keys.iter()
@@ -394,7 +396,7 @@ mod tests {
                     .collect(),
             ))
         }
-        fn predict(&mut self, _: &[Key], _: &str) -> Result<Vec<i64>, String> {
+        fn predict(&mut self, _: &[Position], _: &str) -> Result<Vec<i64>, String> {
             unreachable!()
         }
     }
@@ -483,7 +485,8 @@ mod tests {
     }
 
     impl Probe for Shifting {
-        fn vectors(&mut self, keys: &[Key], model: Option<&str>) -> Result<Vectors, String> {
+        fn vectors(&mut self, at: &[Position], model: Option<&str>) -> Result<Vectors, String> {
+            let keys: Vec<Key> = at.iter().map(|p| p.key).collect();
             let scale = model.map_or(1.0, |m| m[1..].parse::<f32>().expect("m<k>") + 1.0);
             Ok(Vectors::new(
                 2,
@@ -495,7 +498,7 @@ mod tests {
                     .collect(),
             ))
         }
-        fn predict(&mut self, _: &[Key], _: &str) -> Result<Vec<i64>, String> {
+        fn predict(&mut self, _: &[Position], _: &str) -> Result<Vec<i64>, String> {
             unreachable!()
         }
     }

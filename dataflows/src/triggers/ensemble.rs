@@ -479,14 +479,15 @@ mod tests {
     struct Segments;
 
     impl Probe for Segments {
-        fn vectors(&mut self, keys: &[Key], _: Option<&str>) -> Result<Vectors, String> {
+        fn vectors(&mut self, at: &[Position], _: Option<&str>) -> Result<Vectors, String> {
+            let keys: Vec<Key> = at.iter().map(|p| p.key).collect();
             let data = keys
                 .iter()
                 .flat_map(|k| [(k / 50) as f32, (k % 7) as f32 * 0.1])
                 .collect();
             Ok(Vectors::new(2, data))
         }
-        fn predict(&mut self, _: &[Key], _: &str) -> Result<Vec<i64>, String> {
+        fn predict(&mut self, _: &[Position], _: &str) -> Result<Vec<i64>, String> {
             unreachable!()
         }
     }

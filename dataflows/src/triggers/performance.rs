@@ -29,7 +29,7 @@ use super::batched::{IntervalPolicy, Outcome};
 use super::policy::Details;
 use super::policy::{Context, ModelInfo, State, from_state, to_state};
 use crate::drift::{Criterion, Decider};
-use crate::sample::SampleMeta;
+use crate::sample::{Position, SampleMeta};
 
 /// How a series is extrapolated one step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,8 +159,8 @@ impl Evaluator {
         let Some(model) = &self.model else {
             return Ok(None);
         };
-        let keys: Vec<u64> = interval.iter().map(|s| s.key).collect();
-        let predicted = ctx.probe.predict(&keys, model)?;
+        let at: Vec<Position> = interval.iter().map(SampleMeta::position).collect();
+        let predicted = ctx.probe.predict(&at, model)?;
         let wrong = interval
             .iter()
             .zip(&predicted)
@@ -459,6 +459,7 @@ impl IntervalPolicy for Performance {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Key;
     use crate::drift::Vectors;
     use crate::sample::route;
     use crate::triggers::policy::{
@@ -474,10 +475,11 @@ mod tests {
     }
 
     impl Probe for Oracle {
-        fn vectors(&mut self, _: &[u64], _: Option<&str>) -> Result<Vectors, String> {
+        fn vectors(&mut self, _: &[Position], _: Option<&str>) -> Result<Vectors, String> {
             unreachable!()
         }
-        fn predict(&mut self, keys: &[u64], model: &str) -> Result<Vec<i64>, String> {
+        fn predict(&mut self, at: &[Position], model: &str) -> Result<Vec<i64>, String> {
+            let keys: Vec<Key> = at.iter().map(|p| p.key).collect();
             assert_eq!(model, "m");
             Ok(keys
                 .iter()
@@ -582,10 +584,11 @@ mod tests {
     }
 
     impl Probe for Erring {
-        fn vectors(&mut self, _: &[u64], _: Option<&str>) -> Result<Vectors, String> {
+        fn vectors(&mut self, _: &[Position], _: Option<&str>) -> Result<Vectors, String> {
             unreachable!()
         }
-        fn predict(&mut self, keys: &[u64], model: &str) -> Result<Vec<i64>, String> {
+        fn predict(&mut self, at: &[Position], model: &str) -> Result<Vec<i64>, String> {
+            let keys: Vec<Key> = at.iter().map(|p| p.key).collect();
             let k: u64 = model[1..].parse().expect("m<k>");
             Ok(keys
                 .iter()

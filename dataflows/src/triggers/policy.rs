@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::drift::Vectors;
-use crate::sample::{Key, Position, SampleMeta};
+use crate::sample::{Position, SampleMeta};
 
 /// The numbers behind a decision (metric values, thresholds, window sizes), by name.
 pub type Details = Vec<(String, f64)>;
@@ -65,12 +65,12 @@ pub struct ModelInfo {
 /// Data a policy reads from outside the dataflow: sample payloads and model outputs. The root
 /// crate implements it over the sample store and model store; calls block the trigger worker.
 pub trait Probe {
-    /// Vectors for `keys`, in order: their raw features, or (`model` given) that model's
-    /// embeddings of them (its penultimate layer).
-    fn vectors(&mut self, keys: &[Key], model: Option<&str>) -> Result<Vectors, String>;
+    /// Vectors for the samples at `at`, in order: their raw features, or (`model` given) that
+    /// model's embeddings of them (its penultimate layer).
+    fn vectors(&mut self, at: &[Position], model: Option<&str>) -> Result<Vectors, String>;
 
-    /// `model`'s predicted class for each of `keys`, in order.
-    fn predict(&mut self, keys: &[Key], model: &str) -> Result<Vec<i64>, String>;
+    /// `model`'s predicted class for each sample at `at`, in order.
+    fn predict(&mut self, at: &[Position], model: &str) -> Result<Vec<i64>, String>;
 
     /// The trigger operator will not read samples before `position` any more (its policy's
     /// windows and its unconsumed input start there); the store may compact them.
@@ -81,11 +81,11 @@ pub trait Probe {
 pub struct NoProbe;
 
 impl Probe for NoProbe {
-    fn vectors(&mut self, _: &[Key], _: Option<&str>) -> Result<Vectors, String> {
+    fn vectors(&mut self, _: &[Position], _: Option<&str>) -> Result<Vectors, String> {
         Err("this pipeline has no sample payloads to read".into())
     }
 
-    fn predict(&mut self, _: &[Key], _: &str) -> Result<Vec<i64>, String> {
+    fn predict(&mut self, _: &[Position], _: &str) -> Result<Vec<i64>, String> {
         Err("this pipeline has no models to query".into())
     }
 }

@@ -92,6 +92,10 @@ pub enum Duplicates {
     KeepFirst,
     /// Keep the sample stored first and send the copy to the dead-letter topic.
     DeadLetter,
+    /// Store the copy in place of the sample stored before: training sets cut after the copy
+    /// train on it, earlier ones on the sample they selected (a corrected value, or an update
+    /// after a deletion).
+    KeepLast,
 }
 
 /// What to do with a JSON message that writes a field Sluice reads twice

@@ -125,3 +125,73 @@ fn incremental_model_storage_exports_the_same_models() {
         "{delta_bytes} vs 3 x {full_bytes}"
     );
 }
+
+/// Groundwork for `[model] id = "torchscript"` (#25): the modules tests/golden/torchscript/
+/// make_modules.py scripted with PyTorch load in tch as trainable modules, reproduce PyTorch's
+/// outputs bitwise in evaluation mode, expose `embed` only where defined, and refuse an input
+/// of the wrong width; and a module's BatchNorm running statistics live outside its
+/// parameters, so a trained module must be stored whole (`CModule::save`), not as parameters.
+#[test]
+fn torchscript_test_modules_load_in_tch_and_reproduce_pytorch() {
+    use tch::{CModule, Device, Tensor, TrainableCModule, nn, nn::OptimizerConfig};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/torchscript");
+    let golden: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).unwrap()).unwrap();
+    let floats = |v: &serde_json::Value| -> Vec<f32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
+    };
+    let xs = Tensor::from_slice(&floats(&golden["input"])).view([4, 8]);
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, has_embed, buffers) in [("mlp_bn", true, true), ("residual", false, false)] {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mut m = TrainableCModule::load(dir.join(format!("{name}.pt")), vs.root()).unwrap();
+        m.set_eval();
+        let out = m.forward_ts(&[&xs]).unwrap();
+        let got: Vec<f32> = Vec::try_from(out.flatten(0, -1)).unwrap();
+        assert_eq!(got, floats(&golden["outputs"][name]), "{name}");
+        assert!(
+            !vs.variables().is_empty(),
+            "{name}: parameters in the var store"
+        );
+        assert_eq!(m.method_ts("embed", &[&xs]).is_ok(), has_embed, "{name}");
+        // A few training steps change the outputs; the saved module reproduces them.
+        m.set_train();
+        let mut opt = nn::Adam::default().build(&vs, 1e-2).unwrap();
+        let ys = Tensor::from_slice(&[0i64, 1, 0, 1]);
+        for _ in 0..20 {
+            let loss = m.forward_ts(&[&xs]).unwrap().cross_entropy_for_logits(&ys);
+            opt.backward_step(&loss);
+        }
+        m.set_eval();
+        let trained = m.forward_ts(&[&xs]).unwrap();
+        assert!(!trained.equal(&out), "{name}: training changed nothing");
+        let saved = tmp.path().join(format!("{name}.pt"));
+        m.save(&saved).unwrap();
+        assert!(
+            CModule::load(&saved)
+                .unwrap()
+                .forward_ts(&[&xs])
+                .unwrap()
+                .equal(&trained)
+        );
+        // The parameters alone, put back into the untrained module, miss BatchNorm's running
+        // statistics.
+        let weights = tmp.path().join(format!("{name}.safetensors"));
+        vs.save(&weights).unwrap();
+        let mut vs2 = nn::VarStore::new(Device::Cpu);
+        let mut m2 = TrainableCModule::load(dir.join(format!("{name}.pt")), vs2.root()).unwrap();
+        vs2.load(&weights).unwrap();
+        m2.set_eval();
+        let same = m2.forward_ts(&[&xs]).unwrap().equal(&trained);
+        assert_eq!(same, !buffers, "{name}");
+    }
+    // Modules that do not fit 8 features and 2 classes.
+    let wide = CModule::load(dir.join("wrong_width.pt")).unwrap();
+    assert!(wide.forward_ts(&[&xs]).is_err());
+    let three = CModule::load(dir.join("wrong_outputs.pt")).unwrap();
+    assert_eq!(three.forward_ts(&[&xs]).unwrap().size(), [4, 3]);
+}

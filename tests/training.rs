@@ -195,3 +195,115 @@ fn torchscript_test_modules_load_in_tch_and_reproduce_pytorch() {
     let three = CModule::load(dir.join("wrong_outputs.pt")).unwrap();
     assert_eq!(three.forward_ts(&[&xs]).unwrap().size(), [4, 3]);
 }
+
+/// `[model] id = "torchscript"` (#25): a module scripted in PyTorch (BatchNorm, Dropout,
+/// `embed`/`classify`) trains with warm starts and a downsampler that reads embeddings; every
+/// model is also stored whole as `<model_id>.pt`, which `sluice evaluate` reloads to reproduce
+/// the run's evaluations exactly (BatchNorm's running statistics included); 1 and 2 workers
+/// train bitwise-equal parameters.
+#[test]
+fn a_torchscript_module_trains_and_its_stored_modules_reproduce_the_evaluations() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 3_000, "csv");
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/torchscript");
+    std::fs::copy(golden.join("mlp_bn.pt"), dir.path().join("mine.pt")).unwrap();
+    let text = config("csv", 600)
+        .replace(
+            "id = \"mlp\"\nhidden = [16]",
+            "id = \"torchscript\"\npath = \"mine.pt\"",
+        )
+        .replace("seed = 7", "seed = 7\nuse_previous_model = true")
+        + "\n[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"kcenter_greedy\", ratio = 50 }\n";
+    let cfg = write_config(dir.path(), "ts.toml", &text);
+    let mut runs = Vec::new();
+    for workers in ["1", "2"] {
+        let out = dir.path().join(format!("ts-{workers}"));
+        let o = run_ok(&cfg, &out, workers);
+        assert!(
+            stdout(&o).contains("2400 samples (0 dead-lettered), 4 triggers, 4 models"),
+            "{}",
+            stdout(&o)
+        );
+        runs.push(out);
+    }
+    for i in 0..4 {
+        let file = |run: &std::path::Path, ext: &str| {
+            std::fs::read(run.join(format!("models/it-{i:04}.{ext}"))).unwrap()
+        };
+        assert!(
+            file(&runs[0], "safetensors") == file(&runs[1], "safetensors"),
+            "model {i}"
+        );
+        assert!(!file(&runs[0], "pt").is_empty());
+        let meta: serde_json::Value = serde_json::from_slice(&file(&runs[0], "json")).unwrap();
+        assert_eq!(meta["architecture"]["id"], "torchscript", "{meta}");
+    }
+    // The stored modules, reloaded, give the run's evaluations.
+    let out = &runs[0];
+    let o = sluice(&["evaluate", out.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let values = |path: std::path::PathBuf| -> Vec<(String, String)> {
+        let mut v: Vec<_> = jsonl(&path)
+            .iter()
+            .map(|e| {
+                (
+                    e["id"].as_str().unwrap().to_string(),
+                    e["value"].to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let first = values(out.join("evaluations.jsonl"));
+    assert!(!first.is_empty());
+    assert_eq!(first, values(out.join("evaluate/evaluations.jsonl")));
+}
+
+/// A TorchScript module that does not fit the pipeline fails `sluice validate` (and `run`)
+/// with exit 2, naming `model.path` and the shapes it saw.
+#[test]
+fn torchscript_modules_that_break_the_contract_fail_validate_with_their_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 1_000, "csv");
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/torchscript");
+    for f in ["wrong_width.pt", "wrong_outputs.pt", "residual.pt"] {
+        std::fs::copy(golden.join(f), dir.path().join(f)).unwrap();
+    }
+    let with = |module: &str, extra: &str| {
+        config("csv", 100).replace(
+            "id = \"mlp\"\nhidden = [16]",
+            &format!("id = \"torchscript\"\npath = \"{module}\""),
+        ) + extra
+    };
+    let kcenter = "\n[selection]\nstrategy = \"coreset\"\ndownsampling = { strategy = \"kcenter_greedy\", ratio = 50 }\n";
+    let cases = [
+        ("wrong_width.pt", "", "forward on [2, 8] float32 failed"),
+        (
+            "wrong_outputs.pt",
+            "",
+            "forward on [2, 8] float32 returned [2, 3] Float; expected [2, 2] float32 (num_classes)",
+        ),
+        (
+            "hyperplane.csv",
+            "",
+            "not a TorchScript module tch can load",
+        ),
+        ("residual.pt", kcenter, "has no usable `embed`"),
+        ("missing.pt", "", "model.path: file not found"),
+    ];
+    for (i, (module, extra, want)) in cases.iter().enumerate() {
+        let cfg = write_config(dir.path(), &format!("bad{i}.toml"), &with(module, extra));
+        let o = sluice(&["validate", cfg.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{module}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("model.path") && err.contains(want),
+            "{module}: {err}"
+        );
+    }
+    // The same module trains where nothing needs its embeddings.
+    let cfg = write_config(dir.path(), "ok.toml", &with("residual.pt", ""));
+    let o = sluice(&["validate", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -95,7 +95,7 @@ fn parse_inner(text: &str, path: &Path, errors: &mut Vec<ConfigError>) -> Option
         model: root.get("model").cloned(),
         base: base.clone(),
     };
-    let model = model(root.remove("model"), errors);
+    let model = model(root.remove("model"), &base, errors);
     let training: Option<low::Training> = required(&mut root, "training", errors);
     let trigger = trigger(root.remove("trigger"), errors);
     let selection = super::selection::selection(root.remove("selection"), &il, errors);

@@ -45,7 +45,7 @@ pub use spec::{
     KafkaOutputSpec, KafkaSourceSpec, LatePolicy, MODEL_IDS, MlpConfig, ModelSpec,
     ModelStorageSpec, OptimizerAlgorithm, OptimizerSpec, OutputSpec, PipelineSpec, Pool,
     ResNetConfig, ScheduleKind, ScheduleSpec, SelectionSpec, SourceSpec, StepEvery, TextConfig,
-    TimeUnit, TrainingSpec, TriggerSpec, Until, ValueFormat,
+    TimeUnit, TorchScriptConfig, TrainingSpec, TriggerSpec, Until, ValueFormat,
 };
 pub use triggers::MAX_SAMPLE_SIZE;
 pub use variants::{MAX_LANES, VARIANT_SECTIONS};

@@ -8,11 +8,13 @@
 //! their table by `id mod size`); the text model reads every feature as a token id (0 is
 //! padding). docs/models.md shows each layout and the PyTorch module that loads its weights.
 
+use std::path::Path;
+
 use toml::Value;
 
 use super::error::ConfigError;
 use super::fields::{err, section};
-use super::spec::{Architecture, CnnConfig, MODEL_IDS, ModelSpec, ResNetConfig};
+use super::spec::{Architecture, CnnConfig, MODEL_IDS, ModelSpec, ResNetConfig, TorchScriptConfig};
 
 impl Architecture {
     /// Checks the hyper-parameters; each problem as (key under `model.`, message).
@@ -82,6 +84,8 @@ impl Architecture {
                 positive(&mut bad, "embedding_dim", &[c.embedding_dim]);
                 positive(&mut bad, "hidden", &c.hidden);
             }
+            // Its shapes are checked by loading it (`train::models::check_module`).
+            Architecture::TorchScript(_) => {}
         }
         bad
     }
@@ -117,15 +121,19 @@ impl Architecture {
                     ));
                 }
             }
-            Architecture::Mlp(_) | Architecture::Text(_) => {}
+            Architecture::Mlp(_) | Architecture::Text(_) | Architecture::TorchScript(_) => {}
         }
         Ok(())
     }
 }
 
 /// `[model]` (or an irreducible-loss model's `il_model`): `id`, `num_classes` and the
-/// architecture's own keys.
-pub(super) fn model(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<ModelSpec> {
+/// architecture's own keys; a path is resolved against `base` (the config file's folder).
+pub(super) fn model(
+    value: Option<Value>,
+    base: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<ModelSpec> {
     let Some(mut value) = value else {
         err(errors, "model", "missing section");
         return None;
@@ -183,6 +191,17 @@ pub(super) fn model(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Opti
         "resnet18" => section(value, "model", errors).map(Architecture::Resnet18),
         "dlrm" => section(value, "model", errors).map(Architecture::Dlrm),
         "text" => section(value, "model", errors).map(Architecture::Text),
+        "torchscript" => section(value, "model", errors).map(|mut c: TorchScriptConfig| {
+            c.path = base.join(&c.path);
+            if !c.path.is_file() {
+                err(
+                    errors,
+                    "model.path",
+                    format!("file not found: {}", c.path.display()),
+                );
+            }
+            Architecture::TorchScript(c)
+        }),
         _ => unreachable!("checked against MODEL_IDS"),
     }?;
     for (key, message) in arch.validate() {

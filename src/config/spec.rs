@@ -15,7 +15,9 @@ pub use super::low::{
     Algorithm as OptimizerAlgorithm, Criterion, DiffOperator, Duplicates as DuplicatePolicy,
     Format as FileFormat, Late as LatePolicy, ScheduleKind, StepEvery, Unit as TimeUnit, Until,
 };
-pub use super::low::{CnnConfig, DlrmConfig, MlpConfig, ResNetConfig, TextConfig};
+pub use super::low::{
+    CnnConfig, DlrmConfig, MlpConfig, ResNetConfig, TextConfig, TorchScriptConfig,
+};
 
 /// A validated pipeline.
 #[derive(Clone, Debug)]
@@ -336,7 +338,7 @@ pub struct IlSpec {
 }
 
 /// Model ids `[model] id` accepts.
-pub const MODEL_IDS: [&str; 5] = ["mlp", "cnn", "resnet18", "dlrm", "text"];
+pub const MODEL_IDS: [&str; 6] = ["mlp", "cnn", "resnet18", "dlrm", "text", "torchscript"];
 
 /// A validated `[model]`.
 #[derive(Clone, Debug, PartialEq)]
@@ -368,6 +370,8 @@ pub enum Architecture {
     Dlrm(DlrmConfig),
     /// Text classifier: mean of token embeddings (an EmbeddingBag), then an MLP head.
     Text(TextConfig),
+    /// The user's own TorchScript module.
+    TorchScript(TorchScriptConfig),
 }
 
 impl Architecture {
@@ -379,6 +383,7 @@ impl Architecture {
             Architecture::Resnet18(_) => "resnet18",
             Architecture::Dlrm(_) => "dlrm",
             Architecture::Text(_) => "text",
+            Architecture::TorchScript(_) => "torchscript",
         }
     }
 }

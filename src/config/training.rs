@@ -145,7 +145,7 @@ impl IlBase {
             None => (self.model.clone(), false),
         };
         let mut inner = Vec::new();
-        let model = models::model(model, &mut inner);
+        let model = models::model(model, &self.base, &mut inner);
         rename(inner, "model", "il_model", &|_| model_own, errors);
         if errors.len() > before {
             return None;

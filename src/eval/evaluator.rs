@@ -291,7 +291,8 @@ impl Session {
         if self.loaded.as_deref() != Some(id.as_str()) {
             self.loaded = None;
             let tmp = self.setup.scratch.join(format!(".eval-{id}.safetensors"));
-            models::load_stored(&mut self.vs, &self.setup.store, &id, &tmp)
+            let loaded = (&mut self.vs, &mut self.module);
+            models::reload(&self.setup.model, loaded, &self.setup.store, &id, &tmp)
                 .map_err(EvalError::Model)?;
             self.loaded = Some(id);
         }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::error::RunError;
 use super::options::Replay;
-use crate::config::{EvalInput, PipelineSpec};
+use crate::config::{Architecture, EvalInput, PipelineSpec, TriggerSpec};
 use crate::eval::{EvalDataset, Holdout};
 use crate::source::kafka::{ValueDecoder, read_topic};
 use crate::source::{DeadLetter, FileSource, Source, SourceError};
@@ -19,6 +19,25 @@ pub fn check_model_input(spec: &PipelineSpec, features: usize) -> Result<(), Run
         .arch
         .check_input(features)
         .map_err(|(key, message)| RunError::Usage(format!("{file}: model.{key}: {message}")))?;
+    if let Architecture::TorchScript(c) = &spec.model.arch {
+        let methods = model_methods_needed(spec);
+        crate::train::models::check_torchscript(
+            &c.path,
+            features as i64,
+            spec.model.num_classes,
+            &methods,
+        )
+        .map_err(|m| {
+            let needed = match m.starts_with("has no usable") {
+                true => format!(" (needed by {})", needed_by(spec)),
+                false => String::new(),
+            };
+            RunError::Usage(format!(
+                "{file}: model.path: {}: {m}{needed}",
+                c.path.display()
+            ))
+        })?;
+    }
     crate::train::parse_device(&spec.training.device)
         .map_err(|message| RunError::Usage(format!("{file}: training.device: {message}")))?;
     for (i, v) in spec.variants.iter().enumerate() {
@@ -34,6 +53,61 @@ pub fn check_model_input(spec: &PipelineSpec, features: usize) -> Result<(), Run
             .map_err(|message| RunError::Usage(format!("{file}: evaluation.device: {message}")))?;
     }
     Ok(())
+}
+
+/// The methods besides `forward` a TorchScript model needs for this pipeline: `embed` for
+/// drift on embeddings and the downsamplers that choose from embeddings, `classify` too for
+/// those that choose from last-layer gradients.
+fn model_methods_needed(spec: &PipelineSpec) -> Vec<&'static str> {
+    let mut methods = Vec::new();
+    if uses_embeddings(&spec.trigger) {
+        methods.push("embed");
+    }
+    for d in spec.training.downsampling.iter().flat_map(|p| &p.list) {
+        if d.method.needs_rows() && !methods.contains(&"embed") {
+            methods.push("embed");
+        }
+        if d.method.needs_rows()
+            && !matches!(
+                d.method,
+                sluice_dataflows::downsampling::Method::KCenterGreedy { .. }
+            )
+            && !methods.contains(&"classify")
+        {
+            methods.push("classify");
+        }
+    }
+    methods
+}
+
+/// The config keys that need the methods of [`model_methods_needed`].
+fn needed_by(spec: &PipelineSpec) -> &'static str {
+    if uses_embeddings(&spec.trigger) {
+        "trigger: drift on embeddings"
+    } else {
+        "selection.downsampling"
+    }
+}
+
+/// Whether a trigger policy (or one it contains) measures drift on model embeddings.
+fn uses_embeddings(t: &TriggerSpec) -> bool {
+    match t {
+        TriggerSpec::Drift { drift, batched } => {
+            drift.embeddings
+                || batched
+                    .warmup
+                    .as_ref()
+                    .is_some_and(|(_, w)| uses_embeddings(w))
+        }
+        TriggerSpec::Performance { batched, .. } | TriggerSpec::Cost { batched, .. } => batched
+            .warmup
+            .as_ref()
+            .is_some_and(|(_, w)| uses_embeddings(w)),
+        TriggerSpec::Ensemble { subtriggers, .. } => {
+            subtriggers.iter().any(|(_, t)| uses_embeddings(t))
+        }
+        TriggerSpec::Amount { .. } | TriggerSpec::Time { .. } => false,
+    }
 }
 
 fn usage_if_config(e: SourceError) -> RunError {

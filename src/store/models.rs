@@ -127,13 +127,14 @@ impl ModelStore {
     /// loading: all temporary files here start with a dot); returns the files removed. Other
     /// files are left alone.
     pub fn remove_orphans(&self, keep: &[String]) -> std::io::Result<Vec<PathBuf>> {
-        const SUFFIXES: [&str; 6] = [
+        const SUFFIXES: [&str; 7] = [
             ".delta.safetensors.zst",
             ".delta.safetensors",
             ".safetensors.zst",
             ".safetensors",
             ".json",
             ".keys",
+            ".pt",
         ];
         let mut removed = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {
@@ -156,6 +157,28 @@ impl ModelStore {
             File::open(&self.dir)?.sync_all()?;
         }
         Ok(removed)
+    }
+
+    /// Path of a model's module file, `<model_id>.pt` (a TorchScript model is stored whole
+    /// there, buffers included, besides its parameters' safetensors).
+    pub fn module_path(&self, model_id: &str) -> PathBuf {
+        self.dir.join(format!("{model_id}.pt"))
+    }
+
+    /// Stores model `model_id`'s module file: `write` writes it to the (temporary) path it is
+    /// given, which is then renamed into place; returns its path.
+    pub fn put_module(
+        &self,
+        model_id: &str,
+        write: impl FnOnce(&Path) -> Result<(), String>,
+    ) -> std::io::Result<PathBuf> {
+        inside(model_id, "model id")?;
+        let tmp = self.dir.join(format!(".{model_id}.pt.tmp"));
+        write(&tmp).map_err(std::io::Error::other)?;
+        let path = self.module_path(model_id);
+        File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(path)
     }
 
     /// Path of a model's metadata.

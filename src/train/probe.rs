@@ -55,11 +55,9 @@ impl ModelRunner {
     fn model(&mut self, id: &str) -> Result<&dyn Model, String> {
         if self.loaded.as_ref().is_none_or(|(have, _, _)| have != id) {
             self.loaded = None;
-            let vs = VarStore::new(self.device);
-            let model = models::build(&self.spec, &vs.root(), self.input_dim as i64)?;
-            let mut vs = vs;
             let tmp = self.scratch.join(format!(".probe-{id}.safetensors"));
-            models::load_stored(&mut vs, &self.store, id, &tmp)?;
+            let at = (self.device, self.input_dim as i64);
+            let (mut vs, model) = models::restore(&self.spec, &self.store, id, at, &tmp)?;
             vs.freeze();
             self.loaded = Some((id.to_string(), vs, model));
         }

@@ -204,11 +204,12 @@ fn fresh(ctx: &TrainerContext, device: Device) -> Result<Current, TrainError> {
 
 /// A model with the parameters of `weights`.
 fn load(ctx: &TrainerContext, device: Device, weights: Weights) -> Result<Current, TrainError> {
-    let mut c = fresh(ctx, device)?;
-    match &weights {
+    let mut c = match &weights {
         Weights::File(path) => {
+            let mut c = fresh(ctx, device)?;
             c.vs.load(path)
-                .map_err(|e| TrainError::Model(format!("loading {}: {e}", path.display())))?
+                .map_err(|e| TrainError::Model(format!("loading {}: {e}", path.display())))?;
+            c
         }
         Weights::Stored(id) => {
             // Rebuilt by the store (deltas applied), through a file tch can read.
@@ -216,10 +217,18 @@ fn load(ctx: &TrainerContext, device: Device, weights: Weights) -> Result<Curren
                 .run_dir
                 .join("models")
                 .join(format!(".load-{id}.safetensors"));
-            models::load_stored(&mut c.vs, &ctx.models, id, &tmp).map_err(TrainError::Model)?;
-            c.id = Some(id.clone());
+            let input_dim = ctx.feature_names.len() as i64;
+            let (vs, model) =
+                models::restore(&ctx.model, &ctx.models, id, (device, input_dim), &tmp)
+                    .map_err(TrainError::Model)?;
+            Current {
+                vs,
+                model,
+                id: Some(id.clone()),
+                weights: None,
+            }
         }
-    }
+    };
     c.weights = Some(weights);
     Ok(c)
 }
@@ -635,6 +644,12 @@ impl<'c> TrainerState<'c> {
             .ctx
             .models
             .put(meta, |tmp| cur.vs.save(tmp).map_err(|e| e.to_string()))?;
+        if let Some(module) = cur.model.as_torchscript() {
+            // Whole, buffers included: the parameters alone do not restore it.
+            self.ctx
+                .models
+                .put_module(&meta.model_id, |tmp| module.save(tmp))?;
+        }
         let store_ms = store_started.elapsed().as_millis() as u64;
         Ok((self.relative(&path), store_ms))
     }

@@ -27,7 +27,7 @@ pub(super) mod triggers;
 
 pub(crate) use common::{AllWord, CountOrAll};
 pub use model_storage::{DiffOperator, ModelStorage};
-pub use models::{CnnConfig, DlrmConfig, MlpConfig, ResNetConfig, TextConfig};
+pub use models::{CnnConfig, DlrmConfig, MlpConfig, ResNetConfig, TextConfig, TorchScriptConfig};
 pub use pipeline::{
     Duplicates, Format, Late, Output, Pipeline, RepeatedFields, Source, SourceKind, Unit, Until,
 };

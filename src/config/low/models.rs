@@ -111,3 +111,12 @@ pub struct TextConfig {
     #[serde(default)]
     pub hidden: Vec<i64>,
 }
+
+/// `id = "torchscript"`: a module of the user's, saved with `torch.jit.script` or
+/// `torch.jit.trace` (docs/models.md has the contract).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TorchScriptConfig {
+    /// The module file, relative to the config file (resolved when the config is loaded).
+    pub path: std::path::PathBuf,
+}

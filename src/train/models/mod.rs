@@ -8,18 +8,21 @@
 //! | `resnet.rs` | [`ResNet18`] (`resnet18`): torchvision's ResNet-18 with the CIFAR stem |
 //! | `dlrm.rs` | [`Dlrm`] (`dlrm`): dense + categorical features (click data) |
 //! | `text.rs` | [`TextClassifier`] (`text`): token ids, mean embedding + MLP head |
+//! | `torchscript.rs` | [`TorchScript`] (`torchscript`): the user's own TorchScript module, stored whole |
 
 mod cnn;
 mod dlrm;
 mod mlp;
 mod resnet;
 mod text;
+mod torchscript;
 
 pub use cnn::Cnn;
 pub use dlrm::Dlrm;
 pub use mlp::Mlp;
 pub use resnet::ResNet18;
 pub use text::TextClassifier;
+pub use torchscript::{TorchScript, check as check_torchscript};
 
 use tch::{Tensor, nn};
 
@@ -44,6 +47,11 @@ pub trait Model: std::fmt::Debug + Send {
     /// Architecture id and hyper-parameters, recorded in the artifact's metadata: enough to
     /// rebuild the module in PyTorch.
     fn architecture(&self) -> serde_json::Value;
+
+    /// The TorchScript module, for a model stored whole (`id = "torchscript"`).
+    fn as_torchscript(&self) -> Option<&TorchScript> {
+        None
+    }
 }
 
 /// Loads stored model `id` (the store applies its deltas) into `vs`, through the file `tmp`
@@ -87,7 +95,48 @@ pub fn build(spec: &ModelSpec, root: &nn::Path, input_dim: i64) -> Result<Box<dy
             TextClassifier::new(root, input_dim, c, classes)
                 .map_err(|m| keyed("vocab_size", &m))?,
         ),
+        Architecture::TorchScript(c) => {
+            Box::new(TorchScript::load(&c.path, root).map_err(|m| keyed("path", &m))?)
+        }
     })
+}
+
+/// Gives `model` (built from `spec` under `vs`) stored model `id`'s state, as [`restore`]
+/// does, without building anything new for a built-in model (no draw from libtorch's RNG).
+pub fn reload(
+    spec: &ModelSpec,
+    (vs, model): (&mut nn::VarStore, &mut Box<dyn Model>),
+    store: &crate::store::ModelStore,
+    id: &str,
+    tmp: &std::path::Path,
+) -> Result<(), String> {
+    if let Architecture::TorchScript(_) = &spec.arch {
+        let at = (vs.device(), 0);
+        (*vs, *model) = restore(spec, store, id, at, tmp)?;
+        return Ok(());
+    }
+    load_stored(vs, store, id, tmp)
+}
+
+/// `spec`'s model with stored model `id`'s state, in a new var store on `device`: its
+/// parameters (the store applies its deltas, through the file `tmp`), or, for a TorchScript
+/// model, the module stored whole (buffers included).
+pub fn restore(
+    spec: &ModelSpec,
+    store: &crate::store::ModelStore,
+    id: &str,
+    (device, input_dim): (tch::Device, i64),
+    tmp: &std::path::Path,
+) -> Result<(nn::VarStore, Box<dyn Model>), String> {
+    let mut vs = nn::VarStore::new(device);
+    if let Architecture::TorchScript(_) = &spec.arch {
+        let model = TorchScript::load(&store.module_path(id), &vs.root())
+            .map_err(|e| format!("loading model {id}: {e}"))?;
+        return Ok((vs, Box::new(model)));
+    }
+    let model = build(spec, &vs.root(), input_dim)?;
+    load_stored(&mut vs, store, id, tmp)?;
+    Ok((vs, model))
 }
 
 /// Checks shared by the models' unit tests.

@@ -11,7 +11,10 @@
 //! forward pass over every sample, a training step over half of them): the ratio to (b) is what
 //! downsampling saves (> 1) or costs (< 1).
 //!
-//! `cargo bench --bench train_throughput [-- mlp|resnet18|dlrm] [--device cuda:0] [--amp]`
+//! Also the user's own TorchScript module (`torchscript`: an MLP with BatchNorm and Dropout),
+//! through the same two paths.
+//!
+//! `cargo bench --bench train_throughput [-- mlp|torchscript|resnet18|dlrm] [--device cuda:0] [--amp]`
 //! (every model by default, on CPU; DLRM over Criteo-shaped samples: 13 dense features, 26
 //! categorical ids). Prints samples/s and the ratios; each is the median of `runs`
 //! alternating runs. On CUDA (a binary built with `--features cuda`) it also trains from data
@@ -24,7 +27,8 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use sluice::config::{
-    Architecture, DlrmConfig, MlpConfig, ModelSpec, OptimizerSpec, ResNetConfig, TrainingSpec,
+    Architecture, DlrmConfig, MlpConfig, ModelSpec, OptimizerSpec, ResNetConfig, TorchScriptConfig,
+    TrainingSpec,
 };
 use sluice::store::SampleStore;
 use sluice::train::{FitHooks, ScoreCache, fit, models};
@@ -279,6 +283,22 @@ fn main() {
             spec: ModelSpec {
                 num_classes: 2,
                 arch: Architecture::Mlp(MlpConfig { hidden: vec![64] }),
+            },
+            dim: 8,
+            samples: 200_000,
+            batch_size: 64,
+            runs: 7,
+        },
+        // The user's own module (`[model] id = "torchscript"`): the test MLP with BatchNorm
+        // and Dropout (tests/golden/torchscript/), run by libtorch's TorchScript interpreter.
+        Case {
+            name: "torchscript",
+            spec: ModelSpec {
+                num_classes: 2,
+                arch: Architecture::TorchScript(TorchScriptConfig {
+                    path: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("tests/golden/torchscript/mlp_bn.pt"),
+                }),
             },
             dim: 8,
             samples: 200_000,

@@ -283,7 +283,7 @@ fn ends_as_the_uninterrupted_run(
                 "{file} differs from the uninterrupted run's"
             );
         }
-        want_files.extend([weights, keys, format!("{id}.json")]);
+        want_files.extend([weights, keys, format!("{id}.json"), format!("{id}.pt")]);
     }
     let mut files: Vec<String> = std::fs::read_dir(out.join("models"))
         .unwrap()

@@ -307,3 +307,52 @@ fn torchscript_modules_that_break_the_contract_fail_validate_with_their_shapes()
     let o = sluice(&["validate", cfg.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// Every model is also stored as `<model_id>.pt` (#25): a TorchScript file that runs with no
+/// Sluice code. Loaded with tch alone, each reproduces the run's recorded accuracy on the whole
+/// held-out file exactly, for a zoo model (traced) and a TorchScript one (saved whole).
+#[test]
+fn every_stored_model_is_a_torchscript_file_that_reproduces_its_evaluation() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 3_000, "csv");
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/torchscript");
+    std::fs::copy(golden.join("mlp_bn.pt"), dir.path().join("mine.pt")).unwrap();
+    // The held-out file's features and labels.
+    let text = std::fs::read_to_string(dir.path().join("hyperplane_test.csv")).unwrap();
+    let rows: Vec<Vec<f32>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').skip(2).map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let labels: Vec<i64> = rows.iter().map(|r| r[0] as i64).collect();
+    let features: Vec<f32> = rows.iter().flat_map(|r| r[1..].to_vec()).collect();
+    let xs = tch::Tensor::from_slice(&features).view([rows.len() as i64, 8]);
+    for (name, model) in [
+        ("zoo", "id = \"mlp\"\nhidden = [16]"),
+        ("own", "id = \"torchscript\"\npath = \"mine.pt\""),
+    ] {
+        let cfg = config("csv", 600).replace("id = \"mlp\"\nhidden = [16]", model);
+        let cfg = write_config(dir.path(), &format!("{name}.toml"), &cfg);
+        let out = dir.path().join(name);
+        run_ok(&cfg, &out, "1");
+        let recorded: Vec<serde_json::Value> = jsonl(&out.join("evaluations.jsonl"))
+            .into_iter()
+            .filter(|e| e["interval"] == "0-inf" && e["metric"] == "accuracy")
+            .collect();
+        assert_eq!(recorded.len(), 4, "{name}: one per model");
+        for e in recorded {
+            let id = e["model_id"].as_str().unwrap();
+            let module = tch::CModule::load(out.join(format!("models/{id}.pt"))).unwrap();
+            let predicted: Vec<i64> =
+                Vec::try_from(module.forward_ts(&[&xs]).unwrap().argmax(1, false)).unwrap();
+            let correct = predicted
+                .iter()
+                .zip(&labels)
+                .filter(|(p, l)| p == l)
+                .count();
+            let accuracy = correct as f64 / labels.len() as f64;
+            assert_eq!(e["samples"], labels.len(), "{name} {id}");
+            assert_eq!(e["value"].as_f64().unwrap(), accuracy, "{name} {id}");
+        }
+    }
+}

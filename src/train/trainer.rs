@@ -636,20 +636,21 @@ impl<'c> TrainerState<'c> {
         }
     }
 
-    /// Writes the model's parameters to the model store: the artifact's path (relative to the
-    /// run directory) and the time it took, ms.
+    /// Writes the model's parameters and its TorchScript file to the model store: the
+    /// artifact's path (relative to the run directory) and the time it took, ms.
     fn store(&self, meta: &ModelMetadata, cur: &Current) -> Result<(String, u64), TrainError> {
         let store_started = Instant::now();
+        // A TorchScript file anyone can load (`torch.jit.load`), before the
+        // metadata that marks the model complete; a `torchscript` model's is
+        // also what it is restored from (its buffers are not in the safetensors).
+        let input_dim = self.ctx.feature_names.len() as i64;
+        self.ctx.models.put_module(&meta.model_id, |tmp| {
+            models::export_torchscript(&*cur.model, &cur.vs, input_dim, tmp)
+        })?;
         let path = self
             .ctx
             .models
             .put(meta, |tmp| cur.vs.save(tmp).map_err(|e| e.to_string()))?;
-        if let Some(module) = cur.model.as_torchscript() {
-            // Whole, buffers included: the parameters alone do not restore it.
-            self.ctx
-                .models
-                .put_module(&meta.model_id, |tmp| module.save(tmp))?;
-        }
         let store_ms = store_started.elapsed().as_millis() as u64;
         Ok((self.relative(&path), store_ms))
     }

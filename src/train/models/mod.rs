@@ -101,6 +101,50 @@ pub fn build(spec: &ModelSpec, root: &nn::Path, input_dim: i64) -> Result<Box<dy
     })
 }
 
+/// Saves `model` (its variables in `vs`) as a TorchScript module at `path`, which
+/// `torch.jit.load` runs with no Sluice code: a TorchScript model as it is (buffers included),
+/// any other traced in evaluation mode on `input_dim`-feature zeros (its variables become
+/// constants; its `forward` takes `[n, input_dim]` float32 for any `n`).
+pub fn export_torchscript(
+    model: &dyn Model,
+    vs: &nn::VarStore,
+    input_dim: i64,
+    path: &std::path::Path,
+) -> Result<(), String> {
+    if let Some(module) = model.as_torchscript() {
+        return module.save(path);
+    }
+    // The tracer bakes variables in as constants, which must not require gradients while
+    // traced and saved; the flags are put back afterwards.
+    let flags: Vec<(Tensor, bool)> = vs
+        .variables()
+        .into_values()
+        .map(|t| {
+            let requires = t.requires_grad();
+            (t, requires)
+        })
+        .collect();
+    for (t, _) in &flags {
+        let _ = t.set_requires_grad(false);
+    }
+    let example = Tensor::zeros([2, input_dim], (tch::Kind::Float, vs.device()));
+    let saved = tch::no_grad(|| {
+        tch::CModule::create_by_tracing("Model", "forward", &[example], &mut |xs| {
+            vec![model.forward_t(&xs[0], false)]
+        })
+    })
+    .map_err(|e| format!("tracing the model: {e}"))
+    .and_then(|traced| {
+        traced
+            .save(path)
+            .map_err(|e| format!("saving {}: {e}", path.display()))
+    });
+    for (t, requires) in &flags {
+        let _ = t.set_requires_grad(*requires);
+    }
+    saved
+}
+
 /// Gives `model` (built from `spec` under `vs`) stored model `id`'s state, as [`restore`]
 /// does, without building anything new for a built-in model (no draw from libtorch's RNG).
 pub fn reload(
@@ -253,6 +297,32 @@ mod tests {
                 ids(4, 6, 60).clamp_min(0).to_kind(Kind::Float),
             ),
         ]
+    }
+
+    #[test]
+    fn every_model_exports_to_torchscript_that_computes_its_outputs_bitwise() {
+        let _rng = crate::train::torch_rng();
+        let dir = tempfile::tempdir().unwrap();
+        for (spec, input_dim, xs) in zoo() {
+            let id = spec.arch.id();
+            tch::manual_seed(1);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let model = build(&spec, &vs.root(), input_dim).unwrap();
+            let path = dir.path().join(format!("{id}.pt"));
+            export_torchscript(&*model, &vs, input_dim, &path).unwrap();
+            assert!(
+                vs.trainable_variables().iter().all(Tensor::requires_grad),
+                "{id}: still trainable"
+            );
+            let loaded = tch::CModule::load(&path).unwrap();
+            // Any batch size, not only the example's.
+            for n in [xs.size()[0], 1] {
+                let part = xs.narrow(0, 0, n);
+                let want = tch::no_grad(|| model.forward_t(&part, false));
+                let got = loaded.forward_ts(&[&part]).unwrap();
+                assert!(got.equal(&want), "{id}, {n} samples");
+            }
+        }
     }
 
     #[test]

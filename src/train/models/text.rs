@@ -93,10 +93,10 @@ impl TextClassifier {
     /// The mean embedding `[n, embedding_dim]` of each sample's non-padding tokens.
     fn bag(&self, xs: &Tensor) -> Tensor {
         let ids = self.token_ids(xs);
-        let (n, len) = ids.size2().expect("features [n, input_dim]");
-        // One bag per sample, as EmbeddingBag does for a 2-D input.
-        let offsets =
-            Tensor::arange_start_step(0, n * len, len.max(1), (Kind::Int64, ids.device()));
+        let (_, len) = ids.size2().expect("features [n, input_dim]");
+        // One bag per sample, as EmbeddingBag does for a 2-D input: offsets 0, len, 2 len, …
+        // computed from the batch, not its size, so a traced export takes any batch size.
+        let offsets = (ids.select(1, 0).ones_like().cumsum(0, Kind::Int64) - 1) * len.max(1);
         let (bags, _, _, _) = Tensor::embedding_bag_padding_idx(
             &self.embedding,
             &ids.flatten(0, -1),

@@ -41,8 +41,10 @@ impl TorchScript {
         })
     }
 
-    /// Saves the module (parameters and buffers) to `path`.
+    /// Saves the module (parameters and buffers) to `path`, in evaluation mode: what
+    /// `torch.jit.load` gives is ready to predict.
     pub fn save(&self, path: &Path) -> Result<(), String> {
+        self.mode(false);
         self.module
             .borrow()
             .save(path)

@@ -290,6 +290,7 @@ fn torchscript_modules_that_break_the_contract_fail_validate_with_their_shapes()
             "not a TorchScript module tch can load",
         ),
         ("residual.pt", kcenter, "has no usable `embed`"),
+        ("residual.pt", kcenter, "(needed by selection.downsampling)"),
         ("missing.pt", "", "model.path: file not found"),
     ];
     for (i, (module, extra, want)) in cases.iter().enumerate() {

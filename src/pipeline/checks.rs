@@ -20,7 +20,8 @@ pub fn check_model_input(spec: &PipelineSpec, features: usize) -> Result<(), Run
         .check_input(features)
         .map_err(|(key, message)| RunError::Usage(format!("{file}: model.{key}: {message}")))?;
     if let Architecture::TorchScript(c) = &spec.model.arch {
-        let methods = model_methods_needed(spec);
+        let needs = model_methods_needed(spec);
+        let methods: Vec<&str> = needs.iter().map(|(m, _)| *m).collect();
         crate::train::models::check_torchscript(
             &c.path,
             features as i64,
@@ -28,10 +29,11 @@ pub fn check_model_input(spec: &PipelineSpec, features: usize) -> Result<(), Run
             &methods,
         )
         .map_err(|m| {
-            let needed = match m.starts_with("has no usable") {
-                true => format!(" (needed by {})", needed_by(spec)),
-                false => String::new(),
-            };
+            let needed = needs
+                .iter()
+                .find(|(method, _)| m.starts_with(&format!("has no usable `{method}`")))
+                .map(|(_, by)| format!(" (needed by {by})"))
+                .unwrap_or_default();
             RunError::Usage(format!(
                 "{file}: model.path: {}: {m}{needed}",
                 c.path.display()
@@ -55,38 +57,31 @@ pub fn check_model_input(spec: &PipelineSpec, features: usize) -> Result<(), Run
     Ok(())
 }
 
-/// The methods besides `forward` a TorchScript model needs for this pipeline: `embed` for
-/// drift on embeddings and the downsamplers that choose from embeddings, `classify` too for
-/// those that choose from last-layer gradients.
-fn model_methods_needed(spec: &PipelineSpec) -> Vec<&'static str> {
-    let mut methods = Vec::new();
+/// The methods besides `forward` a TorchScript model needs for this pipeline, each with what
+/// needs it: `embed` for drift on embeddings and the downsamplers that choose from embeddings,
+/// `classify` too for those that choose from last-layer gradients.
+fn model_methods_needed(spec: &PipelineSpec) -> Vec<(&'static str, &'static str)> {
+    let mut needs = Vec::new();
     if uses_embeddings(&spec.trigger) {
-        methods.push("embed");
+        needs.push(("embed", "trigger: drift on embeddings"));
     }
     for d in spec.training.downsampling.iter().flat_map(|p| &p.list) {
-        if d.method.needs_rows() && !methods.contains(&"embed") {
-            methods.push("embed");
+        if !d.method.needs_rows() {
+            continue;
         }
-        if d.method.needs_rows()
-            && !matches!(
-                d.method,
-                sluice_dataflows::downsampling::Method::KCenterGreedy { .. }
-            )
-            && !methods.contains(&"classify")
-        {
-            methods.push("classify");
+        let by = "selection.downsampling";
+        if !needs.iter().any(|(m, _)| *m == "embed") {
+            needs.push(("embed", by));
+        }
+        let gradients = !matches!(
+            d.method,
+            sluice_dataflows::downsampling::Method::KCenterGreedy { .. }
+        );
+        if gradients && !needs.iter().any(|(m, _)| *m == "classify") {
+            needs.push(("classify", by));
         }
     }
-    methods
-}
-
-/// The config keys that need the methods of [`model_methods_needed`].
-fn needed_by(spec: &PipelineSpec) -> &'static str {
-    if uses_embeddings(&spec.trigger) {
-        "trigger: drift on embeddings"
-    } else {
-        "selection.downsampling"
-    }
+    needs
 }
 
 /// Whether a trigger policy (or one it contains) measures drift on model embeddings.

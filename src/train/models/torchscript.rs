@@ -1,7 +1,7 @@
 //! `[model] id = "torchscript"`: the user's own module, saved with `torch.jit.script` or
 //! `torch.jit.trace`, trained through tch's trainable module API. Its parameters join the var
-//! store (named as in PyTorch, `.` written `_`), so every optimizer, scheduler and parameter
-//! group works on them. Its buffers (BatchNorm's running statistics) are not parameters: a
+//! store (named as in PyTorch, `.` written `_`), so the optimizers and schedulers work on
+//! them. Its buffers (BatchNorm's running statistics) are not parameters: a
 //! trained module is stored whole, as `<model_id>.pt` beside its safetensors, and read back
 //! from there ([`super::restore`]).
 //!

@@ -146,7 +146,13 @@ fn torchscript_test_modules_load_in_tch_and_reproduce_pytorch() {
     };
     let xs = Tensor::from_slice(&floats(&golden["input"])).view([4, 8]);
     let tmp = tempfile::tempdir().unwrap();
-    for (name, has_embed, buffers) in [("mlp_bn", true, true), ("residual", false, false)] {
+    for (name, has_embed, buffers) in [
+        ("mlp_bn", true, true),
+        ("residual", false, false),
+        // Traced in evaluation mode: its BatchNorm keeps eval behaviour in training too (a
+        // trace records the mode it ran in), so its running statistics never change.
+        ("cnn", false, false),
+    ] {
         let vs = nn::VarStore::new(Device::Cpu);
         let mut m = TrainableCModule::load(dir.join(format!("{name}.pt")), vs.root()).unwrap();
         m.set_eval();
@@ -311,13 +317,15 @@ fn torchscript_modules_that_break_the_contract_fail_validate_with_their_shapes()
 
 /// Every model is also stored as `<model_id>.pt` (#25): a TorchScript file that runs with no
 /// Sluice code. Loaded with tch alone, each reproduces the run's recorded accuracy on the whole
-/// held-out file exactly, for a zoo model (traced) and a TorchScript one (saved whole).
+/// held-out file exactly, for a zoo model (traced) and TorchScript ones (saved whole): a
+/// scripted MLP and a traced small CNN.
 #[test]
 fn every_stored_model_is_a_torchscript_file_that_reproduces_its_evaluation() {
     let dir = tempfile::tempdir().unwrap();
     prepare(dir.path(), 3_000, "csv");
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/torchscript");
     std::fs::copy(golden.join("mlp_bn.pt"), dir.path().join("mine.pt")).unwrap();
+    std::fs::copy(golden.join("cnn.pt"), dir.path().join("cnn.pt")).unwrap();
     // The held-out file's features and labels.
     let text = std::fs::read_to_string(dir.path().join("hyperplane_test.csv")).unwrap();
     let rows: Vec<Vec<f32>> = text
@@ -331,6 +339,7 @@ fn every_stored_model_is_a_torchscript_file_that_reproduces_its_evaluation() {
     for (name, model) in [
         ("zoo", "id = \"mlp\"\nhidden = [16]"),
         ("own", "id = \"torchscript\"\npath = \"mine.pt\""),
+        ("traced_cnn", "id = \"torchscript\"\npath = \"cnn.pt\""),
     ] {
         let cfg = config("csv", 600).replace("id = \"mlp\"\nhidden = [16]", model);
         let cfg = write_config(dir.path(), &format!("{name}.toml"), &cfg);

@@ -4,6 +4,7 @@ Writes beside this file, for the 8-feature hyperplane stream and 2 classes:
 - `mlp_bn.pt`: Linear, BatchNorm1d, ReLU, Dropout, Linear; with `embed` and `classify`;
 - `residual.pt`: a block the model zoo does not have (LayerNorm, GELU, a residual connection),
   scripted, with no `embed`;
+- `cnn.pt`: a small 1-D CNN over the features (Conv1d, BatchNorm1d, ReLU, pooling), traced;
 - `wrong_width.pt`: expects 5 features (validate must refuse it for 8);
 - `wrong_outputs.pt`: returns 3 outputs (validate must refuse it for 2 classes);
 - `golden.json`: each module's output, in evaluation mode, on fixed inputs (tch must reproduce
@@ -68,6 +69,19 @@ class Residual(nn.Module):
         return self.out(h)
 
 
+class SmallCnn(nn.Module):
+    def __init__(self, d_in: int, classes: int):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv1d(1, 4, kernel_size=3, padding=1), nn.BatchNorm1d(4), nn.ReLU(),
+            nn.MaxPool1d(2),
+        )
+        self.head = nn.Linear(4 * (d_in // 2), classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv(x.unsqueeze(1)).flatten(1))
+
+
 def main():
     torch.manual_seed(7)
     modules = {
@@ -78,11 +92,13 @@ def main():
     }
     x = torch.linspace(-1.0, 1.0, 4 * FEATURES, dtype=torch.float32).reshape(4, FEATURES)
     golden = {"torch": torch.__version__, "input": x.flatten().tolist(), "outputs": {}}
+    modules["cnn"] = SmallCnn(FEATURES, CLASSES)
     for name, m in modules.items():
         m.eval()
-        scripted = torch.jit.script(m)
+        # The CNN is traced (the other way to make TorchScript), on a batch of 3.
+        scripted = torch.jit.trace(m, x[:3]) if name == "cnn" else torch.jit.script(m)
         scripted.save(str(OUT / f"{name}.pt"))
-        if name in ("mlp_bn", "residual"):
+        if name in ("mlp_bn", "residual", "cnn"):
             with torch.no_grad():
                 golden["outputs"][name] = scripted(x).flatten().tolist()
     (OUT / "golden.json").write_text(json.dumps(golden, indent=1) + "\n")

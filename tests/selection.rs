@@ -604,9 +604,7 @@ fn a_corrected_row_replaces_its_sample_from_the_first_set_after_its_time() {
     let weights = |run: &std::path::Path, i: usize| {
         std::fs::read(run.join(format!("models/it-{i:04}.safetensors"))).unwrap()
     };
-    for i in 0..8 {
-        assert!(weights(&copy, i) == weights(&in_place, i), "model {i}");
-    }
+    assert_same_weights(&copy, &in_place, 8, "copy vs row edited in place");
     let cfg = write("corrected.csv", &corrected);
     let mut outs = Vec::new();
     for workers in ["1", "2"] {
@@ -639,9 +637,7 @@ fn a_corrected_row_replaces_its_sample_from_the_first_set_after_its_time() {
         }
         outs.push(out);
     }
-    for i in 0..8 {
-        assert!(weights(&outs[0], i) == weights(&outs[1], i), "model {i}");
-    }
+    assert_same_weights(&outs[1], &outs[0], 8, "2 vs 1 workers");
 }
 
 /// An update under `duplicates = "keep_last"` (#24): a delete record, then a new value for the

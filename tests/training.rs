@@ -232,16 +232,11 @@ fn a_torchscript_module_trains_and_its_stored_modules_reproduce_the_evaluations(
         );
         runs.push(out);
     }
+    assert_same_weights(&runs[1], &runs[0], 4, "2 vs 1 workers");
     for i in 0..4 {
-        let file = |run: &std::path::Path, ext: &str| {
-            std::fs::read(run.join(format!("models/it-{i:04}.{ext}"))).unwrap()
-        };
-        assert!(
-            file(&runs[0], "safetensors") == file(&runs[1], "safetensors"),
-            "model {i}"
-        );
-        assert!(!file(&runs[0], "pt").is_empty());
-        let meta: serde_json::Value = serde_json::from_slice(&file(&runs[0], "json")).unwrap();
+        let file = |ext: &str| std::fs::read(runs[0].join(format!("models/it-{i:04}.{ext}")));
+        assert!(!file("pt").unwrap().is_empty());
+        let meta: serde_json::Value = serde_json::from_slice(&file("json").unwrap()).unwrap();
         assert_eq!(meta["architecture"]["id"], "torchscript", "{meta}");
     }
     // The stored modules, reloaded, give the run's evaluations.

@@ -288,6 +288,16 @@ impl Shard {
         Ok(())
     }
 
+    /// The version stored at `pos`.
+    fn version_mut(&mut self, pos: Position) -> Option<&mut Version> {
+        let newest = self.index.get_mut(&pos.key)?;
+        if newest.time == pos.time {
+            return Some(newest);
+        }
+        let older = self.older.get_mut(&pos.key)?;
+        older.iter_mut().find(|v| v.time == pos.time)
+    }
+
     /// The slot of `key`'s version `pick` wants.
     fn find(&self, key: Key, pick: Pick) -> Option<u32> {
         let newest = self.index.get(&key)?;
@@ -371,16 +381,7 @@ impl Shard {
             } else {
                 // Spilled rows are not rewritten (segment files are append-only).
                 let moved = self.put(dim, features, label, origin);
-                let newest = self.index.get_mut(&key).expect("found above");
-                if newest.time == pos.time {
-                    newest.slot = moved;
-                } else if let Some(v) = self
-                    .older
-                    .get_mut(&key)
-                    .and_then(|o| o.iter_mut().find(|v| v.time == pos.time))
-                {
-                    v.slot = moved;
-                }
+                self.version_mut(pos).expect("found above").slot = moved;
             }
             return Ok(Versioned::Replaced);
         }
@@ -678,15 +679,7 @@ impl SampleStore {
         x: &mut Vec<f32>,
         y: &mut Vec<i64>,
     ) -> Result<(), StoreError> {
-        x.reserve(keys.len() * self.dim);
-        y.reserve(keys.len());
-        self.each::<false>(
-            keys.iter().map(|&k| (k, Pick::AsOf(as_of))),
-            |f, label, _| {
-                x.extend_from_slice(f);
-                y.push(label);
-            },
-        )
+        self.gather_picks(keys.iter().map(|&k| (k, Pick::AsOf(as_of))), x, y)
     }
 
     /// Appends the features and labels of the samples at `positions`, in order, to `x` and
@@ -697,9 +690,18 @@ impl SampleStore {
         x: &mut Vec<f32>,
         y: &mut Vec<i64>,
     ) -> Result<(), StoreError> {
-        x.reserve(positions.len() * self.dim);
-        y.reserve(positions.len());
         let picks = positions.iter().map(|p| (p.key, Pick::Exact(p.time)));
+        self.gather_picks(picks, x, y)
+    }
+
+    fn gather_picks(
+        &self,
+        picks: impl ExactSizeIterator<Item = (Key, Pick)>,
+        x: &mut Vec<f32>,
+        y: &mut Vec<i64>,
+    ) -> Result<(), StoreError> {
+        x.reserve(picks.len() * self.dim);
+        y.reserve(picks.len());
         self.each::<false>(picks, |f, label, _| {
             x.extend_from_slice(f);
             y.push(label);

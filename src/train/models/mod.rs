@@ -155,8 +155,7 @@ pub fn reload(
     tmp: &std::path::Path,
 ) -> Result<(), String> {
     if let Architecture::TorchScript(_) = &spec.arch {
-        let at = (vs.device(), 0);
-        (*vs, *model) = restore(spec, store, id, at, tmp)?;
+        (*vs, *model) = restore_module(store, id, vs.device())?;
         return Ok(());
     }
     load_stored(vs, store, id, tmp)
@@ -172,15 +171,26 @@ pub fn restore(
     (device, input_dim): (tch::Device, i64),
     tmp: &std::path::Path,
 ) -> Result<(nn::VarStore, Box<dyn Model>), String> {
-    let mut vs = nn::VarStore::new(device);
     if let Architecture::TorchScript(_) = &spec.arch {
-        let model = TorchScript::load(&store.module_path(id), &vs.root())
-            .map_err(|e| format!("loading model {id}: {e}"))?;
-        return Ok((vs, Box::new(model)));
+        return restore_module(store, id, device);
     }
+    let mut vs = nn::VarStore::new(device);
     let model = build(spec, &vs.root(), input_dim)?;
     load_stored(&mut vs, store, id, tmp)?;
     Ok((vs, model))
+}
+
+/// A TorchScript model from the module stored whole as `id` (buffers included), in a new var
+/// store on `device`.
+fn restore_module(
+    store: &crate::store::ModelStore,
+    id: &str,
+    device: tch::Device,
+) -> Result<(nn::VarStore, Box<dyn Model>), String> {
+    let vs = nn::VarStore::new(device);
+    let model = TorchScript::load(&store.module_path(id), &vs.root())
+        .map_err(|e| format!("loading model {id}: {e}"))?;
+    Ok((vs, Box::new(model)))
 }
 
 /// Checks shared by the models' unit tests.

@@ -11,12 +11,14 @@
 //! | [`stash`] | buffering records under capabilities until the input frontier passes their time |
 //! | [`triggers`] | trigger policies (pure) and the operator that runs one over the ordered stream |
 //! | [`drift`] | drift metrics, decision criteria and windows used by the drift trigger |
+//! | [`moments`] | running per-feature statistics at each trigger, exact for any number of workers |
 //! | [`selection`] | selection strategies: which samples form trigger *i*'s training set |
 //! | [`downsampling`] | per-sample scores from trainer feedback, kept incrementally |
 #![warn(missing_docs)]
 
 pub mod downsampling;
 pub mod drift;
+pub mod moments;
 pub mod sample;
 pub mod selection;
 pub mod stash;

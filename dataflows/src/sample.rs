@@ -83,6 +83,10 @@ pub struct TrainingSet {
     pub trigger: TriggerEvent,
     /// Selected samples, sorted by position.
     pub samples: Vec<Position>,
+    /// The statistics of every sample at or before the trigger's boundary, when the run
+    /// keeps them (`[model] normalize = "running"`; see [`crate::moments`]).
+    #[serde(default)]
+    pub moments: Option<crate::moments::Moments>,
 }
 
 /// A deletion as a selection applies it: from the first trigger whose boundary is at or after

@@ -228,6 +228,7 @@ mod tests {
                 details: Vec::new(),
             },
             samples: (0..2000).map(pos).collect(),
+            moments: None,
         };
         (store, set)
     }

@@ -117,7 +117,17 @@ impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Vec<
                     sampler.take_retired(&mut retired);
                     let state = save.then(|| (sampler.save(), Vec::new()));
                     let id = trigger.id;
-                    outputs.send(&caps, id, TrainingSet { trigger, samples }, retired, state);
+                    outputs.send(
+                        &caps,
+                        id,
+                        TrainingSet {
+                            trigger,
+                            samples,
+                            moments: None,
+                        },
+                        retired,
+                        state,
+                    );
                 }
             }
         });

@@ -63,6 +63,7 @@ fn checkpoint(n: u64) -> Checkpoint {
             selection: vec![pool.save()],
             sampler: serde_json::Value::Null,
             held,
+            moments: None,
         },
         models: (0..10).map(|i| format!("bench-{i:04}")).collect(),
         published: BTreeMap::new(),

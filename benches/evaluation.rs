@@ -62,6 +62,7 @@ fn main() {
         arch: Architecture::Mlp(MlpConfig {
             hidden: vec![64, 64],
         }),
+        normalize: Default::default(),
     };
     tch::manual_seed(1);
     let vs = nn::VarStore::new(device);

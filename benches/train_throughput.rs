@@ -283,6 +283,7 @@ fn main() {
             spec: ModelSpec {
                 num_classes: 2,
                 arch: Architecture::Mlp(MlpConfig { hidden: vec![64] }),
+                normalize: Default::default(),
             },
             dim: 8,
             samples: 200_000,
@@ -299,6 +300,7 @@ fn main() {
                     path: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                         .join("tests/golden/torchscript/mlp_bn.pt"),
                 }),
+                normalize: Default::default(),
             },
             dim: 8,
             samples: 200_000,
@@ -313,6 +315,7 @@ fn main() {
                     input_shape: [3, 32, 32],
                     width: 64,
                 }),
+                normalize: Default::default(),
             },
             dim: 3 * 32 * 32,
             // A GPU trains ResNet-18 ~1000x faster than one CPU thread: more and larger
@@ -332,6 +335,7 @@ fn main() {
                     bottom_mlp: vec![64, 16],
                     top_mlp: vec![64],
                 }),
+                normalize: Default::default(),
             },
             // Criteo's layout: 13 dense features, 26 categorical ids.
             dim: DLRM_DENSE + DLRM_TABLES,

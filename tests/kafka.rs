@@ -498,10 +498,15 @@ fn killed_run_resumes_after_its_last_checkpoint_without_duplicates() {
     prepare(dir.path(), 5_000, "csv");
     let topic = unique_topic("resume");
     produce_ok(&brokers, &dir.path().join("hyperplane.csv"), &topic, "2");
-    // Slow training (many epochs) leaves time to kill the run between triggers.
+    // Slow training (many epochs) leaves time to kill the run between triggers. Running
+    // feature statistics are operator state that the checkpoint carries too.
     let slow = |prefix: &str| {
         kafka_config(&brokers, &topic, prefix, 700)
             .replace("epochs_per_trigger = 3", "epochs_per_trigger = 40")
+            .replace(
+                "num_classes = 2",
+                "num_classes = 2\nnormalize = \"running\"",
+            )
     };
 
     let reference = dir.path().join("reference");
@@ -548,6 +553,12 @@ fn killed_run_resumes_after_its_last_checkpoint_without_duplicates() {
     // A replay read to the end commits the next offsets; the checkpoint keeps its own.
     let last =
         sluice::pipeline::checkpoint::read(&out.join("checkpoints/trigger-000004.ckpt")).unwrap();
+    let moments = last
+        .state
+        .moments
+        .as_ref()
+        .expect("the statistics are checkpointed");
+    assert_eq!(moments.count, 5 * 700);
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .set("group.id", "sluice-it")

@@ -455,7 +455,7 @@ mod tests {
         let mut whole = Moments::default();
         whole.add_rows(&flat, 5);
         // Three shards in another order, merged in yet another.
-        let mut shards = vec![Moments::default(), Moments::default(), Moments::default()];
+        let mut shards = [Moments::default(), Moments::default(), Moments::default()];
         for (i, r) in data.iter().enumerate().rev() {
             shards[(i * 7) % 3].add_rows(r, 5);
         }

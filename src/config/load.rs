@@ -589,7 +589,8 @@ every = 10
             spec.model,
             ModelSpec {
                 num_classes: 2,
-                arch: Architecture::Mlp(MlpConfig { hidden: vec![64] })
+                arch: Architecture::Mlp(MlpConfig { hidden: vec![64] }),
+                normalize: Default::default(),
             }
         );
     }

@@ -43,7 +43,7 @@ pub use spec::{
     Architecture, BatchedSpec, CnnConfig, ColumnSpec, Criterion, DiffOperator, DlrmConfig,
     DuplicatePolicy, EvalDatasetSpec, EvalInput, EvaluationSpec, FileFormat, IlSpec, InputSpec,
     KafkaOutputSpec, KafkaSourceSpec, LatePolicy, MODEL_IDS, MlpConfig, ModelSpec,
-    ModelStorageSpec, OptimizerAlgorithm, OptimizerSpec, OutputSpec, PipelineSpec, Pool,
+    ModelStorageSpec, Normalize, OptimizerAlgorithm, OptimizerSpec, OutputSpec, PipelineSpec, Pool,
     ResNetConfig, ScheduleKind, ScheduleSpec, SelectionSpec, SourceSpec, StepEvery, TextConfig,
     TimeUnit, TorchScriptConfig, TrainingSpec, TriggerSpec, Until, ValueFormat,
 };

@@ -14,7 +14,9 @@ use toml::Value;
 
 use super::error::ConfigError;
 use super::fields::{err, section};
-use super::spec::{Architecture, CnnConfig, MODEL_IDS, ModelSpec, ResNetConfig, TorchScriptConfig};
+use super::spec::{
+    Architecture, CnnConfig, MODEL_IDS, ModelSpec, Normalize, ResNetConfig, TorchScriptConfig,
+};
 
 impl Architecture {
     /// Checks the hyper-parameters; each problem as (key under `model.`, message).
@@ -88,6 +90,16 @@ impl Architecture {
             Architecture::TorchScript(_) => {}
         }
         bad
+    }
+
+    /// The features a normalisation scales, of `features`: DLRM's dense ones, the text
+    /// model's none, every one otherwise.
+    pub fn scaled_features(&self, features: usize) -> usize {
+        match self {
+            Architecture::Dlrm(c) => (c.dense_features as usize).min(features),
+            Architecture::Text(_) => 0,
+            _ => features,
+        }
     }
 
     /// Checks the architecture against the number of features a sample has; the error names
@@ -184,6 +196,7 @@ pub(super) fn model(
             None
         }
     };
+    let normalize = normalize(table.remove("normalize"), errors);
     // The remaining keys are the architecture's own.
     let arch = match id?.as_str() {
         "mlp" => section(value, "model", errors).map(Architecture::Mlp),
@@ -207,8 +220,93 @@ pub(super) fn model(
     for (key, message) in arch.validate() {
         err(errors, format!("model.{key}"), message);
     }
+    let normalize = normalize?;
+    if normalize != Normalize::None && matches!(arch, Architecture::Text(_)) {
+        err(
+            errors,
+            "model.normalize",
+            "the text model reads token ids, which are not scaled: expected \"none\"",
+        );
+    }
     (errors.len() == before).then_some(ModelSpec {
         num_classes: num_classes?,
         arch,
+        normalize,
     })
+}
+
+/// `model.normalize`: `"none"` (also when absent), `"running"`, or a table of fixed
+/// statistics `{ mean = [...], std = [...] }` (same length; every `std` > 0).
+fn normalize(value: Option<Value>, errors: &mut Vec<ConfigError>) -> Option<Normalize> {
+    const EXPECTED: &str = "expected \"none\", \"running\" or { mean = [...], std = [...] }";
+    let numbers = |t: &mut toml::Table, key: &str, errors: &mut Vec<ConfigError>| {
+        let full = format!("model.normalize.{key}");
+        let Some(Value::Array(values)) = t.remove(key) else {
+            err(errors, full, "expected an array of numbers");
+            return None;
+        };
+        let mut out = Vec::with_capacity(values.len());
+        for (i, v) in values.iter().enumerate() {
+            match v {
+                Value::Float(f) if f.is_finite() => out.push(*f),
+                Value::Integer(n) => out.push(*n as f64),
+                _ => {
+                    err(errors, format!("{full}.{i}"), "expected a finite number");
+                    return None;
+                }
+            }
+        }
+        Some(out)
+    };
+    match value {
+        None => Some(Normalize::None),
+        Some(Value::String(s)) if s == "none" => Some(Normalize::None),
+        Some(Value::String(s)) if s == "running" => Some(Normalize::Running),
+        Some(Value::Table(mut t)) => {
+            let mean = numbers(&mut t, "mean", errors);
+            let std = numbers(&mut t, "std", errors);
+            if let Some(key) = t.keys().next() {
+                err(errors, format!("model.normalize.{key}"), "unknown key");
+                return None;
+            }
+            let (mean, std) = (mean?, std?);
+            if mean.len() != std.len() || mean.is_empty() {
+                err(
+                    errors,
+                    "model.normalize",
+                    format!(
+                        "mean has {} values and std {}: expected one of each per feature",
+                        mean.len(),
+                        std.len()
+                    ),
+                );
+                return None;
+            }
+            if let Some(i) = std.iter().position(|s| *s <= 0.0) {
+                err(
+                    errors,
+                    format!("model.normalize.std.{i}"),
+                    "expected a number > 0",
+                );
+                return None;
+            }
+            Some(Normalize::Fixed { mean, std })
+        }
+        Some(Value::String(s)) => {
+            err(
+                errors,
+                "model.normalize",
+                format!("unknown `{s}`, {EXPECTED}"),
+            );
+            None
+        }
+        Some(other) => {
+            err(
+                errors,
+                "model.normalize",
+                format!("found {}, {EXPECTED}", other.type_str()),
+            );
+            None
+        }
+    }
 }

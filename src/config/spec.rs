@@ -347,6 +347,28 @@ pub struct ModelSpec {
     pub num_classes: i64,
     /// Architecture and its hyper-parameters.
     pub arch: Architecture,
+    /// How the model scales its input features (`normalize`).
+    pub normalize: Normalize,
+}
+
+/// How a model scales its input features (`[model] normalize`): inside the model, so its
+/// stored TorchScript file takes raw features. Only numeric inputs are scaled: DLRM's dense
+/// features (its categorical ids are left alone); the text model's token ids never.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Normalize {
+    /// Features as they are (`"none"`, the default).
+    #[default]
+    None,
+    /// The stream's per-feature mean and standard deviation over every sample at or before
+    /// each trigger's boundary, frozen into that trigger's model (`"running"`).
+    Running,
+    /// Fixed per-feature statistics (`{ mean = [...], std = [...] }`).
+    Fixed {
+        /// Per scaled feature, subtracted first.
+        mean: Vec<f64>,
+        /// Per scaled feature (> 0), divided by then.
+        std: Vec<f64>,
+    },
 }
 
 impl ModelSpec {

@@ -241,7 +241,7 @@ pub(super) fn data_code(cx: &mut Cx, t: &mut Table) {
             cx.untranslated(
                 &it,
                 format!(
-                    "{}: Sluice models normalise nothing and run no transforms; apply them when writing the dataset (random augmentations have no equivalent)",
+                    "{}: Sluice runs no transforms: apply them when writing the dataset, or set `[model] normalize` (fixed per-feature `mean` and `std`, or `\"running\"`) for a normalisation (random augmentations have no equivalent)",
                     it.show()
                 ),
             );

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use sluice_dataflows::moments::Moments;
 use sluice_dataflows::triggers::State;
 use sluice_dataflows::{Position, TriggerEvent};
 
@@ -32,6 +33,8 @@ struct Pieces {
     held: Vec<Position>,
     /// The sampler's state.
     sampler: Option<State>,
+    /// The feature statistics at the boundary (`normalize = "running"`).
+    moments: Option<Moments>,
 }
 
 impl Pieces {
@@ -173,6 +176,11 @@ impl CheckpointBook {
         self.piece(id, |p| p.sampler = Some(state));
     }
 
+    /// The feature statistics at trigger `id`'s boundary.
+    pub fn moments(&self, id: u64, moments: Moments) {
+        self.piece(id, |p| p.moments = Some(moments));
+    }
+
     /// Adds model `m` to the model store's index (once).
     pub fn stored_model(&self, m: &str) {
         let mut index = self.model_index.lock().expect("index poisoned");
@@ -249,6 +257,7 @@ impl CheckpointBook {
             selection: p.selection.into_values().collect(),
             sampler: p.sampler.expect("complete pieces have a sampler state"),
             held,
+            moments: p.moments,
         };
         let horizon = state.horizon().map(|h| h.time);
         // Events up to this trigger must be out before the checkpoint says so.

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sluice_dataflows::Position;
+use sluice_dataflows::moments::Moments;
 
 use crate::store::write_atomically;
 use sluice_dataflows::triggers::State;
@@ -49,6 +50,9 @@ pub struct OperatorState {
     pub sampler: State,
     /// Samples whose payloads later training sets may read, sorted.
     pub held: Vec<Position>,
+    /// The stream's feature statistics at the boundary (`normalize = "running"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moments: Option<Moments>,
 }
 
 impl OperatorState {
@@ -319,6 +323,11 @@ mod tests {
                 selection: vec![serde_json::json!([1, 2]), State::Null],
                 sampler: serde_json::json!({"round_start": 0}),
                 held: vec![Position { time: 1, key: 9 }, Position { time: 2, key: 4 }],
+                moments: Some({
+                    let mut m = Moments::default();
+                    m.add_rows(&[1.5, -2e9, 3.0, 1e-3], 2);
+                    m
+                }),
             },
             models: (0..=k).map(|i| format!("p-{i:04}")).collect(),
             published: [("p.triggers".to_string(), 4)].into(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::error::RunError;
 use super::options::Replay;
-use crate::config::{Architecture, EvalInput, PipelineSpec, TriggerSpec};
+use crate::config::{Architecture, EvalInput, Normalize, PipelineSpec, TriggerSpec};
 use crate::eval::{EvalDataset, Holdout};
 use crate::source::kafka::{ValueDecoder, read_topic};
 use crate::source::{DeadLetter, FileSource, Source, SourceError};
@@ -19,6 +19,15 @@ pub fn check_model_input(spec: &PipelineSpec, features: usize) -> Result<(), Run
         .arch
         .check_input(features)
         .map_err(|(key, message)| RunError::Usage(format!("{file}: model.{key}: {message}")))?;
+    if let Normalize::Fixed { mean, .. } = &spec.model.normalize {
+        let scaled = spec.model.arch.scaled_features(features);
+        if mean.len() != scaled {
+            return Err(RunError::Usage(format!(
+                "{file}: model.normalize: {} statistics given, but the model scales {scaled} features (of {features})",
+                mean.len()
+            )));
+        }
+    }
     if let Architecture::TorchScript(c) = &spec.model.arch {
         let needs = model_methods_needed(spec);
         let methods: Vec<&str> = needs.iter().map(|(m, _)| *m).collect();

@@ -42,6 +42,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 
 use serde::{Deserialize, Serialize};
 use sluice_dataflows::downsampling::{KeepScores, ScoreBoard};
+use sluice_dataflows::moments::{AttachMoments, Moments, RunningMoments};
 use sluice_dataflows::selection::{
     AssembleTrainingSets, NewData, Reservoir, Select, SelectOptions,
 };
@@ -62,7 +63,7 @@ use super::context::RunContext;
 use super::progress::Counters;
 use super::sinks::{self, TrainerQueue};
 use super::triggers::{StoreProbe, build_policy};
-use crate::config::{DuplicatePolicy, Pool};
+use crate::config::{DuplicatePolicy, Normalize, Pool};
 use crate::source::{DeadLetter, Deletion, Sample, Source, raw_text};
 use crate::store::{CandidateFile, SampleStore, SourceAt, StoreError, Versioned};
 
@@ -584,6 +585,8 @@ fn training_sets<'scope>(
     let index = scope.index();
     let owners = shared.topology.owners();
     let selection = &lane.spec.selection;
+    let shares = (lane.spec.model.normalize == Normalize::Running)
+        .then(|| running_moments(shared, metas.clone(), triggers.clone()));
     // The selection's checkpoint state: the strategy's and this worker's scores.
     let options = SelectOptions {
         states: shared.checkpoints(),
@@ -634,7 +637,42 @@ fn training_sets<'scope>(
     sinks::sink_each(assembled.states, "Sink: Checkpoint pieces", move |s| {
         pieces.sampler_state(s)
     });
-    assembled.answers
+    let Some(shares) = shares else {
+        return assembled.answers;
+    };
+    let sets = assembled.answers.attach_moments(shares);
+    if !shared.checkpoints() {
+        return sets;
+    }
+    let pieces = shared.pieces();
+    sets.inspect(move |set| pieces.moments(set))
+}
+
+/// Each worker's share of the stream's feature statistics at each trigger (`normalize =
+/// "running"`): the features of its samples, read from the sample store as they arrive.
+fn running_moments<'scope>(
+    shared: &Arc<RunContext>,
+    metas: StreamVec<'scope, Time, SampleMeta>,
+    triggers: StreamVec<'scope, Time, TriggerEvent>,
+) -> StreamVec<'scope, Time, (u64, Moments)> {
+    let samples = shared.samples.clone();
+    let failure = shared.failure.clone();
+    let dim = shared.source.feature_names().len();
+    let mut labels = Vec::new();
+    let read = move |at: &[Position], rows: &mut Vec<f32>| {
+        labels.clear();
+        if let Err(e) = samples.gather_at(at, rows, &mut labels) {
+            // The selection holds these payloads until the trigger's set is trained: a bug.
+            failure.fail(format!("reading features for normalize = \"running\": {e}"));
+            rows.resize(at.len() * dim, 0.0);
+        }
+        dim
+    };
+    // A resumed run goes on from the checkpoint's statistics (added on worker 0 only).
+    let restore = (metas.scope().index() == 0)
+        .then(|| shared.restore().and_then(|r| r.moments.clone()))
+        .flatten();
+    metas.running_moments(triggers, read, restore)
 }
 
 /// Takes the restored payloads and the deletions out of `batch`, keeping the new samples in

@@ -145,6 +145,13 @@ impl Pieces {
     pub fn sampler_state(&self, s: SelectionState) {
         self.book().sampler_state(s.trigger, s.state);
     }
+
+    /// The feature statistics of a training set's trigger (`normalize = "running"`).
+    pub fn moments(&self, set: &TrainingSet) {
+        if let Some(m) = &set.moments {
+            self.book().moments(set.trigger.id, m.clone());
+        }
+    }
 }
 
 /// The training sink's end of the trainer queue, and the training sets waiting for room in it.

@@ -11,7 +11,9 @@ mod samples;
 mod spill;
 
 pub(crate) use models::write_atomically;
-pub use models::{DiffOperator, ModelMetadata, ModelStore, Storage, StoragePolicy, keys_contain};
+pub use models::{
+    DiffOperator, ModelMetadata, ModelStore, Normalization, Storage, StoragePolicy, keys_contain,
+};
 pub use samples::{
     CHUNK_ROWS, MAX_LANES, SampleStore, SampleView, SourceAt, SourceRange, StoreError, Versioned,
 };

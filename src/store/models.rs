@@ -64,6 +64,22 @@ pub struct ModelMetadata {
     /// How the weights are stored (set by the store).
     #[serde(default)]
     pub storage: Storage,
+    /// The scaling the model applies to its inputs first (`[model] normalize`; `None`:
+    /// none). Its TorchScript file applies it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalization: Option<Normalization>,
+}
+
+/// A model's input scaling: the first `mean.len()` features become `(x - mean) / std`, the
+/// others stay as they are.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalization {
+    /// Per scaled feature, subtracted first.
+    pub mean: Vec<f32>,
+    /// Per scaled feature, divided by then (1 where the feature did not vary).
+    pub std: Vec<f32>,
+    /// Samples the statistics were measured on (`normalize = "running"`; 0: fixed ones).
+    pub samples: u64,
 }
 
 /// How a model's weights are stored.
@@ -127,13 +143,14 @@ impl ModelStore {
     /// loading: all temporary files here start with a dot); returns the files removed. Other
     /// files are left alone.
     pub fn remove_orphans(&self, keep: &[String]) -> std::io::Result<Vec<PathBuf>> {
-        const SUFFIXES: [&str; 7] = [
+        const SUFFIXES: [&str; 8] = [
             ".delta.safetensors.zst",
             ".delta.safetensors",
             ".safetensors.zst",
             ".safetensors",
             ".json",
             ".keys",
+            ".module.pt",
             ".pt",
         ];
         let mut removed = Vec::new();
@@ -165,6 +182,12 @@ impl ModelStore {
         self.dir.join(format!("{model_id}.pt"))
     }
 
+    /// Path of a TorchScript model's module as trained, `<model_id>.module.pt`, when its
+    /// module file is not that (it scales its inputs first: `[model] normalize`).
+    pub fn whole_path(&self, model_id: &str) -> PathBuf {
+        self.dir.join(format!("{model_id}.module.pt"))
+    }
+
     /// Stores model `model_id`'s module file: `write` writes it to the (temporary) path it is
     /// given, which is then renamed into place; returns its path.
     pub fn put_module(
@@ -172,10 +195,29 @@ impl ModelStore {
         model_id: &str,
         write: impl FnOnce(&Path) -> Result<(), String>,
     ) -> std::io::Result<PathBuf> {
+        self.put_file(model_id, self.module_path(model_id), write)
+    }
+
+    /// Stores a TorchScript model's module as trained at [`whole_path`](Self::whole_path),
+    /// as [`put_module`](Self::put_module) does.
+    pub fn put_whole(
+        &self,
+        model_id: &str,
+        write: impl FnOnce(&Path) -> Result<(), String>,
+    ) -> std::io::Result<PathBuf> {
+        self.put_file(model_id, self.whole_path(model_id), write)
+    }
+
+    fn put_file(
+        &self,
+        model_id: &str,
+        path: PathBuf,
+        write: impl FnOnce(&Path) -> Result<(), String>,
+    ) -> std::io::Result<PathBuf> {
         inside(model_id, "model id")?;
-        let tmp = self.dir.join(format!(".{model_id}.pt.tmp"));
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("model");
+        let tmp = self.dir.join(format!(".{name}.tmp"));
         write(&tmp).map_err(std::io::Error::other)?;
-        let path = self.module_path(model_id);
         File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, &path)?;
         Ok(path)
@@ -444,6 +486,7 @@ impl ModelMetadata {
             created_ms: 0,
             sluice_version: String::new(),
             storage: Storage::default(),
+            normalization: None,
         }
     }
 }

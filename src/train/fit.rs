@@ -542,6 +542,7 @@ mod tests {
         let model_spec = ModelSpec {
             num_classes: 2,
             arch: Architecture::Mlp(MlpConfig { hidden: vec![4] }),
+            normalize: Default::default(),
         };
         let vs = nn::VarStore::new(Device::Cpu);
         let model = models::build(&model_spec, &vs.root(), 2).unwrap();
@@ -665,6 +666,7 @@ mod tests {
         let spec = ModelSpec {
             num_classes: 2,
             arch: Architecture::Mlp(MlpConfig { hidden: vec![4] }),
+            normalize: Default::default(),
         };
         let vs = nn::VarStore::new(Device::Cpu);
         let model = models::build(&spec, &vs.root(), 2).unwrap();

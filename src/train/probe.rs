@@ -126,6 +126,7 @@ mod tests {
         let spec = ModelSpec {
             num_classes: 3,
             arch: crate::config::Architecture::Mlp(crate::config::MlpConfig { hidden: vec![5] }),
+            normalize: Default::default(),
         };
         let store =
             ModelStore::create(&dir.path().join("models"), StoragePolicy::default()).unwrap();

@@ -238,6 +238,7 @@ mod tests {
             model: ModelSpec {
                 num_classes: 2,
                 arch: Architecture::Mlp(MlpConfig { hidden: vec![16] }),
+                normalize: Default::default(),
             },
             training: TrainingSpec {
                 epochs_per_trigger: 30,

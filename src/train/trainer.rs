@@ -33,7 +33,7 @@ use super::models::{self, Model};
 use super::rho::Irreducible;
 use crate::config::{IlSpec, ModelSpec, TrainingSpec};
 use crate::sink::{EventBody, EventSink, unix_ms};
-use crate::store::{ModelMetadata, ModelStore, SampleStore, SampleView};
+use crate::store::{ModelMetadata, ModelStore, Normalization, SampleStore, SampleView};
 use sluice_dataflows::downsampling::Method;
 
 /// A stored model as the trainer announces it to the evaluator (and as evaluation sees it).
@@ -342,7 +342,13 @@ impl<'c> TrainerState<'c> {
         self.keys.clear();
         self.keys.extend(set.samples.iter().map(|p| p.key));
         self.view = Some(ctx.samples.view(trigger.boundary));
-        let cur = self.model_to_train()?;
+        let mut cur = self.model_to_train()?;
+        if let Some(moments) = &set.moments {
+            // `normalize = "running"`: the stream's statistics at this trigger's boundary.
+            let scaled = ctx.model.arch.scaled_features(ctx.feature_names.len());
+            cur.model
+                .set_normalization(Normalization::from_moments(moments, scaled));
+        }
         let parent = cur.id.clone();
         let checkpoint = self.checkpoint_path(trigger.id)?;
         let il = self.irreducible_losses(set)?;
@@ -633,6 +639,7 @@ impl<'c> TrainerState<'c> {
             created_ms: unix_ms(),
             sluice_version: env!("CARGO_PKG_VERSION").into(),
             storage: Default::default(),
+            normalization: cur.model.normalization().cloned(),
         }
     }
 
@@ -644,6 +651,14 @@ impl<'c> TrainerState<'c> {
         // metadata that marks the model complete; a `torchscript` model's is
         // also what it is restored from (its buffers are not in the safetensors).
         let input_dim = self.ctx.feature_names.len() as i64;
+        if let Some(module) = cur.model.as_torchscript()
+            && cur.model.normalization().is_some()
+        {
+            // Its module file is traced with the scaling: the module as trained is kept apart.
+            self.ctx
+                .models
+                .put_whole(&meta.model_id, |tmp| module.save(tmp))?;
+        }
         self.ctx.models.put_module(&meta.model_id, |tmp| {
             models::export_torchscript(&*cur.model, &cur.vs, input_dim, tmp)
         })?;

@@ -9,10 +9,12 @@
 //! | `dlrm.rs` | [`Dlrm`] (`dlrm`): dense + categorical features (click data) |
 //! | `text.rs` | [`TextClassifier`] (`text`): token ids, mean embedding + MLP head |
 //! | `torchscript.rs` | [`TorchScript`] (`torchscript`): the user's own TorchScript module, stored whole |
+//! | `normalize.rs` | [`Normalized`]: any of them scaling its inputs first (`normalize`) |
 
 mod cnn;
 mod dlrm;
 mod mlp;
+mod normalize;
 mod resnet;
 mod text;
 mod torchscript;
@@ -20,13 +22,15 @@ mod torchscript;
 pub use cnn::Cnn;
 pub use dlrm::Dlrm;
 pub use mlp::Mlp;
+pub use normalize::Normalized;
 pub use resnet::ResNet18;
 pub use text::TextClassifier;
 pub use torchscript::{TorchScript, check as check_torchscript};
 
 use tch::{Tensor, nn};
 
-use crate::config::{Architecture, ModelSpec};
+use crate::config::{Architecture, ModelSpec, Normalize};
+use crate::store::Normalization;
 
 /// A trainable model: a batch of samples' features in, one output per class out.
 pub trait Model: std::fmt::Debug + Send {
@@ -51,6 +55,19 @@ pub trait Model: std::fmt::Debug + Send {
     /// The TorchScript module, for a model stored whole (`id = "torchscript"`).
     fn as_torchscript(&self) -> Option<&TorchScript> {
         None
+    }
+
+    /// The scaling it applies to its inputs first (`[model] normalize`), if any.
+    fn normalization(&self) -> Option<&Normalization> {
+        None
+    }
+
+    /// Sets the scaling of its inputs (`None`: none).
+    ///
+    /// # Panics
+    /// On a model built without `normalize` ([`build`] wraps the others in [`Normalized`]).
+    fn set_normalization(&mut self, _n: Option<Normalization>) {
+        panic!("the model was built without `normalize`, so it cannot scale its inputs")
     }
 }
 
@@ -84,7 +101,7 @@ pub fn build(spec: &ModelSpec, root: &nn::Path, input_dim: i64) -> Result<Box<dy
         .check_input(input_dim as usize)
         .map_err(|(key, message)| keyed(&key, &message))?;
     let classes = spec.num_classes;
-    Ok(match &spec.arch {
+    let model: Box<dyn Model> = match &spec.arch {
         Architecture::Mlp(c) => Box::new(Mlp::new(root, input_dim, &c.hidden, classes)),
         Architecture::Cnn(c) => {
             Box::new(Cnn::new(root, c, classes).map_err(|m| keyed("input_shape", &m))?)
@@ -98,20 +115,44 @@ pub fn build(spec: &ModelSpec, root: &nn::Path, input_dim: i64) -> Result<Box<dy
         Architecture::TorchScript(c) => {
             Box::new(TorchScript::load(&c.path, root).map_err(|m| keyed("path", &m))?)
         }
-    })
+    };
+    Ok(normalized(spec, model, input_dim, root.device()))
+}
+
+/// `model`, scaling its inputs first if `spec` says so (fixed statistics from the start,
+/// running ones from the trainer).
+fn normalized(
+    spec: &ModelSpec,
+    model: Box<dyn Model>,
+    input_dim: i64,
+    device: tch::Device,
+) -> Box<dyn Model> {
+    match &spec.normalize {
+        Normalize::None => model,
+        Normalize::Running => Box::new(Normalized::new(model, input_dim, device, None)),
+        Normalize::Fixed { mean, std } => Box::new(Normalized::new(
+            model,
+            input_dim,
+            device,
+            Some(Normalization::fixed(mean, std)),
+        )),
+    }
 }
 
 /// Saves `model` (its variables in `vs`) as a TorchScript module at `path`, which
 /// `torch.jit.load` runs with no Sluice code: a TorchScript model as it is (buffers included),
-/// any other traced in evaluation mode on `input_dim`-feature zeros (its variables become
-/// constants; its `forward` takes `[n, input_dim]` float32 for any `n`).
+/// any other, or one that scales its inputs, traced in evaluation mode on `input_dim`-feature
+/// zeros (its variables and scaling become constants; its `forward` takes raw `[n, input_dim]`
+/// float32 for any `n`).
 pub fn export_torchscript(
     model: &dyn Model,
     vs: &nn::VarStore,
     input_dim: i64,
     path: &std::path::Path,
 ) -> Result<(), String> {
-    if let Some(module) = model.as_torchscript() {
+    if let Some(module) = model.as_torchscript()
+        && model.normalization().is_none()
+    {
         return module.save(path);
     }
     // The tracer bakes variables in as constants, which must not require gradients while
@@ -155,15 +196,17 @@ pub fn reload(
     tmp: &std::path::Path,
 ) -> Result<(), String> {
     if let Architecture::TorchScript(_) = &spec.arch {
-        (*vs, *model) = restore_module(store, id, vs.device())?;
+        let input_dim = model_input_dim(store, id)?;
+        (*vs, *model) = restore_module(spec, store, id, (vs.device(), input_dim))?;
         return Ok(());
     }
-    load_stored(vs, store, id, tmp)
+    load_stored(vs, store, id, tmp)?;
+    restore_normalization(spec, model, store, id)
 }
 
 /// `spec`'s model with stored model `id`'s state, in a new var store on `device`: its
 /// parameters (the store applies its deltas, through the file `tmp`), or, for a TorchScript
-/// model, the module stored whole (buffers included).
+/// model, the module stored whole (buffers included); and its input scaling.
 pub fn restore(
     spec: &ModelSpec,
     store: &crate::store::ModelStore,
@@ -172,25 +215,60 @@ pub fn restore(
     tmp: &std::path::Path,
 ) -> Result<(nn::VarStore, Box<dyn Model>), String> {
     if let Architecture::TorchScript(_) = &spec.arch {
-        return restore_module(store, id, device);
+        return restore_module(spec, store, id, (device, input_dim));
     }
     let mut vs = nn::VarStore::new(device);
-    let model = build(spec, &vs.root(), input_dim)?;
+    let mut model = build(spec, &vs.root(), input_dim)?;
     load_stored(&mut vs, store, id, tmp)?;
+    restore_normalization(spec, &mut model, store, id)?;
     Ok((vs, model))
 }
 
-/// A TorchScript model from the module stored whole as `id` (buffers included), in a new var
-/// store on `device`.
-fn restore_module(
+/// Stored model `id`'s number of input features.
+fn model_input_dim(store: &crate::store::ModelStore, id: &str) -> Result<i64, String> {
+    let meta = store
+        .metadata(id)
+        .map_err(|e| format!("reading model {id}'s metadata: {e}"))?;
+    Ok(meta.feature_names.len() as i64)
+}
+
+/// Gives `model` the input scaling stored with model `id` (a model built with `normalize`).
+fn restore_normalization(
+    spec: &ModelSpec,
+    model: &mut Box<dyn Model>,
     store: &crate::store::ModelStore,
     id: &str,
-    device: tch::Device,
+) -> Result<(), String> {
+    if spec.normalize == Normalize::None {
+        return Ok(());
+    }
+    let meta = store
+        .metadata(id)
+        .map_err(|e| format!("reading model {id}'s metadata: {e}"))?;
+    model.set_normalization(meta.normalization);
+    Ok(())
+}
+
+/// A TorchScript model from the module stored whole as `id` (buffers included; its module
+/// file, unless that scales its inputs), in a new var store on `device`.
+fn restore_module(
+    spec: &ModelSpec,
+    store: &crate::store::ModelStore,
+    id: &str,
+    (device, input_dim): (tch::Device, i64),
 ) -> Result<(nn::VarStore, Box<dyn Model>), String> {
     let vs = nn::VarStore::new(device);
-    let model = TorchScript::load(&store.module_path(id), &vs.root())
-        .map_err(|e| format!("loading model {id}: {e}"))?;
-    Ok((vs, Box::new(model)))
+    let whole = store.whole_path(id);
+    let path = if whole.is_file() {
+        whole
+    } else {
+        store.module_path(id)
+    };
+    let model =
+        TorchScript::load(&path, &vs.root()).map_err(|e| format!("loading model {id}: {e}"))?;
+    let mut model = normalized(spec, Box::new(model), input_dim, device);
+    restore_normalization(spec, &mut model, store, id)?;
+    Ok((vs, model))
 }
 
 /// Checks shared by the models' unit tests.
@@ -254,6 +332,7 @@ mod tests {
         let spec = |arch| ModelSpec {
             num_classes: 3,
             arch,
+            normalize: Default::default(),
         };
         let ids = |n, d, hi| Tensor::randint_low(-5, hi, [n, d], (Kind::Int64, Device::Cpu));
         vec![
@@ -401,6 +480,7 @@ mod tests {
             let spec = ModelSpec {
                 num_classes: 2,
                 arch,
+                normalize: Default::default(),
             };
             build(&spec, &vs.root(), input_dim).unwrap_err()
         };

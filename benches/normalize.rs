@@ -72,7 +72,15 @@ fn sluice(args: &[&str]) {
 fn pipeline(rounds: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path().to_str().unwrap();
-    sluice(&["datasets", "prepare", "hyperplane", "--rows", "1000000", "--out", d]);
+    sluice(&[
+        "datasets",
+        "prepare",
+        "hyperplane",
+        "--rows",
+        "1000000",
+        "--out",
+        d,
+    ]);
     let config = |normalize: &str| {
         format!(
             r#"

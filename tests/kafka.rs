@@ -488,6 +488,116 @@ fn missing_topic_without_create_is_a_clear_error() {
 }
 
 #[test]
+fn published_models_are_pulled_back_from_their_topic_bitwise() {
+    let Some(brokers) = kafka_brokers("published_models_are_pulled_back_from_their_topic_bitwise")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 2_500, "csv"); // 2,000 stream rows: 2 models
+    let topic = unique_topic("artifacts");
+    produce_ok(&brokers, &dir.path().join("hyperplane.csv"), &topic, "2");
+    // Wide layers: each TorchScript file is over 1 MB, so several chunks.
+    let prefix = unique_topic("artifacts-events");
+    let cfg = kafka_config(&brokers, &topic, &prefix, 700)
+        .replace("hidden = [16]", "hidden = [512, 512]")
+        + "publish_artifacts = true\n";
+    let cfg = write_config(dir.path(), "a.toml", &cfg);
+    let out = dir.path().join("a");
+    run_ok(&cfg, &out, "2");
+    let events = tail(&brokers, &format!("{prefix}.models"));
+    assert_eq!(events.len(), 2);
+    for e in &events {
+        let id = e["model_id"].as_str().unwrap();
+        let file = std::fs::read(out.join(format!("models/{id}.pt"))).unwrap();
+        assert_eq!(e["artifact_bytes"], file.len() as u64, "{id}");
+        assert_eq!(
+            e["artifact_chunks"],
+            file.len().div_ceil(512 * 1024) as u64,
+            "{id}"
+        );
+        assert!(e["artifact_chunks"].as_u64().unwrap() >= 2);
+        assert_eq!(
+            e["artifact_sha256"].as_str().unwrap(),
+            sluice::sink::kafka::sha256(&file)
+        );
+        let pulled = dir.path().join(format!("{id}.pulled.pt"));
+        let o = sluice(&[
+            "models",
+            "pull",
+            id,
+            "--brokers",
+            &brokers,
+            "--topic-prefix",
+            &prefix,
+            "--out",
+            pulled.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains(e["artifact_sha256"].as_str().unwrap()));
+        assert!(
+            std::fs::read(&pulled).unwrap() == file,
+            "{id}: pulled bytes differ"
+        );
+        tch::CModule::load(&pulled).expect("the pulled file is TorchScript");
+    }
+    // The topic is compacted: the latest copy of each chunk stays.
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .create()
+            .unwrap();
+    let artifacts = format!("{prefix}.model-artifacts");
+    let described = futures_executor::block_on(admin.describe_configs(
+        [&rdkafka::admin::ResourceSpecifier::Topic(&artifacts)],
+        &rdkafka::admin::AdminOptions::new(),
+    ))
+    .unwrap();
+    let config = described[0].as_ref().unwrap();
+    assert_eq!(
+        config
+            .get("cleanup.policy")
+            .and_then(|c| c.value.as_deref()),
+        Some("compact")
+    );
+
+    // Errors name the model: one never trained, and one of a run that did not publish files.
+    let o = sluice(&[
+        "models",
+        "pull",
+        "it-0099",
+        "--brokers",
+        &brokers,
+        "--topic-prefix",
+        &prefix,
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no model `it-0099`"), "{}", stderr(&o));
+    let plain = unique_topic("artifacts-none");
+    let cfg = write_config(
+        dir.path(),
+        "b.toml",
+        &kafka_config(&brokers, &topic, &plain, 700),
+    );
+    run_ok(&cfg, &dir.path().join("b"), "1");
+    let o = sluice(&[
+        "models",
+        "pull",
+        "it-0001",
+        "--brokers",
+        &brokers,
+        "--topic-prefix",
+        &plain,
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("published without its file"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn killed_run_resumes_after_its_last_checkpoint_without_duplicates() {
     let Some(brokers) =
         kafka_brokers("killed_run_resumes_after_its_last_checkpoint_without_duplicates")

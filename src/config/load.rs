@@ -433,6 +433,10 @@ fn check_output(
                 err(errors, "output.kafka", "needs output.brokers");
                 return None;
             }
+            if o.publish_artifacts {
+                err(errors, "output.publish_artifacts", "needs output.brokers");
+                return None;
+            }
             Some(OutputSpec::default())
         }
         (None, Some(_)) => {
@@ -463,6 +467,7 @@ fn check_output(
                         properties,
                     },
                     topic_prefix,
+                    publish_artifacts: o.publish_artifacts,
                 }),
             })
         }

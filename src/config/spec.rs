@@ -65,6 +65,8 @@ pub struct KafkaOutputSpec {
     pub cluster: KafkaCluster,
     /// Topic prefix (default: the pipeline name).
     pub topic_prefix: String,
+    /// Each model's TorchScript file also goes to `<topic_prefix>.model-artifacts`.
+    pub publish_artifacts: bool,
 }
 
 /// Where samples come from and how to read them.

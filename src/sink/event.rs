@@ -93,6 +93,16 @@ pub enum EventBody {
         /// 0, CSV lines or Arrow rows).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         sources: Vec<SourceRange>,
+        /// With `[output] publish_artifacts`: the SHA-256 (hex) of the TorchScript file
+        /// published to `<prefix>.model-artifacts`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        artifact_sha256: Option<String>,
+        /// Its length in bytes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        artifact_bytes: Option<u64>,
+        /// The messages it was cut into (keys `<model_id>/0` …).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        artifact_chunks: Option<u32>,
     },
     /// A measurement (`metrics`).
     Metric {

@@ -125,6 +125,26 @@ impl EventSink {
         Ok(())
     }
 
+    /// Publishes model `model_id`'s TorchScript file at `path` to the artifacts topic, when
+    /// `[output] publish_artifacts` is set (see `kafka/artifacts.rs`); delivered when this
+    /// returns.
+    pub fn publish_artifact(
+        &self,
+        model_id: &str,
+        path: &Path,
+    ) -> std::io::Result<Option<super::kafka::Published>> {
+        let Some(k) = &self.kafka else {
+            return Ok(None);
+        };
+        let bytes = std::fs::read(path)?;
+        let key = match &self.variant {
+            Some(v) => format!("{v}/{model_id}"),
+            None => model_id.to_string(),
+        };
+        k.publish_artifact(&key, model_id, &bytes)
+            .map_err(std::io::Error::other)
+    }
+
     /// When the last event of `stream` was emitted (Unix ms).
     pub fn last_emitted(&self, stream: &str) -> Option<u64> {
         self.last

@@ -32,6 +32,7 @@ use super::gate::DeviceGate;
 use super::models::{self, Model};
 use super::rho::Irreducible;
 use crate::config::{IlSpec, ModelSpec, TrainingSpec};
+use crate::sink::kafka::Published;
 use crate::sink::{EventBody, EventSink, unix_ms};
 use crate::store::{ModelMetadata, ModelStore, Normalization, SampleStore, SampleView};
 use sluice_dataflows::downsampling::Method;
@@ -574,7 +575,20 @@ impl<'c> TrainerState<'c> {
         let (artifact, store_ms) = self.store(&meta, &trained.cur)?;
         let keys = self.ctx.models.put_keys(&model_id, &self.keys)?;
         let keys = self.relative(&keys);
-        self.emit_model(set, &trained, &model_id, digest, (artifact, keys))?;
+        // `[output] publish_artifacts`: the file is on its topic before the event names it.
+        let started = Instant::now();
+        let published = self
+            .ctx
+            .events
+            .publish_artifact(&model_id, &self.ctx.models.module_path(&model_id))?;
+        let store_ms = store_ms + started.elapsed().as_millis() as u64;
+        self.emit_model(
+            set,
+            &trained,
+            &model_id,
+            digest,
+            (artifact, keys, published),
+        )?;
         self.emit_model_metrics(trigger.id, &trained, store_ms)?;
         self.send_to_evaluator(trigger, &model_id);
         let Trained {
@@ -685,7 +699,7 @@ impl<'c> TrainerState<'c> {
         trained: &Trained,
         model_id: &str,
         digest: String,
-        (artifact, keys): (String, String),
+        (artifact, keys, published): (String, String, Option<Published>),
     ) -> Result<(), TrainError> {
         let trigger = &set.trigger;
         self.ctx.events.emit(
@@ -705,6 +719,9 @@ impl<'c> TrainerState<'c> {
                 artifact,
                 keys,
                 sources: self.samples().sources(&self.keys)?,
+                artifact_sha256: published.as_ref().map(|p| p.sha256.clone()),
+                artifact_bytes: published.as_ref().map(|p| p.bytes),
+                artifact_chunks: published.as_ref().map(|p| p.chunks),
             },
         )?;
         Ok(())

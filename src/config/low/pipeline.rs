@@ -195,4 +195,7 @@ pub struct Output {
     /// Topic name prefix: events go to `<prefix>.triggers`, `<prefix>.models`, ...
     #[serde(default)]
     pub topic_prefix: Option<String>,
+    /// Each model's TorchScript file also goes to `<prefix>.model-artifacts`.
+    #[serde(default)]
+    pub publish_artifacts: bool,
 }

@@ -22,11 +22,12 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
+use super::artifacts::{self, Published};
 use crate::config::{KafkaCluster, KafkaOutputSpec};
 use crate::sink::event::STREAMS;
 use crate::source::kafka::admin::{
     Deliveries, KafkaError, OnDelivered, TIMEOUT, client, client_config, deliver_all, ensure_topic,
-    send_retrying,
+    ensure_topic_with, send_retrying,
 };
 
 /// Publishes events to Kafka topics.
@@ -38,6 +39,8 @@ pub struct KafkaSink {
     published: Mutex<HashMap<String, (String, i64, Tag)>>,
     /// Per topic, the delivered events a resume may emit again, by offset.
     ledger: Ledger,
+    /// Model files also go to `<prefix>.model-artifacts`.
+    artifacts: bool,
 }
 
 /// What delivery reports showed, per topic.
@@ -171,9 +174,22 @@ impl KafkaSink {
                 true,
             )?;
         }
+        if spec.publish_artifacts {
+            ensure_topic_with(
+                &spec.cluster,
+                &format!("{}.{}", spec.topic_prefix, artifacts::STREAM),
+                1,
+                true,
+                &[("cleanup.policy", "compact")],
+            )?;
+        }
         let ledger: Ledger = Arc::default();
         let noted = ledger.clone();
         let hook: OnDelivered = Box::new(move |m| {
+            if m.topic().ends_with(artifacts::STREAM) {
+                // Not events: a resume publishes a model's file again (same keys and bytes).
+                return;
+            }
             let tag = Tag::of(m.payload().unwrap_or_default());
             let mut noted = noted.lock().expect("ledger poisoned");
             let end = noted.ends.entry(m.topic().to_string()).or_insert(0);
@@ -206,6 +222,7 @@ impl KafkaSink {
             prefix: spec.topic_prefix.clone(),
             published: Mutex::new(ids),
             ledger,
+            artifacts: spec.publish_artifacts,
         };
         // Before anything is sent: the ends as opened.
         let ends = sink.fetch_ends()?;
@@ -303,6 +320,34 @@ impl KafkaSink {
         }
         let topic = self.topic(stream);
         send_retrying(&self.producer, BaseRecord::to(&topic).key(id).payload(json))
+    }
+
+    /// Publishes model `model_id`'s file `bytes` (keyed `model`: with its variant in a sweep) to
+    /// `<prefix>.model-artifacts` and waits until it is delivered, so that the model event
+    /// sent next never names chunks a reader cannot find yet. `None` unless `[output]
+    /// publish_artifacts`.
+    pub fn publish_artifact(
+        &self,
+        model: &str,
+        model_id: &str,
+        bytes: &[u8],
+    ) -> Result<Option<Published>, KafkaError> {
+        if !self.artifacts {
+            return Ok(None);
+        }
+        let topic = self.topic(artifacts::STREAM);
+        let (messages, published) = artifacts::chunks(model, model_id, bytes);
+        for (key, headers, payload) in messages {
+            send_retrying(
+                &self.producer,
+                BaseRecord::to(&topic)
+                    .key(key.as_str())
+                    .payload(payload)
+                    .headers(headers),
+            )?;
+        }
+        deliver_all(&self.producer, &topic)?;
+        Ok(Some(published))
     }
 
     /// Waits until every queued event is delivered, through a broker outage of up to

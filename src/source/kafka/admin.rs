@@ -188,6 +188,18 @@ pub fn ensure_topic(
     partitions: i32,
     create: bool,
 ) -> Result<i32, KafkaError> {
+    ensure_topic_with(cluster, topic, partitions, create, &[])
+}
+
+/// As [`ensure_topic`], creating the topic with the topic configs `settings` too (e.g.
+/// `cleanup.policy`).
+pub fn ensure_topic_with(
+    cluster: &KafkaCluster,
+    topic: &str,
+    partitions: i32,
+    create: bool,
+    settings: &[(&str, &str)],
+) -> Result<i32, KafkaError> {
     if let Some(n) = topic_partitions(cluster, topic)? {
         return Ok(n);
     }
@@ -202,8 +214,11 @@ pub fn ensure_topic(
         .map_err(|e| client("creating an admin client", e))?;
     // Messages carry their event time as CreateTime; replayed history would otherwise be
     // deleted by time-based retention as soon as the broker checks.
-    let new =
+    let mut new =
         NewTopic::new(topic, partitions, TopicReplication::Fixed(1)).set("retention.ms", "-1");
+    for (key, value) in settings {
+        new = new.set(key, value);
+    }
     let opts = AdminOptions::new()
         .operation_timeout(Some(TIMEOUT))
         .request_timeout(Some(TIMEOUT));

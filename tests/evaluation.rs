@@ -421,3 +421,110 @@ fn an_error_in_the_evaluate_config_names_that_file() {
         "{err}"
     );
 }
+
+/// The `prequential` aggregate recomputed outside Sluice: each stream sample scored by the
+/// model in service in its slice (its TorchScript file, tch alone), the samples before the first
+/// model as a coin flip.
+#[test]
+fn the_prequential_aggregate_pools_the_model_in_service_over_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 2_500, "csv"); // 2,000 stream rows
+    let slice_ms = 60_000u64;
+    let cfg = config("csv", 500).replace(
+        "[evaluation]\npath = \"hyperplane_test.csv\"\n",
+        "[[evaluation.datasets]]\npath = \"hyperplane.csv\"\nmetrics = [\"accuracy\", \"roc_auc\", \"f1_macro\"]\n\n\
+         [[evaluation.handlers]]\nname = \"prequential\"\nexecution_time = \"after_pipeline\"\n\
+         models = \"active\"\nstrategy = { type = \"slicing\", eval_every = \"60s\" }\n",
+    );
+    let cfg = write_config(dir.path(), "p.toml", &cfg);
+    let out = dir.path().join("p");
+    run_ok(&cfg, &out, "1");
+    let summary = summary(&out);
+    let aggregates = summary["evaluation"]["aggregates"].as_array().unwrap();
+    let find = |metric: &str, composite: &str| {
+        aggregates
+            .iter()
+            .find(|a| a["metric"] == metric && a["composite"] == composite)
+            .unwrap_or_else(|| panic!("no {metric} {composite} aggregate"))
+    };
+    let got = find("accuracy", "currently_active")["prequential"]
+        .as_f64()
+        .expect("a prequential accuracy");
+    let auc = find("roc_auc", "currently_active")["prequential"]
+        .as_f64()
+        .unwrap();
+    assert!((0.5..1.0).contains(&auc), "{auc}");
+    assert!(
+        find("f1_macro", "currently_active")
+            .get("prequential")
+            .is_none()
+    );
+
+    // The stream, and each model's last training sample's time.
+    let text = std::fs::read_to_string(dir.path().join("hyperplane.csv")).unwrap();
+    let rows: Vec<(u64, i64, Vec<f32>)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let v: Vec<&str> = l.split(',').collect();
+            let features = v[3..].iter().map(|x| x.parse().unwrap()).collect();
+            (v[1].parse().unwrap(), v[2].parse().unwrap(), features)
+        })
+        .collect();
+    let models: Vec<(String, u64)> = (0..4)
+        .map(|i| {
+            let id = format!("it-{i:04}");
+            let meta: Value = serde_json::from_slice(
+                &std::fs::read(out.join(format!("models/{id}.json"))).unwrap(),
+            )
+            .unwrap();
+            (id, meta["boundary"]["time"].as_u64().unwrap())
+        })
+        .collect();
+    let first = rows.iter().map(|r| r.0).min().unwrap();
+    let mut credit = 0.0;
+    let mut before_first = 0;
+    for (id, module) in models.iter().map(|(id, _)| {
+        (
+            id,
+            tch::CModule::load(out.join(format!("models/{id}.pt"))).unwrap(),
+        )
+    }) {
+        // The samples whose slice this model serves.
+        let serves: Vec<&(u64, i64, Vec<f32>)> = rows
+            .iter()
+            .filter(|r| {
+                let start = first + (r.0 - first) / slice_ms * slice_ms;
+                models.iter().rposition(|(_, last)| *last < start)
+                    == models.iter().position(|(m, _)| m == id)
+            })
+            .collect();
+        if serves.is_empty() {
+            continue;
+        }
+        let xs: Vec<f32> = serves.iter().flat_map(|r| r.2.clone()).collect();
+        let xs = tch::Tensor::from_slice(&xs).view([serves.len() as i64, 8]);
+        let predicted: Vec<i64> =
+            Vec::try_from(module.forward_ts(&[&xs]).unwrap().argmax(1, false)).unwrap();
+        credit += predicted
+            .iter()
+            .zip(&serves)
+            .filter(|(p, r)| **p == r.1)
+            .count() as f64;
+    }
+    for r in &rows {
+        let start = first + (r.0 - first) / slice_ms * slice_ms;
+        if !models.iter().any(|(_, last)| *last < start) {
+            before_first += 1;
+        }
+    }
+    assert!(
+        before_first >= 500,
+        "the first model's data: {before_first}"
+    );
+    let want = (credit + before_first as f64 * 0.5) / rows.len() as f64;
+    assert!(
+        (got - want).abs() < 1e-12,
+        "prequential accuracy {got}, recomputed {want}"
+    );
+}

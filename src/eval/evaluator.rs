@@ -22,11 +22,11 @@ use tch::Device;
 use tch::nn::VarStore;
 
 use super::holdout::Holdout;
-use super::metrics::evaluate;
+use super::metrics::{Accumulator, evaluate};
 use super::plan::Request;
 use super::strategy::{Interval, composites};
 use crate::config::ModelSpec;
-use crate::config::{Execution, Handler, Metric};
+use crate::config::{Execution, Handler, Metric, Strategy};
 use crate::sink::{EventBody, EventSink};
 use crate::store::ModelStore;
 use crate::train::TrainedModel;
@@ -126,6 +126,13 @@ pub struct Aggregate {
     pub min: f64,
     /// Largest value.
     pub max: f64,
+    /// An `after_pipeline` `slicing` handler's `currently_active` composite: the metric over
+    /// every sample of the dataset pooled, each scored by the model in service in its slice,
+    /// the samples before the first model counted as chance (a uniform guess). On the stream
+    /// itself, the analogue of an online learner's prequential score. `None` for the other
+    /// handlers and for F1, MSE and MAE.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prequential: Option<f64>,
 }
 
 /// What evaluation did.
@@ -154,6 +161,9 @@ pub struct Session {
     rows: Vec<Row>,
     /// Results by (model, dataset, start, end).
     memo: HashMap<(usize, usize, u64, Option<u64>), Results>,
+    /// Per (handler, dataset) that pools its model in service (see [`Aggregate::prequential`]):
+    /// the metrics' accumulators over the slices evaluated so far, and their sample ranges.
+    pooled: HashMap<(usize, usize), (Vec<Accumulator>, Vec<std::ops::Range<usize>>)>,
     report: EvalReport,
 }
 
@@ -172,6 +182,7 @@ impl Session {
             models: Vec::new(),
             rows: Vec::new(),
             memo: HashMap::new(),
+            pooled: HashMap::new(),
             report: EvalReport::default(),
         })
     }
@@ -232,12 +243,38 @@ impl Session {
         Ok(self.report)
     }
 
+    /// Whether handler `h` pools its model in service: an `after_pipeline` `slicing` one.
+    fn pools(&self, h: usize) -> bool {
+        let handler = &self.setup.handlers[h];
+        handler.execution == Execution::AfterPipeline
+            && matches!(handler.strategy, Strategy::Slicing { .. })
+    }
+
     fn run(&mut self, h: usize, d: usize, requests: &[Request]) -> Result<(), EvalError> {
         for r in requests {
             let key = (r.model, d, r.interval.start, r.interval.end);
-            if !self.memo.contains_key(&key) {
-                let results = self.infer(r.model, d, &r.interval)?;
-                self.memo.insert(key, results);
+            let pool = r.currently_active == Some(true) && self.pools(h);
+            if pool || !self.memo.contains_key(&key) {
+                let accumulators = self.infer(r.model, d, &r.interval)?;
+                let results = accumulators
+                    .iter()
+                    .map(|a| (a.metric(), a.value(), a.samples()))
+                    .collect();
+                self.memo.entry(key).or_insert(results);
+                if pool {
+                    let range = self.setup.datasets[d]
+                        .holdout
+                        .range(r.interval.start, r.interval.end);
+                    let (all, ranges) = self.pooled.entry((h, d)).or_default();
+                    if all.is_empty() {
+                        *all = accumulators;
+                    } else {
+                        for (a, b) in all.iter_mut().zip(&accumulators) {
+                            a.merge(b);
+                        }
+                    }
+                    ranges.push(range);
+                }
             }
             let m = &self.models[r.model];
             let (handler, dataset) = (&self.setup.handlers[h], &self.setup.datasets[d]);
@@ -281,7 +318,12 @@ impl Session {
         Ok(())
     }
 
-    fn infer(&mut self, model: usize, d: usize, interval: &Interval) -> Result<Results, EvalError> {
+    fn infer(
+        &mut self,
+        model: usize,
+        d: usize,
+        interval: &Interval,
+    ) -> Result<Vec<Accumulator>, EvalError> {
         let dataset = &self.setup.datasets[d];
         let range = dataset.holdout.range(interval.start, interval.end);
         if range.is_empty() {
@@ -298,7 +340,7 @@ impl Session {
         }
         let dataset = &self.setup.datasets[d];
         self.report.inferences += 1;
-        let acc = evaluate(
+        Ok(evaluate(
             &*self.module,
             &dataset.holdout,
             range,
@@ -306,11 +348,30 @@ impl Session {
             self.setup.device,
             &dataset.metrics,
             self.setup.model.num_classes as usize,
-        );
-        Ok(acc
+        ))
+    }
+
+    /// Handler `h`'s pooled `metric` on dataset `d` (see [`Aggregate::prequential`]).
+    fn prequential(&self, h: usize, d: usize, metric: &str) -> Option<f64> {
+        let (all, ranges) = self.pooled.get(&(h, d))?;
+        let mut pooled = all
             .iter()
-            .map(|a| (a.metric(), a.value(), a.samples()))
-            .collect())
+            .find(|a| a.metric().to_string() == metric)?
+            .clone();
+        // The samples no model in service scored: before the first model.
+        let holdout = &self.setup.datasets[d].holdout;
+        let mut covered = vec![false; holdout.len()];
+        for r in ranges {
+            covered[r.clone()].fill(true);
+        }
+        let unscored: Vec<i64> = (0..holdout.len())
+            .filter(|&i| !covered[i])
+            .map(|i| holdout.labels(i..i + 1)[0])
+            .collect();
+        pooled
+            .add_chance(&unscored)
+            .then(|| pooled.value())
+            .flatten()
     }
 
     /// An `after_training` handler whose intervals do not depend on the model (slicing,
@@ -356,6 +417,9 @@ impl Session {
                 let mut a = aggregate(&points);
                 a.handler = self.setup.handlers[h].name.clone();
                 a.dataset = self.setup.datasets[d].name.clone();
+                if active {
+                    a.prequential = self.prequential(h, d, &metric);
+                }
                 a.metric = metric;
                 a.composite = if active {
                     "currently_active"
@@ -397,6 +461,7 @@ pub fn aggregate(points: &[(f64, f64)]) -> Aggregate {
         median,
         min: values.first().copied().unwrap_or(f64::NAN),
         max: values.last().copied().unwrap_or(f64::NAN),
+        prequential: None,
     }
 }
 

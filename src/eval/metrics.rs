@@ -144,6 +144,41 @@ impl Accumulator {
         self.samples += labels.len() as u64;
     }
 
+    /// Adds `other`'s samples (the same metric and classes).
+    pub fn merge(&mut self, other: &Accumulator) {
+        debug_assert_eq!((self.metric, self.classes), (other.metric, other.classes));
+        self.samples += other.samples;
+        self.sum += other.sum;
+        for (a, b) in self.confusion.iter_mut().zip(&other.confusion) {
+            for i in 0..3 {
+                a[i] += b[i];
+            }
+        }
+        self.probs.extend_from_slice(&other.probs);
+        self.labels.extend_from_slice(&other.labels);
+    }
+
+    /// Adds samples with `labels` that no model scored, as chance: a uniform guess over the
+    /// classes (accuracy: right with probability n/classes for top-n; ROC-AUC: the same
+    /// score for each, tied with one another; log-loss: ln classes). Returns false for the
+    /// metrics without such a value (F1, MSE, MAE), which are left unchanged.
+    pub fn add_chance(&mut self, labels: &[i64]) -> bool {
+        let c = self.classes;
+        let n = labels.len() as f64;
+        match self.metric {
+            Metric::Accuracy(top) => self.sum += n * top.min(c) as f64 / c as f64,
+            Metric::RocAuc => {
+                self.probs
+                    .extend(std::iter::repeat_n(1.0 / c as f64, labels.len() * c));
+                self.labels.extend_from_slice(labels);
+            }
+            Metric::LogLoss => self.sum += n * (c as f64).ln(),
+            Metric::F1(_) | Metric::Mse | Metric::Mae => return false,
+        }
+        self.samples += labels.len() as u64;
+        true
+    }
+
     /// The metric's value, `None` before any sample (and for ROC-AUC without both classes).
     pub fn value(&self) -> Option<f64> {
         if self.samples == 0 {
@@ -285,5 +320,42 @@ mod tests {
             Some(0.5)
         );
         assert_eq!(auc([0.5, 0.7].into_iter(), [true, true].into_iter()), None);
+    }
+
+    #[test]
+    fn merged_batches_equal_one_pass_and_chance_is_a_uniform_guess() {
+        let outputs = [0.1, 0.9, 2.0, -1.0, 0.3, 0.2, -0.5, 0.5];
+        let labels = [1, 0, 1, 1];
+        for metric in [
+            Metric::Accuracy(1),
+            Metric::RocAuc,
+            Metric::LogLoss,
+            Metric::F1(F1Average::Macro),
+        ] {
+            let mut whole = Accumulator::new(metric, 2);
+            whole.update(&outputs, &labels);
+            let mut parts = Accumulator::new(metric, 2);
+            parts.update(&outputs[..4], &labels[..2]);
+            let mut rest = Accumulator::new(metric, 2);
+            rest.update(&outputs[4..], &labels[2..]);
+            parts.merge(&rest);
+            // Sums in another order: equal up to rounding.
+            let (a, b) = (parts.value().unwrap(), whole.value().unwrap());
+            assert!((a - b).abs() < 1e-12, "{metric}: {a} vs {b}");
+        }
+        // Two right of four, then four unscored samples: 2 + 4/2 of 8.
+        let mut a = Accumulator::new(Metric::Accuracy(1), 2);
+        a.update(&outputs, &labels);
+        assert_eq!(a.value(), Some(0.75));
+        assert!(a.add_chance(&[0, 1, 1, 0]));
+        assert_eq!(a.value(), Some((3.0 + 2.0) / 8.0));
+        // Perfectly ranked scores, then as many unscored ones: the unscored are tied with one
+        // another and fall between, so the AUC moves towards 0.5.
+        let mut r = Accumulator::new(Metric::RocAuc, 2);
+        r.update(&[0.0, 1.0, 1.0, 0.0], &[1, 0]);
+        assert_eq!(r.value(), Some(1.0));
+        r.add_chance(&[1, 0]);
+        assert_eq!(r.value(), Some(0.875));
+        assert!(!Accumulator::new(Metric::Mse, 1).add_chance(&[1]));
     }
 }

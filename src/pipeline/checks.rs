@@ -19,13 +19,21 @@ pub fn check_model_input(spec: &PipelineSpec, features: usize) -> Result<(), Run
         .arch
         .check_input(features)
         .map_err(|(key, message)| RunError::Usage(format!("{file}: model.{key}: {message}")))?;
-    if let Normalize::Fixed { mean, .. } = &spec.model.normalize {
-        let scaled = spec.model.arch.scaled_features(features);
-        if mean.len() != scaled {
-            return Err(RunError::Usage(format!(
-                "{file}: model.normalize: {} statistics given, but the model scales {scaled} features (of {features})",
-                mean.len()
-            )));
+    let models = std::iter::once(("model".to_string(), &spec.model)).chain(
+        spec.variants
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("variant[{i}] ({}).model", v.name), &v.spec.model)),
+    );
+    for (key, model) in models {
+        if let Normalize::Fixed { mean, .. } = &model.normalize {
+            let scaled = model.arch.scaled_features(features);
+            if mean.len() != scaled {
+                return Err(RunError::Usage(format!(
+                    "{file}: {key}.normalize: {} statistics given, but the model scales {scaled} features (of {features})",
+                    mean.len()
+                )));
+            }
         }
     }
     if let Architecture::TorchScript(c) = &spec.model.arch {

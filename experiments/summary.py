@@ -12,9 +12,10 @@ def pm(values, digits=3):
     return f"{m:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def aggregate(summary, handler, composite, metric):
-    """The time-weighted average of `metric` for a handler's composite model, or None."""
+def aggregate(summary, handler, composite, metric, field="time_weighted_avg"):
+    """`field` (the time-weighted average, or `prequential`) of `metric` for a handler's
+    composite model, or None."""
     for a in summary["evaluation"]["aggregates"]:
         if (a["handler"], a["composite"], a["metric"]) == (handler, composite, metric):
-            return a["time_weighted_avg"]
+            return a.get(field)
     return None

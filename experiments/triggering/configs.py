@@ -18,12 +18,21 @@ trigger's window costs as much as a training second.
 
 Flights are compared on ROC-AUC: four fifths are on time, so every policy's accuracy sits at
 the majority share (0.80) and says nothing.
+
+The tabular streams run with `normalize = "running"` (#25). Each run has two after-pipeline
+handlers: `serving` (the model in service on the held-out samples between triggers, the
+Modyn paper's measure) and `prequential` (the model in service on the stream itself, in fine
+slices, pooled: the `prequential` field of its aggregate in summary.json), which compares like
+with like with River's prequential scores.
 """
 
 import os
 import sys
 
 MLP = 'id = "mlp"\nhidden = [32]\nnum_classes = 2'
+# Rainfall's 8 standardised weather features: a 32-unit layer underfits them (time-2y, seed 1:
+# accuracy in service 0.772 with [32], 0.785 with [64, 64], 0.793 with [128, 128]).
+MLP_WIDE = 'id = "mlp"\nhidden = [64, 64]\nnum_classes = 2'
 CNN = 'id = "cnn"\ninput_shape = [1, 28, 28]\nchannels = [8, 16]\nhidden = 64\nnum_classes = 10'
 
 DATASETS = {
@@ -40,10 +49,12 @@ DATASETS = {
         "mmd": 0.05,
         "accuracy": 0.75,
         "delay_per_training_second": 4e10,
+        "normalize": "none",
+        "slice": "30d",
     },
     "rainfall": {
         "ext": "csv",
-        "model": MLP,
+        "model": MLP_WIDE,
         "metrics": '["accuracy", "roc_auc"]',
         "metric": "accuracy",
         "epochs": 5,
@@ -54,6 +65,8 @@ DATASETS = {
         "mmd": 0.07,
         "accuracy": 0.72,
         "delay_per_training_second": 5e10,
+        "normalize": "running",
+        "slice": "30d",
     },
     "flights": {
         "ext": "csv",
@@ -68,6 +81,8 @@ DATASETS = {
         "mmd": 0.008,
         "accuracy": 0.79,
         "delay_per_training_second": 1e9,
+        "normalize": "running",
+        "slice": "1d",
     },
 }
 
@@ -130,6 +145,7 @@ label_column = "label"
 
 [model]
 {d["model"]}
+normalize = "{d["normalize"]}"
 
 [training]
 batch_size = 64
@@ -143,9 +159,27 @@ lr = 0.003
 [trigger]
 {trigger}
 
-[evaluation]
+[[evaluation.datasets]]
 path = "{data}/{name}/{name}_test.{ext}"
 metrics = {d["metrics"]}
+
+[[evaluation.datasets]]
+path = "{data}/{name}/{name}.{ext}"
+metrics = {d["metrics"]}
+
+[[evaluation.handlers]]
+name = "serving"
+execution_time = "after_pipeline"
+models = "matrix"
+datasets = ["{name}_test.{ext}"]
+strategy = {{ type = "between_two_triggers" }}
+
+[[evaluation.handlers]]
+name = "prequential"
+execution_time = "after_pipeline"
+models = "active"
+datasets = ["{name}.{ext}"]
+strategy = {{ type = "slicing", eval_every = "{d["slice"]}" }}
 '''
 
 

@@ -135,6 +135,9 @@ def main():
         ratio_p = f"{preq[1] / top[1]:.3f}" if top else "—"
         print(f"| {name} | {label} | {best[0]} | {best[1]:.3f} | {preq[0]} {preq[1]:.3f} | "
               f"{river_cell} | {ratio} | {ratio_p} |")
+    notes = os.path.join(here, "notes.md")
+    if os.path.exists(notes):
+        print("\n" + open(notes).read().rstrip())
 
 if __name__ == "__main__":
     main()

@@ -151,6 +151,9 @@ pub struct EvalReport {
 /// Results of one inference: per metric, (value, samples).
 type Results = Vec<(Metric, Option<f64>, u64)>;
 
+/// A pooling handler's accumulators over the slices evaluated so far, and their sample ranges.
+type Pooled = (Vec<Accumulator>, Vec<std::ops::Range<usize>>);
+
 /// Evaluates models as they come, then the handlers that need all of them.
 pub struct Session {
     setup: EvalSetup,
@@ -163,7 +166,7 @@ pub struct Session {
     memo: HashMap<(usize, usize, u64, Option<u64>), Results>,
     /// Per (handler, dataset) that pools its model in service (see [`Aggregate::prequential`]):
     /// the metrics' accumulators over the slices evaluated so far, and their sample ranges.
-    pooled: HashMap<(usize, usize), (Vec<Accumulator>, Vec<std::ops::Range<usize>>)>,
+    pooled: HashMap<(usize, usize), Pooled>,
     report: EvalReport,
 }
 

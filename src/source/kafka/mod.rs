@@ -3,6 +3,7 @@
 //! | file | responsibility |
 //! |---|---|
 //! | `admin.rs` | connecting with a timeout, topic metadata, creating topics |
+//! | `batch.rs` | taking queued messages from librdkafka in batches (the one module with `unsafe`) |
 //! | `reader.rs` | [`KafkaReader`]: one worker's partitions, event-time watermark, late policy, restart offsets; [`Prefetch`]: the reader on its own thread |
 //! | `source.rs` | [`KafkaSource`]: the topic as a [`Source`](super::Source): shares, lag, offset commits |
 //! | `value.rs` | [`ValueDecoder`]: the message value decoder `[source] format` names |
@@ -12,6 +13,7 @@
 
 pub mod admin;
 mod arrow;
+mod batch;
 mod json;
 mod reader;
 pub(crate) mod setting;

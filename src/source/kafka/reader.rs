@@ -30,10 +30,10 @@ use std::time::{Duration, Instant};
 
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::BorrowedMessage;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::admin::{KafkaError, TIMEOUT, client, consumer_config};
+use super::batch::{BatchQueue, RawMessage};
 use super::json::MessageMeta;
 use super::value::ValueDecoder;
 use crate::config::{KafkaCluster, KafkaSourceSpec, LatePolicy};
@@ -318,6 +318,8 @@ fn first_and_last_times(
 
 /// Reads one worker's partitions.
 pub struct KafkaReader {
+    /// The consumer's queue, read in batches (declared first: dropped before the consumer).
+    batch: BatchQueue,
     consumer: BaseConsumer,
     topic: String,
     parts: Vec<Part>,
@@ -416,7 +418,12 @@ impl KafkaReader {
             message: e.to_string(),
         })?;
         let max_future_ms = decoder.columns().max_future_ms;
+        let batch = BatchQueue::of(&consumer, BATCH).ok_or_else(|| KafkaError::Client {
+            context: format!("reading {}", spec.topic),
+            message: "the consumer has no message queue".into(),
+        })?;
         Ok(Self {
+            batch,
             consumer,
             topic: spec.topic.clone(),
             parts,
@@ -469,7 +476,7 @@ impl KafkaReader {
             if consumed % 256 == 255 && started.elapsed() > batch_budget(consumed) {
                 break;
             }
-            let Some(msg) = next_message(&self.consumer, &self.topic, consumed, started) else {
+            let Some(msg) = next_message(&mut self.batch, &self.topic, consumed, started) else {
                 break;
             };
             let Some(part) = self.parts.iter_mut().find(|p| p.id == msg.partition()) else {
@@ -528,32 +535,29 @@ fn batch_budget(consumed: usize) -> Duration {
     Duration::from_millis(if consumed == 0 { 100 } else { 10 })
 }
 
+/// Messages taken from librdkafka per call.
+const BATCH: usize = 4096;
+
 /// The next message of a batch started at `started`: one already queued, else one waited for
 /// while the batch's time budget lasts. `None` ends the batch: the time is up, or the consumer
 /// failed (reported, after backing off).
 #[inline]
-fn next_message<'c>(
-    consumer: &'c BaseConsumer,
+fn next_message<'q>(
+    queue: &'q mut BatchQueue,
     topic: &str,
     consumed: usize,
     started: Instant,
-) -> Option<BorrowedMessage<'c>> {
-    let polled = match consumer.poll(Duration::ZERO) {
-        Some(m) => Some(m),
-        None => match batch_budget(consumed).checked_sub(started.elapsed()) {
-            Some(wait) => consumer.poll(wait),
-            None => return None,
-        },
-    };
-    match polled {
-        None => None,
-        Some(Err(e)) => {
+) -> Option<RawMessage<'q>> {
+    let wait = batch_budget(consumed).saturating_sub(started.elapsed());
+    let m = queue.next(wait)?;
+    match m.error() {
+        None => Some(m),
+        Some(e) => {
             // librdkafka reconnects by itself; report and back off.
             tracing::warn!(topic = %topic, "Kafka consumer: {e}");
             std::thread::sleep(Duration::from_millis(200));
             None
         }
-        Some(Ok(m)) => Some(m),
     }
 }
 
@@ -691,7 +695,7 @@ impl Intake<'_> {
     /// Decodes `msg` of `part` into `scratch`; the message's or its rows' errors become dead
     /// letters, unless it is read again for payloads only.
     #[inline]
-    fn decode(&mut self, msg: &BorrowedMessage<'_>, part: &Part, out: &mut Polled) {
+    fn decode(&mut self, msg: &RawMessage<'_>, part: &Part, out: &mut Polled) {
         let offset = msg.offset();
         let at = At {
             topic: self.topic,
@@ -700,7 +704,7 @@ impl Intake<'_> {
         };
         let meta = MessageMeta {
             key: msg.key(),
-            timestamp_ms: msg.timestamp().to_millis(),
+            timestamp_ms: msg.timestamp_ms(),
             partition: part.id,
             offset,
         };
@@ -733,12 +737,7 @@ impl Intake<'_> {
     /// dead-lettered or clamped, the rest go to `samples`. Whether one was past the window's
     /// end (the partition has nothing more for this run).
     #[inline]
-    fn route_samples(
-        &mut self,
-        msg: &BorrowedMessage<'_>,
-        part: &mut Part,
-        out: &mut Polled,
-    ) -> bool {
+    fn route_samples(&mut self, msg: &RawMessage<'_>, part: &mut Part, out: &mut Polled) -> bool {
         let offset = msg.offset();
         let multi_row = matches!(self.decoder, ValueDecoder::Arrow(_));
         let mut past = false;

@@ -745,3 +745,42 @@ fn write_arrow_with_deletes(path: &std::path::Path, lines: &[String]) {
     writer.write(&batch).unwrap();
     writer.finish().unwrap();
 }
+
+/// Downsampling scores kept across triggers (`rescore_after`) belong to the version of a key
+/// they were computed on: a key corrected under `keep_last` is scored again.
+#[test]
+fn a_corrected_sample_is_scored_again_not_served_its_old_score() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 5_000, "csv"); // 4,000 stream rows
+    let text = std::fs::read_to_string(dir.path().join("hyperplane.csv")).unwrap();
+    let original: Vec<String> = text.lines().map(String::from).collect();
+    // Rows 1,100..1,140 (the third epoch, rows 1,000..1,499) corrected at row 1,600's time
+    // (the fourth epoch): label flipped.
+    let at = original[1_601].split(',').nth(1).unwrap().to_string();
+    let mut corrected = original.clone();
+    for r in 1_100..1_140 {
+        let mut f: Vec<String> = original[r + 1].split(',').map(String::from).collect();
+        f[2] = if f[2] == "0" { "1".into() } else { "0".into() };
+        f[1] = at.clone();
+        corrected.push(f.join(","));
+    }
+    let run = |name: &str, lines: &[String]| {
+        std::fs::write(dir.path().join(name), lines.join("\n") + "\n").unwrap();
+        let cfg = config("csv", 500).replace("hyperplane.csv", name).replace(
+            "label_column = \"label\"",
+            "label_column = \"label\"\nduplicates = \"keep_last\"",
+        ) + "\n[selection]\nstrategy = \"coreset\"\ntail_triggers = 1\n\
+               downsampling = { strategy = \"loss\", ratio = 20, sample_then_batch = true, rescore_after = 1000 }\n";
+        let cfg = write_config(dir.path(), &format!("{name}.toml"), &cfg);
+        let out = dir.path().join(format!("{name}-run"));
+        run_ok(&cfg, &out, "1");
+        metric_values(&out, "downsampling_scored")
+    };
+    let clean = run("clean.csv", &original);
+    let fixed = run("corrected.csv", &corrected);
+    // With nothing aging out, a trigger scores only the samples it has not scored: its new
+    // epoch (500), whatever that epoch holds. The fourth holds the 40 corrections: scored
+    // too, not given their first versions' scores.
+    assert_eq!(clean[3], 500.0, "{clean:?}");
+    assert_eq!(fixed[3], 500.0, "{fixed:?}");
+}

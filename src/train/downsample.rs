@@ -216,14 +216,39 @@ fn uncertainty(metric: Uncertainty, logits: &Tensor) -> Tensor {
 /// trainer epoch it was computed in, from a scoring pass or from the forward pass that trained
 /// it. A choice reuses scores younger than `rescore_after` epochs and scores only the rest:
 /// scores are kept incrementally instead of recomputed over the whole set every period.
+/// A score belongs to the version of its key it was computed on: a key whose sample the set
+/// reads at another time (a correction under `duplicates = "keep_last"`, a new value after a
+/// deletion) is scored again ([`sync_versions`](Self::sync_versions)).
 #[derive(Debug, Default)]
 pub struct ScoreCache {
     scores: HashMap<Key, (f32, u64)>,
+    /// The event time of the version each key's score was computed on.
+    versions: HashMap<Key, u64>,
     /// Epochs trained so far (over all triggers): the age unit.
     epoch: u64,
 }
 
 impl ScoreCache {
+    /// A training set reads the samples at `positions`: scores of another version of their
+    /// keys go, and the versions are noted for the scores recorded from now on.
+    pub fn sync_versions(&mut self, positions: &[sluice_dataflows::Position]) {
+        for p in positions {
+            match self.versions.insert(p.key, p.time) {
+                Some(t) if t != p.time => {
+                    self.scores.remove(&p.key);
+                }
+                _ => {}
+            }
+        }
+        // Versions of keys whose scores aged out are not needed any more.
+        if self.versions.len() > 2 * self.scores.len() + positions.len() {
+            let scores = &self.scores;
+            let set: std::collections::HashSet<Key> = positions.iter().map(|p| p.key).collect();
+            self.versions
+                .retain(|k, _| scores.contains_key(k) || set.contains(k));
+        }
+    }
+
     /// Counts one more trained epoch.
     pub fn next_epoch(&mut self) {
         self.epoch += 1;
@@ -239,6 +264,11 @@ impl ScoreCache {
     /// Samples held (each ~32 bytes with the map's overhead).
     pub fn len(&self) -> usize {
         self.scores.len()
+    }
+
+    /// Whether a score of `key` is held.
+    pub fn holds(&self, key: Key) -> bool {
+        self.scores.contains_key(&key)
     }
 
     /// Whether no score is held.
@@ -332,6 +362,24 @@ pub fn choose_set(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_version_of_a_key_drops_its_cached_score() {
+        let at = |key, time| sluice_dataflows::Position { time, key };
+        let mut c = ScoreCache::default();
+        c.sync_versions(&[at(1, 10), at(2, 10), at(3, 12)]);
+        c.record(&[1, 2, 3], &[0.5, 0.7, 0.9]);
+        // Key 1 corrected at time 20, key 3 unchanged, key 2 not in this set.
+        c.sync_versions(&[at(1, 20), at(3, 12)]);
+        assert!(!c.holds(1), "scored on the old version");
+        assert!(c.holds(2) && c.holds(3));
+        c.record(&[1], &[0.1]);
+        c.sync_versions(&[at(1, 20), at(2, 10)]);
+        assert!(c.holds(1) && c.holds(2));
+        // A new value after a deletion, back at another time, is another version too.
+        c.sync_versions(&[at(2, 30)]);
+        assert!(!c.holds(2));
+    }
 
     fn close(t: &Tensor, want: &[f64]) {
         let got = Vec::<f64>::try_from(&t.to_kind(Kind::Double)).unwrap();

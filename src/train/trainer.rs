@@ -343,6 +343,15 @@ impl<'c> TrainerState<'c> {
         self.keys.clear();
         self.keys.extend(set.samples.iter().map(|p| p.key));
         self.view = Some(ctx.samples.view(trigger.boundary));
+        let rescores = ctx
+            .training
+            .downsampling
+            .as_ref()
+            .is_some_and(|plan| plan.list.iter().any(|d| d.rescore_after.is_some()));
+        if rescores {
+            // Cached scores of another version of a key (a correction, a new value) go.
+            self.score_cache.sync_versions(&set.samples);
+        }
         let mut cur = self.model_to_train()?;
         if let Some(moments) = &set.moments {
             // `normalize = "running"`: the stream's statistics at this trigger's boundary.

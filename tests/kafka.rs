@@ -513,7 +513,7 @@ fn published_models_are_pulled_back_from_their_topic_bitwise() {
         assert_eq!(e["artifact_bytes"], file.len() as u64, "{id}");
         assert_eq!(
             e["artifact_chunks"],
-            file.len().div_ceil(512 * 1024) as u64,
+            file.len().div_ceil(sluice::sink::kafka::CHUNK) as u64,
             "{id}"
         );
         assert!(e["artifact_chunks"].as_u64().unwrap() >= 2);

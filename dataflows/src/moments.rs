@@ -131,22 +131,17 @@ impl Moments {
     /// # Panics
     /// If `dim` differs from the samples added before.
     pub fn add_rows(&mut self, rows: &[f32], dim: usize) {
-        self.fit(dim);
-        if dim == 0 {
-            return;
-        }
-        for row in rows.chunks_exact(dim) {
-            for ((x, sum), square) in row.iter().zip(&mut self.sums).zip(&mut self.squares) {
-                let (v, v2) = fixed(*x);
-                sum.add(v);
-                square.add(v2);
-            }
-            self.count += 1;
-        }
+        self.apply_rows::<false>(rows, dim);
     }
 
     /// Takes the samples whose features are `rows` out again (added before).
     pub fn remove_rows(&mut self, rows: &[f32], dim: usize) {
+        self.apply_rows::<true>(rows, dim);
+    }
+
+    /// Adds each row's values and squares, or takes them out again (`REMOVE`; a constant, so
+    /// the per-value loop has no branch).
+    fn apply_rows<const REMOVE: bool>(&mut self, rows: &[f32], dim: usize) {
         self.fit(dim);
         if dim == 0 {
             return;
@@ -154,10 +149,20 @@ impl Moments {
         for row in rows.chunks_exact(dim) {
             for ((x, sum), square) in row.iter().zip(&mut self.sums).zip(&mut self.squares) {
                 let (v, v2) = fixed(*x);
-                sum.sub(v);
-                square.sub(v2);
+                if REMOVE {
+                    sum.sub(v);
+                    square.sub(v2);
+                } else {
+                    sum.add(v);
+                    square.add(v2);
+                }
             }
-            self.count -= 1;
+        }
+        let n = (rows.len() / dim) as u64;
+        if REMOVE {
+            self.count -= n;
+        } else {
+            self.count += n;
         }
     }
 
@@ -229,7 +234,6 @@ struct Running {
     open: Moments,
     /// The open samples' positions.
     pending: Vec<Position>,
-    dim: usize,
 }
 
 impl Running {
@@ -241,8 +245,8 @@ impl Running {
     ) {
         let at: Vec<Position> = metas.iter().map(SampleMeta::position).collect();
         rows.clear();
-        self.dim = read(&at, rows);
-        self.open.add_rows(rows, self.dim);
+        let dim = read(&at, rows);
+        self.open.add_rows(rows, dim);
         self.pending.extend(at);
     }
 

@@ -196,8 +196,7 @@ pub fn reload(
     tmp: &std::path::Path,
 ) -> Result<(), String> {
     if let Architecture::TorchScript(_) = &spec.arch {
-        let input_dim = model_input_dim(store, id)?;
-        (*vs, *model) = restore_module(spec, store, id, (vs.device(), input_dim))?;
+        (*vs, *model) = restore_module(spec, store, id, vs.device())?;
         return Ok(());
     }
     load_stored(vs, store, id, tmp)?;
@@ -215,21 +214,13 @@ pub fn restore(
     tmp: &std::path::Path,
 ) -> Result<(nn::VarStore, Box<dyn Model>), String> {
     if let Architecture::TorchScript(_) = &spec.arch {
-        return restore_module(spec, store, id, (device, input_dim));
+        return restore_module(spec, store, id, device);
     }
     let mut vs = nn::VarStore::new(device);
     let mut model = build(spec, &vs.root(), input_dim)?;
     load_stored(&mut vs, store, id, tmp)?;
     restore_normalization(spec, &mut model, store, id)?;
     Ok((vs, model))
-}
-
-/// Stored model `id`'s number of input features.
-fn model_input_dim(store: &crate::store::ModelStore, id: &str) -> Result<i64, String> {
-    let meta = store
-        .metadata(id)
-        .map_err(|e| format!("reading model {id}'s metadata: {e}"))?;
-    Ok(meta.feature_names.len() as i64)
 }
 
 /// Gives `model` the input scaling stored with model `id` (a model built with `normalize`).
@@ -242,20 +233,27 @@ fn restore_normalization(
     if spec.normalize == Normalize::None {
         return Ok(());
     }
-    let meta = store
-        .metadata(id)
-        .map_err(|e| format!("reading model {id}'s metadata: {e}"))?;
-    model.set_normalization(meta.normalization);
+    model.set_normalization(stored_metadata(store, id)?.normalization);
     Ok(())
 }
 
+fn stored_metadata(
+    store: &crate::store::ModelStore,
+    id: &str,
+) -> Result<crate::store::ModelMetadata, String> {
+    store
+        .metadata(id)
+        .map_err(|e| format!("reading model {id}'s metadata: {e}"))
+}
+
 /// A TorchScript model from the module stored whole as `id` (buffers included; its module
-/// file, unless that scales its inputs), in a new var store on `device`.
+/// file, unless that scales its inputs), in a new var store on `device`, with its input
+/// scaling (the metadata, read once, gives both the scaling and the input width).
 fn restore_module(
     spec: &ModelSpec,
     store: &crate::store::ModelStore,
     id: &str,
-    (device, input_dim): (tch::Device, i64),
+    device: tch::Device,
 ) -> Result<(nn::VarStore, Box<dyn Model>), String> {
     let vs = nn::VarStore::new(device);
     let whole = store.whole_path(id);
@@ -264,10 +262,15 @@ fn restore_module(
     } else {
         store.module_path(id)
     };
-    let model =
-        TorchScript::load(&path, &vs.root()).map_err(|e| format!("loading model {id}: {e}"))?;
-    let mut model = normalized(spec, Box::new(model), input_dim, device);
-    restore_normalization(spec, &mut model, store, id)?;
+    let model: Box<dyn Model> = Box::new(
+        TorchScript::load(&path, &vs.root()).map_err(|e| format!("loading model {id}: {e}"))?,
+    );
+    if spec.normalize == Normalize::None {
+        return Ok((vs, model));
+    }
+    let meta = stored_metadata(store, id)?;
+    let mut model = normalized(spec, model, meta.feature_names.len() as i64, device);
+    model.set_normalization(meta.normalization);
     Ok((vs, model))
 }
 

@@ -484,12 +484,7 @@ fn the_prequential_aggregate_pools_the_model_in_service_over_the_stream() {
     let first = rows.iter().map(|r| r.0).min().unwrap();
     let mut credit = 0.0;
     let mut before_first = 0;
-    for (id, module) in models.iter().map(|(id, _)| {
-        (
-            id,
-            tch::CModule::load(out.join(format!("models/{id}.pt"))).unwrap(),
-        )
-    }) {
+    for (id, _) in &models {
         // The samples whose slice this model serves.
         let serves: Vec<&(u64, i64, Vec<f32>)> = rows
             .iter()
@@ -504,8 +499,7 @@ fn the_prequential_aggregate_pools_the_model_in_service_over_the_stream() {
         }
         let xs: Vec<f32> = serves.iter().flat_map(|r| r.2.clone()).collect();
         let xs = tch::Tensor::from_slice(&xs).view([serves.len() as i64, 8]);
-        let predicted: Vec<i64> =
-            Vec::try_from(module.forward_ts(&[&xs]).unwrap().argmax(1, false)).unwrap();
+        let predicted = served_predictions(&out.join(format!("models/{id}.pt")), &xs);
         credit += predicted
             .iter()
             .zip(&serves)

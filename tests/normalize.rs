@@ -75,9 +75,7 @@ fn recorded_and_served(out: &Path, test: &[(u64, u64, i64, Vec<f32>)]) -> Vec<(f
         .filter(|e| e["interval"] == "0-inf" && e["metric"] == "accuracy")
         .map(|e| {
             let id = e["model_id"].as_str().unwrap();
-            let module = tch::CModule::load(out.join(format!("models/{id}.pt"))).unwrap();
-            let predicted: Vec<i64> =
-                Vec::try_from(module.forward_ts(&[&xs]).unwrap().argmax(1, false)).unwrap();
+            let predicted = served_predictions(&out.join(format!("models/{id}.pt")), &xs);
             let correct = predicted
                 .iter()
                 .zip(test)

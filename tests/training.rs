@@ -347,9 +347,7 @@ fn every_stored_model_is_a_torchscript_file_that_reproduces_its_evaluation() {
         assert_eq!(recorded.len(), 4, "{name}: one per model");
         for e in recorded {
             let id = e["model_id"].as_str().unwrap();
-            let module = tch::CModule::load(out.join(format!("models/{id}.pt"))).unwrap();
-            let predicted: Vec<i64> =
-                Vec::try_from(module.forward_ts(&[&xs]).unwrap().argmax(1, false)).unwrap();
+            let predicted = served_predictions(&out.join(format!("models/{id}.pt")), &xs);
             let correct = predicted
                 .iter()
                 .zip(&labels)

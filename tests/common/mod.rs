@@ -542,3 +542,10 @@ pub fn wait_for_file(path: &Path, processes: &mut [std::process::Child]) {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// The classes the TorchScript file at `pt` predicts for `xs` (tch alone, no Sluice code: as
+/// `torch.jit.load` would serve it).
+pub fn served_predictions(pt: &Path, xs: &tch::Tensor) -> Vec<i64> {
+    let module = tch::CModule::load(pt).unwrap_or_else(|e| panic!("{}: {e}", pt.display()));
+    Vec::try_from(module.forward_ts(&[xs]).unwrap().argmax(1, false)).unwrap()
+}

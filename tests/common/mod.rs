@@ -257,14 +257,22 @@ pub struct PrivateBroker {
 
 impl PrivateBroker {
     /// Starts it on a free port whose two successors (the controller and SASL_SSL ports) are
-    /// free too.
+    /// free too. The ports lie below Linux's ephemeral range (32768 and up): while the broker
+    /// is down, a client's outgoing connection could otherwise take one of them as its local
+    /// port, and the restart would fail with "Address already in use".
     pub fn start() -> Self {
-        let port = (0..50)
-            .find_map(|_| {
-                let l = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
-                let p = l.local_addr().ok()?.port();
-                std::net::TcpListener::bind(("127.0.0.1", p.checked_add(1)?)).ok()?;
-                std::net::TcpListener::bind(("127.0.0.1", p.checked_add(2)?)).ok()?;
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+            ^ std::process::id().rotate_left(16);
+        let port = (0..200u32)
+            .find_map(|i| {
+                let p = 20_000 + (seed.wrapping_add(i.wrapping_mul(7919)) % 12_000) as u16;
+                let _held = [p, p + 1, p + 2]
+                    .map(|q| std::net::TcpListener::bind(("127.0.0.1", q)).ok())
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()?;
                 Some(p)
             })
             .expect("three free consecutive ports");

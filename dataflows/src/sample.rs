@@ -22,6 +22,12 @@ pub struct Position {
 }
 
 impl Position {
+    /// After every sample's position.
+    pub const MAX: Position = Position {
+        time: Time::MAX,
+        key: Key::MAX,
+    };
+
     /// The smallest position after this one.
     pub fn successor(self) -> Position {
         match self.key.checked_add(1) {

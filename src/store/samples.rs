@@ -483,9 +483,25 @@ pub enum Versioned {
 pub struct SampleView {
     store: Arc<SampleStore>,
     as_of: Position,
+    /// Samples of the set shipped from other processes (see `pipeline::ship`), read first.
+    shipped: Option<Arc<SampleStore>>,
 }
 
 impl SampleView {
+    /// The view, also reading `shipped` (first): the set's samples that other processes own.
+    pub fn with_shipped(mut self, shipped: Option<Arc<SampleStore>>) -> Self {
+        self.shipped = shipped;
+        self
+    }
+
+    fn stores(&self) -> Vec<&SampleStore> {
+        self.shipped
+            .iter()
+            .chain([&self.store])
+            .map(|s| &**s)
+            .collect()
+    }
+
     /// Appends the features and labels of `keys`, in order, to `x` and `y`.
     pub fn gather(
         &self,
@@ -493,23 +509,154 @@ impl SampleView {
         x: &mut Vec<f32>,
         y: &mut Vec<i64>,
     ) -> Result<(), StoreError> {
-        self.store.gather(keys, self.as_of, x, y)
+        gather_in(&self.stores(), as_of_each(keys, self.as_of), x, y)
     }
 
     /// Appends the labels of `keys`, in order, to `y`.
     pub fn labels(&self, keys: &[Key], y: &mut Vec<i64>) -> Result<(), StoreError> {
-        self.store.labels(keys, self.as_of, y)
+        labels_in(&self.stores(), as_of_each(keys, self.as_of), y)
     }
 
     /// Where `keys` were read, per partition.
     pub fn sources(&self, keys: &[Key]) -> Result<Vec<SourceRange>, StoreError> {
-        self.store.sources(keys, self.as_of)
+        sources_in(&self.stores(), as_of_each(keys, self.as_of))
     }
 
     /// Features per sample.
     pub fn dim(&self) -> usize {
         self.store.dim
     }
+}
+
+fn as_of_each(keys: &[Key], as_of: Position) -> impl ExactSizeIterator<Item = (Key, Pick)> {
+    keys.iter().map(move |&k| (k, Pick::AsOf(as_of)))
+}
+
+fn gather_in(
+    stores: &[&SampleStore],
+    picks: impl ExactSizeIterator<Item = (Key, Pick)>,
+    x: &mut Vec<f32>,
+    y: &mut Vec<i64>,
+) -> Result<(), StoreError> {
+    x.reserve(picks.len() * stores[0].dim);
+    y.reserve(picks.len());
+    each_in::<false>(stores, picks, |f, label, _| {
+        x.extend_from_slice(f);
+        y.push(label);
+    })
+}
+
+fn labels_in(
+    stores: &[&SampleStore],
+    picks: impl ExactSizeIterator<Item = (Key, Pick)>,
+    y: &mut Vec<i64>,
+) -> Result<(), StoreError> {
+    y.reserve(picks.len());
+    each_in::<false>(stores, picks, |_, label, _| y.push(label))
+}
+
+fn sources_in(
+    stores: &[&SampleStore],
+    picks: impl ExactSizeIterator<Item = (Key, Pick)>,
+) -> Result<Vec<SourceRange>, StoreError> {
+    let mut ranges: BTreeMap<i32, SourceRange> = BTreeMap::new();
+    each_in::<true>(stores, picks, |_, _, (partition, offset)| {
+        let r = ranges.entry(partition).or_insert(SourceRange {
+            partition,
+            first: offset,
+            last: offset,
+            samples: 0,
+        });
+        r.first = r.first.min(offset);
+        r.last = r.last.max(offset);
+        r.samples += 1;
+    })?;
+    Ok(ranges.into_values().collect())
+}
+
+/// Samples copied out of a store ([`SampleStore::copy_out`]), in order: what
+/// [`SampleStore::insert_from`] takes.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Rows {
+    /// Each sample's position.
+    pub positions: Vec<Position>,
+    /// Each sample's label.
+    pub labels: Vec<i64>,
+    /// Row-major, `dim` per sample.
+    pub features: Vec<f32>,
+    /// Where each was read.
+    pub origins: Vec<SourceAt>,
+}
+
+impl Rows {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+
+    /// Bytes of payload (features, label, position and origin per sample).
+    pub fn bytes(&self) -> u64 {
+        (self.features.len() * 4 + self.len() * (8 + 16 + 12)) as u64
+    }
+
+    /// Appends `other`'s samples.
+    pub fn append(&mut self, other: &mut Rows) {
+        self.positions.append(&mut other.positions);
+        self.labels.append(&mut other.labels);
+        self.features.append(&mut other.features);
+        self.origins.append(&mut other.origins);
+    }
+
+    /// The samples as [`SampleStore::insert_from`] takes them (`dim` features each).
+    pub fn stored(&self, dim: usize) -> impl Iterator<Item = (Position, i64, &[f32], SourceAt)> {
+        (0..self.len()).map(move |i| {
+            (
+                self.positions[i],
+                self.labels[i],
+                &self.features[i * dim..(i + 1) * dim],
+                self.origins[i],
+            )
+        })
+    }
+}
+
+/// Calls `f` with each picked version's features, label and (if `ORIGIN`) origin, in order,
+/// from the first of `stores` that holds its key (all of the same `dim`), under one read lock
+/// per shard.
+fn each_in<const ORIGIN: bool>(
+    stores: &[&SampleStore],
+    picks: impl Iterator<Item = (Key, Pick)>,
+    mut f: impl FnMut(&[f32], i64, SourceAt),
+) -> Result<(), StoreError> {
+    let guards: Vec<Vec<_>> = stores
+        .iter()
+        .map(|store| {
+            store
+                .shards
+                .iter()
+                .map(|s| s.read().expect("sample store poisoned"))
+                .collect()
+        })
+        .collect();
+    let dim = stores[0].dim;
+    let (mut bytes, mut scratch) = (Vec::new(), Vec::new());
+    for (key, pick) in picks {
+        let found = stores.iter().zip(&guards).find_map(|(store, guards)| {
+            let shard = &guards[store.shard_of(key)];
+            shard.find(key, pick).map(|slot| (shard, slot))
+        });
+        let (shard, slot) = found.ok_or(match pick {
+            Pick::Exact(time) => StoreError::MissingSample(Position { time, key }),
+            Pick::AsOf(_) => StoreError::MissingKey(key),
+        })?;
+        shard.row::<ORIGIN>(slot, dim, (&mut bytes, &mut scratch), &mut f)?;
+    }
+    Ok(())
 }
 
 /// Feature payloads of the samples that can still be trained on, by key.
@@ -679,7 +826,7 @@ impl SampleStore {
         x: &mut Vec<f32>,
         y: &mut Vec<i64>,
     ) -> Result<(), StoreError> {
-        self.gather_picks(keys.iter().map(|&k| (k, Pick::AsOf(as_of))), x, y)
+        gather_in(&[self], as_of_each(keys, as_of), x, y)
     }
 
     /// Appends the features and labels of the samples at `positions`, in order, to `x` and
@@ -691,21 +838,7 @@ impl SampleStore {
         y: &mut Vec<i64>,
     ) -> Result<(), StoreError> {
         let picks = positions.iter().map(|p| (p.key, Pick::Exact(p.time)));
-        self.gather_picks(picks, x, y)
-    }
-
-    fn gather_picks(
-        &self,
-        picks: impl ExactSizeIterator<Item = (Key, Pick)>,
-        x: &mut Vec<f32>,
-        y: &mut Vec<i64>,
-    ) -> Result<(), StoreError> {
-        x.reserve(picks.len() * self.dim);
-        y.reserve(picks.len());
-        self.each::<false>(picks, |f, label, _| {
-            x.extend_from_slice(f);
-            y.push(label);
-        })
+        gather_in(&[self], picks, x, y)
     }
 
     /// Appends the labels of `keys` as of `as_of`, in order, to `y`.
@@ -715,52 +848,31 @@ impl SampleStore {
         as_of: Position,
         y: &mut Vec<i64>,
     ) -> Result<(), StoreError> {
-        y.reserve(keys.len());
-        let picks = keys.iter().map(|&k| (k, Pick::AsOf(as_of)));
-        self.each::<false>(picks, |_, label, _| y.push(label))
+        labels_in(&[self], as_of_each(keys, as_of), y)
     }
 
     /// Where `keys` (as of `as_of`) were read, per partition (ascending): the least and
     /// greatest offset (file: line or row) and how many of them.
     pub fn sources(&self, keys: &[Key], as_of: Position) -> Result<Vec<SourceRange>, StoreError> {
-        let mut ranges: BTreeMap<i32, SourceRange> = BTreeMap::new();
-        let picks = keys.iter().map(|&k| (k, Pick::AsOf(as_of)));
-        self.each::<true>(picks, |_, _, (partition, offset)| {
-            let r = ranges.entry(partition).or_insert(SourceRange {
-                partition,
-                first: offset,
-                last: offset,
-                samples: 0,
-            });
-            r.first = r.first.min(offset);
-            r.last = r.last.max(offset);
-            r.samples += 1;
-        })?;
-        Ok(ranges.into_values().collect())
+        sources_in(&[self], as_of_each(keys, as_of))
     }
 
-    /// Calls `f` with each picked version's features, label and (if `ORIGIN`) origin, in
-    /// order, under one read lock per shard.
-    fn each<const ORIGIN: bool>(
-        &self,
-        picks: impl Iterator<Item = (Key, Pick)>,
-        mut f: impl FnMut(&[f32], i64, SourceAt),
-    ) -> Result<(), StoreError> {
-        let guards: Vec<_> = self
-            .shards
-            .iter()
-            .map(|s| s.read().expect("sample store poisoned"))
-            .collect();
-        let (mut bytes, mut scratch) = (Vec::new(), Vec::new());
-        for (key, pick) in picks {
-            let shard = &guards[self.shard_of(key)];
-            let slot = shard.find(key, pick).ok_or(match pick {
-                Pick::Exact(time) => StoreError::MissingSample(Position { time, key }),
-                Pick::AsOf(_) => StoreError::MissingKey(key),
-            })?;
-            shard.row::<ORIGIN>(slot, self.dim, (&mut bytes, &mut scratch), &mut f)?;
-        }
-        Ok(())
+    /// The features, labels and origins of the samples at `positions`, in order: what
+    /// another process needs to train on them (see `pipeline::ship`).
+    pub fn copy_out(&self, positions: &[Position]) -> Result<Rows, StoreError> {
+        let mut rows = Rows {
+            positions: positions.to_vec(),
+            labels: Vec::with_capacity(positions.len()),
+            features: Vec::with_capacity(positions.len() * self.dim),
+            origins: Vec::with_capacity(positions.len()),
+        };
+        let picks = positions.iter().map(|p| (p.key, Pick::Exact(p.time)));
+        each_in::<true>(&[self], picks, |f, label, at| {
+            rows.features.extend_from_slice(f);
+            rows.labels.push(label);
+            rows.origins.push(at);
+        })?;
+        Ok(rows)
     }
 
     /// Number of stored samples (every version of a key counts).
@@ -780,15 +892,13 @@ impl SampleStore {
         SampleView {
             store: self.clone(),
             as_of,
+            shipped: None,
         }
     }
 
     /// A view of each key's newest version.
     pub fn newest(self: &Arc<Self>) -> SampleView {
-        self.view(Position {
-            time: Time::MAX,
-            key: Key::MAX,
-        })
+        self.view(Position::MAX)
     }
 
     /// Lane `lane` retires samples its selection can no longer choose after `trigger`: they
@@ -901,10 +1011,7 @@ mod tests {
     }
 
     /// Every key's newest version.
-    const ALL: Position = Position {
-        time: Time::MAX,
-        key: Key::MAX,
-    };
+    const ALL: Position = Position::MAX;
 
     /// Position `(k, k)`.
     fn pos(k: u64) -> Position {

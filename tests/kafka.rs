@@ -1118,6 +1118,19 @@ fn two_processes_train_and_resume_like_one() {
         let models = jsonl(&one.join("models.jsonl")).len();
         assert_eq!(models, [8, 16][round], "round {round}");
         assert_same_weights(&two, &one, models, &format!("two processes, round {round}"));
+        // Keys live on both processes: every set's samples of process 1's keys were shipped
+        // to the trainer, and process 0 stores only its own keys' payloads (about half of
+        // what the single process stores, summed over the triggers).
+        let shipped = metric_values(&two, "shipped_samples");
+        assert_eq!(shipped.len(), models, "{shipped:?}");
+        assert!(shipped.iter().all(|&n| n > 50.0), "{shipped:?}");
+        let (part, whole) = (
+            metric_values(&two, "stored_samples"),
+            metric_values(&one, "stored_samples"),
+        );
+        assert_eq!(part.len(), whole.len());
+        let share = part.iter().sum::<f64>() / whole.iter().sum::<f64>();
+        assert!(share > 0.4 && share < 0.6, "{part:?} of {whole:?}");
     }
     // Checkpoints of the two-process run hold every worker's state and all four partitions.
     let last =
@@ -1150,6 +1163,76 @@ fn two_processes_train_and_resume_like_one() {
         !dir.path().join("mixed/models.jsonl").exists()
             || jsonl(&dir.path().join("mixed/models.jsonl")).is_empty()
     );
+}
+
+/// A sweep in two processes: each variant's triggers and models are bitwise those of one
+/// process, with keys on both (amount and time triggers: sets are shipped); and with a variant
+/// whose trigger policy reads features (performance), keys stay on process 0's workers and
+/// nothing is shipped.
+#[test]
+fn a_sweep_in_two_processes_trains_each_variant_like_one() {
+    let Some(brokers) = kafka_brokers("a_sweep_in_two_processes_trains_each_variant_like_one")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 3_000, "csv");
+    let topic = unique_topic("cluster-sweep");
+    produce_ok(&brokers, &dir.path().join("hyperplane.csv"), &topic, "4");
+    let variants = r#"
+[[variant]]
+name = "base"
+
+[[variant]]
+name = "quarter-hour"
+trigger = { id = "time", every = "15m" }
+selection = { strategy = "reservoir", budget = 600, seed = 3 }
+"#;
+    let probing = r#"
+[[variant]]
+name = "accuracy"
+
+[variant.trigger]
+id = "performance"
+evaluation_interval_data_points = 300
+evaluation = { metrics = ["accuracy"], batch_size = 64 }
+criteria.low = { id = "static_threshold", metric_threshold = 0.85 }
+"#;
+    for (name, extra, sharded) in [("probing", probing, false), ("sharded", "", true)] {
+        let cfg = write_config(
+            dir.path(),
+            &format!("{name}.toml"),
+            &(kafka_config(&brokers, &topic, &unique_topic(name), 400) + variants + extra),
+        );
+        let one = dir.path().join(format!("{name}-one"));
+        run_ok(&cfg, &one, "2");
+        let two = dir.path().join(format!("{name}-two"));
+        for (p, o) in run_cluster(&[&cfg, &cfg], &two, "1").iter().enumerate() {
+            assert!(o.status.success(), "{name}, process {p}: {}", stderr(o));
+        }
+        let lanes = summary(&one)["variants"].as_array().unwrap().len();
+        assert_eq!(lanes, if sharded { 2 } else { 3 });
+        for v in summary(&one)["variants"].as_array().unwrap() {
+            let variant = v["variant"].as_str().unwrap();
+            let (a, b) = (
+                two.join("variants").join(variant),
+                one.join("variants").join(variant),
+            );
+            assert_same_triggers_and_models(&a, &b);
+            let models = jsonl(&b.join("models.jsonl")).len();
+            assert!(models > 1, "{name}/{variant}: {models} models");
+            assert_same_weights(&a, &b, models, &format!("{name}/{variant}"));
+            let shipped = metric_values(&a, "shipped_samples");
+            if sharded {
+                assert!(
+                    shipped.len() == models && shipped.iter().all(|&n| n > 0.0),
+                    "{shipped:?}"
+                );
+            } else {
+                assert!(shipped.is_empty(), "{name}/{variant}: {shipped:?}");
+            }
+        }
+    }
 }
 
 #[test]

@@ -254,16 +254,6 @@ fn bad_variants_are_rejected_with_their_name_and_key_path() {
         "[variant]\nname = \"t\"\n",
         &["variant: expected an array of tables"],
     );
-
-    // A sweep runs in one process.
-    let cfg = write_config(
-        dir.path(),
-        "sweep.toml",
-        &(config("csv", 100) + "[[variant]]\nname = \"a\"\n"),
-    );
-    let o = sluice(&["run", cfg.to_str().unwrap(), "-n", "2", "-p", "0"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("a sweep ([[variant]]) runs in one process"));
 }
 
 /// A sweep over a topic: its variants' events share the run's topics, tagged with the variant

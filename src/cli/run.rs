@@ -79,8 +79,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.process > 0 {
         let s = pipeline::follow(&spec, &opts).map_err(super::run_failure)?;
         println!(
-            "{}: process {} of {}: read {} samples ({} dead-lettered) in {:.1} s and sent them to process 0",
-            s.pipeline, s.process, s.processes, s.read, s.dead_letters, s.wall_s
+            "{}: process {} of {}: read {} samples ({} dead-lettered) in {:.1} s; stored {} \
+             samples of its keys, at most {} at once",
+            s.pipeline,
+            s.process,
+            s.processes,
+            s.read,
+            s.dead_letters,
+            s.wall_s,
+            s.stored,
+            s.peak_stored
         );
         return Ok(());
     }
@@ -95,7 +103,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 fn print_summary(s: &pipeline::RunSummary) {
     let acc = in_service(&s.evaluation);
     let processes = if s.processes > 1 {
-        format!(" in {} processes", s.processes)
+        format!(
+            " in {} processes, process 0 holding at most {} samples",
+            s.processes, s.peak_stored_samples
+        )
     } else {
         String::new()
     };

@@ -459,6 +459,22 @@ pub enum TriggerSpec {
     },
 }
 
+impl TriggerSpec {
+    /// Whether the policy reads samples' features (drift's vectors, performance's and cost's
+    /// predictions), through the trigger worker's probe.
+    pub fn reads_payloads(&self) -> bool {
+        match self {
+            TriggerSpec::Amount { .. } | TriggerSpec::Time { .. } => false,
+            TriggerSpec::Drift { .. }
+            | TriggerSpec::Performance { .. }
+            | TriggerSpec::Cost { .. } => true,
+            TriggerSpec::Ensemble { subtriggers, .. } => {
+                subtriggers.iter().any(|(_, s)| s.reads_payloads())
+            }
+        }
+    }
+}
+
 /// The batched-policy keys.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchedSpec {

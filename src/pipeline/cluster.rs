@@ -89,11 +89,6 @@ impl Topology {
         self.process == 0
     }
 
-    /// The workers that own keys: the leader's.
-    pub fn owners(&self) -> usize {
-        self.threads
-    }
-
     /// Timely's configuration.
     pub fn timely_config(&self) -> timely::Config {
         if self.processes == 1 {
@@ -260,12 +255,15 @@ pub enum Report {
         /// The positions it holds.
         held: Vec<Position>,
     },
-    /// Samples read, and samples found in the source, since the last report.
+    /// Samples read, and samples found in the source, since the last report; and what the
+    /// follower's store did with the samples of its keys (see `Counters::stored`).
     Progress {
         /// Read.
         read: u64,
         /// Found (the progress bar's length).
         total: u64,
+        /// Stored, duplicates dropped, deletions, replacements.
+        stored: [u64; 4],
     },
     /// Dataflow time per stage since the last report, ns.
     Cost([u64; 3]),
@@ -350,7 +348,7 @@ mod tests {
         std::fs::write(&path, "# cluster\nnode-a:2101\n\n10.0.0.2:2101 # b\n").unwrap();
         let t = Topology::cluster(2, 2, 1, Some(&path)).unwrap();
         assert_eq!(t.addresses, ["node-a:2101", "10.0.0.2:2101"]);
-        assert_eq!((t.peers(), t.owners(), t.leads()), (4, 2, false));
+        assert_eq!((t.peers(), t.leads()), (4, false));
         let e = Topology::cluster(1, 3, 0, Some(&path))
             .unwrap_err()
             .to_string();

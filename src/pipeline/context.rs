@@ -128,6 +128,24 @@ impl RunContext {
         self.resumed().checkpoint.as_ref().map(|cp| &cp.state)
     }
 
+    /// How many workers own keys: the first `owners()` (key `k` on `owner(k, owners())`).
+    /// Every worker of every process, so each process keeps the payloads, pools and scores of
+    /// its own keys, and training sets ship the other processes' samples to the trainer
+    /// (`ship.rs`). The leader's workers only when a trigger policy reads samples' features:
+    /// its probe, on worker 0, reads any key from its own process's store.
+    pub fn owners(&self) -> usize {
+        if self.lanes.iter().any(|l| l.spec.trigger.reads_payloads()) {
+            self.topology.threads
+        } else {
+            self.topology.peers()
+        }
+    }
+
+    /// Whether keys live in other processes than the leader (see [`owners`](Self::owners)).
+    pub fn sharded(&self) -> bool {
+        self.owners() > self.topology.threads
+    }
+
     /// Whether the operators report their state for checkpoints (restartable sources,
     /// without a sweep).
     pub fn checkpoints(&self) -> bool {
@@ -172,10 +190,15 @@ impl RunContext {
                 ),
                 Err(e) => self.fail(format!("worker {worker}'s selection state: {e}")),
             },
-            Report::Progress { read, total } => {
+            Report::Progress {
+                read,
+                total,
+                stored,
+            } => {
                 use std::sync::atomic::Ordering::Relaxed;
                 self.counters.read.fetch_add(read, Relaxed);
                 self.counters.total.fetch_add(total, Relaxed);
+                self.counters.add_stored(stored);
             }
             Report::Cost(ns) => self.clock.add_ns(ns),
             Report::Covered(c) => self.counters.cover(c),

@@ -61,11 +61,13 @@ use timely::dataflow::{InputHandleVec, ProbeHandle, Scope, StreamVec};
 use super::cluster::Report;
 use super::context::RunContext;
 use super::progress::Counters;
+use super::ship;
 use super::sinks::{self, TrainerQueue};
 use super::triggers::{StoreProbe, build_policy};
 use crate::config::{DuplicatePolicy, Normalize, Pool};
 use crate::source::{DeadLetter, Deletion, Sample, Source, raw_text};
 use crate::store::{CandidateFile, SampleStore, SourceAt, StoreError, Versioned};
+use crate::train::Delivery;
 
 /// What the source loop sends into the dataflow.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -132,11 +134,11 @@ pub struct LaneGraph {
 pub fn build(
     scope: Scope<'_, Time>,
     shared: &Arc<RunContext>,
-    queues: Vec<Option<SyncSender<TrainingSet>>>,
+    queues: Vec<Option<SyncSender<Delivery>>>,
 ) -> Graph {
     let (input, records) = scope.new_input::<Record>();
     // Keys live on the first `owners` workers (timely sends a hash `h` to worker `h % peers`).
-    let owners = shared.topology.owners();
+    let owners = shared.owners();
     let place = move |key: Key| route(key) % owners as u64;
 
     let (reports, reported) = scope.new_input::<Report>();
@@ -403,7 +405,9 @@ fn store_samples<'scope>(
         let mut unsent = Unsent::default();
         move |frontiers| {
             let (mut ok, mut err, mut del) = (ok.activate(), err.activate(), del.activate());
+            let mut any = false;
             input.for_each_stamp(|cap, data| {
+                any = true;
                 let (mut passed, mut dead, mut deletions) = (Vec::new(), Vec::new(), Vec::new());
                 for batch in data {
                     if batch.iter().any(|r| !matches!(r, Record::New(_))) {
@@ -474,6 +478,9 @@ fn store_samples<'scope>(
                     del.session(&cap).give_iterator(deletions.into_iter());
                 }
             });
+            if any {
+                store.counters.note_stored(store.samples.len());
+            }
             if keep_last {
                 unsent.release(frontiers[0].frontier(), |cap, metas| {
                     ok.session(cap).give_iterator(metas);
@@ -494,12 +501,12 @@ fn build_lane<'scope>(
         StreamVec<'scope, Time, SampleMeta>,
         StreamVec<'scope, Time, Retraction>,
     ),
-    trainer: Option<SyncSender<TrainingSet>>,
+    trainer: Option<SyncSender<Delivery>>,
 ) -> LaneGraph {
     let trainer = TrainerQueue::new(trainer);
     let (feedback, scores) = scope.new_input::<SampleScore>();
     // Selection and downsampling policies that use scores read this worker's board.
-    let board = scores.keep_scores_on(Some(shared.topology.owners()));
+    let board = scores.keep_scores_on(Some(shared.owners()));
     let triggers = trigger_stream(scope.index(), shared, l, metas.clone());
     let seen: SeenTriggers = Rc::default();
     let seen_here = seen.clone();
@@ -509,7 +516,7 @@ fn build_lane<'scope>(
         .inspect(move |t| seen_here.borrow_mut().push(t.clone()))
         .probe();
     let sets = training_sets(scope, shared, l, (metas, deleted), triggers, &board);
-    let (probe, sets) = sets.probe();
+    let (probe, sets) = ship::ship(sets, shared, l).probe();
     let lane = &shared.lanes[l];
     sinks::trainer(
         sets,
@@ -583,7 +590,7 @@ fn training_sets<'scope>(
 ) -> StreamVec<'scope, Time, TrainingSet> {
     let lane = &shared.lanes[l];
     let index = scope.index();
-    let owners = shared.topology.owners();
+    let owners = shared.owners();
     let selection = &lane.spec.selection;
     let shares = (lane.spec.model.normalize == Normalize::Running)
         .then(|| running_moments(shared, metas.clone(), triggers.clone()));

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
+use sluice_dataflows::SampleScore;
 use sluice_dataflows::triggers::ModelFeed;
-use sluice_dataflows::{SampleScore, TrainingSet};
 
 use super::error::RunError;
 use super::evaluate::{RunInfo, write_run_info};
@@ -13,6 +13,7 @@ use super::progress::LaneProgress;
 use crate::config::PipelineSpec;
 use crate::sink::EventSink;
 use crate::store::ModelStore;
+use crate::train::Delivery;
 
 /// One lane of a run: a sweep's variant, or the whole pipeline without a sweep. Each has its
 /// own trigger policy, selection, trainer, model store and events; the source, the ingest and
@@ -31,7 +32,7 @@ pub struct Lane {
     /// Its events (the leader's).
     pub(super) events: Option<Arc<EventSink>>,
     /// Its trainer's queue, until worker 0 takes it.
-    pub(super) trainer_queue: Mutex<Option<SyncSender<TrainingSet>>>,
+    pub(super) trainer_queue: Mutex<Option<SyncSender<Delivery>>>,
     /// Per-sample scores from its trainer (worker 0 takes it and feeds the dataflow).
     pub(super) feedback: Mutex<Option<Receiver<Vec<SampleScore>>>>,
     /// Triggers, training sets queued, scores: what its status and summary report.

@@ -14,6 +14,7 @@
 //! | `trainers.rs` | each lane's trainer thread and evaluator, started and joined; what a finished trigger reports back |
 //! | `worker.rs` | one process's timely workers: the graph built, the source's share fed with backpressure, reports passed on |
 //! | `dataflow.rs` | the per-worker timely graph, every operator and sink wired: store → trigger → selection → assembly → trainer sink |
+//! | `ship.rs` | with keys on every process: each training set's samples shipped from their processes to the trainer's |
 //! | `sinks.rs` | the graph's sinks (events, dead letters, decisions, checkpoint pieces, retirement, failure, trainer), each with its one narrow handle |
 //! | `triggers.rs` | trigger policies from `[trigger]`; the probe they read payloads through |
 //! | `cluster.rs` | several timely processes: the topology (`-n`, `-p`, hostfile), the handshake, followers' reports to the leader |
@@ -39,6 +40,7 @@ mod outbox;
 mod prepare;
 mod progress;
 mod run;
+mod ship;
 mod sinks;
 pub mod status;
 mod summary;

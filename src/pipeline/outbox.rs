@@ -22,6 +22,7 @@ struct Pending {
     /// Progress and stage costs up to the last report of them, and when it went.
     read: u64,
     total: u64,
+    stored: [u64; 4],
     cost: [u64; 3],
     sent_at: Option<Instant>,
 }
@@ -56,12 +57,14 @@ impl Outbox {
         }
         o.sent_at = Some(Instant::now());
         let progress = counters.progress();
-        if (progress.read, progress.total) != (o.read, o.total) {
+        let stored = counters.stored();
+        if (progress.read, progress.total, stored) != (o.read, o.total, o.stored) {
             let report = Report::Progress {
                 read: progress.read - o.read,
                 total: progress.total - o.total,
+                stored: std::array::from_fn(|i| stored[i] - o.stored[i]),
             };
-            (o.read, o.total) = (progress.read, progress.total);
+            (o.read, o.total, o.stored) = (progress.read, progress.total, stored);
             o.reports.push(report);
         }
         let cost = clock.totals_ns();

@@ -44,12 +44,6 @@ pub(super) fn prepare(spec: &PipelineSpec, opts: &RunOptions) -> Result<Prepared
         )));
     }
     let sweep = !spec.variants.is_empty();
-    if sweep && topology.processes > 1 {
-        return Err(RunError::Usage(format!(
-            "{}: a sweep ([[variant]]) runs in one process; drop -n/--processes",
-            spec.config_path.display()
-        )));
-    }
     let source = open_source(spec)?;
     let replay = opts.replay.resolved(&*source);
     check_replay_window(&*source, &replay)?;
@@ -281,10 +275,10 @@ pub(super) fn prepare_follower(
     }
     let source = open_source(spec)?;
     let replay = opts.replay.resolved(&*source);
-    let samples = Arc::new(SampleStore::new(
-        source.feature_names().len(),
-        topology.threads,
-    ));
+    let samples = Arc::new(
+        SampleStore::new(source.feature_names().len(), topology.threads)
+            .with_lanes(spec.variants.len().max(1)),
+    );
     let run_dir = opts
         .out
         .clone()

@@ -68,6 +68,8 @@ pub struct Counters {
     /// Samples stored in place of an earlier sample of their key
     /// (`[source] duplicates = "keep_last"`; counted in `ingested` too).
     pub replaced: AtomicU64,
+    /// The most samples this process's store held at once (checked after each insert).
+    pub peak_stored: AtomicU64,
     /// Workers of this process that finished.
     pub finished_workers: AtomicUsize,
     /// Worker threads of this process.
@@ -115,6 +117,36 @@ impl Counters {
     /// Samples stored.
     pub fn count_ingested(&self, n: usize) {
         self.ingested.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// The process's store holds `n` samples now.
+    pub fn note_stored(&self, n: usize) {
+        self.peak_stored.fetch_max(n as u64, Ordering::Relaxed);
+    }
+
+    /// What this process's store did: samples stored, duplicates dropped, deletions,
+    /// replacements.
+    pub fn stored(&self) -> [u64; 4] {
+        [
+            &self.ingested,
+            &self.duplicates,
+            &self.deletions,
+            &self.replaced,
+        ]
+        .map(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Adds what a follower's store did (see [`stored`](Self::stored)).
+    pub fn add_stored(&self, n: [u64; 4]) {
+        let counters = [
+            &self.ingested,
+            &self.duplicates,
+            &self.deletions,
+            &self.replaced,
+        ];
+        for (c, n) in counters.into_iter().zip(n) {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     /// What the shares read of what they had to.

@@ -97,6 +97,8 @@ pub fn follow(spec: &PipelineSpec, opts: &RunOptions) -> Result<FollowSummary, R
         processes: shared.topology.processes,
         read: shared.counters.read.load(Ordering::Relaxed),
         dead_letters: shared.counters.dead.load(Ordering::Relaxed),
+        stored: shared.counters.ingested.load(Ordering::Relaxed),
+        peak_stored: shared.counters.peak_stored.load(Ordering::Relaxed),
         wall_s: started.elapsed().as_secs_f64(),
     })
 }
@@ -168,6 +170,7 @@ fn summarize(
             scores: lane.progress.scores.load(Ordering::Relaxed),
             stored_samples: shared.samples.len() as u64,
             stored_in_memory: shared.samples.in_memory() as u64,
+            peak_stored_samples: shared.counters.peak_stored.load(Ordering::Relaxed),
             replay: shared.replay,
             input: covered.clone(),
             variants: Vec::new(),

@@ -33,6 +33,7 @@ use super::progress::{Counters, LaneProgress};
 use crate::sink::{EventBody, EventSink};
 use crate::source::DeadLetter;
 use crate::store::SampleStore;
+use crate::train::Delivery;
 
 /// Writes events to one event sink (a lane's, or the run's); a follower has none and drops
 /// what reaches it. A write error is the run's failure.
@@ -165,12 +166,12 @@ pub struct TrainerQueue(Rc<RefCell<QueueState>>);
 
 #[derive(Default)]
 struct QueueState {
-    tx: Option<SyncSender<TrainingSet>>,
-    waiting: VecDeque<TrainingSet>,
+    tx: Option<SyncSender<Delivery>>,
+    waiting: VecDeque<Delivery>,
 }
 
 impl TrainerQueue {
-    pub(super) fn new(tx: Option<SyncSender<TrainingSet>>) -> Self {
+    pub(super) fn new(tx: Option<SyncSender<Delivery>>) -> Self {
         Self(Rc::new(RefCell::new(QueueState {
             tx,
             waiting: Default::default(),
@@ -198,7 +199,7 @@ impl TrainerQueue {
     }
 
     /// Adds training sets to those waiting for room in the queue.
-    pub(super) fn push(&self, sets: impl Iterator<Item = TrainingSet>) {
+    pub(super) fn push(&self, sets: impl Iterator<Item = Delivery>) {
         self.0.borrow_mut().waiting.extend(sets);
     }
 
@@ -308,7 +309,7 @@ pub fn retirement(
 /// Sink: Trainer. Training sets into the trainer's `queue` (worker 0), with the dataflow's
 /// stage costs since the previous set as each trigger's metrics.
 pub fn trainer(
-    sets: StreamVec<'_, Time, TrainingSet>,
+    sets: StreamVec<'_, Time, Delivery>,
     queue: TrainerQueue,
     metrics: EventWriter,
     clock: Arc<StageClock>,
@@ -318,7 +319,7 @@ pub fn trainer(
     sets.sink(Pipeline, "Sink: Trainer", move |(input, _frontier)| {
         let mut arrived = Vec::new();
         input.for_each(|_cap, data| {
-            arrived.extend(data.iter().map(|set| set.trigger.id));
+            arrived.extend(data.iter().map(|d| d.set.trigger.id));
             queue.push(data.drain(..));
         });
         if !arrived.is_empty() {

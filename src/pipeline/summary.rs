@@ -63,6 +63,10 @@ pub struct RunSummary {
     /// Of those, samples whose payloads were in memory (the rest spilled to disk:
     /// `selection.maximum_keys_in_memory`).
     pub stored_in_memory: u64,
+    /// The most samples whose payloads the sample store held at once (this process's: in
+    /// several processes, each holds its keys').
+    #[serde(default)]
+    pub peak_stored_samples: u64,
     /// How the source was read.
     pub replay: Replay,
     /// What this start of the run read of its source (`run.json` adds up every start's).
@@ -110,6 +114,10 @@ pub struct FollowSummary {
     pub read: u64,
     /// Of its inputs, those it sent to the leader as dead letters.
     pub dead_letters: u64,
+    /// Samples of this process's keys it stored (read here or by another process).
+    pub stored: u64,
+    /// The most samples whose payloads it held at once.
+    pub peak_stored: u64,
     /// Wall time, seconds.
     pub wall_s: f64,
 }
@@ -177,6 +185,7 @@ pub(super) fn sweep_summary(
         scores: variants.iter().map(|v| v.scores).sum(),
         stored_samples: first.stored_samples,
         stored_in_memory: first.stored_in_memory,
+        peak_stored_samples: first.peak_stored_samples,
         replay: first.replay,
         input: first.input.clone(),
         variants,

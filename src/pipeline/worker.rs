@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use indicatif::ProgressBar;
+use sluice_dataflows::Position;
 
 use super::book::Resumed;
 use super::cluster::{self, ClusterError, Report};
@@ -85,6 +86,16 @@ fn worker_main(
     let checkpoint =
         cluster::handshake(worker, shared.topology.process, &shared.config_hash, tell)?;
     shared.resume_from(|| Resumed::new(checkpoint));
+    if !shared.topology.leads() && shared.sharded() {
+        // This process's samples are read by no trigger probe, and trained by the leader once
+        // shipped: what a lane retires goes once shipped (`ship.rs`).
+        for l in 0..shared.lanes.len() {
+            shared.samples.retain_from(l, Position::MAX);
+        }
+        if let Some(cp) = &shared.resumed().checkpoint {
+            shared.samples.trained(0, cp.trigger_id);
+        }
+    }
     let queues = shared
         .lanes
         .iter()

@@ -150,6 +150,22 @@ pub struct TrainerReport {
     pub last_model: Option<String>,
 }
 
+/// A training set as the trainer's queue carries it.
+#[derive(Clone)]
+pub struct Delivery {
+    /// The set.
+    pub set: TrainingSet,
+    /// The payloads of its samples that other processes own, shipped over the dataflow
+    /// (`pipeline::ship`); the rest are in the process's sample store. `None` in one process.
+    pub shipped: Option<Arc<SampleStore>>,
+}
+
+impl From<TrainingSet> for Delivery {
+    fn from(set: TrainingSet) -> Self {
+        Self { set, shipped: None }
+    }
+}
+
 /// Handle to a running trainer thread.
 pub struct Trainer {
     handle: JoinHandle<Result<TrainerReport, TrainError>>,
@@ -157,7 +173,7 @@ pub struct Trainer {
 
 impl Trainer {
     /// Starts the trainer thread; returns the queue's sending side and the handle.
-    pub fn spawn(ctx: TrainerContext) -> Result<(SyncSender<TrainingSet>, Self), TrainError> {
+    pub fn spawn(ctx: TrainerContext) -> Result<(SyncSender<Delivery>, Self), TrainError> {
         let device = parse_device(&ctx.training.device).map_err(TrainError::Model)?;
         let (tx, rx) = sync_channel(ctx.training.queue_capacity);
         let handle = std::thread::Builder::new()
@@ -238,12 +254,14 @@ fn load(ctx: &TrainerContext, device: Device, weights: Weights) -> Result<Curren
 fn run(
     ctx: TrainerContext,
     device: Device,
-    rx: Receiver<TrainingSet>,
+    rx: Receiver<Delivery>,
 ) -> Result<TrainerReport, TrainError> {
     configure_torch(&ctx.training, device);
     let mut state = TrainerState::start(&ctx, device)?;
-    for set in rx {
-        state.train(&set)?;
+    for d in rx {
+        state.train(&d.set, d.shipped)?;
+        // Shipped payloads go with their set.
+        state.view = None;
     }
     Ok(state.report)
 }
@@ -330,7 +348,11 @@ impl<'c> TrainerState<'c> {
     }
 
     /// Trains on one trigger's set, then publishes the model, or reports why there is none.
-    fn train(&mut self, set: &TrainingSet) -> Result<(), TrainError> {
+    fn train(
+        &mut self,
+        set: &TrainingSet,
+        shipped: Option<Arc<SampleStore>>,
+    ) -> Result<(), TrainError> {
         let ctx = self.ctx;
         let trigger = &set.trigger;
         if set.samples.is_empty() {
@@ -342,7 +364,7 @@ impl<'c> TrainerState<'c> {
         let started = Instant::now();
         self.keys.clear();
         self.keys.extend(set.samples.iter().map(|p| p.key));
-        self.view = Some(ctx.samples.view(trigger.boundary));
+        self.view = Some(ctx.samples.view(trigger.boundary).with_shipped(shipped));
         let rescores = ctx
             .training
             .downsampling

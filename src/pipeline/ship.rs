@@ -1,0 +1,180 @@
+//! Ship: training-set payloads. With keys on every process's workers
+//! ([`RunContext::owners`]), a training set's samples are stored where their keys live, and
+//! the trainer runs in the leader. So each set, assembled on worker 0, travels through three
+//! operators before the trainer sink:
+//!
+//! ```text
+//! sets (worker 0) ─┬─ Ship: Requests ── exchange to each other process's first worker
+//!                  │     └─ Ship: Payloads (copies its process's samples of the set out of
+//!                  │          the store; the set is done for that store's retirements)
+//!                  │          └─ exchange to worker 0
+//!                  └────────────────────────────── Ship: Deliver (worker 0: the set, once
+//!                                                   every process's share arrived, with the
+//!                                                   shipped samples in a store of their own)
+//! ```
+//!
+//! One request per process and set, even an empty one: every process answers every set, so
+//! worker 0 counts answers instead of waiting for frontiers, and each process learns when a
+//! set has left it. The bytes shipped are each trigger's `shipped_bytes` metric. The shipped
+//! store lives until the trainer is done with the set.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sluice_dataflows::{Position, Time, TrainingSet, owner};
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Map;
+
+use super::context::RunContext;
+use crate::store::{Rows, SampleStore};
+use crate::train::Delivery;
+
+/// Worker 0's request to a process for its samples of a set.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Request {
+    /// The process's first worker (global index), which answers for the process.
+    worker: usize,
+    trigger: u64,
+    positions: Vec<Position>,
+}
+
+/// A process's samples of a set.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Shipment {
+    trigger: u64,
+    rows: Rows,
+}
+
+/// Lane `l`'s training sets as the trainer takes them: in one process, or with keys only on
+/// the leader's workers, as they are; else with the other processes' samples shipped.
+pub fn ship<'scope>(
+    sets: StreamVec<'scope, Time, TrainingSet>,
+    shared: &Arc<RunContext>,
+    l: usize,
+) -> StreamVec<'scope, Time, Delivery> {
+    if !shared.sharded() {
+        return sets.map(Delivery::from);
+    }
+    let topology = &shared.topology;
+    let (threads, owners) = (topology.threads, shared.owners());
+    let requests = sets.clone().flat_map(move |set: TrainingSet| {
+        let mut by_process: Vec<Vec<Position>> = vec![Vec::new(); owners / threads];
+        for p in &set.samples {
+            by_process[owner(p.key, owners) / threads].push(*p);
+        }
+        by_process
+            .into_iter()
+            .enumerate()
+            .skip(1)
+            .map(move |(process, positions)| Request {
+                worker: process * threads,
+                trigger: set.trigger.id,
+                positions,
+            })
+    });
+    let shipments = payloads(requests, shared.samples.clone(), l, shared);
+    deliver(sets, shipments, shared, l)
+}
+
+/// Ship: Payloads. Each request's samples, copied out of this process's store; afterwards
+/// the store may let go of what the lane retired up to that trigger.
+fn payloads<'scope>(
+    requests: StreamVec<'scope, Time, Request>,
+    samples: Arc<SampleStore>,
+    l: usize,
+    shared: &Arc<RunContext>,
+) -> StreamVec<'scope, Time, Shipment> {
+    let failure = shared.failure.clone();
+    requests.unary(
+        Exchange::new(|r: &Request| r.worker as u64),
+        "Ship: Payloads",
+        move |_, _| {
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    let mut session = output.session(&cap);
+                    for r in data.drain(..) {
+                        let rows = samples.copy_out(&r.positions).unwrap_or_else(|e| {
+                            // The selection holds them until the set is shipped: a bug.
+                            failure.fail(format!(
+                                "shipping trigger {}'s training set: {e}",
+                                r.trigger
+                            ));
+                            Rows::default()
+                        });
+                        samples.trained(l, r.trigger);
+                        session.give(Shipment {
+                            trigger: r.trigger,
+                            rows,
+                        });
+                    }
+                });
+            }
+        },
+    )
+}
+
+/// Ship: Deliver (worker 0). Each set once every other process's share of it arrived, with
+/// the shares in a store of their own.
+fn deliver<'scope>(
+    sets: StreamVec<'scope, Time, TrainingSet>,
+    shipments: StreamVec<'scope, Time, Shipment>,
+    shared: &Arc<RunContext>,
+    l: usize,
+) -> StreamVec<'scope, Time, Delivery> {
+    let others = shared.topology.processes - 1;
+    let dim = shared.samples.dim();
+    let metrics = shared.writer(l);
+    let failure = shared.failure.clone();
+    sets.binary(
+        shipments,
+        Pipeline,
+        Exchange::new(|_: &Shipment| 0u64),
+        "Ship: Deliver",
+        move |_, _| {
+            let mut waiting: VecDeque<(TrainingSet, Capability<Time>)> = VecDeque::new();
+            // Per trigger: processes that answered, and their samples.
+            let mut arrived: BTreeMap<u64, (usize, Rows)> = BTreeMap::new();
+            move |sets, shipments, output| {
+                shipments.for_each(|_, data| {
+                    for mut s in data.drain(..) {
+                        let share = arrived.entry(s.trigger).or_default();
+                        share.0 += 1;
+                        share.1.append(&mut s.rows);
+                    }
+                });
+                sets.for_each(|cap, data| {
+                    let least = *cap.least().expect("a message's time");
+                    for set in data.drain(..) {
+                        waiting.push_back((set, cap.delayed(&least, 0)));
+                    }
+                });
+                while let Some((set, _)) = waiting.front()
+                    && arrived
+                        .get(&set.trigger.id)
+                        .is_some_and(|(n, _)| *n == others)
+                {
+                    let (set, cap) = waiting.pop_front().expect("front exists");
+                    let (_, rows) = arrived.remove(&set.trigger.id).expect("arrived");
+                    let id = set.trigger.id;
+                    metrics.metric(id, "shipped_samples", rows.len() as f64);
+                    metrics.metric(id, "shipped_bytes", rows.bytes() as f64);
+                    let store = SampleStore::new(dim, 1);
+                    if let Some((i, e)) = store.insert_from(rows.stored(dim)).first() {
+                        failure.fail(format!(
+                            "trigger {id}'s shipped sample {:?}: {e}",
+                            rows.positions[*i]
+                        ));
+                    }
+                    output.session(&cap).give(Delivery {
+                        set,
+                        shipped: Some(Arc::new(store)),
+                    });
+                }
+            }
+        },
+    )
+}

@@ -1,10 +1,14 @@
-//! Two timely processes vs one: `sluice run` over the same topic as 1 process of 2 workers
-//! (the baseline) and as 2 processes of 1 worker each (`-n 2 -p i`, samples cross a TCP
-//! connection to process 0), alternating, best of 3 each. Prints samples/s of both, their
-//! ratio, and whether both gave the same triggers and bitwise-identical models.
+//! Scale-out: `sluice run` over the same topic as 1 process of 2 workers (the baseline) and as
+//! 2 processes of 1 worker each (`-n 2 -p i`: keys, payloads and selection state spread over
+//! both processes, training sets shipped to process 0), alternating, best of 3 each; then once
+//! as 3 processes of 1 worker. Prints samples/s and CPU seconds per process of each, the ratio
+//! of 2 x 1 to 1 x 2 (target ≥ 0.8), the share of the payloads process 0 stores (the most
+//! samples its store held at once, `peak_stored_samples`, against the one-process run's;
+//! target ≤ 1/N + 10%), the bytes shipped to it, and whether every run gave the same triggers
+//! and bitwise-identical models.
 //!
 //! Needs a broker: `kafka/start.sh`, then
-//! `SLUICE_KAFKA=127.0.0.1:9092 cargo bench --bench cluster [-- <samples>]` (default 400,000
+//! `SLUICE_KAFKA=127.0.0.1:9092 cargo bench --bench cluster [-- <samples>]` (default 1,600,000
 //! samples of the 8-feature hyperplane stream as JSON, 4 partitions; the topic is produced once
 //! and reused). The pipeline is ingest-heavy on purpose: an amount trigger every 50,000, new-data
 //! selection, one epoch of a small MLP.
@@ -16,9 +20,12 @@ use sluice::config::ValueFormat;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "common/cpu.rs"]
+mod cpu;
 #[path = "common/stream.rs"]
 mod stream;
-use common::{run_cluster, run_ok, stderr};
+use common::{metric_values, spawn_cluster, stderr, summary};
+use cpu::cpu_s;
 use stream::ensure_stream;
 
 fn config(brokers: &str, topic: &str) -> String {
@@ -61,17 +68,56 @@ strategy = "new_data"
     )
 }
 
-/// One run into `out`: one process of 2 workers, or 2 processes of 1; returns its wall time.
-fn run(cfg: &Path, out: &Path, processes: usize) -> Duration {
+/// One run into `out`: `processes` processes of `threads` workers; returns its wall time,
+/// each process's CPU seconds, and the samples each follower stored.
+fn run(cfg: &Path, out: &Path, processes: usize, threads: &str) -> (Duration, Vec<f64>, u64) {
     let started = Instant::now();
-    if processes == 1 {
-        run_ok(cfg, out, "2");
-    } else {
-        for (p, o) in run_cluster(&[cfg, cfg], out, "1").iter().enumerate() {
-            assert!(o.status.success(), "process {p}: {}", stderr(o));
+    let mut children = spawn_cluster(&vec![cfg; processes], out, threads);
+    let mut cpu = vec![f64::NAN; processes];
+    loop {
+        let mut running = false;
+        for (p, c) in children.iter_mut().enumerate() {
+            // Read before reaping: an exited process keeps its final times until then.
+            if let Some(s) = cpu_s(&c.id().to_string()) {
+                cpu[p] = s;
+            }
+            running |= c.try_wait().unwrap().is_none();
+        }
+        if !running {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let wall = started.elapsed();
+    let mut followers = 0;
+    for (p, c) in children.into_iter().enumerate() {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "process {p}: {}", stderr(&o));
+        if p > 0 {
+            let line = String::from_utf8_lossy(&o.stdout).to_string();
+            followers += line
+                .split("; stored ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("process {p}: {line}"));
         }
     }
-    started.elapsed()
+    (wall, cpu, followers)
+}
+
+/// Process 0's share of the payloads: the most samples its store held at once, against the
+/// one-process run `whole`'s.
+fn stored_share(out: &Path, whole: &Path) -> f64 {
+    let peak = |run: &Path| summary(run)["peak_stored_samples"].as_f64().unwrap();
+    peak(out) / peak(whole)
+}
+
+fn cpu_list(cpu: &[f64]) -> String {
+    cpu.iter()
+        .map(|c| format!("{c:.1}"))
+        .collect::<Vec<_>>()
+        .join(" + ")
 }
 
 /// The run's triggers (without wall times) and model files.
@@ -105,39 +151,77 @@ fn main() {
     let n: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
-        .unwrap_or(400_000);
+        .unwrap_or(1_600_000);
     let topic = format!("bench-cluster-{n}");
     ensure_stream(&brokers, &topic, n, ValueFormat::Json);
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("cluster.toml");
     std::fs::write(&cfg, config(&brokers, &topic)).unwrap();
-    let mut best = [Duration::MAX; 2];
+    let mut best = [(Duration::MAX, Vec::new()), (Duration::MAX, Vec::new())];
     let mut same = true;
     let mut reference = None;
+    let baseline = dir.path().join("run-0-1");
+    let mut check = |out: &Path| {
+        let r = results(out);
+        match &reference {
+            None => reference = Some(r),
+            Some(want) => same &= *want == r,
+        }
+    };
+    let mut followers2 = 0;
     for round in 0..3 {
         for (i, processes) in [1, 2].into_iter().enumerate() {
             let out = dir.path().join(format!("run-{round}-{processes}"));
-            let wall = run(&cfg, &out, processes);
+            let threads = if processes == 1 { "2" } else { "1" };
+            let (wall, cpu, followers) = run(&cfg, &out, processes, threads);
+            followers2 = followers;
             println!(
-                "  round {round}: {processes} process(es): {:.2} s",
-                wall.as_secs_f64()
+                "  round {round}: {processes} process(es): {:.2} s, CPU s {}",
+                wall.as_secs_f64(),
+                cpu_list(&cpu)
             );
-            best[i] = best[i].min(wall);
-            let r = results(&out);
-            match &reference {
-                None => reference = Some(r),
-                Some(want) => same &= *want == r,
+            if wall < best[i].0 {
+                best[i] = (wall, cpu);
             }
+            check(&out);
         }
     }
-    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    let three = dir.path().join("run-3");
+    let (wall3, cpu3, followers3) = run(&cfg, &three, 3, "1");
     println!(
-        "cluster: {n} samples, 4 partitions, best of 3: 1 process x 2 workers {:.0} samples/s, \
-         2 processes x 1 worker {:.0} samples/s, ratio {:.2}; same triggers and models: {}",
-        rate(best[0]),
-        rate(best[1]),
-        rate(best[1]) / rate(best[0]),
+        "  3 processes: {:.2} s, CPU s {}",
+        wall3.as_secs_f64(),
+        cpu_list(&cpu3)
+    );
+    check(&three);
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    let shipped = |run: &Path| metric_values(run, "shipped_bytes").iter().sum::<f64>() / 1e6;
+    let two = dir.path().join("run-0-2");
+    let owned = |followers: u64| 1.0 - followers as f64 / n as f64;
+    println!(
+        "cluster: {n} samples, 4 partitions, best of 3: 1 process x 2 workers {:.0} samples/s \
+         (CPU s {}), 2 processes x 1 worker {:.0} samples/s (CPU s {}), ratio {:.2} (target \
+         0.80); 3 processes x 1 worker {:.0} samples/s (CPU s {}); process 0 owns {:.3} of \
+         the samples with 2 processes (target 0.60), {:.3} with 3 (target 0.43), and held at \
+         most {:.3} and {:.3} of the one-process peak; shipped to it {:.1} MB (2), {:.1} MB \
+         (3); same triggers and models: {}",
+        rate(best[0].0),
+        cpu_list(&best[0].1),
+        rate(best[1].0),
+        cpu_list(&best[1].1),
+        rate(best[1].0) / rate(best[0].0),
+        rate(wall3),
+        cpu_list(&cpu3),
+        owned(followers2),
+        owned(followers3),
+        stored_share(&two, &baseline),
+        stored_share(&three, &baseline),
+        shipped(&two),
+        shipped(&three),
         if same { "yes" } else { "NO" }
     );
-    assert!(same, "the two-process runs differ from the one-process run");
+    assert!(
+        same,
+        "the multi-process runs differ from the one-process run"
+    );
 }

@@ -26,10 +26,13 @@ use sluice::source::kafka::{
 };
 use sluice::store::SampleStore;
 
+#[path = "common/cpu.rs"]
+mod cpu;
 #[path = "common/ingest.rs"]
 mod ingest;
 #[path = "common/stream.rs"]
 mod stream;
+use cpu::cpu_s;
 use ingest::ingest_graph;
 use stream::{ARROW_ROWS, PARTITIONS, ensure_stream};
 
@@ -178,17 +181,6 @@ fn reader_only(brokers: &str, topic: &str) -> (Duration, u64) {
         }
     }
     (start.elapsed(), n)
-}
-
-/// CPU seconds used so far by process `pid` ("self" for this one), from /proc (user + system);
-/// `None` where /proc is not readable.
-fn cpu_s(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) start at field 3.
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0) // USER_HZ is 100 on Linux
 }
 
 /// Runs `f`, returning its result and the CPU seconds this process and the broker used.

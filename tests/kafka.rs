@@ -1062,7 +1062,8 @@ fn two_processes_train_and_resume_like_one() {
                 "epochs_per_trigger = 10\nqueue_capacity = 1",
             )
             .replace("[source]\n", "[source]\nreplay_batch = 50\n")
-            + "\n[selection]\nstrategy = \"new_data\"\ntail_triggers = 1\n"
+            + "\n[selection]\nstrategy = \"new_data\"\ntail_triggers = 1\n\
+               maximum_keys_in_memory = 200\n"
     };
     let one = dir.path().join("one");
     let one_cfg = write_config(dir.path(), "one.toml", &config(&unique_topic("one")));
@@ -1131,6 +1132,14 @@ fn two_processes_train_and_resume_like_one() {
         assert_eq!(part.len(), whole.len());
         let share = part.iter().sum::<f64>() / whole.iter().sum::<f64>();
         assert!(share > 0.4 && share < 0.6, "{part:?} of {whole:?}");
+        // Each process spills beyond its share of `maximum_keys_in_memory`, into its own
+        // directory.
+        for spill in [two.join("spill"), two.join("spill/process-1")] {
+            let files = std::fs::read_dir(&spill).map_or(0, |d| {
+                d.filter(|e| e.as_ref().unwrap().path().is_file()).count()
+            });
+            assert!(files > 0, "nothing spilled in {}", spill.display());
+        }
     }
     // Checkpoints of the two-process run hold every worker's state and all four partitions.
     let last =

@@ -134,10 +134,10 @@ impl RunContext {
     /// (`ship.rs`). The leader's workers only when a trigger policy reads samples' features:
     /// its probe, on worker 0, reads any key from its own process's store.
     pub fn owners(&self) -> usize {
-        if self.lanes.iter().any(|l| l.spec.trigger.reads_payloads()) {
-            self.topology.threads
-        } else {
+        if keys_on_every_process(&self.spec) {
             self.topology.peers()
+        } else {
+            self.topology.threads
         }
     }
 
@@ -264,4 +264,15 @@ impl RunContext {
             .as_ref()
             .expect("checkpoint pieces reach the leader, which has the book")
     }
+}
+
+/// Whether a run of `spec` keeps keys on every process: unless a lane's trigger policy reads
+/// samples' features (see [`RunContext::owners`]).
+pub(super) fn keys_on_every_process(spec: &PipelineSpec) -> bool {
+    let lanes: Vec<&PipelineSpec> = if spec.variants.is_empty() {
+        vec![spec]
+    } else {
+        spec.variants.iter().map(|v| &v.spec).collect()
+    };
+    !lanes.iter().any(|s| s.trigger.reads_payloads())
 }

@@ -2,14 +2,14 @@
 //! or resumed (its checkpoint, start record, `run.json`, events), the lanes' directories and
 //! model stores, and the process's [`RunContext`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::book::{BookSetup, CheckpointBook, Resumed};
 use super::checkpoint::{self, Checkpoint, Start};
 use super::checks::{check_replay_window, open_source};
 use super::cluster::Topology;
-use super::context::{ContextSetup, RunContext};
+use super::context::{ContextSetup, RunContext, keys_on_every_process};
 use super::error::RunError;
 use super::evaluate::{RUN_INFO, RunInfo, write_run_info};
 use super::lane::{Lane, lanes_of, open_variant};
@@ -71,12 +71,7 @@ pub(super) fn prepare(spec: &PipelineSpec, opts: &RunOptions) -> Result<Prepared
         );
     }
     let (info, events) = open_run_dir(spec, &*source, &run_dir, replay, earlier, &resume, &start)?;
-    let samples = SampleStore::new(source.feature_names().len(), topology.threads)
-        .with_lanes(spec.variants.len().max(1));
-    let samples = Arc::new(match spec.selection.maximum_keys_in_memory {
-        Some(max) => samples.spilling(max, &run_dir.join("spill")),
-        None => samples,
-    });
+    let samples = Arc::new(sample_store(spec, &*source, &topology, &run_dir));
     if let Some(cp) = &resume {
         // The trainer is done with every trigger up to the checkpoint.
         samples.trained(0, cp.trigger_id);
@@ -264,7 +259,34 @@ fn open_lanes(
     Ok(())
 }
 
-/// A follower's context: its source opened, no run directory (it writes no files).
+/// The process's sample store: a shard per worker, a lane per variant, and with
+/// `selection.maximum_keys_in_memory` spilling beyond its share of that (1/N of it when keys
+/// live on all N processes) to `<run dir>/spill` (a follower's to `spill/process-<i>`, so
+/// processes sharing a directory do not share files).
+fn sample_store(
+    spec: &PipelineSpec,
+    source: &dyn Source,
+    topology: &Topology,
+    run_dir: &Path,
+) -> SampleStore {
+    let store = SampleStore::new(source.feature_names().len(), topology.threads)
+        .with_lanes(spec.variants.len().max(1));
+    let Some(max) = spec.selection.maximum_keys_in_memory else {
+        return store;
+    };
+    let share = if keys_on_every_process(spec) {
+        max.div_ceil(topology.processes)
+    } else {
+        max
+    };
+    let dir = match topology.process {
+        0 => run_dir.join("spill"),
+        p => run_dir.join("spill").join(format!("process-{p}")),
+    };
+    store.spilling(share, &dir)
+}
+
+/// A follower's context: its source opened; it writes no files but spilled payloads.
 pub(super) fn prepare_follower(
     spec: &PipelineSpec,
     opts: &RunOptions,
@@ -275,14 +297,11 @@ pub(super) fn prepare_follower(
     }
     let source = open_source(spec)?;
     let replay = opts.replay.resolved(&*source);
-    let samples = Arc::new(
-        SampleStore::new(source.feature_names().len(), topology.threads)
-            .with_lanes(spec.variants.len().max(1)),
-    );
     let run_dir = opts
         .out
         .clone()
         .unwrap_or_else(|| default_run_dir(&spec.name));
+    let samples = Arc::new(sample_store(spec, &*source, &topology, &run_dir));
     Ok(RunContext::new(ContextSetup {
         spec: spec.clone(),
         samples,

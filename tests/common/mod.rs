@@ -441,7 +441,7 @@ pub fn assert_first_of(out: &Path, reference: &Path, k: usize) {
 }
 
 /// `sluice run` as one timely process of `threads` workers per config of `cfgs` on this
-/// machine (`-n`, `-p`, a hostfile of free local ports), process 0 with `--out <out>`; returns
+/// machine (`-n`, `-p`, a hostfile of free local ports), each with `--out <out>`; returns
 /// each process's output, by index.
 /// A process still running after 2 minutes fails the test (a hang would block CI).
 pub fn run_cluster(cfgs: &[&Path], out: &Path, threads: &str) -> Vec<Output> {
@@ -493,9 +493,8 @@ pub fn spawn_cluster(cfgs: &[&Path], out: &Path, threads: &str) -> Vec<std::proc
                 "--hostfile",
                 hostfile.to_str().unwrap(),
             ];
-            if p == "0" {
-                args.extend(["--out", out.to_str().unwrap()]);
-            }
+            // Followers write nothing there but spilled payloads (`spill/process-<i>`).
+            args.extend(["--out", out.to_str().unwrap()]);
             Command::new(env!("CARGO_BIN_EXE_sluice"))
                 .args(&args)
                 .env_remove("RUST_LOG")

@@ -1,20 +1,26 @@
 //! One pipeline run as several timely processes (`sluice run -n N -p I [--hostfile F]`).
 //!
 //! Process 0, the *leader*, is the run as a single process knows it: the run directory, the
-//! trainer, the evaluator, events, checkpoints, and every piece of keyed state (sample
-//! payloads, selection, scores), because the trainer and the trigger policy read payloads by
-//! key from memory. Every process reads and decodes its share of the source (a file's rows, a
-//! topic's partitions) and sends the samples over timely's network to the leader's workers.
+//! trigger policy, the trainer, the evaluator, events and checkpoints. Every process reads and
+//! decodes its share of the source (a file's rows, a topic's partitions) and keeps the keyed
+//! state (sample payloads, selection, scores) of the keys routed to its workers, unless a
+//! trigger policy reads features (then the leader's workers own every key; see
+//! `RunContext::owners`); training sets reach the trainer through `ship.rs`.
 //! The other processes, *followers*, report what only they know to the leader's worker 0
 //! through a dataflow stream of [`Report`]s: dead letters, their partitions' restart offsets
-//! at each trigger (checkpoints), their workers' (empty) selection states, progress, stage
-//! costs and failures. The leader tells them, on a broadcast stream, from which event time no
-//! checkpoint needs their offset marks any more.
+//! at each trigger (checkpoints), their workers' selection states, progress, what their stores
+//! did, stage costs and failures. The leader tells them, on a broadcast stream, from which
+//! event time no checkpoint needs their offset marks any more.
+//!
+//! The processes connect to each other themselves ([`connect`]), polling every 10 ms, and
+//! hand the sockets to timely: timely's own set-up polls for connections once a second, a
+//! second lost at the start of most runs.
 //!
 //! Before the pipeline's dataflow is built, every worker greets every other ([`handshake`]):
 //! the processes must run the same configuration, and followers learn the checkpoint the
 //! leader resumes from (they restart their partitions from its offsets).
 
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -89,6 +95,43 @@ impl Topology {
         self.process == 0
     }
 
+    /// Starts this process's timely workers, each running `func`: connected to the other
+    /// processes first (see [`connect`]).
+    pub fn execute<F>(&self, func: F) -> Result<timely_communication::WorkerGuards<()>, String>
+    where
+        F: Fn(&mut timely::worker::Worker) + Send + Sync + 'static,
+    {
+        if self.processes == 1 {
+            return timely::execute(self.timely_config(), func);
+        }
+        let sockets = connect(&self.addresses, self.process)
+            .map_err(|e| format!("connecting to the other processes: {e}"))?;
+        let hooks = timely_communication::Hooks::default();
+        let local = timely_communication::allocator::ProcessBuilder::new_typed_vector(
+            self.threads,
+            hooks.refill.clone(),
+            hooks.spill.clone(),
+        );
+        let (builders, guard) =
+            timely_communication::allocator::zero_copy::initialize::initialize_networking_from_sockets(
+                local,
+                sockets,
+                self.process,
+                self.threads,
+                hooks,
+            )
+            .map_err(|e| format!("starting timely's network threads: {e}"))?;
+        timely::execute::execute_from(
+            builders
+                .into_iter()
+                .map(timely_communication::AllocatorBuilder::Tcp)
+                .collect(),
+            Box::new(guard),
+            timely::WorkerConfig::default(),
+            func,
+        )
+    }
+
     /// Timely's configuration.
     pub fn timely_config(&self) -> timely::Config {
         if self.processes == 1 {
@@ -104,6 +147,68 @@ impl Topology {
             },
             worker: timely::WorkerConfig::default(),
         }
+    }
+}
+
+/// How often [`connect`] tries again.
+const CONNECT_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// A socket to every other process of `addresses`, by index (`None` at `me`): as timely's own
+/// set-up makes them (this process listens at its address for the processes after it, and
+/// connects to those before it, sending its index), but polling every 10 ms instead of every
+/// second. Waits as long as it takes, saying so every 10 s.
+pub fn connect(addresses: &[String], me: usize) -> std::io::Result<Vec<Option<TcpStream>>> {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind(&addresses[me])?;
+    listener.set_nonblocking(true)?;
+    let mut sockets: Vec<Option<TcpStream>> = (0..addresses.len()).map(|_| None).collect();
+    let started = std::time::Instant::now();
+    let mut said = 0;
+    loop {
+        for (i, address) in addresses.iter().enumerate().take(me) {
+            if sockets[i].is_none()
+                && let Ok(mut s) = TcpStream::connect(address)
+            {
+                s.set_nodelay(true)?;
+                s.write_all(&(me as u64).to_be_bytes())?;
+                sockets[i] = Some(s);
+            }
+        }
+        loop {
+            match listener.accept() {
+                Ok((mut s, _)) => {
+                    s.set_nonblocking(false)?;
+                    s.set_nodelay(true)?;
+                    let mut index = [0u8; 8];
+                    s.read_exact(&mut index)?;
+                    let i = u64::from_be_bytes(index) as usize;
+                    if i <= me || i >= addresses.len() || sockets[i].is_some() {
+                        return Err(std::io::Error::other(format!(
+                            "a connection from {:?} claims to be process {i}",
+                            s.peer_addr()
+                        )));
+                    }
+                    sockets[i] = Some(s);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        let missing: Vec<usize> = (0..addresses.len())
+            .filter(|&i| i != me && sockets[i].is_none())
+            .collect();
+        if missing.is_empty() {
+            return Ok(sockets);
+        }
+        let waited = started.elapsed().as_secs() / 10;
+        if waited > said {
+            said = waited;
+            tracing::warn!(
+                ?missing,
+                "waiting for the other processes of the run to connect"
+            );
+        }
+        std::thread::sleep(CONNECT_POLL);
     }
 }
 

@@ -35,18 +35,20 @@ pub(super) fn execute(shared: &Arc<RunContext>, bar: &ProgressBar) -> Result<(),
         cluster::watch_for_lost_processes();
     }
     let worker_shared = shared.clone();
-    let guards = timely::execute(shared.topology.timely_config(), move |worker| {
-        let shared = &worker_shared;
-        let result = worker_main(worker, shared);
-        if let Err(e) = &result {
-            shared.fail(e.to_string());
-        }
-        shared
-            .counters
-            .finished_workers
-            .fetch_add(1, Ordering::SeqCst);
-    })
-    .map_err(|e| RunError::Failed(format!("starting timely workers: {e}")))?;
+    let guards = shared
+        .topology
+        .execute(move |worker| {
+            let shared = &worker_shared;
+            let result = worker_main(worker, shared);
+            if let Err(e) = &result {
+                shared.fail(e.to_string());
+            }
+            shared
+                .counters
+                .finished_workers
+                .fetch_add(1, Ordering::SeqCst);
+        })
+        .map_err(|e| RunError::Failed(format!("starting timely workers: {e}")))?;
     while !shared.counters.all_finished() {
         bar.set_length(shared.counters.total.load(Ordering::Relaxed));
         bar.set_position(shared.counters.read.load(Ordering::Relaxed));

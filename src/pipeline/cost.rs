@@ -49,6 +49,7 @@ impl Stage {
         {
             Stage::TriggerPolicy
         } else if name.starts_with("Selection:")
+            || name.starts_with("Ship:")
             || name.starts_with("Scores:")
             || name.starts_with("Sink: Trainer")
             || name.starts_with("Sink: Retirement")
@@ -171,6 +172,7 @@ mod tests {
             Stage::Selection
         );
         assert_eq!(Stage::of_operator("Scores: Latest"), Stage::Selection);
+        assert_eq!(Stage::of_operator("Ship: Deliver"), Stage::Selection);
         assert_eq!(Stage::of_operator("Store: Samples"), Stage::Ingest);
         assert_eq!(Stage::of_operator("Exchange"), Stage::Ingest);
         assert_eq!(Stage::of_operator("Sink: Decisions"), Stage::TriggerPolicy);

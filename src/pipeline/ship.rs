@@ -61,21 +61,28 @@ pub fn ship<'scope>(
     }
     let topology = &shared.topology;
     let (threads, owners) = (topology.threads, shared.owners());
-    let requests = sets.clone().flat_map(move |set: TrainingSet| {
-        let mut by_process: Vec<Vec<Position>> = vec![Vec::new(); owners / threads];
-        for p in &set.samples {
-            by_process[owner(p.key, owners) / threads].push(*p);
-        }
-        by_process
-            .into_iter()
-            .enumerate()
-            .skip(1)
-            .map(move |(process, positions)| Request {
-                worker: process * threads,
-                trigger: set.trigger.id,
-                positions,
-            })
-    });
+    let requests =
+        sets.clone().unary(Pipeline, "Ship: Requests", move |_, _| {
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    let mut session = output.session(&cap);
+                    for set in data.drain(..) {
+                        let mut by_process = vec![Vec::new(); owners / threads];
+                        for p in &set.samples {
+                            by_process[owner(p.key, owners) / threads].push(*p);
+                        }
+                        let requests = by_process.into_iter().enumerate().skip(1).map(
+                            |(process, positions)| Request {
+                                worker: process * threads,
+                                trigger: set.trigger.id,
+                                positions,
+                            },
+                        );
+                        session.give_iterator(requests);
+                    }
+                });
+            }
+        });
     let shipments = payloads(requests, shared.samples.clone(), l, shared);
     deliver(sets, shipments, shared, l)
 }

@@ -88,7 +88,7 @@ pub struct Cost {
     pub read_s: f64,
     /// The trigger policy.
     pub trigger_policy_s: f64,
-    /// Selection, scores and training-set assembly (all workers).
+    /// Selection, scores and training-set assembly, shipping included (all workers).
     pub selection_s: f64,
     /// Training (the trainer thread).
     pub training_s: f64,

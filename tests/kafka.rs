@@ -1244,6 +1244,44 @@ criteria.low = { id = "static_threshold", metric_threshold = 0.85 }
     }
 }
 
+/// A followed topic (no `until`) in two processes: `--max-triggers` ends both, with the
+/// triggers and bitwise the models of one process following the same topic.
+#[test]
+fn a_followed_topic_in_two_processes_stops_at_max_triggers_like_one() {
+    let Some(brokers) =
+        kafka_brokers("a_followed_topic_in_two_processes_stops_at_max_triggers_like_one")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 3_000, "csv");
+    let topic = unique_topic("cluster-follow");
+    produce_ok(&brokers, &dir.path().join("hyperplane.csv"), &topic, "2");
+    let config =
+        |prefix: &str| kafka_config(&brokers, &topic, prefix, 400).replace("until = \"end\"\n", "");
+    let one_cfg = write_config(dir.path(), "one.toml", &config(&unique_topic("one")));
+    let two_cfg = write_config(dir.path(), "two.toml", &config(&unique_topic("two")));
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    let o = run_ok_with(&one_cfg, &one, &["-w", "2", "--max-triggers", "4"]);
+    assert!(
+        stdout(&o).contains("4 triggers (at most 4)"),
+        "{}",
+        stdout(&o)
+    );
+    let outputs = run_cluster_with(&[&two_cfg, &two_cfg], &two, "1", &["--max-triggers", "4"]);
+    for (p, o) in outputs.iter().enumerate() {
+        assert!(o.status.success(), "process {p}: {}", stderr(o));
+    }
+    let leader = stdout(&outputs[0]);
+    assert!(
+        leader.contains("4 triggers (at most 4)") && leader.contains("in 2 processes"),
+        "{leader}"
+    );
+    assert_same_triggers_and_models(&two, &one);
+    assert_same_weights(&two, &one, 4, "a followed topic in two processes");
+    assert_eq!(metric_values(&two, "shipped_samples").len(), 4);
+}
+
 #[test]
 fn a_lost_process_stops_the_run_and_a_restart_resumes_like_one_process() {
     let Some(brokers) =

@@ -445,7 +445,12 @@ pub fn assert_first_of(out: &Path, reference: &Path, k: usize) {
 /// each process's output, by index.
 /// A process still running after 2 minutes fails the test (a hang would block CI).
 pub fn run_cluster(cfgs: &[&Path], out: &Path, threads: &str) -> Vec<Output> {
-    let mut children = spawn_cluster(cfgs, out, threads);
+    run_cluster_with(cfgs, out, threads, &[])
+}
+
+/// [`run_cluster`] with more arguments for every process (`--max-triggers 4`, ...).
+pub fn run_cluster_with(cfgs: &[&Path], out: &Path, threads: &str, extra: &[&str]) -> Vec<Output> {
+    let mut children = spawn_cluster_with(cfgs, out, threads, extra);
     let started = std::time::Instant::now();
     while children.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
         if started.elapsed() > std::time::Duration::from_secs(120) {
@@ -464,6 +469,16 @@ pub fn run_cluster(cfgs: &[&Path], out: &Path, threads: &str) -> Vec<Output> {
 
 /// [`run_cluster`]'s processes, started (output piped).
 pub fn spawn_cluster(cfgs: &[&Path], out: &Path, threads: &str) -> Vec<std::process::Child> {
+    spawn_cluster_with(cfgs, out, threads, &[])
+}
+
+/// [`spawn_cluster`] with more arguments for every process.
+pub fn spawn_cluster_with(
+    cfgs: &[&Path],
+    out: &Path,
+    threads: &str,
+    extra: &[&str],
+) -> Vec<std::process::Child> {
     let processes = cfgs.len();
     // Free ports: bound to port 0, then released for timely to bind.
     let listeners: Vec<std::net::TcpListener> = (0..processes)
@@ -495,6 +510,7 @@ pub fn spawn_cluster(cfgs: &[&Path], out: &Path, threads: &str) -> Vec<std::proc
             ];
             // Followers write nothing there but spilled payloads (`spill/process-<i>`).
             args.extend(["--out", out.to_str().unwrap()]);
+            args.extend_from_slice(extra);
             Command::new(env!("CARGO_BIN_EXE_sluice"))
                 .args(&args)
                 .env_remove("RUST_LOG")

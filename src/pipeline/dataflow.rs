@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! input: Record (this worker's share of the source, at its event time)
-//!   └─ exchange by key to the leader's workers
+//!   └─ exchange by key to its owner (any worker; see `RunContext::owners`)
 //!      └─ Store: Samples (payload -> sample store) ──err──> Sink: Dead letters
 //!         │ ok: SampleMeta
 //!         ├─> Trigger: <policy> (worker 0)  per lane
@@ -13,7 +13,8 @@
 //!         │     └─ errors ────> Sink: Failure
 //!         └─> Selection: <strategy> (per worker, its keys; + triggers)
 //!               ├─ answers ─> Selection: AssembleTrainingSets (worker 0; + triggers)
-//!               │               ├─ sets ────> Sink: Trainer (bounded queue -> libtorch trainer)
+//!               │               ├─ sets ─> Ship (several processes) ─> Sink: Trainer
+//!               │               │          (bounded queue -> libtorch trainer)
 //!               │               ├─ retired ─> Sink: Retirement
 //!               │               └─ states ──> Sink: Checkpoint pieces
 //!               ├─ retired ─> Sink: Retirement
@@ -31,8 +32,9 @@
 //! which the trainer sink queues for the trainer (which writes the model and its events).
 //! The sinks and their handles are described in `sinks.rs`.
 //!
-//! Keys live on the leader process's workers (`Topology::owners`; in a single process, all
-//! of them): see `cluster.rs`.
+//! Keys live on every worker of every process, or on the leader's workers when a trigger
+//! policy reads features (`RunContext::owners`); in several processes, training sets reach
+//! the trainer through `ship.rs`.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

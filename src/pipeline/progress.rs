@@ -124,27 +124,25 @@ impl Counters {
         self.peak_stored.fetch_max(n as u64, Ordering::Relaxed);
     }
 
-    /// What this process's store did: samples stored, duplicates dropped, deletions,
+    /// The counters of what a store does: samples stored, duplicates dropped, deletions,
     /// replacements.
-    pub fn stored(&self) -> [u64; 4] {
+    fn store_counters(&self) -> [&AtomicU64; 4] {
         [
             &self.ingested,
             &self.duplicates,
             &self.deletions,
             &self.replaced,
         ]
-        .map(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// What this process's store did (see `store_counters`).
+    pub fn stored(&self) -> [u64; 4] {
+        self.store_counters().map(|c| c.load(Ordering::Relaxed))
     }
 
     /// Adds what a follower's store did (see [`stored`](Self::stored)).
     pub fn add_stored(&self, n: [u64; 4]) {
-        let counters = [
-            &self.ingested,
-            &self.duplicates,
-            &self.deletions,
-            &self.replaced,
-        ];
-        for (c, n) in counters.into_iter().zip(n) {
+        for (c, n) in self.store_counters().into_iter().zip(n) {
             c.fetch_add(n, Ordering::Relaxed);
         }
     }

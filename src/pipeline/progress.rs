@@ -68,8 +68,12 @@ pub struct Counters {
     /// Samples stored in place of an earlier sample of their key
     /// (`[source] duplicates = "keep_last"`; counted in `ingested` too).
     pub replaced: AtomicU64,
-    /// The most samples this process's store held at once (checked after each insert).
+    /// The most samples this process held at once: its store's, and those of the training
+    /// sets shipped to it (checked after each insert).
     pub peak_stored: AtomicU64,
+    /// Samples of training sets shipped to this process (`ship.rs`) that the trainer has not
+    /// let go yet.
+    pub shipped: std::sync::Arc<AtomicU64>,
     /// Workers of this process that finished.
     pub finished_workers: AtomicUsize,
     /// Worker threads of this process.
@@ -119,9 +123,10 @@ impl Counters {
         self.ingested.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    /// The process's store holds `n` samples now.
+    /// The process's store holds `n` samples now (besides the shipped ones).
     pub fn note_stored(&self, n: usize) {
-        self.peak_stored.fetch_max(n as u64, Ordering::Relaxed);
+        let held = n as u64 + self.shipped.load(Ordering::Relaxed);
+        self.peak_stored.fetch_max(held, Ordering::Relaxed);
     }
 
     /// The counters of what a store does: samples stored, duplicates dropped, deletions,

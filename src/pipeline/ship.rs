@@ -136,6 +136,7 @@ fn deliver<'scope>(
     let dim = shared.samples.dim();
     let metrics = shared.writer(l);
     let failure = shared.failure.clone();
+    let (counters, samples) = (shared.counters.clone(), shared.samples.clone());
     sets.binary(
         shipments,
         Pipeline,
@@ -169,13 +170,14 @@ fn deliver<'scope>(
                     let id = set.trigger.id;
                     metrics.metric(id, "shipped_samples", rows.len() as f64);
                     metrics.metric(id, "shipped_bytes", rows.bytes() as f64);
-                    let store = SampleStore::new(dim, 1);
+                    let store = SampleStore::new(dim, 1).counted(counters.shipped.clone());
                     if let Some((i, e)) = store.insert_from(rows.stored(dim)).first() {
                         failure.fail(format!(
                             "trigger {id}'s shipped sample {:?}: {e}",
                             rows.positions[*i]
                         ));
                     }
+                    counters.note_stored(samples.len());
                     output.session(&cap).give(Delivery {
                         set,
                         shipped: Some(Arc::new(store)),

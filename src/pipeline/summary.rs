@@ -64,7 +64,8 @@ pub struct RunSummary {
     /// `selection.maximum_keys_in_memory`).
     pub stored_in_memory: u64,
     /// The most samples whose payloads the sample store held at once (this process's: in
-    /// several processes, each holds its keys').
+    /// several processes, each holds its keys', and process 0 the training sets shipped to it
+    /// too).
     #[serde(default)]
     pub peak_stored_samples: u64,
     /// How the source was read.

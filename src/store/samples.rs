@@ -32,6 +32,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use std::sync::Arc;
@@ -665,6 +666,16 @@ pub struct SampleStore {
     shards: Vec<RwLock<Shard>>,
     retiring: Mutex<Lanes>,
     spill: Option<SpillTo>,
+    /// Counts the samples inserted while the store lives ([`counted`](Self::counted)).
+    held: Option<Arc<AtomicU64>>,
+}
+
+impl Drop for SampleStore {
+    fn drop(&mut self) {
+        if let Some(held) = &self.held {
+            held.fetch_sub(self.len() as u64, Ordering::Relaxed);
+        }
+    }
 }
 
 impl SampleStore {
@@ -678,7 +689,16 @@ impl SampleStore {
                 done: Default::default(),
             }),
             spill: None,
+            held: None,
         }
+    }
+
+    /// A store that adds the samples it stores to `held`, and takes them off when dropped (a
+    /// store of shipped samples: what a process holds besides its own store). For stores
+    /// that only insert.
+    pub fn counted(mut self, held: Arc<AtomicU64>) -> Self {
+        self.held = Some(held);
+        self
     }
 
     /// A store shared by `lanes` lanes (a sweep's variants; at most [`MAX_LANES`]): a sample is
@@ -761,7 +781,9 @@ impl SampleStore {
                 shard.spill(self.dim, to.per_shard, &to.dir, *i);
             }
         };
+        let mut seen = 0;
         for (i, (pos, label, features, origin)) in samples.into_iter().enumerate() {
+            seen = i + 1;
             if features.len() != self.dim {
                 rejected.push((i, self.wrong_dim(features)));
                 continue;
@@ -784,6 +806,9 @@ impl SampleStore {
             shard.index.insert(pos.key, Version { slot, time });
         }
         spill(&mut locked);
+        if let Some(held) = &self.held {
+            held.fetch_add((seen - rejected.len()) as u64, Ordering::Relaxed);
+        }
         rejected
     }
 
@@ -990,6 +1015,20 @@ impl SampleStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_counted_store_adds_what_it_stores_and_takes_it_off_when_dropped() {
+        let held = Arc::new(AtomicU64::new(5));
+        let store = SampleStore::new(1, 1).counted(held.clone());
+        let rejected = store.insert([(1, 0, &[1.0][..]), (2, 0, &[2.0]), (1, 1, &[3.0])]);
+        assert_eq!(rejected.len(), 1, "the second copy of key 1");
+        assert_eq!(held.load(Ordering::Relaxed), 7);
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        store.gather(&[2, 1], ALL, &mut x, &mut y).unwrap();
+        assert_eq!(x, [2.0, 1.0]);
+        drop(store);
+        assert_eq!(held.load(Ordering::Relaxed), 5);
+    }
 
     #[test]
     fn insert_and_gather_in_requested_order() {

@@ -102,7 +102,7 @@ impl Topology {
         F: Fn(&mut timely::worker::Worker) + Send + Sync + 'static,
     {
         if self.processes == 1 {
-            return timely::execute(self.timely_config(), func);
+            return timely::execute(timely::Config::process(self.threads), func);
         }
         let sockets = connect(&self.addresses, self.process)
             .map_err(|e| format!("connecting to the other processes: {e}"))?;
@@ -130,23 +130,6 @@ impl Topology {
             timely::WorkerConfig::default(),
             func,
         )
-    }
-
-    /// Timely's configuration.
-    pub fn timely_config(&self) -> timely::Config {
-        if self.processes == 1 {
-            return timely::Config::process(self.threads);
-        }
-        timely::Config {
-            communication: timely::CommunicationConfig::Cluster {
-                threads: self.threads,
-                process: self.process,
-                addresses: self.addresses.clone(),
-                report: false,
-                zerocopy: false,
-            },
-            worker: timely::WorkerConfig::default(),
-        }
     }
 }
 

@@ -20,18 +20,19 @@
 //! State: the folded sums (the checkpoint keeps the total at a trigger, restored into worker
 //! 0), the open sums and the positions of the samples not folded yet.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::StreamVec;
-use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
-use timely::dataflow::operators::generic::{Operator, OutputBuilder};
 use timely::dataflow::operators::vec::Broadcast;
 
 use crate::sample::{Position, SampleMeta, Time, TrainingSet, TriggerEvent};
+use crate::selection::JoinAnswers;
 
 /// Fractional bits of the fixed-point values.
 const FRACTION: i32 = 40;
@@ -345,37 +346,14 @@ impl<'scope> AttachMoments<'scope> for StreamVec<'scope, Time, TrainingSet> {
         shares: StreamVec<'scope, Time, (u64, Moments)>,
     ) -> StreamVec<'scope, Time, TrainingSet> {
         let peers = self.scope().peers();
-        self.binary(
+        self.join_answers(
             shares,
-            Pipeline,
-            Exchange::new(|_: &(u64, Moments)| 0u64),
             "Normalize: Attach moments",
-            move |_, _| {
-                let mut waiting: VecDeque<(TrainingSet, Capability<Time>)> = VecDeque::new();
-                // Per trigger: workers that answered, and their sum.
-                let mut totals: BTreeMap<u64, (usize, Moments)> = BTreeMap::new();
-                move |sets, shares, output| {
-                    shares.for_each(|_, data| {
-                        for (id, m) in data.drain(..) {
-                            let total = totals.entry(id).or_default();
-                            total.0 += 1;
-                            total.1.merge(&m);
-                        }
-                    });
-                    sets.for_each(|cap, data| {
-                        for set in data.drain(..) {
-                            let at = cap.delayed(&set.trigger.boundary.time, 0);
-                            waiting.push_back((set, at));
-                        }
-                    });
-                    while let Some((set, _)) = waiting.front()
-                        && totals.get(&set.trigger.id).is_some_and(|t| t.0 == peers)
-                    {
-                        let (mut set, cap) = waiting.pop_front().expect("front exists");
-                        set.moments = totals.remove(&set.trigger.id).map(|t| t.1);
-                        output.session(&cap).give(set);
-                    }
-                }
+            peers,
+            |total: &mut Moments, share| total.merge(&share),
+            |mut set, total| {
+                set.moments = Some(total);
+                set
             },
         )
     }

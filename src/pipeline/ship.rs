@@ -18,14 +18,13 @@
 //! set has left it. The bytes shipped are each trigger's `shipped_bytes` metric. The shipped
 //! store lives until the trainer is done with the set.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use sluice_dataflows::selection::JoinAnswers;
 use sluice_dataflows::{Position, Time, TrainingSet, owner};
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
-use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map;
 
@@ -42,12 +41,8 @@ struct Request {
     positions: Vec<Position>,
 }
 
-/// A process's samples of a set.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct Shipment {
-    trigger: u64,
-    rows: Rows,
-}
+/// A process's samples of a set: the trigger, and the samples.
+type Shipment = (u64, Rows);
 
 /// Lane `l`'s training sets as the trainer takes them: in one process, or with keys only on
 /// the leader's workers, as they are; else with the other processes' samples shipped.
@@ -113,10 +108,7 @@ fn payloads<'scope>(
                             Rows::default()
                         });
                         samples.trained(l, r.trigger);
-                        session.give(Shipment {
-                            trigger: r.trigger,
-                            rows,
-                        });
+                        session.give((r.trigger, rows));
                     }
                 });
             }
@@ -137,52 +129,26 @@ fn deliver<'scope>(
     let metrics = shared.writer(l);
     let failure = shared.failure.clone();
     let (counters, samples) = (shared.counters.clone(), shared.samples.clone());
-    sets.binary(
+    sets.join_answers(
         shipments,
-        Pipeline,
-        Exchange::new(|_: &Shipment| 0u64),
         "Ship: Deliver",
-        move |_, _| {
-            let mut waiting: VecDeque<(TrainingSet, Capability<Time>)> = VecDeque::new();
-            // Per trigger: processes that answered, and their samples.
-            let mut arrived: BTreeMap<u64, (usize, Rows)> = BTreeMap::new();
-            move |sets, shipments, output| {
-                shipments.for_each(|_, data| {
-                    for mut s in data.drain(..) {
-                        let share = arrived.entry(s.trigger).or_default();
-                        share.0 += 1;
-                        share.1.append(&mut s.rows);
-                    }
-                });
-                sets.for_each(|cap, data| {
-                    let least = *cap.least().expect("a message's time");
-                    for set in data.drain(..) {
-                        waiting.push_back((set, cap.delayed(&least, 0)));
-                    }
-                });
-                while let Some((set, _)) = waiting.front()
-                    && arrived
-                        .get(&set.trigger.id)
-                        .is_some_and(|(n, _)| *n == others)
-                {
-                    let (set, cap) = waiting.pop_front().expect("front exists");
-                    let (_, rows) = arrived.remove(&set.trigger.id).expect("arrived");
-                    let id = set.trigger.id;
-                    metrics.metric(id, "shipped_samples", rows.len() as f64);
-                    metrics.metric(id, "shipped_bytes", rows.bytes() as f64);
-                    let store = SampleStore::new(dim, 1).counted(counters.shipped.clone());
-                    if let Some((i, e)) = store.insert_from(rows.stored(dim)).first() {
-                        failure.fail(format!(
-                            "trigger {id}'s shipped sample {:?}: {e}",
-                            rows.positions[*i]
-                        ));
-                    }
-                    counters.note_stored(samples.len());
-                    output.session(&cap).give(Delivery {
-                        set,
-                        shipped: Some(Arc::new(store)),
-                    });
-                }
+        others,
+        |all: &mut Rows, mut rows| all.append(&mut rows),
+        move |set, rows| {
+            let id = set.trigger.id;
+            metrics.metric(id, "shipped_samples", rows.len() as f64);
+            metrics.metric(id, "shipped_bytes", rows.bytes() as f64);
+            let store = SampleStore::new(dim, 1).counted(counters.shipped.clone());
+            if let Some((i, e)) = store.insert_from(rows.stored(dim)).first() {
+                failure.fail(format!(
+                    "trigger {id}'s shipped sample {:?}: {e}",
+                    rows.positions[*i]
+                ));
+            }
+            counters.note_stored(samples.len());
+            Delivery {
+                set,
+                shipped: Some(Arc::new(store)),
             }
         },
     )

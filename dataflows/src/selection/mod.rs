@@ -23,4 +23,4 @@ pub use operator::{Select, SelectOptions, Selected, SelectionState};
 pub use policy::{CandidateRow, CandidateSpill, SelectionPolicy, from_row, to_rows};
 pub use reservoir::{Reservoir, priority};
 pub use sampler::{LimitReset, Presample, Presampling, Sampling, SetSampler, fair_share};
-pub use training_set::AssembleTrainingSets;
+pub use training_set::{AssembleTrainingSets, JoinAnswers};

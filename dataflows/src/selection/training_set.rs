@@ -11,12 +11,16 @@
 //!   state after each set (with [`SelectOptions::states`]).
 //! - State: answers of triggers not complete yet. Only metadata travels here (32 bytes per
 //!   candidate).
+//!
+//! [`JoinAnswers`] joins the sets with another per-trigger answer from each of several
+//! senders in the same way (the workers' feature statistics, the processes' shipped samples).
 
 use std::collections::{BTreeMap, VecDeque};
 
 use timely::dataflow::StreamVec;
-use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
 use super::operator::{Outputs, SelectOptions, Selected};
@@ -132,5 +136,78 @@ impl<'scope> AssembleTrainingSets<'scope> for StreamVec<'scope, Time, (u64, Vec<
             }
         });
         selected
+    }
+}
+
+/// Training sets (on worker 0) joined with an answer for their trigger from each of several
+/// senders: the workers' shares of the feature statistics, the processes' shipped samples.
+pub trait JoinAnswers<'scope> {
+    /// Each set of `self` once `expected` answers `(trigger id, A)` for its trigger arrived on
+    /// `answers` (exchanged to worker 0; counted, not inferred from frontiers), folded in
+    /// arrival order into `W::default()` by `fold` and given to `join` with the set. Sets
+    /// leave in the order they came, at their boundary's time.
+    fn join_answers<A, W, O>(
+        self,
+        answers: StreamVec<'scope, Time, (u64, A)>,
+        name: &str,
+        expected: usize,
+        fold: impl FnMut(&mut W, A) + 'static,
+        join: impl FnMut(TrainingSet, W) -> O + 'static,
+    ) -> StreamVec<'scope, Time, O>
+    where
+        A: timely::ExchangeData,
+        W: Default + 'static,
+        O: Clone + 'static;
+}
+
+impl<'scope> JoinAnswers<'scope> for StreamVec<'scope, Time, TrainingSet> {
+    fn join_answers<A, W, O>(
+        self,
+        answers: StreamVec<'scope, Time, (u64, A)>,
+        name: &str,
+        expected: usize,
+        mut fold: impl FnMut(&mut W, A) + 'static,
+        mut join: impl FnMut(TrainingSet, W) -> O + 'static,
+    ) -> StreamVec<'scope, Time, O>
+    where
+        A: timely::ExchangeData,
+        W: Default + 'static,
+        O: Clone + 'static,
+    {
+        self.binary(
+            answers,
+            Pipeline,
+            Exchange::new(|_: &(u64, A)| 0u64),
+            name,
+            move |_, _| {
+                let mut waiting: VecDeque<(TrainingSet, Capability<Time>)> = VecDeque::new();
+                // Per trigger: senders that answered, and their answers so far.
+                let mut arrived: BTreeMap<u64, (usize, W)> = BTreeMap::new();
+                move |sets, answers, output| {
+                    answers.for_each(|_, data| {
+                        for (id, a) in data.drain(..) {
+                            let so_far = arrived.entry(id).or_default();
+                            so_far.0 += 1;
+                            fold(&mut so_far.1, a);
+                        }
+                    });
+                    sets.for_each(|cap, data| {
+                        for set in data.drain(..) {
+                            let at = cap.delayed(&set.trigger.boundary.time, 0);
+                            waiting.push_back((set, at));
+                        }
+                    });
+                    while let Some((set, _)) = waiting.front()
+                        && arrived
+                            .get(&set.trigger.id)
+                            .is_some_and(|(n, _)| *n == expected)
+                    {
+                        let (set, cap) = waiting.pop_front().expect("front exists");
+                        let (_, answers) = arrived.remove(&set.trigger.id).expect("arrived");
+                        output.session(&cap).give(join(set, answers));
+                    }
+                }
+            },
+        )
     }
 }

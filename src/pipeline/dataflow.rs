@@ -518,7 +518,8 @@ fn build_lane<'scope>(
         .inspect(move |t| seen_here.borrow_mut().push(t.clone()))
         .probe();
     let sets = training_sets(scope, shared, l, (metas, deleted), triggers, &board);
-    let (probe, sets) = ship::ship(sets, shared, l).probe();
+    let probe = ProbeHandle::new();
+    let sets = ship::ship(sets, shared, l, &probe).probe_with(&probe);
     let lane = &shared.lanes[l];
     sinks::trainer(
         sets,

@@ -20,6 +20,13 @@ pub enum TrainError {
     /// What the pipeline does after each trigger (its checkpoint) failed.
     #[error(transparent)]
     TriggerDone(Box<dyn std::error::Error + Send + Sync>),
+    /// A training set's samples owned by other processes never arrived: the dataflow
+    /// stopped first.
+    #[error(
+        "trigger {0}'s training set: the dataflow stopped before the other processes' samples \
+         of it arrived"
+    )]
+    NotShipped(u64),
     /// The trainer thread panicked.
     #[error("trainer thread panicked")]
     Panicked,

@@ -37,8 +37,8 @@ pub use fit::{FitHooks, FitOutcome, OnSampleLosses, fit};
 pub use gate::DeviceGate;
 pub use probe::ModelRunner;
 pub use trainer::{
-    Delivery, TrainedModel, Trainer, TrainerContext, TrainerReport, TriggerDone, TriggerOutcome,
-    digest,
+    Delivery, Shipped, TrainedModel, Trainer, TrainerContext, TrainerReport, TriggerDone,
+    TriggerOutcome, digest,
 };
 
 /// Held by every unit test that draws from libtorch's random generator (seeding it, initialising

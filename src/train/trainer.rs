@@ -156,8 +156,40 @@ pub struct Delivery {
     /// The set.
     pub set: TrainingSet,
     /// The payloads of its samples that other processes own, shipped over the dataflow
-    /// (`pipeline::ship`); the rest are in the process's sample store. `None` in one process.
-    pub shipped: Option<Arc<SampleStore>>,
+    /// (`pipeline::ship`) when the trainer takes the set; the rest are in the process's
+    /// sample store. `None` in one process.
+    pub shipped: Option<Shipped>,
+}
+
+/// The trainer's end of a training set's shipment: the samples other processes own arrive
+/// once the trainer asks for them, so the process holds the shipped samples of the set it
+/// trains, not of every set queued.
+#[derive(Clone)]
+pub struct Shipped {
+    /// Asks for the shipment (the pipeline sends its requests then).
+    ask: Arc<dyn Fn() + Send + Sync>,
+    /// Where it arrives; closed without it if the dataflow stopped first.
+    arrives: Arc<std::sync::Mutex<Receiver<Arc<SampleStore>>>>,
+}
+
+impl Shipped {
+    /// A shipment that `ask` requests and that arrives on `arrives`.
+    pub fn new(
+        ask: impl Fn() + Send + Sync + 'static,
+        arrives: Receiver<Arc<SampleStore>>,
+    ) -> Self {
+        Self {
+            ask: Arc::new(ask),
+            arrives: Arc::new(std::sync::Mutex::new(arrives)),
+        }
+    }
+
+    /// Asks for the shipment and waits for it; `None` if the dataflow stopped first.
+    pub fn wait(&self) -> Option<Arc<SampleStore>> {
+        (self.ask)();
+        let arrives = self.arrives.lock().unwrap_or_else(|e| e.into_inner());
+        arrives.recv().ok()
+    }
 }
 
 impl From<TrainingSet> for Delivery {
@@ -259,7 +291,11 @@ fn run(
     configure_torch(&ctx.training, device);
     let mut state = TrainerState::start(&ctx, device)?;
     for d in rx {
-        state.train(&d.set, d.shipped)?;
+        let shipped = match &d.shipped {
+            None => None,
+            Some(s) => Some(s.wait().ok_or(TrainError::NotShipped(d.set.trigger.id))?),
+        };
+        state.train(&d.set, shipped)?;
         // Shipped payloads go with their set.
         state.view = None;
     }

@@ -457,7 +457,18 @@ pub fn run_cluster_with(cfgs: &[&Path], out: &Path, threads: &str, extra: &[&str
             for c in &mut children {
                 let _ = c.kill();
             }
-            panic!("{}: a process still runs after 2 minutes", out.display());
+            let logs: Vec<String> = children
+                .into_iter()
+                .map(|c| {
+                    let o = c.wait_with_output().unwrap();
+                    format!("{}\n{}", stdout(&o), stderr(&o))
+                })
+                .collect();
+            panic!(
+                "{}: a process still runs after 2 minutes; their output:\n{}",
+                out.display(),
+                logs.join("\n---\n")
+            );
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

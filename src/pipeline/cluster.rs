@@ -352,6 +352,8 @@ pub enum Report {
         total: u64,
         /// Stored, duplicates dropped, deletions, replacements.
         stored: [u64; 4],
+        /// Inputs read per source partition (its dead letters reach the leader one by one).
+        partitions: Vec<(i32, u64)>,
     },
     /// Dataflow time per stage since the last report, ns.
     Cost([u64; 3]),

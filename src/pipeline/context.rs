@@ -15,7 +15,7 @@ use super::cost::StageClock;
 use super::lane::Lane;
 use super::options::Replay;
 use super::outbox::{Failure, Outbox};
-use super::progress::Counters;
+use super::progress::{Counters, PartitionCount};
 use super::sinks::{DeadLetters, EventWriter, Pieces};
 use crate::config::PipelineSpec;
 use crate::sink::EventSink;
@@ -194,11 +194,17 @@ impl RunContext {
                 read,
                 total,
                 stored,
+                partitions,
             } => {
                 use std::sync::atomic::Ordering::Relaxed;
                 self.counters.read.fetch_add(read, Relaxed);
                 self.counters.total.fetch_add(total, Relaxed);
                 self.counters.add_stored(stored);
+                self.counters.add_partitions(
+                    partitions
+                        .into_iter()
+                        .map(|(p, read)| (p, PartitionCount { read, dead: 0 })),
+                );
             }
             Report::Cost(ns) => self.clock.add_ns(ns),
             Report::Covered(c) => self.counters.cover(c),

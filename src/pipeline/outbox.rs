@@ -1,6 +1,7 @@
 //! What a follower process tells the leader ([`Outbox`]), and the run's first failure
 //! ([`Failure`]), which a follower also tells.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,7 @@ struct Pending {
     read: u64,
     total: u64,
     stored: [u64; 4],
+    partitions: BTreeMap<i32, u64>,
     cost: [u64; 3],
     sent_at: Option<Instant>,
 }
@@ -58,13 +60,23 @@ impl Outbox {
         o.sent_at = Some(Instant::now());
         let progress = counters.progress();
         let stored = counters.stored();
-        if (progress.read, progress.total, stored) != (o.read, o.total, o.stored) {
+        let partitions: BTreeMap<i32, u64> = (counters.partitions().into_iter())
+            .map(|(p, c)| (p, c.read))
+            .collect();
+        if (progress.read, progress.total, stored) != (o.read, o.total, o.stored)
+            || partitions != o.partitions
+        {
             let report = Report::Progress {
                 read: progress.read - o.read,
                 total: progress.total - o.total,
                 stored: std::array::from_fn(|i| stored[i] - o.stored[i]),
+                partitions: (partitions.iter())
+                    .map(|(p, n)| (*p, n - o.partitions.get(p).copied().unwrap_or(0)))
+                    .filter(|(_, n)| *n > 0)
+                    .collect(),
             };
             (o.read, o.total, o.stored) = (progress.read, progress.total, stored);
+            o.partitions = partitions;
             o.reports.push(report);
         }
         let cost = clock.totals_ns();

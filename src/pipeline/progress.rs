@@ -82,6 +82,18 @@ pub struct Counters {
     watermarks: Mutex<BTreeMap<usize, u64>>,
     /// What the workers read (the leader's: followers report theirs).
     covered: Mutex<Covered>,
+    /// Per source partition, inputs read and dead letters (the leader's: its followers' too).
+    partitions: Mutex<BTreeMap<i32, PartitionCount>>,
+}
+
+/// A source partition's inputs read (samples, deletions and undecodable inputs) and dead
+/// letters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartitionCount {
+    /// Inputs read.
+    pub read: u64,
+    /// Dead letters.
+    pub dead: u64,
 }
 
 impl Counters {
@@ -150,6 +162,24 @@ impl Counters {
         for (c, n) in self.store_counters().into_iter().zip(n) {
             c.fetch_add(n, Ordering::Relaxed);
         }
+    }
+
+    /// Adds to partitions' counts (a batch's, or a follower's since its last report).
+    pub fn add_partitions(&self, counts: impl IntoIterator<Item = (i32, PartitionCount)>) {
+        let mut all = self.partitions.lock().expect("partition counts poisoned");
+        for (p, c) in counts {
+            let n = all.entry(p).or_default();
+            n.read += c.read;
+            n.dead += c.dead;
+        }
+    }
+
+    /// Per source partition, what was read so far.
+    pub fn partitions(&self) -> BTreeMap<i32, PartitionCount> {
+        self.partitions
+            .lock()
+            .expect("partition counts poisoned")
+            .clone()
     }
 
     /// What the shares read of what they had to.

@@ -29,7 +29,7 @@ use super::book::CheckpointBook;
 use super::cluster::Report;
 use super::cost::{Stage, StageClock};
 use super::outbox::{Failure, Outbox};
-use super::progress::{Counters, LaneProgress};
+use super::progress::{Counters, LaneProgress, PartitionCount};
 use crate::sink::{EventBody, EventSink};
 use crate::source::DeadLetter;
 use crate::store::SampleStore;
@@ -92,6 +92,8 @@ impl DeadLetters {
     pub fn send(&self, d: DeadLetter) {
         tracing::warn!(location = %d.location, reason = %d.reason, "dead letter");
         self.counters.dead.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .add_partitions([(d.partition(), PartitionCount { read: 0, dead: 1 })]);
         if self.outbox.follows() {
             return self.outbox.forward(Report::DeadLetter(d));
         }

@@ -30,6 +30,20 @@ pub struct Status {
     pub source: String,
     /// Per lane (a sweep's variants, else one).
     pub variants: Vec<LaneStatus>,
+    /// Per source partition read so far (every process's), in partition order.
+    #[serde(default)]
+    pub partitions: Vec<PartitionStatus>,
+}
+
+/// What was read from a source partition (a file is partition 0).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionStatus {
+    /// Kafka partition.
+    pub partition: i32,
+    /// Inputs read: samples, deletions and undecodable inputs.
+    pub read: u64,
+    /// Of those, and of the samples refused later (late, malformed), dead letters.
+    pub dead_letters: u64,
 }
 
 /// The run's status now, in state `state`.
@@ -65,6 +79,13 @@ fn snapshot(shared: &RunContext, state: &str, every: Duration) -> Status {
         every_s: every.as_secs_f64(),
         source: shared.source.name(),
         variants,
+        partitions: (shared.counters.partitions().into_iter())
+            .map(|(partition, c)| PartitionStatus {
+                partition,
+                read: c.read,
+                dead_letters: c.dead,
+            })
+            .collect(),
     }
 }
 
@@ -278,6 +299,7 @@ mod tests {
             every_s: 10.0,
             source: "topic".into(),
             variants: vec![lane("a", 3, Some("p-0002")), lane("long-name", 0, None)],
+            partitions: Vec::new(),
         };
         let text = render(&status, 100_000);
         let lines: Vec<&str> = text.lines().collect();

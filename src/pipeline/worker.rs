@@ -2,6 +2,7 @@
 //! with backpressure from the trainers, passes on what the leader must learn, and runs the
 //! dataflow to its end.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -14,9 +15,9 @@ use super::cluster::{self, ClusterError, Report};
 use super::context::RunContext;
 use super::dataflow::{self, Record};
 use super::error::RunError;
-use super::progress::Covered;
+use super::progress::{Covered, PartitionCount};
 use super::sinks;
-use crate::source::{ReadPlan, Share, SourceError};
+use crate::source::{Batch, DeadLetter, ReadPlan, Share, SourceError};
 
 /// Why a worker stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -313,6 +314,7 @@ fn feed(
             continue;
         };
         shared.clock.add_read(batch.busy);
+        shared.counters.add_partitions(read_by_partition(&batch));
         for d in batch.dead {
             shared.dead_letter(d);
         }
@@ -387,6 +389,30 @@ fn feed(
         }
     }
     Ok(())
+}
+
+/// A batch's inputs per source partition: its samples, deletions and undecodable inputs.
+fn read_by_partition(batch: &Batch) -> BTreeMap<i32, PartitionCount> {
+    let mut counts: BTreeMap<i32, PartitionCount> = BTreeMap::new();
+    let partitions = (batch.samples.iter().map(|s| s.origin.partition))
+        .chain(batch.deletions.iter().map(|d| d.origin.partition))
+        .chain(batch.dead.iter().map(DeadLetter::partition));
+    // Batches come mostly from one partition: count runs, not inputs.
+    let mut run: Option<(i32, u64)> = None;
+    for p in partitions {
+        match &mut run {
+            Some((q, n)) if *q == p => *n += 1,
+            _ => {
+                if let Some((q, n)) = run.replace((p, 1)) {
+                    counts.entry(q).or_default().read += n;
+                }
+            }
+        }
+    }
+    if let Some((q, n)) = run {
+        counts.entry(q).or_default().read += n;
+    }
+    counts
 }
 
 /// Steps the dataflow without new input while training sets wait for room in the trainer's

@@ -69,6 +69,25 @@ pub struct DeadLetter {
     pub raw: String,
 }
 
+impl DeadLetter {
+    /// The source partition it was read from: a Kafka location's (`topic/partition/offset`,
+    /// topic names hold no `/`), else 0 (a file is one partition).
+    pub fn partition(&self) -> i32 {
+        let mut parts = self.location.rsplitn(3, '/');
+        let (Some(offset), Some(partition), Some(_topic)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return 0;
+        };
+        let offset = offset.split('#').next().unwrap_or_default();
+        if !offset.is_empty() && offset.bytes().all(|b| b.is_ascii_digit()) {
+            partition.parse().unwrap_or(0)
+        } else {
+            0
+        }
+    }
+}
+
 /// The most bytes of raw input a dead letter keeps (1 KiB, as docs/events.md says).
 pub const MAX_RAW: usize = 1024;
 
@@ -91,6 +110,20 @@ pub fn raw_text(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dead_letter_names_its_partition() {
+        let at = |location: &str| DeadLetter {
+            location: location.into(),
+            reason: String::new(),
+            raw: String::new(),
+        };
+        assert_eq!(at("sensors/3/1207").partition(), 3);
+        assert_eq!(at("sensors/2/88#row4").partition(), 2);
+        assert_eq!(at("/data/7/train.csv:12").partition(), 0);
+        assert_eq!(at("train.arrow#row9").partition(), 0);
+        assert_eq!(at("train.csv:3").partition(), 0);
+    }
 
     /// Regression (#24): a message value of invalid UTF-8 became up to 3 KiB of replacement
     /// characters although dead letters keep at most 1 KiB.

@@ -49,6 +49,10 @@ pub struct RunArgs {
     /// an online run.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_triggers: Option<u64>,
+    /// Read at most this many inputs per second (all workers together): replays a file at
+    /// the pace of a live stream, e.g. to watch it with --serve.
+    #[arg(long, value_name = "PER_SECOND", value_parser = clap::value_parser!(u64).range(1..))]
+    replay_rate: Option<u64>,
     /// Rewrite `<run dir>/status.json` and emit a `status` event per variant on the metrics
     /// stream every this many seconds (0: only when the run ends); `sluice status` reads it.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = seconds)]
@@ -73,6 +77,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             window,
             max_triggers: args.max_triggers,
             follow: false,
+            rate: args.replay_rate,
         },
         status_every: std::time::Duration::from_secs_f64(args.status_every),
     };

@@ -46,6 +46,11 @@ pub struct Replay {
     /// offsets it had at start; the run sets it (see `KafkaSourceSpec::follows`).
     #[serde(default)]
     pub follow: bool,
+    /// Read at most this many inputs per second (all workers together): a file replayed at
+    /// the pace of a live stream (`--replay-rate`). Changes no result, so a resume need not
+    /// repeat it.
+    #[serde(skip)]
+    pub rate: Option<u64>,
 }
 
 impl RunOptions {

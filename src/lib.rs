@@ -15,6 +15,7 @@ pub mod modyn;
 pub mod pipeline;
 pub mod produce;
 pub mod report;
+pub mod serve;
 pub mod sink;
 pub mod source;
 pub mod store;

@@ -29,6 +29,11 @@ enum Command {
     /// source, samples, triggers, the model in service, the training queue and the last
     /// evaluation.
     Status(cli::status::StatusArgs),
+    /// A live web dashboard of run directories (running or finished): per variant the
+    /// status, the trigger timeline with each reason's numbers, the metric of the model in
+    /// service, the evaluation heatmap, cost per trigger, the dead-letter tail; and
+    /// `/metrics` for Prometheus.
+    Serve(cli::serve::ServeArgs),
     /// Re-run evaluation on a run's stored models, without training: every handler of the
     /// run's `[evaluation]` (or of --config's), `manual` ones included.
     Evaluate(cli::evaluate::EvaluateArgs),
@@ -95,6 +100,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Run(args) => cli::run::run(args),
         Command::Status(args) => cli::status::run(args),
+        Command::Serve(args) => cli::serve::run(args),
         Command::Evaluate(args) => cli::evaluate::run(args),
         Command::Report(args) => cli::report::run(args),
         Command::Validate(args) => cli::validate::run(args),

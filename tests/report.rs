@@ -45,21 +45,6 @@ fn svg_size(path: &Path) -> (u32, u32) {
     (attr("width"), attr("height"))
 }
 
-/// The headless Chromium of the report test: `SLUICE_CHROMIUM`, else `chromium` on PATH.
-fn chromium() -> Option<String> {
-    let bin = std::env::var("SLUICE_CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    let works = Command::new(&bin)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    present_or_skip(
-        "the headless-Chromium check",
-        works,
-        "scripts/setup.sh --chromium",
-    )
-    .then_some(bin)
-}
-
 #[test]
 fn report_plots_every_run_and_compares_pipelines_and_its_page_renders() {
     let dir = tempfile::tempdir().unwrap();

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `run.rs` | `sluice run`: run a pipeline, print its summary |
 //! | `status.rs` | `sluice status`: a run's `status.json` |
+//! | `serve.rs` | `sluice serve`: the live dashboard and `/metrics` of run directories; the servers of `sluice run --serve/--metrics-addr` |
 //! | `evaluate.rs` | `sluice evaluate`: re-evaluate a run's stored models |
 //! | `report.rs` | `sluice report`: plots and an index.html from run directories |
 //! | `validate.rs` | `sluice validate`: check a config and its input files |
@@ -28,6 +29,7 @@ pub mod models;
 pub mod produce;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod status;
 pub mod summary;
 pub mod tail;

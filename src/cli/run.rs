@@ -57,6 +57,13 @@ pub struct RunArgs {
     /// stream every this many seconds (0: only when the run ends); `sluice status` reads it.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = seconds)]
     status_every: f64,
+    /// Serve the run's live dashboard and Prometheus `/metrics` on this address while it
+    /// runs (as `sluice serve <run dir>` does; process 0 only).
+    #[arg(long, value_name = "ADDR")]
+    serve: Option<String>,
+    /// Serve only Prometheus `/metrics` on this address while the run runs (process 0 only).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<String>,
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
@@ -66,8 +73,15 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let spec = sluice::config::load(&args.config)?;
     let window = Window::new(args.replay_from, args.replay_until).map_err(UsageError)?;
+    // Process 0 writes the run directory: the servers need its path before the run starts.
+    let out = match (&args.out, args.process) {
+        (None, 0) if args.serve.is_some() || args.metrics_addr.is_some() => {
+            Some(pipeline::default_run_dir(&spec.name))
+        }
+        _ => args.out.clone(),
+    };
     let opts = RunOptions {
-        out: args.out,
+        out: out.clone(),
         workers: args.workers as usize,
         processes: args.processes as usize,
         process: args.process as usize,
@@ -97,6 +111,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    // They serve until the process ends, the summary written.
+    let _servers = match &out {
+        Some(out) => {
+            super::serve::alongside(out, args.serve.as_deref(), args.metrics_addr.as_deref())?
+        }
+        None => Vec::new(),
+    };
     let s = pipeline::run(&spec, &opts).map_err(super::run_failure)?;
     print_summary(&s);
     s.check_dead_letters(spec.source.max_dead_letter_ratio)

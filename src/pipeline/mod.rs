@@ -56,4 +56,4 @@ pub use options::{Replay, RunOptions};
 pub use progress::Covered;
 pub use run::{follow, run};
 pub use status::Status;
-pub use summary::{Cost, FollowSummary, RunSummary};
+pub use summary::{Cost, FollowSummary, RunSummary, default_run_dir};

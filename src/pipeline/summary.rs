@@ -194,7 +194,7 @@ pub(super) fn sweep_summary(
 }
 
 /// `runs/<pipeline>-<YYYYMMDD-HHMMSS>` (UTC).
-pub(super) fn default_run_dir(pipeline: &str) -> PathBuf {
+pub fn default_run_dir(pipeline: &str) -> PathBuf {
     let secs = crate::sink::unix_ms() / 1000;
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = crate::calendar::civil_from_days(days as i64);

@@ -348,6 +348,22 @@ pub fn present_or_skip(what: &str, present: bool, setup: &str) -> bool {
     false
 }
 
+/// Headless Chromium (the report and dashboard tests): `SLUICE_CHROMIUM`, else `chromium` on
+/// PATH.
+pub fn chromium() -> Option<String> {
+    let bin = std::env::var("SLUICE_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let works = Command::new(&bin)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    present_or_skip(
+        "the headless-Chromium check",
+        works,
+        "scripts/setup.sh --chromium",
+    )
+    .then_some(bin)
+}
+
 /// Every message of `topic` from the beginning (`sluice tail`), parsed.
 pub fn tail(brokers: &str, topic: &str) -> Vec<serde_json::Value> {
     let o = sluice(&["tail", topic, "--brokers", brokers, "--from-beginning"]);

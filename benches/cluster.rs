@@ -68,9 +68,17 @@ strategy = "new_data"
     )
 }
 
-/// One run into `out`: `processes` processes of `threads` workers; returns its wall time,
-/// each process's CPU seconds, and the samples each follower stored.
-fn run(cfg: &Path, out: &Path, processes: usize, threads: &str) -> (Duration, Vec<f64>, u64) {
+/// A run's processes: wall time, each one's CPU seconds, the samples the followers stored,
+/// and the followers' peaks (the most samples each held at once).
+struct Ran {
+    wall: Duration,
+    cpu: Vec<f64>,
+    followers: u64,
+    follower_peaks: u64,
+}
+
+/// One run into `out`: `processes` processes of `threads` workers.
+fn run(cfg: &Path, out: &Path, processes: usize, threads: &str) -> Ran {
     let started = Instant::now();
     let mut children = spawn_cluster(&vec![cfg; processes], out, threads);
     let mut cpu = vec![f64::NAN; processes];
@@ -89,21 +97,37 @@ fn run(cfg: &Path, out: &Path, processes: usize, threads: &str) -> (Duration, Ve
         std::thread::sleep(Duration::from_millis(20));
     }
     let wall = started.elapsed();
-    let mut followers = 0;
+    let (mut followers, mut follower_peaks) = (0, 0);
     for (p, c) in children.into_iter().enumerate() {
         let o = c.wait_with_output().unwrap();
         assert!(o.status.success(), "process {p}: {}", stderr(&o));
         if p > 0 {
+            // "...; stored N samples of its keys, at most M at once"
             let line = String::from_utf8_lossy(&o.stdout).to_string();
-            followers += line
-                .split("; stored ")
-                .nth(1)
-                .and_then(|r| r.split(' ').next())
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or_else(|| panic!("process {p}: {line}"));
+            let number = |after: &str| {
+                line.split(after)
+                    .nth(1)
+                    .and_then(|r| r.split(' ').next())
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or_else(|| panic!("process {p}: {line}"))
+            };
+            followers += number("; stored ");
+            follower_peaks += number(", at most ");
         }
     }
-    (wall, cpu, followers)
+    Ran {
+        wall,
+        cpu,
+        followers,
+        follower_peaks,
+    }
+}
+
+/// Process 0's share of what the run's processes held: its peak against the sum of every
+/// process's peak (each at its own moment).
+fn run_share(out: &Path, ran: &Ran) -> f64 {
+    let peak = summary(out)["peak_stored_samples"].as_f64().unwrap();
+    peak / (peak + ran.follower_peaks as f64)
 }
 
 /// Process 0's share of the payloads: the most samples its store held at once, against the
@@ -168,54 +192,59 @@ fn main() {
             Some(want) => same &= *want == r,
         }
     };
-    let mut followers2 = 0;
+    let mut two = None;
     for round in 0..3 {
         for (i, processes) in [1, 2].into_iter().enumerate() {
             let out = dir.path().join(format!("run-{round}-{processes}"));
             let threads = if processes == 1 { "2" } else { "1" };
-            let (wall, cpu, followers) = run(&cfg, &out, processes, threads);
-            followers2 = followers;
+            let ran = run(&cfg, &out, processes, threads);
             println!(
                 "  round {round}: {processes} process(es): {:.2} s, CPU s {}",
-                wall.as_secs_f64(),
-                cpu_list(&cpu)
+                ran.wall.as_secs_f64(),
+                cpu_list(&ran.cpu)
             );
-            if wall < best[i].0 {
-                best[i] = (wall, cpu);
+            if ran.wall < best[i].0 {
+                best[i] = (ran.wall, ran.cpu.clone());
             }
             check(&out);
+            if processes == 2 && round == 0 {
+                two = Some((out, ran));
+            }
         }
     }
+    let (two, ran2) = two.expect("round 0 ran 2 processes");
     let three = dir.path().join("run-3");
-    let (wall3, cpu3, followers3) = run(&cfg, &three, 3, "1");
+    let ran3 = run(&cfg, &three, 3, "1");
     println!(
         "  3 processes: {:.2} s, CPU s {}",
-        wall3.as_secs_f64(),
-        cpu_list(&cpu3)
+        ran3.wall.as_secs_f64(),
+        cpu_list(&ran3.cpu)
     );
     check(&three);
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     let shipped = |run: &Path| metric_values(run, "shipped_bytes").iter().sum::<f64>() / 1e6;
-    let two = dir.path().join("run-0-2");
     let owned = |followers: u64| 1.0 - followers as f64 / n as f64;
     println!(
         "cluster: {n} samples, 4 partitions, best of 3: 1 process x 2 workers {:.0} samples/s \
          (CPU s {}), 2 processes x 1 worker {:.0} samples/s (CPU s {}), ratio {:.2} (target \
          0.80); 3 processes x 1 worker {:.0} samples/s (CPU s {}); process 0 owns {:.3} of \
-         the samples with 2 processes (target 0.60), {:.3} with 3 (target 0.43), and held at \
-         most {:.3} and {:.3} of the one-process peak; shipped to it {:.1} MB (2), {:.1} MB \
-         (3); same triggers and models: {}",
+         the samples with 2 processes (target 0.60), {:.3} with 3 (target 0.43); at its peak \
+         it held {:.3} and {:.3} of the one-process peak, {:.3} and {:.3} of the sum of its \
+         run's peaks; shipped to it {:.1} MB (2), {:.1} MB (3); same triggers and models: \
+         {}",
         rate(best[0].0),
         cpu_list(&best[0].1),
         rate(best[1].0),
         cpu_list(&best[1].1),
         rate(best[1].0) / rate(best[0].0),
-        rate(wall3),
-        cpu_list(&cpu3),
-        owned(followers2),
-        owned(followers3),
+        rate(ran3.wall),
+        cpu_list(&ran3.cpu),
+        owned(ran2.followers),
+        owned(ran3.followers),
         stored_share(&two, &baseline),
         stored_share(&three, &baseline),
+        run_share(&two, &ran2),
+        run_share(&three, &ran3),
         shipped(&two),
         shipped(&three),
         if same { "yes" } else { "NO" }

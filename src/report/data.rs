@@ -124,6 +124,28 @@ pub fn read_jsonl_with(dir: &Path, file: &str, live: bool) -> Result<Vec<Value>,
         .collect()
 }
 
+/// The event files a [`RunData`] reads.
+pub const EVENT_FILES: [&str; 4] = [
+    "triggers.jsonl",
+    "models.jsonl",
+    "metrics.jsonl",
+    "evaluations.jsonl",
+];
+
+/// `dir`'s `summary.json`; `live`: null until the run writes it.
+pub fn read_summary(dir: &Path, live: bool) -> Result<Value, ReportError> {
+    let path = dir.join("summary.json");
+    match std::fs::read(&path) {
+        Err(e) if live && e.kind() == std::io::ErrorKind::NotFound => Ok(Value::Null),
+        Err(e) => Err(ReportError::Usage(format!(
+            "{}: missing summary.json ({e}); did the run finish?",
+            dir.display()
+        ))),
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| ReportError::Usage(format!("{}: {e}", path.display()))),
+    }
+}
+
 fn field<'a>(v: &'a Value, key: &str, file: &str) -> Result<&'a Value, ReportError> {
     v.get(key)
         .ok_or_else(|| ReportError::Usage(format!("{file}: an event without `{key}`: {v}")))
@@ -144,84 +166,98 @@ impl RunData {
     /// Reads `dir`; `live`: the run may still be writing it (no summary yet, files not
     /// created yet or with an unfinished last line: see [`read_jsonl_with`]).
     pub fn load_with(dir: &Path, live: bool) -> Result<Self, ReportError> {
-        let summary_path = dir.join("summary.json");
-        let summary: Value = match std::fs::read(&summary_path) {
-            Err(e) if live && e.kind() == std::io::ErrorKind::NotFound => Value::Null,
-            r => r
-                .map_err(|e| {
-                    ReportError::Usage(format!(
-                        "{}: missing summary.json ({e}); did the run finish?",
-                        dir.display()
-                    ))
-                })
-                .and_then(|b| {
-                    serde_json::from_slice(&b)
-                        .map_err(|e| ReportError::Usage(format!("{}: {e}", summary_path.display())))
-                })?,
-        };
-        let read = |file: &str| read_jsonl_with(dir, file, live);
-        let mut pipeline = summary["pipeline"].as_str().unwrap_or_default().to_string();
-        // A sweep's variant is a pipeline of its own (its seeds: the same variant of sweeps).
-        if let Some(variant) = summary["variant"].as_str() {
-            pipeline = format!("{pipeline}/{variant}");
-        }
-        let mut triggers = Vec::new();
-        for t in read("triggers.jsonl")? {
-            let pos = |k: &str| -> Result<u64, ReportError> {
-                u64_of(field(&t, k, "triggers.jsonl")?, "time", "triggers.jsonl")
-            };
-            triggers.push(TriggerRow {
-                id: u64_of(&t, "trigger_id", "triggers.jsonl")?,
-                first: pos("first")?,
-                last: pos("boundary")?,
-                samples: t["samples"].as_u64().unwrap_or_default(),
-                reason: t["reason"].as_str().unwrap_or_default().to_string(),
-                details: t.get("details").cloned().unwrap_or(Value::Null),
-            });
-        }
-        // Not plotted (evaluations name their models), but a run directory without valid
-        // model events is incomplete.
-        for m in read("models.jsonl")? {
-            u64_of(&m, "trigger_id", "models.jsonl")?;
-        }
-        let mut costs: BTreeMap<u64, [f64; 6]> = BTreeMap::new();
-        for m in read("metrics.jsonl")? {
-            if m["kind"] != "metric" || m.get("step").is_some_and(|s| !s.is_null()) {
-                continue;
-            }
-            let name = m["name"].as_str().unwrap_or_default();
-            if let Some(i) = STAGES.iter().position(|s| s.0 == name) {
-                let t = u64_of(&m, "trigger_id", "metrics.jsonl")?;
-                costs.entry(t).or_default()[i] += m["value"].as_f64().unwrap_or(0.0);
+        let mut data = Self::new(dir, read_summary(dir, live)?);
+        for file in EVENT_FILES {
+            for event in read_jsonl_with(dir, file, live)? {
+                data.absorb(file, &event)?;
             }
         }
-        let mut evals = Vec::new();
-        for e in read("evaluations.jsonl")? {
-            let f = "evaluations.jsonl";
-            evals.push(EvalRow {
-                handler: field(&e, "handler", f)?.as_str().unwrap_or_default().into(),
-                dataset: field(&e, "dataset", f)?.as_str().unwrap_or_default().into(),
-                trigger: u64_of(&e, "trigger_id", f)?,
-                start: u64_of(&e, "start_time", f)?,
-                end: e.get("end_time").and_then(Value::as_u64),
-                metric: field(&e, "metric", f)?.as_str().unwrap_or_default().into(),
-                value: field(&e, "value", f)?.as_f64().unwrap_or(f64::NAN),
-                active: e.get("currently_active").and_then(Value::as_bool),
-                trained: e.get("currently_trained").and_then(Value::as_bool),
-            });
-        }
+        Ok(data)
+    }
+
+    /// `dir`'s run with `summary` (null while it runs) and no events yet; [`Self::absorb`]
+    /// takes them in.
+    pub fn new(dir: &Path, summary: Value) -> Self {
         let name = dir
             .file_name()
             .map_or_else(|| "run".into(), |n| n.to_string_lossy().into_owned());
-        Ok(Self {
+        let mut data = Self {
             name,
             dir: dir.to_path_buf(),
-            pipeline,
-            summary,
-            triggers,
-            costs,
-            evals,
-        })
+            pipeline: String::new(),
+            summary: Value::Null,
+            triggers: Vec::new(),
+            costs: BTreeMap::new(),
+            evals: Vec::new(),
+        };
+        data.set_summary(summary);
+        data
+    }
+
+    /// Sets `summary.json` (and the pipeline's name it gives).
+    pub fn set_summary(&mut self, summary: Value) {
+        self.pipeline = summary["pipeline"].as_str().unwrap_or_default().to_string();
+        // A sweep's variant is a pipeline of its own (its seeds: the same variant of sweeps).
+        if let Some(variant) = summary["variant"].as_str() {
+            self.pipeline = format!("{}/{variant}", self.pipeline);
+        }
+        self.summary = summary;
+    }
+
+    /// Takes in one event of `file` (one of [`EVENT_FILES`]), in the file's order.
+    pub fn absorb(&mut self, file: &str, e: &Value) -> Result<(), ReportError> {
+        match file {
+            "triggers.jsonl" => {
+                let pos = |k: &str| -> Result<u64, ReportError> {
+                    u64_of(field(e, k, file)?, "time", file)
+                };
+                self.triggers.push(TriggerRow {
+                    id: u64_of(e, "trigger_id", file)?,
+                    first: pos("first")?,
+                    last: pos("boundary")?,
+                    samples: e["samples"].as_u64().unwrap_or_default(),
+                    reason: e["reason"].as_str().unwrap_or_default().to_string(),
+                    details: e.get("details").cloned().unwrap_or(Value::Null),
+                });
+            }
+            // Not plotted (evaluations name their models), but a run directory without valid
+            // model events is incomplete.
+            "models.jsonl" => {
+                u64_of(e, "trigger_id", file)?;
+            }
+            "metrics.jsonl" => {
+                if e["kind"] != "metric" || e.get("step").is_some_and(|s| !s.is_null()) {
+                    return Ok(());
+                }
+                let name = e["name"].as_str().unwrap_or_default();
+                if let Some(i) = STAGES.iter().position(|s| s.0 == name) {
+                    let t = u64_of(e, "trigger_id", file)?;
+                    self.costs.entry(t).or_default()[i] += e["value"].as_f64().unwrap_or(0.0);
+                }
+            }
+            "evaluations.jsonl" => self.evals.push(EvalRow {
+                handler: field(e, "handler", file)?
+                    .as_str()
+                    .unwrap_or_default()
+                    .into(),
+                dataset: field(e, "dataset", file)?
+                    .as_str()
+                    .unwrap_or_default()
+                    .into(),
+                trigger: u64_of(e, "trigger_id", file)?,
+                start: u64_of(e, "start_time", file)?,
+                end: e.get("end_time").and_then(Value::as_u64),
+                metric: field(e, "metric", file)?
+                    .as_str()
+                    .unwrap_or_default()
+                    .into(),
+                value: field(e, "value", file)?.as_f64().unwrap_or(f64::NAN),
+                active: e.get("currently_active").and_then(Value::as_bool),
+                trained: e.get("currently_trained").and_then(Value::as_bool),
+            }),
+            _ => {}
+        }
+        Ok(())
     }
 
     /// The evaluation series a report shows by default: the first currently-active aggregate

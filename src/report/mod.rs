@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 use serde::Serialize;
 
-pub use data::{Focus, RunData, read_jsonl, read_jsonl_with};
+pub use data::{EVENT_FILES, Focus, RunData, read_jsonl, read_summary};
 pub use error::ReportError;
 pub use plots::{Drawn, SIZE};
 use plots::{VariantPoint, mean_sd};

@@ -7,7 +7,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `live.rs` | [`RunView`]: a run directory read while the run may write it |
+//! | `live.rs` | [`RunView`]: a run directory read while the run may write it; [`Cache`]: what was read of each event file, so a request parses only the lines appended since |
 //! | `page.rs` | the HTML: the index, a run's page (which polls its fragment), the fragment |
 //! | `metrics.rs` | `/metrics` in Prometheus text format |
 //!
@@ -31,7 +31,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
-pub use live::{RunView, read as read_run};
+pub use live::{Cache, RunView, read as read_run};
 
 use crate::sink::unix_ms;
 
@@ -62,9 +62,11 @@ pub enum Routes {
     Metrics,
 }
 
-/// The runs served, and what the pages remember between polls.
+/// The runs served, and what the server remembers between requests.
 struct Dashboard {
     runs: Vec<PathBuf>,
+    /// The runs' events read so far.
+    cache: live::Cache,
     /// Per (run, variant): what the pages saw of its ingestion.
     rates: Mutex<HashMap<(usize, usize), Rate>>,
 }
@@ -119,6 +121,7 @@ impl Server {
         let addr = listener.local_addr()?;
         let dashboard = Arc::new(Dashboard {
             runs,
+            cache: live::Cache::default(),
             rates: Mutex::default(),
         });
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -162,7 +165,7 @@ fn router(dashboard: Arc<Dashboard>, routes: Routes) -> Router {
 }
 
 async fn index(State(d): State<Arc<Dashboard>>) -> Html<String> {
-    let runs: Vec<RunView> = d.runs.iter().map(|r| live::read(r)).collect();
+    let runs: Vec<RunView> = d.runs.iter().map(|r| d.cache.read(r)).collect();
     Html(page::index(&runs))
 }
 
@@ -244,7 +247,7 @@ async fn run_live(
     }
     // Before reading: a change while reading shows at the next request.
     let version = version(dir);
-    let run = live::read(dir);
+    let run = d.cache.read(dir);
     let rates = d.rates(i, &run);
     let body = serde_json::json!({
         "html": page::fragment(&run, unix_ms(), &rates),
@@ -258,7 +261,7 @@ async fn run_live(
 }
 
 async fn metrics_text(State(d): State<Arc<Dashboard>>) -> Response {
-    let runs: Vec<RunView> = d.runs.iter().map(|r| live::read(r)).collect();
+    let runs: Vec<RunView> = d.runs.iter().map(|r| d.cache.read(r)).collect();
     match metrics::render(&runs, unix_ms()) {
         Ok(text) => (
             [(

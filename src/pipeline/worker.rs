@@ -357,22 +357,18 @@ fn feed(
                     shared.counters.note_watermark(index, t.max(*input.time()));
                 }
                 // Paced, the last inputs too are read no sooner than due.
-                if let Some(due) = due {
-                    pace_until(due, worker, lanes, *input.time(), || {
-                        between.pass(&mut *share)
-                    })?;
-                }
+                pace_until(due, worker, lanes, *input.time(), || {
+                    between.pass(&mut *share)
+                })?;
                 break;
             }
         }
         cluster::step(worker, None)?;
         between.pass(&mut *share);
         wait_for_trainer(worker, lanes, shared, || between.pass(&mut *share))?;
-        if let Some(due) = due {
-            pace_until(due, worker, lanes, *input.time(), || {
-                between.pass(&mut *share)
-            })?;
-        }
+        pace_until(due, worker, lanes, *input.time(), || {
+            between.pass(&mut *share)
+        })?;
     }
     covered.offsets = share
         .covered()
@@ -429,15 +425,15 @@ impl Pace {
 }
 
 /// `--replay-rate`: runs the dataflow (and the trainer's feedback) without new input until
-/// `due`, when the next batch may be read.
+/// `due`, when the next batch may be read (at once when not paced: `None`).
 fn pace_until(
-    due: Instant,
+    due: Option<Instant>,
     worker: &mut timely::worker::Worker,
     lanes: &mut LaneLoop,
     time: u64,
     mut report: impl FnMut(),
 ) -> Result<(), ClusterError> {
-    while let Some(left) = due.checked_duration_since(Instant::now()) {
+    while let Some(left) = due.and_then(|d| d.checked_duration_since(Instant::now())) {
         lanes.pump(time);
         cluster::step(worker, Some(left.min(Duration::from_millis(50))))?;
         report();

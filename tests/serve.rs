@@ -436,3 +436,49 @@ fn runs_it_cannot_read_get_clear_errors_and_the_others_are_served() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[test]
+fn a_drift_trigger_shows_its_numbers_against_its_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 2_000, "csv");
+    let drift = r#"[trigger]
+id = "drift"
+evaluation_interval_data_points = 250
+sample_size = 250
+windows = { id = "amount", amount_ref = 250, amount_cur = 250 }
+
+[trigger.metrics.mmd]
+id = "mmd"
+criterion = { id = "threshold", threshold = 0.0001 }
+"#;
+    let text = config("csv", 500).replace("[trigger]\nid = \"amount\"\nevery = 500\n", drift);
+    assert!(text.contains("id = \"drift\""), "{text}");
+    let cfg = write_config(dir.path(), "drift.toml", &text);
+    let run = dir.path().join("drift");
+    run_ok(&cfg, &run, "1");
+    let fired = jsonl(&run.join("triggers.jsonl"));
+    assert!(!fired.is_empty(), "the drift trigger never fired");
+    let (mut server, addr, _) = spawn_serving(
+        &["serve", "--addr", "127.0.0.1:0", run.to_str().unwrap()],
+        "stdout",
+    );
+    let (code, body) = http_get(&addr, "/run/0/live");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(code, 200, "{body}");
+    let live: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let html = live["html"].as_str().unwrap();
+    // The newest trigger's row: its reason and the distance against the threshold it passed.
+    let last = fired.last().unwrap();
+    let distance = last["details"]["mmd.distance"].as_f64().unwrap();
+    assert!(distance > 0.0001, "{last}");
+    let numbers = html
+        .split("<tr>")
+        .find(|row| row.contains(&format!("mmd.distance={distance:.4}")))
+        .unwrap_or_else(|| panic!("no trigger row with mmd.distance={distance:.4}: {html}"));
+    assert!(numbers.contains("mmd.threshold=0.0001"), "{numbers}");
+    assert!(
+        numbers.starts_with(&format!("<td>{}</td>", last["trigger_id"])),
+        "{numbers}"
+    );
+}

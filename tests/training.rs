@@ -128,7 +128,8 @@ fn incremental_model_storage_exports_the_same_models() {
 
 /// Groundwork for `[model] id = "torchscript"` (#25): the modules tests/golden/torchscript/
 /// make_modules.py scripted with PyTorch load in tch as trainable modules, reproduce PyTorch's
-/// outputs bitwise in evaluation mode, expose `embed` only where defined, and refuse an input
+/// outputs in evaluation mode (to a few ulps: libtorch's CPU kernels sum in the order of the
+/// CPU's vector width, and AVX-512 and AVX2 machines differ in the last bits), expose `embed` only where defined, and refuse an input
 /// of the wrong width; and a module's BatchNorm running statistics live outside its
 /// parameters, so a trained module must be stored whole (`CModule::save`), not as parameters.
 #[test]
@@ -158,7 +159,14 @@ fn torchscript_test_modules_load_in_tch_and_reproduce_pytorch() {
         m.set_eval();
         let out = m.forward_ts(&[&xs]).unwrap();
         let got: Vec<f32> = Vec::try_from(out.flatten(0, -1)).unwrap();
-        assert_eq!(got, floats(&golden["outputs"][name]), "{name}");
+        let want = floats(&golden["outputs"][name]);
+        assert_eq!(got.len(), want.len(), "{name}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w).abs() <= 1e-6 + 1e-5 * w.abs(),
+                "{name}: {got:?} against PyTorch's {want:?}"
+            );
+        }
         assert!(
             !vs.variables().is_empty(),
             "{name}: parameters in the var store"

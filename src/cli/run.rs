@@ -96,6 +96,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         status_every: std::time::Duration::from_secs_f64(args.status_every),
     };
     if args.process > 0 {
+        if args.serve.is_some() || args.metrics_addr.is_some() {
+            eprintln!(
+                "note: --serve and --metrics-addr serve process 0's run directory; process {} \
+                 serves nothing",
+                args.process
+            );
+        }
         let s = pipeline::follow(&spec, &opts).map_err(super::run_failure)?;
         println!(
             "{}: process {} of {}: read {} samples ({} dead-lettered) in {:.1} s; stored {} \

@@ -273,16 +273,20 @@ fn main() {
             }
             let (r, s) = (median(raw_t), median(sl_t));
             let rate = |d: Duration| n as f64 / d.as_secs_f64();
+            let per_million = 1e6 / n as f64;
             println!(
-                "    {workers} worker(s): raw rdkafka {:>9.0} samples/s (CPU s {:.1} / {:.1}), \
-                 sluice ingest {:>9.0} samples/s (CPU s {:.1} / {:.1}), ratio {:.3}",
+                "    {workers} worker(s): raw rdkafka {:>9.0} samples/s (CPU s {:.2} / {:.2}), \
+                 sluice ingest {:>9.0} samples/s (CPU s {:.2} / {:.2}), ratio {:.3}; \
+                 CPU-s per million samples: sluice {:.2}, raw {:.2}",
                 rate(r.0),
                 r.1,
                 r.2,
                 rate(s.0),
                 s.1,
                 s.2,
-                r.0.as_secs_f64() / s.0.as_secs_f64()
+                r.0.as_secs_f64() / s.0.as_secs_f64(),
+                s.1 * per_million,
+                r.1 * per_million
             );
         }
     }

@@ -6,7 +6,7 @@
 //! the broker (pid from `kafka/data/broker.pid`, or `$SLUICE_KAFKA_DATA`) used.
 //!
 //! Needs a broker: `kafka/start.sh`, then
-//! `SLUICE_KAFKA=127.0.0.1:9092 cargo bench --bench kafka_ingest [-- <samples>]`
+//! `SLUICE_KAFKA=127.0.0.1:9092 cargo bench --bench kafka_ingest [-- <samples>] [json|arrow]`
 //! (default 1,000,000 samples of the 8-feature hyperplane stream, 4 partitions). The topics are
 //! produced once and reused by later runs.
 
@@ -226,7 +226,9 @@ fn main() {
         v.sort_by_key(|r| r.0);
         v[v.len() / 2]
     };
-    {
+    // `-- json` or `-- arrow`: that format only (e.g. under a profiler).
+    let only = std::env::args().find(|a| a == "json" || a == "arrow");
+    if only.as_deref() != Some("arrow") {
         let dec = JsonDecoder::new(&columns());
         let v = br#"{"key":3,"label":1,"time":1704067202000,"x0":0.8996,"x1":0.3793,"x2":0.4768,"x3":0.9222,"x4":0.3385,"x5":0.6258,"x6":0.2817,"x7":0.2268}"#;
         let m = sluice::source::kafka::MessageMeta {
@@ -243,17 +245,25 @@ fn main() {
             "  JSON decode alone: {:>10.0} msg/s",
             200_000.0 / t.elapsed().as_secs_f64()
         );
+        let (d, c) = reader_only(&brokers, &json_topic);
+        assert_eq!(c, n as u64);
+        println!(
+            "  JSON reader alone (poll + decode, 1 thread): {:>10.0} msg/s",
+            c as f64 / d.as_secs_f64()
+        );
     }
-    let (d, c) = reader_only(&brokers, &json_topic);
-    assert_eq!(c, n as u64);
-    println!(
-        "  JSON reader alone (poll + decode, 1 thread): {:>10.0} msg/s",
-        c as f64 / d.as_secs_f64()
-    );
     for (format, topic, messages) in [
         (ValueFormat::Json, &json_topic, n as u64),
         (ValueFormat::Arrow, &arrow_topic, arrow_messages),
     ] {
+        let name = if format == ValueFormat::Json {
+            "json"
+        } else {
+            "arrow"
+        };
+        if only.as_ref().is_some_and(|o| o != name) {
+            continue;
+        }
         let what = match format {
             ValueFormat::Json => "JSON, a sample per message".to_string(),
             ValueFormat::Arrow => format!("Arrow, {ARROW_ROWS} samples per message"),

@@ -1,6 +1,7 @@
-//! `/metrics`: the served runs in Prometheus text format. Each scrape reads the run
-//! directories afresh into a new registry (an exporter's const metrics: the counters are the
-//! run's own, monotone as long as the run writes them). Metric names: docs/metrics.md.
+//! `/metrics`: the served runs in Prometheus text format. Each scrape puts the run
+//! directories as read now (`live::Cache`) into a new registry (an exporter's const metrics:
+//! the counters are the run's own, monotone as long as the run writes them). Metric names:
+//! docs/metrics.md.
 
 use std::collections::BTreeMap;
 
@@ -199,22 +200,20 @@ fn variant(f: &Families, run: &str, v: &VariantView, now_ms: u64) {
     let Some(l) = &v.lane else {
         return;
     };
-    {
-        f.ingested.with_label_values(&labels).inc_by(l.samples);
-        f.queue.with_label_values(&labels).set(l.queue as f64);
-        if let Some(n) = l.lag_messages {
-            f.lag.with_label_values(&labels).set(n as f64);
-        }
-        if let Some(w) = l.watermark {
-            f.watermark
-                .with_label_values(&labels)
-                .set(w as f64 / 1000.0);
-        }
-        if let Some(ms) = l.lag_ms {
-            f.event_lag
-                .with_label_values(&labels)
-                .set(ms as f64 / 1000.0);
-        }
+    f.ingested.with_label_values(&labels).inc_by(l.samples);
+    f.queue.with_label_values(&labels).set(l.queue as f64);
+    if let Some(n) = l.lag_messages {
+        f.lag.with_label_values(&labels).set(n as f64);
+    }
+    if let Some(w) = l.watermark {
+        f.watermark
+            .with_label_values(&labels)
+            .set(w as f64 / 1000.0);
+    }
+    if let Some(ms) = l.lag_ms {
+        f.event_lag
+            .with_label_values(&labels)
+            .set(ms as f64 / 1000.0);
     }
     if let Ok(data) = &v.data {
         let mut fired: BTreeMap<&str, u64> = BTreeMap::new();

@@ -1,8 +1,8 @@
-//! The dashboard's HTML. The index lists the runs; a run's page is a shell whose script asks
-//! for the run's [`fragment`] again as soon as the run changes and swaps it in (no reload). The fragment shows,
-//! per variant: the status, the trigger timeline with each reason and its numbers, the metric
-//! of the model in service over event time and the evaluation heatmap, the cost per trigger
-//! by stage; then the run's dead-letter tail. Charts are SVG drawn here (plotters, the
+//! The dashboard's HTML. The index lists the runs; a run's page is a shell whose script asks for
+//! the run's [`fragment`] again as soon as the run changes and swaps it in (no reload). The
+//! fragment shows, per variant: the status, the trigger timeline with each reason and its numbers,
+//! the metric of the model in service over event time and the evaluation heatmap, the cost per
+//! trigger by stage; then the run's dead-letter tail. Charts are SVG drawn here (plotters, the
 //! report's plots): nothing is fetched from elsewhere.
 
 use std::fmt::Write;
@@ -64,9 +64,9 @@ pub fn index(runs: &[RunView]) -> String {
     h
 }
 
-/// `/run/<i>`: the page that keeps `/run/<i>/live` swapped in as the run changes. The body's data attributes
-/// (`data-updates`, `data-triggers`, `data-model`, `data-dead`, `data-state`) and the list
-/// `#history` (one item each time one of them changed) say what the page has seen.
+/// `/run/<i>`: the page that keeps `/run/<i>/live` swapped in as the run changes. The body's data
+/// attributes (`data-updates`, `data-triggers`, `data-model`, `data-dead`, `data-state`) and the
+/// list `#history` (one item each time one of them changed) say what the page has seen.
 pub fn shell(i: usize, name: &str) -> String {
     let mut h = head(&format!("Sluice: {name}"));
     let _ = write!(

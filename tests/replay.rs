@@ -360,6 +360,11 @@ fn a_topic_is_followed_by_default_until_max_triggers() {
     assert_eq!(status["state"], "running");
     assert_eq!(lane["samples"], 1_200);
     assert_eq!(lane["lag_messages"], 0, "{lane}");
+    // The topic's one partition, read to its end.
+    let partitions = status["partitions"].as_array().unwrap();
+    assert_eq!(partitions.len(), 1, "{status}");
+    assert_eq!(partitions[0]["lag"], 0, "{status}");
+    assert_eq!(partitions[0]["read"], 1_200, "{status}");
     assert_eq!(lane["triggers"], 2);
     assert_eq!(lane["model"], "it-0001");
     assert!(

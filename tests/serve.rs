@@ -259,6 +259,22 @@ fn a_running_kafka_pipeline_is_watched_live_and_scraped() {
     let s = summary(&run);
     assert_eq!(s["triggers"], 4, "{s}");
     assert_eq!(s["dead_letters"], 1, "{s}");
+    // Both partitions' lag, adding up to the run's.
+    let status: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("status.json")).unwrap()).unwrap();
+    let lags: Vec<u64> = (status["partitions"].as_array().unwrap().iter())
+        .map(|p| {
+            p["lag"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no lag: {status}"))
+        })
+        .collect();
+    assert_eq!(lags.len(), 2, "{status}");
+    assert_eq!(
+        lags.iter().sum::<u64>(),
+        status["variants"][0]["lag_messages"].as_u64().unwrap(),
+        "{status}"
+    );
 
     // The finished run, served read-only: the last scrape and the screenshot.
     let (mut server, addr, _) = spawn_serving(&["serve", run.to_str().unwrap()], "stdout");
@@ -292,12 +308,12 @@ fn a_running_kafka_pipeline_is_watched_live_and_scraped() {
     }
     server.kill().unwrap();
     server.wait().unwrap();
-    check_scrapes(&scrapes, &s);
+    check_scrapes(&scrapes, &s, lags.iter().sum::<u64>() as f64);
 }
 
 /// The counters only grow from scrape to scrape; at least one scrape was taken mid-run;
-/// the last (of the finished run) agrees with summary.json `s`.
-fn check_scrapes(scrapes: &[String], s: &serde_json::Value) {
+/// the last (of the finished run) agrees with summary.json `s` and the final status's `lag`.
+fn check_scrapes(scrapes: &[String], s: &serde_json::Value, lag: f64) {
     let Some(parsed) = parse_scrapes(scrapes) else {
         return;
     };
@@ -325,6 +341,14 @@ fn check_scrapes(scrapes: &[String], s: &serde_json::Value) {
     assert_eq!(total(last, "sluice_up"), 1.0);
     assert_eq!(total(last, "sluice_running"), 0.0);
     assert!(total(last, "sluice_model_evaluation") > 0.0, "{last:?}");
+    assert_eq!(total(last, "sluice_consumer_lag_messages"), lag, "{last:?}");
+    assert_eq!(
+        (last.keys())
+            .filter(|k| k.starts_with("sluice_consumer_lag_messages{partition="))
+            .count(),
+        2,
+        "a lag per partition: {last:?}"
+    );
 }
 
 /// A PNG of `url` once its fragment is in (the README's screenshot).
@@ -477,8 +501,15 @@ criterion = { id = "threshold", threshold = 0.0001 }
         .find(|row| row.contains(&format!("mmd.distance={distance:.4}")))
         .unwrap_or_else(|| panic!("no trigger row with mmd.distance={distance:.4}: {html}"));
     assert!(numbers.contains("mmd.threshold=0.0001"), "{numbers}");
+    // Counts read as counts.
+    assert!(numbers.contains("current_samples=250,"), "{numbers}");
     assert!(
         numbers.starts_with(&format!("<td>{}</td>", last["trigger_id"])),
         "{numbers}"
+    );
+    // The file (its 1,600 training rows) is partition 0: every row read, none left.
+    assert!(
+        html.contains("<tr><td>0</td><td>1600</td><td>0</td><td>0</td></tr>"),
+        "no partition row: {html}"
     );
 }

@@ -2,6 +2,7 @@
 //! `--status-every` seconds and when the run ends, and a `status` event per lane on the metrics
 //! stream (`<prefix>.metrics`). `sluice status <run-dir>` prints it.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::context::RunContext;
 use super::error::RunError;
+use super::progress::PartitionCount;
 use crate::sink::{EventBody, LaneStatus, unix_ms};
 
 /// File name of [`Status`] in a run directory.
@@ -44,13 +46,18 @@ pub struct PartitionStatus {
     pub read: u64,
     /// Of those, and of the samples refused later (late, malformed), dead letters.
     pub dead_letters: u64,
+    /// Messages up to the partition's end offset not read yet (a file: rows); absent when
+    /// unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<u64>,
 }
 
 /// The run's status now, in state `state`.
 fn snapshot(shared: &RunContext, state: &str, every: Duration) -> Status {
     let now = unix_ms();
     let watermark = shared.counters.watermark();
-    let lag_messages = shared.source.lag(shared.counters.progress());
+    let lags = shared.source.lag(shared.counters.progress());
+    let lag_messages = lags.as_ref().map(|l| l.values().sum());
     let triggers_before = shared.first_trigger_id();
     let variants = shared
         .lanes
@@ -79,14 +86,33 @@ fn snapshot(shared: &RunContext, state: &str, every: Duration) -> Status {
         every_s: every.as_secs_f64(),
         source: shared.source.name(),
         variants,
-        partitions: (shared.counters.partitions().into_iter())
-            .map(|(partition, c)| PartitionStatus {
-                partition,
-                read: c.read,
-                dead_letters: c.dead,
-            })
-            .collect(),
+        partitions: partitions(shared.counters.partitions(), lags.unwrap_or_default()),
     }
+}
+
+/// Per partition, what was read of it and what is left (a partition not read from yet has
+/// only its lag).
+fn partitions(
+    read: BTreeMap<i32, PartitionCount>,
+    mut lags: BTreeMap<i32, u64>,
+) -> Vec<PartitionStatus> {
+    let mut out: Vec<PartitionStatus> = read
+        .into_iter()
+        .map(|(partition, c)| PartitionStatus {
+            partition,
+            read: c.read,
+            dead_letters: c.dead,
+            lag: lags.remove(&partition),
+        })
+        .collect();
+    out.extend(lags.into_iter().map(|(partition, lag)| PartitionStatus {
+        partition,
+        read: 0,
+        dead_letters: 0,
+        lag: Some(lag),
+    }));
+    out.sort_by_key(|p| p.partition);
+    out
 }
 
 /// Writes `status` to the run directory (atomically) and emits each lane's as an event.
@@ -277,6 +303,23 @@ pub fn render(status: &Status, now_ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_partitions_lag_joins_its_counts_and_one_not_read_yet_is_listed() {
+        let read = BTreeMap::from([
+            (0, PartitionCount { read: 10, dead: 1 }),
+            (2, PartitionCount { read: 5, dead: 0 }),
+        ]);
+        let lags = BTreeMap::from([(0, 3), (1, 7)]);
+        let got: Vec<_> = partitions(read, lags)
+            .into_iter()
+            .map(|p| (p.partition, p.read, p.dead_letters, p.lag))
+            .collect();
+        assert_eq!(
+            got,
+            [(0, 10, 1, Some(3)), (1, 0, 0, Some(7)), (2, 5, 0, None)]
+        );
+    }
 
     #[test]
     fn the_status_renders_a_line_for_the_run_and_a_row_per_variant() {

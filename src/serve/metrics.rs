@@ -106,8 +106,8 @@ impl Families {
             lag: gauge(
                 r,
                 "sluice_consumer_lag_messages",
-                "Messages (or file rows) not read yet",
-                VARIANT,
+                "Messages up to a source partition's end offset not read yet (a file: rows)",
+                PARTITION,
             )?,
             watermark: gauge(
                 r,
@@ -182,6 +182,9 @@ pub fn render(runs: &[RunView], now_ms: u64) -> prometheus::Result<String> {
                 let labels = [r, &p.partition.to_string()];
                 f.read.with_label_values(&labels).inc_by(p.read);
                 f.dead.with_label_values(&labels).inc_by(p.dead_letters);
+                if let Some(lag) = p.lag {
+                    f.lag.with_label_values(&labels).set(lag as f64);
+                }
             }
         }
         for v in &run.variants {
@@ -202,9 +205,6 @@ fn variant(f: &Families, run: &str, v: &VariantView, now_ms: u64) {
     };
     f.ingested.with_label_values(&labels).inc_by(l.samples);
     f.queue.with_label_values(&labels).set(l.queue as f64);
-    if let Some(n) = l.lag_messages {
-        f.lag.with_label_values(&labels).set(n as f64);
-    }
     if let Some(w) = l.watermark {
         f.watermark
             .with_label_values(&labels)

@@ -138,6 +138,23 @@ pub fn fragment(run: &RunView, now_ms: u64, rates: &[Option<f64>]) -> String {
     for (v, rate) in run.variants.iter().zip(rates) {
         variant(&mut h, run, v, now_ms, *rate);
     }
+    if let Ok(s) = &run.status
+        && !s.partitions.is_empty()
+    {
+        h.push_str(
+            "<h3>Source partitions</h3><table class=\"partitions\"><tr><th>partition</th>\
+             <th>read</th><th>dead letters</th><th>unread</th></tr>",
+        );
+        for p in &s.partitions {
+            let lag = p.lag.map_or("-".into(), |l| l.to_string());
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{lag}</td></tr>",
+                p.partition, p.read, p.dead_letters
+            );
+        }
+        h.push_str("</table>\n");
+    }
     dead_letters(&mut h, run);
     h
 }
@@ -256,7 +273,11 @@ fn details(v: &Value) -> String {
             Value::Null => {}
             Value::Number(n) => out.push(format!(
                 "{prefix}={}",
-                n.as_f64().map_or(n.to_string(), |f| format!("{f:.4}"))
+                n.as_f64().map_or(n.to_string(), |f| if f.fract() == 0.0 {
+                    format!("{f:.0}")
+                } else {
+                    format!("{f:.4}")
+                })
             )),
             x => out.push(format!("{prefix}={x}")),
         }

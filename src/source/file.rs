@@ -521,8 +521,11 @@ impl Source for FileSource {
         )))
     }
 
-    fn lag(&self, progress: Progress) -> Option<u64> {
-        Some(progress.total.saturating_sub(progress.read))
+    fn lag(&self, progress: Progress) -> Option<BTreeMap<i32, u64>> {
+        Some(BTreeMap::from([(
+            0,
+            progress.total.saturating_sub(progress.read),
+        )]))
     }
 
     fn commit(&self, _offsets: &BTreeMap<i32, i64>) -> Result<(), SourceError> {

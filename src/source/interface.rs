@@ -53,9 +53,10 @@ pub trait Source: Send + Sync {
     /// still come.
     fn check_window(&self, window: &Window, follow: bool) -> Result<Option<String>, SourceError>;
 
-    /// Inputs not read yet (`None`: unknown). `progress` is what the run's shares have read of
-    /// what they had to read when opened (every process's).
-    fn lag(&self, progress: Progress) -> Option<u64>;
+    /// Inputs not read yet, per partition (`None`: unknown; a file is partition 0).
+    /// `progress` is what the run's shares have read of what they had to read when opened
+    /// (every process's).
+    fn lag(&self, progress: Progress) -> Option<BTreeMap<i32, u64>>;
 
     /// Records `offsets` (per partition, where a resumed run reads new samples) with the
     /// source, once the checkpoint that holds them is durable (a Kafka consumer group's

@@ -58,16 +58,16 @@ impl KafkaSource {
     }
 
     /// End offsets minus the next offsets this process's shares read, over their partitions.
-    fn unread(&self, consumer: &BaseConsumer) -> Option<u64> {
+    fn unread(&self, consumer: &BaseConsumer) -> Option<BTreeMap<i32, u64>> {
         let next = self.next.lock().expect("offsets poisoned").clone();
         next.iter()
             .map(|(id, next)| {
                 consumer
                     .fetch_watermarks(&self.spec.topic, *id, Duration::from_secs(2))
                     .ok()
-                    .map(|(_, high)| (high - next).max(0) as u64)
+                    .map(|(_, high)| (*id, (high - next).max(0) as u64))
             })
-            .sum()
+            .collect()
     }
 }
 
@@ -127,7 +127,7 @@ impl Source for KafkaSource {
         Ok(check_window(&self.spec, self.partitions, window, follow)?)
     }
 
-    fn lag(&self, _progress: Progress) -> Option<u64> {
+    fn lag(&self, _progress: Progress) -> Option<BTreeMap<i32, u64>> {
         let mut ends = self.ends.lock().expect("end-offset consumer poisoned");
         let consumer = ends.get_or_insert_with(|| {
             admin::consumer_config(&self.spec.cluster, "sluice-status")
@@ -142,7 +142,10 @@ impl Source for KafkaSource {
     /// end now (a message produced since leaves the checkpoint's commit in place).
     fn finish(&self) -> Result<(), SourceError> {
         let next = self.next.lock().expect("offsets poisoned").clone();
-        if next.is_empty() || self.lag(Progress::default()) != Some(0) {
+        let unread = self
+            .lag(Progress::default())
+            .map(|l| l.values().sum::<u64>());
+        if next.is_empty() || unread != Some(0) {
             return Ok(());
         }
         self.commit(&next)

@@ -513,3 +513,71 @@ criterion = { id = "threshold", threshold = 0.0001 }
         "no partition row: {html}"
     );
 }
+
+#[test]
+fn a_sweep_is_served_variant_by_variant() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 2_000, "csv");
+    let variants = "\n[[variant]]\nname = \"base\"\n\n[[variant]]\nname = \"amount-250\"\n\
+                    trigger = { every = 250 }\n";
+    let cfg = write_config(dir.path(), "sweep.toml", &(config("csv", 500) + variants));
+    let run = dir.path().join("sweep");
+    run_ok(&cfg, &run, "1");
+    let sweep = summary(&run);
+    let (mut server, addr, _) = spawn_serving(
+        &["serve", "--addr", "127.0.0.1:0", run.to_str().unwrap()],
+        "stdout",
+    );
+    let (code, body) = http_get(&addr, "/run/0/live");
+    assert_eq!(code, 200, "{body}");
+    let metrics = http_get(&addr, "/metrics").1;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let live: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(live["triggers"], sweep["triggers"], "{body}");
+    let html = live["html"].as_str().unwrap();
+    // A section per variant, each with its own trigger table and charts, in sweep order.
+    let sections: Vec<&str> = html.split("<h2>variant ").skip(1).collect();
+    assert_eq!(sections.len(), 2, "{html}");
+    let parsed = parse_scrapes(&[metrics]);
+    for (section, v) in sections.iter().zip(sweep["variants"].as_array().unwrap()) {
+        let name = v["variant"].as_str().unwrap();
+        assert!(section.starts_with(&format!("{name}</h2>")), "{section}");
+        let rows = section.split("<table class=\"triggers\">").nth(1).unwrap();
+        let rows = rows
+            .split("</table>")
+            .next()
+            .unwrap()
+            .matches("<tr><td>")
+            .count();
+        assert_eq!(
+            rows as u64,
+            v["triggers"].as_u64().unwrap().min(15),
+            "{name}"
+        );
+        assert!(section.contains("<svg"), "{name}: no charts");
+        if let Some(parsed) = &parsed {
+            let labelled = |metric: &str| -> f64 {
+                (parsed[0].iter())
+                    .filter(|(k, _)| {
+                        k.starts_with(&format!("{metric}{{"))
+                            && k.contains(&format!("variant={name}"))
+                    })
+                    .map(|(_, v)| v)
+                    .sum()
+            };
+            assert_eq!(
+                labelled("sluice_triggers_total"),
+                v["triggers"].as_f64().unwrap()
+            );
+            assert_eq!(
+                labelled("sluice_models_total"),
+                v["models"].as_f64().unwrap()
+            );
+        }
+    }
+    assert_ne!(
+        sweep["variants"][0]["triggers"], sweep["variants"][1]["triggers"],
+        "the variants should differ: {sweep}"
+    );
+}

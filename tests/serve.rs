@@ -531,6 +531,33 @@ fn a_sweep_is_served_variant_by_variant() {
     let (code, body) = http_get(&addr, "/run/0/live");
     assert_eq!(code, 200, "{body}");
     let metrics = http_get(&addr, "/metrics").1;
+    // One variant's page and its fragment: that variant alone.
+    let second = sweep["variants"][1].clone();
+    let name = second["variant"].as_str().unwrap();
+    let (code, page) = http_get(&addr, &format!("/run/0/variant/{name}"));
+    assert_eq!(code, 200, "{page}");
+    assert!(
+        page.contains(&format!("/run/0/live?variant={name}&")),
+        "{page}"
+    );
+    let (code, one) = http_get(&addr, &format!("/run/0/live?variant={name}"));
+    assert_eq!(code, 200, "{one}");
+    let one: serde_json::Value = serde_json::from_str(&one).unwrap();
+    assert_eq!(one["triggers"], second["triggers"], "{one}");
+    let html = one["html"].as_str().unwrap();
+    assert_eq!(html.matches("<h2>variant ").count(), 1, "{html}");
+    assert!(html.contains(&format!(">{name}</a></h2>")), "{html}");
+    let (code, missing) = http_get(&addr, "/run/0/live?variant=nope");
+    assert_eq!(code, 404, "{missing}");
+    assert!(
+        missing.contains("no variant `nope`") && missing.contains(name),
+        "{missing}"
+    );
+    let index = http_get(&addr, "/").1;
+    assert!(
+        index.contains(&format!("href=\"/run/0/variant/{name}\"")),
+        "{index}"
+    );
     server.kill().unwrap();
     server.wait().unwrap();
     let live: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -542,7 +569,12 @@ fn a_sweep_is_served_variant_by_variant() {
     let parsed = parse_scrapes(&[metrics]);
     for (section, v) in sections.iter().zip(sweep["variants"].as_array().unwrap()) {
         let name = v["variant"].as_str().unwrap();
-        assert!(section.starts_with(&format!("{name}</h2>")), "{section}");
+        assert!(
+            section.starts_with(&format!(
+                "<a href=\"/run/0/variant/{name}\">{name}</a></h2>"
+            )),
+            "{section}"
+        );
         let rows = section.split("<table class=\"triggers\">").nth(1).unwrap();
         let rows = rows
             .split("</table>")

@@ -11,9 +11,9 @@
 //! | `page.rs` | the HTML: the index, a run's page (which polls its fragment), the fragment |
 //! | `metrics.rs` | `/metrics` in Prometheus text format |
 //!
-//! Routes: `/` (the runs), `/run/<i>` (run `i`'s page), `/run/<i>/live` (its fragment and
-//! counts, JSON), `/metrics`. [`Routes::Metrics`] serves `/metrics` only
-//! (`sluice run --metrics-addr`).
+//! Routes: `/` (the runs), `/run/<i>` (run `i`'s page), `/run/<i>/variant/<name>` (one
+//! variant of a sweep), `/run/<i>/live[?variant=<name>]` (the fragment and counts, JSON),
+//! `/metrics`. [`Routes::Metrics`] serves `/metrics` only (`sluice run --metrics-addr`).
 
 mod live;
 mod metrics;
@@ -159,6 +159,7 @@ fn router(dashboard: Arc<Dashboard>, routes: Routes) -> Router {
         Routes::All => router
             .route("/", get(index))
             .route("/run/{i}", get(run_page))
+            .route("/run/{i}/variant/{name}", get(variant_page))
             .route("/run/{i}/live", get(run_live)),
     };
     router.with_state(dashboard)
@@ -190,7 +191,24 @@ async fn run_page(State(d): State<Arc<Dashboard>>, UrlPath(i): UrlPath<usize>) -
                 || dir.display().to_string(),
                 |n| n.to_string_lossy().into_owned(),
             );
-            Html(page::shell(i, &name)).into_response()
+            Html(page::shell(i, &name, None)).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+/// `/run/<i>/variant/<name>`: the page of one variant of a sweep.
+async fn variant_page(
+    State(d): State<Arc<Dashboard>>,
+    UrlPath((i, variant)): UrlPath<(usize, String)>,
+) -> Response {
+    match run_dir(&d, i) {
+        Ok(dir) => {
+            let name = dir.file_name().map_or_else(
+                || dir.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            Html(page::shell(i, &name, Some(&variant))).into_response()
         }
         Err(r) => r,
     }
@@ -199,23 +217,19 @@ async fn run_page(State(d): State<Arc<Dashboard>>, UrlPath(i): UrlPath<usize>) -
 /// How long `/run/<i>/live?since=<version>` waits for the run to change.
 const LONG_POLL: Duration = Duration::from_secs(20);
 
-/// What a page last saw of a run (`?since=`, the [`version`] it was sent).
+/// What a page asks of a run: `?since=` (the [`version`] it was sent last) and `?variant=`
+/// (one variant of a sweep only).
 #[derive(serde::Deserialize)]
 struct Since {
     since: Option<String>,
+    variant: Option<String>,
 }
 
 /// A run directory's version: the length and modification time of the files the page
-/// shows. It changes whenever the run writes its status or an event.
+/// shows, a sweep's variants' included. It changes whenever the run writes its status or an
+/// event.
 fn version(dir: &Path) -> String {
-    let files = [
-        "status.json",
-        "triggers.jsonl",
-        "models.jsonl",
-        "evaluations.jsonl",
-        "dead-letter.jsonl",
-    ];
-    let stamp = |f: &str| match std::fs::metadata(dir.join(f)) {
+    let stamp = |f: &Path| match std::fs::metadata(f) {
         Ok(m) => {
             let at = (m.modified().ok())
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -224,7 +238,20 @@ fn version(dir: &Path) -> String {
         }
         Err(_) => "-".into(),
     };
-    files.map(stamp).join(":")
+    let mut dirs = vec![dir.to_path_buf()];
+    if let Ok(variants) = std::fs::read_dir(dir.join("variants")) {
+        let mut found: Vec<PathBuf> = variants.flatten().map(|e| e.path()).collect();
+        found.sort();
+        dirs.extend(found);
+    }
+    let mut stamps = vec![
+        stamp(&dir.join("status.json")),
+        stamp(&dir.join("dead-letter.jsonl")),
+    ];
+    for d in &dirs {
+        stamps.extend(crate::report::EVENT_FILES.map(|f| stamp(&d.join(f))));
+    }
+    stamps.join(":")
 }
 
 /// Run `i` now, as JSON: its fragment and counts, and its version. With `?since=<version>`,
@@ -247,10 +274,31 @@ async fn run_live(
     }
     // Before reading: a change while reading shows at the next request.
     let version = version(dir);
-    let run = d.cache.read(dir);
-    let rates = d.rates(i, &run);
+    let mut run = d.cache.read(dir);
+    let mut rates = d.rates(i, &run);
+    if let Some(name) = &q.variant {
+        let keep: Vec<bool> = (run.variants.iter())
+            .map(|v| v.name.as_deref() == Some(name.as_str()))
+            .collect();
+        if !keep.contains(&true) {
+            let names: Vec<&str> = run
+                .variants
+                .iter()
+                .filter_map(|v| v.name.as_deref())
+                .collect();
+            return (
+                StatusCode::NOT_FOUND,
+                format!("run {i} has no variant `{name}`; its variants: {names:?}"),
+            )
+                .into_response();
+        }
+        let (mut a, mut b) = (keep.iter(), keep.iter());
+        run.variants
+            .retain(|_| *a.next().expect("a flag per variant"));
+        rates.retain(|_| *b.next().expect("a flag per variant"));
+    }
     let body = serde_json::json!({
-        "html": page::fragment(&run, unix_ms(), &rates),
+        "html": page::fragment(i, &run, unix_ms(), &rates),
         "triggers": run.triggers(),
         "model": run.variants.iter().find_map(|v| v.lane.as_ref()?.model.clone()),
         "dead": run.dead_letters,

@@ -24,6 +24,18 @@ text-align:left;vertical-align:top}th{background:#eee}.error{color:#b00}\
 .charts{display:flex;flex-wrap:wrap;gap:8px}.charts svg{width:580px;height:auto;\
 border:1px solid #ddd}code{font-size:90%}";
 
+/// `s` percent-encoded for a URL's query or path (all but unreserved characters).
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// HTML-escaped `s`.
 pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -52,9 +64,19 @@ pub fn index(runs: &[RunView]) -> String {
             Ok(s) => esc(&s.state),
             Err(e) => format!("<span class=\"error\">{}</span>", esc(e)),
         };
+        let variants: Vec<String> = (r.variants.iter())
+            .filter_map(|v| v.name.as_deref())
+            .map(|v| format!("<a href=\"/run/{i}/variant/{}\">{}</a>", encode(v), esc(v)))
+            .collect();
+        let variants = if variants.is_empty() {
+            String::new()
+        } else {
+            format!(" (variants: {})", variants.join(", "))
+        };
         let _ = writeln!(
             h,
-            "<tr><td><a href=\"/run/{i}\">{}</a></td><td>{state}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><a href=\"/run/{i}\">{}</a>{variants}</td><td>{state}</td><td>{}</td>\
+             <td>{}</td></tr>",
             esc(&r.name),
             r.triggers(),
             r.dead_letters
@@ -67,15 +89,23 @@ pub fn index(runs: &[RunView]) -> String {
 /// `/run/<i>`: the page that keeps `/run/<i>/live` swapped in as the run changes. The body's data
 /// attributes (`data-updates`, `data-triggers`, `data-model`, `data-dead`, `data-state`) and the
 /// list `#history` (one item each time one of them changed) say what the page has seen.
-pub fn shell(i: usize, name: &str) -> String {
-    let mut h = head(&format!("Sluice: {name}"));
+pub fn shell(i: usize, name: &str, variant: Option<&str>) -> String {
+    let title = match variant {
+        Some(v) => format!("{name}: variant {v}"),
+        None => name.to_string(),
+    };
+    let live = match variant {
+        Some(v) => format!("/run/{i}/live?variant={}&", encode(v)),
+        None => format!("/run/{i}/live?"),
+    };
+    let mut h = head(&format!("Sluice: {title}"));
     let _ = write!(
         h,
         "<body data-updates=\"0\"><p><a href=\"/\">all runs</a></p><h1>{}</h1>\
          <p id=\"error\" class=\"error\"></p><div id=\"live\">loading…</div>\
          <h3>Seen on this page</h3><ol id=\"history\"></ol>\n<script>\n{}</script></body></html>\n",
-        esc(name),
-        SCRIPT.replace("RUN", &i.to_string())
+        esc(&title),
+        SCRIPT.replace("LIVE", &live)
     );
     h
 }
@@ -86,7 +116,7 @@ const SCRIPT: &str = r#"let last = null, version = '';
 async function poll() {
   let again = 2000;
   try {
-    const r = await fetch('/run/RUN/live?since=' + encodeURIComponent(version), {cache: 'no-store'});
+    const r = await fetch('LIVE' + 'since=' + encodeURIComponent(version), {cache: 'no-store'});
     if (!r.ok) throw new Error(r.status + ' ' + (await r.text()));
     const j = await r.json();
     document.getElementById('live').innerHTML = j.html;
@@ -117,8 +147,8 @@ async function poll() {
 poll();
 "#;
 
-/// `/run/<i>/live`'s HTML: the run now.
-pub fn fragment(run: &RunView, now_ms: u64, rates: &[Option<f64>]) -> String {
+/// `/run/<i>/live`'s HTML: the run now (its variants in `run`, all or the one asked for).
+pub fn fragment(i: usize, run: &RunView, now_ms: u64, rates: &[Option<f64>]) -> String {
     let mut h = String::new();
     match &run.status {
         Ok(s) => {
@@ -136,7 +166,7 @@ pub fn fragment(run: &RunView, now_ms: u64, rates: &[Option<f64>]) -> String {
         }
     }
     for (v, rate) in run.variants.iter().zip(rates) {
-        variant(&mut h, run, v, now_ms, *rate);
+        variant(&mut h, i, run, v, now_ms, *rate);
     }
     if let Ok(s) = &run.status
         && !s.partitions.is_empty()
@@ -175,9 +205,22 @@ fn span(ms: u64) -> String {
 }
 
 /// A variant's section: status, triggers, charts.
-fn variant(h: &mut String, run: &RunView, v: &VariantView, now_ms: u64, rate: Option<f64>) {
+fn variant(
+    h: &mut String,
+    i: usize,
+    run: &RunView,
+    v: &VariantView,
+    now_ms: u64,
+    rate: Option<f64>,
+) {
     if let Some(name) = &v.name {
-        let _ = writeln!(h, "<h2>variant {}</h2>", esc(name));
+        let _ = writeln!(
+            h,
+            "<h2>variant <a href=\"/run/{}/variant/{}\">{}</a></h2>",
+            i,
+            encode(name),
+            esc(name)
+        );
     }
     if let Some(l) = &v.lane {
         let model = v.model_in_service();

@@ -92,29 +92,14 @@ pub struct Focus {
 /// The events of `dir`'s JSONL file `file`; a missing file or a line that is not JSON is a
 /// usage error naming it.
 pub fn read_jsonl(dir: &Path, file: &str) -> Result<Vec<Value>, ReportError> {
-    read_jsonl_with(dir, file, false)
-}
-
-/// [`read_jsonl`]; `live`: the run may still be writing `dir`, so a missing file holds no
-/// events yet, and an unfinished last line (no newline yet) is left for the next read.
-pub fn read_jsonl_with(dir: &Path, file: &str, live: bool) -> Result<Vec<Value>, ReportError> {
     let path = dir.join(file);
-    let text = match std::fs::read_to_string(&path) {
-        Err(e) if live && e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        r => r.map_err(|e| {
-            ReportError::Usage(format!(
-                "{}: missing {file} ({e}); is it a complete Sluice run directory?",
-                dir.display()
-            ))
-        })?,
-    };
-    let complete = if live {
-        &text[..text.rfind('\n').map_or(0, |i| i + 1)]
-    } else {
-        &text[..]
-    };
-    complete
-        .lines()
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        ReportError::Usage(format!(
+            "{}: missing {file} ({e}); is it a complete Sluice run directory?",
+            dir.display()
+        ))
+    })?;
+    text.lines()
         .enumerate()
         .map(|(i, l)| {
             serde_json::from_str(l).map_err(|e| {
@@ -160,15 +145,9 @@ fn u64_of(v: &Value, key: &str, file: &str) -> Result<u64, ReportError> {
 impl RunData {
     /// Reads `dir`, a finished run's.
     pub fn load(dir: &Path) -> Result<Self, ReportError> {
-        Self::load_with(dir, false)
-    }
-
-    /// Reads `dir`; `live`: the run may still be writing it (no summary yet, files not
-    /// created yet or with an unfinished last line: see [`read_jsonl_with`]).
-    pub fn load_with(dir: &Path, live: bool) -> Result<Self, ReportError> {
-        let mut data = Self::new(dir, read_summary(dir, live)?);
+        let mut data = Self::new(dir, read_summary(dir, false)?);
         for file in EVENT_FILES {
-            for event in read_jsonl_with(dir, file, live)? {
+            for event in read_jsonl(dir, file)? {
                 data.absorb(file, &event)?;
             }
         }

@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 
@@ -116,15 +115,8 @@ fn report_plots_every_run_and_compares_pipelines_and_its_page_renders() {
 
     if let Some(bin) = chromium() {
         let profile = tempfile::tempdir().unwrap();
-        let o = Command::new(bin)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--virtual-time-budget=10000",
-                &format!("--user-data-dir={}", profile.path().display()),
-                "--dump-dom",
-            ])
+        let o = headless(&bin, profile.path(), 10_000)
+            .arg("--dump-dom")
             .arg(format!("file://{}", report.join("index.html").display()))
             .output()
             .unwrap();

@@ -199,16 +199,8 @@ fn a_running_kafka_pipeline_is_watched_live_and_scraped() {
         let url = format!("http://{addr}/run/0");
         std::thread::spawn(move || {
             let profile = tempfile::tempdir().unwrap();
-            let o = Command::new(bin)
-                .args([
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--virtual-time-budget=600000",
-                    &format!("--user-data-dir={}", profile.path().display()),
-                    "--dump-dom",
-                    &url,
-                ])
+            let o = headless(&bin, profile.path(), 600_000)
+                .args(["--dump-dom", &url])
                 .output()
                 .unwrap();
             assert!(o.status.success(), "{}", stderr(&o));
@@ -355,15 +347,10 @@ fn check_scrapes(scrapes: &[String], s: &serde_json::Value, lag: f64) {
 fn screenshot(url: &str, png: &Path) {
     let Some(bin) = chromium() else { return };
     let profile = tempfile::tempdir().unwrap();
-    let o = Command::new(bin)
+    let o = headless(&bin, profile.path(), 20_000)
         .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
             "--hide-scrollbars",
-            "--virtual-time-budget=20000",
             "--window-size=1280,1900",
-            &format!("--user-data-dir={}", profile.path().display()),
             &format!("--screenshot={}", png.display()),
             url,
         ])

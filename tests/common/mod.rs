@@ -364,6 +364,21 @@ pub fn chromium() -> Option<String> {
     .then_some(bin)
 }
 
+/// A headless Chromium `bin` with a fresh `profile` directory, letting the page run for up to
+/// `budget_ms` of virtual time; the caller adds what to do (`--dump-dom`, `--screenshot`)
+/// and the URL.
+pub fn headless(bin: &str, profile: &Path, budget_ms: u64) -> Command {
+    let mut c = Command::new(bin);
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        &format!("--virtual-time-budget={budget_ms}"),
+        &format!("--user-data-dir={}", profile.display()),
+    ]);
+    c
+}
+
 /// Every message of `topic` from the beginning (`sluice tail`), parsed.
 pub fn tail(brokers: &str, topic: &str) -> Vec<serde_json::Value> {
     let o = sluice(&["tail", topic, "--brokers", brokers, "--from-beginning"]);

@@ -21,7 +21,7 @@ pub struct ServeArgs {
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Each run's problem is shown on its page too; the others are served regardless.
     for run in &args.runs {
-        if let Err(e) = sluice::serve::read_run(run).status {
+        if let Err(e) = sluice::serve::read_status(run) {
             eprintln!("warning: {e}");
         }
     }

@@ -79,6 +79,23 @@ pub fn read(dir: &Path) -> RunView {
     Cache::default().read(dir)
 }
 
+/// The name a run directory is served under: its last component.
+pub fn run_name(dir: &Path) -> String {
+    dir.file_name()
+        .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into())
+}
+
+/// `dir`'s `status.json`, or why it cannot be read (a directory not created yet included).
+pub fn read_status(dir: &Path) -> Result<Status, String> {
+    if !dir.is_dir() {
+        return Err(format!(
+            "{}: no such run directory (yet: a run started with `--out` there creates it)",
+            dir.display()
+        ));
+    }
+    status::read(dir).map_err(|e| e.to_string())
+}
+
 /// What a server keeps of each run directory between requests: the events read so far, so a
 /// request parses only the lines the run appended since the one before (an online run's
 /// files grow for days).
@@ -167,19 +184,15 @@ impl Cache {
     /// Reads the run directory `dir`: what its run wrote since the last read of it, added to
     /// what that read kept.
     pub fn read(&self, dir: &Path) -> RunView {
-        let name = dir
-            .file_name()
-            .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into());
+        let name = run_name(dir);
+        let status = read_status(dir);
         let mut runs = self.runs.lock().expect("run cache poisoned");
         if !dir.is_dir() {
             runs.remove(dir);
             return RunView {
                 name,
                 dir: dir.to_path_buf(),
-                status: Err(format!(
-                    "{}: no such run directory (yet: a run started with `--out` there creates it)",
-                    dir.display()
-                )),
+                status,
                 variants: vec![VariantView {
                     name: None,
                     lane: None,
@@ -191,7 +204,6 @@ impl Cache {
                 checkpoint_ms: None,
             };
         }
-        let status = status::read(dir).map_err(|e| e.to_string());
         let lanes: Vec<Option<LaneStatus>> = match &status {
             Ok(s) => s.variants.iter().cloned().map(Some).collect(),
             Err(_) => vec![None],

@@ -31,7 +31,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
-pub use live::{Cache, RunView, read as read_run};
+pub use live::{Cache, RunView, read as read_run, read_status};
 
 use crate::sink::unix_ms;
 
@@ -184,17 +184,16 @@ fn run_dir(d: &Dashboard, i: usize) -> Result<&PathBuf, Response> {
     })
 }
 
-async fn run_page(State(d): State<Arc<Dashboard>>, UrlPath(i): UrlPath<usize>) -> Response {
-    match run_dir(&d, i) {
-        Ok(dir) => {
-            let name = dir.file_name().map_or_else(
-                || dir.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            );
-            Html(page::shell(i, &name, None)).into_response()
-        }
+/// Run `i`'s page, or one `variant`'s of it.
+fn shell(d: &Dashboard, i: usize, variant: Option<&str>) -> Response {
+    match run_dir(d, i) {
+        Ok(dir) => Html(page::shell(i, &live::run_name(dir), variant)).into_response(),
         Err(r) => r,
     }
+}
+
+async fn run_page(State(d): State<Arc<Dashboard>>, UrlPath(i): UrlPath<usize>) -> Response {
+    shell(&d, i, None)
 }
 
 /// `/run/<i>/variant/<name>`: the page of one variant of a sweep.
@@ -202,16 +201,7 @@ async fn variant_page(
     State(d): State<Arc<Dashboard>>,
     UrlPath((i, variant)): UrlPath<(usize, String)>,
 ) -> Response {
-    match run_dir(&d, i) {
-        Ok(dir) => {
-            let name = dir.file_name().map_or_else(
-                || dir.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            );
-            Html(page::shell(i, &name, Some(&variant))).into_response()
-        }
-        Err(r) => r,
-    }
+    shell(&d, i, Some(&variant))
 }
 
 /// How long `/run/<i>/live?since=<version>` waits for the run to change.
@@ -277,13 +267,8 @@ async fn run_live(
     let mut run = d.cache.read(dir);
     let mut rates = d.rates(i, &run);
     if let Some(name) = &q.variant {
-        let keep: Vec<bool> = (run.variants.iter())
-            .map(|v| v.name.as_deref() == Some(name.as_str()))
-            .collect();
-        if !keep.contains(&true) {
-            let names: Vec<&str> = run
-                .variants
-                .iter()
+        if !run.variants.iter().any(|v| v.name.as_ref() == Some(name)) {
+            let names: Vec<&str> = (run.variants.iter())
                 .filter_map(|v| v.name.as_deref())
                 .collect();
             return (
@@ -292,10 +277,9 @@ async fn run_live(
             )
                 .into_response();
         }
-        let (mut a, mut b) = (keep.iter(), keep.iter());
-        run.variants
-            .retain(|_| *a.next().expect("a flag per variant"));
-        rates.retain(|_| *b.next().expect("a flag per variant"));
+        (run.variants, rates) = (run.variants.into_iter().zip(rates))
+            .filter(|(v, _)| v.name.as_ref() == Some(name))
+            .unzip();
     }
     let body = serde_json::json!({
         "html": page::fragment(i, &run, unix_ms(), &rates),

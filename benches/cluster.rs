@@ -126,14 +126,17 @@ fn run(cfg: &Path, out: &Path, processes: usize, threads: &str) -> Ran {
 /// Process 0's share of what the run's processes held: its peak against the sum of every
 /// process's peak (each at its own moment).
 fn run_share(out: &Path, ran: &Ran) -> f64 {
-    let peak = summary(out)["peak_stored_samples"].as_f64().unwrap();
-    peak / (peak + ran.follower_peaks as f64)
+    peak(out) / (peak(out) + ran.follower_peaks as f64)
+}
+
+/// The most samples process 0 of the run in `out` held at once (`peak_stored_samples`).
+fn peak(out: &Path) -> f64 {
+    summary(out)["peak_stored_samples"].as_f64().unwrap()
 }
 
 /// Process 0's share of the payloads: the most samples its store held at once, against the
 /// one-process run `whole`'s.
 fn stored_share(out: &Path, whole: &Path) -> f64 {
-    let peak = |run: &Path| summary(run)["peak_stored_samples"].as_f64().unwrap();
     peak(out) / peak(whole)
 }
 

@@ -5,7 +5,8 @@
 //!   └─ exchange by key to its owner (any worker; see `RunContext::owners`)
 //!      └─ Store: Samples (payload -> sample store) ──err──> Sink: Dead letters
 //!         │ ok: SampleMeta
-//!         ├─> Trigger: <policy> (worker 0)  per lane
+//!         ├─> Trigger: <policy> (worker 0)  per lane; amount and time policies get a tally per
+//!         │     worker and time instead (Trigger: Tally / Keys / Resolve, `TriggerCounted`)
 //!         │     ├─ triggers ──> Sink: Trigger events
 //!         │     │           └─> broadcast ─> seen (the source loop's restart offsets)
 //!         │     ├─ decisions ─> Sink: Decisions
@@ -48,7 +49,7 @@ use sluice_dataflows::moments::{AttachMoments, Moments, RunningMoments};
 use sluice_dataflows::selection::{
     AssembleTrainingSets, NewData, Reservoir, Select, SelectOptions,
 };
-use sluice_dataflows::triggers::{NoProbe, Trigger, TriggerOptions};
+use sluice_dataflows::triggers::{NoProbe, Trigger, TriggerCounted, TriggerOptions};
 use sluice_dataflows::{
     Key, Position, Retraction, SampleMeta, SampleScore, Time, TrainingSet, TriggerEvent, route,
 };
@@ -65,7 +66,7 @@ use super::context::RunContext;
 use super::progress::Counters;
 use super::ship;
 use super::sinks::{self, TrainerQueue};
-use super::triggers::{StoreProbe, build_policy};
+use super::triggers::{StoreProbe, build_count_policy, build_policy};
 use crate::config::{DuplicatePolicy, Normalize, Pool};
 use crate::source::{DeadLetter, Deletion, Sample, Source, raw_text};
 use crate::store::{CandidateFile, SampleStore, SourceAt, StoreError, Versioned};
@@ -547,23 +548,24 @@ fn trigger_stream<'scope>(
     metas: StreamVec<'scope, Time, SampleMeta>,
 ) -> StreamVec<'scope, Time, TriggerEvent> {
     let lane = &shared.lanes[l];
-    let out = metas.trigger_with(
-        build_policy(&lane.spec.trigger),
-        TriggerOptions {
-            first_id: shared.first_trigger_id(),
-            models: Some(lane.model_feed.clone()),
-            // The policy runs on worker 0, the leader's, which has the model store.
-            probe: if index == 0 {
-                Box::new(StoreProbe::new(shared, l))
-            } else {
-                let probe: Box<dyn sluice_dataflows::triggers::Probe> = Box::new(NoProbe);
-                probe
-            },
-            states: shared.checkpoints(),
-            restore: shared.restore().map(|r| r.trigger.clone()),
-            limit: shared.replay.max_triggers,
+    let options = TriggerOptions {
+        first_id: shared.first_trigger_id(),
+        models: Some(lane.model_feed.clone()),
+        // The policy runs on worker 0, the leader's, which has the model store.
+        probe: if index == 0 {
+            Box::new(StoreProbe::new(shared, l))
+        } else {
+            let probe: Box<dyn sluice_dataflows::triggers::Probe> = Box::new(NoProbe);
+            probe
         },
-    );
+        states: shared.checkpoints(),
+        restore: shared.restore().map(|r| r.trigger.clone()),
+        limit: shared.replay.max_triggers,
+    };
+    let out = match build_count_policy(&lane.spec.trigger) {
+        Some(policy) => metas.trigger_counted(policy, options),
+        None => metas.trigger_with(build_policy(&lane.spec.trigger), options),
+    };
     sinks::trigger_events(
         out.triggers.clone(),
         shared.writer(l),

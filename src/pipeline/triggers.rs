@@ -5,8 +5,8 @@ use std::sync::Arc;
 use sluice_dataflows::Position;
 use sluice_dataflows::drift::Vectors;
 use sluice_dataflows::triggers::{
-    Batched, Cost, DataAmount, DataDrift, Ensemble, Performance, Probe, TimeTrigger, TriggerPolicy,
-    Warmup,
+    Batched, Cost, CountPolicy, DataAmount, DataDrift, Ensemble, Performance, Probe, TimeTrigger,
+    TriggerPolicy, Warmup,
 };
 
 use super::context::RunContext;
@@ -51,6 +51,21 @@ pub fn build_policy(spec: &TriggerSpec) -> Box<dyn TriggerPolicy> {
                 .collect(),
             *strategy,
         )),
+    }
+}
+
+/// The policy `spec` describes when it decides from per-time counts alone (amount, time):
+/// it then runs on the counted operator, which sends worker 0 a tally per worker and time
+/// instead of every sample's metadata.
+pub fn build_count_policy(spec: &TriggerSpec) -> Option<Box<dyn CountPolicy>> {
+    match spec {
+        TriggerSpec::Amount { every } => Some(Box::new(DataAmount::new(*every))),
+        TriggerSpec::Time {
+            every_ms,
+            every,
+            start_ms,
+        } => Some(Box::new(TimeTrigger::new(*every_ms, *start_ms, every))),
+        _ => None,
     }
 }
 

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::policy::{Context, Fire, State, TriggerPolicy, from_state, to_state};
-use crate::sample::SampleMeta;
+use super::policy::{Context, CountPolicy, Fire, State, TriggerPolicy, from_state, to_state};
+use crate::sample::{SampleMeta, Time};
 
 /// Fires on every `every`-th sample of the stream.
 #[derive(Clone, Debug)]
@@ -80,6 +80,26 @@ impl TriggerPolicy for DataAmount {
         }
         self.since_last = since_last;
         Ok(())
+    }
+}
+
+impl CountPolicy for DataAmount {
+    fn inform_counts(&mut self, batch: &[(Time, u64)], fired: &mut Vec<Fire>) -> u64 {
+        let until = self.every - self.since_last;
+        let mut seen = 0u64;
+        for &(_, n) in batch {
+            if seen + n >= until {
+                fired.push(Fire::new(
+                    until as usize,
+                    format!("amount: {} samples", self.every),
+                ));
+                self.since_last = 0;
+                return until;
+            }
+            seen += n;
+        }
+        self.since_last += seen;
+        seen
     }
 }
 

@@ -200,7 +200,7 @@ impl Epoch {
 /// Side-output records of one activation, each with its natural time, and the capabilities
 /// (one per side output) that send them.
 #[derive(Default)]
-struct Sides {
+pub(super) struct Sides {
     decisions: Vec<(Time, (u64, Decision))>,
     states: Vec<(Time, TriggerState)>,
     errors: Vec<(Time, String)>,
@@ -210,7 +210,7 @@ struct Sides {
     save: bool,
 }
 
-type Out<D> = OutputBuilder<Time, CapacityContainerBuilder<Vec<D>>>;
+pub(super) type Out<D> = OutputBuilder<Time, CapacityContainerBuilder<Vec<D>>>;
 
 /// Sends `records` on `out` through `cap`, each at its own time or the capability's if later.
 fn send<D: Clone + 'static>(
@@ -229,8 +229,17 @@ fn send<D: Clone + 'static>(
 }
 
 impl Sides {
+    /// Side outputs sent through `caps` (decisions, states, errors); states only if `save`.
+    pub(super) fn new(caps: [Capability<Time>; 3], save: bool) -> Self {
+        Self {
+            caps: Some(caps),
+            save,
+            ..Self::default()
+        }
+    }
+
     /// Trigger `id` (at `time`) has no state of its own.
-    fn none(&mut self, time: Time, id: u64) {
+    pub(super) fn none(&mut self, time: Time, id: u64) {
         if self.save {
             let s = TriggerState {
                 trigger: id,
@@ -242,7 +251,7 @@ impl Sides {
     }
 
     /// The policy's state right after trigger `id` (at `time`).
-    fn saved<P: TriggerPolicy>(&mut self, time: Time, id: u64, policy: &P) {
+    pub(super) fn saved<P: TriggerPolicy + ?Sized>(&mut self, time: Time, id: u64, policy: &P) {
         if self.save {
             let s = TriggerState {
                 trigger: id,
@@ -254,8 +263,46 @@ impl Sides {
     }
 
     /// A failure, sent at the operator's current time.
-    fn error(&mut self, e: String) {
+    pub(super) fn error(&mut self, e: String) {
         self.errors.push((0, e));
+    }
+
+    /// Sends this activation's records, then moves the capabilities to `floor`, the least time
+    /// a later record can have, or drops them when none can come (`None`) and none is
+    /// `awaited` (a model report that may still bring a state).
+    pub(super) fn flush(
+        &mut self,
+        (decisions, states, errors): (
+            &mut Out<(u64, Decision)>,
+            &mut Out<TriggerState>,
+            &mut Out<String>,
+        ),
+        floor: Option<Time>,
+        awaited: bool,
+    ) {
+        match &self.caps {
+            Some([d, s, e]) => {
+                send(decisions, d, &mut self.decisions);
+                send(states, s, &mut self.states);
+                send(errors, e, &mut self.errors);
+            }
+            None => {
+                let lost = self.decisions.len() + self.states.len() + self.errors.len();
+                debug_assert!(lost == 0, "{lost} side records after the operator finished");
+                self.decisions.clear();
+                self.states.clear();
+                self.errors.clear();
+            }
+        }
+        match (floor, &mut self.caps) {
+            (None, caps) if !awaited => *caps = None,
+            (Some(t), Some(caps)) => {
+                for c in caps.iter_mut().filter(|c| *c.time() < t) {
+                    c.downgrade(&t);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -385,11 +432,7 @@ impl<P: TriggerPolicy> TriggerOp<P> {
         } = options;
         let [_, d, s, e]: [Capability<Time>; 4] =
             caps.try_into().expect("four outputs, four capabilities");
-        let mut sides = Sides {
-            caps: Some([d, s, e]),
-            save: states,
-            ..Sides::default()
-        };
+        let mut sides = Sides::new([d, s, e], states);
         let mut failed = false;
         if let Some(state) = restore
             && index == 0
@@ -657,21 +700,6 @@ impl<P: TriggerPolicy> TriggerOp<P> {
         states: &mut Out<TriggerState>,
         errors: &mut Out<String>,
     ) {
-        let sides = &mut self.sides;
-        match &sides.caps {
-            Some([d, s, e]) => {
-                send(decisions, d, &mut sides.decisions);
-                send(states, s, &mut sides.states);
-                send(errors, e, &mut sides.errors);
-            }
-            None => {
-                let lost = sides.decisions.len() + sides.states.len() + sides.errors.len();
-                debug_assert!(lost == 0, "{lost} side records after the operator finished");
-                sides.decisions.clear();
-                sides.states.clear();
-                sides.errors.clear();
-            }
-        }
         // A model report may still bring a state, or let the policy finish.
         let awaited = !self.feed_closed
             && (self.save_after_model.is_some()
@@ -687,14 +715,7 @@ impl<P: TriggerPolicy> TriggerOp<P> {
         .into_iter()
         .flatten()
         .min();
-        match (floor, &mut sides.caps) {
-            (None, caps) if !awaited => *caps = None,
-            (Some(t), Some(caps)) => {
-                for c in caps.iter_mut().filter(|c| *c.time() < t) {
-                    c.downgrade(&t);
-                }
-            }
-            _ => {}
-        }
+        self.sides
+            .flush((decisions, states, errors), floor, awaited);
     }
 }

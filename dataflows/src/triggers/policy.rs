@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::drift::Vectors;
-use crate::sample::{Position, SampleMeta};
+use crate::sample::{Position, SampleMeta, Time};
 
 /// The numbers behind a decision (metric values, thresholds, window sizes), by name.
 pub type Details = Vec<(String, f64)>;
@@ -203,6 +203,18 @@ pub trait TriggerPolicy: 'static {
     fn restore(&mut self, state: State) -> Result<(), String> {
         restore_nothing(self.name(), state)
     }
+}
+
+/// A policy that decides from how many samples each event time holds, never from their keys,
+/// labels or payloads ([`DataAmount`](super::DataAmount), [`TimeTrigger`](super::TimeTrigger)).
+/// The [counted operator](super::TriggerCounted) runs it on per-time tallies, so the workers
+/// send worker 0 a record per event time instead of one per sample.
+pub trait CountPolicy: TriggerPolicy {
+    /// As [`inform`](TriggerPolicy::inform) over the samples `batch` counts: `batch[i] = (t, n)`
+    /// stands for `n > 0` samples at time `t`, times increasing. Fire counts and the returned
+    /// count are samples from the start of the batch; the policy stops right after a fire, as
+    /// `inform` does, and must decide exactly as `inform` fed the same samples one by one.
+    fn inform_counts(&mut self, batch: &[(Time, u64)], fired: &mut Vec<Fire>) -> u64;
 }
 
 /// The restore of a policy without state: only `Null` fits.

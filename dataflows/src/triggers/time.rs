@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::policy::{Context, Fire, State, TriggerPolicy, from_state, to_state};
+use super::policy::{Context, CountPolicy, Fire, State, TriggerPolicy, from_state, to_state};
 use crate::sample::{SampleMeta, Time};
 
 /// Fires at the end of every `every` milliseconds of event time.
@@ -50,11 +50,11 @@ impl TimeTrigger {
 }
 
 impl TimeTrigger {
-    /// The end of the window holding the first sample `s`. A configured start may lie before
-    /// it: its first window is the one holding that sample, not a run of empty ones.
-    fn first_window_end(&self, s: &SampleMeta) -> Time {
-        let start = self.start.unwrap_or(s.time);
-        start + self.every * (s.time.saturating_sub(start) / self.every + 1)
+    /// The end of the window holding the first sample, at `time`. A configured start may lie
+    /// before it: its first window is the one holding that sample, not a run of empty ones.
+    fn first_window_end(&self, time: Time) -> Time {
+        let start = self.start.unwrap_or(time);
+        start + self.every * (time.saturating_sub(start) / self.every + 1)
     }
 }
 
@@ -72,7 +72,7 @@ impl TriggerPolicy for TimeTrigger {
         for (i, s) in batch.iter().enumerate() {
             let mut next = match self.next {
                 Some(n) => n,
-                None => self.first_window_end(s),
+                None => self.first_window_end(s.time),
             };
             let closed = next <= s.time;
             while s.time >= next {
@@ -92,7 +92,7 @@ impl TriggerPolicy for TimeTrigger {
     fn decision_point(&self, batch: &[SampleMeta]) -> Option<usize> {
         let (next, from) = match self.next {
             Some(n) => (n, 0),
-            None => (self.first_window_end(batch.first()?), 1),
+            None => (self.first_window_end(batch.first()?.time), 1),
         };
         batch[from..]
             .iter()
@@ -128,6 +128,27 @@ impl TriggerPolicy for TimeTrigger {
         let TimeState { next } = from_state(self.name(), state)?;
         self.next = next;
         Ok(())
+    }
+}
+
+impl CountPolicy for TimeTrigger {
+    fn inform_counts(&mut self, batch: &[(Time, u64)], fired: &mut Vec<Fire>) -> u64 {
+        // As `inform`: only a time's first sample can close windows.
+        let mut seen = 0u64;
+        for &(time, n) in batch {
+            let mut next = self.next.unwrap_or_else(|| self.first_window_end(time));
+            let closed = next <= time;
+            while time >= next {
+                fired.push(Fire::new(seen as usize, self.reason.clone()));
+                next += self.every;
+            }
+            self.next = Some(next);
+            if closed {
+                return seen;
+            }
+            seen += n;
+        }
+        seen
     }
 }
 

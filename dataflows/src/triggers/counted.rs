@@ -33,7 +33,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
-use timely::container::CapacityContainerBuilder;
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::Capability;
@@ -136,8 +135,6 @@ impl<'scope> TriggerCounted<'scope> for StreamVec<'scope, Time, SampleMeta> {
     }
 }
 
-type Builder<D> = OutputBuilder<Time, CapacityContainerBuilder<Vec<D>>>;
-
 /// `Trigger: Tally`: one tally per worker and complete time, to worker 0; keeps the keys.
 /// Samples are counted as they arrive (open times in time order: an append, or an update of
 /// the newest, for samples that come in order), with one capability at the least open time.
@@ -148,7 +145,7 @@ fn tally<'scope>(
     let mut builder = OperatorBuilder::new("Trigger: Tally".to_string(), metas.scope());
     let mut input = builder.new_input(metas, Pipeline);
     let (out, tallies) = builder.new_output();
-    let mut out: Builder<Tally> = OutputBuilder::from(out);
+    let mut out: Out<Tally> = OutputBuilder::from(out);
     builder.build(move |caps| {
         drop(caps);
         let mut open: VecDeque<Tally> = VecDeque::new();
@@ -217,7 +214,7 @@ fn answer<'scope>(
     let mut builder = OperatorBuilder::new("Trigger: Keys".to_string(), requests.scope());
     let mut input = builder.new_input(requests, Pipeline);
     let (out, answers) = builder.new_output();
-    let mut out: Builder<(Time, Vec<Key>)> = OutputBuilder::from(out);
+    let mut out: Out<(Time, Vec<Key>)> = OutputBuilder::from(out);
     builder.build(move |caps| {
         drop(caps);
         move |frontiers| {
@@ -712,7 +709,7 @@ fn resolve<'scope>(
     let mut cuts = builder.new_input(cuts, Pipeline);
     let mut keys = builder.new_input(keys, Exchange::new(|_: &(Time, Vec<Key>)| 0u64));
     let (out, triggers) = builder.new_output();
-    let mut out: Builder<TriggerEvent> = OutputBuilder::from(out);
+    let mut out: Out<TriggerEvent> = OutputBuilder::from(out);
     builder.build(move |caps| {
         drop(caps);
         let mut stash = TimeStash::new(|c: &Cut| c.boundary.time());

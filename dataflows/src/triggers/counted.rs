@@ -95,7 +95,7 @@ struct Cut {
     details: Details,
 }
 
-/// Each worker's `(time, key)` of its samples in arrival order, for the requests; `floor`: no
+/// Each worker's `(time, key)` of its samples in time order, for the requests; `floor`: no
 /// request can come for a time before it.
 #[derive(Default)]
 struct Kept {
@@ -135,9 +135,8 @@ impl<'scope> TriggerCounted<'scope> for StreamVec<'scope, Time, SampleMeta> {
     }
 }
 
-/// `Trigger: Tally`: one tally per worker and complete time, to worker 0; keeps the keys.
-/// Samples are counted as they arrive (open times in time order: an append, or an update of
-/// the newest, for samples that come in order), with one capability at the least open time.
+/// `Trigger: Tally`: one tally per worker and complete time, to worker 0; keeps the keys (in
+/// time order).
 fn tally<'scope>(
     metas: StreamVec<'scope, Time, SampleMeta>,
     kept: Rc<RefCell<Kept>>,
@@ -148,62 +147,38 @@ fn tally<'scope>(
     let mut out: Out<Tally> = OutputBuilder::from(out);
     builder.build(move |caps| {
         drop(caps);
-        let mut open: VecDeque<Tally> = VecDeque::new();
-        let mut cap: Option<Capability<Time>> = None;
+        let mut stash = TimeStash::new(|m: &SampleMeta| m.time);
         move |frontiers| {
+            input.for_each_stamp(|cap, data| {
+                stash.stash(&cap, 0, data.flat_map(|d| d.drain(..)));
+            });
+            let done = stash.drain_complete(&[&frontiers[0]]);
+            let Some(cap) = &done.cap else {
+                return;
+            };
             let mut kept = kept.borrow_mut();
             let keep_from = kept.floor;
-            input.for_each_stamp(|stamp, data| {
-                let mut least = Time::MAX;
-                for m in data.flat_map(|d| d.drain(..)) {
-                    least = least.min(m.time);
-                    if m.time >= keep_from {
-                        kept.keys.push_back((m.time, m.key));
-                    }
-                    count(&mut open, &m);
-                }
-                if least < Time::MAX && cap.as_ref().is_none_or(|c| *c.time() > least) {
-                    cap = Some(stamp.delayed(&least, 0));
-                }
-            });
-            let frontier = &frontiers[0];
-            let complete = open.partition_point(|t| !frontier.less_equal(&t.time));
-            if complete == 0 {
-                return;
-            }
+            let runs = done.records.chunk_by(|a, b| a.time == b.time);
             // All at the least time (each tally carries its own): a message per distinct
             // time would make progress tracking the cost of a sparse stream.
-            let held = cap.as_ref().expect("open times hold a capability");
-            let mut out = out.activate();
-            out.session(held).give_iterator(open.drain(..complete));
-            match open.front() {
-                Some(t) => cap.as_mut().expect("held").downgrade(&t.time),
-                None => cap = None,
-            }
+            out.activate().session(cap).give_iterator(runs.map(|run| {
+                let time = run[0].time;
+                if time >= keep_from {
+                    kept.keys.extend(run.iter().map(|m| (time, m.key)));
+                }
+                let (first, last) = run
+                    .iter()
+                    .fold((Key::MAX, 0), |(lo, hi), m| (lo.min(m.key), hi.max(m.key)));
+                Tally {
+                    time,
+                    count: run.len() as u64,
+                    first,
+                    last,
+                }
+            }));
         }
     });
     tallies
-}
-
-/// Counts `m` into `open` (tallies by increasing time).
-fn count(open: &mut VecDeque<Tally>, m: &SampleMeta) {
-    let one = Tally {
-        time: m.time,
-        count: 1,
-        first: m.key,
-        last: m.key,
-    };
-    match open.back_mut() {
-        Some(b) if b.time == m.time => b.merge(&one),
-        Some(b) if b.time > m.time => {
-            let at = open.partition_point(|t| t.time < m.time);
-            match open.get_mut(at) {
-                Some(t) if t.time == m.time => t.merge(&one),
-                _ => open.insert(at, one),
-            }
-        }
-        _ => open.push_back(one),
-    }
 }
 
 /// `Trigger: Keys`: each worker's keys at each requested time, to worker 0.
@@ -225,11 +200,11 @@ fn answer<'scope>(
                 times.sort_unstable();
                 times.dedup();
                 for t in times {
-                    // In arrival order, mostly by time: a scan (one per boundary inside a time).
+                    let from = kept.keys.partition_point(|(at, _)| *at < t);
                     let keys: Vec<Key> = kept
                         .keys
-                        .iter()
-                        .filter(|(at, _)| *at == t)
+                        .range(from..)
+                        .take_while(|(at, _)| *at == t)
                         .map(|(_, k)| *k)
                         .collect();
                     if !keys.is_empty() {
@@ -245,10 +220,8 @@ fn answer<'scope>(
                 .unwrap_or(Time::MAX);
             if floor > kept.floor {
                 kept.floor = floor;
-                // Out-of-order stragglers go once they reach the front; none matches a request.
-                while kept.keys.front().is_some_and(|(at, _)| *at < floor) {
-                    kept.keys.pop_front();
-                }
+                let n = kept.keys.partition_point(|(at, _)| *at < floor);
+                kept.keys.drain(..n);
             }
         }
     });

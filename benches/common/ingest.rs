@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sluice::source::Sample;
 use sluice::store::SampleStore;
 use sluice_dataflows::selection::{AssembleTrainingSets, NewData, Select};
-use sluice_dataflows::triggers::{DataAmount, Trigger};
+use sluice_dataflows::triggers::{DataAmount, TriggerCounted, TriggerOptions};
 use sluice_dataflows::{Time, route};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
@@ -44,7 +44,11 @@ pub fn ingest_graph(
             }
         },
     );
-    let triggers = metas.clone().trigger(DataAmount::new(10_000));
+    // As a run's amount trigger: counted, a tally per worker and time to worker 0.
+    let triggers = metas
+        .clone()
+        .trigger_counted(Box::new(DataAmount::new(10_000)), TriggerOptions::default())
+        .triggers;
     let sets = metas
         .select(triggers.clone(), NewData::default())
         .training_sets(triggers);

@@ -1175,9 +1175,8 @@ fn two_processes_train_and_resume_like_one() {
 }
 
 /// A sweep in two processes: each variant's triggers and models are bitwise those of one
-/// process, with keys on both (amount and time triggers: sets are shipped); and with a variant
-/// whose trigger policy reads features (performance), keys stay on process 0's workers and
-/// nothing is shipped.
+/// process, with keys on both and sets shipped, also with a variant whose trigger policy reads
+/// features (performance).
 #[test]
 fn a_sweep_in_two_processes_trains_each_variant_like_one() {
     let Some(brokers) = kafka_brokers("a_sweep_in_two_processes_trains_each_variant_like_one")
@@ -1207,7 +1206,7 @@ evaluation_interval_data_points = 300
 evaluation = { metrics = ["accuracy"], batch_size = 64 }
 criteria.low = { id = "static_threshold", metric_threshold = 0.85 }
 "#;
-    for (name, extra, sharded) in [("probing", probing, false), ("sharded", "", true)] {
+    for (name, extra) in [("probing", probing), ("sharded", "")] {
         let cfg = write_config(
             dir.path(),
             &format!("{name}.toml"),
@@ -1220,7 +1219,7 @@ criteria.low = { id = "static_threshold", metric_threshold = 0.85 }
             assert!(o.status.success(), "{name}, process {p}: {}", stderr(o));
         }
         let lanes = summary(&one)["variants"].as_array().unwrap().len();
-        assert_eq!(lanes, if sharded { 2 } else { 3 });
+        assert_eq!(lanes, if extra.is_empty() { 2 } else { 3 });
         for v in summary(&one)["variants"].as_array().unwrap() {
             let variant = v["variant"].as_str().unwrap();
             let (a, b) = (
@@ -1231,16 +1230,87 @@ criteria.low = { id = "static_threshold", metric_threshold = 0.85 }
             let models = jsonl(&b.join("models.jsonl")).len();
             assert!(models > 1, "{name}/{variant}: {models} models");
             assert_same_weights(&a, &b, models, &format!("{name}/{variant}"));
+            // Keys live on both processes, with a policy that reads features too (its probe
+            // reads worker 0's window): every set ships process 1's samples.
             let shipped = metric_values(&a, "shipped_samples");
-            if sharded {
-                assert!(
-                    shipped.len() == models && shipped.iter().all(|&n| n > 0.0),
-                    "{shipped:?}"
-                );
-            } else {
-                assert!(shipped.is_empty(), "{name}/{variant}: {shipped:?}");
-            }
+            assert!(
+                shipped.len() == models && shipped.iter().all(|&n| n > 0.0),
+                "{name}/{variant}: {shipped:?}"
+            );
         }
+    }
+}
+
+/// A drift trigger (MMD on sample features) in two processes: keys live on both, the policy
+/// reads every sample's features from worker 0's window, and the triggers and models are
+/// bitwise one process's, before and after a resume (whose window is refilled with the
+/// payloads the checkpoint's windows hold, read again by whichever process reads them).
+#[test]
+fn a_drift_trigger_in_two_processes_reads_features_from_both_and_resumes_like_one() {
+    let Some(brokers) = kafka_brokers(
+        "a_drift_trigger_in_two_processes_reads_features_from_both_and_resumes_like_one",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 5_000, "csv");
+    let (first, second) = split_csv(&dir.path().join("hyperplane.csv"), 2_100);
+    let (first_csv, second_csv) = (dir.path().join("first.csv"), dir.path().join("second.csv"));
+    std::fs::write(&first_csv, first).unwrap();
+    std::fs::write(&second_csv, second).unwrap();
+    let topic = unique_topic("cluster-drift");
+    produce_ok(&brokers, &first_csv, &topic, "4");
+    let drift = "[trigger]\nid = \"drift\"\nevaluation_interval_data_points = 250\n\
+                 [trigger.windows]\nid = \"amount\"\namount_ref = 250\namount_cur = 250\n\
+                 [trigger.metrics.mmd]\nid = \"mmd\"\n\
+                 criterion = { id = \"threshold\", threshold = 0.00001 }\n";
+    let config = |prefix: &str| {
+        kafka_config(&brokers, &topic, prefix, 250)
+            .replace("[trigger]\nid = \"amount\"\nevery = 250\n", drift)
+    };
+    let one = dir.path().join("one");
+    let one_cfg = write_config(dir.path(), "one.toml", &config(&unique_topic("one")));
+    let two = dir.path().join("two");
+    let two_cfg = write_config(dir.path(), "two.toml", &config(&unique_topic("two")));
+    assert!(
+        std::fs::read_to_string(&two_cfg)
+            .unwrap()
+            .contains("id = \"drift\"")
+    );
+    for round in 0..2 {
+        if round == 1 {
+            produce_ok(&brokers, &second_csv, &topic, "4");
+        }
+        run_ok(&one_cfg, &one, "2");
+        let outputs = run_cluster(&[&two_cfg, &two_cfg], &two, "1");
+        for (p, o) in outputs.iter().enumerate() {
+            assert!(
+                o.status.success(),
+                "round {round}, process {p}: {}",
+                stderr(o)
+            );
+        }
+        if round == 1 {
+            let err = stderr(&outputs[0]);
+            assert!(err.contains("resuming after trigger"), "{err}");
+        }
+        assert_same_triggers_and_models(&two, &one);
+        let triggers = jsonl(&one.join("triggers.jsonl"));
+        let reasons: Vec<&str> = triggers
+            .iter()
+            .map(|t| t["reason"].as_str().unwrap())
+            .collect();
+        assert!(
+            triggers.len() > 3 && reasons.iter().any(|r| r.contains("mmd")),
+            "round {round}: {reasons:?}"
+        );
+        let models = jsonl(&one.join("models.jsonl")).len();
+        assert_same_weights(&two, &one, models, &format!("drift, round {round}"));
+        let shipped = metric_values(&two, "shipped_samples");
+        assert!(
+            shipped.len() == models && shipped.iter().all(|&n| n > 0.0),
+            "round {round}: {shipped:?}"
+        );
     }
 }
 

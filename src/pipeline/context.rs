@@ -131,14 +131,17 @@ impl RunContext {
     /// How many workers own keys: the first `owners()` (key `k` on `owner(k, owners())`).
     /// Every worker of every process, so each process keeps the payloads, pools and scores of
     /// its own keys, and training sets ship the other processes' samples to the trainer
-    /// (`ship.rs`). The leader's workers only when a trigger policy reads samples' features:
-    /// its probe, on worker 0, reads any key from its own process's store.
+    /// (`ship.rs`). A trigger policy that reads features reads them from worker 0's copy
+    /// ([`probe_window`](Self::probe_window)).
     pub fn owners(&self) -> usize {
-        if keys_on_every_process(&self.spec) {
-            self.topology.peers()
-        } else {
-            self.topology.threads
-        }
+        self.topology.peers()
+    }
+
+    /// Whether lane `l`'s trigger probe reads a window of every sample's features sent to
+    /// worker 0 (`ProbeWindow`): its policy reads features and keys live in other processes
+    /// too. In one process it reads the sample store, which holds every key.
+    pub fn probe_window(&self, l: usize) -> bool {
+        self.sharded() && self.lanes[l].spec.trigger.reads_payloads()
     }
 
     /// Whether keys live in other processes than the leader (see [`owners`](Self::owners)).
@@ -270,15 +273,4 @@ impl RunContext {
             .as_ref()
             .expect("checkpoint pieces reach the leader, which has the book")
     }
-}
-
-/// Whether a run of `spec` keeps keys on every process: unless a lane's trigger policy reads
-/// samples' features (see [`RunContext::owners`]).
-pub(super) fn keys_on_every_process(spec: &PipelineSpec) -> bool {
-    let lanes: Vec<&PipelineSpec> = if spec.variants.is_empty() {
-        vec![spec]
-    } else {
-        spec.variants.iter().map(|v| &v.spec).collect()
-    };
-    !lanes.iter().any(|s| s.trigger.reads_payloads())
 }

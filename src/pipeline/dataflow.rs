@@ -33,9 +33,10 @@
 //! which the trainer sink queues for the trainer (which writes the model and its events).
 //! The sinks and their handles are described in `sinks.rs`.
 //!
-//! Keys live on every worker of every process, or on the leader's workers when a trigger
-//! policy reads features (`RunContext::owners`); in several processes, training sets reach
-//! the trainer through `ship.rs`.
+//! Keys live on every worker of every process (`RunContext::owners`); in several processes,
+//! training sets reach the trainer through `ship.rs`, and a lane whose trigger policy reads
+//! features gets every sample's features on worker 0 (`Probe: Rows` on each worker, `Probe:
+//! Window` on worker 0, which its probe reads; `RunContext::probe_window`).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -66,7 +67,10 @@ use super::context::RunContext;
 use super::progress::Counters;
 use super::ship;
 use super::sinks::{self, TrainerQueue};
-use super::triggers::{StoreProbe, build_count_policy, build_policy};
+use super::triggers::{
+    Payloads, ProbeRow, ProbeWindow, StoreProbe, build_count_policy, build_policy, probe_rows,
+    window_metas,
+};
 use crate::config::{DuplicatePolicy, Normalize, Pool};
 use crate::source::{DeadLetter, Deletion, Sample, Source, raw_text};
 use crate::store::{CandidateFile, SampleStore, SourceAt, StoreError, Versioned};
@@ -155,17 +159,27 @@ pub fn build(
     let latest = forget_before.clone();
     noticed.broadcast().inspect(move |t| latest.set(*t));
 
-    let (metas, refused, deleted) = store_samples(
+    let windows = (0..shared.lanes.len()).any(|l| shared.probe_window(l));
+    let stored = store_samples(
         records.exchange(move |r: &Record| place(r.key())),
         StoreHandle::of(shared),
+        windows,
     );
-    sinks::dead_letters(refused, shared.dead_letters());
+    let (metas, deleted) = (stored.metas, stored.deleted);
+    sinks::dead_letters(stored.refused, shared.dead_letters());
+    // Several processes and a policy that reads features: every sample's features to worker 0.
+    let rows = windows.then(|| probe_rows(metas.clone(), stored.restored, shared.samples.clone()));
 
     let lanes = queues
         .into_iter()
         .enumerate()
         .map(|(lane, queue)| {
-            build_lane(scope, shared, lane, (metas.clone(), deleted.clone()), queue)
+            let input = LaneInput {
+                metas: metas.clone(),
+                deleted: deleted.clone(),
+                rows: rows.clone(),
+            };
+            build_lane(scope, shared, lane, input, queue)
         })
         .collect();
     Graph {
@@ -386,11 +400,8 @@ fn copy_text(s: &Sample) -> String {
 fn store_samples<'scope>(
     records: StreamVec<'scope, Time, Record>,
     store: StoreHandle,
-) -> (
-    StreamVec<'scope, Time, SampleMeta>,
-    StreamVec<'scope, Time, DeadLetter>,
-    StreamVec<'scope, Time, Retraction>,
-) {
+    windows: bool,
+) -> Stored<'scope> {
     let mut builder = OperatorBuilder::new("Store: Samples".to_string(), records.scope());
     let mut input = builder.new_input(records, Pipeline);
     let (ok, metas) = builder.new_output();
@@ -402,12 +413,16 @@ fn store_samples<'scope>(
     let (del, deleted) = builder.new_output();
     let mut del: OutputBuilder<Time, CapacityContainerBuilder<Vec<Retraction>>> =
         OutputBuilder::from(del);
+    let (again, restored) = builder.new_output();
+    let mut again: OutputBuilder<Time, CapacityContainerBuilder<Vec<ProbeRow>>> =
+        OutputBuilder::from(again);
     let keep_last = store.duplicates == DuplicatePolicy::KeepLast;
     builder.build(move |caps| {
         drop(caps);
         let mut unsent = Unsent::default();
         move |frontiers| {
             let (mut ok, mut err, mut del) = (ok.activate(), err.activate(), del.activate());
+            let mut again = again.activate();
             let mut any = false;
             input.for_each_stamp(|cap, data| {
                 any = true;
@@ -415,6 +430,17 @@ fn store_samples<'scope>(
                 for batch in data {
                     if batch.iter().any(|r| !matches!(r, Record::New(_))) {
                         let (restored, tombstones) = take_aside(batch);
+                        if windows && !restored.is_empty() {
+                            // The probe window needs them too; the store may retire them at
+                            // once (only the policy's state holds them).
+                            let rows = restored.iter().map(|s| ProbeRow {
+                                meta: s.meta(),
+                                features: s.features.clone(),
+                                restored: true,
+                                at: cap.least().map_or(s.time, |t| s.time.max(*t)),
+                            });
+                            again.session(&cap).give_iterator(rows);
+                        }
                         if !restored.is_empty() {
                             store.restore(restored);
                         }
@@ -491,7 +517,34 @@ fn store_samples<'scope>(
             }
         }
     });
-    (metas, refused, deleted)
+    Stored {
+        metas,
+        refused,
+        deleted,
+        restored,
+    }
+}
+
+/// What `Store: Samples` emits.
+struct Stored<'scope> {
+    /// The stored samples' metadata.
+    metas: StreamVec<'scope, Time, SampleMeta>,
+    /// Copies refused, as dead letters.
+    refused: StreamVec<'scope, Time, DeadLetter>,
+    /// Deletions and replaced versions.
+    deleted: StreamVec<'scope, Time, Retraction>,
+    /// Payloads read again after a resume, for the probe windows (when there are any).
+    restored: StreamVec<'scope, Time, ProbeRow>,
+}
+
+/// What every lane's part of the graph reads.
+struct LaneInput<'scope> {
+    /// The stored samples' metadata.
+    metas: StreamVec<'scope, Time, SampleMeta>,
+    /// Deletions and replaced versions.
+    deleted: StreamVec<'scope, Time, Retraction>,
+    /// Every sample's features on worker 0, for lanes whose probe reads a window.
+    rows: Option<StreamVec<'scope, Time, ProbeRow>>,
 }
 
 /// Lane `l`'s part of the graph: its trigger policy, selection, training-set assembly and
@@ -500,17 +553,26 @@ fn build_lane<'scope>(
     scope: Scope<'scope, Time>,
     shared: &Arc<RunContext>,
     l: usize,
-    (metas, deleted): (
-        StreamVec<'scope, Time, SampleMeta>,
-        StreamVec<'scope, Time, Retraction>,
-    ),
+    input: LaneInput<'scope>,
     trainer: Option<SyncSender<Delivery>>,
 ) -> LaneGraph {
+    let LaneInput {
+        metas,
+        deleted,
+        rows,
+    } = input;
     let trainer = TrainerQueue::new(trainer);
     let (feedback, scores) = scope.new_input::<SampleScore>();
     // Selection and downsampling policies that use scores read this worker's board.
     let board = scores.keep_scores_on(Some(shared.owners()));
-    let triggers = trigger_stream(scope.index(), shared, l, metas.clone());
+    let (trigger_metas, payloads) = match rows {
+        Some(rows) if shared.probe_window(l) => {
+            let window = Rc::new(RefCell::new(ProbeWindow::new(shared.samples.dim())));
+            (window_metas(rows, window.clone()), Payloads::Window(window))
+        }
+        _ => (metas.clone(), Payloads::Store(shared.samples.clone())),
+    };
+    let triggers = trigger_stream(scope.index(), shared, l, trigger_metas, payloads);
     let seen: SeenTriggers = Rc::default();
     let seen_here = seen.clone();
     let (seen_probe, _) = triggers
@@ -546,6 +608,7 @@ fn trigger_stream<'scope>(
     shared: &Arc<RunContext>,
     l: usize,
     metas: StreamVec<'scope, Time, SampleMeta>,
+    payloads: Payloads,
 ) -> StreamVec<'scope, Time, TriggerEvent> {
     let lane = &shared.lanes[l];
     let options = TriggerOptions {
@@ -553,7 +616,7 @@ fn trigger_stream<'scope>(
         models: Some(lane.model_feed.clone()),
         // The policy runs on worker 0, the leader's, which has the model store.
         probe: if index == 0 {
-            Box::new(StoreProbe::new(shared, l))
+            Box::new(StoreProbe::new(shared, l, payloads))
         } else {
             let probe: Box<dyn sluice_dataflows::triggers::Probe> = Box::new(NoProbe);
             probe

@@ -9,7 +9,7 @@ use super::book::{BookSetup, CheckpointBook, Resumed};
 use super::checkpoint::{self, Checkpoint, Start};
 use super::checks::{check_replay_window, open_source};
 use super::cluster::Topology;
-use super::context::{ContextSetup, RunContext, keys_on_every_process};
+use super::context::{ContextSetup, RunContext};
 use super::error::RunError;
 use super::evaluate::{RUN_INFO, RunInfo, write_run_info};
 use super::lane::{Lane, lanes_of, open_variant};
@@ -274,11 +274,7 @@ fn sample_store(
     let Some(max) = spec.selection.maximum_keys_in_memory else {
         return store;
     };
-    let share = if keys_on_every_process(spec) {
-        max.div_ceil(topology.processes)
-    } else {
-        max
-    };
+    let share = max.div_ceil(topology.processes);
     let dir = match topology.process {
         0 => run_dir.join("spill"),
         p => run_dir.join("spill").join(format!("process-{p}")),

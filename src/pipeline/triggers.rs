@@ -1,13 +1,22 @@
 //! Trigger policies built from `[trigger]`, and the probe they read payloads through.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
 use std::sync::Arc;
 
-use sluice_dataflows::Position;
+use serde::{Deserialize, Serialize};
 use sluice_dataflows::drift::Vectors;
+use sluice_dataflows::stash::TimeStash;
 use sluice_dataflows::triggers::{
     Batched, Cost, CountPolicy, DataAmount, DataDrift, Ensemble, Performance, Probe, TimeTrigger,
     TriggerPolicy, Warmup,
 };
+use sluice_dataflows::{Position, SampleMeta, Time};
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::{Concat, Exchange};
 
 use super::context::RunContext;
 use crate::config::{BatchedSpec, TriggerSpec};
@@ -76,10 +85,84 @@ fn warmup(batched: &BatchedSpec) -> Option<Warmup> {
     })
 }
 
-/// Reads payloads from the sample store, and runs stored models on them, for the trigger
-/// worker (see `train::probe` for the request path).
+/// The features a trigger probe reads in a run of several processes, where keys live on every
+/// process: every stored sample's features, sent to worker 0 (`Probe: Rows`, `Probe: Window`
+/// in dataflow.rs) and kept in position order until the policy is done with them.
+#[derive(Debug, Default)]
+pub struct ProbeWindow {
+    dim: usize,
+    at: VecDeque<Position>,
+    labels: VecDeque<i64>,
+    x: VecDeque<f32>,
+    /// What the policy was last done with: nothing before it is kept or added.
+    floor: Option<Position>,
+}
+
+impl ProbeWindow {
+    /// An empty window of `dim` features per sample.
+    pub fn new(dim: usize) -> Self {
+        Self {
+            dim,
+            ..Self::default()
+        }
+    }
+
+    /// Appends samples that follow every one held (in position order).
+    pub fn append(&mut self, position: Position, label: i64, features: &[f32]) {
+        let after = self.at.back().is_none_or(|b| *b < position);
+        if after && self.floor.is_none_or(|f| f <= position) {
+            self.at.push_back(position);
+            self.labels.push_back(label);
+            self.x.extend(features);
+        }
+    }
+
+    /// Appends the features and labels of the samples at `at` to `x` and `labels`.
+    pub fn gather_at(
+        &self,
+        at: &[Position],
+        x: &mut Vec<f32>,
+        labels: &mut Vec<i64>,
+    ) -> Result<(), String> {
+        for p in at {
+            let i = self.at.binary_search(p).map_err(|_| {
+                format!(
+                    "sample (time {}, key {}) is not among the {} the trigger's window holds",
+                    p.time,
+                    p.key,
+                    self.at.len()
+                )
+            })?;
+            x.extend(self.x.range(i * self.dim..(i + 1) * self.dim));
+            labels.push(self.labels[i]);
+        }
+        Ok(())
+    }
+
+    /// The policy is done with every sample before `position`.
+    pub fn retain_from(&mut self, position: Position) {
+        let n = self.at.partition_point(|p| *p < position);
+        self.at.drain(..n);
+        self.labels.drain(..n);
+        self.x.drain(..n * self.dim);
+        self.floor = Some(self.floor.map_or(position, |f| f.max(position)));
+    }
+}
+
+/// Where a probe reads features: the process's sample store (one process: it holds every key)
+/// or the lane's window on worker 0 (several processes).
+pub enum Payloads {
+    /// The run's sample store.
+    Store(Arc<SampleStore>),
+    /// Worker 0's copy of every sample's features until the policy is done with them.
+    Window(Rc<RefCell<ProbeWindow>>),
+}
+
+/// Reads payloads from the sample store or the probe window, and runs stored models on them,
+/// for the trigger worker (see `train::probe` for the request path).
 pub struct StoreProbe {
-    samples: Arc<SampleStore>,
+    payloads: Payloads,
+    dim: usize,
     lane: usize,
     runner: ModelRunner,
     x: Vec<f32>,
@@ -87,13 +170,14 @@ pub struct StoreProbe {
 }
 
 impl StoreProbe {
-    /// A probe over the run's sample store and lane `l`'s model store.
-    pub fn new(shared: &RunContext, l: usize) -> Self {
+    /// A probe over `payloads` and lane `l`'s model store.
+    pub fn new(shared: &RunContext, l: usize, payloads: Payloads) -> Self {
         let lane = &shared.lanes[l];
         let device = parse_device(&lane.spec.training.device)
             .expect("the device was checked before the run started");
         Self {
-            samples: shared.samples.clone(),
+            payloads,
+            dim: shared.samples.dim(),
             lane: l,
             runner: ModelRunner::new(
                 lane.spec.model.clone(),
@@ -112,9 +196,15 @@ impl StoreProbe {
     fn gather(&mut self, at: &[Position]) -> Result<(), String> {
         self.x.clear();
         self.labels.clear();
-        self.samples
-            .gather_at(at, &mut self.x, &mut self.labels)
-            .map_err(|e| format!("reading sample features for the trigger: {e}"))
+        match &self.payloads {
+            Payloads::Store(samples) => samples
+                .gather_at(at, &mut self.x, &mut self.labels)
+                .map_err(|e| e.to_string()),
+            Payloads::Window(window) => {
+                window.borrow().gather_at(at, &mut self.x, &mut self.labels)
+            }
+        }
+        .map_err(|e| format!("reading sample features for the trigger: {e}"))
     }
 }
 
@@ -122,10 +212,7 @@ impl Probe for StoreProbe {
     fn vectors(&mut self, at: &[Position], model: Option<&str>) -> Result<Vectors, String> {
         self.gather(at)?;
         match model {
-            None => Ok(Vectors::new(
-                self.samples.dim(),
-                std::mem::take(&mut self.x),
-            )),
+            None => Ok(Vectors::new(self.dim, std::mem::take(&mut self.x))),
             Some(id) => {
                 let (dim, data) = self.runner.embed(id, &self.x)?;
                 Ok(Vectors::new(dim, data))
@@ -139,6 +226,135 @@ impl Probe for StoreProbe {
     }
 
     fn retain_from(&mut self, position: Position) {
-        self.samples.retain_from(self.lane, position);
+        match &self.payloads {
+            Payloads::Store(samples) => samples.retain_from(self.lane, position),
+            Payloads::Window(window) => window.borrow_mut().retain_from(position),
+        }
+    }
+}
+
+/// A stored sample's features on their way to worker 0's probe window; `restored`: read
+/// again after a resume for the policy's state (it is before the checkpoint's boundary, so
+/// the policy does not see it again).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProbeRow {
+    /// The sample.
+    pub meta: SampleMeta,
+    /// Its features.
+    pub features: Vec<f32>,
+    /// Read again after a resume.
+    pub restored: bool,
+    /// The time it is stashed at on worker 0: its own, or for a restored sample the time it
+    /// was sent at (later than its own: it is before the checkpoint's boundary).
+    pub at: Time,
+}
+
+/// `Probe: Rows` (each worker): the features of the samples `metas` names, read from this
+/// worker's share of the sample store as they are stored, with the `restored` ones, to worker 0.
+pub fn probe_rows<'scope>(
+    metas: StreamVec<'scope, Time, SampleMeta>,
+    restored: StreamVec<'scope, Time, ProbeRow>,
+    samples: Arc<SampleStore>,
+) -> StreamVec<'scope, Time, ProbeRow> {
+    let mut positions = Vec::new();
+    let (mut x, mut labels) = (Vec::new(), Vec::new());
+    let rows = metas.unary(Pipeline, "Probe: Rows", move |_, _| {
+        move |input, output| {
+            input.for_each_stamp(|cap, data| {
+                let mut session = output.session(&cap);
+                for batch in data {
+                    positions.clear();
+                    positions.extend(batch.iter().map(SampleMeta::position));
+                    x.clear();
+                    labels.clear();
+                    // Just stored, and retired only once a trigger past them was trained.
+                    samples
+                        .gather_at(&positions, &mut x, &mut labels)
+                        .expect("a sample just stored is in the store");
+                    let dim = samples.dim();
+                    session.give_iterator(batch.drain(..).enumerate().map(|(i, meta)| ProbeRow {
+                        meta,
+                        features: x[i * dim..(i + 1) * dim].to_vec(),
+                        restored: false,
+                        at: meta.time,
+                    }));
+                }
+            });
+        }
+    });
+    rows.concat(restored).exchange(|_| 0)
+}
+
+/// `Probe: Window` (worker 0): appends every complete time's rows to `window` in position
+/// order, then passes the new samples' metadata on to the trigger, which therefore reads
+/// only what the window already holds.
+pub fn window_metas<'scope>(
+    rows: StreamVec<'scope, Time, ProbeRow>,
+    window: Rc<RefCell<ProbeWindow>>,
+) -> StreamVec<'scope, Time, SampleMeta> {
+    let mut stash = TimeStash::new(|r: &ProbeRow| r.at);
+    rows.unary_frontier(Pipeline, "Probe: Window", move |_, _| {
+        move |(input, frontier), output| {
+            input.for_each_stamp(|cap, data| {
+                stash.stash(&cap, 0, data.flat_map(|d| d.drain(..)));
+            });
+            let mut done = stash.drain_complete(&[frontier]);
+            let Some(cap) = done.cap.take() else {
+                return;
+            };
+            done.records.sort_by_key(|r| r.meta.position());
+            let mut window = window.borrow_mut();
+            for r in &done.records {
+                window.append(r.meta.position(), r.meta.label, &r.features);
+            }
+            // Each meta carries its own time; the trigger stashes by it.
+            output.session(&cap).give_iterator(
+                done.records
+                    .into_iter()
+                    .filter(|r| !r.restored)
+                    .map(|r| r.meta),
+            );
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(time: Time, key: u64) -> Position {
+        Position { time, key }
+    }
+
+    #[test]
+    fn the_probe_window_keeps_samples_in_position_order_until_the_policy_is_done() {
+        let mut w = ProbeWindow::new(2);
+        for (t, k) in [(1, 5), (1, 7), (2, 1), (4, 0)] {
+            w.append(pos(t, k), k as i64, &[t as f32, k as f32]);
+        }
+        // Out of order, or a copy: not added.
+        w.append(pos(1, 6), 9, &[9.0, 9.0]);
+        w.append(pos(2, 1), 9, &[9.0, 9.0]);
+        let (mut x, mut labels) = (Vec::new(), Vec::new());
+        w.gather_at(&[pos(2, 1), pos(1, 5)], &mut x, &mut labels)
+            .unwrap();
+        assert_eq!((x, labels), (vec![2.0, 1.0, 1.0, 5.0], vec![1, 5]));
+        let err = w
+            .gather_at(&[pos(1, 6)], &mut Vec::new(), &mut Vec::new())
+            .unwrap_err();
+        assert!(err.contains("time 1, key 6") && err.contains("4 the trigger's window holds"));
+        // Done with everything before (2, 0): the first two go, and nothing before it comes
+        // back.
+        w.retain_from(pos(2, 0));
+        assert!(
+            w.gather_at(&[pos(1, 7)], &mut Vec::new(), &mut Vec::new())
+                .is_err()
+        );
+        w.retain_from(pos(1, 0));
+        w.append(pos(1, 9), 0, &[0.0, 0.0]);
+        let (mut x, mut labels) = (Vec::new(), Vec::new());
+        w.gather_at(&[pos(2, 1), pos(4, 0)], &mut x, &mut labels)
+            .unwrap();
+        assert_eq!((x, labels), (vec![2.0, 1.0, 4.0, 0.0], vec![1, 0]));
     }
 }

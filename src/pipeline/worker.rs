@@ -89,6 +89,10 @@ fn worker_main(
     let checkpoint =
         cluster::handshake(worker, shared.topology.process, &shared.config_hash, tell)?;
     shared.resume_from(|| Resumed::new(checkpoint));
+    for l in (0..shared.lanes.len()).filter(|&l| shared.probe_window(l)) {
+        // Lane `l`'s trigger probe reads its window on worker 0, not this store.
+        shared.samples.retain_from(l, Position::MAX);
+    }
     if !shared.topology.leads() && shared.sharded() {
         // This process's samples are read by no trigger probe, and trained by the leader once
         // shipped: what a lane retires goes once shipped (`ship.rs`).

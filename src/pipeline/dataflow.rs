@@ -249,6 +249,47 @@ impl StoreHandle {
         }
     }
 
+    /// Takes the restored payloads and the deletions out of `batch`: stores the payloads again
+    /// (returned as probe-window rows too, stashed at `at` or their own time if later, when
+    /// `at` is given) and counts the deletions, returned as retractions.
+    fn set_aside(
+        &self,
+        batch: &mut Vec<Record>,
+        at: Option<Time>,
+    ) -> (Vec<ProbeRow>, Vec<Retraction>) {
+        let (restored, tombstones) = take_aside(batch);
+        // The probe window needs them too; the store may retire them at once (only the
+        // policy's state holds them).
+        let rows = match at {
+            Some(at) => restored
+                .iter()
+                .map(|s| ProbeRow {
+                    meta: s.meta(),
+                    features: s.features.clone(),
+                    restored: true,
+                    at: s.time.max(at),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        if !restored.is_empty() {
+            self.restore(restored);
+        }
+        self.counters
+            .deletions
+            .fetch_add(tombstones.len() as u64, Ordering::Relaxed);
+        let retractions = tombstones
+            .iter()
+            .map(|d| {
+                Retraction::tombstone(Position {
+                    time: d.time,
+                    key: d.key,
+                })
+            })
+            .collect();
+        (rows, retractions)
+    }
+
     /// Whether the store's refusal `e` is a copy that replaces the stored sample.
     fn keeps_last(&self, e: &StoreError) -> bool {
         matches!(e, StoreError::DuplicateKey(_)) && self.duplicates == DuplicatePolicy::KeepLast
@@ -429,31 +470,12 @@ fn store_samples<'scope>(
                 let (mut passed, mut dead, mut deletions) = (Vec::new(), Vec::new(), Vec::new());
                 for batch in data {
                     if batch.iter().any(|r| !matches!(r, Record::New(_))) {
-                        let (restored, tombstones) = take_aside(batch);
-                        if windows && !restored.is_empty() {
-                            // The probe window needs them too; the store may retire them at
-                            // once (only the policy's state holds them).
-                            let rows = restored.iter().map(|s| ProbeRow {
-                                meta: s.meta(),
-                                features: s.features.clone(),
-                                restored: true,
-                                at: cap.least().map_or(s.time, |t| s.time.max(*t)),
-                            });
-                            again.session(&cap).give_iterator(rows);
+                        let at = windows.then(|| cap.least().copied().unwrap_or(0));
+                        let (rows, tombstones) = store.set_aside(batch, at);
+                        if !rows.is_empty() {
+                            again.session(&cap).give_iterator(rows.into_iter());
                         }
-                        if !restored.is_empty() {
-                            store.restore(restored);
-                        }
-                        store
-                            .counters
-                            .deletions
-                            .fetch_add(tombstones.len() as u64, Ordering::Relaxed);
-                        deletions.extend(tombstones.iter().map(|d| {
-                            Retraction::tombstone(Position {
-                                time: d.time,
-                                key: d.key,
-                            })
-                        }));
+                        deletions.extend(tombstones);
                     }
                     let rejected = store
                         .samples

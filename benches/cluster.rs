@@ -11,7 +11,9 @@
 //! `SLUICE_KAFKA=127.0.0.1:9092 cargo bench --bench cluster [-- <samples>]` (default 1,600,000
 //! samples of the 8-feature hyperplane stream as JSON, 4 partitions; the topic is produced once
 //! and reused). The pipeline is ingest-heavy on purpose: an amount trigger every 50,000, new-data
-//! selection, one epoch of a small MLP.
+//! selection, one epoch of a small MLP. `-- drift` replaces the trigger with a drift trigger
+//! (MMD between 1,000-sample windows, decided every 50,000 samples), whose probe reads every
+//! sample's features from a window on worker 0.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -28,8 +30,23 @@ use common::{metric_values, spawn_cluster, stderr, summary};
 use cpu::cpu_s;
 use stream::ensure_stream;
 
-fn config(brokers: &str, topic: &str) -> String {
-    format!(
+/// The trigger of `-- drift`.
+const DRIFT: &str = r#"[trigger]
+id = "drift"
+evaluation_interval_data_points = 50000
+
+[trigger.windows]
+id = "amount"
+amount_ref = 1000
+amount_cur = 1000
+
+[trigger.metrics.mmd]
+id = "mmd"
+criterion = { id = "threshold", threshold = 0.001 }
+"#;
+
+fn config(brokers: &str, topic: &str, drift: bool) -> String {
+    let text = format!(
         r#"[pipeline]
 name = "bench-cluster"
 
@@ -65,7 +82,17 @@ every = 50000
 [selection]
 strategy = "new_data"
 "#
-    )
+    );
+    if drift {
+        let text = text.replace("[trigger]\nid = \"amount\"\nevery = 50000\n", DRIFT);
+        assert!(
+            text.contains("id = \"drift\""),
+            "the drift trigger replaced the amount one"
+        );
+        text
+    } else {
+        text
+    }
 }
 
 /// A run's processes: wall time, each one's CPU seconds, the samples the followers stored,
@@ -183,7 +210,8 @@ fn main() {
     ensure_stream(&brokers, &topic, n, ValueFormat::Json);
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("cluster.toml");
-    std::fs::write(&cfg, config(&brokers, &topic)).unwrap();
+    let drift = std::env::args().any(|a| a == "drift");
+    std::fs::write(&cfg, config(&brokers, &topic, drift)).unwrap();
     let mut best = [(Duration::MAX, Vec::new()), (Duration::MAX, Vec::new())];
     let mut same = true;
     let mut reference = None;
@@ -228,13 +256,14 @@ fn main() {
     let shipped = |run: &Path| metric_values(run, "shipped_bytes").iter().sum::<f64>() / 1e6;
     let owned = |followers: u64| 1.0 - followers as f64 / n as f64;
     println!(
-        "cluster: {n} samples, 4 partitions, best of 3: 1 process x 2 workers {:.0} samples/s \
+        "cluster{}: {n} samples, 4 partitions, best of 3: 1 process x 2 workers {:.0} samples/s \
          (CPU s {}), 2 processes x 1 worker {:.0} samples/s (CPU s {}), ratio {:.2} (target \
          0.80); 3 processes x 1 worker {:.0} samples/s (CPU s {}); process 0 owns {:.3} of \
          the samples with 2 processes (target 0.60), {:.3} with 3 (target 0.43); at its peak \
          it held {:.3} and {:.3} of the one-process peak, {:.3} and {:.3} of the sum of its \
          run's peaks; shipped to it {:.1} MB (2), {:.1} MB (3); same triggers and models: \
          {}",
+        if drift { " (drift trigger)" } else { "" },
         rate(best[0].0),
         cpu_list(&best[0].1),
         rate(best[1].0),

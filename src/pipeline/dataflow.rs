@@ -6,7 +6,9 @@
 //!      └─ Store: Samples (payload -> sample store) ──err──> Sink: Dead letters
 //!         │ ok: SampleMeta
 //!         ├─> Trigger: <policy> (worker 0)  per lane; amount and time policies get a tally per
-//!         │     worker and time instead (Trigger: Tally / Keys / Resolve, `TriggerCounted`)
+//!         │     worker and time instead (Trigger: Tally / Keys / Resolve, `TriggerCounted`);
+//!         │     a policy that reads features, in several processes, gets them through
+//!         │     Probe: Rows (per worker, + restored payloads) ─> Probe: Window (worker 0)
 //!         │     ├─ triggers ──> Sink: Trigger events
 //!         │     │           └─> broadcast ─> seen (the source loop's restart offsets)
 //!         │     ├─ decisions ─> Sink: Decisions

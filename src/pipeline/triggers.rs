@@ -86,8 +86,8 @@ fn warmup(batched: &BatchedSpec) -> Option<Warmup> {
 }
 
 /// The features a trigger probe reads in a run of several processes, where keys live on every
-/// process: every stored sample's features, sent to worker 0 (`Probe: Rows`, `Probe: Window`
-/// in dataflow.rs) and kept in position order until the policy is done with them.
+/// process: every stored sample's features, sent to worker 0 ([`probe_rows`],
+/// [`window_metas`]) and kept in position order until the policy is done with them.
 #[derive(Debug, Default)]
 pub struct ProbeWindow {
     dim: usize,

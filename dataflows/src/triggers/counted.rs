@@ -41,7 +41,9 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::vec::Broadcast;
 use timely::progress::frontier::MutableAntichain;
 
-use super::operator::{Out, Sides, TriggerOptions, TriggerState, TriggerStreams};
+use super::operator::{
+    Out, Sides, TriggerOptions, TriggerState, TriggerStreams, hold_for, tell_horizon,
+};
 use super::policy::{Context, CountPolicy, Decision, Details, Fire, NoProbe, Probe};
 use crate::sample::{Key, Position, SampleMeta, Time, TriggerEvent};
 use crate::stash::TimeStash;
@@ -122,9 +124,8 @@ impl<'scope> TriggerCounted<'scope> for StreamVec<'scope, Time, SampleMeta> {
         options: TriggerOptions,
     ) -> TriggerStreams<'scope> {
         let kept: Rc<RefCell<Kept>> = Rc::default();
-        let name = policy.name().to_string();
         let tallies = tally(self, kept.clone());
-        let d = decide(tallies, policy, options, &name);
+        let d = decide(tallies, policy, options);
         let keys = answer(d.requests.broadcast(), kept);
         TriggerStreams {
             triggers: resolve(d.cuts, keys),
@@ -233,10 +234,9 @@ fn decide<'scope>(
     tallies: StreamVec<'scope, Time, Tally>,
     policy: Box<dyn CountPolicy>,
     options: TriggerOptions,
-    name: &str,
 ) -> Decided<'scope> {
     let scope = tallies.scope();
-    let mut builder = OperatorBuilder::new(format!("Trigger: {name}"), scope);
+    let mut builder = OperatorBuilder::new(format!("Trigger: {}", policy.name()), scope);
     let mut input = builder.new_input(tallies, Exchange::new(|_: &Tally| 0u64));
     let (out, cuts) = builder.new_output();
     let mut cuts_out: Out<Cut> = OutputBuilder::from(out);
@@ -559,14 +559,7 @@ impl CountOp {
                 break;
             }
         }
-        match self.pending.front() {
-            Some(t) => {
-                if let Some(c) = &mut self.pending_cap {
-                    c.downgrade(&t.time);
-                }
-            }
-            None => self.pending_cap = None,
-        }
+        hold_for(&mut self.pending_cap, self.pending.front().map(|t| t.time));
     }
 
     /// Tells the probe that the samples before the first unconsumed one are done with (a
@@ -584,12 +577,8 @@ impl CountOp {
             Mark::At(p) => p.successor(),
             Mark::Nth(t, _) => Position { time: *t, key: 0 },
         });
-        if let Some(h) = front.into_iter().chain(after_last).min()
-            && self.retained.is_none_or(|r| r < h)
-        {
-            self.retained = Some(h);
-            self.probe.retain_from(h);
-        }
+        let horizon = front.into_iter().chain(after_last).min();
+        tell_horizon(&mut *self.probe, &mut self.retained, horizon);
     }
 
     /// Once no more samples can come: the epochs the policy closes at the end.

@@ -197,6 +197,34 @@ impl Epoch {
     }
 }
 
+/// Moves the capability held for pending records to the first one's time (`first`), or drops
+/// it when none is pending.
+pub(super) fn hold_for(cap: &mut Option<Capability<Time>>, first: Option<Time>) {
+    match first {
+        Some(t) => {
+            if let Some(c) = cap {
+                c.downgrade(&t);
+            }
+        }
+        None => *cap = None,
+    }
+}
+
+/// Tells `probe` that the policy is done with every sample before `horizon`, when it moved
+/// past what the probe was last told (`told`).
+pub(super) fn tell_horizon(
+    probe: &mut dyn Probe,
+    told: &mut Option<Position>,
+    horizon: Option<Position>,
+) {
+    if let Some(h) = horizon
+        && told.is_none_or(|r| r < h)
+    {
+        *told = Some(h);
+        probe.retain_from(h);
+    }
+}
+
 /// Side-output records of one activation, each with its natural time, and the capabilities
 /// (one per side output) that send them.
 #[derive(Default)]
@@ -608,14 +636,7 @@ impl<P: TriggerPolicy> TriggerOp<P> {
                 break;
             }
         }
-        match self.pending.front() {
-            Some(m) => {
-                if let Some(c) = &mut self.pending_cap {
-                    c.downgrade(&m.time);
-                }
-            }
-            None => self.pending_cap = None,
-        }
+        hold_for(&mut self.pending_cap, self.pending.front().map(|m| m.time));
     }
 
     /// Tells the probe which payloads the policy can no longer read: before its windows, before
@@ -629,12 +650,7 @@ impl<P: TriggerPolicy> TriggerOp<P> {
         .into_iter()
         .flatten()
         .min();
-        if let Some(h) = horizon
-            && self.retained.is_none_or(|r| r < h)
-        {
-            self.retained = Some(h);
-            self.probe.retain_from(h);
-        }
+        tell_horizon(&mut *self.probe, &mut self.retained, horizon);
     }
 
     /// Once no more samples can come: what the policy deferred is decided now, at the last

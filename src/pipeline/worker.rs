@@ -89,19 +89,15 @@ fn worker_main(
     let checkpoint =
         cluster::handshake(worker, shared.topology.process, &shared.config_hash, tell)?;
     shared.resume_from(|| Resumed::new(checkpoint));
-    for l in (0..shared.lanes.len()).filter(|&l| shared.probe_window(l)) {
-        // Lane `l`'s trigger probe reads its window on worker 0, not this store.
+    // A follower's samples are read by no trigger probe, and trained by the leader once
+    // shipped: what a lane retires goes once shipped (`ship.rs`). Nor does a lane's probe that
+    // reads its window on worker 0 read the leader's store.
+    let follower = !shared.topology.leads() && shared.sharded();
+    for l in (0..shared.lanes.len()).filter(|&l| follower || shared.probe_window(l)) {
         shared.samples.retain_from(l, Position::MAX);
     }
-    if !shared.topology.leads() && shared.sharded() {
-        // This process's samples are read by no trigger probe, and trained by the leader once
-        // shipped: what a lane retires goes once shipped (`ship.rs`).
-        for l in 0..shared.lanes.len() {
-            shared.samples.retain_from(l, Position::MAX);
-        }
-        if let Some(cp) = &shared.resumed().checkpoint {
-            shared.samples.trained(0, cp.trigger_id);
-        }
+    if follower && let Some(cp) = &shared.resumed().checkpoint {
+        shared.samples.trained(0, cp.trigger_id);
     }
     let queues = shared
         .lanes

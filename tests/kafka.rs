@@ -1029,6 +1029,16 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 /// The first `rows` data rows of a CSV file and the rest, each with the header.
+/// Writes `dir`'s hyperplane.csv split after `rows` rows into first.csv and second.csv (each
+/// with the header); returns their paths.
+fn write_halves(dir: &std::path::Path, rows: usize) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (first, second) = split_csv(&dir.join("hyperplane.csv"), rows);
+    let (first_csv, second_csv) = (dir.join("first.csv"), dir.join("second.csv"));
+    std::fs::write(&first_csv, first).unwrap();
+    std::fs::write(&second_csv, second).unwrap();
+    (first_csv, second_csv)
+}
+
 fn split_csv(file: &std::path::Path, rows: usize) -> (String, String) {
     let text = std::fs::read_to_string(file).unwrap();
     let mut lines = text.lines();
@@ -1045,10 +1055,7 @@ fn two_processes_train_and_resume_like_one() {
     };
     let dir = tempfile::tempdir().unwrap();
     prepare(dir.path(), 5_000, "csv");
-    let (first, second) = split_csv(&dir.path().join("hyperplane.csv"), 2_100);
-    let (first_csv, second_csv) = (dir.path().join("first.csv"), dir.path().join("second.csv"));
-    std::fs::write(&first_csv, first).unwrap();
-    std::fs::write(&second_csv, second).unwrap();
+    let (first_csv, second_csv) = write_halves(dir.path(), 2_100);
     let topic = unique_topic("cluster");
     produce_ok(&brokers, &first_csv, &topic, "4");
     // Training sets hold the previous trigger's samples too: a resume reads their payloads
@@ -1254,10 +1261,7 @@ fn a_drift_trigger_in_two_processes_reads_features_from_both_and_resumes_like_on
     };
     let dir = tempfile::tempdir().unwrap();
     prepare(dir.path(), 5_000, "csv");
-    let (first, second) = split_csv(&dir.path().join("hyperplane.csv"), 2_100);
-    let (first_csv, second_csv) = (dir.path().join("first.csv"), dir.path().join("second.csv"));
-    std::fs::write(&first_csv, first).unwrap();
-    std::fs::write(&second_csv, second).unwrap();
+    let (first_csv, second_csv) = write_halves(dir.path(), 2_100);
     let topic = unique_topic("cluster-drift");
     produce_ok(&brokers, &first_csv, &topic, "4");
     let drift = "[trigger]\nid = \"drift\"\nevaluation_interval_data_points = 250\n\

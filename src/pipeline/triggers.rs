@@ -107,14 +107,62 @@ impl ProbeWindow {
         }
     }
 
-    /// Appends samples that follow every one held (in position order).
-    pub fn append(&mut self, position: Position, label: i64, features: &[f32]) {
-        let after = self.at.back().is_none_or(|b| *b < position);
-        if after && self.floor.is_none_or(|f| f <= position) {
-            self.at.push_back(position);
-            self.labels.push_back(label);
-            self.x.extend(features);
+    /// Adds samples given in position order. Those after every one held are appended; those
+    /// before (payloads a resume reads again reach worker 0 in several batches, stamped at
+    /// the source's time when sent, so a later batch can hold older samples than an earlier
+    /// one) are merged into their places. Nothing before the floor and no copy of a held
+    /// sample is added.
+    pub fn add<'a>(&mut self, rows: impl IntoIterator<Item = (Position, i64, &'a [f32])>) {
+        let floor = self.floor;
+        let mut rows = rows
+            .into_iter()
+            .filter(|(p, ..)| floor.is_none_or(|f| f <= *p))
+            .peekable();
+        while let Some((p, label, features)) = rows.next_if(|(p, ..)| self.follows(*p)) {
+            self.push(p, label, features);
         }
+        let Some((first, ..)) = rows.peek() else {
+            return;
+        };
+        // Merge the rest with the held samples from the first one's place on.
+        let from = self.at.partition_point(|p| p < first);
+        let at = self.at.split_off(from);
+        let labels = self.labels.split_off(from);
+        let mut x = self.x.split_off(from * self.dim);
+        let (x, dim) = (x.make_contiguous(), self.dim);
+        let mut held = at.into_iter().zip(labels).enumerate().peekable();
+        loop {
+            let next_held = held.peek().map(|(_, (p, _))| *p);
+            match (next_held, rows.peek().map(|(p, ..)| *p)) {
+                (Some(h), Some(r)) if r <= h => {
+                    let (p, label, features) = rows.next().expect("peeked");
+                    if r < h && self.follows(p) {
+                        self.push(p, label, features);
+                    }
+                }
+                (Some(_), _) => {
+                    let (i, (p, label)) = held.next().expect("peeked");
+                    self.push(p, label, &x[i * dim..(i + 1) * dim]);
+                }
+                (None, Some(_)) => {
+                    let (p, label, features) = rows.next().expect("peeked");
+                    if self.follows(p) {
+                        self.push(p, label, features);
+                    }
+                }
+                (None, None) => break,
+            }
+        }
+    }
+
+    fn follows(&self, position: Position) -> bool {
+        self.at.back().is_none_or(|b| *b < position)
+    }
+
+    fn push(&mut self, position: Position, label: i64, features: &[f32]) {
+        self.at.push_back(position);
+        self.labels.push_back(label);
+        self.x.extend(features);
     }
 
     /// Appends the features and labels of the samples at `at` to `x` and `labels`.
@@ -304,9 +352,11 @@ pub fn window_metas<'scope>(
             };
             done.records.sort_by_key(|r| r.meta.position());
             let mut window = window.borrow_mut();
-            for r in &done.records {
-                window.append(r.meta.position(), r.meta.label, &r.features);
-            }
+            window.add(
+                done.records
+                    .iter()
+                    .map(|r| (r.meta.position(), r.meta.label, r.features.as_slice())),
+            );
             // Each meta carries its own time; the trigger stashes by it.
             output.session(&cap).give_iterator(
                 done.records
@@ -326,35 +376,138 @@ mod tests {
         Position { time, key }
     }
 
+    fn gather(w: &ProbeWindow, at: &[Position]) -> Result<(Vec<f32>, Vec<i64>), String> {
+        let (mut x, mut labels) = (Vec::new(), Vec::new());
+        w.gather_at(at, &mut x, &mut labels).map(|()| (x, labels))
+    }
+
+    fn rows(samples: &[(Time, u64)]) -> Vec<(Position, i64, Vec<f32>)> {
+        samples
+            .iter()
+            .map(|&(t, k)| (pos(t, k), k as i64, vec![t as f32, k as f32]))
+            .collect()
+    }
+
+    fn add(w: &mut ProbeWindow, rows: &[(Position, i64, Vec<f32>)]) {
+        w.add(rows.iter().map(|(p, l, x)| (*p, *l, x.as_slice())));
+    }
+
     #[test]
     fn the_probe_window_keeps_samples_in_position_order_until_the_policy_is_done() {
         let mut w = ProbeWindow::new(2);
-        for (t, k) in [(1, 5), (1, 7), (2, 1), (4, 0)] {
-            w.append(pos(t, k), k as i64, &[t as f32, k as f32]);
-        }
-        // Out of order, or a copy: not added.
-        w.append(pos(1, 6), 9, &[9.0, 9.0]);
-        w.append(pos(2, 1), 9, &[9.0, 9.0]);
-        let (mut x, mut labels) = (Vec::new(), Vec::new());
-        w.gather_at(&[pos(2, 1), pos(1, 5)], &mut x, &mut labels)
-            .unwrap();
-        assert_eq!((x, labels), (vec![2.0, 1.0, 1.0, 5.0], vec![1, 5]));
-        let err = w
-            .gather_at(&[pos(1, 6)], &mut Vec::new(), &mut Vec::new())
-            .unwrap_err();
+        add(&mut w, &rows(&[(1, 5), (1, 7), (2, 1), (4, 0)]));
+        // A copy of a held sample keeps the held one.
+        add(&mut w, &[(pos(2, 1), 9, vec![9.0, 9.0])]);
+        assert_eq!(
+            gather(&w, &[pos(2, 1), pos(1, 5)]).unwrap(),
+            (vec![2.0, 1.0, 1.0, 5.0], vec![1, 5])
+        );
+        let err = gather(&w, &[pos(1, 6)]).unwrap_err();
         assert!(err.contains("time 1, key 6") && err.contains("4 the trigger's window holds"));
         // Done with everything before (2, 0): the first two go, and nothing before it comes
         // back.
         w.retain_from(pos(2, 0));
-        assert!(
-            w.gather_at(&[pos(1, 7)], &mut Vec::new(), &mut Vec::new())
-                .is_err()
-        );
+        assert!(gather(&w, &[pos(1, 7)]).is_err());
         w.retain_from(pos(1, 0));
-        w.append(pos(1, 9), 0, &[0.0, 0.0]);
-        let (mut x, mut labels) = (Vec::new(), Vec::new());
-        w.gather_at(&[pos(2, 1), pos(4, 0)], &mut x, &mut labels)
-            .unwrap();
-        assert_eq!((x, labels), (vec![2.0, 1.0, 4.0, 0.0], vec![1, 0]));
+        add(&mut w, &rows(&[(1, 9)]));
+        assert!(gather(&w, &[pos(1, 9)]).is_err());
+        assert_eq!(
+            gather(&w, &[pos(2, 1), pos(4, 0)]).unwrap(),
+            (vec![2.0, 1.0, 4.0, 0.0], vec![1, 0])
+        );
+    }
+
+    /// Payloads read again after a resume reach the window in batches that need not follow
+    /// each other (each stamped when its source sent it): a later batch's samples go to their
+    /// places among the held ones, not lost.
+    #[test]
+    fn samples_older_than_the_held_ones_are_merged_into_their_places() {
+        let mut w = ProbeWindow::new(2);
+        add(&mut w, &rows(&[(3, 1), (5, 2), (8, 0)]));
+        // Sorted among themselves: before, between and after the held ones, with a copy.
+        add(&mut w, &rows(&[(1, 4), (3, 0), (5, 2), (6, 6), (9, 1)]));
+        add(&mut w, &rows(&[(2, 2), (7, 7)]));
+        let all = [
+            (1, 4),
+            (2, 2),
+            (3, 0),
+            (3, 1),
+            (5, 2),
+            (6, 6),
+            (7, 7),
+            (8, 0),
+            (9, 1),
+        ];
+        let at: Vec<Position> = all.iter().map(|&(t, k)| pos(t, k)).collect();
+        let (x, labels) = gather(&w, &at).unwrap();
+        let expected: Vec<f32> = all
+            .iter()
+            .flat_map(|&(t, k)| [t as f32, k as f32])
+            .collect();
+        assert_eq!(x, expected);
+        assert_eq!(labels, [4, 2, 0, 1, 2, 6, 7, 0, 1]);
+        assert!(w.at.iter().zip(w.at.iter().skip(1)).all(|(a, b)| a < b));
+        assert_eq!(w.x.len(), 2 * all.len());
+        // Behind the floor nothing is merged.
+        w.retain_from(pos(5, 0));
+        add(&mut w, &rows(&[(4, 9), (5, 1)]));
+        assert!(gather(&w, &[pos(4, 9)]).is_err());
+        assert_eq!(gather(&w, &[pos(5, 1)]).unwrap().1, [1]);
+        assert_eq!(w.at.len(), 6);
+    }
+
+    /// `Probe: Window` in a dataflow, fed as a resume feeds it when a source sends the
+    /// payloads it reads again in two polls: the first batch stamped before the watermark
+    /// moved to the checkpoint's boundary (at its samples' own times), the second after it
+    /// (at the boundary, with older samples than the first's). Every restored sample is
+    /// readable and only the new ones go on to the trigger.
+    #[test]
+    fn restored_rows_of_a_later_poll_are_readable_with_the_earlier_ones() {
+        use timely::dataflow::InputHandle;
+        use timely::dataflow::operators::{Capture, Input, Probe as _};
+
+        let row = |t: Time, key: u64, restored: bool, at: Time| ProbeRow {
+            meta: SampleMeta {
+                time: t,
+                key,
+                label: key as i64,
+            },
+            features: vec![t as f32, key as f32],
+            restored,
+            at,
+        };
+        let all = [(3, 3), (5, 1), (6, 4), (8, 2), (10, 5), (12, 6)];
+        let at: Vec<Position> = all.iter().map(|&(t, k)| pos(t, k)).collect();
+        let (read, passed) = timely::execute_directly(move |worker| {
+            let inside = Rc::new(RefCell::new(ProbeWindow::new(2)));
+            let mut input = InputHandle::new();
+            let (probe, metas) = worker.dataflow::<Time, _, _>(|scope| {
+                let (probe, metas) =
+                    window_metas(scope.input_from(&mut input), inside.clone()).probe();
+                (probe, metas.capture())
+            });
+            let boundary = 10;
+            input.send_batch(&mut vec![row(5, 1, true, 5), row(8, 2, true, 8)]);
+            input.advance_to(boundary);
+            worker.step_while(|| probe.less_than(&boundary));
+            assert_eq!(inside.borrow().at.len(), 2, "the first poll is in");
+            input.send_batch(&mut vec![
+                row(3, 3, true, boundary),
+                row(6, 4, true, boundary),
+                row(10, 5, false, 10),
+                row(12, 6, false, 12),
+            ]);
+            input.advance_to(20);
+            worker.step_while(|| probe.less_than(&20));
+            (gather(&inside.borrow(), &at), metas)
+        });
+        let (x, labels) = read.unwrap();
+        assert_eq!(labels, [3, 1, 4, 2, 5, 6]);
+        assert_eq!(x[..4], [3.0, 3.0, 5.0, 1.0]);
+        let passed: Vec<u64> = timely::dataflow::operators::capture::Extract::extract(passed)
+            .into_iter()
+            .flat_map(|(_, metas)| metas.into_iter().map(|m| m.key))
+            .collect();
+        assert_eq!(passed, [5, 6]);
     }
 }

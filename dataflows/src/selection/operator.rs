@@ -32,6 +32,7 @@ use timely::dataflow::operators::vec::Broadcast;
 use super::policy::SelectionPolicy;
 use crate::downsampling::{ScoreBoard, restore_scores, save_scores};
 use crate::sample::{Candidate, Position, Retraction, SampleMeta, Time, TriggerEvent, owner};
+use crate::stash::Runs;
 use crate::triggers::State;
 
 /// A selection's (or the assembler's) state right after a trigger, for a checkpoint.
@@ -302,33 +303,23 @@ impl<D: Clone + 'static> Outputs<D> {
     }
 }
 
-/// Samples waiting to be added, sorted on demand.
-#[derive(Default)]
-struct Pending {
-    samples: Vec<SampleMeta>,
-    sorted: bool,
+/// Samples waiting to be added, in position order.
+struct Pending(Runs<SampleMeta, Position>);
+
+impl Default for Pending {
+    fn default() -> Self {
+        Self(Runs::new(SampleMeta::position))
+    }
 }
 
 impl Pending {
     fn extend(&mut self, data: impl IntoIterator<Item = SampleMeta>) {
-        let before = self.samples.len();
-        self.samples.extend(data);
-        if self.samples.len() > before {
-            self.sorted = false;
-        }
+        self.0.add(data.into_iter().collect());
     }
 
     /// Removes and returns, in position order, the samples `upto` accepts (a prefix).
-    fn take_while(
-        &mut self,
-        upto: impl Fn(&SampleMeta) -> bool,
-    ) -> std::vec::Drain<'_, SampleMeta> {
-        if !self.sorted {
-            self.samples.sort_unstable_by_key(SampleMeta::position);
-            self.sorted = true;
-        }
-        let n = self.samples.partition_point(|s| upto(s));
-        self.samples.drain(..n)
+    fn take_while(&mut self, upto: impl Fn(&SampleMeta) -> bool) -> Vec<SampleMeta> {
+        self.0.take_while(upto)
     }
 }
 

@@ -139,9 +139,7 @@ fn sluice_ingest(
                 continue;
             };
             assert!(p.dead.is_empty(), "dead letters {:?}", p.dead);
-            for s in p.samples {
-                input.send(s);
-            }
+            ingest::send(&mut input, p.samples, peers);
             match p.watermark {
                 Some(w) if w > *input.time() => input.advance_to(w),
                 Some(_) => {}

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice::pipeline::cost::StageClock;
-use sluice::source::Sample;
+use sluice::source::{Rows, Sample};
 use sluice::store::SampleStore;
 
 #[path = "common/ingest.rs"]
@@ -61,9 +61,8 @@ fn ingest(data: &Arc<Vec<Sample>>, workers: usize, clock: Option<Arc<StageClock>
         let share: Vec<&Sample> = data.iter().skip(index).step_by(peers).collect();
         for chunk in share.chunks(BATCH) {
             input.advance_to(chunk[0].time);
-            for s in chunk {
-                input.send((*s).clone());
-            }
+            let rows = Rows::of(8, chunk.iter().map(|s| (*s).clone()));
+            ingest::send(&mut input, rows, peers);
             worker.step();
         }
         drop(input);

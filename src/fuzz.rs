@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{ColumnSpec, FileFormat, TimeUnit};
 use crate::source::FileSource;
-use crate::source::Sample;
 use crate::source::kafka::{ArrowDecoder, JsonDecoder, MessageMeta};
+use crate::source::{Rows, Sample};
 
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
@@ -77,10 +77,10 @@ pub fn json_message(data: &[u8]) {
 /// message, an error and no rows at all.
 pub fn arrow_message(data: &[u8]) {
     let mut d = ArrowDecoder::new(&columns());
-    let (mut out, mut bad) = (Vec::new(), Vec::new());
+    let (mut out, mut bad) = (Rows::new(2), Vec::new());
     match d.decode(Some(data), &meta(), &mut out, &mut bad) {
         Ok(()) => {
-            out.iter().for_each(|s| check(s, 2));
+            out.samples().for_each(|s| check(&s, 2));
             assert!(bad.iter().all(|(_, reason)| !reason.is_empty()));
         }
         Err(reason) => {

@@ -61,7 +61,7 @@ fn the_seeds_decode() {
         (s.key, s.time, s.label, s.features),
         (1, 1000, 2, vec![0.5, -1.25])
     );
-    let (mut out, mut bad) = (Vec::new(), Vec::new());
+    let (mut out, mut bad) = (sluice::source::Rows::new(2), Vec::new());
     ArrowDecoder::new(&columns)
         .decode(
             Some(&seed("arrow_message", "rows-12.bin")),

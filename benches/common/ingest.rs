@@ -1,15 +1,16 @@
 //! The ingest graph the ingest benches run (shared by `kafka_ingest` and `stage_clock`):
-//! exchange by key, the sample store, an amount trigger every 10,000 samples, new-data
+//! batches of samples in columns, split by owner as the source loop splits them, exchanged to
+//! their owner, the sample store column by column, an amount trigger every 10,000 samples, new-data
 //! selection and training-set assembly, probed at the end.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sluice::source::Sample;
+use sluice::source::Rows;
 use sluice::store::SampleStore;
 use sluice_dataflows::selection::{AssembleTrainingSets, NewData, Select};
 use sluice_dataflows::triggers::{DataAmount, TriggerCounted, TriggerOptions};
-use sluice_dataflows::{Time, route};
+use sluice_dataflows::{Time, owner, route};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Input;
@@ -21,24 +22,24 @@ pub fn ingest_graph(
     scope: Scope<'_, Time>,
     store: Arc<SampleStore>,
     ingested: Arc<AtomicU64>,
-) -> (InputHandleVec<Time, Sample>, ProbeHandle<Time>) {
-    let (input, samples) = scope.new_input::<Sample>();
-    let metas = samples.exchange(|s: &Sample| route(s.key)).unary(
+) -> (InputHandleVec<Time, Rows>, ProbeHandle<Time>) {
+    let (input, samples) = scope.new_input::<Rows>();
+    // Each batch is one owner's (see `send`): its first key routes it.
+    let metas = samples.exchange(|r: &Rows| route(r.keys[0])).unary(
         Pipeline,
         "Store: Samples",
         move |_, _| {
             move |input, output| {
                 input.for_each_stamp(|cap, data| {
                     let mut session = output.session(&cap);
-                    for batch in data {
+                    for rows in data.flat_map(|d| d.drain(..)) {
                         let rejected = store.insert(
-                            batch
-                                .iter()
-                                .map(|s| (s.key, s.label, s.features.as_slice())),
+                            (0..rows.len())
+                                .map(|i| (rows.keys[i], rows.labels[i], rows.features_of(i))),
                         );
                         assert!(rejected.is_empty());
-                        ingested.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        session.give_iterator(batch.drain(..).map(|s| s.meta()));
+                        ingested.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                        session.give_iterator((0..rows.len()).map(|i| rows.meta(i)));
                     }
                 });
             }
@@ -54,4 +55,13 @@ pub fn ingest_graph(
         .training_sets(triggers);
     let (probe, _) = sets.probe();
     (input, probe)
+}
+
+/// Sends `rows` into `input` split by owner among `peers` workers, as the source loop does.
+pub fn send(input: &mut InputHandleVec<Time, Rows>, rows: Rows, peers: usize) {
+    for part in rows.split_by(peers, |key| owner(key, peers)) {
+        if !part.is_empty() {
+            input.send(part);
+        }
+    }
 }

@@ -74,15 +74,16 @@ use super::triggers::{
     window_metas,
 };
 use crate::config::{DuplicatePolicy, Normalize, Pool};
-use crate::source::{DeadLetter, Deletion, Sample, Source, raw_text};
+use crate::source::{DeadLetter, Deletion, Rows, Sample, Source, raw_text};
 use crate::store::{CandidateFile, SampleStore, SourceAt, StoreError, Versioned};
 use crate::train::Delivery;
 
 /// What the source loop sends into the dataflow.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Record {
-    /// A sample to process: its payload is stored and its metadata goes to the operators.
-    New(Sample),
+    /// Samples to process, all owned by one worker (the source loop splits a batch by owner):
+    /// their payloads are stored column by column and their metadata goes to the operators.
+    New(Rows),
     /// A payload read again after a resume, which the checkpoint's state still needs: stored
     /// only (its sample was processed before the checkpoint).
     Restored(Sample),
@@ -91,19 +92,12 @@ pub enum Record {
 }
 
 impl Record {
-    /// The key whose owner takes the record.
+    /// A key whose owner takes the record (new samples: the first; they share the owner).
     fn key(&self) -> Key {
         match self {
-            Record::New(s) | Record::Restored(s) => s.key,
+            Record::New(rows) => rows.keys.first().copied().unwrap_or_default(),
+            Record::Restored(s) => s.key,
             Record::Delete(d) => d.key,
-        }
-    }
-
-    /// A sample's record (deletions are taken aside first: [`take_aside`]).
-    fn sample(&self) -> &Sample {
-        match self {
-            Record::New(s) | Record::Restored(s) => s,
-            Record::Delete(_) => unreachable!("deletions are taken aside before the samples"),
         }
     }
 }
@@ -292,6 +286,57 @@ impl StoreHandle {
         (rows, retractions)
     }
 
+    /// Stores `rows` column by column: each sample's metadata goes on (`passed`, or held in
+    /// `unsent` under `keep_last`), replaces a stored version, or is refused (`dead`).
+    fn store_rows(&self, rows: &Rows, out: &mut Stores<'_>) {
+        let rejected = self.samples.insert_from((0..rows.len()).map(|i| {
+            let o = rows.origins[i];
+            let at = (o.partition, o.offset);
+            (
+                rows.meta(i).position(),
+                rows.labels[i],
+                rows.features_of(i),
+                at,
+            )
+        }));
+        // Rejected indexes ascend: each sample is passed on, replaces, or is refused in order
+        // (a copy replaces what an earlier sample of the batch stored).
+        let mut rejected = rejected.into_iter().peekable();
+        let keep_last = self.duplicates == DuplicatePolicy::KeepLast;
+        let mut stored = 0;
+        for i in 0..rows.len() {
+            match rejected.next_if(|(j, _)| *j == i) {
+                Some((_, e)) if self.keeps_last(&e) => {
+                    let s = rows.sample(i);
+                    match self.add_version(&s, out.unsent, out.deletions) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            stored += 1;
+                            continue;
+                        }
+                        Err(e) => {
+                            out.dead.extend(self.refuse(&s, e));
+                            continue;
+                        }
+                    }
+                }
+                Some((_, e)) => {
+                    out.dead.extend(self.refuse(&rows.sample(i), e));
+                    continue;
+                }
+                None => {}
+            }
+            stored += 1;
+            if keep_last {
+                // Held at once: a later copy in this batch may replace it.
+                out.unsent.push(rows.meta(i));
+            } else {
+                out.passed.push(rows.meta(i));
+            }
+        }
+        self.counters.count_ingested(stored);
+    }
+
     /// Whether the store's refusal `e` is a copy that replaces the stored sample.
     fn keeps_last(&self, e: &StoreError) -> bool {
         matches!(e, StoreError::DuplicateKey(_)) && self.duplicates == DuplicatePolicy::KeepLast
@@ -349,6 +394,14 @@ impl StoreHandle {
             Versioned::Superseded => false,
         })
     }
+}
+
+/// Where [`StoreHandle::store_rows`] puts what it stored, refused and retracted.
+struct Stores<'a> {
+    unsent: &'a mut Unsent,
+    passed: &'a mut Vec<SampleMeta>,
+    dead: &'a mut Vec<DeadLetter>,
+    deletions: &'a mut Vec<Retraction>,
 }
 
 /// Metadata `Store: Samples` holds back under `duplicates = "keep_last"` until its time is
@@ -479,44 +532,18 @@ fn store_samples<'scope>(
                         }
                         deletions.extend(tombstones);
                     }
-                    let rejected = store
-                        .samples
-                        .insert_from(batch.iter().map(|r| as_stored(r.sample())));
-                    // Rejected indexes ascend: each record is passed on, replaces, or is refused
-                    // in order (a copy replaces what an earlier record of the batch stored).
-                    let mut rejected = rejected.into_iter().peekable();
-                    let mut stored = 0;
-                    for (i, r) in batch.drain(..).enumerate() {
-                        let s = r.sample();
-                        match rejected.next_if(|(j, _)| *j == i) {
-                            Some((_, e)) if store.keeps_last(&e) => {
-                                match store.add_version(s, &mut unsent, &mut deletions) {
-                                    Ok(true) => {}
-                                    Ok(false) => {
-                                        stored += 1;
-                                        continue;
-                                    }
-                                    Err(e) => {
-                                        dead.extend(store.refuse(s, e));
-                                        continue;
-                                    }
-                                }
-                            }
-                            Some((_, e)) => {
-                                dead.extend(store.refuse(s, e));
-                                continue;
-                            }
-                            None => {}
-                        }
-                        stored += 1;
-                        if keep_last {
-                            // Held at once: a later copy in this batch may replace it.
-                            unsent.push(s.meta());
-                        } else {
-                            passed.push(s.meta());
-                        }
+                    for r in batch.drain(..) {
+                        let Record::New(rows) = r else {
+                            unreachable!("restored payloads and deletions were set aside")
+                        };
+                        let mut out = Stores {
+                            unsent: &mut unsent,
+                            passed: &mut passed,
+                            dead: &mut dead,
+                            deletions: &mut deletions,
+                        };
+                        store.store_rows(&rows, &mut out);
                     }
-                    store.counters.count_ingested(stored);
                 }
                 if keep_last {
                     unsent.cover(&cap);

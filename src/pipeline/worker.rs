@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use sluice_dataflows::Position;
+use sluice_dataflows::{Position, owner};
 
 use super::book::Resumed;
 use super::cluster::{self, ClusterError, Report};
@@ -332,9 +332,14 @@ fn feed(
         for s in batch.restored {
             input.send(Record::Restored(s));
         }
-        for s in batch.samples {
-            covered.sample(s.time);
-            input.send(Record::New(s));
+        for &t in &batch.samples.times {
+            covered.sample(t);
+        }
+        let owners = shared.owners();
+        for rows in batch.samples.split_by(owners, |key| owner(key, owners)) {
+            if !rows.is_empty() {
+                input.send(Record::New(rows));
+            }
         }
         for d in batch.deletions {
             input.send(Record::Delete(d));
@@ -444,7 +449,7 @@ fn pace_until(
 /// A batch's inputs per source partition: its samples, deletions and undecodable inputs.
 fn read_by_partition(batch: &Batch) -> BTreeMap<i32, PartitionCount> {
     let mut counts: BTreeMap<i32, PartitionCount> = BTreeMap::new();
-    let partitions = (batch.samples.iter().map(|s| s.origin.partition))
+    let partitions = (batch.samples.origins.iter().map(|o| o.partition))
         .chain(batch.deletions.iter().map(|d| d.origin.partition))
         .chain(batch.dead.iter().map(DeadLetter::partition));
     // Batches come mostly from one partition: count runs, not inputs.

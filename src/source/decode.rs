@@ -6,7 +6,7 @@ use arrow::datatypes::{
     DataType, Float32Type, Float64Type, Int64Type, TimeUnit as ArrowUnit, UInt64Type,
 };
 
-use super::sample::{Origin, Sample};
+use super::sample::{Origin, Rows};
 use crate::config::{ColumnSpec, TimeUnit};
 
 /// Positions of the key, time, label and feature columns in a file's header or schema.
@@ -97,9 +97,6 @@ impl Columns {
     }
 }
 
-/// A row number with its sample, or why it could not be decoded.
-pub type DecodedRow = (usize, Result<Sample, String>);
-
 /// Column `i` of `batch` cast to `to`; the error names the column.
 fn cast_column(
     batch: &RecordBatch,
@@ -159,10 +156,13 @@ impl KeyTimes {
     }
 }
 
-/// Decodes rows of an Arrow record batch whose schema `c` was resolved against. Rows without a
+/// Decodes rows `rows` of an Arrow record batch whose schema `c` was resolved against into
+/// `out`, the features column by column; sample `r` was read at `origin_of(r)`. Rows without a
 /// key column get `key_of(row)`; without a time column, `time` (an error when `None`).
-/// `Err`: a column cannot be converted (names the column); `Ok`: per row, the sample or why
-/// not.
+/// `Err`: a column cannot be converted (names the column; `out` and `bad` may hold part of the
+/// batch). A row that cannot be decoded is left out and reported in `bad` as (row, why), in
+/// row order.
+#[allow(clippy::too_many_arguments)]
 pub fn arrow_rows(
     batch: &RecordBatch,
     c: &Columns,
@@ -170,7 +170,10 @@ pub fn arrow_rows(
     rows: impl Iterator<Item = usize>,
     key_of: &dyn Fn(usize) -> u64,
     time: Option<u64>,
-) -> Result<Vec<DecodedRow>, String> {
+    origin_of: &dyn Fn(usize) -> Origin,
+    out: &mut Rows,
+    bad: &mut Vec<(usize, String)>,
+) -> Result<(), String> {
     let conv = |i: usize, to: &DataType| cast_column(batch, i, to);
     let key_times = KeyTimes::of(batch, c, spec)?;
     let labels = conv(c.label, &DataType::Int64)?;
@@ -180,32 +183,69 @@ pub fn arrow_rows(
         .iter()
         .map(|&i| conv(i, &DataType::Float32))
         .collect::<Result<Vec<_>, _>>()?;
-    let feats: Vec<_> = feats
-        .iter()
-        .map(|a| a.as_primitive::<Float32Type>())
-        .collect();
-    let decode = |r: usize| -> Result<Sample, String> {
-        let (key, time) = key_times.at(r, key_of, time)?;
-        if labels.is_null(r) {
-            return Err("label is null".into());
-        }
-        let label = check_label(labels.value(r), spec.num_classes)?;
-        let mut features = Vec::with_capacity(feats.len());
-        for (f, name) in feats.iter().zip(&c.feature_names) {
-            if f.is_null(r) {
-                return Err(format!("feature `{name}` is null"));
+    let (base, bad_from) = (out.len(), bad.len());
+    // Keys, times and labels row by row; the rows kept, by their place in `out`.
+    let mut kept = Vec::new();
+    for r in rows {
+        let decoded = key_times.at(r, key_of, time).and_then(|(key, time)| {
+            if labels.is_null(r) {
+                return Err("label is null".to_string());
             }
-            features.push(check_feature(f.value(r), name)?);
+            Ok((key, time, check_label(labels.value(r), spec.num_classes)?))
+        });
+        match decoded {
+            Ok((key, time, label)) => {
+                out.keys.push(key);
+                out.times.push(time);
+                out.labels.push(label);
+                out.origins.push(origin_of(r));
+                kept.push(r);
+            }
+            Err(reason) => bad.push((r, reason)),
         }
-        Ok(Sample {
-            key,
-            time,
-            label,
-            features,
-            origin: Origin::default(),
-        })
-    };
-    Ok(rows.map(|r| (r, decode(r))).collect())
+    }
+    // Then the features, one column at a time; a row's first bad feature names it.
+    let dim = feats.len();
+    out.features.resize((base + kept.len()) * dim, 0.0);
+    let mut failed: Vec<Option<String>> = Vec::new();
+    for (j, (f, name)) in feats.iter().zip(&c.feature_names).enumerate() {
+        let f = f.as_primitive::<Float32Type>();
+        let (values, nulls) = (f.values(), f.null_count() > 0);
+        let to = &mut out.features[base * dim..];
+        for (i, &r) in kept.iter().enumerate() {
+            let v = values[r];
+            to[i * dim + j] = v;
+            if !v.is_finite() || (nulls && f.is_null(r)) {
+                if failed.is_empty() {
+                    failed.resize(kept.len(), None);
+                }
+                if failed[i].is_none() {
+                    failed[i] = Some(if f.is_null(r) {
+                        format!("feature `{name}` is null")
+                    } else {
+                        format!("feature `{name}` is {v}")
+                    });
+                }
+            }
+        }
+    }
+    if !failed.is_empty() {
+        let mut w = base;
+        for (i, why) in failed.into_iter().enumerate() {
+            match why {
+                Some(reason) => bad.push((kept[i], reason)),
+                None => {
+                    if w != base + i {
+                        out.move_down(base + i, w);
+                    }
+                    w += 1;
+                }
+            }
+        }
+        out.truncate(w);
+    }
+    bad[bad_from..].sort_by_key(|(r, _)| *r);
+    Ok(())
 }
 
 /// A row number with the key and time of the delete record it holds, or why it could not be

@@ -17,7 +17,7 @@ use arrow::ipc::reader::FileReader;
 use super::decode::{self, Columns};
 use super::interface::{Batch, Progress, ReadPlan, Share, Source};
 use super::restart::PartitionMarks;
-use super::sample::{DeadLetter, Deletion, Origin, Sample, raw_text};
+use super::sample::{DeadLetter, Deletion, Origin, Rows, Sample, raw_text};
 use super::window::{Window, ceiling, future_reason};
 use crate::config::{ColumnSpec, FileFormat};
 
@@ -417,27 +417,30 @@ impl FileSource {
                     }),
                 }
             }
-            let rows = decode::arrow_rows(
+            let (mut rows_out, mut bad) = (Rows::new(self.columns.features.len()), Vec::new());
+            let origin_of = |r: usize| Origin {
+                offset: (base + r) as i64,
+                ..Origin::default()
+            };
+            decode::arrow_rows(
                 &batch,
                 &self.columns,
                 &self.spec,
                 rows.into_iter(),
                 &key_of,
                 None,
+                &origin_of,
+                &mut rows_out,
+                &mut bad,
             )
             .map_err(|e| read_err(path, e))?;
-            for (r, decoded) in rows {
-                match decoded {
-                    Ok(mut s) => {
-                        s.origin.offset = (base + r) as i64;
-                        out.push(s);
-                    }
-                    Err(reason) => dead(DeadLetter {
-                        location: format!("{}#row{}", path.display(), base + r),
-                        reason,
-                        raw: String::new(),
-                    }),
-                }
+            out.extend(rows_out.samples());
+            for (r, reason) in bad {
+                dead(DeadLetter {
+                    location: format!("{}#row{}", path.display(), base + r),
+                    reason,
+                    raw: String::new(),
+                });
             }
             base += n;
         }
@@ -487,6 +490,7 @@ impl Source for FileSource {
             plan.window.contains(s.time)
         });
         Ok(Box::new(FileShare {
+            dim: self.feature_names().len(),
             remaining: (rows.len() + deletions.len()) as u64,
             rows: rows.into_iter().peekable(),
             deletions: deletions.into_iter().peekable(),
@@ -538,6 +542,8 @@ impl Source for FileSource {
 /// tracking cheap.
 struct FileShare {
     rows: std::iter::Peekable<std::vec::IntoIter<Sample>>,
+    /// Features per sample.
+    dim: usize,
     /// Delete records, by time: each goes out with the chunk before the first sample after it.
     deletions: std::iter::Peekable<std::vec::IntoIter<Deletion>>,
     remaining: u64,
@@ -554,7 +560,7 @@ impl Share for FileShare {
             return Ok(None);
         }
         let from = self.rows.peek().map(|s| s.time);
-        let samples: Vec<Sample> = self.rows.by_ref().take(self.batch).collect();
+        let samples = Rows::of(self.dim, self.rows.by_ref().take(self.batch));
         let next = self.rows.peek().map(|s| s.time);
         let deletions: Vec<Deletion> = match next {
             Some(next) => {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::restart::{PartitionMarks, Resume};
-use super::{DeadLetter, Deletion, Origin, Sample, SourceError, Window};
+use super::{DeadLetter, Deletion, Origin, Rows, Sample, SourceError, Window};
 
 /// An opened source, shared by the workers of one process (each reads its own share).
 pub trait Source: Send + Sync {
@@ -117,7 +117,7 @@ pub trait Share {
 #[derive(Debug, Default)]
 pub struct Batch {
     /// New samples, for the dataflow.
-    pub samples: Vec<Sample>,
+    pub samples: Rows,
     /// Samples at or before the boundary of the checkpoint this run resumed from whose
     /// payloads the resumed operators still need (see [`Resume::needs`]): for the sample store
     /// only, not for the dataflow.

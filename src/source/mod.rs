@@ -2,7 +2,7 @@
 //!
 //! | file | responsibility |
 //! |---|---|
-//! | `sample.rs` | [`Sample`] (what a source yields) and [`DeadLetter`] (what it could not decode) |
+//! | `sample.rs` | [`Sample`], [`Rows`] (samples in columns: what a source yields) and [`DeadLetter`] (what it could not decode) |
 //! | `interface.rs` | [`Source`] (an opened source: shares, lag, commits) and [`Share`] (one worker's part: batches, watermark, restart offsets) |
 //! | `open.rs` | [`open`]: the source `[source]` describes |
 //! | `restart.rs` | [`RestartIndex`], [`PartitionMarks`], [`Resume`]: restart offsets of sources with partitions |
@@ -25,5 +25,5 @@ pub use file::{FileSource, SourceError};
 pub use interface::{Batch, Progress, ReadPlan, Share, Source};
 pub use open::open;
 pub use restart::{Needs, PartitionMarks, RestartIndex, Resume};
-pub use sample::{DeadLetter, Deletion, MAX_RAW, Origin, Sample, raw_text};
+pub use sample::{DeadLetter, Deletion, MAX_RAW, Origin, Rows, Sample, raw_text};
 pub use window::{Window, ceiling, future_reason};

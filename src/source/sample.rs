@@ -57,6 +57,137 @@ impl Sample {
     }
 }
 
+/// Samples in columns, as sources decode them and the sample store takes them: one buffer per
+/// column for a whole batch instead of a `Vec` of features per sample. Features are row-major,
+/// `dim` per sample.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rows {
+    dim: usize,
+    /// Keys.
+    pub keys: Vec<Key>,
+    /// Event times, Unix milliseconds.
+    pub times: Vec<Time>,
+    /// Labels.
+    pub labels: Vec<i64>,
+    /// Features, `dim` per sample.
+    pub features: Vec<f32>,
+    /// Where each was read.
+    pub origins: Vec<Origin>,
+}
+
+impl Rows {
+    /// No samples, of `dim` features each.
+    pub fn new(dim: usize) -> Self {
+        Self {
+            dim,
+            ..Self::default()
+        }
+    }
+
+    /// `samples` in columns (each has `dim` features).
+    pub fn of(dim: usize, samples: impl IntoIterator<Item = Sample>) -> Self {
+        let mut rows = Self::new(dim);
+        for s in samples {
+            rows.push(s.key, s.time, s.label, &s.features, s.origin);
+        }
+        rows
+    }
+
+    /// Features per sample.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// How many samples.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Appends a sample.
+    pub fn push(&mut self, key: Key, time: Time, label: i64, features: &[f32], origin: Origin) {
+        debug_assert_eq!(features.len(), self.dim);
+        self.keys.push(key);
+        self.times.push(time);
+        self.labels.push(label);
+        self.features.extend_from_slice(features);
+        self.origins.push(origin);
+    }
+
+    /// Sample `i`'s features.
+    pub fn features_of(&self, i: usize) -> &[f32] {
+        &self.features[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// Sample `i`'s metadata.
+    pub fn meta(&self, i: usize) -> SampleMeta {
+        SampleMeta {
+            time: self.times[i],
+            key: self.keys[i],
+            label: self.labels[i],
+        }
+    }
+
+    /// Sample `i` on its own (for the rare paths that keep one: dead letters, restored
+    /// payloads).
+    pub fn sample(&self, i: usize) -> Sample {
+        Sample {
+            key: self.keys[i],
+            time: self.times[i],
+            label: self.labels[i],
+            features: self.features_of(i).to_vec(),
+            origin: self.origins[i],
+        }
+    }
+
+    /// Moves sample `from` to place `to` (`to < from`), overwriting what is there.
+    pub fn move_down(&mut self, from: usize, to: usize) {
+        self.keys[to] = self.keys[from];
+        self.times[to] = self.times[from];
+        self.labels[to] = self.labels[from];
+        self.origins[to] = self.origins[from];
+        let d = self.dim;
+        self.features.copy_within(from * d..(from + 1) * d, to * d);
+    }
+
+    /// Keeps the first `n` samples.
+    pub fn truncate(&mut self, n: usize) {
+        self.keys.truncate(n);
+        self.times.truncate(n);
+        self.labels.truncate(n);
+        self.origins.truncate(n);
+        self.features.truncate(n * self.dim);
+    }
+
+    /// Splits the samples by `to(key)` into `parts` batches (in order within each).
+    pub fn split_by(self, parts: usize, to: impl Fn(Key) -> usize) -> Vec<Rows> {
+        if parts <= 1 {
+            return vec![self];
+        }
+        let mut out: Vec<Rows> = (0..parts).map(|_| Rows::new(self.dim)).collect();
+        for i in 0..self.len() {
+            let o = &mut out[to(self.keys[i])];
+            o.push(
+                self.keys[i],
+                self.times[i],
+                self.labels[i],
+                self.features_of(i),
+                self.origins[i],
+            );
+        }
+        out
+    }
+
+    /// The samples one by one.
+    pub fn samples(&self) -> impl Iterator<Item = Sample> + '_ {
+        (0..self.len()).map(|i| self.sample(i))
+    }
+}
+
 /// Input that could not be decoded, with where it came from and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadLetter {
@@ -110,6 +241,50 @@ pub fn raw_text(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample(key: Key, time: Time) -> Sample {
+        Sample {
+            key,
+            time,
+            label: (key % 2) as i64,
+            features: vec![key as f32, time as f32],
+            origin: Origin {
+                partition: 1,
+                row: key as u32,
+                offset: time as i64,
+            },
+        }
+    }
+
+    #[test]
+    fn rows_hold_samples_in_columns_and_split_by_owner_in_order() {
+        let samples: Vec<Sample> = (0..10).map(|k| sample(k, 100 + k)).collect();
+        let rows = Rows::of(2, samples.clone());
+        assert_eq!((rows.len(), rows.dim()), (10, 2));
+        assert_eq!(rows.samples().collect::<Vec<_>>(), samples);
+        assert_eq!(rows.features_of(3), [3.0, 103.0]);
+        assert_eq!(rows.meta(3), samples[3].meta());
+        let parts = rows.clone().split_by(3, |k| (k % 3) as usize);
+        for (o, part) in parts.iter().enumerate() {
+            let want: Vec<Sample> = samples
+                .iter()
+                .filter(|s| s.key % 3 == o as u64)
+                .cloned()
+                .collect();
+            assert_eq!(part.samples().collect::<Vec<_>>(), want, "owner {o}");
+        }
+        assert_eq!(rows.clone().split_by(1, |_| 0), std::slice::from_ref(&rows));
+        // Moving rows down over others, then cutting: what compaction does.
+        let mut kept = rows;
+        kept.move_down(7, 1);
+        kept.move_down(9, 2);
+        kept.truncate(3);
+        assert_eq!(
+            kept.samples().collect::<Vec<_>>(),
+            [samples[0].clone(), samples[7].clone(), samples[9].clone()]
+        );
+        assert_eq!(kept.features.len(), 6);
+    }
 
     #[test]
     fn a_dead_letter_names_its_partition() {

@@ -13,7 +13,7 @@ use arrow::ipc::reader::StreamReader;
 use super::json::MessageMeta;
 use crate::config::ColumnSpec;
 use crate::source::decode::{self, Columns};
-use crate::source::{Origin, Sample};
+use crate::source::{Origin, Rows};
 
 /// Decodes Arrow IPC stream values.
 #[derive(Clone, Debug)]
@@ -51,7 +51,7 @@ impl ArrowDecoder {
         &mut self,
         value: Option<&[u8]>,
         m: &MessageMeta<'_>,
-        out: &mut Vec<Sample>,
+        out: &mut Rows,
         bad: &mut Vec<(usize, String)>,
     ) -> Result<(), String> {
         let (n_out, n_bad) = (out.len(), bad.len());
@@ -74,7 +74,7 @@ impl ArrowDecoder {
         &mut self,
         value: Option<&[u8]>,
         m: &MessageMeta<'_>,
-        out: &mut Vec<Sample>,
+        out: &mut Rows,
         bad: &mut Vec<(usize, String)>,
     ) -> Result<(), String> {
         let value = value.ok_or("message has no value")?;
@@ -96,19 +96,25 @@ impl ArrowDecoder {
         for batch in reader {
             let batch = batch.map_err(|e| format!("Arrow batch after row {base}: {e}"))?;
             let n = batch.num_rows();
-            let rows = decode::arrow_rows(&batch, &columns, &self.spec, 0..n, &|_| 0, time)?;
-            for (r, decoded) in rows {
-                match decoded {
-                    Ok(mut s) => {
-                        s.origin = Origin {
-                            partition: m.partition,
-                            row: (base + r) as u32,
-                            offset: m.offset,
-                        };
-                        out.push(s);
-                    }
-                    Err(reason) => bad.push((base + r, reason)),
-                }
+            let origin_of = |r: usize| Origin {
+                partition: m.partition,
+                row: (base + r) as u32,
+                offset: m.offset,
+            };
+            let from = bad.len();
+            decode::arrow_rows(
+                &batch,
+                &columns,
+                &self.spec,
+                0..n,
+                &|_| 0,
+                time,
+                &origin_of,
+                out,
+                bad,
+            )?;
+            for (r, _) in &mut bad[from..] {
+                *r += base;
             }
             base += n;
         }
@@ -121,6 +127,7 @@ mod tests {
     use super::*;
     use crate::config::TimeUnit;
     use crate::produce::{Row, encode, infer_schema};
+    use crate::source::Sample;
     use arrow::datatypes::DataType;
     use serde_json::Value;
 
@@ -174,7 +181,7 @@ mod tests {
                     v[i] = rng.random();
                 }
             }
-            let (mut out, mut bad) = (Vec::new(), Vec::new());
+            let (mut out, mut bad) = (Rows::new(2), Vec::new());
             if let Err(e) = d.decode(Some(&v), &meta(), &mut out, &mut bad) {
                 assert!(out.is_empty() && bad.is_empty(), "{e}");
                 errors += 1;
@@ -186,7 +193,7 @@ mod tests {
             "{errors} errors, {contained} panics"
         );
         // The decoder still works after a contained panic.
-        let (mut out, mut bad) = (Vec::new(), Vec::new());
+        let (mut out, mut bad) = (Rows::new(2), Vec::new());
         d.decode(Some(&valid), &meta(), &mut out, &mut bad).unwrap();
         assert_eq!((out.len(), bad.len()), (50, 0));
     }
@@ -214,10 +221,10 @@ mod tests {
         }
         let value = encode(&rows.iter().collect::<Vec<_>>(), &schema);
         let mut d = ArrowDecoder::new(&spec());
-        let (mut out, mut bad) = (Vec::new(), Vec::new());
+        let (mut out, mut bad) = (Rows::new(2), Vec::new());
         d.decode(Some(&value), &meta(), &mut out, &mut bad).unwrap();
         assert_eq!(
-            out,
+            out.samples().collect::<Vec<_>>(),
             vec![
                 Sample {
                     key: 1,
@@ -252,10 +259,53 @@ mod tests {
         );
     }
 
+    /// Features are decoded a column at a time: a row whose feature is null or not finite
+    /// leaves a gap the rows after it close, and each bad row is named by its first bad field.
+    #[test]
+    fn bad_rows_amid_good_ones_leave_no_gap() {
+        let rows: Vec<Row> = (0..8)
+            .map(|i| {
+                let a = match i {
+                    1 => serde_json::json!(null),
+                    4 => serde_json::json!(1e300),
+                    _ => serde_json::json!(i as f64 / 4.0),
+                };
+                let b = if i == 4 || i == 6 {
+                    serde_json::json!(null)
+                } else {
+                    serde_json::json!(i)
+                };
+                let label = if i == 6 { 9 } else { i % 2 };
+                row(serde_json::json!({"k": i, "t": 100 + i, "label": label, "a": a, "b": b}))
+            })
+            .collect();
+        let value = encode(&rows.iter().collect::<Vec<_>>(), &infer_schema(&rows));
+        let mut d = ArrowDecoder::new(&spec());
+        let (mut out, mut bad) = (Rows::new(2), Vec::new());
+        d.decode(Some(&value), &meta(), &mut out, &mut bad).unwrap();
+        assert_eq!(out.keys, [0, 2, 3, 5, 7]);
+        assert_eq!(out.times, [100, 102, 103, 105, 107]);
+        assert_eq!(out.labels, [0, 0, 1, 1, 1]);
+        assert_eq!(
+            out.features,
+            [0.0, 0.0, 0.5, 2.0, 0.75, 3.0, 1.25, 5.0, 1.75, 7.0]
+        );
+        let rows_of: Vec<u32> = out.origins.iter().map(|o| o.row).collect();
+        assert_eq!(rows_of, [0, 2, 3, 5, 7]);
+        assert_eq!(
+            bad,
+            [
+                (1, "feature `a` is null".to_string()),
+                (4, "feature `a` is inf".to_string()),
+                (6, "label 9 outside 0..2".to_string()),
+            ]
+        );
+    }
+
     #[test]
     fn schema_changes_between_messages_and_missing_columns() {
         let mut d = ArrowDecoder::new(&spec());
-        let (mut out, mut bad) = (Vec::new(), Vec::new());
+        let (mut out, mut bad) = (Rows::new(2), Vec::new());
         for v in [
             serde_json::json!({"k": 1, "t": 10, "label": 0, "a": 1.0, "b": 2.0}),
             serde_json::json!({"b": 4.0, "extra": 1, "a": 3.0, "label": 1, "t": 11, "k": 2}),
@@ -265,8 +315,8 @@ mod tests {
             d.decode(Some(&value), &meta(), &mut out, &mut bad).unwrap();
         }
         assert!(bad.is_empty());
-        assert_eq!(out[1].features, vec![3.0, 4.0]);
-        assert_eq!((out[1].key, out[1].time), (2, 11));
+        assert_eq!(out.features_of(1), [3.0, 4.0]);
+        assert_eq!((out.keys[1], out.times[1]), (2, 11));
 
         let rows = vec![row(
             serde_json::json!({"k": 1, "t": 10, "label": 0, "a": 1.0}),
@@ -298,8 +348,8 @@ mod tests {
             serde_json::json!({"k": 1, "label": 0, "a": 1.0, "b": 2.0}),
         )];
         let value = encode(&rows.iter().collect::<Vec<_>>(), &infer_schema(&rows));
-        let (mut out, mut bad) = (Vec::new(), Vec::new());
+        let (mut out, mut bad) = (Rows::new(2), Vec::new());
         d.decode(Some(&value), &meta(), &mut out, &mut bad).unwrap();
-        assert_eq!(out[0].time, 5);
+        assert_eq!(out.times[0], 5);
     }
 }

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::config::{ColumnSpec, TimeUnit};
 use crate::source::decode;
-use crate::source::{Origin, Sample};
+use crate::source::{Origin, Rows, Sample};
 
 /// Decodes one JSON object per message.
 #[derive(Clone, Debug)]
@@ -44,22 +44,52 @@ impl JsonDecoder {
         &self.features
     }
 
-    /// Decodes a message; the error says what is wrong with it.
+    /// Decodes a message into `out`, read at `origin`; the error says what is wrong with it
+    /// (then `out` is as it was).
     ///
-    /// Fast path: one pass over the object picking the configured fields, no `Value` tree and
-    /// no allocation but the feature vector. Anything unusual (a missing or mistyped field,
-    /// escaped keys, invalid JSON) falls back to the full parse, which names the problem.
-    pub fn decode(&self, value: Option<&[u8]>, m: &MessageMeta<'_>) -> Result<Sample, String> {
-        if let Some(v) = value
-            && let Some(s) = self.decode_fast(v, m)
-        {
-            return Ok(s);
+    /// Fast path: one pass over the object picking the configured fields straight into `out`'s
+    /// feature buffer, no `Value` tree and no allocation. Anything unusual (a missing or
+    /// mistyped field, escaped keys, invalid JSON) falls back to the full parse, which names
+    /// the problem.
+    pub fn decode_into(
+        &self,
+        value: Option<&[u8]>,
+        m: &MessageMeta<'_>,
+        origin: Origin,
+        out: &mut Rows,
+    ) -> Result<(), String> {
+        if let Some(v) = value {
+            let n = out.features.len();
+            out.features.resize(n + self.features.len(), f32::NAN);
+            if let Some((key, time, label)) = self.decode_fast(v, m, &mut out.features[n..]) {
+                out.keys.push(key);
+                out.times.push(time);
+                out.labels.push(label);
+                out.origins.push(origin);
+                return Ok(());
+            }
+            out.features.truncate(n);
         }
-        self.decode_full(value, m)
+        let s = self.decode_full(value, m)?;
+        out.push(s.key, s.time, s.label, &s.features, origin);
+        Ok(())
     }
 
-    fn decode_fast(&self, value: &[u8], m: &MessageMeta<'_>) -> Option<Sample> {
-        let fields = self.scan(value)?;
+    /// Decodes a message on its own (see [`decode_into`](Self::decode_into)).
+    pub fn decode(&self, value: Option<&[u8]>, m: &MessageMeta<'_>) -> Result<Sample, String> {
+        let mut rows = Rows::new(self.features.len());
+        self.decode_into(value, m, Origin::default(), &mut rows)?;
+        Ok(rows.sample(0))
+    }
+
+    /// The fast path: key, time and label, with the features written to `features` (all NaN).
+    fn decode_fast(
+        &self,
+        value: &[u8],
+        m: &MessageMeta<'_>,
+        features: &mut [f32],
+    ) -> Option<(u64, u64, i64)> {
+        let fields = self.scan(value, features)?;
         let c = &self.columns;
         let key = match (c.key_column.is_some(), fields.key) {
             (true, Some(k)) => k,
@@ -82,28 +112,21 @@ impl JsonDecoder {
             Num::Int(l) => decode::check_label(i64::try_from(l).ok()?, c.num_classes).ok()?,
             Num::Float(x) => decode::check_label(decode::integral(x)?, c.num_classes).ok()?,
         };
-        if fields.found != self.features.len() || fields.features.iter().any(|x| !x.is_finite()) {
+        if fields.found != self.features.len() || features.iter().any(|x| !x.is_finite()) {
             return None;
         }
-        Some(Sample {
-            key,
-            time,
-            label,
-            features: fields.features,
-            origin: Origin::default(),
-        })
+        Some((key, time, label))
     }
 
     /// One pass over a flat JSON object picking the configured fields; `None` for anything the
     /// full parse must look at (escapes or non-ASCII text, nested values, a negative or
     /// non-numeric key or label, invalid JSON), so both paths accept and produce the same.
-    fn scan(&self, v: &[u8]) -> Option<Fast> {
+    fn scan(&self, v: &[u8], features: &mut [f32]) -> Option<Fast> {
         let c = &self.columns;
         let mut out = Fast {
             key: None,
             time: None,
             label: None,
-            features: vec![f32::NAN; self.features.len()],
             found: 0,
         };
         let mut r = Scanner { v, i: 0 };
@@ -143,11 +166,11 @@ impl JsonDecoder {
                     .or_else(|| self.features.iter().position(|f| f.as_bytes() == k))
                 {
                     let x = r.number()?.as_f64();
-                    if !out.features[i].is_nan() {
+                    if !features[i].is_nan() {
                         return None;
                     }
                     out.found += 1;
-                    out.features[i] = x as f32;
+                    features[i] = x as f32;
                     guess = i + 1;
                 } else {
                     r.skip_value()?;
@@ -265,7 +288,6 @@ struct Fast {
     key: Option<u64>,
     time: Option<Num>,
     label: Option<Num>,
-    features: Vec<f32>,
     found: usize,
 }
 
@@ -514,6 +536,21 @@ pub(super) fn message_key(k: &[u8]) -> Result<u64, String> {
 mod tests {
     use super::*;
 
+    impl JsonDecoder {
+        /// The fast path's sample, if it takes `v`.
+        fn fast(&self, v: &[u8], m: &MessageMeta<'_>) -> Option<Sample> {
+            let mut features = vec![f32::NAN; self.features.len()];
+            let (key, time, label) = self.decode_fast(v, m, &mut features)?;
+            Some(Sample {
+                key,
+                time,
+                label,
+                features,
+                origin: Origin::default(),
+            })
+        }
+    }
+
     fn columns(key: Option<&str>, time: Option<&str>) -> ColumnSpec {
         ColumnSpec {
             key_column: key.map(String::from),
@@ -578,7 +615,7 @@ mod tests {
             br#"{"b": -3.25e-2, "a": 1e3, "label": 0, "t": 7, "k": 18446744073709551615}"#,
         ] {
             let fast = d
-                .decode_fast(v, &meta(None))
+                .fast(v, &meta(None))
                 .expect("fast path takes plain objects");
             assert_eq!(fast, d.decode_full(Some(v), &meta(None)).unwrap());
         }
@@ -666,7 +703,7 @@ mod tests {
             }
             let m = meta(None);
             let full = d.decode_full(Some(text.as_bytes()), &m);
-            if let Some(s) = d.decode_fast(text.as_bytes(), &m) {
+            if let Some(s) = d.fast(text.as_bytes(), &m) {
                 fast += 1;
                 assert_eq!(Ok(s), full, "fast path disagrees on {text}");
             }

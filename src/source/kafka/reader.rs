@@ -38,8 +38,8 @@ use super::json::MessageMeta;
 use super::value::ValueDecoder;
 use crate::config::{KafkaCluster, KafkaSourceSpec, LatePolicy};
 use crate::source::{
-    DeadLetter, Deletion, Needs, Origin, PartitionMarks, ReadPlan, RestartIndex, Sample, Window,
-    ceiling, future_reason, raw_text,
+    DeadLetter, Deletion, Needs, Origin, PartitionMarks, ReadPlan, RestartIndex, Rows, Sample,
+    Window, ceiling, future_reason, raw_text,
 };
 use sluice_dataflows::Position;
 
@@ -71,7 +71,7 @@ struct Part {
 #[derive(Debug, Default)]
 pub struct Polled {
     /// Decoded samples, in partition order.
-    pub samples: Vec<Sample>,
+    pub samples: Rows,
     /// Undecodable and late messages (or rows).
     pub dead: Vec<DeadLetter>,
     /// Tombstones (a key, no value), at their partition's watermark.
@@ -127,7 +127,8 @@ pub fn read_topic(
     consumer
         .assign(&tpl)
         .map_err(|e| client("assigning partitions", e))?;
-    let (mut samples, mut dead, mut bad) = (Vec::new(), Vec::new(), Vec::new());
+    let mut samples = Rows::new(decoder.feature_names().len());
+    let (mut dead, mut bad) = (Vec::new(), Vec::new());
     while !ends.is_empty() {
         let msg = match consumer.poll(TIMEOUT) {
             None => {
@@ -169,7 +170,7 @@ pub fn read_topic(
             });
         }
     }
-    Ok((samples, dead))
+    Ok((samples.samples().collect(), dead))
 }
 
 /// A partition's offsets, and those of a replay window in it.
@@ -332,8 +333,6 @@ pub struct KafkaReader {
     idle: Duration,
     floor: u64,
     skip_until: Option<(Position, Needs)>,
-    /// Samples of the message being decoded.
-    scratch: Vec<Sample>,
 }
 
 impl KafkaReader {
@@ -435,7 +434,6 @@ impl KafkaReader {
             idle: Duration::from_millis(spec.idle_timeout_ms),
             floor: resume.map_or(0, |r| r.boundary.time),
             skip_until: resume.map(|r| (r.boundary, r.needs.clone())),
-            scratch: Vec::new(),
         })
     }
 
@@ -457,11 +455,14 @@ impl KafkaReader {
     /// Polls up to `max` messages (for up to 100 ms while none came, then until 10 ms have
     /// passed) into `out`, and sets its watermark.
     pub fn poll(&mut self, max: usize, out: &mut Polled) {
+        let dim = self.decoder.feature_names().len();
+        if out.samples.dim() != dim {
+            out.samples = Rows::new(dim);
+        }
         let mut consumed = 0;
         let mut intake = Intake {
             topic: &self.topic,
             decoder: &mut self.decoder,
-            scratch: &mut self.scratch,
             bad: Vec::new(),
             window: &self.window,
             skip_until: self.skip_until.as_ref(),
@@ -492,8 +493,9 @@ impl KafkaReader {
                 intake.tombstone(key, msg.offset(), part, out);
                 continue;
             }
+            let base = out.samples.len();
             intake.decode(&msg, part, out);
-            if intake.route_samples(&msg, part, out) {
+            if intake.route_samples(&msg, part, out, base) {
                 part.end_at_next();
                 pause(&self.consumer, &self.topic, part.id);
             }
@@ -645,8 +647,6 @@ impl At<'_> {
 struct Intake<'r> {
     topic: &'r str,
     decoder: &'r mut ValueDecoder,
-    /// Samples of the message being decoded.
-    scratch: &'r mut Vec<Sample>,
     /// Rows of the message being decoded that could not be.
     bad: Vec<(usize, String)>,
     window: &'r Window,
@@ -692,8 +692,8 @@ impl Intake<'_> {
         out.deletions.push(Deletion { key, time, origin });
     }
 
-    /// Decodes `msg` of `part` into `scratch`; the message's or its rows' errors become dead
-    /// letters, unless it is read again for payloads only.
+    /// Decodes `msg` of `part` into `out.samples`; the message's or its rows' errors become
+    /// dead letters, unless it is read again for payloads only.
     #[inline]
     fn decode(&mut self, msg: &RawMessage<'_>, part: &Part, out: &mut Polled) {
         let offset = msg.offset();
@@ -710,9 +710,9 @@ impl Intake<'_> {
         };
         // Read again for payloads only: its dead letters went out before the checkpoint.
         let again = offset < part.new_from;
-        if let Err(reason) = self
-            .decoder
-            .decode(msg.payload(), &meta, self.scratch, &mut self.bad)
+        if let Err(reason) =
+            self.decoder
+                .decode(msg.payload(), &meta, &mut out.samples, &mut self.bad)
             && !again
         {
             out.dead.push(DeadLetter {
@@ -732,30 +732,43 @@ impl Intake<'_> {
         }
     }
 
-    /// Routes the samples decoded from `msg` of `part`: those outside the replay window go,
-    /// those the resumed checkpoint covers go to `restored` (if needed), late ones are
-    /// dead-lettered or clamped, the rest go to `samples`. Whether one was past the window's
-    /// end (the partition has nothing more for this run).
+    /// Routes the samples decoded from `msg` of `part` (those of `out.samples` from `base`
+    /// on): those outside the replay window go, those the resumed checkpoint covers go to
+    /// `restored` (if needed), late ones are dead-lettered or clamped, the rest stay, moved
+    /// down in place over those that went. Whether one was past the window's end (the
+    /// partition has nothing more for this run).
     #[inline]
-    fn route_samples(&mut self, msg: &RawMessage<'_>, part: &mut Part, out: &mut Polled) -> bool {
+    fn route_samples(
+        &mut self,
+        msg: &RawMessage<'_>,
+        part: &mut Part,
+        out: &mut Polled,
+        base: usize,
+    ) -> bool {
         let offset = msg.offset();
         let multi_row = matches!(self.decoder, ValueDecoder::Arrow(_));
         let mut past = false;
-        for mut s in self.scratch.drain(..) {
-            if !self.window.contains(s.time) {
+        let mut kept = base;
+        for i in base..out.samples.len() {
+            let time = out.samples.times[i];
+            if !self.window.contains(time) {
                 // Rows of one message are in event-time order too: after one past the
                 // window's end, the partition has nothing more for this run.
-                past |= self.window.is_past(s.time);
+                past |= self.window.is_past(time);
                 continue;
             }
+            let position = Position {
+                time,
+                key: out.samples.keys[i],
+            };
             if let Some((boundary, needs)) = self.skip_until
-                && s.meta().position() <= *boundary
+                && position <= *boundary
             {
                 // Processed before the checkpoint this run resumed from: its payload goes
                 // to the store if the resumed operators need it.
-                part.mark(s.time, offset, &mut out.marks);
-                if needs(s.meta().position()) {
-                    out.restored.push(s);
+                part.mark(time, offset, &mut out.marks);
+                if needs(position) {
+                    out.restored.push(out.samples.sample(i));
                 }
                 continue;
             }
@@ -764,20 +777,21 @@ impl Intake<'_> {
                 partition: part.id,
                 offset,
             };
-            if s.time > self.ceiling {
+            if time > self.ceiling {
                 // Before it could move the partition's watermark.
                 let ceiling = self.ceiling;
+                let s = out.samples.sample(i);
                 out.dead
                     .push(sample_letter(at, &s, multi_row, msg.payload(), |which| {
-                        future_reason(which, s.time, ceiling)
+                        future_reason(which, time, ceiling)
                     }));
                 continue;
             }
             let floor = part.newest.unwrap_or(0).max(self.floor);
-            if s.time < floor {
+            if time < floor {
                 match self.late {
                     LatePolicy::DeadLetter => {
-                        let time = s.time;
+                        let s = out.samples.sample(i);
                         out.dead
                             .push(sample_letter(at, &s, multi_row, msg.payload(), |which| {
                                 format!(
@@ -786,13 +800,18 @@ impl Intake<'_> {
                             }));
                         continue;
                     }
-                    LatePolicy::Clamp => s.time = floor,
+                    LatePolicy::Clamp => out.samples.times[i] = floor,
                 }
             }
-            part.newest = Some(part.newest.map_or(s.time, |n| n.max(s.time)));
-            part.mark(s.time, offset, &mut out.marks);
-            out.samples.push(s);
+            let time = out.samples.times[i];
+            part.newest = Some(part.newest.map_or(time, |n| n.max(time)));
+            part.mark(time, offset, &mut out.marks);
+            if kept != i {
+                out.samples.move_down(i, kept);
+            }
+            kept += 1;
         }
+        out.samples.truncate(kept);
         past
     }
 }

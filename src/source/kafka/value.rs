@@ -4,7 +4,7 @@
 use super::arrow::ArrowDecoder;
 use super::json::{JsonDecoder, MessageMeta};
 use crate::config::{ColumnSpec, ValueFormat};
-use crate::source::{Origin, Sample};
+use crate::source::{Origin, Rows};
 
 /// Decodes message values into samples.
 #[derive(Clone, Debug)]
@@ -46,18 +46,17 @@ impl ValueDecoder {
         &mut self,
         value: Option<&[u8]>,
         m: &MessageMeta<'_>,
-        out: &mut Vec<Sample>,
+        out: &mut Rows,
         bad: &mut Vec<(usize, String)>,
     ) -> Result<(), String> {
         match self {
             Self::Json(d) => {
-                let mut s = d.decode(value, m)?;
-                s.origin = Origin {
+                let origin = Origin {
                     partition: m.partition,
                     row: 0,
                     offset: m.offset,
                 };
-                out.push(s);
+                d.decode_into(value, m, origin, out)?;
             }
             Self::Arrow(d) => d.decode(value, m, out, bad)?,
         }

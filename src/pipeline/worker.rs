@@ -280,6 +280,29 @@ fn advance<D: Clone + 'static>(input: &mut timely::dataflow::InputHandleVec<u64,
     input.advance_to(next);
 }
 
+/// Sends a batch's records into the dataflow at the input's time (never after their own event
+/// time; the watermark then moves the input forward): first the payloads the checkpoint's
+/// state needs, so they are stored before the samples after the boundary, then the samples
+/// split among the `owners` workers that own their keys, then the deletions.
+fn send_records(
+    input: &mut timely::dataflow::InputHandleVec<u64, Record>,
+    batch: &mut Batch,
+    owners: usize,
+) {
+    for s in batch.restored.drain(..) {
+        input.send(Record::Restored(s));
+    }
+    let samples = std::mem::take(&mut batch.samples);
+    for rows in samples.split_by(owners, |key| owner(key, owners)) {
+        if !rows.is_empty() {
+            input.send(Record::New(rows));
+        }
+    }
+    for d in batch.deletions.drain(..) {
+        input.send(Record::Delete(d));
+    }
+}
+
 /// Feeds this worker's share of the source into the dataflow, then runs it (and, on worker
 /// 0, the trainer's feedback) to the end.
 fn feed(
@@ -307,7 +330,7 @@ fn feed(
     let mut pace = shared.replay.rate.map(|r| Pace::new(r, worker.peers()));
     while !between.stopped {
         let polled = share.poll(Duration::from_millis(50))?;
-        let Some(batch) = polled else {
+        let Some(mut batch) = polled else {
             // Nothing new: keep the dataflow (and the trainer's feedback) moving.
             lanes.pump(*input.time());
             cluster::step(worker, None)?;
@@ -316,7 +339,7 @@ fn feed(
         };
         shared.clock.add_read(batch.busy);
         shared.counters.add_partitions(read_by_partition(&batch));
-        for d in batch.dead {
+        for d in batch.dead.drain(..) {
             shared.dead_letter(d);
         }
         if let Some(from) = batch.from {
@@ -326,24 +349,10 @@ fn feed(
             shared.counters.note_watermark(index, from);
         }
         lanes.pump(*input.time());
-        // Payloads the checkpoint's state needs go to the store before the samples after the
-        // boundary; records go out at the input's time, never after their own event time; the
-        // watermark then moves the input forward.
-        for s in batch.restored {
-            input.send(Record::Restored(s));
-        }
         for &t in &batch.samples.times {
             covered.sample(t);
         }
-        let owners = shared.owners();
-        for rows in batch.samples.split_by(owners, |key| owner(key, owners)) {
-            if !rows.is_empty() {
-                input.send(Record::New(rows));
-            }
-        }
-        for d in batch.deletions {
-            input.send(Record::Delete(d));
-        }
+        send_records(&mut input, &mut batch, shared.owners());
         shared
             .counters
             .read

@@ -41,7 +41,8 @@ use timely::dataflow::{ProbeHandle, StreamVec};
 use timely::scheduling::SyncActivator;
 
 use super::context::RunContext;
-use crate::store::{Rows, SampleStore};
+use crate::source::Rows;
+use crate::store::SampleStore;
 use crate::train::{Delivery, Shipped};
 
 /// Worker 0's request to a process for its samples of a set.
@@ -203,10 +204,10 @@ fn deliver<'scope>(
             metrics.metric(id, "shipped_samples", rows.len() as f64);
             metrics.metric(id, "shipped_bytes", rows.bytes() as f64);
             let store = SampleStore::new(dim, 1).counted(counters.shipped.clone());
-            if let Some((i, e)) = store.insert_from(rows.stored(dim)).first() {
+            if let Some((i, e)) = store.insert_from(rows.stored()).first() {
                 failure.fail(format!(
                     "trigger {id}'s shipped sample {:?}: {e}",
-                    rows.positions[*i]
+                    rows.meta(*i).position()
                 ));
             }
             counters.note_stored(samples.len());

@@ -1,7 +1,7 @@
 //! Decoded samples and undecodable input.
 
 use serde::{Deserialize, Serialize};
-use sluice_dataflows::{Key, SampleMeta, Time};
+use sluice_dataflows::{Key, Position, SampleMeta, Time};
 
 /// A decoded training sample: metadata plus its feature payload.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -185,6 +185,39 @@ impl Rows {
     /// The samples one by one.
     pub fn samples(&self) -> impl Iterator<Item = Sample> + '_ {
         (0..self.len()).map(|i| self.sample(i))
+    }
+
+    /// The samples as the sample store takes them: position, label, features and where read
+    /// (partition, offset).
+    pub fn stored(&self) -> impl Iterator<Item = (Position, i64, &[f32], (i32, i64))> {
+        (0..self.len()).map(|i| {
+            let o = self.origins[i];
+            let at = (o.partition, o.offset);
+            (
+                self.meta(i).position(),
+                self.labels[i],
+                self.features_of(i),
+                at,
+            )
+        })
+    }
+
+    /// Appends `other`'s samples (an empty batch takes `other`'s width).
+    pub fn append(&mut self, other: &mut Rows) {
+        if self.is_empty() {
+            self.dim = other.dim;
+        }
+        debug_assert!(other.is_empty() || other.dim == self.dim);
+        self.keys.append(&mut other.keys);
+        self.times.append(&mut other.times);
+        self.labels.append(&mut other.labels);
+        self.features.append(&mut other.features);
+        self.origins.append(&mut other.origins);
+    }
+
+    /// Bytes of payload: features, then key, time, label and origin per sample.
+    pub fn bytes(&self) -> u64 {
+        (self.features.len() * 4 + self.len() * (8 + 8 + 8 + 16)) as u64
     }
 }
 

@@ -15,7 +15,6 @@ pub use models::{
     DiffOperator, ModelMetadata, ModelStore, Normalization, Storage, StoragePolicy, keys_contain,
 };
 pub use samples::{
-    CHUNK_ROWS, MAX_LANES, Rows, SampleStore, SampleView, SourceAt, SourceRange, StoreError,
-    Versioned,
+    CHUNK_ROWS, MAX_LANES, SampleStore, SampleView, SourceAt, SourceRange, StoreError, Versioned,
 };
 pub use spill::CandidateFile;

@@ -39,6 +39,8 @@ use std::sync::Arc;
 
 use sluice_dataflows::{Key, KeyMap, Position, Time, route};
 
+use crate::source::{Origin, Rows};
+
 /// Errors of the sample store.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum StoreError {
@@ -575,57 +577,6 @@ fn sources_in(
     Ok(ranges.into_values().collect())
 }
 
-/// Samples copied out of a store ([`SampleStore::copy_out`]), in order: what
-/// [`SampleStore::insert_from`] takes.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Rows {
-    /// Each sample's position.
-    pub positions: Vec<Position>,
-    /// Each sample's label.
-    pub labels: Vec<i64>,
-    /// Row-major, `dim` per sample.
-    pub features: Vec<f32>,
-    /// Where each was read.
-    pub origins: Vec<SourceAt>,
-}
-
-impl Rows {
-    /// Number of samples.
-    pub fn len(&self) -> usize {
-        self.positions.len()
-    }
-
-    /// True when there are none.
-    pub fn is_empty(&self) -> bool {
-        self.positions.is_empty()
-    }
-
-    /// Bytes of payload (features, label, position and origin per sample).
-    pub fn bytes(&self) -> u64 {
-        (self.features.len() * 4 + self.len() * (8 + 16 + 12)) as u64
-    }
-
-    /// Appends `other`'s samples.
-    pub fn append(&mut self, other: &mut Rows) {
-        self.positions.append(&mut other.positions);
-        self.labels.append(&mut other.labels);
-        self.features.append(&mut other.features);
-        self.origins.append(&mut other.origins);
-    }
-
-    /// The samples as [`SampleStore::insert_from`] takes them (`dim` features each).
-    pub fn stored(&self, dim: usize) -> impl Iterator<Item = (Position, i64, &[f32], SourceAt)> {
-        (0..self.len()).map(move |i| {
-            (
-                self.positions[i],
-                self.labels[i],
-                &self.features[i * dim..(i + 1) * dim],
-                self.origins[i],
-            )
-        })
-    }
-}
-
 /// Calls `f` with each picked version's features, label and (if `ORIGIN`) origin, in order,
 /// from the first of `stores` that holds its key (all of the same `dim`), under one read lock
 /// per shard.
@@ -885,17 +836,17 @@ impl SampleStore {
     /// The features, labels and origins of the samples at `positions`, in order: what
     /// another process needs to train on them (see `pipeline::ship`).
     pub fn copy_out(&self, positions: &[Position]) -> Result<Rows, StoreError> {
-        let mut rows = Rows {
-            positions: positions.to_vec(),
-            labels: Vec::with_capacity(positions.len()),
-            features: Vec::with_capacity(positions.len() * self.dim),
-            origins: Vec::with_capacity(positions.len()),
-        };
+        let mut rows = Rows::new(self.dim);
+        let mut at = positions.iter();
         let picks = positions.iter().map(|p| (p.key, Pick::Exact(p.time)));
-        each_in::<true>(&[self], picks, |f, label, at| {
-            rows.features.extend_from_slice(f);
-            rows.labels.push(label);
-            rows.origins.push(at);
+        each_in::<true>(&[self], picks, |f, label, (partition, offset)| {
+            let p = at.next().expect("one payload per position");
+            let origin = Origin {
+                partition,
+                row: 0,
+                offset,
+            };
+            rows.push(p.key, p.time, label, f, origin);
         })?;
         Ok(rows)
     }

@@ -289,16 +289,7 @@ impl StoreHandle {
     /// Stores `rows` column by column: each sample's metadata goes on (`passed`, or held in
     /// `unsent` under `keep_last`), replaces a stored version, or is refused (`dead`).
     fn store_rows(&self, rows: &Rows, out: &mut Stores<'_>) {
-        let rejected = self.samples.insert_from((0..rows.len()).map(|i| {
-            let o = rows.origins[i];
-            let at = (o.partition, o.offset);
-            (
-                rows.meta(i).position(),
-                rows.labels[i],
-                rows.features_of(i),
-                at,
-            )
-        }));
+        let rejected = self.samples.insert_from(rows.stored());
         // Rejected indexes ascend: each sample is passed on, replaces, or is refused in order
         // (a copy replaces what an earlier sample of the batch stored).
         let mut rejected = rejected.into_iter().peekable();

@@ -42,9 +42,9 @@ use timely::dataflow::operators::vec::Broadcast;
 use timely::progress::frontier::MutableAntichain;
 
 use super::operator::{
-    Out, Sides, TriggerOptions, TriggerState, TriggerStreams, hold_for, tell_horizon,
+    Out, SideOuts, SideStreams, Sides, TriggerOptions, TriggerStreams, hold_for, tell_horizon,
 };
-use super::policy::{Context, CountPolicy, Decision, Details, Fire, NoProbe, Probe};
+use super::policy::{Context, CountPolicy, Details, Fire, NoProbe, Probe};
 use crate::sample::{Key, Position, SampleMeta, Time, TriggerEvent};
 use crate::stash::TimeStash;
 
@@ -127,12 +127,7 @@ impl<'scope> TriggerCounted<'scope> for StreamVec<'scope, Time, SampleMeta> {
         let tallies = tally(self, kept.clone());
         let d = decide(tallies, policy, options);
         let keys = answer(d.requests.broadcast(), kept);
-        TriggerStreams {
-            triggers: resolve(d.cuts, keys),
-            decisions: d.decisions,
-            states: d.states,
-            errors: d.errors,
-        }
+        d.sides.with(resolve(d.cuts, keys))
     }
 }
 
@@ -242,12 +237,7 @@ fn decide<'scope>(
     let mut cuts_out: Out<Cut> = OutputBuilder::from(out);
     let (out, requests) = builder.new_output();
     let mut requests_out: Out<Time> = OutputBuilder::from(out);
-    let (out, decisions) = builder.new_output();
-    let mut decisions_out: Out<(u64, Decision)> = OutputBuilder::from(out);
-    let (out, states) = builder.new_output();
-    let mut states_out: Out<TriggerState> = OutputBuilder::from(out);
-    let (out, errors) = builder.new_output();
-    let mut errors_out: Out<String> = OutputBuilder::from(out);
+    let (mut outs, sides) = SideOuts::new(&mut builder);
     let index = scope.index();
     builder.build(move |caps| {
         let mut op = CountOp::new(policy, options, index, caps);
@@ -260,18 +250,13 @@ fn decide<'scope>(
             op.run(&mut cuts_out, &mut requests_out);
             op.retain();
             op.finish(frontier, &mut cuts_out);
-            op.flush(
-                frontier,
-                (&mut decisions_out, &mut states_out, &mut errors_out),
-            );
+            op.flush(frontier, &mut outs);
         }
     });
     Decided {
         cuts,
         requests,
-        decisions,
-        states,
-        errors,
+        sides,
     }
 }
 
@@ -279,9 +264,7 @@ fn decide<'scope>(
 struct Decided<'scope> {
     cuts: StreamVec<'scope, Time, Cut>,
     requests: StreamVec<'scope, Time, Time>,
-    decisions: StreamVec<'scope, Time, (u64, Decision)>,
-    states: StreamVec<'scope, Time, TriggerState>,
-    errors: StreamVec<'scope, Time, String>,
+    sides: SideStreams<'scope>,
 }
 
 /// Worker 0's policy between activations (the other workers' instances only forward).
@@ -337,16 +320,11 @@ impl CountOp {
         let [_, r, d, s, e]: [Capability<Time>; 5] =
             caps.try_into().expect("five outputs, five capabilities");
         let mut sides = Sides::new([d, s, e], states);
-        let mut failed = false;
-        if let Some(state) = restore
-            && index == 0
-            && let Err(e) = policy.restore(state)
-        {
-            sides.error(format!(
-                "restoring the trigger policy from the checkpoint: {e}"
-            ));
-            failed = true;
-        }
+        // Worker 0 runs the policy.
+        let failed = match restore {
+            Some(state) if index == 0 => sides.restored(policy.restore(state)),
+            _ => false,
+        };
         Self {
             hold: policy.fires_between_batches(),
             policy,
@@ -626,15 +604,7 @@ impl CountOp {
 
     /// Sends the side records; moves every capability to the least time a later record can
     /// have.
-    fn flush(
-        &mut self,
-        frontier: &MutableAntichain<Time>,
-        outs: (
-            &mut Out<(u64, Decision)>,
-            &mut Out<TriggerState>,
-            &mut Out<String>,
-        ),
-    ) {
+    fn flush(&mut self, frontier: &MutableAntichain<Time>, outs: &mut SideOuts) {
         // A stopped or failed policy requests nothing more: the workers drop their keys.
         let incoming = [
             frontier.frontier().first().copied(),

@@ -240,6 +240,61 @@ pub(super) struct Sides {
 
 pub(super) type Out<D> = OutputBuilder<Time, CapacityContainerBuilder<Vec<D>>>;
 
+/// A trigger operator's side outputs (decisions, states, errors), as [`Sides::flush`] sends
+/// them.
+pub(super) struct SideOuts {
+    decisions: Out<(u64, Decision)>,
+    states: Out<TriggerState>,
+    errors: Out<String>,
+}
+
+impl SideOuts {
+    /// Adds the three outputs to `builder`: their handles and their streams.
+    pub(super) fn new<'scope>(
+        builder: &mut OperatorBuilder<'scope, Time>,
+    ) -> (Self, SideStreams<'scope>) {
+        let (out, decisions) = builder.new_output();
+        let decisions_out = OutputBuilder::from(out);
+        let (out, states) = builder.new_output();
+        let states_out = OutputBuilder::from(out);
+        let (out, errors) = builder.new_output();
+        let errors_out = OutputBuilder::from(out);
+        let outs = Self {
+            decisions: decisions_out,
+            states: states_out,
+            errors: errors_out,
+        };
+        let streams = SideStreams {
+            decisions,
+            states,
+            errors,
+        };
+        (outs, streams)
+    }
+}
+
+/// The streams of [`SideOuts`].
+pub(super) struct SideStreams<'scope> {
+    decisions: StreamVec<'scope, Time, (u64, Decision)>,
+    states: StreamVec<'scope, Time, TriggerState>,
+    errors: StreamVec<'scope, Time, String>,
+}
+
+impl<'scope> SideStreams<'scope> {
+    /// A trigger operator's streams: these and its `triggers`.
+    pub(super) fn with(
+        self,
+        triggers: StreamVec<'scope, Time, TriggerEvent>,
+    ) -> TriggerStreams<'scope> {
+        TriggerStreams {
+            triggers,
+            decisions: self.decisions,
+            states: self.states,
+            errors: self.errors,
+        }
+    }
+}
+
 /// Sends `records` on `out` through `cap`, each at its own time or the capability's if later.
 fn send<D: Clone + 'static>(
     out: &mut Out<D>,
@@ -290,6 +345,20 @@ impl Sides {
         }
     }
 
+    /// Whether restoring the policy from the checkpoint's state failed (`restored`); the
+    /// failure is an error.
+    pub(super) fn restored(&mut self, restored: Result<(), String>) -> bool {
+        match restored {
+            Ok(()) => false,
+            Err(e) => {
+                self.error(format!(
+                    "restoring the trigger policy from the checkpoint: {e}"
+                ));
+                true
+            }
+        }
+    }
+
     /// A failure, sent at the operator's current time.
     pub(super) fn error(&mut self, e: String) {
         self.errors.push((0, e));
@@ -298,21 +367,12 @@ impl Sides {
     /// Sends this activation's records, then moves the capabilities to `floor`, the least time
     /// a later record can have, or drops them when none can come (`None`) and none is
     /// `awaited` (a model report that may still bring a state).
-    pub(super) fn flush(
-        &mut self,
-        (decisions, states, errors): (
-            &mut Out<(u64, Decision)>,
-            &mut Out<TriggerState>,
-            &mut Out<String>,
-        ),
-        floor: Option<Time>,
-        awaited: bool,
-    ) {
+    pub(super) fn flush(&mut self, outs: &mut SideOuts, floor: Option<Time>, awaited: bool) {
         match &self.caps {
             Some([d, s, e]) => {
-                send(decisions, d, &mut self.decisions);
-                send(states, s, &mut self.states);
-                send(errors, e, &mut self.errors);
+                send(&mut outs.decisions, d, &mut self.decisions);
+                send(&mut outs.states, s, &mut self.states);
+                send(&mut outs.errors, e, &mut self.errors);
             }
             None => {
                 let lost = self.decisions.len() + self.states.len() + self.errors.len();
@@ -368,12 +428,7 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
         let mut input = builder.new_input(self, Exchange::new(|_: &SampleMeta| 0u64));
         let (out, triggers) = builder.new_output();
         let mut triggers_out: Out<TriggerEvent> = OutputBuilder::from(out);
-        let (out, decisions) = builder.new_output();
-        let mut decisions_out: Out<(u64, Decision)> = OutputBuilder::from(out);
-        let (out, states) = builder.new_output();
-        let mut states_out: Out<TriggerState> = OutputBuilder::from(out);
-        let (out, errors) = builder.new_output();
-        let mut errors_out: Out<String> = OutputBuilder::from(out);
+        let (mut sides, streams) = SideOuts::new(&mut builder);
         let address = builder.operator_info().address;
         builder.build(move |caps| {
             let mut op = TriggerOp::new(policy, options, scope.index(), caps);
@@ -390,20 +445,10 @@ impl<'scope> Trigger<'scope> for StreamVec<'scope, Time, SampleMeta> {
                 op.run_batches(&mut triggers_out);
                 op.retain();
                 op.finish(frontier, &mut triggers_out);
-                op.flush_sides(
-                    frontier,
-                    &mut decisions_out,
-                    &mut states_out,
-                    &mut errors_out,
-                );
+                op.flush_sides(frontier, &mut sides);
             }
         });
-        TriggerStreams {
-            triggers,
-            decisions,
-            states,
-            errors,
-        }
+        streams.with(triggers)
     }
 }
 
@@ -461,16 +506,11 @@ impl<P: TriggerPolicy> TriggerOp<P> {
         let [_, d, s, e]: [Capability<Time>; 4] =
             caps.try_into().expect("four outputs, four capabilities");
         let mut sides = Sides::new([d, s, e], states);
-        let mut failed = false;
-        if let Some(state) = restore
-            && index == 0
-            && let Err(e) = policy.restore(state)
-        {
-            sides.error(format!(
-                "restoring the trigger policy from the checkpoint: {e}"
-            ));
-            failed = true;
-        }
+        // Worker 0 runs the policy.
+        let failed = match restore {
+            Some(state) if index == 0 => sides.restored(policy.restore(state)),
+            _ => false,
+        };
         // The policy runs on worker 0: only it takes the (process-wide) reports.
         let models = models.filter(|_| index == 0);
         Self {
@@ -709,13 +749,7 @@ impl<P: TriggerPolicy> TriggerOp<P> {
 
     /// Sends this activation's side records, then moves the side capabilities to the least
     /// time a later record can have, or drops them once none can come.
-    fn flush_sides(
-        &mut self,
-        frontier: &MutableAntichain<Time>,
-        decisions: &mut Out<(u64, Decision)>,
-        states: &mut Out<TriggerState>,
-        errors: &mut Out<String>,
-    ) {
+    fn flush_sides(&mut self, frontier: &MutableAntichain<Time>, sides: &mut SideOuts) {
         // A model report may still bring a state, or let the policy finish.
         let awaited = !self.feed_closed
             && (self.save_after_model.is_some()
@@ -731,7 +765,6 @@ impl<P: TriggerPolicy> TriggerOp<P> {
         .into_iter()
         .flatten()
         .min();
-        self.sides
-            .flush((decisions, states, errors), floor, awaited);
+        self.sides.flush(sides, floor, awaited);
     }
 }

@@ -408,7 +408,15 @@ fn runs_it_cannot_read_get_clear_errors_and_the_others_are_served() {
     }
 
     // A directory created later is served once it exists: here by a run paced to 1,000
-    // samples per second (2 s), seen running, then finished.
+    // samples per second, seen running, then finished. Paced, it reads its last sample no
+    // sooner than due: the training file's rows (`prepare` keeps a fifth for the test file)
+    // at 1,000 per second.
+    let rows = std::fs::read_to_string(dir.path().join("hyperplane.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
+    let due = Duration::from_millis(rows as u64);
     let started = Instant::now();
     let mut run = spawn_run(
         &cfg,
@@ -422,8 +430,8 @@ fn runs_it_cannot_read_get_clear_errors_and_the_others_are_served() {
     }
     assert!(run.wait().unwrap().success());
     assert!(
-        started.elapsed() >= Duration::from_millis(1_900),
-        "2,000 samples at 1,000/s took {:?}",
+        started.elapsed() >= due,
+        "{rows} samples at 1,000/s took {:?}",
         started.elapsed()
     );
     assert!(states.iter().any(|s| s == "running"), "{states:?}");

@@ -522,3 +522,50 @@ fn the_prequential_aggregate_pools_the_model_in_service_over_the_stream() {
         "prequential accuracy {got}, recomputed {want}"
     );
 }
+
+/// Slices of one sample each: no slice has a ROC-AUC of its own, but the pooled one is what
+/// such fine slices are for, so its aggregate is still there (with no per-slice statistics).
+#[test]
+fn a_pooled_roc_auc_is_reported_when_no_slice_has_one() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 2_500, "csv");
+    // One second between stream samples, so a 1 s slice holds exactly one.
+    let path = dir.path().join("hyperplane.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines = text.lines();
+    let mut out = format!("{}\n", lines.next().unwrap());
+    for (i, l) in lines.enumerate() {
+        let (key, rest) = l.split_once(',').unwrap();
+        let (_, rest) = rest.split_once(',').unwrap();
+        out += &format!("{key},{},{rest}\n", 1_704_067_200_000u64 + i as u64 * 1_000);
+    }
+    std::fs::write(&path, out).unwrap();
+    let cfg = config("csv", 500).replace(
+        "[evaluation]\npath = \"hyperplane_test.csv\"\n",
+        "[[evaluation.datasets]]\npath = \"hyperplane.csv\"\nmetrics = [\"accuracy\", \"roc_auc\"]\n\n\
+         [[evaluation.handlers]]\nname = \"prequential\"\nexecution_time = \"after_pipeline\"\n\
+         models = \"active\"\nstrategy = { type = \"slicing\", eval_every = \"1s\" }\n",
+    );
+    let cfg = write_config(dir.path(), "p.toml", &cfg);
+    let out = dir.path().join("p");
+    run_ok(&cfg, &out, "1");
+    let summary = summary(&out);
+    let aggregates = summary["evaluation"]["aggregates"].as_array().unwrap();
+    let find = |metric: &str| {
+        aggregates
+            .iter()
+            .find(|a| a["metric"] == metric && a["composite"] == "currently_active")
+            .unwrap_or_else(|| panic!("no {metric} aggregate in {aggregates:?}"))
+    };
+    let auc = find("roc_auc");
+    assert_eq!(auc["intervals"], 0, "{auc}");
+    assert!(auc["time_weighted_avg"].is_null(), "{auc}");
+    let pooled = auc["prequential"].as_f64().expect("a pooled ROC-AUC");
+    assert!((0.5..1.0).contains(&pooled), "{pooled}");
+    // Accuracy has a value in every slice a model serves.
+    let accuracy = find("accuracy");
+    assert!(
+        accuracy["intervals"].as_u64().unwrap() > 1_000,
+        "{accuracy}"
+    );
+}

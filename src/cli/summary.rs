@@ -5,7 +5,7 @@
 pub fn in_service(e: &sluice::eval::EvalReport) -> String {
     e.aggregates
         .iter()
-        .find(|a| a.composite == "currently_active")
+        .find(|a| a.composite == "currently_active" && a.intervals > 0)
         .map(|a| {
             format!(
                 "; {} of the model in service {:.3} (time-weighted over {} intervals of `{}` on {})",

@@ -406,6 +406,15 @@ impl Session {
                 }
             }
         }
+        // A pooled metric is defined even where no slice has a value of its own (a ROC-AUC
+        // over slices of one sample each): it still gets its aggregate.
+        for ((h, d), (all, _)) in &self.pooled {
+            for acc in all {
+                groups
+                    .entry((*h, *d, acc.metric().to_string(), true))
+                    .or_default();
+            }
+        }
         groups
             .into_iter()
             .map(|((h, d, metric, active), rows)| {
@@ -437,9 +446,9 @@ impl Session {
 }
 
 /// Aggregates (value, weight) points; weights are interval durations (all zero: plain mean).
+/// No points: every statistic is NaN (`null` in JSON).
 pub fn aggregate(points: &[(f64, f64)]) -> Aggregate {
-    let n = points.len().max(1) as f64;
-    let mean = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean = points.iter().map(|p| p.0).sum::<f64>() / points.len() as f64;
     let weight: f64 = points.iter().map(|p| p.1).sum();
     let time_weighted_avg = if weight > 0.0 {
         points.iter().map(|p| p.0 * p.1).sum::<f64>() / weight

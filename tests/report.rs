@@ -198,3 +198,74 @@ fn a_run_name_with_a_dot_gets_a_file_per_plot() {
     }
     assert_eq!(links, 8, "4 figures, each a PNG and an SVG link");
 }
+
+/// `--pooled` compares pipelines on a slicing handler's pooled metric: the table shows each
+/// run's `prequential` value and the comparison's axis says so; a handler without one is a
+/// usage error naming it.
+#[test]
+fn report_pooled_compares_on_the_pooled_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), 2_500, "csv");
+    let mut runs = Vec::new();
+    for (name, every) in [("a", 400), ("b", 900)] {
+        let text = config("csv", every)
+            .replace("name = \"it\"", &format!("name = \"{name}\""))
+            .replace(
+                "[evaluation]\npath = \"hyperplane_test.csv\"\n",
+                "[[evaluation.datasets]]\npath = \"hyperplane_test.csv\"\n\n\
+                 [[evaluation.handlers]]\nname = \"pooled\"\nexecution_time = \"after_pipeline\"\n\
+                 models = \"active\"\nstrategy = { type = \"slicing\", eval_every = \"60s\" }\n",
+            );
+        let cfg = write_config(dir.path(), &format!("{name}.toml"), &text);
+        let out = dir.path().join(name);
+        run_ok(&cfg, &out, "1");
+        runs.push(out);
+    }
+    let report = dir.path().join("report");
+    let focus = [
+        "--handler",
+        "pooled",
+        "--dataset",
+        "hyperplane_test.csv",
+        "--metric",
+        "accuracy",
+        "--pooled",
+    ];
+    let mut args = vec![
+        "report",
+        runs[0].to_str().unwrap(),
+        runs[1].to_str().unwrap(),
+    ];
+    args.extend(["--out", report.to_str().unwrap()]);
+    args.extend(focus);
+    let o = sluice(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(html.contains("<th>pooled (in service)</th>"));
+    for r in &runs {
+        let pooled =
+            aggregate(&summary(r), "pooled", "currently_active", "accuracy")["prequential"]
+                .as_f64()
+                .unwrap();
+        assert!(
+            html.contains(&format!("<td>{pooled:.4}</td></tr>")),
+            "{pooled}"
+        );
+    }
+    let svg = std::fs::read_to_string(report.join("compare-cost-vs-metric.svg")).unwrap();
+    assert!(svg.contains("pooled accuracy of the model in service"));
+
+    // The default handler (between two triggers) pools nothing.
+    let mut args = vec!["report", runs[0].to_str().unwrap()];
+    let other = dir.path().join("r2");
+    args.extend(["--out", other.to_str().unwrap()]);
+    args.extend(["--handler", "serving", "--dataset", "hyperplane_test.csv"]);
+    args.extend(["--metric", "accuracy", "--pooled"]);
+    let o = sluice(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--pooled: no run has a pooled accuracy for handler `serving`"),
+        "{}",
+        stderr(&o)
+    );
+}

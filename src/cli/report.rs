@@ -21,6 +21,10 @@ pub struct ReportArgs {
     /// Metric to plot (with --handler).
     #[arg(long, requires = "handler")]
     metric: Option<String>,
+    /// Compare pipelines on the handler's pooled metric (an `after_pipeline` `slicing`
+    /// handler's `prequential`: one curve over every sample) instead of its time-weighted mean.
+    #[arg(long, requires = "handler")]
+    pooled: bool,
 }
 
 /// Writes the report and prints where it is.
@@ -35,6 +39,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
             handler,
             dataset,
             metric,
+            pooled: args.pooled,
         }),
         _ => None,
     };

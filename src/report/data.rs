@@ -87,6 +87,10 @@ pub struct Focus {
     pub dataset: String,
     /// Metric.
     pub metric: String,
+    /// Compare pipelines on the handler's pooled metric (its aggregate's `prequential`: one
+    /// value over every sample, each scored by the model in service in its slice) instead of
+    /// the time-weighted mean over its intervals.
+    pub pooled: bool,
 }
 
 /// The events of `dir`'s JSONL file `file`; a missing file or a line that is not JSON is a
@@ -257,12 +261,14 @@ impl RunData {
                 handler: a["handler"].as_str()?.into(),
                 dataset: a["dataset"].as_str()?.into(),
                 metric: a["metric"].as_str()?.into(),
+                pooled: false,
             });
         }
         self.evals.first().map(|e| Focus {
             handler: e.handler.clone(),
             dataset: e.dataset.clone(),
             metric: e.metric.clone(),
+            pooled: false,
         })
     }
 

@@ -94,6 +94,16 @@ pub fn report(
     let mut data = load_runs(runs)?;
     name_plot_files(&mut data);
     let focus = focus.or_else(|| data.iter().find_map(RunData::default_focus));
+    if let Some(f) = focus.as_ref().filter(|f| f.pooled) {
+        let pooled = |d: &RunData| d.aggregate(f, "currently_active")?["prequential"].as_f64();
+        if !data.iter().any(|d| pooled(d).is_some()) {
+            return Err(ReportError::Usage(format!(
+                "--pooled: no run has a pooled {} for handler `{}` on {} (only an \
+                 `after_pipeline` `slicing` handler's model in service has one)",
+                f.metric, f.handler, f.dataset
+            )));
+        }
+    }
     std::fs::create_dir_all(out)
         .map_err(|e| ReportError::Failed(format!("creating {}: {e}", out.display())))?;
     let mut files: Vec<PathBuf> = Vec::new();
@@ -216,7 +226,8 @@ fn comparison_figures(
     let groups = by_pipeline(data);
     let points = |x: &dyn Fn(&RunData) -> f64| pipeline_points(&groups, focus, x);
     let y_desc = focus.map_or_else(String::new, |f| {
-        format!("time-weighted {} of the model in service", f.metric)
+        let how = if f.pooled { "pooled" } else { "time-weighted" };
+        format!("{how} {} of the model in service", f.metric)
     });
     let by_cost = points(&|d: &RunData| d.total_cost_s());
     if !by_cost.is_empty() {
@@ -260,8 +271,8 @@ fn by_pipeline(data: &[RunData]) -> BTreeMap<&str, Vec<&RunData>> {
     groups
 }
 
-/// One point per pipeline with the `focus` metric in any run: `x` and the time-weighted
-/// metric of the model in service, each as mean ± sd over the pipeline's runs.
+/// One point per pipeline with the `focus` metric in any run: `x` and the time-weighted (or
+/// pooled) metric of the model in service, each as mean ± sd over the pipeline's runs.
 fn pipeline_points(
     groups: &BTreeMap<&str, Vec<&RunData>>,
     focus: Option<&Focus>,
@@ -269,7 +280,12 @@ fn pipeline_points(
 ) -> Vec<VariantPoint> {
     let metric_of = |d: &RunData| -> Option<f64> {
         let f = focus?;
-        d.aggregate(f, "currently_active")?["time_weighted_avg"].as_f64()
+        let field = if f.pooled {
+            "prequential"
+        } else {
+            "time_weighted_avg"
+        };
+        d.aggregate(f, "currently_active")?[field].as_f64()
     };
     groups
         .iter()
@@ -345,17 +361,23 @@ fn html(
     h.push_str(
         "<table id=\"summary\">\n<tr><th>run</th><th>pipeline</th><th>triggers</th><th>models</th>\
          <th>samples</th><th>wall s</th><th>training s</th><th>total cost s</th>\
-         <th>time-weighted (in service)</th><th>mean</th><th>min</th><th>intervals</th></tr>\n",
+         <th>time-weighted (in service)</th><th>mean</th><th>min</th><th>intervals</th>",
     );
+    let pooled = focus.is_some_and(|f| f.pooled);
+    h.push_str(if pooled {
+        "<th>pooled (in service)</th></tr>\n"
+    } else {
+        "</tr>\n"
+    });
     for d in data {
         let s = &d.summary;
         let agg = focus.and_then(|f| d.aggregate(f, "currently_active"));
         let num = |v: Option<f64>, p: usize| v.map_or_else(|| "–".into(), |v| format!("{v:.p$}"));
         let a = |k: &str| agg.and_then(|a| a[k].as_f64());
-        let _ = writeln!(
+        let _ = write!(
             h,
             "<tr><td><a href=\"#{name}\">{name}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
             esc(&d.pipeline),
             s["triggers"],
             s["models"],
@@ -369,6 +391,10 @@ fn html(
             agg.map_or_else(|| "–".into(), |a| a["intervals"].to_string()),
             name = esc(&d.name),
         );
+        if pooled {
+            let _ = write!(h, "<td>{}</td>", num(a("prequential"), 4));
+        }
+        h.push_str("</tr>\n");
     }
     h.push_str("</table>\n");
     let figure = |h: &mut String, caption: &str, stem: &str| {

@@ -19,11 +19,18 @@ trigger's window costs as much as a training second.
 Flights are compared on ROC-AUC: four fifths are on time, so every policy's accuracy sits at
 the majority share (0.80) and says nothing.
 
-The tabular streams run with `normalize = "running"` (#25). Each run has two after-pipeline
-handlers: `serving` (the model in service on the held-out samples between triggers, the
-Modyn paper's measure) and `prequential` (the model in service on the stream itself, in fine
-slices, pooled: the `prequential` field of its aggregate in summary.json), which compares like
-with like with River's prequential scores.
+The tabular streams run with `normalize = "running"` (#25) and also an online policy,
+`online-10`: a trigger every 10 samples, trained on those alone, one SGD step per sample at
+River's logistic regression's rate, warm-started. It is how far retraining on triggers gets
+toward a learner updated after every sample (flights' delays come in bad days: recency is
+what River's learners have and a model hours old has not).
+
+Each run has after-pipeline handlers: `serving` (the model in service on the held-out samples
+between triggers, the Modyn paper's measure), `prequential` (the model in service on the
+stream itself, in slices much shorter than the fastest trigger, pooled: the `prequential`
+field of its aggregate in summary.json), which compares like with like with River's
+prequential scores, and for ROC-AUC streams `serving_pooled` (the held-out samples, each
+scored by the model in service in its slice, in one curve).
 """
 
 import os
@@ -66,7 +73,8 @@ DATASETS = {
         "accuracy": 0.72,
         "delay_per_training_second": 5e10,
         "normalize": "running",
-        "slice": "30d",
+        "slice": "1d",
+        "online": 10,
     },
     "flights": {
         "ext": "csv",
@@ -82,13 +90,20 @@ DATASETS = {
         "accuracy": 0.79,
         "delay_per_training_second": 1e9,
         "normalize": "running",
-        "slice": "1d",
+        "slice": "10m",
+        "online": 10,
     },
 }
 
 
+# The online policy's training: each trigger's new samples once, one SGD step per sample at
+# River's logistic regression's rate, warm-started from the previous model.
+ONLINE_TRAINING = {"batch_size": 1, "epochs": 1, "optimizer": 'algorithm = "sgd"\nlr = 0.01'}
+
+
 def policies(d):
-    """(name, [trigger] table body) for each policy of dataset settings `d`."""
+    """(name, [trigger] table body, training overrides or None) for each policy of dataset
+    settings `d`."""
     iv = d["interval"]
     ref, cur = d["windows"]
     warmup = f'warmup_intervals = 3\nwarmup_policy = {{ id = "amount", every = {iv} }}'
@@ -129,10 +144,28 @@ def policies(d):
         f'regret = "incorporation_latency"\n'
         f'incorporation_delay_per_training_second = {d["delay_per_training_second"]:g}',
     ))
-    return out
+    training = {"batch_size": 64, "epochs": d["epochs"],
+                "optimizer": 'algorithm = "adam"\nlr = 0.003'}
+    online = []
+    if "online" in d:
+        online.append((f"online-{d['online']}", f'id = "amount"\nevery = {d["online"]}',
+                       ONLINE_TRAINING))
+    return online + [(name, body, training) for name, body in out]
 
 
-def config(name, d, policy, trigger, seed, data):
+# ROC-AUC in service, pooled: the held-out samples, each scored by the model in service in its
+# slice, in one curve (River's ROC-AUC is one curve too; a mean of per-interval curves is not).
+POOLED = """
+[[evaluation.handlers]]
+name = "serving_pooled"
+execution_time = "after_pipeline"
+models = "active"
+datasets = ["{name}_test.{ext}"]
+strategy = {{ type = "slicing", eval_every = "{slice}" }}
+"""
+
+
+def config(name, d, policy, trigger, training, seed, data):
     ext = d["ext"]
     return f'''[pipeline]
 name = "{policy}"
@@ -148,13 +181,12 @@ label_column = "label"
 normalize = "{d["normalize"]}"
 
 [training]
-batch_size = 64
-epochs_per_trigger = {d["epochs"]}
+batch_size = {training["batch_size"]}
+epochs_per_trigger = {training["epochs"]}
 seed = {seed}
 
 [training.optimizer]
-algorithm = "adam"
-lr = 0.003
+{training["optimizer"]}
 
 [trigger]
 {trigger}
@@ -170,7 +202,7 @@ metrics = {d["metrics"]}
 [[evaluation.handlers]]
 name = "serving"
 execution_time = "after_pipeline"
-models = "matrix"
+models = "active"
 datasets = ["{name}_test.{ext}"]
 strategy = {{ type = "between_two_triggers" }}
 
@@ -180,7 +212,8 @@ execution_time = "after_pipeline"
 models = "active"
 datasets = ["{name}.{ext}"]
 strategy = {{ type = "slicing", eval_every = "{d["slice"]}" }}
-'''
+''' + (POOLED.format(name=name, ext=ext, slice=d["slice"])
+        if "roc_auc" in d["metrics"] else "")
 
 
 def main():
@@ -192,12 +225,12 @@ def main():
         d = DATASETS[name]
         os.makedirs(os.path.join(out, name), exist_ok=True)
         for seed in seeds.split(","):
-            for policy, trigger in policies(d):
+            for policy, trigger, training in policies(d):
                 # Fashion-MNIST's stream itself depends on the seed (sample order).
                 src = f"{data}/s{seed}" if name == "fashion-mnist" else data
                 path = os.path.join(out, name, f"{policy}-s{seed}.toml")
                 with open(path, "w") as f:
-                    f.write(config(name, d, policy, trigger, seed, src))
+                    f.write(config(name, d, policy, trigger, training, seed, src))
                 print(path)
 
 

@@ -1,9 +1,10 @@
 //! Column mapping and value decoding shared by the file formats.
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{
-    DataType, Float32Type, Float64Type, Int64Type, TimeUnit as ArrowUnit, UInt64Type,
+    ArrowPrimitiveType, DataType, Float32Type, Float64Type, Int64Type, TimeUnit as ArrowUnit,
+    UInt64Type,
 };
 
 use super::sample::{Origin, Rows};
@@ -107,22 +108,52 @@ fn cast_column(
         .map_err(|e| format!("column `{}`: {e}", batch.schema_ref().field(i).name()))
 }
 
+/// A key column: unsigned or signed 64-bit integers as they are (what `sluice produce` and
+/// pandas write), any other type cast to `UInt64` once.
+enum KeyColumn {
+    U64(ArrayRef),
+    I64(ArrayRef),
+}
+
+impl KeyColumn {
+    fn of(batch: &RecordBatch, i: usize) -> Result<Self, String> {
+        Ok(match batch.column(i).data_type() {
+            DataType::UInt64 => Self::U64(batch.column(i).clone()),
+            DataType::Int64 => Self::I64(batch.column(i).clone()),
+            _ => Self::U64(cast_column(batch, i, &DataType::UInt64)?),
+        })
+    }
+
+    /// Row `r`'s key; `None` for a null or a negative one (as a cast to `UInt64` gives).
+    fn at(&self, r: usize) -> Option<u64> {
+        match self {
+            Self::U64(a) => a
+                .as_primitive::<UInt64Type>()
+                .is_valid(r)
+                .then(|| a.as_primitive::<UInt64Type>().value(r)),
+            Self::I64(a) => {
+                let a = a.as_primitive::<Int64Type>();
+                a.is_valid(r)
+                    .then(|| a.value(r))
+                    .and_then(|k| u64::try_from(k).ok())
+            }
+        }
+    }
+}
+
 /// The key and time columns of an Arrow record batch, converted once: what a sample and a
 /// delete record both need.
 struct KeyTimes {
-    keys: Option<arrow::array::ArrayRef>,
-    times: Option<Vec<Result<u64, String>>>,
+    keys: Option<KeyColumn>,
+    times: Option<Times>,
 }
 
 impl KeyTimes {
     fn of(batch: &RecordBatch, c: &Columns, spec: &ColumnSpec) -> Result<Self, String> {
-        let keys = c
-            .key
-            .map(|i| cast_column(batch, i, &DataType::UInt64))
-            .transpose()?;
+        let keys = c.key.map(|i| KeyColumn::of(batch, i)).transpose()?;
         let times = match c.time {
             Some(i) => Some(
-                arrow_times(batch.column(i).as_ref(), spec.time_unit)
+                arrow_times(batch.column(i), spec.time_unit)
                     .map_err(|e| format!("column `{}`: {e}", batch.schema_ref().field(i).name()))?,
             ),
             None => None,
@@ -139,17 +170,11 @@ impl KeyTimes {
         time: Option<u64>,
     ) -> Result<(u64, u64), String> {
         let key = match &self.keys {
-            Some(k) => {
-                let k = k.as_primitive::<UInt64Type>();
-                if k.is_null(r) {
-                    return Err("key is null or not an unsigned integer".into());
-                }
-                k.value(r)
-            }
+            Some(k) => k.at(r).ok_or("key is null or not an unsigned integer")?,
             None => key_of(r),
         };
         let time = match &self.times {
-            Some(t) => t[r].clone()?,
+            Some(t) => t.at(r)?,
             None => time.ok_or("message has no timestamp")?,
         };
         Ok((key, time))
@@ -174,14 +199,18 @@ pub fn arrow_rows(
     out: &mut Rows,
     bad: &mut Vec<(usize, String)>,
 ) -> Result<(), String> {
-    let conv = |i: usize, to: &DataType| cast_column(batch, i, to);
     let key_times = KeyTimes::of(batch, c, spec)?;
-    let labels = conv(c.label, &DataType::Int64)?;
+    let labels = cast_column(batch, c.label, &DataType::Int64)?;
     let labels = labels.as_primitive::<Int64Type>();
+    // Float32 and Float64 columns are read as they are (a Float64 value converted as it is
+    // copied, as a cast would); any other type is cast to Float32 once.
     let feats = c
         .features
         .iter()
-        .map(|&i| conv(i, &DataType::Float32))
+        .map(|&i| match batch.column(i).data_type() {
+            DataType::Float32 | DataType::Float64 => Ok(batch.column(i).clone()),
+            _ => cast_column(batch, i, &DataType::Float32),
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let (base, bad_from) = (out.len(), bad.len());
     // Keys, times and labels row by row; the rows kept, by their place in `out`.
@@ -209,24 +238,17 @@ pub fn arrow_rows(
     out.features.resize((base + kept.len()) * dim, 0.0);
     let mut failed: Vec<Option<String>> = Vec::new();
     for (j, (f, name)) in feats.iter().zip(&c.feature_names).enumerate() {
-        let f = f.as_primitive::<Float32Type>();
-        let (values, nulls) = (f.values(), f.null_count() > 0);
-        let to = &mut out.features[base * dim..];
-        for (i, &r) in kept.iter().enumerate() {
-            let v = values[r];
-            to[i * dim + j] = v;
-            if !v.is_finite() || (nulls && f.is_null(r)) {
-                if failed.is_empty() {
-                    failed.resize(kept.len(), None);
-                }
-                if failed[i].is_none() {
-                    failed[i] = Some(if f.is_null(r) {
-                        format!("feature `{name}` is null")
-                    } else {
-                        format!("feature `{name}` is {v}")
-                    });
-                }
-            }
+        let column = FeatureColumn {
+            kept: &kept,
+            to: &mut out.features[base * dim..],
+            dim,
+            j,
+            name,
+            failed: &mut failed,
+        };
+        match f.data_type() {
+            DataType::Float64 => column.copy(f.as_primitive::<Float64Type>(), |v| v as f32),
+            _ => column.copy(f.as_primitive::<Float32Type>(), |v| v),
         }
     }
     if !failed.is_empty() {
@@ -246,6 +268,40 @@ pub fn arrow_rows(
     }
     bad[bad_from..].sort_by_key(|(r, _)| *r);
     Ok(())
+}
+
+/// Where one feature column of a batch goes: feature `j` of each kept row's `dim`-wide stride
+/// in `to`; a row's first bad value is recorded in `failed` (sized on the first).
+struct FeatureColumn<'a> {
+    kept: &'a [usize],
+    to: &'a mut [f32],
+    dim: usize,
+    j: usize,
+    name: &'a str,
+    failed: &'a mut Vec<Option<String>>,
+}
+
+impl FeatureColumn<'_> {
+    fn copy<T: ArrowPrimitiveType>(self, f: &PrimitiveArray<T>, as_f32: impl Fn(T::Native) -> f32) {
+        let (values, nulls) = (f.values(), f.null_count() > 0);
+        for (i, &r) in self.kept.iter().enumerate() {
+            let v = as_f32(values[r]);
+            self.to[i * self.dim + self.j] = v;
+            if !v.is_finite() || (nulls && f.is_null(r)) {
+                if self.failed.is_empty() {
+                    self.failed.resize(self.kept.len(), None);
+                }
+                if self.failed[i].is_none() {
+                    let name = self.name;
+                    self.failed[i] = Some(if f.is_null(r) {
+                        format!("feature `{name}` is null")
+                    } else {
+                        format!("feature `{name}` is {v}")
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// A row number with the key and time of the delete record it holds, or why it could not be
@@ -301,9 +357,28 @@ pub fn parse_delete_flag(flag: &str, column: &str) -> Result<bool, String> {
     }
 }
 
+/// An Arrow time column's event times in ms, and the rows that have none (sparse: most
+/// batches have no bad time).
+struct Times {
+    ms: Vec<u64>,
+    bad: Vec<(usize, String)>,
+}
+
+impl Times {
+    fn at(&self, r: usize) -> Result<u64, String> {
+        if !self.bad.is_empty()
+            && let Ok(i) = self.bad.binary_search_by_key(&r, |(b, _)| *b)
+        {
+            return Err(self.bad[i].1.clone());
+        }
+        Ok(self.ms[r])
+    }
+}
+
 /// Event times of an Arrow column in ms: timestamps by their own unit, numbers by `unit`;
-/// nulls and out-of-range values are per-row errors.
-fn arrow_times(col: &dyn Array, unit: TimeUnit) -> Result<Vec<Result<u64, String>>, String> {
+/// nulls and out-of-range values are per-row errors. Int64 and Float64 columns are read as
+/// they are, other types cast to one of them.
+fn arrow_times(col: &ArrayRef, unit: TimeUnit) -> Result<Times, String> {
     let per_ms = match col.data_type() {
         DataType::Timestamp(ArrowUnit::Second, _) => Some(1e-3),
         DataType::Timestamp(ArrowUnit::Millisecond, _) => Some(1.0),
@@ -311,30 +386,56 @@ fn arrow_times(col: &dyn Array, unit: TimeUnit) -> Result<Vec<Result<u64, String
         DataType::Timestamp(ArrowUnit::Nanosecond, _) => Some(1e6),
         _ => None,
     };
-    let to = if per_ms.is_some() {
-        DataType::Int64
-    } else {
-        DataType::Float64
+    let values = match (per_ms, col.data_type()) {
+        (None, DataType::Int64 | DataType::Float64) => col.clone(),
+        (None, _) => cast(col, &DataType::Float64).map_err(|e| e.to_string())?,
+        (Some(_), _) => cast(col, &DataType::Int64).map_err(|e| e.to_string())?,
     };
-    let values = cast(col, &to).map_err(|e| e.to_string())?;
-    let get = |r: usize| -> Option<f64> {
-        if values.is_null(r) {
-            None
-        } else if per_ms.is_some() {
-            Some(values.as_primitive::<Int64Type>().value(r) as f64)
-        } else {
-            Some(values.as_primitive::<Float64Type>().value(r))
+    let ms = |v: f64| match per_ms {
+        Some(div) => time_ms(v / div, TimeUnit::Ms),
+        None => time_ms(v, unit),
+    };
+    let mut times = Times {
+        ms: Vec::with_capacity(col.len()),
+        bad: Vec::new(),
+    };
+    let mut push = |r: usize, t: Result<u64, String>| match t {
+        Ok(t) => times.ms.push(t),
+        Err(e) => {
+            times.ms.push(0);
+            times.bad.push((r, e));
         }
     };
-    Ok((0..col.len())
-        .map(|r| match get(r) {
-            None => Err("time is null".to_string()),
-            Some(v) => match per_ms {
-                Some(div) => time_ms(v / div, TimeUnit::Ms),
-                None => time_ms(v, unit),
-            },
-        })
-        .collect())
+    let null = || Err("time is null".to_string());
+    match values.data_type() {
+        DataType::Int64 => {
+            let v = values.as_primitive::<Int64Type>();
+            for r in 0..v.len() {
+                push(
+                    r,
+                    if v.is_valid(r) {
+                        ms(v.value(r) as f64)
+                    } else {
+                        null()
+                    },
+                );
+            }
+        }
+        _ => {
+            let v = values.as_primitive::<Float64Type>();
+            for r in 0..v.len() {
+                push(
+                    r,
+                    if v.is_valid(r) {
+                        ms(v.value(r))
+                    } else {
+                        null()
+                    },
+                );
+            }
+        }
+    }
+    Ok(times)
 }
 
 /// Converts a time value in the configured unit to Unix milliseconds.
@@ -468,6 +569,124 @@ pub fn contain_arrow_panic<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whatever types a producer sends, rows decode as casts to UInt64 keys, millisecond
+    /// times and Float32 features would give them: Int64, UInt64 and (cast) Int32 keys,
+    /// Int64, Float64 and Timestamp times, Float64, Float32 and (cast) Int32 or text features.
+    /// Negative or null keys, null or negative times and infinite features are per-row errors.
+    #[test]
+    fn every_column_type_decodes_as_its_cast_would() {
+        use arrow::array::{
+            Float32Array, Float64Array, Int32Array, Int64Array, StringArray,
+            TimestampMillisecondArray, UInt64Array,
+        };
+        use std::sync::Arc;
+        let spec = ColumnSpec {
+            key_column: Some("k".into()),
+            time_column: Some("t".into()),
+            time_unit: TimeUnit::Ms,
+            label_column: "label".into(),
+            feature_columns: Some(vec!["a".into(), "b".into()]),
+            num_classes: 2,
+            max_future_ms: None,
+            repeated_fields_last_wins: false,
+            delete_column: None,
+        };
+        let c = Columns {
+            key: Some(0),
+            time: Some(1),
+            label: 2,
+            features: vec![3, 4],
+            feature_names: vec!["a".into(), "b".into()],
+            delete: None,
+        };
+        let times = [Some(10), Some(11), None, Some(-1), Some(14), Some(15)];
+        let b = [1, 2, 3, 4, 5, 6];
+        let batches: [Vec<ArrayRef>; 3] = [
+            vec![
+                Arc::new(Int64Array::from(vec![1, -2, 3, 4, 5, 6])),
+                Arc::new(Int64Array::from(times.to_vec())),
+                Arc::new(Int64Array::from(vec![0, 1, 0, 1, 0, 1])),
+                Arc::new(Float64Array::from(vec![0.5, 0.5, 0.5, 0.5, 1e300, 2.0])),
+                Arc::new(Int32Array::from(b.to_vec())),
+            ],
+            vec![
+                Arc::new(UInt64Array::from(vec![
+                    Some(1),
+                    None,
+                    Some(3),
+                    Some(4),
+                    Some(5),
+                    Some(6),
+                ])),
+                Arc::new(Float64Array::from(
+                    times
+                        .iter()
+                        .map(|t| t.map(|t| t as f64))
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(Int32Array::from(vec![0, 1, 0, 1, 0, 1])),
+                Arc::new(Float32Array::from(vec![
+                    0.5,
+                    0.5,
+                    0.5,
+                    0.5,
+                    f32::INFINITY,
+                    2.0,
+                ])),
+                Arc::new(Float64Array::from(
+                    b.iter().map(|&b| b as f64).collect::<Vec<_>>(),
+                )),
+            ],
+            vec![
+                Arc::new(Int32Array::from(vec![1, -2, 3, 4, 5, 6])),
+                Arc::new(TimestampMillisecondArray::from(times.to_vec())),
+                Arc::new(Int64Array::from(vec![0, 1, 0, 1, 0, 1])),
+                Arc::new(Float64Array::from(vec![0.5, 0.5, 0.5, 0.5, 1e300, 2.0])),
+                Arc::new(StringArray::from(
+                    b.iter().map(|b| b.to_string()).collect::<Vec<_>>(),
+                )),
+            ],
+        ];
+        for columns in batches {
+            let types: Vec<DataType> = columns.iter().map(|c| c.data_type().clone()).collect();
+            let batch =
+                RecordBatch::try_from_iter(["k", "t", "label", "a", "b"].into_iter().zip(columns))
+                    .unwrap();
+            let (mut out, mut bad) = (Rows::new(2), Vec::new());
+            let origin_of = |r: usize| Origin {
+                partition: 0,
+                row: r as u32,
+                offset: 0,
+            };
+            arrow_rows(
+                &batch,
+                &c,
+                &spec,
+                0..6,
+                &|_| 0,
+                None,
+                &origin_of,
+                &mut out,
+                &mut bad,
+            )
+            .unwrap();
+            assert_eq!(out.keys, [1, 6], "{types:?}");
+            assert_eq!(out.times, [10, 15], "{types:?}");
+            assert_eq!(out.labels, [0, 1], "{types:?}");
+            assert_eq!(out.features, [0.5, 1.0, 2.0, 6.0], "{types:?}");
+            assert_eq!(
+                bad,
+                [
+                    (1, "key is null or not an unsigned integer".to_string()),
+                    (2, "time is null".to_string()),
+                    (3, "time -1 out of range".to_string()),
+                    (4, "feature `a` is inf".to_string()),
+                ],
+                "{types:?}"
+            );
+        }
+    }
 
     /// A delete flag reads as CSV writes it and as pandas does (`1.0`); anything else names
     /// the column.

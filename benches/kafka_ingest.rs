@@ -6,9 +6,10 @@
 //! the broker (pid from `kafka/data/broker.pid`, or `$SLUICE_KAFKA_DATA`) used.
 //!
 //! Needs a broker: `kafka/start.sh`, then
-//! `SLUICE_KAFKA=127.0.0.1:9092 cargo bench --bench kafka_ingest [-- <samples>] [json|arrow]`
-//! (default 1,000,000 samples of the 8-feature hyperplane stream, 4 partitions). The topics are
-//! produced once and reused by later runs.
+//! `SLUICE_KAFKA=127.0.0.1:9092 cargo bench --bench kafka_ingest [-- <samples>] [json|arrow]
+//! [glibc-defaults]` (default 1,000,000 samples of the 8-feature hyperplane stream, 4
+//! partitions; the allocator set up as the `sluice` binary sets it, `glibc-defaults` leaves
+//! glibc's). The topics are produced once and reused by later runs.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -190,6 +191,10 @@ fn with_cpu<T>(broker: Option<&str>, f: impl FnOnce() -> T) -> (T, f64, f64) {
 }
 
 fn main() {
+    // As the `sluice` binary runs, unless `-- glibc-defaults` asks for the allocator's defaults
+    // (the comparison in experiments/results/kafka_ingest.md).
+    let defaults = std::env::args().any(|a| a == "glibc-defaults");
+    let tuned = !defaults && sluice::allocator::tune();
     tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
@@ -218,7 +223,12 @@ fn main() {
     let arrow_messages = ensure_stream(&brokers, &arrow_topic, n, ValueFormat::Arrow);
     println!(
         "kafka_ingest: {n} samples (8 features), {PARTITIONS} partitions, median of 3; \
-         CPU s = this process / the broker"
+         CPU s = this process / the broker; allocator: {}",
+        if tuned {
+            "sluice::allocator::tune"
+        } else {
+            "glibc defaults"
+        }
     );
     let median = |mut v: Vec<(Duration, f64, f64)>| {
         v.sort_by_key(|r| r.0);

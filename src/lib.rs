@@ -5,6 +5,7 @@
 //! train libtorch models whose artifacts and events land in a run directory.
 //! See docs/architecture.md for the map of modules.
 
+pub mod allocator;
 mod calendar;
 pub mod config;
 pub mod datasets;

@@ -76,6 +76,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let tuned = sluice::allocator::tune();
     let cli = Cli::parse();
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| cli.log.clone());
     tracing_subscriber::fmt()
@@ -84,6 +85,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    tracing::debug!(tuned, "allocator set up for streaming (sluice::allocator)");
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

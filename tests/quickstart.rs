@@ -230,3 +230,38 @@ fn time_trigger_cuts_event_time_windows_on_any_worker_count() {
     }
     assert_eq!(runs[0], runs[1]);
 }
+
+/// The binary sets glibc's allocator up for a stream (`sluice::allocator`) unless the user
+/// set one of its `MALLOC_*_` variables, and says which at debug level.
+#[test]
+fn the_binary_tunes_the_allocator_unless_the_user_did() {
+    let run = |env: Option<(&str, &str)>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
+        c.args(["datasets", "list", "--log", "sluice=debug"]);
+        for v in sluice::allocator::ENV {
+            c.env_remove(v);
+        }
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        // Without the terminal colours tracing puts around field names.
+        let mut plain = String::new();
+        let mut escape = false;
+        for ch in stderr(&o).chars() {
+            match (escape, ch) {
+                (_, '\x1b') => escape = true,
+                (true, 'm') => escape = false,
+                (true, _) => {}
+                (false, ch) => plain.push(ch),
+            }
+        }
+        plain
+    };
+    let glibc = cfg!(all(target_os = "linux", target_env = "gnu"));
+    let default = run(None);
+    assert!(default.contains(&format!("tuned={glibc}")), "{default}");
+    let user = run(Some(("MALLOC_TRIM_THRESHOLD_", "131072")));
+    assert!(user.contains("tuned=false"), "{user}");
+}

@@ -4,9 +4,10 @@
 //! clock and allocates for each, and its message type cannot wrap the messages librdkafka's
 //! batch call returns (its constructors are crate-private). Consuming a topic of JSON samples
 //! that way costs about 1.1 CPU-seconds per million messages; taking up to 4,096 per call
-//! through rdkafka-sys, 0.55 (experiments/results/kafka_ingest.md). This is the project's one
-//! module with `unsafe` code (the workspace denies it elsewhere): every pointer it reads comes
-//! from librdkafka and is released exactly once here.
+//! through rdkafka-sys, 0.55 (experiments/results/kafka_ingest.md). This is one of the project's
+//! two modules with `unsafe` code (the workspace denies it elsewhere; the other is
+//! `allocator.rs`): every pointer it reads comes from librdkafka and is released exactly once
+//! here.
 #![allow(unsafe_code)]
 
 use std::ffi::CStr;

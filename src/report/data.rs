@@ -282,6 +282,17 @@ impl RunData {
             .collect()
     }
 
+    /// `focus`'s metric of the model in service: its currently-active aggregate's
+    /// time-weighted average, or its pooled value with `focus.pooled`.
+    pub fn in_service(&self, focus: &Focus) -> Option<f64> {
+        let field = if focus.pooled {
+            "prequential"
+        } else {
+            "time_weighted_avg"
+        };
+        self.aggregate(focus, "currently_active")?[field].as_f64()
+    }
+
     /// The summary's aggregate of `focus` for `composite`, if any.
     pub fn aggregate(&self, focus: &Focus, composite: &str) -> Option<&Value> {
         self.summary["evaluation"]["aggregates"]

@@ -94,15 +94,14 @@ pub fn report(
     let mut data = load_runs(runs)?;
     name_plot_files(&mut data);
     let focus = focus.or_else(|| data.iter().find_map(RunData::default_focus));
-    if let Some(f) = focus.as_ref().filter(|f| f.pooled) {
-        let pooled = |d: &RunData| d.aggregate(f, "currently_active")?["prequential"].as_f64();
-        if !data.iter().any(|d| pooled(d).is_some()) {
-            return Err(ReportError::Usage(format!(
-                "--pooled: no run has a pooled {} for handler `{}` on {} (only an \
-                 `after_pipeline` `slicing` handler's model in service has one)",
-                f.metric, f.handler, f.dataset
-            )));
-        }
+    if let Some(f) = focus.as_ref().filter(|f| f.pooled)
+        && !data.iter().any(|d| d.in_service(f).is_some())
+    {
+        return Err(ReportError::Usage(format!(
+            "--pooled: no run has a pooled {} for handler `{}` on {} (only an \
+             `after_pipeline` `slicing` handler's model in service has one)",
+            f.metric, f.handler, f.dataset
+        )));
     }
     std::fs::create_dir_all(out)
         .map_err(|e| ReportError::Failed(format!("creating {}: {e}", out.display())))?;
@@ -278,15 +277,7 @@ fn pipeline_points(
     focus: Option<&Focus>,
     x: &dyn Fn(&RunData) -> f64,
 ) -> Vec<VariantPoint> {
-    let metric_of = |d: &RunData| -> Option<f64> {
-        let f = focus?;
-        let field = if f.pooled {
-            "prequential"
-        } else {
-            "time_weighted_avg"
-        };
-        d.aggregate(f, "currently_active")?[field].as_f64()
-    };
+    let metric_of = |d: &RunData| -> Option<f64> { d.in_service(focus?) };
     groups
         .iter()
         .filter_map(|(name, runs)| {

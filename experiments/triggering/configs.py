@@ -102,8 +102,8 @@ ONLINE_TRAINING = {"batch_size": 1, "epochs": 1, "optimizer": 'algorithm = "sgd"
 
 
 def policies(d):
-    """(name, [trigger] table body, training overrides or None) for each policy of dataset
-    settings `d`."""
+    """(name, [trigger] table body, training settings) for each policy of dataset settings
+    `d`."""
     iv = d["interval"]
     ref, cur = d["windows"]
     warmup = f'warmup_intervals = 3\nwarmup_policy = {{ id = "amount", every = {iv} }}'

@@ -127,10 +127,10 @@ impl KeyColumn {
     /// Row `r`'s key; `None` for a null or a negative one (as a cast to `UInt64` gives).
     fn at(&self, r: usize) -> Option<u64> {
         match self {
-            Self::U64(a) => a
-                .as_primitive::<UInt64Type>()
-                .is_valid(r)
-                .then(|| a.as_primitive::<UInt64Type>().value(r)),
+            Self::U64(a) => {
+                let a = a.as_primitive::<UInt64Type>();
+                a.is_valid(r).then(|| a.value(r))
+            }
             Self::I64(a) => {
                 let a = a.as_primitive::<Int64Type>();
                 a.is_valid(r)
@@ -287,18 +287,16 @@ impl FeatureColumn<'_> {
         for (i, &r) in self.kept.iter().enumerate() {
             let v = as_f32(values[r]);
             self.to[i * self.dim + self.j] = v;
-            if !v.is_finite() || (nulls && f.is_null(r)) {
+            let why = if nulls && f.is_null(r) {
+                Some(format!("feature `{}` is null", self.name))
+            } else {
+                check_feature(v, self.name).err()
+            };
+            if let Some(why) = why {
                 if self.failed.is_empty() {
                     self.failed.resize(self.kept.len(), None);
                 }
-                if self.failed[i].is_none() {
-                    let name = self.name;
-                    self.failed[i] = Some(if f.is_null(r) {
-                        format!("feature `{name}` is null")
-                    } else {
-                        format!("feature `{name}` is {v}")
-                    });
-                }
+                self.failed[i].get_or_insert(why);
             }
         }
     }
@@ -365,6 +363,29 @@ struct Times {
 }
 
 impl Times {
+    /// Each row of `v` in ms by `ms`; a null is a bad row.
+    fn of<T: ArrowPrimitiveType>(
+        v: &PrimitiveArray<T>,
+        ms: impl Fn(T::Native) -> Result<u64, String>,
+    ) -> Self {
+        let mut times = Self {
+            ms: Vec::with_capacity(v.len()),
+            bad: Vec::new(),
+        };
+        for r in 0..v.len() {
+            let t = if v.is_valid(r) {
+                ms(v.value(r))
+            } else {
+                Err("time is null".to_string())
+            };
+            times.ms.push(*t.as_ref().unwrap_or(&0));
+            if let Err(e) = t {
+                times.bad.push((r, e));
+            }
+        }
+        times
+    }
+
     fn at(&self, r: usize) -> Result<u64, String> {
         if !self.bad.is_empty()
             && let Ok(i) = self.bad.binary_search_by_key(&r, |(b, _)| *b)
@@ -395,47 +416,10 @@ fn arrow_times(col: &ArrayRef, unit: TimeUnit) -> Result<Times, String> {
         Some(div) => time_ms(v / div, TimeUnit::Ms),
         None => time_ms(v, unit),
     };
-    let mut times = Times {
-        ms: Vec::with_capacity(col.len()),
-        bad: Vec::new(),
-    };
-    let mut push = |r: usize, t: Result<u64, String>| match t {
-        Ok(t) => times.ms.push(t),
-        Err(e) => {
-            times.ms.push(0);
-            times.bad.push((r, e));
-        }
-    };
-    let null = || Err("time is null".to_string());
-    match values.data_type() {
-        DataType::Int64 => {
-            let v = values.as_primitive::<Int64Type>();
-            for r in 0..v.len() {
-                push(
-                    r,
-                    if v.is_valid(r) {
-                        ms(v.value(r) as f64)
-                    } else {
-                        null()
-                    },
-                );
-            }
-        }
-        _ => {
-            let v = values.as_primitive::<Float64Type>();
-            for r in 0..v.len() {
-                push(
-                    r,
-                    if v.is_valid(r) {
-                        ms(v.value(r))
-                    } else {
-                        null()
-                    },
-                );
-            }
-        }
-    }
-    Ok(times)
+    Ok(match values.data_type() {
+        DataType::Int64 => Times::of(values.as_primitive::<Int64Type>(), |v| ms(v as f64)),
+        _ => Times::of(values.as_primitive::<Float64Type>(), ms),
+    })
 }
 
 /// Converts a time value in the configured unit to Unix milliseconds.
@@ -566,6 +550,23 @@ pub fn contain_arrow_panic<T>(
     })
 }
 
+/// The decoders' tests' columns: key `key`, time `time` (ms), label `label`, features `a`
+/// and `b`, two classes.
+#[cfg(test)]
+pub(crate) fn test_columns(key: Option<&str>, time: Option<&str>) -> ColumnSpec {
+    ColumnSpec {
+        key_column: key.map(String::from),
+        time_column: time.map(String::from),
+        time_unit: TimeUnit::Ms,
+        label_column: "label".into(),
+        feature_columns: Some(vec!["a".into(), "b".into()]),
+        num_classes: 2,
+        max_future_ms: None,
+        repeated_fields_last_wins: false,
+        delete_column: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -581,17 +582,7 @@ mod tests {
             TimestampMillisecondArray, UInt64Array,
         };
         use std::sync::Arc;
-        let spec = ColumnSpec {
-            key_column: Some("k".into()),
-            time_column: Some("t".into()),
-            time_unit: TimeUnit::Ms,
-            label_column: "label".into(),
-            feature_columns: Some(vec!["a".into(), "b".into()]),
-            num_classes: 2,
-            max_future_ms: None,
-            repeated_fields_last_wins: false,
-            delete_column: None,
-        };
+        let spec = test_columns(Some("k"), Some("t"));
         let c = Columns {
             key: Some(0),
             time: Some(1),

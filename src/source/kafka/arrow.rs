@@ -125,24 +125,13 @@ impl ArrowDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TimeUnit;
     use crate::produce::{Row, encode, infer_schema};
     use crate::source::Sample;
     use arrow::datatypes::DataType;
     use serde_json::Value;
 
     fn spec() -> ColumnSpec {
-        ColumnSpec {
-            key_column: Some("k".into()),
-            time_column: Some("t".into()),
-            time_unit: TimeUnit::Ms,
-            label_column: "label".into(),
-            feature_columns: Some(vec!["a".into(), "b".into()]),
-            num_classes: 2,
-            max_future_ms: None,
-            repeated_fields_last_wins: false,
-            delete_column: None,
-        }
+        decode::test_columns(Some("k"), Some("t"))
     }
 
     fn meta() -> MessageMeta<'static> {

@@ -551,19 +551,7 @@ mod tests {
         }
     }
 
-    fn columns(key: Option<&str>, time: Option<&str>) -> ColumnSpec {
-        ColumnSpec {
-            key_column: key.map(String::from),
-            time_column: time.map(String::from),
-            time_unit: TimeUnit::Ms,
-            label_column: "label".into(),
-            feature_columns: Some(vec!["a".into(), "b".into()]),
-            num_classes: 2,
-            max_future_ms: None,
-            repeated_fields_last_wins: false,
-            delete_column: None,
-        }
-    }
+    use decode::test_columns as columns;
 
     fn meta(key: Option<&[u8]>) -> MessageMeta<'_> {
         MessageMeta {
